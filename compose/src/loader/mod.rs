@@ -1,0 +1,1 @@
+//! The Compose loader: stack files -> the normalized project model.

@@ -1,0 +1,1 @@
+//! Image store: content-addressed OCI blobs, an index of name:tag -> manifest, and unpacked layers.

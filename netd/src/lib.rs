@@ -1,0 +1,1 @@
+//! berth's network driver: Linux bridges, veth pairs, IPAM, iptables and embedded DNS.

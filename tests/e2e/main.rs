@@ -1,0 +1,1 @@
+//! End-to-end tests: drive the `berth` binary on a real kernel.
