@@ -4,6 +4,7 @@
 //! nothing about networks or stacks; callers hand it a network-namespace path to join.
 
 pub mod cgroups;
+pub mod container;
 pub mod fsutil;
 pub mod image;
 pub mod runtime;

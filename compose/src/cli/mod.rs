@@ -58,6 +58,9 @@ pub struct Cli {
 pub enum Command {
     /// Parse, resolve and render the Compose file in canonical format
     Config(config::ConfigArgs),
+    /// Internal: the per-container shim the daemon starts
+    #[command(hide = true)]
+    Shim { bundle: PathBuf },
 }
 
 /// Runs the command line and returns the process exit code.
@@ -65,6 +68,7 @@ pub fn main() -> i32 {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Config(args) => config::run(&cli.global, &args),
+        Command::Shim { bundle } => return berth_engine::runtime::shim::main(&bundle),
     };
     match result {
         Ok(code) => code,

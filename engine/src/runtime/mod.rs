@@ -1,1 +1,17 @@
-//! The container runtime: what the shim's cloned child does to become a container.
+//! The container runtime: the shim process and what its forked child does to become a
+//! container (namespaces, overlay root, pivot_root, /proc /sys /dev, capabilities, user, exec).
+
+pub mod attach;
+pub mod caps;
+mod init;
+pub mod logs;
+pub mod procinfo;
+pub mod rootfs;
+pub mod shim;
+pub mod spec;
+mod sync;
+mod tty;
+pub mod user;
+
+/// The PATH a container gets when neither its image nor the user sets one (Docker's).
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";

@@ -1,0 +1,440 @@
+//! `berth shim BUNDLE`: one per container, single-threaded, no async runtime.
+//!
+//! The daemon execs the shim and waits for it to print a [`ShimRecord`] (or an error) and exit;
+//! by then the shim has forked itself off (so no daemon is ever its parent and it survives the
+//! daemon), created the container, and holds its stdio: it writes the JSON log, serves attach
+//! clients on a unix socket, and records the exit status on disk before it exits.
+
+use super::attach;
+use super::init;
+use super::logs::{now_rfc3339, LogWriter};
+use super::procinfo;
+use super::spec::{ExitRecord, ShimRecord, Spec};
+use super::sync::{self, Channel, Message, CGROUP_JOINED, ERROR, GO, READY};
+use crate::fsutil::{read_json, write_json};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sched::{unshare, CloneFlags};
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::{dup2, fork, pipe2, setsid, ForkResult, Pid};
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::Path;
+use std::time::Duration;
+
+/// The spec file's name inside a container's bundle directory.
+pub const SPEC_FILE: &str = "runtime.json";
+
+/// Entry point of `berth shim BUNDLE`; returns the exit code of the first process.
+pub fn main(bundle: &Path) -> i32 {
+    let spec: Spec = match read_json(&bundle.join(SPEC_FILE)) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("reading {}: {e}", bundle.join(SPEC_FILE).display());
+            return 1;
+        }
+    };
+    let (report_rd, report_wr) = match pipe2(nix::fcntl::OFlag::O_CLOEXEC) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("pipe: {e}");
+            return 1;
+        }
+    };
+    // SAFETY: the shim is single-threaded at this point (no runtime, no threads started).
+    match unsafe { fork() } {
+        Err(e) => {
+            eprintln!("fork: {e}");
+            1
+        }
+        Ok(ForkResult::Parent { .. }) => {
+            drop(report_wr);
+            let mut msg = String::new();
+            let _ = File::from(report_rd).read_to_string(&mut msg);
+            match msg.strip_prefix("ok ") {
+                Some(record) => {
+                    println!("{record}");
+                    0
+                }
+                None => {
+                    eprintln!("{}", msg.strip_prefix("error ").unwrap_or("the shim ended before the container started"));
+                    1
+                }
+            }
+        }
+        Ok(ForkResult::Child) => {
+            drop(report_rd);
+            let _ = setsid();
+            std::process::exit(Shim::run(spec, File::from(report_wr)))
+        }
+    }
+}
+
+struct Client {
+    stream: UnixStream,
+    inbuf: Vec<u8>,
+}
+
+struct Shim {
+    spec: Spec,
+    log: LogWriter,
+    /// Container output: stdout and stderr pipes, or the terminal master.
+    outputs: Vec<(u8, OwnedFd)>,
+    /// Where client input goes: the stdin pipe or the terminal master.
+    stdin: Option<OwnedFd>,
+    tty_master: Option<OwnedFd>,
+    clients: Vec<Client>,
+    listener: UnixListener,
+}
+
+impl Shim {
+    fn run(spec: Spec, mut report: File) -> i32 {
+        detach_stdio();
+        // No process in a container may read this one's memory or /proc/PID/exe.
+        let _ = nix::sys::prctl::set_dumpable(false);
+        let _ = std::env::set_current_dir("/");
+        match Shim::start(spec, &mut report) {
+            Ok((shim, child, chan)) => shim.serve(child, chan, report),
+            Err(e) => {
+                let _ = report.write_all(format!("error {e}").as_bytes());
+                1
+            }
+        }
+    }
+
+    /// Creates the container up to the point where it waits for GO.
+    fn start(spec: Spec, report: &mut File) -> Result<(Shim, Pid, Channel), String> {
+        // SIGPIPE from a vanished attach client must not kill the shim.
+        // SAFETY: setting a signal to be ignored has no preconditions.
+        let _ = unsafe { nix::sys::signal::signal(Signal::SIGPIPE, nix::sys::signal::SigHandler::SigIgn) };
+        let mut mask = SigSet::empty();
+        mask.add(Signal::SIGCHLD);
+        mask.thread_block().map_err(e("blocking SIGCHLD"))?;
+
+        let log = LogWriter::open(&spec.log).map_err(|err| format!("opening log {}: {err}", spec.log.path.display()))?;
+        let _ = std::fs::remove_file(&spec.attach_socket);
+        if let Some(dir) = spec.attach_socket.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        let listener = UnixListener::bind(&spec.attach_socket).map_err(|err| format!("binding {}: {err}", spec.attach_socket.display()))?;
+        let _ = std::fs::set_permissions(&spec.attach_socket, std::fs::Permissions::from_mode(0o600));
+        listener.set_nonblocking(true).map_err(|err| format!("attach socket: {err}"))?;
+
+        let flags = nix::fcntl::OFlag::O_CLOEXEC;
+        let mut outputs = Vec::new();
+        let mut child_stdio: Vec<Option<OwnedFd>> = vec![None, None, None];
+        let mut stdin = None;
+        if !spec.process.tty {
+            for stream in [attach::STDOUT, attach::STDERR] {
+                let (r, w) = pipe2(flags).map_err(e("pipe"))?;
+                outputs.push((stream, r));
+                child_stdio[stream as usize] = Some(w);
+            }
+            if spec.process.stdin {
+                let (r, w) = pipe2(flags).map_err(e("pipe"))?;
+                child_stdio[0] = Some(r);
+                stdin = Some(w);
+            }
+        }
+        let (mine, theirs) = sync::pair().map_err(e("socketpair"))?;
+
+        // The child becomes pid 1 of a new pid namespace; the shim stays outside it.
+        unshare(CloneFlags::CLONE_NEWPID).map_err(e("unsharing the pid namespace"))?;
+        // SAFETY: single-threaded; the child only runs the init code and then execs or exits.
+        let child = match unsafe { fork() }.map_err(e("fork"))? {
+            ForkResult::Child => {
+                drop(mine);
+                drop(listener);
+                let devnull = File::open("/dev/null").ok().map(OwnedFd::from);
+                for (target, fd) in child_stdio.iter().enumerate() {
+                    if let Some(src) = fd.as_ref().or(devnull.as_ref()) {
+                        let _ = dup2(src.as_raw_fd(), target as i32);
+                    }
+                }
+                drop(child_stdio);
+                for (_, fd) in outputs {
+                    drop(fd);
+                }
+                drop(stdin);
+                init::run(&spec, theirs)
+            }
+            ForkResult::Parent { child } => child,
+        };
+        drop(theirs);
+        drop(child_stdio);
+
+        let fail = |msg: String| {
+            let _ = nix::sys::signal::kill(child, Signal::SIGKILL);
+            let _ = waitpid(child, None);
+            let _ = std::fs::remove_file(&spec.attach_socket);
+            msg
+        };
+        if let Some(cg) = &spec.cgroup {
+            if let Err(err) = crate::cgroups::join(&cg.parent, &cg.name, child.as_raw()) {
+                return Err(fail(format!("joining cgroup {}/{}: {err}", cg.parent, cg.name)));
+            }
+        }
+        mine.send(CGROUP_JOINED, "").map_err(|err| fail(format!("sync: {err}")))?;
+        let mut tty_master = None;
+        loop {
+            match mine.recv() {
+                Ok(Message::Fd(fd)) => tty_master = Some(fd),
+                Ok(Message::Kind(READY, _)) => break,
+                Ok(Message::Kind(ERROR, msg)) => return Err(fail(start_error(&spec, &msg))),
+                Ok(_) => return Err(fail("unexpected message from the container init".into())),
+                Err(err) => return Err(fail(format!("sync: {err}"))),
+            }
+        }
+        if let Some(master) = &tty_master {
+            outputs.push((attach::STDOUT, master.try_clone().map_err(|err| fail(format!("dup: {err}")))?));
+            stdin = Some(master.try_clone().map_err(|err| fail(format!("dup: {err}")))?);
+        }
+        let record = ShimRecord {
+            shim_pid: std::process::id() as i32,
+            shim_start_time: procinfo::start_time(std::process::id() as i32).unwrap_or(0),
+            pid: child.as_raw(),
+            pid_start_time: procinfo::start_time(child.as_raw()).unwrap_or(0),
+        };
+        write_json(&spec.shim_record, &record).map_err(|err| fail(format!("writing {}: {err}", spec.shim_record.display())))?;
+        let record_json = serde_json::to_string(&record).unwrap_or_default();
+        let mut shim = Shim { spec, log, outputs, stdin, tty_master, clients: Vec::new(), listener };
+
+        if shim.spec.wait_attach {
+            // The caller attaches next; exec errors then reach it through the attach socket.
+            let _ = report.write_all(format!("ok {record_json}").as_bytes());
+            shim.wait_first_client(Duration::from_secs(60));
+        }
+        if let Err(msg) = go(&mine) {
+            let code = exit_code_of(&msg);
+            let text = msg.split_once(' ').map(|(_, t)| t).unwrap_or(&msg).to_string();
+            shim.broadcast(attach::ERROR, msg.as_bytes());
+            let _ = waitpid(child, None);
+            shim.record_exit(code, None, Some(text.clone()));
+            let _ = std::fs::remove_file(&shim.spec.attach_socket);
+            return Err(text);
+        }
+        if !shim.spec.wait_attach {
+            let _ = report.write_all(format!("ok {record_json}").as_bytes());
+        }
+        Ok((shim, child, mine))
+    }
+
+    fn wait_first_client(&mut self, limit: Duration) {
+        let deadline = std::time::Instant::now() + limit;
+        while self.clients.is_empty() && std::time::Instant::now() < deadline {
+            let mut fds = [PollFd::new(self.listener.as_fd(), PollFlags::POLLIN)];
+            let _ = poll(&mut fds, PollTimeout::from(100u16));
+            self.accept();
+        }
+    }
+
+    fn accept(&mut self) {
+        while let Ok((stream, _)) = self.listener.accept() {
+            let _ = stream.set_nonblocking(false);
+            // A stalled client may hold up output for a moment, never forever.
+            let _ = stream.set_write_timeout(Some(Duration::from_secs(5)));
+            self.clients.push(Client { stream, inbuf: Vec::new() });
+        }
+    }
+
+    fn broadcast(&mut self, kind: u8, payload: &[u8]) {
+        let frame = attach::encode(kind, payload);
+        self.clients.retain_mut(|c| c.stream.write_all(&frame).is_ok());
+    }
+
+    fn record_exit(&mut self, code: i32, signal: Option<i32>, error: Option<String>) {
+        self.log.flush();
+        let rec = ExitRecord { exit_code: code, signal, finished_at: now_rfc3339(), error };
+        if let Err(e) = write_json(&self.spec.exit_record, &rec) {
+            tracing::error!(path = %self.spec.exit_record.display(), error = %e, "cannot record the exit status");
+        }
+    }
+
+    /// The main loop: output to log and clients, client input to the container, until exit.
+    fn serve(mut self, child: Pid, chan: Channel, report: File) -> i32 {
+        drop(report);
+        drop(chan);
+        let mut mask = SigSet::empty();
+        mask.add(Signal::SIGCHLD);
+        let Ok(sfd) = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC) else {
+            return 1;
+        };
+        let mut status = None;
+        let mut exited_at: Option<std::time::Instant> = None;
+        let mut buf = vec![0u8; 32 * 1024];
+        loop {
+            if status.is_none() {
+                status = reap(child);
+                if status.is_some() {
+                    exited_at = Some(std::time::Instant::now());
+                }
+            }
+            // After the exit, keep draining output until every writer closed it (pid 1's end
+            // kills the rest of the namespace, so that is quick), for at most a second.
+            if let Some(t) = exited_at {
+                if self.outputs.is_empty() || t.elapsed() > Duration::from_secs(1) {
+                    break;
+                }
+            }
+            let (ready_outputs, ready_clients, listener_ready) = {
+                let mut fds: Vec<PollFd> = Vec::new();
+                fds.push(PollFd::new(sfd.as_fd(), PollFlags::POLLIN));
+                fds.push(PollFd::new(self.listener.as_fd(), PollFlags::POLLIN));
+                for (_, fd) in &self.outputs {
+                    fds.push(PollFd::new(fd.as_fd(), PollFlags::POLLIN));
+                }
+                for c in &self.clients {
+                    fds.push(PollFd::new(c.stream.as_fd(), PollFlags::POLLIN));
+                }
+                let timeout = if exited_at.is_some() { PollTimeout::from(50u16) } else { PollTimeout::NONE };
+                match poll(&mut fds, timeout) {
+                    Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+                    Err(_) => break,
+                }
+                let hit = |f: &PollFd| f.revents().map(|r| !r.is_empty()).unwrap_or(false);
+                let n_out = self.outputs.len();
+                let outs: Vec<usize> = (0..n_out).filter(|i| hit(&fds[2 + i])).collect();
+                let cls: Vec<usize> = (0..self.clients.len()).filter(|i| hit(&fds[2 + n_out + i])).collect();
+                if hit(&fds[0]) {
+                    while let Ok(Some(_)) = sfd.read_signal() {}
+                }
+                (outs, cls, hit(&fds[1]))
+            };
+            let mut closed = Vec::new();
+            for i in ready_outputs {
+                let (stream, fd) = &self.outputs[i];
+                let stream = *stream;
+                match nix::unistd::read(fd.as_raw_fd(), &mut buf) {
+                    Ok(0) | Err(nix::errno::Errno::EIO) => closed.push(i),
+                    Ok(n) => {
+                        let data = buf[..n].to_vec();
+                        self.log.write(stream, &data);
+                        self.broadcast(stream, &data);
+                    }
+                    Err(nix::errno::Errno::EINTR) | Err(nix::errno::Errno::EAGAIN) => {}
+                    Err(_) => closed.push(i),
+                }
+            }
+            for i in closed.into_iter().rev() {
+                self.outputs.remove(i);
+            }
+            if listener_ready {
+                self.accept();
+            }
+            let mut gone = Vec::new();
+            for i in ready_clients {
+                match self.clients[i].stream.read(&mut buf) {
+                    Ok(0) | Err(_) => gone.push(i),
+                    Ok(n) => {
+                        self.clients[i].inbuf.extend_from_slice(&buf[..n]);
+                        let frames = attach::split_frames(&mut self.clients[i].inbuf);
+                        for (kind, payload) in frames {
+                            self.client_input(kind, &payload);
+                        }
+                    }
+                }
+            }
+            for i in gone.into_iter().rev() {
+                self.clients.remove(i);
+            }
+        }
+        let status = status.unwrap_or(WaitStatus::Exited(child, 255));
+        let (code, signal) = match status {
+            WaitStatus::Exited(_, c) => (c, None),
+            WaitStatus::Signaled(_, s, _) => (128 + s as i32, Some(s as i32)),
+            _ => (255, None),
+        };
+        self.record_exit(code, signal, None);
+        self.broadcast(attach::EXIT, code.to_string().as_bytes());
+        let _ = std::fs::remove_file(&self.spec.attach_socket);
+        0
+    }
+
+    fn client_input(&mut self, kind: u8, payload: &[u8]) {
+        match kind {
+            attach::STDIN => {
+                if let Some(fd) = &self.stdin {
+                    let _ = write_all_fd(fd, payload);
+                }
+            }
+            attach::CLOSE_STDIN if self.tty_master.is_none() => self.stdin = None,
+            attach::RESIZE if payload.len() == 4 => {
+                if let Some(master) = &self.tty_master {
+                    let ws = libc::winsize {
+                        ws_row: u16::from_be_bytes([payload[0], payload[1]]),
+                        ws_col: u16::from_be_bytes([payload[2], payload[3]]),
+                        ws_xpixel: 0,
+                        ws_ypixel: 0,
+                    };
+                    // SAFETY: TIOCSWINSZ reads a winsize struct that lives across the call.
+                    unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn e(what: &'static str) -> impl Fn(nix::Error) -> String {
+    move |err| format!("{what}: {err}")
+}
+
+fn write_all_fd(fd: &OwnedFd, mut data: &[u8]) -> nix::Result<()> {
+    while !data.is_empty() {
+        match nix::unistd::write(fd, data) {
+            Ok(n) => data = &data[n..],
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Sends GO and waits for the exec: end-of-file on the channel means it happened.
+fn go(chan: &Channel) -> Result<(), String> {
+    chan.send(GO, "").map_err(|e| format!("126 sync: {e}"))?;
+    match chan.recv() {
+        Ok(Message::Closed) => Ok(()),
+        Ok(Message::Kind(ERROR, msg)) => Err(msg),
+        Ok(_) => Err("126 unexpected message from the container init".into()),
+        Err(e) => Err(format!("126 sync: {e}")),
+    }
+}
+
+fn exit_code_of(msg: &str) -> i32 {
+    msg.split_once(' ').and_then(|(c, _)| c.parse().ok()).unwrap_or(126)
+}
+
+/// A setup failure becomes Docker's wording: the runtime's message, with the exit code kept in
+/// the exit record by the caller.
+fn start_error(spec: &Spec, msg: &str) -> String {
+    let text = msg.split_once(' ').map(|(_, t)| t).unwrap_or(msg);
+    let _ = write_json(
+        &spec.exit_record,
+        &ExitRecord { exit_code: exit_code_of(msg), signal: None, finished_at: now_rfc3339(), error: Some(text.to_string()) },
+    );
+    text.to_string()
+}
+
+fn reap(child: Pid) -> Option<WaitStatus> {
+    match waitpid(child, Some(WaitPidFlag::WNOHANG)) {
+        Ok(WaitStatus::StillAlive) => None,
+        Ok(s @ WaitStatus::Exited(..)) | Ok(s @ WaitStatus::Signaled(..)) => Some(s),
+        Ok(_) => None,
+        Err(_) => Some(WaitStatus::Exited(child, 255)),
+    }
+}
+
+/// The daemon reads our first stdout/stderr until end-of-file; the long-lived shim must not
+/// keep those pipes open.
+fn detach_stdio() {
+    if let Ok(null) = std::fs::OpenOptions::new().read(true).write(true).open("/dev/null") {
+        for fd in 0..3 {
+            let _ = dup2(null.as_raw_fd(), fd);
+        }
+    }
+}
