@@ -9,12 +9,14 @@ use super::error::{CgroupError, Result};
 
 /// Writes `value` to the control file `dir/file`. The file is opened without O_CREAT: cgroupfs
 /// only has the files its controllers provide, so a missing file means a missing controller
-/// and must fail rather than silently create a regular file. The value goes out in one
-/// write(2) because the kernel parses each write as one command.
+/// and must fail rather than silently create a regular file. O_TRUNC is what a shell's `>`
+/// does and cgroupfs ignores it. The value goes out in one write(2) because the kernel parses
+/// each write as one command.
 pub fn write(controller: &'static str, dir: &Path, file: &str, value: &str) -> Result<()> {
     let path = dir.join(file);
     let result = OpenOptions::new()
         .write(true)
+        .truncate(true)
         .open(&path)
         .and_then(|mut f| f.write_all(value.as_bytes()));
     result.map_err(|source| CgroupError::Write {
