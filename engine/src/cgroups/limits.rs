@@ -65,7 +65,11 @@ impl Limits {
     /// half configured.
     pub fn validate(&self) -> Result<()> {
         let invalid = |limit, reason: String| Err(CgroupError::InvalidLimit { limit, reason });
-        for (limit, value) in [("memory", self.memory), ("memory_swap", self.memory_swap), ("pids", self.pids)] {
+        for (limit, value) in [
+            ("memory", self.memory),
+            ("memory_swap", self.memory_swap),
+            ("pids", self.pids),
+        ] {
             if let Some(v) = value {
                 if v < -1 {
                     return invalid(limit, format!("{v} is negative (use -1 for no limit)"));
@@ -74,7 +78,10 @@ impl Limits {
         }
         if let (Some(m), Some(ms)) = (self.memory, self.memory_swap) {
             if m > 0 && ms > 0 && ms < m {
-                return invalid("memory_swap", format!("{ms} is smaller than the memory limit {m}"));
+                return invalid(
+                    "memory_swap",
+                    format!("{ms} is smaller than the memory limit {m}"),
+                );
             }
         }
         if let Some(cpus) = self.cpus {
@@ -82,7 +89,10 @@ impl Limits {
                 return invalid("cpus", format!("{cpus} is not a positive number"));
             }
             if cpus > 0.0 && cpu_quota_us(cpus) < MIN_CPU_QUOTA_US {
-                return invalid("cpus", format!("{cpus} is below the kernel's minimum of 0.01"));
+                return invalid(
+                    "cpus",
+                    format!("{cpus} is below the kernel's minimum of 0.01"),
+                );
             }
         }
         if let Some(shares) = self.cpu_shares {
@@ -90,9 +100,15 @@ impl Limits {
                 return invalid("cpu_shares", format!("{shares} is outside 2..=262144"));
             }
         }
-        for (limit, value) in [("cpuset_cpus", &self.cpuset_cpus), ("cpuset_mems", &self.cpuset_mems)] {
+        for (limit, value) in [
+            ("cpuset_cpus", &self.cpuset_cpus),
+            ("cpuset_mems", &self.cpuset_mems),
+        ] {
             if let Some(list) = value {
-                if !list.chars().all(|c| c.is_ascii_digit() || c == ',' || c == '-') {
+                if !list
+                    .chars()
+                    .all(|c| c.is_ascii_digit() || c == ',' || c == '-')
+                {
                     return invalid(limit, format!("{list:?} is not a list such as 0-2,4"));
                 }
             }
@@ -102,21 +118,42 @@ impl Limits {
 
     /// The memory settings to write, or None when neither memory nor swap is to change.
     pub fn memory_plan(&self) -> Option<MemoryPlan> {
-        let bytes = |v: i64| if v <= 0 { Bytes::Max } else { Bytes::Exact(v as u64) };
+        let bytes = |v: i64| {
+            if v <= 0 {
+                Bytes::Max
+            } else {
+                Bytes::Exact(v as u64)
+            }
+        };
         match (self.memory, self.memory_swap) {
             (None, None) => None,
             // Swap alone: the memory limit stays as it is.
-            (None, Some(ms)) => Some(MemoryPlan { memory: None, memory_swap: bytes(ms) }),
+            (None, Some(ms)) => Some(MemoryPlan {
+                memory: None,
+                memory_swap: bytes(ms),
+            }),
             // No explicit swap: memory+swap equals memory, i.e. no swap, so the container is
             // OOM-killed at its limit instead of being pushed into swap.
-            (Some(m), None) => Some(MemoryPlan { memory: Some(bytes(m)), memory_swap: bytes(m) }),
-            (Some(m), Some(ms)) => Some(MemoryPlan { memory: Some(bytes(m)), memory_swap: bytes(ms) }),
+            (Some(m), None) => Some(MemoryPlan {
+                memory: Some(bytes(m)),
+                memory_swap: bytes(m),
+            }),
+            (Some(m), Some(ms)) => Some(MemoryPlan {
+                memory: Some(bytes(m)),
+                memory_swap: bytes(ms),
+            }),
         }
     }
 
     /// The CFS quota in microseconds per [`CPU_PERIOD_US`], None for no limit.
     pub fn cpu_quota(&self) -> Option<Option<u64>> {
-        self.cpus.map(|cpus| if cpus <= 0.0 { None } else { Some(cpu_quota_us(cpus)) })
+        self.cpus.map(|cpus| {
+            if cpus <= 0.0 {
+                None
+            } else {
+                Some(cpu_quota_us(cpus))
+            }
+        })
     }
 }
 
@@ -166,7 +203,10 @@ mod tests {
 
     #[test]
     fn memory_without_swap_is_a_hard_limit() {
-        let l = Limits { memory: Some(32 << 20), ..Default::default() };
+        let l = Limits {
+            memory: Some(32 << 20),
+            ..Default::default()
+        };
         let plan = l.memory_plan().unwrap();
         assert_eq!(plan.memory, Some(Bytes::Exact(32 << 20)));
         assert_eq!(plan.memory_swap, Bytes::Exact(32 << 20));
@@ -175,22 +215,48 @@ mod tests {
 
     #[test]
     fn memory_with_swap_and_unlimited() {
-        let l = Limits { memory: Some(100), memory_swap: Some(300), ..Default::default() };
-        assert_eq!(l.memory_plan().unwrap().swap_only(Bytes::Max), Bytes::Exact(200));
-        let l = Limits { memory: Some(100), memory_swap: Some(-1), ..Default::default() };
+        let l = Limits {
+            memory: Some(100),
+            memory_swap: Some(300),
+            ..Default::default()
+        };
+        assert_eq!(
+            l.memory_plan().unwrap().swap_only(Bytes::Max),
+            Bytes::Exact(200)
+        );
+        let l = Limits {
+            memory: Some(100),
+            memory_swap: Some(-1),
+            ..Default::default()
+        };
         assert_eq!(l.memory_plan().unwrap().swap_only(Bytes::Max), Bytes::Max);
-        let l = Limits { memory: Some(-1), ..Default::default() };
+        let l = Limits {
+            memory: Some(-1),
+            ..Default::default()
+        };
         assert_eq!(l.memory_plan().unwrap().memory, Some(Bytes::Max));
-        let l = Limits { memory_swap: Some(300), ..Default::default() };
-        assert_eq!(l.memory_plan().unwrap().swap_only(Bytes::Exact(100)), Bytes::Exact(200));
+        let l = Limits {
+            memory_swap: Some(300),
+            ..Default::default()
+        };
+        assert_eq!(
+            l.memory_plan().unwrap().swap_only(Bytes::Exact(100)),
+            Bytes::Exact(200)
+        );
         assert_eq!(Limits::default().memory_plan(), None);
     }
 
     #[test]
     fn cpu_quota_from_cpus() {
-        let l = Limits { cpus: Some(1.5), ..Default::default() };
+        let l = Limits {
+            cpus: Some(1.5),
+            ..Default::default()
+        };
         assert_eq!(l.cpu_quota(), Some(Some(150_000)));
-        let l = Limits { cpus: Some(0.0), ..Default::default() };
+        let l = Limits {
+            cpus: Some(0.0),
+            ..Default::default()
+        };
         assert_eq!(l.cpu_quota(), Some(None));
         assert_eq!(Limits::default().cpu_quota(), None);
     }
@@ -198,25 +264,53 @@ mod tests {
     #[test]
     fn validation_rejects_nonsense() {
         let bad = [
-            Limits { memory: Some(-5), ..Default::default() },
-            Limits { memory: Some(200), memory_swap: Some(100), ..Default::default() },
-            Limits { cpus: Some(0.001), ..Default::default() },
-            Limits { cpus: Some(f64::NAN), ..Default::default() },
-            Limits { cpu_shares: Some(1), ..Default::default() },
-            Limits { cpuset_cpus: Some("0;rm".into()), ..Default::default() },
+            Limits {
+                memory: Some(-5),
+                ..Default::default()
+            },
+            Limits {
+                memory: Some(200),
+                memory_swap: Some(100),
+                ..Default::default()
+            },
+            Limits {
+                cpus: Some(0.001),
+                ..Default::default()
+            },
+            Limits {
+                cpus: Some(f64::NAN),
+                ..Default::default()
+            },
+            Limits {
+                cpu_shares: Some(1),
+                ..Default::default()
+            },
+            Limits {
+                cpuset_cpus: Some("0;rm".into()),
+                ..Default::default()
+            },
         ];
         for l in bad {
             let err = l.validate().unwrap_err().to_string();
             assert!(err.starts_with("invalid limit"), "{err}");
         }
-        Limits { memory: Some(1 << 20), cpus: Some(0.5), pids: Some(-1), ..Default::default() }
-            .validate()
-            .unwrap();
+        Limits {
+            memory: Some(1 << 20),
+            cpus: Some(0.5),
+            pids: Some(-1),
+            ..Default::default()
+        }
+        .validate()
+        .unwrap();
     }
 
     #[test]
     fn limits_round_trip_through_json() {
-        let l = Limits { memory: Some(1), cpuset_cpus: Some("0-1".into()), ..Default::default() };
+        let l = Limits {
+            memory: Some(1),
+            cpuset_cpus: Some("0-1".into()),
+            ..Default::default()
+        };
         let back: Limits = serde_json::from_str(&serde_json::to_string(&l).unwrap()).unwrap();
         assert_eq!(back, l);
         let partial: Limits = serde_json::from_str(r#"{"pids": 10}"#).unwrap();

@@ -126,7 +126,9 @@ impl Cgroup {
     fn open_in(table: &MountTable, parent: &str, name: &str) -> Result<Cgroup> {
         let cgroup = Cgroup::locate(table, parent, name)?;
         if !cgroup.dirs.iter().any(|(_, d)| d.is_dir()) {
-            return Err(CgroupError::NotFound { path: cgroup.dirs[0].1.clone() });
+            return Err(CgroupError::NotFound {
+                path: cgroup.dirs[0].1.clone(),
+            });
         }
         Ok(cgroup)
     }
@@ -147,12 +149,26 @@ impl Cgroup {
                 v1.push((controller, dir));
             }
         }
-        let unified = table.v2.as_ref().map(|mount| files::join(mount, parent, name));
+        let unified = table
+            .v2
+            .as_ref()
+            .map(|mount| files::join(mount, parent, name));
         if let Some(dir) = &unified {
             dirs.push(("cgroup2", dir.clone()));
         }
-        let v2_controllers = V2_CONTROLLERS.into_iter().filter(|c| table.on_v2(c)).collect();
-        Ok(Cgroup { parent: parent.to_string(), name: name.to_string(), layout, dirs, v1, unified, v2_controllers })
+        let v2_controllers = V2_CONTROLLERS
+            .into_iter()
+            .filter(|c| table.on_v2(c))
+            .collect();
+        Ok(Cgroup {
+            parent: parent.to_string(),
+            name: name.to_string(),
+            layout,
+            dirs,
+            v1,
+            unified,
+            v2_controllers,
+        })
     }
 
     /// Creates every level from the hierarchy root down, preparing each as its kind needs.
@@ -173,7 +189,10 @@ impl Cgroup {
         if let (Some(mount), Some(leaf)) = (&table.v2, &self.unified) {
             for level in levels(mount, leaf) {
                 if !self.v2_controllers.is_empty() {
-                    v2::enable_controllers(level.parent().expect("below the mount"), &self.v2_controllers)?;
+                    v2::enable_controllers(
+                        level.parent().expect("below the mount"),
+                        &self.v2_controllers,
+                    )?;
                 }
                 files::make_dir(&level)?;
             }
@@ -182,7 +201,10 @@ impl Cgroup {
     }
 
     fn v1_dir(&self, controller: &str) -> Option<&Path> {
-        self.v1.iter().find(|(c, _)| *c == controller).map(|(_, d)| d.as_path())
+        self.v1
+            .iter()
+            .find(|(c, _)| *c == controller)
+            .map(|(_, d)| d.as_path())
     }
 
     /// Where `controller` is served: its v1 hierarchy, else cgroup2 if it offers it there.
@@ -192,12 +214,17 @@ impl Cgroup {
         }
         let unified = self.unified.as_deref()?;
         let core = matches!(controller, "freezer" | "cpuacct");
-        let v2_name = if controller == "cpuacct" { "cpu" } else { controller };
+        let v2_name = if controller == "cpuacct" {
+            "cpu"
+        } else {
+            controller
+        };
         (core || self.v2_controllers.contains(&v2_name)).then_some(Place::V2(unified))
     }
 
     fn require(&self, controller: &'static str) -> Result<Place<'_>> {
-        self.place(controller).ok_or(CgroupError::ControllerMissing { controller })
+        self.place(controller)
+            .ok_or(CgroupError::ControllerMissing { controller })
     }
 
     /// Applies `limits`; settings that are `None` stay as they are. A limit whose controller
@@ -243,7 +270,8 @@ impl Cgroup {
         for (_, dir) in &self.dirs {
             match files::read_pids(dir) {
                 Ok(found) => pids.extend(found),
-                Err(CgroupError::Read { source, .. }) if source.kind() == io::ErrorKind::NotFound => {}
+                Err(CgroupError::Read { source, .. })
+                    if source.kind() == io::ErrorKind::NotFound => {}
                 Err(e) => return Err(e),
             }
         }
@@ -315,7 +343,13 @@ impl Cgroup {
         for &pid in pids {
             match kill(Pid::from_raw(pid), Signal::SIGKILL) {
                 Ok(()) | Err(Errno::ESRCH) => {}
-                Err(source) => return Err(CgroupError::Kill { pid, path: self.dirs[0].1.clone(), source }),
+                Err(source) => {
+                    return Err(CgroupError::Kill {
+                        pid,
+                        path: self.dirs[0].1.clone(),
+                        source,
+                    })
+                }
             }
         }
         Ok(())
@@ -347,7 +381,8 @@ impl Cgroup {
             None => None,
         };
         if let Some(cpu) = cpu {
-            (s.cpu_usage_ns, s.cpu_user_ns, s.cpu_system_ns) = (cpu.usage_ns, cpu.user_ns, cpu.system_ns);
+            (s.cpu_usage_ns, s.cpu_user_ns, s.cpu_system_ns) =
+                (cpu.usage_ns, cpu.user_ns, cpu.system_ns);
         }
         let memory = match self.place("memory") {
             Some(Place::V1(dir)) => Some(stats::memory_v1(dir)?),
@@ -397,7 +432,11 @@ impl Cgroup {
 
 /// The directories from just below `root` down to `leaf`, top first.
 fn levels(root: &Path, leaf: &Path) -> Vec<PathBuf> {
-    let mut out: Vec<PathBuf> = leaf.ancestors().take_while(|p| *p != root).map(Path::to_path_buf).collect();
+    let mut out: Vec<PathBuf> = leaf
+        .ancestors()
+        .take_while(|p| *p != root)
+        .map(Path::to_path_buf)
+        .collect();
     out.reverse();
     out
 }
@@ -418,12 +457,18 @@ fn hierarchy_roots(table: &MountTable) -> Vec<PathBuf> {
 /// cgroup path is joined onto each hierarchy root, and ".." or an absolute path would escape.
 fn validate_parent(parent: &str) -> Result<()> {
     if parent.is_empty() {
-        return Err(CgroupError::InvalidName { name: parent.to_string(), reason: "empty" });
+        return Err(CgroupError::InvalidName {
+            name: parent.to_string(),
+            reason: "empty",
+        });
     }
-    parent.split('/').try_for_each(validate_segment).map_err(|_| CgroupError::InvalidName {
-        name: parent.to_string(),
-        reason: "each path segment must be a plain name",
-    })
+    parent
+        .split('/')
+        .try_for_each(validate_segment)
+        .map_err(|_| CgroupError::InvalidName {
+            name: parent.to_string(),
+            reason: "each path segment must be a plain name",
+        })
 }
 
 fn validate_segment(name: &str) -> Result<()> {
@@ -439,5 +484,8 @@ fn validate_segment(name: &str) -> Result<()> {
     } else {
         return Ok(());
     };
-    Err(CgroupError::InvalidName { name: name.to_string(), reason })
+    Err(CgroupError::InvalidName {
+        name: name.to_string(),
+        reason,
+    })
 }

@@ -75,7 +75,8 @@ impl MountTable {
         let mut table = parse_mountinfo(text);
         if let Some(root) = &table.v2 {
             // A missing file means cgroup2 without controllers (old kernels): not an error.
-            let controllers = fs::read_to_string(root.join("cgroup.controllers")).unwrap_or_default();
+            let controllers =
+                fs::read_to_string(root.join("cgroup.controllers")).unwrap_or_default();
             table.v2_controllers = controllers.split_whitespace().map(str::to_string).collect();
         }
         Ok(table)
@@ -84,7 +85,10 @@ impl MountTable {
     /// The layout this table describes. A v1 mount counts only if it carries a real
     /// controller: the name=systemd tracking hierarchy does not make a host v1.
     pub fn layout(&self) -> Result<Layout> {
-        let has_v1 = self.v1.iter().any(|h| h.controllers.iter().any(|c| !c.starts_with("name=")));
+        let has_v1 = self
+            .v1
+            .iter()
+            .any(|h| h.controllers.iter().any(|c| !c.starts_with("name=")));
         match (has_v1, self.v2.is_some()) {
             (true, true) => Ok(Layout::Hybrid),
             (true, false) => Ok(Layout::V1),
@@ -112,12 +116,21 @@ impl MountTable {
 /// `id parent major:minor root mount-point options [optional...] - fstype source super-options`.
 /// When a hierarchy is mounted twice (bind mounts), the first mount wins.
 fn parse_mountinfo(text: &str) -> MountTable {
-    let mut table = MountTable { v1: Vec::new(), v2: None, v2_controllers: Vec::new() };
+    let mut table = MountTable {
+        v1: Vec::new(),
+        v2: None,
+        v2_controllers: Vec::new(),
+    };
     for line in text.lines() {
-        let Some((before, after)) = line.split_once(" - ") else { continue };
-        let Some(mount_point) = before.split_whitespace().nth(4) else { continue };
+        let Some((before, after)) = line.split_once(" - ") else {
+            continue;
+        };
+        let Some(mount_point) = before.split_whitespace().nth(4) else {
+            continue;
+        };
         let mut after = after.split_whitespace();
-        let (Some(fstype), _source, super_options) = (after.next(), after.next(), after.next()) else {
+        let (Some(fstype), _source, super_options) = (after.next(), after.next(), after.next())
+        else {
             continue;
         };
         let mount_point = PathBuf::from(unescape(mount_point));
@@ -127,12 +140,21 @@ fn parse_mountinfo(text: &str) -> MountTable {
                 let controllers: Vec<String> = super_options
                     .unwrap_or("")
                     .split(',')
-                    .filter(|o| V1_CONTROLLERS.contains(o) || o.starts_with("name=") || is_other_v1_controller(o))
+                    .filter(|o| {
+                        V1_CONTROLLERS.contains(o)
+                            || o.starts_with("name=")
+                            || is_other_v1_controller(o)
+                    })
                     .map(str::to_string)
                     .collect();
-                let seen = controllers.iter().any(|c| table.v1.iter().any(|h| h.controllers.contains(c)));
+                let seen = controllers
+                    .iter()
+                    .any(|c| table.v1.iter().any(|h| h.controllers.contains(c)));
                 if !controllers.is_empty() && !seen {
-                    table.v1.push(V1Hierarchy { mount_point, controllers });
+                    table.v1.push(V1Hierarchy {
+                        mount_point,
+                        controllers,
+                    });
                 }
             }
             _ => {}
@@ -143,7 +165,10 @@ fn parse_mountinfo(text: &str) -> MountTable {
 
 /// v1 controllers berth does not manage but that still make a host count as v1.
 fn is_other_v1_controller(option: &str) -> bool {
-    matches!(option, "devices" | "blkio" | "net_cls" | "net_prio" | "perf_event" | "hugetlb" | "rdma" | "misc")
+    matches!(
+        option,
+        "devices" | "blkio" | "net_cls" | "net_prio" | "perf_event" | "hugetlb" | "rdma" | "misc"
+    )
 }
 
 /// Undoes mountinfo's octal escapes (`\040` for a space, `\011`, `\012`, `\134`).
@@ -152,8 +177,15 @@ fn unescape(field: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'\\' && i + 3 < bytes.len() && bytes[i + 1..i + 4].iter().all(|b| (b'0'..=b'7').contains(b)) {
-            let value = bytes[i + 1..i + 4].iter().fold(0u32, |acc, b| acc * 8 + u32::from(b - b'0'));
+        if bytes[i] == b'\\'
+            && i + 3 < bytes.len()
+            && bytes[i + 1..i + 4]
+                .iter()
+                .all(|b| (b'0'..=b'7').contains(b))
+        {
+            let value = bytes[i + 1..i + 4]
+                .iter()
+                .fold(0u32, |acc, b| acc * 8 + u32::from(b - b'0'));
             out.push(value as u8);
             i += 4;
         } else {
@@ -210,8 +242,14 @@ mod tests {
         let t = MountTable::from_mountinfo(HYBRID_SPLIT).unwrap();
         assert_eq!(t.layout().unwrap(), Layout::Hybrid);
         assert_eq!(t.v1_mount("cpu"), Some(Path::new("/sys/fs/cgroup/cpu")));
-        assert_eq!(t.v1_mount("cpuacct"), Some(Path::new("/sys/fs/cgroup/cpuacct")));
-        assert_eq!(t.v1_mount("memory"), Some(Path::new("/sys/fs/cgroup/memory")));
+        assert_eq!(
+            t.v1_mount("cpuacct"),
+            Some(Path::new("/sys/fs/cgroup/cpuacct"))
+        );
+        assert_eq!(
+            t.v1_mount("memory"),
+            Some(Path::new("/sys/fs/cgroup/memory"))
+        );
         assert_eq!(t.v2.as_deref(), Some(Path::new("/sys/fs/cgroup/unified")));
         assert!(!t.on_v2("memory"));
     }

@@ -4,8 +4,8 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::files;
 use super::error::Result;
+use super::files;
 
 /// Usage of one container's cgroup. Counters are cumulative since the cgroup was created.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -64,7 +64,11 @@ pub fn cpu_v1(dir: &Path) -> Result<CpuUsage> {
 pub fn cpu_v2(dir: &Path) -> Result<CpuUsage> {
     let stat = files::read_keyed(dir, "cpu.stat")?;
     let ns = |key: &str| stat.get(key).copied().unwrap_or(0) * 1_000;
-    Ok(CpuUsage { usage_ns: ns("usage_usec"), user_ns: ns("user_usec"), system_ns: ns("system_usec") })
+    Ok(CpuUsage {
+        usage_ns: ns("usage_usec"),
+        user_ns: ns("user_usec"),
+        system_ns: ns("system_usec"),
+    })
 }
 
 /// v1 memory. memory.stat's total_* keys are hierarchical; the plain keys would miss
@@ -127,10 +131,20 @@ mod tests {
 
     #[test]
     fn v1_cpu_converts_ticks() {
-        let d = tree(&[("cpuacct.usage", "123456789\n"), ("cpuacct.stat", "user 5\nsystem 7\n")]);
+        let d = tree(&[
+            ("cpuacct.usage", "123456789\n"),
+            ("cpuacct.stat", "user 5\nsystem 7\n"),
+        ]);
         let cpu = cpu_v1(d.path()).unwrap();
         let tick = 1_000_000_000 / user_hz();
-        assert_eq!(cpu, CpuUsage { usage_ns: 123456789, user_ns: 5 * tick, system_ns: 7 * tick });
+        assert_eq!(
+            cpu,
+            CpuUsage {
+                usage_ns: 123456789,
+                user_ns: 5 * tick,
+                system_ns: 7 * tick
+            }
+        );
     }
 
     #[test]
@@ -140,16 +154,29 @@ mod tests {
             "usage_usec 1500\nuser_usec 1000\nsystem_usec 500\nnr_periods 0\nnr_throttled 0\n",
         )]);
         let cpu = cpu_v2(d.path()).unwrap();
-        assert_eq!(cpu, CpuUsage { usage_ns: 1_500_000, user_ns: 1_000_000, system_ns: 500_000 });
+        assert_eq!(
+            cpu,
+            CpuUsage {
+                usage_ns: 1_500_000,
+                user_ns: 1_000_000,
+                system_ns: 500_000
+            }
+        );
     }
 
     #[test]
     fn v1_memory_working_set_and_limits() {
         let d = tree(&[
             ("memory.usage_in_bytes", "10000\n"),
-            ("memory.stat", "cache 1\nrss 2\ntotal_cache 3000\ntotal_rss 6000\ntotal_inactive_file 2500\n"),
+            (
+                "memory.stat",
+                "cache 1\nrss 2\ntotal_cache 3000\ntotal_rss 6000\ntotal_inactive_file 2500\n",
+            ),
             ("memory.limit_in_bytes", "33554432\n"),
-            ("memory.oom_control", "oom_kill_disable 0\nunder_oom 0\noom_kill 2\n"),
+            (
+                "memory.oom_control",
+                "oom_kill_disable 0\nunder_oom 0\noom_kill 2\n",
+            ),
         ]);
         let m = memory_v1(d.path()).unwrap();
         assert_eq!(
@@ -162,7 +189,11 @@ mod tests {
                 oom_kills: 2
             }
         );
-        fs::write(d.path().join("memory.limit_in_bytes"), "9223372036854771712\n").unwrap();
+        fs::write(
+            d.path().join("memory.limit_in_bytes"),
+            "9223372036854771712\n",
+        )
+        .unwrap();
         assert_eq!(memory_v1(d.path()).unwrap().limit_bytes, None);
     }
 
@@ -172,7 +203,10 @@ mod tests {
             ("memory.current", "8192\n"),
             ("memory.stat", "anon 4096\nfile 4096\ninactive_file 10000\n"),
             ("memory.max", "max\n"),
-            ("memory.events", "low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\noom_group_kill 0\n"),
+            (
+                "memory.events",
+                "low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\noom_group_kill 0\n",
+            ),
         ]);
         let m = memory_v2(d.path()).unwrap();
         // inactive_file larger than usage (racy reads) must not underflow

@@ -38,7 +38,9 @@ pub fn apply_memory(dir: &Path, plan: &MemoryPlan) -> Result<()> {
     match plan.memory.map(bytes_value) {
         None if has_memsw => files::write("memory", dir, "memory.memsw.limit_in_bytes", &memsw)?,
         None => {}
-        Some(memory) if !has_memsw => files::write("memory", dir, "memory.limit_in_bytes", &memory)?,
+        Some(memory) if !has_memsw => {
+            files::write("memory", dir, "memory.limit_in_bytes", &memory)?
+        }
         Some(memory) => {
             let memory_first = files::write("memory", dir, "memory.limit_in_bytes", &memory)
                 .and_then(|()| files::write("memory", dir, "memory.memsw.limit_in_bytes", &memsw));
@@ -71,7 +73,11 @@ pub fn apply_cpu(dir: &Path, limits: &Limits) -> Result<()> {
 
 /// pids.max; v1 and v2 share the file and its "max" keyword.
 pub fn apply_pids(controller_dir: &Path, pids: i64) -> Result<()> {
-    let value = if pids <= 0 { "max".to_string() } else { pids.to_string() };
+    let value = if pids <= 0 {
+        "max".to_string()
+    } else {
+        pids.to_string()
+    };
     files::write("pids", controller_dir, "pids.max", &value)
 }
 

@@ -19,7 +19,12 @@ pub fn enable_controllers(dir: &Path, wanted: &[&str]) -> Result<()> {
         let on = enabled.split_whitespace().any(|c| c == *controller);
         if offered && !on {
             // One write per controller, so an error names the controller that was refused.
-            files::write(controller_name(controller), dir, "cgroup.subtree_control", &format!("+{controller}"))?;
+            files::write(
+                controller_name(controller),
+                dir,
+                "cgroup.subtree_control",
+                &format!("+{controller}"),
+            )?;
         }
     }
     Ok(())
@@ -54,7 +59,12 @@ pub fn apply_memory(dir: &Path, plan: &MemoryPlan) -> Result<()> {
             None => Bytes::Max,
             Some(n) => Bytes::Exact(n),
         };
-        files::write("memory", dir, "memory.swap.max", &bytes_value(plan.swap_only(current)))?;
+        files::write(
+            "memory",
+            dir,
+            "memory.swap.max",
+            &bytes_value(plan.swap_only(current)),
+        )?;
     }
     Ok(())
 }
@@ -79,7 +89,12 @@ pub fn apply_cpu(dir: &Path, limits: &Limits) -> Result<()> {
 /// Sets cgroup.freeze and waits for cgroup.events to report the state: the write only starts
 /// freezing, "frozen 1" says every task has stopped.
 pub fn set_frozen(dir: &Path, frozen: bool) -> Result<()> {
-    files::write("freezer", dir, "cgroup.freeze", if frozen { "1" } else { "0" })?;
+    files::write(
+        "freezer",
+        dir,
+        "cgroup.freeze",
+        if frozen { "1" } else { "0" },
+    )?;
     let want = u64::from(frozen);
     let timeout = Duration::from_secs(2);
     let start = Instant::now();
