@@ -66,10 +66,15 @@ pub fn remove_parent(parent: &str) -> Result<()> {
 
 fn remove_parent_in(table: &MountTable, parent: &str) -> Result<()> {
     validate_parent(parent)?;
+    // Every hierarchy is tried even after a failure, so one busy directory does not leave
+    // the others behind.
+    let mut first_error = None;
     for root in hierarchy_roots(table) {
-        files::remove_dir(&root.join(parent))?;
+        if let Err(e) = files::remove_dir(&root.join(parent)) {
+            first_error.get_or_insert(e);
+        }
     }
-    Ok(())
+    first_error.map_or(Ok(()), Err)
 }
 
 /// How long kill_all waits for a cgroup to empty before giving up.
@@ -115,7 +120,16 @@ impl Cgroup {
     fn create_in(table: &MountTable, parent: &str, name: &str, limits: &Limits) -> Result<Cgroup> {
         limits.validate()?;
         let cgroup = Cgroup::locate(table, parent, name)?;
-        if let Err(e) = cgroup.make_dirs(table).and_then(|()| cgroup.update(limits)) {
+        let made = cgroup.make_dirs(table).and_then(|()| {
+            if let Some(dir) = cgroup.v1_dir("devices") {
+                // A reused cgroup that already runs tasks keeps the rules it has.
+                if files::read_pids(dir)?.is_empty() {
+                    v1::restrict_devices(dir)?;
+                }
+            }
+            cgroup.update(limits)
+        });
+        if let Err(e) = made {
             // Best effort: the creation error is the one worth reporting.
             let _ = cgroup.remove_dirs();
             return Err(e);
@@ -176,7 +190,7 @@ impl Cgroup {
         for hierarchy in &table.v1 {
             let leaf = files::join(&hierarchy.mount_point, &self.parent, &self.name);
             if !self.dirs.iter().any(|(_, d)| *d == leaf) {
-                continue; // a hierarchy berth does not use (devices, blkio, name=systemd)
+                continue; // a hierarchy berth does not use (blkio, name=systemd, ...)
             }
             let has_cpuset = hierarchy.controllers.iter().any(|c| c == "cpuset");
             for level in levels(&hierarchy.mount_point, &leaf) {

@@ -9,9 +9,10 @@ use std::path::{Path, PathBuf};
 
 use super::error::{CgroupError, Result};
 
-/// The v1 controllers berth manages. devices is left out: the runtime does not restrict
-/// device access through cgroups yet, and joining it without rules changes nothing.
-pub const V1_CONTROLLERS: [&str; 6] = ["cpu", "cpuacct", "cpuset", "memory", "pids", "freezer"];
+/// The v1 controllers berth manages.
+pub const V1_CONTROLLERS: [&str; 7] = [
+    "cpu", "cpuacct", "cpuset", "memory", "pids", "freezer", "devices",
+];
 
 /// The v2 controllers berth enables through cgroup.subtree_control. Freezing (cgroup.freeze),
 /// killing (cgroup.kill) and cpu.stat are part of the v2 core and need no controller.
@@ -167,7 +168,7 @@ fn parse_mountinfo(text: &str) -> MountTable {
 fn is_other_v1_controller(option: &str) -> bool {
     matches!(
         option,
-        "devices" | "blkio" | "net_cls" | "net_prio" | "perf_event" | "hugetlb" | "rdma" | "misc"
+        "blkio" | "net_cls" | "net_prio" | "perf_event" | "hugetlb" | "rdma" | "misc"
     )
 }
 

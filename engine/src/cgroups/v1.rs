@@ -22,6 +22,41 @@ pub fn inherit_cpuset(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The devices a container may use, as Docker and runc allow by default: mknod of any node
+/// (creating one is harmless; opening it is what the rules guard), then read/write/mknod of
+/// the nodes the runtime puts in /dev. Without these rules a v1 container holding
+/// CAP_MKNOD (one of Docker's default capabilities) could create and open the host's disks.
+const DEFAULT_DEVICE_RULES: [&str; 10] = [
+    "c *:* m",
+    "b *:* m",
+    "c 1:3 rwm",   // null
+    "c 1:5 rwm",   // zero
+    "c 1:7 rwm",   // full
+    "c 1:8 rwm",   // random
+    "c 1:9 rwm",   // urandom
+    "c 5:0 rwm",   // tty
+    "c 5:2 rwm",   // ptmx
+    "c 136:* rwm", // pts/*
+];
+
+/// Replaces the inherited allow-everything device list with [`DEFAULT_DEVICE_RULES`]. The
+/// deny-all comes first because devices.allow can only add to the list
+/// (cgroup-v1/devices.rst). Applied while the cgroup has no tasks, so nothing running sees
+/// the short moment in which everything is denied.
+pub fn restrict_devices(dir: &Path) -> Result<()> {
+    files::write("devices", dir, "devices.deny", "a")?;
+    for rule in DEFAULT_DEVICE_RULES {
+        files::write("devices", dir, "devices.allow", rule)?;
+    }
+    Ok(())
+}
+
+/// The rules [`restrict_devices`] leaves, as devices.list prints them.
+#[cfg(test)]
+pub fn default_device_rules() -> &'static [&'static str] {
+    &DEFAULT_DEVICE_RULES
+}
+
 fn bytes_value(b: Bytes) -> String {
     match b {
         Bytes::Max => "-1".to_string(),
