@@ -1,6 +1,505 @@
 //! cgroups v1, v2 and hybrid layouts behind one interface.
+//!
+//! Every container gets its own cgroup, `<parent>/<name>`, in every hierarchy that carries a
+//! controller berth uses; the daemon's parent is `berth`. Where each controller lives is read
+//! from /proc/self/mountinfo, never guessed, so these all work:
+//!
+//! - v2: one directory under the cgroup2 mount; controllers are enabled for it through
+//!   cgroup.subtree_control on every level above it.
+//! - v1: one directory per hierarchy (memory, cpu, cpuacct, cpuset, pids, freezer), whether
+//!   cpu and cpuacct are co-mounted or not.
+//! - hybrid: the v1 directories, plus one in the cgroup2 hierarchy (normally
+//!   /sys/fs/cgroup/unified) so that cgroup.kill reaches every task and the container is
+//!   visible to v2 tools; controllers that live only on cgroup2 are used from there.
+//!
+//! ```no_run
+//! use berth_engine::cgroups::{Cgroup, Limits};
+//! let limits = Limits { memory: Some(64 << 20), cpus: Some(0.5), ..Default::default() };
+//! let cgroup = Cgroup::create("berth", "web-1", &limits)?;
+//! cgroup.add_pid(1234)?;
+//! let stats = cgroup.stats()?;
+//! cgroup.destroy()?;
+//! # Ok::<(), berth_engine::cgroups::CgroupError>(())
+//! ```
+//!
+//! All calls are synchronous and touch only small control files.
 
-/// Puts `pid` into the container cgroup `parent/name` (placeholder until the manager lands).
-pub fn join(_parent: &str, _name: &str, _pid: i32) -> Result<(), String> {
-    Ok(())
+mod error;
+mod files;
+mod limits;
+mod mounts;
+mod stats;
+mod v1;
+mod v2;
+
+#[cfg(test)]
+mod fake_tree_tests;
+#[cfg(test)]
+mod host_tests;
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+pub use error::{CgroupError, Result};
+pub use limits::{cpu_shares_to_weight, Limits, CPU_PERIOD_US};
+pub use mounts::Layout;
+pub use stats::Stats;
+
+use mounts::{MountTable, V1_CONTROLLERS, V2_CONTROLLERS};
+
+/// Detects the host's layout from /proc/self/mountinfo.
+pub fn detect() -> Result<Layout> {
+    MountTable::from_host()?.layout()
+}
+
+/// Removes the (empty) parent cgroup `parent` from every hierarchy. The daemon leaves its
+/// parent in place; tests call this to clean up their unique parent. Fails with EBUSY if a
+/// container cgroup is still inside.
+pub fn remove_parent(parent: &str) -> Result<()> {
+    remove_parent_in(&MountTable::from_host()?, parent)
+}
+
+fn remove_parent_in(table: &MountTable, parent: &str) -> Result<()> {
+    validate_parent(parent)?;
+    // Every hierarchy is tried even after a failure, so one busy directory does not leave
+    // the others behind.
+    let mut first_error = None;
+    for root in hierarchy_roots(table) {
+        if let Err(e) = files::remove_dir(&root.join(parent)) {
+            first_error.get_or_insert(e);
+        }
+    }
+    first_error.map_or(Ok(()), Err)
+}
+
+/// How long kill_all waits for a cgroup to empty before giving up.
+const KILL_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// One container's cgroup: its directory in each hierarchy.
+#[derive(Debug, Clone)]
+pub struct Cgroup {
+    parent: String,
+    name: String,
+    layout: Layout,
+    /// Every directory of this cgroup, once each (co-mounted v1 controllers share one), with
+    /// the controller name used in error messages.
+    dirs: Vec<(&'static str, PathBuf)>,
+    /// v1 directories by controller.
+    v1: Vec<(&'static str, PathBuf)>,
+    /// The directory in the cgroup2 hierarchy, when one is mounted.
+    unified: Option<PathBuf>,
+    /// Controllers served by the cgroup2 hierarchy (all of them on v2, few or none on hybrid).
+    v2_controllers: Vec<&'static str>,
+}
+
+/// Where one resource is controlled: a v1 directory or the cgroup2 directory.
+enum Place<'a> {
+    V1(&'a Path),
+    V2(&'a Path),
+}
+
+impl Cgroup {
+    /// Creates `<parent>/<name>` in every hierarchy (and the parent where missing) and applies
+    /// `limits`. An existing directory is reused, so a daemon that crashed mid-create can
+    /// create again. On error nothing this call created is left behind (the parent excepted).
+    pub fn create(parent: &str, name: &str, limits: &Limits) -> Result<Cgroup> {
+        Cgroup::create_in(&MountTable::from_host()?, parent, name, limits)
+    }
+
+    /// Re-opens an existing cgroup, e.g. after a daemon restart. Fails with
+    /// [`CgroupError::NotFound`] when it exists in no hierarchy.
+    pub fn open(parent: &str, name: &str) -> Result<Cgroup> {
+        Cgroup::open_in(&MountTable::from_host()?, parent, name)
+    }
+
+    fn create_in(table: &MountTable, parent: &str, name: &str, limits: &Limits) -> Result<Cgroup> {
+        limits.validate()?;
+        let cgroup = Cgroup::locate(table, parent, name)?;
+        let made = cgroup.make_dirs(table).and_then(|()| {
+            if let Some(dir) = cgroup.v1_dir("devices") {
+                // A reused cgroup that already runs tasks keeps the rules it has.
+                if files::read_pids(dir)?.is_empty() {
+                    v1::restrict_devices(dir)?;
+                }
+            }
+            cgroup.update(limits)
+        });
+        if let Err(e) = made {
+            // Best effort: the creation error is the one worth reporting.
+            let _ = cgroup.remove_dirs();
+            return Err(e);
+        }
+        Ok(cgroup)
+    }
+
+    fn open_in(table: &MountTable, parent: &str, name: &str) -> Result<Cgroup> {
+        let cgroup = Cgroup::locate(table, parent, name)?;
+        if !cgroup.dirs.iter().any(|(_, d)| d.is_dir()) {
+            return Err(CgroupError::NotFound {
+                path: cgroup.dirs[0].1.clone(),
+            });
+        }
+        Ok(cgroup)
+    }
+
+    /// Computes the directories without touching them.
+    fn locate(table: &MountTable, parent: &str, name: &str) -> Result<Cgroup> {
+        validate_parent(parent)?;
+        validate_segment(name)?;
+        let layout = table.layout()?;
+        let mut dirs: Vec<(&'static str, PathBuf)> = Vec::new();
+        let mut v1 = Vec::new();
+        for controller in V1_CONTROLLERS {
+            if let Some(mount) = table.v1_mount(controller) {
+                let dir = files::join(mount, parent, name);
+                if !dirs.iter().any(|(_, d)| *d == dir) {
+                    dirs.push((controller, dir.clone()));
+                }
+                v1.push((controller, dir));
+            }
+        }
+        let unified = table
+            .v2
+            .as_ref()
+            .map(|mount| files::join(mount, parent, name));
+        if let Some(dir) = &unified {
+            dirs.push(("cgroup2", dir.clone()));
+        }
+        let v2_controllers = V2_CONTROLLERS
+            .into_iter()
+            .filter(|c| table.on_v2(c))
+            .collect();
+        Ok(Cgroup {
+            parent: parent.to_string(),
+            name: name.to_string(),
+            layout,
+            dirs,
+            v1,
+            unified,
+            v2_controllers,
+        })
+    }
+
+    /// Creates every level from the hierarchy root down, preparing each as its kind needs.
+    fn make_dirs(&self, table: &MountTable) -> Result<()> {
+        for hierarchy in &table.v1 {
+            let leaf = files::join(&hierarchy.mount_point, &self.parent, &self.name);
+            if !self.dirs.iter().any(|(_, d)| *d == leaf) {
+                continue; // a hierarchy berth does not use (blkio, name=systemd, ...)
+            }
+            let has_cpuset = hierarchy.controllers.iter().any(|c| c == "cpuset");
+            for level in levels(&hierarchy.mount_point, &leaf) {
+                files::make_dir(&level)?;
+                if has_cpuset {
+                    v1::inherit_cpuset(&level)?;
+                }
+            }
+        }
+        if let (Some(mount), Some(leaf)) = (&table.v2, &self.unified) {
+            for level in levels(mount, leaf) {
+                if !self.v2_controllers.is_empty() {
+                    v2::enable_controllers(
+                        level.parent().expect("below the mount"),
+                        &self.v2_controllers,
+                    )?;
+                }
+                files::make_dir(&level)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn v1_dir(&self, controller: &str) -> Option<&Path> {
+        self.v1
+            .iter()
+            .find(|(c, _)| *c == controller)
+            .map(|(_, d)| d.as_path())
+    }
+
+    /// Where `controller` is served: its v1 hierarchy, else cgroup2 if it offers it there.
+    fn place(&self, controller: &'static str) -> Option<Place<'_>> {
+        if let Some(dir) = self.v1_dir(controller) {
+            return Some(Place::V1(dir));
+        }
+        let unified = self.unified.as_deref()?;
+        let core = matches!(controller, "freezer" | "cpuacct");
+        let v2_name = if controller == "cpuacct" {
+            "cpu"
+        } else {
+            controller
+        };
+        (core || self.v2_controllers.contains(&v2_name)).then_some(Place::V2(unified))
+    }
+
+    fn require(&self, controller: &'static str) -> Result<Place<'_>> {
+        self.place(controller)
+            .ok_or(CgroupError::ControllerMissing { controller })
+    }
+
+    /// Applies `limits`; settings that are `None` stay as they are. A limit whose controller
+    /// the host lacks is an error rather than silently ignored.
+    pub fn update(&self, limits: &Limits) -> Result<()> {
+        limits.validate()?;
+        if let Some(plan) = limits.memory_plan() {
+            match self.require("memory")? {
+                Place::V1(dir) => v1::apply_memory(dir, &plan)?,
+                Place::V2(dir) => v2::apply_memory(dir, &plan)?,
+            }
+        }
+        if limits.cpus.is_some() || limits.cpu_shares.is_some() {
+            match self.require("cpu")? {
+                Place::V1(dir) => v1::apply_cpu(dir, limits)?,
+                Place::V2(dir) => v2::apply_cpu(dir, limits)?,
+            }
+        }
+        if let Some(pids) = limits.pids {
+            let (Place::V1(dir) | Place::V2(dir)) = self.require("pids")?;
+            v1::apply_pids(dir, pids)?;
+        }
+        if limits.cpuset_cpus.is_some() || limits.cpuset_mems.is_some() {
+            let (Place::V1(dir) | Place::V2(dir)) = self.require("cpuset")?;
+            v1::apply_cpuset(dir, limits)?;
+        }
+        Ok(())
+    }
+
+    /// Moves process `pid` (and, on v1, only that thread group) into this cgroup in every
+    /// hierarchy. Its future children are born inside.
+    pub fn add_pid(&self, pid: i32) -> Result<()> {
+        for (controller, dir) in &self.dirs {
+            files::write(controller, dir, "cgroup.procs", &pid.to_string())?;
+        }
+        Ok(())
+    }
+
+    /// The pids in this cgroup, sorted: the union over every hierarchy, so a process that
+    /// joined only some of them is still found.
+    pub fn procs(&self) -> Result<Vec<i32>> {
+        let mut pids = Vec::new();
+        for (_, dir) in &self.dirs {
+            match files::read_pids(dir) {
+                Ok(found) => pids.extend(found),
+                Err(CgroupError::Read { source, .. })
+                    if source.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        pids.sort_unstable();
+        pids.dedup();
+        Ok(pids)
+    }
+
+    /// Stops every task (docker pause): v1 freezer.state, v2 cgroup.freeze. Returns once the
+    /// kernel reports the cgroup frozen.
+    pub fn freeze(&self) -> Result<()> {
+        self.set_frozen(true)
+    }
+
+    /// Resumes every task (docker unpause).
+    pub fn thaw(&self) -> Result<()> {
+        self.set_frozen(false)
+    }
+
+    fn set_frozen(&self, frozen: bool) -> Result<()> {
+        match self.require("freezer")? {
+            Place::V1(dir) => v1::set_frozen(dir, frozen),
+            Place::V2(dir) => v2::set_frozen(dir, frozen),
+        }
+    }
+
+    /// SIGKILLs every task and waits until the cgroup is empty.
+    ///
+    /// cgroup.kill (Linux 5.14) kills the whole v2 subtree atomically, racing with no fork.
+    /// Without it, tasks are listed and signalled one by one inside a freeze: frozen tasks can
+    /// neither fork new ones nor exit, so no listed pid is recycled before it is signalled.
+    /// The loop repeats until cgroup.procs is empty in every hierarchy.
+    pub fn kill_all(&self) -> Result<()> {
+        if let Some(dir) = &self.unified {
+            if dir.join("cgroup.kill").exists() {
+                files::write("cgroup2", dir, "cgroup.kill", "1")?;
+            }
+        }
+        let start = Instant::now();
+        let mut first_round = true;
+        loop {
+            let pids = self.procs()?;
+            if pids.is_empty() {
+                return Ok(());
+            }
+            if start.elapsed() > KILL_TIMEOUT {
+                return Err(CgroupError::StillPopulated {
+                    path: self.dirs[0].1.clone(),
+                    pids,
+                    waited_ms: KILL_TIMEOUT.as_millis() as u64,
+                });
+            }
+            // Freezing is an optimisation against fork races, so its failure is not fatal;
+            // only the first round freezes, later rounds only mop up.
+            let frozen = first_round && self.freeze().is_ok();
+            let signalled = self.signal_all(&pids);
+            if frozen || first_round {
+                // v1-frozen tasks do not act on SIGKILL until thawed; thaw also when the
+                // container was paused before this call.
+                let _ = self.thaw();
+            }
+            signalled?;
+            first_round = false;
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn signal_all(&self, pids: &[i32]) -> Result<()> {
+        for &pid in pids {
+            match kill(Pid::from_raw(pid), Signal::SIGKILL) {
+                Ok(()) | Err(Errno::ESRCH) => {}
+                Err(source) => {
+                    return Err(CgroupError::Kill {
+                        pid,
+                        path: self.dirs[0].1.clone(),
+                        source,
+                    })
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Kills every task and removes the cgroup's directory from every hierarchy; the parent
+    /// stays. Safe to call again after a partial failure.
+    pub fn destroy(&self) -> Result<()> {
+        self.kill_all()?;
+        self.remove_dirs()
+    }
+
+    fn remove_dirs(&self) -> Result<()> {
+        let mut first_error = None;
+        for (_, dir) in &self.dirs {
+            if let Err(e) = files::remove_dir(dir) {
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// Resource usage; parts whose controller the host lacks stay zero.
+    pub fn stats(&self) -> Result<Stats> {
+        let mut s = Stats::default();
+        let cpu = match self.place("cpuacct") {
+            Some(Place::V1(dir)) => Some(stats::cpu_v1(dir)?),
+            Some(Place::V2(dir)) => Some(stats::cpu_v2(dir)?),
+            None => None,
+        };
+        if let Some(cpu) = cpu {
+            (s.cpu_usage_ns, s.cpu_user_ns, s.cpu_system_ns) =
+                (cpu.usage_ns, cpu.user_ns, cpu.system_ns);
+        }
+        let memory = match self.place("memory") {
+            Some(Place::V1(dir)) => Some(stats::memory_v1(dir)?),
+            Some(Place::V2(dir)) => Some(stats::memory_v2(dir)?),
+            None => None,
+        };
+        if let Some(m) = memory {
+            s.memory_usage_bytes = m.usage_bytes;
+            s.memory_working_set_bytes = m.working_set_bytes;
+            s.memory_rss_bytes = m.rss_bytes;
+            s.memory_limit_bytes = m.limit_bytes;
+            s.oom_kills = m.oom_kills;
+        }
+        if let Some(Place::V1(dir) | Place::V2(dir)) = self.place("pids") {
+            s.pids_current = stats::pids_current(dir)?;
+        }
+        Ok(s)
+    }
+
+    /// Whether the kernel OOM-killed a task of this cgroup; the daemon sets State.OOMKilled
+    /// from it when the container exits.
+    pub fn oom_killed(&self) -> Result<bool> {
+        Ok(self.stats()?.oom_kills > 0)
+    }
+
+    /// Every directory of this cgroup, once each. A process joins the cgroup by writing its
+    /// pid to `cgroup.procs` in each of them (exec does this before entering the container).
+    pub fn paths(&self) -> Vec<PathBuf> {
+        self.dirs.iter().map(|(_, d)| d.clone()).collect()
+    }
+
+    /// The parent this cgroup was created under.
+    pub fn parent(&self) -> &str {
+        &self.parent
+    }
+
+    /// The cgroup's own name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The layout the cgroup was created under.
+    pub fn layout(&self) -> Layout {
+        self.layout
+    }
+}
+
+/// The directories from just below `root` down to `leaf`, top first.
+fn levels(root: &Path, leaf: &Path) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = leaf
+        .ancestors()
+        .take_while(|p| *p != root)
+        .map(Path::to_path_buf)
+        .collect();
+    out.reverse();
+    out
+}
+
+/// The root of every hierarchy (each v1 mount once, plus cgroup2).
+fn hierarchy_roots(table: &MountTable) -> Vec<PathBuf> {
+    let mut roots: Vec<PathBuf> = Vec::new();
+    for mount in V1_CONTROLLERS.iter().filter_map(|c| table.v1_mount(c)) {
+        if !roots.iter().any(|r| r == mount) {
+            roots.push(mount.to_path_buf());
+        }
+    }
+    roots.extend(table.v2.clone());
+    roots
+}
+
+/// A parent may be nested ("berth/stack"), but every segment must be a plain name: the
+/// cgroup path is joined onto each hierarchy root, and ".." or an absolute path would escape.
+fn validate_parent(parent: &str) -> Result<()> {
+    if parent.is_empty() {
+        return Err(CgroupError::InvalidName {
+            name: parent.to_string(),
+            reason: "empty",
+        });
+    }
+    parent
+        .split('/')
+        .try_for_each(validate_segment)
+        .map_err(|_| CgroupError::InvalidName {
+            name: parent.to_string(),
+            reason: "each path segment must be a plain name",
+        })
+}
+
+fn validate_segment(name: &str) -> Result<()> {
+    let reason = if name.is_empty() {
+        "empty"
+    } else if name == "." || name == ".." {
+        "a relative path component"
+    } else if name.contains('/') || name.contains('\0') {
+        "contains a slash or NUL"
+    } else if name.contains('\n') {
+        // cgroup paths are printed one per line in /proc/<pid>/cgroup
+        "contains a newline"
+    } else {
+        return Ok(());
+    };
+    Err(CgroupError::InvalidName {
+        name: name.to_string(),
+        reason,
+    })
 }

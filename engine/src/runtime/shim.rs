@@ -174,7 +174,8 @@ impl Shim {
             msg
         };
         if let Some(cg) = &spec.cgroup {
-            if let Err(err) = crate::cgroups::join(&cg.parent, &cg.name, child.as_raw()) {
+            let joined = crate::cgroups::Cgroup::open(&cg.parent, &cg.name).and_then(|c| c.add_pid(child.as_raw()));
+            if let Err(err) = joined {
                 return Err(fail(format!("joining cgroup {}/{}: {err}", cg.parent, cg.name)));
             }
         }
