@@ -332,9 +332,11 @@ fn join(parts: &[OsString]) -> String {
 fn read_meta<R: Read>(entry: &mut tar::Entry<R>) -> Result<Meta, ExtractError> {
     let h = entry.header();
     let mode = h.mode().map_err(ExtractError::Read)? & 0o7777;
-    let uid = h.uid().map_err(ExtractError::Read)?.try_into().unwrap_or(0);
-    let gid = h.gid().map_err(ExtractError::Read)?.try_into().unwrap_or(0);
-    let mtime = h.mtime().map_err(ExtractError::Read)?.try_into().unwrap_or(0);
+    // Some writers leave numeric fields blank; like GNU tar, read those as 0 rather than
+    // refusing the layer.
+    let uid = h.uid().ok().and_then(|v| v.try_into().ok()).unwrap_or(0);
+    let gid = h.gid().ok().and_then(|v| v.try_into().ok()).unwrap_or(0);
+    let mtime = h.mtime().ok().and_then(|v| v.try_into().ok()).unwrap_or(0);
     let mut xattrs = Vec::new();
     if let Some(exts) = entry.pax_extensions().map_err(ExtractError::Read)? {
         for ext in exts {
@@ -469,4 +471,354 @@ fn set_xattr_c(fd: RawFd, name: &CString, value: &[u8]) -> io::Result<()> {
 
 fn io_err(path: &str, source: io::Error) -> ExtractError {
     ExtractError::Io { path: path.to_string(), source }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+    use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+
+    /// Builds tars with raw names: the tar crate's own setters refuse `..` and absolute paths,
+    /// which is exactly what these tests need to write.
+    struct TarBuilder(tar::Builder<Vec<u8>>);
+
+    impl TarBuilder {
+        fn new() -> Self {
+            TarBuilder(tar::Builder::new(Vec::new()))
+        }
+
+        fn raw(&mut self, kind: EntryType, name: &str, link: &str, mode: u32, data: &[u8]) -> &mut Self {
+            self.raw_owned(kind, name, link, mode, 0, 0, data)
+        }
+
+        #[allow(clippy::too_many_arguments)]
+        fn raw_owned(&mut self, kind: EntryType, name: &str, link: &str, mode: u32, uid: u64, gid: u64, data: &[u8]) -> &mut Self {
+            let mut h = tar::Header::new_gnu();
+            {
+                let gnu = h.as_gnu_mut().unwrap();
+                gnu.name[..name.len()].copy_from_slice(name.as_bytes());
+                gnu.linkname[..link.len()].copy_from_slice(link.as_bytes());
+            }
+            h.set_entry_type(kind);
+            h.set_mode(mode);
+            h.set_uid(uid);
+            h.set_gid(gid);
+            h.set_mtime(1_600_000_000);
+            h.set_size(data.len() as u64);
+            h.set_cksum();
+            self.0.append(&h, data).unwrap();
+            self
+        }
+
+        fn file(&mut self, name: &str, data: &[u8]) -> &mut Self {
+            self.raw(EntryType::Regular, name, "", 0o644, data)
+        }
+
+        fn dir(&mut self, name: &str) -> &mut Self {
+            self.raw(EntryType::Directory, name, "", 0o755, b"")
+        }
+
+        fn symlink(&mut self, name: &str, target: &str) -> &mut Self {
+            self.raw(EntryType::Symlink, name, target, 0o777, b"")
+        }
+
+        fn hardlink(&mut self, name: &str, target: &str) -> &mut Self {
+            self.raw(EntryType::Link, name, target, 0o644, b"")
+        }
+
+        fn device(&mut self, kind: EntryType, name: &str, major: u32, minor: u32) -> &mut Self {
+            let mut h = tar::Header::new_gnu();
+            h.as_gnu_mut().unwrap().name[..name.len()].copy_from_slice(name.as_bytes());
+            h.set_entry_type(kind);
+            h.set_mode(0o666);
+            h.set_size(0);
+            h.set_device_major(major).unwrap();
+            h.set_device_minor(minor).unwrap();
+            h.set_cksum();
+            self.0.append(&h, io::empty()).unwrap();
+            self
+        }
+
+        fn bytes(&mut self) -> Vec<u8> {
+            let b = std::mem::replace(&mut self.0, tar::Builder::new(Vec::new()));
+            b.into_inner().unwrap()
+        }
+    }
+
+    /// A sandbox: `outside/` stands for the host, `layer/` is where the layer goes.
+    struct Sandbox {
+        tmp: tempfile::TempDir,
+    }
+
+    impl Sandbox {
+        fn new() -> Self {
+            let tmp = tempfile::tempdir().unwrap();
+            fs::create_dir(tmp.path().join("layer")).unwrap();
+            fs::create_dir(tmp.path().join("outside")).unwrap();
+            fs::write(tmp.path().join("outside/secret"), b"host data").unwrap();
+            Sandbox { tmp }
+        }
+
+        fn layer(&self) -> PathBuf {
+            self.tmp.path().join("layer")
+        }
+
+        fn outside(&self) -> PathBuf {
+            self.tmp.path().join("outside")
+        }
+
+        fn extract(&self, tar: &[u8]) -> Result<ExtractStats, ExtractError> {
+            extract_layer(tar, &self.layer())
+        }
+
+        /// Everything in the sandbox outside the layer dir is exactly what we put there.
+        fn assert_outside_untouched(&self) {
+            let mut names: Vec<String> = fs::read_dir(self.tmp.path())
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            names.sort();
+            assert_eq!(names, vec!["layer", "outside"]);
+            let inside: Vec<_> = fs::read_dir(self.outside()).unwrap().map(|e| e.unwrap().file_name()).collect();
+            assert_eq!(inside, vec![OsString::from("secret")]);
+            assert_eq!(fs::read(self.outside().join("secret")).unwrap(), b"host data");
+            assert_eq!(fs::metadata(self.outside().join("secret")).unwrap().nlink(), 1);
+        }
+    }
+
+    use std::path::PathBuf;
+
+    #[test]
+    fn extracts_regular_tree_with_metadata() {
+        let sb = Sandbox::new();
+        let tar = TarBuilder::new()
+            .dir("./")
+            .dir("etc/")
+            .file("etc/hostname", b"box\n")
+            .raw_owned(EntryType::Regular, "usr/bin/su", "", 0o4755, 1000, 1001, b"#!suid")
+            .raw(EntryType::Regular, "usr/bin/wall", "", 0o2755, b"sgid")
+            .raw(EntryType::Directory, "tmp/", "", 0o1777, b"")
+            .symlink("bin", "usr/bin")
+            .symlink("abs", "/etc/hostname")
+            .hardlink("etc/hostname.link", "/etc/hostname")
+            .raw(EntryType::Fifo, "run/fifo", "", 0o640, b"")
+            .bytes();
+        let stats = sb.extract(&tar).unwrap();
+        let l = sb.layer();
+        assert_eq!(stats.size, 4 + 6 + 4);
+        assert_eq!(fs::read(l.join("etc/hostname")).unwrap(), b"box\n");
+        let su = fs::metadata(l.join("usr/bin/su")).unwrap();
+        assert_eq!(su.permissions().mode() & 0o7777, 0o4755, "setuid kept inside the layer");
+        assert_eq!((su.uid(), su.gid()), (1000, 1001));
+        assert_eq!(su.mtime(), 1_600_000_000);
+        assert_eq!(fs::metadata(l.join("usr/bin/wall")).unwrap().permissions().mode() & 0o7777, 0o2755);
+        assert_eq!(fs::metadata(l.join("tmp")).unwrap().permissions().mode() & 0o7777, 0o1777);
+        assert_eq!(fs::read_link(l.join("bin")).unwrap(), Path::new("usr/bin"));
+        assert_eq!(fs::read_link(l.join("abs")).unwrap(), Path::new("/etc/hostname"));
+        let a = fs::metadata(l.join("etc/hostname")).unwrap();
+        let b = fs::metadata(l.join("etc/hostname.link")).unwrap();
+        assert_eq!(a.ino(), b.ino(), "hardlink inside the layer works");
+        assert!(fs::symlink_metadata(l.join("run/fifo")).unwrap().file_type().is_fifo());
+        assert_eq!(fs::metadata(l.join("etc")).unwrap().mtime(), 1_600_000_000, "dir mtime restored");
+        sb.assert_outside_untouched();
+    }
+
+    #[test]
+    fn absolute_paths_are_contained() {
+        let sb = Sandbox::new();
+        let target = format!("{}/evil", sb.outside().display());
+        let tar = TarBuilder::new().file(&target, b"x").file("/etc/abs-evil", b"y").bytes();
+        sb.extract(&tar).unwrap();
+        let contained = sb.layer().join(target.trim_start_matches('/'));
+        assert_eq!(fs::read(contained).unwrap(), b"x");
+        assert_eq!(fs::read(sb.layer().join("etc/abs-evil")).unwrap(), b"y");
+        assert!(!Path::new("/etc/abs-evil").exists());
+        sb.assert_outside_untouched();
+    }
+
+    #[test]
+    fn dotdot_escapes_are_refused() {
+        for name in ["../evil", "a/../../evil", "./../outside/evil", "a/b/../../../outside/secret"] {
+            let sb = Sandbox::new();
+            let tar = TarBuilder::new().dir("a/").file(name, b"pwned").bytes();
+            let err = sb.extract(&tar).unwrap_err();
+            assert!(matches!(err, ExtractError::Escapes { .. }), "{name}: {err}");
+            sb.assert_outside_untouched();
+        }
+        // `..` that stays inside is fine.
+        let sb = Sandbox::new();
+        sb.extract(&TarBuilder::new().file("a/../b", b"ok").bytes()).unwrap();
+        assert_eq!(fs::read(sb.layer().join("b")).unwrap(), b"ok");
+    }
+
+    #[test]
+    fn never_writes_through_a_symlink() {
+        let outside = Sandbox::new();
+        for target in ["/", "../..", "..", ""] {
+            let sb = Sandbox::new();
+            let target = if target.is_empty() { outside.outside().display().to_string() } else { target.to_string() };
+            // Relative to /, the second entry would be <tmp>/outside/evil if followed.
+            let through = format!("{}/evil", outside.outside().display()).trim_start_matches('/').to_string();
+            let tar = TarBuilder::new()
+                .symlink("link", &target)
+                .file(&format!("link/{through}"), b"pwned")
+                .bytes();
+            let err = sb.extract(&tar).unwrap_err();
+            assert!(matches!(err, ExtractError::ThroughSymlink { .. }), "{target}: {err}");
+            outside.assert_outside_untouched();
+            sb.assert_outside_untouched();
+        }
+        // A later regular file replaces a symlink rather than writing to its target.
+        let sb = Sandbox::new();
+        let secret = sb.outside().join("secret");
+        let tar = TarBuilder::new().symlink("x", &secret.display().to_string()).file("x", b"replaced").bytes();
+        sb.extract(&tar).unwrap();
+        assert_eq!(fs::read(sb.layer().join("x")).unwrap(), b"replaced");
+        assert!(fs::symlink_metadata(sb.layer().join("x")).unwrap().is_file());
+        sb.assert_outside_untouched();
+        // Same for a directory entry named like an existing symlink to outside.
+        let sb = Sandbox::new();
+        let tar = TarBuilder::new().symlink("d", &sb.outside().display().to_string()).dir("d/").file("d/f", b"in").bytes();
+        sb.extract(&tar).unwrap();
+        assert!(fs::symlink_metadata(sb.layer().join("d")).unwrap().is_dir());
+        assert_eq!(fs::read(sb.layer().join("d/f")).unwrap(), b"in");
+        sb.assert_outside_untouched();
+    }
+
+    #[test]
+    fn hardlinks_never_reach_outside() {
+        let sb = Sandbox::new();
+        let secret = sb.outside().join("secret").display().to_string();
+        for target in ["/etc/passwd", "../outside/secret", secret.as_str()] {
+            let tar = TarBuilder::new().hardlink("stolen", target).bytes();
+            let err = sb.extract(&tar).unwrap_err();
+            assert!(matches!(err, ExtractError::Hardlink { .. }), "{target}: {err}");
+            assert!(!sb.layer().join("stolen").exists());
+        }
+        let passwd_links = fs::metadata("/etc/passwd").unwrap().nlink();
+        assert_eq!(fs::metadata("/etc/passwd").unwrap().nlink(), passwd_links);
+        // Through a symlink to outside, or to a symlink: refused too.
+        let tar = TarBuilder::new()
+            .symlink("out", &sb.outside().display().to_string())
+            .hardlink("via", "out/secret")
+            .bytes();
+        assert!(matches!(sb.extract(&tar).unwrap_err(), ExtractError::Hardlink { .. }));
+        let sb2 = Sandbox::new();
+        let tar = TarBuilder::new().symlink("s", "/etc/passwd").hardlink("h", "s").bytes();
+        let err = sb2.extract(&tar).unwrap_err();
+        assert!(matches!(err, ExtractError::Hardlink { reason: "target is a symlink", .. }), "{err}");
+        sb.assert_outside_untouched();
+        sb2.assert_outside_untouched();
+    }
+
+    #[test]
+    fn device_nodes_are_skipped_fifos_kept() {
+        let sb = Sandbox::new();
+        let tar = TarBuilder::new()
+            .device(EntryType::Char, "dev/mem", 1, 1)
+            .device(EntryType::Block, "dev/sda", 8, 0)
+            .device(EntryType::Char, "dev/null0", 0, 0)
+            .raw(EntryType::Fifo, "pipe", "", 0o600, b"")
+            .bytes();
+        let stats = sb.extract(&tar).unwrap();
+        assert_eq!(stats.skipped, 3);
+        for dev in ["dev/mem", "dev/sda", "dev/null0"] {
+            assert!(fs::symlink_metadata(sb.layer().join(dev)).is_err(), "{dev} must not exist");
+        }
+        assert!(fs::symlink_metadata(sb.layer().join("pipe")).unwrap().file_type().is_fifo());
+        sb.assert_outside_untouched();
+    }
+
+    fn xattr(path: &Path, name: &str) -> Option<Vec<u8>> {
+        let p = CString::new(path.as_os_str().as_bytes()).unwrap();
+        let n = CString::new(name).unwrap();
+        let mut buf = vec![0u8; 64];
+        // SAFETY: valid C strings and a buffer of the length passed.
+        let len = unsafe { libc::lgetxattr(p.as_ptr(), n.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+        (len >= 0).then(|| buf[..len as usize].to_vec())
+    }
+
+    #[test]
+    fn whiteouts_become_overlay_whiteouts() {
+        let sb = Sandbox::new();
+        let tar = TarBuilder::new()
+            .file("etc/keep", b"k")
+            .file("etc/.wh.gone", b"")
+            .file(".wh.toplevel", b"")
+            .file("var/cache/.wh..wh..opq", b"")
+            .file("var/cache/fresh", b"new")
+            .file("x/.wh..wh.plnk", b"")
+            .bytes();
+        sb.extract(&tar).unwrap();
+        let l = sb.layer();
+        for w in ["etc/gone", "toplevel"] {
+            let m = fs::symlink_metadata(l.join(w)).unwrap();
+            assert!(m.file_type().is_char_device(), "{w} is a whiteout");
+            assert_eq!(m.rdev(), 0, "{w} is 0/0");
+        }
+        assert!(!l.join("etc/.wh.gone").exists());
+        assert_eq!(xattr(&l.join("var/cache"), OVERLAY_OPAQUE_XATTR).as_deref(), Some(&b"y"[..]));
+        assert_eq!(fs::read(l.join("var/cache/fresh")).unwrap(), b"new");
+        assert!(!l.join("var/cache/.wh..wh..opq").exists());
+        assert!(!l.join("x/.wh..wh.plnk").exists());
+        sb.assert_outside_untouched();
+        // A whiteout name may not climb.
+        let sb = Sandbox::new();
+        let err = sb.extract(&TarBuilder::new().file(".wh...", b"").bytes()).unwrap_err();
+        assert!(matches!(err, ExtractError::Escapes { .. }), "{err}");
+    }
+
+    #[test]
+    fn later_entries_replace_earlier_ones() {
+        let sb = Sandbox::new();
+        let tar = TarBuilder::new()
+            .file("a", b"file")
+            .dir("a/")
+            .file("a/inner", b"1")
+            .file("b/deep/file", b"2")
+            .file("b", b"now a file")
+            .bytes();
+        sb.extract(&tar).unwrap();
+        assert_eq!(fs::read(sb.layer().join("a/inner")).unwrap(), b"1");
+        assert_eq!(fs::read(sb.layer().join("b")).unwrap(), b"now a file");
+        // A parent that is a regular file is refused, not replaced implicitly.
+        let sb = Sandbox::new();
+        let err = sb.extract(&TarBuilder::new().file("f", b"").file("f/x", b"").bytes()).unwrap_err();
+        assert!(matches!(err, ExtractError::ParentNotDirectory { .. }), "{err}");
+    }
+
+    #[test]
+    fn xattrs_from_pax_headers_are_filtered() {
+        let sb = Sandbox::new();
+        let mut b = tar::Builder::new(Vec::new());
+        let pax: Vec<(&str, &[u8])> = vec![
+            ("SCHILY.xattr.user.kept", b"v"),
+            ("SCHILY.xattr.trusted.overlay.opaque", b"y"),
+            ("SCHILY.xattr.trusted.overlay.redirect", b"/etc"),
+        ];
+        b.append_pax_extensions(pax).unwrap();
+        let mut h = tar::Header::new_ustar();
+        h.set_path("d/").unwrap();
+        h.set_entry_type(EntryType::Directory);
+        h.set_mode(0o755);
+        h.set_size(0);
+        h.set_cksum();
+        b.append(&h, io::empty()).unwrap();
+        sb.extract(&b.into_inner().unwrap()).unwrap();
+        let d = sb.layer().join("d");
+        assert_eq!(xattr(&d, "user.kept").as_deref(), Some(&b"v"[..]));
+        assert_eq!(xattr(&d, "trusted.overlay.opaque"), None);
+        assert_eq!(xattr(&d, "trusted.overlay.redirect"), None);
+    }
+
+    #[test]
+    fn reads_the_stream_to_its_end() {
+        let sb = Sandbox::new();
+        let mut tar = TarBuilder::new().file("f", b"x").bytes();
+        tar.extend_from_slice(&[0u8; 4096]);
+        let mut cursor = io::Cursor::new(tar.clone());
+        extract_layer(&mut cursor, &sb.layer()).unwrap();
+        assert_eq!(cursor.position() as usize, tar.len());
+    }
 }
