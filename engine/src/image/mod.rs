@@ -1,1 +1,689 @@
 //! Image store: content-addressed OCI blobs, an index of name:tag -> manifest, and unpacked layers.
+//!
+//! Layout under the store root:
+//!
+//! ```text
+//! blobs/sha256/<hex>        manifests, configs and layer tars, named by their digest
+//! layers/<diff-id hex>/     one unpacked layer, shared by every image using it
+//!     diff/                 the overlayfs lower dir
+//!     layer.json            its unpacked size
+//! tmp/                      blobs being written (emptied on open)
+//! index.json                references -> manifest digests, and one record per image
+//! ```
+//!
+//! Every write goes to a temp name, is fsynced and renamed into place, and the index is written
+//! last: a crash at any point leaves only unreferenced blobs, layers or temp files, which
+//! [`ImageStore::open`] removes. Writers take `&mut self`; the daemon serializes them.
+
+mod archive;
+mod blobs;
+mod changes;
+mod extract;
+mod inspect;
+mod layers;
+pub mod reference;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use oci_spec::image::{
+    Arch, Config, Descriptor, Digest, HistoryBuilder, ImageConfiguration, ImageConfigurationBuilder,
+    ImageManifest, ImageManifestBuilder, MediaType, Os, RootFsBuilder,
+};
+use serde::{Deserialize, Serialize};
+
+pub use changes::ChangeError;
+pub use extract::ExtractError;
+pub use inspect::HistoryEntry;
+pub use reference::{Reference, ReferenceError};
+
+use blobs::{sha256_digest, BlobStore, Compression};
+use layers::LayerStore;
+
+use crate::fsutil;
+
+const INDEX_FILE: &str = "index.json";
+const INDEX_VERSION: u32 = 1;
+
+/// Errors of the image store; each names the image, digest or path concerned.
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    #[error(transparent)]
+    Reference(#[from] ReferenceError),
+    #[error("no such image: {reference}")]
+    NotFound { reference: String },
+    #[error("image reference {reference:?} is ambiguous: it matches several images")]
+    Ambiguous { reference: String },
+    #[error("conflict: unable to delete {id} (must be forced) - image is referenced in multiple repositories")]
+    Conflict { id: String },
+    #[error("invalid tag {reference:?}: {reason}")]
+    InvalidTag { reference: String, reason: &'static str },
+    #[error("invalid digest {digest:?}")]
+    InvalidDigest { digest: String },
+    #[error("content digest mismatch: expected {expected}, got {actual}")]
+    DigestMismatch { expected: String, actual: String },
+    #[error("blob {digest} not found")]
+    BlobNotFound { digest: String },
+    #[error("layer {diff_id} of image is not unpacked")]
+    LayerMissing { diff_id: String },
+    #[error("layer {diff_id}: {source}")]
+    Layer { diff_id: String, #[source] source: ExtractError },
+    #[error("invalid manifest {digest}: {reason}")]
+    InvalidManifest { digest: String, reason: String },
+    #[error("invalid image config {digest}: {reason}")]
+    InvalidConfig { digest: String, reason: String },
+    #[error("invalid image archive: {reason}")]
+    InvalidArchive { reason: String },
+    #[error("invalid change {change:?}: {source}")]
+    Change { change: String, #[source] source: ChangeError },
+    #[error("encoding image metadata: {reason}")]
+    Encode { reason: String },
+    #[error("reading image archive: {0}")]
+    ReadArchive(#[source] io::Error),
+    #[error("writing image archive: {0}")]
+    WriteArchive(#[source] io::Error),
+    #[error("{}: {source}", path.display())]
+    Io { path: PathBuf, #[source] source: io::Error },
+}
+
+/// One image as `docker image ls` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ImageSummary {
+    /// The config digest, `sha256:<hex>` (Docker's image id).
+    pub id: String,
+    /// The manifest digest.
+    pub digest: String,
+    /// Short names, e.g. `busybox:latest`.
+    pub repo_tags: Vec<String>,
+    /// Short `name@sha256:...` forms.
+    pub repo_digests: Vec<String>,
+    /// RFC 3339 creation time from the image config, if it has one.
+    pub created: Option<String>,
+    /// Bytes of file content over all layers.
+    pub size: u64,
+}
+
+/// What the runtime needs to build a container's rootfs and process.
+#[derive(Debug, Clone)]
+pub struct ResolvedImage {
+    /// The config digest, `sha256:<hex>`.
+    pub id: String,
+    /// The reference it was resolved from, normalized (or the id when resolved by id).
+    pub reference: String,
+    pub config: ImageConfiguration,
+    /// Unpacked layer directories, bottom layer first (overlayfs wants the reverse order in
+    /// `lowerdir=`: top first).
+    pub layers: Vec<PathBuf>,
+}
+
+/// The persisted index: tags and per-image records. Written atomically, always last.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Index {
+    version: u32,
+    /// Full reference (`docker.io/library/busybox:latest`) -> manifest digest.
+    tags: BTreeMap<String, String>,
+    /// Manifest digest -> image.
+    images: BTreeMap<String, ImageRecord>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct ImageRecord {
+    /// Config digest: the image id.
+    config: String,
+    layers: Vec<LayerRef>,
+    /// Full `name@sha256:<manifest>` references the image is known by.
+    #[serde(default)]
+    repo_digests: Vec<String>,
+    /// When a tag last pointed here (Docker's Metadata.LastTagTime).
+    #[serde(default)]
+    last_tag_time: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct LayerRef {
+    /// Digest of the (possibly compressed) blob.
+    blob: String,
+    /// Digest of the uncompressed tar.
+    diff_id: String,
+}
+
+/// How a user's string matched an image.
+#[derive(Debug, Clone)]
+enum Match {
+    Tag(String),
+    RepoDigest(String),
+    Id,
+}
+
+/// The image store. See the module documentation for the layout and crash-safety rules.
+pub struct ImageStore {
+    root: PathBuf,
+    blobs: BlobStore,
+    layers: LayerStore,
+    index: Index,
+}
+
+impl ImageStore {
+    /// Opens (creating if needed) the store under `root`, removing what interrupted writes
+    /// left behind: temp files, half-unpacked layers, and blobs or layers no image uses.
+    pub fn open(root: &Path) -> Result<ImageStore, ImageError> {
+        let blob_dir = root.join("blobs").join("sha256");
+        let layer_dir = root.join("layers");
+        let tmp_dir = root.join("tmp");
+        for dir in [root, &blob_dir, &layer_dir, &tmp_dir] {
+            fs::create_dir_all(dir).map_err(|source| ImageError::Io { path: dir.to_path_buf(), source })?;
+        }
+        clean_dir(&tmp_dir, |_| true);
+        // fsutil::atomic_write's temp files for the index.
+        clean_dir(root, |name| name.starts_with(&format!(".{INDEX_FILE}.tmp-")));
+        let index_path = root.join(INDEX_FILE);
+        let index = match fsutil::read_json::<Index>(&index_path) {
+            Ok(index) => index,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Index { version: INDEX_VERSION, ..Index::default() },
+            Err(source) => return Err(ImageError::Io { path: index_path, source }),
+        };
+        let store = ImageStore {
+            root: root.to_path_buf(),
+            blobs: BlobStore::new(blob_dir, tmp_dir),
+            layers: LayerStore::new(layer_dir),
+            index,
+        };
+        store.collect_garbage();
+        Ok(store)
+    }
+
+    /// True if the store holds the blob `digest` (`sha256:<hex>`); a pull skips those.
+    pub fn has_blob(&self, digest: &str) -> bool {
+        self.blobs.exists(digest)
+    }
+
+    /// Stores a blob, verifying while streaming that it hashes to `digest`; nothing becomes
+    /// visible on mismatch. Returns its size. Blobs no image references by the next
+    /// [`ImageStore::open`] are removed then.
+    pub fn put_blob(&self, digest: &str, reader: impl Read) -> Result<u64, ImageError> {
+        let (_, size) = self.blobs.put(Some(digest), reader)?;
+        Ok(size)
+    }
+
+    /// Records the image whose manifest is `manifest` (an OCI or Docker v2 schema 2 image
+    /// manifest; its config and layer blobs must be stored already), unpacking its layers.
+    /// Each reference with a tag becomes a tag; each with only a digest (which must be the
+    /// manifest's) is recorded as a RepoDigest. Returns the image id (config digest).
+    pub fn put_image(&mut self, manifest: &[u8], references: &[Reference]) -> Result<String, ImageError> {
+        let manifest_digest = sha256_digest(manifest);
+        let bad = |reason: String| ImageError::InvalidManifest { digest: manifest_digest.clone(), reason };
+        let value: serde_json::Value = serde_json::from_slice(manifest).map_err(|e| bad(e.to_string()))?;
+        if value.get("manifests").is_some() {
+            return Err(bad("is an image index, not an image manifest: select a platform first".into()));
+        }
+        let parsed: ImageManifest = serde_json::from_value(value).map_err(|e| bad(e.to_string()))?;
+        let config_digest = parsed.config().digest().to_string();
+        let config = self.read_config(&config_digest)?;
+        let diff_ids = config.rootfs().diff_ids();
+        if diff_ids.len() != parsed.layers().len() {
+            return Err(bad(format!(
+                "{} layers but the config lists {} diff ids",
+                parsed.layers().len(),
+                diff_ids.len()
+            )));
+        }
+        let mut layers = Vec::new();
+        for (desc, diff_id) in parsed.layers().iter().zip(diff_ids) {
+            let blob = desc.digest().to_string();
+            if !self.layers.exists(diff_id) {
+                let file = self.blobs.open(&blob)?;
+                self.layers.unpack(diff_id, io::BufReader::new(file))?;
+            }
+            layers.push(LayerRef { blob, diff_id: diff_id.clone() });
+        }
+        if !self.blobs.exists(&manifest_digest) {
+            self.blobs.put(Some(&manifest_digest), manifest)?;
+        }
+        let mut record = self.index.images.get(&manifest_digest).cloned().unwrap_or(ImageRecord {
+            config: config_digest.clone(),
+            layers,
+            repo_digests: Vec::new(),
+            last_tag_time: None,
+        });
+        let mut tags = Vec::new();
+        for r in references {
+            match (r.tag(), r.digest()) {
+                (Some(_), _) => tags.push(Reference::parse(&format!("{}:{}", r.name(), r.tag().unwrap_or_default()))?),
+                (None, Some(d)) if d == manifest_digest => {
+                    let s = r.to_string();
+                    if !record.repo_digests.contains(&s) {
+                        record.repo_digests.push(s);
+                    }
+                }
+                (None, Some(d)) => {
+                    return Err(ImageError::DigestMismatch { expected: d.to_string(), actual: manifest_digest.clone() })
+                }
+                (None, None) => {}
+            }
+        }
+        if !tags.is_empty() {
+            record.last_tag_time = Some(now());
+        }
+        let previous = self.index.images.insert(manifest_digest.clone(), record);
+        let old_tags = self.index.tags.clone();
+        for t in &tags {
+            // A tag that pointed elsewhere moves; the old image stays, untagged, as in Docker.
+            self.index.tags.insert(t.to_string(), manifest_digest.clone());
+        }
+        if let Err(e) = self.save_index() {
+            // Keep memory and disk in agreement.
+            self.index.tags = old_tags;
+            match previous {
+                Some(p) => self.index.images.insert(manifest_digest.clone(), p),
+                None => self.index.images.remove(&manifest_digest),
+            };
+            return Err(e);
+        }
+        tracing::info!(image = %config_digest, manifest = %manifest_digest, tags = ?tags.iter().map(|t| t.familiar()).collect::<Vec<_>>(), "stored image");
+        Ok(config_digest)
+    }
+
+    /// Imports a root filesystem tar (plain, gzip or zstd) as a one-layer image, like
+    /// `docker import`; `changes` are Dockerfile lines (CMD, ENTRYPOINT, ENV, ...).
+    pub fn import(&mut self, tar: impl Read, reference: Option<&str>, changes: &[String]) -> Result<ImageSummary, ImageError> {
+        let reference = match reference {
+            Some(r) => Some(tag_reference(r)?),
+            None => None,
+        };
+        let mut config = Config::default();
+        for change in changes {
+            changes::apply_changes(&mut config, std::slice::from_ref(change))
+                .map_err(|source| ImageError::Change { change: change.clone(), source })?;
+        }
+        let decompressed = blobs::decompress(tar).map_err(ImageError::ReadArchive)?;
+        let (diff_id, layer_size) = self.blobs.put(None, decompressed)?;
+        let result = self.import_with_layer(&diff_id, layer_size, config, reference);
+        if result.is_err() {
+            self.drop_unreferenced(&[diff_id.clone()], &[diff_id]);
+        }
+        result
+    }
+
+    fn import_with_layer(
+        &mut self,
+        diff_id: &str,
+        layer_size: u64,
+        config: Config,
+        reference: Option<Reference>,
+    ) -> Result<ImageSummary, ImageError> {
+        let created = now();
+        let image_config = ImageConfigurationBuilder::default()
+            .created(created.clone())
+            .architecture(Arch::default())
+            .os(Os::Linux)
+            .config(config)
+            .rootfs(RootFsBuilder::default().typ("layers").diff_ids(vec![diff_id.to_string()]).build().map_err(internal)?)
+            .history(vec![HistoryBuilder::default()
+                .created(created)
+                .created_by("berth import")
+                .comment("Imported from -")
+                .build()
+                .map_err(internal)?])
+            .build()
+            .map_err(internal)?;
+        let config_bytes = serde_json::to_vec(&image_config).map_err(internal)?;
+        let (config_digest, config_size) = self.blobs.put(None, config_bytes.as_slice())?;
+        let manifest = build_manifest(
+            (config_digest.as_str(), config_size),
+            &[(diff_id.to_string(), layer_size, Compression::None)],
+        )?;
+        let refs: Vec<Reference> = reference.into_iter().collect();
+        let result = self.put_image(&manifest, &refs);
+        if result.is_err() {
+            self.drop_unreferenced(&[config_digest], &[]);
+        }
+        result?;
+        self.summary(&sha256_digest(&manifest))
+    }
+
+    /// Loads a `docker save` tar or an OCI image-layout tar (optionally compressed); returns
+    /// the short names of the tagged images loaded, or the ids of untagged ones.
+    pub fn load(&mut self, tar: impl Read) -> Result<Vec<String>, ImageError> {
+        archive::load(self, tar)
+    }
+
+    /// Writes the images to `out` as a tar that `docker load` (and [`ImageStore::load`])
+    /// accepts: `manifest.json` plus an OCI image layout, as Docker 25+ writes.
+    pub fn save(&self, references: &[&str], out: impl Write) -> Result<(), ImageError> {
+        archive::save(self, references, out)
+    }
+
+    /// Every image, newest first.
+    pub fn list(&self) -> Result<Vec<ImageSummary>, ImageError> {
+        let mut all = Vec::new();
+        for digest in self.index.images.keys() {
+            all.push(self.summary(digest)?);
+        }
+        all.sort_by(|a, b| b.created.cmp(&a.created).then(a.id.cmp(&b.id)));
+        Ok(all)
+    }
+
+    /// Points the tag `target` at the image `source` names (moving it if it pointed elsewhere).
+    pub fn tag(&mut self, source: &str, target: &str) -> Result<(), ImageError> {
+        let (manifest, _) = self.lookup(source)?;
+        let target = tag_reference(target)?;
+        let old = self.index.tags.insert(target.to_string(), manifest.clone());
+        let old_time = self.index.images.get(&manifest).and_then(|r| r.last_tag_time.clone());
+        if let Some(r) = self.index.images.get_mut(&manifest) {
+            r.last_tag_time = Some(now());
+        }
+        if let Err(e) = self.save_index() {
+            match old {
+                Some(o) => self.index.tags.insert(target.to_string(), o),
+                None => self.index.tags.remove(&target.to_string()),
+            };
+            if let Some(r) = self.index.images.get_mut(&manifest) {
+                r.last_tag_time = old_time;
+            }
+            return Err(e);
+        }
+        tracing::info!(source, target = %target, "tagged image");
+        Ok(())
+    }
+
+    /// `docker rmi`: removes the tag `reference` names, and the image itself when no tag is
+    /// left. Removing by id removes every tag, which needs `force` when there are several.
+    /// Blobs and layers no remaining image uses are deleted. Returns Docker's report lines
+    /// (`Untagged: busybox:latest`, `Deleted: sha256:...`). The caller checks containers.
+    pub fn remove(&mut self, reference: &str, force: bool) -> Result<Vec<String>, ImageError> {
+        let (manifest, how) = self.lookup(reference)?;
+        let record = self.index.images.get(&manifest).cloned().ok_or_else(|| ImageError::NotFound {
+            reference: reference.to_string(),
+        })?;
+        let tags_of_image: Vec<String> =
+            self.index.tags.iter().filter(|(_, m)| **m == manifest).map(|(t, _)| t.clone()).collect();
+        let mut report = Vec::new();
+        let mut untag = Vec::new();
+        let mut drop_digests = Vec::new();
+        match &how {
+            Match::Tag(t) => untag.push(t.clone()),
+            Match::RepoDigest(d) => drop_digests.push(d.clone()),
+            Match::Id => {
+                if tags_of_image.len() > 1 && !force {
+                    return Err(ImageError::Conflict { id: short_id(&record.config) });
+                }
+                untag = tags_of_image.clone();
+                drop_digests = record.repo_digests.clone();
+            }
+        }
+        let remaining_tags = tags_of_image.iter().filter(|t| !untag.contains(t)).count();
+        let remaining_digests = record.repo_digests.iter().filter(|d| !drop_digests.contains(d)).count();
+        // As Docker: the image goes when its last tag goes (its digests go with it).
+        let delete = remaining_tags == 0 && (matches!(how, Match::Id) || remaining_digests == 0 || !untag.is_empty());
+        if delete {
+            drop_digests = record.repo_digests.clone();
+        }
+        let mut index_tags = self.index.tags.clone();
+        let mut images = self.index.images.clone();
+        for t in &untag {
+            index_tags.remove(t);
+            report.push(format!("Untagged: {}", familiar(t)));
+        }
+        if let Some(r) = images.get_mut(&manifest) {
+            r.repo_digests.retain(|d| !drop_digests.contains(d));
+        }
+        for d in &drop_digests {
+            report.push(format!("Untagged: {}", familiar(d)));
+        }
+        if delete {
+            images.remove(&manifest);
+            report.push(format!("Deleted: {}", record.config));
+        }
+        let old_tags = std::mem::replace(&mut self.index.tags, index_tags);
+        let old_images = std::mem::replace(&mut self.index.images, images);
+        if let Err(e) = self.save_index() {
+            self.index.tags = old_tags;
+            self.index.images = old_images;
+            return Err(e);
+        }
+        if delete {
+            // The index no longer names them: from here a crash only leaves garbage.
+            let mut blobs = vec![manifest.clone(), record.config.clone()];
+            blobs.extend(record.layers.iter().map(|l| l.blob.clone()));
+            let diff_ids: Vec<String> = record.layers.iter().map(|l| l.diff_id.clone()).collect();
+            self.drop_unreferenced(&blobs, &diff_ids);
+            tracing::info!(image = %record.config, "removed image");
+        }
+        Ok(report)
+    }
+
+    /// The image as `docker image inspect` shows it.
+    pub fn inspect(&self, reference: &str) -> Result<serde_json::Value, ImageError> {
+        let (manifest, _) = self.lookup(reference)?;
+        inspect::inspect(self, &manifest)
+    }
+
+    /// The image's history, newest first, as `docker history`.
+    pub fn history(&self, reference: &str) -> Result<Vec<HistoryEntry>, ImageError> {
+        let (manifest, _) = self.lookup(reference)?;
+        inspect::history(self, &manifest)
+    }
+
+    /// Everything the runtime needs to run the image `reference` (a name, `name@digest`, or
+    /// an id or unique id prefix).
+    pub fn resolve(&self, reference: &str) -> Result<ResolvedImage, ImageError> {
+        let (manifest, how) = self.lookup(reference)?;
+        let record = &self.index.images[&manifest];
+        let config = self.read_config(&record.config)?;
+        let mut layers = Vec::new();
+        for l in &record.layers {
+            if !self.layers.exists(&l.diff_id) {
+                return Err(ImageError::LayerMissing { diff_id: l.diff_id.clone() });
+            }
+            layers.push(self.layers.content_path(&l.diff_id)?);
+        }
+        let reference = match how {
+            Match::Tag(t) | Match::RepoDigest(t) => t,
+            Match::Id => record.config.clone(),
+        };
+        Ok(ResolvedImage { id: record.config.clone(), reference, config, layers })
+    }
+
+    /// Finds the manifest digest of the image `s` names: a reference (tag or digest), then an
+    /// image id or id prefix, as Docker does.
+    fn lookup(&self, s: &str) -> Result<(String, Match), ImageError> {
+        let not_found = || ImageError::NotFound { reference: s.to_string() };
+        if let Ok(r) = Reference::parse(s) {
+            if let Some(d) = r.digest() {
+                let wanted = format!("{}@{}", r.name(), d);
+                if let Some(rec) = self.index.images.get(d) {
+                    let name_matches = rec.repo_digests.contains(&wanted)
+                        || self.index.tags.iter().any(|(t, m)| m == d && t.rsplit_once(':').is_some_and(|(n, _)| n == r.name()));
+                    if name_matches {
+                        return Ok((d.to_string(), Match::RepoDigest(wanted)));
+                    }
+                }
+            } else if let Some(m) = self.index.tags.get(&r.to_string()) {
+                return Ok((m.clone(), Match::Tag(r.to_string())));
+            }
+        }
+        let hex = s.strip_prefix("sha256:").unwrap_or(s);
+        let full = s.starts_with("sha256:");
+        if hex.is_empty() || !hex.bytes().all(|b| b.is_ascii_hexdigit()) || (!full && hex.len() < 4) {
+            return Err(not_found());
+        }
+        let hex = hex.to_ascii_lowercase();
+        let found: BTreeSet<&String> = self
+            .index
+            .images
+            .iter()
+            .filter(|(_, rec)| rec.config["sha256:".len()..].starts_with(&hex))
+            .map(|(m, _)| m)
+            .collect();
+        // Several manifests can share one config (same image, differently compressed): any
+        // of them is that image; prefer one that is tagged.
+        let configs: BTreeSet<&String> = found.iter().map(|m| &self.index.images[*m].config).collect();
+        match configs.len() {
+            0 => Err(not_found()),
+            1 => {
+                let best = found
+                    .iter()
+                    .find(|m| self.index.tags.values().any(|t| t == **m))
+                    .or(found.iter().next())
+                    .map(|m| (*m).clone())
+                    .ok_or_else(not_found)?;
+                Ok((best, Match::Id))
+            }
+            _ => Err(ImageError::Ambiguous { reference: s.to_string() }),
+        }
+    }
+
+    fn summary(&self, manifest: &str) -> Result<ImageSummary, ImageError> {
+        let record = self.index.images.get(manifest).ok_or_else(|| ImageError::NotFound { reference: manifest.to_string() })?;
+        let config = self.read_config(&record.config)?;
+        Ok(ImageSummary {
+            id: record.config.clone(),
+            digest: manifest.to_string(),
+            repo_tags: self.tags_of(manifest).iter().map(|t| familiar(t)).collect(),
+            repo_digests: record.repo_digests.iter().map(|d| familiar(d)).collect(),
+            created: config.created().clone(),
+            size: record.layers.iter().map(|l| self.layers.size(&l.diff_id)).sum(),
+        })
+    }
+
+    /// Full tags pointing at `manifest`, sorted.
+    fn tags_of(&self, manifest: &str) -> Vec<String> {
+        self.index.tags.iter().filter(|(_, m)| *m == manifest).map(|(t, _)| t.clone()).collect()
+    }
+
+    fn read_config(&self, digest: &str) -> Result<ImageConfiguration, ImageError> {
+        let bytes = self.blobs.read(digest)?;
+        parse_config(digest, &bytes)
+    }
+
+    fn save_index(&self) -> Result<(), ImageError> {
+        let path = self.root.join(INDEX_FILE);
+        fsutil::write_json(&path, &self.index).map_err(|source| ImageError::Io { path, source })
+    }
+
+    /// Blobs and unpacked layers some image in the index uses.
+    fn referenced(&self) -> (BTreeSet<String>, BTreeSet<String>) {
+        let mut blobs = BTreeSet::new();
+        let mut diff_ids = BTreeSet::new();
+        for (manifest, rec) in &self.index.images {
+            blobs.insert(manifest.clone());
+            blobs.insert(rec.config.clone());
+            for l in &rec.layers {
+                blobs.insert(l.blob.clone());
+                diff_ids.insert(l.diff_id.clone());
+            }
+        }
+        (blobs, diff_ids)
+    }
+
+    /// Deletes those of `blobs` and `diff_ids` no image uses (and only those: a pull may be
+    /// putting other blobs meanwhile).
+    fn drop_unreferenced(&self, blobs: &[String], diff_ids: &[String]) {
+        let (used_blobs, used_layers) = self.referenced();
+        for b in blobs.iter().filter(|b| !used_blobs.contains(*b)) {
+            self.blobs.remove(b);
+        }
+        for d in diff_ids.iter().filter(|d| !used_layers.contains(*d)) {
+            self.layers.remove(d);
+        }
+    }
+
+    /// Removes every blob and layer no image uses; only safe when no write is under way,
+    /// which is the case in `open`.
+    fn collect_garbage(&self) {
+        let (used_blobs, used_layers) = self.referenced();
+        for b in self.blobs.list().into_iter().filter(|b| !used_blobs.contains(b)) {
+            tracing::info!(digest = %b, "removing unreferenced blob");
+            self.blobs.remove(&b);
+        }
+        for d in self.layers.scan_and_clean().into_iter().filter(|d| !used_layers.contains(d)) {
+            tracing::info!(diff_id = %d, "removing unreferenced layer");
+            self.layers.remove(&d);
+        }
+    }
+}
+
+/// Parses an image config, tolerating what real configs omit (`history`, `rootfs` of
+/// configs written by some tools) where oci-spec requires it.
+fn parse_config(digest: &str, bytes: &[u8]) -> Result<ImageConfiguration, ImageError> {
+    let bad = |reason: String| ImageError::InvalidConfig { digest: digest.to_string(), reason };
+    let mut value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| bad(e.to_string()))?;
+    let obj = value.as_object_mut().ok_or_else(|| bad("not a json object".into()))?;
+    if obj.get("history").map_or(true, |h| h.is_null()) {
+        obj.insert("history".into(), serde_json::json!([]));
+    }
+    if obj.get("rootfs").map_or(true, |h| h.is_null()) {
+        return Err(bad("missing rootfs".into()));
+    }
+    serde_json::from_value(value).map_err(|e| bad(e.to_string()))
+}
+
+/// An OCI image manifest for a config and layers (digest, size, compression), as bytes.
+fn build_manifest(config: (&str, u64), layers: &[(String, u64, Compression)]) -> Result<Vec<u8>, ImageError> {
+    let digest = |d: &str| Digest::from_str(d).map_err(|_| ImageError::InvalidDigest { digest: d.to_string() });
+    let layer_descs = layers
+        .iter()
+        .map(|(d, size, c)| Ok(Descriptor::new(MediaType::from(c.media_type()), *size, digest(d)?)))
+        .collect::<Result<Vec<_>, ImageError>>()?;
+    let manifest = ImageManifestBuilder::default()
+        .schema_version(2u32)
+        .media_type(MediaType::ImageManifest)
+        .config(Descriptor::new(MediaType::ImageConfig, config.1, digest(config.0)?))
+        .layers(layer_descs)
+        .build()
+        .map_err(internal)?;
+    serde_json::to_vec(&manifest).map_err(internal)
+}
+
+/// Parses a reference meant as a tag: it must not pin a digest.
+fn tag_reference(s: &str) -> Result<Reference, ImageError> {
+    let r = Reference::parse(s)?;
+    if r.digest().is_some() {
+        return Err(ImageError::InvalidTag { reference: s.to_string(), reason: "a tag cannot carry a digest" });
+    }
+    Ok(r)
+}
+
+/// The short form of a full reference we stored.
+fn familiar(full: &str) -> String {
+    Reference::parse(full).map(|r| r.familiar()).unwrap_or_else(|_| full.to_string())
+}
+
+fn short_id(id: &str) -> String {
+    id.trim_start_matches("sha256:").chars().take(12).collect()
+}
+
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+}
+
+fn internal(e: impl std::fmt::Display) -> ImageError {
+    ImageError::Encode { reason: e.to_string() }
+}
+
+/// Removes the entries of `dir` whose names `pick` selects (files or trees).
+fn clean_dir(dir: &Path, pick: impl Fn(&str) -> bool) {
+    let Ok(entries) = fs::read_dir(dir) else { return };
+    for entry in entries.filter_map(|e| e.ok()) {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !pick(&name) {
+            continue;
+        }
+        let path = entry.path();
+        tracing::info!(path = %path.display(), "removing leftover temp file");
+        let result = match entry.file_type() {
+            Ok(t) if t.is_dir() => fs::remove_dir_all(&path),
+            _ => fs::remove_file(&path),
+        };
+        if let Err(e) = result {
+            tracing::warn!(path = %path.display(), error = %e, "cannot remove leftover");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
