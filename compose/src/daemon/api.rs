@@ -1,0 +1,452 @@
+//! The API: HTTP+JSON routes over the daemon's unix socket. Paths follow Docker's Engine API
+//! where one exists, so the vocabulary is familiar.
+
+use super::containers::{short, Containers, Ctr};
+use super::http::{self, ApiError, ApiResult, Query};
+use super::Daemon;
+use berth_engine::container::{ContainerConfig, ContainerRecord, Status};
+use berth_engine::runtime::logs::{self, LogFollower};
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::{Method, Request};
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+
+pub async fn route(d: Arc<Daemon>, req: Request<Incoming>) -> ApiResult {
+    let q = Query::parse(req.uri().query());
+    let path = req.uri().path().to_string();
+    let segs: Vec<String> = path.trim_matches('/').split('/').map(http::decode).collect();
+    let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
+    let m = req.method().clone();
+    match (&m, segs.as_slice()) {
+        (&Method::GET, ["_ping"]) => http::json(&"OK"),
+        (&Method::GET, ["info"]) => info(&d).await,
+        (&Method::POST, ["shutdown"]) => {
+            d.shutdown.notify_one();
+            http::empty()
+        }
+        (&Method::GET, ["containers"]) => list(&d.containers, q.flag("all")).await,
+        (&Method::POST, ["containers"]) => {
+            let cfg: ContainerConfig = read_json(req).await?;
+            let c = d.containers.create(cfg).await?;
+            http::json(&json!({ "Id": c.id }))
+        }
+        (_, ["containers", r, rest @ ..]) => {
+            let ctr = d.containers.get(r).await?;
+            container_route(&d, &ctr, &m, rest, &q, req).await
+        }
+        (&Method::GET, ["images"]) => http::json(&d.images.with(|s| s.list()).await?),
+        (&Method::POST, ["images", "import"]) => {
+            let file = spool(&d, req).await?;
+            let reference = q.get("ref").filter(|s| !s.is_empty()).map(String::from);
+            let changes = q.all("change");
+            let summary = d
+                .images
+                .with(move |s| {
+                    let f = std::fs::File::open(&file).map_err(|source| berth_engine::image::ImageError::Io { path: file.clone(), source })?;
+                    let r = s.import(f, reference.as_deref(), &changes);
+                    let _ = std::fs::remove_file(&file);
+                    r
+                })
+                .await?;
+            http::json(&summary)
+        }
+        (&Method::POST, ["images", "load"]) => {
+            let file = spool(&d, req).await?;
+            let loaded = d
+                .images
+                .with(move |s| {
+                    let f = std::fs::File::open(&file).map_err(|source| berth_engine::image::ImageError::Io { path: file.clone(), source })?;
+                    let r = s.load(f);
+                    let _ = std::fs::remove_file(&file);
+                    r
+                })
+                .await?;
+            http::json(&loaded)
+        }
+        (&Method::GET, ["images", "save"]) => {
+            let names = q.all("name");
+            let out = d.images.tmp.join(format!("save-{}", berth_engine::fsutil::new_id()));
+            let out2 = out.clone();
+            d.images
+                .with(move |s| {
+                    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+                    let f = std::fs::File::create(&out2).map_err(|source| berth_engine::image::ImageError::Io { path: out2.clone(), source })?;
+                    s.save(&refs, std::io::BufWriter::new(f))
+                })
+                .await?;
+            stream_file(out, true).await
+        }
+        (&Method::GET, ["images", r @ .., "json"]) => {
+            let r = r.join("/");
+            http::json(&d.images.with(move |s| s.inspect(&r)).await?)
+        }
+        (&Method::GET, ["images", r @ .., "history"]) => {
+            let r = r.join("/");
+            http::json(&d.images.with(move |s| s.history(&r)).await?)
+        }
+        (&Method::POST, ["images", r @ .., "tag"]) => {
+            let (r, target) = (r.join("/"), q.get("target").unwrap_or("").to_string());
+            d.images.with(move |s| s.tag(&r, &target)).await?;
+            http::empty()
+        }
+        (&Method::DELETE, ["images", r @ ..]) => {
+            let r = r.join("/");
+            let force = q.flag("force");
+            let image = d.images.resolve(&r).await?;
+            let users = d.containers.using_image(&image.id).await;
+            if !users.is_empty() && !force {
+                return Err(ApiError::conflict(format!(
+                    "conflict: unable to remove repository reference \"{r}\" (must force) - container {} is using its referenced image {}",
+                    short(&users[0]),
+                    short(image.id.trim_start_matches("sha256:"))
+                )));
+            }
+            http::json(&d.images.with(move |s| s.remove(&r, force)).await?)
+        }
+        _ => Err(ApiError::not_found(format!("no route for {m} {path}"))),
+    }
+}
+
+async fn container_route(d: &Arc<Daemon>, ctr: &Arc<Ctr>, m: &Method, rest: &[&str], q: &Query, req: Request<Incoming>) -> ApiResult {
+    let cs = &d.containers;
+    let timeout = q.get("t").and_then(|t| t.parse().ok());
+    match (m, rest) {
+        (&Method::GET, ["json"]) | (&Method::GET, []) => http::json(&inspect(cs, &*ctr.rec.lock().await)),
+        (&Method::POST, ["start"]) => http::json(&cs.start(ctr, q.flag("attach")).await?),
+        (&Method::POST, ["stop"]) => {
+            cs.stop(ctr, timeout).await?;
+            http::empty()
+        }
+        (&Method::POST, ["restart"]) => {
+            cs.stop(ctr, timeout).await?;
+            cs.start(ctr, false).await?;
+            http::empty()
+        }
+        (&Method::POST, ["kill"]) => {
+            cs.kill(ctr, q.get("signal").unwrap_or("KILL")).await?;
+            http::empty()
+        }
+        (&Method::POST, ["pause"]) => {
+            cs.pause(ctr, true).await?;
+            http::empty()
+        }
+        (&Method::POST, ["unpause"]) => {
+            cs.pause(ctr, false).await?;
+            http::empty()
+        }
+        (&Method::DELETE, []) => {
+            cs.remove(ctr, q.flag("force")).await?;
+            http::empty()
+        }
+        (&Method::POST, ["wait"]) | (&Method::GET, ["wait"]) => {
+            let mut rx = ctr.status.subscribe();
+            let removed = q.get("condition") == Some("removed");
+            let _ = rx
+                .wait_for(|s| if removed { *s == Status::Dead } else { !matches!(s, Status::Running | Status::Paused | Status::Restarting | Status::Created) || *s == Status::Dead })
+                .await;
+            let code = ctr.rec.lock().await.state.exit_code;
+            http::json(&json!({ "StatusCode": code }))
+        }
+        (&Method::GET, ["logs"]) => logs_route(cs.clone(), ctr.clone(), q).await,
+        (&Method::GET, ["top"]) => top(cs, ctr).await,
+        (&Method::GET, ["stats"]) => stats(cs, ctr).await,
+        (&Method::GET, ["exec-info"]) => exec_info(cs, ctr).await,
+        _ => {
+            drop(req);
+            Err(ApiError::not_found(format!("no route for {m} /containers/{}/{}", short(&ctr.id), rest.join("/"))))
+        }
+    }
+}
+
+async fn read_json<T: serde::de::DeserializeOwned>(req: Request<Incoming>) -> Result<T, ApiError> {
+    let body = req.into_body().collect().await.map_err(|e| ApiError::bad_request(e.to_string()))?.to_bytes();
+    serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("invalid request body: {e}")))
+}
+
+/// Writes a request body to a scratch file (image archives can be large; the store reads
+/// them as files).
+async fn spool(d: &Daemon, req: Request<Incoming>) -> Result<std::path::PathBuf, ApiError> {
+    let path = d.images.tmp.join(format!("upload-{}", berth_engine::fsutil::new_id()));
+    let mut file = tokio::fs::File::create(&path).await?;
+    let mut body = req.into_body();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| ApiError::bad_request(e.to_string()))?;
+        if let Some(data) = frame.data_ref() {
+            file.write_all(data).await?;
+        }
+    }
+    file.flush().await?;
+    Ok(path)
+}
+
+async fn stream_file(path: std::path::PathBuf, remove: bool) -> ApiResult {
+    let (tx, reply) = http::channel("application/x-tar");
+    tokio::spawn(async move {
+        use tokio::io::AsyncReadExt;
+        if let Ok(mut f) = tokio::fs::File::open(&path).await {
+            let mut buf = vec![0u8; 64 * 1024];
+            while let Ok(n) = f.read(&mut buf).await {
+                if n == 0 || tx.send(Bytes::copy_from_slice(&buf[..n])).await.is_err() {
+                    break;
+                }
+            }
+        }
+        if remove {
+            let _ = tokio::fs::remove_file(&path).await;
+        }
+    });
+    Ok(reply)
+}
+
+async fn info(d: &Daemon) -> ApiResult {
+    let all = d.containers.all().await;
+    let (mut running, mut paused, mut stopped) = (0, 0, 0);
+    for c in &all {
+        match c.rec.lock().await.state.status {
+            Status::Running | Status::Restarting => running += 1,
+            Status::Paused => paused += 1,
+            _ => stopped += 1,
+        }
+    }
+    let layout = berth_engine::cgroups::detect().map(|l| l.to_string()).unwrap_or_else(|e| format!("unknown ({e})"));
+    http::json(&json!({
+        "Version": env!("CARGO_PKG_VERSION"),
+        "CgroupLayout": layout,
+        "CgroupParent": d.containers.cgroup_parent,
+        "StorageRoot": d.containers.root,
+        "RunDir": d.containers.run_dir,
+        "Containers": all.len(),
+        "ContainersRunning": running,
+        "ContainersPaused": paused,
+        "ContainersStopped": stopped,
+        "Images": d.images.count().await,
+        "Pid": std::process::id(),
+    }))
+}
+
+/// Docker's human status: "Up 5 seconds", "Exited (0) 3 minutes ago", "Created".
+fn human_status(rec: &ContainerRecord) -> String {
+    let since = |t: &Option<String>| {
+        t.as_deref()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| human_duration((chrono::Utc::now() - t.with_timezone(&chrono::Utc)).num_seconds().max(0) as u64))
+            .unwrap_or_default()
+    };
+    match rec.state.status {
+        Status::Running => format!("Up {}", since(&rec.state.started_at)),
+        Status::Paused => format!("Up {} (Paused)", since(&rec.state.started_at)),
+        Status::Restarting => format!("Restarting ({}) {} ago", rec.state.exit_code, since(&rec.state.finished_at)),
+        Status::Exited => format!("Exited ({}) {} ago", rec.state.exit_code, since(&rec.state.finished_at)),
+        Status::Created => "Created".into(),
+        Status::Removing => "Removal In Progress".into(),
+        Status::Dead => "Dead".into(),
+    }
+}
+
+pub fn human_duration(secs: u64) -> String {
+    match secs {
+        0 => "Less than a second".into(),
+        1 => "1 second".into(),
+        s if s < 60 => format!("{s} seconds"),
+        s if s < 120 => "About a minute".into(),
+        s if s < 3600 => format!("{} minutes", s / 60),
+        s if s < 7200 => "About an hour".into(),
+        s if s < 172800 => format!("{} hours", s / 3600),
+        s => format!("{} days", s / 86400),
+    }
+}
+
+async fn list(cs: &Containers, all: bool) -> ApiResult {
+    let mut out = Vec::new();
+    for c in cs.all().await {
+        let r = c.rec.lock().await;
+        if !all && !matches!(r.state.status, Status::Running | Status::Paused | Status::Restarting) {
+            continue;
+        }
+        let command = std::iter::once(r.path.clone()).chain(r.args.iter().cloned()).collect::<Vec<_>>().join(" ");
+        out.push(json!({
+            "Id": r.id,
+            "Names": [format!("/{}", r.config.name)],
+            "Image": r.config.image,
+            "ImageID": r.image_id,
+            "Command": command,
+            "Created": r.created,
+            "State": r.state.status.as_str(),
+            "Status": human_status(&r),
+            "Labels": r.config.labels,
+        }));
+    }
+    out.sort_by(|a, b| b["Created"].as_str().cmp(&a["Created"].as_str()));
+    http::json(&out)
+}
+
+fn inspect(cs: &Containers, r: &ContainerRecord) -> Value {
+    let layout = cs.layout(&r.id);
+    let st = &r.state;
+    let c = &r.config;
+    let mounts: Vec<Value> = c
+        .mounts
+        .iter()
+        .map(|m| json!({ "Type": m.kind, "Source": m.source, "Destination": m.target, "Mode": if m.read_only { "ro" } else { "" }, "RW": !m.read_only }))
+        .collect();
+    json!({
+        "Id": r.id,
+        "Created": r.created,
+        "Path": r.path,
+        "Args": r.args,
+        "State": {
+            "Status": st.status.as_str(),
+            "Running": matches!(st.status, Status::Running | Status::Paused),
+            "Paused": st.status == Status::Paused,
+            "Restarting": st.status == Status::Restarting,
+            "OOMKilled": st.oom_killed,
+            "Dead": st.status == Status::Dead,
+            "Pid": if matches!(st.status, Status::Running | Status::Paused) { st.pid } else { 0 },
+            "ExitCode": st.exit_code,
+            "Error": st.error,
+            "StartedAt": st.started_at.clone().unwrap_or_else(|| "0001-01-01T00:00:00Z".into()),
+            "FinishedAt": st.finished_at.clone().unwrap_or_else(|| "0001-01-01T00:00:00Z".into()),
+        },
+        "Image": r.image_id,
+        "Name": format!("/{}", c.name),
+        "RestartCount": st.restart_count,
+        "LogPath": layout.log(),
+        "HostConfig": {
+            "NetworkMode": if c.network_mode.is_empty() { "none" } else { c.network_mode.as_str() },
+            "RestartPolicy": { "Name": c.restart.name(), "MaximumRetryCount": match c.restart { berth_engine::container::RestartPolicy::OnFailure { max_retries } => max_retries, _ => 0 } },
+            "AutoRemove": c.auto_remove,
+            "Privileged": c.privileged,
+            "ReadonlyRootfs": c.read_only,
+            "Init": c.init,
+            "CapAdd": c.cap_add,
+            "CapDrop": c.cap_drop,
+            "Memory": c.resources.memory.unwrap_or(0),
+            "NanoCpus": c.resources.cpus.map(|x| (x * 1e9) as i64).unwrap_or(0),
+            "CpuShares": c.resources.cpu_shares.unwrap_or(0),
+            "PidsLimit": c.resources.pids_limit,
+            "Ulimits": c.ulimits.iter().map(|u| json!({"Name": u.name, "Soft": u.soft, "Hard": u.hard})).collect::<Vec<_>>(),
+            "Sysctls": c.sysctls,
+            "ShmSize": c.shm_size.unwrap_or(64 << 20),
+        },
+        "Config": {
+            "Hostname": berth_engine::container::hostname_of(r),
+            "Domainname": c.domainname.clone().unwrap_or_default(),
+            "User": c.user.clone().unwrap_or_default(),
+            "Tty": c.tty,
+            "OpenStdin": c.open_stdin,
+            "Env": c.env,
+            "Cmd": c.cmd,
+            "Image": c.image,
+            "WorkingDir": c.working_dir.clone().unwrap_or_default(),
+            "Entrypoint": c.entrypoint,
+            "Labels": c.labels,
+            "StopSignal": c.stop_signal.clone().unwrap_or_else(|| "SIGTERM".into()),
+            "StopTimeout": c.stop_timeout.unwrap_or(10),
+        },
+        "Mounts": mounts,
+    })
+}
+
+async fn logs_route(cs: Arc<Containers>, ctr: Arc<Ctr>, q: &Query) -> ApiResult {
+    let path = cs.layout(&ctr.id).log();
+    let tail = q.get("tail").filter(|t| *t != "all").and_then(|t| t.parse().ok());
+    let follow = q.flag("follow");
+    let (tx, reply) = http::channel("application/x-ndjson");
+    tokio::spawn(async move {
+        let mut follower = LogFollower::at_end(&path);
+        let existing = logs::read_all(&path, tail);
+        for e in existing {
+            let line = serde_json::to_string(&e).unwrap_or_default() + "\n";
+            if tx.send(Bytes::from(line)).await.is_err() {
+                return;
+            }
+        }
+        if !follow {
+            return;
+        }
+        let mut rx = ctr.status.subscribe();
+        loop {
+            let running = matches!(*rx.borrow_and_update(), Status::Running | Status::Paused | Status::Restarting);
+            for e in follower.poll() {
+                let line = serde_json::to_string(&e).unwrap_or_default() + "\n";
+                if tx.send(Bytes::from(line)).await.is_err() {
+                    return;
+                }
+            }
+            if !running {
+                return;
+            }
+            let _ = tokio::time::timeout(Duration::from_millis(100), rx.changed()).await;
+        }
+    });
+    Ok(reply)
+}
+
+async fn top(cs: &Containers, ctr: &Ctr) -> ApiResult {
+    let id = ctr.id.clone();
+    if !matches!(ctr.rec.lock().await.state.status, Status::Running | Status::Paused) {
+        return Err(ApiError::conflict(format!("container {} is not running", short(&id))));
+    }
+    let pids = cs.cgroup_of(&id).and_then(|c| c.procs().ok()).unwrap_or_default();
+    let mut rows = Vec::new();
+    for pid in pids {
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let cmd = String::from_utf8_lossy(&cmdline).split('\0').filter(|s| !s.is_empty()).collect::<Vec<_>>().join(" ");
+        let after = stat.rfind(')').map(|i| &stat[i + 2..]).unwrap_or("");
+        let f: Vec<&str> = after.split_whitespace().collect();
+        let ppid = f.get(1).copied().unwrap_or("0");
+        let ticks: u64 = f.get(11).and_then(|u| u.parse().ok()).unwrap_or(0) + f.get(12).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0);
+        let uid = std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .ok()
+            .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).and_then(|l| l.split_whitespace().nth(1).map(String::from)))
+            .unwrap_or_default();
+        let secs = ticks / 100;
+        rows.push(vec![uid, pid.to_string(), ppid.to_string(), format!("{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60), cmd]);
+    }
+    http::json(&json!({ "Titles": ["UID", "PID", "PPID", "TIME", "CMD"], "Processes": rows }))
+}
+
+async fn stats(cs: &Containers, ctr: &Ctr) -> ApiResult {
+    let r = ctr.rec.lock().await;
+    let s = cs.cgroup_of(&ctr.id).and_then(|c| c.stats().ok());
+    http::json(&json!({
+        "Id": r.id,
+        "Name": r.config.name,
+        "Running": matches!(r.state.status, Status::Running | Status::Paused),
+        "Stats": s,
+    }))
+}
+
+/// What `berth exec` needs to enter the container itself.
+async fn exec_info(cs: &Containers, ctr: &Ctr) -> ApiResult {
+    let r = ctr.rec.lock().await;
+    if r.state.status != Status::Running {
+        return Err(ApiError::conflict(format!("container {} is not running", short(&r.id))));
+    }
+    let image = cs_images_defaults(cs, &r).await;
+    let env = berth_engine::container::merge_env(&image.env, &r.config.env, &berth_engine::container::hostname_of(&r));
+    let caps = berth_engine::runtime::caps::effective_set(r.config.privileged, &r.config.cap_add, &r.config.cap_drop).map_err(ApiError::internal)?;
+    let cgroups = cs.cgroup_of(&r.id).map(|c| c.paths()).unwrap_or_default();
+    http::json(&json!({
+        "pid": r.state.pid,
+        "pid_start_time": r.state.pid_start_time,
+        "env": env,
+        "user": r.config.user.clone().filter(|u| !u.is_empty()).unwrap_or(image.user),
+        "cwd": r.config.working_dir.clone().filter(|w| !w.is_empty()).unwrap_or(if image.working_dir.is_empty() { "/".into() } else { image.working_dir }),
+        "capabilities": caps,
+        "cgroups": cgroups,
+        "privileged": r.config.privileged,
+    }))
+}
+
+async fn cs_images_defaults(cs: &Containers, r: &ContainerRecord) -> berth_engine::container::ImageDefaults {
+    match cs.images().resolve(&r.image_id).await {
+        Ok(img) => super::containers::image_defaults(&img.config),
+        Err(_) => Default::default(),
+    }
+}

@@ -1,0 +1,564 @@
+//! The daemon's container manager: create, start, stop, kill, remove; watching every shim's
+//! exit through a pidfd; restart policies with Docker's backoff; re-adopting live shims when the
+//! daemon starts again.
+
+use super::http::ApiError;
+use super::images::Images;
+use berth_engine::cgroups::{Cgroup, Limits};
+use berth_engine::container::{self as model, ContainerConfig, ContainerRecord, ImageDefaults, Layout, RestartPolicy, SpecInputs, Status};
+use berth_engine::fsutil::{new_id, read_json, write_json};
+use berth_engine::runtime::spec::{CgroupRef, ExitRecord, Mount, MountKind, ShimRecord};
+use berth_engine::runtime::{procinfo, shim::SPEC_FILE};
+use serde::Serialize;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::unix::AsyncFd;
+use tokio::sync::{watch, Mutex, RwLock};
+
+/// One container the daemon knows.
+pub struct Ctr {
+    pub id: String,
+    /// The record; every state change happens under this lock and is persisted before release.
+    pub rec: Mutex<ContainerRecord>,
+    /// Status broadcasts for waiters (stop, wait, logs -f).
+    pub status: watch::Sender<Status>,
+    /// When the current run started, for the restart backoff's reset rule.
+    started: std::sync::Mutex<Option<Instant>>,
+}
+
+pub struct Containers {
+    pub root: PathBuf,
+    pub run_dir: PathBuf,
+    pub cgroup_parent: String,
+    /// The binary shims are started from: a sealed copy of ourselves (see `sealed`).
+    shim_exe: PathBuf,
+    images: Arc<Images>,
+    map: RwLock<HashMap<String, Arc<Ctr>>>,
+}
+
+/// What `start` hands back: where to attach.
+#[derive(Debug, Serialize)]
+pub struct Started {
+    pub attach_socket: String,
+}
+
+fn persist(layout: &Layout, rec: &ContainerRecord) -> Result<(), ApiError> {
+    write_json(&layout.record(), rec).map_err(|e| ApiError::internal(format!("saving container {}: {e}", rec.id)))
+}
+
+impl Containers {
+    pub fn new(root: &Path, run_dir: &Path, cgroup_parent: &str, shim_exe: PathBuf, images: Arc<Images>) -> Arc<Self> {
+        Arc::new(Containers {
+            root: root.to_path_buf(),
+            run_dir: run_dir.to_path_buf(),
+            cgroup_parent: cgroup_parent.to_string(),
+            shim_exe,
+            images,
+            map: RwLock::new(HashMap::new()),
+        })
+    }
+
+    pub fn layout(&self, id: &str) -> Layout {
+        Layout::new(&self.root, &self.run_dir, id)
+    }
+
+    pub async fn all(&self) -> Vec<Arc<Ctr>> {
+        self.map.read().await.values().cloned().collect()
+    }
+
+    /// Finds a container by full id, unique id prefix or name (with or without a leading /).
+    pub async fn get(&self, reference: &str) -> Result<Arc<Ctr>, ApiError> {
+        let map = self.map.read().await;
+        if let Some(c) = map.get(reference) {
+            return Ok(c.clone());
+        }
+        let name = reference.trim_start_matches('/');
+        for c in map.values() {
+            if c.rec.lock().await.config.name == name {
+                return Ok(c.clone());
+            }
+        }
+        let matches: Vec<&Arc<Ctr>> = if reference.len() >= 3 { map.values().filter(|c| c.id.starts_with(reference)).collect() } else { Vec::new() };
+        match matches.len() {
+            1 => Ok(matches[0].clone()),
+            0 => Err(ApiError::not_found(format!("no such container: {reference}"))),
+            _ => Err(ApiError::bad_request(format!("multiple containers match the prefix {reference}"))),
+        }
+    }
+
+    /// Loads every record and re-adopts what is still running (called once at daemon start).
+    pub async fn restore(self: &Arc<Self>) {
+        let dir = self.root.join("containers");
+        let Ok(entries) = std::fs::read_dir(&dir) else { return };
+        for entry in entries.flatten() {
+            let id = entry.file_name().to_string_lossy().into_owned();
+            let layout = self.layout(&id);
+            let rec: ContainerRecord = match read_json(&layout.record()) {
+                Ok(r) => r,
+                Err(e) => {
+                    // A create that crashed before its first record: nothing to keep.
+                    tracing::warn!(container = %id, error = %e, "removing a container directory without a readable record");
+                    let _ = std::fs::remove_dir_all(entry.path());
+                    continue;
+                }
+            };
+            let status = rec.state.status;
+            let ctr = Arc::new(Ctr { id: id.clone(), status: watch::channel(status).0, rec: Mutex::new(rec), started: std::sync::Mutex::new(None) });
+            self.map.write().await.insert(id.clone(), ctr.clone());
+            self.readopt(ctr).await;
+        }
+    }
+
+    async fn readopt(self: &Arc<Self>, ctr: Arc<Ctr>) {
+        let (status, shim_pid, shim_start, policy, manual) = {
+            let r = ctr.rec.lock().await;
+            (r.state.status, r.state.shim_pid, r.state.shim_start_time, r.config.restart, r.state.manually_stopped)
+        };
+        match status {
+            Status::Running | Status::Paused if procinfo::is_same_process(shim_pid, shim_start) => {
+                tracing::info!(container = %ctr.id, shim = shim_pid, "re-adopted a running container");
+                *ctr.started.lock().unwrap() = Some(Instant::now());
+                self.spawn_exit_watcher(ctr, shim_pid, shim_start);
+            }
+            Status::Running | Status::Paused | Status::Restarting => {
+                // It ended while no daemon was watching: record how, then apply the policy.
+                self.on_exit(ctr, shim_pid).await;
+            }
+            _ if policy.start_on_daemon_start(manual) => {
+                let this = self.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = this.start(&ctr, false).await {
+                        tracing::warn!(container = %ctr.id, error = %e.message, "restart on daemon start failed");
+                    }
+                });
+            }
+            _ => {}
+        }
+    }
+
+    pub async fn create(self: &Arc<Self>, mut config: ContainerConfig) -> Result<Arc<Ctr>, ApiError> {
+        let image = self.images.resolve(&config.image).await?;
+        let defaults = image_defaults(&image.config);
+        if config.name.is_empty() {
+            config.name = self.unique_generated_name().await;
+        } else {
+            validate_name(&config.name)?;
+        }
+        for c in self.all().await {
+            if c.rec.lock().await.config.name == config.name {
+                return Err(ApiError::conflict(format!(
+                    "the container name \"/{}\" is already in use by container \"{}\": remove (or rename) that container to be able to reuse that name",
+                    config.name, c.id
+                )));
+            }
+        }
+        model::RestartPolicy::parse(&config.restart.name()).map_err(ApiError::bad_request)?;
+        if config.auto_remove && config.restart != RestartPolicy::No {
+            return Err(ApiError::bad_request("conflicting options: cannot specify both --restart and --rm"));
+        }
+        let argv = model::resolve_command(&config, &defaults);
+        if argv.is_empty() {
+            return Err(ApiError::bad_request("no command specified"));
+        }
+        match config.network_mode.as_str() {
+            "" | "none" | "host" => {}
+            other => return Err(ApiError::bad_request(format!("network {other} not found"))),
+        }
+        let id = new_id();
+        let layout = self.layout(&id);
+        std::fs::create_dir_all(&layout.dir)?;
+        let rec = ContainerRecord {
+            id: id.clone(),
+            created: berth_engine::runtime::logs::now_rfc3339(),
+            config,
+            image_id: image.id.clone(),
+            path: argv[0].clone(),
+            args: argv[1..].to_vec(),
+            state: Default::default(),
+        };
+        persist(&layout, &rec)?;
+        let ctr = Arc::new(Ctr { id: id.clone(), status: watch::channel(Status::Created).0, rec: Mutex::new(rec), started: std::sync::Mutex::new(None) });
+        self.map.write().await.insert(id, ctr.clone());
+        Ok(ctr)
+    }
+
+    async fn unique_generated_name(&self) -> String {
+        loop {
+            let name = super::names::generate();
+            let mut taken = false;
+            for c in self.all().await {
+                if c.rec.lock().await.config.name == name {
+                    taken = true;
+                }
+            }
+            if !taken {
+                return name;
+            }
+        }
+    }
+
+    /// Starts the container. With `attach`, the shim holds the process until a client attaches.
+    pub async fn start(self: &Arc<Self>, ctr: &Arc<Ctr>, attach: bool) -> Result<Started, ApiError> {
+        let layout = self.layout(&ctr.id);
+        let mut rec = ctr.rec.lock().await;
+        if matches!(rec.state.status, Status::Running | Status::Paused) && procinfo::is_same_process(rec.state.shim_pid, rec.state.shim_start_time) {
+            return Ok(Started { attach_socket: layout.attach_socket().display().to_string() });
+        }
+        let image = self.images.resolve(&rec.image_id).await?;
+        let defaults = image_defaults(&image.config);
+        let cg_name = rec.id.clone();
+        let limits = limits_of(&rec.config);
+        let parent = self.cgroup_parent.clone();
+        tokio::task::spawn_blocking(move || Cgroup::create(&parent, &cg_name, &limits))
+            .await
+            .map_err(|e| ApiError::internal(e.to_string()))?
+            .map_err(|e| ApiError::internal(format!("creating cgroup: {e}")))?;
+        let etc_files = write_etc_files(&layout, &rec)?;
+        std::fs::create_dir_all(&layout.run)?;
+        let _ = std::fs::remove_file(layout.exit_record());
+        let mut spec = model::build_spec(SpecInputs {
+            record: &rec,
+            image: &defaults,
+            layers: image.layers.clone(),
+            layout: &layout,
+            netns: None,
+            cgroup: Some(CgroupRef { parent: self.cgroup_parent.clone(), name: rec.id.clone() }),
+            etc_files,
+            wait_attach: attach,
+        })
+        .map_err(ApiError::bad_request)?;
+        spec.mounts.iter_mut().for_each(|m| {
+            if m.kind == MountKind::Bind && !m.source.is_absolute() {
+                m.source = std::env::current_dir().unwrap_or_default().join(&m.source);
+            }
+        });
+        write_json(&layout.dir.join(SPEC_FILE), &spec)?;
+
+        let out = tokio::process::Command::new(&self.shim_exe)
+            .arg("shim")
+            .arg(&layout.dir)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .await
+            .map_err(|e| ApiError::internal(format!("starting the shim: {e}")))?;
+        if !out.status.success() {
+            let msg = String::from_utf8_lossy(&out.stderr).trim().to_string();
+            let exit: Option<ExitRecord> = read_json(&layout.exit_record()).ok();
+            rec.state.exit_code = exit.map(|e| e.exit_code).unwrap_or(128);
+            rec.state.error = msg.clone();
+            persist(&layout, &rec)?;
+            self.destroy_cgroup(&rec.id).await;
+            return Err(ApiError::bad_request(format!("failed to start container {}: {msg}", short(&rec.id))));
+        }
+        let shim: ShimRecord = serde_json::from_slice(&out.stdout).map_err(|e| ApiError::internal(format!("reading the shim's report: {e}")))?;
+        let st = &mut rec.state;
+        st.status = Status::Running;
+        st.pid = shim.pid;
+        st.pid_start_time = shim.pid_start_time;
+        st.shim_pid = shim.shim_pid;
+        st.shim_start_time = shim.shim_start_time;
+        st.started_at = Some(berth_engine::runtime::logs::now_rfc3339());
+        st.finished_at = None;
+        st.exit_code = 0;
+        st.error.clear();
+        st.oom_killed = false;
+        st.manually_stopped = false;
+        persist(&layout, &rec)?;
+        drop(rec);
+        *ctr.started.lock().unwrap() = Some(Instant::now());
+        let _ = ctr.status.send(Status::Running);
+        self.spawn_exit_watcher(ctr.clone(), shim.shim_pid, shim.shim_start_time);
+        tracing::info!(container = %ctr.id, pid = shim.pid, "container started");
+        Ok(Started { attach_socket: layout.attach_socket().display().to_string() })
+    }
+
+    fn spawn_exit_watcher(self: &Arc<Self>, ctr: Arc<Ctr>, shim_pid: i32, shim_start: u64) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            wait_process_exit(shim_pid, shim_start).await;
+            this.on_exit(ctr, shim_pid).await;
+        });
+    }
+
+    /// A shim ended: record the exit, then apply the restart policy or auto-remove.
+    async fn on_exit(self: &Arc<Self>, ctr: Arc<Ctr>, shim_pid: i32) {
+        let layout = self.layout(&ctr.id);
+        let mut rec = ctr.rec.lock().await;
+        if rec.state.shim_pid != shim_pid || !matches!(rec.state.status, Status::Running | Status::Paused | Status::Restarting) {
+            return;
+        }
+        let exit: Option<ExitRecord> = read_json(&layout.exit_record()).ok();
+        let oom = match Cgroup::open(&self.cgroup_parent, &rec.id) {
+            Ok(cg) => cg.oom_killed().unwrap_or(false),
+            Err(_) => false,
+        };
+        self.destroy_cgroup(&rec.id).await;
+        let _ = std::fs::remove_file(layout.shim_record());
+        let st = &mut rec.state;
+        st.status = Status::Exited;
+        st.exit_code = exit.as_ref().map(|e| e.exit_code).unwrap_or(255);
+        st.error = exit.as_ref().and_then(|e| e.error.clone()).unwrap_or_default();
+        st.finished_at = Some(exit.map(|e| e.finished_at).unwrap_or_else(berth_engine::runtime::logs::now_rfc3339));
+        st.oom_killed = oom;
+        st.pid = 0;
+        st.shim_pid = 0;
+        let ran_for = ctr.started.lock().unwrap().take().map(|t| t.elapsed()).unwrap_or_default();
+        let restart = rec.config.restart.should_restart(rec.state.exit_code, rec.state.restart_count, rec.state.manually_stopped);
+        let delay = if restart {
+            rec.state.status = Status::Restarting;
+            Some(rec.state.backoff.next(ran_for))
+        } else {
+            None
+        };
+        let auto_remove = rec.config.auto_remove && !restart;
+        let _ = persist(&layout, &rec);
+        let status = rec.state.status;
+        tracing::info!(container = %ctr.id, exit_code = rec.state.exit_code, oom, restart, "container exited");
+        drop(rec);
+        let _ = ctr.status.send(status);
+        if let Some(delay) = delay {
+            let this = self.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
+                let still = {
+                    let mut r = ctr.rec.lock().await;
+                    let go = r.state.status == Status::Restarting && !r.state.manually_stopped;
+                    if go {
+                        r.state.restart_count += 1;
+                    }
+                    go
+                };
+                if still {
+                    if let Err(e) = this.start(&ctr, false).await {
+                        tracing::warn!(container = %ctr.id, error = %e.message, "restart failed");
+                        let mut r = ctr.rec.lock().await;
+                        r.state.status = Status::Exited;
+                        let _ = persist(&this.layout(&ctr.id), &r);
+                        drop(r);
+                        let _ = ctr.status.send(Status::Exited);
+                    }
+                }
+            });
+        } else if auto_remove {
+            let _ = self.remove(&ctr, true).await;
+        }
+    }
+
+    async fn destroy_cgroup(&self, id: &str) {
+        let (parent, name) = (self.cgroup_parent.clone(), id.to_string());
+        let _ = tokio::task::spawn_blocking(move || {
+            if let Ok(cg) = Cgroup::open(&parent, &name) {
+                if let Err(e) = cg.destroy() {
+                    tracing::warn!(container = %name, error = %e, "removing cgroup");
+                }
+            }
+        })
+        .await;
+    }
+
+    /// Sends `signal`; `Ok(false)` when the container is not running.
+    async fn signal(&self, ctr: &Ctr, signal: i32, manual_stop: bool) -> Result<bool, ApiError> {
+        let layout = self.layout(&ctr.id);
+        let mut rec = ctr.rec.lock().await;
+        if manual_stop {
+            rec.state.manually_stopped = true;
+            persist(&layout, &rec)?;
+        }
+        if rec.state.status == Status::Restarting && manual_stop {
+            rec.state.status = Status::Exited;
+            persist(&layout, &rec)?;
+            let _ = ctr.status.send(Status::Exited);
+            return Ok(false);
+        }
+        if !matches!(rec.state.status, Status::Running | Status::Paused) {
+            return Ok(false);
+        }
+        if rec.state.status == Status::Paused {
+            if let Ok(cg) = Cgroup::open(&self.cgroup_parent, &rec.id) {
+                let _ = cg.thaw();
+            }
+        }
+        procinfo::send_signal(rec.state.pid, rec.state.pid_start_time, signal)
+            .map_err(|e| ApiError::internal(format!("signalling container {}: {e}", short(&rec.id))))
+    }
+
+    /// Waits until the container is no longer running, or `limit` passes. True when it stopped.
+    pub async fn wait_not_running(&self, ctr: &Ctr, limit: Duration) -> bool {
+        let mut rx = ctr.status.subscribe();
+        let done = |s: &Status| !matches!(s, Status::Running | Status::Paused);
+        tokio::time::timeout(limit, rx.wait_for(done)).await.is_ok()
+    }
+
+    /// Stop signal, then SIGKILL after the grace period (`timeout` seconds, default from config).
+    pub async fn stop(&self, ctr: &Arc<Ctr>, timeout: Option<u64>) -> Result<(), ApiError> {
+        let (sig, grace) = {
+            let r = ctr.rec.lock().await;
+            let sig = r.config.stop_signal.as_deref().map(model::parse_signal).transpose().map_err(ApiError::bad_request)?;
+            (sig.unwrap_or(nix::sys::signal::Signal::SIGTERM), timeout.or(r.config.stop_timeout).unwrap_or(10))
+        };
+        if !self.signal(ctr, sig as i32, true).await? {
+            return Ok(());
+        }
+        if self.wait_not_running(ctr, Duration::from_secs(grace)).await {
+            return Ok(());
+        }
+        tracing::info!(container = %ctr.id, grace, "grace period over, killing");
+        self.signal(ctr, libc::SIGKILL, true).await?;
+        if !self.wait_not_running(ctr, Duration::from_secs(10)).await {
+            return Err(ApiError::internal(format!("container {} did not stop after SIGKILL", short(&ctr.id))));
+        }
+        Ok(())
+    }
+
+    pub async fn kill(&self, ctr: &Arc<Ctr>, signal: &str) -> Result<(), ApiError> {
+        let sig = model::parse_signal(signal).map_err(ApiError::bad_request)?;
+        let ends = matches!(sig, nix::sys::signal::Signal::SIGKILL | nix::sys::signal::Signal::SIGTERM);
+        if !self.signal(ctr, sig as i32, ends).await? {
+            return Err(ApiError::conflict(format!("cannot kill container: {}: container is not running", short(&ctr.id))));
+        }
+        if sig == nix::sys::signal::Signal::SIGKILL {
+            self.wait_not_running(ctr, Duration::from_secs(10)).await;
+        }
+        Ok(())
+    }
+
+    pub async fn pause(&self, ctr: &Arc<Ctr>, pause: bool) -> Result<(), ApiError> {
+        let layout = self.layout(&ctr.id);
+        let mut rec = ctr.rec.lock().await;
+        let want = if pause { Status::Running } else { Status::Paused };
+        if rec.state.status != want {
+            return Err(ApiError::conflict(format!("container {} is not {}", short(&rec.id), want.as_str())));
+        }
+        let cg = Cgroup::open(&self.cgroup_parent, &rec.id).map_err(|e| ApiError::internal(e.to_string()))?;
+        if pause { cg.freeze() } else { cg.thaw() }.map_err(|e| ApiError::internal(e.to_string()))?;
+        rec.state.status = if pause { Status::Paused } else { Status::Running };
+        persist(&layout, &rec)?;
+        let _ = ctr.status.send(rec.state.status);
+        Ok(())
+    }
+
+    /// Removes everything a container had: process (with `force`), cgroup, records, logs.
+    pub async fn remove(&self, ctr: &Arc<Ctr>, force: bool) -> Result<(), ApiError> {
+        let running = matches!(ctr.rec.lock().await.state.status, Status::Running | Status::Paused);
+        if running && !force {
+            return Err(ApiError::conflict(format!(
+                "cannot remove container \"{}\": container is running: stop the container before removing or force remove",
+                short(&ctr.id)
+            )));
+        }
+        if running {
+            self.signal(ctr, libc::SIGKILL, true).await?;
+            self.wait_not_running(ctr, Duration::from_secs(10)).await;
+        }
+        {
+            let mut rec = ctr.rec.lock().await;
+            rec.state.manually_stopped = true;
+            rec.state.status = Status::Removing;
+        }
+        let _ = ctr.status.send(Status::Removing);
+        self.destroy_cgroup(&ctr.id).await;
+        let layout = self.layout(&ctr.id);
+        let _ = std::fs::remove_dir_all(&layout.run);
+        // The record goes first, so a crash mid-removal leaves nothing restore would adopt.
+        let _ = std::fs::remove_file(layout.record());
+        tokio::task::spawn_blocking(move || std::fs::remove_dir_all(&layout.dir)).await.map_err(|e| ApiError::internal(e.to_string()))??;
+        self.map.write().await.remove(&ctr.id);
+        let _ = ctr.status.send(Status::Dead);
+        tracing::info!(container = %ctr.id, "container removed");
+        Ok(())
+    }
+
+    /// How many images' containers reference `image_id` (image rm refuses those).
+    pub async fn using_image(&self, image_id: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        for c in self.all().await {
+            if c.rec.lock().await.image_id == image_id {
+                out.push(c.id.clone());
+            }
+        }
+        out
+    }
+
+    pub fn images(&self) -> &Images {
+        &self.images
+    }
+
+    pub fn cgroup_of(&self, id: &str) -> Option<Cgroup> {
+        Cgroup::open(&self.cgroup_parent, id).ok()
+    }
+}
+
+pub fn short(id: &str) -> &str {
+    &id[..12.min(id.len())]
+}
+
+fn validate_name(name: &str) -> Result<(), ApiError> {
+    let ok = name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric()) && name.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(format!("invalid container name \"{name}\", only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")))
+    }
+}
+
+pub fn image_defaults(cfg: &oci_spec_config::ImageConfiguration) -> ImageDefaults {
+    let c = cfg.config().clone().unwrap_or_default();
+    ImageDefaults {
+        cmd: c.cmd().clone().unwrap_or_default(),
+        entrypoint: c.entrypoint().clone().unwrap_or_default(),
+        env: c.env().clone().unwrap_or_default(),
+        working_dir: c.working_dir().clone().unwrap_or_default(),
+        user: c.user().clone().unwrap_or_default(),
+    }
+}
+
+mod oci_spec_config {
+    pub use oci_spec::image::ImageConfiguration;
+}
+
+fn limits_of(cfg: &ContainerConfig) -> Limits {
+    let r = &cfg.resources;
+    Limits {
+        memory: r.memory,
+        cpus: r.cpus,
+        cpu_shares: r.cpu_shares,
+        pids: r.pids_limit,
+        cpuset_cpus: r.cpuset_cpus.clone(),
+        ..Default::default()
+    }
+}
+
+/// /etc/hosts, /etc/hostname and /etc/resolv.conf are the engine's files, bind-mounted in.
+fn write_etc_files(layout: &Layout, rec: &ContainerRecord) -> Result<Vec<Mount>, ApiError> {
+    let host_net = rec.config.network_mode == "host";
+    let hostname = model::hostname_of(rec);
+    let hosts = if host_net {
+        std::fs::read_to_string("/etc/hosts").unwrap_or_default()
+    } else {
+        format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n")
+    };
+    let resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let mut mounts = Vec::new();
+    for (name, content) in [("hosts", hosts), ("hostname", format!("{hostname}\n")), ("resolv.conf", resolv)] {
+        let path = layout.dir.join(name);
+        std::fs::write(&path, content)?;
+        mounts.push(Mount { kind: MountKind::Bind, source: path, destination: format!("/etc/{name}"), readonly: false, size: None, mode: None });
+    }
+    Ok(mounts)
+}
+
+/// Resolves when the process `pid` (started at `start`) has ended: a pidfd becomes readable
+/// then, and works for processes that are not our children (re-adopted shims).
+pub async fn wait_process_exit(pid: i32, start: u64) {
+    let Ok(fd) = procinfo::pidfd_for(pid, start) else { return };
+    let Ok(afd) = AsyncFd::new(fd) else {
+        // Fall back to polling /proc.
+        while procinfo::is_same_process(pid, start) && !procinfo::is_zombie(pid) {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        return;
+    };
+    let _ = afd.readable().await;
+}
