@@ -45,6 +45,7 @@ mod error;
 mod files;
 mod limits;
 mod mounts;
+mod names;
 mod stats;
 mod v1;
 mod v2;
@@ -68,6 +69,7 @@ pub use mounts::Layout;
 pub use stats::Stats;
 
 use mounts::{MountTable, V1_CONTROLLERS, V2_CONTROLLERS};
+use names::{validate_parent, validate_segment};
 
 /// Detects the host's layout from /proc/self/mountinfo.
 pub fn detect() -> Result<Layout> {
@@ -486,41 +488,4 @@ fn hierarchy_roots(table: &MountTable) -> Vec<PathBuf> {
     }
     roots.extend(table.v2.clone());
     roots
-}
-
-/// A parent may be nested ("berth/stack"), but every segment must be a plain name: the
-/// cgroup path is joined onto each hierarchy root, and ".." or an absolute path would escape.
-fn validate_parent(parent: &str) -> Result<()> {
-    if parent.is_empty() {
-        return Err(CgroupError::InvalidName {
-            name: parent.to_string(),
-            reason: "empty",
-        });
-    }
-    parent
-        .split('/')
-        .try_for_each(validate_segment)
-        .map_err(|_| CgroupError::InvalidName {
-            name: parent.to_string(),
-            reason: "each path segment must be a plain name",
-        })
-}
-
-fn validate_segment(name: &str) -> Result<()> {
-    let reason = if name.is_empty() {
-        "empty"
-    } else if name == "." || name == ".." {
-        "a relative path component"
-    } else if name.contains('/') || name.contains('\0') {
-        "contains a slash or NUL"
-    } else if name.contains('\n') {
-        // cgroup paths are printed one per line in /proc/<pid>/cgroup
-        "contains a newline"
-    } else {
-        return Ok(());
-    };
-    Err(CgroupError::InvalidName {
-        name: name.to_string(),
-        reason,
-    })
 }
