@@ -35,14 +35,14 @@ pub struct Limits {
 
 /// The value to write for a memory limit: v1 wants -1 for "no limit", v2 wants "max".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Bytes {
+pub(crate) enum Bytes {
     Max,
     Exact(u64),
 }
 
 /// The memory and swap settings derived from [`Limits`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct MemoryPlan {
+pub(crate) struct MemoryPlan {
     /// None leaves the memory limit as it is (only swap changes).
     pub memory: Option<Bytes>,
     /// Memory plus swap, as v1's memory.memsw.limit_in_bytes counts it.
@@ -52,7 +52,7 @@ pub struct MemoryPlan {
 impl MemoryPlan {
     /// Swap alone, as v2's memory.swap.max counts it; `current_memory` is used when the plan
     /// leaves the memory limit unchanged.
-    pub fn swap_only(&self, current_memory: Bytes) -> Bytes {
+    pub(crate) fn swap_only(&self, current_memory: Bytes) -> Bytes {
         match (self.memory.unwrap_or(current_memory), self.memory_swap) {
             (_, Bytes::Max) | (Bytes::Max, _) => self.memory_swap,
             (Bytes::Exact(m), Bytes::Exact(ms)) => Bytes::Exact(ms.saturating_sub(m)),
@@ -117,7 +117,7 @@ impl Limits {
     }
 
     /// The memory settings to write, or None when neither memory nor swap is to change.
-    pub fn memory_plan(&self) -> Option<MemoryPlan> {
+    pub(crate) fn memory_plan(&self) -> Option<MemoryPlan> {
         let bytes = |v: i64| {
             if v <= 0 {
                 Bytes::Max
@@ -146,7 +146,7 @@ impl Limits {
     }
 
     /// The CFS quota in microseconds per [`CPU_PERIOD_US`], None for no limit.
-    pub fn cpu_quota(&self) -> Option<Option<u64>> {
+    pub(crate) fn cpu_quota(&self) -> Option<Option<u64>> {
         self.cpus.map(|cpus| {
             if cpus <= 0.0 {
                 None

@@ -1,16 +1,32 @@
 //! cgroups v1, v2 and hybrid layouts behind one interface.
 //!
 //! Every container gets its own cgroup, `<parent>/<name>`, in every hierarchy that carries a
-//! controller berth uses; the daemon's parent is `berth`. Where each controller lives is read
-//! from /proc/self/mountinfo, never guessed, so these all work:
+//! controller berth uses; the daemon's parent is `berth`, tests use a unique one. Where each
+//! controller lives is read from /proc/self/mountinfo, never guessed, so these all work:
 //!
 //! - v2: one directory under the cgroup2 mount; controllers are enabled for it through
 //!   cgroup.subtree_control on every level above it.
-//! - v1: one directory per hierarchy (memory, cpu, cpuacct, cpuset, pids, freezer), whether
-//!   cpu and cpuacct are co-mounted or not.
+//! - v1: one directory per hierarchy (memory, cpu, cpuacct, cpuset, pids, freezer, devices),
+//!   whether cpu and cpuacct are co-mounted or not. New cpuset levels get their parent's
+//!   cpus and mems; the devices list is cut down to Docker's defaults.
 //! - hybrid: the v1 directories, plus one in the cgroup2 hierarchy (normally
 //!   /sys/fs/cgroup/unified) so that cgroup.kill reaches every task and the container is
-//!   visible to v2 tools; controllers that live only on cgroup2 are used from there.
+//!   visible to v2 tools; a controller that lives only on cgroup2 is used from there.
+//!
+//! # API
+//!
+//! - [`detect`] `() -> Result<Layout>`; [`Layout`] `V1 | V2 | Hybrid`, displayed as
+//!   "v1", "v2", "hybrid".
+//! - [`Limits`]: memory, memory_swap, cpus, cpu_shares, pids, cpuset_cpus, cpuset_mems, all
+//!   optional (`None` = leave as is). Memory alone also caps swap at zero.
+//! - [`Cgroup::create`] / [`Cgroup::open`] `(parent, name)`, then [`Cgroup::add_pid`],
+//!   [`Cgroup::update`], [`Cgroup::procs`], [`Cgroup::freeze`] / [`Cgroup::thaw`],
+//!   [`Cgroup::kill_all`], [`Cgroup::destroy`], [`Cgroup::stats`] ([`Stats`]),
+//!   [`Cgroup::oom_killed`], [`Cgroup::paths`] (what an exec helper joins by writing its pid
+//!   to each directory's cgroup.procs).
+//! - [`remove_parent`] removes an emptied parent (tests).
+//! - [`cpu_shares_to_weight`]: v1 shares to v2 weight, as runc and crun convert.
+//! - Every failure is a [`CgroupError`] naming the file and, for writes, the controller.
 //!
 //! ```no_run
 //! use berth_engine::cgroups::{Cgroup, Limits};
@@ -22,12 +38,14 @@
 //! # Ok::<(), berth_engine::cgroups::CgroupError>(())
 //! ```
 //!
-//! All calls are synchronous and touch only small control files.
+//! All calls are synchronous and touch only small control files; none needs a thread of its
+//! own, though freeze and kill_all poll for up to a few seconds.
 
 mod error;
 mod files;
 mod limits;
 mod mounts;
+mod names;
 mod stats;
 mod v1;
 mod v2;
@@ -51,6 +69,7 @@ pub use mounts::Layout;
 pub use stats::Stats;
 
 use mounts::{MountTable, V1_CONTROLLERS, V2_CONTROLLERS};
+use names::{validate_parent, validate_segment};
 
 /// Detects the host's layout from /proc/self/mountinfo.
 pub fn detect() -> Result<Layout> {
@@ -106,7 +125,8 @@ enum Place<'a> {
 impl Cgroup {
     /// Creates `<parent>/<name>` in every hierarchy (and the parent where missing) and applies
     /// `limits`. An existing directory is reused, so a daemon that crashed mid-create can
-    /// create again. On error nothing this call created is left behind (the parent excepted).
+    /// create again. On error the cgroup's own directories are removed again; the parent
+    /// stays, as it is shared.
     pub fn create(parent: &str, name: &str, limits: &Limits) -> Result<Cgroup> {
         Cgroup::create_in(&MountTable::from_host()?, parent, name, limits)
     }
@@ -338,13 +358,16 @@ impl Cgroup {
                     waited_ms: KILL_TIMEOUT.as_millis() as u64,
                 });
             }
-            // Freezing is an optimisation against fork races, so its failure is not fatal;
-            // only the first round freezes, later rounds only mop up.
-            let frozen = first_round && self.freeze().is_ok();
+            // Freezing guards against fork races but is not essential, so its failure (no
+            // freezer, a task stuck in D state) is not fatal. Only the first round freezes;
+            // later rounds mop up stragglers.
+            if first_round {
+                let _ = self.freeze();
+            }
             let signalled = self.signal_all(&pids);
-            if frozen || first_round {
-                // v1-frozen tasks do not act on SIGKILL until thawed; thaw also when the
-                // container was paused before this call.
+            if first_round {
+                // v1-frozen tasks act on SIGKILL only once thawed. This also thaws a
+                // container that was paused before the call, or a freeze that timed out.
                 let _ = self.thaw();
             }
             signalled?;
@@ -465,41 +488,4 @@ fn hierarchy_roots(table: &MountTable) -> Vec<PathBuf> {
     }
     roots.extend(table.v2.clone());
     roots
-}
-
-/// A parent may be nested ("berth/stack"), but every segment must be a plain name: the
-/// cgroup path is joined onto each hierarchy root, and ".." or an absolute path would escape.
-fn validate_parent(parent: &str) -> Result<()> {
-    if parent.is_empty() {
-        return Err(CgroupError::InvalidName {
-            name: parent.to_string(),
-            reason: "empty",
-        });
-    }
-    parent
-        .split('/')
-        .try_for_each(validate_segment)
-        .map_err(|_| CgroupError::InvalidName {
-            name: parent.to_string(),
-            reason: "each path segment must be a plain name",
-        })
-}
-
-fn validate_segment(name: &str) -> Result<()> {
-    let reason = if name.is_empty() {
-        "empty"
-    } else if name == "." || name == ".." {
-        "a relative path component"
-    } else if name.contains('/') || name.contains('\0') {
-        "contains a slash or NUL"
-    } else if name.contains('\n') {
-        // cgroup paths are printed one per line in /proc/<pid>/cgroup
-        "contains a newline"
-    } else {
-        return Ok(());
-    };
-    Err(CgroupError::InvalidName {
-        name: name.to_string(),
-        reason,
-    })
 }
