@@ -4,4 +4,7 @@
 //! `daemon` is the long-running process behind the API socket.
 
 pub mod cli;
+pub mod client;
+pub mod daemon;
 pub mod loader;
+pub mod sealed;

@@ -3,7 +3,13 @@
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
+mod attach;
 mod config;
+pub mod container;
+mod exec;
+mod image;
+mod stats;
+mod system;
 
 /// Options every command shares: where state lives, and which stack files make the project.
 #[derive(Args, Debug, Clone, Default)]
@@ -25,19 +31,19 @@ pub struct GlobalOpts {
     )]
     pub run_dir: PathBuf,
     /// Compose configuration files (repeatable; `-` reads standard input)
-    #[arg(short = 'f', long = "file", global = true)]
+    #[arg(short = 'f', long = "file")]
     pub files: Vec<String>,
     /// Project name
-    #[arg(short = 'p', long = "project-name", global = true)]
+    #[arg(short = 'p', long = "project-name")]
     pub project_name: Option<String>,
     /// Alternate working directory (default: the directory of the first file)
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub project_directory: Option<PathBuf>,
     /// Alternate environment files
-    #[arg(long = "env-file", global = true)]
+    #[arg(long = "env-file")]
     pub env_files: Vec<PathBuf>,
     /// Profiles to enable (repeatable)
-    #[arg(long = "profile", global = true)]
+    #[arg(long = "profile")]
     pub profiles: Vec<String>,
 }
 
@@ -58,17 +64,60 @@ pub struct Cli {
 pub enum Command {
     /// Parse, resolve and render the Compose file in canonical format
     Config(config::ConfigArgs),
+    /// Run the berth daemon in the foreground (or `daemon stop`)
+    Daemon(system::DaemonArgs),
+    /// Show system-wide information
+    Info {
+        #[arg(long)]
+        format: Option<String>,
+    },
+    /// Manage images
+    Image(image::ImageArgs),
+    /// Manage single containers
+    Container(container::ContainerArgs),
     /// Internal: the per-container shim the daemon starts
     #[command(hide = true)]
     Shim { bundle: PathBuf },
+    /// Internal: enters a container for `exec`
+    #[command(hide = true)]
+    ExecHelper { request: String },
+}
+
+static GLOBAL: std::sync::OnceLock<GlobalOpts> = std::sync::OnceLock::new();
+
+/// The global options this process was started with.
+pub fn current_global() -> GlobalOpts {
+    GLOBAL.get().cloned().unwrap_or_default()
 }
 
 /// Runs the command line and returns the process exit code.
 pub fn main() -> i32 {
+    // The shim and the exec helper must stay single-threaded and lean: dispatch them before
+    // anything else runs.
+    let args: Vec<String> = std::env::args().collect();
+    match args.get(1).map(String::as_str) {
+        Some("shim") if args.len() == 3 => return berth_engine::runtime::shim::main(std::path::Path::new(&args[2])),
+        Some("exec-helper") if args.len() == 3 => {
+            return match serde_json::from_str(&args[2]) {
+                Ok(req) => berth_engine::runtime::exec::run(&req),
+                Err(e) => {
+                    eprintln!("berth: invalid exec request: {e}");
+                    126
+                }
+            };
+        }
+        _ => {}
+    }
     let cli = Cli::parse();
+    let _ = GLOBAL.set(cli.global.clone());
     let result = match cli.command {
         Command::Config(args) => config::run(&cli.global, &args),
+        Command::Daemon(args) => system::daemon(&cli.global, &args),
+        Command::Info { format } => system::info(&cli.global, format.as_deref()),
+        Command::Image(args) => image::run(&cli.global, &args),
+        Command::Container(args) => container::run(&cli.global, &args),
         Command::Shim { bundle } => return berth_engine::runtime::shim::main(&bundle),
+        Command::ExecHelper { .. } => unreachable!("dispatched above"),
     };
     match result {
         Ok(code) => code,

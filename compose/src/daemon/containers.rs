@@ -388,7 +388,8 @@ impl Containers {
     pub async fn wait_not_running(&self, ctr: &Ctr, limit: Duration) -> bool {
         let mut rx = ctr.status.subscribe();
         let done = |s: &Status| !matches!(s, Status::Running | Status::Paused);
-        tokio::time::timeout(limit, rx.wait_for(done)).await.is_ok()
+        let stopped = tokio::time::timeout(limit, rx.wait_for(done)).await.is_ok();
+        stopped
     }
 
     /// Stop signal, then SIGKILL after the grace period (`timeout` seconds, default from config).
@@ -553,7 +554,11 @@ fn write_etc_files(layout: &Layout, rec: &ContainerRecord) -> Result<Vec<Mount>,
 /// then, and works for processes that are not our children (re-adopted shims).
 pub async fn wait_process_exit(pid: i32, start: u64) {
     let Ok(fd) = procinfo::pidfd_for(pid, start) else { return };
-    let Ok(afd) = AsyncFd::new(fd) else {
+    // The AsyncFd owns the pidfd outright, so the I/O-safety concern behind the deprecation
+    // (a registered fd closed behind the reactor's back) cannot arise here.
+    #[allow(deprecated)]
+    let registered = AsyncFd::new(fd);
+    let Ok(afd) = registered else {
         // Fall back to polling /proc.
         while procinfo::is_same_process(pid, start) && !procinfo::is_zombie(pid) {
             tokio::time::sleep(Duration::from_millis(100)).await;

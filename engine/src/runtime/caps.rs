@@ -1,6 +1,9 @@
 //! Capability sets: Docker's default 14, and applying a set to the current process.
 
 use caps::{CapSet, Capability, CapsHashSet};
+
+/// A set of capabilities, as the runtime applies it.
+pub type CapsSet = CapsHashSet;
 use std::str::FromStr;
 
 /// Docker's default capabilities (moby's oci/caps/defaults.go): CapEff 00000000a80425fb.

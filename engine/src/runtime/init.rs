@@ -18,7 +18,7 @@ const EXIT_NOT_FOUND: i32 = 127;
 const EXIT_CANNOT_RUN: i32 = 126;
 
 /// A failure before exec: the exit code Docker would report and the message.
-struct Failure(i32, String);
+pub(crate) struct Failure(pub i32, pub String);
 
 impl From<String> for Failure {
     fn from(s: String) -> Self {
@@ -36,7 +36,7 @@ pub(crate) fn run(spec: &Spec, chan: Channel) -> ! {
     std::process::exit(code);
 }
 
-enum Never {}
+pub(crate) enum Never {}
 
 fn setup_and_exec(spec: &Spec, chan: &Channel) -> Result<Never, Failure> {
     wait_for(chan, CGROUP_JOINED)?;
@@ -85,17 +85,7 @@ fn setup_and_exec(spec: &Spec, chan: &Channel) -> Result<Never, Failure> {
     for l in &proc.rlimits {
         set_rlimit(l)?;
     }
-    caps::limit_bounding(&keep)?;
-    // Keep permitted capabilities across the uid change; apply_after_setuid trims them.
-    nix::sys::prctl::set_keepcaps(true).map_err(|e| format!("keepcaps: {e}"))?;
-    let groups: Vec<Gid> = who.additional_gids.iter().map(|g| Gid::from_raw(*g)).collect();
-    setgroups(&groups).map_err(|e| format!("setgroups: {e}"))?;
-    setgid(Gid::from_raw(who.gid)).map_err(|e| format!("setgid {}: {e}", who.gid))?;
-    setuid(Uid::from_raw(who.uid)).map_err(|e| format!("setuid {}: {e}", who.uid))?;
-    caps::apply_after_setuid(&keep, who.uid)?;
-    if proc.no_new_privileges {
-        nix::sys::prctl::set_no_new_privs().map_err(|e| format!("no_new_privs: {e}"))?;
-    }
+    drop_privileges(&keep, &who, proc.no_new_privileges)?;
     chdir(Path::new(&cwd)).map_err(|e| Failure(EXIT_CANNOT_RUN, format!("chdir to cwd (\"{cwd}\") set in config.json failed: {e}")))?;
     verify_cwd()?;
     close_inherited_fds();
@@ -127,6 +117,23 @@ fn loopback_up() -> Result<(), Failure> {
     Ok(())
 }
 
+/// Bounding set, uid/gid switch, remaining capabilities, no_new_privs: the order matters, as
+/// the bounding set can only shrink while CAP_SETPCAP is held (before the uid change).
+pub(crate) fn drop_privileges(keep: &caps::CapsSet, who: &user::ResolvedUser, no_new_privileges: bool) -> Result<(), Failure> {
+    caps::limit_bounding(keep)?;
+    // Keep permitted capabilities across the uid change; apply_after_setuid trims them.
+    nix::sys::prctl::set_keepcaps(true).map_err(|e| format!("keepcaps: {e}"))?;
+    let groups: Vec<Gid> = who.additional_gids.iter().map(|g| Gid::from_raw(*g)).collect();
+    setgroups(&groups).map_err(|e| format!("setgroups: {e}"))?;
+    setgid(Gid::from_raw(who.gid)).map_err(|e| format!("setgid {}: {e}", who.gid))?;
+    setuid(Uid::from_raw(who.uid)).map_err(|e| format!("setuid {}: {e}", who.uid))?;
+    caps::apply_after_setuid(keep, who.uid)?;
+    if no_new_privileges {
+        nix::sys::prctl::set_no_new_privs().map_err(|e| format!("no_new_privs: {e}"))?;
+    }
+    Ok(())
+}
+
 fn wait_for(chan: &Channel, kind: u8) -> Result<(), Failure> {
     match chan.recv() {
         Ok(Message::Kind(k, _)) if k == kind => Ok(()),
@@ -135,7 +142,7 @@ fn wait_for(chan: &Channel, kind: u8) -> Result<(), Failure> {
     }
 }
 
-fn set_rlimit(l: &super::spec::Rlimit) -> Result<(), Failure> {
+pub(crate) fn set_rlimit(l: &super::spec::Rlimit) -> Result<(), Failure> {
     use nix::sys::resource::{getrlimit, setrlimit, Resource};
     let res = match l.name.as_str() {
         "nofile" => Resource::RLIMIT_NOFILE,
@@ -166,7 +173,7 @@ fn set_rlimit(l: &super::spec::Rlimit) -> Result<(), Failure> {
 
 /// After chdir the kernel must see the directory under the container's root: a cwd reached
 /// through a leaked host descriptor shows as "(unreachable)" (CVE-2024-21626).
-fn verify_cwd() -> Result<(), Failure> {
+pub(crate) fn verify_cwd() -> Result<(), Failure> {
     match nix::unistd::getcwd() {
         Ok(p) if p.is_absolute() && !p.to_string_lossy().starts_with("(unreachable)") => Ok(()),
         Ok(p) => Err(format!("current working directory {} is outside the container", p.display()).into()),
@@ -176,7 +183,7 @@ fn verify_cwd() -> Result<(), Failure> {
 
 /// Every descriptor past stdio is marked close-on-exec, so the container inherits none of the
 /// shim's (the channel included: its closing tells the shim the exec succeeded).
-fn close_inherited_fds() {
+pub(crate) fn close_inherited_fds() {
     // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only changes descriptor flags.
     let rc = unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) };
     if rc != 0 {
@@ -187,7 +194,7 @@ fn close_inherited_fds() {
 }
 
 /// The shim blocks signals it reads through a signalfd; execve keeps the mask, so undo it.
-fn reset_signals() {
+pub(crate) fn reset_signals() {
     let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
     for sig in Signal::iterator() {
         if sig != Signal::SIGKILL && sig != Signal::SIGSTOP {
@@ -197,7 +204,7 @@ fn reset_signals() {
     }
 }
 
-fn find_program(args: &[String], path_var: &str) -> Result<String, Failure> {
+pub(crate) fn find_program(args: &[String], path_var: &str) -> Result<String, Failure> {
     let Some(name) = args.first() else {
         return Err(Failure(EXIT_CANNOT_RUN, "no command specified".into()));
     };
@@ -223,7 +230,7 @@ fn cstrings(v: &[String]) -> Result<Vec<CString>, Failure> {
     v.iter().map(|s| CString::new(s.as_bytes()).map_err(|_| Failure(EXIT_CANNOT_RUN, format!("argument contains a NUL byte: {s:?}")))).collect()
 }
 
-fn exec(program: &str, args: &[String], env: &[String]) -> Result<Never, Failure> {
+pub(crate) fn exec(program: &str, args: &[String], env: &[String]) -> Result<Never, Failure> {
     let prog = CString::new(program).map_err(|_| Failure(EXIT_CANNOT_RUN, "program path contains a NUL byte".into()))?;
     let e = execve(&prog, &cstrings(args)?, &cstrings(env)?).unwrap_err();
     let code = if e == nix::errno::Errno::ENOENT { EXIT_NOT_FOUND } else { EXIT_CANNOT_RUN };

@@ -3,12 +3,14 @@
 
 pub mod attach;
 pub mod caps;
+pub mod exec;
 mod init;
 pub mod logs;
 pub mod procinfo;
 pub mod rootfs;
 pub mod shim;
 pub mod spec;
+pub mod terminal;
 mod sync;
 mod tty;
 pub mod user;

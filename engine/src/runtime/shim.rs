@@ -92,22 +92,27 @@ struct Shim {
 }
 
 impl Shim {
-    fn run(spec: Spec, mut report: File) -> i32 {
+    fn run(spec: Spec, report: File) -> i32 {
         detach_stdio();
         // No process in a container may read this one's memory or /proc/PID/exe.
         let _ = nix::sys::prctl::set_dumpable(false);
         let _ = std::env::set_current_dir("/");
+        let mut report = Some(report);
         match Shim::start(spec, &mut report) {
-            Ok((shim, child, chan)) => shim.serve(child, chan, report),
+            Ok((shim, child, chan)) => shim.serve(child, chan),
             Err(e) => {
-                let _ = report.write_all(format!("error {e}").as_bytes());
+                if let Some(mut r) = report {
+                    let _ = r.write_all(format!("error {e}").as_bytes());
+                }
                 1
             }
         }
     }
 
     /// Creates the container up to the point where it waits for GO.
-    fn start(spec: Spec, report: &mut File) -> Result<(Shim, Pid, Channel), String> {
+    /// `report` is taken (written and closed) once the caller may go on: the first shim
+    /// process reads it to end-of-file, so it must close as soon as the outcome is known.
+    fn start(spec: Spec, report: &mut Option<File>) -> Result<(Shim, Pid, Channel), String> {
         // SIGPIPE from a vanished attach client must not kill the shim.
         // SAFETY: setting a signal to be ignored has no preconditions.
         let _ = unsafe { nix::sys::signal::signal(Signal::SIGPIPE, nix::sys::signal::SigHandler::SigIgn) };
@@ -206,7 +211,7 @@ impl Shim {
 
         if shim.spec.wait_attach {
             // The caller attaches next; exec errors then reach it through the attach socket.
-            let _ = report.write_all(format!("ok {record_json}").as_bytes());
+            send_report(report, &record_json);
             shim.wait_first_client(Duration::from_secs(60));
         }
         if let Err(msg) = go(&mine) {
@@ -218,9 +223,7 @@ impl Shim {
             let _ = std::fs::remove_file(&shim.spec.attach_socket);
             return Err(text);
         }
-        if !shim.spec.wait_attach {
-            let _ = report.write_all(format!("ok {record_json}").as_bytes());
-        }
+        send_report(report, &record_json);
         Ok((shim, child, mine))
     }
 
@@ -256,8 +259,7 @@ impl Shim {
     }
 
     /// The main loop: output to log and clients, client input to the container, until exit.
-    fn serve(mut self, child: Pid, chan: Channel, report: File) -> i32 {
-        drop(report);
+    fn serve(mut self, child: Pid, chan: Channel) -> i32 {
         drop(chan);
         let mut mask = SigSet::empty();
         mask.add(Signal::SIGCHLD);
@@ -377,6 +379,12 @@ impl Shim {
             }
             _ => {}
         }
+    }
+}
+
+fn send_report(report: &mut Option<File>, record_json: &str) {
+    if let Some(mut r) = report.take() {
+        let _ = r.write_all(format!("ok {record_json}").as_bytes());
     }
 }
 

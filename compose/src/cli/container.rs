@@ -1,0 +1,538 @@
+//! `berth container ...`: the single-container commands a Docker user expects.
+
+use super::attach;
+use super::GlobalOpts;
+use crate::client::{q, ApiFailure, Client};
+use anyhow::{bail, Context};
+use berth_engine::container::{self as model, ContainerConfig, MountConfig, Resources, RestartPolicy};
+use clap::{Args, Subcommand};
+use serde_json::Value;
+use std::io::Write;
+
+#[derive(Args, Debug)]
+pub struct ContainerArgs {
+    #[command(subcommand)]
+    pub cmd: ContainerCmd,
+}
+
+/// Options shared by `run` and `create`.
+#[derive(Args, Debug, Default, Clone)]
+pub struct CreateOpts {
+    /// Assign a name to the container
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Set environment variables
+    #[arg(short = 'e', long = "env")]
+    pub env: Vec<String>,
+    /// Read in a file of environment variables
+    #[arg(long = "env-file")]
+    pub env_file: Vec<String>,
+    /// Working directory inside the container
+    #[arg(short = 'w', long = "workdir")]
+    pub workdir: Option<String>,
+    /// Username or UID (format: <name|uid>[:<group|gid>])
+    #[arg(short = 'u', long)]
+    pub user: Option<String>,
+    /// Overwrite the default ENTRYPOINT of the image
+    #[arg(long)]
+    pub entrypoint: Option<String>,
+    /// Container host name
+    #[arg(long)]
+    pub hostname: Option<String>,
+    /// Bind mount a volume (HOST:CONTAINER[:ro])
+    #[arg(short = 'v', long = "volume")]
+    pub volumes: Vec<String>,
+    /// Mount a tmpfs directory (PATH[:size=N,mode=M])
+    #[arg(long)]
+    pub tmpfs: Vec<String>,
+    /// Mount the container's root filesystem as read only
+    #[arg(long)]
+    pub read_only: bool,
+    /// Memory limit
+    #[arg(short = 'm', long)]
+    pub memory: Option<String>,
+    /// Number of CPUs
+    #[arg(long)]
+    pub cpus: Option<f64>,
+    /// CPU shares (relative weight)
+    #[arg(short = 'c', long)]
+    pub cpu_shares: Option<u64>,
+    /// Tune container pids limit (-1 for unlimited)
+    #[arg(long, allow_hyphen_values = true)]
+    pub pids_limit: Option<i64>,
+    /// CPUs in which to allow execution (0-3, 0,1)
+    #[arg(long)]
+    pub cpuset_cpus: Option<String>,
+    /// Ulimit options (name=soft[:hard])
+    #[arg(long)]
+    pub ulimit: Vec<String>,
+    /// Add Linux capabilities
+    #[arg(long)]
+    pub cap_add: Vec<String>,
+    /// Drop Linux capabilities
+    #[arg(long)]
+    pub cap_drop: Vec<String>,
+    /// Give extended privileges to this container
+    #[arg(long)]
+    pub privileged: bool,
+    /// Run an init inside the container that forwards signals and reaps processes
+    #[arg(long)]
+    pub init: bool,
+    /// Signal to stop the container
+    #[arg(long)]
+    pub stop_signal: Option<String>,
+    /// Timeout (in seconds) to stop a container
+    #[arg(long)]
+    pub stop_timeout: Option<u64>,
+    /// Restart policy (no, always, on-failure[:N], unless-stopped)
+    #[arg(long, default_value = "no")]
+    pub restart: String,
+    /// Keep STDIN open even if not attached
+    #[arg(short = 'i', long)]
+    pub interactive: bool,
+    /// Allocate a pseudo-TTY
+    #[arg(short = 't', long)]
+    pub tty: bool,
+    /// Connect a container to a network (none, host)
+    #[arg(long = "network", alias = "net")]
+    pub network: Option<String>,
+    /// Set meta data on a container
+    #[arg(short = 'l', long = "label")]
+    pub labels: Vec<String>,
+    /// Sysctl options
+    #[arg(long)]
+    pub sysctl: Vec<String>,
+    /// Size of /dev/shm
+    #[arg(long)]
+    pub shm_size: Option<String>,
+    /// Automatically remove the container when it exits
+    #[arg(long)]
+    pub rm: bool,
+    /// Container domain name
+    #[arg(long)]
+    pub domainname: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// Run container in background and print container ID
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+    #[command(flatten)]
+    pub opts: CreateOpts,
+    pub image: String,
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ContainerCmd {
+    /// Create and run a new container from an image
+    Run(RunArgs),
+    /// Create a new container
+    Create {
+        #[command(flatten)]
+        opts: CreateOpts,
+        image: String,
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        command: Vec<String>,
+    },
+    /// Start one or more stopped containers
+    Start {
+        /// Attach STDOUT/STDERR and forward signals
+        #[arg(short, long)]
+        attach: bool,
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Stop one or more running containers
+    Stop {
+        #[arg(short = 't', long = "time")]
+        time: Option<u64>,
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Restart one or more containers
+    Restart {
+        #[arg(short = 't', long = "time")]
+        time: Option<u64>,
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Kill one or more running containers
+    Kill {
+        #[arg(short, long, default_value = "KILL")]
+        signal: String,
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Remove one or more containers
+    #[command(alias = "remove")]
+    Rm {
+        #[arg(short, long)]
+        force: bool,
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// List containers
+    #[command(alias = "ps", alias = "list")]
+    Ls {
+        #[arg(short, long)]
+        all: bool,
+        #[arg(short, long)]
+        quiet: bool,
+        #[arg(long)]
+        format: Option<String>,
+    },
+    /// Fetch the logs of a container
+    Logs {
+        #[arg(short, long)]
+        follow: bool,
+        #[arg(short = 'n', long, default_value = "all")]
+        tail: String,
+        #[arg(short, long)]
+        timestamps: bool,
+        container: String,
+    },
+    /// Display detailed information on containers
+    Inspect {
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Display the running processes of a container
+    Top { container: String },
+    /// Display resource usage statistics
+    Stats {
+        #[arg(long)]
+        no_stream: bool,
+        containers: Vec<String>,
+    },
+    /// Pause all processes within containers
+    Pause {
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Unpause all processes within containers
+    Unpause {
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Block until containers stop, then print their exit codes
+    Wait {
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Execute a command in a running container
+    Exec(super::exec::ExecArgs),
+}
+
+/// Builds the create request from flags (shared with compose's `run` later).
+pub fn build_config(opts: &CreateOpts, image: &str, command: &[String]) -> anyhow::Result<ContainerConfig> {
+    let mut env = Vec::new();
+    for f in &opts.env_file {
+        let text = std::fs::read_to_string(f).with_context(|| format!("open {f}"))?;
+        for line in text.lines() {
+            let l = line.trim();
+            if l.is_empty() || l.starts_with('#') {
+                continue;
+            }
+            env.push(expand_env(l));
+        }
+    }
+    env.extend(opts.env.iter().map(|e| expand_env(e)));
+    let mut mounts = Vec::new();
+    for v in &opts.volumes {
+        let parts: Vec<&str> = v.split(':').collect();
+        let (src, dst, mode) = match parts.as_slice() {
+            [s, d] => (*s, *d, ""),
+            [s, d, m] => (*s, *d, *m),
+            _ => bail!("invalid volume specification: '{v}'"),
+        };
+        if !src.starts_with('/') && !src.starts_with('.') {
+            bail!("invalid volume specification: '{v}': named volumes come with stacks; give an absolute host path");
+        }
+        let src = std::fs::canonicalize(src).with_context(|| format!("invalid mount config for type \"bind\": bind source path does not exist: {src}"))?;
+        let read_only = mode.split(',').any(|m| m == "ro");
+        if !dst.starts_with('/') {
+            bail!("invalid volume specification: '{v}': the container path must be absolute");
+        }
+        mounts.push(MountConfig { kind: "bind".into(), source: src.display().to_string(), target: dst.into(), read_only, size: None, mode: None });
+    }
+    for t in &opts.tmpfs {
+        let (path, options) = t.split_once(':').unwrap_or((t.as_str(), ""));
+        let mut m = MountConfig { kind: "tmpfs".into(), source: String::new(), target: path.into(), read_only: false, size: None, mode: None };
+        for o in options.split(',').filter(|o| !o.is_empty()) {
+            match o.split_once('=') {
+                Some(("size", s)) => m.size = Some(model::parse_bytes(s).map_err(anyhow::Error::msg)? as u64),
+                Some(("mode", s)) => m.mode = Some(u32::from_str_radix(s, 8).with_context(|| format!("invalid tmpfs mode {s}"))?),
+                None if o == "ro" => m.read_only = true,
+                _ => {}
+            }
+        }
+        mounts.push(m);
+    }
+    let mut labels = std::collections::BTreeMap::new();
+    for l in &opts.labels {
+        let (k, v) = l.split_once('=').unwrap_or((l.as_str(), ""));
+        labels.insert(k.to_string(), v.to_string());
+    }
+    let mut sysctls = std::collections::BTreeMap::new();
+    for s in &opts.sysctl {
+        let (k, v) = s.split_once('=').with_context(|| format!("invalid sysctl {s}: expected KEY=VALUE"))?;
+        sysctls.insert(k.to_string(), v.to_string());
+    }
+    let ulimits = opts.ulimit.iter().map(|u| model::parse_ulimit(u)).collect::<Result<Vec<_>, _>>().map_err(anyhow::Error::msg)?;
+    if let Some(s) = &opts.stop_signal {
+        model::parse_signal(s).map_err(anyhow::Error::msg)?;
+    }
+    let network = opts.network.clone().unwrap_or_default();
+    if !["", "none", "host"].contains(&network.as_str()) {
+        bail!("network {network} not found (this build supports none and host)");
+    }
+    Ok(ContainerConfig {
+        name: opts.name.clone().unwrap_or_default(),
+        image: image.to_string(),
+        cmd: if command.is_empty() { None } else { Some(command.to_vec()) },
+        entrypoint: opts.entrypoint.as_ref().map(|e| if e.is_empty() { Vec::new() } else { vec![e.clone()] }),
+        env,
+        working_dir: opts.workdir.clone(),
+        user: opts.user.clone(),
+        hostname: opts.hostname.clone(),
+        domainname: opts.domainname.clone(),
+        labels,
+        tty: opts.tty,
+        open_stdin: opts.interactive,
+        mounts,
+        read_only: opts.read_only,
+        privileged: opts.privileged,
+        init: opts.init,
+        cap_add: opts.cap_add.clone(),
+        cap_drop: opts.cap_drop.clone(),
+        resources: Resources {
+            memory: opts.memory.as_deref().map(model::parse_bytes).transpose().map_err(anyhow::Error::msg)?,
+            cpus: opts.cpus,
+            cpu_shares: opts.cpu_shares,
+            pids_limit: opts.pids_limit,
+            cpuset_cpus: opts.cpuset_cpus.clone(),
+        },
+        ulimits,
+        stop_signal: opts.stop_signal.clone(),
+        stop_timeout: opts.stop_timeout,
+        restart: RestartPolicy::parse(&opts.restart).map_err(anyhow::Error::msg)?,
+        network_mode: network,
+        sysctls,
+        shm_size: opts.shm_size.as_deref().map(model::parse_bytes).transpose().map_err(anyhow::Error::msg)?.map(|v| v as u64),
+        auto_remove: opts.rm,
+        ..Default::default()
+    })
+}
+
+/// `-e NAME` without a value takes it from the caller's environment, as Docker does.
+fn expand_env(e: &str) -> String {
+    if e.contains('=') {
+        e.to_string()
+    } else {
+        std::env::var(e).map(|v| format!("{e}={v}")).unwrap_or_else(|_| e.to_string())
+    }
+}
+
+/// Exit code for a failed `run`, as Docker: 125 for the daemon's refusals.
+fn run_failure(e: anyhow::Error) -> anyhow::Result<i32> {
+    eprintln!("berth: {e:#}");
+    Ok(125)
+}
+
+/// A container that could not start exits as Docker's do: 127 when the command is missing,
+/// 126 when it cannot run, 125 otherwise; with --rm it is removed.
+fn start_failure(c: &Client, id: &str, e: anyhow::Error, auto_remove: bool) -> anyhow::Result<i32> {
+    eprintln!("berth: {e:#}");
+    let code = c.get::<Value>(&format!("/containers/{id}/json")).ok().and_then(|v| v["State"]["ExitCode"].as_i64()).unwrap_or(125) as i32;
+    if auto_remove {
+        let _ = c.delete(&format!("/containers/{id}?force=1"));
+    }
+    Ok(if code == 126 || code == 127 { code } else { 125 })
+}
+
+pub fn run(g: &GlobalOpts, args: &ContainerArgs) -> anyhow::Result<i32> {
+    let c = Client::connect(g)?;
+    match &args.cmd {
+        ContainerCmd::Run(r) => {
+            let cfg = match build_config(&r.opts, &r.image, &r.command) {
+                Ok(cfg) => cfg,
+                Err(e) => return run_failure(e),
+            };
+            let auto_remove = cfg.auto_remove;
+            let id = match c.post("/containers", Some(&serde_json::to_value(&cfg)?)) {
+                Ok(v) => v["Id"].as_str().unwrap_or("").to_string(),
+                Err(e) => return run_failure(e),
+            };
+            if r.detach {
+                if let Err(e) = c.post(&format!("/containers/{id}/start"), None) {
+                    return start_failure(&c, &id, e, auto_remove);
+                }
+                println!("{id}");
+                return Ok(0);
+            }
+            let started = match c.post(&format!("/containers/{id}/start?attach=1"), None) {
+                Ok(v) => v,
+                Err(e) => return start_failure(&c, &id, e, auto_remove),
+            };
+            let sock = started["attach_socket"].as_str().unwrap_or("").to_string();
+            let code = attach::attach(&c, &id, &sock, r.opts.interactive, r.opts.tty)?;
+            if auto_remove {
+                let _ = c.post(&format!("/containers/{id}/wait?condition=removed"), None);
+            }
+            Ok(code)
+        }
+        ContainerCmd::Create { opts, image, command } => {
+            let cfg = match build_config(opts, image, command) {
+                Ok(cfg) => cfg,
+                Err(e) => return run_failure(e),
+            };
+            match c.post("/containers", Some(&serde_json::to_value(&cfg)?)) {
+                Ok(v) => println!("{}", v["Id"].as_str().unwrap_or("")),
+                Err(e) => return run_failure(e),
+            }
+            Ok(0)
+        }
+        ContainerCmd::Start { attach: att, containers } => {
+            if *att {
+                let [one] = containers.as_slice() else { bail!("you cannot start and attach multiple containers at once") };
+                let v: Value = c.get(&format!("/containers/{}/json", q(one)))?;
+                let id = v["Id"].as_str().unwrap_or("").to_string();
+                let started = c.post(&format!("/containers/{id}/start?attach=1"), None)?;
+                let (tty, stdin) = (v["Config"]["Tty"].as_bool().unwrap_or(false), v["Config"]["OpenStdin"].as_bool().unwrap_or(false));
+                return attach::attach(&c, &id, started["attach_socket"].as_str().unwrap_or(""), stdin, tty);
+            }
+            each(containers, |x| c.post(&format!("/containers/{}/start", q(x)), None).map(drop))
+        }
+        ContainerCmd::Stop { time, containers } => {
+            let t = time.map(|t| format!("?t={t}")).unwrap_or_default();
+            each(containers, |x| c.post(&format!("/containers/{}/stop{t}", q(x)), None).map(drop))
+        }
+        ContainerCmd::Restart { time, containers } => {
+            let t = time.map(|t| format!("?t={t}")).unwrap_or_default();
+            each(containers, |x| c.post(&format!("/containers/{}/restart{t}", q(x)), None).map(drop))
+        }
+        ContainerCmd::Kill { signal, containers } => each(containers, |x| c.post(&format!("/containers/{}/kill?signal={}", q(x), q(signal)), None).map(drop)),
+        ContainerCmd::Rm { force, containers } => each(containers, |x| c.delete(&format!("/containers/{}?force={}", q(x), *force as u8)).map(drop)),
+        ContainerCmd::Pause { containers } => each(containers, |x| c.post(&format!("/containers/{}/pause", q(x)), None).map(drop)),
+        ContainerCmd::Unpause { containers } => each(containers, |x| c.post(&format!("/containers/{}/unpause", q(x)), None).map(drop)),
+        ContainerCmd::Wait { containers } => {
+            let mut code = 0;
+            for x in containers {
+                match c.post(&format!("/containers/{}/wait", q(x)), None) {
+                    Ok(v) => println!("{}", v["StatusCode"]),
+                    Err(e) => {
+                        eprintln!("berth: {e}");
+                        code = 1;
+                    }
+                }
+            }
+            Ok(code)
+        }
+        ContainerCmd::Ls { all, quiet, format } => {
+            let list: Vec<Value> = c.get(&format!("/containers?all={}", *all as u8))?;
+            let mut out = std::io::stdout().lock();
+            if format.as_deref() == Some("json") {
+                for x in &list {
+                    writeln!(out, "{}", serde_json::to_string(x)?)?;
+                }
+                return Ok(0);
+            }
+            if !quiet {
+                writeln!(out, "{:<14} {:<20} {:<24} {:<28} {}", "CONTAINER ID", "IMAGE", "COMMAND", "STATUS", "NAMES")?;
+            }
+            for x in &list {
+                let id: String = x["Id"].as_str().unwrap_or("").chars().take(12).collect();
+                if *quiet {
+                    writeln!(out, "{id}")?;
+                    continue;
+                }
+                let cmd: String = x["Command"].as_str().unwrap_or("").chars().take(20).collect();
+                let name = x["Names"][0].as_str().unwrap_or("").trim_start_matches('/');
+                writeln!(out, "{:<14} {:<20} {:<24} {:<28} {}", id, x["Image"].as_str().unwrap_or(""), format!("\"{cmd}\""), x["Status"].as_str().unwrap_or(""), name)?;
+            }
+            Ok(0)
+        }
+        ContainerCmd::Logs { follow, tail, timestamps, container } => {
+            let path = format!("/containers/{}/logs?follow={}&tail={}", q(container), *follow as u8, q(tail));
+            let mut printer = LogPrinter { timestamps: *timestamps, pending: Vec::new() };
+            c.download(&path, &mut printer)?;
+            Ok(0)
+        }
+        ContainerCmd::Inspect { containers } => {
+            let mut out = Vec::new();
+            let mut code = 0;
+            for x in containers {
+                match c.get::<Value>(&format!("/containers/{}/json", q(x))) {
+                    Ok(v) => out.push(v),
+                    Err(e) => {
+                        eprintln!("berth: {e}");
+                        code = 1;
+                    }
+                }
+            }
+            println!("{}", serde_json::to_string_pretty(&out)?);
+            Ok(code)
+        }
+        ContainerCmd::Top { container } => {
+            let v: Value = c.get(&format!("/containers/{}/top", q(container)))?;
+            let titles: Vec<&str> = v["Titles"].as_array().into_iter().flatten().filter_map(|t| t.as_str()).collect();
+            println!("{:<8} {:<8} {:<8} {:<10} {}", titles[0], titles[1], titles[2], titles[3], titles[4]);
+            for p in v["Processes"].as_array().into_iter().flatten() {
+                let f: Vec<&str> = p.as_array().into_iter().flatten().filter_map(|x| x.as_str()).collect();
+                println!("{:<8} {:<8} {:<8} {:<10} {}", f[0], f[1], f[2], f[3], f[4]);
+            }
+            Ok(0)
+        }
+        ContainerCmd::Stats { no_stream, containers } => super::stats::show(&c, containers, *no_stream),
+        ContainerCmd::Exec(e) => super::exec::run(&c, e),
+    }
+}
+
+/// Runs `f` for each container, printing each name as Docker does and the errors after.
+fn each(containers: &[String], mut f: impl FnMut(&str) -> anyhow::Result<()>) -> anyhow::Result<i32> {
+    let mut code = 0;
+    for x in containers {
+        match f(x) {
+            Ok(()) => println!("{x}"),
+            Err(e) => {
+                eprintln!("berth: {e}");
+                code = 1;
+            }
+        }
+    }
+    Ok(code)
+}
+
+/// Turns the daemon's JSON log lines back into the container's output streams.
+struct LogPrinter {
+    timestamps: bool,
+    pending: Vec<u8>,
+}
+
+impl Write for LogPrinter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.pending.extend_from_slice(buf);
+        while let Some(pos) = self.pending.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = self.pending.drain(..=pos).collect();
+            let Ok(e) = serde_json::from_slice::<berth_engine::runtime::logs::LogEntry>(&line) else { continue };
+            let text = if self.timestamps { format!("{} {}", e.time, e.log) } else { e.log };
+            if e.stream == "stderr" {
+                std::io::stderr().write_all(text.as_bytes())?;
+            } else {
+                std::io::stdout().write_all(text.as_bytes())?;
+            }
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stdout().flush()
+    }
+}
+
+/// Whether an error is the API's "no such ..." answer.
+pub fn is_not_found(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<ApiFailure>().is_some_and(|f| f.status == 404)
+}

@@ -1,0 +1,200 @@
+//! `berth image ...`: import, load, save, ls, rm, inspect, tag, history.
+
+use super::GlobalOpts;
+use crate::client::{q, Client};
+use clap::{Args, Subcommand};
+use serde_json::Value;
+use std::io::Write;
+
+#[derive(Args, Debug)]
+pub struct ImageArgs {
+    #[command(subcommand)]
+    pub cmd: ImageCmd,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ImageCmd {
+    /// Import a root filesystem tar (file or - for stdin) as an image
+    Import {
+        /// Dockerfile instruction to apply (CMD, ENTRYPOINT, ENV, WORKDIR, USER, EXPOSE, LABEL)
+        #[arg(short = 'c', long = "change")]
+        changes: Vec<String>,
+        file: String,
+        reference: Option<String>,
+    },
+    /// Load images from a docker-save or OCI layout tar
+    Load {
+        #[arg(short = 'i', long = "input")]
+        input: Option<String>,
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// Save images to a tar (docker-save and OCI layout)
+    Save {
+        #[arg(short = 'o', long = "output")]
+        output: Option<String>,
+        #[arg(required = true)]
+        images: Vec<String>,
+    },
+    /// List images
+    #[command(alias = "list")]
+    Ls {
+        #[arg(short, long)]
+        quiet: bool,
+        #[arg(long)]
+        format: Option<String>,
+    },
+    /// Remove images
+    #[command(alias = "remove")]
+    Rm {
+        #[arg(short, long)]
+        force: bool,
+        #[arg(required = true)]
+        images: Vec<String>,
+    },
+    /// Show an image's details as JSON
+    Inspect {
+        #[arg(required = true)]
+        images: Vec<String>,
+    },
+    /// Give an image another name
+    Tag { source: String, target: String },
+    /// Show an image's history
+    History { image: String },
+}
+
+fn short_id(id: &str) -> String {
+    id.trim_start_matches("sha256:").chars().take(12).collect()
+}
+
+pub fn human_size(bytes: u64) -> String {
+    let b = bytes as f64;
+    if b >= 1e9 {
+        format!("{:.3}GB", b / 1e9)
+    } else if b >= 1e6 {
+        format!("{:.3}MB", b / 1e6)
+    } else if b >= 1e3 {
+        format!("{:.3}kB", b / 1e3)
+    } else {
+        format!("{bytes}B")
+    }
+}
+
+pub fn run(g: &GlobalOpts, args: &ImageArgs) -> anyhow::Result<i32> {
+    let c = Client::connect(g)?;
+    match &args.cmd {
+        ImageCmd::Import { changes, file, reference } => {
+            let mut path = format!("/images/import?ref={}", q(reference.as_deref().unwrap_or("")));
+            for ch in changes {
+                path.push_str(&format!("&change={}", q(ch)));
+            }
+            let v = if file == "-" {
+                c.upload(&path, std::io::stdin())?
+            } else {
+                let f = std::fs::File::open(file).map_err(|e| anyhow::anyhow!("open {file}: {e}"))?;
+                c.upload(&path, f)?
+            };
+            println!("{}", v["Id"].as_str().unwrap_or(""));
+        }
+        ImageCmd::Load { input, quiet } => {
+            let v = match input.as_deref() {
+                None | Some("-") => c.upload("/images/load", std::io::stdin())?,
+                Some(p) => c.upload("/images/load", std::fs::File::open(p).map_err(|e| anyhow::anyhow!("open {p}: {e}"))?)?,
+            };
+            if !quiet {
+                for r in v.as_array().into_iter().flatten() {
+                    println!("Loaded image: {}", r.as_str().unwrap_or(""));
+                }
+            }
+        }
+        ImageCmd::Save { output, images } => {
+            let path = format!("/images/save?{}", images.iter().map(|i| format!("name={}", q(i))).collect::<Vec<_>>().join("&"));
+            match output {
+                Some(o) => {
+                    let tmp = format!("{o}.tmp-{}", std::process::id());
+                    let mut f = std::fs::File::create(&tmp)?;
+                    let r = c.download(&path, &mut f);
+                    if r.is_err() {
+                        let _ = std::fs::remove_file(&tmp);
+                    }
+                    r?;
+                    f.sync_all()?;
+                    std::fs::rename(&tmp, o)?;
+                }
+                None => {
+                    anyhow::ensure!(!nix::unistd::isatty(1).unwrap_or(false), "cowardly refusing to save to a terminal: use the -o flag or redirect");
+                    c.download(&path, &mut std::io::stdout().lock())?;
+                }
+            }
+        }
+        ImageCmd::Ls { quiet, format } => {
+            let list: Vec<Value> = c.get("/images")?;
+            if format.as_deref() == Some("json") {
+                for i in &list {
+                    println!("{}", serde_json::to_string(i)?);
+                }
+                return Ok(0);
+            }
+            let mut out = std::io::stdout().lock();
+            if !quiet {
+                writeln!(out, "{:<30} {:<15} {:<14} {:<22} {}", "REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE")?;
+            }
+            for i in &list {
+                let id = short_id(i["Id"].as_str().unwrap_or(""));
+                if *quiet {
+                    writeln!(out, "{id}")?;
+                    continue;
+                }
+                let tags: Vec<String> = i["RepoTags"].as_array().into_iter().flatten().filter_map(|t| t.as_str().map(String::from)).collect();
+                let tags = if tags.is_empty() { vec!["<none>:<none>".to_string()] } else { tags };
+                for t in tags {
+                    let (repo, tag) = t.rsplit_once(':').unwrap_or((&t, ""));
+                    let created = i["Created"].as_str().unwrap_or("").chars().take(19).collect::<String>();
+                    writeln!(out, "{:<30} {:<15} {:<14} {:<22} {}", repo, tag, id, created, human_size(i["Size"].as_u64().unwrap_or(0)))?;
+                }
+            }
+        }
+        ImageCmd::Rm { force, images } => {
+            let mut code = 0;
+            for i in images {
+                match c.delete(&format!("/images/{}?force={}", q(i), *force as u8)) {
+                    Ok(v) => {
+                        for line in v.as_array().into_iter().flatten() {
+                            println!("{}", line.as_str().unwrap_or(""));
+                        }
+                    }
+                    Err(e) => {
+                        eprintln!("berth: {e}");
+                        code = 1;
+                    }
+                }
+            }
+            return Ok(code);
+        }
+        ImageCmd::Inspect { images } => {
+            let mut out = Vec::new();
+            for i in images {
+                out.push(c.get::<Value>(&format!("/images/{}/json", q(i)))?);
+            }
+            println!("{}", serde_json::to_string_pretty(&out)?);
+        }
+        ImageCmd::Tag { source, target } => {
+            c.post(&format!("/images/{}/tag?target={}", q(source), q(target)), None)?;
+        }
+        ImageCmd::History { image } => {
+            let h: Vec<Value> = c.get(&format!("/images/{}/history", q(image)))?;
+            println!("{:<14} {:<22} {:<50} {}", "IMAGE", "CREATED", "CREATED BY", "SIZE");
+            for e in h {
+                let by: String = e["CreatedBy"].as_str().or(e["created_by"].as_str()).unwrap_or("").chars().take(48).collect();
+                println!(
+                    "{:<14} {:<22} {:<50} {}",
+                    short_id(e["Id"].as_str().or(e["id"].as_str()).unwrap_or("<missing>")),
+                    e["Created"].as_str().or(e["created"].as_str()).unwrap_or("").chars().take(19).collect::<String>(),
+                    by,
+                    human_size(e["Size"].as_u64().or(e["size"].as_u64()).unwrap_or(0))
+                );
+            }
+        }
+    }
+    Ok(0)
+}

@@ -1,0 +1,72 @@
+//! `berth daemon`, `berth daemon stop`, `berth info`.
+
+use super::GlobalOpts;
+use crate::client::Client;
+use crate::daemon::{self, DaemonOptions};
+use clap::{Args, Subcommand};
+use serde_json::Value;
+
+#[derive(Args, Debug)]
+pub struct DaemonArgs {
+    #[command(subcommand)]
+    pub action: Option<DaemonAction>,
+    /// cgroup parent for containers
+    #[arg(long, env = "BERTH_CGROUP_PARENT", default_value = "berth")]
+    pub cgroup_parent: String,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DaemonAction {
+    /// Stop the daemon; containers keep running
+    Stop,
+}
+
+pub fn daemon(g: &GlobalOpts, args: &DaemonArgs) -> anyhow::Result<i32> {
+    match args.action {
+        Some(DaemonAction::Stop) => {
+            let sock = daemon::socket_path(&g.run_dir);
+            if !sock.exists() {
+                eprintln!("berth: no daemon is running on {}", sock.display());
+                return Ok(0);
+            }
+            let pid = std::fs::read_to_string(g.run_dir.join("berth.pid")).ok().and_then(|p| p.trim().parse::<i32>().ok());
+            Client::connect(g)?.post("/shutdown", None)?;
+            // Return once it is really gone, so a following command starts a fresh one.
+            if let Some(pid) = pid {
+                for _ in 0..500 {
+                    if nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_err() {
+                        break;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+            }
+            Ok(0)
+        }
+        None => {
+            tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG").unwrap_or_else(|_| "info".into()))
+                .with_writer(std::io::stderr)
+                .init();
+            daemon::run(DaemonOptions { root: g.root.clone(), run_dir: g.run_dir.clone(), cgroup_parent: args.cgroup_parent.clone() })?;
+            Ok(0)
+        }
+    }
+}
+
+pub fn info(g: &GlobalOpts, format: Option<&str>) -> anyhow::Result<i32> {
+    let v: Value = Client::connect(g)?.get("/info")?;
+    if format == Some("json") {
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(0);
+    }
+    println!("Server Version: {}", v["Version"].as_str().unwrap_or(""));
+    println!("Cgroup Layout: {}", v["CgroupLayout"].as_str().unwrap_or(""));
+    println!("Storage Root: {}", v["StorageRoot"].as_str().unwrap_or(""));
+    println!("Run Dir: {}", v["RunDir"].as_str().unwrap_or(""));
+    println!("Containers: {}", v["Containers"]);
+    println!(" Running: {}", v["ContainersRunning"]);
+    println!(" Paused: {}", v["ContainersPaused"]);
+    println!(" Stopped: {}", v["ContainersStopped"]);
+    println!("Images: {}", v["Images"]);
+    Ok(0)
+}

@@ -1,0 +1,180 @@
+//! The CLI's side of the API: HTTP/1.1 over the daemon's unix socket, starting the daemon
+//! first when nothing answers there.
+
+use crate::cli::GlobalOpts;
+use anyhow::{anyhow, bail, Context, Result};
+use bytes::Bytes;
+use http_body_util::{combinators::BoxBody, BodyExt, Empty, Full, StreamBody};
+use hyper::body::{Frame, Incoming};
+use hyper::{Method, Request, Response};
+use hyper_util::rt::TokioIo;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+use tokio::net::UnixStream;
+
+type Body = BoxBody<Bytes, std::io::Error>;
+
+pub struct Client {
+    sock: PathBuf,
+    rt: tokio::runtime::Runtime,
+}
+
+impl Client {
+    /// Connects to the daemon of `g.run_dir`, starting one in the background if none answers.
+    pub fn connect(g: &GlobalOpts) -> Result<Client> {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let sock = crate::daemon::socket_path(&g.run_dir);
+        let c = Client { sock, rt };
+        if c.rt.block_on(UnixStream::connect(&c.sock)).is_err() {
+            c.start_daemon(g)?;
+        }
+        Ok(c)
+    }
+
+    fn start_daemon(&self, g: &GlobalOpts) -> Result<()> {
+        std::fs::create_dir_all(&g.run_dir).with_context(|| format!("creating {}", g.run_dir.display()))?;
+        let log_path = g.run_dir.join("daemon.log");
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&log_path)?;
+        let exe = std::env::current_exe()?;
+        let mut cmd = std::process::Command::new(exe);
+        cmd.arg("--root").arg(&g.root).arg("--run-dir").arg(&g.run_dir).arg("daemon");
+        cmd.stdin(std::process::Stdio::null()).stdout(log.try_clone()?).stderr(log);
+        // Its own session: the daemon must outlive this command and its terminal.
+        use std::os::unix::process::CommandExt;
+        // SAFETY: setsid is async-signal-safe and touches no memory.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::setsid();
+                Ok(())
+            });
+        }
+        let mut child = cmd.spawn().context("starting the berth daemon")?;
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if self.rt.block_on(UnixStream::connect(&self.sock)).is_ok() {
+                return Ok(());
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+                let last = log.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
+                bail!("the berth daemon exited ({status}) at start: {last}");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        bail!("the berth daemon did not answer on {} within 15 s (see {})", self.sock.display(), log_path.display())
+    }
+
+    pub fn request(&self, method: Method, path: &str, body: Body) -> Result<Response<Incoming>> {
+        self.rt.block_on(async {
+            let stream = UnixStream::connect(&self.sock).await.with_context(|| format!("connecting to {}", self.sock.display()))?;
+            let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+            tokio::spawn(conn);
+            let req = Request::builder().method(method).uri(path).header("host", "berth").body(body)?;
+            let resp = sender.send_request(req).await?;
+            if !resp.status().is_success() {
+                let status = resp.status();
+                let bytes = resp.into_body().collect().await?.to_bytes();
+                let msg = serde_json::from_slice::<Value>(&bytes)
+                    .ok()
+                    .and_then(|v| v["message"].as_str().map(String::from))
+                    .unwrap_or_else(|| String::from_utf8_lossy(&bytes).into_owned());
+                return Err(anyhow!(ApiFailure { status: status.as_u16(), message: msg }));
+            }
+            Ok(resp)
+        })
+    }
+
+    fn collect(&self, resp: Response<Incoming>) -> Result<Bytes> {
+        Ok(self.rt.block_on(resp.into_body().collect())?.to_bytes())
+    }
+
+    pub fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
+        let resp = self.request(Method::GET, path, empty())?;
+        Ok(serde_json::from_slice(&self.collect(resp)?)?)
+    }
+
+    /// POST with an optional JSON body; returns the JSON answer (Null for 204).
+    pub fn post(&self, path: &str, body: Option<&Value>) -> Result<Value> {
+        let b = match body {
+            Some(v) => full(serde_json::to_vec(v)?),
+            None => empty(),
+        };
+        let resp = self.request(Method::POST, path, b)?;
+        let bytes = self.collect(resp)?;
+        Ok(if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes)? })
+    }
+
+    pub fn delete(&self, path: &str) -> Result<Value> {
+        let resp = self.request(Method::DELETE, path, empty())?;
+        let bytes = self.collect(resp)?;
+        Ok(if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes)? })
+    }
+
+    /// POSTs the bytes of `reader` as a streamed body.
+    pub fn upload(&self, path: &str, mut reader: impl Read + Send + 'static) -> Result<Value> {
+        let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(8);
+        std::thread::spawn(move || {
+            let mut buf = vec![0u8; 256 * 1024];
+            loop {
+                match reader.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        if tx.blocking_send(Bytes::copy_from_slice(&buf[..n])).is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+        });
+        let stream = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|b| (Ok(Frame::data(b)), rx)) });
+        let resp = self.request(Method::POST, path, StreamBody::new(stream).boxed())?;
+        let bytes = self.collect(resp)?;
+        Ok(if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes)? })
+    }
+
+    /// Streams a GET's body into `out` chunk by chunk.
+    pub fn download(&self, path: &str, out: &mut dyn Write) -> Result<()> {
+        let resp = self.request(Method::GET, path, empty())?;
+        self.rt.block_on(async {
+            let mut body = resp.into_body();
+            while let Some(frame) = body.frame().await {
+                if let Some(d) = frame?.data_ref() {
+                    out.write_all(d)?;
+                    out.flush()?;
+                }
+            }
+            Ok(())
+        })
+    }
+}
+
+/// An error answer of the API, kept typed so commands can map it to exit codes.
+#[derive(Debug)]
+pub struct ApiFailure {
+    pub status: u16,
+    pub message: String,
+}
+
+impl std::fmt::Display for ApiFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ApiFailure {}
+
+fn empty() -> Body {
+    Empty::new().map_err(|never| match never {}).boxed()
+}
+
+fn full(v: Vec<u8>) -> Body {
+    Full::new(Bytes::from(v)).map_err(|never| match never {}).boxed()
+}
+
+/// Percent-encodes a query value.
+pub fn q(s: &str) -> String {
+    crate::daemon::http::encode(s)
+}

@@ -1,0 +1,112 @@
+//! The berth daemon: API server on a root-only unix socket, container manager, and (as they
+//! land) networks, stacks, file watches and metrics.
+
+mod api;
+pub mod containers;
+pub mod http;
+mod images;
+mod names;
+
+
+use containers::Containers;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use images::Images;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tokio::net::UnixListener;
+use tokio::sync::Notify;
+
+#[derive(Debug, Clone)]
+pub struct DaemonOptions {
+    pub root: PathBuf,
+    pub run_dir: PathBuf,
+    /// cgroup parent every container's cgroup is created under.
+    pub cgroup_parent: String,
+}
+
+pub struct Daemon {
+    pub containers: Arc<Containers>,
+    pub images: Arc<Images>,
+    pub shutdown: Notify,
+}
+
+pub fn socket_path(run_dir: &Path) -> PathBuf {
+    run_dir.join("berth.sock")
+}
+
+/// Runs the daemon until `berth daemon stop`, SIGTERM or SIGINT. Containers keep running.
+pub fn run(opts: DaemonOptions) -> anyhow::Result<()> {
+    anyhow::ensure!(nix::unistd::geteuid().is_root(), "the berth daemon must run as root");
+    // Two workers are plenty for an API that mostly waits; fewer threads, less memory.
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).max_blocking_threads(16).enable_all().build()?;
+    rt.block_on(serve(opts))
+}
+
+async fn serve(opts: DaemonOptions) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&opts.root)?;
+    std::fs::create_dir_all(&opts.run_dir)?;
+    std::fs::set_permissions(&opts.run_dir, std::fs::Permissions::from_mode(0o700))?;
+    let _pid_lock = lock_pid_file(&opts.run_dir)?;
+    let sealed = crate::sealed::SealedExe::create().map_err(|e| anyhow::anyhow!("copying the berth binary into a sealed memfd: {e}"))?;
+    let images = Arc::new(Images::open(&opts.root).map_err(|e| anyhow::anyhow!("opening the image store: {e}"))?);
+    let containers = Containers::new(&opts.root, &opts.run_dir, &opts.cgroup_parent, sealed.path(), images.clone());
+    containers.restore().await;
+    let daemon = Arc::new(Daemon { containers, images, shutdown: Notify::new() });
+
+    let sock = socket_path(&opts.run_dir);
+    let _ = std::fs::remove_file(&sock);
+    let listener = UnixListener::bind(&sock)?;
+    // The API is root's alone: it can run anything as anyone.
+    std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o600))?;
+    tracing::info!(socket = %sock.display(), root = %opts.root.display(), "berth daemon listening");
+
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((stream, _)) = accepted else { continue };
+                let d = daemon.clone();
+                tokio::spawn(async move {
+                    let svc = service_fn(move |req| {
+                        let d = d.clone();
+                        async move {
+                            Ok::<_, std::convert::Infallible>(match api::route(d, req).await {
+                                Ok(reply) => reply,
+                                Err(e) => http::error_reply(e),
+                            })
+                        }
+                    });
+                    let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
+                });
+            }
+            _ = daemon.shutdown.notified() => break,
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+        }
+    }
+    tracing::info!("berth daemon stopping; containers keep running");
+    let _ = std::fs::remove_file(&sock);
+    let _ = std::fs::remove_file(opts.run_dir.join("berth.pid"));
+    drop(sealed);
+    Ok(())
+}
+
+/// One daemon per run dir: the pid file is held with an exclusive lock for the daemon's life.
+fn lock_pid_file(run_dir: &Path) -> anyhow::Result<std::fs::File> {
+    use std::io::Write;
+    let path = run_dir.join("berth.pid");
+    let mut f = std::fs::OpenOptions::new().create(true).truncate(false).write(true).read(true).open(&path)?;
+    // SAFETY: flock on a descriptor we own.
+    if unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&f), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        let pid = std::fs::read_to_string(&path).unwrap_or_default();
+        anyhow::bail!("another berth daemon (pid {}) is using {}", pid.trim(), run_dir.display());
+    }
+    f.set_len(0)?;
+    write!(f, "{}", std::process::id())?;
+    f.flush()?;
+    Ok(f)
+}
