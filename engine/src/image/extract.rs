@@ -223,6 +223,10 @@ impl Extractor {
     }
 
     fn directory(&self, parent: &OwnedFd, name: &OsStr, meta: &Meta, shown: &str) -> Result<(), ExtractError> {
+        // `.wh.d` then `d/` in one layer means "the lower d is gone, this is a new d": in
+        // overlayfs terms a directory that is opaque, not one merged with the lower d.
+        let replaces_whiteout = fstatat(Some(parent.as_raw_fd()), name, AtFlags::AT_SYMLINK_NOFOLLOW)
+            .is_ok_and(|st| is_whiteout(&st));
         replace_existing(parent, name, true).map_err(|e| io_err(shown, e))?;
         match mkdirat(Some(parent.as_raw_fd()), name, Mode::from_bits_truncate(0o700)) {
             Ok(()) | Err(Errno::EEXIST) => {}
@@ -231,6 +235,9 @@ impl Extractor {
         let fd = open_owned(Some(parent.as_raw_fd()), name, OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW)
             .map_err(|e| io_err(shown, e.into()))?;
         apply_meta_fd(fd.as_raw_fd(), meta, shown);
+        if replaces_whiteout {
+            set_xattr(fd.as_raw_fd(), OVERLAY_OPAQUE_XATTR, b"y").map_err(|e| io_err(shown, e))?;
+        }
         Ok(())
     }
 
@@ -289,7 +296,19 @@ impl Extractor {
             return Err(ExtractError::Escapes { path: shown.to_string() });
         }
         let hidden = OsStr::new(hidden);
-        replace_existing(&parent, hidden, false).map_err(|e| io_err(shown, e))?;
+        // A whiteout hides lower layers only (image-spec layer.md, "Whiteouts"): what this
+        // layer already put under that name stays. A file of ours hides the lower one anyway;
+        // a directory of ours must not merge with the lower one, so it becomes opaque.
+        match fstatat(Some(parent.as_raw_fd()), hidden, AtFlags::AT_SYMLINK_NOFOLLOW) {
+            Ok(st) if file_type(&st) == SFlag::S_IFDIR => {
+                let dir = open_owned(Some(parent.as_raw_fd()), hidden, OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW)
+                    .map_err(|e| io_err(shown, e.into()))?;
+                return set_xattr(dir.as_raw_fd(), OVERLAY_OPAQUE_XATTR, b"y").map_err(|e| io_err(shown, e));
+            }
+            Ok(_) => return Ok(()),
+            Err(Errno::ENOENT) => {}
+            Err(e) => return Err(io_err(shown, e.into())),
+        }
         // The one device node we ever create: overlayfs reads a 0/0 character device as
         // "deleted in this layer".
         mknodat(Some(parent.as_raw_fd()), hidden, SFlag::S_IFCHR, Mode::from_bits_truncate(0o000), 0)
@@ -447,6 +466,11 @@ fn open_owned<P: ?Sized + nix::NixPath>(dir: Option<RawFd>, path: &P, flags: OFl
     let fd = openat(dir, path, flags | OFlag::O_CLOEXEC, Mode::from_bits_truncate(0o600))?;
     // SAFETY: openat just returned this fd and nothing else owns it.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// An overlayfs whiteout: a 0/0 character device.
+fn is_whiteout(st: &FileStat) -> bool {
+    file_type(st) == SFlag::S_IFCHR && st.st_rdev == 0
 }
 
 fn file_type(st: &FileStat) -> SFlag {
@@ -767,6 +791,32 @@ mod tests {
         let sb = Sandbox::new();
         let err = sb.extract(&TarBuilder::new().file(".wh...", b"").bytes()).unwrap_err();
         assert!(matches!(err, ExtractError::Escapes { .. }), "{err}");
+    }
+
+    #[test]
+    fn whiteouts_only_hide_lower_layers() {
+        let sb = Sandbox::new();
+        let tar = TarBuilder::new()
+            .file("f", b"mine")
+            .file(".wh.f", b"")
+            .dir("d/")
+            .file("d/inner", b"1")
+            .file(".wh.d", b"")
+            .file(".wh.e", b"")
+            .dir("e/")
+            .file("e/new", b"2")
+            .file(".wh.g", b"")
+            .file("g", b"file over whiteout")
+            .bytes();
+        sb.extract(&tar).unwrap();
+        let l = sb.layer();
+        assert_eq!(fs::read(l.join("f")).unwrap(), b"mine", "a same-layer file survives its whiteout");
+        assert_eq!(fs::read(l.join("d/inner")).unwrap(), b"1");
+        assert_eq!(xattr(&l.join("d"), OVERLAY_OPAQUE_XATTR).as_deref(), Some(&b"y"[..]));
+        assert!(fs::symlink_metadata(l.join("e")).unwrap().is_dir());
+        assert_eq!(xattr(&l.join("e"), OVERLAY_OPAQUE_XATTR).as_deref(), Some(&b"y"[..]), "new dir replacing a whiteout is opaque");
+        assert_eq!(fs::read(l.join("g")).unwrap(), b"file over whiteout");
+        sb.assert_outside_untouched();
     }
 
     #[test]

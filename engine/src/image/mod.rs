@@ -303,7 +303,7 @@ impl ImageStore {
         let (diff_id, layer_size) = self.blobs.put(None, decompressed)?;
         let result = self.import_with_layer(&diff_id, layer_size, config, reference);
         if result.is_err() {
-            self.drop_unreferenced(&[diff_id.clone()], &[diff_id]);
+            self.drop_unreferenced(std::slice::from_ref(&diff_id), std::slice::from_ref(&diff_id));
         }
         result
     }
@@ -613,10 +613,10 @@ fn parse_config(digest: &str, bytes: &[u8]) -> Result<ImageConfiguration, ImageE
     let bad = |reason: String| ImageError::InvalidConfig { digest: digest.to_string(), reason };
     let mut value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| bad(e.to_string()))?;
     let obj = value.as_object_mut().ok_or_else(|| bad("not a json object".into()))?;
-    if obj.get("history").map_or(true, |h| h.is_null()) {
+    if matches!(obj.get("history"), None | Some(serde_json::Value::Null)) {
         obj.insert("history".into(), serde_json::json!([]));
     }
-    if obj.get("rootfs").map_or(true, |h| h.is_null()) {
+    if matches!(obj.get("rootfs"), None | Some(serde_json::Value::Null)) {
         return Err(bad("missing rootfs".into()));
     }
     serde_json::from_value(value).map_err(|e| bad(e.to_string()))
