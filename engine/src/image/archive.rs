@@ -179,6 +179,10 @@ fn load_oci(store: &mut ImageStore, contents: &Contents) -> Result<Vec<String>, 
         .map_err(|e| ImageError::InvalidArchive { reason: format!("index.json: {e}") })?;
     let mut loaded = Vec::new();
     for desc in index.manifests() {
+        if !fits_host(desc.platform().as_ref(), true) {
+            tracing::info!(digest = %desc.digest(), "skipping image for another platform");
+            continue;
+        }
         let annotations = desc.annotations().clone().unwrap_or_default();
         let name = annotations
             .get(ANNOTATION_CONTAINERD_NAME)
@@ -218,18 +222,22 @@ fn select_manifest(store: &ImageStore, digest: &str, media_type: &str, depth: u3
     }
     let index: ImageIndex = serde_json::from_value(value)
         .map_err(|e| ImageError::InvalidManifest { digest: digest.to_string(), reason: e.to_string() })?;
-    let host_arch = oci_spec::image::Arch::default();
     for m in index.manifests() {
-        let fits = m.platform().as_ref().map_or(index.manifests().len() == 1, |p| {
-            *p.os() == oci_spec::image::Os::Linux && *p.architecture() == host_arch
-        });
-        if fits {
+        if fits_host(m.platform().as_ref(), index.manifests().len() == 1) {
             if let Some(found) = select_manifest(store, m.digest().as_ref(), m.media_type().as_ref(), depth + 1)? {
                 return Ok(Some(found));
             }
         }
     }
     Ok(None)
+}
+
+/// Whether a descriptor's platform is this machine's (linux, same architecture); `unknown`
+/// decides for descriptors without one.
+fn fits_host(platform: Option<&oci_spec::image::Platform>, unknown: bool) -> bool {
+    platform.map_or(unknown, |p| {
+        *p.os() == oci_spec::image::Os::Linux && *p.architecture() == oci_spec::image::Arch::default()
+    })
 }
 
 /// `ref.name` is, by the OCI spec, often just a tag (`latest`); only a value with a

@@ -252,7 +252,7 @@ impl ImageStore {
         let mut tags = Vec::new();
         for r in references {
             match (r.tag(), r.digest()) {
-                (Some(_), _) => tags.push(Reference::parse(&format!("{}:{}", r.name(), r.tag().unwrap_or_default()))?),
+                (Some(tag), _) => tags.push(r.with_tag(tag)?),
                 (None, Some(d)) if d == manifest_digest => {
                     let s = r.to_string();
                     if !record.repo_digests.contains(&s) {

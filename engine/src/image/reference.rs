@@ -44,6 +44,10 @@ impl Reference {
         if s.is_empty() {
             return Err(ReferenceError::Empty { reference: s.to_string() });
         }
+        // A bare 64-hex string is an image id, never a name (as distribution/reference).
+        if s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+            return Err(err("cannot specify 64-byte hexadecimal strings"));
+        }
         let (rest, digest) = match s.split_once('@') {
             Some((r, d)) => {
                 if !is_sha256_digest(d) {
@@ -316,6 +320,7 @@ mod tests {
             "a..b",
             ":tag",
             "host:port/x",
+            "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
         ] {
             assert!(Reference::parse(bad).is_err(), "{bad:?} should be rejected");
         }
