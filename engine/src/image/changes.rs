@@ -13,9 +13,15 @@ pub enum ChangeError {
     #[error("unsupported change instruction {instruction:?} (supported: CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, STOPSIGNAL, USER, VOLUME, WORKDIR)")]
     Unsupported { instruction: String },
     #[error("{instruction} requires {what}")]
-    Missing { instruction: &'static str, what: &'static str },
+    Missing {
+        instruction: &'static str,
+        what: &'static str,
+    },
     #[error("{instruction}: {reason}")]
-    Invalid { instruction: &'static str, reason: String },
+    Invalid {
+        instruction: &'static str,
+        reason: String,
+    },
 }
 
 /// Applies every change line, in order, to `config`.
@@ -51,7 +57,10 @@ fn apply_change(config: &mut Config, line: &str) -> Result<(), ChangeError> {
             for (k, v) in pairs {
                 let entry = format!("{k}={v}");
                 // Docker replaces a variable in place, keeping the order of the others.
-                match all.iter_mut().find(|e| e.split_once('=').map_or(e.as_str(), |(name, _)| name) == k) {
+                match all
+                    .iter_mut()
+                    .find(|e| e.split_once('=').map_or(e.as_str(), |(name, _)| name) == k)
+                {
                     Some(existing) => *existing = entry,
                     None => all.push(entry),
                 }
@@ -66,29 +75,44 @@ fn apply_change(config: &mut Config, line: &str) -> Result<(), ChangeError> {
         }
         "WORKDIR" => {
             if rest.is_empty() {
-                return Err(ChangeError::Missing { instruction: "WORKDIR", what: "a path" });
+                return Err(ChangeError::Missing {
+                    instruction: "WORKDIR",
+                    what: "a path",
+                });
             }
             let dir = single_word("WORKDIR", rest, &env)?;
             // A relative WORKDIR is relative to the previous one, as in a Dockerfile.
             let dir = if dir.starts_with('/') {
                 dir
             } else {
-                let base = config.working_dir().clone().unwrap_or_else(|| "/".to_string());
+                let base = config
+                    .working_dir()
+                    .clone()
+                    .unwrap_or_else(|| "/".to_string());
                 format!("{}/{}", base.trim_end_matches('/'), dir)
             };
             config.set_working_dir(Some(dir));
         }
         "USER" => {
             if rest.is_empty() {
-                return Err(ChangeError::Missing { instruction: "USER", what: "a user" });
+                return Err(ChangeError::Missing {
+                    instruction: "USER",
+                    what: "a user",
+                });
             }
             config.set_user(Some(single_word("USER", rest, &env)?));
         }
         "EXPOSE" => {
             let mut ports = config.exposed_ports().clone().unwrap_or_default();
-            let words = split_words(rest, &env).map_err(|reason| ChangeError::Invalid { instruction: "EXPOSE", reason })?;
+            let words = split_words(rest, &env).map_err(|reason| ChangeError::Invalid {
+                instruction: "EXPOSE",
+                reason,
+            })?;
             if words.is_empty() {
-                return Err(ChangeError::Missing { instruction: "EXPOSE", what: "at least one port" });
+                return Err(ChangeError::Missing {
+                    instruction: "EXPOSE",
+                    what: "at least one port",
+                });
             }
             for word in words {
                 for port in expand_port(&word)? {
@@ -102,10 +126,16 @@ fn apply_change(config: &mut Config, line: &str) -> Result<(), ChangeError> {
         "VOLUME" => {
             let vols = match json_array(rest) {
                 Some(v) => v,
-                None => split_words(rest, &env).map_err(|reason| ChangeError::Invalid { instruction: "VOLUME", reason })?,
+                None => split_words(rest, &env).map_err(|reason| ChangeError::Invalid {
+                    instruction: "VOLUME",
+                    reason,
+                })?,
             };
             if vols.is_empty() {
-                return Err(ChangeError::Missing { instruction: "VOLUME", what: "at least one path" });
+                return Err(ChangeError::Missing {
+                    instruction: "VOLUME",
+                    what: "at least one path",
+                });
             }
             let mut all = config.volumes().clone().unwrap_or_default();
             for v in vols {
@@ -117,11 +147,18 @@ fn apply_change(config: &mut Config, line: &str) -> Result<(), ChangeError> {
         }
         "STOPSIGNAL" => {
             if rest.is_empty() {
-                return Err(ChangeError::Missing { instruction: "STOPSIGNAL", what: "a signal" });
+                return Err(ChangeError::Missing {
+                    instruction: "STOPSIGNAL",
+                    what: "a signal",
+                });
             }
             config.set_stop_signal(Some(single_word("STOPSIGNAL", rest, &env)?));
         }
-        _ => return Err(ChangeError::Unsupported { instruction: instruction.to_string() }),
+        _ => {
+            return Err(ChangeError::Unsupported {
+                instruction: instruction.to_string(),
+            })
+        }
     }
     Ok(())
 }
@@ -143,19 +180,37 @@ fn json_array(s: &str) -> Option<Vec<String>> {
 }
 
 /// ENV and LABEL: `K=V K2="v 2"` pairs, or the legacy `K the rest is the value` form.
-fn name_values(instruction: &'static str, rest: &str, env: &Env) -> Result<Vec<(String, String)>, ChangeError> {
-    let invalid = |reason: String| ChangeError::Invalid { instruction, reason };
+fn name_values(
+    instruction: &'static str,
+    rest: &str,
+    env: &Env,
+) -> Result<Vec<(String, String)>, ChangeError> {
+    let invalid = |reason: String| ChangeError::Invalid {
+        instruction,
+        reason,
+    };
     let words = split_words(rest, env).map_err(invalid)?;
     let Some(first) = words.first() else {
-        return Err(ChangeError::Missing { instruction, what: "at least one argument" });
+        return Err(ChangeError::Missing {
+            instruction,
+            what: "at least one argument",
+        });
     };
     if !first.contains('=') {
         // Legacy form: the name is the first word, the value everything after it.
         let (name, value) = match rest.split_once(|c: char| c.is_whitespace()) {
             Some((n, v)) => (n, v.trim_start()),
-            None => return Err(ChangeError::Missing { instruction, what: "a value" }),
+            None => {
+                return Err(ChangeError::Missing {
+                    instruction,
+                    what: "a value",
+                })
+            }
         };
-        return Ok(vec![(name.to_string(), process_word(value, env).map_err(invalid)?)]);
+        return Ok(vec![(
+            name.to_string(),
+            process_word(value, env).map_err(invalid)?,
+        )]);
     }
     let mut pairs = Vec::new();
     for w in words {
@@ -192,7 +247,10 @@ fn split_words(s: &str, env: &Env) -> Result<Vec<String>, String> {
 
 /// The same processing without splitting: the whole string is one word.
 fn process_word(s: &str, env: &Env) -> Result<String, String> {
-    Ok(process_words(s, env, false)?.into_iter().next().unwrap_or_default())
+    Ok(process_words(s, env, false)?
+        .into_iter()
+        .next()
+        .unwrap_or_default())
 }
 
 fn process_words(s: &str, env: &Env, split: bool) -> Result<Vec<String>, String> {
@@ -258,7 +316,11 @@ fn process_words(s: &str, env: &Env, split: bool) -> Result<Vec<String>, String>
 }
 
 /// Expands the variable after a `$` into `out`; a `$` not followed by a name stays literal.
-fn expand_variable(chars: &mut std::iter::Peekable<std::str::Chars<'_>>, env: &Env, out: &mut String) -> Result<(), String> {
+fn expand_variable(
+    chars: &mut std::iter::Peekable<std::str::Chars<'_>>,
+    env: &Env,
+    out: &mut String,
+) -> Result<(), String> {
     let is_name = |c: char| c.is_ascii_alphanumeric() || c == '_';
     if chars.peek() == Some(&'{') {
         chars.next();
@@ -305,12 +367,18 @@ fn expand_variable(chars: &mut std::iter::Peekable<std::str::Chars<'_>>, env: &E
 }
 
 fn single_word(instruction: &'static str, rest: &str, env: &Env) -> Result<String, ChangeError> {
-    process_word(rest.trim(), env).map_err(|reason| ChangeError::Invalid { instruction, reason })
+    process_word(rest.trim(), env).map_err(|reason| ChangeError::Invalid {
+        instruction,
+        reason,
+    })
 }
 
 /// `80`, `80/udp`, `8000-8002/tcp` -> `["80/tcp"]`, ... (the config's ExposedPorts keys).
 fn expand_port(word: &str) -> Result<Vec<String>, ChangeError> {
-    let invalid = |reason: String| ChangeError::Invalid { instruction: "EXPOSE", reason };
+    let invalid = |reason: String| ChangeError::Invalid {
+        instruction: "EXPOSE",
+        reason,
+    };
     let (range, proto) = match word.split_once('/') {
         Some((r, p)) => (r, p.to_ascii_lowercase()),
         None => (word, "tcp".to_string()),
@@ -345,18 +413,31 @@ mod tests {
         let c = cfg(&[r#"CMD ["echo", "hi"]"#]);
         assert_eq!(c.cmd().clone().unwrap(), vec!["echo", "hi"]);
         let c = cfg(&["cmd echo $HOME && ls"]);
-        assert_eq!(c.cmd().clone().unwrap(), vec!["/bin/sh", "-c", "echo $HOME && ls"]);
+        assert_eq!(
+            c.cmd().clone().unwrap(),
+            vec!["/bin/sh", "-c", "echo $HOME && ls"]
+        );
         let c = cfg(&["CMD [\"x\"]", r#"ENTRYPOINT ["/bin/app", "--flag"]"#]);
         assert_eq!(c.entrypoint().clone().unwrap(), vec!["/bin/app", "--flag"]);
         assert_eq!(c.cmd(), &None, "ENTRYPOINT resets an earlier CMD");
         let c = cfg(&["ENTRYPOINT [not json"]);
-        assert_eq!(c.entrypoint().clone().unwrap(), vec!["/bin/sh", "-c", "[not json"]);
+        assert_eq!(
+            c.entrypoint().clone().unwrap(),
+            vec!["/bin/sh", "-c", "[not json"]
+        );
     }
 
     #[test]
     fn env_both_forms_and_override() {
-        let c = cfg(&["ENV A=1 B=\"two words\" C=x\\ y", "ENV D hello world", "ENV A=3"]);
-        assert_eq!(c.env().clone().unwrap(), vec!["A=3", "B=two words", "C=x y", "D=hello world"]);
+        let c = cfg(&[
+            "ENV A=1 B=\"two words\" C=x\\ y",
+            "ENV D hello world",
+            "ENV A=3",
+        ]);
+        assert_eq!(
+            c.env().clone().unwrap(),
+            vec!["A=3", "B=two words", "C=x y", "D=hello world"]
+        );
     }
 
     #[test]
@@ -372,11 +453,25 @@ mod tests {
         ]);
         assert_eq!(
             c.env().clone().unwrap(),
-            vec!["PATH=/app/bin:/usr/bin", "HOME=/root", "A=/root/x", "B=$HOME", "C=$HOME", "D=dflt", "E=set", "F=", "G=/root and more"]
+            vec![
+                "PATH=/app/bin:/usr/bin",
+                "HOME=/root",
+                "A=/root/x",
+                "B=$HOME",
+                "C=$HOME",
+                "D=dflt",
+                "E=set",
+                "F=",
+                "G=/root and more"
+            ]
         );
         assert_eq!(c.working_dir().as_deref(), Some("/root/work"));
         assert_eq!(c.labels().clone().unwrap()["home"], "/root");
-        assert_eq!(c.cmd().clone().unwrap(), vec!["/bin/sh", "-c", "echo $HOME"], "the shell expands CMD, not us");
+        assert_eq!(
+            c.cmd().clone().unwrap(),
+            vec!["/bin/sh", "-c", "echo $HOME"],
+            "the shell expands CMD, not us"
+        );
     }
 
     #[test]
@@ -393,7 +488,10 @@ mod tests {
         ]);
         assert_eq!(c.working_dir().as_deref(), Some("/app/sub"));
         assert_eq!(c.user().as_deref(), Some("1000:1000"));
-        assert_eq!(c.exposed_ports().clone().unwrap(), vec!["80/tcp", "53/udp", "8000/tcp", "8001/tcp"]);
+        assert_eq!(
+            c.exposed_ports().clone().unwrap(),
+            vec!["80/tcp", "53/udp", "8000/tcp", "8001/tcp"]
+        );
         let labels = c.labels().clone().unwrap();
         assert_eq!(labels["a"], "b");
         assert_eq!(labels["c d"], "e");
@@ -405,8 +503,20 @@ mod tests {
     #[test]
     fn refuses_bad_changes() {
         let mut c = Config::default();
-        for bad in ["RUN echo", "", "EXPOSE 0", "EXPOSE 80/xyz", "ENV", "ENV A=1 B", "WORKDIR", "LABEL \"unterminated=1"] {
-            assert!(apply_changes(&mut c, &[bad.to_string()]).is_err(), "{bad:?} should fail");
+        for bad in [
+            "RUN echo",
+            "",
+            "EXPOSE 0",
+            "EXPOSE 80/xyz",
+            "ENV",
+            "ENV A=1 B",
+            "WORKDIR",
+            "LABEL \"unterminated=1",
+        ] {
+            assert!(
+                apply_changes(&mut c, &[bad.to_string()]).is_err(),
+                "{bad:?} should fail"
+            );
         }
     }
 }
