@@ -440,7 +440,11 @@ impl ImageStore {
     pub fn list(&self) -> Result<Vec<ImageSummary>, ImageError> {
         let mut all = Vec::new();
         for digest in self.index.images.keys() {
-            all.push(self.summary(digest)?);
+            // One unreadable image must not hide the others from `image ls`.
+            match self.summary(digest) {
+                Ok(s) => all.push(s),
+                Err(e) => tracing::warn!(manifest = %digest, error = %e, "cannot summarize image"),
+            }
         }
         all.sort_by(|a, b| b.created.cmp(&a.created).then(a.id.cmp(&b.id)));
         Ok(all)
@@ -479,67 +483,70 @@ impl ImageStore {
     /// (`Untagged: busybox:latest`, `Deleted: sha256:...`). The caller checks containers.
     pub fn remove(&mut self, reference: &str, force: bool) -> Result<Vec<String>, ImageError> {
         let (manifest, how) = self.lookup(reference)?;
-        let record =
-            self.index
+        let id = self.index.images[&manifest].config.clone();
+        // By id, every manifest of that config is the image (the same image loaded from
+        // differently compressed archives has several).
+        let manifests: BTreeSet<String> = match how {
+            Match::Id => self
+                .index
                 .images
-                .get(&manifest)
-                .cloned()
-                .ok_or_else(|| ImageError::NotFound {
-                    reference: reference.to_string(),
-                })?;
-        let tags_of_image: Vec<String> = self
+                .iter()
+                .filter(|(_, r)| r.config == id)
+                .map(|(m, _)| m.clone())
+                .collect(),
+            _ => BTreeSet::from([manifest.clone()]),
+        };
+        let tags: Vec<String> = self
             .index
             .tags
             .iter()
-            .filter(|(_, m)| **m == manifest)
+            .filter(|(_, m)| manifests.contains(*m))
             .map(|(t, _)| t.clone())
             .collect();
-        let mut report = Vec::new();
-        let mut untag = Vec::new();
-        let mut drop_digests = Vec::new();
-        match &how {
-            Match::Tag(t) => untag.push(t.clone()),
-            Match::RepoDigest(d) => drop_digests.push(d.clone()),
-            Match::Id => {
-                if tags_of_image.len() > 1 && !force {
-                    return Err(ImageError::Conflict {
-                        id: short_id(&record.config),
-                    });
-                }
-                untag = tags_of_image.clone();
-                drop_digests = record.repo_digests.clone();
-            }
-        }
-        let remaining_tags = tags_of_image.iter().filter(|t| !untag.contains(t)).count();
-        let remaining_digests = record
-            .repo_digests
+        let digests: Vec<String> = manifests
             .iter()
-            .filter(|d| !drop_digests.contains(d))
-            .count();
-        // As Docker: the image goes when its last tag goes (its digests go with it).
-        let delete = remaining_tags == 0
-            && (matches!(how, Match::Id) || remaining_digests == 0 || !untag.is_empty());
+            .flat_map(|m| self.index.images[m].repo_digests.clone())
+            .collect();
+        let (untag, mut drop_digests) = match &how {
+            Match::Tag(t) => (vec![t.clone()], Vec::new()),
+            Match::RepoDigest(d) => (Vec::new(), vec![d.clone()]),
+            Match::Id if tags.len() > 1 && !force => {
+                return Err(ImageError::Conflict { id: short_id(&id) })
+            }
+            Match::Id => (tags.clone(), digests.clone()),
+        };
+        let tags_left = tags.iter().filter(|t| !untag.contains(t)).count();
+        let digests_left = digests.iter().filter(|d| !drop_digests.contains(d)).count();
+        // As Docker: the image goes with its last tag (its digests with it), or with its last
+        // digest when it had no tag, or when removed by id.
+        let delete =
+            tags_left == 0 && (matches!(how, Match::Id) || !untag.is_empty() || digests_left == 0);
         if delete {
-            drop_digests = record.repo_digests.clone();
+            drop_digests = digests;
         }
-        let mut index_tags = self.index.tags.clone();
-        let mut images = self.index.images.clone();
+
+        let mut new_tags = self.index.tags.clone();
+        let mut new_images = self.index.images.clone();
+        let mut report = Vec::new();
         for t in &untag {
-            index_tags.remove(t);
+            new_tags.remove(t);
             report.push(format!("Untagged: {}", familiar(t)));
-        }
-        if let Some(r) = images.get_mut(&manifest) {
-            r.repo_digests.retain(|d| !drop_digests.contains(d));
         }
         for d in &drop_digests {
             report.push(format!("Untagged: {}", familiar(d)));
         }
-        if delete {
-            images.remove(&manifest);
-            report.push(format!("Deleted: {}", record.config));
+        for m in &manifests {
+            if delete {
+                new_images.remove(m);
+            } else if let Some(r) = new_images.get_mut(m) {
+                r.repo_digests.retain(|d| !drop_digests.contains(d));
+            }
         }
-        let old_tags = std::mem::replace(&mut self.index.tags, index_tags);
-        let old_images = std::mem::replace(&mut self.index.images, images);
+        if delete {
+            report.push(format!("Deleted: {id}"));
+        }
+        let old_tags = std::mem::replace(&mut self.index.tags, new_tags);
+        let old_images = std::mem::replace(&mut self.index.images, new_images);
         if let Err(e) = self.save_index() {
             self.index.tags = old_tags;
             self.index.images = old_images;
@@ -547,11 +554,17 @@ impl ImageStore {
         }
         if delete {
             // The index no longer names them: from here a crash only leaves garbage.
-            let mut blobs = vec![manifest.clone(), record.config.clone()];
-            blobs.extend(record.layers.iter().map(|l| l.blob.clone()));
-            let diff_ids: Vec<String> = record.layers.iter().map(|l| l.diff_id.clone()).collect();
+            let mut blobs = Vec::new();
+            let mut diff_ids = Vec::new();
+            for m in &manifests {
+                let record = &old_images[m];
+                blobs.push(m.clone());
+                blobs.push(record.config.clone());
+                blobs.extend(record.layers.iter().map(|l| l.blob.clone()));
+                diff_ids.extend(record.layers.iter().map(|l| l.diff_id.clone()));
+            }
             self.drop_unreferenced(&blobs, &diff_ids);
-            tracing::info!(image = %record.config, "removed image");
+            tracing::info!(image = %id, "removed image");
         }
         Ok(report)
     }
