@@ -131,7 +131,8 @@ pub struct ResolvedImage {
     pub reference: String,
     pub config: ImageConfiguration,
     /// Unpacked layer directories, bottom layer first (overlayfs wants the reverse order in
-    /// `lowerdir=`: top first).
+    /// `lowerdir=`: top first). Each directory occurs once: a layer repeated in the image is
+    /// kept at its topmost position only, which gives the same merged view.
     pub layers: Vec<PathBuf>,
 }
 
@@ -594,7 +595,13 @@ impl ImageStore {
                     diff_id: l.diff_id.clone(),
                 });
             }
-            layers.push(self.layers.content_path(&l.diff_id)?);
+            let path = self.layers.content_path(&l.diff_id)?;
+            // The same layer can occur twice in one image (the empty layer
+            // sha256:5f70bf18... often does), and overlayfs refuses a lower dir given twice.
+            // Keeping only the topmost occurrence gives the same merged view: everything the
+            // lower copy provides or hides, the upper copy provides or hides too.
+            layers.retain(|p| p != &path);
+            layers.push(path);
         }
         let reference = match how {
             Match::Tag(t) | Match::RepoDigest(t) => t,
