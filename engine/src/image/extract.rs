@@ -3,9 +3,12 @@
 //! A layer comes from an untrusted image, so every entry is placed relative to a directory fd
 //! of the layer root and each parent component is opened with `O_NOFOLLOW`: nothing in the
 //! layer (an absolute path, `..`, a symlink planted by an earlier entry, a hardlink to a host
-//! file) can make us write outside it. This is the class of bug behind CVE-2018-15664 (docker
-//! cp symlink race), CVE-2019-14271, CVE-2021-30465 (runc mount through symlinks) and the
-//! go-getter/tar "zip slip" bugs; we avoid path-based writes after a check altogether.
+//! file) can make us write outside it. Docker had exactly these bugs in layer extraction
+//! (CVE-2014-6407: symlink and hardlink entries in a pulled or loaded image wrote host files;
+//! CVE-2014-9356: absolute symlink targets followed at extraction), and containerd chmod'ed a
+//! host file through a layer symlink (CVE-2021-32760). Checking a path and then writing by
+//! path races with the tree changing (CVE-2018-15664), so after the walk every write goes
+//! through the fd of the entry's parent directory.
 //!
 //! Policy, entry by entry:
 //! - absolute paths are contained (leading `/` stripped, as Docker does); `..` that would climb
