@@ -26,8 +26,10 @@ const METADATA_LIMIT: u64 = 64 << 20;
 /// Annotations naming an image in an OCI layout (containerd's is the full reference).
 const ANNOTATION_CONTAINERD_NAME: &str = "io.containerd.image.name";
 const ANNOTATION_REF_NAME: &str = "org.opencontainers.image.ref.name";
-const MANIFEST_LIST_TYPES: [&str; 2] =
-    ["application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json"];
+const MANIFEST_LIST_TYPES: [&str; 2] = [
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+];
 
 /// One entry of a `docker save` manifest.json.
 #[derive(Debug, Serialize, Deserialize)]
@@ -63,7 +65,9 @@ impl Contents {
                 None => break,
             }
         }
-        Err(ImageError::InvalidArchive { reason: format!("{path:?} is referenced but not in the archive") })
+        Err(ImageError::InvalidArchive {
+            reason: format!("{path:?} is referenced but not in the archive"),
+        })
     }
 }
 
@@ -74,7 +78,9 @@ pub(super) fn load(store: &mut ImageStore, tar: impl Read) -> Result<Vec<String>
     } else if contents.metadata.contains_key(OCI_INDEX) {
         load_oci(store, &contents)
     } else {
-        Err(ImageError::InvalidArchive { reason: "neither manifest.json nor index.json found".into() })
+        Err(ImageError::InvalidArchive {
+            reason: "neither manifest.json nor index.json found".into(),
+        })
     };
     let no_layers: Vec<String> = Vec::new();
     store.drop_unreferenced(&contents.added, &no_layers);
@@ -90,12 +96,20 @@ fn read_contents(store: &ImageStore, tar: impl Read) -> Result<Contents, ImageEr
     result.map(|()| contents)
 }
 
-fn read_entries(store: &ImageStore, tar: impl Read, contents: &mut Contents) -> Result<(), ImageError> {
+fn read_entries(
+    store: &ImageStore,
+    tar: impl Read,
+    contents: &mut Contents,
+) -> Result<(), ImageError> {
     // `docker load` accepts a compressed archive too.
     let mut archive = tar::Archive::new(blobs::decompress(tar).map_err(ImageError::ReadArchive)?);
     for entry in archive.entries().map_err(ImageError::ReadArchive)? {
         let mut entry = entry.map_err(ImageError::ReadArchive)?;
-        let raw = entry.path().map_err(ImageError::ReadArchive)?.to_string_lossy().into_owned();
+        let raw = entry
+            .path()
+            .map_err(ImageError::ReadArchive)?
+            .to_string_lossy()
+            .into_owned();
         let Some(path) = clean(&raw) else {
             tracing::warn!(path = %raw, "skipping archive entry outside the archive root");
             continue;
@@ -104,7 +118,10 @@ fn read_entries(store: &ImageStore, tar: impl Read, contents: &mut Contents) -> 
             tar::EntryType::Regular | tar::EntryType::Continuous => {
                 if METADATA_FILES.contains(&path.as_str()) {
                     let mut data = Vec::new();
-                    (&mut entry).take(METADATA_LIMIT).read_to_end(&mut data).map_err(ImageError::ReadArchive)?;
+                    (&mut entry)
+                        .take(METADATA_LIMIT)
+                        .read_to_end(&mut data)
+                        .map_err(ImageError::ReadArchive)?;
                     contents.metadata.insert(path, data);
                     continue;
                 }
@@ -120,7 +137,9 @@ fn read_entries(store: &ImageStore, tar: impl Read, contents: &mut Contents) -> 
                 contents.files.insert(path, digest);
             }
             tar::EntryType::Symlink | tar::EntryType::Link => {
-                let Some(target) = entry.link_name().map_err(ImageError::ReadArchive)? else { continue };
+                let Some(target) = entry.link_name().map_err(ImageError::ReadArchive)? else {
+                    continue;
+                };
                 let target = target.to_string_lossy();
                 // Symlink targets are relative to the link's directory, hardlink targets to
                 // the archive root.
@@ -144,8 +163,12 @@ fn read_entries(store: &ImageStore, tar: impl Read, contents: &mut Contents) -> 
 
 /// The Docker format: manifest.json lists config and layer files by path, and RepoTags.
 fn load_docker(store: &mut ImageStore, contents: &Contents) -> Result<Vec<String>, ImageError> {
-    let entries: Vec<DockerManifestEntry> = serde_json::from_slice(&contents.metadata[DOCKER_MANIFEST])
-        .map_err(|e| ImageError::InvalidArchive { reason: format!("manifest.json: {e}") })?;
+    let entries: Vec<DockerManifestEntry> =
+        serde_json::from_slice(&contents.metadata[DOCKER_MANIFEST]).map_err(|e| {
+            ImageError::InvalidArchive {
+                reason: format!("manifest.json: {e}"),
+            }
+        })?;
     let mut loaded = Vec::new();
     for entry in entries {
         let config_digest = contents.digest_of(&entry.config)?;
@@ -157,7 +180,12 @@ fn load_docker(store: &mut ImageStore, contents: &Contents) -> Result<Vec<String
             let digest = contents.digest_of(layer_path)?;
             let size = store.blobs.size(&digest)?;
             let mut head = Vec::new();
-            store.blobs.open(&digest)?.take(4).read_to_end(&mut head).map_err(ImageError::ReadArchive)?;
+            store
+                .blobs
+                .open(&digest)?
+                .take(4)
+                .read_to_end(&mut head)
+                .map_err(ImageError::ReadArchive)?;
             layers.push((digest, size, Compression::sniff(&head)));
         }
         let manifest = build_manifest((&config_digest, config_size), &layers)?;
@@ -175,19 +203,30 @@ fn load_docker(store: &mut ImageStore, contents: &Contents) -> Result<Vec<String
 
 /// The OCI image layout: index.json lists manifests (or nested indexes), named by annotations.
 fn load_oci(store: &mut ImageStore, contents: &Contents) -> Result<Vec<String>, ImageError> {
-    let index: ImageIndex = serde_json::from_slice(&contents.metadata[OCI_INDEX])
-        .map_err(|e| ImageError::InvalidArchive { reason: format!("index.json: {e}") })?;
+    let index: ImageIndex = serde_json::from_slice(&contents.metadata[OCI_INDEX]).map_err(|e| {
+        ImageError::InvalidArchive {
+            reason: format!("index.json: {e}"),
+        }
+    })?;
     let mut loaded = Vec::new();
     for desc in index.manifests() {
+        if !fits_host(desc.platform().as_ref(), true) {
+            tracing::info!(digest = %desc.digest(), "skipping image for another platform");
+            continue;
+        }
         let annotations = desc.annotations().clone().unwrap_or_default();
-        let name = annotations
-            .get(ANNOTATION_CONTAINERD_NAME)
-            .or_else(|| annotations.get(ANNOTATION_REF_NAME).filter(|n| looks_like_full_reference(n)));
+        let name = annotations.get(ANNOTATION_CONTAINERD_NAME).or_else(|| {
+            annotations
+                .get(ANNOTATION_REF_NAME)
+                .filter(|n| looks_like_full_reference(n))
+        });
         let tags = match name {
             Some(n) => vec![super::tag_reference(n)?],
             None => Vec::new(),
         };
-        let Some(manifest) = select_manifest(store, desc.digest().as_ref(), desc.media_type().as_ref(), 0)? else {
+        let Some(manifest) =
+            select_manifest(store, desc.digest().as_ref(), desc.media_type().as_ref(), 0)?
+        else {
             tracing::warn!(digest = %desc.digest(), "no manifest for this platform in the archive; skipped");
             continue;
         };
@@ -195,41 +234,65 @@ fn load_oci(store: &mut ImageStore, contents: &Contents) -> Result<Vec<String>, 
         report(&mut loaded, &tags, id);
     }
     if loaded.is_empty() {
-        return Err(ImageError::InvalidArchive { reason: "index.json names no image for this platform".into() });
+        return Err(ImageError::InvalidArchive {
+            reason: "index.json names no image for this platform".into(),
+        });
     }
     Ok(loaded)
 }
 
 /// Follows image indexes down to the manifest for this platform (linux and this machine's
 /// architecture), as `docker load` does.
-fn select_manifest(store: &ImageStore, digest: &str, media_type: &str, depth: u32) -> Result<Option<Vec<u8>>, ImageError> {
+fn select_manifest(
+    store: &ImageStore,
+    digest: &str,
+    media_type: &str,
+    depth: u32,
+) -> Result<Option<Vec<u8>>, ImageError> {
     if depth > 4 {
-        return Err(ImageError::InvalidArchive { reason: "image indexes nested too deeply".into() });
+        return Err(ImageError::InvalidArchive {
+            reason: "image indexes nested too deeply".into(),
+        });
     }
     if !store.blobs.exists(digest) {
         return Ok(None);
     }
     let bytes = store.blobs.read(digest)?;
-    let value: Value = serde_json::from_slice(&bytes)
-        .map_err(|e| ImageError::InvalidManifest { digest: digest.to_string(), reason: e.to_string() })?;
+    let value: Value = serde_json::from_slice(&bytes).map_err(|e| ImageError::InvalidManifest {
+        digest: digest.to_string(),
+        reason: e.to_string(),
+    })?;
     let is_index = MANIFEST_LIST_TYPES.contains(&media_type) || value.get("manifests").is_some();
     if !is_index {
         return Ok(Some(bytes));
     }
-    let index: ImageIndex = serde_json::from_value(value)
-        .map_err(|e| ImageError::InvalidManifest { digest: digest.to_string(), reason: e.to_string() })?;
-    let host_arch = oci_spec::image::Arch::default();
+    let index: ImageIndex =
+        serde_json::from_value(value).map_err(|e| ImageError::InvalidManifest {
+            digest: digest.to_string(),
+            reason: e.to_string(),
+        })?;
     for m in index.manifests() {
-        let fits = m.platform().as_ref().map_or(index.manifests().len() == 1, |p| {
-            *p.os() == oci_spec::image::Os::Linux && *p.architecture() == host_arch
-        });
-        if fits {
-            if let Some(found) = select_manifest(store, m.digest().as_ref(), m.media_type().as_ref(), depth + 1)? {
+        if fits_host(m.platform().as_ref(), index.manifests().len() == 1) {
+            if let Some(found) = select_manifest(
+                store,
+                m.digest().as_ref(),
+                m.media_type().as_ref(),
+                depth + 1,
+            )? {
                 return Ok(Some(found));
             }
         }
     }
     Ok(None)
+}
+
+/// Whether a descriptor's platform is this machine's (linux, same architecture); `unknown`
+/// decides for descriptors without one.
+fn fits_host(platform: Option<&oci_spec::image::Platform>, unknown: bool) -> bool {
+    platform.map_or(unknown, |p| {
+        *p.os() == oci_spec::image::Os::Linux
+            && *p.architecture() == oci_spec::image::Arch::default()
+    })
 }
 
 /// `ref.name` is, by the OCI spec, often just a tag (`latest`); only a value with a
@@ -261,7 +324,11 @@ fn clean(path: &str) -> Option<String> {
     Some(parts.join("/"))
 }
 
-pub(super) fn save(store: &ImageStore, references: &[&str], out: impl Write) -> Result<(), ImageError> {
+pub(super) fn save(
+    store: &ImageStore,
+    references: &[&str],
+    out: impl Write,
+) -> Result<(), ImageError> {
     struct Saved {
         manifest: String,
         tags: Vec<String>,
@@ -275,7 +342,10 @@ pub(super) fn save(store: &ImageStore, references: &[&str], out: impl Write) -> 
         };
         match images.iter_mut().find(|s| s.manifest == manifest) {
             Some(s) => s.tags.extend(tag.filter(|t| !s.tags.contains(t))),
-            None => images.push(Saved { manifest, tags: tag.into_iter().collect() }),
+            None => images.push(Saved {
+                manifest,
+                tags: tag.into_iter().collect(),
+            }),
         }
     }
     let mut builder = tar::Builder::new(out);
@@ -314,7 +384,10 @@ pub(super) fn save(store: &ImageStore, references: &[&str], out: impl Write) -> 
             oci_manifests.push(descriptor(None));
         }
         for t in &image.tags {
-            let tag = Reference::parse(t).ok().and_then(|r| r.tag().map(str::to_string)).unwrap_or_default();
+            let tag = Reference::parse(t)
+                .ok()
+                .and_then(|r| r.tag().map(str::to_string))
+                .unwrap_or_default();
             oci_manifests.push(descriptor(Some(json!({
                 ANNOTATION_CONTAINERD_NAME: t,
                 ANNOTATION_REF_NAME: tag,
@@ -328,8 +401,15 @@ pub(super) fn save(store: &ImageStore, references: &[&str], out: impl Write) -> 
     });
     append_json(&mut builder, OCI_INDEX, &index)?;
     append_json(&mut builder, DOCKER_MANIFEST, &docker_manifest)?;
-    append_json(&mut builder, OCI_LAYOUT, &json!({ "imageLayoutVersion": "1.0.0" }))?;
-    builder.into_inner().and_then(|mut w| w.flush()).map_err(ImageError::WriteArchive)?;
+    append_json(
+        &mut builder,
+        OCI_LAYOUT,
+        &json!({ "imageLayoutVersion": "1.0.0" }),
+    )?;
+    builder
+        .into_inner()
+        .and_then(|mut w| w.flush())
+        .map_err(ImageError::WriteArchive)?;
     Ok(())
 }
 
@@ -350,18 +430,29 @@ fn header(kind: tar::EntryType, size: u64, mode: u32) -> tar::Header {
 
 fn append_dir<W: Write>(b: &mut tar::Builder<W>, path: &str) -> Result<(), ImageError> {
     let mut h = header(tar::EntryType::Directory, 0, 0o755);
-    b.append_data(&mut h, path, io::empty()).map_err(ImageError::WriteArchive)
+    b.append_data(&mut h, path, io::empty())
+        .map_err(ImageError::WriteArchive)
 }
 
-fn append_blob<W: Write>(store: &ImageStore, b: &mut tar::Builder<W>, digest: &str) -> Result<(), ImageError> {
+fn append_blob<W: Write>(
+    store: &ImageStore,
+    b: &mut tar::Builder<W>,
+    digest: &str,
+) -> Result<(), ImageError> {
     let size = store.blobs.size(digest)?;
     let file = store.blobs.open(digest)?;
     let mut h = header(tar::EntryType::Regular, size, 0o644);
-    b.append_data(&mut h, blob_path(digest), file).map_err(ImageError::WriteArchive)
+    b.append_data(&mut h, blob_path(digest), file)
+        .map_err(ImageError::WriteArchive)
 }
 
-fn append_json<W: Write, T: Serialize>(b: &mut tar::Builder<W>, path: &str, value: &T) -> Result<(), ImageError> {
+fn append_json<W: Write, T: Serialize>(
+    b: &mut tar::Builder<W>,
+    path: &str,
+    value: &T,
+) -> Result<(), ImageError> {
     let data = serde_json::to_vec(value).map_err(super::internal)?;
     let mut h = header(tar::EntryType::Regular, data.len() as u64, 0o644);
-    b.append_data(&mut h, path, data.as_slice()).map_err(ImageError::WriteArchive)
+    b.append_data(&mut h, path, data.as_slice())
+        .map_err(ImageError::WriteArchive)
 }

@@ -25,7 +25,9 @@ impl BlobStore {
 
     pub(crate) fn path(&self, digest: &str) -> Result<PathBuf, ImageError> {
         if !is_sha256_digest(digest) {
-            return Err(ImageError::InvalidDigest { digest: digest.to_string() });
+            return Err(ImageError::InvalidDigest {
+                digest: digest.to_string(),
+            });
         }
         Ok(self.dir.join(&digest["sha256:".len()..]))
     }
@@ -37,7 +39,11 @@ impl BlobStore {
     /// Streams `reader` into the store. With `expected`, the content must hash to it (the
     /// blob never becomes visible otherwise); without, the digest is computed. Returns the
     /// digest and size.
-    pub(crate) fn put(&self, expected: Option<&str>, reader: impl Read) -> Result<(String, u64), ImageError> {
+    pub(crate) fn put(
+        &self,
+        expected: Option<&str>,
+        reader: impl Read,
+    ) -> Result<(String, u64), ImageError> {
         if let Some(d) = expected {
             self.path(d)?;
         }
@@ -49,21 +55,38 @@ impl BlobStore {
         result
     }
 
-    fn write_verified(&self, tmp: &Path, expected: Option<&str>, reader: impl Read) -> Result<(String, u64), ImageError> {
-        let io_tmp = |source| ImageError::Io { path: tmp.to_path_buf(), source };
+    fn write_verified(
+        &self,
+        tmp: &Path,
+        expected: Option<&str>,
+        reader: impl Read,
+    ) -> Result<(String, u64), ImageError> {
+        let io_tmp = |source| ImageError::Io {
+            path: tmp.to_path_buf(),
+            source,
+        };
         let mut file = File::create(tmp).map_err(io_tmp)?;
         let mut hashing = HashingReader::new(reader);
-        let size = io::copy(&mut hashing, &mut file).map_err(|source| ImageError::Io { path: tmp.to_path_buf(), source })?;
+        let size = io::copy(&mut hashing, &mut file).map_err(|source| ImageError::Io {
+            path: tmp.to_path_buf(),
+            source,
+        })?;
         let digest = hashing.digest();
         if let Some(want) = expected {
             if want != digest {
-                return Err(ImageError::DigestMismatch { expected: want.to_string(), actual: digest });
+                return Err(ImageError::DigestMismatch {
+                    expected: want.to_string(),
+                    actual: digest,
+                });
             }
         }
         file.sync_all().map_err(io_tmp)?;
         drop(file);
         let dest = self.path(&digest)?;
-        fs::rename(tmp, &dest).map_err(|source| ImageError::Io { path: dest.clone(), source })?;
+        fs::rename(tmp, &dest).map_err(|source| ImageError::Io {
+            path: dest.clone(),
+            source,
+        })?;
         sync_dir(&self.dir);
         tracing::debug!(digest = %digest, size, "stored blob");
         Ok((digest, size))
@@ -81,7 +104,9 @@ impl BlobStore {
 
     pub(crate) fn size(&self, digest: &str) -> Result<u64, ImageError> {
         let p = self.path(digest)?;
-        fs::metadata(&p).map(|m| m.len()).map_err(|source| not_found_or_io(digest, p, source))
+        fs::metadata(&p)
+            .map(|m| m.len())
+            .map_err(|source| not_found_or_io(digest, p, source))
     }
 
     pub(crate) fn remove(&self, digest: &str) {
@@ -96,7 +121,9 @@ impl BlobStore {
 
     /// Every digest in the store.
     pub(crate) fn list(&self) -> Vec<String> {
-        let Ok(entries) = fs::read_dir(&self.dir) else { return Vec::new() };
+        let Ok(entries) = fs::read_dir(&self.dir) else {
+            return Vec::new();
+        };
         entries
             .filter_map(|e| e.ok())
             .filter_map(|e| e.file_name().to_str().map(|n| format!("sha256:{n}")))
@@ -107,7 +134,9 @@ impl BlobStore {
 
 fn not_found_or_io(digest: &str, path: PathBuf, source: io::Error) -> ImageError {
     if source.kind() == io::ErrorKind::NotFound {
-        ImageError::BlobNotFound { digest: digest.to_string() }
+        ImageError::BlobNotFound {
+            digest: digest.to_string(),
+        }
     } else {
         ImageError::Io { path, source }
     }
@@ -133,7 +162,10 @@ pub(crate) struct HashingReader<R> {
 
 impl<R: Read> HashingReader<R> {
     pub(crate) fn new(inner: R) -> Self {
-        HashingReader { inner, hasher: Sha256::new() }
+        HashingReader {
+            inner,
+            hasher: Sha256::new(),
+        }
     }
 
     pub(crate) fn digest(&self) -> String {

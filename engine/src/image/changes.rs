@@ -13,9 +13,15 @@ pub enum ChangeError {
     #[error("unsupported change instruction {instruction:?} (supported: CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, STOPSIGNAL, USER, VOLUME, WORKDIR)")]
     Unsupported { instruction: String },
     #[error("{instruction} requires {what}")]
-    Missing { instruction: &'static str, what: &'static str },
+    Missing {
+        instruction: &'static str,
+        what: &'static str,
+    },
     #[error("{instruction}: {reason}")]
-    Invalid { instruction: &'static str, reason: String },
+    Invalid {
+        instruction: &'static str,
+        reason: String,
+    },
 }
 
 /// Applies every change line, in order, to `config`.
@@ -35,6 +41,7 @@ fn apply_change(config: &mut Config, line: &str) -> Result<(), ChangeError> {
         Some((i, r)) => (i, r.trim()),
         None => (line, ""),
     };
+    let env = env_of(config);
     match instruction.to_ascii_uppercase().as_str() {
         "CMD" => {
             config.set_cmd(Some(command(rest)));
@@ -45,46 +52,67 @@ fn apply_change(config: &mut Config, line: &str) -> Result<(), ChangeError> {
             config.set_cmd(None);
         }
         "ENV" => {
-            let pairs = name_values("ENV", rest)?;
-            let mut env = config.env().clone().unwrap_or_default();
+            let pairs = name_values("ENV", rest, &env)?;
+            let mut all = config.env().clone().unwrap_or_default();
             for (k, v) in pairs {
-                let prefix = format!("{k}=");
-                env.retain(|e| !e.starts_with(&prefix) && e != &k);
-                env.push(format!("{k}={v}"));
+                let entry = format!("{k}={v}");
+                // Docker replaces a variable in place, keeping the order of the others.
+                match all
+                    .iter_mut()
+                    .find(|e| e.split_once('=').map_or(e.as_str(), |(name, _)| name) == k)
+                {
+                    Some(existing) => *existing = entry,
+                    None => all.push(entry),
+                }
             }
-            config.set_env(Some(env));
+            config.set_env(Some(all));
         }
         "LABEL" => {
-            let pairs = name_values("LABEL", rest)?;
+            let pairs = name_values("LABEL", rest, &env)?;
             let mut labels: HashMap<String, String> = config.labels().clone().unwrap_or_default();
             labels.extend(pairs);
             config.set_labels(Some(labels));
         }
         "WORKDIR" => {
             if rest.is_empty() {
-                return Err(ChangeError::Missing { instruction: "WORKDIR", what: "a path" });
+                return Err(ChangeError::Missing {
+                    instruction: "WORKDIR",
+                    what: "a path",
+                });
             }
-            let dir = unquote_single(rest);
+            let dir = single_word("WORKDIR", rest, &env)?;
             // A relative WORKDIR is relative to the previous one, as in a Dockerfile.
             let dir = if dir.starts_with('/') {
                 dir
             } else {
-                let base = config.working_dir().clone().unwrap_or_else(|| "/".to_string());
+                let base = config
+                    .working_dir()
+                    .clone()
+                    .unwrap_or_else(|| "/".to_string());
                 format!("{}/{}", base.trim_end_matches('/'), dir)
             };
             config.set_working_dir(Some(dir));
         }
         "USER" => {
             if rest.is_empty() {
-                return Err(ChangeError::Missing { instruction: "USER", what: "a user" });
+                return Err(ChangeError::Missing {
+                    instruction: "USER",
+                    what: "a user",
+                });
             }
-            config.set_user(Some(unquote_single(rest)));
+            config.set_user(Some(single_word("USER", rest, &env)?));
         }
         "EXPOSE" => {
             let mut ports = config.exposed_ports().clone().unwrap_or_default();
-            let words = split_words(rest).map_err(|reason| ChangeError::Invalid { instruction: "EXPOSE", reason })?;
+            let words = split_words(rest, &env).map_err(|reason| ChangeError::Invalid {
+                instruction: "EXPOSE",
+                reason,
+            })?;
             if words.is_empty() {
-                return Err(ChangeError::Missing { instruction: "EXPOSE", what: "at least one port" });
+                return Err(ChangeError::Missing {
+                    instruction: "EXPOSE",
+                    what: "at least one port",
+                });
             }
             for word in words {
                 for port in expand_port(&word)? {
@@ -98,10 +126,16 @@ fn apply_change(config: &mut Config, line: &str) -> Result<(), ChangeError> {
         "VOLUME" => {
             let vols = match json_array(rest) {
                 Some(v) => v,
-                None => split_words(rest).map_err(|reason| ChangeError::Invalid { instruction: "VOLUME", reason })?,
+                None => split_words(rest, &env).map_err(|reason| ChangeError::Invalid {
+                    instruction: "VOLUME",
+                    reason,
+                })?,
             };
             if vols.is_empty() {
-                return Err(ChangeError::Missing { instruction: "VOLUME", what: "at least one path" });
+                return Err(ChangeError::Missing {
+                    instruction: "VOLUME",
+                    what: "at least one path",
+                });
             }
             let mut all = config.volumes().clone().unwrap_or_default();
             for v in vols {
@@ -113,11 +147,18 @@ fn apply_change(config: &mut Config, line: &str) -> Result<(), ChangeError> {
         }
         "STOPSIGNAL" => {
             if rest.is_empty() {
-                return Err(ChangeError::Missing { instruction: "STOPSIGNAL", what: "a signal" });
+                return Err(ChangeError::Missing {
+                    instruction: "STOPSIGNAL",
+                    what: "a signal",
+                });
             }
-            config.set_stop_signal(Some(rest.to_string()));
+            config.set_stop_signal(Some(single_word("STOPSIGNAL", rest, &env)?));
         }
-        _ => return Err(ChangeError::Unsupported { instruction: instruction.to_string() }),
+        _ => {
+            return Err(ChangeError::Unsupported {
+                instruction: instruction.to_string(),
+            })
+        }
     }
     Ok(())
 }
@@ -139,19 +180,37 @@ fn json_array(s: &str) -> Option<Vec<String>> {
 }
 
 /// ENV and LABEL: `K=V K2="v 2"` pairs, or the legacy `K the rest is the value` form.
-fn name_values(instruction: &'static str, rest: &str) -> Result<Vec<(String, String)>, ChangeError> {
-    let invalid = |reason: String| ChangeError::Invalid { instruction, reason };
-    let words = split_words(rest).map_err(invalid)?;
+fn name_values(
+    instruction: &'static str,
+    rest: &str,
+    env: &Env,
+) -> Result<Vec<(String, String)>, ChangeError> {
+    let invalid = |reason: String| ChangeError::Invalid {
+        instruction,
+        reason,
+    };
+    let words = split_words(rest, env).map_err(invalid)?;
     let Some(first) = words.first() else {
-        return Err(ChangeError::Missing { instruction, what: "at least one argument" });
+        return Err(ChangeError::Missing {
+            instruction,
+            what: "at least one argument",
+        });
     };
     if !first.contains('=') {
-        // Legacy form: the name is the first word, the value everything after it, verbatim.
+        // Legacy form: the name is the first word, the value everything after it.
         let (name, value) = match rest.split_once(|c: char| c.is_whitespace()) {
             Some((n, v)) => (n, v.trim_start()),
-            None => return Err(ChangeError::Missing { instruction, what: "a value" }),
+            None => {
+                return Err(ChangeError::Missing {
+                    instruction,
+                    what: "a value",
+                })
+            }
         };
-        return Ok(vec![(name.to_string(), value.to_string())]);
+        return Ok(vec![(
+            name.to_string(),
+            process_word(value, env).map_err(invalid)?,
+        )]);
     }
     let mut pairs = Vec::new();
     for w in words {
@@ -166,16 +225,42 @@ fn name_values(instruction: &'static str, rest: &str) -> Result<Vec<(String, Str
     Ok(pairs)
 }
 
-/// Splits on unquoted whitespace, removing quotes and backslash escapes as the Dockerfile
-/// parser does for ENV/LABEL words.
-fn split_words(s: &str) -> Result<Vec<String>, String> {
+/// The environment `$NAME` expands against: the image's ENV as of the change being applied.
+type Env = HashMap<String, String>;
+
+fn env_of(config: &Config) -> Env {
+    config
+        .env()
+        .iter()
+        .flatten()
+        .filter_map(|e| e.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// Splits on unquoted whitespace, removing quotes and backslash escapes and expanding `$VAR`,
+/// `${VAR}`, `${VAR:-default}` and `${VAR:+alternative}` (not inside single quotes), as the
+/// Dockerfile word processor does for ENV, LABEL, WORKDIR, USER, EXPOSE and VOLUME.
+fn split_words(s: &str, env: &Env) -> Result<Vec<String>, String> {
+    process_words(s, env, true)
+}
+
+/// The same processing without splitting: the whole string is one word.
+fn process_word(s: &str, env: &Env) -> Result<String, String> {
+    Ok(process_words(s, env, false)?
+        .into_iter()
+        .next()
+        .unwrap_or_default())
+}
+
+fn process_words(s: &str, env: &Env, split: bool) -> Result<Vec<String>, String> {
     let mut words = Vec::new();
     let mut cur = String::new();
     let mut in_word = false;
-    let mut chars = s.chars();
+    let mut chars = s.chars().peekable();
     while let Some(c) = chars.next() {
         match c {
-            c if c.is_whitespace() => {
+            c if split && c.is_whitespace() => {
                 if in_word {
                     words.push(std::mem::take(&mut cur));
                     in_word = false;
@@ -183,25 +268,40 @@ fn split_words(s: &str) -> Result<Vec<String>, String> {
             }
             '\\' => {
                 in_word = true;
-                match chars.next() {
-                    Some(n) => cur.push(n),
-                    None => cur.push('\\'),
-                }
+                cur.push(chars.next().unwrap_or('\\'));
             }
-            '"' | '\'' => {
+            '\'' => {
                 in_word = true;
-                let quote = c;
                 loop {
                     match chars.next() {
-                        Some(q) if q == quote => break,
-                        Some('\\') if quote == '"' => match chars.next() {
-                            Some(n) => cur.push(n),
-                            None => return Err("unterminated quote".to_string()),
-                        },
+                        Some('\'') => break,
                         Some(n) => cur.push(n),
-                        None => return Err("unterminated quote".to_string()),
+                        None => return Err("unterminated single quote".to_string()),
                     }
                 }
+            }
+            '"' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('"') => break,
+                        Some('\\') => match chars.next() {
+                            Some(n @ ('"' | '\\' | '$')) => cur.push(n),
+                            Some(n) => {
+                                cur.push('\\');
+                                cur.push(n);
+                            }
+                            None => return Err("unterminated double quote".to_string()),
+                        },
+                        Some('$') => expand_variable(&mut chars, env, &mut cur)?,
+                        Some(n) => cur.push(n),
+                        None => return Err("unterminated double quote".to_string()),
+                    }
+                }
+            }
+            '$' => {
+                in_word = true;
+                expand_variable(&mut chars, env, &mut cur)?;
             }
             c => {
                 in_word = true;
@@ -209,22 +309,76 @@ fn split_words(s: &str) -> Result<Vec<String>, String> {
             }
         }
     }
-    if in_word {
+    if in_word || !split {
         words.push(cur);
     }
     Ok(words)
 }
 
-fn unquote_single(s: &str) -> String {
-    match split_words(s) {
-        Ok(w) if w.len() == 1 => w.into_iter().next().unwrap_or_default(),
-        _ => s.to_string(),
+/// Expands the variable after a `$` into `out`; a `$` not followed by a name stays literal.
+fn expand_variable(
+    chars: &mut std::iter::Peekable<std::str::Chars<'_>>,
+    env: &Env,
+    out: &mut String,
+) -> Result<(), String> {
+    let is_name = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    if chars.peek() == Some(&'{') {
+        chars.next();
+        let mut inner = String::new();
+        loop {
+            match chars.next() {
+                Some('}') => break,
+                Some(c) => inner.push(c),
+                None => return Err("unterminated ${".to_string()),
+            }
+        }
+        let (name, modifier) = match inner.find(|c: char| !is_name(c)) {
+            Some(i) => (&inner[..i], &inner[i..]),
+            None => (inner.as_str(), ""),
+        };
+        let value = env.get(name).filter(|v| !v.is_empty());
+        if let Some(default) = modifier.strip_prefix(":-") {
+            out.push_str(value.map_or(default, |v| v.as_str()));
+        } else if let Some(alternative) = modifier.strip_prefix(":+") {
+            if value.is_some() {
+                out.push_str(alternative);
+            }
+        } else if modifier.is_empty() && !name.is_empty() {
+            out.push_str(env.get(name).map_or("", |v| v.as_str()));
+        } else {
+            return Err(format!("unsupported substitution ${{{inner}}}"));
+        }
+        return Ok(());
     }
+    let mut name = String::new();
+    while let Some(&c) = chars.peek() {
+        if !is_name(c) {
+            break;
+        }
+        name.push(c);
+        chars.next();
+    }
+    if name.is_empty() {
+        out.push('$');
+    } else {
+        out.push_str(env.get(&name).map_or("", |v| v.as_str()));
+    }
+    Ok(())
+}
+
+fn single_word(instruction: &'static str, rest: &str, env: &Env) -> Result<String, ChangeError> {
+    process_word(rest.trim(), env).map_err(|reason| ChangeError::Invalid {
+        instruction,
+        reason,
+    })
 }
 
 /// `80`, `80/udp`, `8000-8002/tcp` -> `["80/tcp"]`, ... (the config's ExposedPorts keys).
 fn expand_port(word: &str) -> Result<Vec<String>, ChangeError> {
-    let invalid = |reason: String| ChangeError::Invalid { instruction: "EXPOSE", reason };
+    let invalid = |reason: String| ChangeError::Invalid {
+        instruction: "EXPOSE",
+        reason,
+    };
     let (range, proto) = match word.split_once('/') {
         Some((r, p)) => (r, p.to_ascii_lowercase()),
         None => (word, "tcp".to_string()),
@@ -259,18 +413,65 @@ mod tests {
         let c = cfg(&[r#"CMD ["echo", "hi"]"#]);
         assert_eq!(c.cmd().clone().unwrap(), vec!["echo", "hi"]);
         let c = cfg(&["cmd echo $HOME && ls"]);
-        assert_eq!(c.cmd().clone().unwrap(), vec!["/bin/sh", "-c", "echo $HOME && ls"]);
+        assert_eq!(
+            c.cmd().clone().unwrap(),
+            vec!["/bin/sh", "-c", "echo $HOME && ls"]
+        );
         let c = cfg(&["CMD [\"x\"]", r#"ENTRYPOINT ["/bin/app", "--flag"]"#]);
         assert_eq!(c.entrypoint().clone().unwrap(), vec!["/bin/app", "--flag"]);
         assert_eq!(c.cmd(), &None, "ENTRYPOINT resets an earlier CMD");
         let c = cfg(&["ENTRYPOINT [not json"]);
-        assert_eq!(c.entrypoint().clone().unwrap(), vec!["/bin/sh", "-c", "[not json"]);
+        assert_eq!(
+            c.entrypoint().clone().unwrap(),
+            vec!["/bin/sh", "-c", "[not json"]
+        );
     }
 
     #[test]
     fn env_both_forms_and_override() {
-        let c = cfg(&["ENV A=1 B=\"two words\" C=x\\ y", "ENV D hello world", "ENV A=3"]);
-        assert_eq!(c.env().clone().unwrap(), vec!["B=two words", "C=x y", "D=hello world", "A=3"]);
+        let c = cfg(&[
+            "ENV A=1 B=\"two words\" C=x\\ y",
+            "ENV D hello world",
+            "ENV A=3",
+        ]);
+        assert_eq!(
+            c.env().clone().unwrap(),
+            vec!["A=3", "B=two words", "C=x y", "D=hello world"]
+        );
+    }
+
+    #[test]
+    fn variables_expand_like_a_dockerfile() {
+        let c = cfg(&[
+            "ENV PATH=/usr/bin HOME=/root",
+            "ENV PATH=/app/bin:$PATH",
+            r#"ENV A="${HOME}/x" B='$HOME' C=\$HOME D=${NOPE:-dflt} E=${HOME:+set} F=${NOPE:+set}"#,
+            "ENV G $HOME and more",
+            "WORKDIR $HOME/work",
+            "LABEL home=$HOME",
+            "CMD echo $HOME",
+        ]);
+        assert_eq!(
+            c.env().clone().unwrap(),
+            vec![
+                "PATH=/app/bin:/usr/bin",
+                "HOME=/root",
+                "A=/root/x",
+                "B=$HOME",
+                "C=$HOME",
+                "D=dflt",
+                "E=set",
+                "F=",
+                "G=/root and more"
+            ]
+        );
+        assert_eq!(c.working_dir().as_deref(), Some("/root/work"));
+        assert_eq!(c.labels().clone().unwrap()["home"], "/root");
+        assert_eq!(
+            c.cmd().clone().unwrap(),
+            vec!["/bin/sh", "-c", "echo $HOME"],
+            "the shell expands CMD, not us"
+        );
     }
 
     #[test]
@@ -287,7 +488,10 @@ mod tests {
         ]);
         assert_eq!(c.working_dir().as_deref(), Some("/app/sub"));
         assert_eq!(c.user().as_deref(), Some("1000:1000"));
-        assert_eq!(c.exposed_ports().clone().unwrap(), vec!["80/tcp", "53/udp", "8000/tcp", "8001/tcp"]);
+        assert_eq!(
+            c.exposed_ports().clone().unwrap(),
+            vec!["80/tcp", "53/udp", "8000/tcp", "8001/tcp"]
+        );
         let labels = c.labels().clone().unwrap();
         assert_eq!(labels["a"], "b");
         assert_eq!(labels["c d"], "e");
@@ -299,8 +503,20 @@ mod tests {
     #[test]
     fn refuses_bad_changes() {
         let mut c = Config::default();
-        for bad in ["RUN echo", "", "EXPOSE 0", "EXPOSE 80/xyz", "ENV", "ENV A=1 B", "WORKDIR", "LABEL \"unterminated=1"] {
-            assert!(apply_changes(&mut c, &[bad.to_string()]).is_err(), "{bad:?} should fail");
+        for bad in [
+            "RUN echo",
+            "",
+            "EXPOSE 0",
+            "EXPOSE 80/xyz",
+            "ENV",
+            "ENV A=1 B",
+            "WORKDIR",
+            "LABEL \"unterminated=1",
+        ] {
+            assert!(
+                apply_changes(&mut c, &[bad.to_string()]).is_err(),
+                "{bad:?} should fail"
+            );
         }
     }
 }

@@ -3,9 +3,12 @@
 //! A layer comes from an untrusted image, so every entry is placed relative to a directory fd
 //! of the layer root and each parent component is opened with `O_NOFOLLOW`: nothing in the
 //! layer (an absolute path, `..`, a symlink planted by an earlier entry, a hardlink to a host
-//! file) can make us write outside it. This is the class of bug behind CVE-2018-15664 (docker
-//! cp symlink race), CVE-2019-14271, CVE-2021-30465 (runc mount through symlinks) and the
-//! go-getter/tar "zip slip" bugs; we avoid path-based writes after a check altogether.
+//! file) can make us write outside it. Docker had exactly these bugs in layer extraction
+//! (CVE-2014-6407: symlink and hardlink entries in a pulled or loaded image wrote host files;
+//! CVE-2014-9356: absolute symlink targets followed at extraction), and containerd chmod'ed a
+//! host file through a layer symlink (CVE-2021-32760). Checking a path and then writing by
+//! path races with the tree changing (CVE-2018-15664), so after the walk every write goes
+//! through the fd of the entry's parent directory.
 //!
 //! Policy, entry by entry:
 //! - absolute paths are contained (leading `/` stripped, as Docker does); `..` that would climb
@@ -28,11 +31,13 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path};
 
 use nix::errno::Errno;
+use nix::fcntl::AtFlags;
 use nix::fcntl::{openat, OFlag};
-use nix::sys::stat::{fchmod, fstatat, futimens, mkdirat, mknodat, utimensat, FileStat, Mode, SFlag, UtimensatFlags};
+use nix::sys::stat::{
+    fchmod, fstatat, futimens, mkdirat, mknodat, utimensat, FileStat, Mode, SFlag, UtimensatFlags,
+};
 use nix::sys::time::TimeSpec;
 use nix::unistd::{fchown, fchownat, linkat, symlinkat, unlinkat, Gid, Uid, UnlinkatFlags};
-use nix::fcntl::AtFlags;
 use tar::EntryType;
 
 const WHITEOUT_PREFIX: &str = ".wh.";
@@ -54,9 +59,17 @@ pub enum ExtractError {
     #[error("entry {path:?}: parent {parent:?} is not a directory")]
     ParentNotDirectory { path: String, parent: String },
     #[error("hardlink {path:?} to {target:?} refused: {reason}")]
-    Hardlink { path: String, target: String, reason: &'static str },
+    Hardlink {
+        path: String,
+        target: String,
+        reason: &'static str,
+    },
     #[error("entry {path:?}: {source}")]
-    Io { path: String, #[source] source: io::Error },
+    Io {
+        path: String,
+        #[source]
+        source: io::Error,
+    },
 }
 
 /// What extraction found, for the image size Docker reports.
@@ -73,7 +86,11 @@ pub struct ExtractStats {
 pub fn extract_layer<R: Read>(tar: R, dest: &Path) -> Result<ExtractStats, ExtractError> {
     let root = open_owned(None, dest, OFlag::O_PATH | OFlag::O_DIRECTORY)
         .map_err(|e| io_err(&dest.display().to_string(), e.into()))?;
-    let mut ex = Extractor { root, dir_times: Vec::new(), stats: ExtractStats::default() };
+    let mut ex = Extractor {
+        root,
+        dir_times: Vec::new(),
+        stats: ExtractStats::default(),
+    };
     let mut archive = tar::Archive::new(tar);
     for entry in archive.entries().map_err(ExtractError::Read)? {
         let mut entry = entry.map_err(ExtractError::Read)?;
@@ -109,10 +126,18 @@ impl Extractor {
         let raw = entry.path().map_err(ExtractError::Read)?.into_owned();
         let shown = raw.display().to_string();
         let kind = entry.header().entry_type();
-        if matches!(kind, EntryType::XGlobalHeader | EntryType::XHeader | EntryType::GNULongName | EntryType::GNULongLink) {
+        if matches!(
+            kind,
+            EntryType::XGlobalHeader
+                | EntryType::XHeader
+                | EntryType::GNULongName
+                | EntryType::GNULongLink
+        ) {
             return Ok(());
         }
-        let rel = clean(&raw).ok_or_else(|| ExtractError::Escapes { path: shown.clone() })?;
+        let rel = clean(&raw).ok_or_else(|| ExtractError::Escapes {
+            path: shown.clone(),
+        })?;
         let Some((name, parents)) = rel.split_last() else {
             // The layer root itself (`./`): its attributes come from the container's upper dir.
             return Ok(());
@@ -152,8 +177,12 @@ impl Extractor {
                 replace_existing(&parent, name, false).map_err(|e| io_err(&shown, e))?;
                 // The target is stored verbatim and never followed here; inside a container it
                 // resolves against the container's root.
-                symlinkat(target.as_os_str(), Some(parent.as_raw_fd()), name.as_os_str())
-                    .map_err(|e| io_err(&shown, e.into()))?;
+                symlinkat(
+                    target.as_os_str(),
+                    Some(parent.as_raw_fd()),
+                    name.as_os_str(),
+                )
+                .map_err(|e| io_err(&shown, e.into()))?;
                 apply_meta_at(&parent, name, &meta, false, &shown);
             }
             EntryType::Link => {
@@ -167,8 +196,14 @@ impl Extractor {
             EntryType::Fifo => {
                 let parent = self.open_parent(parents, &shown)?;
                 replace_existing(&parent, name, false).map_err(|e| io_err(&shown, e))?;
-                mknodat(Some(parent.as_raw_fd()), name.as_os_str(), SFlag::S_IFIFO, Mode::from_bits_truncate(0o600), 0)
-                    .map_err(|e| io_err(&shown, e.into()))?;
+                mknodat(
+                    Some(parent.as_raw_fd()),
+                    name.as_os_str(),
+                    SFlag::S_IFIFO,
+                    Mode::from_bits_truncate(0o600),
+                    0,
+                )
+                .map_err(|e| io_err(&shown, e.into()))?;
                 apply_meta_at(&parent, name, &meta, true, &shown);
             }
             EntryType::Char | EntryType::Block => {
@@ -192,27 +227,47 @@ impl Extractor {
         self.walk(parents, true, shown)
     }
 
-    fn walk(&self, parents: &[OsString], create: bool, shown: &str) -> Result<OwnedFd, ExtractError> {
+    fn walk(
+        &self,
+        parents: &[OsString],
+        create: bool,
+        shown: &str,
+    ) -> Result<OwnedFd, ExtractError> {
         let mut cur = self.root.try_clone().map_err(|e| io_err(shown, e))?;
         for (i, comp) in parents.iter().enumerate() {
             let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW;
             let next = match open_owned(Some(cur.as_raw_fd()), comp.as_os_str(), flags) {
                 Ok(fd) => fd,
                 Err(Errno::ENOENT) if create => {
-                    match mkdirat(Some(cur.as_raw_fd()), comp.as_os_str(), Mode::from_bits_truncate(0o755)) {
+                    match mkdirat(
+                        Some(cur.as_raw_fd()),
+                        comp.as_os_str(),
+                        Mode::from_bits_truncate(0o755),
+                    ) {
                         Ok(()) | Err(Errno::EEXIST) => {}
                         Err(e) => return Err(io_err(shown, e.into())),
                     }
-                    open_owned(Some(cur.as_raw_fd()), comp.as_os_str(), flags).map_err(|e| io_err(shown, e.into()))?
+                    open_owned(Some(cur.as_raw_fd()), comp.as_os_str(), flags)
+                        .map_err(|e| io_err(shown, e.into()))?
                 }
                 Err(Errno::ENOTDIR) | Err(Errno::ELOOP) => {
                     let so_far = join(&parents[..=i]);
-                    let is_link = fstatat(Some(cur.as_raw_fd()), comp.as_os_str(), AtFlags::AT_SYMLINK_NOFOLLOW)
-                        .is_ok_and(|st| file_type(&st) == SFlag::S_IFLNK);
+                    let is_link = fstatat(
+                        Some(cur.as_raw_fd()),
+                        comp.as_os_str(),
+                        AtFlags::AT_SYMLINK_NOFOLLOW,
+                    )
+                    .is_ok_and(|st| file_type(&st) == SFlag::S_IFLNK);
                     return Err(if is_link {
-                        ExtractError::ThroughSymlink { path: shown.to_string(), via: so_far }
+                        ExtractError::ThroughSymlink {
+                            path: shown.to_string(),
+                            via: so_far,
+                        }
                     } else {
-                        ExtractError::ParentNotDirectory { path: shown.to_string(), parent: so_far }
+                        ExtractError::ParentNotDirectory {
+                            path: shown.to_string(),
+                            parent: so_far,
+                        }
                     });
                 }
                 Err(e) => return Err(io_err(shown, e.into())),
@@ -222,21 +277,53 @@ impl Extractor {
         Ok(cur)
     }
 
-    fn directory(&self, parent: &OwnedFd, name: &OsStr, meta: &Meta, shown: &str) -> Result<(), ExtractError> {
+    fn directory(
+        &self,
+        parent: &OwnedFd,
+        name: &OsStr,
+        meta: &Meta,
+        shown: &str,
+    ) -> Result<(), ExtractError> {
+        // `.wh.d` then `d/` in one layer means "the lower d is gone, this is a new d": in
+        // overlayfs terms a directory that is opaque, not one merged with the lower d.
+        let replaces_whiteout =
+            fstatat(Some(parent.as_raw_fd()), name, AtFlags::AT_SYMLINK_NOFOLLOW)
+                .is_ok_and(|st| is_whiteout(&st));
         replace_existing(parent, name, true).map_err(|e| io_err(shown, e))?;
-        match mkdirat(Some(parent.as_raw_fd()), name, Mode::from_bits_truncate(0o700)) {
+        match mkdirat(
+            Some(parent.as_raw_fd()),
+            name,
+            Mode::from_bits_truncate(0o700),
+        ) {
             Ok(()) | Err(Errno::EEXIST) => {}
             Err(e) => return Err(io_err(shown, e.into())),
         }
-        let fd = open_owned(Some(parent.as_raw_fd()), name, OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW)
-            .map_err(|e| io_err(shown, e.into()))?;
+        let fd = open_owned(
+            Some(parent.as_raw_fd()),
+            name,
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW,
+        )
+        .map_err(|e| io_err(shown, e.into()))?;
         apply_meta_fd(fd.as_raw_fd(), meta, shown);
+        if replaces_whiteout {
+            set_xattr(fd.as_raw_fd(), OVERLAY_OPAQUE_XATTR, b"y").map_err(|e| io_err(shown, e))?;
+        }
         Ok(())
     }
 
-    fn hardlink(&self, parents: &[OsString], name: &OsStr, target: &Path, shown: &str) -> Result<(), ExtractError> {
+    fn hardlink(
+        &self,
+        parents: &[OsString],
+        name: &OsStr,
+        target: &Path,
+        shown: &str,
+    ) -> Result<(), ExtractError> {
         let target_shown = target.display().to_string();
-        let refuse = |reason| ExtractError::Hardlink { path: shown.to_string(), target: target_shown.clone(), reason };
+        let refuse = |reason| ExtractError::Hardlink {
+            path: shown.to_string(),
+            target: target_shown.clone(),
+            reason,
+        };
         // Hardlink targets are archive paths too: `/etc/passwd` means the layer's etc/passwd,
         // which must already have been extracted (a link can never reach a host file).
         let target_rel = clean(target).ok_or_else(|| refuse("target escapes the layer"))?;
@@ -245,11 +332,17 @@ impl Extractor {
         };
         let target_dir = match self.walk(target_parents, false, shown) {
             Ok(fd) => fd,
-            Err(ExtractError::ThroughSymlink { .. }) => return Err(refuse("target is reached through a symlink")),
+            Err(ExtractError::ThroughSymlink { .. }) => {
+                return Err(refuse("target is reached through a symlink"))
+            }
             Err(_) => return Err(refuse("target does not exist in the layer")),
         };
-        let st = fstatat(Some(target_dir.as_raw_fd()), target_name.as_os_str(), AtFlags::AT_SYMLINK_NOFOLLOW)
-            .map_err(|_| refuse("target does not exist in the layer"))?;
+        let st = fstatat(
+            Some(target_dir.as_raw_fd()),
+            target_name.as_os_str(),
+            AtFlags::AT_SYMLINK_NOFOLLOW,
+        )
+        .map_err(|_| refuse("target does not exist in the layer"))?;
         match file_type(&st) {
             SFlag::S_IFREG | SFlag::S_IFIFO => {}
             SFlag::S_IFLNK => return Err(refuse("target is a symlink")),
@@ -276,8 +369,12 @@ impl Extractor {
         if name == WHITEOUT_OPAQUE {
             // The directory hides everything below it in lower layers (overlayfs(5), "whiteouts
             // and opaque directories"); entries of this same layer stay visible.
-            let dir = open_owned(Some(parent.as_raw_fd()), ".", OFlag::O_RDONLY | OFlag::O_DIRECTORY)
-                .map_err(|e| io_err(shown, e.into()))?;
+            let dir = open_owned(
+                Some(parent.as_raw_fd()),
+                ".",
+                OFlag::O_RDONLY | OFlag::O_DIRECTORY,
+            )
+            .map_err(|e| io_err(shown, e.into()))?;
             set_xattr(dir.as_raw_fd(), OVERLAY_OPAQUE_XATTR, b"y").map_err(|e| io_err(shown, e))?;
             return Ok(());
         }
@@ -286,24 +383,61 @@ impl Extractor {
         }
         let hidden = &name[WHITEOUT_PREFIX.len()..];
         if hidden.is_empty() || hidden == "." || hidden == ".." || hidden.contains('/') {
-            return Err(ExtractError::Escapes { path: shown.to_string() });
+            return Err(ExtractError::Escapes {
+                path: shown.to_string(),
+            });
         }
         let hidden = OsStr::new(hidden);
-        replace_existing(&parent, hidden, false).map_err(|e| io_err(shown, e))?;
+        // A whiteout hides lower layers only (image-spec layer.md, "Whiteouts"): what this
+        // layer already put under that name stays. A file of ours hides the lower one anyway;
+        // a directory of ours must not merge with the lower one, so it becomes opaque.
+        match fstatat(
+            Some(parent.as_raw_fd()),
+            hidden,
+            AtFlags::AT_SYMLINK_NOFOLLOW,
+        ) {
+            Ok(st) if file_type(&st) == SFlag::S_IFDIR => {
+                let dir = open_owned(
+                    Some(parent.as_raw_fd()),
+                    hidden,
+                    OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW,
+                )
+                .map_err(|e| io_err(shown, e.into()))?;
+                return set_xattr(dir.as_raw_fd(), OVERLAY_OPAQUE_XATTR, b"y")
+                    .map_err(|e| io_err(shown, e));
+            }
+            Ok(_) => return Ok(()),
+            Err(Errno::ENOENT) => {}
+            Err(e) => return Err(io_err(shown, e.into())),
+        }
         // The one device node we ever create: overlayfs reads a 0/0 character device as
         // "deleted in this layer".
-        mknodat(Some(parent.as_raw_fd()), hidden, SFlag::S_IFCHR, Mode::from_bits_truncate(0o000), 0)
-            .map_err(|e| io_err(shown, e.into()))
+        mknodat(
+            Some(parent.as_raw_fd()),
+            hidden,
+            SFlag::S_IFCHR,
+            Mode::from_bits_truncate(0o000),
+            0,
+        )
+        .map_err(|e| io_err(shown, e.into()))
     }
 
     fn restore_dir_times(&self) {
         // Deepest first is not needed: setting a directory's own times does not touch its
         // parent's.
         for (rel, mtime) in &self.dir_times {
-            let Some((name, parents)) = rel.split_last() else { continue };
+            let Some((name, parents)) = rel.split_last() else {
+                continue;
+            };
             if let Ok(parent) = self.walk(parents, false, "") {
                 let t = TimeSpec::new(*mtime, 0);
-                let _ = utimensat(Some(parent.as_raw_fd()), name.as_os_str(), &t, &t, UtimensatFlags::NoFollowSymlink);
+                let _ = utimensat(
+                    Some(parent.as_raw_fd()),
+                    name.as_os_str(),
+                    &t,
+                    &t,
+                    UtimensatFlags::NoFollowSymlink,
+                );
             }
         }
     }
@@ -326,7 +460,11 @@ fn clean(raw: &Path) -> Option<RelPath> {
 }
 
 fn join(parts: &[OsString]) -> String {
-    parts.iter().map(|p| p.to_string_lossy()).collect::<Vec<_>>().join("/")
+    parts
+        .iter()
+        .map(|p| p.to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 fn read_meta<R: Read>(entry: &mut tar::Entry<R>) -> Result<Meta, ExtractError> {
@@ -341,7 +479,13 @@ fn read_meta<R: Read>(entry: &mut tar::Entry<R>) -> Result<Meta, ExtractError> {
     if let Some(exts) = entry.pax_extensions().map_err(ExtractError::Read)? {
         for ext in exts {
             let ext = ext.map_err(ExtractError::Read)?;
-            let Some(name) = ext.key().ok().and_then(|k| k.strip_prefix(PAX_XATTR_PREFIX)) else { continue };
+            let Some(name) = ext
+                .key()
+                .ok()
+                .and_then(|k| k.strip_prefix(PAX_XATTR_PREFIX))
+            else {
+                continue;
+            };
             // trusted.* could forge overlayfs metadata (redirects, opaque markers) and
             // security.selinux is host policy; file capabilities are part of the image.
             if !(name.starts_with("user.") || name == "security.capability") {
@@ -353,13 +497,23 @@ fn read_meta<R: Read>(entry: &mut tar::Entry<R>) -> Result<Meta, ExtractError> {
             }
         }
     }
-    Ok(Meta { mode, uid, gid, mtime, xattrs })
+    Ok(Meta {
+        mode,
+        uid,
+        gid,
+        mtime,
+        xattrs,
+    })
 }
 
 /// Applies owner, then mode (chown clears setuid/setgid, so it must come first), xattrs and
 /// mtime through the fd of an entry we just created. Best-effort, as Docker when not root.
 fn apply_meta_fd(fd: RawFd, meta: &Meta, shown: &str) {
-    if let Err(e) = fchown(fd, Some(Uid::from_raw(meta.uid)), Some(Gid::from_raw(meta.gid))) {
+    if let Err(e) = fchown(
+        fd,
+        Some(Uid::from_raw(meta.uid)),
+        Some(Gid::from_raw(meta.gid)),
+    ) {
         tracing::debug!(path = shown, error = %e, "cannot chown layer entry");
     }
     if let Err(e) = fchmod(fd, Mode::from_bits_truncate(meta.mode)) {
@@ -377,9 +531,13 @@ fn apply_meta_fd(fd: RawFd, meta: &Meta, shown: &str) {
 /// Metadata for entries we cannot open (symlinks, fifos), by name under their parent fd.
 fn apply_meta_at(parent: &OwnedFd, name: &OsStr, meta: &Meta, set_mode: bool, shown: &str) {
     let dir = Some(parent.as_raw_fd());
-    if let Err(e) =
-        fchownat(dir, name, Some(Uid::from_raw(meta.uid)), Some(Gid::from_raw(meta.gid)), AtFlags::AT_SYMLINK_NOFOLLOW)
-    {
+    if let Err(e) = fchownat(
+        dir,
+        name,
+        Some(Uid::from_raw(meta.uid)),
+        Some(Gid::from_raw(meta.gid)),
+        AtFlags::AT_SYMLINK_NOFOLLOW,
+    ) {
         tracing::debug!(path = shown, error = %e, "cannot chown layer entry");
     }
     if set_mode {
@@ -424,7 +582,11 @@ fn replace_existing(parent: &OwnedFd, name: &OsStr, keep_dir: bool) -> io::Resul
 
 /// Removes the directory `name` under `parent` and everything in it, never following symlinks.
 fn remove_tree_at(parent: &OwnedFd, name: &OsStr) -> io::Result<()> {
-    let dir = open_owned(Some(parent.as_raw_fd()), name, OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW)?;
+    let dir = open_owned(
+        Some(parent.as_raw_fd()),
+        name,
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW,
+    )?;
     let mut children = Vec::new();
     {
         let mut listing = nix::dir::Dir::from_fd(dir.try_clone()?.into_raw_fd())?;
@@ -443,10 +605,24 @@ fn remove_tree_at(parent: &OwnedFd, name: &OsStr) -> io::Result<()> {
 }
 
 /// `openat` returning an owned fd, always with `O_CLOEXEC` (the daemon spawns shims).
-fn open_owned<P: ?Sized + nix::NixPath>(dir: Option<RawFd>, path: &P, flags: OFlag) -> nix::Result<OwnedFd> {
-    let fd = openat(dir, path, flags | OFlag::O_CLOEXEC, Mode::from_bits_truncate(0o600))?;
+fn open_owned<P: ?Sized + nix::NixPath>(
+    dir: Option<RawFd>,
+    path: &P,
+    flags: OFlag,
+) -> nix::Result<OwnedFd> {
+    let fd = openat(
+        dir,
+        path,
+        flags | OFlag::O_CLOEXEC,
+        Mode::from_bits_truncate(0o600),
+    )?;
     // SAFETY: openat just returned this fd and nothing else owns it.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// An overlayfs whiteout: a 0/0 character device.
+fn is_whiteout(st: &FileStat) -> bool {
+    file_type(st) == SFlag::S_IFCHR && st.st_rdev == 0
 }
 
 fn file_type(st: &FileStat) -> SFlag {
@@ -470,7 +646,10 @@ fn set_xattr_c(fd: RawFd, name: &CString, value: &[u8]) -> io::Result<()> {
 }
 
 fn io_err(path: &str, source: io::Error) -> ExtractError {
-    ExtractError::Io { path: path.to_string(), source }
+    ExtractError::Io {
+        path: path.to_string(),
+        source,
+    }
 }
 
 #[cfg(test)]
@@ -488,12 +667,28 @@ mod tests {
             TarBuilder(tar::Builder::new(Vec::new()))
         }
 
-        fn raw(&mut self, kind: EntryType, name: &str, link: &str, mode: u32, data: &[u8]) -> &mut Self {
+        fn raw(
+            &mut self,
+            kind: EntryType,
+            name: &str,
+            link: &str,
+            mode: u32,
+            data: &[u8],
+        ) -> &mut Self {
             self.raw_owned(kind, name, link, mode, 0, 0, data)
         }
 
         #[allow(clippy::too_many_arguments)]
-        fn raw_owned(&mut self, kind: EntryType, name: &str, link: &str, mode: u32, uid: u64, gid: u64, data: &[u8]) -> &mut Self {
+        fn raw_owned(
+            &mut self,
+            kind: EntryType,
+            name: &str,
+            link: &str,
+            mode: u32,
+            uid: u64,
+            gid: u64,
+            data: &[u8],
+        ) -> &mut Self {
             let mut h = tar::Header::new_gnu();
             {
                 let gnu = h.as_gnu_mut().unwrap();
@@ -580,10 +775,19 @@ mod tests {
                 .collect();
             names.sort();
             assert_eq!(names, vec!["layer", "outside"]);
-            let inside: Vec<_> = fs::read_dir(self.outside()).unwrap().map(|e| e.unwrap().file_name()).collect();
+            let inside: Vec<_> = fs::read_dir(self.outside())
+                .unwrap()
+                .map(|e| e.unwrap().file_name())
+                .collect();
             assert_eq!(inside, vec![OsString::from("secret")]);
-            assert_eq!(fs::read(self.outside().join("secret")).unwrap(), b"host data");
-            assert_eq!(fs::metadata(self.outside().join("secret")).unwrap().nlink(), 1);
+            assert_eq!(
+                fs::read(self.outside().join("secret")).unwrap(),
+                b"host data"
+            );
+            assert_eq!(
+                fs::metadata(self.outside().join("secret")).unwrap().nlink(),
+                1
+            );
         }
     }
 
@@ -596,7 +800,15 @@ mod tests {
             .dir("./")
             .dir("etc/")
             .file("etc/hostname", b"box\n")
-            .raw_owned(EntryType::Regular, "usr/bin/su", "", 0o4755, 1000, 1001, b"#!suid")
+            .raw_owned(
+                EntryType::Regular,
+                "usr/bin/su",
+                "",
+                0o4755,
+                1000,
+                1001,
+                b"#!suid",
+            )
             .raw(EntryType::Regular, "usr/bin/wall", "", 0o2755, b"sgid")
             .raw(EntryType::Directory, "tmp/", "", 0o1777, b"")
             .symlink("bin", "usr/bin")
@@ -609,18 +821,42 @@ mod tests {
         assert_eq!(stats.size, 4 + 6 + 4);
         assert_eq!(fs::read(l.join("etc/hostname")).unwrap(), b"box\n");
         let su = fs::metadata(l.join("usr/bin/su")).unwrap();
-        assert_eq!(su.permissions().mode() & 0o7777, 0o4755, "setuid kept inside the layer");
+        assert_eq!(
+            su.permissions().mode() & 0o7777,
+            0o4755,
+            "setuid kept inside the layer"
+        );
         assert_eq!((su.uid(), su.gid()), (1000, 1001));
         assert_eq!(su.mtime(), 1_600_000_000);
-        assert_eq!(fs::metadata(l.join("usr/bin/wall")).unwrap().permissions().mode() & 0o7777, 0o2755);
-        assert_eq!(fs::metadata(l.join("tmp")).unwrap().permissions().mode() & 0o7777, 0o1777);
+        assert_eq!(
+            fs::metadata(l.join("usr/bin/wall"))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o7777,
+            0o2755
+        );
+        assert_eq!(
+            fs::metadata(l.join("tmp")).unwrap().permissions().mode() & 0o7777,
+            0o1777
+        );
         assert_eq!(fs::read_link(l.join("bin")).unwrap(), Path::new("usr/bin"));
-        assert_eq!(fs::read_link(l.join("abs")).unwrap(), Path::new("/etc/hostname"));
+        assert_eq!(
+            fs::read_link(l.join("abs")).unwrap(),
+            Path::new("/etc/hostname")
+        );
         let a = fs::metadata(l.join("etc/hostname")).unwrap();
         let b = fs::metadata(l.join("etc/hostname.link")).unwrap();
         assert_eq!(a.ino(), b.ino(), "hardlink inside the layer works");
-        assert!(fs::symlink_metadata(l.join("run/fifo")).unwrap().file_type().is_fifo());
-        assert_eq!(fs::metadata(l.join("etc")).unwrap().mtime(), 1_600_000_000, "dir mtime restored");
+        assert!(fs::symlink_metadata(l.join("run/fifo"))
+            .unwrap()
+            .file_type()
+            .is_fifo());
+        assert_eq!(
+            fs::metadata(l.join("etc")).unwrap().mtime(),
+            1_600_000_000,
+            "dir mtime restored"
+        );
         sb.assert_outside_untouched();
     }
 
@@ -628,7 +864,10 @@ mod tests {
     fn absolute_paths_are_contained() {
         let sb = Sandbox::new();
         let target = format!("{}/evil", sb.outside().display());
-        let tar = TarBuilder::new().file(&target, b"x").file("/etc/abs-evil", b"y").bytes();
+        let tar = TarBuilder::new()
+            .file(&target, b"x")
+            .file("/etc/abs-evil", b"y")
+            .bytes();
         sb.extract(&tar).unwrap();
         let contained = sb.layer().join(target.trim_start_matches('/'));
         assert_eq!(fs::read(contained).unwrap(), b"x");
@@ -639,7 +878,12 @@ mod tests {
 
     #[test]
     fn dotdot_escapes_are_refused() {
-        for name in ["../evil", "a/../../evil", "./../outside/evil", "a/b/../../../outside/secret"] {
+        for name in [
+            "../evil",
+            "a/../../evil",
+            "./../outside/evil",
+            "a/b/../../../outside/secret",
+        ] {
             let sb = Sandbox::new();
             let tar = TarBuilder::new().dir("a/").file(name, b"pwned").bytes();
             let err = sb.extract(&tar).unwrap_err();
@@ -648,7 +892,8 @@ mod tests {
         }
         // `..` that stays inside is fine.
         let sb = Sandbox::new();
-        sb.extract(&TarBuilder::new().file("a/../b", b"ok").bytes()).unwrap();
+        sb.extract(&TarBuilder::new().file("a/../b", b"ok").bytes())
+            .unwrap();
         assert_eq!(fs::read(sb.layer().join("b")).unwrap(), b"ok");
     }
 
@@ -657,29 +902,47 @@ mod tests {
         let outside = Sandbox::new();
         for target in ["/", "../..", "..", ""] {
             let sb = Sandbox::new();
-            let target = if target.is_empty() { outside.outside().display().to_string() } else { target.to_string() };
+            let target = if target.is_empty() {
+                outside.outside().display().to_string()
+            } else {
+                target.to_string()
+            };
             // Relative to /, the second entry would be <tmp>/outside/evil if followed.
-            let through = format!("{}/evil", outside.outside().display()).trim_start_matches('/').to_string();
+            let through = format!("{}/evil", outside.outside().display())
+                .trim_start_matches('/')
+                .to_string();
             let tar = TarBuilder::new()
                 .symlink("link", &target)
                 .file(&format!("link/{through}"), b"pwned")
                 .bytes();
             let err = sb.extract(&tar).unwrap_err();
-            assert!(matches!(err, ExtractError::ThroughSymlink { .. }), "{target}: {err}");
+            assert!(
+                matches!(err, ExtractError::ThroughSymlink { .. }),
+                "{target}: {err}"
+            );
             outside.assert_outside_untouched();
             sb.assert_outside_untouched();
         }
         // A later regular file replaces a symlink rather than writing to its target.
         let sb = Sandbox::new();
         let secret = sb.outside().join("secret");
-        let tar = TarBuilder::new().symlink("x", &secret.display().to_string()).file("x", b"replaced").bytes();
+        let tar = TarBuilder::new()
+            .symlink("x", &secret.display().to_string())
+            .file("x", b"replaced")
+            .bytes();
         sb.extract(&tar).unwrap();
         assert_eq!(fs::read(sb.layer().join("x")).unwrap(), b"replaced");
-        assert!(fs::symlink_metadata(sb.layer().join("x")).unwrap().is_file());
+        assert!(fs::symlink_metadata(sb.layer().join("x"))
+            .unwrap()
+            .is_file());
         sb.assert_outside_untouched();
         // Same for a directory entry named like an existing symlink to outside.
         let sb = Sandbox::new();
-        let tar = TarBuilder::new().symlink("d", &sb.outside().display().to_string()).dir("d/").file("d/f", b"in").bytes();
+        let tar = TarBuilder::new()
+            .symlink("d", &sb.outside().display().to_string())
+            .dir("d/")
+            .file("d/f", b"in")
+            .bytes();
         sb.extract(&tar).unwrap();
         assert!(fs::symlink_metadata(sb.layer().join("d")).unwrap().is_dir());
         assert_eq!(fs::read(sb.layer().join("d/f")).unwrap(), b"in");
@@ -693,7 +956,10 @@ mod tests {
         for target in ["/etc/passwd", "../outside/secret", secret.as_str()] {
             let tar = TarBuilder::new().hardlink("stolen", target).bytes();
             let err = sb.extract(&tar).unwrap_err();
-            assert!(matches!(err, ExtractError::Hardlink { .. }), "{target}: {err}");
+            assert!(
+                matches!(err, ExtractError::Hardlink { .. }),
+                "{target}: {err}"
+            );
             assert!(!sb.layer().join("stolen").exists());
         }
         let passwd_links = fs::metadata("/etc/passwd").unwrap().nlink();
@@ -703,11 +969,26 @@ mod tests {
             .symlink("out", &sb.outside().display().to_string())
             .hardlink("via", "out/secret")
             .bytes();
-        assert!(matches!(sb.extract(&tar).unwrap_err(), ExtractError::Hardlink { .. }));
+        assert!(matches!(
+            sb.extract(&tar).unwrap_err(),
+            ExtractError::Hardlink { .. }
+        ));
         let sb2 = Sandbox::new();
-        let tar = TarBuilder::new().symlink("s", "/etc/passwd").hardlink("h", "s").bytes();
+        let tar = TarBuilder::new()
+            .symlink("s", "/etc/passwd")
+            .hardlink("h", "s")
+            .bytes();
         let err = sb2.extract(&tar).unwrap_err();
-        assert!(matches!(err, ExtractError::Hardlink { reason: "target is a symlink", .. }), "{err}");
+        assert!(
+            matches!(
+                err,
+                ExtractError::Hardlink {
+                    reason: "target is a symlink",
+                    ..
+                }
+            ),
+            "{err}"
+        );
         sb.assert_outside_untouched();
         sb2.assert_outside_untouched();
     }
@@ -724,9 +1005,15 @@ mod tests {
         let stats = sb.extract(&tar).unwrap();
         assert_eq!(stats.skipped, 3);
         for dev in ["dev/mem", "dev/sda", "dev/null0"] {
-            assert!(fs::symlink_metadata(sb.layer().join(dev)).is_err(), "{dev} must not exist");
+            assert!(
+                fs::symlink_metadata(sb.layer().join(dev)).is_err(),
+                "{dev} must not exist"
+            );
         }
-        assert!(fs::symlink_metadata(sb.layer().join("pipe")).unwrap().file_type().is_fifo());
+        assert!(fs::symlink_metadata(sb.layer().join("pipe"))
+            .unwrap()
+            .file_type()
+            .is_fifo());
         sb.assert_outside_untouched();
     }
 
@@ -735,7 +1022,8 @@ mod tests {
         let n = CString::new(name).unwrap();
         let mut buf = vec![0u8; 64];
         // SAFETY: valid C strings and a buffer of the length passed.
-        let len = unsafe { libc::lgetxattr(p.as_ptr(), n.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+        let len =
+            unsafe { libc::lgetxattr(p.as_ptr(), n.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
         (len >= 0).then(|| buf[..len as usize].to_vec())
     }
 
@@ -758,15 +1046,57 @@ mod tests {
             assert_eq!(m.rdev(), 0, "{w} is 0/0");
         }
         assert!(!l.join("etc/.wh.gone").exists());
-        assert_eq!(xattr(&l.join("var/cache"), OVERLAY_OPAQUE_XATTR).as_deref(), Some(&b"y"[..]));
+        assert_eq!(
+            xattr(&l.join("var/cache"), OVERLAY_OPAQUE_XATTR).as_deref(),
+            Some(&b"y"[..])
+        );
         assert_eq!(fs::read(l.join("var/cache/fresh")).unwrap(), b"new");
         assert!(!l.join("var/cache/.wh..wh..opq").exists());
         assert!(!l.join("x/.wh..wh.plnk").exists());
         sb.assert_outside_untouched();
         // A whiteout name may not climb.
         let sb = Sandbox::new();
-        let err = sb.extract(&TarBuilder::new().file(".wh...", b"").bytes()).unwrap_err();
+        let err = sb
+            .extract(&TarBuilder::new().file(".wh...", b"").bytes())
+            .unwrap_err();
         assert!(matches!(err, ExtractError::Escapes { .. }), "{err}");
+    }
+
+    #[test]
+    fn whiteouts_only_hide_lower_layers() {
+        let sb = Sandbox::new();
+        let tar = TarBuilder::new()
+            .file("f", b"mine")
+            .file(".wh.f", b"")
+            .dir("d/")
+            .file("d/inner", b"1")
+            .file(".wh.d", b"")
+            .file(".wh.e", b"")
+            .dir("e/")
+            .file("e/new", b"2")
+            .file(".wh.g", b"")
+            .file("g", b"file over whiteout")
+            .bytes();
+        sb.extract(&tar).unwrap();
+        let l = sb.layer();
+        assert_eq!(
+            fs::read(l.join("f")).unwrap(),
+            b"mine",
+            "a same-layer file survives its whiteout"
+        );
+        assert_eq!(fs::read(l.join("d/inner")).unwrap(), b"1");
+        assert_eq!(
+            xattr(&l.join("d"), OVERLAY_OPAQUE_XATTR).as_deref(),
+            Some(&b"y"[..])
+        );
+        assert!(fs::symlink_metadata(l.join("e")).unwrap().is_dir());
+        assert_eq!(
+            xattr(&l.join("e"), OVERLAY_OPAQUE_XATTR).as_deref(),
+            Some(&b"y"[..]),
+            "new dir replacing a whiteout is opaque"
+        );
+        assert_eq!(fs::read(l.join("g")).unwrap(), b"file over whiteout");
+        sb.assert_outside_untouched();
     }
 
     #[test]
@@ -784,8 +1114,13 @@ mod tests {
         assert_eq!(fs::read(sb.layer().join("b")).unwrap(), b"now a file");
         // A parent that is a regular file is refused, not replaced implicitly.
         let sb = Sandbox::new();
-        let err = sb.extract(&TarBuilder::new().file("f", b"").file("f/x", b"").bytes()).unwrap_err();
-        assert!(matches!(err, ExtractError::ParentNotDirectory { .. }), "{err}");
+        let err = sb
+            .extract(&TarBuilder::new().file("f", b"").file("f/x", b"").bytes())
+            .unwrap_err();
+        assert!(
+            matches!(err, ExtractError::ParentNotDirectory { .. }),
+            "{err}"
+        );
     }
 
     #[test]

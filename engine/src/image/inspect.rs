@@ -22,16 +22,32 @@ pub struct HistoryEntry {
 }
 
 /// The config fields `docker inspect` prints under `Config`, null when absent as Docker.
-const CONFIG_FIELDS: [&str; 9] =
-    ["User", "ExposedPorts", "Env", "Entrypoint", "Cmd", "Volumes", "WorkingDir", "Labels", "StopSignal"];
+const CONFIG_FIELDS: [&str; 9] = [
+    "User",
+    "ExposedPorts",
+    "Env",
+    "Entrypoint",
+    "Cmd",
+    "Volumes",
+    "WorkingDir",
+    "Labels",
+    "StopSignal",
+];
 
 pub(super) fn inspect(store: &ImageStore, manifest: &str) -> Result<Value, ImageError> {
     let record = &store.index.images[manifest];
-    let raw: Value = serde_json::from_slice(&store.blobs.read(&record.config)?)
-        .map_err(|e| ImageError::InvalidConfig { digest: record.config.clone(), reason: e.to_string() })?;
+    let raw: Value = serde_json::from_slice(&store.blobs.read(&record.config)?).map_err(|e| {
+        ImageError::InvalidConfig {
+            digest: record.config.clone(),
+            reason: e.to_string(),
+        }
+    })?;
     let text = |v: Option<&Value>| v.and_then(Value::as_str).unwrap_or_default().to_string();
     let empty_config = Map::new();
-    let cfg = raw.get("config").and_then(Value::as_object).unwrap_or(&empty_config);
+    let cfg = raw
+        .get("config")
+        .and_then(Value::as_object)
+        .unwrap_or(&empty_config);
     let mut config = Map::new();
     for field in CONFIG_FIELDS {
         let v = cfg.get(field).cloned().unwrap_or(Value::Null);
@@ -48,7 +64,11 @@ pub(super) fn inspect(store: &ImageStore, manifest: &str) -> Result<Value, Image
         .and_then(|h| h.get("comment"))
         .and_then(Value::as_str)
         .unwrap_or_default();
-    let size: u64 = record.layers.iter().map(|l| store.layers.size(&l.diff_id)).sum();
+    let size: u64 = record
+        .layers
+        .iter()
+        .map(|l| store.layers.size(&l.diff_id))
+        .sum();
     let manifest_size = store.blobs.size(manifest).unwrap_or(0);
     let mut out = json!({
         "Id": record.config,
@@ -101,7 +121,11 @@ pub(super) fn history(store: &ImageStore, manifest: &str) -> Result<Vec<HistoryE
     } else {
         for h in config.history() {
             let empty = h.empty_layer().unwrap_or(false);
-            let size = if empty { 0 } else { layer_sizes.next().unwrap_or(0) };
+            let size = if empty {
+                0
+            } else {
+                layer_sizes.next().unwrap_or(0)
+            };
             rows.push(HistoryEntry {
                 id: "<missing>".into(),
                 created: h.created().clone(),
@@ -116,7 +140,11 @@ pub(super) fn history(store: &ImageStore, manifest: &str) -> Result<Vec<HistoryE
     rows.reverse();
     if let Some(top) = rows.first_mut() {
         top.id = record.config.clone();
-        top.tags = store.tags_of(manifest).iter().map(|t| familiar(t)).collect();
+        top.tags = store
+            .tags_of(manifest)
+            .iter()
+            .map(|t| familiar(t))
+            .collect();
     }
     Ok(rows)
 }

@@ -38,7 +38,9 @@ impl LayerStore {
 
     fn layer_dir(&self, diff_id: &str) -> Result<PathBuf, ImageError> {
         if !is_sha256_digest(diff_id) {
-            return Err(ImageError::InvalidDigest { digest: diff_id.to_string() });
+            return Err(ImageError::InvalidDigest {
+                digest: diff_id.to_string(),
+            });
         }
         Ok(self.dir.join(&diff_id["sha256:".len()..]))
     }
@@ -49,7 +51,8 @@ impl LayerStore {
     }
 
     pub(crate) fn exists(&self, diff_id: &str) -> bool {
-        self.layer_dir(diff_id).is_ok_and(|d| d.join(RECORD_FILE).is_file())
+        self.layer_dir(diff_id)
+            .is_ok_and(|d| d.join(RECORD_FILE).is_file())
     }
 
     /// Bytes of file content in the unpacked layer (0 if unknown).
@@ -83,12 +86,18 @@ impl LayerStore {
                 self.remove(diff_id);
                 if let Err(source) = fs::rename(&tmp, &final_dir) {
                     remove_tree(&tmp);
-                    return Err(ImageError::Io { path: final_dir, source });
+                    return Err(ImageError::Io {
+                        path: final_dir,
+                        source,
+                    });
                 }
             }
             Err(source) => {
                 remove_tree(&tmp);
-                return Err(ImageError::Io { path: final_dir, source });
+                return Err(ImageError::Io {
+                    path: final_dir,
+                    source,
+                });
             }
         }
         sync_dir(&self.dir);
@@ -101,28 +110,45 @@ impl LayerStore {
             let path = path.to_path_buf();
             move |source| ImageError::Io { path, source }
         };
-        fs::DirBuilder::new().mode(0o700).create(tmp).map_err(io(tmp))?;
+        fs::DirBuilder::new()
+            .mode(0o700)
+            .create(tmp)
+            .map_err(io(tmp))?;
         let content = tmp.join(CONTENT_DIR);
-        fs::DirBuilder::new().mode(0o755).create(&content).map_err(io(&content))?;
+        fs::DirBuilder::new()
+            .mode(0o755)
+            .create(&content)
+            .map_err(io(&content))?;
         let decompressed = decompress(blob).map_err(|source| ImageError::Layer {
             diff_id: diff_id.to_string(),
             source: super::extract::ExtractError::Read(source),
         })?;
         let mut hashing = HashingReader::new(decompressed);
-        let stats = extract_layer(&mut hashing, &content)
-            .map_err(|source| ImageError::Layer { diff_id: diff_id.to_string(), source })?;
+        let stats = extract_layer(&mut hashing, &content).map_err(|source| ImageError::Layer {
+            diff_id: diff_id.to_string(),
+            source,
+        })?;
         let actual = hashing.digest();
         if actual != diff_id {
-            return Err(ImageError::DigestMismatch { expected: diff_id.to_string(), actual });
+            return Err(ImageError::DigestMismatch {
+                expected: diff_id.to_string(),
+                actual,
+            });
         }
         // The rename below must not become durable before the files it publishes: sync the
         // filesystem the layer lives on (one syncfs per layer, not one fsync per file).
         let dir = fs::File::open(tmp).map_err(io(tmp))?;
         // SAFETY: syncfs only reads the fd, which `dir` keeps open for the call.
         if unsafe { libc::syncfs(dir.as_raw_fd()) } != 0 {
-            return Err(ImageError::Io { path: tmp.to_path_buf(), source: io::Error::last_os_error() });
+            return Err(ImageError::Io {
+                path: tmp.to_path_buf(),
+                source: io::Error::last_os_error(),
+            });
         }
-        let record = LayerRecord { diff_id: diff_id.to_string(), size: stats.size };
+        let record = LayerRecord {
+            diff_id: diff_id.to_string(),
+            size: stats.size,
+        };
         let record_path = tmp.join(RECORD_FILE);
         fsutil::write_json(&record_path, &record).map_err(io(&record_path))?;
         Ok(())
@@ -131,7 +157,9 @@ impl LayerStore {
     /// Removes a layer: renamed to the trash first, so a crash midway never leaves a
     /// half-deleted directory under its diff id.
     pub(crate) fn remove(&self, diff_id: &str) {
-        let Ok(dir) = self.layer_dir(diff_id) else { return };
+        let Ok(dir) = self.layer_dir(diff_id) else {
+            return;
+        };
         let trash = self.dir.join(format!("{TRASH_PREFIX}{}", fsutil::new_id()));
         match fs::rename(&dir, &trash) {
             Ok(()) => {
@@ -148,7 +176,9 @@ impl LayerStore {
     /// removals.
     pub(crate) fn scan_and_clean(&self) -> Vec<String> {
         let mut ids = Vec::new();
-        let Ok(entries) = fs::read_dir(&self.dir) else { return ids };
+        let Ok(entries) = fs::read_dir(&self.dir) else {
+            return ids;
+        };
         for entry in entries.filter_map(|e| e.ok()) {
             let name = entry.file_name().to_string_lossy().into_owned();
             if name.starts_with(TMP_PREFIX) || name.starts_with(TRASH_PREFIX) {

@@ -30,8 +30,8 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use oci_spec::image::{
-    Arch, Config, Descriptor, Digest, HistoryBuilder, ImageConfiguration, ImageConfigurationBuilder,
-    ImageManifest, ImageManifestBuilder, MediaType, Os, RootFsBuilder,
+    Arch, Config, Descriptor, Digest, HistoryBuilder, ImageConfiguration,
+    ImageConfigurationBuilder, ImageManifest, ImageManifestBuilder, MediaType, Os, RootFsBuilder,
 };
 use serde::{Deserialize, Serialize};
 
@@ -60,7 +60,10 @@ pub enum ImageError {
     #[error("conflict: unable to delete {id} (must be forced) - image is referenced in multiple repositories")]
     Conflict { id: String },
     #[error("invalid tag {reference:?}: {reason}")]
-    InvalidTag { reference: String, reason: &'static str },
+    InvalidTag {
+        reference: String,
+        reason: &'static str,
+    },
     #[error("invalid digest {digest:?}")]
     InvalidDigest { digest: String },
     #[error("content digest mismatch: expected {expected}, got {actual}")]
@@ -70,7 +73,11 @@ pub enum ImageError {
     #[error("layer {diff_id} of image is not unpacked")]
     LayerMissing { diff_id: String },
     #[error("layer {diff_id}: {source}")]
-    Layer { diff_id: String, #[source] source: ExtractError },
+    Layer {
+        diff_id: String,
+        #[source]
+        source: ExtractError,
+    },
     #[error("invalid manifest {digest}: {reason}")]
     InvalidManifest { digest: String, reason: String },
     #[error("invalid image config {digest}: {reason}")]
@@ -78,7 +85,11 @@ pub enum ImageError {
     #[error("invalid image archive: {reason}")]
     InvalidArchive { reason: String },
     #[error("invalid change {change:?}: {source}")]
-    Change { change: String, #[source] source: ChangeError },
+    Change {
+        change: String,
+        #[source]
+        source: ChangeError,
+    },
     #[error("encoding image metadata: {reason}")]
     Encode { reason: String },
     #[error("reading image archive: {0}")]
@@ -86,7 +97,11 @@ pub enum ImageError {
     #[error("writing image archive: {0}")]
     WriteArchive(#[source] io::Error),
     #[error("{}: {source}", path.display())]
-    Io { path: PathBuf, #[source] source: io::Error },
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
 }
 
 /// One image as `docker image ls` shows it.
@@ -116,7 +131,8 @@ pub struct ResolvedImage {
     pub reference: String,
     pub config: ImageConfiguration,
     /// Unpacked layer directories, bottom layer first (overlayfs wants the reverse order in
-    /// `lowerdir=`: top first).
+    /// `lowerdir=`: top first). Each directory occurs once: a layer repeated in the image is
+    /// kept at its topmost position only, which gives the same merged view.
     pub layers: Vec<PathBuf>,
 }
 
@@ -175,16 +191,29 @@ impl ImageStore {
         let layer_dir = root.join("layers");
         let tmp_dir = root.join("tmp");
         for dir in [root, &blob_dir, &layer_dir, &tmp_dir] {
-            fs::create_dir_all(dir).map_err(|source| ImageError::Io { path: dir.to_path_buf(), source })?;
+            fs::create_dir_all(dir).map_err(|source| ImageError::Io {
+                path: dir.to_path_buf(),
+                source,
+            })?;
         }
         clean_dir(&tmp_dir, |_| true);
         // fsutil::atomic_write's temp files for the index.
-        clean_dir(root, |name| name.starts_with(&format!(".{INDEX_FILE}.tmp-")));
+        clean_dir(root, |name| {
+            name.starts_with(&format!(".{INDEX_FILE}.tmp-"))
+        });
         let index_path = root.join(INDEX_FILE);
         let index = match fsutil::read_json::<Index>(&index_path) {
             Ok(index) => index,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Index { version: INDEX_VERSION, ..Index::default() },
-            Err(source) => return Err(ImageError::Io { path: index_path, source }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Index {
+                version: INDEX_VERSION,
+                ..Index::default()
+            },
+            Err(source) => {
+                return Err(ImageError::Io {
+                    path: index_path,
+                    source,
+                })
+            }
         };
         let store = ImageStore {
             root: root.to_path_buf(),
@@ -213,14 +242,25 @@ impl ImageStore {
     /// manifest; its config and layer blobs must be stored already), unpacking its layers.
     /// Each reference with a tag becomes a tag; each with only a digest (which must be the
     /// manifest's) is recorded as a RepoDigest. Returns the image id (config digest).
-    pub fn put_image(&mut self, manifest: &[u8], references: &[Reference]) -> Result<String, ImageError> {
+    pub fn put_image(
+        &mut self,
+        manifest: &[u8],
+        references: &[Reference],
+    ) -> Result<String, ImageError> {
         let manifest_digest = sha256_digest(manifest);
-        let bad = |reason: String| ImageError::InvalidManifest { digest: manifest_digest.clone(), reason };
-        let value: serde_json::Value = serde_json::from_slice(manifest).map_err(|e| bad(e.to_string()))?;
+        let bad = |reason: String| ImageError::InvalidManifest {
+            digest: manifest_digest.clone(),
+            reason,
+        };
+        let value: serde_json::Value =
+            serde_json::from_slice(manifest).map_err(|e| bad(e.to_string()))?;
         if value.get("manifests").is_some() {
-            return Err(bad("is an image index, not an image manifest: select a platform first".into()));
+            return Err(bad(
+                "is an image index, not an image manifest: select a platform first".into(),
+            ));
         }
-        let parsed: ImageManifest = serde_json::from_value(value).map_err(|e| bad(e.to_string()))?;
+        let parsed: ImageManifest =
+            serde_json::from_value(value).map_err(|e| bad(e.to_string()))?;
         let config_digest = parsed.config().digest().to_string();
         let config = self.read_config(&config_digest)?;
         let diff_ids = config.rootfs().diff_ids();
@@ -232,27 +272,44 @@ impl ImageStore {
             )));
         }
         let mut layers = Vec::new();
+        let mut unpacked_now = Vec::new();
         for (desc, diff_id) in parsed.layers().iter().zip(diff_ids) {
             let blob = desc.digest().to_string();
             if !self.layers.exists(diff_id) {
-                let file = self.blobs.open(&blob)?;
-                self.layers.unpack(diff_id, io::BufReader::new(file))?;
+                let unpacked = self
+                    .blobs
+                    .open(&blob)
+                    .and_then(|f| self.layers.unpack(diff_id, io::BufReader::new(f)));
+                if let Err(e) = unpacked {
+                    // Lower layers unpacked for this image are of no use without it.
+                    self.drop_unreferenced(&[], &unpacked_now);
+                    return Err(e);
+                }
+                unpacked_now.push(diff_id.clone());
             }
-            layers.push(LayerRef { blob, diff_id: diff_id.clone() });
+            layers.push(LayerRef {
+                blob,
+                diff_id: diff_id.clone(),
+            });
         }
         if !self.blobs.exists(&manifest_digest) {
             self.blobs.put(Some(&manifest_digest), manifest)?;
         }
-        let mut record = self.index.images.get(&manifest_digest).cloned().unwrap_or(ImageRecord {
-            config: config_digest.clone(),
-            layers,
-            repo_digests: Vec::new(),
-            last_tag_time: None,
-        });
+        let mut record = self
+            .index
+            .images
+            .get(&manifest_digest)
+            .cloned()
+            .unwrap_or(ImageRecord {
+                config: config_digest.clone(),
+                layers,
+                repo_digests: Vec::new(),
+                last_tag_time: None,
+            });
         let mut tags = Vec::new();
         for r in references {
             match (r.tag(), r.digest()) {
-                (Some(_), _) => tags.push(Reference::parse(&format!("{}:{}", r.name(), r.tag().unwrap_or_default()))?),
+                (Some(tag), _) => tags.push(r.with_tag(tag)?),
                 (None, Some(d)) if d == manifest_digest => {
                     let s = r.to_string();
                     if !record.repo_digests.contains(&s) {
@@ -260,7 +317,10 @@ impl ImageStore {
                     }
                 }
                 (None, Some(d)) => {
-                    return Err(ImageError::DigestMismatch { expected: d.to_string(), actual: manifest_digest.clone() })
+                    return Err(ImageError::DigestMismatch {
+                        expected: d.to_string(),
+                        actual: manifest_digest.clone(),
+                    })
                 }
                 (None, None) => {}
             }
@@ -272,7 +332,9 @@ impl ImageStore {
         let old_tags = self.index.tags.clone();
         for t in &tags {
             // A tag that pointed elsewhere moves; the old image stays, untagged, as in Docker.
-            self.index.tags.insert(t.to_string(), manifest_digest.clone());
+            self.index
+                .tags
+                .insert(t.to_string(), manifest_digest.clone());
         }
         if let Err(e) = self.save_index() {
             // Keep memory and disk in agreement.
@@ -289,21 +351,33 @@ impl ImageStore {
 
     /// Imports a root filesystem tar (plain, gzip or zstd) as a one-layer image, like
     /// `docker import`; `changes` are Dockerfile lines (CMD, ENTRYPOINT, ENV, ...).
-    pub fn import(&mut self, tar: impl Read, reference: Option<&str>, changes: &[String]) -> Result<ImageSummary, ImageError> {
+    pub fn import(
+        &mut self,
+        tar: impl Read,
+        reference: Option<&str>,
+        changes: &[String],
+    ) -> Result<ImageSummary, ImageError> {
         let reference = match reference {
             Some(r) => Some(tag_reference(r)?),
             None => None,
         };
         let mut config = Config::default();
         for change in changes {
-            changes::apply_changes(&mut config, std::slice::from_ref(change))
-                .map_err(|source| ImageError::Change { change: change.clone(), source })?;
+            changes::apply_changes(&mut config, std::slice::from_ref(change)).map_err(
+                |source| ImageError::Change {
+                    change: change.clone(),
+                    source,
+                },
+            )?;
         }
         let decompressed = blobs::decompress(tar).map_err(ImageError::ReadArchive)?;
         let (diff_id, layer_size) = self.blobs.put(None, decompressed)?;
         let result = self.import_with_layer(&diff_id, layer_size, config, reference);
         if result.is_err() {
-            self.drop_unreferenced(&[diff_id.clone()], &[diff_id]);
+            self.drop_unreferenced(
+                std::slice::from_ref(&diff_id),
+                std::slice::from_ref(&diff_id),
+            );
         }
         result
     }
@@ -321,7 +395,13 @@ impl ImageStore {
             .architecture(Arch::default())
             .os(Os::Linux)
             .config(config)
-            .rootfs(RootFsBuilder::default().typ("layers").diff_ids(vec![diff_id.to_string()]).build().map_err(internal)?)
+            .rootfs(
+                RootFsBuilder::default()
+                    .typ("layers")
+                    .diff_ids(vec![diff_id.to_string()])
+                    .build()
+                    .map_err(internal)?,
+            )
             .history(vec![HistoryBuilder::default()
                 .created(created)
                 .created_by("berth import")
@@ -361,7 +441,11 @@ impl ImageStore {
     pub fn list(&self) -> Result<Vec<ImageSummary>, ImageError> {
         let mut all = Vec::new();
         for digest in self.index.images.keys() {
-            all.push(self.summary(digest)?);
+            // One unreadable image must not hide the others from `image ls`.
+            match self.summary(digest) {
+                Ok(s) => all.push(s),
+                Err(e) => tracing::warn!(manifest = %digest, error = %e, "cannot summarize image"),
+            }
         }
         all.sort_by(|a, b| b.created.cmp(&a.created).then(a.id.cmp(&b.id)));
         Ok(all)
@@ -372,7 +456,11 @@ impl ImageStore {
         let (manifest, _) = self.lookup(source)?;
         let target = tag_reference(target)?;
         let old = self.index.tags.insert(target.to_string(), manifest.clone());
-        let old_time = self.index.images.get(&manifest).and_then(|r| r.last_tag_time.clone());
+        let old_time = self
+            .index
+            .images
+            .get(&manifest)
+            .and_then(|r| r.last_tag_time.clone());
         if let Some(r) = self.index.images.get_mut(&manifest) {
             r.last_tag_time = Some(now());
         }
@@ -396,50 +484,70 @@ impl ImageStore {
     /// (`Untagged: busybox:latest`, `Deleted: sha256:...`). The caller checks containers.
     pub fn remove(&mut self, reference: &str, force: bool) -> Result<Vec<String>, ImageError> {
         let (manifest, how) = self.lookup(reference)?;
-        let record = self.index.images.get(&manifest).cloned().ok_or_else(|| ImageError::NotFound {
-            reference: reference.to_string(),
-        })?;
-        let tags_of_image: Vec<String> =
-            self.index.tags.iter().filter(|(_, m)| **m == manifest).map(|(t, _)| t.clone()).collect();
-        let mut report = Vec::new();
-        let mut untag = Vec::new();
-        let mut drop_digests = Vec::new();
-        match &how {
-            Match::Tag(t) => untag.push(t.clone()),
-            Match::RepoDigest(d) => drop_digests.push(d.clone()),
-            Match::Id => {
-                if tags_of_image.len() > 1 && !force {
-                    return Err(ImageError::Conflict { id: short_id(&record.config) });
-                }
-                untag = tags_of_image.clone();
-                drop_digests = record.repo_digests.clone();
+        let id = self.index.images[&manifest].config.clone();
+        // By id, every manifest of that config is the image (the same image loaded from
+        // differently compressed archives has several).
+        let manifests: BTreeSet<String> = match how {
+            Match::Id => self
+                .index
+                .images
+                .iter()
+                .filter(|(_, r)| r.config == id)
+                .map(|(m, _)| m.clone())
+                .collect(),
+            _ => BTreeSet::from([manifest.clone()]),
+        };
+        let tags: Vec<String> = self
+            .index
+            .tags
+            .iter()
+            .filter(|(_, m)| manifests.contains(*m))
+            .map(|(t, _)| t.clone())
+            .collect();
+        let digests: Vec<String> = manifests
+            .iter()
+            .flat_map(|m| self.index.images[m].repo_digests.clone())
+            .collect();
+        let (untag, mut drop_digests) = match &how {
+            Match::Tag(t) => (vec![t.clone()], Vec::new()),
+            Match::RepoDigest(d) => (Vec::new(), vec![d.clone()]),
+            Match::Id if tags.len() > 1 && !force => {
+                return Err(ImageError::Conflict { id: short_id(&id) })
             }
-        }
-        let remaining_tags = tags_of_image.iter().filter(|t| !untag.contains(t)).count();
-        let remaining_digests = record.repo_digests.iter().filter(|d| !drop_digests.contains(d)).count();
-        // As Docker: the image goes when its last tag goes (its digests go with it).
-        let delete = remaining_tags == 0 && (matches!(how, Match::Id) || remaining_digests == 0 || !untag.is_empty());
+            Match::Id => (tags.clone(), digests.clone()),
+        };
+        let tags_left = tags.iter().filter(|t| !untag.contains(t)).count();
+        let digests_left = digests.iter().filter(|d| !drop_digests.contains(d)).count();
+        // As Docker: the image goes with its last tag (its digests with it), or with its last
+        // digest when it had no tag, or when removed by id.
+        let delete =
+            tags_left == 0 && (matches!(how, Match::Id) || !untag.is_empty() || digests_left == 0);
         if delete {
-            drop_digests = record.repo_digests.clone();
+            drop_digests = digests;
         }
-        let mut index_tags = self.index.tags.clone();
-        let mut images = self.index.images.clone();
+
+        let mut new_tags = self.index.tags.clone();
+        let mut new_images = self.index.images.clone();
+        let mut report = Vec::new();
         for t in &untag {
-            index_tags.remove(t);
+            new_tags.remove(t);
             report.push(format!("Untagged: {}", familiar(t)));
-        }
-        if let Some(r) = images.get_mut(&manifest) {
-            r.repo_digests.retain(|d| !drop_digests.contains(d));
         }
         for d in &drop_digests {
             report.push(format!("Untagged: {}", familiar(d)));
         }
-        if delete {
-            images.remove(&manifest);
-            report.push(format!("Deleted: {}", record.config));
+        for m in &manifests {
+            if delete {
+                new_images.remove(m);
+            } else if let Some(r) = new_images.get_mut(m) {
+                r.repo_digests.retain(|d| !drop_digests.contains(d));
+            }
         }
-        let old_tags = std::mem::replace(&mut self.index.tags, index_tags);
-        let old_images = std::mem::replace(&mut self.index.images, images);
+        if delete {
+            report.push(format!("Deleted: {id}"));
+        }
+        let old_tags = std::mem::replace(&mut self.index.tags, new_tags);
+        let old_images = std::mem::replace(&mut self.index.images, new_images);
         if let Err(e) = self.save_index() {
             self.index.tags = old_tags;
             self.index.images = old_images;
@@ -447,11 +555,17 @@ impl ImageStore {
         }
         if delete {
             // The index no longer names them: from here a crash only leaves garbage.
-            let mut blobs = vec![manifest.clone(), record.config.clone()];
-            blobs.extend(record.layers.iter().map(|l| l.blob.clone()));
-            let diff_ids: Vec<String> = record.layers.iter().map(|l| l.diff_id.clone()).collect();
+            let mut blobs = Vec::new();
+            let mut diff_ids = Vec::new();
+            for m in &manifests {
+                let record = &old_images[m];
+                blobs.push(m.clone());
+                blobs.push(record.config.clone());
+                blobs.extend(record.layers.iter().map(|l| l.blob.clone()));
+                diff_ids.extend(record.layers.iter().map(|l| l.diff_id.clone()));
+            }
             self.drop_unreferenced(&blobs, &diff_ids);
-            tracing::info!(image = %record.config, "removed image");
+            tracing::info!(image = %id, "removed image");
         }
         Ok(report)
     }
@@ -477,27 +591,44 @@ impl ImageStore {
         let mut layers = Vec::new();
         for l in &record.layers {
             if !self.layers.exists(&l.diff_id) {
-                return Err(ImageError::LayerMissing { diff_id: l.diff_id.clone() });
+                return Err(ImageError::LayerMissing {
+                    diff_id: l.diff_id.clone(),
+                });
             }
-            layers.push(self.layers.content_path(&l.diff_id)?);
+            let path = self.layers.content_path(&l.diff_id)?;
+            // The same layer can occur twice in one image (the empty layer
+            // sha256:5f70bf18... often does), and overlayfs refuses a lower dir given twice.
+            // Keeping only the topmost occurrence gives the same merged view: everything the
+            // lower copy provides or hides, the upper copy provides or hides too.
+            layers.retain(|p| p != &path);
+            layers.push(path);
         }
         let reference = match how {
             Match::Tag(t) | Match::RepoDigest(t) => t,
             Match::Id => record.config.clone(),
         };
-        Ok(ResolvedImage { id: record.config.clone(), reference, config, layers })
+        Ok(ResolvedImage {
+            id: record.config.clone(),
+            reference,
+            config,
+            layers,
+        })
     }
 
     /// Finds the manifest digest of the image `s` names: a reference (tag or digest), then an
     /// image id or id prefix, as Docker does.
     fn lookup(&self, s: &str) -> Result<(String, Match), ImageError> {
-        let not_found = || ImageError::NotFound { reference: s.to_string() };
+        let not_found = || ImageError::NotFound {
+            reference: s.to_string(),
+        };
         if let Ok(r) = Reference::parse(s) {
             if let Some(d) = r.digest() {
                 let wanted = format!("{}@{}", r.name(), d);
                 if let Some(rec) = self.index.images.get(d) {
                     let name_matches = rec.repo_digests.contains(&wanted)
-                        || self.index.tags.iter().any(|(t, m)| m == d && t.rsplit_once(':').is_some_and(|(n, _)| n == r.name()));
+                        || self.index.tags.iter().any(|(t, m)| {
+                            m == d && t.rsplit_once(':').is_some_and(|(n, _)| n == r.name())
+                        });
                     if name_matches {
                         return Ok((d.to_string(), Match::RepoDigest(wanted)));
                     }
@@ -508,7 +639,8 @@ impl ImageStore {
         }
         let hex = s.strip_prefix("sha256:").unwrap_or(s);
         let full = s.starts_with("sha256:");
-        if hex.is_empty() || !hex.bytes().all(|b| b.is_ascii_hexdigit()) || (!full && hex.len() < 4) {
+        if hex.is_empty() || !hex.bytes().all(|b| b.is_ascii_hexdigit()) || (!full && hex.len() < 4)
+        {
             return Err(not_found());
         }
         let hex = hex.to_ascii_lowercase();
@@ -521,7 +653,10 @@ impl ImageStore {
             .collect();
         // Several manifests can share one config (same image, differently compressed): any
         // of them is that image; prefer one that is tagged.
-        let configs: BTreeSet<&String> = found.iter().map(|m| &self.index.images[*m].config).collect();
+        let configs: BTreeSet<&String> = found
+            .iter()
+            .map(|m| &self.index.images[*m].config)
+            .collect();
         match configs.len() {
             0 => Err(not_found()),
             1 => {
@@ -533,12 +668,20 @@ impl ImageStore {
                     .ok_or_else(not_found)?;
                 Ok((best, Match::Id))
             }
-            _ => Err(ImageError::Ambiguous { reference: s.to_string() }),
+            _ => Err(ImageError::Ambiguous {
+                reference: s.to_string(),
+            }),
         }
     }
 
     fn summary(&self, manifest: &str) -> Result<ImageSummary, ImageError> {
-        let record = self.index.images.get(manifest).ok_or_else(|| ImageError::NotFound { reference: manifest.to_string() })?;
+        let record = self
+            .index
+            .images
+            .get(manifest)
+            .ok_or_else(|| ImageError::NotFound {
+                reference: manifest.to_string(),
+            })?;
         let config = self.read_config(&record.config)?;
         Ok(ImageSummary {
             id: record.config.clone(),
@@ -546,13 +689,22 @@ impl ImageStore {
             repo_tags: self.tags_of(manifest).iter().map(|t| familiar(t)).collect(),
             repo_digests: record.repo_digests.iter().map(|d| familiar(d)).collect(),
             created: config.created().clone(),
-            size: record.layers.iter().map(|l| self.layers.size(&l.diff_id)).sum(),
+            size: record
+                .layers
+                .iter()
+                .map(|l| self.layers.size(&l.diff_id))
+                .sum(),
         })
     }
 
     /// Full tags pointing at `manifest`, sorted.
     fn tags_of(&self, manifest: &str) -> Vec<String> {
-        self.index.tags.iter().filter(|(_, m)| *m == manifest).map(|(t, _)| t.clone()).collect()
+        self.index
+            .tags
+            .iter()
+            .filter(|(_, m)| *m == manifest)
+            .map(|(t, _)| t.clone())
+            .collect()
     }
 
     fn read_config(&self, digest: &str) -> Result<ImageConfiguration, ImageError> {
@@ -596,11 +748,21 @@ impl ImageStore {
     /// which is the case in `open`.
     fn collect_garbage(&self) {
         let (used_blobs, used_layers) = self.referenced();
-        for b in self.blobs.list().into_iter().filter(|b| !used_blobs.contains(b)) {
+        for b in self
+            .blobs
+            .list()
+            .into_iter()
+            .filter(|b| !used_blobs.contains(b))
+        {
             tracing::info!(digest = %b, "removing unreferenced blob");
             self.blobs.remove(&b);
         }
-        for d in self.layers.scan_and_clean().into_iter().filter(|d| !used_layers.contains(d)) {
+        for d in self
+            .layers
+            .scan_and_clean()
+            .into_iter()
+            .filter(|d| !used_layers.contains(d))
+        {
             tracing::info!(diff_id = %d, "removing unreferenced layer");
             self.layers.remove(&d);
         }
@@ -610,29 +772,52 @@ impl ImageStore {
 /// Parses an image config, tolerating what real configs omit (`history`, `rootfs` of
 /// configs written by some tools) where oci-spec requires it.
 fn parse_config(digest: &str, bytes: &[u8]) -> Result<ImageConfiguration, ImageError> {
-    let bad = |reason: String| ImageError::InvalidConfig { digest: digest.to_string(), reason };
-    let mut value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| bad(e.to_string()))?;
-    let obj = value.as_object_mut().ok_or_else(|| bad("not a json object".into()))?;
-    if obj.get("history").map_or(true, |h| h.is_null()) {
+    let bad = |reason: String| ImageError::InvalidConfig {
+        digest: digest.to_string(),
+        reason,
+    };
+    let mut value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| bad(e.to_string()))?;
+    let obj = value
+        .as_object_mut()
+        .ok_or_else(|| bad("not a json object".into()))?;
+    if matches!(obj.get("history"), None | Some(serde_json::Value::Null)) {
         obj.insert("history".into(), serde_json::json!([]));
     }
-    if obj.get("rootfs").map_or(true, |h| h.is_null()) {
+    if matches!(obj.get("rootfs"), None | Some(serde_json::Value::Null)) {
         return Err(bad("missing rootfs".into()));
     }
     serde_json::from_value(value).map_err(|e| bad(e.to_string()))
 }
 
 /// An OCI image manifest for a config and layers (digest, size, compression), as bytes.
-fn build_manifest(config: (&str, u64), layers: &[(String, u64, Compression)]) -> Result<Vec<u8>, ImageError> {
-    let digest = |d: &str| Digest::from_str(d).map_err(|_| ImageError::InvalidDigest { digest: d.to_string() });
+fn build_manifest(
+    config: (&str, u64),
+    layers: &[(String, u64, Compression)],
+) -> Result<Vec<u8>, ImageError> {
+    let digest = |d: &str| {
+        Digest::from_str(d).map_err(|_| ImageError::InvalidDigest {
+            digest: d.to_string(),
+        })
+    };
     let layer_descs = layers
         .iter()
-        .map(|(d, size, c)| Ok(Descriptor::new(MediaType::from(c.media_type()), *size, digest(d)?)))
+        .map(|(d, size, c)| {
+            Ok(Descriptor::new(
+                MediaType::from(c.media_type()),
+                *size,
+                digest(d)?,
+            ))
+        })
         .collect::<Result<Vec<_>, ImageError>>()?;
     let manifest = ImageManifestBuilder::default()
         .schema_version(2u32)
         .media_type(MediaType::ImageManifest)
-        .config(Descriptor::new(MediaType::ImageConfig, config.1, digest(config.0)?))
+        .config(Descriptor::new(
+            MediaType::ImageConfig,
+            config.1,
+            digest(config.0)?,
+        ))
         .layers(layer_descs)
         .build()
         .map_err(internal)?;
@@ -643,14 +828,19 @@ fn build_manifest(config: (&str, u64), layers: &[(String, u64, Compression)]) ->
 fn tag_reference(s: &str) -> Result<Reference, ImageError> {
     let r = Reference::parse(s)?;
     if r.digest().is_some() {
-        return Err(ImageError::InvalidTag { reference: s.to_string(), reason: "a tag cannot carry a digest" });
+        return Err(ImageError::InvalidTag {
+            reference: s.to_string(),
+            reason: "a tag cannot carry a digest",
+        });
     }
     Ok(r)
 }
 
 /// The short form of a full reference we stored.
 fn familiar(full: &str) -> String {
-    Reference::parse(full).map(|r| r.familiar()).unwrap_or_else(|_| full.to_string())
+    Reference::parse(full)
+        .map(|r| r.familiar())
+        .unwrap_or_else(|_| full.to_string())
 }
 
 fn short_id(id: &str) -> String {
@@ -662,12 +852,16 @@ fn now() -> String {
 }
 
 fn internal(e: impl std::fmt::Display) -> ImageError {
-    ImageError::Encode { reason: e.to_string() }
+    ImageError::Encode {
+        reason: e.to_string(),
+    }
 }
 
 /// Removes the entries of `dir` whose names `pick` selects (files or trees).
 fn clean_dir(dir: &Path, pick: impl Fn(&str) -> bool) {
-    let Ok(entries) = fs::read_dir(dir) else { return };
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
     for entry in entries.filter_map(|e| e.ok()) {
         let name = entry.file_name().to_string_lossy().into_owned();
         if !pick(&name) {

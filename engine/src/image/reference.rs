@@ -19,7 +19,10 @@ pub enum ReferenceError {
     #[error("invalid reference format: repository name {reference:?} must be lowercase")]
     Uppercase { reference: String },
     #[error("invalid reference format: {reference:?}: {reason}")]
-    Invalid { reference: String, reason: &'static str },
+    Invalid {
+        reference: String,
+        reason: &'static str,
+    },
     #[error("invalid reference format: {reference:?}: repository name longer than {NAME_TOTAL_LENGTH_MAX} characters")]
     NameTooLong { reference: String },
     #[error("invalid reference format: {reference:?}: unsupported digest (only sha256 with 64 hex digits)")]
@@ -40,14 +43,25 @@ pub struct Reference {
 impl Reference {
     /// Parses and normalizes `s` (Docker's `ParseNormalizedNamed` + `TagNameOnly`).
     pub fn parse(s: &str) -> Result<Reference, ReferenceError> {
-        let err = |reason| ReferenceError::Invalid { reference: s.to_string(), reason };
+        let err = |reason| ReferenceError::Invalid {
+            reference: s.to_string(),
+            reason,
+        };
         if s.is_empty() {
-            return Err(ReferenceError::Empty { reference: s.to_string() });
+            return Err(ReferenceError::Empty {
+                reference: s.to_string(),
+            });
+        }
+        // A bare 64-hex string is an image id, never a name (as distribution/reference).
+        if s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+            return Err(err("cannot specify 64-byte hexadecimal strings"));
         }
         let (rest, digest) = match s.split_once('@') {
             Some((r, d)) => {
                 if !is_sha256_digest(d) {
-                    return Err(ReferenceError::Digest { reference: s.to_string() });
+                    return Err(ReferenceError::Digest {
+                        reference: s.to_string(),
+                    });
                 }
                 (r, Some(d.to_string()))
             }
@@ -73,7 +87,9 @@ impl Reference {
         }
         let (domain, path) = split_domain(name);
         if path.chars().any(|c| c.is_ascii_uppercase()) {
-            return Err(ReferenceError::Uppercase { reference: s.to_string() });
+            return Err(ReferenceError::Uppercase {
+                reference: s.to_string(),
+            });
         }
         if !is_valid_domain(&domain) {
             return Err(err("invalid registry domain"));
@@ -82,13 +98,20 @@ impl Reference {
             return Err(err("invalid repository name"));
         }
         if domain.len() + 1 + path.len() > NAME_TOTAL_LENGTH_MAX {
-            return Err(ReferenceError::NameTooLong { reference: s.to_string() });
+            return Err(ReferenceError::NameTooLong {
+                reference: s.to_string(),
+            });
         }
         let tag = match (&tag, &digest) {
             (None, None) => Some(DEFAULT_TAG.to_string()),
             _ => tag,
         };
-        Ok(Reference { domain, path, tag, digest })
+        Ok(Reference {
+            domain,
+            path,
+            tag,
+            digest,
+        })
     }
 
     /// The registry, e.g. `docker.io` or `127.0.0.1:5000`.
@@ -135,17 +158,30 @@ impl Reference {
     /// The same repository with `tag` and no digest.
     pub fn with_tag(&self, tag: &str) -> Result<Reference, ReferenceError> {
         if !is_valid_tag(tag) {
-            return Err(ReferenceError::Invalid { reference: tag.to_string(), reason: "invalid tag" });
+            return Err(ReferenceError::Invalid {
+                reference: tag.to_string(),
+                reason: "invalid tag",
+            });
         }
-        Ok(Reference { tag: Some(tag.to_string()), digest: None, ..self.clone() })
+        Ok(Reference {
+            tag: Some(tag.to_string()),
+            digest: None,
+            ..self.clone()
+        })
     }
 
     /// The same repository pinned to `digest` and no tag (Docker's RepoDigests form).
     pub fn with_digest(&self, digest: &str) -> Result<Reference, ReferenceError> {
         if !is_sha256_digest(digest) {
-            return Err(ReferenceError::Digest { reference: digest.to_string() });
+            return Err(ReferenceError::Digest {
+                reference: digest.to_string(),
+            });
         }
-        Ok(Reference { tag: None, digest: Some(digest.to_string()), ..self.clone() })
+        Ok(Reference {
+            tag: None,
+            digest: Some(digest.to_string()),
+            ..self.clone()
+        })
     }
 
     fn render(&self, name: String) -> String {
@@ -189,7 +225,11 @@ fn split_domain(name: &str) -> (String, String) {
         }
         _ => (DEFAULT_DOMAIN.to_string(), name.to_string()),
     };
-    let domain = if domain == LEGACY_DEFAULT_DOMAIN { DEFAULT_DOMAIN.to_string() } else { domain };
+    let domain = if domain == LEGACY_DEFAULT_DOMAIN {
+        DEFAULT_DOMAIN.to_string()
+    } else {
+        domain
+    };
     let path = if domain == DEFAULT_DOMAIN && !path.contains('/') {
         format!("{OFFICIAL_REPO_PREFIX}{path}")
     } else {
@@ -241,10 +281,16 @@ fn is_valid_path_component(c: &str) -> bool {
 
 /// Domains are host names or IPv4 addresses (or bracketed IPv6), with an optional port.
 fn is_valid_domain(d: &str) -> bool {
-    let valid_port = |p: &str| !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit());
+    let valid_port =
+        |p: &str| !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit());
     if let Some(rest) = d.strip_prefix('[') {
-        let Some((ip6, after)) = rest.split_once(']') else { return false };
-        let ip_ok = ip6.contains(':') && ip6.chars().all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.');
+        let Some((ip6, after)) = rest.split_once(']') else {
+            return false;
+        };
+        let ip_ok = ip6.contains(':')
+            && ip6
+                .chars()
+                .all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.');
         return ip_ok && (after.is_empty() || after.strip_prefix(':').is_some_and(valid_port));
     }
     let host = match d.rsplit_once(':') {
@@ -281,12 +327,25 @@ mod tests {
         assert_eq!(full("busybox"), "docker.io/library/busybox:latest");
         assert_eq!(full("bb:local"), "docker.io/library/bb:local");
         assert_eq!(full("user/app"), "docker.io/user/app:latest");
-        assert_eq!(full("index.docker.io/library/alpine:3"), "docker.io/library/alpine:3");
+        assert_eq!(
+            full("index.docker.io/library/alpine:3"),
+            "docker.io/library/alpine:3"
+        );
         assert_eq!(full("127.0.0.1:5000/bb:1"), "127.0.0.1:5000/bb:1");
         assert_eq!(full("localhost/bb"), "localhost/bb:latest");
+        assert_eq!(full("localhost:5000/a/b"), "localhost:5000/a/b:latest");
+        assert_eq!(full("[::1]:5000/bb:2"), "[::1]:5000/bb:2");
+        assert_eq!(full("my-registry.example.com/team/app"), "my-registry.example.com/team/app:latest");
+        assert_eq!(full("a__b/c---d.e_f"), "docker.io/a__b/c---d.e_f:latest");
         assert_eq!(full("ghcr.io/a/b/c:v1.2-rc"), "ghcr.io/a/b/c:v1.2-rc");
-        assert_eq!(full(&format!("busybox@{D}")), format!("docker.io/library/busybox@{D}"));
-        assert_eq!(full(&format!("busybox:1@{D}")), format!("docker.io/library/busybox:1@{D}"));
+        assert_eq!(
+            full(&format!("busybox@{D}")),
+            format!("docker.io/library/busybox@{D}")
+        );
+        assert_eq!(
+            full(&format!("busybox:1@{D}")),
+            format!("docker.io/library/busybox:1@{D}")
+        );
     }
 
     #[test]
@@ -298,7 +357,10 @@ mod tests {
         assert_eq!(short("127.0.0.1:5000/bb:1"), "127.0.0.1:5000/bb:1");
         assert_eq!(short(&format!("bb@{D}")), format!("bb@{D}"));
         let r = Reference::parse("127.0.0.1:5000/bb:1").unwrap();
-        assert_eq!((r.domain(), r.path(), r.tag()), ("127.0.0.1:5000", "bb", Some("1")));
+        assert_eq!(
+            (r.domain(), r.path(), r.tag()),
+            ("127.0.0.1:5000", "bb", Some("1"))
+        );
     }
 
     #[test]
@@ -316,10 +378,14 @@ mod tests {
             "a..b",
             ":tag",
             "host:port/x",
+            "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
         ] {
             assert!(Reference::parse(bad).is_err(), "{bad:?} should be rejected");
         }
-        assert!(matches!(Reference::parse("Busybox"), Err(ReferenceError::Uppercase { .. })));
+        assert!(matches!(
+            Reference::parse("Busybox"),
+            Err(ReferenceError::Uppercase { .. })
+        ));
         assert!(Reference::parse(&"a".repeat(300)).is_err());
     }
 
