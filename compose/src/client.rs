@@ -25,7 +25,9 @@ pub struct Client {
 impl Client {
     /// Connects to the daemon of `g.run_dir`, starting one in the background if none answers.
     pub fn connect(g: &GlobalOpts) -> Result<Client> {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
         let sock = crate::daemon::socket_path(&g.run_dir);
         let c = Client { sock, rt };
         if c.rt.block_on(UnixStream::connect(&c.sock)).is_err() {
@@ -35,13 +37,23 @@ impl Client {
     }
 
     fn start_daemon(&self, g: &GlobalOpts) -> Result<()> {
-        std::fs::create_dir_all(&g.run_dir).with_context(|| format!("creating {}", g.run_dir.display()))?;
+        std::fs::create_dir_all(&g.run_dir)
+            .with_context(|| format!("creating {}", g.run_dir.display()))?;
         let log_path = g.run_dir.join("daemon.log");
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(&log_path)?;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)?;
         let exe = std::env::current_exe()?;
         let mut cmd = std::process::Command::new(exe);
-        cmd.arg("--root").arg(&g.root).arg("--run-dir").arg(&g.run_dir).arg("daemon");
-        cmd.stdin(std::process::Stdio::null()).stdout(log.try_clone()?).stderr(log);
+        cmd.arg("--root")
+            .arg(&g.root)
+            .arg("--run-dir")
+            .arg(&g.run_dir)
+            .arg("daemon");
+        cmd.stdin(std::process::Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log);
         // Its own session: the daemon must outlive this command and its terminal.
         use std::os::unix::process::CommandExt;
         // SAFETY: setsid is async-signal-safe and touches no memory.
@@ -59,20 +71,35 @@ impl Client {
             }
             if let Ok(Some(status)) = child.try_wait() {
                 let log = std::fs::read_to_string(&log_path).unwrap_or_default();
-                let last = log.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
+                let last = log
+                    .lines()
+                    .rev()
+                    .find(|l| !l.trim().is_empty())
+                    .unwrap_or("");
                 bail!("the berth daemon exited ({status}) at start: {last}");
             }
             std::thread::sleep(Duration::from_millis(10));
         }
-        bail!("the berth daemon did not answer on {} within 15 s (see {})", self.sock.display(), log_path.display())
+        bail!(
+            "the berth daemon did not answer on {} within 15 s (see {})",
+            self.sock.display(),
+            log_path.display()
+        )
     }
 
     pub fn request(&self, method: Method, path: &str, body: Body) -> Result<Response<Incoming>> {
         self.rt.block_on(async {
-            let stream = UnixStream::connect(&self.sock).await.with_context(|| format!("connecting to {}", self.sock.display()))?;
-            let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+            let stream = UnixStream::connect(&self.sock)
+                .await
+                .with_context(|| format!("connecting to {}", self.sock.display()))?;
+            let (mut sender, conn) =
+                hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
             tokio::spawn(conn);
-            let req = Request::builder().method(method).uri(path).header("host", "berth").body(body)?;
+            let req = Request::builder()
+                .method(method)
+                .uri(path)
+                .header("host", "berth")
+                .body(body)?;
             let resp = sender.send_request(req).await?;
             if !resp.status().is_success() {
                 let status = resp.status();
@@ -81,7 +108,10 @@ impl Client {
                     .ok()
                     .and_then(|v| v["message"].as_str().map(String::from))
                     .unwrap_or_else(|| String::from_utf8_lossy(&bytes).into_owned());
-                return Err(anyhow!(ApiFailure { status: status.as_u16(), message: msg }));
+                return Err(anyhow!(ApiFailure {
+                    status: status.as_u16(),
+                    message: msg
+                }));
             }
             Ok(resp)
         })
@@ -104,13 +134,21 @@ impl Client {
         };
         let resp = self.request(Method::POST, path, b)?;
         let bytes = self.collect(resp)?;
-        Ok(if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes)? })
+        Ok(if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)?
+        })
     }
 
     pub fn delete(&self, path: &str) -> Result<Value> {
         let resp = self.request(Method::DELETE, path, empty())?;
         let bytes = self.collect(resp)?;
-        Ok(if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes)? })
+        Ok(if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)?
+        })
     }
 
     /// POSTs the bytes of `reader` as a streamed body.
@@ -129,10 +167,16 @@ impl Client {
                 }
             }
         });
-        let stream = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|b| (Ok(Frame::data(b)), rx)) });
+        let stream = futures::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|b| (Ok(Frame::data(b)), rx))
+        });
         let resp = self.request(Method::POST, path, StreamBody::new(stream).boxed())?;
         let bytes = self.collect(resp)?;
-        Ok(if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes)? })
+        Ok(if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)?
+        })
     }
 
     /// Streams a GET's body into `out` chunk by chunk.
@@ -171,7 +215,9 @@ fn empty() -> Body {
 }
 
 fn full(v: Vec<u8>) -> Body {
-    Full::new(Bytes::from(v)).map_err(|never| match never {}).boxed()
+    Full::new(Bytes::from(v))
+        .map_err(|never| match never {})
+        .boxed()
 }
 
 /// Percent-encodes a query value.

@@ -17,7 +17,9 @@ impl SealedExe {
     pub fn create() -> io::Result<Self> {
         let name = c"berth";
         // SAFETY: a valid NUL-terminated name and flags; returns a new fd or -1.
-        let raw = unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) };
+        let raw = unsafe {
+            libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING)
+        };
         if raw < 0 {
             return Err(io::Error::last_os_error());
         }
@@ -26,7 +28,8 @@ impl SealedExe {
         let mut src = File::open("/proc/self/exe")?;
         let mut dst = File::from(fd.try_clone()?);
         io::copy(&mut src, &mut dst)?;
-        let seals = libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
+        let seals =
+            libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
         // SAFETY: fcntl on a descriptor we own with an integer argument.
         if unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, seals) } != 0 {
             return Err(io::Error::last_os_error());
@@ -37,6 +40,10 @@ impl SealedExe {
     /// A path that execs the sealed copy. The descriptor is close-on-exec, but execve resolves
     /// the path before it closes anything, so the child can exec through it.
     pub fn path(&self) -> PathBuf {
-        PathBuf::from(format!("/proc/{}/fd/{}", std::process::id(), self.fd.as_raw_fd()))
+        PathBuf::from(format!(
+            "/proc/{}/fd/{}",
+            std::process::id(),
+            self.fd.as_raw_fd()
+        ))
     }
 }

@@ -113,14 +113,21 @@ impl RestartPolicy {
 
     /// Whether a container that just exited with `exit_code` is started again.
     /// `manually_stopped`: the user stopped it (stop, kill), which no policy overrides.
-    pub fn should_restart(&self, exit_code: i32, restart_count: u32, manually_stopped: bool) -> bool {
+    pub fn should_restart(
+        &self,
+        exit_code: i32,
+        restart_count: u32,
+        manually_stopped: bool,
+    ) -> bool {
         if manually_stopped {
             return false;
         }
         match self {
             Self::No => false,
             Self::Always | Self::UnlessStopped => true,
-            Self::OnFailure { max_retries } => exit_code != 0 && (*max_retries == 0 || restart_count < *max_retries),
+            Self::OnFailure { max_retries } => {
+                exit_code != 0 && (*max_retries == 0 || restart_count < *max_retries)
+            }
         }
     }
 
@@ -241,7 +248,11 @@ pub fn resolve_command(cfg: &ContainerConfig, image: &ImageDefaults) -> Vec<Stri
 /// Image env overlaid with the user's (later keys win), PATH and HOSTNAME ensured.
 pub fn merge_env(image: &[String], user: &[String], hostname: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
-    let key = |e: &str| e.split_once('=').map(|(k, _)| k.to_string()).unwrap_or_else(|| e.to_string());
+    let key = |e: &str| {
+        e.split_once('=')
+            .map(|(k, _)| k.to_string())
+            .unwrap_or_else(|| e.to_string())
+    };
     for e in image.iter().chain(user.iter()) {
         let k = key(e);
         out.retain(|x| key(x) != k);
@@ -265,13 +276,20 @@ pub struct Layout {
 
 impl Layout {
     pub fn new(root: &Path, run_dir: &Path, id: &str) -> Self {
-        Layout { dir: root.join("containers").join(id), run: run_dir.join("c").join(&id[..12.min(id.len())]) }
+        Layout {
+            dir: root.join("containers").join(id),
+            run: run_dir.join("c").join(&id[..12.min(id.len())]),
+        }
     }
     pub fn record(&self) -> PathBuf {
         self.dir.join("container.json")
     }
     pub fn log(&self) -> PathBuf {
-        let id = self.dir.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let id = self
+            .dir
+            .file_name()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
         self.dir.join(format!("{id}-json.log"))
     }
     pub fn upper(&self) -> PathBuf {
@@ -310,14 +328,36 @@ pub fn build_spec(inp: SpecInputs) -> Result<Spec, String> {
         return Err("no command specified".into());
     }
     let env = merge_env(&inp.image.env, &cfg.env, &hostname);
-    let cwd = cfg.working_dir.clone().filter(|w| !w.is_empty()).unwrap_or_else(|| inp.image.working_dir.clone());
-    let user = cfg.user.clone().filter(|u| !u.is_empty()).unwrap_or_else(|| inp.image.user.clone());
+    let cwd = cfg
+        .working_dir
+        .clone()
+        .filter(|w| !w.is_empty())
+        .unwrap_or_else(|| inp.image.working_dir.clone());
+    let user = cfg
+        .user
+        .clone()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| inp.image.user.clone());
     let capabilities = caps::effective_set(cfg.privileged, &cfg.cap_add, &cfg.cap_drop)?;
     let mut mounts = Vec::new();
     for m in &cfg.mounts {
         mounts.push(match m.kind.as_str() {
-            "bind" | "volume" => Mount { kind: MountKind::Bind, source: PathBuf::from(&m.source), destination: m.target.clone(), readonly: m.read_only, size: None, mode: None },
-            "tmpfs" => Mount { kind: MountKind::Tmpfs, source: PathBuf::new(), destination: m.target.clone(), readonly: m.read_only, size: m.size, mode: m.mode },
+            "bind" | "volume" => Mount {
+                kind: MountKind::Bind,
+                source: PathBuf::from(&m.source),
+                destination: m.target.clone(),
+                readonly: m.read_only,
+                size: None,
+                mode: None,
+            },
+            "tmpfs" => Mount {
+                kind: MountKind::Tmpfs,
+                source: PathBuf::new(),
+                destination: m.target.clone(),
+                readonly: m.read_only,
+                size: m.size,
+                mode: m.mode,
+            },
             other => return Err(format!("unsupported mount type {other}")),
         });
     }
@@ -350,9 +390,17 @@ pub fn build_spec(inp: SpecInputs) -> Result<Spec, String> {
         etc_files: inp.etc_files,
         cgroup: inp.cgroup,
         privileged: cfg.privileged,
-        sysctls: cfg.sysctls.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        sysctls: cfg
+            .sysctls
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
         shm_size: cfg.shm_size.unwrap_or(64 << 20),
-        log: LogSpec { path: inp.layout.log(), max_size: cfg.log_max_size.unwrap_or(0), max_files: cfg.log_max_files.unwrap_or(1).max(1) },
+        log: LogSpec {
+            path: inp.layout.log(),
+            max_size: cfg.log_max_size.unwrap_or(0),
+            max_files: cfg.log_max_files.unwrap_or(1).max(1),
+        },
         attach_socket: inp.layout.attach_socket(),
         wait_attach: inp.wait_attach,
         shim_record: inp.layout.shim_record(),
@@ -362,12 +410,18 @@ pub fn build_spec(inp: SpecInputs) -> Result<Spec, String> {
 
 /// The container's hostname: as configured, else the first 12 hex digits of its id.
 pub fn hostname_of(rec: &ContainerRecord) -> String {
-    rec.config.hostname.clone().filter(|h| !h.is_empty()).unwrap_or_else(|| rec.id[..12.min(rec.id.len())].to_string())
+    rec.config
+        .hostname
+        .clone()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| rec.id[..12.min(rec.id.len())].to_string())
 }
 
 /// Parses `--ulimit name=soft[:hard]`.
 pub fn parse_ulimit(s: &str) -> Result<Rlimit, String> {
-    let (name, vals) = s.split_once('=').ok_or_else(|| format!("invalid ulimit argument: {s}"))?;
+    let (name, vals) = s
+        .split_once('=')
+        .ok_or_else(|| format!("invalid ulimit argument: {s}"))?;
     let (soft, hard) = match vals.split_once(':') {
         Some((a, b)) => (a, b),
         None => (vals, vals),
@@ -376,20 +430,30 @@ pub fn parse_ulimit(s: &str) -> Result<Rlimit, String> {
         if v == "-1" || v == "unlimited" {
             Ok(u64::MAX)
         } else {
-            v.parse().map_err(|_| format!("invalid ulimit value in {s}"))
+            v.parse()
+                .map_err(|_| format!("invalid ulimit value in {s}"))
         }
     };
     let (soft, hard) = (num(soft)?, num(hard)?);
     if soft > hard {
-        return Err(format!("ulimit soft limit must be less than or equal to hard limit: {soft} > {hard}"));
+        return Err(format!(
+            "ulimit soft limit must be less than or equal to hard limit: {soft} > {hard}"
+        ));
     }
-    Ok(Rlimit { name: name.to_ascii_lowercase(), soft, hard })
+    Ok(Rlimit {
+        name: name.to_ascii_lowercase(),
+        soft,
+        hard,
+    })
 }
 
 /// Parses a byte size as Docker does: `512`, `64k`, `100m`, `1g`, `1.5GiB`...
 pub fn parse_bytes(s: &str) -> Result<i64, String> {
     let t = s.trim().to_ascii_lowercase();
-    let t = t.strip_suffix("ib").or_else(|| t.strip_suffix('b')).unwrap_or(&t);
+    let t = t
+        .strip_suffix("ib")
+        .or_else(|| t.strip_suffix('b'))
+        .unwrap_or(&t);
     let (num, mult) = match t.chars().last() {
         Some('k') => (&t[..t.len() - 1], 1i64 << 10),
         Some('m') => (&t[..t.len() - 1], 1 << 20),
@@ -397,7 +461,10 @@ pub fn parse_bytes(s: &str) -> Result<i64, String> {
         Some('t') => (&t[..t.len() - 1], 1 << 40),
         _ => (t, 1),
     };
-    let v: f64 = num.trim().parse().map_err(|_| format!("invalid size: '{s}'"))?;
+    let v: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("invalid size: '{s}'"))?;
     if v < 0.0 {
         return Err(format!("invalid size: '{s}'"));
     }
@@ -411,10 +478,13 @@ pub fn parse_signal(s: &str) -> Result<nix::sys::signal::Signal, String> {
         return nix::sys::signal::Signal::try_from(n).map_err(|_| format!("invalid signal: {s}"));
     }
     let up = s.to_ascii_uppercase();
-    let name = if up.starts_with("SIG") { up } else { format!("SIG{up}") };
+    let name = if up.starts_with("SIG") {
+        up
+    } else {
+        format!("SIG{up}")
+    };
     nix::sys::signal::Signal::from_str(&name).map_err(|_| format!("invalid signal: {s}"))
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -422,7 +492,11 @@ mod tests {
 
     #[test]
     fn command_rules_follow_docker() {
-        let img = ImageDefaults { cmd: vec!["sh".into()], entrypoint: vec!["/init".into()], ..Default::default() };
+        let img = ImageDefaults {
+            cmd: vec!["sh".into()],
+            entrypoint: vec!["/init".into()],
+            ..Default::default()
+        };
         let mut cfg = ContainerConfig::default();
         assert_eq!(resolve_command(&cfg, &img), vec!["/init", "sh"]);
         cfg.cmd = Some(vec!["echo".into(), "hi".into()]);
@@ -434,13 +508,20 @@ mod tests {
 
     #[test]
     fn env_merge() {
-        let env = merge_env(&["PATH=/x".into(), "A=1".into()], &["A=2".into(), "B=3".into()], "h");
+        let env = merge_env(
+            &["PATH=/x".into(), "A=1".into()],
+            &["A=2".into(), "B=3".into()],
+            "h",
+        );
         assert_eq!(env, vec!["PATH=/x", "HOSTNAME=h", "A=2", "B=3"]);
     }
 
     #[test]
     fn restart_policies() {
-        assert_eq!(RestartPolicy::parse("on-failure:3").unwrap(), RestartPolicy::OnFailure { max_retries: 3 });
+        assert_eq!(
+            RestartPolicy::parse("on-failure:3").unwrap(),
+            RestartPolicy::OnFailure { max_retries: 3 }
+        );
         assert!(RestartPolicy::parse("always:3").is_err());
         assert!(RestartPolicy::parse("sometimes").is_err());
         let p = RestartPolicy::OnFailure { max_retries: 2 };
@@ -469,10 +550,23 @@ mod tests {
         assert_eq!(parse_bytes("1g").unwrap(), 1 << 30);
         assert_eq!(parse_bytes("512").unwrap(), 512);
         assert!(parse_bytes("lots").is_err());
-        assert_eq!(parse_ulimit("nofile=1024:2048").unwrap(), Rlimit { name: "nofile".into(), soft: 1024, hard: 2048 });
+        assert_eq!(
+            parse_ulimit("nofile=1024:2048").unwrap(),
+            Rlimit {
+                name: "nofile".into(),
+                soft: 1024,
+                hard: 2048
+            }
+        );
         assert!(parse_ulimit("nofile=10:5").is_err());
-        assert_eq!(parse_signal("TERM").unwrap(), nix::sys::signal::Signal::SIGTERM);
-        assert_eq!(parse_signal("9").unwrap(), nix::sys::signal::Signal::SIGKILL);
+        assert_eq!(
+            parse_signal("TERM").unwrap(),
+            nix::sys::signal::Signal::SIGTERM
+        );
+        assert_eq!(
+            parse_signal("9").unwrap(),
+            nix::sys::signal::Signal::SIGKILL
+        );
         assert!(parse_signal("NOPE").is_err());
     }
 }

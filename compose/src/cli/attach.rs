@@ -7,16 +7,33 @@ use nix::sys::signal::{SigSet, Signal};
 use std::io::Write;
 use std::os::unix::net::UnixStream;
 
-pub fn attach(c: &Client, id: &str, sock: &str, stdin_open: bool, tty: bool) -> anyhow::Result<i32> {
-    let mut stream = UnixStream::connect(sock).map_err(|e| anyhow::anyhow!("attaching to {sock}: {e}"))?;
+pub fn attach(
+    c: &Client,
+    id: &str,
+    sock: &str,
+    stdin_open: bool,
+    tty: bool,
+) -> anyhow::Result<i32> {
+    let mut stream =
+        UnixStream::connect(sock).map_err(|e| anyhow::anyhow!("attaching to {sock}: {e}"))?;
     // Block the signals we forward before any thread exists, so only the signal thread sees them.
     let mut sigs = SigSet::empty();
-    for s in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP, Signal::SIGQUIT, Signal::SIGWINCH] {
+    for s in [
+        Signal::SIGINT,
+        Signal::SIGTERM,
+        Signal::SIGHUP,
+        Signal::SIGQUIT,
+        Signal::SIGWINCH,
+    ] {
         sigs.add(s);
     }
     sigs.thread_block()?;
     let interactive_tty = tty && nix::unistd::isatty(0).unwrap_or(false);
-    let raw = if interactive_tty { terminal::RawMode::enable(0) } else { None };
+    let raw = if interactive_tty {
+        terminal::RawMode::enable(0)
+    } else {
+        None
+    };
     if tty {
         if let Some((rows, cols)) = terminal::size(1).or_else(|| terminal::size(0)) {
             let _ = attach::write_frame(&mut stream, attach::RESIZE, &resize_payload(rows, cols));
@@ -30,13 +47,17 @@ pub fn attach(c: &Client, id: &str, sock: &str, stdin_open: bool, tty: bool) -> 
             let Ok(sig) = sigs.wait() else { continue };
             if sig == Signal::SIGWINCH {
                 if let Some((rows, cols)) = terminal::size(1) {
-                    let _ = attach::write_frame(&mut s, attach::RESIZE, &resize_payload(rows, cols));
+                    let _ =
+                        attach::write_frame(&mut s, attach::RESIZE, &resize_payload(rows, cols));
                 }
                 continue;
             }
             // The client is not shared across threads; a second connection is cheap.
             if let Ok(c) = Client::connect(&global) {
-                let _ = c.post(&format!("/containers/{cid}/kill?signal={}", sig as i32), None);
+                let _ = c.post(
+                    &format!("/containers/{cid}/kill?signal={}", sig as i32),
+                    None,
+                );
             }
         });
     }

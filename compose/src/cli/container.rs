@@ -4,7 +4,9 @@ use super::attach;
 use super::GlobalOpts;
 use crate::client::{q, ApiFailure, Client};
 use anyhow::{bail, Context};
-use berth_engine::container::{self as model, ContainerConfig, MountConfig, Resources, RestartPolicy};
+use berth_engine::container::{
+    self as model, ContainerConfig, MountConfig, Resources, RestartPolicy,
+};
 use clap::{Args, Subcommand};
 use serde_json::Value;
 use std::io::Write;
@@ -227,7 +229,11 @@ pub enum ContainerCmd {
 }
 
 /// Builds the create request from flags (shared with compose's `run` later).
-pub fn build_config(opts: &CreateOpts, image: &str, command: &[String]) -> anyhow::Result<ContainerConfig> {
+pub fn build_config(
+    opts: &CreateOpts,
+    image: &str,
+    command: &[String],
+) -> anyhow::Result<ContainerConfig> {
     let mut env = Vec::new();
     for f in &opts.env_file {
         let text = std::fs::read_to_string(f).with_context(|| format!("open {f}"))?;
@@ -251,20 +257,45 @@ pub fn build_config(opts: &CreateOpts, image: &str, command: &[String]) -> anyho
         if !src.starts_with('/') && !src.starts_with('.') {
             bail!("invalid volume specification: '{v}': named volumes come with stacks; give an absolute host path");
         }
-        let src = std::fs::canonicalize(src).with_context(|| format!("invalid mount config for type \"bind\": bind source path does not exist: {src}"))?;
+        let src = std::fs::canonicalize(src).with_context(|| {
+            format!(
+                "invalid mount config for type \"bind\": bind source path does not exist: {src}"
+            )
+        })?;
         let read_only = mode.split(',').any(|m| m == "ro");
         if !dst.starts_with('/') {
             bail!("invalid volume specification: '{v}': the container path must be absolute");
         }
-        mounts.push(MountConfig { kind: "bind".into(), source: src.display().to_string(), target: dst.into(), read_only, size: None, mode: None });
+        mounts.push(MountConfig {
+            kind: "bind".into(),
+            source: src.display().to_string(),
+            target: dst.into(),
+            read_only,
+            size: None,
+            mode: None,
+        });
     }
     for t in &opts.tmpfs {
         let (path, options) = t.split_once(':').unwrap_or((t.as_str(), ""));
-        let mut m = MountConfig { kind: "tmpfs".into(), source: String::new(), target: path.into(), read_only: false, size: None, mode: None };
+        let mut m = MountConfig {
+            kind: "tmpfs".into(),
+            source: String::new(),
+            target: path.into(),
+            read_only: false,
+            size: None,
+            mode: None,
+        };
         for o in options.split(',').filter(|o| !o.is_empty()) {
             match o.split_once('=') {
-                Some(("size", s)) => m.size = Some(model::parse_bytes(s).map_err(anyhow::Error::msg)? as u64),
-                Some(("mode", s)) => m.mode = Some(u32::from_str_radix(s, 8).with_context(|| format!("invalid tmpfs mode {s}"))?),
+                Some(("size", s)) => {
+                    m.size = Some(model::parse_bytes(s).map_err(anyhow::Error::msg)? as u64)
+                }
+                Some(("mode", s)) => {
+                    m.mode = Some(
+                        u32::from_str_radix(s, 8)
+                            .with_context(|| format!("invalid tmpfs mode {s}"))?,
+                    )
+                }
                 None if o == "ro" => m.read_only = true,
                 _ => {}
             }
@@ -278,10 +309,17 @@ pub fn build_config(opts: &CreateOpts, image: &str, command: &[String]) -> anyho
     }
     let mut sysctls = std::collections::BTreeMap::new();
     for s in &opts.sysctl {
-        let (k, v) = s.split_once('=').with_context(|| format!("invalid sysctl {s}: expected KEY=VALUE"))?;
+        let (k, v) = s
+            .split_once('=')
+            .with_context(|| format!("invalid sysctl {s}: expected KEY=VALUE"))?;
         sysctls.insert(k.to_string(), v.to_string());
     }
-    let ulimits = opts.ulimit.iter().map(|u| model::parse_ulimit(u)).collect::<Result<Vec<_>, _>>().map_err(anyhow::Error::msg)?;
+    let ulimits = opts
+        .ulimit
+        .iter()
+        .map(|u| model::parse_ulimit(u))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(anyhow::Error::msg)?;
     if let Some(s) = &opts.stop_signal {
         model::parse_signal(s).map_err(anyhow::Error::msg)?;
     }
@@ -292,8 +330,18 @@ pub fn build_config(opts: &CreateOpts, image: &str, command: &[String]) -> anyho
     Ok(ContainerConfig {
         name: opts.name.clone().unwrap_or_default(),
         image: image.to_string(),
-        cmd: if command.is_empty() { None } else { Some(command.to_vec()) },
-        entrypoint: opts.entrypoint.as_ref().map(|e| if e.is_empty() { Vec::new() } else { vec![e.clone()] }),
+        cmd: if command.is_empty() {
+            None
+        } else {
+            Some(command.to_vec())
+        },
+        entrypoint: opts.entrypoint.as_ref().map(|e| {
+            if e.is_empty() {
+                Vec::new()
+            } else {
+                vec![e.clone()]
+            }
+        }),
         env,
         working_dir: opts.workdir.clone(),
         user: opts.user.clone(),
@@ -309,7 +357,12 @@ pub fn build_config(opts: &CreateOpts, image: &str, command: &[String]) -> anyho
         cap_add: opts.cap_add.clone(),
         cap_drop: opts.cap_drop.clone(),
         resources: Resources {
-            memory: opts.memory.as_deref().map(model::parse_bytes).transpose().map_err(anyhow::Error::msg)?,
+            memory: opts
+                .memory
+                .as_deref()
+                .map(model::parse_bytes)
+                .transpose()
+                .map_err(anyhow::Error::msg)?,
             cpus: opts.cpus,
             cpu_shares: opts.cpu_shares,
             pids_limit: opts.pids_limit,
@@ -321,7 +374,13 @@ pub fn build_config(opts: &CreateOpts, image: &str, command: &[String]) -> anyho
         restart: RestartPolicy::parse(&opts.restart).map_err(anyhow::Error::msg)?,
         network_mode: network,
         sysctls,
-        shm_size: opts.shm_size.as_deref().map(model::parse_bytes).transpose().map_err(anyhow::Error::msg)?.map(|v| v as u64),
+        shm_size: opts
+            .shm_size
+            .as_deref()
+            .map(model::parse_bytes)
+            .transpose()
+            .map_err(anyhow::Error::msg)?
+            .map(|v| v as u64),
         auto_remove: opts.rm,
         ..Default::default()
     })
@@ -332,7 +391,9 @@ fn expand_env(e: &str) -> String {
     if e.contains('=') {
         e.to_string()
     } else {
-        std::env::var(e).map(|v| format!("{e}={v}")).unwrap_or_else(|_| e.to_string())
+        std::env::var(e)
+            .map(|v| format!("{e}={v}"))
+            .unwrap_or_else(|_| e.to_string())
     }
 }
 
@@ -346,11 +407,19 @@ fn run_failure(e: anyhow::Error) -> anyhow::Result<i32> {
 /// 126 when it cannot run, 125 otherwise; with --rm it is removed.
 fn start_failure(c: &Client, id: &str, e: anyhow::Error, auto_remove: bool) -> anyhow::Result<i32> {
     eprintln!("berth: {e:#}");
-    let code = c.get::<Value>(&format!("/containers/{id}/json")).ok().and_then(|v| v["State"]["ExitCode"].as_i64()).unwrap_or(125) as i32;
+    let code = c
+        .get::<Value>(&format!("/containers/{id}/json"))
+        .ok()
+        .and_then(|v| v["State"]["ExitCode"].as_i64())
+        .unwrap_or(125) as i32;
     if auto_remove {
         let _ = c.delete(&format!("/containers/{id}?force=1"));
     }
-    Ok(if code == 126 || code == 127 { code } else { 125 })
+    Ok(if code == 126 || code == 127 {
+        code
+    } else {
+        125
+    })
 }
 
 pub fn run(g: &GlobalOpts, args: &ContainerArgs) -> anyhow::Result<i32> {
@@ -384,7 +453,11 @@ pub fn run(g: &GlobalOpts, args: &ContainerArgs) -> anyhow::Result<i32> {
             }
             Ok(code)
         }
-        ContainerCmd::Create { opts, image, command } => {
+        ContainerCmd::Create {
+            opts,
+            image,
+            command,
+        } => {
             let cfg = match build_config(opts, image, command) {
                 Ok(cfg) => cfg,
                 Err(e) => return run_failure(e),
@@ -395,29 +468,67 @@ pub fn run(g: &GlobalOpts, args: &ContainerArgs) -> anyhow::Result<i32> {
             }
             Ok(0)
         }
-        ContainerCmd::Start { attach: att, containers } => {
+        ContainerCmd::Start {
+            attach: att,
+            containers,
+        } => {
             if *att {
-                let [one] = containers.as_slice() else { bail!("you cannot start and attach multiple containers at once") };
+                let [one] = containers.as_slice() else {
+                    bail!("you cannot start and attach multiple containers at once")
+                };
                 let v: Value = c.get(&format!("/containers/{}/json", q(one)))?;
                 let id = v["Id"].as_str().unwrap_or("").to_string();
                 let started = c.post(&format!("/containers/{id}/start?attach=1"), None)?;
-                let (tty, stdin) = (v["Config"]["Tty"].as_bool().unwrap_or(false), v["Config"]["OpenStdin"].as_bool().unwrap_or(false));
-                return attach::attach(&c, &id, started["attach_socket"].as_str().unwrap_or(""), stdin, tty);
+                let (tty, stdin) = (
+                    v["Config"]["Tty"].as_bool().unwrap_or(false),
+                    v["Config"]["OpenStdin"].as_bool().unwrap_or(false),
+                );
+                return attach::attach(
+                    &c,
+                    &id,
+                    started["attach_socket"].as_str().unwrap_or(""),
+                    stdin,
+                    tty,
+                );
             }
-            each(containers, |x| c.post(&format!("/containers/{}/start", q(x)), None).map(drop))
+            each(containers, |x| {
+                c.post(&format!("/containers/{}/start", q(x)), None)
+                    .map(drop)
+            })
         }
         ContainerCmd::Stop { time, containers } => {
             let t = time.map(|t| format!("?t={t}")).unwrap_or_default();
-            each(containers, |x| c.post(&format!("/containers/{}/stop{t}", q(x)), None).map(drop))
+            each(containers, |x| {
+                c.post(&format!("/containers/{}/stop{t}", q(x)), None)
+                    .map(drop)
+            })
         }
         ContainerCmd::Restart { time, containers } => {
             let t = time.map(|t| format!("?t={t}")).unwrap_or_default();
-            each(containers, |x| c.post(&format!("/containers/{}/restart{t}", q(x)), None).map(drop))
+            each(containers, |x| {
+                c.post(&format!("/containers/{}/restart{t}", q(x)), None)
+                    .map(drop)
+            })
         }
-        ContainerCmd::Kill { signal, containers } => each(containers, |x| c.post(&format!("/containers/{}/kill?signal={}", q(x), q(signal)), None).map(drop)),
-        ContainerCmd::Rm { force, containers } => each(containers, |x| c.delete(&format!("/containers/{}?force={}", q(x), *force as u8)).map(drop)),
-        ContainerCmd::Pause { containers } => each(containers, |x| c.post(&format!("/containers/{}/pause", q(x)), None).map(drop)),
-        ContainerCmd::Unpause { containers } => each(containers, |x| c.post(&format!("/containers/{}/unpause", q(x)), None).map(drop)),
+        ContainerCmd::Kill { signal, containers } => each(containers, |x| {
+            c.post(
+                &format!("/containers/{}/kill?signal={}", q(x), q(signal)),
+                None,
+            )
+            .map(drop)
+        }),
+        ContainerCmd::Rm { force, containers } => each(containers, |x| {
+            c.delete(&format!("/containers/{}?force={}", q(x), *force as u8))
+                .map(drop)
+        }),
+        ContainerCmd::Pause { containers } => each(containers, |x| {
+            c.post(&format!("/containers/{}/pause", q(x)), None)
+                .map(drop)
+        }),
+        ContainerCmd::Unpause { containers } => each(containers, |x| {
+            c.post(&format!("/containers/{}/unpause", q(x)), None)
+                .map(drop)
+        }),
         ContainerCmd::Wait { containers } => {
             let mut code = 0;
             for x in containers {
@@ -441,7 +552,11 @@ pub fn run(g: &GlobalOpts, args: &ContainerArgs) -> anyhow::Result<i32> {
                 return Ok(0);
             }
             if !quiet {
-                writeln!(out, "{:<14} {:<20} {:<24} {:<28} {}", "CONTAINER ID", "IMAGE", "COMMAND", "STATUS", "NAMES")?;
+                writeln!(
+                    out,
+                    "{:<14} {:<20} {:<24} {:<28} {}",
+                    "CONTAINER ID", "IMAGE", "COMMAND", "STATUS", "NAMES"
+                )?;
             }
             for x in &list {
                 let id: String = x["Id"].as_str().unwrap_or("").chars().take(12).collect();
@@ -449,15 +564,41 @@ pub fn run(g: &GlobalOpts, args: &ContainerArgs) -> anyhow::Result<i32> {
                     writeln!(out, "{id}")?;
                     continue;
                 }
-                let cmd: String = x["Command"].as_str().unwrap_or("").chars().take(20).collect();
+                let cmd: String = x["Command"]
+                    .as_str()
+                    .unwrap_or("")
+                    .chars()
+                    .take(20)
+                    .collect();
                 let name = x["Names"][0].as_str().unwrap_or("").trim_start_matches('/');
-                writeln!(out, "{:<14} {:<20} {:<24} {:<28} {}", id, x["Image"].as_str().unwrap_or(""), format!("\"{cmd}\""), x["Status"].as_str().unwrap_or(""), name)?;
+                writeln!(
+                    out,
+                    "{:<14} {:<20} {:<24} {:<28} {}",
+                    id,
+                    x["Image"].as_str().unwrap_or(""),
+                    format!("\"{cmd}\""),
+                    x["Status"].as_str().unwrap_or(""),
+                    name
+                )?;
             }
             Ok(0)
         }
-        ContainerCmd::Logs { follow, tail, timestamps, container } => {
-            let path = format!("/containers/{}/logs?follow={}&tail={}", q(container), *follow as u8, q(tail));
-            let mut printer = LogPrinter { timestamps: *timestamps, pending: Vec::new() };
+        ContainerCmd::Logs {
+            follow,
+            tail,
+            timestamps,
+            container,
+        } => {
+            let path = format!(
+                "/containers/{}/logs?follow={}&tail={}",
+                q(container),
+                *follow as u8,
+                q(tail)
+            );
+            let mut printer = LogPrinter {
+                timestamps: *timestamps,
+                pending: Vec::new(),
+            };
             c.download(&path, &mut printer)?;
             Ok(0)
         }
@@ -478,21 +619,40 @@ pub fn run(g: &GlobalOpts, args: &ContainerArgs) -> anyhow::Result<i32> {
         }
         ContainerCmd::Top { container } => {
             let v: Value = c.get(&format!("/containers/{}/top", q(container)))?;
-            let titles: Vec<&str> = v["Titles"].as_array().into_iter().flatten().filter_map(|t| t.as_str()).collect();
-            println!("{:<8} {:<8} {:<8} {:<10} {}", titles[0], titles[1], titles[2], titles[3], titles[4]);
+            let titles: Vec<&str> = v["Titles"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|t| t.as_str())
+                .collect();
+            println!(
+                "{:<8} {:<8} {:<8} {:<10} {}",
+                titles[0], titles[1], titles[2], titles[3], titles[4]
+            );
             for p in v["Processes"].as_array().into_iter().flatten() {
-                let f: Vec<&str> = p.as_array().into_iter().flatten().filter_map(|x| x.as_str()).collect();
+                let f: Vec<&str> = p
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|x| x.as_str())
+                    .collect();
                 println!("{:<8} {:<8} {:<8} {:<10} {}", f[0], f[1], f[2], f[3], f[4]);
             }
             Ok(0)
         }
-        ContainerCmd::Stats { no_stream, containers } => super::stats::show(&c, containers, *no_stream),
+        ContainerCmd::Stats {
+            no_stream,
+            containers,
+        } => super::stats::show(&c, containers, *no_stream),
         ContainerCmd::Exec(e) => super::exec::run(&c, e),
     }
 }
 
 /// Runs `f` for each container, printing each name as Docker does and the errors after.
-fn each(containers: &[String], mut f: impl FnMut(&str) -> anyhow::Result<()>) -> anyhow::Result<i32> {
+fn each(
+    containers: &[String],
+    mut f: impl FnMut(&str) -> anyhow::Result<()>,
+) -> anyhow::Result<i32> {
     let mut code = 0;
     for x in containers {
         match f(x) {
@@ -517,8 +677,15 @@ impl Write for LogPrinter {
         self.pending.extend_from_slice(buf);
         while let Some(pos) = self.pending.iter().position(|&b| b == b'\n') {
             let line: Vec<u8> = self.pending.drain(..=pos).collect();
-            let Ok(e) = serde_json::from_slice::<berth_engine::runtime::logs::LogEntry>(&line) else { continue };
-            let text = if self.timestamps { format!("{} {}", e.time, e.log) } else { e.log };
+            let Ok(e) = serde_json::from_slice::<berth_engine::runtime::logs::LogEntry>(&line)
+            else {
+                continue;
+            };
+            let text = if self.timestamps {
+                format!("{} {}", e.time, e.log)
+            } else {
+                e.log
+            };
             if e.stream == "stderr" {
                 std::io::stderr().write_all(text.as_bytes())?;
             } else {
@@ -534,5 +701,6 @@ impl Write for LogPrinter {
 
 /// Whether an error is the API's "no such ..." answer.
 pub fn is_not_found(e: &anyhow::Error) -> bool {
-    e.downcast_ref::<ApiFailure>().is_some_and(|f| f.status == 404)
+    e.downcast_ref::<ApiFailure>()
+        .is_some_and(|f| f.status == 404)
 }

@@ -33,7 +33,13 @@ pub struct ExecArgs {
 
 pub fn run(c: &Client, a: &ExecArgs) -> anyhow::Result<i32> {
     let info: Value = c.get(&format!("/containers/{}/exec-info", q(&a.container)))?;
-    let strings = |v: &Value| -> Vec<String> { v.as_array().into_iter().flatten().filter_map(|x| x.as_str().map(String::from)).collect() };
+    let strings = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|x| x.as_str().map(String::from))
+            .collect()
+    };
     let mut env = strings(&info["env"]);
     for e in &a.env {
         let key = e.split('=').next().unwrap_or("");
@@ -45,10 +51,19 @@ pub fn run(c: &Client, a: &ExecArgs) -> anyhow::Result<i32> {
         pid_start_time: info["pid_start_time"].as_u64().unwrap_or(0),
         args: a.command.clone(),
         env,
-        user: a.user.clone().unwrap_or_else(|| info["user"].as_str().unwrap_or("").to_string()),
-        cwd: a.workdir.clone().unwrap_or_else(|| info["cwd"].as_str().unwrap_or("/").to_string()),
+        user: a
+            .user
+            .clone()
+            .unwrap_or_else(|| info["user"].as_str().unwrap_or("").to_string()),
+        cwd: a
+            .workdir
+            .clone()
+            .unwrap_or_else(|| info["cwd"].as_str().unwrap_or("/").to_string()),
         capabilities: strings(&info["capabilities"]),
-        cgroups: strings(&info["cgroups"]).into_iter().map(Into::into).collect(),
+        cgroups: strings(&info["cgroups"])
+            .into_iter()
+            .map(Into::into)
+            .collect(),
         tty: a.tty,
         privileged: info["privileged"].as_bool().unwrap_or(false),
     };
@@ -59,7 +74,8 @@ pub fn run(c: &Client, a: &ExecArgs) -> anyhow::Result<i32> {
         cmd.stdin(std::process::Stdio::null());
     }
     if a.detach {
-        cmd.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
+        cmd.stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
         cmd.spawn()?;
         return Ok(0);
     }

@@ -83,15 +83,23 @@ pub fn human_size(bytes: u64) -> String {
 pub fn run(g: &GlobalOpts, args: &ImageArgs) -> anyhow::Result<i32> {
     let c = Client::connect(g)?;
     match &args.cmd {
-        ImageCmd::Import { changes, file, reference } => {
-            let mut path = format!("/images/import?ref={}", q(reference.as_deref().unwrap_or("")));
+        ImageCmd::Import {
+            changes,
+            file,
+            reference,
+        } => {
+            let mut path = format!(
+                "/images/import?ref={}",
+                q(reference.as_deref().unwrap_or(""))
+            );
             for ch in changes {
                 path.push_str(&format!("&change={}", q(ch)));
             }
             let v = if file == "-" {
                 c.upload(&path, std::io::stdin())?
             } else {
-                let f = std::fs::File::open(file).map_err(|e| anyhow::anyhow!("open {file}: {e}"))?;
+                let f =
+                    std::fs::File::open(file).map_err(|e| anyhow::anyhow!("open {file}: {e}"))?;
                 c.upload(&path, f)?
             };
             println!("{}", v["Id"].as_str().unwrap_or(""));
@@ -99,7 +107,10 @@ pub fn run(g: &GlobalOpts, args: &ImageArgs) -> anyhow::Result<i32> {
         ImageCmd::Load { input, quiet } => {
             let v = match input.as_deref() {
                 None | Some("-") => c.upload("/images/load", std::io::stdin())?,
-                Some(p) => c.upload("/images/load", std::fs::File::open(p).map_err(|e| anyhow::anyhow!("open {p}: {e}"))?)?,
+                Some(p) => c.upload(
+                    "/images/load",
+                    std::fs::File::open(p).map_err(|e| anyhow::anyhow!("open {p}: {e}"))?,
+                )?,
             };
             if !quiet {
                 for r in v.as_array().into_iter().flatten() {
@@ -108,7 +119,14 @@ pub fn run(g: &GlobalOpts, args: &ImageArgs) -> anyhow::Result<i32> {
             }
         }
         ImageCmd::Save { output, images } => {
-            let path = format!("/images/save?{}", images.iter().map(|i| format!("name={}", q(i))).collect::<Vec<_>>().join("&"));
+            let path = format!(
+                "/images/save?{}",
+                images
+                    .iter()
+                    .map(|i| format!("name={}", q(i)))
+                    .collect::<Vec<_>>()
+                    .join("&")
+            );
             match output {
                 Some(o) => {
                     let tmp = format!("{o}.tmp-{}", std::process::id());
@@ -122,7 +140,10 @@ pub fn run(g: &GlobalOpts, args: &ImageArgs) -> anyhow::Result<i32> {
                     std::fs::rename(&tmp, o)?;
                 }
                 None => {
-                    anyhow::ensure!(!nix::unistd::isatty(1).unwrap_or(false), "cowardly refusing to save to a terminal: use the -o flag or redirect");
+                    anyhow::ensure!(
+                        !nix::unistd::isatty(1).unwrap_or(false),
+                        "cowardly refusing to save to a terminal: use the -o flag or redirect"
+                    );
                     c.download(&path, &mut std::io::stdout().lock())?;
                 }
             }
@@ -137,7 +158,11 @@ pub fn run(g: &GlobalOpts, args: &ImageArgs) -> anyhow::Result<i32> {
             }
             let mut out = std::io::stdout().lock();
             if !quiet {
-                writeln!(out, "{:<30} {:<15} {:<14} {:<22} {}", "REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE")?;
+                writeln!(
+                    out,
+                    "{:<30} {:<15} {:<14} {:<22} {}",
+                    "REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"
+                )?;
             }
             for i in &list {
                 let id = short_id(i["Id"].as_str().unwrap_or(""));
@@ -145,12 +170,34 @@ pub fn run(g: &GlobalOpts, args: &ImageArgs) -> anyhow::Result<i32> {
                     writeln!(out, "{id}")?;
                     continue;
                 }
-                let tags: Vec<String> = i["RepoTags"].as_array().into_iter().flatten().filter_map(|t| t.as_str().map(String::from)).collect();
-                let tags = if tags.is_empty() { vec!["<none>:<none>".to_string()] } else { tags };
+                let tags: Vec<String> = i["RepoTags"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|t| t.as_str().map(String::from))
+                    .collect();
+                let tags = if tags.is_empty() {
+                    vec!["<none>:<none>".to_string()]
+                } else {
+                    tags
+                };
                 for t in tags {
                     let (repo, tag) = t.rsplit_once(':').unwrap_or((&t, ""));
-                    let created = i["Created"].as_str().unwrap_or("").chars().take(19).collect::<String>();
-                    writeln!(out, "{:<30} {:<15} {:<14} {:<22} {}", repo, tag, id, created, human_size(i["Size"].as_u64().unwrap_or(0)))?;
+                    let created = i["Created"]
+                        .as_str()
+                        .unwrap_or("")
+                        .chars()
+                        .take(19)
+                        .collect::<String>();
+                    writeln!(
+                        out,
+                        "{:<30} {:<15} {:<14} {:<22} {}",
+                        repo,
+                        tag,
+                        id,
+                        created,
+                        human_size(i["Size"].as_u64().unwrap_or(0))
+                    )?;
                 }
             }
         }
@@ -179,17 +226,35 @@ pub fn run(g: &GlobalOpts, args: &ImageArgs) -> anyhow::Result<i32> {
             println!("{}", serde_json::to_string_pretty(&out)?);
         }
         ImageCmd::Tag { source, target } => {
-            c.post(&format!("/images/{}/tag?target={}", q(source), q(target)), None)?;
+            c.post(
+                &format!("/images/{}/tag?target={}", q(source), q(target)),
+                None,
+            )?;
         }
         ImageCmd::History { image } => {
             let h: Vec<Value> = c.get(&format!("/images/{}/history", q(image)))?;
-            println!("{:<14} {:<22} {:<50} {}", "IMAGE", "CREATED", "CREATED BY", "SIZE");
+            println!(
+                "{:<14} {:<22} {:<50} {}",
+                "IMAGE", "CREATED", "CREATED BY", "SIZE"
+            );
             for e in h {
-                let by: String = e["CreatedBy"].as_str().or(e["created_by"].as_str()).unwrap_or("").chars().take(48).collect();
+                let by: String = e["CreatedBy"]
+                    .as_str()
+                    .or(e["created_by"].as_str())
+                    .unwrap_or("")
+                    .chars()
+                    .take(48)
+                    .collect();
                 println!(
                     "{:<14} {:<22} {:<50} {}",
                     short_id(e["Id"].as_str().or(e["id"].as_str()).unwrap_or("<missing>")),
-                    e["Created"].as_str().or(e["created"].as_str()).unwrap_or("").chars().take(19).collect::<String>(),
+                    e["Created"]
+                        .as_str()
+                        .or(e["created"].as_str())
+                        .unwrap_or("")
+                        .chars()
+                        .take(19)
+                        .collect::<String>(),
                     by,
                     human_size(e["Size"].as_u64().or(e["size"].as_u64()).unwrap_or(0))
                 );

@@ -96,7 +96,9 @@ pub fn main() -> i32 {
     // anything else runs.
     let args: Vec<String> = std::env::args().collect();
     match args.get(1).map(String::as_str) {
-        Some("shim") if args.len() == 3 => return berth_engine::runtime::shim::main(std::path::Path::new(&args[2])),
+        Some("shim") if args.len() == 3 => {
+            return berth_engine::runtime::shim::main(std::path::Path::new(&args[2]))
+        }
         Some("exec-helper") if args.len() == 3 => {
             return match serde_json::from_str(&args[2]) {
                 Ok(req) => berth_engine::runtime::exec::run(&req),

@@ -11,21 +11,33 @@ fn sample(c: &Client, id: &str) -> anyhow::Result<Value> {
 pub fn show(c: &Client, containers: &[String], no_stream: bool) -> anyhow::Result<i32> {
     let ids: Vec<String> = if containers.is_empty() {
         let list: Vec<Value> = c.get("/containers")?;
-        list.iter().filter_map(|x| x["Id"].as_str().map(String::from)).collect()
+        list.iter()
+            .filter_map(|x| x["Id"].as_str().map(String::from))
+            .collect()
     } else {
         containers.to_vec()
     };
     loop {
-        let first: Vec<(Instant, Value)> = ids.iter().map(|i| Ok((Instant::now(), sample(c, i)?))).collect::<anyhow::Result<_>>()?;
+        let first: Vec<(Instant, Value)> = ids
+            .iter()
+            .map(|i| Ok((Instant::now(), sample(c, i)?)))
+            .collect::<anyhow::Result<_>>()?;
         std::thread::sleep(Duration::from_millis(500));
-        println!("{:<14} {:<24} {:>8} {:>24} {:>8} {:>6}", "CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "PIDS");
+        println!(
+            "{:<14} {:<24} {:>8} {:>24} {:>8} {:>6}",
+            "CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "PIDS"
+        );
         for (i, (t0, s0)) in ids.iter().zip(first) {
             let s1 = sample(c, i)?;
             let dt = t0.elapsed().as_secs_f64();
             let cpu = |s: &Value| s["Stats"]["cpu_usage_ns"].as_f64().unwrap_or(0.0);
             let cpu_pct = (cpu(&s1) - cpu(&s0)) / 1e9 / dt * 100.0;
-            let mem = s1["Stats"]["memory_working_set_bytes"].as_u64().unwrap_or(0);
-            let limit = s1["Stats"]["memory_limit_bytes"].as_u64().unwrap_or_else(host_memory);
+            let mem = s1["Stats"]["memory_working_set_bytes"]
+                .as_u64()
+                .unwrap_or(0);
+            let limit = s1["Stats"]["memory_limit_bytes"]
+                .as_u64()
+                .unwrap_or_else(host_memory);
             let id: String = s1["Id"].as_str().unwrap_or("").chars().take(12).collect();
             println!(
                 "{:<14} {:<24} {:>7.2}% {:>24} {:>7.2}% {:>6}",
@@ -33,7 +45,11 @@ pub fn show(c: &Client, containers: &[String], no_stream: bool) -> anyhow::Resul
                 s1["Name"].as_str().unwrap_or(""),
                 cpu_pct,
                 format!("{} / {}", mib(mem), mib(limit)),
-                if limit > 0 { mem as f64 / limit as f64 * 100.0 } else { 0.0 },
+                if limit > 0 {
+                    mem as f64 / limit as f64 * 100.0
+                } else {
+                    0.0
+                },
                 s1["Stats"]["pids_current"].as_u64().unwrap_or(0)
             );
         }
@@ -54,7 +70,11 @@ fn mib(b: u64) -> String {
 fn host_memory() -> u64 {
     std::fs::read_to_string("/proc/meminfo")
         .ok()
-        .and_then(|m| m.lines().find(|l| l.starts_with("MemTotal:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok()))
+        .and_then(|m| {
+            m.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        })
         .map(|kb| kb * 1024)
         .unwrap_or(0)
 }

@@ -29,7 +29,9 @@ pub fn daemon(g: &GlobalOpts, args: &DaemonArgs) -> anyhow::Result<i32> {
                 eprintln!("berth: no daemon is running on {}", sock.display());
                 return Ok(0);
             }
-            let pid = std::fs::read_to_string(g.run_dir.join("berth.pid")).ok().and_then(|p| p.trim().parse::<i32>().ok());
+            let pid = std::fs::read_to_string(g.run_dir.join("berth.pid"))
+                .ok()
+                .and_then(|p| p.trim().parse::<i32>().ok());
             Client::connect(g)?.post("/shutdown", None)?;
             // Return once it is really gone, so a following command starts a fresh one.
             if let Some(pid) = pid {
@@ -44,10 +46,17 @@ pub fn daemon(g: &GlobalOpts, args: &DaemonArgs) -> anyhow::Result<i32> {
         }
         None => {
             tracing_subscriber::fmt()
-                .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG").unwrap_or_else(|_| "info".into()))
+                .with_env_filter(
+                    tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG")
+                        .unwrap_or_else(|_| "info".into()),
+                )
                 .with_writer(std::io::stderr)
                 .init();
-            daemon::run(DaemonOptions { root: g.root.clone(), run_dir: g.run_dir.clone(), cgroup_parent: args.cgroup_parent.clone() })?;
+            daemon::run(DaemonOptions {
+                root: g.root.clone(),
+                run_dir: g.run_dir.clone(),
+                cgroup_parent: args.cgroup_parent.clone(),
+            })?;
             Ok(0)
         }
     }
@@ -60,7 +69,10 @@ pub fn info(g: &GlobalOpts, format: Option<&str>) -> anyhow::Result<i32> {
         return Ok(0);
     }
     println!("Server Version: {}", v["Version"].as_str().unwrap_or(""));
-    println!("Cgroup Layout: {}", v["CgroupLayout"].as_str().unwrap_or(""));
+    println!(
+        "Cgroup Layout: {}",
+        v["CgroupLayout"].as_str().unwrap_or("")
+    );
     println!("Storage Root: {}", v["StorageRoot"].as_str().unwrap_or(""));
     println!("Run Dir: {}", v["RunDir"].as_str().unwrap_or(""));
     println!("Containers: {}", v["Containers"]);

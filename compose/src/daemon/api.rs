@@ -18,7 +18,11 @@ use tokio::io::AsyncWriteExt;
 pub async fn route(d: Arc<Daemon>, req: Request<Incoming>) -> ApiResult {
     let q = Query::parse(req.uri().query());
     let path = req.uri().path().to_string();
-    let segs: Vec<String> = path.trim_matches('/').split('/').map(http::decode).collect();
+    let segs: Vec<String> = path
+        .trim_matches('/')
+        .split('/')
+        .map(http::decode)
+        .collect();
     let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
     let m = req.method().clone();
     match (&m, segs.as_slice()) {
@@ -46,7 +50,12 @@ pub async fn route(d: Arc<Daemon>, req: Request<Incoming>) -> ApiResult {
             let summary = d
                 .images
                 .with(move |s| {
-                    let f = std::fs::File::open(&file).map_err(|source| berth_engine::image::ImageError::Io { path: file.clone(), source })?;
+                    let f = std::fs::File::open(&file).map_err(|source| {
+                        berth_engine::image::ImageError::Io {
+                            path: file.clone(),
+                            source,
+                        }
+                    })?;
                     let r = s.import(f, reference.as_deref(), &changes);
                     let _ = std::fs::remove_file(&file);
                     r
@@ -59,7 +68,12 @@ pub async fn route(d: Arc<Daemon>, req: Request<Incoming>) -> ApiResult {
             let loaded = d
                 .images
                 .with(move |s| {
-                    let f = std::fs::File::open(&file).map_err(|source| berth_engine::image::ImageError::Io { path: file.clone(), source })?;
+                    let f = std::fs::File::open(&file).map_err(|source| {
+                        berth_engine::image::ImageError::Io {
+                            path: file.clone(),
+                            source,
+                        }
+                    })?;
                     let r = s.load(f);
                     let _ = std::fs::remove_file(&file);
                     r
@@ -69,12 +83,20 @@ pub async fn route(d: Arc<Daemon>, req: Request<Incoming>) -> ApiResult {
         }
         (&Method::GET, ["images", "save"]) => {
             let names = q.all("name");
-            let out = d.images.tmp.join(format!("save-{}", berth_engine::fsutil::new_id()));
+            let out = d
+                .images
+                .tmp
+                .join(format!("save-{}", berth_engine::fsutil::new_id()));
             let out2 = out.clone();
             d.images
                 .with(move |s| {
                     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-                    let f = std::fs::File::create(&out2).map_err(|source| berth_engine::image::ImageError::Io { path: out2.clone(), source })?;
+                    let f = std::fs::File::create(&out2).map_err(|source| {
+                        berth_engine::image::ImageError::Io {
+                            path: out2.clone(),
+                            source,
+                        }
+                    })?;
                     s.save(&refs, std::io::BufWriter::new(f))
                 })
                 .await?;
@@ -111,11 +133,20 @@ pub async fn route(d: Arc<Daemon>, req: Request<Incoming>) -> ApiResult {
     }
 }
 
-async fn container_route(d: &Arc<Daemon>, ctr: &Arc<Ctr>, m: &Method, rest: &[&str], q: &Query, req: Request<Incoming>) -> ApiResult {
+async fn container_route(
+    d: &Arc<Daemon>,
+    ctr: &Arc<Ctr>,
+    m: &Method,
+    rest: &[&str],
+    q: &Query,
+    req: Request<Incoming>,
+) -> ApiResult {
     let cs = &d.containers;
     let timeout = q.get("t").and_then(|t| t.parse().ok());
     match (m, rest) {
-        (&Method::GET, ["json"]) | (&Method::GET, []) => http::json(&inspect(cs, &*ctr.rec.lock().await)),
+        (&Method::GET, ["json"]) | (&Method::GET, []) => {
+            http::json(&inspect(cs, &*ctr.rec.lock().await))
+        }
         (&Method::POST, ["start"]) => http::json(&cs.start(ctr, q.flag("attach")).await?),
         (&Method::POST, ["stop"]) => {
             cs.stop(ctr, timeout).await?;
@@ -146,7 +177,16 @@ async fn container_route(d: &Arc<Daemon>, ctr: &Arc<Ctr>, m: &Method, rest: &[&s
             let mut rx = ctr.status.subscribe();
             let removed = q.get("condition") == Some("removed");
             let _ = rx
-                .wait_for(|s| if removed { *s == Status::Dead } else { !matches!(s, Status::Running | Status::Paused | Status::Restarting | Status::Created) || *s == Status::Dead })
+                .wait_for(|s| {
+                    if removed {
+                        *s == Status::Dead
+                    } else {
+                        !matches!(
+                            s,
+                            Status::Running | Status::Paused | Status::Restarting | Status::Created
+                        ) || *s == Status::Dead
+                    }
+                })
                 .await;
             let code = ctr.rec.lock().await.state.exit_code;
             http::json(&json!({ "StatusCode": code }))
@@ -157,20 +197,33 @@ async fn container_route(d: &Arc<Daemon>, ctr: &Arc<Ctr>, m: &Method, rest: &[&s
         (&Method::GET, ["exec-info"]) => exec_info(cs, ctr).await,
         _ => {
             drop(req);
-            Err(ApiError::not_found(format!("no route for {m} /containers/{}/{}", short(&ctr.id), rest.join("/"))))
+            Err(ApiError::not_found(format!(
+                "no route for {m} /containers/{}/{}",
+                short(&ctr.id),
+                rest.join("/")
+            )))
         }
     }
 }
 
 async fn read_json<T: serde::de::DeserializeOwned>(req: Request<Incoming>) -> Result<T, ApiError> {
-    let body = req.into_body().collect().await.map_err(|e| ApiError::bad_request(e.to_string()))?.to_bytes();
-    serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("invalid request body: {e}")))
+    let body = req
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| ApiError::bad_request(e.to_string()))?
+        .to_bytes();
+    serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("invalid request body: {e}")))
 }
 
 /// Writes a request body to a scratch file (image archives can be large; the store reads
 /// them as files).
 async fn spool(d: &Daemon, req: Request<Incoming>) -> Result<std::path::PathBuf, ApiError> {
-    let path = d.images.tmp.join(format!("upload-{}", berth_engine::fsutil::new_id()));
+    let path = d
+        .images
+        .tmp
+        .join(format!("upload-{}", berth_engine::fsutil::new_id()));
     let mut file = tokio::fs::File::create(&path).await?;
     let mut body = req.into_body();
     while let Some(frame) = body.frame().await {
@@ -212,7 +265,9 @@ async fn info(d: &Daemon) -> ApiResult {
             _ => stopped += 1,
         }
     }
-    let layout = berth_engine::cgroups::detect().map(|l| l.to_string()).unwrap_or_else(|e| format!("unknown ({e})"));
+    let layout = berth_engine::cgroups::detect()
+        .map(|l| l.to_string())
+        .unwrap_or_else(|e| format!("unknown ({e})"));
     http::json(&json!({
         "Version": env!("CARGO_PKG_VERSION"),
         "CgroupLayout": layout,
@@ -233,14 +288,28 @@ fn human_status(rec: &ContainerRecord) -> String {
     let since = |t: &Option<String>| {
         t.as_deref()
             .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-            .map(|t| human_duration((chrono::Utc::now() - t.with_timezone(&chrono::Utc)).num_seconds().max(0) as u64))
+            .map(|t| {
+                human_duration(
+                    (chrono::Utc::now() - t.with_timezone(&chrono::Utc))
+                        .num_seconds()
+                        .max(0) as u64,
+                )
+            })
             .unwrap_or_default()
     };
     match rec.state.status {
         Status::Running => format!("Up {}", since(&rec.state.started_at)),
         Status::Paused => format!("Up {} (Paused)", since(&rec.state.started_at)),
-        Status::Restarting => format!("Restarting ({}) {} ago", rec.state.exit_code, since(&rec.state.finished_at)),
-        Status::Exited => format!("Exited ({}) {} ago", rec.state.exit_code, since(&rec.state.finished_at)),
+        Status::Restarting => format!(
+            "Restarting ({}) {} ago",
+            rec.state.exit_code,
+            since(&rec.state.finished_at)
+        ),
+        Status::Exited => format!(
+            "Exited ({}) {} ago",
+            rec.state.exit_code,
+            since(&rec.state.finished_at)
+        ),
         Status::Created => "Created".into(),
         Status::Removing => "Removal In Progress".into(),
         Status::Dead => "Dead".into(),
@@ -264,10 +333,18 @@ async fn list(cs: &Containers, all: bool) -> ApiResult {
     let mut out = Vec::new();
     for c in cs.all().await {
         let r = c.rec.lock().await;
-        if !all && !matches!(r.state.status, Status::Running | Status::Paused | Status::Restarting) {
+        if !all
+            && !matches!(
+                r.state.status,
+                Status::Running | Status::Paused | Status::Restarting
+            )
+        {
             continue;
         }
-        let command = std::iter::once(r.path.clone()).chain(r.args.iter().cloned()).collect::<Vec<_>>().join(" ");
+        let command = std::iter::once(r.path.clone())
+            .chain(r.args.iter().cloned())
+            .collect::<Vec<_>>()
+            .join(" ");
         out.push(json!({
             "Id": r.id,
             "Names": [format!("/{}", r.config.name)],
@@ -353,7 +430,10 @@ fn inspect(cs: &Containers, r: &ContainerRecord) -> Value {
 
 async fn logs_route(cs: Arc<Containers>, ctr: Arc<Ctr>, q: &Query) -> ApiResult {
     let path = cs.layout(&ctr.id).log();
-    let tail = q.get("tail").filter(|t| *t != "all").and_then(|t| t.parse().ok());
+    let tail = q
+        .get("tail")
+        .filter(|t| *t != "all")
+        .and_then(|t| t.parse().ok());
     let follow = q.flag("follow");
     let (tx, reply) = http::channel("application/x-ndjson");
     tokio::spawn(async move {
@@ -370,7 +450,10 @@ async fn logs_route(cs: Arc<Containers>, ctr: Arc<Ctr>, q: &Query) -> ApiResult 
         }
         let mut rx = ctr.status.subscribe();
         loop {
-            let running = matches!(*rx.borrow_and_update(), Status::Running | Status::Paused | Status::Restarting);
+            let running = matches!(
+                *rx.borrow_and_update(),
+                Status::Running | Status::Paused | Status::Restarting
+            );
             for e in follower.poll() {
                 let line = serde_json::to_string(&e).unwrap_or_default() + "\n";
                 if tx.send(Bytes::from(line)).await.is_err() {
@@ -388,25 +471,51 @@ async fn logs_route(cs: Arc<Containers>, ctr: Arc<Ctr>, q: &Query) -> ApiResult 
 
 async fn top(cs: &Containers, ctr: &Ctr) -> ApiResult {
     let id = ctr.id.clone();
-    if !matches!(ctr.rec.lock().await.state.status, Status::Running | Status::Paused) {
-        return Err(ApiError::conflict(format!("container {} is not running", short(&id))));
+    if !matches!(
+        ctr.rec.lock().await.state.status,
+        Status::Running | Status::Paused
+    ) {
+        return Err(ApiError::conflict(format!(
+            "container {} is not running",
+            short(&id)
+        )));
     }
-    let pids = cs.cgroup_of(&id).and_then(|c| c.procs().ok()).unwrap_or_default();
+    let pids = cs
+        .cgroup_of(&id)
+        .and_then(|c| c.procs().ok())
+        .unwrap_or_default();
     let mut rows = Vec::new();
     for pid in pids {
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
         let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-        let cmd = String::from_utf8_lossy(&cmdline).split('\0').filter(|s| !s.is_empty()).collect::<Vec<_>>().join(" ");
+        let cmd = String::from_utf8_lossy(&cmdline)
+            .split('\0')
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ");
         let after = stat.rfind(')').map(|i| &stat[i + 2..]).unwrap_or("");
         let f: Vec<&str> = after.split_whitespace().collect();
         let ppid = f.get(1).copied().unwrap_or("0");
-        let ticks: u64 = f.get(11).and_then(|u| u.parse().ok()).unwrap_or(0) + f.get(12).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0);
+        let ticks: u64 = f.get(11).and_then(|u| u.parse().ok()).unwrap_or(0)
+            + f.get(12).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0);
         let uid = std::fs::read_to_string(format!("/proc/{pid}/status"))
             .ok()
-            .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).and_then(|l| l.split_whitespace().nth(1).map(String::from)))
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("Uid:"))
+                    .and_then(|l| l.split_whitespace().nth(1).map(String::from))
+            })
             .unwrap_or_default();
         let secs = ticks / 100;
-        rows.push(vec![uid, pid.to_string(), ppid.to_string(), format!("{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60), cmd]);
+        rows.push(vec![
+            uid,
+            pid.to_string(),
+            ppid.to_string(),
+            format!("{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60),
+            cmd,
+        ]);
     }
     http::json(&json!({ "Titles": ["UID", "PID", "PPID", "TIME", "CMD"], "Processes": rows }))
 }
@@ -426,11 +535,23 @@ async fn stats(cs: &Containers, ctr: &Ctr) -> ApiResult {
 async fn exec_info(cs: &Containers, ctr: &Ctr) -> ApiResult {
     let r = ctr.rec.lock().await;
     if r.state.status != Status::Running {
-        return Err(ApiError::conflict(format!("container {} is not running", short(&r.id))));
+        return Err(ApiError::conflict(format!(
+            "container {} is not running",
+            short(&r.id)
+        )));
     }
     let image = cs_images_defaults(cs, &r).await;
-    let env = berth_engine::container::merge_env(&image.env, &r.config.env, &berth_engine::container::hostname_of(&r));
-    let caps = berth_engine::runtime::caps::effective_set(r.config.privileged, &r.config.cap_add, &r.config.cap_drop).map_err(ApiError::internal)?;
+    let env = berth_engine::container::merge_env(
+        &image.env,
+        &r.config.env,
+        &berth_engine::container::hostname_of(&r),
+    );
+    let caps = berth_engine::runtime::caps::effective_set(
+        r.config.privileged,
+        &r.config.cap_add,
+        &r.config.cap_drop,
+    )
+    .map_err(ApiError::internal)?;
     let cgroups = cs.cgroup_of(&r.id).map(|c| c.paths()).unwrap_or_default();
     http::json(&json!({
         "pid": r.state.pid,
@@ -444,7 +565,10 @@ async fn exec_info(cs: &Containers, ctr: &Ctr) -> ApiResult {
     }))
 }
 
-async fn cs_images_defaults(cs: &Containers, r: &ContainerRecord) -> berth_engine::container::ImageDefaults {
+async fn cs_images_defaults(
+    cs: &Containers,
+    r: &ContainerRecord,
+) -> berth_engine::container::ImageDefaults {
     match cs.images().resolve(&r.image_id).await {
         Ok(img) => super::containers::image_defaults(&img.config),
         Err(_) => Default::default(),

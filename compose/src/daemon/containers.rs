@@ -5,7 +5,10 @@
 use super::http::ApiError;
 use super::images::Images;
 use berth_engine::cgroups::{Cgroup, Limits};
-use berth_engine::container::{self as model, ContainerConfig, ContainerRecord, ImageDefaults, Layout, RestartPolicy, SpecInputs, Status};
+use berth_engine::container::{
+    self as model, ContainerConfig, ContainerRecord, ImageDefaults, Layout, RestartPolicy,
+    SpecInputs, Status,
+};
 use berth_engine::fsutil::{new_id, read_json, write_json};
 use berth_engine::runtime::spec::{CgroupRef, ExitRecord, Mount, MountKind, ShimRecord};
 use berth_engine::runtime::{procinfo, shim::SPEC_FILE};
@@ -45,11 +48,18 @@ pub struct Started {
 }
 
 fn persist(layout: &Layout, rec: &ContainerRecord) -> Result<(), ApiError> {
-    write_json(&layout.record(), rec).map_err(|e| ApiError::internal(format!("saving container {}: {e}", rec.id)))
+    write_json(&layout.record(), rec)
+        .map_err(|e| ApiError::internal(format!("saving container {}: {e}", rec.id)))
 }
 
 impl Containers {
-    pub fn new(root: &Path, run_dir: &Path, cgroup_parent: &str, shim_exe: PathBuf, images: Arc<Images>) -> Arc<Self> {
+    pub fn new(
+        root: &Path,
+        run_dir: &Path,
+        cgroup_parent: &str,
+        shim_exe: PathBuf,
+        images: Arc<Images>,
+    ) -> Arc<Self> {
         Arc::new(Containers {
             root: root.to_path_buf(),
             run_dir: run_dir.to_path_buf(),
@@ -80,18 +90,30 @@ impl Containers {
                 return Ok(c.clone());
             }
         }
-        let matches: Vec<&Arc<Ctr>> = if reference.len() >= 3 { map.values().filter(|c| c.id.starts_with(reference)).collect() } else { Vec::new() };
+        let matches: Vec<&Arc<Ctr>> = if reference.len() >= 3 {
+            map.values()
+                .filter(|c| c.id.starts_with(reference))
+                .collect()
+        } else {
+            Vec::new()
+        };
         match matches.len() {
             1 => Ok(matches[0].clone()),
-            0 => Err(ApiError::not_found(format!("no such container: {reference}"))),
-            _ => Err(ApiError::bad_request(format!("multiple containers match the prefix {reference}"))),
+            0 => Err(ApiError::not_found(format!(
+                "no such container: {reference}"
+            ))),
+            _ => Err(ApiError::bad_request(format!(
+                "multiple containers match the prefix {reference}"
+            ))),
         }
     }
 
     /// Loads every record and re-adopts what is still running (called once at daemon start).
     pub async fn restore(self: &Arc<Self>) {
         let dir = self.root.join("containers");
-        let Ok(entries) = std::fs::read_dir(&dir) else { return };
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return;
+        };
         for entry in entries.flatten() {
             let id = entry.file_name().to_string_lossy().into_owned();
             let layout = self.layout(&id);
@@ -105,7 +127,12 @@ impl Containers {
                 }
             };
             let status = rec.state.status;
-            let ctr = Arc::new(Ctr { id: id.clone(), status: watch::channel(status).0, rec: Mutex::new(rec), started: std::sync::Mutex::new(None) });
+            let ctr = Arc::new(Ctr {
+                id: id.clone(),
+                status: watch::channel(status).0,
+                rec: Mutex::new(rec),
+                started: std::sync::Mutex::new(None),
+            });
             self.map.write().await.insert(id.clone(), ctr.clone());
             self.readopt(ctr).await;
         }
@@ -114,7 +141,13 @@ impl Containers {
     async fn readopt(self: &Arc<Self>, ctr: Arc<Ctr>) {
         let (status, shim_pid, shim_start, policy, manual) = {
             let r = ctr.rec.lock().await;
-            (r.state.status, r.state.shim_pid, r.state.shim_start_time, r.config.restart, r.state.manually_stopped)
+            (
+                r.state.status,
+                r.state.shim_pid,
+                r.state.shim_start_time,
+                r.config.restart,
+                r.state.manually_stopped,
+            )
         };
         match status {
             Status::Running | Status::Paused if procinfo::is_same_process(shim_pid, shim_start) => {
@@ -138,7 +171,10 @@ impl Containers {
         }
     }
 
-    pub async fn create(self: &Arc<Self>, mut config: ContainerConfig) -> Result<Arc<Ctr>, ApiError> {
+    pub async fn create(
+        self: &Arc<Self>,
+        mut config: ContainerConfig,
+    ) -> Result<Arc<Ctr>, ApiError> {
         let image = self.images.resolve(&config.image).await?;
         let defaults = image_defaults(&image.config);
         if config.name.is_empty() {
@@ -156,7 +192,9 @@ impl Containers {
         }
         model::RestartPolicy::parse(&config.restart.name()).map_err(ApiError::bad_request)?;
         if config.auto_remove && config.restart != RestartPolicy::No {
-            return Err(ApiError::bad_request("conflicting options: cannot specify both --restart and --rm"));
+            return Err(ApiError::bad_request(
+                "conflicting options: cannot specify both --restart and --rm",
+            ));
         }
         let argv = model::resolve_command(&config, &defaults);
         if argv.is_empty() {
@@ -179,7 +217,12 @@ impl Containers {
             state: Default::default(),
         };
         persist(&layout, &rec)?;
-        let ctr = Arc::new(Ctr { id: id.clone(), status: watch::channel(Status::Created).0, rec: Mutex::new(rec), started: std::sync::Mutex::new(None) });
+        let ctr = Arc::new(Ctr {
+            id: id.clone(),
+            status: watch::channel(Status::Created).0,
+            rec: Mutex::new(rec),
+            started: std::sync::Mutex::new(None),
+        });
         self.map.write().await.insert(id, ctr.clone());
         Ok(ctr)
     }
@@ -200,11 +243,19 @@ impl Containers {
     }
 
     /// Starts the container. With `attach`, the shim holds the process until a client attaches.
-    pub async fn start(self: &Arc<Self>, ctr: &Arc<Ctr>, attach: bool) -> Result<Started, ApiError> {
+    pub async fn start(
+        self: &Arc<Self>,
+        ctr: &Arc<Ctr>,
+        attach: bool,
+    ) -> Result<Started, ApiError> {
         let layout = self.layout(&ctr.id);
         let mut rec = ctr.rec.lock().await;
-        if matches!(rec.state.status, Status::Running | Status::Paused) && procinfo::is_same_process(rec.state.shim_pid, rec.state.shim_start_time) {
-            return Ok(Started { attach_socket: layout.attach_socket().display().to_string() });
+        if matches!(rec.state.status, Status::Running | Status::Paused)
+            && procinfo::is_same_process(rec.state.shim_pid, rec.state.shim_start_time)
+        {
+            return Ok(Started {
+                attach_socket: layout.attach_socket().display().to_string(),
+            });
         }
         let image = self.images.resolve(&rec.image_id).await?;
         let defaults = image_defaults(&image.config);
@@ -224,7 +275,10 @@ impl Containers {
             layers: image.layers.clone(),
             layout: &layout,
             netns: None,
-            cgroup: Some(CgroupRef { parent: self.cgroup_parent.clone(), name: rec.id.clone() }),
+            cgroup: Some(CgroupRef {
+                parent: self.cgroup_parent.clone(),
+                name: rec.id.clone(),
+            }),
             etc_files,
             wait_attach: attach,
         })
@@ -250,9 +304,13 @@ impl Containers {
             rec.state.error = msg.clone();
             persist(&layout, &rec)?;
             self.destroy_cgroup(&rec.id).await;
-            return Err(ApiError::bad_request(format!("failed to start container {}: {msg}", short(&rec.id))));
+            return Err(ApiError::bad_request(format!(
+                "failed to start container {}: {msg}",
+                short(&rec.id)
+            )));
         }
-        let shim: ShimRecord = serde_json::from_slice(&out.stdout).map_err(|e| ApiError::internal(format!("reading the shim's report: {e}")))?;
+        let shim: ShimRecord = serde_json::from_slice(&out.stdout)
+            .map_err(|e| ApiError::internal(format!("reading the shim's report: {e}")))?;
         let st = &mut rec.state;
         st.status = Status::Running;
         st.pid = shim.pid;
@@ -271,7 +329,9 @@ impl Containers {
         let _ = ctr.status.send(Status::Running);
         self.spawn_exit_watcher(ctr.clone(), shim.shim_pid, shim.shim_start_time);
         tracing::info!(container = %ctr.id, pid = shim.pid, "container started");
-        Ok(Started { attach_socket: layout.attach_socket().display().to_string() })
+        Ok(Started {
+            attach_socket: layout.attach_socket().display().to_string(),
+        })
     }
 
     fn spawn_exit_watcher(self: &Arc<Self>, ctr: Arc<Ctr>, shim_pid: i32, shim_start: u64) {
@@ -286,7 +346,12 @@ impl Containers {
     async fn on_exit(self: &Arc<Self>, ctr: Arc<Ctr>, shim_pid: i32) {
         let layout = self.layout(&ctr.id);
         let mut rec = ctr.rec.lock().await;
-        if rec.state.shim_pid != shim_pid || !matches!(rec.state.status, Status::Running | Status::Paused | Status::Restarting) {
+        if rec.state.shim_pid != shim_pid
+            || !matches!(
+                rec.state.status,
+                Status::Running | Status::Paused | Status::Restarting
+            )
+        {
             return;
         }
         let exit: Option<ExitRecord> = read_json(&layout.exit_record()).ok();
@@ -299,13 +364,29 @@ impl Containers {
         let st = &mut rec.state;
         st.status = Status::Exited;
         st.exit_code = exit.as_ref().map(|e| e.exit_code).unwrap_or(255);
-        st.error = exit.as_ref().and_then(|e| e.error.clone()).unwrap_or_default();
-        st.finished_at = Some(exit.map(|e| e.finished_at).unwrap_or_else(berth_engine::runtime::logs::now_rfc3339));
+        st.error = exit
+            .as_ref()
+            .and_then(|e| e.error.clone())
+            .unwrap_or_default();
+        st.finished_at = Some(
+            exit.map(|e| e.finished_at)
+                .unwrap_or_else(berth_engine::runtime::logs::now_rfc3339),
+        );
         st.oom_killed = oom;
         st.pid = 0;
         st.shim_pid = 0;
-        let ran_for = ctr.started.lock().unwrap().take().map(|t| t.elapsed()).unwrap_or_default();
-        let restart = rec.config.restart.should_restart(rec.state.exit_code, rec.state.restart_count, rec.state.manually_stopped);
+        let ran_for = ctr
+            .started
+            .lock()
+            .unwrap()
+            .take()
+            .map(|t| t.elapsed())
+            .unwrap_or_default();
+        let restart = rec.config.restart.should_restart(
+            rec.state.exit_code,
+            rec.state.restart_count,
+            rec.state.manually_stopped,
+        );
         let delay = if restart {
             rec.state.status = Status::Restarting;
             Some(rec.state.backoff.next(ran_for))
@@ -380,8 +461,9 @@ impl Containers {
                 let _ = cg.thaw();
             }
         }
-        procinfo::send_signal(rec.state.pid, rec.state.pid_start_time, signal)
-            .map_err(|e| ApiError::internal(format!("signalling container {}: {e}", short(&rec.id))))
+        procinfo::send_signal(rec.state.pid, rec.state.pid_start_time, signal).map_err(|e| {
+            ApiError::internal(format!("signalling container {}: {e}", short(&rec.id)))
+        })
     }
 
     /// Waits until the container is no longer running, or `limit` passes. True when it stopped.
@@ -396,8 +478,17 @@ impl Containers {
     pub async fn stop(&self, ctr: &Arc<Ctr>, timeout: Option<u64>) -> Result<(), ApiError> {
         let (sig, grace) = {
             let r = ctr.rec.lock().await;
-            let sig = r.config.stop_signal.as_deref().map(model::parse_signal).transpose().map_err(ApiError::bad_request)?;
-            (sig.unwrap_or(nix::sys::signal::Signal::SIGTERM), timeout.or(r.config.stop_timeout).unwrap_or(10))
+            let sig = r
+                .config
+                .stop_signal
+                .as_deref()
+                .map(model::parse_signal)
+                .transpose()
+                .map_err(ApiError::bad_request)?;
+            (
+                sig.unwrap_or(nix::sys::signal::Signal::SIGTERM),
+                timeout.or(r.config.stop_timeout).unwrap_or(10),
+            )
         };
         if !self.signal(ctr, sig as i32, true).await? {
             return Ok(());
@@ -408,16 +499,25 @@ impl Containers {
         tracing::info!(container = %ctr.id, grace, "grace period over, killing");
         self.signal(ctr, libc::SIGKILL, true).await?;
         if !self.wait_not_running(ctr, Duration::from_secs(10)).await {
-            return Err(ApiError::internal(format!("container {} did not stop after SIGKILL", short(&ctr.id))));
+            return Err(ApiError::internal(format!(
+                "container {} did not stop after SIGKILL",
+                short(&ctr.id)
+            )));
         }
         Ok(())
     }
 
     pub async fn kill(&self, ctr: &Arc<Ctr>, signal: &str) -> Result<(), ApiError> {
         let sig = model::parse_signal(signal).map_err(ApiError::bad_request)?;
-        let ends = matches!(sig, nix::sys::signal::Signal::SIGKILL | nix::sys::signal::Signal::SIGTERM);
+        let ends = matches!(
+            sig,
+            nix::sys::signal::Signal::SIGKILL | nix::sys::signal::Signal::SIGTERM
+        );
         if !self.signal(ctr, sig as i32, ends).await? {
-            return Err(ApiError::conflict(format!("cannot kill container: {}: container is not running", short(&ctr.id))));
+            return Err(ApiError::conflict(format!(
+                "cannot kill container: {}: container is not running",
+                short(&ctr.id)
+            )));
         }
         if sig == nix::sys::signal::Signal::SIGKILL {
             self.wait_not_running(ctr, Duration::from_secs(10)).await;
@@ -428,13 +528,27 @@ impl Containers {
     pub async fn pause(&self, ctr: &Arc<Ctr>, pause: bool) -> Result<(), ApiError> {
         let layout = self.layout(&ctr.id);
         let mut rec = ctr.rec.lock().await;
-        let want = if pause { Status::Running } else { Status::Paused };
+        let want = if pause {
+            Status::Running
+        } else {
+            Status::Paused
+        };
         if rec.state.status != want {
-            return Err(ApiError::conflict(format!("container {} is not {}", short(&rec.id), want.as_str())));
+            return Err(ApiError::conflict(format!(
+                "container {} is not {}",
+                short(&rec.id),
+                want.as_str()
+            )));
         }
-        let cg = Cgroup::open(&self.cgroup_parent, &rec.id).map_err(|e| ApiError::internal(e.to_string()))?;
-        if pause { cg.freeze() } else { cg.thaw() }.map_err(|e| ApiError::internal(e.to_string()))?;
-        rec.state.status = if pause { Status::Paused } else { Status::Running };
+        let cg = Cgroup::open(&self.cgroup_parent, &rec.id)
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        if pause { cg.freeze() } else { cg.thaw() }
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        rec.state.status = if pause {
+            Status::Paused
+        } else {
+            Status::Running
+        };
         persist(&layout, &rec)?;
         let _ = ctr.status.send(rec.state.status);
         Ok(())
@@ -442,7 +556,10 @@ impl Containers {
 
     /// Removes everything a container had: process (with `force`), cgroup, records, logs.
     pub async fn remove(&self, ctr: &Arc<Ctr>, force: bool) -> Result<(), ApiError> {
-        let running = matches!(ctr.rec.lock().await.state.status, Status::Running | Status::Paused);
+        let running = matches!(
+            ctr.rec.lock().await.state.status,
+            Status::Running | Status::Paused
+        );
         if running && !force {
             return Err(ApiError::conflict(format!(
                 "cannot remove container \"{}\": container is running: stop the container before removing or force remove",
@@ -464,7 +581,9 @@ impl Containers {
         let _ = std::fs::remove_dir_all(&layout.run);
         // The record goes first, so a crash mid-removal leaves nothing restore would adopt.
         let _ = std::fs::remove_file(layout.record());
-        tokio::task::spawn_blocking(move || std::fs::remove_dir_all(&layout.dir)).await.map_err(|e| ApiError::internal(e.to_string()))??;
+        tokio::task::spawn_blocking(move || std::fs::remove_dir_all(&layout.dir))
+            .await
+            .map_err(|e| ApiError::internal(e.to_string()))??;
         self.map.write().await.remove(&ctr.id);
         let _ = ctr.status.send(Status::Dead);
         tracing::info!(container = %ctr.id, "container removed");
@@ -496,11 +615,19 @@ pub fn short(id: &str) -> &str {
 }
 
 fn validate_name(name: &str) -> Result<(), ApiError> {
-    let ok = name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric()) && name.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+    let ok = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
     if ok {
         Ok(())
     } else {
-        Err(ApiError::bad_request(format!("invalid container name \"{name}\", only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")))
+        Err(ApiError::bad_request(format!(
+            "invalid container name \"{name}\", only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+        )))
     }
 }
 
@@ -542,10 +669,21 @@ fn write_etc_files(layout: &Layout, rec: &ContainerRecord) -> Result<Vec<Mount>,
     };
     let resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
     let mut mounts = Vec::new();
-    for (name, content) in [("hosts", hosts), ("hostname", format!("{hostname}\n")), ("resolv.conf", resolv)] {
+    for (name, content) in [
+        ("hosts", hosts),
+        ("hostname", format!("{hostname}\n")),
+        ("resolv.conf", resolv),
+    ] {
         let path = layout.dir.join(name);
         std::fs::write(&path, content)?;
-        mounts.push(Mount { kind: MountKind::Bind, source: path, destination: format!("/etc/{name}"), readonly: false, size: None, mode: None });
+        mounts.push(Mount {
+            kind: MountKind::Bind,
+            source: path,
+            destination: format!("/etc/{name}"),
+            readonly: false,
+            size: None,
+            mode: None,
+        });
     }
     Ok(mounts)
 }
@@ -553,7 +691,9 @@ fn write_etc_files(layout: &Layout, rec: &ContainerRecord) -> Result<Vec<Mount>,
 /// Resolves when the process `pid` (started at `start`) has ended: a pidfd becomes readable
 /// then, and works for processes that are not our children (re-adopted shims).
 pub async fn wait_process_exit(pid: i32, start: u64) {
-    let Ok(fd) = procinfo::pidfd_for(pid, start) else { return };
+    let Ok(fd) = procinfo::pidfd_for(pid, start) else {
+        return;
+    };
     // The AsyncFd owns the pidfd outright, so the I/O-safety concern behind the deprecation
     // (a registered fd closed behind the reactor's back) cannot arise here.
     #[allow(deprecated)]

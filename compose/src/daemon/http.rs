@@ -21,7 +21,10 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        ApiError { status, message: message.into() }
+        ApiError {
+            status,
+            message: message.into(),
+        }
     }
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, message)
@@ -46,29 +49,49 @@ impl From<std::io::Error> for ApiError {
 pub type ApiResult = Result<Reply, ApiError>;
 
 pub fn full(data: impl Into<Bytes>) -> Body {
-    Full::new(data.into()).map_err(|never| match never {}).boxed()
+    Full::new(data.into())
+        .map_err(|never| match never {})
+        .boxed()
 }
 
 pub fn json<T: Serialize>(value: &T) -> ApiResult {
     let data = serde_json::to_vec(value).map_err(|e| ApiError::internal(e.to_string()))?;
-    Ok(Response::builder().header("content-type", "application/json").body(full(data)).expect("valid response"))
+    Ok(Response::builder()
+        .header("content-type", "application/json")
+        .body(full(data))
+        .expect("valid response"))
 }
 
 pub fn empty() -> ApiResult {
-    Ok(Response::builder().status(StatusCode::NO_CONTENT).body(full(Bytes::new())).expect("valid response"))
+    Ok(Response::builder()
+        .status(StatusCode::NO_CONTENT)
+        .body(full(Bytes::new()))
+        .expect("valid response"))
 }
 
 pub fn error_reply(e: ApiError) -> Reply {
     let body = serde_json::json!({ "message": e.message }).to_string();
-    Response::builder().status(e.status).header("content-type", "application/json").body(full(body)).expect("valid response")
+    Response::builder()
+        .status(e.status)
+        .header("content-type", "application/json")
+        .body(full(body))
+        .expect("valid response")
 }
 
 /// A streamed body: the returned sender feeds it; dropping the sender ends it.
 pub fn channel(content_type: &str) -> (mpsc::Sender<Bytes>, Reply) {
     let (tx, rx) = mpsc::channel::<Bytes>(64);
-    let stream = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|b| (Ok(Frame::data(b)), rx)) });
+    let stream = futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|b| (Ok(Frame::data(b)), rx))
+    });
     let body = StreamBody::new(stream).boxed();
-    (tx, Response::builder().header("content-type", content_type).body(body).expect("valid response"))
+    (
+        tx,
+        Response::builder()
+            .header("content-type", content_type)
+            .body(body)
+            .expect("valid response"),
+    )
 }
 
 /// Query parameters; repeated keys keep every value.

@@ -16,7 +16,9 @@ impl From<ImageError> for ApiError {
         match e {
             ImageError::NotFound { .. } => ApiError::not_found(e.to_string()),
             ImageError::Conflict { .. } => ApiError::conflict(e.to_string()),
-            ImageError::Io { .. } | ImageError::Encode { .. } | ImageError::LayerMissing { .. } => ApiError::internal(e.to_string()),
+            ImageError::Io { .. } | ImageError::Encode { .. } | ImageError::LayerMissing { .. } => {
+                ApiError::internal(e.to_string())
+            }
             _ => ApiError::bad_request(e.to_string()),
         }
     }
@@ -26,12 +28,21 @@ impl Images {
     pub fn open(root: &Path) -> Result<Self, ImageError> {
         let tmp = root.join("tmp");
         let _ = std::fs::remove_dir_all(&tmp);
-        std::fs::create_dir_all(&tmp).map_err(|source| ImageError::Io { path: tmp.clone(), source })?;
-        Ok(Images { store: Arc::new(Mutex::new(ImageStore::open(&root.join("images"))?)), tmp })
+        std::fs::create_dir_all(&tmp).map_err(|source| ImageError::Io {
+            path: tmp.clone(),
+            source,
+        })?;
+        Ok(Images {
+            store: Arc::new(Mutex::new(ImageStore::open(&root.join("images"))?)),
+            tmp,
+        })
     }
 
     /// Runs `f` on the store in the blocking pool.
-    pub async fn with<T: Send + 'static>(&self, f: impl FnOnce(&mut ImageStore) -> Result<T, ImageError> + Send + 'static) -> Result<T, ApiError> {
+    pub async fn with<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut ImageStore) -> Result<T, ImageError> + Send + 'static,
+    ) -> Result<T, ApiError> {
         let store = self.store.clone();
         tokio::task::spawn_blocking(move || {
             let mut guard = store.lock().unwrap_or_else(|p| p.into_inner());

@@ -7,7 +7,6 @@ pub mod http;
 mod images;
 mod names;
 
-
 use containers::Containers;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -39,9 +38,16 @@ pub fn socket_path(run_dir: &Path) -> PathBuf {
 
 /// Runs the daemon until `berth daemon stop`, SIGTERM or SIGINT. Containers keep running.
 pub fn run(opts: DaemonOptions) -> anyhow::Result<()> {
-    anyhow::ensure!(nix::unistd::geteuid().is_root(), "the berth daemon must run as root");
+    anyhow::ensure!(
+        nix::unistd::geteuid().is_root(),
+        "the berth daemon must run as root"
+    );
     // Two workers are plenty for an API that mostly waits; fewer threads, less memory.
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).max_blocking_threads(16).enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(16)
+        .enable_all()
+        .build()?;
     rt.block_on(serve(opts))
 }
 
@@ -50,11 +56,24 @@ async fn serve(opts: DaemonOptions) -> anyhow::Result<()> {
     std::fs::create_dir_all(&opts.run_dir)?;
     std::fs::set_permissions(&opts.run_dir, std::fs::Permissions::from_mode(0o700))?;
     let _pid_lock = lock_pid_file(&opts.run_dir)?;
-    let sealed = crate::sealed::SealedExe::create().map_err(|e| anyhow::anyhow!("copying the berth binary into a sealed memfd: {e}"))?;
-    let images = Arc::new(Images::open(&opts.root).map_err(|e| anyhow::anyhow!("opening the image store: {e}"))?);
-    let containers = Containers::new(&opts.root, &opts.run_dir, &opts.cgroup_parent, sealed.path(), images.clone());
+    let sealed = crate::sealed::SealedExe::create()
+        .map_err(|e| anyhow::anyhow!("copying the berth binary into a sealed memfd: {e}"))?;
+    let images = Arc::new(
+        Images::open(&opts.root).map_err(|e| anyhow::anyhow!("opening the image store: {e}"))?,
+    );
+    let containers = Containers::new(
+        &opts.root,
+        &opts.run_dir,
+        &opts.cgroup_parent,
+        sealed.path(),
+        images.clone(),
+    );
     containers.restore().await;
-    let daemon = Arc::new(Daemon { containers, images, shutdown: Notify::new() });
+    let daemon = Arc::new(Daemon {
+        containers,
+        images,
+        shutdown: Notify::new(),
+    });
 
     let sock = socket_path(&opts.run_dir);
     let _ = std::fs::remove_file(&sock);
@@ -99,11 +118,26 @@ async fn serve(opts: DaemonOptions) -> anyhow::Result<()> {
 fn lock_pid_file(run_dir: &Path) -> anyhow::Result<std::fs::File> {
     use std::io::Write;
     let path = run_dir.join("berth.pid");
-    let mut f = std::fs::OpenOptions::new().create(true).truncate(false).write(true).read(true).open(&path)?;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .read(true)
+        .open(&path)?;
     // SAFETY: flock on a descriptor we own.
-    if unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&f), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+    if unsafe {
+        libc::flock(
+            std::os::fd::AsRawFd::as_raw_fd(&f),
+            libc::LOCK_EX | libc::LOCK_NB,
+        )
+    } != 0
+    {
         let pid = std::fs::read_to_string(&path).unwrap_or_default();
-        anyhow::bail!("another berth daemon (pid {}) is using {}", pid.trim(), run_dir.display());
+        anyhow::bail!(
+            "another berth daemon (pid {}) is using {}",
+            pid.trim(),
+            run_dir.display()
+        );
     }
     f.set_len(0)?;
     write!(f, "{}", std::process::id())?;

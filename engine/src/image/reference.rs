@@ -335,7 +335,10 @@ mod tests {
         assert_eq!(full("localhost/bb"), "localhost/bb:latest");
         assert_eq!(full("localhost:5000/a/b"), "localhost:5000/a/b:latest");
         assert_eq!(full("[::1]:5000/bb:2"), "[::1]:5000/bb:2");
-        assert_eq!(full("my-registry.example.com/team/app"), "my-registry.example.com/team/app:latest");
+        assert_eq!(
+            full("my-registry.example.com/team/app"),
+            "my-registry.example.com/team/app:latest"
+        );
         assert_eq!(full("a__b/c---d.e_f"), "docker.io/a__b/c---d.e_f:latest");
         assert_eq!(full("ghcr.io/a/b/c:v1.2-rc"), "ghcr.io/a/b/c:v1.2-rc");
         assert_eq!(

@@ -36,7 +36,10 @@ pub fn read_frame(r: &mut impl Read) -> io::Result<Option<(u8, Vec<u8>)>> {
     }
     let len = u32::from_be_bytes([head[1], head[2], head[3], head[4]]) as usize;
     if len > 1 << 20 {
-        return Err(io::Error::new(io::ErrorKind::InvalidData, "attach frame too large"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "attach frame too large",
+        ));
     }
     let mut payload = vec![0u8; len];
     r.read_exact(&mut payload)?;
@@ -71,10 +74,16 @@ mod tests {
         bytes.extend(encode(EXIT, b"3"));
         bytes.extend(&encode(STDERR, b"partial")[..4]);
         let mut cursor = io::Cursor::new(bytes.clone());
-        assert_eq!(read_frame(&mut cursor).unwrap(), Some((STDOUT, b"hello".to_vec())));
+        assert_eq!(
+            read_frame(&mut cursor).unwrap(),
+            Some((STDOUT, b"hello".to_vec()))
+        );
         let mut buf = bytes;
         let frames = split_frames(&mut buf);
-        assert_eq!(frames, vec![(STDOUT, b"hello".to_vec()), (EXIT, b"3".to_vec())]);
+        assert_eq!(
+            frames,
+            vec![(STDOUT, b"hello".to_vec()), (EXIT, b"3".to_vec())]
+        );
         assert_eq!(buf.len(), 4);
     }
 }

@@ -36,9 +36,17 @@ pub fn normalize(name: &str) -> String {
 
 /// The capability set for a container: the defaults (or all, when privileged), plus `add`,
 /// minus `drop`, as `docker run --cap-add/--cap-drop` (ALL is accepted in both).
-pub fn effective_set(privileged: bool, add: &[String], drop: &[String]) -> Result<Vec<String>, String> {
+pub fn effective_set(
+    privileged: bool,
+    add: &[String],
+    drop: &[String],
+) -> Result<Vec<String>, String> {
     let all: Vec<String> = caps::all().iter().map(|c| c.to_string()).collect();
-    let mut set: Vec<String> = if privileged { all.clone() } else { DEFAULT.iter().map(|s| s.to_string()).collect() };
+    let mut set: Vec<String> = if privileged {
+        all.clone()
+    } else {
+        DEFAULT.iter().map(|s| s.to_string()).collect()
+    };
     for d in drop {
         let d = normalize(d);
         if d == "ALL" {
@@ -75,7 +83,8 @@ pub(crate) fn parse_set(names: &[String]) -> Result<CapsHashSet, String> {
 pub(crate) fn limit_bounding(keep: &CapsHashSet) -> Result<(), String> {
     for cap in caps::all() {
         if !keep.contains(&cap) && caps::has_cap(None, CapSet::Bounding, cap).unwrap_or(false) {
-            caps::drop(None, CapSet::Bounding, cap).map_err(|e| format!("dropping {cap} from the bounding set: {e}"))?;
+            caps::drop(None, CapSet::Bounding, cap)
+                .map_err(|e| format!("dropping {cap} from the bounding set: {e}"))?;
         }
     }
     Ok(())
@@ -84,11 +93,18 @@ pub(crate) fn limit_bounding(keep: &CapsHashSet) -> Result<(), String> {
 /// Sets the permitted and effective sets after the uid switch. A non-root user gets none in
 /// effect, as Docker does; inheritable and ambient stay empty (CVE-2022-24769).
 pub(crate) fn apply_after_setuid(keep: &CapsHashSet, uid: u32) -> Result<(), String> {
-    let granted = if uid == 0 { keep.clone() } else { CapsHashSet::new() };
+    let granted = if uid == 0 {
+        keep.clone()
+    } else {
+        CapsHashSet::new()
+    };
     caps::clear(None, CapSet::Ambient).ok();
-    caps::set(None, CapSet::Inheritable, &CapsHashSet::new()).map_err(|e| format!("clearing inheritable capabilities: {e}"))?;
-    caps::set(None, CapSet::Effective, &granted).map_err(|e| format!("setting effective capabilities: {e}"))?;
-    caps::set(None, CapSet::Permitted, &granted).map_err(|e| format!("setting permitted capabilities: {e}"))?;
+    caps::set(None, CapSet::Inheritable, &CapsHashSet::new())
+        .map_err(|e| format!("clearing inheritable capabilities: {e}"))?;
+    caps::set(None, CapSet::Effective, &granted)
+        .map_err(|e| format!("setting effective capabilities: {e}"))?;
+    caps::set(None, CapSet::Permitted, &granted)
+        .map_err(|e| format!("setting permitted capabilities: {e}"))?;
     Ok(())
 }
 
@@ -108,7 +124,9 @@ mod tests {
         let set = effective_set(false, &["net_admin".into()], &["CHOWN".into()]).unwrap();
         assert!(set.contains(&"CAP_NET_ADMIN".to_string()));
         assert!(!set.contains(&"CAP_CHOWN".to_string()));
-        assert!(effective_set(false, &[], &["ALL".into()]).unwrap().is_empty());
+        assert!(effective_set(false, &[], &["ALL".into()])
+            .unwrap()
+            .is_empty());
         assert!(effective_set(false, &["bogus".into()], &[]).is_err());
     }
 }

@@ -44,7 +44,8 @@ pub fn run(req: &ExecRequest) -> i32 {
 }
 
 fn enter_and_run(req: &ExecRequest) -> Result<i32, Failure> {
-    let pidfd = procinfo::pidfd_for(req.pid, req.pid_start_time).map_err(|_| Failure(126, "container is not running".into()))?;
+    let pidfd = procinfo::pidfd_for(req.pid, req.pid_start_time)
+        .map_err(|_| Failure(126, "container is not running".into()))?;
     // cgroup paths are host paths: join before entering the container's mount namespace.
     for dir in &req.cgroups {
         let _ = std::fs::write(dir.join("cgroup.procs"), std::process::id().to_string());
@@ -60,27 +61,47 @@ fn enter_and_run(req: &ExecRequest) -> Result<i32, Failure> {
     setns(pidfd.as_fd(), flags).map_err(|e| format!("entering the container's namespaces: {e}"))?;
     let who = user::resolve(&req.user)?;
     let keep = caps::parse_set(&req.capabilities)?;
-    let env_path = req.env.iter().find_map(|e| e.strip_prefix("PATH=")).unwrap_or(super::DEFAULT_PATH).to_string();
+    let env_path = req
+        .env
+        .iter()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or(super::DEFAULT_PATH)
+        .to_string();
     let program = init::find_program(&req.args, &env_path)?;
     let mut env = req.env.clone();
     if !env.iter().any(|e| e.starts_with("HOME=")) {
         env.push(format!("HOME={}", who.home));
     }
-    let pty = if req.tty { Some(open_pty(who.uid)?) } else { None };
-    let (report_rd, report_wr) = pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
+    let pty = if req.tty {
+        Some(open_pty(who.uid)?)
+    } else {
+        None
+    };
+    let (report_rd, report_wr) =
+        pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
     let mut forward = SigSet::empty();
-    for s in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP, Signal::SIGQUIT, Signal::SIGWINCH, Signal::SIGCHLD] {
+    for s in [
+        Signal::SIGINT,
+        Signal::SIGTERM,
+        Signal::SIGHUP,
+        Signal::SIGQUIT,
+        Signal::SIGWINCH,
+        Signal::SIGCHLD,
+    ] {
         forward.add(s);
     }
-    forward.thread_block().map_err(|e| format!("blocking signals: {e}"))?;
+    forward
+        .thread_block()
+        .map_err(|e| format!("blocking signals: {e}"))?;
     // SAFETY: the helper is single-threaded (no runtime was started in this process).
     match unsafe { fork() }.map_err(|e| format!("fork: {e}"))? {
         ForkResult::Child => {
             drop(report_rd);
-            let Failure(code, msg) = match child(req, &who, &keep, &program, &env, pty.as_ref().map(|p| &p.1)) {
-                Ok(never) => match never {},
-                Err(f) => f,
-            };
+            let Failure(code, msg) =
+                match child(req, &who, &keep, &program, &env, pty.as_ref().map(|p| &p.1)) {
+                    Ok(never) => match never {},
+                    Err(f) => f,
+                };
             let mut w = File::from(report_wr);
             let _ = w.write_all(format!("{code} {msg}").as_bytes());
             std::process::exit(code);
@@ -103,7 +124,14 @@ fn enter_and_run(req: &ExecRequest) -> Result<i32, Failure> {
     }
 }
 
-fn child(req: &ExecRequest, who: &user::ResolvedUser, keep: &caps::CapsSet, program: &str, env: &[String], slave: Option<&OwnedFd>) -> Result<init::Never, Failure> {
+fn child(
+    req: &ExecRequest,
+    who: &user::ResolvedUser,
+    keep: &caps::CapsSet,
+    program: &str,
+    env: &[String],
+    slave: Option<&OwnedFd>,
+) -> Result<init::Never, Failure> {
     setsid().map_err(|e| format!("setsid: {e}"))?;
     if let Some(slave) = slave {
         // SAFETY: TIOCSCTTY with an int argument on a terminal we opened.
@@ -113,8 +141,13 @@ fn child(req: &ExecRequest, who: &user::ResolvedUser, keep: &caps::CapsSet, prog
         }
     }
     init::drop_privileges(keep, who, !req.privileged)?;
-    let cwd = if req.cwd.is_empty() { "/" } else { req.cwd.as_str() };
-    nix::unistd::chdir(cwd).map_err(|e| Failure(126, format!("chdir to cwd (\"{cwd}\") failed: {e}")))?;
+    let cwd = if req.cwd.is_empty() {
+        "/"
+    } else {
+        req.cwd.as_str()
+    };
+    nix::unistd::chdir(cwd)
+        .map_err(|e| Failure(126, format!("chdir to cwd (\"{cwd}\") failed: {e}")))?;
     init::verify_cwd()?;
     init::close_inherited_fds();
     init::reset_signals();
@@ -124,16 +157,29 @@ fn child(req: &ExecRequest, who: &user::ResolvedUser, keep: &caps::CapsSet, prog
 fn open_pty(uid: u32) -> Result<(OwnedFd, OwnedFd), Failure> {
     use nix::fcntl::OFlag;
     use nix::pty::{grantpt, posix_openpt, ptsname_r, unlockpt};
-    let master = posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC).map_err(|e| format!("opening /dev/ptmx: {e}"))?;
+    let master = posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
+        .map_err(|e| format!("opening /dev/ptmx: {e}"))?;
     grantpt(&master).map_err(|e| format!("grantpt: {e}"))?;
     unlockpt(&master).map_err(|e| format!("unlockpt: {e}"))?;
     let name = ptsname_r(&master).map_err(|e| format!("ptsname: {e}"))?;
-    let slave = nix::fcntl::open(name.as_str(), OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
-        .map_err(|e| format!("opening {name}: {e}"))?;
+    let slave = nix::fcntl::open(
+        name.as_str(),
+        OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(|e| format!("opening {name}: {e}"))?;
     // SAFETY: open just returned this descriptor.
     let slave = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(slave) };
-    let _ = nix::unistd::fchown(slave.as_raw_fd(), Some(nix::unistd::Uid::from_raw(uid)), None);
-    let master = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(std::os::fd::IntoRawFd::into_raw_fd(master)) };
+    let _ = nix::unistd::fchown(
+        slave.as_raw_fd(),
+        Some(nix::unistd::Uid::from_raw(uid)),
+        None,
+    );
+    let master = unsafe {
+        <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(std::os::fd::IntoRawFd::into_raw_fd(
+            master,
+        ))
+    };
     Ok((master, slave))
 }
 
@@ -142,7 +188,9 @@ fn supervise(child: Pid, master: Option<OwnedFd>, signals: &SigSet) -> i32 {
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
     use nix::sys::signalfd::{SfdFlags, SignalFd};
     let sfd = SignalFd::with_flags(signals, SfdFlags::SFD_CLOEXEC).ok();
-    let _raw = master.as_ref().and_then(|_| super::terminal::RawMode::enable(0));
+    let _raw = master
+        .as_ref()
+        .and_then(|_| super::terminal::RawMode::enable(0));
     if let Some(m) = &master {
         super::terminal::copy_size(1, m.as_raw_fd());
     }
@@ -163,7 +211,11 @@ fn supervise(child: Pid, master: Option<OwnedFd>, signals: &SigSet) -> i32 {
         if poll(&mut fds, PollTimeout::NONE).is_err() {
             continue;
         }
-        let hit = |i: usize| fds.get(i).and_then(|f| f.revents()).is_some_and(|r| !r.is_empty());
+        let hit = |i: usize| {
+            fds.get(i)
+                .and_then(|f| f.revents())
+                .is_some_and(|r| !r.is_empty())
+        };
         let (sig_hit, master_hit, stdin_hit) = (hit(0), hit(1), hit(2));
         if sig_hit {
             if let Some(Ok(Some(info))) = sfd.as_ref().map(|s| s.read_signal()) {
@@ -182,7 +234,9 @@ fn supervise(child: Pid, master: Option<OwnedFd>, signals: &SigSet) -> i32 {
             }
             match waitpid(child, Some(nix::sys::wait::WaitPidFlag::WNOHANG)) {
                 Ok(WaitStatus::Exited(_, code)) => return drain_then(master.as_ref(), code),
-                Ok(WaitStatus::Signaled(_, s, _)) => return drain_then(master.as_ref(), 128 + s as i32),
+                Ok(WaitStatus::Signaled(_, s, _)) => {
+                    return drain_then(master.as_ref(), 128 + s as i32)
+                }
                 _ => {}
             }
         }
@@ -212,7 +266,10 @@ fn supervise(child: Pid, master: Option<OwnedFd>, signals: &SigSet) -> i32 {
 fn drain_then(master: Option<&OwnedFd>, code: i32) -> i32 {
     if let Some(m) = master {
         let mut buf = [0u8; 16 * 1024];
-        let _ = nix::fcntl::fcntl(m.as_raw_fd(), nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK));
+        let _ = nix::fcntl::fcntl(
+            m.as_raw_fd(),
+            nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
+        );
         while let Ok(n) = nix::unistd::read(m.as_raw_fd(), &mut buf) {
             if n == 0 {
                 break;

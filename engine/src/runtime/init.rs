@@ -7,7 +7,9 @@ use super::{caps, rootfs, user};
 use nix::sched::{setns, unshare, CloneFlags};
 use nix::sys::signal::{kill, sigprocmask, SigSet, SigmaskHow, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
-use nix::unistd::{chdir, execve, fork, setgid, setgroups, setsid, setuid, sethostname, ForkResult, Gid, Pid, Uid};
+use nix::unistd::{
+    chdir, execve, fork, setgid, setgroups, sethostname, setsid, setuid, ForkResult, Gid, Pid, Uid,
+};
 use std::ffi::CString;
 use std::fs::File;
 use std::os::fd::AsRawFd;
@@ -46,17 +48,21 @@ fn setup_and_exec(spec: &Spec, chan: &Channel) -> Result<Never, Failure> {
     // shim put us there first). Kernels without it still run containers.
     let _ = unshare(CloneFlags::CLONE_NEWCGROUP);
     if let Some(netns) = &spec.netns {
-        let f = File::open(netns).map_err(|e| format!("opening network namespace {}: {e}", netns.display()))?;
-        setns(&f, CloneFlags::CLONE_NEWNET).map_err(|e| format!("joining network namespace {}: {e}", netns.display()))?;
+        let f = File::open(netns)
+            .map_err(|e| format!("opening network namespace {}: {e}", netns.display()))?;
+        setns(&f, CloneFlags::CLONE_NEWNET)
+            .map_err(|e| format!("joining network namespace {}: {e}", netns.display()))?;
     } else if spec.new_netns {
-        unshare(CloneFlags::CLONE_NEWNET).map_err(|e| format!("unsharing the network namespace: {e}"))?;
+        unshare(CloneFlags::CLONE_NEWNET)
+            .map_err(|e| format!("unsharing the network namespace: {e}"))?;
         loopback_up()?;
     }
     rootfs::prepare(spec)?;
     sethostname(&spec.hostname).map_err(|e| format!("setting hostname: {e}"))?;
     if !spec.domainname.is_empty() {
         // SAFETY: a valid pointer/length pair to a live buffer.
-        let rc = unsafe { libc::setdomainname(spec.domainname.as_ptr().cast(), spec.domainname.len()) };
+        let rc =
+            unsafe { libc::setdomainname(spec.domainname.as_ptr().cast(), spec.domainname.len()) };
         if rc != 0 {
             return Err(format!("setting domainname: {}", std::io::Error::last_os_error()).into());
         }
@@ -65,7 +71,11 @@ fn setup_and_exec(spec: &Spec, chan: &Channel) -> Result<Never, Failure> {
 
     let proc = &spec.process;
     let who = user::resolve(&proc.user)?;
-    let cwd = if proc.cwd.is_empty() { "/".to_string() } else { proc.cwd.clone() };
+    let cwd = if proc.cwd.is_empty() {
+        "/".to_string()
+    } else {
+        proc.cwd.clone()
+    };
     // Docker creates a missing working directory (owned by root) rather than failing.
     let _ = std::fs::create_dir_all(&cwd);
     if proc.tty {
@@ -76,17 +86,27 @@ fn setup_and_exec(spec: &Spec, chan: &Channel) -> Result<Never, Failure> {
     if !env.iter().any(|e| e.starts_with("HOME=")) {
         env.push(format!("HOME={}", who.home));
     }
-    let path_var = env.iter().find_map(|e| e.strip_prefix("PATH=")).unwrap_or(super::DEFAULT_PATH).to_string();
+    let path_var = env
+        .iter()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or(super::DEFAULT_PATH)
+        .to_string();
     let program = find_program(&proc.args, &path_var)?;
 
-    chan.send(READY, "").map_err(|e| format!("reporting readiness: {e}"))?;
+    chan.send(READY, "")
+        .map_err(|e| format!("reporting readiness: {e}"))?;
     wait_for(chan, GO)?;
 
     for l in &proc.rlimits {
         set_rlimit(l)?;
     }
     drop_privileges(&keep, &who, proc.no_new_privileges)?;
-    chdir(Path::new(&cwd)).map_err(|e| Failure(EXIT_CANNOT_RUN, format!("chdir to cwd (\"{cwd}\") set in config.json failed: {e}")))?;
+    chdir(Path::new(&cwd)).map_err(|e| {
+        Failure(
+            EXIT_CANNOT_RUN,
+            format!("chdir to cwd (\"{cwd}\") set in config.json failed: {e}"),
+        )
+    })?;
     verify_cwd()?;
     close_inherited_fds();
     reset_signals();
@@ -100,18 +120,30 @@ fn setup_and_exec(spec: &Spec, chan: &Channel) -> Result<Never, Failure> {
 /// A new network namespace's loopback starts down; containers expect it up.
 fn loopback_up() -> Result<(), Failure> {
     use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType};
-    let sock = socket(AddressFamily::Inet, SockType::Datagram, SockFlag::SOCK_CLOEXEC, None).map_err(|e| format!("socket: {e}"))?;
+    let sock = socket(
+        AddressFamily::Inet,
+        SockType::Datagram,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .map_err(|e| format!("socket: {e}"))?;
     // SAFETY: ifreq is plain data; the ioctls read and write it in place.
     unsafe {
         let mut req: libc::ifreq = std::mem::zeroed();
         req.ifr_name[0] = b'l' as libc::c_char;
         req.ifr_name[1] = b'o' as libc::c_char;
         if libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) != 0 {
-            return Err(format!("reading loopback flags: {}", std::io::Error::last_os_error()).into());
+            return Err(format!(
+                "reading loopback flags: {}",
+                std::io::Error::last_os_error()
+            )
+            .into());
         }
         req.ifr_ifru.ifru_flags |= (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
         if libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) != 0 {
-            return Err(format!("bringing loopback up: {}", std::io::Error::last_os_error()).into());
+            return Err(
+                format!("bringing loopback up: {}", std::io::Error::last_os_error()).into(),
+            );
         }
     }
     Ok(())
@@ -119,11 +151,19 @@ fn loopback_up() -> Result<(), Failure> {
 
 /// Bounding set, uid/gid switch, remaining capabilities, no_new_privs: the order matters, as
 /// the bounding set can only shrink while CAP_SETPCAP is held (before the uid change).
-pub(crate) fn drop_privileges(keep: &caps::CapsSet, who: &user::ResolvedUser, no_new_privileges: bool) -> Result<(), Failure> {
+pub(crate) fn drop_privileges(
+    keep: &caps::CapsSet,
+    who: &user::ResolvedUser,
+    no_new_privileges: bool,
+) -> Result<(), Failure> {
     caps::limit_bounding(keep)?;
     // Keep permitted capabilities across the uid change; apply_after_setuid trims them.
     nix::sys::prctl::set_keepcaps(true).map_err(|e| format!("keepcaps: {e}"))?;
-    let groups: Vec<Gid> = who.additional_gids.iter().map(|g| Gid::from_raw(*g)).collect();
+    let groups: Vec<Gid> = who
+        .additional_gids
+        .iter()
+        .map(|g| Gid::from_raw(*g))
+        .collect();
     setgroups(&groups).map_err(|e| format!("setgroups: {e}"))?;
     setgid(Gid::from_raw(who.gid)).map_err(|e| format!("setgid {}: {e}", who.gid))?;
     setuid(Uid::from_raw(who.uid)).map_err(|e| format!("setuid {}: {e}", who.uid))?;
@@ -137,7 +177,11 @@ pub(crate) fn drop_privileges(keep: &caps::CapsSet, who: &user::ResolvedUser, no
 fn wait_for(chan: &Channel, kind: u8) -> Result<(), Failure> {
     match chan.recv() {
         Ok(Message::Kind(k, _)) if k == kind => Ok(()),
-        Ok(_) => Err(format!("unexpected message from the shim while waiting for {}", kind as char).into()),
+        Ok(_) => Err(format!(
+            "unexpected message from the shim while waiting for {}",
+            kind as char
+        )
+        .into()),
         Err(e) => Err(format!("waiting for the shim: {e}").into()),
     }
 }
@@ -176,7 +220,11 @@ pub(crate) fn set_rlimit(l: &super::spec::Rlimit) -> Result<(), Failure> {
 pub(crate) fn verify_cwd() -> Result<(), Failure> {
     match nix::unistd::getcwd() {
         Ok(p) if p.is_absolute() && !p.to_string_lossy().starts_with("(unreachable)") => Ok(()),
-        Ok(p) => Err(format!("current working directory {} is outside the container", p.display()).into()),
+        Ok(p) => Err(format!(
+            "current working directory {} is outside the container",
+            p.display()
+        )
+        .into()),
         Err(e) => Err(format!("current working directory is outside the container: {e}").into()),
     }
 }
@@ -185,10 +233,20 @@ pub(crate) fn verify_cwd() -> Result<(), Failure> {
 /// shim's (the channel included: its closing tells the shim the exec succeeded).
 pub(crate) fn close_inherited_fds() {
     // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only changes descriptor flags.
-    let rc = unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) };
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            3u32,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
     if rc != 0 {
         for fd in 3..1024 {
-            let _ = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC));
+            let _ = nix::fcntl::fcntl(
+                fd,
+                nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+            );
         }
     }
 }
@@ -212,7 +270,10 @@ pub(crate) fn find_program(args: &[String], path_var: &str) -> Result<String, Fa
         return if Path::new(name).exists() {
             Ok(name.clone())
         } else {
-            Err(Failure(EXIT_NOT_FOUND, format!("exec: \"{name}\": stat {name}: no such file or directory")))
+            Err(Failure(
+                EXIT_NOT_FOUND,
+                format!("exec: \"{name}\": stat {name}: no such file or directory"),
+            ))
         };
     }
     for dir in path_var.split(':').filter(|d| !d.is_empty()) {
@@ -223,25 +284,51 @@ pub(crate) fn find_program(args: &[String], path_var: &str) -> Result<String, Fa
             }
         }
     }
-    Err(Failure(EXIT_NOT_FOUND, format!("exec: \"{name}\": executable file not found in $PATH")))
+    Err(Failure(
+        EXIT_NOT_FOUND,
+        format!("exec: \"{name}\": executable file not found in $PATH"),
+    ))
 }
 
 fn cstrings(v: &[String]) -> Result<Vec<CString>, Failure> {
-    v.iter().map(|s| CString::new(s.as_bytes()).map_err(|_| Failure(EXIT_CANNOT_RUN, format!("argument contains a NUL byte: {s:?}")))).collect()
+    v.iter()
+        .map(|s| {
+            CString::new(s.as_bytes()).map_err(|_| {
+                Failure(
+                    EXIT_CANNOT_RUN,
+                    format!("argument contains a NUL byte: {s:?}"),
+                )
+            })
+        })
+        .collect()
 }
 
 pub(crate) fn exec(program: &str, args: &[String], env: &[String]) -> Result<Never, Failure> {
-    let prog = CString::new(program).map_err(|_| Failure(EXIT_CANNOT_RUN, "program path contains a NUL byte".into()))?;
+    let prog = CString::new(program)
+        .map_err(|_| Failure(EXIT_CANNOT_RUN, "program path contains a NUL byte".into()))?;
     let e = execve(&prog, &cstrings(args)?, &cstrings(env)?).unwrap_err();
-    let code = if e == nix::errno::Errno::ENOENT { EXIT_NOT_FOUND } else { EXIT_CANNOT_RUN };
-    Err(Failure(code, format!("exec: \"{program}\": {}", e.desc().to_lowercase())))
+    let code = if e == nix::errno::Errno::ENOENT {
+        EXIT_NOT_FOUND
+    } else {
+        EXIT_CANNOT_RUN
+    };
+    Err(Failure(
+        code,
+        format!("exec: \"{program}\": {}", e.desc().to_lowercase()),
+    ))
 }
 
 /// `--init`: pid 1 stays berth's, reaping orphans and forwarding signals to the real process,
 /// so a main process that ignores SIGTERM as pid 1 still stops at once.
-fn run_with_init(program: &str, args: &[String], env: &[String], chan: &Channel) -> Result<Never, Failure> {
+fn run_with_init(
+    program: &str,
+    args: &[String],
+    env: &[String],
+    chan: &Channel,
+) -> Result<Never, Failure> {
     let all = SigSet::all();
-    sigprocmask(SigmaskHow::SIG_BLOCK, Some(&all), None).map_err(|e| format!("blocking signals: {e}"))?;
+    sigprocmask(SigmaskHow::SIG_BLOCK, Some(&all), None)
+        .map_err(|e| format!("blocking signals: {e}"))?;
     // SAFETY: this process is single-threaded (the shim never starts threads).
     match unsafe { fork() }.map_err(|e| format!("fork: {e}"))? {
         ForkResult::Child => {
@@ -267,7 +354,9 @@ fn init_loop(child: Pid, all: &SigSet) -> ! {
         loop {
             match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
                 Ok(WaitStatus::Exited(pid, code)) if pid == child => std::process::exit(code),
-                Ok(WaitStatus::Signaled(pid, s, _)) if pid == child => std::process::exit(128 + s as i32),
+                Ok(WaitStatus::Signaled(pid, s, _)) if pid == child => {
+                    std::process::exit(128 + s as i32)
+                }
                 Ok(WaitStatus::StillAlive) | Err(_) => break,
                 Ok(_) => continue,
             }

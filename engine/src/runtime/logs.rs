@@ -36,9 +36,17 @@ fn rotated(path: &Path, n: u32) -> PathBuf {
 
 impl LogWriter {
     pub fn open(spec: &LogSpec) -> io::Result<Self> {
-        let file = OpenOptions::new().create(true).append(true).open(&spec.path)?;
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&spec.path)?;
         let size = file.metadata()?.len();
-        Ok(LogWriter { spec: spec.clone(), file, size, partial: [Vec::new(), Vec::new()] })
+        Ok(LogWriter {
+            spec: spec.clone(),
+            file,
+            size,
+            partial: [Vec::new(), Vec::new()],
+        })
     }
 
     /// Appends output of `stream` (1 = stdout, 2 = stderr); complete lines become entries.
@@ -76,9 +84,14 @@ impl LogWriter {
             stream: if stream == 2 { "stderr" } else { "stdout" }.into(),
             time: now_rfc3339(),
         };
-        let Ok(mut json) = serde_json::to_vec(&entry) else { return };
+        let Ok(mut json) = serde_json::to_vec(&entry) else {
+            return;
+        };
         json.push(b'\n');
-        if self.spec.max_size > 0 && self.size > 0 && self.size + json.len() as u64 > self.spec.max_size {
+        if self.spec.max_size > 0
+            && self.size > 0
+            && self.size + json.len() as u64 > self.spec.max_size
+        {
             self.rotate();
         }
         if self.file.write_all(&json).is_ok() {
@@ -108,7 +121,10 @@ impl LogWriter {
 
 /// Every log file of a container, oldest first.
 pub fn log_files(path: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<(u32, PathBuf)> = (1..100).map(|n| (n, rotated(path, n))).filter(|(_, p)| p.exists()).collect();
+    let mut files: Vec<(u32, PathBuf)> = (1..100)
+        .map(|n| (n, rotated(path, n)))
+        .filter(|(_, p)| p.exists())
+        .collect();
     files.sort_by(|a, b| b.0.cmp(&a.0));
     let mut out: Vec<PathBuf> = files.into_iter().map(|(_, p)| p).collect();
     out.push(path.to_path_buf());
@@ -150,11 +166,20 @@ impl LogFollower {
     /// Starts at the current end of the file (callers print the existing entries first).
     pub fn at_end(path: &Path) -> Self {
         let mut file = File::open(path).ok();
-        let inode = file.as_ref().and_then(|f| f.metadata().ok()).map(|m| m.ino()).unwrap_or(0);
+        let inode = file
+            .as_ref()
+            .and_then(|f| f.metadata().ok())
+            .map(|m| m.ino())
+            .unwrap_or(0);
         if let Some(f) = file.as_mut() {
             let _ = f.seek(SeekFrom::End(0));
         }
-        LogFollower { path: path.to_path_buf(), file, inode, pending: Vec::new() }
+        LogFollower {
+            path: path.to_path_buf(),
+            file,
+            inode,
+            pending: Vec::new(),
+        }
     }
 
     /// Entries written since the last call.
@@ -195,7 +220,11 @@ mod tests {
     use super::*;
 
     fn spec(dir: &Path, max_size: u64, max_files: u32) -> LogSpec {
-        LogSpec { path: dir.join("c-json.log"), max_size, max_files }
+        LogSpec {
+            path: dir.join("c-json.log"),
+            max_size,
+            max_files,
+        }
     }
 
     #[test]
@@ -208,8 +237,18 @@ mod tests {
         w.write(2, b"oops\n");
         w.flush();
         let e = read_all(&s.path, None);
-        let got: Vec<(&str, &str)> = e.iter().map(|e| (e.log.as_str(), e.stream.as_str())).collect();
-        assert_eq!(got, vec![("hello\n", "stdout"), ("oops\n", "stderr"), ("wor", "stdout")]);
+        let got: Vec<(&str, &str)> = e
+            .iter()
+            .map(|e| (e.log.as_str(), e.stream.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("hello\n", "stdout"),
+                ("oops\n", "stderr"),
+                ("wor", "stdout")
+            ]
+        );
         assert_eq!(read_all(&s.path, Some(1)).len(), 1);
     }
 

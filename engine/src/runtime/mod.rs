@@ -10,8 +10,8 @@ pub mod procinfo;
 pub mod rootfs;
 pub mod shim;
 pub mod spec;
-pub mod terminal;
 mod sync;
+pub mod terminal;
 mod tty;
 pub mod user;
 

@@ -21,7 +21,10 @@ pub fn is_same_process(pid: i32, start: u64) -> bool {
 pub fn is_zombie(pid: i32) -> bool {
     fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
-        .and_then(|s| s.rfind(')').map(|i| s[i + 1..].trim_start().starts_with('Z')))
+        .and_then(|s| {
+            s.rfind(')')
+                .map(|i| s[i + 1..].trim_start().starts_with('Z'))
+        })
         .unwrap_or(false)
 }
 
@@ -65,10 +68,22 @@ pub fn send_signal(pid: i32, start: u64, signal: i32) -> std::io::Result<bool> {
         Err(e) => return Err(e),
     };
     // SAFETY: a valid pidfd, a signal number, no siginfo, no flags.
-    let rc = unsafe { libc::syscall(libc::SYS_pidfd_send_signal, fd.as_raw_fd(), signal, std::ptr::null::<libc::siginfo_t>(), 0) };
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            fd.as_raw_fd(),
+            signal,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
     if rc < 0 {
         let e = std::io::Error::last_os_error();
-        return if e.raw_os_error() == Some(libc::ESRCH) { Ok(false) } else { Err(e) };
+        return if e.raw_os_error() == Some(libc::ESRCH) {
+            Ok(false)
+        } else {
+            Err(e)
+        };
     }
     Ok(true)
 }

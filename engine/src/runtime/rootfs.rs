@@ -31,7 +31,13 @@ const MASKED_PATHS: [&str; 12] = [
 ];
 
 /// Paths Docker makes read-only.
-const READONLY_PATHS: [&str; 5] = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
+const READONLY_PATHS: [&str; 5] = [
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
 
 /// Character devices every container gets: name, major, minor, mode.
 const DEVICES: [(&str, u64, u64, u32); 6] = [
@@ -68,12 +74,17 @@ pub fn resolve_in_root(root: &Path, path: &str) -> Result<PathBuf, String> {
             resolved.pop();
             continue;
         }
-        let candidate = resolved.iter().fold(root.to_path_buf(), |p, c| p.join(c)).join(&part);
+        let candidate = resolved
+            .iter()
+            .fold(root.to_path_buf(), |p, c| p.join(c))
+            .join(&part);
         match fs::symlink_metadata(&candidate) {
             Ok(md) if md.file_type().is_symlink() => {
                 links += 1;
                 if links > 40 {
-                    return Err(format!("too many levels of symbolic links resolving {path}"));
+                    return Err(format!(
+                        "too many levels of symbolic links resolving {path}"
+                    ));
                 }
                 let target = fs::read_link(&candidate).map_err(|e| err(candidate.display(), e))?;
                 if target.is_absolute() {
@@ -102,19 +113,48 @@ fn ensure_mountpoint(path: &Path, dir: bool) -> Result<(), String> {
         fs::create_dir_all(path).map_err(|e| err(format!("creating {}", path.display()), e))
     } else {
         if let Some(parent) = path.parent() {
-            fs::create_dir_all(parent).map_err(|e| err(format!("creating {}", parent.display()), e))?;
+            fs::create_dir_all(parent)
+                .map_err(|e| err(format!("creating {}", parent.display()), e))?;
         }
-        fs::File::create(path).map(drop).map_err(|e| err(format!("creating {}", path.display()), e))
+        fs::File::create(path)
+            .map(drop)
+            .map_err(|e| err(format!("creating {}", path.display()), e))
     }
 }
 
-fn do_mount(src: Option<&str>, target: &Path, fstype: Option<&str>, flags: MsFlags, data: Option<&str>) -> Result<(), String> {
-    mount(src, target, fstype, flags, data).map_err(|e| err(format!("mounting {} on {}", src.or(fstype).unwrap_or("?"), target.display()), e))
+fn do_mount(
+    src: Option<&str>,
+    target: &Path,
+    fstype: Option<&str>,
+    flags: MsFlags,
+    data: Option<&str>,
+) -> Result<(), String> {
+    mount(src, target, fstype, flags, data).map_err(|e| {
+        err(
+            format!(
+                "mounting {} on {}",
+                src.or(fstype).unwrap_or("?"),
+                target.display()
+            ),
+            e,
+        )
+    })
 }
 
 fn bind(src: &Path, target: &Path, readonly: bool, extra: MsFlags) -> Result<(), String> {
-    mount(Some(src), target, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
-        .map_err(|e| err(format!("binding {} on {}", src.display(), target.display()), e))?;
+    mount(
+        Some(src),
+        target,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .map_err(|e| {
+        err(
+            format!("binding {} on {}", src.display(), target.display()),
+            e,
+        )
+    })?;
     if readonly || !extra.is_empty() {
         let mut flags = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | extra;
         if readonly {
@@ -129,9 +169,19 @@ fn bind(src: &Path, target: &Path, readonly: bool, extra: MsFlags) -> Result<(),
 /// Everything up to and including pivot_root. On return the process's root is the container's.
 pub(crate) fn prepare(spec: &Spec) -> Result<(), String> {
     // Nothing we mount may propagate back to the host.
-    do_mount(None, Path::new("/"), None, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None)?;
+    do_mount(
+        None,
+        Path::new("/"),
+        None,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None,
+    )?;
     let root = &spec.rootfs.mountpoint;
-    let nodev = if spec.privileged { MsFlags::empty() } else { MsFlags::MS_NODEV };
+    let nodev = if spec.privileged {
+        MsFlags::empty()
+    } else {
+        MsFlags::MS_NODEV
+    };
     mount_overlay(spec, nodev)?;
 
     let proc_dir = resolve_in_root(root, "/proc")?;
@@ -141,11 +191,20 @@ pub(crate) fn prepare(spec: &Spec) -> Result<(), String> {
 
     let sys_dir = resolve_in_root(root, "/sys")?;
     ensure_mountpoint(&sys_dir, true)?;
-    let sys_flags = if spec.privileged { hardened } else { hardened | MsFlags::MS_RDONLY };
+    let sys_flags = if spec.privileged {
+        hardened
+    } else {
+        hardened | MsFlags::MS_RDONLY
+    };
     if do_mount(Some("sysfs"), &sys_dir, Some("sysfs"), sys_flags, None).is_err() {
         // sysfs can't be mounted fresh when the container shares the host's network namespace
         // on some kernels; a read-only bind of the host's serves the same purpose.
-        bind(Path::new("/sys"), &sys_dir, !spec.privileged, MsFlags::empty())?;
+        bind(
+            Path::new("/sys"),
+            &sys_dir,
+            !spec.privileged,
+            MsFlags::empty(),
+        )?;
     }
 
     mount_dev(spec, root)?;
@@ -160,7 +219,12 @@ pub(crate) fn prepare(spec: &Spec) -> Result<(), String> {
 fn mount_overlay(spec: &Spec, nodev: MsFlags) -> Result<(), String> {
     let rf = &spec.rootfs;
     // overlayfs lists lower dirs top first; the image store gives them bottom first.
-    let lower: Vec<String> = rf.layers.iter().rev().map(|p| p.display().to_string()).collect();
+    let lower: Vec<String> = rf
+        .layers
+        .iter()
+        .rev()
+        .map(|p| p.display().to_string())
+        .collect();
     let lower = if lower.is_empty() {
         // An image without layers (e.g. `import` of an empty tar) still needs one lower dir.
         let empty = rf.work.with_file_name("empty-lower");
@@ -172,8 +236,18 @@ fn mount_overlay(spec: &Spec, nodev: MsFlags) -> Result<(), String> {
     for d in [&rf.upper, &rf.work, &rf.mountpoint] {
         fs::create_dir_all(d).map_err(|e| err(format!("creating {}", d.display()), e))?;
     }
-    let data = format!("lowerdir={lower},upperdir={},workdir={}", rf.upper.display(), rf.work.display());
-    do_mount(Some("overlay"), &rf.mountpoint, Some("overlay"), nodev, Some(&data))
+    let data = format!(
+        "lowerdir={lower},upperdir={},workdir={}",
+        rf.upper.display(),
+        rf.work.display()
+    );
+    do_mount(
+        Some("overlay"),
+        &rf.mountpoint,
+        Some("overlay"),
+        nodev,
+        Some(&data),
+    )
 }
 
 fn mount_dev(spec: &Spec, root: &Path) -> Result<(), String> {
@@ -182,26 +256,54 @@ fn mount_dev(spec: &Spec, root: &Path) -> Result<(), String> {
     // /dev is a nosuid tmpfs holding only the device nodes below. Outside --privileged the
     // overlay root, volumes and tmpfs mounts are nodev, so a node made with CAP_MKNOD cannot
     // open a host device: the device policy holds on cgroup v1 and v2 alike.
-    do_mount(Some("tmpfs"), &dev, Some("tmpfs"), MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME, Some("mode=755,size=65536k"))?;
+    do_mount(
+        Some("tmpfs"),
+        &dev,
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME,
+        Some("mode=755,size=65536k"),
+    )?;
     if spec.privileged {
         copy_host_devices(&dev)?;
     } else {
         for (name, major, minor, mode) in DEVICES {
             let path = dev.join(name);
-            mknod(&path, SFlag::S_IFCHR, Mode::from_bits_truncate(mode), makedev(major, minor))
-                .map_err(|e| err(format!("creating /dev/{name}"), e))?;
+            mknod(
+                &path,
+                SFlag::S_IFCHR,
+                Mode::from_bits_truncate(mode),
+                makedev(major, minor),
+            )
+            .map_err(|e| err(format!("creating /dev/{name}"), e))?;
             // mknod honours the umask; the mode must be exact.
-            nix::sys::stat::fchmodat(None, &path, Mode::from_bits_truncate(mode), nix::sys::stat::FchmodatFlags::FollowSymlink)
-                .map_err(|e| err(format!("chmod /dev/{name}"), e))?;
+            nix::sys::stat::fchmodat(
+                None,
+                &path,
+                Mode::from_bits_truncate(mode),
+                nix::sys::stat::FchmodatFlags::FollowSymlink,
+            )
+            .map_err(|e| err(format!("chmod /dev/{name}"), e))?;
         }
     }
     let pts = dev.join("pts");
     fs::create_dir_all(&pts).map_err(|e| err("creating /dev/pts", e))?;
-    do_mount(Some("devpts"), &pts, Some("devpts"), MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC, Some("newinstance,ptmxmode=0666,mode=0620,gid=5"))?;
+    do_mount(
+        Some("devpts"),
+        &pts,
+        Some("devpts"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
+        Some("newinstance,ptmxmode=0666,mode=0620,gid=5"),
+    )?;
     let shm = dev.join("shm");
     fs::create_dir_all(&shm).map_err(|e| err("creating /dev/shm", e))?;
     let hardened = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
-    do_mount(Some("shm"), &shm, Some("tmpfs"), hardened, Some(&format!("mode=1777,size={}", spec.shm_size)))?;
+    do_mount(
+        Some("shm"),
+        &shm,
+        Some("tmpfs"),
+        hardened,
+        Some(&format!("mode=1777,size={}", spec.shm_size)),
+    )?;
     let mq = dev.join("mqueue");
     fs::create_dir_all(&mq).map_err(|e| err("creating /dev/mqueue", e))?;
     do_mount(Some("mqueue"), &mq, Some("mqueue"), hardened, None)?;
@@ -236,7 +338,12 @@ fn copy_host_devices(dev: &Path) -> Result<(), String> {
         if name == "ptmx" || name == "console" {
             continue;
         }
-        let _ = mknod(&dev.join(&name), kind, Mode::from_bits_truncate(md.mode() & 0o7777), md.rdev());
+        let _ = mknod(
+            &dev.join(&name),
+            kind,
+            Mode::from_bits_truncate(md.mode() & 0o7777),
+            md.rdev(),
+        );
     }
     Ok(())
 }
@@ -245,7 +352,8 @@ fn mount_one(root: &Path, m: &Mount, nodev: MsFlags) -> Result<(), String> {
     let target = resolve_in_root(root, &m.destination)?;
     match m.kind {
         MountKind::Bind => {
-            let md = fs::metadata(&m.source).map_err(|e| err(format!("bind source {}", m.source.display()), e))?;
+            let md = fs::metadata(&m.source)
+                .map_err(|e| err(format!("bind source {}", m.source.display()), e))?;
             ensure_mountpoint(&target, md.is_dir())?;
             bind(&m.source, &target, m.readonly, nodev)
         }
@@ -283,14 +391,30 @@ pub(crate) fn finish(spec: &Spec) -> Result<(), String> {
         for p in MASKED_PATHS {
             let Ok(md) = fs::metadata(p) else { continue };
             if md.is_dir() {
-                do_mount(Some("tmpfs"), Path::new(p), Some("tmpfs"), MsFlags::MS_RDONLY, None)?;
+                do_mount(
+                    Some("tmpfs"),
+                    Path::new(p),
+                    Some("tmpfs"),
+                    MsFlags::MS_RDONLY,
+                    None,
+                )?;
             } else {
-                bind(Path::new("/dev/null"), Path::new(p), false, MsFlags::empty())?;
+                bind(
+                    Path::new("/dev/null"),
+                    Path::new(p),
+                    false,
+                    MsFlags::empty(),
+                )?;
             }
         }
         for p in READONLY_PATHS {
             if Path::new(p).exists() {
-                bind(Path::new(p), Path::new(p), true, MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC)?;
+                bind(
+                    Path::new(p),
+                    Path::new(p),
+                    true,
+                    MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+                )?;
             }
         }
     }
@@ -313,9 +437,18 @@ mod tests {
         symlink("/", root.join("escape")).unwrap();
         symlink("../../../../outside", root.join("etc/rel")).unwrap();
         symlink("/etc", root.join("abs")).unwrap();
-        assert_eq!(resolve_in_root(root, "/escape/etc/passwd").unwrap(), root.join("etc/passwd"));
-        assert_eq!(resolve_in_root(root, "/etc/rel/x").unwrap(), root.join("outside/x"));
-        assert_eq!(resolve_in_root(root, "/abs/hosts").unwrap(), root.join("etc/hosts"));
+        assert_eq!(
+            resolve_in_root(root, "/escape/etc/passwd").unwrap(),
+            root.join("etc/passwd")
+        );
+        assert_eq!(
+            resolve_in_root(root, "/etc/rel/x").unwrap(),
+            root.join("outside/x")
+        );
+        assert_eq!(
+            resolve_in_root(root, "/abs/hosts").unwrap(),
+            root.join("etc/hosts")
+        );
         assert_eq!(resolve_in_root(root, "/../../x").unwrap(), root.join("x"));
         symlink("loop", root.join("loop")).unwrap();
         assert!(resolve_in_root(root, "/loop").is_err());

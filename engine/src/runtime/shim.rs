@@ -61,7 +61,11 @@ pub fn main(bundle: &Path) -> i32 {
                     0
                 }
                 None => {
-                    eprintln!("{}", msg.strip_prefix("error ").unwrap_or("the shim ended before the container started"));
+                    eprintln!(
+                        "{}",
+                        msg.strip_prefix("error ")
+                            .unwrap_or("the shim ended before the container started")
+                    );
                     1
                 }
             }
@@ -115,19 +119,26 @@ impl Shim {
     fn start(spec: Spec, report: &mut Option<File>) -> Result<(Shim, Pid, Channel), String> {
         // SIGPIPE from a vanished attach client must not kill the shim.
         // SAFETY: setting a signal to be ignored has no preconditions.
-        let _ = unsafe { nix::sys::signal::signal(Signal::SIGPIPE, nix::sys::signal::SigHandler::SigIgn) };
+        let _ = unsafe {
+            nix::sys::signal::signal(Signal::SIGPIPE, nix::sys::signal::SigHandler::SigIgn)
+        };
         let mut mask = SigSet::empty();
         mask.add(Signal::SIGCHLD);
         mask.thread_block().map_err(e("blocking SIGCHLD"))?;
 
-        let log = LogWriter::open(&spec.log).map_err(|err| format!("opening log {}: {err}", spec.log.path.display()))?;
+        let log = LogWriter::open(&spec.log)
+            .map_err(|err| format!("opening log {}: {err}", spec.log.path.display()))?;
         let _ = std::fs::remove_file(&spec.attach_socket);
         if let Some(dir) = spec.attach_socket.parent() {
             let _ = std::fs::create_dir_all(dir);
         }
-        let listener = UnixListener::bind(&spec.attach_socket).map_err(|err| format!("binding {}: {err}", spec.attach_socket.display()))?;
-        let _ = std::fs::set_permissions(&spec.attach_socket, std::fs::Permissions::from_mode(0o600));
-        listener.set_nonblocking(true).map_err(|err| format!("attach socket: {err}"))?;
+        let listener = UnixListener::bind(&spec.attach_socket)
+            .map_err(|err| format!("binding {}: {err}", spec.attach_socket.display()))?;
+        let _ =
+            std::fs::set_permissions(&spec.attach_socket, std::fs::Permissions::from_mode(0o600));
+        listener
+            .set_nonblocking(true)
+            .map_err(|err| format!("attach socket: {err}"))?;
 
         let flags = nix::fcntl::OFlag::O_CLOEXEC;
         let mut outputs = Vec::new();
@@ -152,6 +163,8 @@ impl Shim {
         // SAFETY: single-threaded; the child only runs the init code and then execs or exits.
         let child = match unsafe { fork() }.map_err(e("fork"))? {
             ForkResult::Child => {
+                // The report pipe must close when the shim says so, not when this child execs.
+                drop(report.take());
                 drop(mine);
                 drop(listener);
                 let devnull = File::open("/dev/null").ok().map(OwnedFd::from);
@@ -179,12 +192,17 @@ impl Shim {
             msg
         };
         if let Some(cg) = &spec.cgroup {
-            let joined = crate::cgroups::Cgroup::open(&cg.parent, &cg.name).and_then(|c| c.add_pid(child.as_raw()));
+            let joined = crate::cgroups::Cgroup::open(&cg.parent, &cg.name)
+                .and_then(|c| c.add_pid(child.as_raw()));
             if let Err(err) = joined {
-                return Err(fail(format!("joining cgroup {}/{}: {err}", cg.parent, cg.name)));
+                return Err(fail(format!(
+                    "joining cgroup {}/{}: {err}",
+                    cg.parent, cg.name
+                )));
             }
         }
-        mine.send(CGROUP_JOINED, "").map_err(|err| fail(format!("sync: {err}")))?;
+        mine.send(CGROUP_JOINED, "")
+            .map_err(|err| fail(format!("sync: {err}")))?;
         let mut tty_master = None;
         loop {
             match mine.recv() {
@@ -196,8 +214,17 @@ impl Shim {
             }
         }
         if let Some(master) = &tty_master {
-            outputs.push((attach::STDOUT, master.try_clone().map_err(|err| fail(format!("dup: {err}")))?));
-            stdin = Some(master.try_clone().map_err(|err| fail(format!("dup: {err}")))?);
+            outputs.push((
+                attach::STDOUT,
+                master
+                    .try_clone()
+                    .map_err(|err| fail(format!("dup: {err}")))?,
+            ));
+            stdin = Some(
+                master
+                    .try_clone()
+                    .map_err(|err| fail(format!("dup: {err}")))?,
+            );
         }
         let record = ShimRecord {
             shim_pid: std::process::id() as i32,
@@ -205,9 +232,18 @@ impl Shim {
             pid: child.as_raw(),
             pid_start_time: procinfo::start_time(child.as_raw()).unwrap_or(0),
         };
-        write_json(&spec.shim_record, &record).map_err(|err| fail(format!("writing {}: {err}", spec.shim_record.display())))?;
+        write_json(&spec.shim_record, &record)
+            .map_err(|err| fail(format!("writing {}: {err}", spec.shim_record.display())))?;
         let record_json = serde_json::to_string(&record).unwrap_or_default();
-        let mut shim = Shim { spec, log, outputs, stdin, tty_master, clients: Vec::new(), listener };
+        let mut shim = Shim {
+            spec,
+            log,
+            outputs,
+            stdin,
+            tty_master,
+            clients: Vec::new(),
+            listener,
+        };
 
         if shim.spec.wait_attach {
             // The caller attaches next; exec errors then reach it through the attach socket.
@@ -216,7 +252,11 @@ impl Shim {
         }
         if let Err(msg) = go(&mine) {
             let code = exit_code_of(&msg);
-            let text = msg.split_once(' ').map(|(_, t)| t).unwrap_or(&msg).to_string();
+            let text = msg
+                .split_once(' ')
+                .map(|(_, t)| t)
+                .unwrap_or(&msg)
+                .to_string();
             shim.broadcast(attach::ERROR, msg.as_bytes());
             let _ = waitpid(child, None);
             shim.record_exit(code, None, Some(text.clone()));
@@ -241,18 +281,27 @@ impl Shim {
             let _ = stream.set_nonblocking(false);
             // A stalled client may hold up output for a moment, never forever.
             let _ = stream.set_write_timeout(Some(Duration::from_secs(5)));
-            self.clients.push(Client { stream, inbuf: Vec::new() });
+            self.clients.push(Client {
+                stream,
+                inbuf: Vec::new(),
+            });
         }
     }
 
     fn broadcast(&mut self, kind: u8, payload: &[u8]) {
         let frame = attach::encode(kind, payload);
-        self.clients.retain_mut(|c| c.stream.write_all(&frame).is_ok());
+        self.clients
+            .retain_mut(|c| c.stream.write_all(&frame).is_ok());
     }
 
     fn record_exit(&mut self, code: i32, signal: Option<i32>, error: Option<String>) {
         self.log.flush();
-        let rec = ExitRecord { exit_code: code, signal, finished_at: now_rfc3339(), error };
+        let rec = ExitRecord {
+            exit_code: code,
+            signal,
+            finished_at: now_rfc3339(),
+            error,
+        };
         if let Err(e) = write_json(&self.spec.exit_record, &rec) {
             tracing::error!(path = %self.spec.exit_record.display(), error = %e, "cannot record the exit status");
         }
@@ -263,7 +312,8 @@ impl Shim {
         drop(chan);
         let mut mask = SigSet::empty();
         mask.add(Signal::SIGCHLD);
-        let Ok(sfd) = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC) else {
+        let Ok(sfd) = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
+        else {
             return 1;
         };
         let mut status = None;
@@ -293,7 +343,11 @@ impl Shim {
                 for c in &self.clients {
                     fds.push(PollFd::new(c.stream.as_fd(), PollFlags::POLLIN));
                 }
-                let timeout = if exited_at.is_some() { PollTimeout::from(50u16) } else { PollTimeout::NONE };
+                let timeout = if exited_at.is_some() {
+                    PollTimeout::from(50u16)
+                } else {
+                    PollTimeout::NONE
+                };
                 match poll(&mut fds, timeout) {
                     Ok(_) | Err(nix::errno::Errno::EINTR) => {}
                     Err(_) => break,
@@ -301,7 +355,9 @@ impl Shim {
                 let hit = |f: &PollFd| f.revents().map(|r| !r.is_empty()).unwrap_or(false);
                 let n_out = self.outputs.len();
                 let outs: Vec<usize> = (0..n_out).filter(|i| hit(&fds[2 + i])).collect();
-                let cls: Vec<usize> = (0..self.clients.len()).filter(|i| hit(&fds[2 + n_out + i])).collect();
+                let cls: Vec<usize> = (0..self.clients.len())
+                    .filter(|i| hit(&fds[2 + n_out + i]))
+                    .collect();
                 if hit(&fds[0]) {
                     while let Ok(Some(_)) = sfd.read_signal() {}
                 }
@@ -415,7 +471,9 @@ fn go(chan: &Channel) -> Result<(), String> {
 }
 
 fn exit_code_of(msg: &str) -> i32 {
-    msg.split_once(' ').and_then(|(c, _)| c.parse().ok()).unwrap_or(126)
+    msg.split_once(' ')
+        .and_then(|(c, _)| c.parse().ok())
+        .unwrap_or(126)
 }
 
 /// A setup failure becomes Docker's wording: the runtime's message, with the exit code kept in
@@ -424,7 +482,12 @@ fn start_error(spec: &Spec, msg: &str) -> String {
     let text = msg.split_once(' ').map(|(_, t)| t).unwrap_or(msg);
     let _ = write_json(
         &spec.exit_record,
-        &ExitRecord { exit_code: exit_code_of(msg), signal: None, finished_at: now_rfc3339(), error: Some(text.to_string()) },
+        &ExitRecord {
+            exit_code: exit_code_of(msg),
+            signal: None,
+            finished_at: now_rfc3339(),
+            error: Some(text.to_string()),
+        },
     );
     text.to_string()
 }
@@ -441,7 +504,11 @@ fn reap(child: Pid) -> Option<WaitStatus> {
 /// The daemon reads our first stdout/stderr until end-of-file; the long-lived shim must not
 /// keep those pipes open.
 fn detach_stdio() {
-    if let Ok(null) = std::fs::OpenOptions::new().read(true).write(true).open("/dev/null") {
+    if let Ok(null) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+    {
         for fd in 0..3 {
             let _ = dup2(null.as_raw_fd(), fd);
         }

@@ -1,7 +1,10 @@
 //! The shim <-> container-init channel: a SOCK_SEQPACKET socketpair (message boundaries kept,
 //! close-on-exec, so a successful exec shows up as end-of-file on the shim's side).
 
-use nix::sys::socket::{recvmsg, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags, SockFlag, SockType};
+use nix::sys::socket::{
+    recvmsg, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags,
+    SockFlag, SockType,
+};
 use std::io::{IoSlice, IoSliceMut};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
@@ -15,7 +18,12 @@ pub(crate) const TTY_MASTER: u8 = b'T';
 pub(crate) struct Channel(pub OwnedFd);
 
 pub(crate) fn pair() -> nix::Result<(Channel, Channel)> {
-    let (a, b) = socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)?;
+    let (a, b) = socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )?;
     Ok((Channel(a), Channel(b)))
 }
 
@@ -29,13 +37,27 @@ impl Channel {
     pub fn send(&self, kind: u8, text: &str) -> nix::Result<()> {
         let mut buf = vec![kind];
         buf.extend_from_slice(text.as_bytes());
-        sendmsg::<()>(self.0.as_raw_fd(), &[IoSlice::new(&buf)], &[], MsgFlags::empty(), None).map(drop)
+        sendmsg::<()>(
+            self.0.as_raw_fd(),
+            &[IoSlice::new(&buf)],
+            &[],
+            MsgFlags::empty(),
+            None,
+        )
+        .map(drop)
     }
 
     pub fn send_fd(&self, fd: RawFd) -> nix::Result<()> {
         let fds = [fd];
         let cmsg = [ControlMessage::ScmRights(&fds)];
-        sendmsg::<()>(self.0.as_raw_fd(), &[IoSlice::new(&[TTY_MASTER])], &cmsg, MsgFlags::empty(), None).map(drop)
+        sendmsg::<()>(
+            self.0.as_raw_fd(),
+            &[IoSlice::new(&[TTY_MASTER])],
+            &cmsg,
+            MsgFlags::empty(),
+            None,
+        )
+        .map(drop)
     }
 
     pub fn recv(&self) -> nix::Result<Message> {
@@ -43,7 +65,12 @@ impl Channel {
         let mut cmsg_space = nix::cmsg_space!([RawFd; 1]);
         let mut iov = [IoSliceMut::new(&mut buf)];
         let msg = loop {
-            match recvmsg::<()>(self.0.as_raw_fd(), &mut iov, Some(&mut cmsg_space), MsgFlags::MSG_CMSG_CLOEXEC) {
+            match recvmsg::<()>(
+                self.0.as_raw_fd(),
+                &mut iov,
+                Some(&mut cmsg_space),
+                MsgFlags::MSG_CMSG_CLOEXEC,
+            ) {
                 Err(nix::errno::Errno::EINTR) => continue,
                 other => break other?,
             }
@@ -65,6 +92,9 @@ impl Channel {
         if let Some(fd) = passed {
             return Ok(Message::Fd(fd));
         }
-        Ok(Message::Kind(buf[0], String::from_utf8_lossy(&buf[1..n]).into_owned()))
+        Ok(Message::Kind(
+            buf[0],
+            String::from_utf8_lossy(&buf[1..n]).into_owned(),
+        ))
     }
 }

@@ -40,7 +40,12 @@ pub fn size(fd: i32) -> Option<(u16, u16)> {
 /// Copies the window size of terminal `from` to terminal `to`.
 pub fn copy_size(from: i32, to: i32) {
     if let Some((rows, cols)) = size(from) {
-        let ws = libc::winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
+        let ws = libc::winsize {
+            ws_row: rows,
+            ws_col: cols,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
         // SAFETY: TIOCSWINSZ reads the struct we pass.
         unsafe { libc::ioctl(to, libc::TIOCSWINSZ, &ws) };
     }

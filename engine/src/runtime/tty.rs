@@ -9,7 +9,8 @@ use nix::unistd::{dup2, setsid, Uid};
 use std::os::fd::{AsRawFd, IntoRawFd};
 
 pub(crate) fn make_controlling_pty(chan: &Channel, uid: u32) -> Result<(), String> {
-    let master = posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC).map_err(|e| format!("opening /dev/ptmx: {e}"))?;
+    let master = posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
+        .map_err(|e| format!("opening /dev/ptmx: {e}"))?;
     grantpt(&master).map_err(|e| format!("grantpt: {e}"))?;
     unlockpt(&master).map_err(|e| format!("unlockpt: {e}"))?;
     let name = ptsname_r(&master).map_err(|e| format!("ptsname: {e}"))?;
@@ -21,12 +22,16 @@ pub(crate) fn make_controlling_pty(chan: &Channel, uid: u32) -> Result<(), Strin
         .map_err(|e| format!("opening {name}: {e}"))?;
     // The process's user must own its terminal, as login does.
     let _ = nix::unistd::fchown(slave.as_raw_fd(), Some(Uid::from_raw(uid)), None);
-    chan.send_fd(master.as_raw_fd()).map_err(|e| format!("handing the terminal to the shim: {e}"))?;
+    chan.send_fd(master.as_raw_fd())
+        .map_err(|e| format!("handing the terminal to the shim: {e}"))?;
     drop(master);
     setsid().map_err(|e| format!("setsid: {e}"))?;
     // SAFETY: TIOCSCTTY takes an int argument; the fd is a terminal we just opened.
     if unsafe { libc::ioctl(slave.as_raw_fd(), libc::TIOCSCTTY, 0) } != 0 {
-        return Err(format!("making {name} the controlling terminal: {}", std::io::Error::last_os_error()));
+        return Err(format!(
+            "making {name} the controlling terminal: {}",
+            std::io::Error::last_os_error()
+        ));
     }
     for target in 0..3 {
         dup2(slave.as_raw_fd(), target).map_err(|e| format!("dup2 terminal: {e}"))?;

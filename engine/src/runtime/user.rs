@@ -23,7 +23,12 @@ fn parse_passwd(text: &str) -> Vec<PasswdEntry> {
         .filter_map(|l| {
             let f: Vec<&str> = l.split(':').collect();
             (f.len() >= 6).then(|| ())?;
-            Some(PasswdEntry { name: f[0].into(), uid: f[2].parse().ok()?, gid: f[3].parse().ok()?, home: f[5].into() })
+            Some(PasswdEntry {
+                name: f[0].into(),
+                uid: f[2].parse().ok()?,
+                gid: f[3].parse().ok()?,
+                home: f[5].into(),
+            })
         })
         .collect()
 }
@@ -34,7 +39,15 @@ fn parse_group(text: &str) -> Vec<(String, u32, Vec<String>)> {
         .filter_map(|l| {
             let f: Vec<&str> = l.split(':').collect();
             (f.len() >= 3).then(|| ())?;
-            let members = f.get(3).map(|m| m.split(',').filter(|s| !s.is_empty()).map(String::from).collect()).unwrap_or_default();
+            let members = f
+                .get(3)
+                .map(|m| {
+                    m.split(',')
+                        .filter(|s| !s.is_empty())
+                        .map(String::from)
+                        .collect()
+                })
+                .unwrap_or_default();
             Some((f[0].to_string(), f[2].parse().ok()?, members))
         })
         .collect()
@@ -51,14 +64,13 @@ pub fn resolve_with(spec: &str, passwd: &str, group: &str) -> Result<ResolvedUse
     let user = if user.is_empty() { "0" } else { user };
     let entry = match user.parse::<u32>() {
         Ok(uid) => users.iter().find(|e| e.uid == uid),
-        Err(_) => Some(
-            users
-                .iter()
-                .find(|e| e.name == user)
-                .ok_or_else(|| format!("unable to find user {user}: no matching entries in passwd file"))?,
-        ),
+        Err(_) => Some(users.iter().find(|e| e.name == user).ok_or_else(|| {
+            format!("unable to find user {user}: no matching entries in passwd file")
+        })?),
     };
-    let uid = entry.map(|e| e.uid).unwrap_or_else(|| user.parse().unwrap_or(0));
+    let uid = entry
+        .map(|e| e.uid)
+        .unwrap_or_else(|| user.parse().unwrap_or(0));
     let mut gid = entry.map(|e| e.gid).unwrap_or(0);
     if let Some(g) = grp {
         gid = match g.parse::<u32>() {
@@ -67,16 +79,27 @@ pub fn resolve_with(spec: &str, passwd: &str, group: &str) -> Result<ResolvedUse
                 .iter()
                 .find(|(name, _, _)| name == g)
                 .map(|(_, id, _)| *id)
-                .ok_or_else(|| format!("unable to find group {g}: no matching entries in group file"))?,
+                .ok_or_else(|| {
+                    format!("unable to find group {g}: no matching entries in group file")
+                })?,
         };
     }
     let additional_gids = match (entry, grp) {
         // An explicit group replaces the supplementary list, as Docker does.
-        (Some(e), None) => groups.iter().filter(|(_, id, m)| *id != gid && m.contains(&e.name)).map(|(_, id, _)| *id).collect(),
+        (Some(e), None) => groups
+            .iter()
+            .filter(|(_, id, m)| *id != gid && m.contains(&e.name))
+            .map(|(_, id, _)| *id)
+            .collect(),
         _ => Vec::new(),
     };
     let home = entry.map(|e| e.home.clone()).unwrap_or_else(|| "/".into());
-    Ok(ResolvedUser { uid, gid, additional_gids, home })
+    Ok(ResolvedUser {
+        uid,
+        gid,
+        additional_gids,
+        home,
+    })
 }
 
 /// Resolves `spec` against the current root's /etc files (call after pivot_root).
@@ -95,13 +118,18 @@ mod tests {
     #[test]
     fn names_numbers_and_groups() {
         let r = resolve_with("web", PASSWD, GROUP).unwrap();
-        assert_eq!((r.uid, r.gid, r.additional_gids.clone(), r.home.as_str()), (1000, 1000, vec![10], "/srv"));
+        assert_eq!(
+            (r.uid, r.gid, r.additional_gids.clone(), r.home.as_str()),
+            (1000, 1000, vec![10], "/srv")
+        );
         let r = resolve_with("nobody:wheel", PASSWD, GROUP).unwrap();
         assert_eq!((r.uid, r.gid), (65534, 10));
         let r = resolve_with("4242:4343", PASSWD, GROUP).unwrap();
         assert_eq!((r.uid, r.gid, r.home.as_str()), (4242, 4343, "/"));
         assert_eq!(resolve_with("", PASSWD, GROUP).unwrap().uid, 0);
-        assert!(resolve_with("ghost", PASSWD, GROUP).unwrap_err().contains("unable to find user ghost"));
+        assert!(resolve_with("ghost", PASSWD, GROUP)
+            .unwrap_err()
+            .contains("unable to find user ghost"));
         assert!(resolve_with("web:ghosts", PASSWD, GROUP).is_err());
     }
 }
