@@ -461,6 +461,7 @@ fn canonical_service(name: &str, s: &mut Map<String, Value>) -> Result<(), Strin
                             e.insert("command".into(), Value::Null);
                         }
                     }
+                    m.retain(|k, _| !k.starts_with("x-"));
                     for k in ["ignore", "include"] {
                         if let Some(Value::String(x)) = m.get(k).cloned() {
                             m.insert(k.into(), Value::Array(vec![Value::String(x)]));

@@ -70,7 +70,11 @@ pub(crate) fn substitute(
                 out.push_str(&lookup(&name).unwrap_or_default());
                 i = j;
             }
-            _ => return Err(TemplateError::Invalid(s.to_string())),
+            // `$` not followed by a name, `{` or `$` stays literal (e.g. `$(cmd)` in a script)
+            _ => {
+                out.push('$');
+                i += 1;
+            }
         }
     }
     Ok(out)
@@ -230,6 +234,16 @@ pub(crate) fn path_matches(path: &[String], pattern: &str) -> bool {
 fn cast(path: &[String], s: &str) -> Result<Option<Value>, String> {
     for (pat, c) in CASTS {
         if path_matches(path, pat) {
+            if pat.ends_with(".mode") {
+                let t = s.trim();
+                let parsed = match t.strip_prefix("0o").or_else(|| t.strip_prefix('0').filter(|r| !r.is_empty())) {
+                    Some(oct) => i64::from_str_radix(oct, 8),
+                    None => t.parse::<i64>(),
+                };
+                return parsed
+                    .map(|i| Some(Value::from(i)))
+                    .map_err(|_| format!("strconv.ParseInt: parsing {s:?}: invalid syntax"));
+            }
             return match c {
                 Cast::Int => s
                     .trim()
@@ -363,7 +377,8 @@ mod tests {
     #[test]
     fn errors() {
         assert!(matches!(substitute("${A", &env), Err(TemplateError::Invalid(_))));
-        assert!(matches!(substitute("a $", &env), Err(TemplateError::Invalid(_))));
+        assert_eq!(substitute("a $ $(b)", &env).unwrap(), "a $ $(b)");
+        assert!(matches!(substitute("${}", &env), Err(TemplateError::Invalid(_))));
         assert_eq!(
             substitute("${U:?must}", &env),
             Err(TemplateError::Required { var: "U".into(), message: "must".into() })

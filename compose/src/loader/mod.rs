@@ -270,7 +270,9 @@ pub fn load(opts: &LoadOptions) -> Result<Project, LoadError> {
     canonical::resolve_paths(&mut dict, &working_dir);
     let profiles = active_profiles(opts, &ctx.env);
     let dict = finish(&mut ctx, dict, &name, &profiles)?;
-    model::Project::from_model(dict, name, working_dir, ctx.read, ctx.env)
+    let mut project = model::Project::from_model(dict, name, working_dir, ctx.read, ctx.env)?;
+    project.interpolated = opts.interpolate;
+    Ok(project)
 }
 
 fn load_env_files(ctx: &mut Ctx, cwd: &Path, dir: &Path) -> Result<(), LoadError> {
@@ -498,19 +500,29 @@ fn omit_empty(m: &mut Map<String, Value>) {
 }
 
 fn omit_empty_rec(m: &mut Map<String, Value>, depth: usize) {
-    m.retain(|k, v| {
-        !(matches!(v, Value::String(s) if s.is_empty())
-            && !matches!(k.as_str(), "environment" | "labels" | "args"))
-    });
+    m.retain(|_, v| !matches!(v, Value::String(s) if s.is_empty()));
     if depth > 3 {
         return;
     }
     for (k, v) in m.iter_mut() {
-        if matches!(k.as_str(), "environment" | "labels" | "args" | "annotations" | "driver_opts" | "options" | "sysctls" | "additional_contexts") {
+        // user-defined key/value maps keep their empty values
+        if matches!(
+            k.as_str(),
+            "environment" | "labels" | "args" | "annotations" | "driver_opts" | "options" | "sysctls" | "additional_contexts" | "extra_hosts"
+        ) || k.starts_with("x-")
+        {
             continue;
         }
-        if let Value::Object(x) = v {
-            omit_empty_rec(x, depth + 1);
+        match v {
+            Value::Object(x) => omit_empty_rec(x, depth + 1),
+            Value::Array(a) => {
+                for x in a.iter_mut() {
+                    if let Value::Object(x) = x {
+                        omit_empty_rec(x, depth + 1);
+                    }
+                }
+            }
+            _ => {}
         }
     }
 }
@@ -769,7 +781,7 @@ fn finish(ctx: &mut Ctx, mut dict: Map<String, Value>, name: &str, profiles: &[S
                 s.insert(k.into(), Value::Null);
             }
         }
-        if !s.contains_key("network_mode") && !s.contains_key("networks") {
+        if !s.contains_key("network_mode") && !s.contains_key("networks") && !s.contains_key("provider") {
             let mut n = Map::new();
             n.insert("default".into(), Value::Null);
             s.insert("networks".into(), Value::Object(n));
@@ -804,7 +816,8 @@ fn finish(ctx: &mut Ctx, mut dict: Map<String, Value>, name: &str, profiles: &[S
                 if required {
                     bad = Some(d.clone());
                 }
-                false
+                // an optional dependency on a disabled service stays, as the reference shows it
+                !required
             });
             if let Some(d) = bad {
                 return Err(LoadError::invalid(format!(

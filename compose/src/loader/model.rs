@@ -35,6 +35,17 @@ pub struct Project {
     files: Vec<PathBuf>,
     #[serde(skip)]
     model: Map<String, Value>,
+    #[serde(skip)]
+    pub(crate) interpolated: bool,
+}
+
+fn escape_dollars(v: &mut Value) {
+    match v {
+        Value::String(s) if s.contains('$') => *s = s.replace('$', "$$"),
+        Value::Array(a) => a.iter_mut().for_each(escape_dollars),
+        Value::Object(m) => m.values_mut().for_each(escape_dollars),
+        _ => {}
+    }
 }
 
 impl Project {
@@ -80,6 +91,7 @@ impl Project {
             environment,
             files,
             model,
+            interpolated: true,
         })
     }
 
@@ -90,8 +102,18 @@ impl Project {
     }
 
     /// The normalized model as the reference prints it with `config --format json`.
+    ///
+    /// After interpolation every `$` left in a value is written `$$`, so that the output
+    /// loads back to the same model (the reference does the same). Top-level `models` are
+    /// not printed by the reference's `config`.
     pub fn to_json(&self) -> Value {
-        Value::Object(self.model.clone())
+        let mut m = self.model.clone();
+        m.shift_remove("models");
+        let mut v = Value::Object(m);
+        if self.interpolated {
+            escape_dollars(&mut v);
+        }
+        v
     }
 
     /// Names of the services, in file order.
