@@ -107,6 +107,8 @@ struct Ctx<'a> {
     sources: IndexMap<String, String>,
     /// Include chain, for cycle detection.
     include_stack: Vec<String>,
+    /// The project directory.
+    working_dir: PathBuf,
 }
 
 impl<'a> Ctx<'a> {
@@ -167,6 +169,7 @@ pub fn load(opts: &LoadOptions) -> Result<Project, LoadError> {
         read: vec![],
         sources: IndexMap::new(),
         include_stack: vec![],
+        working_dir: cwd.clone(),
     };
 
     // Which directory holds the default .env: the project directory, else the first file's.
@@ -253,6 +256,7 @@ pub fn load(opts: &LoadOptions) -> Result<Project, LoadError> {
         ctx.sources.insert(f.clone(), t.clone());
     }
 
+    ctx.working_dir = working_dir.clone();
     let name = project_name(&mut ctx, opts, &texts, &working_dir)?;
     ctx.env.insert("COMPOSE_PROJECT_NAME".into(), name.clone());
 
@@ -871,7 +875,7 @@ fn finish(ctx: &mut Ctx, mut dict: Map<String, Value>, name: &str, profiles: &[S
             }
         }
     }
-    check_consistency(&dict)?;
+    check_consistency(&dict, &ctx.working_dir)?;
     if ctx.opts.prune_unused {
         prune(&mut dict);
     }
@@ -1019,7 +1023,7 @@ fn resolve_environment(ctx: &mut Ctx, s: &mut Map<String, Value>, env: &IndexMap
     Ok(())
 }
 
-fn check_consistency(dict: &Map<String, Value>) -> Result<(), LoadError> {
+fn check_consistency(dict: &Map<String, Value>, working_dir: &Path) -> Result<(), LoadError> {
     let empty = Map::new();
     let services = dict.get("services").and_then(|s| s.as_object()).unwrap_or(&empty);
     let defined = |kind: &str, n: &str| -> bool {
@@ -1066,6 +1070,20 @@ fn check_consistency(dict: &Map<String, Value>) -> Result<(), LoadError> {
                                 kind.trim_end_matches('s')
                             )));
                         }
+                    }
+                }
+            }
+        }
+        // `build.ssh: [id=path]`: the key file must exist, a build could not use it otherwise
+        // (the reference cannot even print such an entry as JSON)
+        if let Some(Value::Array(keys)) = s.get("build").and_then(|b| b.get("ssh")) {
+            for k in keys.iter().filter_map(|k| k.as_str()) {
+                if let Some((id, path)) = k.split_once('=') {
+                    let full = canonical::abs_path(working_dir, path);
+                    if !Path::new(&full).exists() {
+                        return Err(LoadError::invalid(format!(
+                            "service {name:?}: build.ssh key {id:?}: file {full} not found"
+                        )));
                     }
                 }
             }
