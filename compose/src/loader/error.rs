@@ -12,12 +12,8 @@ pub enum LoadError {
     #[error("no configuration file provided: not found")]
     NoConfigFile,
     /// A file could not be read.
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error("open {}: {}", .path.display(), io_message(.error))]
+    Io { path: PathBuf, error: std::io::Error },
     /// The YAML itself is malformed.
     #[error("{file}:{line}:{column}: {message}")]
     Yaml {
@@ -45,9 +41,26 @@ pub enum LoadError {
     /// An env file is missing or malformed.
     #[error("{0}")]
     EnvFile(String),
+    /// A service is inconsistent (dependency cycle, undefined reference, no image, ...);
+    /// located at the file that defines it.
+    #[error("{}{message}", location(.file, .line, .column))]
+    Project {
+        file: String,
+        line: Option<usize>,
+        column: Option<usize>,
+        message: String,
+    },
     /// The model is well formed but inconsistent (cycles, unknown references, ...).
     #[error("{0}")]
     Invalid(String),
+}
+
+fn io_message(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file or directory".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        _ => e.to_string().to_lowercase(),
+    }
 }
 
 fn location(file: &str, line: &Option<usize>, column: &Option<usize>) -> String {

@@ -120,12 +120,33 @@ impl<'a> Ctx<'a> {
     }
 
     fn read_file(&mut self, path: &Path) -> Result<String, LoadError> {
-        let text = std::fs::read_to_string(path).map_err(|source| LoadError::Io {
+        let text = std::fs::read_to_string(path).map_err(|error| LoadError::Io {
             path: path.to_path_buf(),
-            source,
+            error,
         })?;
         self.note_read(path);
         Ok(text)
+    }
+
+    /// An error about a service, located at the last file that defines it.
+    fn service_error(&self, service: &str, message: String) -> LoadError {
+        let path = vec!["services".to_string(), service.to_string()];
+        for (file, src) in self.sources.iter().rev() {
+            if let Some((l, c)) = yaml::locate(src, &path) {
+                return LoadError::Project {
+                    file: file.clone(),
+                    line: Some(l),
+                    column: Some(c),
+                    message,
+                };
+            }
+        }
+        LoadError::Project {
+            file: self.sources.keys().next().cloned().unwrap_or_default(),
+            line: None,
+            column: None,
+            message,
+        }
     }
 
     fn position(&self, file: &str, path: &[String]) -> (Option<usize>, Option<usize>) {
@@ -158,9 +179,9 @@ pub fn normalize_project_name(s: &str) -> String {
 pub fn load(opts: &LoadOptions) -> Result<Project, LoadError> {
     let cwd = match &opts.cwd {
         Some(c) => c.clone(),
-        None => std::env::current_dir().map_err(|source| LoadError::Io {
+        None => std::env::current_dir().map_err(|error| LoadError::Io {
             path: PathBuf::from("."),
-            source,
+            error,
         })?,
     };
     let mut ctx = Ctx {
@@ -579,7 +600,7 @@ fn apply_include(ctx: &mut Ctx, file: &str, base: &Path, cfg: &mut Map<String, V
             if !pb.is_file() {
                 if required {
                     return Err(LoadError::EnvFile(format!(
-                        "env file {p} not found: stat {p}: no such file or directory"
+                        "{file}: include: env file {p} not found: stat {p}: no such file or directory"
                     )));
                 }
                 continue;
@@ -791,7 +812,7 @@ fn finish(ctx: &mut Ctx, mut dict: Map<String, Value>, name: &str, profiles: &[S
             s.insert("networks".into(), Value::Object(n));
         }
     }
-    check_cycles(&services)?;
+    check_cycles(&services).map_err(|(svc, msg)| ctx.service_error(&svc, msg))?;
     // profiles
     let enabled: Vec<String> = services
         .iter()
@@ -824,16 +845,18 @@ fn finish(ctx: &mut Ctx, mut dict: Map<String, Value>, name: &str, profiles: &[S
                 !required
             });
             if let Some(d) = bad {
-                return Err(LoadError::invalid(format!(
-                    "service {sname:?} depends on undefined service {d:?}: invalid compose project"
-                )));
+                let msg = format!("service {sname:?} depends on undefined service {d:?}: invalid compose project");
+                return Err(ctx.service_error(sname, msg));
             }
         }
     }
     // environment resolution
-    for (_, svc) in services.iter_mut() {
+    for (sname, svc) in services.iter_mut() {
         let Value::Object(s) = svc else { continue };
-        resolve_environment(ctx, s, &env)?;
+        resolve_environment(ctx, s, &env).map_err(|e| match e {
+            LoadError::EnvFile(msg) => ctx.service_error(sname, msg),
+            other => other,
+        })?;
     }
     dict.insert("services".into(), Value::Object(services));
     // networks, volumes, secrets, configs: names
@@ -875,7 +898,7 @@ fn finish(ctx: &mut Ctx, mut dict: Map<String, Value>, name: &str, profiles: &[S
             }
         }
     }
-    check_consistency(&dict, &ctx.working_dir)?;
+    check_consistency(&dict, &ctx.working_dir).map_err(|(svc, msg)| ctx.service_error(&svc, msg))?;
     if ctx.opts.prune_unused {
         prune(&mut dict);
     }
@@ -924,7 +947,7 @@ fn implicit_depends_on(s: &mut Map<String, Value>) {
     }
 }
 
-fn check_cycles(services: &Map<String, Value>) -> Result<(), LoadError> {
+fn check_cycles(services: &Map<String, Value>) -> Result<(), (String, String)> {
     // depth-first search with an explicit path, reporting the first cycle found
     fn deps(services: &Map<String, Value>, n: &str) -> Vec<String> {
         services
@@ -952,10 +975,10 @@ fn check_cycles(services: &Map<String, Value>) -> Result<(), LoadError> {
                         let pos = stack.iter().position(|(n, _, _)| *n == next).unwrap_or(0);
                         let mut cycle: Vec<String> = stack[pos..].iter().map(|(n, _, _)| n.clone()).collect();
                         cycle.push(next);
-                        return Err(LoadError::invalid(format!(
-                            "dependency cycle detected: {}",
-                            cycle.join(" -> ")
-                        )));
+                        return Err((
+                            cycle[0].clone(),
+                            format!("dependency cycle detected: {}", cycle.join(" -> ")),
+                        ));
                     }
                     Some(_) => {}
                     None => {
@@ -1023,7 +1046,7 @@ fn resolve_environment(ctx: &mut Ctx, s: &mut Map<String, Value>, env: &IndexMap
     Ok(())
 }
 
-fn check_consistency(dict: &Map<String, Value>, working_dir: &Path) -> Result<(), LoadError> {
+fn check_consistency(dict: &Map<String, Value>, working_dir: &Path) -> Result<(), (String, String)> {
     let empty = Map::new();
     let services = dict.get("services").and_then(|s| s.as_object()).unwrap_or(&empty);
     let defined = |kind: &str, n: &str| -> bool {
@@ -1034,14 +1057,14 @@ fn check_consistency(dict: &Map<String, Value>, working_dir: &Path) -> Result<()
         let has_build = s.get("build").map(|b| !b.is_null()).unwrap_or(false);
         let has_provider = s.get("provider").is_some();
         if !has_image && !has_build && !has_provider {
-            return Err(LoadError::invalid(format!(
+            return Err((name.clone(), format!(
                 "service {name:?} has neither an image nor a build context specified: invalid compose project"
             )));
         }
         if let Some(Value::Object(nets)) = s.get("networks") {
             for n in nets.keys() {
                 if n != "default" && !defined("networks", n) {
-                    return Err(LoadError::invalid(format!(
+                    return Err((name.clone(), format!(
                         "service {name:?} refers to undefined network {n}: invalid compose project"
                     )));
                 }
@@ -1052,7 +1075,7 @@ fn check_consistency(dict: &Map<String, Value>, working_dir: &Path) -> Result<()
                 if v.get("type").and_then(|t| t.as_str()) == Some("volume") {
                     if let Some(src) = v.get("source").and_then(|x| x.as_str()) {
                         if !src.is_empty() && !defined("volumes", src) {
-                            return Err(LoadError::invalid(format!(
+                            return Err((name.clone(), format!(
                                 "service {name:?} refers to undefined volume {src}: invalid compose project"
                             )));
                         }
@@ -1065,7 +1088,7 @@ fn check_consistency(dict: &Map<String, Value>, working_dir: &Path) -> Result<()
                 for it in items {
                     if let Some(src) = it.get("source").and_then(|x| x.as_str()) {
                         if !defined(kind, src) {
-                            return Err(LoadError::invalid(format!(
+                            return Err((name.clone(), format!(
                                 "service {name:?} refers to undefined {} {src}: invalid compose project",
                                 kind.trim_end_matches('s')
                             )));
@@ -1081,7 +1104,7 @@ fn check_consistency(dict: &Map<String, Value>, working_dir: &Path) -> Result<()
                 if let Some((id, path)) = k.split_once('=') {
                     let full = canonical::abs_path(working_dir, path);
                     if !Path::new(&full).exists() {
-                        return Err(LoadError::invalid(format!(
+                        return Err((name.clone(), format!(
                             "service {name:?}: build.ssh key {id:?}: file {full} not found"
                         )));
                     }
@@ -1093,7 +1116,7 @@ fn check_consistency(dict: &Map<String, Value>, working_dir: &Path) -> Result<()
             s.get("build").and_then(|b| b.get("platforms")),
         ) {
             if !bp.iter().any(|x| x.as_str() == Some(p.as_str())) {
-                return Err(LoadError::invalid(format!(
+                return Err((name.clone(), format!(
                     "service.build.platforms MUST include service.platform {p:?}: invalid compose project"
                 )));
             }

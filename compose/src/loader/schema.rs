@@ -67,12 +67,19 @@ fn check_keys(m: &Map<String, Value>, known: &[&str], path: &[&str], what: &str)
 
 /// The closest known key within a small edit distance.
 pub(crate) fn suggest<'a>(k: &str, known: &[&'a str]) -> Option<&'a str> {
+    // edit distance, with a shared prefix counting as a closer match (pre_start -> pre_stop)
+    let lower = k.to_ascii_lowercase();
     let mut best: Option<(usize, &str)> = None;
     for cand in known {
-        let d = levenshtein(&k.to_ascii_lowercase(), cand);
+        let d = levenshtein(&lower, cand);
         let limit = (cand.len().max(k.len()) / 3).max(2);
-        if d <= limit && best.map(|(bd, _)| d < bd).unwrap_or(true) {
-            best = Some((d, cand));
+        if d > limit {
+            continue;
+        }
+        let prefix = lower.chars().zip(cand.chars()).take_while(|(a, b)| a == b).count();
+        let score = (d * 4).saturating_sub(prefix.min(4));
+        if best.map(|(bs, _)| score < bs).unwrap_or(true) {
+            best = Some((score, cand));
         }
     }
     best.map(|(_, c)| c)
@@ -280,5 +287,7 @@ mod tests {
         assert_eq!(suggest("imgae", SERVICE_KEYS), Some("image"));
         assert_eq!(suggest("enviroment", SERVICE_KEYS), Some("environment"));
         assert_eq!(suggest("wrongField", SERVICE_KEYS), None);
+        assert_eq!(suggest("pre_start", SERVICE_KEYS), Some("pre_stop"));
+        assert_eq!(suggest("depends-on", SERVICE_KEYS), Some("depends_on"));
     }
 }
