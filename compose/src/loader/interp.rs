@@ -223,16 +223,39 @@ const CASTS: &[(&str, Cast)] = &[
 ];
 
 pub(crate) fn path_matches(path: &[String], pattern: &str) -> bool {
-    let pat: Vec<&str> = pattern.split('.').collect();
-    pat.len() == path.len()
-        && pat
+    // byte-wise and allocation-free: this runs for many nodes of every file
+    let pat = pattern.as_bytes();
+    let mut pos = 0;
+    for seg in path {
+        if pos > pat.len() {
+            return false;
+        }
+        let end = pat[pos..]
             .iter()
-            .zip(path)
-            .all(|(p, s)| *p == "*" && s != "[]" || *p == s)
+            .position(|&b| b == b'.')
+            .map(|e| pos + e)
+            .unwrap_or(pat.len());
+        let p = &pat[pos..end];
+        if p == b"*" {
+            if seg == "[]" {
+                return false;
+            }
+        } else if p != seg.as_bytes() {
+            return false;
+        }
+        pos = end + 1;
+    }
+    pos == pat.len() + 1
 }
 
 fn cast(path: &[String], s: &str) -> Result<Option<Value>, String> {
+    let Some(last) = path.last().filter(|_| path.len() >= 2) else {
+        return Ok(None);
+    };
     for (pat, c) in CASTS {
+        if !(pat.ends_with(last.as_str()) || pat.ends_with('*')) {
+            continue;
+        }
         if path_matches(path, pat) {
             if pat.ends_with(".mode") {
                 let t = s.trim();
@@ -354,6 +377,16 @@ pub(crate) fn dotted(path: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn paths() {
+        let p = |s: &str| s.split('.').map(str::to_string).collect::<Vec<_>>();
+        assert!(path_matches(&p("services.web.ports"), "services.*.ports"));
+        assert!(!path_matches(&p("services.web"), "services.*.ports"));
+        assert!(!path_matches(&p("services.web.ports.x"), "services.*.ports"));
+        assert!(!path_matches(&p("services.[].ports"), "services.*.ports"));
+        assert!(path_matches(&p("services.web.ports.[].target"), "services.*.ports.[].target"));
+    }
 
     fn env(k: &str) -> Option<String> {
         match k {

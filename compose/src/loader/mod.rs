@@ -273,18 +273,21 @@ pub fn load(opts: &LoadOptions) -> Result<Project, LoadError> {
             texts.push((p.clone(), t));
         }
     }
-    for (f, t) in &texts {
-        ctx.sources.insert(f.clone(), t.clone());
+    // parse each file once; `name:` is read before interpolation of the rest
+    let mut parsed: Vec<(String, Option<Value>)> = Vec::new();
+    for (f, t) in texts {
+        let v = yaml::parse(&t, &f)?;
+        ctx.sources.insert(f.clone(), t);
+        parsed.push((f, v));
     }
 
     ctx.working_dir = working_dir.clone();
-    let name = project_name(&mut ctx, opts, &texts, &working_dir)?;
+    let name = project_name(&mut ctx, opts, &parsed, &working_dir)?;
     ctx.env.insert("COMPOSE_PROJECT_NAME".into(), name.clone());
 
     let mut dict: Map<String, Value> = Map::new();
-    for (file, text) in &texts {
-        let base = if file == "-" { working_dir.clone() } else { working_dir.clone() };
-        load_file(&mut ctx, file, text, &base, &mut dict)?;
+    for (file, v) in parsed {
+        load_parsed(&mut ctx, &file, v, &working_dir, &mut dict)?;
     }
     if dict.is_empty() {
         return Err(LoadError::invalid(format!(
@@ -353,7 +356,7 @@ fn active_profiles(opts: &LoadOptions, env: &IndexMap<String, String>) -> Vec<St
 fn project_name(
     ctx: &mut Ctx,
     opts: &LoadOptions,
-    texts: &[(String, String)],
+    parsed: &[(String, Option<Value>)],
     working_dir: &Path,
 ) -> Result<String, LoadError> {
     let imperative = opts
@@ -370,8 +373,8 @@ fn project_name(
         return Ok(n);
     }
     let mut from_file = String::new();
-    for (_, t) in texts {
-        if let Ok(Some(Value::Object(m))) = yaml::parse(t, "") {
+    for (_, v) in parsed {
+        if let Some(Value::Object(m)) = v {
             if let Some(Value::String(n)) = m.get("name") {
                 if !n.is_empty() {
                     from_file = n.clone();
@@ -428,7 +431,13 @@ fn interp_err(ctx: &Ctx, file: &str, e: interp::InterpError) -> LoadError {
 /// Parses, interpolates and validates one file's model (no include/extends yet).
 fn read_model(ctx: &mut Ctx, file: &str, text: &str) -> Result<Option<Map<String, Value>>, LoadError> {
     ctx.sources.entry(file.to_string()).or_insert_with(|| text.to_string());
-    let v = match yaml::parse(text, file)? {
+    let v = yaml::parse(text, file)?;
+    prepare_model(ctx, file, v)
+}
+
+/// Interpolates a parsed document and fills the reference's empty-section defaults.
+fn prepare_model(ctx: &mut Ctx, file: &str, v: Option<Value>) -> Result<Option<Map<String, Value>>, LoadError> {
+    let v = match v {
         None => return Ok(None),
         Some(v) => v,
     };
@@ -468,7 +477,19 @@ fn load_file(
     base: &Path,
     dict: &mut Map<String, Value>,
 ) -> Result<(), LoadError> {
-    let Some(mut cfg) = read_model(ctx, file, text)? else {
+    ctx.sources.entry(file.to_string()).or_insert_with(|| text.to_string());
+    let v = yaml::parse(text, file)?;
+    load_parsed(ctx, file, v, base, dict)
+}
+
+fn load_parsed(
+    ctx: &mut Ctx,
+    file: &str,
+    v: Option<Value>,
+    base: &Path,
+    dict: &mut Map<String, Value>,
+) -> Result<(), LoadError> {
+    let Some(mut cfg) = prepare_model(ctx, file, v)? else {
         return Ok(());
     };
     schema::validate(&cfg).map_err(|e| schema_err(ctx, file, e))?;
@@ -671,6 +692,14 @@ fn apply_extends(ctx: &mut Ctx, file: &str, file_dir: &Path, cfg: &mut Map<Strin
     };
     let mut cache: IndexMap<String, Map<String, Value>> = IndexMap::new();
     for name in names {
+        let has_extends = cfg
+            .get("services")
+            .and_then(|s| s.get(&name))
+            .map(|s| s.get("extends").is_some())
+            .unwrap_or(false);
+        if !has_extends {
+            continue;
+        }
         let mut chain = vec![(file.to_string(), name.clone())];
         let resolved = resolve_extends(ctx, file, file_dir, cfg, &name, &mut chain, &mut cache)?;
         if let Some(Value::Object(s)) = cfg.get_mut("services") {

@@ -63,7 +63,7 @@ impl Project {
             let mut out = IndexMap::new();
             if let Some(Value::Object(m)) = model.get(key) {
                 for (k, v) in m {
-                    let t: T = serde_json::from_value(v.clone())
+                    let t: T = T::deserialize(v)
                         .map_err(|e| LoadError::invalid(format!("{key}.{k}: {e}")))?;
                     out.insert(k.clone(), t);
                 }

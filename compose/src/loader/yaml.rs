@@ -1,8 +1,8 @@
 //! YAML text -> a JSON-like tree, keeping `!reset` / `!override` as markers, plus a small
 //! position finder so later stages can point at `file:line:col`.
 //!
-//! serde_yaml resolves anchors and aliases (with its own guard against alias bombs) and
-//! `apply_merge` expands `<<` merge keys, as the reference's go-yaml does.
+//! serde_yaml resolves anchors and aliases (with its own guard against alias bombs); `<<`
+//! merge keys are expanded here, as the reference's go-yaml does.
 
 use super::error::LoadError;
 use serde_json::{Map, Value};
@@ -14,20 +14,12 @@ pub(crate) const OVERRIDE: &str = "\u{0}!override";
 
 /// Parses one YAML document. `Ok(None)` means the document is empty.
 pub(crate) fn parse(src: &str, file: &str) -> Result<Option<Value>, LoadError> {
-    let mut docs = Vec::new();
+    let mut out: Option<Value> = None;
     for de in serde_yaml::Deserializer::from_str(src) {
-        let v: serde_yaml::Value = match serde::Deserialize::deserialize(de) {
+        let j = match serde::de::DeserializeSeed::deserialize(NodeSeed, de) {
             Ok(v) => v,
             Err(e) => return Err(yaml_error(file, &e)),
         };
-        docs.push(v);
-    }
-    let mut out: Option<Value> = None;
-    for mut v in docs {
-        if let Err(e) = v.apply_merge() {
-            return Err(yaml_error(file, &e));
-        }
-        let j = convert(v, file, 0)?;
         match (&mut out, j) {
             (_, Value::Null) => {}
             (None, j) => out = Some(j),
@@ -64,77 +56,130 @@ fn yaml_error(file: &str, e: &serde_yaml::Error) -> LoadError {
     }
 }
 
-fn convert(v: serde_yaml::Value, file: &str, depth: usize) -> Result<Value, LoadError> {
-    if depth > 512 {
-        return Err(LoadError::Schema {
-            file: file.to_string(),
-            line: None,
-            column: None,
-            message: "document nested too deeply".into(),
-        });
+/// Builds the tree straight from the parser's events (one pass, no intermediate
+/// serde_yaml::Value), applying `<<` merge keys and turning `!reset` / `!override` tags into
+/// markers. Aliases are expanded by serde_yaml, which also bounds their expansion.
+struct NodeSeed;
+
+impl<'de> serde::de::DeserializeSeed<'de> for NodeSeed {
+    type Value = Value;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(NodeVisitor)
     }
-    Ok(match v {
-        serde_yaml::Value::Null => Value::Null,
-        serde_yaml::Value::Bool(b) => Value::Bool(b),
-        serde_yaml::Value::Number(n) => {
-            if let Some(i) = n.as_i64() {
-                Value::from(i)
-            } else if let Some(u) = n.as_u64() {
-                Value::from(u)
-            } else {
-                let f = n.as_f64().unwrap_or(0.0);
-                serde_json::Number::from_f64(f)
-                    .map(Value::Number)
-                    .unwrap_or_else(|| Value::String(n.to_string()))
-            }
-        }
-        serde_yaml::Value::String(s) => Value::String(s),
-        serde_yaml::Value::Sequence(seq) => {
-            let mut out = Vec::with_capacity(seq.len());
-            for x in seq {
-                out.push(convert(x, file, depth + 1)?);
-            }
-            Value::Array(out)
-        }
-        serde_yaml::Value::Mapping(m) => {
-            let mut out = Map::new();
-            for (k, x) in m {
-                let key = match k {
-                    serde_yaml::Value::String(s) => s,
-                    serde_yaml::Value::Bool(b) => b.to_string(),
-                    serde_yaml::Value::Number(n) => n.to_string(),
-                    serde_yaml::Value::Null => "null".to_string(),
-                    other => {
-                        return Err(LoadError::Schema {
-                            file: file.to_string(),
-                            line: None,
-                            column: None,
-                            message: format!("non-string key: {}", scalar_repr(&other)),
-                        })
-                    }
-                };
-                out.insert(key, convert(x, file, depth + 1)?);
-            }
-            Value::Object(out)
-        }
-        serde_yaml::Value::Tagged(t) => {
-            let inner = convert(t.value, file, depth + 1)?;
-            let tag = t.tag.to_string();
-            if tag == "!reset" {
-                marker(RESET, inner)
-            } else if tag == "!override" {
-                marker(OVERRIDE, inner)
-            } else {
-                inner
-            }
-        }
-    })
 }
 
-fn scalar_repr(v: &serde_yaml::Value) -> String {
-    serde_yaml::to_string(v)
-        .map(|s| s.trim().to_string())
-        .unwrap_or_default()
+struct NodeVisitor;
+
+fn number_from_f64(f: f64) -> Value {
+    serde_json::Number::from_f64(f)
+        .map(Value::Number)
+        .unwrap_or_else(|| Value::String(f.to_string()))
+}
+
+impl<'de> serde::de::Visitor<'de> for NodeVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a YAML node")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_i128<E>(self, v: i128) -> Result<Value, E> {
+        Ok(Value::String(v.to_string()))
+    }
+    fn visit_u128<E>(self, v: u128) -> Result<Value, E> {
+        Ok(Value::String(v.to_string()))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(number_from_f64(v))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_string()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(NodeVisitor)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1024));
+        while let Some(v) = seq.next_element_seed(NodeSeed)? {
+            out.push(v);
+        }
+        Ok(Value::Array(out))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        use serde::de::Error;
+        let mut out = Map::new();
+        let mut merges: Vec<Value> = Vec::new();
+        while let Some(k) = map.next_key_seed(NodeSeed)? {
+            let key = match k {
+                Value::String(s) => s,
+                Value::Bool(b) => b.to_string(),
+                Value::Number(n) => n.to_string(),
+                Value::Null => "null".to_string(),
+                _ => return Err(A::Error::custom("non-string key")),
+            };
+            let v = map.next_value_seed(NodeSeed)?;
+            if key == "<<" {
+                merges.push(v);
+                continue;
+            }
+            if out.contains_key(&key) {
+                return Err(A::Error::custom(format!("mapping key {key:?} already defined")));
+            }
+            out.insert(key, v);
+        }
+        // `<<: *a` or `<<: [*a, *b]`: keys of the mapping itself win, then earlier sources
+        for m in merges {
+            let sources = match m {
+                Value::Array(a) => a,
+                other => vec![other],
+            };
+            for src in sources {
+                match src {
+                    Value::Object(o) => {
+                        for (k, v) in o {
+                            if !out.contains_key(&k) {
+                                out.insert(k, v);
+                            }
+                        }
+                    }
+                    Value::Null => {}
+                    _ => {
+                        return Err(A::Error::custom(
+                            "expected a mapping or list of mappings for merging",
+                        ))
+                    }
+                }
+            }
+        }
+        Ok(Value::Object(out))
+    }
+    fn visit_enum<A: serde::de::EnumAccess<'de>>(self, data: A) -> Result<Value, A::Error> {
+        use serde::de::VariantAccess;
+        let (tag, variant): (String, A::Variant) = data.variant()?;
+        let inner = variant.newtype_variant_seed(NodeSeed)?;
+        Ok(match tag.trim_start_matches('!') {
+            "reset" => marker(RESET, inner),
+            "override" => marker(OVERRIDE, inner),
+            _ => inner,
+        })
+    }
 }
 
 fn marker(key: &str, v: Value) -> Value {
@@ -159,8 +204,10 @@ pub(crate) fn as_marker(v: &Value) -> Option<(bool, &Value)> {
 pub(crate) fn strip_markers(v: &mut Value) {
     match v {
         Value::Object(m) => {
-            if let Some((reset, inner)) = as_marker(&Value::Object(m.clone())) {
-                *v = if reset { Value::Null } else { inner.clone() };
+            if m.len() == 1 && (m.contains_key(RESET) || m.contains_key(OVERRIDE)) {
+                let reset = m.contains_key(RESET);
+                let inner = m.shift_remove(OVERRIDE).unwrap_or(Value::Null);
+                *v = if reset { Value::Null } else { inner };
                 strip_markers(v);
                 return;
             }
@@ -254,6 +301,26 @@ mod tests {
         let src = "services:\n  web:\n    image: x\n    wrongField: 1\n";
         let p: Vec<String> = ["services", "web", "wrongField"].iter().map(|s| s.to_string()).collect();
         assert_eq!(locate(src, &p), Some((4, 5)));
+    }
+
+    #[test]
+    fn duplicate_keys_rejected() {
+        assert!(parse("a: 1
+a: 2
+", "f").is_err());
+    }
+
+    #[test]
+    fn merge_key_list_and_override() {
+        let v = parse("x: &a {q: 1, r: 1}
+z: &b {s: 1, q: 2}
+y:
+  <<: [*a, *b]
+  r: 2
+", "f").unwrap().unwrap();
+        assert_eq!(v["y"]["q"], 1);
+        assert_eq!(v["y"]["r"], 2);
+        assert_eq!(v["y"]["s"], 1);
     }
 
     #[test]
