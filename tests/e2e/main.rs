@@ -1,1 +1,7 @@
-//! End-to-end tests: drive the `berth` binary on a real kernel.
+//! End-to-end tests: drive the `berth` binary on a real kernel. Every test has its own daemon,
+//! state root, run dir and cgroup parent, and leaves nothing behind.
+
+mod containers;
+mod images;
+mod lifecycle;
+mod support;

@@ -122,9 +122,13 @@ pub struct RunArgs {
     pub detach: bool,
     #[command(flatten)]
     pub opts: CreateOpts,
-    pub image: String,
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    pub command: Vec<String>,
+    /// IMAGE [COMMAND] [ARG...]: everything after the image belongs to the command
+    #[arg(
+        trailing_var_arg = true,
+        required = true,
+        value_name = "IMAGE [COMMAND] [ARG...]"
+    )]
+    pub image_and_command: Vec<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -135,9 +139,12 @@ pub enum ContainerCmd {
     Create {
         #[command(flatten)]
         opts: CreateOpts,
-        image: String,
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        command: Vec<String>,
+        #[arg(
+            trailing_var_arg = true,
+            required = true,
+            value_name = "IMAGE [COMMAND] [ARG...]"
+        )]
+        image_and_command: Vec<String>,
     },
     /// Start one or more stopped containers
     Start {
@@ -426,10 +433,11 @@ pub fn run(g: &GlobalOpts, args: &ContainerArgs) -> anyhow::Result<i32> {
     let c = Client::connect(g)?;
     match &args.cmd {
         ContainerCmd::Run(r) => {
-            let cfg = match build_config(&r.opts, &r.image, &r.command) {
-                Ok(cfg) => cfg,
-                Err(e) => return run_failure(e),
-            };
+            let cfg =
+                match build_config(&r.opts, &r.image_and_command[0], &r.image_and_command[1..]) {
+                    Ok(cfg) => cfg,
+                    Err(e) => return run_failure(e),
+                };
             let auto_remove = cfg.auto_remove;
             let id = match c.post("/containers", Some(&serde_json::to_value(&cfg)?)) {
                 Ok(v) => v["Id"].as_str().unwrap_or("").to_string(),
@@ -455,10 +463,9 @@ pub fn run(g: &GlobalOpts, args: &ContainerArgs) -> anyhow::Result<i32> {
         }
         ContainerCmd::Create {
             opts,
-            image,
-            command,
+            image_and_command,
         } => {
-            let cfg = match build_config(opts, image, command) {
+            let cfg = match build_config(opts, &image_and_command[0], &image_and_command[1..]) {
                 Ok(cfg) => cfg,
                 Err(e) => return run_failure(e),
             };

@@ -326,7 +326,7 @@ impl Containers {
         persist(&layout, &rec)?;
         drop(rec);
         *ctr.started.lock().unwrap() = Some(Instant::now());
-        let _ = ctr.status.send(Status::Running);
+        let _ = ctr.status.send_replace(Status::Running);
         self.spawn_exit_watcher(ctr.clone(), shim.shim_pid, shim.shim_start_time);
         tracing::info!(container = %ctr.id, pid = shim.pid, "container started");
         Ok(Started {
@@ -398,7 +398,7 @@ impl Containers {
         let status = rec.state.status;
         tracing::info!(container = %ctr.id, exit_code = rec.state.exit_code, oom, restart, "container exited");
         drop(rec);
-        let _ = ctr.status.send(status);
+        let _ = ctr.status.send_replace(status);
         if let Some(delay) = delay {
             let this = self.clone();
             tokio::spawn(async move {
@@ -418,7 +418,7 @@ impl Containers {
                         r.state.status = Status::Exited;
                         let _ = persist(&this.layout(&ctr.id), &r);
                         drop(r);
-                        let _ = ctr.status.send(Status::Exited);
+                        let _ = ctr.status.send_replace(Status::Exited);
                     }
                 }
             });
@@ -450,7 +450,7 @@ impl Containers {
         if rec.state.status == Status::Restarting && manual_stop {
             rec.state.status = Status::Exited;
             persist(&layout, &rec)?;
-            let _ = ctr.status.send(Status::Exited);
+            let _ = ctr.status.send_replace(Status::Exited);
             return Ok(false);
         }
         if !matches!(rec.state.status, Status::Running | Status::Paused) {
@@ -550,7 +550,7 @@ impl Containers {
             Status::Running
         };
         persist(&layout, &rec)?;
-        let _ = ctr.status.send(rec.state.status);
+        let _ = ctr.status.send_replace(rec.state.status);
         Ok(())
     }
 
@@ -575,7 +575,7 @@ impl Containers {
             rec.state.manually_stopped = true;
             rec.state.status = Status::Removing;
         }
-        let _ = ctr.status.send(Status::Removing);
+        let _ = ctr.status.send_replace(Status::Removing);
         self.destroy_cgroup(&ctr.id).await;
         let layout = self.layout(&ctr.id);
         let _ = std::fs::remove_dir_all(&layout.run);
@@ -585,7 +585,7 @@ impl Containers {
             .await
             .map_err(|e| ApiError::internal(e.to_string()))??;
         self.map.write().await.remove(&ctr.id);
-        let _ = ctr.status.send(Status::Dead);
+        let _ = ctr.status.send_replace(Status::Dead);
         tracing::info!(container = %ctr.id, "container removed");
         Ok(())
     }

@@ -20,7 +20,11 @@ fn load_in(dir: &Path, files: &[&str]) -> Result<Project, LoadError> {
 #[test]
 fn simple_project() {
     let d = tempfile::tempdir().unwrap();
-    write(d.path(), "compose.yaml", "services:\n  web:\n    image: nginx\n    ports: ['8080:80']\n");
+    write(
+        d.path(),
+        "compose.yaml",
+        "services:\n  web:\n    image: nginx\n    ports: ['8080:80']\n",
+    );
     let p = load_in(d.path(), &[]).unwrap();
     let web = &p.services["web"];
     assert_eq!(web.image.as_deref(), Some("nginx"));
@@ -33,8 +37,14 @@ fn simple_project() {
 #[test]
 fn unknown_key_suggests() {
     let d = tempfile::tempdir().unwrap();
-    write(d.path(), "compose.yaml", "services:\n  web:\n    imgae: nginx\n");
-    let e = load_in(d.path(), &["compose.yaml"]).unwrap_err().to_string();
+    write(
+        d.path(),
+        "compose.yaml",
+        "services:\n  web:\n    imgae: nginx\n",
+    );
+    let e = load_in(d.path(), &["compose.yaml"])
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("compose.yaml:3:5"), "{e}");
     assert!(e.contains("did you mean 'image'"), "{e}");
 }
@@ -42,8 +52,14 @@ fn unknown_key_suggests() {
 #[test]
 fn yaml_error_position() {
     let d = tempfile::tempdir().unwrap();
-    write(d.path(), "compose.yaml", "services:\n  web:\n    image: [nginx\n");
-    let e = load_in(d.path(), &["compose.yaml"]).unwrap_err().to_string();
+    write(
+        d.path(),
+        "compose.yaml",
+        "services:\n  web:\n    image: [nginx\n",
+    );
+    let e = load_in(d.path(), &["compose.yaml"])
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("compose.yaml:"), "{e}");
 }
 
@@ -51,8 +67,16 @@ fn yaml_error_position() {
 fn override_and_env() {
     let d = tempfile::tempdir().unwrap();
     write(d.path(), ".env", "TAG=1.2\n");
-    write(d.path(), "compose.yaml", "services:\n  web:\n    image: nginx:${TAG}\n    environment: [A=1]\n");
-    write(d.path(), "compose.override.yaml", "services:\n  web:\n    environment:\n      B: '2'\n");
+    write(
+        d.path(),
+        "compose.yaml",
+        "services:\n  web:\n    image: nginx:${TAG}\n    environment: [A=1]\n",
+    );
+    write(
+        d.path(),
+        "compose.override.yaml",
+        "services:\n  web:\n    environment:\n      B: '2'\n",
+    );
     let p = load_in(d.path(), &[]).unwrap();
     let web = &p.services["web"];
     assert_eq!(web.image.as_deref(), Some("nginx:1.2"));
@@ -64,22 +88,39 @@ fn override_and_env() {
 fn cycle_rejected() {
     let d = tempfile::tempdir().unwrap();
     write(d.path(), "compose.yaml", "services:\n  a:\n    image: x\n    depends_on: [b]\n  b:\n    image: x\n    depends_on: [a]\n");
-    let e = load_in(d.path(), &["compose.yaml"]).unwrap_err().to_string();
+    let e = load_in(d.path(), &["compose.yaml"])
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("dependency cycle detected"), "{e}");
 }
 
 #[test]
 fn required_variable() {
     let d = tempfile::tempdir().unwrap();
-    write(d.path(), "compose.yaml", "services:\n  a:\n    image: ${ID:?ID must be set}\n");
-    let e = load_in(d.path(), &["compose.yaml"]).unwrap_err().to_string();
+    write(
+        d.path(),
+        "compose.yaml",
+        "services:\n  a:\n    image: ${ID:?ID must be set}\n",
+    );
+    let e = load_in(d.path(), &["compose.yaml"])
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("required variable ID is missing a value"), "{e}");
 }
 
 #[test]
 fn garbage_never_panics() {
     let d = tempfile::tempdir().unwrap();
-    for text in ["", "[]", "services: 3", "services:\n  a: [1]\n", "a: *b", "services:\n  a:\n    extends: a\n", "\u{0}\u{1}", "services:\n  a:\n    ports: [':::']\n"] {
+    for text in [
+        "",
+        "[]",
+        "services: 3",
+        "services:\n  a: [1]\n",
+        "a: *b",
+        "services:\n  a:\n    extends: a\n",
+        "\u{0}\u{1}",
+        "services:\n  a:\n    ports: [':::']\n",
+    ] {
         write(d.path(), "compose.yaml", text);
         let _ = load_in(d.path(), &["compose.yaml"]);
     }

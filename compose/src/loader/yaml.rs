@@ -42,7 +42,10 @@ pub(crate) fn parse(src: &str, file: &str) -> Result<Option<Value>, LoadError> {
 }
 
 fn yaml_error(file: &str, e: &serde_yaml::Error) -> LoadError {
-    let (line, column) = e.location().map(|l| (l.line(), l.column())).unwrap_or((0, 0));
+    let (line, column) = e
+        .location()
+        .map(|l| (l.line(), l.column()))
+        .unwrap_or((0, 0));
     let mut message = e.to_string();
     // serde_yaml appends " at line L column C"; the position is already in front.
     if let Some(i) = message.find(" at line ") {
@@ -140,7 +143,9 @@ impl<'de> serde::de::Visitor<'de> for NodeVisitor {
                 continue;
             }
             if out.contains_key(&key) {
-                return Err(A::Error::custom(format!("mapping key {key:?} already defined")));
+                return Err(A::Error::custom(format!(
+                    "mapping key {key:?} already defined"
+                )));
             }
             out.insert(key, v);
         }
@@ -213,7 +218,11 @@ pub(crate) fn strip_markers(v: &mut Value) {
             }
             let keys: Vec<String> = m.keys().cloned().collect();
             for k in keys {
-                let drop = m.get(&k).and_then(as_marker).map(|(r, _)| r).unwrap_or(false);
+                let drop = m
+                    .get(&k)
+                    .and_then(as_marker)
+                    .map(|(r, _)| r)
+                    .unwrap_or(false);
                 if drop {
                     m.shift_remove(&k);
                 } else if let Some(x) = m.get_mut(&k) {
@@ -291,7 +300,9 @@ mod tests {
 
     #[test]
     fn markers() {
-        let v = parse("a: !reset []\nb: !override {x: 1}\n", "f").unwrap().unwrap();
+        let v = parse("a: !reset []\nb: !override {x: 1}\n", "f")
+            .unwrap()
+            .unwrap();
         assert!(matches!(as_marker(&v["a"]), Some((true, _))));
         assert!(matches!(as_marker(&v["b"]), Some((false, _))));
     }
@@ -299,25 +310,37 @@ mod tests {
     #[test]
     fn locate_nested_key() {
         let src = "services:\n  web:\n    image: x\n    wrongField: 1\n";
-        let p: Vec<String> = ["services", "web", "wrongField"].iter().map(|s| s.to_string()).collect();
+        let p: Vec<String> = ["services", "web", "wrongField"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         assert_eq!(locate(src, &p), Some((4, 5)));
     }
 
     #[test]
     fn duplicate_keys_rejected() {
-        assert!(parse("a: 1
+        assert!(parse(
+            "a: 1
 a: 2
-", "f").is_err());
+",
+            "f"
+        )
+        .is_err());
     }
 
     #[test]
     fn merge_key_list_and_override() {
-        let v = parse("x: &a {q: 1, r: 1}
+        let v = parse(
+            "x: &a {q: 1, r: 1}
 z: &b {s: 1, q: 2}
 y:
   <<: [*a, *b]
   r: 2
-", "f").unwrap().unwrap();
+",
+            "f",
+        )
+        .unwrap()
+        .unwrap();
         assert_eq!(v["y"]["q"], 1);
         assert_eq!(v["y"]["r"], 2);
         assert_eq!(v["y"]["s"], 1);
@@ -325,7 +348,9 @@ y:
 
     #[test]
     fn merge_keys() {
-        let v = parse("x: &a {q: 1}\ny:\n  <<: *a\n  r: 2\n", "f").unwrap().unwrap();
+        let v = parse("x: &a {q: 1}\ny:\n  <<: *a\n  r: 2\n", "f")
+            .unwrap()
+            .unwrap();
         assert_eq!(v["y"]["q"], 1);
     }
 }

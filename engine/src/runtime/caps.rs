@@ -41,7 +41,11 @@ pub fn effective_set(
     add: &[String],
     drop: &[String],
 ) -> Result<Vec<String>, String> {
-    let all: Vec<String> = caps::all().iter().map(|c| c.to_string()).collect();
+    // "All" means all this host grants us: a capability outside our own bounding set can't be
+    // given (capset fails), e.g. CAP_SYS_RESOURCE in a restricted sandbox.
+    let available = caps::read(None, CapSet::Bounding).unwrap_or_else(|_| caps::all());
+    let mut all: Vec<String> = available.iter().map(|c| c.to_string()).collect();
+    all.sort();
     let mut set: Vec<String> = if privileged {
         all.clone()
     } else {

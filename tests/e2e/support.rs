@@ -1,0 +1,208 @@
+//! Test support: a private berth (own state root, run dir, socket and cgroup parent) per test,
+//! a busybox image built from the host's busybox-static, and a cleanup that leaves nothing.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const BERTH: &str = env!("CARGO_BIN_EXE_berth");
+pub const BUSYBOX: &str = "/bin/busybox";
+
+pub struct Berth {
+    pub dir: tempfile::TempDir,
+    pub root: PathBuf,
+    pub run_dir: PathBuf,
+    pub cgroup_parent: String,
+}
+
+fn unique(prefix: &str) -> String {
+    let mut b = [0u8; 4];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut b))
+        .unwrap();
+    format!("{prefix}{:08x}", u32::from_le_bytes(b))
+}
+
+impl Berth {
+    /// A fresh berth with the busybox image imported as `bb:local`.
+    pub fn new() -> Berth {
+        assert!(
+            Path::new(BUSYBOX).exists(),
+            "busybox-static is required (apt-get install busybox-static)"
+        );
+        let dir = tempfile::Builder::new()
+            .prefix("berth-e2e-")
+            .tempdir()
+            .unwrap();
+        let b = Berth {
+            root: dir.path().join("root"),
+            run_dir: dir.path().join("run"),
+            cgroup_parent: unique("berth-e2e-"),
+            dir,
+        };
+        let tar = b.busybox_tar();
+        b.ok(&[
+            "image",
+            "import",
+            "-c",
+            "CMD [\"sh\"]",
+            tar.to_str().unwrap(),
+            "bb:local",
+        ]);
+        b
+    }
+
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(BERTH);
+        c.args(args)
+            .env("BERTH_ROOT", &self.root)
+            .env("BERTH_RUN_DIR", &self.run_dir)
+            .env("BERTH_CGROUP_PARENT", &self.cgroup_parent)
+            .env_remove("RUST_BACKTRACE")
+            .stdin(Stdio::null());
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().unwrap()
+    }
+
+    /// Runs and asserts success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "berth {args:?} failed ({}):\nstdout: {}\nstderr: {}",
+            out.status,
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+        text(&out.stdout)
+    }
+
+    pub fn inspect(&self, c: &str) -> serde_json::Value {
+        let v: serde_json::Value =
+            serde_json::from_str(&self.ok(&["container", "inspect", c])).unwrap();
+        v[0].clone()
+    }
+
+    pub fn status(&self, c: &str) -> String {
+        self.inspect(c)["State"]["Status"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    }
+
+    /// Polls `f` every 50 ms until it is true or `limit` passes.
+    pub fn wait_for(&self, limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if f() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        f()
+    }
+
+    pub fn daemon_pid(&self) -> i32 {
+        std::fs::read_to_string(self.run_dir.join("berth.pid"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    }
+
+    /// Writes a rootfs tar of busybox-static with its applets and minimal /etc files.
+    pub fn busybox_tar(&self) -> PathBuf {
+        let path = self.dir.path().join("busybox.tar");
+        let mut t = tar::Builder::new(std::fs::File::create(&path).unwrap());
+        let dir = |t: &mut tar::Builder<std::fs::File>, p: &str, mode: u32| {
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(tar::EntryType::Directory);
+            h.set_mode(mode);
+            h.set_size(0);
+            t.append_data(&mut h, p, std::io::empty()).unwrap();
+        };
+        for d in ["bin", "etc", "tmp", "root", "home", "var", "var/www"] {
+            dir(&mut t, d, if d == "tmp" { 0o1777 } else { 0o755 });
+        }
+        let mut f = std::fs::File::open(BUSYBOX).unwrap();
+        t.append_file("bin/busybox", &mut f).unwrap();
+        let applets = Command::new(BUSYBOX).arg("--list").output().unwrap();
+        for a in text(&applets.stdout).lines().filter(|a| *a != "busybox") {
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(tar::EntryType::Symlink);
+            h.set_size(0);
+            h.set_mode(0o777);
+            t.append_link(&mut h, format!("bin/{a}"), "busybox")
+                .unwrap();
+        }
+        let file = |t: &mut tar::Builder<std::fs::File>, p: &str, content: &str| {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(content.len() as u64);
+            h.set_mode(0o644);
+            t.append_data(&mut h, p, content.as_bytes()).unwrap();
+        };
+        file(&mut t, "etc/passwd", "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/home:/bin/false\nweb:x:1000:1000::/var/www:/bin/sh\n");
+        file(
+            &mut t,
+            "etc/group",
+            "root:x:0:\nnogroup:x:65534:\nweb:x:1000:\nwheel:x:10:web\n",
+        );
+        file(&mut t, "var/www/index.html", "hello from berth\n");
+        t.finish().unwrap();
+        path
+    }
+}
+
+impl Drop for Berth {
+    fn drop(&mut self) {
+        // Everything this berth made goes: containers (with their shims and cgroups), the
+        // daemon, the cgroup parent, the state directories.
+        if self.run_dir.join("berth.sock").exists() {
+            let ids = self.run(&["container", "ls", "-aq"]);
+            for id in text(&ids.stdout).lines() {
+                let _ = self.run(&["container", "rm", "-f", id]);
+            }
+            let _ = self.run(&["daemon", "stop"]);
+        }
+        kill_cgroup_tasks(&self.cgroup_parent);
+        let _ = berth_engine::cgroups::remove_parent(&self.cgroup_parent);
+    }
+}
+
+/// Kills whatever still runs in cgroups under `parent` (a test that failed half-way).
+fn kill_cgroup_tasks(parent: &str) {
+    for hier in ["memory", "pids", "cpu", "unified", ""] {
+        let base = Path::new("/sys/fs/cgroup").join(hier).join(parent);
+        let Ok(entries) = std::fs::read_dir(&base) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            if let Ok(procs) = std::fs::read_to_string(e.path().join("cgroup.procs")) {
+                for pid in procs.lines().filter_map(|p| p.parse::<i32>().ok()) {
+                    let _ = nix::sys::signal::kill(
+                        nix::unistd::Pid::from_raw(pid),
+                        nix::sys::signal::Signal::SIGKILL,
+                    );
+                }
+            }
+        }
+    }
+    std::thread::sleep(Duration::from_millis(100));
+}
+
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Mount points on the host whose source or target mentions `needle`.
+pub fn host_mounts_with(needle: &str) -> Vec<String> {
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains(needle))
+        .map(String::from)
+        .collect()
+}
