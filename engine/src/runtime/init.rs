@@ -41,12 +41,10 @@ pub(crate) fn run(spec: &Spec, chan: Channel) -> ! {
 pub(crate) enum Never {}
 
 fn setup_and_exec(spec: &Spec, chan: &Channel) -> Result<Never, Failure> {
-    wait_for(chan, CGROUP_JOINED)?;
+    // The shim moves us into the container's cgroup while we build the filesystem: on cgroup v1
+    // that write waits out an RCU grace period (~10 ms), so it runs in parallel with the mounts.
     unshare(CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWIPC)
         .map_err(|e| format!("unsharing namespaces: {e}"))?;
-    // The cgroup namespace is rooted where we stand now, i.e. in the container's cgroup (the
-    // shim put us there first). Kernels without it still run containers.
-    let _ = unshare(CloneFlags::CLONE_NEWCGROUP);
     if let Some(netns) = &spec.netns {
         let f = File::open(netns)
             .map_err(|e| format!("opening network namespace {}: {e}", netns.display()))?;
@@ -68,6 +66,10 @@ fn setup_and_exec(spec: &Spec, chan: &Channel) -> Result<Never, Failure> {
         }
     }
     rootfs::finish(spec)?;
+    wait_for(chan, CGROUP_JOINED)?;
+    // The cgroup namespace is rooted where we stand now, i.e. in the container's cgroup.
+    // Kernels without cgroup namespaces still run containers.
+    let _ = unshare(CloneFlags::CLONE_NEWCGROUP);
 
     let proc = &spec.process;
     let who = user::resolve(&proc.user)?;

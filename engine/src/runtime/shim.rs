@@ -201,8 +201,8 @@ impl Shim {
                 )));
             }
         }
-        mine.send(CGROUP_JOINED, "")
-            .map_err(|err| fail(format!("sync: {err}")))?;
+        // A child that already failed has closed its end; its error is read just below.
+        let _ = mine.send(CGROUP_JOINED, "");
         let mut tty_master = None;
         loop {
             match mine.recv() {
