@@ -1,0 +1,234 @@
+//! Embedded DNS: one server per network, on the gateway address, UDP and TCP.
+//!
+//! Door: [`DnsServer::start`], [`DnsServer::set_records`]. Names registered on the network are
+//! answered authoritatively with TTL 0 (containers come and go; caching would pin dead
+//! addresses), several addresses of one name are rotated per query (round robin). A
+//! single-label name that is not ours gets NXDOMAIN without asking upstream: it can only be a
+//! container name (on another network, or gone), and leaking it to the host's resolvers is
+//! slow and wrong. Everything else is relayed byte for byte to the upstream resolvers.
+//!
+//! hickory-proto does the wire format; the socket loops are ours rather than hickory-server's
+//! `ServerFuture`, because relaying an upstream answer unchanged (flags, EDNS, every section)
+//! is trivial on raw bytes and clumsy through its response builder.
+//!
+//! Records live behind a lock shared with the socket tasks, so adding or removing a container
+//! never re-binds a socket.
+
+use hickory_proto::op::{Message, MessageType, OpCode, ResponseCode};
+use hickory_proto::rr::{rdata::A, RData, Record, RecordType};
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::task::JoinHandle;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DnsError {
+    #[error("bind dns {proto} {addr} (network {network}): {source}")]
+    Bind { network: String, proto: &'static str, addr: SocketAddr, source: std::io::Error },
+}
+
+const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(3);
+
+struct Shared {
+    /// lowercase name without trailing dot -> addresses.
+    records: RwLock<HashMap<String, Vec<Ipv4Addr>>>,
+    upstream: Vec<SocketAddr>,
+    rotate: AtomicUsize,
+}
+
+pub(crate) struct DnsServer {
+    shared: Arc<Shared>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Drop for DnsServer {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+impl DnsServer {
+    pub async fn start(network: &str, addr: SocketAddr, upstream: Vec<SocketAddr>) -> Result<DnsServer, DnsError> {
+        let bind = |proto, source| DnsError::Bind { network: network.to_string(), proto, addr, source };
+        let udp = Arc::new(UdpSocket::bind(addr).await.map_err(|e| bind("udp", e))?);
+        let tcp = TcpListener::bind(addr).await.map_err(|e| bind("tcp", e))?;
+        let shared = Arc::new(Shared { records: RwLock::default(), upstream, rotate: AtomicUsize::new(0) });
+        let tasks = vec![
+            tokio::spawn(udp_loop(udp, shared.clone())),
+            tokio::spawn(tcp_loop(tcp, shared.clone())),
+        ];
+        Ok(DnsServer { shared, tasks })
+    }
+
+    /// Replaces the name table (names are matched case-insensitively).
+    pub fn set_records(&self, records: HashMap<String, Vec<Ipv4Addr>>) {
+        let records = records.into_iter().map(|(k, v)| (normalise(&k), v)).collect();
+        *self.shared.records.write().unwrap_or_else(|e| e.into_inner()) = records;
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.tasks.iter().all(|t| !t.is_finished())
+    }
+}
+
+fn normalise(name: &str) -> String {
+    name.trim_end_matches('.').to_ascii_lowercase()
+}
+
+async fn udp_loop(sock: Arc<UdpSocket>, shared: Arc<Shared>) {
+    let mut buf = vec![0u8; 4096];
+    loop {
+        let (n, peer) = match sock.recv_from(&mut buf).await {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::warn!(error = %e, "dns udp recv");
+                continue;
+            }
+        };
+        let query = buf[..n].to_vec();
+        let (sock, shared) = (sock.clone(), shared.clone());
+        tokio::spawn(async move {
+            if let Some(resp) = answer(&shared, &query, false).await {
+                let _ = sock.send_to(&resp, peer).await;
+            }
+        });
+    }
+}
+
+async fn tcp_loop(listener: TcpListener, shared: Arc<Shared>) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else { continue };
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let _ = tcp_conn(stream, shared).await;
+        });
+    }
+}
+
+async fn tcp_conn(mut stream: TcpStream, shared: Arc<Shared>) -> std::io::Result<()> {
+    loop {
+        let len = match stream.read_u16().await {
+            Ok(l) => l as usize,
+            Err(_) => return Ok(()),
+        };
+        let mut q = vec![0u8; len];
+        stream.read_exact(&mut q).await?;
+        if let Some(resp) = answer(&shared, &q, true).await {
+            stream.write_u16(resp.len() as u16).await?;
+            stream.write_all(&resp).await?;
+        }
+    }
+}
+
+/// The response bytes for one query, or None to stay silent (unparseable garbage).
+async fn answer(shared: &Shared, query: &[u8], tcp: bool) -> Option<Vec<u8>> {
+    let req = Message::from_vec(query).ok()?;
+    if req.message_type() != MessageType::Query {
+        return None;
+    }
+    let mut resp = Message::new();
+    resp.set_id(req.id())
+        .set_message_type(MessageType::Response)
+        .set_op_code(req.op_code())
+        .set_recursion_desired(req.recursion_desired())
+        .set_recursion_available(true);
+    for q in req.queries() {
+        resp.add_query(q.clone());
+    }
+    let Some(q) = req.queries().first().filter(|_| req.op_code() == OpCode::Query) else {
+        resp.set_response_code(ResponseCode::NotImp);
+        return resp.to_vec().ok();
+    };
+    let name = normalise(&q.name().to_ascii());
+    let local = shared.records.read().unwrap_or_else(|e| e.into_inner()).get(&name).cloned();
+    match local {
+        Some(mut ips) => {
+            resp.set_authoritative(true);
+            if q.query_type() == RecordType::A {
+                if !ips.is_empty() {
+                    let k = shared.rotate.fetch_add(1, Ordering::Relaxed) % ips.len();
+                    ips.rotate_left(k);
+                }
+                for ip in ips {
+                    resp.add_answer(Record::from_rdata(q.name().clone(), 0, RData::A(A(ip))));
+                }
+            }
+            // Other types of a name we own: NOERROR with no answer (the name exists).
+            resp.to_vec().ok()
+        }
+        None if !name.contains('.') => {
+            resp.set_response_code(ResponseCode::NXDomain);
+            resp.to_vec().ok()
+        }
+        None => match forward(&shared.upstream, query, tcp).await {
+            Some(r) => Some(r),
+            None => {
+                resp.set_response_code(ResponseCode::ServFail);
+                resp.to_vec().ok()
+            }
+        },
+    }
+}
+
+/// Relays the query to the first upstream that answers.
+async fn forward(upstream: &[SocketAddr], query: &[u8], tcp: bool) -> Option<Vec<u8>> {
+    for up in upstream {
+        let res = tokio::time::timeout(UPSTREAM_TIMEOUT, async {
+            if tcp {
+                let mut s = TcpStream::connect(up).await?;
+                s.write_u16(query.len() as u16).await?;
+                s.write_all(query).await?;
+                let len = s.read_u16().await? as usize;
+                let mut buf = vec![0u8; len];
+                s.read_exact(&mut buf).await?;
+                Ok::<_, std::io::Error>(buf)
+            } else {
+                let bind: SocketAddr = if up.is_ipv4() { "0.0.0.0:0".parse().unwrap() } else { "[::]:0".parse().unwrap() };
+                let s = UdpSocket::bind(bind).await?;
+                s.connect(up).await?;
+                s.send(query).await?;
+                let mut buf = vec![0u8; 4096];
+                let n = s.recv(&mut buf).await?;
+                buf.truncate(n);
+                Ok(buf)
+            }
+        })
+        .await;
+        match res {
+            Ok(Ok(buf)) => return Some(buf),
+            Ok(Err(e)) => tracing::debug!(upstream = %up, error = %e, "dns upstream failed"),
+            Err(_) => tracing::debug!(upstream = %up, "dns upstream timed out"),
+        }
+    }
+    None
+}
+
+/// Upstream resolvers from a resolv.conf text (port 53).
+pub fn parse_resolv_conf_nameservers(text: &str) -> Vec<SocketAddr> {
+    text.lines()
+        .filter_map(|l| {
+            let mut w = l.split_whitespace();
+            match (w.next(), w.next()) {
+                (Some("nameserver"), Some(ip)) => ip.parse::<std::net::IpAddr>().ok().map(|ip| SocketAddr::new(ip, 53)),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_nameservers() {
+        let v = parse_resolv_conf_nameservers("# x\nnameserver 1.1.1.1\nsearch a\nnameserver ::1\nnameserver bogus\n");
+        assert_eq!(v, vec!["1.1.1.1:53".parse().unwrap(), "[::1]:53".parse().unwrap()]);
+    }
+}
