@@ -17,7 +17,7 @@
 //! - nat `P-DNAT` (from PREROUTING and OUTPUT for local destinations): published ports. The
 //!   OUTPUT jump has no `! -d 127.0.0.0/8`: ports are reached on localhost without a userland
 //!   proxy, which needs route_localnet on the bridge (else the kernel drops a 127/8 source
-//!   routed out of a non-loopback device as martian) and
+//!   routed out of a non-loopback device as martian, see ip-sysctl.rst "route_localnet").
 //! - nat `P-POSTROUTING`: MASQUERADE for egress of non-internal networks, of 127.0.0.0/8
 //!   sources leaving to a bridge (the container could not reply to 127.0.0.1) and of a
 //!   container reaching itself through its published port (hairpin).

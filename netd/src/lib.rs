@@ -560,7 +560,11 @@ impl Netd {
         {
             let rec = state.networks.get_mut(&n.id).unwrap();
             rec.endpoints.insert(cid.clone(), ep.clone());
-            rec.last_ip = Some(ip);
+            // Only dynamic allocations move the cursor, as in Docker: a static address
+            // elsewhere in the range must not make the allocator skip ahead.
+            if req.ipv4.is_none() {
+                rec.last_ip = Some(ip);
+            }
         }
         let routed = self.fix_default_route(&state, &cid, &ctr).await.map_err(ctx(c.clone(), e_link));
         if let Err(e) = routed.and_then(|_| self.save(&state)) {
@@ -608,8 +612,13 @@ impl Netd {
     /// Re-creates the veth of an endpoint whose namespace still exists but whose host end is
     /// gone (bridge deleted and re-created, or host end deleted by hand).
     async fn heal_endpoint(&self, state: &State, n: &NetworkRecord, ep: &EndpointRecord) -> Result<(), LinkError> {
-        if self.host.index(&ep.host_ifname).await?.is_some() {
-            // Re-enslave in case the bridge was re-created under it.
+        if let Some(host_end) = self.host.link(&ep.host_ifname).await? {
+            // Deleting a bridge frees its ports without deleting them: re-enslave the host
+            // end to the (re-created) bridge if needed.
+            let bridge = self.host.index(&n.bridge).await?.ok_or_else(|| LinkError::NotFound(n.bridge.clone()))?;
+            if link::controller_of(&host_end) != Some(bridge) {
+                self.host.set_controller(&ep.host_ifname, bridge).await?;
+            }
             return Ok(());
         }
         if !ep.netns_path.exists() {

@@ -8,6 +8,8 @@ use crate::netns;
 use futures::TryStreamExt;
 use ipnetwork::Ipv4Network;
 use netlink_packet_route::link::{LinkAttribute, LinkMessage};
+use netlink_packet_route::AddressFamily;
+use netlink_packet_utils::nla::{DefaultNla, NLA_F_NESTED};
 use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteMessage};
 use rtnetlink::{Handle, IpVersion};
 use std::net::{IpAddr, Ipv4Addr};
@@ -38,6 +40,14 @@ fn errno(e: &rtnetlink::Error) -> Option<i32> {
 fn nl(op: &'static str, what: impl Into<String>) -> impl FnOnce(rtnetlink::Error) -> LinkError {
     let what = what.into();
     move |source| LinkError::Netlink { op, what, source }
+}
+
+/// The bridge a link is enslaved to (IFLA_MASTER).
+pub(crate) fn controller_of(m: &LinkMessage) -> Option<u32> {
+    m.attributes.iter().find_map(|a| match a {
+        LinkAttribute::Controller(i) => Some(*i),
+        _ => None,
+    })
 }
 
 pub(crate) struct Netlink {
@@ -108,7 +118,19 @@ impl Netlink {
             }
         }
         let idx = self.must_index(name).await?;
-        self.handle.link().set(idx).mtu(mtu).execute().await.map_err(nl("set mtu", name))?;
+        // A bridge without an explicitly set address takes the lowest MAC of its ports and
+        // changes it as ports come and go (br_stp_recalculate_bridge_id), which leaves the
+        // containers' ARP entries for the gateway stale. Pin one derived from the gateway.
+        let o = gateway.octets();
+        let mac = vec![0x02, 0x42, o[0], o[1], o[2], o[3]];
+        self.handle
+            .link()
+            .set(idx)
+            .mtu(mtu)
+            .address(mac)
+            .execute()
+            .await
+            .map_err(nl("set mtu and address", name))?;
         self.ensure_addr(idx, name, gateway, prefix).await?;
         self.handle.link().set(idx).up().execute().await.map_err(nl("set up", name))?;
         Ok(idx)
@@ -164,7 +186,8 @@ impl Netlink {
                 .execute()
                 .await
                 .map_err(nl("move to netns", peer))?;
-            self.handle.link().set(hidx).up().execute().await.map_err(nl("set up", host))
+            self.handle.link().set(hidx).up().execute().await.map_err(nl("set up", host))?;
+            self.set_hairpin(host).await
         }
         .await;
         if res.is_err() {
@@ -196,6 +219,34 @@ impl Netlink {
         self.ensure_addr(idx, ifname, ip, prefix).await?;
         self.handle.link().set(idx).up().execute().await.map_err(nl("set up", ifname))?;
         self.set_up("lo").await
+    }
+
+    pub async fn set_controller(&self, name: &str, bridge: u32) -> Result<(), LinkError> {
+        let idx = self.must_index(name).await?;
+        self.handle.link().set(idx).controller(bridge).execute().await.map_err(nl("set controller", name))?;
+        self.handle.link().set(idx).up().execute().await.map_err(nl("set up", name))?;
+        self.set_hairpin(name).await
+    }
+
+    /// Turns on hairpin mode of a bridge port: a container reaching its own published port
+    /// through the host address. With br_netfilter, a DNAT in the bridge's PREROUTING whose new
+    /// destination lies behind the same bridge is forwarded at layer 2 from the ingress port
+    /// (br_nf_pre_routing_finish_bridge), and the bridge never sends a frame back out of the
+    /// port it came from unless that port is in hairpin mode (br_forward.c should_deliver).
+    pub async fn set_hairpin(&self, name: &str) -> Result<(), LinkError> {
+        const IFLA_BRPORT_MODE: u16 = 4;
+        const IFLA_PROTINFO: u16 = 12;
+        let idx = self.must_index(name).await?;
+        let mut req = self.handle.link().set(idx);
+        let msg = req.message_mut();
+        // AF_BRIDGE routes RTM_SETLINK to the bridge's ndo_bridge_setlink (br_setlink).
+        msg.header.interface_family = AddressFamily::Bridge;
+        // br_setlink reads IFLA_PROTINFO as port attributes only when NLA_F_NESTED is set
+        // (without it, as the legacy RSTP port state); rtnetlink's ProtoInfoBridge omits the
+        // flag, so the attribute is built by hand: one nested u8 IFLA_BRPORT_MODE = 1.
+        let nested = vec![5, 0, IFLA_BRPORT_MODE as u8, 0, 1, 0, 0, 0];
+        msg.attributes.push(LinkAttribute::Other(DefaultNla::new(IFLA_PROTINFO | NLA_F_NESTED, nested)));
+        req.execute().await.map_err(nl("set hairpin", name))
     }
 
     pub async fn set_up(&self, name: &str) -> Result<(), LinkError> {
