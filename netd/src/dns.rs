@@ -28,10 +28,16 @@ use tokio::task::JoinHandle;
 #[derive(Debug, thiserror::Error)]
 pub enum DnsError {
     #[error("bind dns {proto} {addr} (network {network}): {source}")]
-    Bind { network: String, proto: &'static str, addr: SocketAddr, source: std::io::Error },
+    Bind {
+        network: String,
+        proto: &'static str,
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
 }
 
 const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(3);
+const TCP_IDLE: Duration = Duration::from_secs(10);
 
 struct Shared {
     /// lowercase name without trailing dot -> addresses.
@@ -54,11 +60,44 @@ impl Drop for DnsServer {
 }
 
 impl DnsServer {
-    pub async fn start(network: &str, addr: SocketAddr, upstream: Vec<SocketAddr>) -> Result<DnsServer, DnsError> {
-        let bind = |proto, source| DnsError::Bind { network: network.to_string(), proto, addr, source };
-        let udp = Arc::new(UdpSocket::bind(addr).await.map_err(|e| bind("udp", e))?);
-        let tcp = TcpListener::bind(addr).await.map_err(|e| bind("tcp", e))?;
-        let shared = Arc::new(Shared { records: RwLock::default(), upstream, rotate: AtomicUsize::new(0) });
+    pub async fn start(
+        network: &str,
+        addr: SocketAddr,
+        upstream: Vec<SocketAddr>,
+    ) -> Result<DnsServer, DnsError> {
+        let bind = |proto, source| DnsError::Bind {
+            network: network.to_string(),
+            proto,
+            addr,
+            source,
+        };
+        // A server of the same network that was just dropped (a reopen in the same process)
+        // releases its sockets when its aborted tasks are dropped, a moment later: retry
+        // EADDRINUSE briefly instead of failing the network.
+        let mut tries = 0;
+        let (udp, tcp) = loop {
+            let res = async {
+                Ok::<_, (&'static str, std::io::Error)>((
+                    UdpSocket::bind(addr).await.map_err(|e| ("udp", e))?,
+                    TcpListener::bind(addr).await.map_err(|e| ("tcp", e))?,
+                ))
+            }
+            .await;
+            match res {
+                Ok(s) => break s,
+                Err((_, e)) if e.kind() == std::io::ErrorKind::AddrInUse && tries < 20 => {
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err((proto, e)) => return Err(bind(proto, e)),
+            }
+        };
+        let udp = Arc::new(udp);
+        let shared = Arc::new(Shared {
+            records: RwLock::default(),
+            upstream,
+            rotate: AtomicUsize::new(0),
+        });
         let tasks = vec![
             tokio::spawn(udp_loop(udp, shared.clone())),
             tokio::spawn(tcp_loop(tcp, shared.clone())),
@@ -68,8 +107,15 @@ impl DnsServer {
 
     /// Replaces the name table (names are matched case-insensitively).
     pub fn set_records(&self, records: HashMap<String, Vec<Ipv4Addr>>) {
-        let records = records.into_iter().map(|(k, v)| (normalise(&k), v)).collect();
-        *self.shared.records.write().unwrap_or_else(|e| e.into_inner()) = records;
+        let records = records
+            .into_iter()
+            .map(|(k, v)| (normalise(&k), v))
+            .collect();
+        *self
+            .shared
+            .records
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = records;
     }
 
     pub fn is_running(&self) -> bool {
@@ -103,7 +149,9 @@ async fn udp_loop(sock: Arc<UdpSocket>, shared: Arc<Shared>) {
 
 async fn tcp_loop(listener: TcpListener, shared: Arc<Shared>) {
     loop {
-        let Ok((stream, _)) = listener.accept().await else { continue };
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
         let shared = shared.clone();
         tokio::spawn(async move {
             let _ = tcp_conn(stream, shared).await;
@@ -113,12 +161,17 @@ async fn tcp_loop(listener: TcpListener, shared: Arc<Shared>) {
 
 async fn tcp_conn(mut stream: TcpStream, shared: Arc<Shared>) -> std::io::Result<()> {
     loop {
-        let len = match stream.read_u16().await {
-            Ok(l) => l as usize,
-            Err(_) => return Ok(()),
+        // An idle client must not hold a task and a socket forever (RFC 7766 6.2.3 leaves
+        // the idle timeout to the server; a few seconds is common).
+        let len = match tokio::time::timeout(TCP_IDLE, stream.read_u16()).await {
+            Ok(Ok(l)) => l as usize,
+            _ => return Ok(()),
         };
         let mut q = vec![0u8; len];
-        stream.read_exact(&mut q).await?;
+        match tokio::time::timeout(TCP_IDLE, stream.read_exact(&mut q)).await {
+            Ok(r) => r?,
+            Err(_) => return Ok(()),
+        };
         if let Some(resp) = answer(&shared, &q, true).await {
             stream.write_u16(resp.len() as u16).await?;
             stream.write_all(&resp).await?;
@@ -141,12 +194,21 @@ async fn answer(shared: &Shared, query: &[u8], tcp: bool) -> Option<Vec<u8>> {
     for q in req.queries() {
         resp.add_query(q.clone());
     }
-    let Some(q) = req.queries().first().filter(|_| req.op_code() == OpCode::Query) else {
+    let Some(q) = req
+        .queries()
+        .first()
+        .filter(|_| req.op_code() == OpCode::Query)
+    else {
         resp.set_response_code(ResponseCode::NotImp);
         return resp.to_vec().ok();
     };
     let name = normalise(&q.name().to_ascii());
-    let local = shared.records.read().unwrap_or_else(|e| e.into_inner()).get(&name).cloned();
+    let local = shared
+        .records
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&name)
+        .cloned();
     match local {
         Some(mut ips) => {
             resp.set_authoritative(true);
@@ -189,7 +251,11 @@ async fn forward(upstream: &[SocketAddr], query: &[u8], tcp: bool) -> Option<Vec
                 s.read_exact(&mut buf).await?;
                 Ok::<_, std::io::Error>(buf)
             } else {
-                let bind: SocketAddr = if up.is_ipv4() { "0.0.0.0:0".parse().unwrap() } else { "[::]:0".parse().unwrap() };
+                let bind: SocketAddr = if up.is_ipv4() {
+                    "0.0.0.0:0".parse().unwrap()
+                } else {
+                    "[::]:0".parse().unwrap()
+                };
                 let s = UdpSocket::bind(bind).await?;
                 s.connect(up).await?;
                 s.send(query).await?;
@@ -215,7 +281,10 @@ pub fn parse_resolv_conf_nameservers(text: &str) -> Vec<SocketAddr> {
         .filter_map(|l| {
             let mut w = l.split_whitespace();
             match (w.next(), w.next()) {
-                (Some("nameserver"), Some(ip)) => ip.parse::<std::net::IpAddr>().ok().map(|ip| SocketAddr::new(ip, 53)),
+                (Some("nameserver"), Some(ip)) => ip
+                    .parse::<std::net::IpAddr>()
+                    .ok()
+                    .map(|ip| SocketAddr::new(ip, 53)),
                 _ => None,
             }
         })
@@ -228,7 +297,12 @@ mod tests {
 
     #[test]
     fn parses_nameservers() {
-        let v = parse_resolv_conf_nameservers("# x\nnameserver 1.1.1.1\nsearch a\nnameserver ::1\nnameserver bogus\n");
-        assert_eq!(v, vec!["1.1.1.1:53".parse().unwrap(), "[::1]:53".parse().unwrap()]);
+        let v = parse_resolv_conf_nameservers(
+            "# x\nnameserver 1.1.1.1\nsearch a\nnameserver ::1\nnameserver bogus\n",
+        );
+        assert_eq!(
+            v,
+            vec!["1.1.1.1:53".parse().unwrap(), "[::1]:53".parse().unwrap()]
+        );
     }
 }

@@ -38,7 +38,11 @@ pub enum FirewallError {
     #[error("run {cmd}: {source}")]
     Spawn { cmd: String, source: std::io::Error },
     #[error("{cmd} failed ({status}): {stderr}")]
-    Failed { cmd: String, status: String, stderr: String },
+    Failed {
+        cmd: String,
+        status: String,
+        stderr: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,6 +68,9 @@ pub(crate) struct Desired {
     pub ports: Vec<FwPort>,
 }
 
+/// Our chains' lines as iptables-save shows them, per table.
+type KernelView = BTreeMap<String, Vec<String>>;
+
 const TABLES: [&str; 3] = ["filter", "nat", "raw"];
 
 pub(crate) struct Firewall {
@@ -73,7 +80,7 @@ pub(crate) struct Firewall {
     prefix: String,
     /// What `iptables-save` showed of our chains right after the last apply, per table, and
     /// the rule set it came from: resync compares against it to skip needless rewrites.
-    applied: tokio::sync::Mutex<Option<(Desired, BTreeMap<String, Vec<String>>)>>,
+    applied: tokio::sync::Mutex<Option<(Desired, KernelView)>>,
 }
 
 impl Firewall {
@@ -107,7 +114,10 @@ impl Firewall {
     fn jumps(&self) -> Vec<(&'static str, &'static str, Vec<String>)> {
         let j = |c: &str| vec!["-j".to_string(), self.chain(c)];
         let local = |c: &str| {
-            let mut v: Vec<String> = ["-m", "addrtype", "--dst-type", "LOCAL"].iter().map(|s| s.to_string()).collect();
+            let mut v: Vec<String> = ["-m", "addrtype", "--dst-type", "LOCAL"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
             v.extend(j(c));
             v
         };
@@ -122,8 +132,16 @@ impl Firewall {
 
     /// The `-A` lines of each of our chains for `d`.
     fn render(&self, d: &Desired) -> BTreeMap<&'static str, Vec<String>> {
-        let (fwd, iso1, iso2) = (self.chain("FORWARD"), self.chain("ISOLATION-1"), self.chain("ISOLATION-2"));
-        let (dnat, post, raw) = (self.chain("DNAT"), self.chain("POSTROUTING"), self.chain("PREROUTING"));
+        let (fwd, iso1, iso2) = (
+            self.chain("FORWARD"),
+            self.chain("ISOLATION-1"),
+            self.chain("ISOLATION-2"),
+        );
+        let (dnat, post, raw) = (
+            self.chain("DNAT"),
+            self.chain("POSTROUTING"),
+            self.chain("PREROUTING"),
+        );
         let mut filter = vec![format!("-A {fwd} -j {iso1}")];
         let mut nat = vec![];
         for n in &d.networks {
@@ -134,8 +152,12 @@ impl Firewall {
                 filter.push(format!("-A {fwd} -i {b} -j DROP"));
                 filter.push(format!("-A {fwd} -o {b} -j DROP"));
             } else {
-                filter.push(format!("-A {fwd} -o {b} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT"));
-                filter.push(format!("-A {fwd} -o {b} -m conntrack --ctstate DNAT -j ACCEPT"));
+                filter.push(format!(
+                    "-A {fwd} -o {b} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT"
+                ));
+                filter.push(format!(
+                    "-A {fwd} -o {b} -m conntrack --ctstate DNAT -j ACCEPT"
+                ));
                 filter.push(format!("-A {fwd} -i {b} ! -o {b} -j ACCEPT"));
                 nat.push(format!("-A {post} -s {} ! -o {b} -j MASQUERADE", n.subnet));
             }
@@ -143,7 +165,9 @@ impl Firewall {
         }
         for n in &d.networks {
             let b = &n.bridge;
-            filter.push(format!("-A {iso1} -i {b} ! -o {b} -m conntrack ! --ctstate DNAT -j {iso2}"));
+            filter.push(format!(
+                "-A {iso1} -i {b} ! -o {b} -m conntrack ! --ctstate DNAT -j {iso2}"
+            ));
         }
         filter.push(format!("-A {iso1} -j RETURN"));
         for n in &d.networks {
@@ -152,7 +176,10 @@ impl Firewall {
         filter.push(format!("-A {iso2} -j RETURN"));
         for p in &d.ports {
             let proto = p.protocol.as_str();
-            let dst = p.host_ip.map(|ip| format!("-d {ip}/32 ")).unwrap_or_default();
+            let dst = p
+                .host_ip
+                .map(|ip| format!("-d {ip}/32 "))
+                .unwrap_or_default();
             nat.push(format!(
                 "-A {dnat} {dst}-p {proto} -m {proto} --dport {} -j DNAT --to-destination {}:{}",
                 p.host_port, p.container_ip, p.container_port
@@ -226,7 +253,7 @@ impl Firewall {
     }
 
     /// Our chains' lines as iptables-save prints them, per table.
-    async fn ours_in_kernel(&self) -> Result<BTreeMap<String, Vec<String>>, FirewallError> {
+    async fn ours_in_kernel(&self) -> Result<KernelView, FirewallError> {
         let mut out = BTreeMap::new();
         let decl = format!(":{}-", self.prefix);
         let rule = format!("-A {}-", self.prefix);
@@ -251,11 +278,26 @@ impl Firewall {
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
-            .map_err(|source| FirewallError::Spawn { cmd: cmd.clone(), source })?;
+            .map_err(|source| FirewallError::Spawn {
+                cmd: cmd.clone(),
+                source,
+            })?;
         let mut stdin = child.stdin.take().expect("piped stdin");
-        stdin.write_all(text.as_bytes()).await.map_err(|source| FirewallError::Spawn { cmd: cmd.clone(), source })?;
+        stdin
+            .write_all(text.as_bytes())
+            .await
+            .map_err(|source| FirewallError::Spawn {
+                cmd: cmd.clone(),
+                source,
+            })?;
         drop(stdin);
-        let out = child.wait_with_output().await.map_err(|source| FirewallError::Spawn { cmd: cmd.clone(), source })?;
+        let out = child
+            .wait_with_output()
+            .await
+            .map_err(|source| FirewallError::Spawn {
+                cmd: cmd.clone(),
+                source,
+            })?;
         if !out.status.success() {
             return Err(FirewallError::Failed {
                 cmd: format!("{cmd} <<{}", text.lines().next().unwrap_or("")),
@@ -273,7 +315,10 @@ impl Firewall {
             .stdin(Stdio::null())
             .output()
             .await
-            .map_err(|source| FirewallError::Spawn { cmd: cmd.clone(), source })?;
+            .map_err(|source| FirewallError::Spawn {
+                cmd: cmd.clone(),
+                source,
+            })?;
         if !out.status.success() {
             return Err(FirewallError::Failed {
                 cmd,
@@ -294,7 +339,10 @@ impl Firewall {
             .stdin(Stdio::null())
             .output()
             .await
-            .map_err(|source| FirewallError::Spawn { cmd: cmd.clone(), source })?;
+            .map_err(|source| FirewallError::Spawn {
+                cmd: cmd.clone(),
+                source,
+            })?;
         match out.status.code() {
             Some(0) => Ok(true),
             Some(1) => Ok(false),
@@ -328,8 +376,16 @@ mod tests {
         let fw = Firewall::new("iptables", "BX");
         let d = Desired {
             networks: vec![
-                FwNetwork { bridge: "br-a".into(), subnet: "10.1.0.0/24".parse().unwrap(), internal: false },
-                FwNetwork { bridge: "br-b".into(), subnet: "10.2.0.0/24".parse().unwrap(), internal: true },
+                FwNetwork {
+                    bridge: "br-a".into(),
+                    subnet: "10.1.0.0/24".parse().unwrap(),
+                    internal: false,
+                },
+                FwNetwork {
+                    bridge: "br-b".into(),
+                    subnet: "10.2.0.0/24".parse().unwrap(),
+                    internal: true,
+                },
             ],
             ports: vec![FwPort {
                 protocol: Protocol::Udp,
@@ -342,7 +398,10 @@ mod tests {
         let r = fw.render(&d);
         assert_eq!(r["filter"][0], "-A BX-FORWARD -j BX-ISOLATION-1");
         assert!(r["filter"].contains(&"-A BX-FORWARD -i br-b -j DROP".to_string()));
-        assert!(!r["nat"].iter().any(|l| l.contains("10.2.0.0/24")), "internal network has no masquerade");
+        assert!(
+            !r["nat"].iter().any(|l| l.contains("10.2.0.0/24")),
+            "internal network has no masquerade"
+        );
         assert!(r["nat"].contains(
             &"-A BX-DNAT -d 127.0.0.1/32 -p udp -m udp --dport 5353 -j DNAT --to-destination 10.1.0.2:53".to_string()
         ));

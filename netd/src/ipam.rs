@@ -13,11 +13,20 @@ pub enum IpamError {
     #[error("no free subnet left in the address pools")]
     PoolExhausted,
     #[error("subnet {subnet} overlaps {other}")]
-    Overlap { subnet: Ipv4Network, other: Ipv4Network },
+    Overlap {
+        subnet: Ipv4Network,
+        other: Ipv4Network,
+    },
     #[error("gateway {gateway} is not a host address of subnet {subnet}")]
-    BadGateway { gateway: Ipv4Addr, subnet: Ipv4Network },
+    BadGateway {
+        gateway: Ipv4Addr,
+        subnet: Ipv4Network,
+    },
     #[error("ip range {range} is not inside subnet {subnet}")]
-    BadRange { range: Ipv4Network, subnet: Ipv4Network },
+    BadRange {
+        range: Ipv4Network,
+        subnet: Ipv4Network,
+    },
     #[error("subnet {subnet} is too small (needs at least a /30)")]
     TooSmall { subnet: Ipv4Network },
     #[error("no free address left in {range} (network {network})")]
@@ -25,13 +34,18 @@ pub enum IpamError {
     #[error("address {ip} is already in use on network {network}")]
     InUse { network: String, ip: Ipv4Addr },
     #[error("address {ip} is not a host address of subnet {subnet} (network {network})")]
-    OutOfSubnet { network: String, ip: Ipv4Addr, subnet: Ipv4Network },
+    OutOfSubnet {
+        network: String,
+        ip: Ipv4Addr,
+        subnet: Ipv4Network,
+    },
 }
 
 /// Docker's default-address-pools: 172.17-31.0.0/16, then 192.168.0.0/16 cut into /20s.
 pub(crate) fn default_pools() -> Vec<Ipv4Network> {
-    let mut v: Vec<Ipv4Network> =
-        (17..=31u8).map(|b| Ipv4Network::new(Ipv4Addr::new(172, b, 0, 0), 16).unwrap()).collect();
+    let mut v: Vec<Ipv4Network> = (17..=31u8)
+        .map(|b| Ipv4Network::new(Ipv4Addr::new(172, b, 0, 0), 16).unwrap())
+        .collect();
     v.extend((0..16u8).map(|i| Ipv4Network::new(Ipv4Addr::new(192, 168, i * 16, 0), 20).unwrap()));
     v
 }
@@ -41,7 +55,10 @@ pub(crate) fn overlaps(a: &Ipv4Network, b: &Ipv4Network) -> bool {
 }
 
 /// First pool subnet overlapping none of `taken` (host routes and existing networks).
-pub(crate) fn pick_subnet(pools: &[Ipv4Network], taken: &[Ipv4Network]) -> Result<Ipv4Network, IpamError> {
+pub(crate) fn pick_subnet(
+    pools: &[Ipv4Network],
+    taken: &[Ipv4Network],
+) -> Result<Ipv4Network, IpamError> {
     pools
         .iter()
         .find(|p| !taken.iter().any(|t| overlaps(p, t)))
@@ -85,10 +102,17 @@ pub(crate) fn check_static(
     ip: Ipv4Addr,
 ) -> Result<(), IpamError> {
     if !is_host_addr(subnet, ip) {
-        return Err(IpamError::OutOfSubnet { network: network.to_string(), ip, subnet: *subnet });
+        return Err(IpamError::OutOfSubnet {
+            network: network.to_string(),
+            ip,
+            subnet: *subnet,
+        });
     }
     if ip == gateway || used.contains(&ip) {
-        return Err(IpamError::InUse { network: network.to_string(), ip });
+        return Err(IpamError::InUse {
+            network: network.to_string(),
+            ip,
+        });
     }
     Ok(())
 }
@@ -118,7 +142,10 @@ pub(crate) fn allocate(
             return Ok(ip);
         }
     }
-    Err(IpamError::Exhausted { network: network.to_string(), range: *range })
+    Err(IpamError::Exhausted {
+        network: network.to_string(),
+        range: *range,
+    })
 }
 
 /// Docker's MAC scheme: 02:42 followed by the IPv4 address, so it is stable and unique per IP.
@@ -172,7 +199,10 @@ mod tests {
         assert_eq!(got, vec![2, 3, 4, 5, 6]);
         assert!(allocate("n", &s, None, gw, &used, last).is_err());
         used.remove(&"10.0.0.3".parse().unwrap());
-        assert_eq!(allocate("n", &s, None, gw, &used, last).unwrap(), "10.0.0.3".parse::<Ipv4Addr>().unwrap());
+        assert_eq!(
+            allocate("n", &s, None, gw, &used, last).unwrap(),
+            "10.0.0.3".parse::<Ipv4Addr>().unwrap()
+        );
         // ip_range restricts the choice.
         let r = n("10.0.0.4/30");
         let ip = allocate("n", &s, Some(&r), gw, &BTreeSet::new(), None).unwrap();

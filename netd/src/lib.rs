@@ -61,21 +61,33 @@ pub enum NetdError {
     #[error("{context}: {source}")]
     Ipam { context: String, source: IpamError },
     #[error("{context}: {source}")]
-    Link { context: String, source: LinkError },
+    Link {
+        context: String,
+        source: Box<LinkError>,
+    },
     #[error("{context}: {source}")]
     Netns { context: String, source: NetnsError },
     #[error("{context}: {source}")]
-    Firewall { context: String, source: FirewallError },
+    Firewall {
+        context: String,
+        source: FirewallError,
+    },
     #[error("{context}: {source}")]
     Dns { context: String, source: DnsError },
     #[error("write sysctl {path}: {source}")]
-    Sysctl { path: String, source: std::io::Error },
+    Sysctl {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("network {0} not found")]
     NetworkNotFound(String),
     #[error("network {0} already exists")]
     NetworkExists(String),
     #[error("network {network} is in use by containers {containers:?}")]
-    NetworkInUse { network: String, containers: Vec<String> },
+    NetworkInUse {
+        network: String,
+        containers: Vec<String>,
+    },
     #[error("container {container} is already attached to network {network}")]
     AlreadyAttached { network: String, container: String },
     #[error("container {container} is not attached to network {network}")]
@@ -83,16 +95,28 @@ pub enum NetdError {
     #[error("container {0} has no address on a non-internal network to publish ports on")]
     NoPublishAddress(String),
     #[error("publish {spec} for container {container}: host port {port}/{protocol} is already published")]
-    PortInUse { container: String, spec: String, port: u16, protocol: Protocol },
+    PortInUse {
+        container: String,
+        spec: String,
+        port: u16,
+        protocol: Protocol,
+    },
     #[error("publish for container {container}: no free host port in {first}-{last}")]
-    NoFreePort { container: String, first: u16, last: u16 },
+    NoFreePort {
+        container: String,
+        first: u16,
+        last: u16,
+    },
     #[error("invalid {what} {value:?}")]
     InvalidName { what: &'static str, value: String },
 }
 
 pub type Result<T, E = NetdError> = std::result::Result<T, E>;
 
-fn ctx<E>(context: impl Into<String>, wrap: fn(String, E) -> NetdError) -> impl FnOnce(E) -> NetdError {
+fn ctx<E>(
+    context: impl Into<String>,
+    wrap: fn(String, E) -> NetdError,
+) -> impl FnOnce(E) -> NetdError {
     let context = context.into();
     move |e| wrap(context, e)
 }
@@ -103,7 +127,10 @@ fn e_ipam(c: String, source: IpamError) -> NetdError {
     NetdError::Ipam { context: c, source }
 }
 fn e_link(c: String, source: LinkError) -> NetdError {
-    NetdError::Link { context: c, source }
+    NetdError::Link {
+        context: c,
+        source: Box::new(source),
+    }
 }
 fn e_netns(c: String, source: NetnsError) -> NetdError {
     NetdError::Netns { context: c, source }
@@ -229,15 +256,21 @@ pub struct Netd {
 }
 
 fn mac_string(m: [u8; 6]) -> String {
-    m.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
+    m.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
 }
 
 fn random_hex(n: usize) -> String {
     let mut buf = vec![0u8; n.div_ceil(2)];
     // /dev/urandom never blocks once the pool is initialised (random(4)).
-    let ok = std::fs::File::open("/dev/urandom").and_then(|mut f| std::io::Read::read_exact(&mut f, &mut buf));
+    let ok = std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut buf));
     if ok.is_err() {
-        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
         let seed = t.as_nanos() ^ (std::process::id() as u128) << 64;
         for (i, b) in buf.iter_mut().enumerate() {
             *b = (seed >> ((i * 8) % 128)) as u8 ^ (i as u8).wrapping_mul(151);
@@ -248,7 +281,10 @@ fn random_hex(n: usize) -> String {
 }
 
 fn now_secs() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 /// Sysctls under /proc/sys/net are per network namespace: the one of the writing thread.
@@ -262,11 +298,15 @@ fn valid_id(what: &'static str, s: &str) -> Result<()> {
         && s.len() <= 128
         && s != "."
         && s != ".."
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
     if ok {
         Ok(())
     } else {
-        Err(NetdError::InvalidName { what, value: s.to_string() })
+        Err(NetdError::InvalidName {
+            what,
+            value: s.to_string(),
+        })
     }
 }
 
@@ -299,13 +339,20 @@ fn info(n: &NetworkRecord) -> NetworkInfo {
 
 /// The endpoint of `container` that should hold the default route: highest priority among
 /// non-internal networks, earliest attachment on ties.
-fn route_holder<'a>(state: &'a State, container: &str) -> Option<(&'a NetworkRecord, &'a EndpointRecord)> {
+fn route_holder<'a>(
+    state: &'a State,
+    container: &str,
+) -> Option<(&'a NetworkRecord, &'a EndpointRecord)> {
     state
         .networks
         .values()
         .filter(|n| !n.internal)
         .filter_map(|n| n.endpoints.get(container).map(|e| (n, e)))
-        .max_by(|a, b| a.1.gateway_priority.cmp(&b.1.gateway_priority).then(b.1.seq.cmp(&a.1.seq)))
+        .max_by(|a, b| {
+            a.1.gateway_priority
+                .cmp(&b.1.gateway_priority)
+                .then(b.1.seq.cmp(&a.1.seq))
+        })
 }
 
 impl Netd {
@@ -331,14 +378,20 @@ impl Netd {
             upstream,
         };
         {
+            // A network that cannot be re-created now (say, its DNS address is taken) must not
+            // keep the daemon from starting; resync retries and reports it.
             let state = netd.state.lock().await;
-            netd.converge(&state, true).await?;
+            if let Err(e) = netd.converge(&state, true).await {
+                tracing::error!(error = %e, "re-creating persisted networks");
+            }
         }
         Ok(netd)
     }
 
     fn save(&self, state: &State) -> Result<()> {
-        state.save(&self.state_path).map_err(ctx("save netd state", e_store))
+        state
+            .save(&self.state_path)
+            .map_err(ctx("save netd state", e_store))
     }
 
     fn pin_path(&self, container_id: &str) -> PathBuf {
@@ -370,15 +423,25 @@ impl Netd {
     /// Bridge up with its address, route_localnet, DNS server running.
     async fn realize_network(&self, n: &NetworkRecord) -> Result<()> {
         let c = || format!("network {} bridge {}", n.name, n.bridge);
-        self.host.ensure_bridge(&n.bridge, n.mtu, n.gateway, n.subnet.prefix()).await.map_err(ctx(c(), e_link))?;
+        self.host
+            .ensure_bridge(&n.bridge, n.mtu, n.gateway, n.subnet.prefix())
+            .await
+            .map_err(ctx(c(), e_link))?;
         // Forwarding is what a bridge network is for; Docker sets it the same way.
         sysctl("net/ipv4/ip_forward", "1")?;
         // Lets 127.0.0.1:port reach a container via OUTPUT DNAT (see firewall.rs).
         sysctl(&format!("net/ipv4/conf/{}/route_localnet", n.bridge), "1")?;
-        let running = self.dns.lock().unwrap().get(&n.id).is_some_and(|d| d.is_running());
+        let running = self
+            .dns
+            .lock()
+            .unwrap()
+            .get(&n.id)
+            .is_some_and(|d| d.is_running());
         if !running {
             let addr = SocketAddr::new(IpAddr::V4(n.gateway), self.opts.dns_port);
-            let server = DnsServer::start(&n.name, addr, self.upstream.clone()).await.map_err(ctx(c(), e_dns))?;
+            let server = DnsServer::start(&n.name, addr, self.upstream.clone())
+                .await
+                .map_err(ctx(c(), e_dns))?;
             self.dns.lock().unwrap().insert(n.id.clone(), server);
         }
         Ok(())
@@ -404,7 +467,11 @@ impl Netd {
             networks: state
                 .networks
                 .values()
-                .map(|n| FwNetwork { bridge: n.bridge.clone(), subnet: n.subnet, internal: n.internal })
+                .map(|n| FwNetwork {
+                    bridge: n.bridge.clone(),
+                    subnet: n.subnet,
+                    internal: n.internal,
+                })
                 .collect(),
             ports: state
                 .published
@@ -419,7 +486,10 @@ impl Netd {
                 })
                 .collect(),
         };
-        self.fw.apply(&desired, force).await.map_err(ctx("apply firewall", e_fw))
+        self.fw
+            .apply(&desired, force)
+            .await
+            .map_err(ctx("apply firewall", e_fw))
     }
 
     /// Creates a network: subnet (given or from the pools, skipping every routed subnet and
@@ -435,18 +505,33 @@ impl Netd {
         let subnet = match spec.subnet {
             Some(s) => {
                 if let Some(o) = existing.iter().find(|o| ipam::overlaps(o, &s)) {
-                    return Err(e_ipam(c, IpamError::Overlap { subnet: s, other: *o }));
+                    return Err(e_ipam(
+                        c,
+                        IpamError::Overlap {
+                            subnet: s,
+                            other: *o,
+                        },
+                    ));
                 }
                 s
             }
             None => {
-                let mut taken = self.host.routed_subnets().await.map_err(ctx(c.clone(), e_link))?;
+                let mut taken = self
+                    .host
+                    .routed_subnets()
+                    .await
+                    .map_err(ctx(c.clone(), e_link))?;
                 taken.extend(existing);
-                let pools = self.opts.address_pools.clone().unwrap_or_else(ipam::default_pools);
+                let pools = self
+                    .opts
+                    .address_pools
+                    .clone()
+                    .unwrap_or_else(ipam::default_pools);
                 ipam::pick_subnet(&pools, &taken).map_err(ctx(c.clone(), e_ipam))?
             }
         };
-        let (subnet, gateway) = ipam::plan_subnet(subnet, spec.gateway, spec.ip_range).map_err(ctx(c.clone(), e_ipam))?;
+        let (subnet, gateway) = ipam::plan_subnet(subnet, spec.gateway, spec.ip_range)
+            .map_err(ctx(c.clone(), e_ipam))?;
         let id = random_hex(64);
         let rec = NetworkRecord {
             bridge: format!("{}{}", self.opts.bridge_prefix, &id[..12]),
@@ -477,25 +562,43 @@ impl Netd {
     /// Removes a network without endpoints: DNS server, bridge, rules, record.
     pub async fn remove_network(&self, id_or_name: &str) -> Result<()> {
         let mut state = self.state.lock().await;
-        let n = state.find(id_or_name).ok_or_else(|| NetdError::NetworkNotFound(id_or_name.into()))?.clone();
+        let n = state
+            .find(id_or_name)
+            .ok_or_else(|| NetdError::NetworkNotFound(id_or_name.into()))?
+            .clone();
         if !n.endpoints.is_empty() {
-            return Err(NetdError::NetworkInUse { network: n.name, containers: n.endpoints.keys().cloned().collect() });
+            return Err(NetdError::NetworkInUse {
+                network: n.name,
+                containers: n.endpoints.keys().cloned().collect(),
+            });
         }
         self.dns.lock().unwrap().remove(&n.id);
-        self.host.delete(&n.bridge).await.map_err(ctx(format!("remove network {}", n.name), e_link))?;
+        self.host
+            .delete(&n.bridge)
+            .await
+            .map_err(ctx(format!("remove network {}", n.name), e_link))?;
         state.networks.remove(&n.id);
         self.save(&state)?;
         self.apply_firewall(&state, false).await
     }
 
     pub async fn list(&self) -> Vec<NetworkInfo> {
-        self.state.lock().await.networks.values().map(info).collect()
+        self.state
+            .lock()
+            .await
+            .networks
+            .values()
+            .map(info)
+            .collect()
     }
 
     /// By id, unique id prefix (3+ chars) or name.
     pub async fn inspect(&self, id_or_name: &str) -> Result<NetworkInfo> {
         let state = self.state.lock().await;
-        state.find(id_or_name).map(info).ok_or_else(|| NetdError::NetworkNotFound(id_or_name.into()))
+        state
+            .find(id_or_name)
+            .map(info)
+            .ok_or_else(|| NetdError::NetworkNotFound(id_or_name.into()))
     }
 
     /// A new network namespace pinned at `run_dir/netns/<container_id>`, loopback up.
@@ -519,31 +622,51 @@ impl Netd {
     /// Unmounts and unlinks the pin (the namespace goes when its last user does).
     pub async fn remove_netns(&self, container_id: &str) -> Result<()> {
         valid_id("container id", container_id)?;
-        netns::remove(&self.pin_path(container_id)).map_err(ctx(format!("remove netns of container {container_id}"), e_netns))
+        netns::remove(&self.pin_path(container_id)).map_err(ctx(
+            format!("remove netns of container {container_id}"),
+            e_netns,
+        ))
     }
 
     /// Joins a container's namespace to a network.
     pub async fn attach(&self, network: &str, req: AttachRequest) -> Result<Attachment> {
         valid_id("container id", &req.container_id)?;
         let mut state = self.state.lock().await;
-        let n = state.find(network).ok_or_else(|| NetdError::NetworkNotFound(network.into()))?.clone();
+        let n = state
+            .find(network)
+            .ok_or_else(|| NetdError::NetworkNotFound(network.into()))?
+            .clone();
         let cid = req.container_id.clone();
         if n.endpoints.contains_key(&cid) {
-            return Err(NetdError::AlreadyAttached { network: n.name, container: cid });
+            return Err(NetdError::AlreadyAttached {
+                network: n.name,
+                container: cid,
+            });
         }
         let c = format!("attach container {cid} to network {}", n.name);
         let used = n.used_ips();
         let ip = match req.ipv4 {
             Some(ip) => {
-                ipam::check_static(&n.name, &n.subnet, n.gateway, &used, ip).map_err(ctx(c.clone(), e_ipam))?;
+                ipam::check_static(&n.name, &n.subnet, n.gateway, &used, ip)
+                    .map_err(ctx(c.clone(), e_ipam))?;
                 ip
             }
-            None => ipam::allocate(&n.name, &n.subnet, n.ip_range.as_ref(), n.gateway, &used, n.last_ip)
-                .map_err(ctx(c.clone(), e_ipam))?,
+            None => ipam::allocate(
+                &n.name,
+                &n.subnet,
+                n.ip_range.as_ref(),
+                n.gateway,
+                &used,
+                n.last_ip,
+            )
+            .map_err(ctx(c.clone(), e_ipam))?,
         };
         let ctr = Netlink::in_netns(&req.netns_path).map_err(ctx(c.clone(), e_link))?;
         let names = ctr.link_names().await.map_err(ctx(c.clone(), e_link))?;
-        let ifname = (0..).map(|i| format!("eth{i}")).find(|n| !names.contains(n)).unwrap();
+        let ifname = (0..)
+            .map(|i| format!("eth{i}"))
+            .find(|n| !names.contains(n))
+            .unwrap();
         state.seq += 1;
         let ep = EndpointRecord {
             container_id: cid.clone(),
@@ -556,7 +679,9 @@ impl Netd {
             gateway_priority: req.gateway_priority,
             seq: state.seq,
         };
-        self.plumb(&n, &ep, &ctr).await.map_err(ctx(c.clone(), e_link))?;
+        self.plumb(&n, &ep, &ctr)
+            .await
+            .map_err(ctx(c.clone(), e_link))?;
         {
             let rec = state.networks.get_mut(&n.id).unwrap();
             rec.endpoints.insert(cid.clone(), ep.clone());
@@ -566,9 +691,17 @@ impl Netd {
                 rec.last_ip = Some(ip);
             }
         }
-        let routed = self.fix_default_route(&state, &cid, &ctr).await.map_err(ctx(c.clone(), e_link));
+        let routed = self
+            .fix_default_route(&state, &cid, &ctr)
+            .await
+            .map_err(ctx(c.clone(), e_link));
         if let Err(e) = routed.and_then(|_| self.save(&state)) {
-            state.networks.get_mut(&n.id).unwrap().endpoints.remove(&cid);
+            state
+                .networks
+                .get_mut(&n.id)
+                .unwrap()
+                .endpoints
+                .remove(&cid);
             let _ = self.host.delete(&ep.host_ifname).await;
             return Err(e);
         }
@@ -585,11 +718,24 @@ impl Netd {
     }
 
     /// veth pair, host end on the bridge, peer configured inside the namespace.
-    async fn plumb(&self, n: &NetworkRecord, ep: &EndpointRecord, ctr: &Netlink) -> Result<(), LinkError> {
-        let bridge = self.host.index(&n.bridge).await?.ok_or_else(|| LinkError::NotFound(n.bridge.clone()))?;
+    async fn plumb(
+        &self,
+        n: &NetworkRecord,
+        ep: &EndpointRecord,
+        ctr: &Netlink,
+    ) -> Result<(), LinkError> {
+        let bridge = self
+            .host
+            .index(&n.bridge)
+            .await?
+            .ok_or_else(|| LinkError::NotFound(n.bridge.clone()))?;
         let peer = format!("vp{}", &ep.host_ifname[2..]);
-        self.host.add_veth(&ep.host_ifname, &peer, n.mtu, bridge, &ep.netns_path).await?;
-        let res = ctr.configure_peer(&peer, &ep.ifname, ep.mac, ep.ip, n.subnet.prefix()).await;
+        self.host
+            .add_veth(&ep.host_ifname, &peer, n.mtu, bridge, &ep.netns_path)
+            .await?;
+        let res = ctr
+            .configure_peer(&peer, &ep.ifname, ep.mac, ep.ip, n.subnet.prefix())
+            .await;
         if res.is_err() {
             let _ = self.host.delete(&ep.host_ifname).await;
         }
@@ -597,7 +743,12 @@ impl Netd {
     }
 
     /// Points the container's default route at its route holder's gateway (or removes it).
-    async fn fix_default_route(&self, state: &State, container: &str, ctr: &Netlink) -> Result<(), LinkError> {
+    async fn fix_default_route(
+        &self,
+        state: &State,
+        container: &str,
+        ctr: &Netlink,
+    ) -> Result<(), LinkError> {
         match route_holder(state, container) {
             Some((n, _)) => {
                 if ctr.default_gateway().await? != Some(n.gateway) {
@@ -611,11 +762,20 @@ impl Netd {
 
     /// Re-creates the veth of an endpoint whose namespace still exists but whose host end is
     /// gone (bridge deleted and re-created, or host end deleted by hand).
-    async fn heal_endpoint(&self, state: &State, n: &NetworkRecord, ep: &EndpointRecord) -> Result<(), LinkError> {
+    async fn heal_endpoint(
+        &self,
+        state: &State,
+        n: &NetworkRecord,
+        ep: &EndpointRecord,
+    ) -> Result<(), LinkError> {
         if let Some(host_end) = self.host.link(&ep.host_ifname).await? {
             // Deleting a bridge frees its ports without deleting them: re-enslave the host
             // end to the (re-created) bridge if needed.
-            let bridge = self.host.index(&n.bridge).await?.ok_or_else(|| LinkError::NotFound(n.bridge.clone()))?;
+            let bridge = self
+                .host
+                .index(&n.bridge)
+                .await?
+                .ok_or_else(|| LinkError::NotFound(n.bridge.clone()))?;
             if link::controller_of(&host_end) != Some(bridge) {
                 self.host.set_controller(&ep.host_ifname, bridge).await?;
             }
@@ -638,21 +798,37 @@ impl Netd {
     /// published through that address dropped.
     pub async fn detach(&self, network: &str, container_id: &str) -> Result<()> {
         let mut state = self.state.lock().await;
-        let n = state.find(network).ok_or_else(|| NetdError::NetworkNotFound(network.into()))?.clone();
+        let n = state
+            .find(network)
+            .ok_or_else(|| NetdError::NetworkNotFound(network.into()))?
+            .clone();
         if !n.endpoints.contains_key(container_id) {
-            return Err(NetdError::NotAttached { network: n.name, container: container_id.into() });
+            return Err(NetdError::NotAttached {
+                network: n.name,
+                container: container_id.into(),
+            });
         }
         self.detach_locked(&mut state, &n.id, container_id).await?;
         self.save(&state)?;
         self.apply_firewall(&state, false).await
     }
 
-    async fn detach_locked(&self, state: &mut State, net_id: &str, container_id: &str) -> Result<()> {
+    async fn detach_locked(
+        &self,
+        state: &mut State,
+        net_id: &str,
+        container_id: &str,
+    ) -> Result<()> {
         let n = state.networks.get_mut(net_id).unwrap();
-        let Some(ep) = n.endpoints.remove(container_id) else { return Ok(()) };
+        let Some(ep) = n.endpoints.remove(container_id) else {
+            return Ok(());
+        };
         let name = n.name.clone();
         let c = format!("detach container {container_id} from network {name}");
-        self.host.delete(&ep.host_ifname).await.map_err(ctx(c.clone(), e_link))?;
+        self.host
+            .delete(&ep.host_ifname)
+            .await
+            .map_err(ctx(c.clone(), e_link))?;
         if let Some(b) = state.published.get_mut(container_id) {
             b.retain(|b| b.container_ip != ep.ip);
             if b.is_empty() {
@@ -673,11 +849,19 @@ impl Netd {
     }
 
     /// Publishes ports of an attached container (added to what it already has).
-    pub async fn publish(&self, container_id: &str, ports: &[PortSpec]) -> Result<Vec<PortBinding>> {
+    pub async fn publish(
+        &self,
+        container_id: &str,
+        ports: &[PortSpec],
+    ) -> Result<Vec<PortBinding>> {
         let mut state = self.state.lock().await;
         let (_, ep) = route_holder(&state, container_id)
             .or_else(|| {
-                state.networks.values().filter(|n| !n.internal).find_map(|n| n.endpoints.get(container_id).map(|e| (n, e)))
+                state
+                    .networks
+                    .values()
+                    .filter(|n| !n.internal)
+                    .find_map(|n| n.endpoints.get(container_id).map(|e| (n, e)))
             })
             .ok_or_else(|| NetdError::NoPublishAddress(container_id.into()))?;
         let cip = ep.ip;
@@ -694,7 +878,9 @@ impl Netd {
                 taken.iter().any(|b| {
                     b.protocol == spec.protocol
                         && b.host_port == port
-                        && (b.host_ip == host_ip || b.host_ip.is_unspecified() || host_ip.is_unspecified())
+                        && (b.host_ip == host_ip
+                            || b.host_ip.is_unspecified()
+                            || host_ip.is_unspecified())
                 })
             };
             let (cf, cl) = spec.container_ports;
@@ -714,7 +900,11 @@ impl Netd {
                             protocol: spec.protocol,
                         }
                     } else {
-                        NetdError::NoFreePort { container: container_id.into(), first, last }
+                        NetdError::NoFreePort {
+                            container: container_id.into(),
+                            first,
+                            last,
+                        }
                     });
                 };
                 let b = PortBinding {
@@ -729,7 +919,11 @@ impl Netd {
                 new.push(b);
             }
         }
-        state.published.entry(container_id.into()).or_default().extend(new.iter().cloned());
+        state
+            .published
+            .entry(container_id.into())
+            .or_default()
+            .extend(new.iter().cloned());
         self.save(&state)?;
         self.apply_firewall(&state, false).await?;
         Ok(new)
@@ -746,7 +940,13 @@ impl Netd {
 
     /// The bindings currently published for a container.
     pub async fn published(&self, container_id: &str) -> Vec<PortBinding> {
-        self.state.lock().await.published.get(container_id).cloned().unwrap_or_default()
+        self.state
+            .lock()
+            .await
+            .published
+            .get(container_id)
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// Re-creates missing bridges, veths, DNS servers, chains, rules and jumps. Cheap when
@@ -763,7 +963,12 @@ impl Netd {
         let dead: Vec<(String, String)> = state
             .networks
             .values()
-            .flat_map(|n| n.endpoints.keys().filter(|c| !live_container_ids.contains(*c)).map(|c| (n.id.clone(), c.clone())))
+            .flat_map(|n| {
+                n.endpoints
+                    .keys()
+                    .filter(|c| !live_container_ids.contains(*c))
+                    .map(|c| (n.id.clone(), c.clone()))
+            })
             .collect();
         let mut first_err = None;
         for (net, c) in &dead {
@@ -771,14 +976,17 @@ impl Netd {
                 first_err.get_or_insert(e);
             }
         }
-        state.published.retain(|c, _| live_container_ids.contains(c));
+        state
+            .published
+            .retain(|c, _| live_container_ids.contains(c));
         self.save(&state)?;
         if let Ok(rd) = std::fs::read_dir(self.opts.run_dir.join("netns")) {
             for ent in rd.flatten() {
                 let name = ent.file_name().to_string_lossy().into_owned();
                 if !live_container_ids.contains(&name) {
                     if let Err(e) = netns::remove(&ent.path()) {
-                        first_err.get_or_insert(e_netns(format!("gc netns of container {name}"), e));
+                        first_err
+                            .get_or_insert(e_netns(format!("gc netns of container {name}"), e));
                     }
                 }
             }
@@ -794,20 +1002,33 @@ impl Netd {
         let mut state = self.state.lock().await;
         for n in state.networks.values() {
             self.dns.lock().unwrap().remove(&n.id);
-            self.host.delete(&n.bridge).await.map_err(ctx(format!("remove network {}", n.name), e_link))?;
+            self.host
+                .delete(&n.bridge)
+                .await
+                .map_err(ctx(format!("remove network {}", n.name), e_link))?;
         }
         state.networks.clear();
         self.save(&state)?;
-        self.fw.remove_all().await.map_err(ctx("remove firewall chains", e_fw))
+        self.fw
+            .remove_all()
+            .await
+            .map_err(ctx("remove firewall chains", e_fw))
     }
 
     /// Content for the container's /etc/resolv.conf: the gateways of its networks, the
     /// default-route network first.
     pub async fn resolv_conf(&self, container_id: &str) -> String {
         let state = self.state.lock().await;
-        let mut eps: Vec<(&NetworkRecord, &EndpointRecord)> =
-            state.networks.values().filter_map(|n| n.endpoints.get(container_id).map(|e| (n, e))).collect();
-        eps.sort_by(|a, b| b.1.gateway_priority.cmp(&a.1.gateway_priority).then(a.1.seq.cmp(&b.1.seq)));
+        let mut eps: Vec<(&NetworkRecord, &EndpointRecord)> = state
+            .networks
+            .values()
+            .filter_map(|n| n.endpoints.get(container_id).map(|e| (n, e)))
+            .collect();
+        eps.sort_by(|a, b| {
+            b.1.gateway_priority
+                .cmp(&a.1.gateway_priority)
+                .then(a.1.seq.cmp(&b.1.seq))
+        });
         let ns: Vec<Ipv4Addr> = eps.iter().map(|(n, _)| n.gateway).collect();
         render_resolv_conf(&ns, &[], &[])
     }

@@ -8,9 +8,9 @@ use crate::netns;
 use futures::TryStreamExt;
 use ipnetwork::Ipv4Network;
 use netlink_packet_route::link::{LinkAttribute, LinkMessage};
+use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteMessage};
 use netlink_packet_route::AddressFamily;
 use netlink_packet_utils::nla::{DefaultNla, NLA_F_NESTED};
-use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteMessage};
 use rtnetlink::{Handle, IpVersion};
 use std::net::{IpAddr, Ipv4Addr};
 use std::os::fd::AsRawFd;
@@ -19,7 +19,11 @@ use std::path::Path;
 #[derive(Debug, thiserror::Error)]
 pub enum LinkError {
     #[error("netlink {op} {what}: {source}")]
-    Netlink { op: &'static str, what: String, source: rtnetlink::Error },
+    Netlink {
+        op: &'static str,
+        what: String,
+        source: Box<rtnetlink::Error>,
+    },
     #[error("open netlink socket: {0}")]
     Socket(std::io::Error),
     #[error(transparent)]
@@ -27,7 +31,10 @@ pub enum LinkError {
     #[error("link {0} not found")]
     NotFound(String),
     #[error("open netns {path}: {source}")]
-    OpenNetns { path: std::path::PathBuf, source: std::io::Error },
+    OpenNetns {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
 }
 
 fn errno(e: &rtnetlink::Error) -> Option<i32> {
@@ -39,7 +46,11 @@ fn errno(e: &rtnetlink::Error) -> Option<i32> {
 
 fn nl(op: &'static str, what: impl Into<String>) -> impl FnOnce(rtnetlink::Error) -> LinkError {
     let what = what.into();
-    move |source| LinkError::Netlink { op, what, source }
+    move |source| LinkError::Netlink {
+        op,
+        what,
+        source: Box::new(source),
+    }
 }
 
 /// The bridge a link is enslaved to (IFLA_MASTER).
@@ -78,7 +89,12 @@ impl Netlink {
     }
 
     pub async fn link(&self, name: &str) -> Result<Option<LinkMessage>, LinkError> {
-        let mut s = self.handle.link().get().match_name(name.to_string()).execute();
+        let mut s = self
+            .handle
+            .link()
+            .get()
+            .match_name(name.to_string())
+            .execute();
         match s.try_next().await {
             Ok(m) => Ok(m),
             Err(e) if errno(&e) == Some(libc::ENODEV) => Ok(None),
@@ -91,12 +107,20 @@ impl Netlink {
     }
 
     async fn must_index(&self, name: &str) -> Result<u32, LinkError> {
-        self.index(name).await?.ok_or_else(|| LinkError::NotFound(name.to_string()))
+        self.index(name)
+            .await?
+            .ok_or_else(|| LinkError::NotFound(name.to_string()))
     }
 
     pub async fn link_names(&self) -> Result<Vec<String>, LinkError> {
-        let links: Vec<LinkMessage> =
-            self.handle.link().get().execute().try_collect().await.map_err(nl("dump links", "all"))?;
+        let links: Vec<LinkMessage> = self
+            .handle
+            .link()
+            .get()
+            .execute()
+            .try_collect()
+            .await
+            .map_err(nl("dump links", "all"))?;
         Ok(links
             .iter()
             .filter_map(|m| {
@@ -109,9 +133,22 @@ impl Netlink {
     }
 
     /// Creates (or finds) the bridge, gives it the gateway address and brings it up.
-    pub async fn ensure_bridge(&self, name: &str, mtu: u32, gateway: Ipv4Addr, prefix: u8) -> Result<u32, LinkError> {
+    pub async fn ensure_bridge(
+        &self,
+        name: &str,
+        mtu: u32,
+        gateway: Ipv4Addr,
+        prefix: u8,
+    ) -> Result<u32, LinkError> {
         if self.index(name).await?.is_none() {
-            match self.handle.link().add().bridge(name.to_string()).execute().await {
+            match self
+                .handle
+                .link()
+                .add()
+                .bridge(name.to_string())
+                .execute()
+                .await
+            {
                 Ok(()) => {}
                 Err(e) if errno(&e) == Some(libc::EEXIST) => {}
                 Err(e) => return Err(nl("add bridge", name)(e)),
@@ -132,12 +169,30 @@ impl Netlink {
             .await
             .map_err(nl("set mtu and address", name))?;
         self.ensure_addr(idx, name, gateway, prefix).await?;
-        self.handle.link().set(idx).up().execute().await.map_err(nl("set up", name))?;
+        self.handle
+            .link()
+            .set(idx)
+            .up()
+            .execute()
+            .await
+            .map_err(nl("set up", name))?;
         Ok(idx)
     }
 
-    async fn ensure_addr(&self, idx: u32, name: &str, ip: Ipv4Addr, prefix: u8) -> Result<(), LinkError> {
-        match self.handle.address().add(idx, IpAddr::V4(ip), prefix).execute().await {
+    async fn ensure_addr(
+        &self,
+        idx: u32,
+        name: &str,
+        ip: Ipv4Addr,
+        prefix: u8,
+    ) -> Result<(), LinkError> {
+        match self
+            .handle
+            .address()
+            .add(idx, IpAddr::V4(ip), prefix)
+            .execute()
+            .await
+        {
             Ok(()) => Ok(()),
             Err(e) if errno(&e) == Some(libc::EEXIST) => Ok(()),
             Err(e) => Err(nl("add address", format!("{ip}/{prefix} on {name}"))(e)),
@@ -146,7 +201,9 @@ impl Netlink {
 
     /// Deletes a link by name; a missing link is fine (idempotent removal).
     pub async fn delete(&self, name: &str) -> Result<(), LinkError> {
-        let Some(idx) = self.index(name).await? else { return Ok(()) };
+        let Some(idx) = self.index(name).await? else {
+            return Ok(());
+        };
         match self.handle.clone().link().del(idx).execute().await {
             Ok(()) => Ok(()),
             Err(e) if errno(&e) == Some(libc::ENODEV) => Ok(()),
@@ -174,11 +231,32 @@ impl Netlink {
             .map_err(nl("add veth", format!("{host}/{peer}")))?;
         let hidx = self.must_index(host).await?;
         let pidx = self.must_index(peer).await?;
-        let ns = std::fs::File::open(netns).map_err(|source| LinkError::OpenNetns { path: netns.into(), source })?;
+        let ns = std::fs::File::open(netns).map_err(|source| LinkError::OpenNetns {
+            path: netns.into(),
+            source,
+        })?;
         let res = async {
-            self.handle.link().set(pidx).mtu(mtu).execute().await.map_err(nl("set mtu", peer))?;
-            self.handle.link().set(hidx).mtu(mtu).execute().await.map_err(nl("set mtu", host))?;
-            self.handle.link().set(hidx).controller(bridge).execute().await.map_err(nl("set controller", host))?;
+            self.handle
+                .link()
+                .set(pidx)
+                .mtu(mtu)
+                .execute()
+                .await
+                .map_err(nl("set mtu", peer))?;
+            self.handle
+                .link()
+                .set(hidx)
+                .mtu(mtu)
+                .execute()
+                .await
+                .map_err(nl("set mtu", host))?;
+            self.handle
+                .link()
+                .set(hidx)
+                .controller(bridge)
+                .execute()
+                .await
+                .map_err(nl("set controller", host))?;
             self.handle
                 .link()
                 .set(pidx)
@@ -186,7 +264,13 @@ impl Netlink {
                 .execute()
                 .await
                 .map_err(nl("move to netns", peer))?;
-            self.handle.link().set(hidx).up().execute().await.map_err(nl("set up", host))?;
+            self.handle
+                .link()
+                .set(hidx)
+                .up()
+                .execute()
+                .await
+                .map_err(nl("set up", host))?;
             self.set_hairpin(host).await
         }
         .await;
@@ -217,14 +301,32 @@ impl Netlink {
             .await
             .map_err(nl("rename", format!("{peer} to {ifname}")))?;
         self.ensure_addr(idx, ifname, ip, prefix).await?;
-        self.handle.link().set(idx).up().execute().await.map_err(nl("set up", ifname))?;
+        self.handle
+            .link()
+            .set(idx)
+            .up()
+            .execute()
+            .await
+            .map_err(nl("set up", ifname))?;
         self.set_up("lo").await
     }
 
     pub async fn set_controller(&self, name: &str, bridge: u32) -> Result<(), LinkError> {
         let idx = self.must_index(name).await?;
-        self.handle.link().set(idx).controller(bridge).execute().await.map_err(nl("set controller", name))?;
-        self.handle.link().set(idx).up().execute().await.map_err(nl("set up", name))?;
+        self.handle
+            .link()
+            .set(idx)
+            .controller(bridge)
+            .execute()
+            .await
+            .map_err(nl("set controller", name))?;
+        self.handle
+            .link()
+            .set(idx)
+            .up()
+            .execute()
+            .await
+            .map_err(nl("set up", name))?;
         self.set_hairpin(name).await
     }
 
@@ -245,18 +347,33 @@ impl Netlink {
         // (without it, as the legacy RSTP port state); rtnetlink's ProtoInfoBridge omits the
         // flag, so the attribute is built by hand: one nested u8 IFLA_BRPORT_MODE = 1.
         let nested = vec![5, 0, IFLA_BRPORT_MODE as u8, 0, 1, 0, 0, 0];
-        msg.attributes.push(LinkAttribute::Other(DefaultNla::new(IFLA_PROTINFO | NLA_F_NESTED, nested)));
+        msg.attributes.push(LinkAttribute::Other(DefaultNla::new(
+            IFLA_PROTINFO | NLA_F_NESTED,
+            nested,
+        )));
         req.execute().await.map_err(nl("set hairpin", name))
     }
 
     pub async fn set_up(&self, name: &str) -> Result<(), LinkError> {
         let idx = self.must_index(name).await?;
-        self.handle.link().set(idx).up().execute().await.map_err(nl("set up", name))
+        self.handle
+            .link()
+            .set(idx)
+            .up()
+            .execute()
+            .await
+            .map_err(nl("set up", name))
     }
 
     async fn main_routes(&self) -> Result<Vec<RouteMessage>, LinkError> {
-        let routes: Vec<RouteMessage> =
-            self.handle.route().get(IpVersion::V4).execute().try_collect().await.map_err(nl("dump routes", "v4"))?;
+        let routes: Vec<RouteMessage> = self
+            .handle
+            .route()
+            .get(IpVersion::V4)
+            .execute()
+            .try_collect()
+            .await
+            .map_err(nl("dump routes", "v4"))?;
         Ok(routes
             .into_iter()
             .filter(|r| {
@@ -319,11 +436,16 @@ impl Netlink {
     }
 
     pub async fn default_gateway(&self) -> Result<Option<Ipv4Addr>, LinkError> {
-        Ok(self.main_routes().await?.iter().filter(|r| r.header.destination_prefix_length == 0).find_map(|r| {
-            r.attributes.iter().find_map(|a| match a {
-                RouteAttribute::Gateway(RouteAddress::Inet(ip)) => Some(*ip),
-                _ => None,
-            })
-        }))
+        Ok(self
+            .main_routes()
+            .await?
+            .iter()
+            .filter(|r| r.header.destination_prefix_length == 0)
+            .find_map(|r| {
+                r.attributes.iter().find_map(|a| match a {
+                    RouteAttribute::Gateway(RouteAddress::Inet(ip)) => Some(*ip),
+                    _ => None,
+                })
+            }))
     }
 }

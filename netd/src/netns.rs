@@ -12,11 +12,21 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum NetnsError {
     #[error("create netns {path}: {op}: {source}")]
-    Create { path: PathBuf, op: &'static str, source: std::io::Error },
+    Create {
+        path: PathBuf,
+        op: &'static str,
+        source: std::io::Error,
+    },
     #[error("remove netns {path}: {source}")]
-    Remove { path: PathBuf, source: std::io::Error },
+    Remove {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("enter netns {path}: {source}")]
-    Enter { path: PathBuf, source: std::io::Error },
+    Enter {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("netns worker thread for {path} panicked")]
     Panicked { path: PathBuf },
 }
@@ -28,7 +38,11 @@ fn io(e: nix::Error) -> std::io::Error {
 /// Creates a new network namespace pinned at `pin` (a bind mount of the namespace file, as
 /// `ip netns add` does, so it outlives every process in it).
 pub(crate) fn create(pin: &Path) -> Result<(), NetnsError> {
-    let err = |op, source| NetnsError::Create { path: pin.to_path_buf(), op, source };
+    let err = |op, source| NetnsError::Create {
+        path: pin.to_path_buf(),
+        op,
+        source,
+    };
     if let Some(dir) = pin.parent() {
         std::fs::create_dir_all(dir).map_err(|e| err("mkdir", e))?;
     }
@@ -42,11 +56,19 @@ pub(crate) fn create(pin: &Path) -> Result<(), NetnsError> {
         unshare(CloneFlags::CLONE_NEWNET).map_err(|e| ("unshare", io(e)))?;
         // thread-self, not self: /proc/self/ns/net names the thread-group leader's namespace,
         // which is still the host's.
-        mount(Some("/proc/thread-self/ns/net"), &p, None::<&str>, MsFlags::MS_BIND, None::<&str>)
-            .map_err(|e| ("bind mount", io(e)))
+        mount(
+            Some("/proc/thread-self/ns/net"),
+            &p,
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .map_err(|e| ("bind mount", io(e)))
     })
     .join()
-    .map_err(|_| NetnsError::Panicked { path: pin.to_path_buf() })?;
+    .map_err(|_| NetnsError::Panicked {
+        path: pin.to_path_buf(),
+    })?;
     if let Err((op, e)) = res {
         let _ = std::fs::remove_file(pin);
         return Err(err(op, e));
@@ -60,12 +82,20 @@ pub(crate) fn remove(pin: &Path) -> Result<(), NetnsError> {
     // namespace itself is freed when its last reference goes.
     match umount2(pin, MntFlags::MNT_DETACH) {
         Ok(()) | Err(nix::Error::EINVAL) | Err(nix::Error::ENOENT) => {}
-        Err(e) => return Err(NetnsError::Remove { path: pin.into(), source: io(e) }),
+        Err(e) => {
+            return Err(NetnsError::Remove {
+                path: pin.into(),
+                source: io(e),
+            })
+        }
     }
     match std::fs::remove_file(pin) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(source) => Err(NetnsError::Remove { path: pin.into(), source }),
+        Err(source) => Err(NetnsError::Remove {
+            path: pin.into(),
+            source,
+        }),
     }
 }
 
@@ -76,12 +106,20 @@ pub(crate) fn run_in<T: Send + 'static>(
     path: &Path,
     f: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, NetnsError> {
-    let file = std::fs::File::open(path).map_err(|source| NetnsError::Enter { path: path.into(), source })?;
+    let file = std::fs::File::open(path).map_err(|source| NetnsError::Enter {
+        path: path.into(),
+        source,
+    })?;
     let p = path.to_path_buf();
     std::thread::spawn(move || -> Result<T, NetnsError> {
-        setns(&file, CloneFlags::CLONE_NEWNET).map_err(|e| NetnsError::Enter { path: p, source: io(e) })?;
+        setns(&file, CloneFlags::CLONE_NEWNET).map_err(|e| NetnsError::Enter {
+            path: p,
+            source: io(e),
+        })?;
         Ok(f())
     })
     .join()
-    .map_err(|_| NetnsError::Panicked { path: path.to_path_buf() })?
+    .map_err(|_| NetnsError::Panicked {
+        path: path.to_path_buf(),
+    })?
 }

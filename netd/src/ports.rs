@@ -61,7 +61,10 @@ impl PortSpec {
     /// Parses Docker's `-p` syntax: `80`, `8080:80`, `127.0.0.1:8080:80`, `127.0.0.1::80`,
     /// `8000-8001:80-81/udp`, `[::1]:8080:80`.
     pub fn parse(spec: &str) -> Result<PortSpec, PortsError> {
-        let bad = |reason: &str| PortsError::Invalid { spec: spec.to_string(), reason: reason.to_string() };
+        let bad = |reason: &str| PortsError::Invalid {
+            spec: spec.to_string(),
+            reason: reason.to_string(),
+        };
         let (rest, protocol) = match spec.rsplit_once('/') {
             Some((r, "tcp")) | Some((r, "TCP")) => (r, Protocol::Tcp),
             Some((r, "udp")) | Some((r, "UDP")) => (r, Protocol::Udp),
@@ -70,8 +73,12 @@ impl PortSpec {
         };
         // An IPv6 host address is bracketed because it contains colons itself.
         let (ip_part, rest) = if let Some(after) = rest.strip_prefix('[') {
-            let (ip, tail) = after.split_once(']').ok_or_else(|| bad("unterminated '['"))?;
-            let tail = tail.strip_prefix(':').ok_or_else(|| bad("expected ':' after ']'"))?;
+            let (ip, tail) = after
+                .split_once(']')
+                .ok_or_else(|| bad("unterminated '['"))?;
+            let tail = tail
+                .strip_prefix(':')
+                .ok_or_else(|| bad("expected ':' after ']'"))?;
             (Some(ip), tail)
         } else {
             (None, rest)
@@ -87,7 +94,9 @@ impl PortSpec {
         let host_ip = match ip_str {
             None | Some("") => None,
             Some(s) => {
-                let ip: IpAddr = s.parse().map_err(|_| bad(&format!("invalid host ip {s:?}")))?;
+                let ip: IpAddr = s
+                    .parse()
+                    .map_err(|_| bad(&format!("invalid host ip {s:?}")))?;
                 if ip.is_unspecified() && ip.is_ipv4() {
                     None
                 } else {
@@ -107,7 +116,12 @@ impl PortSpec {
                 return Err(bad("host and container port ranges differ in length"));
             }
         }
-        Ok(PortSpec { host_ip, host_ports, container_ports, protocol })
+        Ok(PortSpec {
+            host_ip,
+            host_ports,
+            container_ports,
+            protocol,
+        })
     }
 }
 
@@ -140,24 +154,51 @@ mod tests {
     #[test]
     fn parses_docker_forms() {
         let p = PortSpec::parse("80").unwrap();
-        assert_eq!(p, PortSpec { host_ip: None, host_ports: None, container_ports: (80, 80), protocol: Protocol::Tcp });
+        assert_eq!(
+            p,
+            PortSpec {
+                host_ip: None,
+                host_ports: None,
+                container_ports: (80, 80),
+                protocol: Protocol::Tcp
+            }
+        );
         let p = PortSpec::parse("8080:80/udp").unwrap();
-        assert_eq!((p.host_ports, p.container_ports, p.protocol), (Some((8080, 8080)), (80, 80), Protocol::Udp));
+        assert_eq!(
+            (p.host_ports, p.container_ports, p.protocol),
+            (Some((8080, 8080)), (80, 80), Protocol::Udp)
+        );
         let p = PortSpec::parse("127.0.0.1:8080:80").unwrap();
         assert_eq!(p.host_ip, Some("127.0.0.1".parse().unwrap()));
         let p = PortSpec::parse("127.0.0.1::80").unwrap();
         assert_eq!((p.host_ip.is_some(), p.host_ports), (true, None));
         let p = PortSpec::parse("0.0.0.0:8000-8001:80-81").unwrap();
-        assert_eq!((p.host_ip, p.host_ports, p.container_ports), (None, Some((8000, 8001)), (80, 81)));
+        assert_eq!(
+            (p.host_ip, p.host_ports, p.container_ports),
+            (None, Some((8000, 8001)), (80, 81))
+        );
         let p = PortSpec::parse("8000-8010:80").unwrap();
-        assert_eq!((p.host_ports, p.container_ports), (Some((8000, 8010)), (80, 80)));
+        assert_eq!(
+            (p.host_ports, p.container_ports),
+            (Some((8000, 8010)), (80, 80))
+        );
         let p = PortSpec::parse("[::1]:8080:80").unwrap();
         assert_eq!(p.host_ip, Some("::1".parse().unwrap()));
     }
 
     #[test]
     fn rejects_garbage() {
-        for s in ["", "0", "70000", "a:b", "80/sctp", "8000-8001:80-82", "90-80", "1:2:3:4", "[::1:80:80"] {
+        for s in [
+            "",
+            "0",
+            "70000",
+            "a:b",
+            "80/sctp",
+            "8000-8001:80-82",
+            "90-80",
+            "1:2:3:4",
+            "[::1:80:80",
+        ] {
             assert!(PortSpec::parse(s).is_err(), "{s} should fail");
         }
     }

@@ -7,7 +7,11 @@ use std::net::Ipv4Addr;
 /// resolv.conf pointing at the embedded DNS servers (the gateways of the container's
 /// networks, priority network first). glibc reads at most 3 nameservers (resolv.conf(5),
 /// MAXNS), so extra ones are dropped rather than silently ignored by the resolver.
-pub fn render_resolv_conf(nameservers: &[Ipv4Addr], search: &[String], options: &[String]) -> String {
+pub fn render_resolv_conf(
+    nameservers: &[Ipv4Addr],
+    search: &[String],
+    options: &[String],
+) -> String {
     let mut s = String::new();
     let mut seen = Vec::new();
     for ns in nameservers {
@@ -51,12 +55,18 @@ mod tests {
             .map(|s| s.parse().unwrap())
             .collect();
         let s = render_resolv_conf(&g, &[], &["ndots:0".into()]);
-        assert_eq!(s, "nameserver 10.0.0.1\nnameserver 10.0.1.1\nnameserver 10.0.2.1\noptions ndots:0\n");
+        assert_eq!(
+            s,
+            "nameserver 10.0.0.1\nnameserver 10.0.1.1\nnameserver 10.0.2.1\noptions ndots:0\n"
+        );
     }
 
     #[test]
     fn hosts() {
-        let s = render_hosts(&[("10.0.0.2".parse().unwrap(), vec!["abc123".into(), "web".into()])]);
+        let s = render_hosts(&[(
+            "10.0.0.2".parse().unwrap(),
+            vec!["abc123".into(), "web".into()],
+        )]);
         assert!(s.starts_with("127.0.0.1\tlocalhost\n"));
         assert!(s.ends_with("10.0.0.2\tabc123 web\n"));
     }

@@ -15,11 +15,20 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("read state {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("parse state {path}: {source}")]
-    Parse { path: PathBuf, source: serde_json::Error },
+    Parse {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
     #[error("write state {path}: {source}")]
-    Write { path: PathBuf, source: std::io::Error },
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -75,15 +84,24 @@ impl NetworkRecord {
 impl State {
     pub fn load(path: &Path) -> Result<State, StoreError> {
         match std::fs::read(path) {
-            Ok(b) => serde_json::from_slice(&b).map_err(|source| StoreError::Parse { path: path.into(), source }),
+            Ok(b) => serde_json::from_slice(&b).map_err(|source| StoreError::Parse {
+                path: path.into(),
+                source,
+            }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(State::default()),
-            Err(source) => Err(StoreError::Read { path: path.into(), source }),
+            Err(source) => Err(StoreError::Read {
+                path: path.into(),
+                source,
+            }),
         }
     }
 
     pub fn save(&self, path: &Path) -> Result<(), StoreError> {
         let bytes = serde_json::to_vec_pretty(self).expect("state serialises");
-        write_atomic(path, &bytes).map_err(|source| StoreError::Write { path: path.into(), source })
+        write_atomic(path, &bytes).map_err(|source| StoreError::Write {
+            path: path.into(),
+            source,
+        })
     }
 
     pub fn find(&self, id_or_name: &str) -> Option<&NetworkRecord> {
@@ -92,7 +110,10 @@ impl State {
             .or_else(|| self.networks.values().find(|n| n.name == id_or_name))
             .or_else(|| {
                 // A unique id prefix, as docker accepts.
-                let mut it = self.networks.values().filter(|n| id_or_name.len() >= 3 && n.id.starts_with(id_or_name));
+                let mut it = self
+                    .networks
+                    .values()
+                    .filter(|n| id_or_name.len() >= 3 && n.id.starts_with(id_or_name));
                 match (it.next(), it.next()) {
                     (Some(n), None) => Some(n),
                     _ => None,
@@ -106,7 +127,10 @@ impl State {
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
-    let tmp = dir.join(format!(".{}.tmp", path.file_name().and_then(|s| s.to_str()).unwrap_or("state")));
+    let tmp = dir.join(format!(
+        ".{}.tmp",
+        path.file_name().and_then(|s| s.to_str()).unwrap_or("state")
+    ));
     {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(bytes)?;
@@ -126,8 +150,10 @@ mod tests {
         let p = d.path().join("sub/netd.json");
         let s = State::load(&p).unwrap();
         assert!(s.networks.is_empty());
-        let mut s = State::default();
-        s.seq = 7;
+        let s = State {
+            seq: 7,
+            ..Default::default()
+        };
         s.save(&p).unwrap();
         assert_eq!(State::load(&p).unwrap().seq, 7);
     }

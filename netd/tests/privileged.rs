@@ -35,6 +35,12 @@ impl Drop for PinGuard {
     }
 }
 
+/// The iptables flavour under test: BERTH_TEST_IPTABLES=iptables-legacy runs the suite on
+/// the legacy backend (default: `iptables`, nft on Debian 12).
+fn ipt() -> String {
+    std::env::var("BERTH_TEST_IPTABLES").unwrap_or_else(|_| "iptables".into())
+}
+
 struct Env {
     root: tempfile::TempDir,
     prefix: String,
@@ -44,6 +50,7 @@ impl Env {
     fn opts(&self) -> NetdOptions {
         let mut o = NetdOptions::new(self.root.path().join("state"), self.root.path().join("run"));
         o.chain_prefix = self.prefix.clone();
+        o.iptables = ipt();
         o
     }
     fn run_dir(&self) -> PathBuf {
@@ -64,13 +71,26 @@ where
     let prefix = format!("T{:x}{}", std::process::id() % 0xffff, name.len() % 10);
     let res = std::thread::spawn(move || {
         nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).expect("unshare netns");
-        let env = Env { root: tempfile::tempdir().unwrap(), prefix };
+        let env = Env {
+            root: tempfile::tempdir().unwrap(),
+            prefix,
+        };
         let _guard = PinGuard(env.run_dir());
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
         rt.block_on(async move {
-            run(None, &["ip", "link", "set", "lo", "up"]).await.ok_or("lo up").unwrap();
+            run(None, &["ip", "link", "set", "lo", "up"])
+                .await
+                .ok_or("lo up")
+                .unwrap();
             // As Docker leaves it: forwarding denied unless a rule says otherwise.
-            run(None, &["iptables", "-w", "-P", "FORWARD", "DROP"]).await.ok_or("policy").unwrap();
+            run(None, &[&ipt(), "-w", "-P", "FORWARD", "DROP"])
+                .await
+                .ok_or("policy")
+                .unwrap();
             body(env).await;
         });
         rt.shutdown_timeout(Duration::from_secs(2));
@@ -140,6 +160,38 @@ async fn wget(ns: Option<&Path>, url: &str) -> Option<String> {
     .await
 }
 
+/// A UDP server on 0.0.0.0:`port` inside `ns` answering "echo:<port>".
+async fn udp_echo(ns: &Path, port: u16) -> tokio::task::JoinHandle<()> {
+    let s = in_ns(Some(ns), move || {
+        let s = std::net::UdpSocket::bind(("0.0.0.0", port)).unwrap();
+        s.set_nonblocking(true).unwrap();
+        s
+    })
+    .await;
+    let s = tokio::net::UdpSocket::from_std(s).unwrap();
+    tokio::spawn(async move {
+        let mut buf = [0u8; 64];
+        loop {
+            let (_, peer) = s.recv_from(&mut buf).await.unwrap();
+            let _ = s.send_to(format!("echo:{port}").as_bytes(), peer).await;
+        }
+    })
+}
+
+/// Sends one datagram to `addr` from inside `ns` (or ours) and returns the reply.
+async fn udp_ask(ns: Option<&Path>, addr: &str) -> Option<String> {
+    let addr: SocketAddr = addr.parse().unwrap();
+    in_ns(ns, move || {
+        let s = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        s.send_to(b"hi", addr).ok()?;
+        let mut buf = [0u8; 64];
+        let n = s.recv(&mut buf).ok()?;
+        Some(String::from_utf8_lossy(&buf[..n]).into_owned())
+    })
+    .await
+}
+
 /// A TCP server on 0.0.0.0:80 inside `ns` that sends `body` to every client.
 async fn serve(ns: &Path, body: &'static str) -> tokio::task::JoinHandle<()> {
     let l = in_ns(Some(ns), || {
@@ -171,12 +223,21 @@ async fn ping(ns: &Path, ip: &str) -> bool {
     match out.status.code() {
         Some(0) => true,
         Some(1) | Some(2) => false,
-        _ => panic!("ping {ip}: {:?} {}", out.status, String::from_utf8_lossy(&out.stderr)),
+        _ => panic!(
+            "ping {ip}: {:?} {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ),
     }
 }
 
 async fn dig(ns: &Path, server: Ipv4Addr, name: &str) -> String {
-    run(Some(ns), &["dig", "+time=2", "+tries=1", &format!("@{server}"), name]).await.unwrap_or_default()
+    run(
+        Some(ns),
+        &["dig", "+time=2", "+tries=1", &format!("@{server}"), name],
+    )
+    .await
+    .unwrap_or_default()
 }
 
 fn answers(dig_out: &str) -> Vec<String> {
@@ -218,7 +279,11 @@ async fn fake_upstream() -> SocketAddr {
             let mut r = q.clone();
             r.set_message_type(MessageType::Response);
             let name = q.queries()[0].name().clone();
-            r.add_answer(Record::from_rdata(name, 60, RData::A(A(Ipv4Addr::new(203, 0, 113, 7)))));
+            r.add_answer(Record::from_rdata(
+                name,
+                60,
+                RData::A(A(Ipv4Addr::new(203, 0, 113, 7))),
+            ));
             sock.send_to(&r.to_vec().unwrap(), peer).await.unwrap();
         }
     });
@@ -228,11 +293,17 @@ async fn fake_upstream() -> SocketAddr {
 async fn our_rules(prefix: &str) -> Vec<String> {
     let mut v = vec![];
     for t in ["filter", "nat", "raw"] {
-        let out = run(None, &["iptables-save", "-t", t]).await.unwrap();
-        v.extend(out.lines().filter(|l| l.contains(prefix) && !l.starts_with('#')).map(|l| {
-            // Strip packet counters of chain declarations.
-            l.split(" [").next().unwrap().to_string()
-        }));
+        let out = run(None, &[&format!("{}-save", ipt()), "-t", t])
+            .await
+            .unwrap();
+        v.extend(
+            out.lines()
+                .filter(|l| l.contains(prefix) && !l.starts_with('#'))
+                .map(|l| {
+                    // Strip packet counters of chain declarations.
+                    l.split(" [").next().unwrap().to_string()
+                }),
+        );
     }
     v
 }
@@ -243,10 +314,26 @@ fn traffic_dns_isolation_publish_resync() {
         let mut opts = env.opts();
         opts.upstream_dns = Some(vec![fake_upstream().await]);
         let netd = Netd::open(opts).await.unwrap();
-        let n1 = netd.create_network(NetworkSpec { name: "front".into(), ..Default::default() }).await.unwrap();
-        let n2 = netd.create_network(NetworkSpec { name: "back".into(), ..Default::default() }).await.unwrap();
+        let n1 = netd
+            .create_network(NetworkSpec {
+                name: "front".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let n2 = netd
+            .create_network(NetworkSpec {
+                name: "back".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
         let n3 = netd
-            .create_network(NetworkSpec { name: "inner".into(), internal: true, ..Default::default() })
+            .create_network(NetworkSpec {
+                name: "inner".into(),
+                internal: true,
+                ..Default::default()
+            })
             .await
             .unwrap();
         assert_eq!(n1.subnet.to_string(), "172.17.0.0/16");
@@ -259,27 +346,65 @@ fn traffic_dns_isolation_publish_resync() {
         let c3 = netd.create_netns("c3").await.unwrap();
         let c4 = netd.create_netns("c4").await.unwrap();
         let c5 = netd.create_netns("c5").await.unwrap();
-        let a1 = netd.attach("front", req("c1", &c1, &["web", "svc"])).await.unwrap();
-        let a2 = netd.attach("front", req("c2", &c2, &["client", "svc"])).await.unwrap();
+        let a1 = netd
+            .attach("front", req("c1", &c1, &["web", "svc"]))
+            .await
+            .unwrap();
+        let a2 = netd
+            .attach("front", req("c2", &c2, &["client", "svc"]))
+            .await
+            .unwrap();
         let a3 = netd.attach("back", req("c3", &c3, &["db"])).await.unwrap();
         let a4 = netd.attach("inner", req("c4", &c4, &["i4"])).await.unwrap();
         let a5 = netd.attach("inner", req("c5", &c5, &["i5"])).await.unwrap();
         // A second network for c2: eth1, and the default route stays on front (priority tie,
         // attached first).
-        let a2b = netd.attach("back", req("c2", &c2, &["client"])).await.unwrap();
+        let a2b = netd
+            .attach("back", req("c2", &c2, &["client"]))
+            .await
+            .unwrap();
         assert_eq!((a1.ifname.as_str(), a2b.ifname.as_str()), ("eth0", "eth1"));
         assert_eq!(a1.ip, Ipv4Addr::new(172, 17, 0, 2));
         assert_eq!(a1.mac, "02:42:ac:11:00:02");
-        let route = run(Some(&c2), &["ip", "-4", "route", "show", "default"]).await.unwrap();
+        let route = run(Some(&c2), &["ip", "-4", "route", "show", "default"])
+            .await
+            .unwrap();
         assert!(route.contains("via 172.17.0.1 dev eth0"), "{route}");
-        let route4 = run(Some(&c4), &["ip", "-4", "route", "show", "default"]).await.unwrap();
-        assert!(route4.trim().is_empty(), "internal network gives no default route: {route4}");
+        let route4 = run(Some(&c4), &["ip", "-4", "route", "show", "default"])
+            .await
+            .unwrap();
+        assert!(
+            route4.trim().is_empty(),
+            "internal network gives no default route: {route4}"
+        );
+
+        // A higher gateway priority takes the default route; detaching gives it back.
+        let mut hi = req("c3", &c3, &["db"]);
+        hi.gateway_priority = 10;
+        let a3b = netd.attach("front", hi).await.unwrap();
+        let r3 = run(Some(&c3), &["ip", "-4", "route", "show", "default"])
+            .await
+            .unwrap();
+        assert!(r3.contains("via 172.17.0.1 dev eth1"), "{r3}");
+        assert_eq!(
+            netd.resolv_conf("c3").await,
+            "nameserver 172.17.0.1\nnameserver 172.18.0.1\n"
+        );
+        netd.detach("front", "c3").await.unwrap();
+        let r3 = run(Some(&c3), &["ip", "-4", "route", "show", "default"])
+            .await
+            .unwrap();
+        assert!(r3.contains("via 172.18.0.1 dev eth0"), "{r3}");
+        let _ = a3b;
 
         // Same network: ping and TCP.
         let _web = serve(&c1, "hello-c1").await;
         let ip1 = a1.ip.to_string();
         assert!(ping(&c2, &ip1).await);
-        assert_eq!(wget(Some(&c2), &format!("http://{ip1}/")).await.as_deref(), Some("hello-c1"));
+        assert_eq!(
+            wget(Some(&c2), &format!("http://{ip1}/")).await.as_deref(),
+            Some("hello-c1")
+        );
         // Internal network: neighbours talk, nothing leaves.
         assert!(ping(&c5, &a4.ip.to_string()).await);
         // Isolation between networks.
@@ -287,11 +412,19 @@ fn traffic_dns_isolation_publish_resync() {
         assert!(wget(Some(&c3), &format!("http://{ip1}/")).await.is_none());
 
         // DNS on the front gateway: own names, round robin, other networks' names not.
-        assert_eq!(answers(&dig(&c2, a1.gateway, "web").await), vec![ip1.clone()]);
-        assert_eq!(answers(&dig(&c2, a1.gateway, "WEB.").await), vec![ip1.clone()]);
+        assert_eq!(
+            answers(&dig(&c2, a1.gateway, "web").await),
+            vec![ip1.clone()]
+        );
+        assert_eq!(
+            answers(&dig(&c2, a1.gateway, "WEB.").await),
+            vec![ip1.clone()]
+        );
         let nx = dig(&c2, a1.gateway, "db").await;
         assert!(nx.contains("status: NXDOMAIN"), "{nx}");
-        assert!(dig(&c2, a3.gateway, "db").await.contains(&a3.ip.to_string()));
+        assert!(dig(&c2, a3.gateway, "db")
+            .await
+            .contains(&a3.ip.to_string()));
         let mut firsts = HashSet::new();
         for _ in 0..4 {
             let a = answers(&dig(&c2, a1.gateway, "svc").await);
@@ -299,12 +432,28 @@ fn traffic_dns_isolation_publish_resync() {
             firsts.insert(a[0].clone());
         }
         assert_eq!(firsts.len(), 2, "round robin rotates the order");
-        let tcp = run(Some(&c2), &["dig", "+tcp", "+time=2", "+tries=1", &format!("@{}", a1.gateway), "web"]).await.unwrap();
+        let tcp = run(
+            Some(&c2),
+            &[
+                "dig",
+                "+tcp",
+                "+time=2",
+                "+tries=1",
+                &format!("@{}", a1.gateway),
+                "web",
+            ],
+        )
+        .await
+        .unwrap();
         assert_eq!(answers(&tcp), vec![ip1.clone()]);
         let fwd = dig(&c2, a1.gateway, "example.com").await;
         assert_eq!(answers(&fwd), vec!["203.0.113.7".to_string()], "{fwd}");
         let ttl = dig(&c2, a1.gateway, "web").await;
-        assert!(ttl.lines().any(|l| l.starts_with("web.") && l.split_whitespace().nth(1) == Some("0")), "{ttl}");
+        assert!(
+            ttl.lines()
+                .any(|l| l.starts_with("web.") && l.split_whitespace().nth(1) == Some("0")),
+            "{ttl}"
+        );
 
         // A "remote host" joined to ours by a veth: 192.0.2.1 (us) <-> 192.0.2.2 (remote).
         let remote = netd.create_netns("remote").await.unwrap();
@@ -317,7 +466,9 @@ fn traffic_dns_isolation_publish_resync() {
         let pid = holder.id().unwrap().to_string();
         tokio::time::sleep(Duration::from_millis(100)).await;
         for cmd in [
-            vec!["ip", "link", "add", "rh0", "type", "veth", "peer", "name", "rr0", "netns", &pid],
+            vec![
+                "ip", "link", "add", "rh0", "type", "veth", "peer", "name", "rr0", "netns", &pid,
+            ],
             vec!["ip", "addr", "add", "192.0.2.1/24", "dev", "rh0"],
             vec!["ip", "link", "set", "rh0", "up"],
         ] {
@@ -328,35 +479,122 @@ fn traffic_dns_isolation_publish_resync() {
             vec!["ip", "link", "set", "rr0", "up"],
             vec!["ip", "route", "add", "default", "via", "192.0.2.1"],
         ] {
-            run(Some(&remote), &cmd).await.unwrap_or_else(|| panic!("{cmd:?}"));
+            run(Some(&remote), &cmd)
+                .await
+                .unwrap_or_else(|| panic!("{cmd:?}"));
         }
         // Egress is masqueraded: front reaches the remote; internal does not even with a
         // default route of its own.
         assert!(ping(&c1, "192.0.2.2").await);
-        run(Some(&c4), &["ip", "route", "add", "default", "via", &a4.gateway.to_string()]).await.unwrap();
-        assert!(!ping(&c4, "192.0.2.2").await, "internal network must have no egress");
-        assert!(!ping(&c4, &ip1).await, "internal network must not reach other networks");
+        run(
+            Some(&c4),
+            &[
+                "ip",
+                "route",
+                "add",
+                "default",
+                "via",
+                &a4.gateway.to_string(),
+            ],
+        )
+        .await
+        .unwrap();
+        assert!(
+            !ping(&c4, "192.0.2.2").await,
+            "internal network must have no egress"
+        );
+        assert!(
+            !ping(&c4, &ip1).await,
+            "internal network must not reach other networks"
+        );
 
         let b = netd
-            .publish("c1", &[PortSpec::parse("8080:80").unwrap(), PortSpec::parse("127.0.0.1:8081:80").unwrap()])
+            .publish(
+                "c1",
+                &[
+                    PortSpec::parse("8080:80").unwrap(),
+                    PortSpec::parse("127.0.0.1:8081:80").unwrap(),
+                ],
+            )
             .await
             .unwrap();
         assert_eq!(b.len(), 2);
-        assert_eq!((b[0].host_port, b[0].container_ip, b[0].container_port), (8080, a1.ip, 80));
-        let dup = netd.publish("c2", &[PortSpec::parse("8080:80").unwrap()]).await;
+        assert_eq!(
+            (b[0].host_port, b[0].container_ip, b[0].container_port),
+            (8080, a1.ip, 80)
+        );
+        let dup = netd
+            .publish("c2", &[PortSpec::parse("8080:80").unwrap()])
+            .await;
         assert!(matches!(dup, Err(NetdError::PortInUse { .. })), "{dup:?}");
-        let eph = netd.publish("c2", &[PortSpec::parse("127.0.0.2::9000/udp").unwrap()]).await.unwrap();
+        let eph = netd
+            .publish("c2", &[PortSpec::parse("127.0.0.2::9000/udp").unwrap()])
+            .await
+            .unwrap();
         assert_eq!(eph[0].host_port, 49153);
 
+        // UDP, and a range mapped one to one.
+        let _echo = udp_echo(&c1, 7000).await;
+        let _echo2 = udp_echo(&c1, 7001).await;
+        let ub = netd
+            .publish("c1", &[PortSpec::parse("7100-7101:7000-7001/udp").unwrap()])
+            .await
+            .unwrap();
+        let pairs: Vec<(u16, u16)> = ub.iter().map(|b| (b.host_port, b.container_port)).collect();
+        assert_eq!(pairs, vec![(7100, 7000), (7101, 7001)]);
+        assert_eq!(
+            udp_ask(Some(&remote), "192.0.2.1:7101").await.as_deref(),
+            Some("echo:7001")
+        );
+        assert_eq!(
+            udp_ask(None, "127.0.0.1:7100").await.as_deref(),
+            Some("echo:7000")
+        );
+
         let check_published = || async {
-            assert_eq!(wget(Some(&remote), "http://192.0.2.1:8080/").await.as_deref(), Some("hello-c1"), "remote");
-            assert_eq!(wget(None, "http://127.0.0.1:8080/").await.as_deref(), Some("hello-c1"), "host via localhost");
-            assert_eq!(wget(None, "http://192.0.2.1:8080/").await.as_deref(), Some("hello-c1"), "host via own address");
-            assert_eq!(wget(None, "http://127.0.0.1:8081/").await.as_deref(), Some("hello-c1"), "host, 127.0.0.1-only");
-            assert_eq!(wget(Some(&c2), "http://192.0.2.1:8080/").await.as_deref(), Some("hello-c1"), "hairpin");
-            assert_eq!(wget(Some(&c1), "http://192.0.2.1:8080/").await.as_deref(), Some("hello-c1"), "self hairpin");
-            assert_eq!(wget(Some(&c3), "http://192.0.2.1:8080/").await.as_deref(), Some("hello-c1"), "other network");
-            assert!(wget(Some(&remote), "http://192.0.2.1:8081/").await.is_none(), "127.0.0.1-only from remote");
+            assert_eq!(
+                wget(Some(&remote), "http://192.0.2.1:8080/")
+                    .await
+                    .as_deref(),
+                Some("hello-c1"),
+                "remote"
+            );
+            assert_eq!(
+                wget(None, "http://127.0.0.1:8080/").await.as_deref(),
+                Some("hello-c1"),
+                "host via localhost"
+            );
+            assert_eq!(
+                wget(None, "http://192.0.2.1:8080/").await.as_deref(),
+                Some("hello-c1"),
+                "host via own address"
+            );
+            assert_eq!(
+                wget(None, "http://127.0.0.1:8081/").await.as_deref(),
+                Some("hello-c1"),
+                "host, 127.0.0.1-only"
+            );
+            assert_eq!(
+                wget(Some(&c2), "http://192.0.2.1:8080/").await.as_deref(),
+                Some("hello-c1"),
+                "hairpin"
+            );
+            assert_eq!(
+                wget(Some(&c1), "http://192.0.2.1:8080/").await.as_deref(),
+                Some("hello-c1"),
+                "self hairpin"
+            );
+            assert_eq!(
+                wget(Some(&c3), "http://192.0.2.1:8080/").await.as_deref(),
+                Some("hello-c1"),
+                "other network"
+            );
+            assert!(
+                wget(Some(&remote), "http://192.0.2.1:8081/")
+                    .await
+                    .is_none(),
+                "127.0.0.1-only from remote"
+            );
         };
         check_published().await;
 
@@ -364,29 +602,67 @@ fn traffic_dns_isolation_publish_resync() {
         let before = our_rules(&env.prefix).await;
         assert!(!before.is_empty());
         netd.resync().await.unwrap();
-        assert_eq!(our_rules(&env.prefix).await, before, "resync with nothing missing changes nothing");
+        assert_eq!(
+            our_rules(&env.prefix).await,
+            before,
+            "resync with nothing missing changes nothing"
+        );
         let p = &env.prefix;
         for cmd in [
-            vec!["iptables".to_string(), "-t".into(), "nat".into(), "-F".into(), format!("{p}-DNAT")],
-            vec!["iptables".into(), "-F".into(), format!("{p}-FORWARD")],
-            vec!["iptables".into(), "-D".into(), "FORWARD".into(), "-j".into(), format!("{p}-FORWARD")],
-            vec!["iptables".into(), "-t".into(), "nat".into(), "-F".into(), "POSTROUTING".into()],
+            vec![
+                ipt(),
+                "-t".into(),
+                "nat".into(),
+                "-F".into(),
+                format!("{p}-DNAT"),
+            ],
+            vec![ipt(), "-F".into(), format!("{p}-FORWARD")],
+            vec![
+                ipt(),
+                "-D".into(),
+                "FORWARD".into(),
+                "-j".into(),
+                format!("{p}-FORWARD"),
+            ],
+            vec![
+                ipt(),
+                "-t".into(),
+                "nat".into(),
+                "-F".into(),
+                "POSTROUTING".into(),
+            ],
         ] {
             let a: Vec<&str> = cmd.iter().map(String::as_str).collect();
             run(None, &a).await.unwrap_or_else(|| panic!("{cmd:?}"));
         }
-        assert!(wget(Some(&remote), "http://192.0.2.1:8080/").await.is_none(), "flushed");
+        assert!(
+            wget(Some(&remote), "http://192.0.2.1:8080/")
+                .await
+                .is_none(),
+            "flushed"
+        );
         netd.resync().await.unwrap();
         netd.resync().await.unwrap();
-        assert_eq!(our_rules(&env.prefix).await, before, "healed, no duplicates");
+        assert_eq!(
+            our_rules(&env.prefix).await,
+            before,
+            "healed, no duplicates"
+        );
         check_published().await;
 
         // A deleted bridge comes back with its ports.
         run(None, &["ip", "link", "del", &n1.bridge]).await.unwrap();
         assert!(!ping(&c2, &ip1).await);
         netd.resync().await.unwrap();
-        assert!(ping(&c2, &ip1).await, "bridge re-created and veths re-enslaved");
-        assert_eq!(answers(&dig(&c2, a1.gateway, "web").await), vec![ip1.clone()], "dns back on the gateway");
+        assert!(
+            ping(&c2, &ip1).await,
+            "bridge re-created and veths re-enslaved"
+        );
+        assert_eq!(
+            answers(&dig(&c2, a1.gateway, "web").await),
+            vec![ip1.clone()],
+            "dns back on the gateway"
+        );
 
         // Detach: veth gone, names gone, published ports through it gone.
         netd.detach("front", "c1").await.unwrap();
@@ -396,7 +672,10 @@ fn traffic_dns_isolation_publish_resync() {
         let gone = dig(&c2, a1.gateway, "web").await;
         assert!(gone.contains("NXDOMAIN"), "{gone}");
         assert!(netd.published("c1").await.is_empty());
-        assert!(!our_rules(&env.prefix).await.iter().any(|l| l.contains(&format!("{ip1}:80"))));
+        assert!(!our_rules(&env.prefix)
+            .await
+            .iter()
+            .any(|l| l.contains(&format!("{ip1}:80"))));
         let err = netd.remove_network("front").await.unwrap_err();
         assert!(err.to_string().contains("in use"), "{err}");
 
@@ -410,7 +689,10 @@ fn traffic_dns_isolation_publish_resync() {
         assert!(n3.internal);
 
         netd.teardown().await.unwrap();
-        assert!(our_rules(&env.prefix).await.is_empty(), "teardown removes every chain");
+        assert!(
+            our_rules(&env.prefix).await.is_empty(),
+            "teardown removes every chain"
+        );
         assert!(netd.list().await.is_empty());
     });
 }
@@ -430,7 +712,13 @@ fn ipam_survives_reopen() {
         let auto;
         {
             let netd = Netd::open(env.opts()).await.unwrap();
-            auto = netd.create_network(NetworkSpec { name: "auto".into(), ..Default::default() }).await.unwrap();
+            auto = netd
+                .create_network(NetworkSpec {
+                    name: "auto".into(),
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
             assert_eq!(auto.subnet.to_string(), "172.18.0.0/16");
             let spec = NetworkSpec {
                 name: "fixed".into(),
@@ -440,22 +728,39 @@ fn ipam_survives_reopen() {
                 ..Default::default()
             };
             netd.create_network(spec.clone()).await.unwrap();
-            assert!(matches!(netd.create_network(spec.clone()).await, Err(NetdError::NetworkExists(_))));
-            let overlap = NetworkSpec { name: "other".into(), ..spec };
+            assert!(matches!(
+                netd.create_network(spec.clone()).await,
+                Err(NetdError::NetworkExists(_))
+            ));
+            let overlap = NetworkSpec {
+                name: "other".into(),
+                ..spec
+            };
             assert!(netd.create_network(overlap).await.is_err());
             c1 = netd.create_netns("c1").await.unwrap();
             c2 = netd.create_netns("c2").await.unwrap();
             c3 = netd.create_netns("c3").await.unwrap();
             c4 = netd.create_netns("c4").await.unwrap();
-            let a1 = netd.attach("fixed", req("c1", &c1, &["one"])).await.unwrap();
+            let a1 = netd
+                .attach("fixed", req("c1", &c1, &["one"]))
+                .await
+                .unwrap();
             let mut r2 = req("c2", &c2, &["two"]);
             r2.ipv4 = Some("10.77.0.50".parse().unwrap());
             let a2 = netd.attach("fixed", r2).await.unwrap();
-            assert_eq!((a1.ip.to_string(), a2.ip.to_string()), ("10.77.0.2".into(), "10.77.0.50".into()));
+            assert_eq!(
+                (a1.ip.to_string(), a2.ip.to_string()),
+                ("10.77.0.2".into(), "10.77.0.50".into())
+            );
             let mut dup = req("c3", &c3, &[]);
             dup.ipv4 = Some("10.77.0.50".parse().unwrap());
-            assert!(netd.attach("fixed", dup).await.is_err(), "never two holders of an address");
-            let link = run(Some(&c1), &["ip", "-o", "link", "show", "eth0"]).await.unwrap();
+            assert!(
+                netd.attach("fixed", dup).await.is_err(),
+                "never two holders of an address"
+            );
+            let link = run(Some(&c1), &["ip", "-o", "link", "show", "eth0"])
+                .await
+                .unwrap();
             assert!(link.contains("mtu 1400"), "{link}");
         } // dropped: the "daemon" goes away, bridges and namespaces stay.
         let netd = Netd::open(env.opts()).await.unwrap();
@@ -463,13 +768,23 @@ fn ipam_survives_reopen() {
         let ips: Vec<String> = fixed.endpoints.iter().map(|e| e.ip.to_string()).collect();
         assert_eq!(ips, vec!["10.77.0.2", "10.77.0.50"]);
         assert_eq!(netd.inspect(&auto.id[..6]).await.unwrap().name, "auto");
-        let a3 = netd.attach("fixed", req("c3", &c3, &["three"])).await.unwrap();
+        let a3 = netd
+            .attach("fixed", req("c3", &c3, &["three"]))
+            .await
+            .unwrap();
         assert_eq!(a3.ip.to_string(), "10.77.0.3");
         netd.detach("fixed", "c1").await.unwrap();
         let a4 = netd.attach("fixed", req("c4", &c4, &[])).await.unwrap();
-        assert_eq!(a4.ip.to_string(), "10.77.0.4", "a freed address is not reused at once");
+        assert_eq!(
+            a4.ip.to_string(),
+            "10.77.0.4",
+            "a freed address is not reused at once"
+        );
         // The reopened DNS server answers names registered before the restart.
-        assert_eq!(answers(&dig(&c3, a3.gateway, "two").await), vec!["10.77.0.50".to_string()]);
+        assert_eq!(
+            answers(&dig(&c3, a3.gateway, "two").await),
+            vec!["10.77.0.50".to_string()]
+        );
         assert!(ping(&c3, "10.77.0.50").await);
         netd.teardown().await.unwrap();
     });
@@ -481,9 +796,14 @@ fn netns_pins_are_removed() {
         let netd = Netd::open(env.opts()).await.unwrap();
         let p = netd.create_netns("x1").await.unwrap();
         assert_eq!(p, netns_path(&env.run_dir(), "x1"));
-        let lo = run(Some(&p), &["ip", "-o", "link", "show", "lo"]).await.unwrap();
+        let lo = run(Some(&p), &["ip", "-o", "link", "show", "lo"])
+            .await
+            .unwrap();
         assert!(lo.contains("UP"), "{lo}");
-        assert!(netd.create_netns("x1").await.is_err(), "an existing pin is never replaced");
+        assert!(
+            netd.create_netns("x1").await.is_err(),
+            "an existing pin is never replaced"
+        );
         assert!(netd.create_netns("../evil").await.is_err());
         netd.remove_netns("x1").await.unwrap();
         assert!(!p.exists());
