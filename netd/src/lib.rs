@@ -280,6 +280,15 @@ fn random_hex(n: usize) -> String {
     s[..n].to_string()
 }
 
+/// Whether nothing on the host listens on `ip:port` (bind and drop a socket).
+fn host_port_free(proto: Protocol, ip: Ipv4Addr, port: u16) -> bool {
+    let addr = SocketAddr::new(IpAddr::V4(ip), port);
+    match proto {
+        Protocol::Tcp => std::net::TcpListener::bind(addr).is_ok(),
+        Protocol::Udp => std::net::UdpSocket::bind(addr).is_ok(),
+    }
+}
+
 fn now_secs() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -553,8 +562,19 @@ impl Netd {
             return Err(e);
         }
         state.networks.insert(id.clone(), rec.clone());
-        self.save(&state)?;
-        self.apply_firewall(&state, false).await?;
+        // Rules first, record second: a network whose isolation rules could not be installed
+        // must not exist (it would be reachable from every other network).
+        let done = match self.apply_firewall(&state, false).await {
+            Ok(()) => self.save(&state),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = done {
+            state.networks.remove(&id);
+            self.dns.lock().unwrap().remove(&id);
+            let _ = self.host.delete(&rec.bridge).await;
+            let _ = self.apply_firewall(&state, false).await;
+            return Err(e);
+        }
         tracing::info!(network = %rec.name, subnet = %rec.subnet, bridge = %rec.bridge, "network created");
         Ok(info(&rec))
     }
@@ -890,7 +910,13 @@ impl Netd {
                     Some((hf, hl)) => (hf, hl),
                     None => (49153, 65535),
                 };
-                let port = (first..=last).find(|p| !clash(&taken, *p));
+                // A port netd picks itself must also be free of host listeners: DNAT would
+                // silently steal their traffic. An explicit one is the user's call (Docker
+                // without its userland proxy does not check either).
+                let picked = spec.host_ports.is_none() || first != last;
+                let port = (first..=last).find(|p| {
+                    !clash(&taken, *p) && (!picked || host_port_free(spec.protocol, host_ip, *p))
+                });
                 let Some(port) = port else {
                     return Err(if first == last {
                         NetdError::PortInUse {
@@ -924,8 +950,19 @@ impl Netd {
             .entry(container_id.into())
             .or_default()
             .extend(new.iter().cloned());
-        self.save(&state)?;
-        self.apply_firewall(&state, false).await?;
+        let done = match self.apply_firewall(&state, false).await {
+            Ok(()) => self.save(&state),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = done {
+            let mine = state.published.get_mut(container_id).unwrap();
+            mine.truncate(mine.len() - new.len());
+            if mine.is_empty() {
+                state.published.remove(container_id);
+            }
+            let _ = self.apply_firewall(&state, false).await;
+            return Err(e);
+        }
         Ok(new)
     }
 

@@ -532,6 +532,11 @@ fn traffic_dns_isolation_publish_resync() {
             .await
             .unwrap();
         assert_eq!(eph[0].host_port, 49153);
+        // A port picked by netd skips host listeners.
+        let busy = std::net::TcpListener::bind("0.0.0.0:49153").unwrap();
+        let eph = netd.publish("c2", &[PortSpec::parse("9001").unwrap()]).await.unwrap();
+        assert_eq!(eph[0].host_port, 49154);
+        drop(busy);
 
         // UDP, and a range mapped one to one.
         let _echo = udp_echo(&c1, 7000).await;
