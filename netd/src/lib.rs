@@ -1075,3 +1075,34 @@ impl Netd {
 pub fn netns_path(run_dir: &Path, container_id: &str) -> PathBuf {
     run_dir.join("netns").join(container_id)
 }
+
+/// The daemon shares one Netd across tasks and spawns its futures: both must stay possible.
+#[allow(dead_code)]
+fn _assert_send_sync(n: &'static Netd) {
+    fn send<T: Send>(_: T) {}
+    fn sync<T: Send + Sync>() {}
+    sync::<Netd>();
+    let live = Box::leak(Box::new(HashSet::new()));
+    send(n.create_network(NetworkSpec::default()));
+    send(n.remove_network(""));
+    send(n.create_netns(""));
+    send(n.remove_netns(""));
+    send(n.attach(
+        "",
+        AttachRequest {
+            container_id: String::new(),
+            netns_path: PathBuf::new(),
+            ipv4: None,
+            dns_names: vec![],
+            gateway_priority: 0,
+        },
+    ));
+    send(n.detach("", ""));
+    send(n.publish("", &[]));
+    send(n.unpublish(""));
+    send(n.resync());
+    send(n.gc(live));
+    send(n.teardown());
+    send(n.list());
+    send(n.inspect(""));
+}

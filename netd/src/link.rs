@@ -63,29 +63,38 @@ pub(crate) fn controller_of(m: &LinkMessage) -> Option<u32> {
 
 pub(crate) struct Netlink {
     handle: Handle,
+    /// The connection task owns the socket, and a socket holds a reference on its network
+    /// namespace: abort it on drop so a removed container's namespace is really freed
+    /// (netlink-proto ends the task on its own only once it sees its channels closed).
+    conn: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Netlink {
+    fn drop(&mut self) {
+        self.conn.abort();
+    }
 }
 
 impl Netlink {
     /// A handle on the calling thread's namespace. Must run inside a tokio runtime.
     pub fn current() -> Result<Netlink, LinkError> {
         let (conn, handle, _) = rtnetlink::new_connection().map_err(LinkError::Socket)?;
-        tokio::spawn(conn);
-        Ok(Netlink { handle })
+        let conn = tokio::spawn(conn);
+        Ok(Netlink { handle, conn })
     }
 
     /// A handle on the namespace pinned at `path`.
     pub fn in_netns(path: &Path) -> Result<Netlink, LinkError> {
         let rt = tokio::runtime::Handle::current();
-        let handle = netns::run_in(path, move || {
+        let (handle, conn) = netns::run_in(path, move || {
             // The connection future is spawned on the caller's runtime; only socket creation
             // has to happen in here.
             let _guard = rt.enter();
             let (conn, handle, _) = rtnetlink::new_connection()?;
-            tokio::spawn(conn);
-            Ok::<_, std::io::Error>(handle)
+            Ok::<_, std::io::Error>((handle, tokio::spawn(conn)))
         })?
         .map_err(LinkError::Socket)?;
-        Ok(Netlink { handle })
+        Ok(Netlink { handle, conn })
     }
 
     pub async fn link(&self, name: &str) -> Result<Option<LinkMessage>, LinkError> {

@@ -534,7 +534,10 @@ fn traffic_dns_isolation_publish_resync() {
         assert_eq!(eph[0].host_port, 49153);
         // A port picked by netd skips host listeners.
         let busy = std::net::TcpListener::bind("0.0.0.0:49153").unwrap();
-        let eph = netd.publish("c2", &[PortSpec::parse("9001").unwrap()]).await.unwrap();
+        let eph = netd
+            .publish("c2", &[PortSpec::parse("9001").unwrap()])
+            .await
+            .unwrap();
         assert_eq!(eph[0].host_port, 49154);
         drop(busy);
 
@@ -699,6 +702,12 @@ fn traffic_dns_isolation_publish_resync() {
             "teardown removes every chain"
         );
         assert!(netd.list().await.is_empty());
+        let policy = run(None, &[&ipt(), "-S", "FORWARD"]).await.unwrap();
+        assert_eq!(
+            policy.trim(),
+            "-P FORWARD DROP",
+            "built-in chains untouched"
+        );
     });
 }
 
@@ -813,6 +822,37 @@ fn netns_pins_are_removed() {
         netd.remove_netns("x1").await.unwrap();
         assert!(!p.exists());
         netd.remove_netns("x1").await.unwrap();
+        // Nothing of netd keeps a removed namespace alive: when it is freed, the kernel
+        // destroys the veth inside it and so its host end (veth(4): pairs die together).
+        netd.create_network(NetworkSpec {
+            name: "n".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        let p2 = netd.create_netns("x2").await.unwrap();
+        netd.attach("n", req("x2", &p2, &["x2"])).await.unwrap();
+        let host_end = netd.inspect("n").await.unwrap().endpoints[0]
+            .host_ifname
+            .clone();
+        assert!(run(None, &["ip", "link", "show", &host_end])
+            .await
+            .is_some());
+        netd.remove_netns("x2").await.unwrap();
+        let mut gone = false;
+        for _ in 0..50 {
+            if run(None, &["ip", "link", "show", &host_end])
+                .await
+                .is_none()
+            {
+                gone = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(gone, "namespace of x2 still referenced after remove_netns");
+        netd.gc(&HashSet::new()).await.unwrap();
+        assert!(netd.inspect("n").await.unwrap().endpoints.is_empty());
         let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
         assert!(!mounts.contains(&env.run_dir().display().to_string()));
         netd.teardown().await.unwrap();
