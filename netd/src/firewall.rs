@@ -66,6 +66,13 @@ pub(crate) struct FwPort {
 pub(crate) struct Desired {
     pub networks: Vec<FwNetwork>,
     pub ports: Vec<FwPort>,
+    /// Bridged frames do not pass iptables (br_netfilter absent or
+    /// net.bridge.bridge-nf-call-iptables=0): conntrack then never sees the direct reply of
+    /// a container to a neighbour that reached it through a published port, so that
+    /// neighbour gets an answer from an address it never talked to. Masquerading such
+    /// DNATed traffic to the gateway routes the reply back through the host (netavark's
+    /// approach; Docker instead requires br_netfilter).
+    pub hairpin_masquerade: bool,
 }
 
 /// Our chains' lines as iptables-save shows them, per table.
@@ -162,6 +169,12 @@ impl Firewall {
                 nat.push(format!("-A {post} -s {} ! -o {b} -j MASQUERADE", n.subnet));
             }
             nat.push(format!("-A {post} -s 127.0.0.0/8 -o {b} -j MASQUERADE"));
+            if d.hairpin_masquerade && !n.internal {
+                nat.push(format!(
+                    "-A {post} -s {} -o {b} -m conntrack --ctstate DNAT -j MASQUERADE",
+                    n.subnet
+                ));
+            }
         }
         for n in &d.networks {
             let b = &n.bridge;
@@ -394,6 +407,7 @@ mod tests {
                 container_ip: "10.1.0.2".parse().unwrap(),
                 container_port: 53,
             }],
+            hairpin_masquerade: false,
         };
         let r = fw.render(&d);
         assert_eq!(r["filter"][0], "-A BX-FORWARD -j BX-ISOLATION-1");

@@ -280,6 +280,13 @@ fn random_hex(n: usize) -> String {
     s[..n].to_string()
 }
 
+/// Whether bridged IPv4 frames traverse iptables in this namespace (br_netfilter loaded and
+/// net.bridge.bridge-nf-call-iptables on; the sysctl is per namespace since Linux 5.3).
+fn bridge_nf_call_iptables() -> bool {
+    std::fs::read_to_string("/proc/sys/net/bridge/bridge-nf-call-iptables")
+        .is_ok_and(|v| v.trim() == "1")
+}
+
 /// Whether nothing on the host listens on `ip:port` (bind and drop a socket).
 fn host_port_free(proto: Protocol, ip: Ipv4Addr, port: u16) -> bool {
     let addr = SocketAddr::new(IpAddr::V4(ip), port);
@@ -494,6 +501,7 @@ impl Netd {
                     container_port: b.container_port,
                 })
                 .collect(),
+            hairpin_masquerade: !bridge_nf_call_iptables(),
         };
         self.fw
             .apply(&desired, force)

@@ -858,3 +858,45 @@ fn netns_pins_are_removed() {
         netd.teardown().await.unwrap();
     });
 }
+
+#[test]
+fn hairpin_without_br_netfilter() {
+    sandboxed("hairpin", |env| async move {
+        // As on a host without br_netfilter: bridged frames bypass iptables.
+        std::fs::write("/proc/sys/net/bridge/bridge-nf-call-iptables", "0").unwrap();
+        run(None, &["ip", "addr", "add", "198.51.100.1/32", "dev", "lo"])
+            .await
+            .unwrap();
+        let netd = Netd::open(env.opts()).await.unwrap();
+        netd.create_network(NetworkSpec {
+            name: "n".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        let c1 = netd.create_netns("c1").await.unwrap();
+        let c2 = netd.create_netns("c2").await.unwrap();
+        netd.attach("n", req("c1", &c1, &[])).await.unwrap();
+        netd.attach("n", req("c2", &c2, &[])).await.unwrap();
+        let _srv = serve(&c1, "hello").await;
+        netd.publish("c1", &[PortSpec::parse("8080:80").unwrap()])
+            .await
+            .unwrap();
+        assert_eq!(
+            wget(Some(&c2), "198.51.100.1:8080").await.as_deref(),
+            Some("hello"),
+            "hairpin"
+        );
+        assert_eq!(
+            wget(Some(&c1), "198.51.100.1:8080").await.as_deref(),
+            Some("hello"),
+            "self"
+        );
+        assert_eq!(
+            wget(None, "198.51.100.1:8080").await.as_deref(),
+            Some("hello"),
+            "host"
+        );
+        netd.teardown().await.unwrap();
+    });
+}
