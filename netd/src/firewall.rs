@@ -165,6 +165,10 @@ impl Firewall {
                 filter.push(format!(
                     "-A {fwd} -o {b} -m conntrack --ctstate DNAT -j ACCEPT"
                 ));
+                // Anything else entering the bridge from outside is a neighbour routing to a
+                // container address directly: unpublished ports must stay unreachable even
+                // when FORWARD's policy is ACCEPT (Docker 28 added the same DROP).
+                filter.push(format!("-A {fwd} ! -i {b} -o {b} -j DROP"));
                 filter.push(format!("-A {fwd} -i {b} ! -o {b} -j ACCEPT"));
                 nat.push(format!("-A {post} -s {} ! -o {b} -j MASQUERADE", n.subnet));
             }

@@ -606,6 +606,27 @@ fn traffic_dns_isolation_publish_resync() {
         };
         check_published().await;
 
+        // A neighbour routing to a container address directly gets nowhere, even with an
+        // ACCEPT policy on FORWARD: only published ports come in.
+        run(
+            Some(&remote),
+            &["ip", "route", "add", "172.17.0.0/16", "via", "192.0.2.1"],
+        )
+        .await
+        .unwrap();
+        run(None, &[&ipt(), "-w", "-P", "FORWARD", "ACCEPT"])
+            .await
+            .unwrap();
+        assert!(
+            wget(Some(&remote), &format!("http://{ip1}/"))
+                .await
+                .is_none(),
+            "direct routing"
+        );
+        run(None, &[&ipt(), "-w", "-P", "FORWARD", "DROP"])
+            .await
+            .unwrap();
+
         // Resync heals a flushed firewall without duplicating anything.
         let before = our_rules(&env.prefix).await;
         assert!(!before.is_empty());
