@@ -15,9 +15,12 @@
 //! never re-binds a socket.
 
 use hickory_proto::op::{Message, MessageType, OpCode, ResponseCode};
-use hickory_proto::rr::{rdata::A, RData, Record, RecordType};
+use hickory_proto::rr::{
+    rdata::{A, PTR},
+    Name, RData, Record, RecordType,
+};
 use std::collections::HashMap;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -39,9 +42,22 @@ pub enum DnsError {
 const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(3);
 const TCP_IDLE: Duration = Duration::from_secs(10);
 
+/// What one network's server answers. Names are lowercase without the trailing dot.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct Records {
+    /// Names of the containers on this network.
+    pub names: HashMap<String, Vec<Ipv4Addr>>,
+    /// Per client address: names on the client's *other* networks, consulted after `names`.
+    /// A container on several networks asks only its first nameserver (glibc moves to the
+    /// next one on timeouts, not on NXDOMAIN), yet must resolve every network it is on, as
+    /// with Docker's per-container resolver.
+    pub extra: HashMap<Ipv4Addr, HashMap<String, Vec<Ipv4Addr>>>,
+    /// Reverse lookups (PTR) of this network's addresses: address -> primary name.
+    pub ptr: HashMap<Ipv4Addr, String>,
+}
+
 struct Shared {
-    /// lowercase name without trailing dot -> addresses.
-    records: RwLock<HashMap<String, Vec<Ipv4Addr>>>,
+    records: RwLock<Records>,
     upstream: Vec<SocketAddr>,
     rotate: AtomicUsize,
 }
@@ -106,11 +122,19 @@ impl DnsServer {
     }
 
     /// Replaces the name table (names are matched case-insensitively).
-    pub fn set_records(&self, records: HashMap<String, Vec<Ipv4Addr>>) {
-        let records = records
-            .into_iter()
-            .map(|(k, v)| (normalise(&k), v))
-            .collect();
+    pub fn set_records(&self, records: Records) {
+        let norm = |m: HashMap<String, Vec<Ipv4Addr>>| -> HashMap<String, Vec<Ipv4Addr>> {
+            m.into_iter().map(|(k, v)| (normalise(&k), v)).collect()
+        };
+        let records = Records {
+            names: norm(records.names),
+            extra: records
+                .extra
+                .into_iter()
+                .map(|(ip, m)| (ip, norm(m)))
+                .collect(),
+            ptr: records.ptr,
+        };
         *self
             .shared
             .records
@@ -140,7 +164,7 @@ async fn udp_loop(sock: Arc<UdpSocket>, shared: Arc<Shared>) {
         let query = buf[..n].to_vec();
         let (sock, shared) = (sock.clone(), shared.clone());
         tokio::spawn(async move {
-            if let Some(resp) = answer(&shared, &query, false).await {
+            if let Some(resp) = answer(&shared, &query, false, peer.ip()).await {
                 let _ = sock.send_to(&resp, peer).await;
             }
         });
@@ -149,17 +173,21 @@ async fn udp_loop(sock: Arc<UdpSocket>, shared: Arc<Shared>) {
 
 async fn tcp_loop(listener: TcpListener, shared: Arc<Shared>) {
     loop {
-        let Ok((stream, _)) = listener.accept().await else {
+        let Ok((stream, peer)) = listener.accept().await else {
             continue;
         };
         let shared = shared.clone();
         tokio::spawn(async move {
-            let _ = tcp_conn(stream, shared).await;
+            let _ = tcp_conn(stream, shared, peer.ip()).await;
         });
     }
 }
 
-async fn tcp_conn(mut stream: TcpStream, shared: Arc<Shared>) -> std::io::Result<()> {
+async fn tcp_conn(
+    mut stream: TcpStream,
+    shared: Arc<Shared>,
+    client: IpAddr,
+) -> std::io::Result<()> {
     loop {
         // An idle client must not hold a task and a socket forever (RFC 7766 6.2.3 leaves
         // the idle timeout to the server; a few seconds is common).
@@ -172,7 +200,7 @@ async fn tcp_conn(mut stream: TcpStream, shared: Arc<Shared>) -> std::io::Result
             Ok(r) => r?,
             Err(_) => return Ok(()),
         };
-        if let Some(resp) = answer(&shared, &q, true).await {
+        if let Some(resp) = answer(&shared, &q, true, client).await {
             stream.write_u16(resp.len() as u16).await?;
             stream.write_all(&resp).await?;
         }
@@ -180,7 +208,7 @@ async fn tcp_conn(mut stream: TcpStream, shared: Arc<Shared>) -> std::io::Result
 }
 
 /// The response bytes for one query, or None to stay silent (unparseable garbage).
-async fn answer(shared: &Shared, query: &[u8], tcp: bool) -> Option<Vec<u8>> {
+async fn answer(shared: &Shared, query: &[u8], tcp: bool, client: IpAddr) -> Option<Vec<u8>> {
     let req = Message::from_vec(query).ok()?;
     if req.message_type() != MessageType::Query {
         return None;
@@ -203,12 +231,30 @@ async fn answer(shared: &Shared, query: &[u8], tcp: bool) -> Option<Vec<u8>> {
         return resp.to_vec().ok();
     };
     let name = normalise(&q.name().to_ascii());
-    let local = shared
-        .records
-        .read()
-        .unwrap_or_else(|e| e.into_inner())
-        .get(&name)
-        .cloned();
+    let (local, ptr) = {
+        let r = shared.records.read().unwrap_or_else(|e| e.into_inner());
+        let extra = match client {
+            IpAddr::V4(c) => r.extra.get(&c),
+            IpAddr::V6(_) => None,
+        };
+        let local = r
+            .names
+            .get(&name)
+            .or_else(|| extra.and_then(|x| x.get(&name)))
+            .cloned();
+        let ptr = match (q.query_type(), ptr_addr(&name)) {
+            (RecordType::PTR, Some(ip)) => r.ptr.get(&ip).cloned(),
+            _ => None,
+        };
+        (local, ptr)
+    };
+    if let Some(target) = ptr {
+        resp.set_authoritative(true);
+        if let Ok(t) = Name::from_ascii(format!("{target}.")) {
+            resp.add_answer(Record::from_rdata(q.name().clone(), 0, RData::PTR(PTR(t))));
+            return resp.to_vec().ok();
+        }
+    }
     match local {
         Some(mut ips) => {
             resp.set_authoritative(true);
@@ -235,6 +281,19 @@ async fn answer(shared: &Shared, query: &[u8], tcp: bool) -> Option<Vec<u8>> {
                 resp.to_vec().ok()
             }
         },
+    }
+}
+
+/// `4.3.2.1.in-addr.arpa` -> 1.2.3.4.
+fn ptr_addr(name: &str) -> Option<Ipv4Addr> {
+    let rev = name.strip_suffix(".in-addr.arpa")?;
+    let o: Vec<u8> = rev
+        .split('.')
+        .map(|p| p.parse().ok())
+        .collect::<Option<_>>()?;
+    match o.as_slice() {
+        [d, c, b, a] => Some(Ipv4Addr::new(*a, *b, *c, *d)),
+        _ => None,
     }
 }
 
@@ -294,6 +353,16 @@ pub fn parse_resolv_conf_nameservers(text: &str) -> Vec<SocketAddr> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reverse_names() {
+        assert_eq!(
+            ptr_addr("2.0.17.172.in-addr.arpa"),
+            Some(Ipv4Addr::new(172, 17, 0, 2))
+        );
+        assert_eq!(ptr_addr("0.17.172.in-addr.arpa"), None);
+        assert_eq!(ptr_addr("web"), None);
+    }
 
     #[test]
     fn parses_nameservers() {

@@ -428,8 +428,8 @@ impl Netd {
                     tracing::warn!(network = %n.name, container = %ep.container_id, error = %e, "re-create endpoint");
                 }
             }
-            self.refresh_dns(n);
         }
+        self.refresh_all_dns(state);
         if let Err(e) = self.apply_firewall(state, force_fw).await {
             first_err.get_or_insert(e);
         }
@@ -463,18 +463,55 @@ impl Netd {
         Ok(())
     }
 
-    fn refresh_dns(&self, n: &NetworkRecord) {
-        let mut records: HashMap<String, Vec<Ipv4Addr>> = HashMap::new();
+    /// Names registered on a network: name -> addresses (lowercase).
+    fn names_on(n: &NetworkRecord) -> HashMap<String, Vec<Ipv4Addr>> {
+        let mut names: HashMap<String, Vec<Ipv4Addr>> = HashMap::new();
         for ep in n.endpoints.values() {
             for name in &ep.dns_names {
-                let v = records.entry(name.to_ascii_lowercase()).or_default();
+                let v = names.entry(name.to_ascii_lowercase()).or_default();
                 if !v.contains(&ep.ip) {
                     v.push(ep.ip);
                 }
             }
         }
-        if let Some(d) = self.dns.lock().unwrap().get(&n.id) {
-            d.set_records(records);
+        names
+    }
+
+    /// Pushes every network's current names to its DNS server (an attach on one network
+    /// changes what a multi-homed container sees through the others too).
+    fn refresh_all_dns(&self, state: &State) {
+        let by_net: HashMap<&str, HashMap<String, Vec<Ipv4Addr>>> = state
+            .networks
+            .values()
+            .map(|n| (n.id.as_str(), Self::names_on(n)))
+            .collect();
+        let dns = self.dns.lock().unwrap();
+        for n in state.networks.values() {
+            let Some(server) = dns.get(&n.id) else {
+                continue;
+            };
+            let names = by_net[n.id.as_str()].clone();
+            let mut extra = HashMap::new();
+            let mut ptr = HashMap::new();
+            for ep in n.endpoints.values() {
+                if let Some(first) = ep.dns_names.first() {
+                    ptr.insert(ep.ip, first.to_ascii_lowercase());
+                }
+                let mut view: HashMap<String, Vec<Ipv4Addr>> = HashMap::new();
+                for other in state.networks.values().filter(|m| m.id != n.id) {
+                    if other.endpoints.contains_key(&ep.container_id) {
+                        for (name, ips) in &by_net[other.id.as_str()] {
+                            if !names.contains_key(name) {
+                                view.entry(name.clone()).or_default().extend(ips);
+                            }
+                        }
+                    }
+                }
+                if !view.is_empty() {
+                    extra.insert(ep.ip, view);
+                }
+            }
+            server.set_records(dns::Records { names, extra, ptr });
         }
     }
 
@@ -733,7 +770,7 @@ impl Netd {
             let _ = self.host.delete(&ep.host_ifname).await;
             return Err(e);
         }
-        self.refresh_dns(&state.networks[&n.id]);
+        self.refresh_all_dns(&state);
         tracing::info!(network = %n.name, container = %cid, ip = %ip, ifname = %ep.ifname, "attached");
         Ok(Attachment {
             network_id: n.id.clone(),
@@ -863,7 +900,7 @@ impl Netd {
                 state.published.remove(container_id);
             }
         }
-        self.refresh_dns(&state.networks[net_id]);
+        self.refresh_all_dns(state);
         if ep.netns_path.exists() {
             // The default route may have gone with the veth; give it to the next holder.
             if let Ok(ctr) = Netlink::in_netns(&ep.netns_path) {

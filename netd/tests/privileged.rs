@@ -420,11 +420,36 @@ fn traffic_dns_isolation_publish_resync() {
             answers(&dig(&c2, a1.gateway, "WEB.").await),
             vec![ip1.clone()]
         );
-        let nx = dig(&c2, a1.gateway, "db").await;
+        // c1 is on front only: db (on back) does not exist for it.
+        let nx = dig(&c1, a1.gateway, "db").await;
         assert!(nx.contains("status: NXDOMAIN"), "{nx}");
-        assert!(dig(&c2, a3.gateway, "db")
-            .await
-            .contains(&a3.ip.to_string()));
+        let nx = dig(&c1, a1.gateway, "i4").await;
+        assert!(nx.contains("status: NXDOMAIN"), "{nx}");
+        // c2 is on front and back: its first nameserver (front) answers back's names too.
+        assert_eq!(
+            answers(&dig(&c2, a1.gateway, "db").await),
+            vec![a3.ip.to_string()]
+        );
+        assert_eq!(
+            answers(&dig(&c2, a3.gateway, "db").await),
+            vec![a3.ip.to_string()]
+        );
+        // Reverse lookup of a container address.
+        let ptr = run(
+            Some(&c2),
+            &[
+                "dig",
+                "+short",
+                "+time=2",
+                "+tries=1",
+                &format!("@{}", a1.gateway),
+                "-x",
+                &ip1,
+            ],
+        )
+        .await
+        .unwrap();
+        assert_eq!(ptr.trim(), "web.");
         let mut firsts = HashSet::new();
         for _ in 0..4 {
             let a = answers(&dig(&c2, a1.gateway, "svc").await);
