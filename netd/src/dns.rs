@@ -6,6 +6,8 @@
 //! single-label name that is not ours gets NXDOMAIN without asking upstream: it can only be a
 //! container name (on another network, or gone), and leaking it to the host's resolvers is
 //! slow and wrong. Everything else is relayed byte for byte to the upstream resolvers.
+//! A client on several networks also gets the names of its other networks (see
+//! [`Records::extra`]), and addresses of this network resolve back (PTR) to their first name.
 //!
 //! hickory-proto does the wire format; the socket loops are ours rather than hickory-server's
 //! `ServerFuture`, because relaying an upstream answer unchanged (flags, EDNS, every section)

@@ -17,9 +17,16 @@
 //! 5. On removal: [`Netd::unpublish`], [`Netd::detach`], [`Netd::remove_netns`]; or, after a
 //!    crash, [`Netd::gc`] with the set of containers that still exist.
 //!
-//! Host requirements: `iptables` (nft or legacy; [`NetdOptions::iptables`] names the binary,
-//! `-save`/`-restore` are derived from it), and the bridge netfilter hooks (`br_netfilter`) for
-//! hairpin traffic between two containers of one bridge through a published port.
+//! Host requirements: `iptables` (nft or legacy, both work on Linux 6.x; [`NetdOptions::iptables`]
+//! names the binary, default `iptables`, i.e. whatever the distribution's alternative points
+//! at, which is also what Docker on the same host uses: rules of both backends would otherwise
+//! be evaluated side by side; `-save`/`-restore` are derived from the name). Without
+//! br_netfilter (or with net.bridge.bridge-nf-call-iptables=0) hairpin traffic through a
+//! published port is masqueraded to the gateway instead of keeping its source address.
+//!
+//! Tests: `cargo test -p berth-netd`; the privileged ones (tests/privileged.rs) need root and
+//! the packages `iptables busybox-static dnsutils` (plus iproute2 and util-linux's nsenter),
+//! and run each in a network namespace of their own.
 //!
 //! Threads and namespaces: netd acts on the network namespace of the thread that called
 //! [`Netd::open`] and of the runtime's worker threads (the host's, in the daemon). It never

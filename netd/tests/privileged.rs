@@ -718,6 +718,26 @@ fn traffic_dns_isolation_publish_resync() {
             "dns back on the gateway"
         );
 
+        // A deleted veth (both ends go together) comes back with the same address and route.
+        let c2_front = netd
+            .inspect("front")
+            .await
+            .unwrap()
+            .endpoints
+            .into_iter()
+            .find(|e| e.container_id == "c2")
+            .unwrap();
+        run(None, &["ip", "link", "del", &c2_front.host_ifname])
+            .await
+            .unwrap();
+        assert!(!ping(&c2, &ip1).await);
+        netd.resync().await.unwrap();
+        assert!(ping(&c2, &ip1).await, "veth re-created");
+        let r2 = run(Some(&c2), &["ip", "-4", "route", "show", "default"])
+            .await
+            .unwrap();
+        assert!(r2.contains("via 172.17.0.1 dev eth0"), "{r2}");
+
         // Detach: veth gone, names gone, published ports through it gone.
         netd.detach("front", "c1").await.unwrap();
         let links = run(None, &["ip", "-o", "link"]).await.unwrap();
