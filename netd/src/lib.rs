@@ -381,6 +381,24 @@ fn route_holder<'a>(
 impl Netd {
     /// Loads the persisted state and re-creates whatever of it is missing.
     pub async fn open(opts: NetdOptions) -> Result<Netd> {
+        // IFNAMSIZ is 16 with the NUL: bridge names are at most 15 bytes. iptables chain
+        // names are at most 28 (XT_EXTENSION_MAXNAMELEN 29); our longest suffix is 12.
+        if opts.bridge_prefix.len() > 3 || !opts.bridge_prefix.is_ascii() {
+            return Err(NetdError::InvalidName {
+                what: "bridge prefix (at most 3 bytes)",
+                value: opts.bridge_prefix,
+            });
+        }
+        let chain_ok = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+        if opts.chain_prefix.is_empty()
+            || opts.chain_prefix.len() > 16
+            || !opts.chain_prefix.chars().all(chain_ok)
+        {
+            return Err(NetdError::InvalidName {
+                what: "chain prefix (1-16 of [A-Za-z0-9_-])",
+                value: opts.chain_prefix,
+            });
+        }
         let state_path = opts.state_dir.join("netd.json");
         let state = State::load(&state_path).map_err(ctx("open netd state", e_store))?;
         let host = Netlink::current().map_err(ctx("open netlink", e_link))?;

@@ -68,7 +68,10 @@ where
         eprintln!("skipping {name}: needs root");
         return;
     }
-    let prefix = format!("T{:x}{}", std::process::id() % 0xffff, name.len() % 10);
+    // Unique per test even within one process (cargo test runs tests as threads).
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let prefix = format!("T{:x}x{n}", std::process::id());
     let res = std::thread::spawn(move || {
         nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).expect("unshare netns");
         let env = Env {
