@@ -17,6 +17,29 @@
 //! 5. On removal: [`Netd::unpublish`], [`Netd::detach`], [`Netd::remove_netns`]; or, after a
 //!    crash, [`Netd::gc`] with the set of containers that still exist.
 //!
+//! ```no_run
+//! # async fn demo() -> Result<(), berth_netd::NetdError> {
+//! use berth_netd::*;
+//! let netd = Netd::open(NetdOptions::new("/var/lib/berth/netd", "/run/berth")).await?;
+//! netd.create_network(NetworkSpec { name: "shop_default".into(), ..Default::default() }).await?;
+//! let ns = netd.create_netns("4f2a...").await?;
+//! let att = netd
+//!     .attach(
+//!         "shop_default",
+//!         AttachRequest {
+//!             container_id: "4f2a...".into(),
+//!             netns_path: ns,
+//!             ipv4: None,
+//!             dns_names: vec!["shop-web-1".into(), "web".into()],
+//!             gateway_priority: 0,
+//!         },
+//!     )
+//!     .await?;
+//! netd.publish("4f2a...", &[PortSpec::parse("8080:80").unwrap()]).await?;
+//! let resolv_conf = render_resolv_conf(&[att.gateway], &[], &[]);
+//! # let _ = resolv_conf; Ok(()) }
+//! ```
+//!
 //! Host requirements: `iptables` (nft or legacy, both work on Linux 6.x; [`NetdOptions::iptables`]
 //! names the binary, default `iptables`, i.e. whatever the distribution's alternative points
 //! at, which is also what Docker on the same host uses: rules of both backends would otherwise
