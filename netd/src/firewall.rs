@@ -155,9 +155,9 @@ impl Firewall {
             let b = &n.bridge;
             filter.push(format!("-A {fwd} -i {b} -o {b} -j ACCEPT"));
             if n.internal {
-                // Internal: no way in or out of the bridge, not even replies.
-                filter.push(format!("-A {fwd} -i {b} -j DROP"));
-                filter.push(format!("-A {fwd} -o {b} -j DROP"));
+                // Internal: nothing in or out of the bridge; the DROPs live in ISOLATION-1
+                // below, ahead of every ACCEPT, so not even a published port of another
+                // network is reachable through the gateway.
             } else {
                 filter.push(format!(
                     "-A {fwd} -o {b} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT"
@@ -182,9 +182,14 @@ impl Firewall {
         }
         for n in &d.networks {
             let b = &n.bridge;
-            filter.push(format!(
-                "-A {iso1} -i {b} ! -o {b} -m conntrack ! --ctstate DNAT -j {iso2}"
-            ));
+            if n.internal {
+                filter.push(format!("-A {iso1} -i {b} ! -o {b} -j DROP"));
+                filter.push(format!("-A {iso1} ! -i {b} -o {b} -j DROP"));
+            } else {
+                filter.push(format!(
+                    "-A {iso1} -i {b} ! -o {b} -m conntrack ! --ctstate DNAT -j {iso2}"
+                ));
+            }
         }
         filter.push(format!("-A {iso1} -j RETURN"));
         for n in &d.networks {
@@ -415,7 +420,7 @@ mod tests {
         };
         let r = fw.render(&d);
         assert_eq!(r["filter"][0], "-A BX-FORWARD -j BX-ISOLATION-1");
-        assert!(r["filter"].contains(&"-A BX-FORWARD -i br-b -j DROP".to_string()));
+        assert!(r["filter"].contains(&"-A BX-ISOLATION-1 -i br-b ! -o br-b -j DROP".to_string()));
         assert!(
             !r["nat"].iter().any(|l| l.contains("10.2.0.0/24")),
             "internal network has no masquerade"

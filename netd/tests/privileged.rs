@@ -535,6 +535,12 @@ fn traffic_dns_isolation_publish_resync() {
             !ping(&c4, &ip1).await,
             "internal network must not reach other networks"
         );
+        let _int_srv = serve(&c4, "internal").await;
+        let int_addr = format!("{}:80", a4.ip);
+        assert_eq!(
+            wget(Some(&c5), &int_addr).await.as_deref(),
+            Some("internal")
+        );
 
         let b = netd
             .publish(
@@ -633,6 +639,11 @@ fn traffic_dns_isolation_publish_resync() {
             );
         };
         check_published().await;
+        let gw4 = format!("{}:8080", a4.gateway);
+        assert!(
+            wget(Some(&c4), &gw4).await.is_none(),
+            "internal reaches no published port"
+        );
 
         // A neighbour routing to a container address directly gets nowhere, even with an
         // ACCEPT policy on FORWARD: only published ports come in.
