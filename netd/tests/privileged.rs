@@ -639,6 +639,18 @@ fn traffic_dns_isolation_publish_resync() {
             );
         };
         check_published().await;
+        // Published on one host address only.
+        netd.publish("c1", &[PortSpec::parse("192.0.2.1:8082:80").unwrap()])
+            .await
+            .unwrap();
+        assert_eq!(
+            wget(Some(&remote), "192.0.2.1:8082").await.as_deref(),
+            Some("hello-c1")
+        );
+        assert!(
+            wget(None, "127.0.0.1:8082").await.is_none(),
+            "not on 127.0.0.1"
+        );
         let gw4 = format!("{}:8080", a4.gateway);
         assert!(
             wget(Some(&c4), &gw4).await.is_none(),
