@@ -1,1 +1,1201 @@
 //! berth's network driver: Linux bridges, veth pairs, IPAM, iptables and embedded DNS.
+//!
+//! The daemon owns one [`Netd`] (async, tokio). Everything it does is recorded in one state
+//! file under `state_dir` and can be re-applied: [`Netd::open`] and [`Netd::resync`] re-create
+//! whatever is missing (bridges, veths of live namespaces, DNS servers, iptables chains, rules
+//! and jumps) without duplicating anything, so a flushed firewall or a deleted bridge heals.
+//!
+//! Life of a container's networking, as the controller drives it:
+//! 1. [`Netd::create_netns`]: a new network namespace pinned at `run_dir/netns/<container>`,
+//!    loopback up. The engine's shim joins it (setns) before exec.
+//! 2. [`Netd::attach`] once per network: a veth pair, host end on the network's bridge, the
+//!    other end moved into the namespace as `eth0`, `eth1`, ... with address and, for the
+//!    highest `gateway_priority` non-internal network, the default route. Its `dns_names` are
+//!    answered by that network's DNS server from then on.
+//! 3. [`Netd::publish`]: DNAT rules for its published ports ([`PortSpec::parse`] reads `-p`).
+//! 4. [`render_resolv_conf`] / [`render_hosts`]: content for the files the engine bind-mounts.
+//! 5. On removal: [`Netd::unpublish`], [`Netd::detach`], [`Netd::remove_netns`]; or, after a
+//!    crash, [`Netd::gc`] with the set of containers that still exist.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), berth_netd::NetdError> {
+//! use berth_netd::*;
+//! let netd = Netd::open(NetdOptions::new("/var/lib/berth/netd", "/run/berth")).await?;
+//! netd.create_network(NetworkSpec { name: "shop_default".into(), ..Default::default() }).await?;
+//! let ns = netd.create_netns("4f2a...").await?;
+//! let att = netd
+//!     .attach(
+//!         "shop_default",
+//!         AttachRequest {
+//!             container_id: "4f2a...".into(),
+//!             netns_path: ns,
+//!             ipv4: None,
+//!             dns_names: vec!["shop-web-1".into(), "web".into()],
+//!             gateway_priority: 0,
+//!         },
+//!     )
+//!     .await?;
+//! netd.publish("4f2a...", &[PortSpec::parse("8080:80").unwrap()]).await?;
+//! let resolv_conf = render_resolv_conf(&[att.gateway], &[], &[]);
+//! # let _ = resolv_conf; Ok(()) }
+//! ```
+//!
+//! Host requirements: `iptables` (nft or legacy, both work on Linux 6.x; [`NetdOptions::iptables`]
+//! names the binary, default `iptables`, i.e. whatever the distribution's alternative points
+//! at, which is also what Docker on the same host uses: rules of both backends would otherwise
+//! be evaluated side by side; `-save`/`-restore` are derived from the name). Without
+//! br_netfilter (or with net.bridge.bridge-nf-call-iptables=0) hairpin traffic through a
+//! published port is masqueraded to the gateway instead of keeping its source address.
+//!
+//! Tests: `cargo test -p berth-netd`; the privileged ones (tests/privileged.rs) need root and
+//! the packages `iptables busybox-static dnsutils` (plus iproute2 and util-linux's nsenter),
+//! and run each in a network namespace of their own.
+//!
+//! Threads and namespaces: netd acts on the network namespace of the thread that called
+//! [`Netd::open`] and of the runtime's worker threads (the host's, in the daemon). It never
+//! forks; it enters container namespaces with short-lived threads (see `netns.rs`).
+
+mod dns;
+mod firewall;
+mod ipam;
+mod link;
+mod netns;
+mod ports;
+mod resolv;
+mod store;
+
+pub use dns::{parse_resolv_conf_nameservers, DnsError};
+pub use firewall::FirewallError;
+pub use ipam::IpamError;
+pub use link::LinkError;
+pub use netns::NetnsError;
+pub use ports::{PortBinding, PortSpec, PortsError, Protocol};
+pub use resolv::{render_hosts, render_resolv_conf};
+pub use store::StoreError;
+
+use dns::DnsServer;
+use firewall::{Desired, Firewall, FwNetwork, FwPort};
+use ipnetwork::Ipv4Network;
+use link::Netlink;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use store::{EndpointRecord, NetworkRecord, State};
+
+/// Errors of [`Netd`]; module errors are wrapped with what was being done.
+#[derive(Debug, thiserror::Error)]
+pub enum NetdError {
+    #[error("{context}: {source}")]
+    Store { context: String, source: StoreError },
+    #[error("{context}: {source}")]
+    Ipam { context: String, source: IpamError },
+    #[error("{context}: {source}")]
+    Link {
+        context: String,
+        source: Box<LinkError>,
+    },
+    #[error("{context}: {source}")]
+    Netns { context: String, source: NetnsError },
+    #[error("{context}: {source}")]
+    Firewall {
+        context: String,
+        source: FirewallError,
+    },
+    #[error("{context}: {source}")]
+    Dns { context: String, source: DnsError },
+    #[error("write sysctl {path}: {source}")]
+    Sysctl {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("network {0} not found")]
+    NetworkNotFound(String),
+    #[error("network {0} already exists")]
+    NetworkExists(String),
+    #[error("network {network} is in use by containers {containers:?}")]
+    NetworkInUse {
+        network: String,
+        containers: Vec<String>,
+    },
+    #[error("container {container} is already attached to network {network}")]
+    AlreadyAttached { network: String, container: String },
+    #[error("container {container} is not attached to network {network}")]
+    NotAttached { network: String, container: String },
+    #[error("container {0} has no address on a non-internal network to publish ports on")]
+    NoPublishAddress(String),
+    #[error("publish {spec} for container {container}: host port {port}/{protocol} is already published")]
+    PortInUse {
+        container: String,
+        spec: String,
+        port: u16,
+        protocol: Protocol,
+    },
+    #[error("publish for container {container}: no free host port in {first}-{last}")]
+    NoFreePort {
+        container: String,
+        first: u16,
+        last: u16,
+    },
+    #[error("invalid {what} {value:?}")]
+    InvalidName { what: &'static str, value: String },
+}
+
+pub type Result<T, E = NetdError> = std::result::Result<T, E>;
+
+fn ctx<E>(
+    context: impl Into<String>,
+    wrap: fn(String, E) -> NetdError,
+) -> impl FnOnce(E) -> NetdError {
+    let context = context.into();
+    move |e| wrap(context, e)
+}
+fn e_store(c: String, source: StoreError) -> NetdError {
+    NetdError::Store { context: c, source }
+}
+fn e_ipam(c: String, source: IpamError) -> NetdError {
+    NetdError::Ipam { context: c, source }
+}
+fn e_link(c: String, source: LinkError) -> NetdError {
+    NetdError::Link {
+        context: c,
+        source: Box::new(source),
+    }
+}
+fn e_netns(c: String, source: NetnsError) -> NetdError {
+    NetdError::Netns { context: c, source }
+}
+fn e_fw(c: String, source: FirewallError) -> NetdError {
+    NetdError::Firewall { context: c, source }
+}
+fn e_dns(c: String, source: DnsError) -> NetdError {
+    NetdError::Dns { context: c, source }
+}
+
+/// How to open [`Netd`].
+#[derive(Debug, Clone)]
+pub struct NetdOptions {
+    /// Where `netd.json` (networks, endpoints, addresses, published ports) lives.
+    pub state_dir: PathBuf,
+    /// Where namespace pins live (`run_dir/netns/<container id>`).
+    pub run_dir: PathBuf,
+    /// Prefix of every iptables chain (`BERTH-FORWARD`, ...). Tests use a unique one.
+    pub chain_prefix: String,
+    /// Bridges are named `<bridge_prefix><12 hex of the network id>` (at most 15 bytes).
+    pub bridge_prefix: String,
+    /// Resolvers for names that are not ours; None = the nameservers of /etc/resolv.conf.
+    pub upstream_dns: Option<Vec<SocketAddr>>,
+    /// The iptables binary (`iptables`, `iptables-nft`, `iptables-legacy`).
+    pub iptables: String,
+    /// Port of the embedded DNS servers (53; tests may move it).
+    pub dns_port: u16,
+    /// Subnet pools for networks without a subnet; None = Docker's defaults.
+    pub address_pools: Option<Vec<Ipv4Network>>,
+}
+
+impl NetdOptions {
+    pub fn new(state_dir: impl Into<PathBuf>, run_dir: impl Into<PathBuf>) -> NetdOptions {
+        NetdOptions {
+            state_dir: state_dir.into(),
+            run_dir: run_dir.into(),
+            chain_prefix: "BERTH".into(),
+            bridge_prefix: "br-".into(),
+            upstream_dns: None,
+            iptables: "iptables".into(),
+            dns_port: 53,
+            address_pools: None,
+        }
+    }
+}
+
+/// A network to create. Unset fields get Docker's defaults.
+#[derive(Debug, Clone, Default)]
+pub struct NetworkSpec {
+    pub name: String,
+    pub subnet: Option<Ipv4Network>,
+    pub gateway: Option<Ipv4Addr>,
+    pub ip_range: Option<Ipv4Network>,
+    /// No egress, no ingress: traffic stays on the bridge.
+    pub internal: bool,
+    pub mtu: Option<u32>,
+    pub labels: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkInfo {
+    pub id: String,
+    pub name: String,
+    pub bridge: String,
+    pub subnet: Ipv4Network,
+    pub gateway: Ipv4Addr,
+    pub ip_range: Option<Ipv4Network>,
+    pub internal: bool,
+    pub mtu: u32,
+    pub labels: BTreeMap<String, String>,
+    /// Unix seconds.
+    pub created: u64,
+    pub endpoints: Vec<EndpointInfo>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EndpointInfo {
+    pub container_id: String,
+    pub ifname: String,
+    pub host_ifname: String,
+    pub ip: Ipv4Addr,
+    pub mac: String,
+    pub dns_names: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct AttachRequest {
+    pub container_id: String,
+    /// The pinned namespace (from [`Netd::create_netns`] or another container's, for
+    /// `network_mode: container:X`).
+    pub netns_path: PathBuf,
+    /// Static address (`ipv4_address`); None = next free one.
+    pub ipv4: Option<Ipv4Addr>,
+    /// Names answered by the network's DNS: container name, service name, aliases, links.
+    pub dns_names: Vec<String>,
+    /// The non-internal network with the highest priority (ties: attached first) holds the
+    /// default route.
+    pub gateway_priority: i32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attachment {
+    pub network_id: String,
+    pub ifname: String,
+    pub ip: Ipv4Addr,
+    pub prefix_len: u8,
+    pub gateway: Ipv4Addr,
+    pub mac: String,
+}
+
+/// The network driver. Cheap to share behind an `Arc`; every operation serialises on one
+/// state lock, which is what makes "never two holders of an address" hold.
+pub struct Netd {
+    opts: NetdOptions,
+    state_path: PathBuf,
+    state: tokio::sync::Mutex<State>,
+    host: Netlink,
+    fw: Firewall,
+    /// network id -> its DNS server (only touched with `state` held).
+    dns: std::sync::Mutex<HashMap<String, DnsServer>>,
+    upstream: Vec<SocketAddr>,
+}
+
+fn mac_string(m: [u8; 6]) -> String {
+    m.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+fn random_hex(n: usize) -> String {
+    let mut buf = vec![0u8; n.div_ceil(2)];
+    // /dev/urandom never blocks once the pool is initialised (random(4)).
+    let ok = std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut buf));
+    if ok.is_err() {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let seed = t.as_nanos() ^ (std::process::id() as u128) << 64;
+        for (i, b) in buf.iter_mut().enumerate() {
+            *b = (seed >> ((i * 8) % 128)) as u8 ^ (i as u8).wrapping_mul(151);
+        }
+    }
+    let s: String = buf.iter().map(|b| format!("{b:02x}")).collect();
+    s[..n].to_string()
+}
+
+/// Whether bridged IPv4 frames traverse iptables in this namespace (br_netfilter loaded and
+/// net.bridge.bridge-nf-call-iptables on; the sysctl is per namespace since Linux 5.3).
+fn bridge_nf_call_iptables() -> bool {
+    std::fs::read_to_string("/proc/sys/net/bridge/bridge-nf-call-iptables")
+        .is_ok_and(|v| v.trim() == "1")
+}
+
+/// Whether nothing on the host listens on `ip:port` (bind and drop a socket).
+fn host_port_free(proto: Protocol, ip: Ipv4Addr, port: u16) -> bool {
+    let addr = SocketAddr::new(IpAddr::V4(ip), port);
+    match proto {
+        Protocol::Tcp => std::net::TcpListener::bind(addr).is_ok(),
+        Protocol::Udp => std::net::UdpSocket::bind(addr).is_ok(),
+    }
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Sysctls under /proc/sys/net are per network namespace: the one of the writing thread.
+fn sysctl(path: &str, value: &str) -> Result<()> {
+    let full = format!("/proc/sys/{path}");
+    std::fs::write(&full, value).map_err(|source| NetdError::Sysctl { path: full, source })
+}
+
+fn valid_id(what: &'static str, s: &str) -> Result<()> {
+    let ok = !s.is_empty()
+        && s.len() <= 128
+        && s != "."
+        && s != ".."
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(NetdError::InvalidName {
+            what,
+            value: s.to_string(),
+        })
+    }
+}
+
+fn info(n: &NetworkRecord) -> NetworkInfo {
+    NetworkInfo {
+        id: n.id.clone(),
+        name: n.name.clone(),
+        bridge: n.bridge.clone(),
+        subnet: n.subnet,
+        gateway: n.gateway,
+        ip_range: n.ip_range,
+        internal: n.internal,
+        mtu: n.mtu,
+        labels: n.labels.clone(),
+        created: n.created,
+        endpoints: n
+            .endpoints
+            .values()
+            .map(|e| EndpointInfo {
+                container_id: e.container_id.clone(),
+                ifname: e.ifname.clone(),
+                host_ifname: e.host_ifname.clone(),
+                ip: e.ip,
+                mac: mac_string(e.mac),
+                dns_names: e.dns_names.clone(),
+            })
+            .collect(),
+    }
+}
+
+/// The endpoint of `container` that should hold the default route: highest priority among
+/// non-internal networks, earliest attachment on ties.
+fn route_holder<'a>(
+    state: &'a State,
+    container: &str,
+) -> Option<(&'a NetworkRecord, &'a EndpointRecord)> {
+    state
+        .networks
+        .values()
+        .filter(|n| !n.internal)
+        .filter_map(|n| n.endpoints.get(container).map(|e| (n, e)))
+        .max_by(|a, b| {
+            a.1.gateway_priority
+                .cmp(&b.1.gateway_priority)
+                .then(b.1.seq.cmp(&a.1.seq))
+        })
+}
+
+impl Netd {
+    /// Loads the persisted state and re-creates whatever of it is missing.
+    pub async fn open(opts: NetdOptions) -> Result<Netd> {
+        // IFNAMSIZ is 16 with the NUL: bridge names are at most 15 bytes. iptables chain
+        // names are at most 28 (XT_EXTENSION_MAXNAMELEN 29); our longest suffix is 12.
+        if opts.bridge_prefix.len() > 3 || !opts.bridge_prefix.is_ascii() {
+            return Err(NetdError::InvalidName {
+                what: "bridge prefix (at most 3 bytes)",
+                value: opts.bridge_prefix,
+            });
+        }
+        let chain_ok = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+        if opts.chain_prefix.is_empty()
+            || opts.chain_prefix.len() > 16
+            || !opts.chain_prefix.chars().all(chain_ok)
+        {
+            return Err(NetdError::InvalidName {
+                what: "chain prefix (1-16 of [A-Za-z0-9_-])",
+                value: opts.chain_prefix,
+            });
+        }
+        let state_path = opts.state_dir.join("netd.json");
+        let state = State::load(&state_path).map_err(ctx("open netd state", e_store))?;
+        let host = Netlink::current().map_err(ctx("open netlink", e_link))?;
+        let upstream = match &opts.upstream_dns {
+            Some(u) => u.clone(),
+            None => std::fs::read_to_string("/etc/resolv.conf")
+                .map(|t| parse_resolv_conf_nameservers(&t))
+                .unwrap_or_default(),
+        };
+        let fw = Firewall::new(&opts.iptables, &opts.chain_prefix);
+        let netd = Netd {
+            opts,
+            state_path,
+            state: tokio::sync::Mutex::new(state),
+            host,
+            fw,
+            dns: Default::default(),
+            upstream,
+        };
+        {
+            // A network that cannot be re-created now (say, its DNS address is taken) must not
+            // keep the daemon from starting; resync retries and reports it.
+            let state = netd.state.lock().await;
+            if let Err(e) = netd.converge(&state, true).await {
+                tracing::error!(error = %e, "re-creating persisted networks");
+            }
+        }
+        Ok(netd)
+    }
+
+    fn save(&self, state: &State) -> Result<()> {
+        state
+            .save(&self.state_path)
+            .map_err(ctx("save netd state", e_store))
+    }
+
+    fn pin_path(&self, container_id: &str) -> PathBuf {
+        self.opts.run_dir.join("netns").join(container_id)
+    }
+
+    /// Re-creates bridges, veths of live namespaces, DNS servers and the firewall.
+    async fn converge(&self, state: &State, force_fw: bool) -> Result<()> {
+        let mut first_err = None;
+        for n in state.networks.values() {
+            if let Err(e) = self.realize_network(n).await {
+                tracing::warn!(network = %n.name, error = %e, "re-create network");
+                first_err.get_or_insert(e);
+                continue;
+            }
+            for ep in n.endpoints.values() {
+                if let Err(e) = self.heal_endpoint(state, n, ep).await {
+                    tracing::warn!(network = %n.name, container = %ep.container_id, error = %e, "re-create endpoint");
+                }
+            }
+        }
+        self.refresh_all_dns(state);
+        if let Err(e) = self.apply_firewall(state, force_fw).await {
+            first_err.get_or_insert(e);
+        }
+        first_err.map_or(Ok(()), Err)
+    }
+
+    /// Bridge up with its address, route_localnet, DNS server running.
+    async fn realize_network(&self, n: &NetworkRecord) -> Result<()> {
+        let c = || format!("network {} bridge {}", n.name, n.bridge);
+        self.host
+            .ensure_bridge(&n.bridge, n.mtu, n.gateway, n.subnet.prefix())
+            .await
+            .map_err(ctx(c(), e_link))?;
+        // Forwarding is what a bridge network is for; Docker sets it the same way.
+        sysctl("net/ipv4/ip_forward", "1")?;
+        // Lets 127.0.0.1:port reach a container via OUTPUT DNAT (see firewall.rs).
+        sysctl(&format!("net/ipv4/conf/{}/route_localnet", n.bridge), "1")?;
+        let running = self
+            .dns
+            .lock()
+            .unwrap()
+            .get(&n.id)
+            .is_some_and(|d| d.is_running());
+        if !running {
+            let addr = SocketAddr::new(IpAddr::V4(n.gateway), self.opts.dns_port);
+            let server = DnsServer::start(&n.name, addr, self.upstream.clone())
+                .await
+                .map_err(ctx(c(), e_dns))?;
+            self.dns.lock().unwrap().insert(n.id.clone(), server);
+        }
+        Ok(())
+    }
+
+    /// Names registered on a network: name -> addresses (lowercase).
+    fn names_on(n: &NetworkRecord) -> HashMap<String, Vec<Ipv4Addr>> {
+        let mut names: HashMap<String, Vec<Ipv4Addr>> = HashMap::new();
+        for ep in n.endpoints.values() {
+            for name in &ep.dns_names {
+                let v = names.entry(name.to_ascii_lowercase()).or_default();
+                if !v.contains(&ep.ip) {
+                    v.push(ep.ip);
+                }
+            }
+        }
+        names
+    }
+
+    /// Pushes every network's current names to its DNS server (an attach on one network
+    /// changes what a multi-homed container sees through the others too).
+    fn refresh_all_dns(&self, state: &State) {
+        let by_net: HashMap<&str, HashMap<String, Vec<Ipv4Addr>>> = state
+            .networks
+            .values()
+            .map(|n| (n.id.as_str(), Self::names_on(n)))
+            .collect();
+        let dns = self.dns.lock().unwrap();
+        for n in state.networks.values() {
+            let Some(server) = dns.get(&n.id) else {
+                continue;
+            };
+            let names = by_net[n.id.as_str()].clone();
+            let mut extra = HashMap::new();
+            let mut ptr = HashMap::new();
+            for ep in n.endpoints.values() {
+                if let Some(first) = ep.dns_names.first() {
+                    ptr.insert(ep.ip, first.to_ascii_lowercase());
+                }
+                let mut view: HashMap<String, Vec<Ipv4Addr>> = HashMap::new();
+                for other in state.networks.values().filter(|m| m.id != n.id) {
+                    if other.endpoints.contains_key(&ep.container_id) {
+                        for (name, ips) in &by_net[other.id.as_str()] {
+                            if !names.contains_key(name) {
+                                view.entry(name.clone()).or_default().extend(ips);
+                            }
+                        }
+                    }
+                }
+                if !view.is_empty() {
+                    extra.insert(ep.ip, view);
+                }
+            }
+            server.set_records(dns::Records { names, extra, ptr });
+        }
+    }
+
+    async fn apply_firewall(&self, state: &State, force: bool) -> Result<()> {
+        let desired = Desired {
+            networks: state
+                .networks
+                .values()
+                .map(|n| FwNetwork {
+                    bridge: n.bridge.clone(),
+                    subnet: n.subnet,
+                    internal: n.internal,
+                })
+                .collect(),
+            ports: state
+                .published
+                .values()
+                .flatten()
+                .map(|b| FwPort {
+                    protocol: b.protocol,
+                    host_ip: (!b.host_ip.is_unspecified()).then_some(b.host_ip),
+                    host_port: b.host_port,
+                    container_ip: b.container_ip,
+                    container_port: b.container_port,
+                })
+                .collect(),
+            hairpin_masquerade: !bridge_nf_call_iptables(),
+        };
+        self.fw
+            .apply(&desired, force)
+            .await
+            .map_err(ctx("apply firewall", e_fw))
+    }
+
+    /// Creates a network: subnet (given or from the pools, skipping every routed subnet and
+    /// every other network), bridge, DNS server, firewall rules.
+    pub async fn create_network(&self, spec: NetworkSpec) -> Result<NetworkInfo> {
+        valid_id("network name", &spec.name)?;
+        let mut state = self.state.lock().await;
+        if state.find(&spec.name).is_some_and(|n| n.name == spec.name) {
+            return Err(NetdError::NetworkExists(spec.name));
+        }
+        let c = format!("create network {}", spec.name);
+        let existing: Vec<Ipv4Network> = state.networks.values().map(|n| n.subnet).collect();
+        let subnet = match spec.subnet {
+            Some(s) => {
+                if let Some(o) = existing.iter().find(|o| ipam::overlaps(o, &s)) {
+                    return Err(e_ipam(
+                        c,
+                        IpamError::Overlap {
+                            subnet: s,
+                            other: *o,
+                        },
+                    ));
+                }
+                s
+            }
+            None => {
+                let mut taken = self
+                    .host
+                    .routed_subnets()
+                    .await
+                    .map_err(ctx(c.clone(), e_link))?;
+                taken.extend(existing);
+                let pools = self
+                    .opts
+                    .address_pools
+                    .clone()
+                    .unwrap_or_else(ipam::default_pools);
+                ipam::pick_subnet(&pools, &taken).map_err(ctx(c.clone(), e_ipam))?
+            }
+        };
+        let (subnet, gateway) = ipam::plan_subnet(subnet, spec.gateway, spec.ip_range)
+            .map_err(ctx(c.clone(), e_ipam))?;
+        let id = random_hex(64);
+        let rec = NetworkRecord {
+            bridge: format!("{}{}", self.opts.bridge_prefix, &id[..12]),
+            id: id.clone(),
+            name: spec.name.clone(),
+            subnet,
+            gateway,
+            ip_range: spec.ip_range,
+            internal: spec.internal,
+            mtu: spec.mtu.unwrap_or(1500),
+            labels: spec.labels,
+            created: now_secs(),
+            last_ip: None,
+            endpoints: BTreeMap::new(),
+        };
+        if let Err(e) = self.realize_network(&rec).await {
+            self.dns.lock().unwrap().remove(&id);
+            let _ = self.host.delete(&rec.bridge).await;
+            return Err(e);
+        }
+        state.networks.insert(id.clone(), rec.clone());
+        // Rules first, record second: a network whose isolation rules could not be installed
+        // must not exist (it would be reachable from every other network).
+        let done = match self.apply_firewall(&state, false).await {
+            Ok(()) => self.save(&state),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = done {
+            state.networks.remove(&id);
+            self.dns.lock().unwrap().remove(&id);
+            let _ = self.host.delete(&rec.bridge).await;
+            let _ = self.apply_firewall(&state, false).await;
+            return Err(e);
+        }
+        tracing::info!(network = %rec.name, subnet = %rec.subnet, bridge = %rec.bridge, "network created");
+        Ok(info(&rec))
+    }
+
+    /// Removes a network without endpoints: DNS server, bridge, rules, record.
+    pub async fn remove_network(&self, id_or_name: &str) -> Result<()> {
+        let mut state = self.state.lock().await;
+        let n = state
+            .find(id_or_name)
+            .ok_or_else(|| NetdError::NetworkNotFound(id_or_name.into()))?
+            .clone();
+        if !n.endpoints.is_empty() {
+            return Err(NetdError::NetworkInUse {
+                network: n.name,
+                containers: n.endpoints.keys().cloned().collect(),
+            });
+        }
+        self.dns.lock().unwrap().remove(&n.id);
+        self.host
+            .delete(&n.bridge)
+            .await
+            .map_err(ctx(format!("remove network {}", n.name), e_link))?;
+        state.networks.remove(&n.id);
+        self.save(&state)?;
+        self.apply_firewall(&state, false).await
+    }
+
+    pub async fn list(&self) -> Vec<NetworkInfo> {
+        self.state
+            .lock()
+            .await
+            .networks
+            .values()
+            .map(info)
+            .collect()
+    }
+
+    /// By id, unique id prefix (3+ chars) or name.
+    pub async fn inspect(&self, id_or_name: &str) -> Result<NetworkInfo> {
+        let state = self.state.lock().await;
+        state
+            .find(id_or_name)
+            .map(info)
+            .ok_or_else(|| NetdError::NetworkNotFound(id_or_name.into()))
+    }
+
+    /// A new network namespace pinned at `run_dir/netns/<container_id>`, loopback up.
+    pub async fn create_netns(&self, container_id: &str) -> Result<PathBuf> {
+        valid_id("container id", container_id)?;
+        let pin = self.pin_path(container_id);
+        let c = format!("create netns for container {container_id}");
+        let p = pin.clone();
+        tokio::task::spawn_blocking(move || netns::create(&p))
+            .await
+            .expect("netns create task")
+            .map_err(ctx(c.clone(), e_netns))?;
+        let up = async { Netlink::in_netns(&pin)?.set_up("lo").await };
+        if let Err(e) = up.await {
+            let _ = netns::remove(&pin);
+            return Err(e_link(c, e));
+        }
+        Ok(pin)
+    }
+
+    /// Unmounts and unlinks the pin (the namespace goes when its last user does).
+    pub async fn remove_netns(&self, container_id: &str) -> Result<()> {
+        valid_id("container id", container_id)?;
+        netns::remove(&self.pin_path(container_id)).map_err(ctx(
+            format!("remove netns of container {container_id}"),
+            e_netns,
+        ))
+    }
+
+    /// Joins a container's namespace to a network.
+    pub async fn attach(&self, network: &str, req: AttachRequest) -> Result<Attachment> {
+        valid_id("container id", &req.container_id)?;
+        let mut state = self.state.lock().await;
+        let n = state
+            .find(network)
+            .ok_or_else(|| NetdError::NetworkNotFound(network.into()))?
+            .clone();
+        let cid = req.container_id.clone();
+        if n.endpoints.contains_key(&cid) {
+            return Err(NetdError::AlreadyAttached {
+                network: n.name,
+                container: cid,
+            });
+        }
+        let c = format!("attach container {cid} to network {}", n.name);
+        let used = n.used_ips();
+        let ip = match req.ipv4 {
+            Some(ip) => {
+                ipam::check_static(&n.name, &n.subnet, n.gateway, &used, ip)
+                    .map_err(ctx(c.clone(), e_ipam))?;
+                ip
+            }
+            None => ipam::allocate(
+                &n.name,
+                &n.subnet,
+                n.ip_range.as_ref(),
+                n.gateway,
+                &used,
+                n.last_ip,
+            )
+            .map_err(ctx(c.clone(), e_ipam))?,
+        };
+        let ctr = Netlink::in_netns(&req.netns_path).map_err(ctx(c.clone(), e_link))?;
+        let names = ctr.link_names().await.map_err(ctx(c.clone(), e_link))?;
+        let ifname = (0..)
+            .map(|i| format!("eth{i}"))
+            .find(|n| !names.contains(n))
+            .unwrap();
+        state.seq += 1;
+        let ep = EndpointRecord {
+            container_id: cid.clone(),
+            netns_path: req.netns_path.clone(),
+            ifname,
+            host_ifname: format!("vb{}", random_hex(11)),
+            ip,
+            mac: ipam::mac_for(ip),
+            dns_names: req.dns_names.clone(),
+            gateway_priority: req.gateway_priority,
+            seq: state.seq,
+        };
+        self.plumb(&n, &ep, &ctr)
+            .await
+            .map_err(ctx(c.clone(), e_link))?;
+        {
+            let rec = state.networks.get_mut(&n.id).unwrap();
+            rec.endpoints.insert(cid.clone(), ep.clone());
+            // Only dynamic allocations move the cursor, as in Docker: a static address
+            // elsewhere in the range must not make the allocator skip ahead.
+            if req.ipv4.is_none() {
+                rec.last_ip = Some(ip);
+            }
+        }
+        let routed = self
+            .fix_default_route(&state, &cid, &ctr)
+            .await
+            .map_err(ctx(c.clone(), e_link));
+        if let Err(e) = routed.and_then(|_| self.save(&state)) {
+            state
+                .networks
+                .get_mut(&n.id)
+                .unwrap()
+                .endpoints
+                .remove(&cid);
+            let _ = self.host.delete(&ep.host_ifname).await;
+            return Err(e);
+        }
+        self.refresh_all_dns(&state);
+        tracing::info!(network = %n.name, container = %cid, ip = %ip, ifname = %ep.ifname, "attached");
+        Ok(Attachment {
+            network_id: n.id.clone(),
+            ifname: ep.ifname,
+            ip,
+            prefix_len: n.subnet.prefix(),
+            gateway: n.gateway,
+            mac: mac_string(ep.mac),
+        })
+    }
+
+    /// veth pair, host end on the bridge, peer configured inside the namespace.
+    async fn plumb(
+        &self,
+        n: &NetworkRecord,
+        ep: &EndpointRecord,
+        ctr: &Netlink,
+    ) -> Result<(), LinkError> {
+        let bridge = self
+            .host
+            .index(&n.bridge)
+            .await?
+            .ok_or_else(|| LinkError::NotFound(n.bridge.clone()))?;
+        let peer = format!("vp{}", &ep.host_ifname[2..]);
+        self.host
+            .add_veth(&ep.host_ifname, &peer, n.mtu, bridge, &ep.netns_path)
+            .await?;
+        let res = ctr
+            .configure_peer(&peer, &ep.ifname, ep.mac, ep.ip, n.subnet.prefix())
+            .await;
+        if res.is_err() {
+            let _ = self.host.delete(&ep.host_ifname).await;
+        }
+        res
+    }
+
+    /// Points the container's default route at its route holder's gateway (or removes it).
+    async fn fix_default_route(
+        &self,
+        state: &State,
+        container: &str,
+        ctr: &Netlink,
+    ) -> Result<(), LinkError> {
+        match route_holder(state, container) {
+            Some((n, _)) => {
+                if ctr.default_gateway().await? != Some(n.gateway) {
+                    ctr.set_default_route(n.gateway).await?;
+                }
+                Ok(())
+            }
+            None => ctr.clear_default_route().await,
+        }
+    }
+
+    /// Re-creates the veth of an endpoint whose namespace still exists but whose host end is
+    /// gone (bridge deleted and re-created, or host end deleted by hand).
+    async fn heal_endpoint(
+        &self,
+        state: &State,
+        n: &NetworkRecord,
+        ep: &EndpointRecord,
+    ) -> Result<(), LinkError> {
+        if let Some(host_end) = self.host.link(&ep.host_ifname).await? {
+            // Deleting a bridge frees its ports without deleting them: re-enslave the host
+            // end to the (re-created) bridge if needed.
+            let bridge = self
+                .host
+                .index(&n.bridge)
+                .await?
+                .ok_or_else(|| LinkError::NotFound(n.bridge.clone()))?;
+            if link::controller_of(&host_end) != Some(bridge) {
+                self.host.set_controller(&ep.host_ifname, bridge).await?;
+            }
+            return Ok(());
+        }
+        if !ep.netns_path.exists() {
+            return Ok(());
+        }
+        let ctr = Netlink::in_netns(&ep.netns_path)?;
+        // Deleting the host end deletes the peer too (veth(4)); a stale eth of the same name
+        // can therefore only be something else, which we leave alone.
+        if ctr.index(&ep.ifname).await?.is_some() {
+            return Ok(());
+        }
+        self.plumb(n, ep, &ctr).await?;
+        self.fix_default_route(state, &ep.container_id, &ctr).await
+    }
+
+    /// Removes a container from a network: veth gone, address freed, DNS names gone, ports
+    /// published through that address dropped.
+    pub async fn detach(&self, network: &str, container_id: &str) -> Result<()> {
+        let mut state = self.state.lock().await;
+        let n = state
+            .find(network)
+            .ok_or_else(|| NetdError::NetworkNotFound(network.into()))?
+            .clone();
+        if !n.endpoints.contains_key(container_id) {
+            return Err(NetdError::NotAttached {
+                network: n.name,
+                container: container_id.into(),
+            });
+        }
+        self.detach_locked(&mut state, &n.id, container_id).await?;
+        self.save(&state)?;
+        self.apply_firewall(&state, false).await
+    }
+
+    async fn detach_locked(
+        &self,
+        state: &mut State,
+        net_id: &str,
+        container_id: &str,
+    ) -> Result<()> {
+        let n = state.networks.get_mut(net_id).unwrap();
+        let Some(ep) = n.endpoints.remove(container_id) else {
+            return Ok(());
+        };
+        let name = n.name.clone();
+        let c = format!("detach container {container_id} from network {name}");
+        self.host
+            .delete(&ep.host_ifname)
+            .await
+            .map_err(ctx(c.clone(), e_link))?;
+        if let Some(b) = state.published.get_mut(container_id) {
+            b.retain(|b| b.container_ip != ep.ip);
+            if b.is_empty() {
+                state.published.remove(container_id);
+            }
+        }
+        self.refresh_all_dns(state);
+        if ep.netns_path.exists() {
+            // The default route may have gone with the veth; give it to the next holder.
+            if let Ok(ctr) = Netlink::in_netns(&ep.netns_path) {
+                if let Err(e) = self.fix_default_route(state, container_id, &ctr).await {
+                    tracing::warn!(container = %container_id, error = %e, "move default route");
+                }
+            }
+        }
+        tracing::info!(network = %name, container = %container_id, "detached");
+        Ok(())
+    }
+
+    /// Publishes ports of an attached container (added to what it already has).
+    pub async fn publish(
+        &self,
+        container_id: &str,
+        ports: &[PortSpec],
+    ) -> Result<Vec<PortBinding>> {
+        let mut state = self.state.lock().await;
+        let (_, ep) = route_holder(&state, container_id)
+            .or_else(|| {
+                state
+                    .networks
+                    .values()
+                    .filter(|n| !n.internal)
+                    .find_map(|n| n.endpoints.get(container_id).map(|e| (n, e)))
+            })
+            .ok_or_else(|| NetdError::NoPublishAddress(container_id.into()))?;
+        let cip = ep.ip;
+        let mut taken: Vec<PortBinding> = state.published.values().flatten().cloned().collect();
+        let mut new = Vec::new();
+        for spec in ports {
+            let host_ip = match spec.host_ip {
+                None => Ipv4Addr::UNSPECIFIED,
+                Some(IpAddr::V4(ip)) => ip,
+                // netd is IPv4-only: an IPv6 host address has nothing to bind to.
+                Some(IpAddr::V6(_)) => continue,
+            };
+            let clash = |taken: &[PortBinding], port: u16| {
+                taken.iter().any(|b| {
+                    b.protocol == spec.protocol
+                        && b.host_port == port
+                        && (b.host_ip == host_ip
+                            || b.host_ip.is_unspecified()
+                            || host_ip.is_unspecified())
+                })
+            };
+            let (cf, cl) = spec.container_ports;
+            for (i, cport) in (cf..=cl).enumerate() {
+                let (first, last) = match spec.host_ports {
+                    Some((hf, hl)) if hl - hf == cl - cf => (hf + i as u16, hf + i as u16),
+                    Some((hf, hl)) => (hf, hl),
+                    None => (49153, 65535),
+                };
+                // A port netd picks itself must also be free of host listeners: DNAT would
+                // silently steal their traffic. An explicit one is the user's call (Docker
+                // without its userland proxy does not check either).
+                let picked = spec.host_ports.is_none() || first != last;
+                let port = (first..=last).find(|p| {
+                    !clash(&taken, *p) && (!picked || host_port_free(spec.protocol, host_ip, *p))
+                });
+                let Some(port) = port else {
+                    return Err(if first == last {
+                        NetdError::PortInUse {
+                            container: container_id.into(),
+                            spec: format!("{host_ip}:{first}->{cport}"),
+                            port: first,
+                            protocol: spec.protocol,
+                        }
+                    } else {
+                        NetdError::NoFreePort {
+                            container: container_id.into(),
+                            first,
+                            last,
+                        }
+                    });
+                };
+                let b = PortBinding {
+                    container_id: container_id.into(),
+                    protocol: spec.protocol,
+                    host_ip,
+                    host_port: port,
+                    container_ip: cip,
+                    container_port: cport,
+                };
+                taken.push(b.clone());
+                new.push(b);
+            }
+        }
+        state
+            .published
+            .entry(container_id.into())
+            .or_default()
+            .extend(new.iter().cloned());
+        let done = match self.apply_firewall(&state, false).await {
+            Ok(()) => self.save(&state),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = done {
+            let mine = state.published.get_mut(container_id).unwrap();
+            mine.truncate(mine.len() - new.len());
+            if mine.is_empty() {
+                state.published.remove(container_id);
+            }
+            let _ = self.apply_firewall(&state, false).await;
+            return Err(e);
+        }
+        Ok(new)
+    }
+
+    /// Removes every published port of a container.
+    pub async fn unpublish(&self, container_id: &str) -> Result<()> {
+        let mut state = self.state.lock().await;
+        if state.published.remove(container_id).is_some() {
+            self.save(&state)?;
+        }
+        self.apply_firewall(&state, false).await
+    }
+
+    /// The bindings currently published for a container.
+    pub async fn published(&self, container_id: &str) -> Vec<PortBinding> {
+        self.state
+            .lock()
+            .await
+            .published
+            .get(container_id)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Re-creates missing bridges, veths, DNS servers, chains, rules and jumps. Cheap when
+    /// nothing is missing; never duplicates a rule.
+    pub async fn resync(&self) -> Result<()> {
+        let state = self.state.lock().await;
+        self.converge(&state, false).await
+    }
+
+    /// Frees everything held for containers not in `live`: endpoints, addresses, DNS names,
+    /// published ports, namespace pins.
+    pub async fn gc(&self, live_container_ids: &HashSet<String>) -> Result<()> {
+        let mut state = self.state.lock().await;
+        let dead: Vec<(String, String)> = state
+            .networks
+            .values()
+            .flat_map(|n| {
+                n.endpoints
+                    .keys()
+                    .filter(|c| !live_container_ids.contains(*c))
+                    .map(|c| (n.id.clone(), c.clone()))
+            })
+            .collect();
+        let mut first_err = None;
+        for (net, c) in &dead {
+            if let Err(e) = self.detach_locked(&mut state, net, c).await {
+                first_err.get_or_insert(e);
+            }
+        }
+        state
+            .published
+            .retain(|c, _| live_container_ids.contains(c));
+        self.save(&state)?;
+        if let Ok(rd) = std::fs::read_dir(self.opts.run_dir.join("netns")) {
+            for ent in rd.flatten() {
+                let name = ent.file_name().to_string_lossy().into_owned();
+                if !live_container_ids.contains(&name) {
+                    if let Err(e) = netns::remove(&ent.path()) {
+                        first_err
+                            .get_or_insert(e_netns(format!("gc netns of container {name}"), e));
+                    }
+                }
+            }
+        }
+        self.apply_firewall(&state, false).await?;
+        first_err.map_or(Ok(()), Err)
+    }
+
+    /// Removes everything netd created: endpoints, networks, namespace pins, chains and
+    /// jumps, and forgets the state. For tests and uninstall.
+    pub async fn teardown(&self) -> Result<()> {
+        self.gc(&HashSet::new()).await?;
+        let mut state = self.state.lock().await;
+        for n in state.networks.values() {
+            self.dns.lock().unwrap().remove(&n.id);
+            self.host
+                .delete(&n.bridge)
+                .await
+                .map_err(ctx(format!("remove network {}", n.name), e_link))?;
+        }
+        state.networks.clear();
+        self.save(&state)?;
+        self.fw
+            .remove_all()
+            .await
+            .map_err(ctx("remove firewall chains", e_fw))
+    }
+
+    /// Content for the container's /etc/resolv.conf: the gateways of its networks, the
+    /// default-route network first.
+    pub async fn resolv_conf(&self, container_id: &str) -> String {
+        let state = self.state.lock().await;
+        let mut eps: Vec<(&NetworkRecord, &EndpointRecord)> = state
+            .networks
+            .values()
+            .filter_map(|n| n.endpoints.get(container_id).map(|e| (n, e)))
+            .collect();
+        eps.sort_by(|a, b| {
+            b.1.gateway_priority
+                .cmp(&a.1.gateway_priority)
+                .then(a.1.seq.cmp(&b.1.seq))
+        });
+        let ns: Vec<Ipv4Addr> = eps.iter().map(|(n, _)| n.gateway).collect();
+        render_resolv_conf(&ns, &[], &[])
+    }
+}
+
+/// Where a namespace pin of `container_id` lives for a given run dir (for the engine).
+pub fn netns_path(run_dir: &Path, container_id: &str) -> PathBuf {
+    run_dir.join("netns").join(container_id)
+}
+
+/// The daemon shares one Netd across tasks and spawns its futures: both must stay possible.
+#[allow(dead_code)]
+fn _assert_send_sync(n: &'static Netd) {
+    fn send<T: Send>(_: T) {}
+    fn sync<T: Send + Sync>() {}
+    sync::<Netd>();
+    let live = Box::leak(Box::new(HashSet::new()));
+    send(n.create_network(NetworkSpec::default()));
+    send(n.remove_network(""));
+    send(n.create_netns(""));
+    send(n.remove_netns(""));
+    send(n.attach(
+        "",
+        AttachRequest {
+            container_id: String::new(),
+            netns_path: PathBuf::new(),
+            ipv4: None,
+            dns_names: vec![],
+            gateway_priority: 0,
+        },
+    ));
+    send(n.detach("", ""));
+    send(n.publish("", &[]));
+    send(n.unpublish(""));
+    send(n.resync());
+    send(n.gc(live));
+    send(n.teardown());
+    send(n.list());
+    send(n.inspect(""));
+}

@@ -1,0 +1,432 @@
+//! iptables rules in berth's own chains.
+//!
+//! Door: [`Firewall::apply`] (converge to a [`Desired`] rule set; idempotent, cheap when
+//! nothing changed) and [`Firewall::remove_all`].
+//!
+//! Our chains are rewritten whole with `iptables-restore --noflush`: declaring `:CHAIN` in a
+//! restore file flushes that user chain and the table is committed in one transaction, so a
+//! rebuild never leaves a half-written chain and can never duplicate a rule. The jumps from the
+//! built-in chains are checked with `-C` and inserted only when missing; built-in chains'
+//! policies are never touched (Docker sets FORWARD to DROP and we must work under it).
+//!
+//! Chains (P = prefix):
+//! - filter `P-FORWARD` (from FORWARD, first): isolation, then per network accept rules.
+//! - filter `P-ISOLATION-1`/`-2`: Docker's two-stage isolation; a packet leaving bridge A for
+//!   bridge B is dropped unless its connection was DNATed (a published port, reachable by every
+//!   container through the host address, as DESIGN asks).
+//! - nat `P-DNAT` (from PREROUTING and OUTPUT for local destinations): published ports. The
+//!   OUTPUT jump has no `! -d 127.0.0.0/8`: ports are reached on localhost without a userland
+//!   proxy, which needs route_localnet on the bridge (else the kernel drops a 127/8 source
+//!   routed out of a non-loopback device as martian, see ip-sysctl.rst "route_localnet").
+//! - nat `P-POSTROUTING`: MASQUERADE for egress of non-internal networks, of 127.0.0.0/8
+//!   sources leaving to a bridge (the container could not reply to 127.0.0.1) and of a
+//!   container reaching itself through its published port (hairpin).
+//! - raw `P-PREROUTING`: drop 127.0.0.0/8 destinations arriving on anything but lo, because
+//!   route_localnet would otherwise let a neighbour reach ports published on 127.0.0.1
+//!   (CVE-2020-8558, Docker's and kube-proxy's same fix).
+
+use crate::ports::Protocol;
+use ipnetwork::Ipv4Network;
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::process::Stdio;
+use tokio::io::AsyncWriteExt;
+use tokio::process::Command;
+
+#[derive(Debug, thiserror::Error)]
+pub enum FirewallError {
+    #[error("run {cmd}: {source}")]
+    Spawn { cmd: String, source: std::io::Error },
+    #[error("{cmd} failed ({status}): {stderr}")]
+    Failed {
+        cmd: String,
+        status: String,
+        stderr: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct FwNetwork {
+    pub bridge: String,
+    pub subnet: Ipv4Network,
+    pub internal: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct FwPort {
+    pub protocol: Protocol,
+    /// None = every local address.
+    pub host_ip: Option<Ipv4Addr>,
+    pub host_port: u16,
+    pub container_ip: Ipv4Addr,
+    pub container_port: u16,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Desired {
+    pub networks: Vec<FwNetwork>,
+    pub ports: Vec<FwPort>,
+    /// Bridged frames do not pass iptables (br_netfilter absent or
+    /// net.bridge.bridge-nf-call-iptables=0): conntrack then never sees the direct reply of
+    /// a container to a neighbour that reached it through a published port, so that
+    /// neighbour gets an answer from an address it never talked to. Masquerading such
+    /// DNATed traffic to the gateway routes the reply back through the host (netavark's
+    /// approach; Docker instead requires br_netfilter).
+    pub hairpin_masquerade: bool,
+}
+
+/// Our chains' lines as iptables-save shows them, per table.
+type KernelView = BTreeMap<String, Vec<String>>;
+
+const TABLES: [&str; 3] = ["filter", "nat", "raw"];
+
+pub(crate) struct Firewall {
+    iptables: String,
+    save: String,
+    restore: String,
+    prefix: String,
+    /// What `iptables-save` showed of our chains right after the last apply, per table, and
+    /// the rule set it came from: resync compares against it to skip needless rewrites.
+    applied: tokio::sync::Mutex<Option<(Desired, KernelView)>>,
+}
+
+impl Firewall {
+    pub fn new(iptables: &str, prefix: &str) -> Firewall {
+        Firewall {
+            iptables: iptables.to_string(),
+            save: format!("{iptables}-save"),
+            restore: format!("{iptables}-restore"),
+            prefix: prefix.to_string(),
+            applied: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    fn chain(&self, name: &str) -> String {
+        format!("{}-{}", self.prefix, name)
+    }
+
+    /// Our chains per table (in declaration order).
+    fn chains(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("filter", self.chain("FORWARD")),
+            ("filter", self.chain("ISOLATION-1")),
+            ("filter", self.chain("ISOLATION-2")),
+            ("nat", self.chain("DNAT")),
+            ("nat", self.chain("POSTROUTING")),
+            ("raw", self.chain("PREROUTING")),
+        ]
+    }
+
+    /// Jumps from built-in chains: (table, chain, rule args after the chain, insert at top).
+    fn jumps(&self) -> Vec<(&'static str, &'static str, Vec<String>)> {
+        let j = |c: &str| vec!["-j".to_string(), self.chain(c)];
+        let local = |c: &str| {
+            let mut v: Vec<String> = ["-m", "addrtype", "--dst-type", "LOCAL"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+            v.extend(j(c));
+            v
+        };
+        vec![
+            ("filter", "FORWARD", j("FORWARD")),
+            ("nat", "PREROUTING", local("DNAT")),
+            ("nat", "OUTPUT", local("DNAT")),
+            ("nat", "POSTROUTING", j("POSTROUTING")),
+            ("raw", "PREROUTING", j("PREROUTING")),
+        ]
+    }
+
+    /// The `-A` lines of each of our chains for `d`.
+    fn render(&self, d: &Desired) -> BTreeMap<&'static str, Vec<String>> {
+        let (fwd, iso1, iso2) = (
+            self.chain("FORWARD"),
+            self.chain("ISOLATION-1"),
+            self.chain("ISOLATION-2"),
+        );
+        let (dnat, post, raw) = (
+            self.chain("DNAT"),
+            self.chain("POSTROUTING"),
+            self.chain("PREROUTING"),
+        );
+        let mut filter = vec![format!("-A {fwd} -j {iso1}")];
+        let mut nat = vec![];
+        for n in &d.networks {
+            let b = &n.bridge;
+            filter.push(format!("-A {fwd} -i {b} -o {b} -j ACCEPT"));
+            if n.internal {
+                // Internal: nothing in or out of the bridge; the DROPs live in ISOLATION-1
+                // below, ahead of every ACCEPT, so not even a published port of another
+                // network is reachable through the gateway.
+            } else {
+                filter.push(format!(
+                    "-A {fwd} -o {b} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT"
+                ));
+                filter.push(format!(
+                    "-A {fwd} -o {b} -m conntrack --ctstate DNAT -j ACCEPT"
+                ));
+                // Anything else entering the bridge from outside is a neighbour routing to a
+                // container address directly: unpublished ports must stay unreachable even
+                // when FORWARD's policy is ACCEPT (Docker 28 added the same DROP).
+                filter.push(format!("-A {fwd} ! -i {b} -o {b} -j DROP"));
+                filter.push(format!("-A {fwd} -i {b} ! -o {b} -j ACCEPT"));
+                nat.push(format!("-A {post} -s {} ! -o {b} -j MASQUERADE", n.subnet));
+            }
+            nat.push(format!("-A {post} -s 127.0.0.0/8 -o {b} -j MASQUERADE"));
+            if d.hairpin_masquerade && !n.internal {
+                nat.push(format!(
+                    "-A {post} -s {} -o {b} -m conntrack --ctstate DNAT -j MASQUERADE",
+                    n.subnet
+                ));
+            }
+        }
+        for n in &d.networks {
+            let b = &n.bridge;
+            if n.internal {
+                filter.push(format!("-A {iso1} -i {b} ! -o {b} -j DROP"));
+                filter.push(format!("-A {iso1} ! -i {b} -o {b} -j DROP"));
+            } else {
+                filter.push(format!(
+                    "-A {iso1} -i {b} ! -o {b} -m conntrack ! --ctstate DNAT -j {iso2}"
+                ));
+            }
+        }
+        filter.push(format!("-A {iso1} -j RETURN"));
+        for n in &d.networks {
+            filter.push(format!("-A {iso2} -o {} -j DROP", n.bridge));
+        }
+        filter.push(format!("-A {iso2} -j RETURN"));
+        for p in &d.ports {
+            let proto = p.protocol.as_str();
+            let dst = p
+                .host_ip
+                .map(|ip| format!("-d {ip}/32 "))
+                .unwrap_or_default();
+            nat.push(format!(
+                "-A {dnat} {dst}-p {proto} -m {proto} --dport {} -j DNAT --to-destination {}:{}",
+                p.host_port, p.container_ip, p.container_port
+            ));
+            nat.push(format!(
+                "-A {post} -s {ip}/32 -d {ip}/32 -p {proto} -m {proto} --dport {} -j MASQUERADE",
+                p.container_port,
+                ip = p.container_ip
+            ));
+        }
+        let raw_rules = vec![format!("-A {raw} -d 127.0.0.0/8 ! -i lo -j DROP")];
+        BTreeMap::from([("filter", filter), ("nat", nat), ("raw", raw_rules)])
+    }
+
+    /// Converges our chains and jumps to `d`. With `force` false and nothing changed (same
+    /// desired set, kernel still showing what we wrote) it only runs iptables-save and the
+    /// jump checks.
+    pub async fn apply(&self, d: &Desired, force: bool) -> Result<(), FirewallError> {
+        let mut applied = self.applied.lock().await;
+        let current = self.ours_in_kernel().await?;
+        let unchanged = match applied.as_ref() {
+            Some((prev, seen)) => prev == d && *seen == current,
+            None => false,
+        };
+        if force || !unchanged {
+            let rules = self.render(d);
+            for table in TABLES {
+                let mut text = format!("*{table}\n");
+                for (t, c) in self.chains() {
+                    if t == table {
+                        text.push_str(&format!(":{c} - [0:0]\n"));
+                    }
+                }
+                for r in &rules[table] {
+                    text.push_str(r);
+                    text.push('\n');
+                }
+                text.push_str("COMMIT\n");
+                self.restore(&text).await?;
+            }
+        }
+        for (table, chain, rule) in self.jumps() {
+            let mut check = vec!["-t", table, "-C", chain];
+            check.extend(rule.iter().map(String::as_str));
+            if !self.run(&check).await? {
+                let mut ins = vec!["-t", table, "-I", chain, "1"];
+                ins.extend(rule.iter().map(String::as_str));
+                self.run_ok(&ins).await?;
+            }
+        }
+        let seen = self.ours_in_kernel().await?;
+        *applied = Some((d.clone(), seen));
+        Ok(())
+    }
+
+    /// Removes the jumps and our chains.
+    pub async fn remove_all(&self) -> Result<(), FirewallError> {
+        for (table, chain, rule) in self.jumps() {
+            let mut del = vec!["-t", table, "-D", chain];
+            del.extend(rule.iter().map(String::as_str));
+            while self.run(&del).await? {}
+        }
+        for (table, chain) in self.chains() {
+            self.run(&["-t", table, "-F", &chain]).await?;
+        }
+        for (table, chain) in self.chains() {
+            self.run(&["-t", table, "-X", &chain]).await?;
+        }
+        *self.applied.lock().await = None;
+        Ok(())
+    }
+
+    /// Our chains' lines as iptables-save prints them, per table.
+    async fn ours_in_kernel(&self) -> Result<KernelView, FirewallError> {
+        let mut out = BTreeMap::new();
+        let decl = format!(":{}-", self.prefix);
+        let rule = format!("-A {}-", self.prefix);
+        for table in TABLES {
+            let text = self.output(&self.save, &["-t", table]).await?;
+            let lines: Vec<String> = text
+                .lines()
+                .filter(|l| l.starts_with(&rule) || l.starts_with(&decl))
+                // Drop the packet counters of chain declarations.
+                .map(|l| l.split(' ').next().unwrap_or(l).to_string())
+                .collect();
+            out.insert(table.to_string(), lines);
+        }
+        Ok(out)
+    }
+
+    async fn restore(&self, text: &str) -> Result<(), FirewallError> {
+        let cmd = format!("{} -w --noflush", self.restore);
+        let mut child = Command::new(&self.restore)
+            .args(["-w", "--noflush"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|source| FirewallError::Spawn {
+                cmd: cmd.clone(),
+                source,
+            })?;
+        let mut stdin = child.stdin.take().expect("piped stdin");
+        stdin
+            .write_all(text.as_bytes())
+            .await
+            .map_err(|source| FirewallError::Spawn {
+                cmd: cmd.clone(),
+                source,
+            })?;
+        drop(stdin);
+        let out = child
+            .wait_with_output()
+            .await
+            .map_err(|source| FirewallError::Spawn {
+                cmd: cmd.clone(),
+                source,
+            })?;
+        if !out.status.success() {
+            return Err(FirewallError::Failed {
+                cmd: format!("{cmd} <<{}", text.lines().next().unwrap_or("")),
+                status: out.status.to_string(),
+                stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    async fn output(&self, bin: &str, args: &[&str]) -> Result<String, FirewallError> {
+        let cmd = format!("{bin} {}", args.join(" "));
+        let out = Command::new(bin)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .await
+            .map_err(|source| FirewallError::Spawn {
+                cmd: cmd.clone(),
+                source,
+            })?;
+        if !out.status.success() {
+            return Err(FirewallError::Failed {
+                cmd,
+                status: out.status.to_string(),
+                stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            });
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// Runs iptables; Ok(false) when it exits 1 (rule/chain absent for -C/-D/-F/-X).
+    async fn run(&self, args: &[&str]) -> Result<bool, FirewallError> {
+        let mut full = vec!["-w"];
+        full.extend_from_slice(args);
+        let cmd = format!("{} {}", self.iptables, full.join(" "));
+        let out = Command::new(&self.iptables)
+            .args(&full)
+            .stdin(Stdio::null())
+            .output()
+            .await
+            .map_err(|source| FirewallError::Spawn {
+                cmd: cmd.clone(),
+                source,
+            })?;
+        match out.status.code() {
+            Some(0) => Ok(true),
+            Some(1) => Ok(false),
+            _ => Err(FirewallError::Failed {
+                cmd,
+                status: out.status.to_string(),
+                stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            }),
+        }
+    }
+
+    async fn run_ok(&self, args: &[&str]) -> Result<(), FirewallError> {
+        if self.run(args).await? {
+            Ok(())
+        } else {
+            Err(FirewallError::Failed {
+                cmd: format!("{} -w {}", self.iptables, args.join(" ")),
+                status: "exit status: 1".into(),
+                stderr: String::new(),
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_isolation_before_accepts() {
+        let fw = Firewall::new("iptables", "BX");
+        let d = Desired {
+            networks: vec![
+                FwNetwork {
+                    bridge: "br-a".into(),
+                    subnet: "10.1.0.0/24".parse().unwrap(),
+                    internal: false,
+                },
+                FwNetwork {
+                    bridge: "br-b".into(),
+                    subnet: "10.2.0.0/24".parse().unwrap(),
+                    internal: true,
+                },
+            ],
+            ports: vec![FwPort {
+                protocol: Protocol::Udp,
+                host_ip: Some("127.0.0.1".parse().unwrap()),
+                host_port: 5353,
+                container_ip: "10.1.0.2".parse().unwrap(),
+                container_port: 53,
+            }],
+            hairpin_masquerade: false,
+        };
+        let r = fw.render(&d);
+        assert_eq!(r["filter"][0], "-A BX-FORWARD -j BX-ISOLATION-1");
+        assert!(r["filter"].contains(&"-A BX-ISOLATION-1 -i br-b ! -o br-b -j DROP".to_string()));
+        assert!(
+            !r["nat"].iter().any(|l| l.contains("10.2.0.0/24")),
+            "internal network has no masquerade"
+        );
+        assert!(r["nat"].contains(
+            &"-A BX-DNAT -d 127.0.0.1/32 -p udp -m udp --dport 5353 -j DNAT --to-destination 10.1.0.2:53".to_string()
+        ));
+    }
+}

@@ -1,0 +1,160 @@
+//! Persisted netd state: one JSON document, written atomically.
+//!
+//! Door: [`State::load`] / [`State::save`]. One file (not one per network) because an attach
+//! changes a network's endpoints and the container's published ports together; a single
+//! rename keeps them consistent after a crash.
+
+use crate::ports::PortBinding;
+use ipnetwork::Ipv4Network;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("read state {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("parse state {path}: {source}")]
+    Parse {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    #[error("write state {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub(crate) struct State {
+    pub networks: BTreeMap<String, NetworkRecord>,
+    /// container id -> bindings installed for it.
+    #[serde(default)]
+    pub published: BTreeMap<String, Vec<PortBinding>>,
+    /// Monotonic counter ordering attachments (ties of gateway priority go to the earliest).
+    #[serde(default)]
+    pub seq: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct NetworkRecord {
+    pub id: String,
+    pub name: String,
+    pub bridge: String,
+    pub subnet: Ipv4Network,
+    pub gateway: Ipv4Addr,
+    pub ip_range: Option<Ipv4Network>,
+    pub internal: bool,
+    pub mtu: u32,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    pub created: u64,
+    /// Last address handed out, so the allocator continues after it.
+    pub last_ip: Option<Ipv4Addr>,
+    /// container id -> endpoint.
+    #[serde(default)]
+    pub endpoints: BTreeMap<String, EndpointRecord>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct EndpointRecord {
+    pub container_id: String,
+    pub netns_path: PathBuf,
+    pub ifname: String,
+    pub host_ifname: String,
+    pub ip: Ipv4Addr,
+    pub mac: [u8; 6],
+    pub dns_names: Vec<String>,
+    pub gateway_priority: i32,
+    pub seq: u64,
+}
+
+impl NetworkRecord {
+    pub fn used_ips(&self) -> BTreeSet<Ipv4Addr> {
+        self.endpoints.values().map(|e| e.ip).collect()
+    }
+}
+
+impl State {
+    pub fn load(path: &Path) -> Result<State, StoreError> {
+        match std::fs::read(path) {
+            Ok(b) => serde_json::from_slice(&b).map_err(|source| StoreError::Parse {
+                path: path.into(),
+                source,
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(State::default()),
+            Err(source) => Err(StoreError::Read {
+                path: path.into(),
+                source,
+            }),
+        }
+    }
+
+    pub fn save(&self, path: &Path) -> Result<(), StoreError> {
+        let bytes = serde_json::to_vec_pretty(self).expect("state serialises");
+        write_atomic(path, &bytes).map_err(|source| StoreError::Write {
+            path: path.into(),
+            source,
+        })
+    }
+
+    pub fn find(&self, id_or_name: &str) -> Option<&NetworkRecord> {
+        self.networks
+            .get(id_or_name)
+            .or_else(|| self.networks.values().find(|n| n.name == id_or_name))
+            .or_else(|| {
+                // A unique id prefix, as docker accepts.
+                let mut it = self
+                    .networks
+                    .values()
+                    .filter(|n| id_or_name.len() >= 3 && n.id.starts_with(id_or_name));
+                match (it.next(), it.next()) {
+                    (Some(n), None) => Some(n),
+                    _ => None,
+                }
+            })
+    }
+}
+
+/// temp file + fsync + rename + fsync(dir): after a crash the file is either the old or the
+/// new content, never a torn mix (rename(2) is atomic within a filesystem).
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!(
+        ".{}.tmp",
+        path.file_name().and_then(|s| s.to_str()).unwrap_or("state")
+    ));
+    {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)?;
+    std::fs::File::open(dir)?.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roundtrip_and_missing_file() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("sub/netd.json");
+        let s = State::load(&p).unwrap();
+        assert!(s.networks.is_empty());
+        let s = State {
+            seq: 7,
+            ..Default::default()
+        };
+        s.save(&p).unwrap();
+        assert_eq!(State::load(&p).unwrap().seq, 7);
+    }
+}
