@@ -36,14 +36,34 @@ pub struct ContainerConfig {
     /// Seconds between the stop signal and SIGKILL (default 10).
     pub stop_timeout: Option<u64>,
     pub restart: RestartPolicy,
-    /// `none`, `host`, `container:NAME`, or a network name; empty means the default.
+    /// `none`, `host`, `container:NAME`; empty means the networks below (or the default one).
     pub network_mode: String,
+    /// Networks to join, in order of preference for the default route.
+    pub networks: Vec<NetworkEndpoint>,
+    /// Published ports in Docker's `-p` syntax.
+    pub ports: Vec<String>,
+    /// Publish every exposed port to a free host port (`-P`).
+    pub publish_all: bool,
+    pub dns: Vec<String>,
+    pub dns_search: Vec<String>,
+    /// `NAME:IP` entries for /etc/hosts.
+    pub extra_hosts: Vec<String>,
     pub sysctls: BTreeMap<String, String>,
     pub shm_size: Option<u64>,
     pub log_max_size: Option<u64>,
     pub log_max_files: Option<u32>,
     pub auto_remove: bool,
     pub exposed_ports: Vec<String>,
+}
+
+/// One network a container joins.
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
+#[serde(default)]
+pub struct NetworkEndpoint {
+    pub name: String,
+    pub aliases: Vec<String>,
+    pub ipv4_address: Option<String>,
+    pub priority: i32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
@@ -385,7 +405,7 @@ pub fn build_spec(inp: SpecInputs) -> Result<Spec, String> {
             no_new_privileges: !cfg.privileged,
         },
         mounts,
-        new_netns: inp.netns.is_none() && cfg.network_mode != "host",
+        new_netns: inp.netns.is_none() && cfg.network_mode == "none",
         netns: inp.netns,
         etc_files: inp.etc_files,
         cgroup: inp.cgroup,

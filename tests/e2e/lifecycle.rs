@@ -358,6 +358,10 @@ fn many_containers_through_their_whole_life_leave_nothing() {
         .output()
         .unwrap();
     assert!(text(&shims.stdout).trim().is_empty(), "no shim left");
+    assert!(
+        host_mounts_with(b.run_dir.to_str().unwrap()).is_empty(),
+        "no pinned network namespace left"
+    );
 }
 
 #[test]
@@ -369,7 +373,7 @@ fn run_detached_exec_and_force_remove_leave_no_overlay_mount() {
         .to_string();
     b.ok(&["container", "exec", &id, "true"]);
     assert!(
-        host_mounts_with(&id).is_empty(),
+        host_overlays_with(&id).is_empty(),
         "the overlay lives in the container's mount namespace only"
     );
     b.ok(&["container", "pause", &id]);
@@ -378,7 +382,7 @@ fn run_detached_exec_and_force_remove_leave_no_overlay_mount() {
     b.ok(&["container", "restart", "-t", "1", &id]);
     assert_eq!(b.status(&id), "running");
     b.ok(&["container", "rm", "-f", &id]);
-    assert!(host_mounts_with(&id).is_empty());
+    assert!(host_overlays_with(&id).is_empty());
     let out = b.run(&["container", "inspect", &id]);
     assert!(!out.status.success() && text(&out.stderr).contains("no such container"));
 }

@@ -13,6 +13,9 @@ pub struct Berth {
     pub root: PathBuf,
     pub run_dir: PathBuf,
     pub cgroup_parent: String,
+    /// The network namespace this berth's daemon lives in (`/run/netns/NAME`): its bridges,
+    /// veths and iptables rules never touch the host's.
+    pub netns: String,
 }
 
 fn unique(prefix: &str) -> String {
@@ -34,12 +37,16 @@ impl Berth {
             .prefix("berth-e2e-")
             .tempdir()
             .unwrap();
+        let name = unique("berth-e2e-");
         let b = Berth {
             root: dir.path().join("root"),
             run_dir: dir.path().join("run"),
-            cgroup_parent: unique("berth-e2e-"),
+            cgroup_parent: name.clone(),
+            netns: name.clone(),
             dir,
         };
+        sh(&["ip", "netns", "add", &name]);
+        b.host(&["ip", "link", "set", "lo", "up"]);
         let tar = b.busybox_tar();
         b.ok(&[
             "image",
@@ -52,9 +59,14 @@ impl Berth {
         b
     }
 
+    /// A `berth` command run inside this berth's network namespace (so a daemon it starts
+    /// lives there too).
     pub fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(BERTH);
-        c.args(args)
+        let mut c = Command::new("nsenter");
+        c.arg(format!("--net=/run/netns/{}", self.netns))
+            .arg(BERTH)
+            .args(args)
+            .env("BERTH_DNS_UPSTREAM", "127.0.0.1:5399")
             .env("BERTH_ROOT", &self.root)
             .env("BERTH_RUN_DIR", &self.run_dir)
             .env("BERTH_CGROUP_PARENT", &self.cgroup_parent)
@@ -78,6 +90,15 @@ impl Berth {
             text(&out.stderr)
         );
         text(&out.stdout)
+    }
+
+    /// Runs a host command inside this berth's network namespace ("the host" of its containers).
+    pub fn host(&self, args: &[&str]) -> Output {
+        Command::new("nsenter")
+            .arg(format!("--net=/run/netns/{}", self.netns))
+            .args(args)
+            .output()
+            .unwrap()
     }
 
     pub fn inspect(&self, c: &str) -> serde_json::Value {
@@ -169,7 +190,23 @@ impl Drop for Berth {
         }
         kill_cgroup_tasks(&self.cgroup_parent);
         let _ = berth_engine::cgroups::remove_parent(&self.cgroup_parent);
+        // Pinned container namespaces of a daemon that died half-way.
+        if let Ok(pins) = std::fs::read_dir(self.run_dir.join("netns")) {
+            for p in pins.flatten() {
+                let _ = nix::mount::umount2(&p.path(), nix::mount::MntFlags::MNT_DETACH);
+            }
+        }
+        // Deleting the namespace takes its bridges, veths and firewall rules with it.
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.netns])
+            .output();
     }
+}
+
+pub fn sh(args: &[&str]) -> Output {
+    let out = Command::new(args[0]).args(&args[1..]).output().unwrap();
+    assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+    out
 }
 
 /// Kills whatever still runs in cgroups under `parent` (a test that failed half-way).
@@ -204,5 +241,13 @@ pub fn host_mounts_with(needle: &str) -> Vec<String> {
         .lines()
         .filter(|l| l.contains(needle))
         .map(String::from)
+        .collect()
+}
+
+/// Overlay mounts on the host whose line mentions `needle`.
+pub fn host_overlays_with(needle: &str) -> Vec<String> {
+    host_mounts_with(needle)
+        .into_iter()
+        .filter(|l| l.contains(" - overlay "))
         .collect()
 }

@@ -95,9 +95,33 @@ pub struct CreateOpts {
     /// Allocate a pseudo-TTY
     #[arg(short = 't', long)]
     pub tty: bool,
-    /// Connect a container to a network (none, host)
+    /// Connect to a network (repeatable), or none, host, container:NAME
     #[arg(long = "network", alias = "net")]
-    pub network: Option<String>,
+    pub network: Vec<String>,
+    /// IPv4 address on the first network
+    #[arg(long)]
+    pub ip: Option<String>,
+    /// Network-scoped alias for the container
+    #[arg(long = "network-alias")]
+    pub network_alias: Vec<String>,
+    /// Publish a container's port(s) to the host ([IP:][HOST[-HOST]:]CTR[-CTR][/udp])
+    #[arg(short = 'p', long = "publish")]
+    pub publish: Vec<String>,
+    /// Publish all exposed ports to free host ports
+    #[arg(short = 'P', long = "publish-all")]
+    pub publish_all: bool,
+    /// Expose a port without publishing it
+    #[arg(long)]
+    pub expose: Vec<String>,
+    /// Set custom DNS servers
+    #[arg(long)]
+    pub dns: Vec<String>,
+    /// Set custom DNS search domains
+    #[arg(long)]
+    pub dns_search: Vec<String>,
+    /// Add a custom host-to-IP mapping (NAME:IP)
+    #[arg(long = "add-host")]
+    pub add_host: Vec<String>,
     /// Set meta data on a container
     #[arg(short = 'l', long = "label")]
     pub labels: Vec<String>,
@@ -233,6 +257,8 @@ pub enum ContainerCmd {
     },
     /// Execute a command in a running container
     Exec(super::exec::ExecArgs),
+    /// List port mappings of a container
+    Port { container: String },
 }
 
 /// Builds the create request from flags (shared with compose's `run` later).
@@ -330,9 +356,19 @@ pub fn build_config(
     if let Some(s) = &opts.stop_signal {
         model::parse_signal(s).map_err(anyhow::Error::msg)?;
     }
-    let network = opts.network.clone().unwrap_or_default();
-    if !["", "none", "host"].contains(&network.as_str()) {
-        bail!("network {network} not found (this build supports none and host)");
+    let (network_mode, networks) = network_choice(opts)?;
+    for p in &opts.publish {
+        berth_netd::PortSpec::parse(p)
+            .map_err(|e| anyhow::anyhow!("invalid publish spec {p}: {e}"))?;
+    }
+    for h in &opts.add_host {
+        let ok = h
+            .split_once(':')
+            .is_some_and(|(n, ip)| !n.is_empty() && ip.parse::<std::net::IpAddr>().is_ok());
+        anyhow::ensure!(
+            ok,
+            "invalid argument \"{h}\" for \"--add-host\" flag: expected NAME:IP"
+        );
     }
     Ok(ContainerConfig {
         name: opts.name.clone().unwrap_or_default(),
@@ -379,7 +415,14 @@ pub fn build_config(
         stop_signal: opts.stop_signal.clone(),
         stop_timeout: opts.stop_timeout,
         restart: RestartPolicy::parse(&opts.restart).map_err(anyhow::Error::msg)?,
-        network_mode: network,
+        network_mode,
+        networks,
+        ports: opts.publish.clone(),
+        publish_all: opts.publish_all,
+        exposed_ports: opts.expose.clone(),
+        dns: opts.dns.clone(),
+        dns_search: opts.dns_search.clone(),
+        extra_hosts: opts.add_host.clone(),
         sysctls,
         shm_size: opts
             .shm_size
@@ -391,6 +434,49 @@ pub fn build_config(
         auto_remove: opts.rm,
         ..Default::default()
     })
+}
+
+/// `--network` values: one mode (none, host, container:X) or any number of networks; `--ip`
+/// and `--network-alias` apply to the first network, as Docker's.
+fn network_choice(
+    opts: &CreateOpts,
+) -> anyhow::Result<(String, Vec<berth_engine::container::NetworkEndpoint>)> {
+    let modes: Vec<&String> = opts
+        .network
+        .iter()
+        .filter(|n| *n == "none" || *n == "host" || n.starts_with("container:"))
+        .collect();
+    if let Some(mode) = modes.first() {
+        anyhow::ensure!(
+            opts.network.len() == 1,
+            "conflicting options: {mode} cannot be combined with other networks"
+        );
+        anyhow::ensure!(
+            opts.publish.is_empty() || *mode != "none",
+            "conflicting options: port publishing and the container type network mode"
+        );
+        return Ok((mode.to_string(), Vec::new()));
+    }
+    let mut eps: Vec<berth_engine::container::NetworkEndpoint> = opts
+        .network
+        .iter()
+        .map(|n| berth_engine::container::NetworkEndpoint {
+            name: if n == "default" {
+                "bridge".into()
+            } else {
+                n.clone()
+            },
+            ..Default::default()
+        })
+        .collect();
+    if eps.is_empty() && (opts.ip.is_some() || !opts.network_alias.is_empty()) {
+        anyhow::bail!("--ip and --network-alias need a user-defined network (--network NAME)");
+    }
+    if let Some(first) = eps.first_mut() {
+        first.ipv4_address = opts.ip.clone();
+        first.aliases = opts.network_alias.clone();
+    }
+    Ok((String::new(), eps))
 }
 
 /// `-e NAME` without a value takes it from the caller's environment, as Docker does.
@@ -652,6 +738,20 @@ pub fn run(g: &GlobalOpts, args: &ContainerArgs) -> anyhow::Result<i32> {
             containers,
         } => super::stats::show(&c, containers, *no_stream),
         ContainerCmd::Exec(e) => super::exec::run(&c, e),
+        ContainerCmd::Port { container } => {
+            let ports: Vec<Value> = c.get(&format!("/containers/{}/port", q(container)))?;
+            for p in ports {
+                let proto = p["protocol"].as_str().unwrap_or("tcp").to_lowercase();
+                println!(
+                    "{}/{} -> {}:{}",
+                    p["container_port"],
+                    proto,
+                    p["host_ip"].as_str().unwrap_or(""),
+                    p["host_port"]
+                );
+            }
+            Ok(0)
+        }
     }
 }
 

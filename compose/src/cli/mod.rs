@@ -8,6 +8,7 @@ mod config;
 pub mod container;
 mod exec;
 mod image;
+mod network;
 mod stats;
 mod system;
 
@@ -75,6 +76,8 @@ pub enum Command {
     Image(image::ImageArgs),
     /// Manage single containers
     Container(container::ContainerArgs),
+    /// Manage networks
+    Network(network::NetworkArgs),
     /// Internal: the per-container shim the daemon starts
     #[command(hide = true)]
     Shim { bundle: PathBuf },
@@ -118,6 +121,7 @@ pub fn main() -> i32 {
         Command::Info { format } => system::info(&cli.global, format.as_deref()),
         Command::Image(args) => image::run(&cli.global, &args),
         Command::Container(args) => container::run(&cli.global, &args),
+        Command::Network(args) => network::run(&cli.global, &args),
         Command::Shim { bundle } => return berth_engine::runtime::shim::main(&bundle),
         Command::ExecHelper { .. } => unreachable!("dispatched above"),
     };

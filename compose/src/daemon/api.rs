@@ -38,6 +38,16 @@ pub async fn route(d: Arc<Daemon>, req: Request<Incoming>) -> ApiResult {
             let c = d.containers.create(cfg).await?;
             http::json(&json!({ "Id": c.id }))
         }
+        (_, ["networks", rest @ ..]) => {
+            let rest: Vec<&str> = rest.to_vec();
+            let body = req
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| ApiError::bad_request(e.to_string()))?
+                .to_bytes();
+            super::api_networks::route(&d, &m, &rest, &q, body).await
+        }
         (_, ["containers", r, rest @ ..]) => {
             let ctr = d.containers.get(r).await?;
             container_route(&d, &ctr, &m, rest, &q, req).await
@@ -145,8 +155,14 @@ async fn container_route(
     let timeout = q.get("t").and_then(|t| t.parse().ok());
     match (m, rest) {
         (&Method::GET, ["json"]) | (&Method::GET, []) => {
-            http::json(&inspect(cs, &*ctr.rec.lock().await))
+            let (mut v, endpoints) = {
+                let r = ctr.rec.lock().await;
+                (inspect(cs, &r), r.config.networks.clone())
+            };
+            v["NetworkSettings"] = super::api_networks::settings(d, &ctr.id, &endpoints).await;
+            http::json(&v)
         }
+        (&Method::GET, ["port"]) => super::api_networks::port(d, ctr).await,
         (&Method::POST, ["start"]) => http::json(&cs.start(ctr, q.flag("attach")).await?),
         (&Method::POST, ["stop"]) => {
             cs.stop(ctr, timeout).await?;
@@ -393,7 +409,7 @@ fn inspect(cs: &Containers, r: &ContainerRecord) -> Value {
         "RestartCount": st.restart_count,
         "LogPath": layout.log(),
         "HostConfig": {
-            "NetworkMode": if c.network_mode.is_empty() { "none" } else { c.network_mode.as_str() },
+            "NetworkMode": if !c.network_mode.is_empty() { c.network_mode.as_str() } else { c.networks.first().map(|n| n.name.as_str()).unwrap_or("bridge") },
             "RestartPolicy": { "Name": c.restart.name(), "MaximumRetryCount": match c.restart { berth_engine::container::RestartPolicy::OnFailure { max_retries } => max_retries, _ => 0 } },
             "AutoRemove": c.auto_remove,
             "Privileged": c.privileged,

@@ -4,6 +4,7 @@
 
 use super::http::ApiError;
 use super::images::Images;
+use super::networks::Networks;
 use berth_engine::cgroups::{Cgroup, Limits};
 use berth_engine::container::{
     self as model, ContainerConfig, ContainerRecord, ImageDefaults, Layout, RestartPolicy,
@@ -38,6 +39,7 @@ pub struct Containers {
     /// The binary shims are started from: a sealed copy of ourselves (see `sealed`).
     shim_exe: PathBuf,
     images: Arc<Images>,
+    pub nets: Arc<Networks>,
     map: RwLock<HashMap<String, Arc<Ctr>>>,
 }
 
@@ -59,6 +61,7 @@ impl Containers {
         cgroup_parent: &str,
         shim_exe: PathBuf,
         images: Arc<Images>,
+        nets: Arc<Networks>,
     ) -> Arc<Self> {
         Arc::new(Containers {
             root: root.to_path_buf(),
@@ -66,6 +69,7 @@ impl Containers {
             cgroup_parent: cgroup_parent.to_string(),
             shim_exe,
             images,
+            nets,
             map: RwLock::new(HashMap::new()),
         })
     }
@@ -202,7 +206,27 @@ impl Containers {
         }
         match config.network_mode.as_str() {
             "" | "none" | "host" => {}
-            other => return Err(ApiError::bad_request(format!("network {other} not found"))),
+            m if m.starts_with("container:") => {
+                self.get(&m["container:".len()..]).await?;
+            }
+            other => {
+                return Err(ApiError::bad_request(format!(
+                    "invalid network mode {other}"
+                )))
+            }
+        }
+        for ep in &config.networks {
+            if ep.name != super::networks::DEFAULT_NETWORK {
+                self.nets
+                    .netd
+                    .inspect(&ep.name)
+                    .await
+                    .map_err(|_| ApiError::not_found(format!("network {} not found", ep.name)))?;
+            }
+        }
+        for p in &config.ports {
+            berth_netd::PortSpec::parse(p)
+                .map_err(|e| ApiError::bad_request(format!("invalid port {p}: {e}")))?;
         }
         let id = new_id();
         let layout = self.layout(&id);
@@ -266,7 +290,24 @@ impl Containers {
             .await
             .map_err(|e| ApiError::internal(e.to_string()))?
             .map_err(|e| ApiError::internal(format!("creating cgroup: {e}")))?;
-        let etc_files = write_etc_files(&layout, &rec)?;
+        let shared_netns = match rec.config.network_mode.strip_prefix("container:") {
+            Some(other) => Some(self.netns_of(other).await?),
+            None => None,
+        };
+        let exposed: Vec<String> = image
+            .config
+            .config()
+            .as_ref()
+            .and_then(|c| c.exposed_ports().clone())
+            .unwrap_or_default();
+        let net = match self.nets.prepare(&rec, &exposed, shared_netns).await {
+            Ok(net) => net,
+            Err(e) => {
+                self.destroy_cgroup(&rec.id).await;
+                return Err(e);
+            }
+        };
+        let etc_files = write_etc_files(&layout, &rec, &net.hosts, &net.resolv)?;
         std::fs::create_dir_all(&layout.run)?;
         let _ = std::fs::remove_file(layout.exit_record());
         let mut spec = model::build_spec(SpecInputs {
@@ -274,7 +315,7 @@ impl Containers {
             image: &defaults,
             layers: image.layers.clone(),
             layout: &layout,
-            netns: None,
+            netns: net.netns.clone(),
             cgroup: Some(CgroupRef {
                 parent: self.cgroup_parent.clone(),
                 name: rec.id.clone(),
@@ -577,6 +618,7 @@ impl Containers {
         }
         let _ = ctr.status.send_replace(Status::Removing);
         self.destroy_cgroup(&ctr.id).await;
+        self.nets.release(&ctr.id).await;
         let layout = self.layout(&ctr.id);
         let _ = std::fs::remove_dir_all(&layout.run);
         // The record goes first, so a crash mid-removal leaves nothing restore would adopt.
@@ -599,6 +641,24 @@ impl Containers {
             }
         }
         out
+    }
+
+    /// The pinned network namespace of a running container (for `container:X` modes).
+    pub async fn netns_of(&self, reference: &str) -> Result<PathBuf, ApiError> {
+        let other = self.get(reference).await?;
+        let r = other.rec.lock().await;
+        if r.state.status != Status::Running {
+            return Err(ApiError::conflict(format!(
+                "cannot join the network of a non running container: {reference}"
+            )));
+        }
+        let path = berth_netd::netns_path(&self.run_dir, &r.id);
+        if !path.exists() {
+            return Err(ApiError::conflict(format!(
+                "container {reference} has no network namespace of its own to share"
+            )));
+        }
+        Ok(path)
     }
 
     pub fn images(&self) -> &Images {
@@ -659,20 +719,18 @@ fn limits_of(cfg: &ContainerConfig) -> Limits {
 }
 
 /// /etc/hosts, /etc/hostname and /etc/resolv.conf are the engine's files, bind-mounted in.
-fn write_etc_files(layout: &Layout, rec: &ContainerRecord) -> Result<Vec<Mount>, ApiError> {
-    let host_net = rec.config.network_mode == "host";
+fn write_etc_files(
+    layout: &Layout,
+    rec: &ContainerRecord,
+    hosts: &str,
+    resolv: &str,
+) -> Result<Vec<Mount>, ApiError> {
     let hostname = model::hostname_of(rec);
-    let hosts = if host_net {
-        std::fs::read_to_string("/etc/hosts").unwrap_or_default()
-    } else {
-        format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n")
-    };
-    let resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
     let mut mounts = Vec::new();
     for (name, content) in [
-        ("hosts", hosts),
+        ("hosts", hosts.to_string()),
         ("hostname", format!("{hostname}\n")),
-        ("resolv.conf", resolv),
+        ("resolv.conf", resolv.to_string()),
     ] {
         let path = layout.dir.join(name);
         std::fs::write(&path, content)?;

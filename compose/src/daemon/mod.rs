@@ -2,10 +2,12 @@
 //! land) networks, stacks, file watches and metrics.
 
 mod api;
+mod api_networks;
 pub mod containers;
 pub mod http;
 mod images;
 mod names;
+pub mod networks;
 
 use containers::Containers;
 use hyper::server::conn::http1;
@@ -29,6 +31,7 @@ pub struct DaemonOptions {
 pub struct Daemon {
     pub containers: Arc<Containers>,
     pub images: Arc<Images>,
+    pub nets: Arc<networks::Networks>,
     pub shutdown: Notify,
 }
 
@@ -61,18 +64,54 @@ async fn serve(opts: DaemonOptions) -> anyhow::Result<()> {
     let images = Arc::new(
         Images::open(&opts.root).map_err(|e| anyhow::anyhow!("opening the image store: {e}"))?,
     );
+    let mut netd_opts = berth_netd::NetdOptions::new(opts.root.join("network"), &opts.run_dir);
+    if let Ok(up) = std::env::var("BERTH_DNS_UPSTREAM") {
+        // Tests run their own upstream resolver; production reads /etc/resolv.conf.
+        netd_opts.upstream_dns = Some(
+            up.split(',')
+                .filter_map(|a| a.trim().parse().ok())
+                .collect(),
+        );
+    }
+    let netd = berth_netd::Netd::open(netd_opts)
+        .await
+        .map_err(|e| anyhow::anyhow!("opening networks: {e}"))?;
+    let nets = Arc::new(networks::Networks::new(
+        Arc::new(netd),
+        opts.run_dir.clone(),
+    ));
     let containers = Containers::new(
         &opts.root,
         &opts.run_dir,
         &opts.cgroup_parent,
         sealed.path(),
         images.clone(),
+        nets.clone(),
     );
     containers.restore().await;
+    let live: std::collections::HashSet<String> = containers
+        .all()
+        .await
+        .iter()
+        .map(|c| c.id.clone())
+        .collect();
+    nets.gc(&live).await;
     let daemon = Arc::new(Daemon {
         containers,
         images,
+        nets: nets.clone(),
         shutdown: Notify::new(),
+    });
+    // Level-triggered healing: missing chains, rules or bridges come back within one period.
+    let resync = nets.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+        loop {
+            tick.tick().await;
+            if let Err(e) = resync.netd.resync().await {
+                tracing::warn!(error = %e, "network resync");
+            }
+        }
     });
 
     let sock = socket_path(&opts.run_dir);

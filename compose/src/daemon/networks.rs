@@ -1,0 +1,247 @@
+//! The daemon's side of networking: joins containers to netd networks before their shim starts
+//! (pinned netns, veths, addresses, DNS names, published ports), writes their /etc/hosts and
+//! resolv.conf, and releases everything when a container is removed.
+
+use super::http::ApiError;
+use berth_engine::container::{ContainerRecord, NetworkEndpoint};
+use berth_netd::{AttachRequest, Netd, NetdError, NetworkSpec, PortSpec};
+use std::collections::HashSet;
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Docker's name for the network containers join when they name none.
+pub const DEFAULT_NETWORK: &str = "bridge";
+
+impl From<NetdError> for ApiError {
+    fn from(e: NetdError) -> Self {
+        let msg = e.to_string();
+        if msg.contains("not found") || msg.contains("no such") {
+            ApiError::not_found(msg)
+        } else if msg.contains("in use")
+            || msg.contains("exists")
+            || msg.contains("already")
+            || msg.contains("overlap")
+        {
+            ApiError::conflict(msg)
+        } else {
+            ApiError::bad_request(msg)
+        }
+    }
+}
+
+pub struct Networks {
+    pub netd: Arc<Netd>,
+    run_dir: PathBuf,
+}
+
+/// What a started container gets from its networks.
+pub struct NetSetup {
+    pub netns: Option<PathBuf>,
+    pub hosts: String,
+    pub resolv: String,
+}
+
+/// The networks a container's config names, the default one when it names none.
+pub fn endpoints_of(rec: &ContainerRecord) -> Vec<NetworkEndpoint> {
+    if !rec.config.network_mode.is_empty() {
+        return Vec::new();
+    }
+    if rec.config.networks.is_empty() {
+        return vec![NetworkEndpoint {
+            name: DEFAULT_NETWORK.into(),
+            ..Default::default()
+        }];
+    }
+    rec.config.networks.clone()
+}
+
+impl Networks {
+    pub fn new(netd: Arc<Netd>, run_dir: PathBuf) -> Self {
+        Networks { netd, run_dir }
+    }
+
+    /// The default network exists once a container needs it, as Docker's docker0.
+    async fn ensure_default(&self) -> Result<(), ApiError> {
+        if self.netd.inspect(DEFAULT_NETWORK).await.is_err() {
+            self.netd
+                .create_network(NetworkSpec {
+                    name: DEFAULT_NETWORK.into(),
+                    ..Default::default()
+                })
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Wires `rec`'s networks (idempotent: a restart finds its netns and addresses in place)
+    /// and renders its /etc/hosts and resolv.conf. `shared_netns` is the pinned namespace of the
+    /// container named by `network_mode: container:X`.
+    pub async fn prepare(
+        &self,
+        rec: &ContainerRecord,
+        exposed: &[String],
+        shared_netns: Option<PathBuf>,
+    ) -> Result<NetSetup, ApiError> {
+        let cfg = &rec.config;
+        let hostname = berth_engine::container::hostname_of(rec);
+        let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+        let extra: Vec<(Ipv4Addr, Vec<String>)> = cfg
+            .extra_hosts
+            .iter()
+            .filter_map(|h| {
+                let (name, ip) = h.split_once(':').or_else(|| h.split_once('='))?;
+                Some((ip.parse().ok()?, vec![name.to_string()]))
+            })
+            .collect();
+        match cfg.network_mode.as_str() {
+            "host" => {
+                return Ok(NetSetup {
+                    netns: None,
+                    hosts: std::fs::read_to_string("/etc/hosts").unwrap_or_default(),
+                    resolv: host_resolv,
+                });
+            }
+            "none" => {
+                return Ok(NetSetup {
+                    netns: None,
+                    hosts: berth_netd::render_hosts(&extra),
+                    resolv: host_resolv,
+                });
+            }
+            m if m.starts_with("container:") => {
+                return Ok(NetSetup {
+                    netns: shared_netns,
+                    hosts: berth_netd::render_hosts(&extra),
+                    resolv: host_resolv,
+                });
+            }
+            _ => {}
+        }
+        let endpoints = endpoints_of(rec);
+        if endpoints.iter().any(|e| e.name == DEFAULT_NETWORK) {
+            self.ensure_default().await?;
+        }
+        let netns = berth_netd::netns_path(&self.run_dir, &rec.id);
+        if !netns.exists() {
+            self.netd.create_netns(&rec.id).await?;
+        }
+        let short = rec.id[..12].to_string();
+        let mut first_ip = None;
+        for (i, ep) in endpoints.iter().enumerate() {
+            let info =
+                self.netd.inspect(&ep.name).await.map_err(|e| {
+                    ApiError::not_found(format!("network {} not found: {e}", ep.name))
+                })?;
+            let attached = info
+                .endpoints
+                .iter()
+                .find(|e| e.container_id == rec.id)
+                .map(|e| e.ip);
+            let ip = match attached {
+                Some(ip) => ip,
+                None => {
+                    let mut dns_names = vec![cfg.name.clone(), short.clone()];
+                    dns_names.extend(ep.aliases.iter().cloned());
+                    let ipv4 = ep
+                        .ipv4_address
+                        .as_deref()
+                        .filter(|s| !s.is_empty())
+                        .map(|s| s.parse::<Ipv4Addr>())
+                        .transpose()
+                        .map_err(|_| {
+                            ApiError::bad_request(format!(
+                                "invalid IPv4 address for network {}",
+                                ep.name
+                            ))
+                        })?;
+                    let req = AttachRequest {
+                        container_id: rec.id.clone(),
+                        netns_path: netns.clone(),
+                        ipv4,
+                        dns_names,
+                        // Earlier networks win the default route.
+                        gateway_priority: ep.priority.saturating_mul(1000) - i as i32,
+                    };
+                    self.netd.attach(&ep.name, req).await?.ip
+                }
+            };
+            first_ip.get_or_insert(ip);
+        }
+        if self.netd.published(&rec.id).await.is_empty() {
+            let mut specs = Vec::new();
+            for p in &cfg.ports {
+                specs.push(
+                    PortSpec::parse(p)
+                        .map_err(|e| ApiError::bad_request(format!("invalid port {p}: {e}")))?,
+                );
+            }
+            if cfg.publish_all {
+                for e in exposed {
+                    let (port, proto) = e.split_once('/').unwrap_or((e.as_str(), "tcp"));
+                    specs.push(
+                        PortSpec::parse(&format!("{port}/{proto}"))
+                            .map_err(|e| ApiError::bad_request(e.to_string()))?,
+                    );
+                }
+            }
+            if !specs.is_empty() {
+                self.netd.publish(&rec.id, &specs).await?;
+            }
+        }
+        let mut entries = Vec::new();
+        if let Some(ip) = first_ip {
+            entries.push((ip, vec![hostname.clone()]));
+        }
+        entries.extend(extra);
+        let resolv = if cfg.dns.is_empty() && cfg.dns_search.is_empty() {
+            self.netd.resolv_conf(&rec.id).await
+        } else {
+            let servers: Vec<Ipv4Addr> = cfg.dns.iter().filter_map(|d| d.parse().ok()).collect();
+            let base = self.netd.resolv_conf(&rec.id).await;
+            let gateways: Vec<Ipv4Addr> = berth_netd::parse_resolv_conf_nameservers(&base)
+                .into_iter()
+                .filter_map(|a| match a.ip() {
+                    std::net::IpAddr::V4(v4) => Some(v4),
+                    _ => None,
+                })
+                .collect();
+            berth_netd::render_resolv_conf(
+                if servers.is_empty() {
+                    &gateways
+                } else {
+                    &servers
+                },
+                &cfg.dns_search,
+                &[],
+            )
+        };
+        Ok(NetSetup {
+            netns: Some(netns),
+            hosts: berth_netd::render_hosts(&entries),
+            resolv,
+        })
+    }
+
+    /// Everything of a removed container: published ports, endpoints, its netns.
+    pub async fn release(&self, id: &str) {
+        let _ = self.netd.unpublish(id).await;
+        for n in self.netd.list().await {
+            if n.endpoints.iter().any(|e| e.container_id == id) {
+                if let Err(e) = self.netd.detach(&n.id, id).await {
+                    tracing::warn!(container = %id, network = %n.name, error = %e, "detaching");
+                }
+            }
+        }
+        if let Err(e) = self.netd.remove_netns(id).await {
+            tracing::debug!(container = %id, error = %e, "removing netns");
+        }
+    }
+
+    /// Frees what belongs to containers that no longer exist (after a crash).
+    pub async fn gc(&self, live: &HashSet<String>) {
+        if let Err(e) = self.netd.gc(live).await {
+            tracing::warn!(error = %e, "network garbage collection");
+        }
+    }
+}
