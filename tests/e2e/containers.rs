@@ -546,3 +546,98 @@ fn logs_tail_follow_and_timestamps() {
     let ts = b.ok(&["container", "logs", "-t", "--tail", "1", "talker"]);
     assert!(ts.starts_with("20") && ts.contains("Z late"), "{ts}");
 }
+
+#[test]
+fn cp_both_ways_and_export_without_escaping() {
+    let b = Berth::new();
+    let host = b.dir.path().join("cp");
+    std::fs::create_dir(&host).unwrap();
+    b.ok(&["container", "run", "-d", "--name", "box", "bb:local", "sh", "-c", "mkdir -p /data/sub && echo inside > /data/sub/f && ln -s / /data/root && ln -s /etc/passwd /data/pw && sleep 60"]);
+    assert!(b.wait_for(std::time::Duration::from_secs(5), || b
+        .run(&["container", "exec", "box", "test", "-L", "/data/pw"])
+        .status
+        .success()));
+    // Out: a directory with symlinks comes out as symlinks, never followed to the host.
+    b.ok(&["container", "cp", "box:/data", host.to_str().unwrap()]);
+    assert_eq!(
+        std::fs::read_to_string(host.join("data/sub/f")).unwrap(),
+        "inside\n"
+    );
+    assert!(std::fs::symlink_metadata(host.join("data/root"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert_eq!(
+        std::fs::read_link(host.join("data/pw")).unwrap(),
+        std::path::Path::new("/etc/passwd")
+    );
+    // A path through a container symlink resolves inside the container: /data/root/etc/hostname
+    // is the container's hostname file, not the host's.
+    let got = host.join("hn");
+    b.ok(&[
+        "container",
+        "cp",
+        "box:/data/root/etc/hostname",
+        got.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        std::fs::read_to_string(&got).unwrap().trim(),
+        &b.inspect("box")["Id"].as_str().unwrap()[..12]
+    );
+    // In: a file and a directory; writing through the container's symlink to / stays inside.
+    std::fs::write(host.join("new.txt"), "from host\n").unwrap();
+    b.ok(&[
+        "container",
+        "cp",
+        host.join("new.txt").to_str().unwrap(),
+        "box:/tmp/",
+    ]);
+    assert_eq!(
+        b.ok(&["container", "exec", "box", "cat", "/tmp/new.txt"]),
+        "from host\n"
+    );
+    b.ok(&[
+        "container",
+        "cp",
+        host.join("new.txt").to_str().unwrap(),
+        "box:/data/root/tmp/renamed.txt",
+    ]);
+    assert_eq!(
+        b.ok(&["container", "exec", "box", "cat", "/tmp/renamed.txt"]),
+        "from host\n"
+    );
+    assert!(
+        !std::path::Path::new("/tmp/renamed.txt").exists(),
+        "never written on the host"
+    );
+    // Stopped containers too.
+    b.ok(&["container", "stop", "-t", "1", "box"]);
+    let back = host.join("back.txt");
+    b.ok(&[
+        "container",
+        "cp",
+        "box:/tmp/new.txt",
+        back.to_str().unwrap(),
+    ]);
+    assert_eq!(std::fs::read_to_string(&back).unwrap(), "from host\n");
+    // Export: the container's own files (its writes included), not /proc or /sys contents.
+    let tarball = host.join("export.tar");
+    b.ok(&[
+        "container",
+        "export",
+        "-o",
+        tarball.to_str().unwrap(),
+        "box",
+    ]);
+    let mut names = Vec::new();
+    for e in tar::Archive::new(std::fs::File::open(&tarball).unwrap())
+        .entries()
+        .unwrap()
+    {
+        names.push(e.unwrap().path().unwrap().display().to_string());
+    }
+    assert!(names.iter().any(|n| n == "bin/busybox"), "{names:?}");
+    assert!(names.iter().any(|n| n == "tmp/new.txt"));
+    assert!(!names.iter().any(|n| n.starts_with("proc/") && n.len() > 5));
+    assert!(host_overlays_with(b.root.to_str().unwrap()).is_empty());
+}

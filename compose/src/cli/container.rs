@@ -259,6 +259,14 @@ pub enum ContainerCmd {
     Exec(super::exec::ExecArgs),
     /// List port mappings of a container
     Port { container: String },
+    /// Copy files between a container and the host (CONTAINER:SRC DEST, SRC CONTAINER:DEST)
+    Cp { source: String, destination: String },
+    /// Export a container's filesystem as a tar archive
+    Export {
+        #[arg(short, long)]
+        output: Option<String>,
+        container: String,
+    },
 }
 
 /// Builds the create request from flags (shared with compose's `run` later).
@@ -738,6 +746,13 @@ pub fn run(g: &GlobalOpts, args: &ContainerArgs) -> anyhow::Result<i32> {
             containers,
         } => super::stats::show(&c, containers, *no_stream),
         ContainerCmd::Exec(e) => super::exec::run(&c, e),
+        ContainerCmd::Cp {
+            source,
+            destination,
+        } => super::copy::cp(&c, source, destination),
+        ContainerCmd::Export { output, container } => {
+            super::copy::export(&c, container, output.as_deref())
+        }
         ContainerCmd::Port { container } => {
             let ports: Vec<Value> = c.get(&format!("/containers/{}/port", q(container)))?;
             for p in ports {

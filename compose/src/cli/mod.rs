@@ -6,6 +6,7 @@ use std::path::PathBuf;
 mod attach;
 mod config;
 pub mod container;
+mod copy;
 mod exec;
 mod image;
 mod network;
@@ -108,6 +109,15 @@ pub fn main() -> i32 {
                 Err(e) => {
                     eprintln!("berth: invalid exec request: {e}");
                     126
+                }
+            };
+        }
+        Some("fs-helper") if args.len() == 3 => {
+            return match serde_json::from_str(&args[2]) {
+                Ok(req) => berth_engine::runtime::fscopy::run(&req),
+                Err(e) => {
+                    eprintln!("berth: invalid copy request: {e}");
+                    1
                 }
             };
         }

@@ -211,6 +211,7 @@ async fn container_route(
         (&Method::GET, ["top"]) => top(cs, ctr).await,
         (&Method::GET, ["stats"]) => stats(cs, ctr).await,
         (&Method::GET, ["exec-info"]) => exec_info(cs, ctr).await,
+        (&Method::GET, ["fs-info"]) => fs_info(cs, ctr).await,
         _ => {
             drop(req);
             Err(ApiError::not_found(format!(
@@ -578,6 +579,22 @@ async fn exec_info(cs: &Containers, ctr: &Ctr) -> ApiResult {
         "capabilities": caps,
         "cgroups": cgroups,
         "privileged": r.config.privileged,
+    }))
+}
+
+/// What `cp` and `export` need to see the container's filesystem.
+async fn fs_info(cs: &Containers, ctr: &Ctr) -> ApiResult {
+    let r = ctr.rec.lock().await;
+    let image = cs.images().resolve(&r.image_id).await?;
+    let layout = cs.layout(&r.id);
+    http::json(&json!({
+        "running": matches!(r.state.status, Status::Running | Status::Paused),
+        "pid": r.state.pid,
+        "pid_start_time": r.state.pid_start_time,
+        "layers": image.layers,
+        "upper": layout.upper(),
+        "work": layout.dir.join("fs/work"),
+        "mountpoint": layout.dir.join("fs/rootfs"),
     }))
 }
 

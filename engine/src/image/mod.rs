@@ -36,7 +36,7 @@ use oci_spec::image::{
 use serde::{Deserialize, Serialize};
 
 pub use changes::ChangeError;
-pub use extract::ExtractError;
+pub use extract::{extract_layer, ExtractError};
 pub use inspect::HistoryEntry;
 pub use reference::{Reference, ReferenceError};
 

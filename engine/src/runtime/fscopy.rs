@@ -1,0 +1,191 @@
+//! `cp` and `export`: a helper process that looks at a container's filesystem from inside —
+//! the container's own mount namespace when it runs, a private overlay mount (gone with the
+//! helper) when it does not. Paths and symlinks therefore resolve within the container and
+//! nothing it holds can point the copy at the host; nothing is ever mounted on the host.
+
+use super::procinfo;
+use nix::mount::{mount, MsFlags};
+use nix::sched::{setns, unshare, CloneFlags};
+use serde::{Deserialize, Serialize};
+use std::io::{self, Write};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct FsRequest {
+    pub running: bool,
+    pub pid: i32,
+    pub pid_start_time: u64,
+    /// Image layers bottom first, and the container's upper/work dirs and empty mountpoint.
+    pub layers: Vec<PathBuf>,
+    pub upper: PathBuf,
+    pub work: PathBuf,
+    pub mountpoint: PathBuf,
+    pub op: FsOp,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub enum FsOp {
+    /// The whole filesystem (mounts excluded) as a tar on stdout.
+    #[default]
+    Export,
+    /// PATH as a tar on stdout, its entries named from PATH's last component.
+    Out(String),
+    /// A tar on stdin extracted into the directory DIR.
+    In(String),
+    /// Succeeds when PATH is a directory.
+    IsDir(String),
+}
+
+/// Runs the request; returns the process exit code.
+pub fn run(req: &FsRequest) -> i32 {
+    let _ = nix::sys::prctl::set_dumpable(false);
+    match enter(req).and_then(|()| perform(&req.op)) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("berth: {e}");
+            1
+        }
+    }
+}
+
+fn enter(req: &FsRequest) -> Result<(), String> {
+    if req.running {
+        let pidfd = procinfo::pidfd_for(req.pid, req.pid_start_time)
+            .map_err(|_| "the container stopped meanwhile".to_string())?;
+        // Entering the mount namespace also moves our root to the container's root.
+        return setns(&pidfd, CloneFlags::CLONE_NEWNS)
+            .map_err(|e| format!("entering the container's mount namespace: {e}"));
+    }
+    unshare(CloneFlags::CLONE_NEWNS).map_err(|e| format!("unsharing the mount namespace: {e}"))?;
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .map_err(|e| format!("making mounts private: {e}"))?;
+    let lower: Vec<String> = req
+        .layers
+        .iter()
+        .rev()
+        .map(|p| p.display().to_string())
+        .collect();
+    for d in [&req.upper, &req.work, &req.mountpoint] {
+        std::fs::create_dir_all(d).map_err(|e| format!("creating {}: {e}", d.display()))?;
+    }
+    let data = format!(
+        "lowerdir={},upperdir={},workdir={}",
+        lower.join(":"),
+        req.upper.display(),
+        req.work.display()
+    );
+    mount(
+        Some("overlay"),
+        &req.mountpoint,
+        Some("overlay"),
+        MsFlags::MS_NODEV,
+        Some(data.as_str()),
+    )
+    .map_err(|e| format!("mounting the container's filesystem: {e}"))?;
+    nix::unistd::chroot(&req.mountpoint).map_err(|e| format!("chroot: {e}"))?;
+    nix::unistd::chdir("/").map_err(|e| format!("chdir: {e}"))
+}
+
+fn perform(op: &FsOp) -> Result<(), String> {
+    match op {
+        FsOp::Export => {
+            let mut b = tar::Builder::new(io::BufWriter::new(io::stdout().lock()));
+            b.follow_symlinks(false);
+            let root_dev = std::fs::symlink_metadata("/")
+                .map_err(|e| e.to_string())?
+                .dev();
+            walk(&mut b, Path::new("/"), root_dev)?;
+            b.into_inner()
+                .and_then(|mut w| w.flush())
+                .map_err(|e| format!("writing the archive: {e}"))
+        }
+        FsOp::Out(path) => {
+            let p = Path::new(path);
+            let md = std::fs::symlink_metadata(p)
+                .map_err(|e| format!("could not find the file {path} in container: {e}"))?;
+            let name = p
+                .file_name()
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from("."));
+            let mut b = tar::Builder::new(io::BufWriter::new(io::stdout().lock()));
+            b.follow_symlinks(false);
+            if md.is_dir() {
+                b.append_dir_all(&name, p)
+                    .map_err(|e| format!("archiving {path}: {e}"))?;
+            } else {
+                b.append_path_with_name(p, &name)
+                    .map_err(|e| format!("archiving {path}: {e}"))?;
+            }
+            b.into_inner()
+                .and_then(|mut w| w.flush())
+                .map_err(|e| format!("writing the archive: {e}"))
+        }
+        FsOp::IsDir(path) => match std::fs::metadata(path) {
+            Ok(md) if md.is_dir() => Ok(()),
+            _ => Err(format!("{path} is not a directory")),
+        },
+        FsOp::In(dir) => {
+            let md = std::fs::metadata(dir)
+                .map_err(|e| format!("could not find the directory {dir} in container: {e}"))?;
+            if !md.is_dir() {
+                return Err(format!("{dir} is not a directory in the container"));
+            }
+            // The safe extractor refuses to write through symlinks or outside `dir`.
+            crate::image::extract_layer(io::stdin().lock(), Path::new(dir))
+                .map(drop)
+                .map_err(|e| format!("extracting into {dir}: {e}"))
+        }
+    }
+}
+
+/// Adds `dir`'s tree, not descending into other filesystems (proc, sys, dev, volumes, the
+/// engine's /etc files): `export` is the container's own filesystem, as Docker's.
+fn walk(b: &mut tar::Builder<impl Write>, dir: &Path, root_dev: u64) -> Result<(), String> {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .map_err(|e| format!("reading {}: {e}", dir.display()))?
+        .flatten()
+        .collect();
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        let path = e.path();
+        let Ok(md) = std::fs::symlink_metadata(&path) else {
+            continue;
+        };
+        if md.dev() != root_dev || md.file_type().is_socket() {
+            if md.is_dir() {
+                // Keep the mountpoint itself, as Docker's export does for /proc and /sys.
+                let _ = append_empty_dir(b, &path, &md);
+            }
+            continue;
+        }
+        let name = path.strip_prefix("/").unwrap_or(&path).to_path_buf();
+        b.append_path_with_name(&path, &name)
+            .map_err(|err| format!("archiving {}: {err}", path.display()))?;
+        if md.is_dir() {
+            walk(b, &path, root_dev)?;
+        }
+    }
+    Ok(())
+}
+
+fn append_empty_dir(
+    b: &mut tar::Builder<impl Write>,
+    path: &Path,
+    md: &std::fs::Metadata,
+) -> io::Result<()> {
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(tar::EntryType::Directory);
+    h.set_mode(md.mode() & 0o7777);
+    h.set_size(0);
+    h.set_mtime(md.mtime().max(0) as u64);
+    b.append_data(&mut h, path.strip_prefix("/").unwrap_or(path), io::empty())
+}
+
+use std::os::unix::fs::FileTypeExt;
