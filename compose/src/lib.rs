@@ -8,3 +8,4 @@ pub mod client;
 pub mod daemon;
 pub mod loader;
 pub mod sealed;
+pub mod stack;

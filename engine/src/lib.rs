@@ -8,3 +8,4 @@ pub mod container;
 pub mod fsutil;
 pub mod image;
 pub mod runtime;
+pub mod volume;

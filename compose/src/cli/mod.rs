@@ -10,6 +10,7 @@ mod copy;
 mod exec;
 mod image;
 mod network;
+mod stack;
 mod stats;
 mod system;
 
@@ -79,6 +80,17 @@ pub enum Command {
     Container(container::ContainerArgs),
     /// Manage networks
     Network(network::NetworkArgs),
+    /// Create and start the stack's containers (with networks and volumes)
+    Up(stack::UpArgs),
+    /// Stop and remove the stack's containers and networks
+    Down(stack::DownArgs),
+    /// List the stack's containers
+    Ps(stack::PsArgs),
+    /// List running stacks
+    Ls {
+        #[arg(long)]
+        format: Option<String>,
+    },
     /// Internal: the per-container shim the daemon starts
     #[command(hide = true)]
     Shim { bundle: PathBuf },
@@ -132,6 +144,10 @@ pub fn main() -> i32 {
         Command::Image(args) => image::run(&cli.global, &args),
         Command::Container(args) => container::run(&cli.global, &args),
         Command::Network(args) => network::run(&cli.global, &args),
+        Command::Up(args) => stack::up(&cli.global, &args),
+        Command::Down(args) => stack::down(&cli.global, &args),
+        Command::Ps(args) => stack::ps(&cli.global, &args),
+        Command::Ls { format } => stack::ls(&cli.global, format.as_deref()),
         Command::Shim { bundle } => return berth_engine::runtime::shim::main(&bundle),
         Command::ExecHelper { .. } => unreachable!("dispatched above"),
     };

@@ -32,11 +32,21 @@ pub async fn route(d: Arc<Daemon>, req: Request<Incoming>) -> ApiResult {
             d.shutdown.notify_one();
             http::empty()
         }
-        (&Method::GET, ["containers"]) => list(&d.containers, q.flag("all")).await,
+        (&Method::GET, ["containers"]) => list(&d, q.flag("all")).await,
         (&Method::POST, ["containers"]) => {
             let cfg: ContainerConfig = read_json(req).await?;
             let c = d.containers.create(cfg).await?;
             http::json(&json!({ "Id": c.id }))
+        }
+        (_, ["stacks", rest @ ..]) => {
+            let rest: Vec<&str> = rest.to_vec();
+            let body = req
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| ApiError::bad_request(e.to_string()))?
+                .to_bytes();
+            super::api_stacks::route(&d, &m, &rest, body).await
         }
         (_, ["networks", rest @ ..]) => {
             let rest: Vec<&str> = rest.to_vec();
@@ -346,8 +356,30 @@ pub fn human_duration(secs: u64) -> String {
     }
 }
 
-async fn list(cs: &Containers, all: bool) -> ApiResult {
+async fn list(d: &Daemon, all: bool) -> ApiResult {
+    let cs = &d.containers;
     let mut out = Vec::new();
+    // "0.0.0.0:8080->80/tcp" per container, as `docker ps` shows.
+    let mut ports_of: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+    for c in cs.all().await {
+        let p = d.nets.netd.published(&c.id).await;
+        if !p.is_empty() {
+            let text = p
+                .iter()
+                .map(|b| {
+                    format!(
+                        "{}:{}->{}/{}",
+                        b.host_ip,
+                        b.host_port,
+                        b.container_port,
+                        format!("{:?}", b.protocol).to_lowercase()
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            ports_of.insert(c.id.clone(), text);
+        }
+    }
     for c in cs.all().await {
         let r = c.rec.lock().await;
         if !all
@@ -372,6 +404,7 @@ async fn list(cs: &Containers, all: bool) -> ApiResult {
             "State": r.state.status.as_str(),
             "Status": human_status(&r),
             "Labels": r.config.labels,
+            "Ports": ports_of.get(&r.id).cloned().unwrap_or_default(),
         }));
     }
     out.sort_by(|a, b| b["Created"].as_str().cmp(&a["Created"].as_str()));

@@ -3,11 +3,14 @@
 
 mod api;
 mod api_networks;
+mod api_stacks;
+pub use api_stacks::StackLoad;
 pub mod containers;
 pub mod http;
-mod images;
+pub mod images;
 mod names;
 pub mod networks;
+pub mod volumes;
 
 use containers::Containers;
 use hyper::server::conn::http1;
@@ -32,7 +35,23 @@ pub struct Daemon {
     pub containers: Arc<Containers>,
     pub images: Arc<Images>,
     pub nets: Arc<networks::Networks>,
+    pub volumes: volumes::Volumes,
     pub shutdown: Notify,
+    /// One `up`/`down` at a time per stack.
+    stack_locks: tokio::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl Daemon {
+    pub async fn stack_lock(&self, project: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = self
+            .stack_locks
+            .lock()
+            .await
+            .entry(project.to_string())
+            .or_default()
+            .clone();
+        lock.lock_owned().await
+    }
 }
 
 pub fn socket_path(run_dir: &Path) -> PathBuf {
@@ -96,11 +115,15 @@ async fn serve(opts: DaemonOptions) -> anyhow::Result<()> {
         .map(|c| c.id.clone())
         .collect();
     nets.gc(&live).await;
+    let volumes = volumes::Volumes::open(&opts.root)
+        .map_err(|e| anyhow::anyhow!("opening the volume store: {e}"))?;
     let daemon = Arc::new(Daemon {
         containers,
         images,
         nets: nets.clone(),
+        volumes,
         shutdown: Notify::new(),
+        stack_locks: Default::default(),
     });
     // Level-triggered healing: missing chains, rules or bridges come back within one period.
     let resync = nets.clone();

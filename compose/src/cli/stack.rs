@@ -1,0 +1,238 @@
+//! Stack commands, as Docker Compose's: `up`, `down`, `ps`, `ls`.
+
+use super::GlobalOpts;
+use crate::client::Client;
+use crate::daemon::StackLoad;
+use clap::Args;
+use serde_json::{json, Value};
+use std::io::Read;
+
+#[derive(Args, Debug)]
+pub struct UpArgs {
+    /// Detached mode: run containers in the background
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Recreate containers even if their configuration hasn't changed
+    #[arg(long)]
+    pub force_recreate: bool,
+    /// If containers already exist, don't recreate them
+    #[arg(long, conflicts_with = "force_recreate")]
+    pub no_recreate: bool,
+    /// Remove containers for services not defined in the Compose file
+    #[arg(long)]
+    pub remove_orphans: bool,
+    /// Don't start the services after creating them
+    #[arg(long)]
+    pub no_start: bool,
+    /// Don't start linked services
+    #[arg(long)]
+    pub no_deps: bool,
+    /// Scale SERVICE to NUM instances (SERVICE=NUM)
+    #[arg(long)]
+    pub scale: Vec<String>,
+    pub services: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct DownArgs {
+    /// Remove named volumes declared in the volumes section and anonymous volumes
+    #[arg(short, long)]
+    pub volumes: bool,
+    /// Remove containers for services not defined in the Compose file
+    #[arg(long)]
+    pub remove_orphans: bool,
+    /// Shutdown timeout in seconds
+    #[arg(short = 't', long)]
+    pub timeout: Option<u64>,
+}
+
+#[derive(Args, Debug)]
+pub struct PsArgs {
+    /// Show all stopped containers
+    #[arg(short, long)]
+    pub all: bool,
+    /// Only display IDs
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Display services
+    #[arg(long)]
+    pub services: bool,
+    /// Format the output: table or json
+    #[arg(long)]
+    pub format: Option<String>,
+    pub filter_services: Vec<String>,
+}
+
+/// The stack as the CLI sees it: its files, environment and directory, for the daemon to load.
+pub fn stack_load(g: &GlobalOpts) -> anyhow::Result<StackLoad> {
+    let mut stdin = None;
+    if g.files.iter().any(|f| f == "-") {
+        let mut s = String::new();
+        std::io::stdin().read_to_string(&mut s)?;
+        stdin = Some(s);
+    }
+    Ok(StackLoad {
+        files: g.files.clone(),
+        stdin,
+        project_name: g.project_name.clone(),
+        project_directory: g.project_directory.clone(),
+        env_files: g.env_files.clone(),
+        profiles: g.profiles.clone(),
+        environment: std::env::vars().collect(),
+        cwd: std::env::current_dir().ok(),
+    })
+}
+
+fn print_outcome(v: &Value) {
+    let tty = nix::unistd::isatty(1).unwrap_or(false);
+    for w in v["warnings"].as_array().into_iter().flatten() {
+        eprintln!("WARN[0000] {}", w.as_str().unwrap_or(""));
+    }
+    for e in v["events"].as_array().into_iter().flatten() {
+        let (kind, name, action) = (
+            e["kind"].as_str().unwrap_or(""),
+            e["name"].as_str().unwrap_or(""),
+            e["action"].as_str().unwrap_or(""),
+        );
+        let secs = e["millis"].as_u64().unwrap_or(0) as f64 / 1000.0;
+        if tty {
+            println!(" \u{2714} {kind} {name:<32} {action:<10} {secs:.1}s");
+        } else {
+            println!(" {kind} {name}  {action}");
+        }
+    }
+}
+
+pub fn up(g: &GlobalOpts, a: &UpArgs) -> anyhow::Result<i32> {
+    let load = stack_load(g)?;
+    let mut scale = serde_json::Map::new();
+    for s in &a.scale {
+        let (k, v) = s
+            .split_once('=')
+            .ok_or_else(|| anyhow::anyhow!("invalid --scale {s}: expected SERVICE=NUM"))?;
+        scale.insert(
+            k.into(),
+            json!(v
+                .parse::<u32>()
+                .map_err(|_| anyhow::anyhow!("invalid --scale {s}"))?),
+        );
+    }
+    let c = Client::connect(g)?;
+    let body = json!({
+        "load": load,
+        "options": {
+            "services": a.services, "force_recreate": a.force_recreate, "no_recreate": a.no_recreate,
+            "remove_orphans": a.remove_orphans, "no_start": a.no_start, "no_deps": a.no_deps, "scale": scale,
+        }
+    });
+    let v = c.post("/stacks/up", Some(&body))?;
+    print_outcome(&v);
+    if a.detach || a.no_start {
+        return Ok(0);
+    }
+    anyhow::bail!("attached `up` is not supported yet: use `up -d` and `berth logs -f`")
+}
+
+pub fn down(g: &GlobalOpts, a: &DownArgs) -> anyhow::Result<i32> {
+    let load = stack_load(g)?;
+    let c = Client::connect(g)?;
+    let body = json!({
+        "load": load,
+        "project": g.project_name,
+        "options": { "volumes": a.volumes, "remove_orphans": a.remove_orphans, "timeout": a.timeout },
+    });
+    print_outcome(&c.post("/stacks/down", Some(&body))?);
+    Ok(0)
+}
+
+/// The project's name without asking the daemon to load anything: -p, else the loader.
+fn project_name(g: &GlobalOpts) -> anyhow::Result<String> {
+    if let Some(p) = &g.project_name {
+        return Ok(p.clone());
+    }
+    let load = stack_load(g)?;
+    Ok(load
+        .load()
+        .map_err(|e| anyhow::anyhow!("{}", e.message))?
+        .name)
+}
+
+pub fn ps(g: &GlobalOpts, a: &PsArgs) -> anyhow::Result<i32> {
+    let project = project_name(g)?;
+    let c = Client::connect(g)?;
+    let list: Vec<Value> = c.get(&format!("/containers?all={}", a.all as u8))?;
+    let mine: Vec<&Value> = list
+        .iter()
+        .filter(|x| x["Labels"][crate::stack::convert::LABEL_PROJECT] == project)
+        .filter(|x| {
+            a.filter_services.is_empty()
+                || a.filter_services
+                    .iter()
+                    .any(|s| x["Labels"][crate::stack::convert::LABEL_SERVICE] == *s)
+        })
+        .collect();
+    if a.services {
+        let mut names: Vec<&str> = mine
+            .iter()
+            .filter_map(|x| x["Labels"][crate::stack::convert::LABEL_SERVICE].as_str())
+            .collect();
+        names.sort();
+        names.dedup();
+        names.iter().for_each(|n| println!("{n}"));
+        return Ok(0);
+    }
+    if a.format.as_deref() == Some("json") {
+        for x in &mine {
+            println!("{}", serde_json::to_string(x)?);
+        }
+        return Ok(0);
+    }
+    if a.quiet {
+        mine.iter()
+            .for_each(|x| println!("{}", x["Id"].as_str().unwrap_or("")));
+        return Ok(0);
+    }
+    println!(
+        "{:<28} {:<16} {:<24} {:<12} {:<28} {}",
+        "NAME", "IMAGE", "COMMAND", "SERVICE", "STATUS", "PORTS"
+    );
+    for x in mine {
+        let cmd: String = x["Command"]
+            .as_str()
+            .unwrap_or("")
+            .chars()
+            .take(20)
+            .collect();
+        println!(
+            "{:<28} {:<16} {:<24} {:<12} {:<28} {}",
+            x["Names"][0].as_str().unwrap_or("").trim_start_matches('/'),
+            x["Image"].as_str().unwrap_or(""),
+            format!("\"{cmd}\""),
+            x["Labels"][crate::stack::convert::LABEL_SERVICE]
+                .as_str()
+                .unwrap_or(""),
+            x["Status"].as_str().unwrap_or(""),
+            x["Ports"].as_str().unwrap_or("")
+        );
+    }
+    Ok(0)
+}
+
+pub fn ls(g: &GlobalOpts, format: Option<&str>) -> anyhow::Result<i32> {
+    let c = Client::connect(g)?;
+    let list: Vec<Value> = c.get("/stacks")?;
+    if format == Some("json") {
+        println!("{}", serde_json::to_string(&list)?);
+        return Ok(0);
+    }
+    println!("{:<24} {:<36} {}", "NAME", "STATUS", "CONFIG FILES");
+    for s in list {
+        println!(
+            "{:<24} {:<36} {}",
+            s["Name"].as_str().unwrap_or(""),
+            s["Status"].as_str().unwrap_or(""),
+            s["ConfigFiles"].as_str().unwrap_or("")
+        );
+    }
+    Ok(0)
+}

@@ -1,0 +1,140 @@
+//! Stack routes: `up`, `down`, and the list of stacks. The daemon loads the stack files itself
+//! (with the caller's environment and directory), so it can reload them later.
+
+use super::http::{self, ApiError, ApiResult};
+use super::Daemon;
+use crate::loader::{self, LoadOptions, Project};
+use crate::stack::controller::{self, DownOptions, UpOptions};
+use crate::stack::convert::{LABEL_FILES, LABEL_PROJECT, LABEL_WORKDIR};
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// How to load a stack: the CLI's global options, environment and directory.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StackLoad {
+    pub files: Vec<String>,
+    pub stdin: Option<String>,
+    pub project_name: Option<String>,
+    pub project_directory: Option<PathBuf>,
+    pub env_files: Vec<PathBuf>,
+    pub profiles: Vec<String>,
+    pub environment: IndexMap<String, String>,
+    pub cwd: Option<PathBuf>,
+}
+
+impl StackLoad {
+    pub fn load(&self) -> Result<Project, ApiError> {
+        let opts = LoadOptions {
+            files: self.files.clone(),
+            stdin: self.stdin.clone(),
+            project_name: self.project_name.clone(),
+            project_directory: self.project_directory.clone(),
+            env_files: self.env_files.clone(),
+            profiles: self.profiles.clone(),
+            environment: self.environment.clone(),
+            cwd: self.cwd.clone(),
+            interpolate: true,
+            prune_unused: true,
+        };
+        loader::load(&opts).map_err(|e| ApiError::bad_request(e.to_string()))
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct UpRequest {
+    load: StackLoad,
+    #[serde(default)]
+    options: UpOptions,
+}
+
+#[derive(Debug, Deserialize)]
+struct DownRequest {
+    #[serde(default)]
+    load: Option<StackLoad>,
+    #[serde(default)]
+    project: Option<String>,
+    #[serde(default)]
+    options: DownOptions,
+}
+
+pub async fn route(
+    d: &Arc<Daemon>,
+    m: &hyper::Method,
+    rest: &[&str],
+    body: bytes::Bytes,
+) -> ApiResult {
+    use hyper::Method;
+    let parse = |what: &str| ApiError::bad_request(format!("invalid {what} request"));
+    match (m, rest) {
+        (&Method::GET, []) => list(d).await,
+        (&Method::POST, ["up"]) => {
+            let req: UpRequest = serde_json::from_slice(&body).map_err(|_| parse("up"))?;
+            let project = req.load.load()?;
+            let _guard = d.stack_lock(&project.name).await;
+            http::json(&controller::up(d, &project, &req.options).await?)
+        }
+        (&Method::POST, ["down"]) => {
+            let req: DownRequest = serde_json::from_slice(&body).map_err(|_| parse("down"))?;
+            // A file that no longer loads must not stop a `down`: the labels name the project.
+            let project = req.load.as_ref().map(|l| l.load()).transpose();
+            let (name, project) = match (project, req.project) {
+                (Ok(Some(p)), _) => (p.name.clone(), Some(p)),
+                (_, Some(name)) => (name, None),
+                (Err(e), None) => return Err(e),
+                (Ok(None), None) => return Err(ApiError::bad_request("down needs a project")),
+            };
+            let _guard = d.stack_lock(&name).await;
+            http::json(&controller::down(d, &name, project.as_ref(), &req.options).await?)
+        }
+        (&Method::POST, ["config"]) => {
+            let load: StackLoad = serde_json::from_slice(&body).map_err(|_| parse("config"))?;
+            http::json(&load.load()?.to_json())
+        }
+        _ => Err(ApiError::not_found(format!(
+            "no route for {m} /stacks/{}",
+            rest.join("/")
+        ))),
+    }
+}
+
+/// Stacks known from their containers' labels: `berth ls`.
+async fn list(d: &Daemon) -> ApiResult {
+    let mut stacks: BTreeMap<String, (BTreeMap<String, usize>, String, String)> = BTreeMap::new();
+    for c in d.containers.all().await {
+        let r = c.rec.lock().await;
+        let Some(p) = r.config.labels.get(LABEL_PROJECT) else {
+            continue;
+        };
+        let e = stacks.entry(p.clone()).or_default();
+        *e.0.entry(r.state.status.as_str().to_string()).or_default() += 1;
+        e.1 = r
+            .config
+            .labels
+            .get(LABEL_FILES)
+            .cloned()
+            .unwrap_or_default();
+        e.2 = r
+            .config
+            .labels
+            .get(LABEL_WORKDIR)
+            .cloned()
+            .unwrap_or_default();
+    }
+    let out: Vec<_> = stacks
+        .into_iter()
+        .map(|(name, (counts, files, dir))| {
+            let status = counts
+                .iter()
+                .map(|(s, n)| format!("{s}({n})"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            json!({ "Name": name, "Status": status, "ConfigFiles": files, "WorkingDir": dir })
+        })
+        .collect();
+    http::json(&out)
+}

@@ -1,0 +1,453 @@
+//! One service replica of the loaded project -> the engine's container config, with Compose's
+//! names and labels. Keys berth does not honour yet come back as warnings, never silently.
+
+use crate::loader::model::{Port, Service};
+use crate::loader::Project;
+use berth_engine::container::{
+    self as model, ContainerConfig, MountConfig, NetworkEndpoint, Resources, RestartPolicy,
+};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+pub const LABEL_PROJECT: &str = "com.docker.compose.project";
+pub const LABEL_SERVICE: &str = "com.docker.compose.service";
+pub const LABEL_NUMBER: &str = "com.docker.compose.container-number";
+pub const LABEL_HASH: &str = "com.docker.compose.config-hash";
+pub const LABEL_ONEOFF: &str = "com.docker.compose.oneoff";
+pub const LABEL_WORKDIR: &str = "com.docker.compose.project.working_dir";
+pub const LABEL_FILES: &str = "com.docker.compose.project.config_files";
+pub const LABEL_NETWORK: &str = "com.docker.compose.network";
+pub const LABEL_VOLUME: &str = "com.docker.compose.volume";
+
+/// The service's config hash: what decides whether its containers are recreated.
+pub fn config_hash(svc: &Service) -> String {
+    let json = serde_json::to_vec(svc).unwrap_or_default();
+    hex::encode(Sha256::digest(&json))
+}
+
+/// Compose's container name: `container_name`, else `project-service-N`.
+pub fn container_name(project: &str, service: &str, svc: &Service, number: u32) -> String {
+    svc.container_name
+        .clone()
+        .unwrap_or_else(|| format!("{project}-{service}-{number}"))
+}
+
+/// How many containers the service wants.
+pub fn replicas(svc: &Service) -> u32 {
+    svc.scale
+        .or(svc.deploy.as_ref().and_then(|d| d.replicas))
+        .unwrap_or(1)
+        .max(0) as u32
+}
+
+/// The real name of a project network (`name:` or `project_key`).
+pub fn network_name(p: &Project, key: &str) -> String {
+    p.networks
+        .get(key)
+        .and_then(|n| n.name.clone())
+        .unwrap_or_else(|| format!("{}_{key}", p.name))
+}
+
+pub fn volume_name(p: &Project, key: &str) -> String {
+    p.volumes
+        .get(key)
+        .and_then(|v| v.name.clone())
+        .unwrap_or_else(|| format!("{}_{key}", p.name))
+}
+
+/// Go-style durations as the loader normalizes them ("1m30s", "500ms") -> seconds.
+pub fn parse_duration_secs(s: &str) -> Option<f64> {
+    let mut total = 0.0;
+    let mut num = String::new();
+    let mut chars = s.trim().chars().peekable();
+    let mut any = false;
+    while let Some(c) = chars.next() {
+        if c.is_ascii_digit() || c == '.' {
+            num.push(c);
+            continue;
+        }
+        let mut unit = c.to_string();
+        while let Some(&n) = chars.peek() {
+            if n.is_ascii_alphabetic() {
+                unit.push(n);
+                chars.next();
+            } else {
+                break;
+            }
+        }
+        let v: f64 = num.parse().ok()?;
+        num.clear();
+        total += v * match unit.as_str() {
+            "h" => 3600.0,
+            "m" => 60.0,
+            "s" => 1.0,
+            "ms" => 1e-3,
+            "us" | "µs" => 1e-6,
+            "ns" => 1e-9,
+            _ => return None,
+        };
+        any = true;
+    }
+    if !num.is_empty() {
+        total += num.parse::<f64>().ok()?;
+        any = true;
+    }
+    any.then_some(total)
+}
+
+fn port_spec(p: &Port) -> String {
+    let proto = p.protocol.as_deref().unwrap_or("tcp");
+    let mut s = String::new();
+    if let Some(ip) = p.host_ip.as_deref().filter(|i| !i.is_empty()) {
+        s.push_str(ip);
+        s.push(':');
+    }
+    match p.published.as_deref().filter(|x| !x.is_empty()) {
+        Some(host) => s.push_str(&format!("{host}:{}", p.target)),
+        None if !s.is_empty() => s.push_str(&format!(":{}", p.target)),
+        None => s.push_str(&p.target.to_string()),
+    }
+    format!("{s}/{proto}")
+}
+
+fn bytes_of(v: &Value) -> Option<i64> {
+    match v {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => model::parse_bytes(s).ok(),
+        _ => None,
+    }
+}
+
+/// The container config for replica `number` of service `name`, and the warnings for keys
+/// berth does not act on.
+pub fn container_config(
+    p: &Project,
+    name: &str,
+    svc: &Service,
+    number: u32,
+) -> Result<(ContainerConfig, Vec<String>), String> {
+    let mut warn = Vec::new();
+    let image = match (&svc.image, &svc.build) {
+        (Some(i), _) => i.clone(),
+        (None, Some(_)) => return Err(format!("service {name} has a build section: building images is not supported yet; build it elsewhere and set `image:`")),
+        (None, None) => return Err(format!("service {name} has neither an image nor a build context specified")),
+    };
+    if svc.build.is_some() {
+        warn.push(format!("service {name}: `build` is ignored (building is not supported yet); using image {image}"));
+    }
+    for (key, set) in [
+        (
+            "healthcheck",
+            svc.healthcheck
+                .as_ref()
+                .is_some_and(|h| h.disable != Some(true) && !h.test.is_empty()),
+        ),
+        ("secrets", !svc.secrets.is_empty()),
+        ("configs", !svc.configs.is_empty()),
+        ("volumes_from", !svc.volumes_from.is_empty()),
+        ("links", !svc.links.is_empty()),
+        ("ipc", svc.ipc.is_some()),
+        ("pid", svc.pid.is_some()),
+        ("post_start", !svc.post_start.is_empty()),
+    ] {
+        if set {
+            warn.push(format!(
+                "service {name}: `{key}` is not supported yet and is ignored"
+            ));
+        }
+    }
+    let mut labels: std::collections::BTreeMap<String, String> = svc
+        .labels
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    labels.insert(LABEL_PROJECT.into(), p.name.clone());
+    labels.insert(LABEL_SERVICE.into(), name.into());
+    labels.insert(LABEL_NUMBER.into(), number.to_string());
+    labels.insert(LABEL_HASH.into(), config_hash(svc));
+    labels.insert(LABEL_ONEOFF.into(), "False".into());
+    labels.insert(LABEL_WORKDIR.into(), p.working_dir.display().to_string());
+    labels.insert(
+        LABEL_FILES.into(),
+        p.files_read()
+            .iter()
+            .map(|f| f.display().to_string())
+            .collect::<Vec<_>>()
+            .join(","),
+    );
+
+    let env: Vec<String> = svc
+        .environment
+        .iter()
+        .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={v}")))
+        .collect();
+    let mut mounts = Vec::new();
+    for v in &svc.volumes {
+        let read_only = v.read_only.unwrap_or(false);
+        match v.kind.as_str() {
+            "bind" => {
+                let src = v
+                    .source
+                    .clone()
+                    .ok_or_else(|| format!("service {name}: bind mount without a source"))?;
+                let create = v
+                    .bind
+                    .as_ref()
+                    .and_then(|b| b.get("create_host_path"))
+                    .and_then(Value::as_bool)
+                    .unwrap_or(true);
+                if !std::path::Path::new(&src).exists() {
+                    if create {
+                        std::fs::create_dir_all(&src).map_err(|e| {
+                            format!("service {name}: creating bind source {src}: {e}")
+                        })?;
+                    } else {
+                        return Err(format!(
+                            "service {name}: bind source path does not exist: {src}"
+                        ));
+                    }
+                }
+                mounts.push(MountConfig {
+                    kind: "bind".into(),
+                    source: src,
+                    target: v.target.clone(),
+                    read_only,
+                    size: None,
+                    mode: None,
+                });
+            }
+            "volume" => {
+                // Anonymous volumes (no source) get a name of their own, kept with the container.
+                let vol = match &v.source {
+                    Some(key) => volume_name(p, key),
+                    None => format!(
+                        "{}_{name}_{number}_{}",
+                        p.name,
+                        hex::encode(&Sha256::digest(v.target.as_bytes())[..6])
+                    ),
+                };
+                let nocopy = v
+                    .volume
+                    .as_ref()
+                    .and_then(|x| x.get("nocopy"))
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false);
+                mounts.push(MountConfig {
+                    kind: if nocopy {
+                        "volume-nocopy".into()
+                    } else {
+                        "volume".into()
+                    },
+                    source: vol,
+                    target: v.target.clone(),
+                    read_only,
+                    size: None,
+                    mode: None,
+                });
+            }
+            "tmpfs" => {
+                let size = v
+                    .tmpfs
+                    .as_ref()
+                    .and_then(|t| t.get("size"))
+                    .and_then(bytes_of)
+                    .map(|s| s as u64);
+                let mode = v
+                    .tmpfs
+                    .as_ref()
+                    .and_then(|t| t.get("mode"))
+                    .and_then(Value::as_u64)
+                    .map(|m| m as u32);
+                mounts.push(MountConfig {
+                    kind: "tmpfs".into(),
+                    source: String::new(),
+                    target: v.target.clone(),
+                    read_only,
+                    size,
+                    mode,
+                });
+            }
+            other => warn.push(format!(
+                "service {name}: volume type {other} is not supported yet and is ignored"
+            )),
+        }
+    }
+    for t in &svc.tmpfs {
+        let (path, _) = t.split_once(':').unwrap_or((t.as_str(), ""));
+        mounts.push(MountConfig {
+            kind: "tmpfs".into(),
+            source: String::new(),
+            target: path.into(),
+            read_only: false,
+            size: None,
+            mode: None,
+        });
+    }
+    let mut networks = Vec::new();
+    let mut network_mode = String::new();
+    match svc.network_mode.as_deref() {
+        Some(m @ ("host" | "none")) => network_mode = m.into(),
+        Some(m) if m.starts_with("service:") => {
+            let other = &m["service:".len()..];
+            let osvc = p.services.get(other).ok_or_else(|| {
+                format!("service {name}: network_mode refers to undefined service {other}")
+            })?;
+            network_mode = format!("container:{}", container_name(&p.name, other, osvc, 1));
+        }
+        Some(m) if m.starts_with("container:") => network_mode = m.into(),
+        Some(m) => return Err(format!("service {name}: unsupported network_mode {m}")),
+        None => {
+            for (key, ep) in &svc.networks {
+                let ep = ep.clone().unwrap_or_default();
+                // Compose makes the service name an alias on every network: that is how
+                // services find each other.
+                let mut aliases = vec![name.to_string()];
+                aliases.extend(ep.aliases.iter().cloned());
+                networks.push(NetworkEndpoint {
+                    name: network_name(p, key),
+                    aliases,
+                    ipv4_address: ep.ipv4_address.clone(),
+                    priority: ep.priority.unwrap_or(0) as i32,
+                });
+            }
+            networks.sort_by(|a, b| b.priority.cmp(&a.priority));
+        }
+    }
+    let limits = svc.deploy.as_ref().map(|d| &d.resources["limits"]);
+    let memory = svc
+        .mem_limit
+        .or_else(|| limits.and_then(|l| bytes_of(&l["memory"])));
+    let cpus = svc.cpus.or_else(|| {
+        limits.and_then(|l| {
+            l["cpus"]
+                .as_f64()
+                .or_else(|| l["cpus"].as_str().and_then(|s| s.parse().ok()))
+        })
+    });
+    let pids = svc
+        .pids_limit
+        .or_else(|| limits.and_then(|l| l["pids"].as_i64()));
+    let mut ulimits = Vec::new();
+    for (k, v) in &svc.ulimits {
+        let (soft, hard) = match v {
+            Value::Number(n) => (n.as_u64().unwrap_or(0), n.as_u64().unwrap_or(0)),
+            Value::Object(o) => (
+                o.get("soft").and_then(Value::as_u64).unwrap_or(0),
+                o.get("hard").and_then(Value::as_u64).unwrap_or(0),
+            ),
+            _ => continue,
+        };
+        ulimits.push(berth_engine::runtime::spec::Rlimit {
+            name: k.to_ascii_lowercase(),
+            soft,
+            hard,
+        });
+    }
+    let restart = match svc.restart.as_deref() {
+        None => RestartPolicy::No,
+        Some(r) => RestartPolicy::parse(r).map_err(|e| format!("service {name}: {e}"))?,
+    };
+    let log_opt = |k: &str| {
+        svc.logging
+            .as_ref()
+            .and_then(|l| l.options.get(k))
+            .and_then(|v| {
+                v.as_str()
+                    .map(String::from)
+                    .or_else(|| v.as_i64().map(|n| n.to_string()))
+            })
+    };
+    if let Some(driver) = svc.logging.as_ref().and_then(|l| l.driver.as_deref()) {
+        if driver != "json-file" && driver != "local" {
+            warn.push(format!(
+                "service {name}: logging driver {driver} is not supported; json-file is used"
+            ));
+        }
+    }
+    let cfg = ContainerConfig {
+        name: container_name(&p.name, name, svc, number),
+        image,
+        cmd: svc.command.clone(),
+        entrypoint: svc.entrypoint.clone(),
+        env,
+        working_dir: svc.working_dir.clone(),
+        user: svc.user.clone(),
+        hostname: svc.hostname.clone(),
+        domainname: None,
+        labels,
+        tty: svc.tty.unwrap_or(false),
+        open_stdin: svc.stdin_open.unwrap_or(false),
+        mounts,
+        read_only: svc.read_only.unwrap_or(false),
+        privileged: svc.privileged.unwrap_or(false),
+        init: svc.init.unwrap_or(false),
+        cap_add: svc.cap_add.clone(),
+        cap_drop: svc.cap_drop.clone(),
+        resources: Resources {
+            memory,
+            cpus,
+            cpu_shares: None,
+            pids_limit: pids,
+            cpuset_cpus: None,
+        },
+        ulimits,
+        stop_signal: svc.stop_signal.clone(),
+        stop_timeout: svc
+            .stop_grace_period
+            .as_deref()
+            .and_then(parse_duration_secs)
+            .map(|s| s.ceil() as u64),
+        restart,
+        network_mode,
+        networks,
+        ports: svc.ports.iter().map(port_spec).collect(),
+        publish_all: false,
+        dns: svc.dns.clone(),
+        dns_search: Vec::new(),
+        extra_hosts: svc
+            .extra_hosts
+            .iter()
+            .map(|h| h.replacen('=', ":", 1))
+            .collect(),
+        sysctls: svc
+            .sysctls
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        shm_size: svc.shm_size.map(|s| s as u64),
+        log_max_size: log_opt("max-size")
+            .and_then(|s| model::parse_bytes(&s).ok())
+            .map(|s| s as u64),
+        log_max_files: log_opt("max-file").and_then(|s| s.parse().ok()),
+        auto_remove: false,
+        exposed_ports: svc.expose.clone(),
+    };
+    Ok((cfg, warn))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_and_ports() {
+        assert_eq!(parse_duration_secs("1m30s"), Some(90.0));
+        assert_eq!(parse_duration_secs("500ms"), Some(0.5));
+        assert_eq!(parse_duration_secs("10"), Some(10.0));
+        assert_eq!(parse_duration_secs("x"), None);
+        let p = Port {
+            target: 80,
+            published: Some("8080".into()),
+            host_ip: Some("127.0.0.1".into()),
+            protocol: Some("tcp".into()),
+            ..Default::default()
+        };
+        assert_eq!(port_spec(&p), "127.0.0.1:8080:80/tcp");
+        let p = Port {
+            target: 53,
+            protocol: Some("udp".into()),
+            ..Default::default()
+        };
+        assert_eq!(port_spec(&p), "53/udp");
+    }
+}

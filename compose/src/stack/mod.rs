@@ -1,0 +1,5 @@
+//! Stacks: a loaded Compose project reconciled into containers, networks and volumes by the
+//! daemon's controller (`up`, `down`), with Compose's names, labels and semantics.
+
+pub mod controller;
+pub mod convert;
