@@ -886,6 +886,9 @@ fn duration_value(v: &Value) -> Result<Value, String> {
 /// Parses a byte size ("64m", "1gb", "512") into bytes.
 pub(crate) fn parse_bytes(s: &str) -> Result<i64, String> {
     let t = s.trim().to_ascii_lowercase();
+    if let Ok(n) = t.parse::<i64>() {
+        return Ok(n); // includes -1 (unlimited swap)
+    }
     let num_end = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
     let n: f64 = t[..num_end].parse().map_err(|_| format!("invalid size: {s:?}"))?;
     let unit = t[num_end..].trim();
@@ -901,9 +904,11 @@ pub(crate) fn parse_bytes(s: &str) -> Result<i64, String> {
     Ok((n * mult) as i64)
 }
 
+/// Byte sizes print as a decimal string, as the reference's UnitBytes does.
 fn bytes_value(v: &Value) -> Result<Value, String> {
     match v {
-        Value::String(s) => Ok(Value::from(parse_bytes(s)?)),
+        Value::String(s) => Ok(Value::String(parse_bytes(s)?.to_string())),
+        Value::Number(n) => Ok(Value::String(n.to_string())),
         other => Ok(other.clone()),
     }
 }

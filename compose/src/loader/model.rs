@@ -122,6 +122,28 @@ impl Project {
     }
 }
 
+/// A size in bytes. Printed as a decimal string (as the reference does); read from a number
+/// or a string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ByteSize(pub i64);
+
+impl Serialize for ByteSize {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0.to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for ByteSize {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        match Value::deserialize(d)? {
+            Value::Number(n) => n.as_i64().map(ByteSize).ok_or_else(|| D::Error::custom("invalid byte size")),
+            Value::String(s) => super::canonical::parse_bytes(&s).map(ByteSize).map_err(D::Error::custom),
+            _ => Err(D::Error::custom("invalid byte size")),
+        }
+    }
+}
+
 /// A command line: absent (use the image's) or an argv.
 pub type Command = Option<Vec<String>>;
 
@@ -219,13 +241,17 @@ pub struct Service {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pid: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mem_limit: Option<i64>,
+    pub mem_limit: Option<ByteSize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mem_reservation: Option<ByteSize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memswap_limit: Option<ByteSize>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpus: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pids_limit: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub shm_size: Option<i64>,
+    pub shm_size: Option<ByteSize>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub post_start: Vec<Hook>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
