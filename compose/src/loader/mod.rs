@@ -889,8 +889,9 @@ fn finish(ctx: &mut Ctx, mut dict: Map<String, Value>, name: &str, profiles: &[S
     }
     dict.insert("services".into(), Value::Object(services));
     // networks, volumes, secrets, configs: names
-    let uses_default = dict["services"]
-        .as_object()
+    let uses_default = dict
+        .get("services")
+        .and_then(|s| s.as_object())
         .map(|s| {
             s.values().any(|v| {
                 v.get("networks")
@@ -1056,6 +1057,31 @@ fn resolve_environment(ctx: &mut Ctx, s: &mut Map<String, Value>, env: &IndexMap
             for (k, v) in parsed {
                 out.insert(k, Value::String(v));
             }
+        }
+    }
+    // label_file: dotenv-format labels, overridden by explicit labels
+    if let Some(Value::Array(files)) = s.shift_remove("label_file") {
+        let mut labels: Map<String, Value> = Map::new();
+        for f in files {
+            let Some(path) = f.as_str().map(str::to_string) else { continue };
+            let pb = PathBuf::from(&path);
+            if !pb.is_file() {
+                return Err(LoadError::EnvFile(format!("label file {path} not found")));
+            }
+            let text = ctx.read_file(&pb)?;
+            let parsed = dotenv::parse(&text, &|_: &str| None, false)
+                .map_err(|e| LoadError::EnvFile(format!("failed to read label file {path}: {e}")))?;
+            for (k, v) in parsed {
+                labels.insert(k, Value::String(v));
+            }
+        }
+        if let Some(Value::Object(l)) = s.get("labels") {
+            for (k, v) in l {
+                labels.insert(k.clone(), v.clone());
+            }
+        }
+        if !labels.is_empty() {
+            s.insert("labels".into(), Value::Object(labels));
         }
     }
     if let Some(Value::Object(e)) = s.get("environment") {

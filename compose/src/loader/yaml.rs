@@ -305,6 +305,9 @@ fn key_at_start(trimmed: &str, seg: &str) -> bool {
 
 /// Byte offset of `seg:` as a key inside a flow mapping on one line.
 fn find_flow_key(line: &str, seg: &str) -> Option<usize> {
+    if seg.is_empty() {
+        return None;
+    }
     let mut from = 0;
     while let Some(off) = line[from..].find(seg) {
         let at = from + off;
