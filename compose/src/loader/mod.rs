@@ -97,6 +97,9 @@ const OVERRIDE_FILES: &[&str] = &[
     "docker-compose.override.yml",
 ];
 
+/// Largest stack or env file read (64 MiB).
+const MAX_FILE_SIZE: u64 = 64 << 20;
+
 /// Shared state of one load.
 struct Ctx<'a> {
     opts: &'a LoadOptions,
@@ -120,10 +123,24 @@ impl<'a> Ctx<'a> {
     }
 
     fn read_file(&mut self, path: &Path) -> Result<String, LoadError> {
-        let text = std::fs::read_to_string(path).map_err(|error| LoadError::Io {
+        // Only regular files of a sane size: a stack file naming /dev/zero or a FIFO must
+        // not hang or exhaust the daemon.
+        let io = |error| LoadError::Io {
             path: path.to_path_buf(),
             error,
-        })?;
+        };
+        let meta = std::fs::metadata(path).map_err(io)?;
+        if !meta.is_file() {
+            return Err(LoadError::invalid(format!("{}: not a regular file", path.display())));
+        }
+        if meta.len() > MAX_FILE_SIZE {
+            return Err(LoadError::invalid(format!(
+                "{}: file too large ({} bytes, limit {MAX_FILE_SIZE})",
+                path.display(),
+                meta.len()
+            )));
+        }
+        let text = std::fs::read_to_string(path).map_err(io)?;
         self.note_read(path);
         Ok(text)
     }

@@ -211,3 +211,16 @@ fn service_is_serializable_and_stable() {
     assert_eq!(a, b);
     assert!(a.contains("x-custom") && a.contains("security_opt"), "{a}");
 }
+
+/// Inputs kept from fuzzing (fuzz/regressions): each must load or fail, never panic or hang.
+#[test]
+fn fuzz_regressions() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/regressions");
+    let Ok(entries) = std::fs::read_dir(&dir) else { return };
+    let d = tempfile::tempdir().unwrap();
+    for e in entries.flatten() {
+        let bytes = std::fs::read(e.path()).unwrap();
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let _ = load_with(d.path(), &["-"], |o| o.stdin = Some(text));
+    }
+}
