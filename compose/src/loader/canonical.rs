@@ -32,6 +32,10 @@ pub(crate) fn canonical(dict: &mut Map<String, Value>) -> Result<(), String> {
                         let l = string_map(kv_to_map(l, &["labels".into()]));
                         m.insert("labels".into(), Value::Object(l));
                     }
+                    if let Some(Value::Object(o)) = m.get("driver_opts") {
+                        let o = nullable_string_map(o.clone());
+                        m.insert("driver_opts".into(), Value::Object(o));
+                    }
                     if kind == "networks" {
                         if let Some(Value::Object(ipam)) = m.get_mut("ipam") {
                             if let Some(Value::Array(cfgs)) = ipam.get_mut("config") {
@@ -369,6 +373,29 @@ fn canonical_service(name: &str, s: &mut Map<String, Value>) -> Result<(), Strin
         if let Some(Value::String(x)) = s.get(k) {
             let x = x.clone();
             s.insert(k.into(), Value::Array(vec![Value::String(x)]));
+        }
+    }
+    // devices: "src[:dst[:perm]]" -> {source, target, permissions}
+    if let Some(Value::Array(devs)) = s.get_mut("devices") {
+        for d in devs.iter_mut() {
+            if let Value::String(spec) = d {
+                let parts: Vec<&str> = spec.splitn(3, ':').collect();
+                let src = parts[0].to_string();
+                let dst = parts.get(1).map(|x| x.to_string()).unwrap_or_else(|| src.clone());
+                let perm = parts.get(2).map(|x| x.to_string()).unwrap_or_else(|| "rwm".into());
+                let mut m = Map::new();
+                m.insert("source".into(), Value::String(src));
+                m.insert("target".into(), Value::String(dst));
+                m.insert("permissions".into(), Value::String(perm));
+                *d = Value::Object(m);
+            }
+        }
+    }
+    // logging options are strings
+    if let Some(Value::Object(l)) = s.get_mut("logging") {
+        if let Some(Value::Object(o)) = l.get("options") {
+            let o = nullable_string_map(o.clone());
+            l.insert("options".into(), Value::Object(o));
         }
     }
     // healthcheck
