@@ -15,7 +15,11 @@ fn generate(n: usize) -> String {
             20000 + i
         );
         if i > 0 {
-            let _ = write!(s, "    depends_on:\n      svc{}:\n        condition: service_started\n", i - 1);
+            let _ = write!(
+                s,
+                "    depends_on:\n      svc{}:\n        condition: service_started\n",
+                i - 1
+            );
         }
     }
     s.push_str("networks:\n  front: {}\n  back:\n    internal: true\nvolumes:\n");
@@ -63,6 +67,9 @@ fn main() {
         std::hint::black_box(v);
     }
     yt.sort();
-    println!("(yaml parse alone: median {:.2} ms)", yt[yt.len() / 2].as_secs_f64() * 1e3);
+    println!(
+        "(yaml parse alone: median {:.2} ms)",
+        yt[yt.len() / 2].as_secs_f64() * 1e3
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -82,7 +82,11 @@ pub fn run(global: &GlobalOpts, args: &ConfigArgs) -> anyhow::Result<i32> {
             out.push('\n');
         }
     } else if args.show_profiles {
-        let mut ps: Vec<&String> = project.services.values().flat_map(|s| s.profiles.iter()).collect();
+        let mut ps: Vec<&String> = project
+            .services
+            .values()
+            .flat_map(|s| s.profiles.iter())
+            .collect();
         ps.sort();
         ps.dedup();
         for p in ps {

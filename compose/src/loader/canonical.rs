@@ -188,7 +188,10 @@ fn canonical_service(name: &str, s: &mut Map<String, Value>) -> Result<(), Strin
     for k in ["command", "entrypoint"] {
         if let Some(Value::String(c)) = s.get(k) {
             let l = shell_split(c)?;
-            s.insert(k.into(), Value::Array(l.into_iter().map(Value::String).collect()));
+            s.insert(
+                k.into(),
+                Value::Array(l.into_iter().map(Value::String).collect()),
+            );
         }
     }
     // depends_on
@@ -323,7 +326,11 @@ fn canonical_service(name: &str, s: &mut Map<String, Value>) -> Result<(), Strin
                     parse_volume(&spec).map_err(|e| format!("invalid spec: {spec}: {e}"))?,
                 )),
                 Value::Object(mut m) => {
-                    let ty = m.get("type").and_then(|t| t.as_str()).unwrap_or("volume").to_string();
+                    let ty = m
+                        .get("type")
+                        .and_then(|t| t.as_str())
+                        .unwrap_or("volume")
+                        .to_string();
                     if !m.contains_key("type") {
                         m.insert("type".into(), Value::String(ty.clone()));
                     }
@@ -369,7 +376,16 @@ fn canonical_service(name: &str, s: &mut Map<String, Value>) -> Result<(), Strin
         }
     }
     // string-or-list keys
-    for k in ["dns", "dns_search", "dns_opt", "tmpfs", "cap_add", "cap_drop", "security_opt", "profiles"] {
+    for k in [
+        "dns",
+        "dns_search",
+        "dns_opt",
+        "tmpfs",
+        "cap_add",
+        "cap_drop",
+        "security_opt",
+        "profiles",
+    ] {
         if let Some(Value::String(x)) = s.get(k) {
             let x = x.clone();
             s.insert(k.into(), Value::Array(vec![Value::String(x)]));
@@ -381,8 +397,14 @@ fn canonical_service(name: &str, s: &mut Map<String, Value>) -> Result<(), Strin
             if let Value::String(spec) = d {
                 let parts: Vec<&str> = spec.splitn(3, ':').collect();
                 let src = parts[0].to_string();
-                let dst = parts.get(1).map(|x| x.to_string()).unwrap_or_else(|| src.clone());
-                let perm = parts.get(2).map(|x| x.to_string()).unwrap_or_else(|| "rwm".into());
+                let dst = parts
+                    .get(1)
+                    .map(|x| x.to_string())
+                    .unwrap_or_else(|| src.clone());
+                let perm = parts
+                    .get(2)
+                    .map(|x| x.to_string())
+                    .unwrap_or_else(|| "rwm".into());
                 let mut m = Map::new();
                 m.insert("source".into(), Value::String(src));
                 m.insert("target".into(), Value::String(dst));
@@ -439,7 +461,12 @@ fn canonical_service(name: &str, s: &mut Map<String, Value>) -> Result<(), Strin
                         l.insert("memory".into(), bytes_value(&v)?);
                     }
                     if let Some(Value::String(c)) = l.get("cpus").cloned() {
-                        if let Some(n) = c.trim().parse::<f64>().ok().and_then(serde_json::Number::from_f64) {
+                        if let Some(n) = c
+                            .trim()
+                            .parse::<f64>()
+                            .ok()
+                            .and_then(serde_json::Number::from_f64)
+                        {
                             l.insert("cpus".into(), Value::Number(n));
                         }
                     }
@@ -463,7 +490,10 @@ fn canonical_service(name: &str, s: &mut Map<String, Value>) -> Result<(), Strin
                 if let Value::Object(h) = h {
                     if let Some(Value::String(c)) = h.get("command").cloned() {
                         let l = shell_split(&c)?;
-                        h.insert("command".into(), Value::Array(l.into_iter().map(Value::String).collect()));
+                        h.insert(
+                            "command".into(),
+                            Value::Array(l.into_iter().map(Value::String).collect()),
+                        );
                     }
                     if let Some(e) = h.get("environment") {
                         let m = nullable_string_map(kv_to_map(e, &["environment".into()]));
@@ -482,7 +512,10 @@ fn canonical_service(name: &str, s: &mut Map<String, Value>) -> Result<(), Strin
                     if let Value::Object(e) = exec {
                         if let Some(Value::String(c)) = e.get("command").cloned() {
                             let l = shell_split(&c)?;
-                            e.insert("command".into(), Value::Array(l.into_iter().map(Value::String).collect()));
+                            e.insert(
+                                "command".into(),
+                                Value::Array(l.into_iter().map(Value::String).collect()),
+                            );
                         }
                         if !e.contains_key("command") {
                             e.insert("command".into(), Value::Null);
@@ -581,7 +614,9 @@ pub(crate) fn parse_volume(spec: &str) -> Result<Map<String, Value>, String> {
     let mut buf = String::new();
     for (i, &c) in chars.iter().enumerate() {
         // a Windows drive letter such as `C:` is not a separator
-        let drive = c == ':' && buf.len() == 1 && buf.chars().all(|x| x.is_ascii_alphabetic())
+        let drive = c == ':'
+            && buf.len() == 1
+            && buf.chars().all(|x| x.is_ascii_alphabetic())
             && matches!(chars.get(i + 1), Some('\\') | Some('/'));
         if c == ':' && !drive {
             if buf.is_empty() {
@@ -607,10 +642,17 @@ pub(crate) fn parse_volume(spec: &str) -> Result<Map<String, Value>, String> {
     let (source, target, opts) = match fields.len() {
         1 => (None, fields[0].clone(), None),
         2 => (Some(fields[0].clone()), fields[1].clone(), None),
-        _ => (Some(fields[0].clone()), fields[1].clone(), Some(fields[2].clone())),
+        _ => (
+            Some(fields[0].clone()),
+            fields[1].clone(),
+            Some(fields[2].clone()),
+        ),
     };
     let is_path = source.as_deref().map(is_file_path).unwrap_or(false);
-    m.insert("type".into(), Value::String(if is_path { "bind" } else { "volume" }.into()));
+    m.insert(
+        "type".into(),
+        Value::String(if is_path { "bind" } else { "volume" }.into()),
+    );
     if let Some(s) = &source {
         m.insert("source".into(), Value::String(s.clone()));
     }
@@ -666,7 +708,8 @@ pub(crate) fn parse_ports(spec: &str) -> Result<Vec<Value>, String> {
         None => (spec, "tcp".to_string()),
     };
     let (ip, host, container) = split_port_spec(rest)?;
-    let (cs, ce) = parse_range(&container).map_err(|_| format!("invalid containerPort: {container}"))?;
+    let (cs, ce) =
+        parse_range(&container).map_err(|_| format!("invalid containerPort: {container}"))?;
     let host_range = if host.is_empty() {
         None
     } else {
@@ -707,7 +750,9 @@ pub(crate) fn parse_ports(spec: &str) -> Result<Vec<Value>, String> {
 fn split_port_spec(s: &str) -> Result<(String, String, String), String> {
     // IPv6 in brackets: [::1]:80:80
     if let Some(rest) = s.strip_prefix('[') {
-        let (ip, after) = rest.split_once(']').ok_or_else(|| format!("invalid ip address: {s}"))?;
+        let (ip, after) = rest
+            .split_once(']')
+            .ok_or_else(|| format!("invalid ip address: {s}"))?;
         let after = after.strip_prefix(':').unwrap_or(after);
         let (host, container) = match after.split_once(':') {
             Some((h, c)) => (h.to_string(), c.to_string()),
@@ -719,7 +764,11 @@ fn split_port_spec(s: &str) -> Result<(String, String, String), String> {
     match parts.len() {
         1 => Ok((String::new(), String::new(), parts[0].to_string())),
         2 => Ok((String::new(), parts[0].to_string(), parts[1].to_string())),
-        3 => Ok((parts[0].to_string(), parts[1].to_string(), parts[2].to_string())),
+        3 => Ok((
+            parts[0].to_string(),
+            parts[1].to_string(),
+            parts[2].to_string(),
+        )),
         _ => {
             // bare IPv6 address without brackets
             let container = parts[parts.len() - 1].to_string();
@@ -828,9 +877,13 @@ pub(crate) fn parse_duration(s: &str) -> Result<i128, String> {
         if num_end == 0 {
             return Err(format!("time: invalid duration {orig:?}"));
         }
-        let n: f64 = rest[..num_end].parse().map_err(|_| format!("time: invalid duration {orig:?}"))?;
+        let n: f64 = rest[..num_end]
+            .parse()
+            .map_err(|_| format!("time: invalid duration {orig:?}"))?;
         rest = &rest[num_end..];
-        let unit_end = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let unit_end = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
         let unit = &rest[..unit_end];
         rest = &rest[unit_end..];
         let mult: f64 = match unit {
@@ -916,8 +969,12 @@ pub(crate) fn parse_bytes(s: &str) -> Result<i64, String> {
     if let Ok(n) = t.parse::<i64>() {
         return Ok(n); // includes -1 (unlimited swap)
     }
-    let num_end = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
-    let n: f64 = t[..num_end].parse().map_err(|_| format!("invalid size: {s:?}"))?;
+    let num_end = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let n: f64 = t[..num_end]
+        .parse()
+        .map_err(|_| format!("invalid size: {s:?}"))?;
     let unit = t[num_end..].trim();
     let mult: f64 = match unit {
         "" | "b" => 1.0,
@@ -1018,7 +1075,11 @@ pub(crate) fn resolve_paths(dict: &mut Map<String, Value>, base: &Path) {
     if let Some(Value::Object(vols)) = dict.get_mut("volumes") {
         for (_, item) in vols.iter_mut() {
             if let Value::Object(m) = item {
-                let driver_local = m.get("driver").and_then(|d| d.as_str()).map(|d| d == "local").unwrap_or(true);
+                let driver_local = m
+                    .get("driver")
+                    .and_then(|d| d.as_str())
+                    .map(|d| d == "local")
+                    .unwrap_or(true);
                 if let Some(Value::Object(o)) = m.get_mut("driver_opts") {
                     let bind = o
                         .get("o")
@@ -1046,7 +1107,11 @@ pub(crate) fn resolve_service_paths(s: &mut Map<String, Value>, base: &Path) {
         if let Some(Value::Object(ac)) = b.get_mut("additional_contexts") {
             for (_, v) in ac.iter_mut() {
                 if let Value::String(c) = v {
-                    if !is_remote(c) && !c.starts_with("service:") && !c.starts_with("docker-image:") && !c.starts_with("oci-layout:") {
+                    if !is_remote(c)
+                        && !c.starts_with("service:")
+                        && !c.starts_with("docker-image:")
+                        && !c.starts_with("oci-layout:")
+                    {
                         *c = abs_path(base, c);
                     }
                 }
@@ -1104,7 +1169,15 @@ mod tests {
 
     #[test]
     fn durations() {
-        for (i, o) in [("10s", "10s"), ("1m30s", "1m30s"), ("2m", "2m0s"), ("1h", "1h0m0s"), ("500ms", "500ms"), ("1.5s", "1.5s"), ("0s", "0s")] {
+        for (i, o) in [
+            ("10s", "10s"),
+            ("1m30s", "1m30s"),
+            ("2m", "2m0s"),
+            ("1h", "1h0m0s"),
+            ("500ms", "500ms"),
+            ("1.5s", "1.5s"),
+            ("0s", "0s"),
+        ] {
             assert_eq!(format_duration(parse_duration(i).unwrap()), o, "{i}");
         }
         assert!(parse_duration("10").is_err());
@@ -1114,9 +1187,15 @@ mod tests {
     fn ports() {
         let p = parse_ports("127.0.0.1:8000-8001:80-81/udp").unwrap();
         assert_eq!(p.len(), 2);
-        assert_eq!(p[0], json!({"mode": "ingress", "host_ip": "127.0.0.1", "target": 80, "published": "8000", "protocol": "udp"}));
+        assert_eq!(
+            p[0],
+            json!({"mode": "ingress", "host_ip": "127.0.0.1", "target": 80, "published": "8000", "protocol": "udp"})
+        );
         let p = parse_ports("80").unwrap();
-        assert_eq!(p[0], json!({"mode": "ingress", "target": 80, "protocol": "tcp"}));
+        assert_eq!(
+            p[0],
+            json!({"mode": "ingress", "target": 80, "protocol": "tcp"})
+        );
         let p = parse_ports("8000-8010:80").unwrap();
         assert_eq!(p[0]["published"], "8000-8010");
         assert!(parse_ports("x:80").is_err());
@@ -1125,9 +1204,15 @@ mod tests {
     #[test]
     fn volumes() {
         let v = parse_volume("./a:/b:ro").unwrap();
-        assert_eq!(Value::Object(v), json!({"type": "bind", "source": "./a", "target": "/b", "read_only": true, "bind": {"create_host_path": true}}));
+        assert_eq!(
+            Value::Object(v),
+            json!({"type": "bind", "source": "./a", "target": "/b", "read_only": true, "bind": {"create_host_path": true}})
+        );
         let v = parse_volume("/data").unwrap();
-        assert_eq!(Value::Object(v), json!({"type": "volume", "target": "/data", "volume": {}}));
+        assert_eq!(
+            Value::Object(v),
+            json!({"type": "volume", "target": "/data", "volume": {}})
+        );
         assert!(parse_volume(":/x").is_err());
         let v = parse_volume("C:\\x:/y").unwrap();
         assert_eq!(v["source"], "C:\\x");
@@ -1135,7 +1220,10 @@ mod tests {
 
     #[test]
     fn shell() {
-        assert_eq!(shell_split("sh -c 'echo a b' \"x\\\"y\"").unwrap(), vec!["sh", "-c", "echo a b", "x\"y"]);
+        assert_eq!(
+            shell_split("sh -c 'echo a b' \"x\\\"y\"").unwrap(),
+            vec!["sh", "-c", "echo a b", "x\"y"]
+        );
     }
 
     #[test]

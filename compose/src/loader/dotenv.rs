@@ -50,7 +50,9 @@ pub(crate) fn parse(
         if i >= chars.len() || chars[i] == '\n' {
             // bare KEY: inherited from the environment
             if key.contains(char::is_whitespace) {
-                return Err(format!("line {line_no}: unexpected character in variable name {key:?}"));
+                return Err(format!(
+                    "line {line_no}: unexpected character in variable name {key:?}"
+                ));
             }
             if let Some(v) = lookup(&key) {
                 out.insert(key, v);
@@ -62,7 +64,9 @@ pub(crate) fn parse(
                 .chars()
                 .any(|c| !(c.is_alphanumeric() || matches!(c, '_' | '.' | '-' | '[' | ']')))
         {
-            return Err(format!("line {line_no}: unexpected character in variable name {key:?}"));
+            return Err(format!(
+                "line {line_no}: unexpected character in variable name {key:?}"
+            ));
         }
         i += 1; // '=' or ':'
         while i < chars.len() && (chars[i] == ' ' || chars[i] == '\t') {
@@ -74,7 +78,11 @@ pub(crate) fn parse(
             while i < chars.len() && chars[i] != '\n' {
                 i += 1;
             }
-            value = chars[s..i].iter().collect::<String>().trim_end().to_string();
+            value = chars[s..i]
+                .iter()
+                .collect::<String>()
+                .trim_end()
+                .to_string();
         } else if i < chars.len() && (chars[i] == '\'' || chars[i] == '"') {
             let q = chars[i];
             i += 1;
@@ -115,7 +123,7 @@ pub(crate) fn parse(
                 return Err(format!("line {line_no}: unterminated quoted value"));
             }
             i += 1; // closing quote
-            // rest of the line must be blank or a comment
+                    // rest of the line must be blank or a comment
             while i < chars.len() && chars[i] != '\n' {
                 i += 1;
             }

@@ -13,7 +13,10 @@ pub enum LoadError {
     NoConfigFile,
     /// A file could not be read.
     #[error("open {}: {}", .path.display(), io_message(.error))]
-    Io { path: PathBuf, error: std::io::Error },
+    Io {
+        path: PathBuf,
+        error: std::io::Error,
+    },
     /// The YAML itself is malformed.
     #[error("{file}:{line}:{column}: {message}")]
     Yaml {

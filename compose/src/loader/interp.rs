@@ -187,11 +187,20 @@ const CASTS: &[(&str, Cast)] = &[
     ("services.*.init", Cast::Bool),
     ("services.*.deploy.replicas", Cast::Int),
     ("services.*.deploy.update_config.parallelism", Cast::Int),
-    ("services.*.deploy.update_config.max_failure_ratio", Cast::Float),
+    (
+        "services.*.deploy.update_config.max_failure_ratio",
+        Cast::Float,
+    ),
     ("services.*.deploy.rollback_config.parallelism", Cast::Int),
-    ("services.*.deploy.rollback_config.max_failure_ratio", Cast::Float),
+    (
+        "services.*.deploy.rollback_config.max_failure_ratio",
+        Cast::Float,
+    ),
     ("services.*.deploy.restart_policy.max_attempts", Cast::Int),
-    ("services.*.deploy.placement.max_replicas_per_node", Cast::Int),
+    (
+        "services.*.deploy.placement.max_replicas_per_node",
+        Cast::Int,
+    ),
     ("services.*.healthcheck.retries", Cast::Int),
     ("services.*.healthcheck.disable", Cast::Bool),
     ("services.*.oom_kill_disable", Cast::Bool),
@@ -259,7 +268,10 @@ fn cast(path: &[String], s: &str) -> Result<Option<Value>, String> {
         if path_matches(path, pat) {
             if pat.ends_with(".mode") {
                 let t = s.trim();
-                let parsed = match t.strip_prefix("0o").or_else(|| t.strip_prefix('0').filter(|r| !r.is_empty())) {
+                let parsed = match t
+                    .strip_prefix("0o")
+                    .or_else(|| t.strip_prefix('0').filter(|r| !r.is_empty()))
+                {
                     Some(oct) => i64::from_str_radix(oct, 8),
                     None => t.parse::<i64>(),
                 };
@@ -283,7 +295,9 @@ fn cast(path: &[String], s: &str) -> Result<Option<Value>, String> {
                 Cast::Bool => match s.to_ascii_lowercase().as_str() {
                     "true" | "yes" | "y" | "on" => Ok(Some(Value::Bool(true))),
                     "false" | "no" | "n" | "off" => Ok(Some(Value::Bool(false))),
-                    _ => Err(format!("failed to cast to expected type: invalid boolean: {s}")),
+                    _ => Err(format!(
+                        "failed to cast to expected type: invalid boolean: {s}"
+                    )),
                 },
             };
         }
@@ -383,9 +397,15 @@ mod tests {
         let p = |s: &str| s.split('.').map(str::to_string).collect::<Vec<_>>();
         assert!(path_matches(&p("services.web.ports"), "services.*.ports"));
         assert!(!path_matches(&p("services.web"), "services.*.ports"));
-        assert!(!path_matches(&p("services.web.ports.x"), "services.*.ports"));
+        assert!(!path_matches(
+            &p("services.web.ports.x"),
+            "services.*.ports"
+        ));
         assert!(!path_matches(&p("services.[].ports"), "services.*.ports"));
-        assert!(path_matches(&p("services.web.ports.[].target"), "services.*.ports.[].target"));
+        assert!(path_matches(
+            &p("services.web.ports.[].target"),
+            "services.*.ports.[].target"
+        ));
     }
 
     fn env(k: &str) -> Option<String> {
@@ -409,12 +429,21 @@ mod tests {
 
     #[test]
     fn errors() {
-        assert!(matches!(substitute("${A", &env), Err(TemplateError::Invalid(_))));
+        assert!(matches!(
+            substitute("${A", &env),
+            Err(TemplateError::Invalid(_))
+        ));
         assert_eq!(substitute("a $ $(b)", &env).unwrap(), "a $ $(b)");
-        assert!(matches!(substitute("${}", &env), Err(TemplateError::Invalid(_))));
+        assert!(matches!(
+            substitute("${}", &env),
+            Err(TemplateError::Invalid(_))
+        ));
         assert_eq!(
             substitute("${U:?must}", &env),
-            Err(TemplateError::Required { var: "U".into(), message: "must".into() })
+            Err(TemplateError::Required {
+                var: "U".into(),
+                message: "must".into()
+            })
         );
         assert!(substitute("${E?x}", &env).is_ok());
     }

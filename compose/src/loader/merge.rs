@@ -112,7 +112,11 @@ pub(crate) fn merge(base: Value, over: Value, path: &mut Vec<String>) -> Result<
     }
 }
 
-fn merge_maps(mut b: Map<String, Value>, o: Map<String, Value>, path: &mut Vec<String>) -> Result<Value, String> {
+fn merge_maps(
+    mut b: Map<String, Value>,
+    o: Map<String, Value>,
+    path: &mut Vec<String>,
+) -> Result<Value, String> {
     for (k, v) in o {
         if let Some((reset, inner)) = as_marker(&v) {
             if reset {
@@ -218,40 +222,41 @@ pub(crate) fn enforce_unicity(v: &mut Value, path: &mut Vec<String>) {
             }
         }
         Value::Array(a) => {
-            let indexer: Option<fn(&Value) -> Option<String>> = if path_matches(path, "services.*.volumes") {
-                Some(volume_key)
-            } else if path_matches(path, "services.*.ports") {
-                Some(port_key)
-            } else if path_matches(path, "services.*.secrets") {
-                Some(secret_key)
-            } else if path_matches(path, "services.*.configs") {
-                Some(config_key)
-            } else if matches_any(
-                path,
-                &[
-                    "services.*.expose",
-                    "services.*.dns",
-                    "services.*.dns_opt",
-                    "services.*.dns_search",
-                    "services.*.cap_add",
-                    "services.*.cap_drop",
-                    "services.*.links",
-                    "services.*.profiles",
-                    "services.*.tmpfs",
-                    "services.*.build.tags",
-                    "services.*.build.platforms",
-                    "services.*.networks.*.aliases",
-                    "services.*.networks.*.link_local_ips",
-                    "services.*.devices",
-                    "services.*.security_opt",
-                ],
-            ) {
-                Some(scalar_key)
-            } else if path_matches(path, "services.*.env_file") {
-                Some(env_file_key)
-            } else {
-                None
-            };
+            let indexer: Option<fn(&Value) -> Option<String>> =
+                if path_matches(path, "services.*.volumes") {
+                    Some(volume_key)
+                } else if path_matches(path, "services.*.ports") {
+                    Some(port_key)
+                } else if path_matches(path, "services.*.secrets") {
+                    Some(secret_key)
+                } else if path_matches(path, "services.*.configs") {
+                    Some(config_key)
+                } else if matches_any(
+                    path,
+                    &[
+                        "services.*.expose",
+                        "services.*.dns",
+                        "services.*.dns_opt",
+                        "services.*.dns_search",
+                        "services.*.cap_add",
+                        "services.*.cap_drop",
+                        "services.*.links",
+                        "services.*.profiles",
+                        "services.*.tmpfs",
+                        "services.*.build.tags",
+                        "services.*.build.platforms",
+                        "services.*.networks.*.aliases",
+                        "services.*.networks.*.link_local_ips",
+                        "services.*.devices",
+                        "services.*.security_opt",
+                    ],
+                ) {
+                    Some(scalar_key)
+                } else if path_matches(path, "services.*.env_file") {
+                    Some(env_file_key)
+                } else {
+                    None
+                };
             if let Some(f) = indexer {
                 let mut out: Vec<Value> = Vec::with_capacity(a.len());
                 let mut seen: std::collections::HashMap<String, usize> = Default::default();
@@ -304,9 +309,9 @@ fn env_file_key(v: &Value) -> Option<String> {
 fn volume_key(v: &Value) -> Option<String> {
     match v {
         Value::Object(m) => m.get("target").and_then(|t| t.as_str()).map(str::to_string),
-        Value::String(s) => super::canonical::parse_volume(s).ok().and_then(|m| {
-            m.get("target").and_then(|t| t.as_str()).map(str::to_string)
-        }),
+        Value::String(s) => super::canonical::parse_volume(s)
+            .ok()
+            .and_then(|m| m.get("target").and_then(|t| t.as_str()).map(str::to_string)),
         _ => None,
     }
 }
@@ -325,7 +330,10 @@ fn port_key(v: &Value) -> Option<String> {
                 Some(Value::Number(n)) => n.to_string(),
                 _ => String::new(),
             };
-            let host = m.get("host_ip").and_then(|h| h.as_str()).unwrap_or("0.0.0.0");
+            let host = m
+                .get("host_ip")
+                .and_then(|h| h.as_str())
+                .unwrap_or("0.0.0.0");
             let proto = m.get("protocol").and_then(|h| h.as_str()).unwrap_or("tcp");
             Some(format!("{host}:{published}:{target}/{proto}"))
         }
@@ -370,7 +378,10 @@ mod tests {
         let b = json!({"services": {"s": {"command": ["c"], "environment": {"B": "3"}, "ports": ["81"], "dns": ["8.8.8.8"]}}});
         let r = m(a, b);
         assert_eq!(r["services"]["s"]["command"], json!(["c"]));
-        assert_eq!(r["services"]["s"]["environment"], json!({"A": "1", "B": "3"}));
+        assert_eq!(
+            r["services"]["s"]["environment"],
+            json!({"A": "1", "B": "3"})
+        );
         assert_eq!(r["services"]["s"]["ports"], json!(["80", "81"]));
         assert_eq!(r["services"]["s"]["dns"], json!(["1.1.1.1", "8.8.8.8"]));
     }
@@ -390,6 +401,9 @@ mod tests {
     fn unicity() {
         let mut v = json!({"services": {"s": {"volumes": [{"type": "bind", "source": "/a", "target": "/x"}, {"type": "bind", "source": "/b", "target": "/x"}]}}});
         enforce_unicity(&mut v, &mut vec![]);
-        assert_eq!(v["services"]["s"]["volumes"], json!([{"type": "bind", "source": "/b", "target": "/x"}]));
+        assert_eq!(
+            v["services"]["s"]["volumes"],
+            json!([{"type": "bind", "source": "/b", "target": "/x"}])
+        );
     }
 }

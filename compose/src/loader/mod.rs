@@ -89,7 +89,12 @@ impl Default for LoadOptions {
 }
 
 /// The file names Compose looks for, in order of preference.
-pub const DEFAULT_FILES: &[&str] = &["compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml"];
+pub const DEFAULT_FILES: &[&str] = &[
+    "compose.yaml",
+    "compose.yml",
+    "docker-compose.yaml",
+    "docker-compose.yml",
+];
 const OVERRIDE_FILES: &[&str] = &[
     "compose.override.yaml",
     "compose.override.yml",
@@ -131,7 +136,10 @@ impl<'a> Ctx<'a> {
         };
         let meta = std::fs::metadata(path).map_err(io)?;
         if !meta.is_file() {
-            return Err(LoadError::invalid(format!("{}: not a regular file", path.display())));
+            return Err(LoadError::invalid(format!(
+                "{}: not a regular file",
+                path.display()
+            )));
         }
         if meta.len() > MAX_FILE_SIZE {
             return Err(LoadError::invalid(format!(
@@ -167,7 +175,11 @@ impl<'a> Ctx<'a> {
     }
 
     fn position(&self, file: &str, path: &[String]) -> (Option<usize>, Option<usize>) {
-        match self.sources.get(file).and_then(|src| yaml::locate(src, path)) {
+        match self
+            .sources
+            .get(file)
+            .and_then(|src| yaml::locate(src, path))
+        {
             Some((l, c)) => (Some(l), Some(c)),
             None => (None, None),
         }
@@ -237,17 +249,33 @@ pub fn load(opts: &LoadOptions) -> Result<Project, LoadError> {
                 .get("COMPOSE_PATH_SEPARATOR")
                 .cloned()
                 .unwrap_or_else(|| ":".into());
-            files = cf.split(sep.as_str()).filter(|s| !s.is_empty()).map(str::to_string).collect();
+            files = cf
+                .split(sep.as_str())
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect();
         }
     }
     let mut paths: Vec<String> = Vec::new();
     if files.is_empty() {
-        let start = opts.project_directory.as_ref().map(|d| cwd.join(d)).unwrap_or_else(|| cwd.clone());
+        let start = opts
+            .project_directory
+            .as_ref()
+            .map(|d| cwd.join(d))
+            .unwrap_or_else(|| cwd.clone());
         let mut dir = Some(start.as_path());
         while let Some(d) = dir {
-            if let Some(f) = DEFAULT_FILES.iter().map(|f| d.join(f)).find(|p| p.is_file()) {
+            if let Some(f) = DEFAULT_FILES
+                .iter()
+                .map(|f| d.join(f))
+                .find(|p| p.is_file())
+            {
                 paths.push(f.to_string_lossy().into_owned());
-                if let Some(o) = OVERRIDE_FILES.iter().map(|f| d.join(f)).find(|p| p.is_file()) {
+                if let Some(o) = OVERRIDE_FILES
+                    .iter()
+                    .map(|f| d.join(f))
+                    .find(|p| p.is_file())
+                {
                     paths.push(o.to_string_lossy().into_owned());
                 }
                 break;
@@ -270,7 +298,10 @@ pub fn load(opts: &LoadOptions) -> Result<Project, LoadError> {
     let working_dir: PathBuf = match &opts.project_directory {
         Some(d) => canonical::clean(&cwd.join(d)).into(),
         None => match paths.first() {
-            Some(f) if f != "-" => Path::new(f).parent().map(Path::to_path_buf).unwrap_or_else(|| cwd.clone()),
+            Some(f) if f != "-" => Path::new(f)
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| cwd.clone()),
             _ => cwd.clone(),
         },
     };
@@ -342,7 +373,10 @@ fn load_env_files(ctx: &mut Ctx, cwd: &Path, dir: &Path) -> Result<(), LoadError
         }
         if f.is_dir() {
             if required {
-                return Err(LoadError::EnvFile(format!("{} is a directory", f.display())));
+                return Err(LoadError::EnvFile(format!(
+                    "{} is a directory",
+                    f.display()
+                )));
             }
             continue;
         }
@@ -364,7 +398,11 @@ fn active_profiles(opts: &LoadOptions, env: &IndexMap<String, String>) -> Vec<St
     let mut p: Vec<String> = opts.profiles.clone();
     if p.is_empty() {
         if let Some(v) = env.get("COMPOSE_PROFILES") {
-            p.extend(v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()));
+            p.extend(
+                v.split(',')
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty()),
+            );
         }
     }
     p
@@ -380,7 +418,12 @@ fn project_name(
         .project_name
         .clone()
         .filter(|s| !s.is_empty())
-        .or_else(|| ctx.env.get("COMPOSE_PROJECT_NAME").cloned().filter(|s| !s.is_empty()));
+        .or_else(|| {
+            ctx.env
+                .get("COMPOSE_PROJECT_NAME")
+                .cloned()
+                .filter(|s| !s.is_empty())
+        });
     if let Some(n) = imperative {
         if normalize_project_name(&n) != n {
             return Err(LoadError::invalid(format!(
@@ -401,14 +444,15 @@ fn project_name(
     }
     if opts.interpolate && !from_file.is_empty() {
         let env = &ctx.env;
-        from_file = interp::substitute(&from_file, &|k: &str| env.get(k).cloned()).map_err(|_| {
-            LoadError::Interpolation {
-                file: String::new(),
-                line: None,
-                column: None,
-                message: format!("invalid interpolation format for name: {from_file:?}"),
-            }
-        })?;
+        from_file =
+            interp::substitute(&from_file, &|k: &str| env.get(k).cloned()).map_err(|_| {
+                LoadError::Interpolation {
+                    file: String::new(),
+                    line: None,
+                    column: None,
+                    message: format!("invalid interpolation format for name: {from_file:?}"),
+                }
+            })?;
     }
     let from_file = normalize_project_name(&from_file);
     if !from_file.is_empty() {
@@ -446,14 +490,24 @@ fn interp_err(ctx: &Ctx, file: &str, e: interp::InterpError) -> LoadError {
 }
 
 /// Parses, interpolates and validates one file's model (no include/extends yet).
-fn read_model(ctx: &mut Ctx, file: &str, text: &str) -> Result<Option<Map<String, Value>>, LoadError> {
-    ctx.sources.entry(file.to_string()).or_insert_with(|| text.to_string());
+fn read_model(
+    ctx: &mut Ctx,
+    file: &str,
+    text: &str,
+) -> Result<Option<Map<String, Value>>, LoadError> {
+    ctx.sources
+        .entry(file.to_string())
+        .or_insert_with(|| text.to_string());
     let v = yaml::parse(text, file)?;
     prepare_model(ctx, file, v)
 }
 
 /// Interpolates a parsed document and fills the reference's empty-section defaults.
-fn prepare_model(ctx: &mut Ctx, file: &str, v: Option<Value>) -> Result<Option<Map<String, Value>>, LoadError> {
+fn prepare_model(
+    ctx: &mut Ctx,
+    file: &str,
+    v: Option<Value>,
+) -> Result<Option<Map<String, Value>>, LoadError> {
     let v = match v {
         None => return Ok(None),
         Some(v) => v,
@@ -494,7 +548,9 @@ fn load_file(
     base: &Path,
     dict: &mut Map<String, Value>,
 ) -> Result<(), LoadError> {
-    ctx.sources.entry(file.to_string()).or_insert_with(|| text.to_string());
+    ctx.sources
+        .entry(file.to_string())
+        .or_insert_with(|| text.to_string());
     let v = yaml::parse(text, file)?;
     load_parsed(ctx, file, v, base, dict)
 }
@@ -526,16 +582,25 @@ fn load_parsed(
     let file_dir = if file == "-" {
         base.to_path_buf()
     } else {
-        Path::new(file).parent().map(Path::to_path_buf).unwrap_or_else(|| base.to_path_buf())
+        Path::new(file)
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| base.to_path_buf())
     };
     apply_extends(ctx, file, &file_dir, &mut cfg)?;
-    let merged = merge::merge(Value::Object(std::mem::take(dict)), Value::Object(cfg), &mut vec![])
-        .map_err(|e| LoadError::invalid(format!("{file}: {e}")))?;
+    let merged = merge::merge(
+        Value::Object(std::mem::take(dict)),
+        Value::Object(cfg),
+        &mut vec![],
+    )
+    .map_err(|e| LoadError::invalid(format!("{file}: {e}")))?;
     let mut merged = merged;
     yaml::strip_markers(&mut merged);
     merge::enforce_unicity(&mut merged, &mut vec![]);
     let Value::Object(mut m) = merged else {
-        return Err(LoadError::invalid(format!("{file}: top-level object must be a mapping")));
+        return Err(LoadError::invalid(format!(
+            "{file}: top-level object must be a mapping"
+        )));
     };
     schema::validate(&m).map_err(|e| schema_err(ctx, file, e))?;
     m.shift_remove("version");
@@ -571,7 +636,15 @@ fn omit_empty_rec(m: &mut Map<String, Value>, depth: usize) {
         // user-defined key/value maps keep their empty values
         if matches!(
             k.as_str(),
-            "environment" | "labels" | "args" | "annotations" | "driver_opts" | "options" | "sysctls" | "additional_contexts" | "extra_hosts"
+            "environment"
+                | "labels"
+                | "args"
+                | "annotations"
+                | "driver_opts"
+                | "options"
+                | "sysctls"
+                | "additional_contexts"
+                | "extra_hosts"
         ) || k.starts_with("x-")
         {
             continue;
@@ -590,47 +663,87 @@ fn omit_empty_rec(m: &mut Map<String, Value>, depth: usize) {
     }
 }
 
-fn apply_include(ctx: &mut Ctx, file: &str, base: &Path, cfg: &mut Map<String, Value>) -> Result<(), LoadError> {
-    let Some(inc) = cfg.shift_remove("include") else { return Ok(()) };
+fn apply_include(
+    ctx: &mut Ctx,
+    file: &str,
+    base: &Path,
+    cfg: &mut Map<String, Value>,
+) -> Result<(), LoadError> {
+    let Some(inc) = cfg.shift_remove("include") else {
+        return Ok(());
+    };
     let items = match inc {
         Value::Array(a) => a,
         Value::Null => vec![],
-        _ => return Err(LoadError::invalid(format!("{file}: include must be a list"))),
+        _ => {
+            return Err(LoadError::invalid(format!(
+                "{file}: include must be a list"
+            )))
+        }
     };
     let file_dir = if file == "-" {
         base.to_path_buf()
     } else {
-        Path::new(file).parent().map(Path::to_path_buf).unwrap_or_else(|| base.to_path_buf())
+        Path::new(file)
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| base.to_path_buf())
     };
     for item in items {
-        let (paths, project_dir, env_files): (Vec<String>, Option<String>, Option<Vec<String>>) = match item {
-            Value::String(s) => (vec![s], None, None),
-            Value::Object(m) => {
-                let paths = match m.get("path") {
-                    Some(Value::String(s)) => vec![s.clone()],
-                    Some(Value::Array(a)) => a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect(),
-                    _ => return Err(LoadError::invalid(format!("{file}: include requires a path"))),
-                };
-                let pd = m.get("project_directory").and_then(|x| x.as_str()).map(str::to_string);
-                let ef = match m.get("env_file") {
-                    Some(Value::String(s)) => Some(vec![s.clone()]),
-                    Some(Value::Array(a)) => Some(a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect()),
-                    _ => None,
-                };
-                (paths, pd, ef)
-            }
-            _ => return Err(LoadError::invalid(format!("{file}: invalid include entry"))),
+        let (paths, project_dir, env_files): (Vec<String>, Option<String>, Option<Vec<String>>) =
+            match item {
+                Value::String(s) => (vec![s], None, None),
+                Value::Object(m) => {
+                    let paths = match m.get("path") {
+                        Some(Value::String(s)) => vec![s.clone()],
+                        Some(Value::Array(a)) => a
+                            .iter()
+                            .filter_map(|x| x.as_str().map(str::to_string))
+                            .collect(),
+                        _ => {
+                            return Err(LoadError::invalid(format!(
+                                "{file}: include requires a path"
+                            )))
+                        }
+                    };
+                    let pd = m
+                        .get("project_directory")
+                        .and_then(|x| x.as_str())
+                        .map(str::to_string);
+                    let ef = match m.get("env_file") {
+                        Some(Value::String(s)) => Some(vec![s.clone()]),
+                        Some(Value::Array(a)) => Some(
+                            a.iter()
+                                .filter_map(|x| x.as_str().map(str::to_string))
+                                .collect(),
+                        ),
+                        _ => None,
+                    };
+                    (paths, pd, ef)
+                }
+                _ => return Err(LoadError::invalid(format!("{file}: invalid include entry"))),
+            };
+        let abs: Vec<String> = paths
+            .iter()
+            .map(|p| canonical::abs_path(&file_dir, p))
+            .collect();
+        let Some(first) = abs.first().cloned() else {
+            continue;
         };
-        let abs: Vec<String> = paths.iter().map(|p| canonical::abs_path(&file_dir, p)).collect();
-        let Some(first) = abs.first().cloned() else { continue };
         let sub_dir: PathBuf = match &project_dir {
             Some(d) => canonical::abs_path(&file_dir, d).into(),
-            None => Path::new(&first).parent().map(Path::to_path_buf).unwrap_or_else(|| file_dir.clone()),
+            None => Path::new(&first)
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| file_dir.clone()),
         };
         // environment of the included project: its env files (default: its .env) under ours
         let mut env = ctx.env.clone();
         let env_paths: Vec<(String, bool)> = match env_files {
-            Some(l) => l.iter().map(|p| (canonical::abs_path(&file_dir, p), true)).collect(),
+            Some(l) => l
+                .iter()
+                .map(|p| (canonical::abs_path(&file_dir, p), true))
+                .collect(),
             None => vec![(sub_dir.join(".env").to_string_lossy().into_owned(), false)],
         };
         for (p, required) in env_paths {
@@ -676,7 +789,10 @@ fn apply_include(ctx: &mut Ctx, file: &str, base: &Path, cfg: &mut Map<String, V
         for (k, v) in sub {
             match (cfg.get_mut(&k), v) {
                 (Some(Value::Object(existing)), Value::Object(items))
-                    if matches!(k.as_str(), "services" | "networks" | "volumes" | "secrets" | "configs" | "models") =>
+                    if matches!(
+                        k.as_str(),
+                        "services" | "networks" | "volumes" | "secrets" | "configs" | "models"
+                    ) =>
                 {
                     for (name, item) in items {
                         if let Some(cur) = existing.get(&name) {
@@ -690,10 +806,8 @@ fn apply_include(ctx: &mut Ctx, file: &str, base: &Path, cfg: &mut Map<String, V
                         existing.insert(name, item);
                     }
                 }
-                (None, v) => {
-                    if k != "name" {
-                        cfg.insert(k, v);
-                    }
+                (None, v) if k != "name" => {
+                    cfg.insert(k, v);
                 }
                 _ => {}
             }
@@ -702,7 +816,12 @@ fn apply_include(ctx: &mut Ctx, file: &str, base: &Path, cfg: &mut Map<String, V
     Ok(())
 }
 
-fn apply_extends(ctx: &mut Ctx, file: &str, file_dir: &Path, cfg: &mut Map<String, Value>) -> Result<(), LoadError> {
+fn apply_extends(
+    ctx: &mut Ctx,
+    file: &str,
+    file_dir: &Path,
+    cfg: &mut Map<String, Value>,
+) -> Result<(), LoadError> {
     let names: Vec<String> = match cfg.get("services") {
         Some(Value::Object(s)) => s.keys().cloned().collect(),
         _ => return Ok(()),
@@ -743,7 +862,11 @@ fn resolve_extends(
     let svc = match cfg.get("services").and_then(|s| s.get(name)) {
         Some(Value::Object(m)) => m.clone(),
         Some(Value::Null) => Map::new(),
-        Some(_) => return Err(LoadError::invalid(format!("{file}: services.{name} must be a mapping"))),
+        Some(_) => {
+            return Err(LoadError::invalid(format!(
+                "{file}: services.{name} must be a mapping"
+            )))
+        }
         None => {
             return Err(LoadError::invalid(format!(
                 "cannot extend service {name:?} in {file}: service not found"
@@ -756,13 +879,22 @@ fn resolve_extends(
     let (base_name, base_file) = match &ext {
         Value::String(s) => (s.clone(), None),
         Value::Object(m) => (
-            m.get("service").and_then(|x| x.as_str()).unwrap_or_default().to_string(),
+            m.get("service")
+                .and_then(|x| x.as_str())
+                .unwrap_or_default()
+                .to_string(),
             m.get("file").and_then(|x| x.as_str()).map(str::to_string),
         ),
-        _ => return Err(LoadError::invalid(format!("{file}: services.{name}.extends must be a string or object"))),
+        _ => {
+            return Err(LoadError::invalid(format!(
+                "{file}: services.{name}.extends must be a string or object"
+            )))
+        }
     };
     if base_name.is_empty() {
-        return Err(LoadError::invalid(format!("{file}: services.{name}.extends.service is required")));
+        return Err(LoadError::invalid(format!(
+            "{file}: services.{name}.extends.service is required"
+        )));
     }
     let mut base: Map<String, Value>;
     let base_dir: PathBuf;
@@ -772,7 +904,11 @@ fn resolve_extends(
             if chain.contains(&link) {
                 return Err(LoadError::invalid(format!(
                     "circular reference with extends: {}",
-                    chain.iter().map(|(f, s)| format!("{s} ({f})")).collect::<Vec<_>>().join(" -> ")
+                    chain
+                        .iter()
+                        .map(|(f, s)| format!("{s} ({f})"))
+                        .collect::<Vec<_>>()
+                        .join(" -> ")
                 )));
             }
             chain.push(link);
@@ -786,15 +922,30 @@ fn resolve_extends(
             if chain.contains(&link) {
                 return Err(LoadError::invalid(format!(
                     "circular reference with extends: {}",
-                    chain.iter().map(|(f, s)| format!("{s} ({f})")).collect::<Vec<_>>().join(" -> ")
+                    chain
+                        .iter()
+                        .map(|(f, s)| format!("{s} ({f})"))
+                        .collect::<Vec<_>>()
+                        .join(" -> ")
                 )));
             }
             let text = ctx.read_file(Path::new(&path))?;
             let other = read_model(ctx, &path, &text)?.unwrap_or_default();
-            let other_dir = Path::new(&path).parent().map(Path::to_path_buf).unwrap_or_else(|| file_dir.to_path_buf());
+            let other_dir = Path::new(&path)
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| file_dir.to_path_buf());
             chain.push(link);
             let mut other_cache = IndexMap::new();
-            base = resolve_extends(ctx, &path, &other_dir, &other, &base_name, chain, &mut other_cache)?;
+            base = resolve_extends(
+                ctx,
+                &path,
+                &other_dir,
+                &other,
+                &base_name,
+                chain,
+                &mut other_cache,
+            )?;
             chain.pop();
             base_dir = other_dir;
         }
@@ -805,9 +956,13 @@ fn resolve_extends(
         let mut services = Map::new();
         services.insert("x".into(), Value::Object(base));
         tmp.insert("services".into(), Value::Object(services));
-        canonical::canonical(&mut tmp).map_err(|e| LoadError::invalid(e))?;
+        canonical::canonical(&mut tmp).map_err(LoadError::invalid)?;
         canonical::resolve_paths(&mut tmp, &base_dir);
-        base = match tmp.get_mut("services").and_then(|s| s.as_object_mut()).and_then(|s| s.shift_remove("x")) {
+        base = match tmp
+            .get_mut("services")
+            .and_then(|s| s.as_object_mut())
+            .and_then(|s| s.shift_remove("x"))
+        {
             Some(Value::Object(m)) => m,
             _ => Map::new(),
         };
@@ -828,7 +983,12 @@ fn resolve_extends(
 }
 
 /// The steps that run once on the merged model.
-fn finish(ctx: &mut Ctx, mut dict: Map<String, Value>, name: &str, profiles: &[String]) -> Result<Map<String, Value>, LoadError> {
+fn finish(
+    ctx: &mut Ctx,
+    mut dict: Map<String, Value>,
+    name: &str,
+    profiles: &[String],
+) -> Result<Map<String, Value>, LoadError> {
     dict.shift_remove("include");
     dict.shift_remove("version");
     dict.insert("name".into(), Value::String(name.to_string()));
@@ -852,7 +1012,10 @@ fn finish(ctx: &mut Ctx, mut dict: Map<String, Value>, name: &str, profiles: &[S
                 s.insert(k.into(), Value::Null);
             }
         }
-        if !s.contains_key("network_mode") && !s.contains_key("networks") && !s.contains_key("provider") {
+        if !s.contains_key("network_mode")
+            && !s.contains_key("networks")
+            && !s.contains_key("provider")
+        {
             let mut n = Map::new();
             n.insert("default".into(), Value::Null);
             s.insert("networks".into(), Value::Object(n));
@@ -868,7 +1031,10 @@ fn finish(ctx: &mut Ctx, mut dict: Map<String, Value>, name: &str, profiles: &[S
                 .and_then(|p| p.as_array())
                 .map(|a| a.iter().filter_map(|x| x.as_str()).collect())
                 .unwrap_or_default();
-            ps.is_empty() || ps.iter().any(|p| *p == "*" || profiles.iter().any(|q| q == p || q == "*"))
+            ps.is_empty()
+                || ps
+                    .iter()
+                    .any(|p| *p == "*" || profiles.iter().any(|q| q == p || q == "*"))
         })
         .map(|(n, _)| n.clone())
         .collect();
@@ -891,7 +1057,9 @@ fn finish(ctx: &mut Ctx, mut dict: Map<String, Value>, name: &str, profiles: &[S
                 !required
             });
             if let Some(d) = bad {
-                let msg = format!("service {sname:?} depends on undefined service {d:?}: invalid compose project");
+                let msg = format!(
+                    "service {sname:?} depends on undefined service {d:?}: invalid compose project"
+                );
                 return Err(ctx.service_error(sname, msg));
             }
         }
@@ -945,7 +1113,8 @@ fn finish(ctx: &mut Ctx, mut dict: Map<String, Value>, name: &str, profiles: &[S
             }
         }
     }
-    check_consistency(&dict, &ctx.working_dir).map_err(|(svc, msg)| ctx.service_error(&svc, msg))?;
+    check_consistency(&dict, &ctx.working_dir)
+        .map_err(|(svc, msg)| ctx.service_error(&svc, msg))?;
     if ctx.opts.prune_unused {
         prune(&mut dict);
     }
@@ -977,7 +1146,9 @@ fn implicit_depends_on(s: &mut Map<String, Value>) {
     if add.is_empty() {
         return;
     }
-    let deps = s.entry("depends_on").or_insert_with(|| Value::Object(Map::new()));
+    let deps = s
+        .entry("depends_on")
+        .or_insert_with(|| Value::Object(Map::new()));
     if let Value::Object(d) = deps {
         for (n, restart) in add {
             if n.is_empty() || d.contains_key(&n) {
@@ -1011,7 +1182,8 @@ fn check_cycles(services: &Map<String, Value>) -> Result<(), (String, String)> {
         if state.get(start.as_str()).copied() == Some(2) {
             continue;
         }
-        let mut stack: Vec<(String, Vec<String>, usize)> = vec![(start.clone(), deps(services, start), 0)];
+        let mut stack: Vec<(String, Vec<String>, usize)> =
+            vec![(start.clone(), deps(services, start), 0)];
         state.insert(start.clone(), 1);
         while let Some(top) = stack.last_mut() {
             if top.2 < top.1.len() {
@@ -1020,7 +1192,8 @@ fn check_cycles(services: &Map<String, Value>) -> Result<(), (String, String)> {
                 match state.get(&next).copied() {
                     Some(1) => {
                         let pos = stack.iter().position(|(n, _, _)| *n == next).unwrap_or(0);
-                        let mut cycle: Vec<String> = stack[pos..].iter().map(|(n, _, _)| n.clone()).collect();
+                        let mut cycle: Vec<String> =
+                            stack[pos..].iter().map(|(n, _, _)| n.clone()).collect();
                         cycle.push(next);
                         return Err((
                             cycle[0].clone(),
@@ -1045,13 +1218,20 @@ fn check_cycles(services: &Map<String, Value>) -> Result<(), (String, String)> {
     Ok(())
 }
 
-fn resolve_environment(ctx: &mut Ctx, s: &mut Map<String, Value>, env: &IndexMap<String, String>) -> Result<(), LoadError> {
+fn resolve_environment(
+    ctx: &mut Ctx,
+    s: &mut Map<String, Value>,
+    env: &IndexMap<String, String>,
+) -> Result<(), LoadError> {
     let mut out: Map<String, Value> = Map::new();
     if let Some(Value::Array(files)) = s.shift_remove("env_file") {
         for f in files {
             let (path, required, raw) = match &f {
                 Value::Object(m) => (
-                    m.get("path").and_then(|p| p.as_str()).unwrap_or_default().to_string(),
+                    m.get("path")
+                        .and_then(|p| p.as_str())
+                        .unwrap_or_default()
+                        .to_string(),
                     m.get("required").and_then(|r| r.as_bool()).unwrap_or(true),
                     m.get("format").and_then(|r| r.as_str()) == Some("raw"),
                 ),
@@ -1080,14 +1260,17 @@ fn resolve_environment(ctx: &mut Ctx, s: &mut Map<String, Value>, env: &IndexMap
     if let Some(Value::Array(files)) = s.shift_remove("label_file") {
         let mut labels: Map<String, Value> = Map::new();
         for f in files {
-            let Some(path) = f.as_str().map(str::to_string) else { continue };
+            let Some(path) = f.as_str().map(str::to_string) else {
+                continue;
+            };
             let pb = PathBuf::from(&path);
             if !pb.is_file() {
                 return Err(LoadError::EnvFile(format!("label file {path} not found")));
             }
             let text = ctx.read_file(&pb)?;
-            let parsed = dotenv::parse(&text, &|_: &str| None, false)
-                .map_err(|e| LoadError::EnvFile(format!("failed to read label file {path}: {e}")))?;
+            let parsed = dotenv::parse(&text, &|_: &str| None, false).map_err(|e| {
+                LoadError::EnvFile(format!("failed to read label file {path}: {e}"))
+            })?;
             for (k, v) in parsed {
                 labels.insert(k, Value::String(v));
             }
@@ -1104,7 +1287,10 @@ fn resolve_environment(ctx: &mut Ctx, s: &mut Map<String, Value>, env: &IndexMap
     if let Some(Value::Object(e)) = s.get("environment") {
         for (k, v) in e {
             let v = match v {
-                Value::Null => env.get(k).map(|x| Value::String(x.clone())).unwrap_or(Value::Null),
+                Value::Null => env
+                    .get(k)
+                    .map(|x| Value::String(x.clone()))
+                    .unwrap_or(Value::Null),
                 other => other.clone(),
             };
             out.insert(k.clone(), v);
@@ -1118,11 +1304,20 @@ fn resolve_environment(ctx: &mut Ctx, s: &mut Map<String, Value>, env: &IndexMap
     Ok(())
 }
 
-fn check_consistency(dict: &Map<String, Value>, working_dir: &Path) -> Result<(), (String, String)> {
+fn check_consistency(
+    dict: &Map<String, Value>,
+    working_dir: &Path,
+) -> Result<(), (String, String)> {
     let empty = Map::new();
-    let services = dict.get("services").and_then(|s| s.as_object()).unwrap_or(&empty);
+    let services = dict
+        .get("services")
+        .and_then(|s| s.as_object())
+        .unwrap_or(&empty);
     let defined = |kind: &str, n: &str| -> bool {
-        dict.get(kind).and_then(|x| x.as_object()).map(|m| m.contains_key(n)).unwrap_or(false)
+        dict.get(kind)
+            .and_then(|x| x.as_object())
+            .map(|m| m.contains_key(n))
+            .unwrap_or(false)
     };
     for (name, s) in services {
         let has_image = s.get("image").map(|i| !i.is_null()).unwrap_or(false);
@@ -1136,9 +1331,12 @@ fn check_consistency(dict: &Map<String, Value>, working_dir: &Path) -> Result<()
         if let Some(Value::Object(nets)) = s.get("networks") {
             for n in nets.keys() {
                 if n != "default" && !defined("networks", n) {
-                    return Err((name.clone(), format!(
+                    return Err((
+                        name.clone(),
+                        format!(
                         "service {name:?} refers to undefined network {n}: invalid compose project"
-                    )));
+                    ),
+                    ));
                 }
             }
         }
@@ -1176,9 +1374,12 @@ fn check_consistency(dict: &Map<String, Value>, working_dir: &Path) -> Result<()
                 if let Some((id, path)) = k.split_once('=') {
                     let full = canonical::abs_path(working_dir, path);
                     if !Path::new(&full).exists() {
-                        return Err((name.clone(), format!(
-                            "service {name:?}: build.ssh key {id:?}: file {full} not found"
-                        )));
+                        return Err((
+                            name.clone(),
+                            format!(
+                                "service {name:?}: build.ssh key {id:?}: file {full} not found"
+                            ),
+                        ));
                     }
                 }
             }

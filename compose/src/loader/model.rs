@@ -137,8 +137,13 @@ impl<'de> Deserialize<'de> for ByteSize {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         use serde::de::Error;
         match Value::deserialize(d)? {
-            Value::Number(n) => n.as_i64().map(ByteSize).ok_or_else(|| D::Error::custom("invalid byte size")),
-            Value::String(s) => super::canonical::parse_bytes(&s).map(ByteSize).map_err(D::Error::custom),
+            Value::Number(n) => n
+                .as_i64()
+                .map(ByteSize)
+                .ok_or_else(|| D::Error::custom("invalid byte size")),
+            Value::String(s) => super::canonical::parse_bytes(&s)
+                .map(ByteSize)
+                .map_err(D::Error::custom),
             _ => Err(D::Error::custom("invalid byte size")),
         }
     }

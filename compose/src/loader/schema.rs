@@ -9,28 +9,124 @@ pub(crate) const TOP_KEYS: &[&str] = &[
 ];
 
 pub(crate) const SERVICE_KEYS: &[&str] = &[
-    "annotations", "attach", "build", "blkio_config", "cap_add", "cap_drop", "cgroup", "cgroup_parent",
-    "command", "configs", "container_name", "cpu_count", "cpu_percent", "cpu_shares", "cpu_quota",
-    "cpu_period", "cpu_rt_period", "cpu_rt_runtime", "cpus", "cpuset", "credential_spec", "depends_on",
-    "deploy", "develop", "device_cgroup_rules", "devices", "dns", "dns_opt", "dns_search", "domainname",
-    "entrypoint", "env_file", "label_file", "environment", "expose", "extends", "external_links",
-    "extra_hosts", "gpus", "group_add", "healthcheck", "hostname", "image", "init", "ipc", "isolation",
-    "labels", "links", "logging", "mac_address", "mem_limit", "mem_reservation", "mem_swappiness",
-    "memswap_limit", "models", "network_mode", "networks", "oom_kill_disable", "oom_score_adj", "pid",
-    "pids_limit", "platform", "ports", "post_start", "pre_stop", "privileged", "profiles", "provider",
-    "pull_policy", "pull_refresh_after", "read_only", "restart", "runtime", "scale", "secrets",
-    "security_opt", "shm_size", "stdin_open", "stop_grace_period", "stop_signal", "storage_opt",
-    "sysctls", "tmpfs", "tty", "ulimits", "use_api_socket", "user", "userns_mode", "uts", "volumes",
-    "volumes_from", "working_dir", "logging", "net",
+    "annotations",
+    "attach",
+    "build",
+    "blkio_config",
+    "cap_add",
+    "cap_drop",
+    "cgroup",
+    "cgroup_parent",
+    "command",
+    "configs",
+    "container_name",
+    "cpu_count",
+    "cpu_percent",
+    "cpu_shares",
+    "cpu_quota",
+    "cpu_period",
+    "cpu_rt_period",
+    "cpu_rt_runtime",
+    "cpus",
+    "cpuset",
+    "credential_spec",
+    "depends_on",
+    "deploy",
+    "develop",
+    "device_cgroup_rules",
+    "devices",
+    "dns",
+    "dns_opt",
+    "dns_search",
+    "domainname",
+    "entrypoint",
+    "env_file",
+    "label_file",
+    "environment",
+    "expose",
+    "extends",
+    "external_links",
+    "extra_hosts",
+    "gpus",
+    "group_add",
+    "healthcheck",
+    "hostname",
+    "image",
+    "init",
+    "ipc",
+    "isolation",
+    "labels",
+    "links",
+    "logging",
+    "mac_address",
+    "mem_limit",
+    "mem_reservation",
+    "mem_swappiness",
+    "memswap_limit",
+    "models",
+    "network_mode",
+    "networks",
+    "oom_kill_disable",
+    "oom_score_adj",
+    "pid",
+    "pids_limit",
+    "platform",
+    "ports",
+    "post_start",
+    "pre_stop",
+    "privileged",
+    "profiles",
+    "provider",
+    "pull_policy",
+    "pull_refresh_after",
+    "read_only",
+    "restart",
+    "runtime",
+    "scale",
+    "secrets",
+    "security_opt",
+    "shm_size",
+    "stdin_open",
+    "stop_grace_period",
+    "stop_signal",
+    "storage_opt",
+    "sysctls",
+    "tmpfs",
+    "tty",
+    "ulimits",
+    "use_api_socket",
+    "user",
+    "userns_mode",
+    "uts",
+    "volumes",
+    "volumes_from",
+    "working_dir",
+    "logging",
+    "net",
 ];
 
 const NETWORK_KEYS: &[&str] = &[
-    "name", "driver", "driver_opts", "ipam", "external", "internal", "enable_ipv4", "enable_ipv6",
-    "attachable", "labels",
+    "name",
+    "driver",
+    "driver_opts",
+    "ipam",
+    "external",
+    "internal",
+    "enable_ipv4",
+    "enable_ipv6",
+    "attachable",
+    "labels",
 ];
 const VOLUME_KEYS: &[&str] = &["name", "driver", "driver_opts", "external", "labels"];
 const SECRET_KEYS: &[&str] = &[
-    "name", "environment", "file", "external", "labels", "driver", "driver_opts", "template_driver",
+    "name",
+    "environment",
+    "file",
+    "external",
+    "labels",
+    "driver",
+    "driver_opts",
+    "template_driver",
     "content",
 ];
 
@@ -47,7 +143,12 @@ fn err(path: &[&str], message: String) -> SchemaError {
     }
 }
 
-fn check_keys(m: &Map<String, Value>, known: &[&str], path: &[&str], what: &str) -> Result<(), SchemaError> {
+fn check_keys(
+    m: &Map<String, Value>,
+    known: &[&str],
+    path: &[&str],
+    what: &str,
+) -> Result<(), SchemaError> {
     for k in m.keys() {
         if k.starts_with("x-") || k.starts_with('\u{0}') || known.contains(&k.as_str()) {
             continue;
@@ -76,7 +177,11 @@ pub(crate) fn suggest<'a>(k: &str, known: &[&'a str]) -> Option<&'a str> {
         if d > limit {
             continue;
         }
-        let prefix = lower.chars().zip(cand.chars()).take_while(|(a, b)| a == b).count();
+        let prefix = lower
+            .chars()
+            .zip(cand.chars())
+            .take_while(|(a, b)| a == b)
+            .count();
         let score = (d * 4).saturating_sub(prefix.min(4));
         if best.map(|(bs, _)| score < bs).unwrap_or(true) {
             best = Some((score, cand));
@@ -166,7 +271,12 @@ pub(crate) fn validate(dict: &Map<String, Value>) -> Result<(), SchemaError> {
 
 fn validate_service(name: &str, m: &Map<String, Value>) -> Result<(), SchemaError> {
     let at = |k: &str| -> Vec<String> { vec!["services".into(), name.into(), k.into()] };
-    check_keys(m, SERVICE_KEYS, &["services", name], &format!("services.{name}"))?;
+    check_keys(
+        m,
+        SERVICE_KEYS,
+        &["services", name],
+        &format!("services.{name}"),
+    )?;
     if let Some(Value::String(c)) = m.get("container_name") {
         let ok = c
             .chars()
@@ -174,7 +284,8 @@ fn validate_service(name: &str, m: &Map<String, Value>) -> Result<(), SchemaErro
             .map(|f| f.is_ascii_alphanumeric())
             .unwrap_or(false)
             && c.len() >= 2
-            && c.chars().all(|x| x.is_ascii_alphanumeric() || matches!(x, '_' | '.' | '-'));
+            && c.chars()
+                .all(|x| x.is_ascii_alphanumeric() || matches!(x, '_' | '.' | '-'));
         if !ok {
             return Err(SchemaError {
                 path: at("container_name"),
@@ -245,7 +356,15 @@ fn validate_service(name: &str, m: &Map<String, Value>) -> Result<(), SchemaErro
     if let Some(Value::Object(h)) = m.get("healthcheck") {
         check_keys(
             h,
-            &["test", "interval", "timeout", "retries", "start_period", "start_interval", "disable"],
+            &[
+                "test",
+                "interval",
+                "timeout",
+                "retries",
+                "start_period",
+                "start_interval",
+                "disable",
+            ],
             &["services", name, "healthcheck"],
             &format!("services.{name}.healthcheck"),
         )?;
@@ -254,33 +373,97 @@ fn validate_service(name: &str, m: &Map<String, Value>) -> Result<(), SchemaErro
         check_keys(
             b,
             &[
-                "context", "dockerfile", "dockerfile_inline", "entitlements", "args", "ssh", "labels",
-                "cache_from", "cache_to", "no_cache", "additional_contexts", "network", "provenance",
-                "sbom", "pull", "target", "shm_size", "extra_hosts", "isolation", "privileged",
-                "secrets", "tags", "ulimits", "platforms",
+                "context",
+                "dockerfile",
+                "dockerfile_inline",
+                "entitlements",
+                "args",
+                "ssh",
+                "labels",
+                "cache_from",
+                "cache_to",
+                "no_cache",
+                "additional_contexts",
+                "network",
+                "provenance",
+                "sbom",
+                "pull",
+                "target",
+                "shm_size",
+                "extra_hosts",
+                "isolation",
+                "privileged",
+                "secrets",
+                "tags",
+                "ulimits",
+                "platforms",
             ],
             &["services", name, "build"],
             &format!("services.{name}.build"),
         )?;
     }
     let list_items: &[(&str, &[&str])] = &[
-        ("ports", &["name", "mode", "host_ip", "target", "published", "protocol", "app_protocol"]),
+        (
+            "ports",
+            &[
+                "name",
+                "mode",
+                "host_ip",
+                "target",
+                "published",
+                "protocol",
+                "app_protocol",
+            ],
+        ),
         (
             "volumes",
-            &["type", "source", "target", "read_only", "consistency", "bind", "volume", "tmpfs", "image"],
+            &[
+                "type",
+                "source",
+                "target",
+                "read_only",
+                "consistency",
+                "bind",
+                "volume",
+                "tmpfs",
+                "image",
+            ],
         ),
         ("secrets", &["source", "target", "uid", "gid", "mode"]),
         ("configs", &["source", "target", "uid", "gid", "mode"]),
         ("env_file", &["path", "required", "format"]),
-        ("post_start", &["command", "user", "privileged", "working_dir", "environment"]),
-        ("pre_stop", &["command", "user", "privileged", "working_dir", "environment"]),
+        (
+            "post_start",
+            &[
+                "command",
+                "user",
+                "privileged",
+                "working_dir",
+                "environment",
+            ],
+        ),
+        (
+            "pre_stop",
+            &[
+                "command",
+                "user",
+                "privileged",
+                "working_dir",
+                "environment",
+            ],
+        ),
     ];
     for (k, keys) in list_items {
         if let Some(Value::Array(items)) = m.get(*k).map(unmark) {
             for (i, it) in items.iter().enumerate() {
                 if let Value::Object(o) = it {
                     let idx = i.to_string();
-                    check_keys(o, keys, &["services", name, k, &idx], &format!("services.{name}.{k}.{i}"))?;
+                    check_keys(
+                        o,
+                        keys,
+                        &["services", name, k, &idx],
+                        &format!("services.{name}.{k}.{i}"),
+                    )?;
                 }
             }
         }
@@ -307,8 +490,15 @@ fn validate_service(name: &str, m: &Map<String, Value>) -> Result<(), SchemaErro
         (
             "deploy",
             &[
-                "mode", "endpoint_mode", "replicas", "labels", "rollback_config", "update_config",
-                "resources", "restart_policy", "placement",
+                "mode",
+                "endpoint_mode",
+                "replicas",
+                "labels",
+                "rollback_config",
+                "update_config",
+                "resources",
+                "restart_policy",
+                "placement",
             ],
         ),
         ("logging", &["driver", "options"]),
@@ -317,7 +507,12 @@ fn validate_service(name: &str, m: &Map<String, Value>) -> Result<(), SchemaErro
     ];
     for (k, keys) in objects {
         if let Some(Value::Object(o)) = m.get(*k).map(unmark) {
-            check_keys(o, keys, &["services", name, k], &format!("services.{name}.{k}"))?;
+            check_keys(
+                o,
+                keys,
+                &["services", name, k],
+                &format!("services.{name}.{k}"),
+            )?;
         }
     }
     if let Some(Value::Object(nets)) = m.get("networks").map(unmark) {
@@ -326,8 +521,15 @@ fn validate_service(name: &str, m: &Map<String, Value>) -> Result<(), SchemaErro
                 check_keys(
                     o,
                     &[
-                        "aliases", "ipv4_address", "ipv6_address", "link_local_ips", "mac_address",
-                        "driver_opts", "priority", "gw_priority", "interface_name",
+                        "aliases",
+                        "ipv4_address",
+                        "ipv6_address",
+                        "link_local_ips",
+                        "mac_address",
+                        "driver_opts",
+                        "priority",
+                        "gw_priority",
+                        "interface_name",
                     ],
                     &["services", name, "networks", n],
                     &format!("services.{name}.networks.{n}"),
@@ -338,7 +540,10 @@ fn validate_service(name: &str, m: &Map<String, Value>) -> Result<(), SchemaErro
     if let Some(Value::Object(d)) = m.get("depends_on") {
         for (dep, v) in d {
             if let Some(c) = v.get("condition").and_then(|c| c.as_str()) {
-                if !matches!(c, "service_started" | "service_healthy" | "service_completed_successfully") {
+                if !matches!(
+                    c,
+                    "service_started" | "service_healthy" | "service_completed_successfully"
+                ) {
                     return Err(SchemaError {
                         path: vec!["services".into(), name.into(), "depends_on".into(), dep.clone(), "condition".into()],
                         message: format!(

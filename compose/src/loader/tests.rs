@@ -20,7 +20,11 @@ fn load_in(dir: &Path, files: &[&str]) -> Result<Project, LoadError> {
 #[test]
 fn simple_project() {
     let d = tempfile::tempdir().unwrap();
-    write(d.path(), "compose.yaml", "services:\n  web:\n    image: nginx\n    ports: ['8080:80']\n");
+    write(
+        d.path(),
+        "compose.yaml",
+        "services:\n  web:\n    image: nginx\n    ports: ['8080:80']\n",
+    );
     let p = load_in(d.path(), &[]).unwrap();
     let web = &p.services["web"];
     assert_eq!(web.image.as_deref(), Some("nginx"));
@@ -33,8 +37,14 @@ fn simple_project() {
 #[test]
 fn unknown_key_suggests() {
     let d = tempfile::tempdir().unwrap();
-    write(d.path(), "compose.yaml", "services:\n  web:\n    imgae: nginx\n");
-    let e = load_in(d.path(), &["compose.yaml"]).unwrap_err().to_string();
+    write(
+        d.path(),
+        "compose.yaml",
+        "services:\n  web:\n    imgae: nginx\n",
+    );
+    let e = load_in(d.path(), &["compose.yaml"])
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("compose.yaml:3:5"), "{e}");
     assert!(e.contains("did you mean 'image'"), "{e}");
 }
@@ -42,8 +52,14 @@ fn unknown_key_suggests() {
 #[test]
 fn yaml_error_position() {
     let d = tempfile::tempdir().unwrap();
-    write(d.path(), "compose.yaml", "services:\n  web:\n    image: [nginx\n");
-    let e = load_in(d.path(), &["compose.yaml"]).unwrap_err().to_string();
+    write(
+        d.path(),
+        "compose.yaml",
+        "services:\n  web:\n    image: [nginx\n",
+    );
+    let e = load_in(d.path(), &["compose.yaml"])
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("compose.yaml:"), "{e}");
 }
 
@@ -51,8 +67,16 @@ fn yaml_error_position() {
 fn override_and_env() {
     let d = tempfile::tempdir().unwrap();
     write(d.path(), ".env", "TAG=1.2\n");
-    write(d.path(), "compose.yaml", "services:\n  web:\n    image: nginx:${TAG}\n    environment: [A=1]\n");
-    write(d.path(), "compose.override.yaml", "services:\n  web:\n    environment:\n      B: '2'\n");
+    write(
+        d.path(),
+        "compose.yaml",
+        "services:\n  web:\n    image: nginx:${TAG}\n    environment: [A=1]\n",
+    );
+    write(
+        d.path(),
+        "compose.override.yaml",
+        "services:\n  web:\n    environment:\n      B: '2'\n",
+    );
     let p = load_in(d.path(), &[]).unwrap();
     let web = &p.services["web"];
     assert_eq!(web.image.as_deref(), Some("nginx:1.2"));
@@ -64,28 +88,49 @@ fn override_and_env() {
 fn cycle_rejected() {
     let d = tempfile::tempdir().unwrap();
     write(d.path(), "compose.yaml", "services:\n  a:\n    image: x\n    depends_on: [b]\n  b:\n    image: x\n    depends_on: [a]\n");
-    let e = load_in(d.path(), &["compose.yaml"]).unwrap_err().to_string();
+    let e = load_in(d.path(), &["compose.yaml"])
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("dependency cycle detected"), "{e}");
 }
 
 #[test]
 fn required_variable() {
     let d = tempfile::tempdir().unwrap();
-    write(d.path(), "compose.yaml", "services:\n  a:\n    image: ${ID:?ID must be set}\n");
-    let e = load_in(d.path(), &["compose.yaml"]).unwrap_err().to_string();
+    write(
+        d.path(),
+        "compose.yaml",
+        "services:\n  a:\n    image: ${ID:?ID must be set}\n",
+    );
+    let e = load_in(d.path(), &["compose.yaml"])
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("required variable ID is missing a value"), "{e}");
 }
 
 #[test]
 fn garbage_never_panics() {
     let d = tempfile::tempdir().unwrap();
-    for text in ["", "[]", "services: 3", "services:\n  a: [1]\n", "a: *b", "services:\n  a:\n    extends: a\n", "\u{0}\u{1}", "services:\n  a:\n    ports: [':::']\n"] {
+    for text in [
+        "",
+        "[]",
+        "services: 3",
+        "services:\n  a: [1]\n",
+        "a: *b",
+        "services:\n  a:\n    extends: a\n",
+        "\u{0}\u{1}",
+        "services:\n  a:\n    ports: [':::']\n",
+    ] {
         write(d.path(), "compose.yaml", text);
         let _ = load_in(d.path(), &["compose.yaml"]);
     }
 }
 
-fn load_with(dir: &Path, files: &[&str], f: impl FnOnce(&mut LoadOptions)) -> Result<Project, LoadError> {
+fn load_with(
+    dir: &Path,
+    files: &[&str],
+    f: impl FnOnce(&mut LoadOptions),
+) -> Result<Project, LoadError> {
     let mut opts = LoadOptions {
         files: files.iter().map(|s| s.to_string()).collect(),
         cwd: Some(dir.to_path_buf()),
@@ -128,21 +173,45 @@ fn extends_from_other_directory_resolves_paths_there() {
 #[test]
 fn extends_cycle_is_an_error() {
     let d = tempfile::tempdir().unwrap();
-    write(d.path(), "compose.yaml", "services:\n  a:\n    image: x\n    extends: b\n  b:\n    image: x\n    extends: a\n");
-    let e = load_in(d.path(), &["compose.yaml"]).unwrap_err().to_string();
+    write(
+        d.path(),
+        "compose.yaml",
+        "services:\n  a:\n    image: x\n    extends: b\n  b:\n    image: x\n    extends: a\n",
+    );
+    let e = load_in(d.path(), &["compose.yaml"])
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("circular reference"), "{e}");
 }
 
 #[test]
 fn include_and_conflict() {
     let d = tempfile::tempdir().unwrap();
-    write(d.path(), "inc/compose.yaml", "services:\n  db:\n    image: postgres\n    volumes: ['./pg:/var/lib/postgresql']\n");
-    write(d.path(), "compose.yaml", "include: [inc/compose.yaml]\nservices:\n  web:\n    image: x\n    depends_on: [db]\n");
+    write(
+        d.path(),
+        "inc/compose.yaml",
+        "services:\n  db:\n    image: postgres\n    volumes: ['./pg:/var/lib/postgresql']\n",
+    );
+    write(
+        d.path(),
+        "compose.yaml",
+        "include: [inc/compose.yaml]\nservices:\n  web:\n    image: x\n    depends_on: [db]\n",
+    );
     let p = load_in(d.path(), &["compose.yaml"]).unwrap();
     assert!(p.services.contains_key("db"));
-    assert!(p.services["db"].volumes[0].source.clone().unwrap().ends_with("/inc/pg"));
-    write(d.path(), "compose.yaml", "include: [inc/compose.yaml]\nservices:\n  db:\n    image: other\n");
-    let e = load_in(d.path(), &["compose.yaml"]).unwrap_err().to_string();
+    assert!(p.services["db"].volumes[0]
+        .source
+        .clone()
+        .unwrap()
+        .ends_with("/inc/pg"));
+    write(
+        d.path(),
+        "compose.yaml",
+        "include: [inc/compose.yaml]\nservices:\n  db:\n    image: other\n",
+    );
+    let e = load_in(d.path(), &["compose.yaml"])
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("conflicting"), "{e}");
 }
 
@@ -154,22 +223,33 @@ fn profiles_and_project_name_rules() {
     assert_eq!(p.name, "fromfile");
     assert!(!p.services.contains_key("dbg"));
     let p = load_with(d.path(), &["compose.yaml"], |o| {
-        o.environment.insert("COMPOSE_PROFILES".into(), "debug".into());
-        o.environment.insert("COMPOSE_PROJECT_NAME".into(), "envname".into());
+        o.environment
+            .insert("COMPOSE_PROFILES".into(), "debug".into());
+        o.environment
+            .insert("COMPOSE_PROJECT_NAME".into(), "envname".into());
     })
     .unwrap();
     assert!(p.services.contains_key("dbg"));
     assert_eq!(p.name, "envname");
-    let p = load_with(d.path(), &["compose.yaml"], |o| o.project_name = Some("cli".into())).unwrap();
+    let p = load_with(d.path(), &["compose.yaml"], |o| {
+        o.project_name = Some("cli".into())
+    })
+    .unwrap();
     assert_eq!(p.name, "cli");
-    assert!(load_with(d.path(), &["compose.yaml"], |o| o.project_name = Some("Bad Name".into())).is_err());
+    assert!(load_with(d.path(), &["compose.yaml"], |o| o.project_name =
+        Some("Bad Name".into()))
+    .is_err());
 }
 
 #[test]
 fn process_environment_wins_over_dotenv_and_no_interpolate() {
     let d = tempfile::tempdir().unwrap();
     write(d.path(), ".env", "TAG=fromfile\n");
-    write(d.path(), "compose.yaml", "services:\n  a:\n    image: x:${TAG}\n");
+    write(
+        d.path(),
+        "compose.yaml",
+        "services:\n  a:\n    image: x:${TAG}\n",
+    );
     let p = load_with(d.path(), &["compose.yaml"], |o| {
         o.environment.insert("TAG".into(), "fromenv".into());
     })
@@ -178,7 +258,8 @@ fn process_environment_wins_over_dotenv_and_no_interpolate() {
     let p = load_with(d.path(), &["compose.yaml"], |o| o.interpolate = false).unwrap();
     assert_eq!(p.services["a"].image.as_deref(), Some("x:${TAG}"));
     let p = load_with(d.path(), &["compose.yaml"], |o| {
-        o.environment.insert("COMPOSE_DISABLE_ENV_FILE".into(), "1".into());
+        o.environment
+            .insert("COMPOSE_DISABLE_ENV_FILE".into(), "1".into());
     })
     .unwrap();
     assert_eq!(p.services["a"].image.as_deref(), Some("x:"));
@@ -187,7 +268,10 @@ fn process_environment_wins_over_dotenv_and_no_interpolate() {
 #[test]
 fn stdin_and_missing_env_file() {
     let d = tempfile::tempdir().unwrap();
-    let p = load_with(d.path(), &["-"], |o| o.stdin = Some("services:\n  a:\n    image: x\n".into())).unwrap();
+    let p = load_with(d.path(), &["-"], |o| {
+        o.stdin = Some("services:\n  a:\n    image: x\n".into())
+    })
+    .unwrap();
     assert_eq!(p.services.len(), 1);
     let e = load_with(d.path(), &["-"], |o| {
         o.stdin = Some("services:\n  a:\n    image: x\n    env_file: nope.env\n".into())
@@ -196,7 +280,10 @@ fn stdin_and_missing_env_file() {
     .to_string();
     assert!(e.contains("nope.env"), "{e}");
     let p = load_with(d.path(), &["-"], |o| {
-        o.stdin = Some("services:\n  a:\n    image: x\n    env_file: [{path: nope.env, required: false}]\n".into())
+        o.stdin = Some(
+            "services:\n  a:\n    image: x\n    env_file: [{path: nope.env, required: false}]\n"
+                .into(),
+        )
     });
     assert!(p.is_ok());
 }
@@ -204,10 +291,15 @@ fn stdin_and_missing_env_file() {
 #[test]
 fn service_is_serializable_and_stable() {
     let d = tempfile::tempdir().unwrap();
-    write(d.path(), "compose.yaml", "services:\n  a:\n    image: x\n    x-custom: 1\n    security_opt: [no-new-privileges]\n");
+    write(
+        d.path(),
+        "compose.yaml",
+        "services:\n  a:\n    image: x\n    x-custom: 1\n    security_opt: [no-new-privileges]\n",
+    );
     let p = load_in(d.path(), &["compose.yaml"]).unwrap();
     let a = serde_json::to_string(&p.services["a"]).unwrap();
-    let b = serde_json::to_string(&load_in(d.path(), &["compose.yaml"]).unwrap().services["a"]).unwrap();
+    let b = serde_json::to_string(&load_in(d.path(), &["compose.yaml"]).unwrap().services["a"])
+        .unwrap();
     assert_eq!(a, b);
     assert!(a.contains("x-custom") && a.contains("security_opt"), "{a}");
 }
@@ -216,7 +308,9 @@ fn service_is_serializable_and_stable() {
 #[test]
 fn fuzz_regressions() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/regressions");
-    let Ok(entries) = std::fs::read_dir(&dir) else { return };
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return;
+    };
     let d = tempfile::tempdir().unwrap();
     for e in entries.flatten() {
         let bytes = std::fs::read(e.path()).unwrap();

@@ -42,7 +42,10 @@ pub(crate) fn parse(src: &str, file: &str) -> Result<Option<Value>, LoadError> {
 }
 
 fn yaml_error(file: &str, e: &serde_yaml::Error) -> LoadError {
-    let (line, column) = e.location().map(|l| (l.line(), l.column())).unwrap_or((0, 0));
+    let (line, column) = e
+        .location()
+        .map(|l| (l.line(), l.column()))
+        .unwrap_or((0, 0));
     let mut message = e.to_string();
     // serde_yaml inserts " at line L column C" after the first clause; the position is
     // already in front, so drop that one and keep any context that follows
@@ -147,7 +150,9 @@ impl<'de> serde::de::Visitor<'de> for NodeVisitor {
                 continue;
             }
             if out.contains_key(&key) {
-                return Err(A::Error::custom(format!("mapping key {key:?} already defined")));
+                return Err(A::Error::custom(format!(
+                    "mapping key {key:?} already defined"
+                )));
             }
             out.insert(key, v);
         }
@@ -220,7 +225,11 @@ pub(crate) fn strip_markers(v: &mut Value) {
             }
             let keys: Vec<String> = m.keys().cloned().collect();
             for k in keys {
-                let drop = m.get(&k).and_then(as_marker).map(|(r, _)| r).unwrap_or(false);
+                let drop = m
+                    .get(&k)
+                    .and_then(as_marker)
+                    .map(|(r, _)| r)
+                    .unwrap_or(false);
                 if drop {
                     m.shift_remove(&k);
                 } else if let Some(x) = m.get_mut(&k) {
@@ -300,7 +309,8 @@ fn key_at_start(trimmed: &str, seg: &str) -> bool {
                 .and_then(|t| t.strip_prefix('\''))
         })
         .or_else(|| trimmed.strip_prefix(seg));
-    rest.map(|r| r.trim_start().starts_with(':')).unwrap_or(false)
+    rest.map(|r| r.trim_start().starts_with(':'))
+        .unwrap_or(false)
 }
 
 /// Byte offset of `seg:` as a key inside a flow mapping on one line.
@@ -346,7 +356,9 @@ mod tests {
 
     #[test]
     fn markers() {
-        let v = parse("a: !reset []\nb: !override {x: 1}\n", "f").unwrap().unwrap();
+        let v = parse("a: !reset []\nb: !override {x: 1}\n", "f")
+            .unwrap()
+            .unwrap();
         assert!(matches!(as_marker(&v["a"]), Some((true, _))));
         assert!(matches!(as_marker(&v["b"]), Some((false, _))));
     }
@@ -354,25 +366,37 @@ mod tests {
     #[test]
     fn locate_nested_key() {
         let src = "services:\n  web:\n    image: x\n    wrongField: 1\n";
-        let p: Vec<String> = ["services", "web", "wrongField"].iter().map(|s| s.to_string()).collect();
+        let p: Vec<String> = ["services", "web", "wrongField"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         assert_eq!(locate(src, &p), Some((4, 5)));
     }
 
     #[test]
     fn duplicate_keys_rejected() {
-        assert!(parse("a: 1
+        assert!(parse(
+            "a: 1
 a: 2
-", "f").is_err());
+",
+            "f"
+        )
+        .is_err());
     }
 
     #[test]
     fn merge_key_list_and_override() {
-        let v = parse("x: &a {q: 1, r: 1}
+        let v = parse(
+            "x: &a {q: 1, r: 1}
 z: &b {s: 1, q: 2}
 y:
   <<: [*a, *b]
   r: 2
-", "f").unwrap().unwrap();
+",
+            "f",
+        )
+        .unwrap()
+        .unwrap();
         assert_eq!(v["y"]["q"], 1);
         assert_eq!(v["y"]["r"], 2);
         assert_eq!(v["y"]["s"], 1);
@@ -381,13 +405,18 @@ y:
     #[test]
     fn locate_flow_key() {
         let src = "services:\n  a:\n    depends_on:\n      b: {condition: x}\n";
-        let p: Vec<String> = ["services", "a", "depends_on", "b", "condition"].iter().map(|s| s.to_string()).collect();
+        let p: Vec<String> = ["services", "a", "depends_on", "b", "condition"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         assert_eq!(locate(src, &p), Some((4, 11)));
     }
 
     #[test]
     fn merge_keys() {
-        let v = parse("x: &a {q: 1}\ny:\n  <<: *a\n  r: 2\n", "f").unwrap().unwrap();
+        let v = parse("x: &a {q: 1}\ny:\n  <<: *a\n  r: 2\n", "f")
+            .unwrap()
+            .unwrap();
         assert_eq!(v["y"]["q"], 1);
     }
 }
