@@ -564,6 +564,12 @@ fn canonical_service(name: &str, s: &mut Map<String, Value>) -> Result<(), Strin
 
 fn mode_to_octal(x: &mut Value) {
     if let Value::Object(m) = x {
+        for k in ["uid", "gid"] {
+            if let Some(Value::Number(n)) = m.get(k) {
+                let n = n.to_string();
+                m.insert(k.into(), Value::String(n));
+            }
+        }
         match m.get("mode").cloned() {
             Some(Value::Number(n)) => {
                 if let Some(i) = n.as_u64() {

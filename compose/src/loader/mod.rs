@@ -346,9 +346,7 @@ pub fn load(opts: &LoadOptions) -> Result<Project, LoadError> {
     canonical::resolve_paths(&mut dict, &working_dir);
     let profiles = active_profiles(opts, &ctx.env);
     let dict = finish(&mut ctx, dict, &name, &profiles)?;
-    let mut project = model::Project::from_model(dict, name, working_dir, ctx.read, ctx.env)?;
-    project.interpolated = opts.interpolate;
-    Ok(project)
+    model::Project::from_model(dict, name, working_dir, ctx.read, ctx.env, opts.interpolate)
 }
 
 fn load_env_files(ctx: &mut Ctx, cwd: &Path, dir: &Path) -> Result<(), LoadError> {

@@ -55,17 +55,31 @@ impl Project {
         working_dir: PathBuf,
         files: Vec<PathBuf>,
         environment: IndexMap<String, String>,
+        interpolated: bool,
     ) -> Result<Project, LoadError> {
-        fn section<T: for<'de> Deserialize<'de>>(
-            model: &Map<String, Value>,
+        // Without interpolation, values such as `replicas: ${N}` are still strings: the raw
+        // model is what `config --no-interpolate` prints, and entries that cannot be typed
+        // are left out of the typed maps instead of failing the load.
+        let lenient = !interpolated;
+        let section = |key: &str| -> Result<Map<String, Value>, LoadError> {
+            Ok(match model.get(key) {
+                Some(Value::Object(m)) => m.clone(),
+                _ => Map::new(),
+            })
+        };
+        fn typed<T: for<'de> Deserialize<'de>>(
+            m: Map<String, Value>,
             key: &str,
+            lenient: bool,
         ) -> Result<IndexMap<String, T>, LoadError> {
             let mut out = IndexMap::new();
-            if let Some(Value::Object(m)) = model.get(key) {
-                for (k, v) in m {
-                    let t: T = T::deserialize(v)
-                        .map_err(|e| LoadError::invalid(format!("{key}.{k}: {e}")))?;
-                    out.insert(k.clone(), t);
+            for (k, v) in m {
+                match T::deserialize(&v) {
+                    Ok(t) => {
+                        out.insert(k, t);
+                    }
+                    Err(_) if lenient => {}
+                    Err(e) => return Err(LoadError::invalid(format!("{key}.{k}: {e}"))),
                 }
             }
             Ok(out)
@@ -80,18 +94,18 @@ impl Project {
             }
         }
         Ok(Project {
-            services: section(&model, "services")?,
-            networks: section(&model, "networks")?,
-            volumes: section(&model, "volumes")?,
-            configs: section(&model, "configs")?,
-            secrets: section(&model, "secrets")?,
+            services: typed(section("services")?, "services", lenient)?,
+            networks: typed(section("networks")?, "networks", lenient)?,
+            volumes: typed(section("volumes")?, "volumes", lenient)?,
+            configs: typed(section("configs")?, "configs", lenient)?,
+            secrets: typed(section("secrets")?, "secrets", lenient)?,
             name,
             working_dir,
             extra,
             environment,
             files,
             model,
-            interpolated: true,
+            interpolated,
         })
     }
 
