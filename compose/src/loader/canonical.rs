@@ -155,6 +155,15 @@ fn canonical_service(name: &str, s: &mut Map<String, Value>) -> Result<(), Strin
                     mode_to_octal(x);
                 }
             }
+            if let Some(Value::Array(keys)) = b.get("ssh") {
+                for k in keys {
+                    match k.as_str() {
+                        Some(k) if k.contains('=') || k == "default" => {}
+                        Some(k) => return Err(format!("invalid ssh key {k:?}")),
+                        None => return Err(format!("invalid ssh key type {k}")),
+                    }
+                }
+            }
             if let Some(v) = b.get("ssh") {
                 if let Value::Object(m) = v {
                     let l: Vec<Value> = m
@@ -505,6 +514,25 @@ fn canonical_service(name: &str, s: &mut Map<String, Value>) -> Result<(), Strin
     }
     // develop.watch
     if let Some(Value::Object(dev)) = s.get_mut("develop") {
+        // a watch item with a list of paths stands for one item per path
+        if let Some(Value::Array(w)) = dev.get_mut("watch") {
+            let mut expanded = Vec::with_capacity(w.len());
+            for item in w.drain(..) {
+                match item.get("path") {
+                    Some(Value::Array(paths)) => {
+                        for p in paths.clone() {
+                            let mut one = item.clone();
+                            if let Value::Object(m) = &mut one {
+                                m.insert("path".into(), p);
+                            }
+                            expanded.push(one);
+                        }
+                    }
+                    _ => expanded.push(item),
+                }
+            }
+            *w = expanded;
+        }
         if let Some(Value::Array(w)) = dev.get_mut("watch") {
             for item in w.iter_mut() {
                 if let Value::Object(m) = item {
