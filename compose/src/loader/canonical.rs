@@ -10,7 +10,7 @@ pub(crate) fn canonical(dict: &mut Map<String, Value>) -> Result<(), String> {
     if let Some(Value::Object(services)) = dict.get_mut("services") {
         for (name, svc) in services.iter_mut() {
             if let Value::Object(s) = svc {
-                canonical_service(name, s)?;
+                canonical_service(name, s).map_err(|e| format!("services.{name}: {e}"))?;
             }
         }
     }

@@ -602,7 +602,23 @@ fn load_parsed(
     };
     schema::validate(&m).map_err(|e| schema_err(ctx, file, e))?;
     m.shift_remove("version");
-    canonical::canonical(&mut m).map_err(|e| LoadError::invalid(format!("{file}: {e}")))?;
+    canonical::canonical(&mut m).map_err(|e| {
+        // "services.NAME: message": point at the service in this file
+        let service = e
+            .strip_prefix("services.")
+            .and_then(|r| r.split_once(": "))
+            .map(|(n, _)| n.to_string());
+        let (line, column) = match &service {
+            Some(n) => ctx.position(file, &["services".to_string(), n.clone()]),
+            None => (None, None),
+        };
+        LoadError::Schema {
+            file: file.to_string(),
+            line,
+            column,
+            message: e,
+        }
+    })?;
     omit_empty(&mut m);
     let mut v = Value::Object(m);
     merge::enforce_unicity(&mut v, &mut vec![]);
