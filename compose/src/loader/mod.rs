@@ -22,6 +22,23 @@
 //!   controller can hash it. `Project::to_json` gives the reference-shaped JSON.
 //! * [`LoadError`] names `file:line:col` wherever a YAML position exists.
 //!
+//! Signatures:
+//!
+//! ```ignore
+//! pub fn load(opts: &LoadOptions) -> Result<Project, LoadError>;
+//! pub fn normalize_project_name(s: &str) -> String;
+//! impl Project {
+//!     pub fn files_read(&self) -> &[PathBuf];
+//!     pub fn to_json(&self) -> serde_json::Value;
+//!     pub fn service_names(&self) -> Vec<String>;
+//! }
+//! impl Service { pub fn replicas(&self) -> u64; }
+//! ```
+//!
+//! `LoadOptions::prune_unused` (default true) drops networks, volumes, secrets and configs
+//! no service uses, as the reference's `config` does; the daemon may turn it off to keep
+//! declared-but-unused resources.
+//!
 //! # Pipeline (as the reference, compose-go v2)
 //!
 //! For each file, in order: parse YAML (anchors, merge keys, `!reset`/`!override`),
