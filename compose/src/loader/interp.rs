@@ -220,6 +220,8 @@ const CASTS: &[(&str, Cast)] = &[
     ("services.*.healthcheck.retries", Cast::Int),
     ("services.*.healthcheck.disable", Cast::Bool),
     ("services.*.oom_kill_disable", Cast::Bool),
+    ("services.*.attach", Cast::Bool),
+    ("services.*.use_api_socket", Cast::Bool),
     ("services.*.oom_score_adj", Cast::Int),
     ("services.*.pids_limit", Cast::Int),
     ("services.*.ports.[].target", Cast::Int),
