@@ -66,21 +66,21 @@ pub fn run(global: &GlobalOpts, args: &ConfigArgs) -> anyhow::Result<i32> {
     if args.quiet {
         return Ok(0);
     }
+    // names come from the printed model, which holds every entry even without interpolation
+    let model = project.to_json();
+    let names = |key: &str| -> String {
+        model
+            .get(key)
+            .and_then(|m| m.as_object())
+            .map(|m| m.keys().map(|k| format!("{k}\n")).collect())
+            .unwrap_or_default()
+    };
     if args.services {
-        for n in project.services.keys() {
-            out.push_str(n);
-            out.push('\n');
-        }
+        out = names("services");
     } else if args.volumes {
-        for n in project.volumes.keys() {
-            out.push_str(n);
-            out.push('\n');
-        }
+        out = names("volumes");
     } else if args.networks {
-        for n in project.networks.keys() {
-            out.push_str(n);
-            out.push('\n');
-        }
+        out = names("networks");
     } else if args.show_profiles {
         let mut ps: Vec<&String> = project
             .services

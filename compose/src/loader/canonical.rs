@@ -10,7 +10,7 @@ pub(crate) fn canonical(dict: &mut Map<String, Value>) -> Result<(), String> {
     if let Some(Value::Object(services)) = dict.get_mut("services") {
         for (name, svc) in services.iter_mut() {
             if let Value::Object(s) = svc {
-                canonical_service(name, s)?;
+                canonical_service(name, s).map_err(|e| format!("services.{name}: {e}"))?;
             }
         }
     }
@@ -31,6 +31,10 @@ pub(crate) fn canonical(dict: &mut Map<String, Value>) -> Result<(), String> {
                     if let Some(l) = m.get("labels") {
                         let l = string_map(kv_to_map(l, &["labels".into()]));
                         m.insert("labels".into(), Value::Object(l));
+                    }
+                    if let Some(Value::Object(o)) = m.get("driver_opts") {
+                        let o = nullable_string_map(o.clone());
+                        m.insert("driver_opts".into(), Value::Object(o));
                     }
                     if kind == "networks" {
                         if let Some(Value::Object(ipam)) = m.get_mut("ipam") {
@@ -149,6 +153,15 @@ fn canonical_service(name: &str, s: &mut Map<String, Value>) -> Result<(), Strin
                         *x = Value::Object(m);
                     }
                     mode_to_octal(x);
+                }
+            }
+            if let Some(Value::Array(keys)) = b.get("ssh") {
+                for k in keys {
+                    match k.as_str() {
+                        Some(k) if k.contains('=') || k == "default" => {}
+                        Some(k) => return Err(format!("invalid ssh key {k:?}")),
+                        None => return Err(format!("invalid ssh key type {k}")),
+                    }
                 }
             }
             if let Some(v) = b.get("ssh") {
@@ -387,6 +400,35 @@ fn canonical_service(name: &str, s: &mut Map<String, Value>) -> Result<(), Strin
             s.insert(k.into(), Value::Array(vec![Value::String(x)]));
         }
     }
+    // devices: "src[:dst[:perm]]" -> {source, target, permissions}
+    if let Some(Value::Array(devs)) = s.get_mut("devices") {
+        for d in devs.iter_mut() {
+            if let Value::String(spec) = d {
+                let parts: Vec<&str> = spec.splitn(3, ':').collect();
+                let src = parts[0].to_string();
+                let dst = parts
+                    .get(1)
+                    .map(|x| x.to_string())
+                    .unwrap_or_else(|| src.clone());
+                let perm = parts
+                    .get(2)
+                    .map(|x| x.to_string())
+                    .unwrap_or_else(|| "rwm".into());
+                let mut m = Map::new();
+                m.insert("source".into(), Value::String(src));
+                m.insert("target".into(), Value::String(dst));
+                m.insert("permissions".into(), Value::String(perm));
+                *d = Value::Object(m);
+            }
+        }
+    }
+    // logging options are strings
+    if let Some(Value::Object(l)) = s.get_mut("logging") {
+        if let Some(Value::Object(o)) = l.get("options") {
+            let o = nullable_string_map(o.clone());
+            l.insert("options".into(), Value::Object(o));
+        }
+    }
     // healthcheck
     if let Some(Value::Object(h)) = s.get_mut("healthcheck") {
         if let Some(Value::String(t)) = h.get("test").cloned() {
@@ -472,6 +514,25 @@ fn canonical_service(name: &str, s: &mut Map<String, Value>) -> Result<(), Strin
     }
     // develop.watch
     if let Some(Value::Object(dev)) = s.get_mut("develop") {
+        // a watch item with a list of paths stands for one item per path
+        if let Some(Value::Array(w)) = dev.get_mut("watch") {
+            let mut expanded = Vec::with_capacity(w.len());
+            for item in w.drain(..) {
+                match item.get("path") {
+                    Some(Value::Array(paths)) => {
+                        for p in paths.clone() {
+                            let mut one = item.clone();
+                            if let Value::Object(m) = &mut one {
+                                m.insert("path".into(), p);
+                            }
+                            expanded.push(one);
+                        }
+                    }
+                    _ => expanded.push(item),
+                }
+            }
+            *w = expanded;
+        }
         if let Some(Value::Array(w)) = dev.get_mut("watch") {
             for item in w.iter_mut() {
                 if let Value::Object(m) = item {
@@ -531,6 +592,12 @@ fn canonical_service(name: &str, s: &mut Map<String, Value>) -> Result<(), Strin
 
 fn mode_to_octal(x: &mut Value) {
     if let Value::Object(m) = x {
+        for k in ["uid", "gid"] {
+            if let Some(Value::Number(n)) = m.get(k) {
+                let n = n.to_string();
+                m.insert(k.into(), Value::String(n));
+            }
+        }
         match m.get("mode").cloned() {
             Some(Value::Number(n)) => {
                 if let Some(i) = n.as_u64() {
@@ -933,6 +1000,9 @@ fn duration_value(v: &Value) -> Result<Value, String> {
 /// Parses a byte size ("64m", "1gb", "512") into bytes.
 pub(crate) fn parse_bytes(s: &str) -> Result<i64, String> {
     let t = s.trim().to_ascii_lowercase();
+    if let Ok(n) = t.parse::<i64>() {
+        return Ok(n); // includes -1 (unlimited swap)
+    }
     let num_end = t
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(t.len());
@@ -952,9 +1022,11 @@ pub(crate) fn parse_bytes(s: &str) -> Result<i64, String> {
     Ok((n * mult) as i64)
 }
 
+/// Byte sizes print as a decimal string, as the reference's UnitBytes does.
 fn bytes_value(v: &Value) -> Result<Value, String> {
     match v {
-        Value::String(s) => Ok(Value::from(parse_bytes(s)?)),
+        Value::String(s) => Ok(Value::String(parse_bytes(s)?.to_string())),
+        Value::Number(n) => Ok(Value::String(n.to_string())),
         other => Ok(other.clone()),
     }
 }

@@ -108,6 +108,12 @@ pub(crate) fn parse(
                     i += 2;
                     continue;
                 }
+                // `\'` inside single quotes is a literal quote
+                if c == '\\' && q == '\'' && chars.get(i + 1) == Some(&'\'') {
+                    buf.push('\'');
+                    i += 2;
+                    continue;
+                }
                 if c == q {
                     closed = true;
                     break;
@@ -189,6 +195,8 @@ mod tests {
         assert_eq!(m["G"], "yaml");
         assert_eq!(m["H"], "");
         assert_eq!(m["I"], "multi\nline");
+        let m = parse("K='Let\\'s go!'\n", &none, false).unwrap();
+        assert_eq!(m["K"], "Let's go!");
     }
 
     #[test]

@@ -18,6 +18,21 @@ pub(crate) fn substitute(
     s: &str,
     lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<String, TemplateError> {
+    substitute_at(s, lookup, 0)
+}
+
+/// Nesting depth allowed in defaults (`${A:-${B:-...}}`), so that hostile input cannot
+/// exhaust the stack.
+const MAX_DEPTH: usize = 64;
+
+fn substitute_at(
+    s: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    depth: usize,
+) -> Result<String, TemplateError> {
+    if depth > MAX_DEPTH {
+        return Err(TemplateError::Invalid(s.to_string()));
+    }
     if !s.contains('$') {
         return Ok(s.to_string());
     }
@@ -39,14 +54,14 @@ pub(crate) fn substitute(
             }
             Some('{') => {
                 // find the matching close brace, counting nested ${ ... }
-                let mut depth = 1;
+                let mut open = 1;
                 let mut j = i + 2;
                 while j < chars.len() {
                     match chars[j] {
-                        '{' => depth += 1,
+                        '{' => open += 1,
                         '}' => {
-                            depth -= 1;
-                            if depth == 0 {
+                            open -= 1;
+                            if open == 0 {
                                 break;
                             }
                         }
@@ -58,7 +73,7 @@ pub(crate) fn substitute(
                     return Err(TemplateError::Invalid(s.to_string()));
                 }
                 let inner: String = chars[i + 2..j].iter().collect();
-                out.push_str(&braced(&inner, s, lookup)?);
+                out.push_str(&braced(&inner, s, lookup, depth)?);
                 i = j + 1;
             }
             Some(n) if n == '_' || n.is_ascii_alphabetic() => {
@@ -84,6 +99,7 @@ fn braced(
     inner: &str,
     whole: &str,
     lookup: &dyn Fn(&str) -> Option<String>,
+    depth: usize,
 ) -> Result<String, TemplateError> {
     let name_end = inner
         .char_indices()
@@ -126,26 +142,26 @@ fn braced(
             if non_empty {
                 Ok(value.unwrap_or_default())
             } else {
-                substitute(arg, lookup)
+                substitute_at(arg, lookup, depth + 1)
             }
         }
         "-" => {
             if set {
                 Ok(value.unwrap_or_default())
             } else {
-                substitute(arg, lookup)
+                substitute_at(arg, lookup, depth + 1)
             }
         }
         ":+" => {
             if non_empty {
-                substitute(arg, lookup)
+                substitute_at(arg, lookup, depth + 1)
             } else {
                 Ok(String::new())
             }
         }
         "+" => {
             if set {
-                substitute(arg, lookup)
+                substitute_at(arg, lookup, depth + 1)
             } else {
                 Ok(String::new())
             }
@@ -155,7 +171,7 @@ fn braced(
             if ok {
                 Ok(value.unwrap_or_default())
             } else {
-                let message = substitute(arg, lookup)?;
+                let message = substitute_at(arg, lookup, depth + 1)?;
                 Err(TemplateError::Required {
                     var: name.to_string(),
                     message,
@@ -204,6 +220,8 @@ const CASTS: &[(&str, Cast)] = &[
     ("services.*.healthcheck.retries", Cast::Int),
     ("services.*.healthcheck.disable", Cast::Bool),
     ("services.*.oom_kill_disable", Cast::Bool),
+    ("services.*.attach", Cast::Bool),
+    ("services.*.use_api_socket", Cast::Bool),
     ("services.*.oom_score_adj", Cast::Int),
     ("services.*.pids_limit", Cast::Int),
     ("services.*.ports.[].target", Cast::Int),
@@ -446,5 +464,7 @@ mod tests {
             })
         );
         assert!(substitute("${E?x}", &env).is_ok());
+        let deep = "${U:-".repeat(10_000) + &"}".repeat(10_000);
+        assert!(substitute(&deep, &env).is_err());
     }
 }

@@ -102,11 +102,18 @@ pub(crate) fn merge(base: Value, over: Value, path: &mut Vec<String>) -> Result<
         }
         return Ok(over);
     }
+    // an empty (null) override leaves the value as it was
+    if over.is_null() {
+        return Ok(base);
+    }
     match (base, over) {
         (Value::Object(b), Value::Object(o)) => merge_maps(b, o, path),
         (Value::Array(mut b), Value::Array(o)) => {
             b.extend(o);
             Ok(Value::Array(b))
+        }
+        (Value::Object(_), _) | (Value::Array(_), _) => {
+            Err(format!("cannot override {}", super::interp::dotted(path)))
         }
         (_, o) => Ok(o),
     }
@@ -395,6 +402,19 @@ mod tests {
         let r = m(a, b);
         assert!(r["services"]["s"].get("ports").is_none());
         assert_eq!(r["services"]["s"]["labels"], json!({"b": "2"}));
+    }
+
+    #[test]
+    fn null_keeps_and_mismatch_fails() {
+        let a = json!({"services": {"s": {"networks": {"front": {"aliases": ["x"]}}, "ports": ["80"]}}});
+        let b = json!({"services": {"s": {"networks": {"front": null}}}});
+        let r = m(a.clone(), b);
+        assert_eq!(
+            r["services"]["s"]["networks"]["front"]["aliases"],
+            json!(["x"])
+        );
+        let c = json!({"services": {"s": {"ports": "81"}}});
+        assert!(merge(a, c, &mut vec![]).is_err());
     }
 
     #[test]

@@ -22,6 +22,23 @@
 //!   controller can hash it. `Project::to_json` gives the reference-shaped JSON.
 //! * [`LoadError`] names `file:line:col` wherever a YAML position exists.
 //!
+//! Signatures:
+//!
+//! ```ignore
+//! pub fn load(opts: &LoadOptions) -> Result<Project, LoadError>;
+//! pub fn normalize_project_name(s: &str) -> String;
+//! impl Project {
+//!     pub fn files_read(&self) -> &[PathBuf];
+//!     pub fn to_json(&self) -> serde_json::Value;
+//!     pub fn service_names(&self) -> Vec<String>;
+//! }
+//! impl Service { pub fn replicas(&self) -> u64; }
+//! ```
+//!
+//! `LoadOptions::prune_unused` (default true) drops networks, volumes, secrets and configs
+//! no service uses, as the reference's `config` does; the daemon may turn it off to keep
+//! declared-but-unused resources.
+//!
 //! # Pipeline (as the reference, compose-go v2)
 //!
 //! For each file, in order: parse YAML (anchors, merge keys, `!reset`/`!override`),
@@ -102,6 +119,9 @@ const OVERRIDE_FILES: &[&str] = &[
     "docker-compose.override.yml",
 ];
 
+/// Largest stack or env file read (64 MiB).
+const MAX_FILE_SIZE: u64 = 64 << 20;
+
 /// Shared state of one load.
 struct Ctx<'a> {
     opts: &'a LoadOptions,
@@ -125,10 +145,27 @@ impl<'a> Ctx<'a> {
     }
 
     fn read_file(&mut self, path: &Path) -> Result<String, LoadError> {
-        let text = std::fs::read_to_string(path).map_err(|error| LoadError::Io {
+        // Only regular files of a sane size: a stack file naming /dev/zero or a FIFO must
+        // not hang or exhaust the daemon.
+        let io = |error| LoadError::Io {
             path: path.to_path_buf(),
             error,
-        })?;
+        };
+        let meta = std::fs::metadata(path).map_err(io)?;
+        if !meta.is_file() {
+            return Err(LoadError::invalid(format!(
+                "{}: not a regular file",
+                path.display()
+            )));
+        }
+        if meta.len() > MAX_FILE_SIZE {
+            return Err(LoadError::invalid(format!(
+                "{}: file too large ({} bytes, limit {MAX_FILE_SIZE})",
+                path.display(),
+                meta.len()
+            )));
+        }
+        let text = std::fs::read_to_string(path).map_err(io)?;
         self.note_read(path);
         Ok(text)
     }
@@ -326,9 +363,7 @@ pub fn load(opts: &LoadOptions) -> Result<Project, LoadError> {
     canonical::resolve_paths(&mut dict, &working_dir);
     let profiles = active_profiles(opts, &ctx.env);
     let dict = finish(&mut ctx, dict, &name, &profiles)?;
-    let mut project = model::Project::from_model(dict, name, working_dir, ctx.read, ctx.env)?;
-    project.interpolated = opts.interpolate;
-    Ok(project)
+    model::Project::from_model(dict, name, working_dir, ctx.read, ctx.env, opts.interpolate)
 }
 
 fn load_env_files(ctx: &mut Ctx, cwd: &Path, dir: &Path) -> Result<(), LoadError> {
@@ -584,7 +619,23 @@ fn load_parsed(
     };
     schema::validate(&m).map_err(|e| schema_err(ctx, file, e))?;
     m.shift_remove("version");
-    canonical::canonical(&mut m).map_err(|e| LoadError::invalid(format!("{file}: {e}")))?;
+    canonical::canonical(&mut m).map_err(|e| {
+        // "services.NAME: message": point at the service in this file
+        let service = e
+            .strip_prefix("services.")
+            .and_then(|r| r.split_once(": "))
+            .map(|(n, _)| n.to_string());
+        let (line, column) = match &service {
+            Some(n) => ctx.position(file, &["services".to_string(), n.clone()]),
+            None => (None, None),
+        };
+        LoadError::Schema {
+            file: file.to_string(),
+            line,
+            column,
+            message: e,
+        }
+    })?;
     omit_empty(&mut m);
     let mut v = Value::Object(m);
     merge::enforce_unicity(&mut v, &mut vec![]);
@@ -786,10 +837,8 @@ fn apply_include(
                         existing.insert(name, item);
                     }
                 }
-                (None, v) => {
-                    if k != "name" {
-                        cfg.insert(k, v);
-                    }
+                (None, v) if k != "name" => {
+                    cfg.insert(k, v);
                 }
                 _ => {}
             }
@@ -938,7 +987,7 @@ fn resolve_extends(
         let mut services = Map::new();
         services.insert("x".into(), Value::Object(base));
         tmp.insert("services".into(), Value::Object(services));
-        canonical::canonical(&mut tmp).map_err(|e| LoadError::invalid(e))?;
+        canonical::canonical(&mut tmp).map_err(LoadError::invalid)?;
         canonical::resolve_paths(&mut tmp, &base_dir);
         base = match tmp
             .get_mut("services")
@@ -1056,8 +1105,9 @@ fn finish(
     }
     dict.insert("services".into(), Value::Object(services));
     // networks, volumes, secrets, configs: names
-    let uses_default = dict["services"]
-        .as_object()
+    let uses_default = dict
+        .get("services")
+        .and_then(|s| s.as_object())
         .map(|s| {
             s.values().any(|v| {
                 v.get("networks")
@@ -1235,6 +1285,34 @@ fn resolve_environment(
             for (k, v) in parsed {
                 out.insert(k, Value::String(v));
             }
+        }
+    }
+    // label_file: dotenv-format labels, overridden by explicit labels
+    if let Some(Value::Array(files)) = s.shift_remove("label_file") {
+        let mut labels: Map<String, Value> = Map::new();
+        for f in files {
+            let Some(path) = f.as_str().map(str::to_string) else {
+                continue;
+            };
+            let pb = PathBuf::from(&path);
+            if !pb.is_file() {
+                return Err(LoadError::EnvFile(format!("label file {path} not found")));
+            }
+            let text = ctx.read_file(&pb)?;
+            let parsed = dotenv::parse(&text, &|_: &str| None, false).map_err(|e| {
+                LoadError::EnvFile(format!("failed to read label file {path}: {e}"))
+            })?;
+            for (k, v) in parsed {
+                labels.insert(k, Value::String(v));
+            }
+        }
+        if let Some(Value::Object(l)) = s.get("labels") {
+            for (k, v) in l {
+                labels.insert(k.clone(), v.clone());
+            }
+        }
+        if !labels.is_empty() {
+            s.insert("labels".into(), Value::Object(labels));
         }
     }
     if let Some(Value::Object(e)) = s.get("environment") {

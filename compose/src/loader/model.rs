@@ -55,17 +55,31 @@ impl Project {
         working_dir: PathBuf,
         files: Vec<PathBuf>,
         environment: IndexMap<String, String>,
+        interpolated: bool,
     ) -> Result<Project, LoadError> {
-        fn section<T: for<'de> Deserialize<'de>>(
-            model: &Map<String, Value>,
+        // Without interpolation, values such as `replicas: ${N}` are still strings: the raw
+        // model is what `config --no-interpolate` prints, and entries that cannot be typed
+        // are left out of the typed maps instead of failing the load.
+        let lenient = !interpolated;
+        let section = |key: &str| -> Result<Map<String, Value>, LoadError> {
+            Ok(match model.get(key) {
+                Some(Value::Object(m)) => m.clone(),
+                _ => Map::new(),
+            })
+        };
+        fn typed<T: for<'de> Deserialize<'de>>(
+            m: Map<String, Value>,
             key: &str,
+            lenient: bool,
         ) -> Result<IndexMap<String, T>, LoadError> {
             let mut out = IndexMap::new();
-            if let Some(Value::Object(m)) = model.get(key) {
-                for (k, v) in m {
-                    let t: T = T::deserialize(v)
-                        .map_err(|e| LoadError::invalid(format!("{key}.{k}: {e}")))?;
-                    out.insert(k.clone(), t);
+            for (k, v) in m {
+                match T::deserialize(&v) {
+                    Ok(t) => {
+                        out.insert(k, t);
+                    }
+                    Err(_) if lenient => {}
+                    Err(e) => return Err(LoadError::invalid(format!("{key}.{k}: {e}"))),
                 }
             }
             Ok(out)
@@ -80,18 +94,18 @@ impl Project {
             }
         }
         Ok(Project {
-            services: section(&model, "services")?,
-            networks: section(&model, "networks")?,
-            volumes: section(&model, "volumes")?,
-            configs: section(&model, "configs")?,
-            secrets: section(&model, "secrets")?,
+            services: typed(section("services")?, "services", lenient)?,
+            networks: typed(section("networks")?, "networks", lenient)?,
+            volumes: typed(section("volumes")?, "volumes", lenient)?,
+            configs: typed(section("configs")?, "configs", lenient)?,
+            secrets: typed(section("secrets")?, "secrets", lenient)?,
             name,
             working_dir,
             extra,
             environment,
             files,
             model,
-            interpolated: true,
+            interpolated,
         })
     }
 
@@ -119,6 +133,33 @@ impl Project {
     /// Names of the services, in file order.
     pub fn service_names(&self) -> Vec<String> {
         self.services.keys().cloned().collect()
+    }
+}
+
+/// A size in bytes. Printed as a decimal string (as the reference does); read from a number
+/// or a string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ByteSize(pub i64);
+
+impl Serialize for ByteSize {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0.to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for ByteSize {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        match Value::deserialize(d)? {
+            Value::Number(n) => n
+                .as_i64()
+                .map(ByteSize)
+                .ok_or_else(|| D::Error::custom("invalid byte size")),
+            Value::String(s) => super::canonical::parse_bytes(&s)
+                .map(ByteSize)
+                .map_err(D::Error::custom),
+            _ => Err(D::Error::custom("invalid byte size")),
+        }
     }
 }
 
@@ -219,19 +260,96 @@ pub struct Service {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pid: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mem_limit: Option<i64>,
+    pub mem_limit: Option<ByteSize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mem_reservation: Option<ByteSize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memswap_limit: Option<ByteSize>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpus: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pids_limit: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub shm_size: Option<i64>,
+    pub shm_size: Option<ByteSize>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub post_start: Vec<Hook>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pre_stop: Vec<Hook>,
-    /// Every other key of the specification (develop, provider, gpus, security_opt, ...)
-    /// and `x-` extensions, kept as they are.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub annotations: IndexMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attach: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blkio_config: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cgroup: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cgroup_parent: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_count: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_percent: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_shares: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_period: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_quota: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_rt_period: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_rt_runtime: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpuset: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential_spec: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub develop: Option<Value>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub device_cgroup_rules: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub devices: Vec<Value>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dns_opt: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dns_search: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domainname: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub external_links: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpus: Option<Value>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub group_add: Vec<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub isolation: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mac_address: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mem_swappiness: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub models: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oom_kill_disable: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oom_score_adj: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub security_opt: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_opt: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub userns_mode: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uts: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub use_api_socket: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pull_refresh_after: Option<String>,
+    /// Every other key (x- extensions, keys newer than this model), kept as they are.
     #[serde(flatten)]
     pub extra: Extra,
 }

@@ -402,6 +402,158 @@ fn validate_service(name: &str, m: &Map<String, Value>) -> Result<(), SchemaErro
             &format!("services.{name}.build"),
         )?;
     }
+    let list_items: &[(&str, &[&str])] = &[
+        (
+            "ports",
+            &[
+                "name",
+                "mode",
+                "host_ip",
+                "target",
+                "published",
+                "protocol",
+                "app_protocol",
+            ],
+        ),
+        (
+            "volumes",
+            &[
+                "type",
+                "source",
+                "target",
+                "read_only",
+                "consistency",
+                "bind",
+                "volume",
+                "tmpfs",
+                "image",
+            ],
+        ),
+        ("secrets", &["source", "target", "uid", "gid", "mode"]),
+        ("configs", &["source", "target", "uid", "gid", "mode"]),
+        ("env_file", &["path", "required", "format"]),
+        (
+            "post_start",
+            &[
+                "command",
+                "user",
+                "privileged",
+                "working_dir",
+                "environment",
+            ],
+        ),
+        (
+            "pre_stop",
+            &[
+                "command",
+                "user",
+                "privileged",
+                "working_dir",
+                "environment",
+            ],
+        ),
+    ];
+    for (k, keys) in list_items {
+        if let Some(Value::Array(items)) = m.get(*k).map(unmark) {
+            for (i, it) in items.iter().enumerate() {
+                if let Value::Object(o) = it {
+                    let idx = i.to_string();
+                    check_keys(
+                        o,
+                        keys,
+                        &["services", name, k, &idx],
+                        &format!("services.{name}.{k}.{i}"),
+                    )?;
+                }
+            }
+        }
+    }
+    if let Some(Value::Array(vols)) = m.get("volumes").map(unmark) {
+        for (i, v) in vols.iter().enumerate() {
+            if let Some(t) = v.get("type") {
+                let ok = matches!(
+                    t.as_str(),
+                    Some("bind" | "volume" | "tmpfs" | "npipe" | "cluster" | "image")
+                );
+                if !ok {
+                    return Err(SchemaError {
+                        path: at("volumes"),
+                        message: format!(
+                            "services.{name}.volumes.{i}.type must be one of the following: \"bind\", \"volume\", \"tmpfs\", \"npipe\", \"cluster\", \"image\""
+                        ),
+                    });
+                }
+            }
+        }
+    }
+    let objects: &[(&str, &[&str])] = &[
+        (
+            "deploy",
+            &[
+                "mode",
+                "endpoint_mode",
+                "replicas",
+                "labels",
+                "rollback_config",
+                "update_config",
+                "resources",
+                "restart_policy",
+                "placement",
+            ],
+        ),
+        ("logging", &["driver", "options"]),
+        ("extends", &["service", "file"]),
+        ("develop", &["watch"]),
+    ];
+    for (k, keys) in objects {
+        if let Some(Value::Object(o)) = m.get(*k).map(unmark) {
+            check_keys(
+                o,
+                keys,
+                &["services", name, k],
+                &format!("services.{name}.{k}"),
+            )?;
+        }
+    }
+    if let Some(Value::Object(nets)) = m.get("networks").map(unmark) {
+        for (n, v) in nets {
+            if let Value::Object(o) = unmark(v) {
+                check_keys(
+                    o,
+                    &[
+                        "aliases",
+                        "ipv4_address",
+                        "ipv6_address",
+                        "link_local_ips",
+                        "mac_address",
+                        "driver_opts",
+                        "priority",
+                        "gw_priority",
+                        "interface_name",
+                    ],
+                    &["services", name, "networks", n],
+                    &format!("services.{name}.networks.{n}"),
+                )?;
+            }
+        }
+    }
+    if let Some(Value::Object(d)) = m.get("depends_on") {
+        for (dep, v) in d {
+            if let Some(c) = v.get("condition").and_then(|c| c.as_str()) {
+                if !matches!(
+                    c,
+                    "service_started" | "service_healthy" | "service_completed_successfully"
+                ) {
+                    return Err(SchemaError {
+                        path: vec!["services".into(), name.into(), "depends_on".into(), dep.clone(), "condition".into()],
+                        message: format!(
+                            "services.{name}.depends_on.{dep}.condition must be one of the following: \"service_started\", \"service_healthy\", \"service_completed_successfully\""
+                        ),
+                    });
+                }
+            }
+        }
+    }
     if let Some(Value::Object(d)) = m.get("depends_on") {
         for (dep, v) in d {
             if let Value::Object(o) = v {

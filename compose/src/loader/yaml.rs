@@ -47,9 +47,16 @@ fn yaml_error(file: &str, e: &serde_yaml::Error) -> LoadError {
         .map(|l| (l.line(), l.column()))
         .unwrap_or((0, 0));
     let mut message = e.to_string();
-    // serde_yaml appends " at line L column C"; the position is already in front.
+    // serde_yaml inserts " at line L column C" after the first clause; the position is
+    // already in front, so drop that one and keep any context that follows
     if let Some(i) = message.find(" at line ") {
+        let rest = &message[i + 9..];
+        let skip = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == ' ' || c.is_ascii_alphabetic()))
+            .unwrap_or(rest.len());
+        let tail = rest[skip..].to_string();
         message.truncate(i);
+        message.push_str(&tail);
     }
     LoadError::Yaml {
         file: file.to_string(),
@@ -240,16 +247,28 @@ pub(crate) fn strip_markers(v: &mut Value) {
     }
 }
 
-/// Best-effort position (1-based line and column) of the key at `path` in block-style YAML.
-/// Sequence indices in the path are skipped. Returns None when the text does not show it.
+/// Best-effort position (1-based line and column) of the key at `path` in the YAML text:
+/// block-style keys on their own lines and flow-style keys (`{a: 1}`) on the current line.
+/// Sequence indices in the path are skipped. When a key cannot be found, the deepest
+/// position found so far is returned.
 pub fn locate(src: &str, path: &[String]) -> Option<(usize, usize)> {
     let lines: Vec<&str> = src.lines().collect();
     let mut start = 0usize;
     let mut min_indent: isize = -1;
-    let mut found = None;
+    let mut found: Option<(usize, usize)> = None;
     for seg in path {
-        if seg.starts_with('[') || seg.chars().all(|c| c.is_ascii_digit()) {
+        if seg.starts_with('[') || (!seg.is_empty() && seg.chars().all(|c| c.is_ascii_digit())) {
             continue;
+        }
+        // flow style on the line of the previous key
+        if let Some((l, c)) = found {
+            if let Some(line) = lines.get(l - 1) {
+                let from = c.saturating_sub(1).min(line.len());
+                if let Some(off) = find_flow_key(&line[from..], seg) {
+                    found = Some((l, from + off + 1));
+                    continue;
+                }
+            }
         }
         let mut hit = None;
         for (i, line) in lines.iter().enumerate().skip(start) {
@@ -261,30 +280,67 @@ pub fn locate(src: &str, path: &[String]) -> Option<(usize, usize)> {
             if indent <= min_indent && i > start {
                 break;
             }
-            let key = trimmed
-                .strip_prefix('"')
-                .and_then(|t| t.strip_prefix(seg.as_str()))
-                .and_then(|t| t.strip_prefix('"'))
-                .or_else(|| {
-                    trimmed
-                        .strip_prefix('\'')
-                        .and_then(|t| t.strip_prefix(seg.as_str()))
-                        .and_then(|t| t.strip_prefix('\''))
-                })
-                .or_else(|| trimmed.strip_prefix(seg.as_str()));
-            if let Some(rest) = key {
-                if rest.trim_start().starts_with(':') {
-                    hit = Some((i, indent));
-                    break;
-                }
+            if key_at_start(trimmed, seg) {
+                hit = Some((i, indent));
+                break;
             }
         }
-        let (i, indent) = hit?;
-        found = Some((i + 1, indent as usize + 1));
-        start = i + 1;
-        min_indent = indent;
+        match hit {
+            Some((i, indent)) => {
+                found = Some((i + 1, indent as usize + 1));
+                start = i + 1;
+                min_indent = indent;
+            }
+            None => return found,
+        }
     }
     found
+}
+
+fn key_at_start(trimmed: &str, seg: &str) -> bool {
+    let rest = trimmed
+        .strip_prefix('"')
+        .and_then(|t| t.strip_prefix(seg))
+        .and_then(|t| t.strip_prefix('"'))
+        .or_else(|| {
+            trimmed
+                .strip_prefix('\'')
+                .and_then(|t| t.strip_prefix(seg))
+                .and_then(|t| t.strip_prefix('\''))
+        })
+        .or_else(|| trimmed.strip_prefix(seg));
+    rest.map(|r| r.trim_start().starts_with(':'))
+        .unwrap_or(false)
+}
+
+/// Byte offset of `seg:` as a key inside a flow mapping on one line.
+fn find_flow_key(line: &str, seg: &str) -> Option<usize> {
+    if seg.is_empty() {
+        return None;
+    }
+    let mut from = 0;
+    while let Some(off) = line[from..].find(seg) {
+        let at = from + off;
+        let before = line[..at].trim_end().chars().last();
+        let after = line[at + seg.len()..].trim_start();
+        if matches!(before, Some('{') | Some(',')) && after.starts_with(':') {
+            return Some(at);
+        }
+        from = at + seg.len().max(1);
+        if from >= line.len() {
+            break;
+        }
+    }
+    None
+}
+
+/// [`strip_markers`] on a mapping.
+pub(crate) fn strip_markers_map(m: &mut Map<String, Value>) {
+    let mut v = Value::Object(std::mem::take(m));
+    strip_markers(&mut v);
+    if let Value::Object(x) = v {
+        *m = x;
+    }
 }
 
 #[cfg(test)]
@@ -347,19 +403,20 @@ y:
     }
 
     #[test]
+    fn locate_flow_key() {
+        let src = "services:\n  a:\n    depends_on:\n      b: {condition: x}\n";
+        let p: Vec<String> = ["services", "a", "depends_on", "b", "condition"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(locate(src, &p), Some((4, 11)));
+    }
+
+    #[test]
     fn merge_keys() {
         let v = parse("x: &a {q: 1}\ny:\n  <<: *a\n  r: 2\n", "f")
             .unwrap()
             .unwrap();
         assert_eq!(v["y"]["q"], 1);
-    }
-}
-
-/// [`strip_markers`] on a mapping.
-pub(crate) fn strip_markers_map(m: &mut Map<String, Value>) {
-    let mut v = Value::Object(std::mem::take(m));
-    strip_markers(&mut v);
-    if let Value::Object(x) = v {
-        *m = x;
     }
 }
