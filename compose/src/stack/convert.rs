@@ -316,6 +316,7 @@ pub fn container_config(
     let limits = svc.deploy.as_ref().map(|d| &d.resources["limits"]);
     let memory = svc
         .mem_limit
+        .map(|b| b.0)
         .or_else(|| limits.and_then(|l| bytes_of(&l["memory"])));
     let cpus = svc.cpus.or_else(|| {
         limits.and_then(|l| {
@@ -414,7 +415,7 @@ pub fn container_config(
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
-        shm_size: svc.shm_size.map(|s| s as u64),
+        shm_size: svc.shm_size.map(|s| s.0 as u64),
         log_max_size: log_opt("max-size")
             .and_then(|s| model::parse_bytes(&s).ok())
             .map(|s| s as u64),
