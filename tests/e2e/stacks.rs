@@ -1,0 +1,245 @@
+//! Stacks through `berth up -d` / `down` / `ps` / `ls`: Compose names and labels, service
+//! discovery by name and alias, published ports, config-hash recreation, one-shot
+//! dependencies, scaling, volumes that outlive `down`, and clear errors.
+
+use crate::support::*;
+use std::path::{Path, PathBuf};
+
+const STACK: &str = r#"
+name: demo
+services:
+  seed:
+    image: bb:local
+    command: ["sh", "-c", "echo seeded > /data/index.html"]
+    volumes: [content:/data]
+  api:
+    image: bb:local
+    command: ["httpd", "-f", "-p", "8000", "-h", "/var/www"]
+    init: true
+    environment:
+      MODE: one
+    networks:
+      default:
+        aliases: [backend]
+  web:
+    image: bb:local
+    command: ["httpd", "-f", "-p", "80", "-h", "/data"]
+    init: true
+    ports: ["8080:80"]
+    volumes: [content:/data]
+    depends_on:
+      seed: {condition: service_completed_successfully}
+      api: {condition: service_started}
+volumes:
+  content:
+"#;
+
+fn stack_dir(b: &Berth, text: &str) -> PathBuf {
+    let dir = b.dir.path().join("stack");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("compose.yaml"), text).unwrap();
+    dir
+}
+
+/// `berth ARGS` run in the stack's directory (project discovery as Compose).
+fn in_dir(b: &Berth, dir: &Path, args: &[&str]) -> std::process::Output {
+    b.cmd(args).current_dir(dir).output().unwrap()
+}
+
+fn ok_in(b: &Berth, dir: &Path, args: &[&str]) -> String {
+    let out = in_dir(b, dir, args);
+    assert!(
+        out.status.success(),
+        "berth {args:?}: {}\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
+fn id_of(b: &Berth, name: &str) -> String {
+    b.inspect(name)["Id"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn up_down_names_discovery_ports_and_recreation() {
+    let b = Berth::new();
+    let dir = stack_dir(&b, STACK);
+    let out = ok_in(&b, &dir, &["up", "-d"]);
+    for line in [
+        "Network demo_default",
+        "Volume demo_content",
+        "Container demo-web-1",
+    ] {
+        assert!(out.contains(line), "{out}");
+    }
+    let web = b.inspect("demo-web-1");
+    assert_eq!(web["State"]["Status"], "running");
+    assert_eq!(
+        web["Config"]["Labels"]["com.docker.compose.project"],
+        "demo"
+    );
+    assert_eq!(web["Config"]["Labels"]["com.docker.compose.service"], "web");
+    assert_eq!(
+        web["Config"]["Labels"]["com.docker.compose.container-number"],
+        "1"
+    );
+    assert_eq!(
+        b.inspect("demo-seed-1")["State"]["ExitCode"],
+        0,
+        "the one-shot ran before web"
+    );
+    // Service discovery: by service name and by alias, on the project's default network.
+    assert_eq!(
+        b.ok(&[
+            "container",
+            "exec",
+            "demo-web-1",
+            "wget",
+            "-qO-",
+            "http://api:8000/"
+        ]),
+        "hello from berth\n"
+    );
+    assert_eq!(
+        b.ok(&[
+            "container",
+            "exec",
+            "demo-web-1",
+            "wget",
+            "-qO-",
+            "http://backend:8000/"
+        ]),
+        "hello from berth\n"
+    );
+    // The published port, from the host; the page comes from the volume the seed filled.
+    assert!(b.wait_for(std::time::Duration::from_secs(5), || text(
+        &b.host(&["busybox", "wget", "-qO-", "http://127.0.0.1:8080/"])
+            .stdout
+    ) == "seeded\n"));
+    let ps = ok_in(&b, &dir, &["ps"]);
+    assert!(
+        ps.contains("demo-web-1") && ps.contains("0.0.0.0:8080->80/tcp"),
+        "{ps}"
+    );
+    assert!(ok_in(&b, &dir, &["ls"]).contains("demo"));
+
+    // A second up changes nothing; an edit recreates only the edited service.
+    let (web_id, api_id) = (id_of(&b, "demo-web-1"), id_of(&b, "demo-api-1"));
+    let again = ok_in(&b, &dir, &["up", "-d"]);
+    assert!(
+        again.contains("demo-web-1  Running") && again.contains("demo-api-1  Running"),
+        "{again}"
+    );
+    assert_eq!(id_of(&b, "demo-web-1"), web_id);
+    std::fs::write(
+        dir.join("compose.yaml"),
+        STACK.replace("MODE: one", "MODE: two"),
+    )
+    .unwrap();
+    let edited = ok_in(&b, &dir, &["up", "-d"]);
+    assert!(edited.contains("demo-api-1  Recreated"), "{edited}");
+    assert_ne!(id_of(&b, "demo-api-1"), api_id);
+    assert_eq!(
+        id_of(&b, "demo-web-1"),
+        web_id,
+        "untouched services keep their containers"
+    );
+    assert!(b
+        .ok(&["container", "exec", "demo-api-1", "env"])
+        .contains("MODE=two"));
+
+    // down: containers and network go, the named volume stays; down -v removes it.
+    let down = ok_in(&b, &dir, &["down"]);
+    assert!(down.contains("Network demo_default  Removed"), "{down}");
+    assert_eq!(b.ok(&["container", "ls", "-aq"]), "");
+    assert!(
+        b.root
+            .join("volumes/demo_content/_data/index.html")
+            .exists(),
+        "the volume's data survives down"
+    );
+    ok_in(&b, &dir, &["up", "-d"]);
+    assert_eq!(
+        b.ok(&["container", "exec", "demo-web-1", "cat", "/data/index.html"]),
+        "seeded\n"
+    );
+    ok_in(&b, &dir, &["down", "-v"]);
+    assert!(!b.root.join("volumes/demo_content").exists());
+    let links = text(&b.host(&["ip", "-o", "link"]).stdout);
+    assert!(!links.contains("br-") && !links.contains("veth"), "{links}");
+    let rules = text(&b.host(&["iptables-save"]).stdout);
+    assert!(
+        !rules
+            .lines()
+            .any(|l| l.starts_with("-A") && l.contains("BERTH") && l.contains("8080")),
+        "no DNAT left: {rules}"
+    );
+}
+
+#[test]
+fn scale_and_orphans() {
+    let b = Berth::new();
+    let stack = "name: sc\nservices:\n  w:\n    image: bb:local\n    command: [sleep, '100']\n    init: true\n    deploy: {replicas: 3}\n  x:\n    image: bb:local\n    command: [sleep, '100']\n    init: true\n";
+    let dir = stack_dir(&b, stack);
+    ok_in(&b, &dir, &["up", "-d"]);
+    for n in 1..=3 {
+        assert_eq!(b.status(&format!("sc-w-{n}")), "running");
+    }
+    ok_in(&b, &dir, &["up", "-d", "--scale", "w=1"]);
+    assert_eq!(b.status("sc-w-1"), "running");
+    assert!(!b.run(&["container", "inspect", "sc-w-3"]).status.success());
+    // x leaves the file: an orphan, removed only on request.
+    std::fs::write(
+        dir.join("compose.yaml"),
+        stack.split("  x:").next().unwrap(),
+    )
+    .unwrap();
+    let out = in_dir(&b, &dir, &["up", "-d"]);
+    assert!(
+        text(&out.stderr).contains("orphan"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(b.status("sc-x-1"), "running");
+    ok_in(&b, &dir, &["up", "-d", "--remove-orphans"]);
+    assert!(!b.run(&["container", "inspect", "sc-x-1"]).status.success());
+    ok_in(&b, &dir, &["down"]);
+}
+
+#[test]
+fn bad_files_and_unsupported_keys_are_reported() {
+    let b = Berth::new();
+    let dir = stack_dir(
+        &b,
+        "services:\n  web:\n    image: bb:local\n    comand: [true]\n",
+    );
+    let out = in_dir(&b, &dir, &["up", "-d"]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("compose.yaml") && err.contains("command"),
+        "names the file and suggests the key: {err}"
+    );
+    assert_eq!(b.ok(&["container", "ls", "-aq"]), "", "nothing was created");
+    std::fs::write(
+        dir.join("compose.yaml"),
+        "services:\n  web:\n    build: .\n",
+    )
+    .unwrap();
+    let out = in_dir(&b, &dir, &["up", "-d"]);
+    assert!(
+        !out.status.success() && text(&out.stderr).contains("building images is not supported"),
+        "{}",
+        text(&out.stderr)
+    );
+    std::fs::write(dir.join("compose.yaml"), "services:\n  web:\n    image: bb:local\n    command: [sleep, '30']\n    init: true\n    healthcheck: {test: [CMD, 'true']}\n").unwrap();
+    let out = in_dir(&b, &dir, &["up", "-d"]);
+    assert!(out.status.success());
+    assert!(
+        text(&out.stderr).contains("`healthcheck` is not supported yet"),
+        "{}",
+        text(&out.stderr)
+    );
+    ok_in(&b, &dir, &["down"]);
+}
