@@ -54,6 +54,85 @@ pub struct ContainerConfig {
     pub log_max_files: Option<u32>,
     pub auto_remove: bool,
     pub exposed_ports: Vec<String>,
+    pub healthcheck: Option<HealthConfig>,
+}
+
+/// A health check, as Docker's HEALTHCHECK / Compose's `healthcheck`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct HealthConfig {
+    /// The probe's argv (CMD form; CMD-SHELL becomes `/bin/sh -c`).
+    pub test: Vec<String>,
+    pub interval_ms: u64,
+    pub timeout_ms: u64,
+    pub retries: u32,
+    pub start_period_ms: u64,
+    pub start_interval_ms: u64,
+}
+
+impl Default for HealthConfig {
+    /// Docker's defaults: every 30 s, 30 s timeout, 3 retries, no start period, 5 s start interval.
+    fn default() -> Self {
+        HealthConfig {
+            test: Vec::new(),
+            interval_ms: 30_000,
+            timeout_ms: 30_000,
+            retries: 3,
+            start_period_ms: 0,
+            start_interval_ms: 5_000,
+        }
+    }
+}
+
+impl HealthConfig {
+    /// From a Compose/Docker test: `["CMD", ...]`, `["CMD-SHELL", "cmd"]`, a plain string
+    /// (shell form), or `["NONE"]` (disabled: `None`).
+    pub fn test_argv(test: &[String]) -> Option<Vec<String>> {
+        match test.first().map(String::as_str) {
+            None | Some("NONE") => None,
+            Some("CMD") => Some(test[1..].to_vec()).filter(|v| !v.is_empty()),
+            Some("CMD-SHELL") => Some(vec!["/bin/sh".into(), "-c".into(), test[1..].join(" ")]),
+            Some(_) => Some(vec!["/bin/sh".into(), "-c".into(), test.join(" ")]),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum HealthStatus {
+    #[default]
+    Starting,
+    Healthy,
+    Unhealthy,
+}
+
+impl HealthStatus {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            HealthStatus::Starting => "starting",
+            HealthStatus::Healthy => "healthy",
+            HealthStatus::Unhealthy => "unhealthy",
+        }
+    }
+}
+
+/// One probe's result, as `docker inspect` shows under State.Health.Log.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(default)]
+pub struct HealthProbe {
+    pub start: String,
+    pub end: String,
+    pub exit_code: i32,
+    pub output: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(default)]
+pub struct Health {
+    pub status: HealthStatus,
+    pub failing_streak: u32,
+    /// The last five probes.
+    pub log: Vec<HealthProbe>,
 }
 
 /// One network a container joins.
@@ -228,6 +307,8 @@ pub struct ContainerState {
     /// unless-stopped remembers it across daemon restarts.
     pub manually_stopped: bool,
     pub backoff: Backoff,
+    /// Present while a container with a health check runs.
+    pub health: Option<Health>,
 }
 
 /// Everything the daemon persists about a container, in ROOT/containers/ID/container.json.

@@ -641,3 +641,41 @@ fn cp_both_ways_and_export_without_escaping() {
     assert!(!names.iter().any(|n| n.starts_with("proc/") && n.len() > 5));
     assert!(host_overlays_with(b.root.to_str().unwrap()).is_empty());
 }
+
+#[test]
+fn health_cmd_flags_probe_the_container() {
+    let b = Berth::new();
+    b.ok(&[
+        "container",
+        "run",
+        "-d",
+        "--name",
+        "hc",
+        "--health-cmd",
+        "test -f /tmp/ok",
+        "--health-interval",
+        "200ms",
+        "--health-retries",
+        "2",
+        "bb:local",
+        "sleep",
+        "60",
+    ]);
+    assert!(
+        b.wait_for(std::time::Duration::from_secs(5), || b.inspect("hc")
+            ["State"]["Health"]["Status"]
+            == "unhealthy")
+    );
+    b.ok(&["container", "exec", "hc", "touch", "/tmp/ok"]);
+    assert!(
+        b.wait_for(std::time::Duration::from_secs(5), || b.inspect("hc")
+            ["State"]["Health"]["Status"]
+            == "healthy")
+    );
+    assert!(b.ok(&["container", "ls"]).contains("(healthy)"));
+    let log = b.inspect("hc")["State"]["Health"]["Log"].clone();
+    assert!(
+        log.as_array().unwrap().len() <= 5
+            && log.as_array().unwrap().iter().any(|p| p["ExitCode"] == 1)
+    );
+}

@@ -233,13 +233,83 @@ fn bad_files_and_unsupported_keys_are_reported() {
         "{}",
         text(&out.stderr)
     );
-    std::fs::write(dir.join("compose.yaml"), "services:\n  web:\n    image: bb:local\n    command: [sleep, '30']\n    init: true\n    healthcheck: {test: [CMD, 'true']}\n").unwrap();
+    std::fs::write(dir.join("compose.yaml"), "services:\n  web:\n    image: bb:local\n    command: [sleep, '30']\n    init: true\n    ipc: host\n").unwrap();
     let out = in_dir(&b, &dir, &["up", "-d"]);
     assert!(out.status.success());
     assert!(
-        text(&out.stderr).contains("`healthcheck` is not supported yet"),
+        text(&out.stderr).contains("`ipc` is not supported yet"),
         "{}",
         text(&out.stderr)
     );
     ok_in(&b, &dir, &["down"]);
+}
+
+#[test]
+fn health_checks_gate_dependents_and_show_in_ps() {
+    let b = Berth::new();
+    // db becomes healthy only once /tmp/ready exists (after ~1 s); app waits for it.
+    let stack = r#"
+name: hc
+services:
+  db:
+    image: bb:local
+    command: ["sh", "-c", "sleep 1; touch /tmp/ready; exec sleep 100"]
+    init: true
+    healthcheck:
+      test: ["CMD-SHELL", "test -f /tmp/ready"]
+      interval: 200ms
+      timeout: 2s
+      retries: 3
+      start_period: 5s
+      start_interval: 200ms
+  app:
+    image: bb:local
+    command: ["sleep", "100"]
+    init: true
+    depends_on:
+      db: {condition: service_healthy}
+"#;
+    let dir = stack_dir(&b, stack);
+    ok_in(&b, &dir, &["up", "-d", "--wait"]);
+    let db = b.inspect("hc-db-1");
+    assert_eq!(db["State"]["Health"]["Status"], "healthy", "{db}");
+    let app_started = b.inspect("hc-app-1")["State"]["StartedAt"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let healthy_at = db["State"]["Health"]["Log"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["ExitCode"] == 0)
+        .unwrap()["End"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        app_started >= healthy_at,
+        "app started ({app_started}) only after db was healthy ({healthy_at})"
+    );
+    assert!(ok_in(&b, &dir, &["ps"]).contains("(healthy)"));
+    // A check that starts failing turns the container unhealthy after `retries` probes.
+    b.ok(&["container", "exec", "hc-db-1", "rm", "/tmp/ready"]);
+    assert!(
+        b.wait_for(std::time::Duration::from_secs(5), || b.inspect("hc-db-1")
+            ["State"]["Health"]["Status"]
+            == "unhealthy")
+    );
+    ok_in(&b, &dir, &["down", "-t", "1"]);
+    // A dependency that never becomes healthy fails `up` with a clear message.
+    let never = stack
+        .replace("test -f /tmp/ready", "false")
+        .replace("retries: 3", "retries: 1")
+        .replace("start_period: 5s", "start_period: 0s");
+    std::fs::write(dir.join("compose.yaml"), never).unwrap();
+    let out = in_dir(&b, &dir, &["up", "-d"]);
+    assert!(
+        !out.status.success() && text(&out.stderr).contains("is unhealthy"),
+        "{}",
+        text(&out.stderr)
+    );
+    ok_in(&b, &dir, &["down", "-t", "1"]);
 }

@@ -119,6 +119,21 @@ pub struct CreateOpts {
     /// Set custom DNS search domains
     #[arg(long)]
     pub dns_search: Vec<String>,
+    /// Command to run to check health (shell form)
+    #[arg(long)]
+    pub health_cmd: Option<String>,
+    /// Time between running the check (e.g. 30s)
+    #[arg(long)]
+    pub health_interval: Option<String>,
+    /// Maximum time to allow one check to run
+    #[arg(long)]
+    pub health_timeout: Option<String>,
+    /// Consecutive failures needed to report unhealthy
+    #[arg(long)]
+    pub health_retries: Option<u32>,
+    /// Start period during which failures don't count
+    #[arg(long)]
+    pub health_start_period: Option<String>,
     /// Add a custom host-to-IP mapping (NAME:IP)
     #[arg(long = "add-host")]
     pub add_host: Vec<String>,
@@ -431,6 +446,7 @@ pub fn build_config(
         dns: opts.dns.clone(),
         dns_search: opts.dns_search.clone(),
         extra_hosts: opts.add_host.clone(),
+        healthcheck: health_flags(opts)?,
         sysctls,
         shm_size: opts
             .shm_size
@@ -485,6 +501,32 @@ fn network_choice(
         first.aliases = opts.network_alias.clone();
     }
     Ok((String::new(), eps))
+}
+
+/// `--health-*` flags, with Docker's defaults for those not given.
+fn health_flags(
+    opts: &CreateOpts,
+) -> anyhow::Result<Option<berth_engine::container::HealthConfig>> {
+    let Some(cmd) = &opts.health_cmd else {
+        return Ok(None);
+    };
+    let ms = |v: &Option<String>, default: u64| -> anyhow::Result<u64> {
+        match v {
+            None => Ok(default),
+            Some(s) => crate::stack::convert::parse_duration_secs(s)
+                .map(|x| (x * 1000.0) as u64)
+                .ok_or_else(|| anyhow::anyhow!("invalid duration {s}")),
+        }
+    };
+    let d = berth_engine::container::HealthConfig::default();
+    Ok(Some(berth_engine::container::HealthConfig {
+        test: vec!["/bin/sh".into(), "-c".into(), cmd.clone()],
+        interval_ms: ms(&opts.health_interval, d.interval_ms)?,
+        timeout_ms: ms(&opts.health_timeout, d.timeout_ms)?,
+        retries: opts.health_retries.unwrap_or(d.retries),
+        start_period_ms: ms(&opts.health_start_period, d.start_period_ms)?,
+        start_interval_ms: d.start_interval_ms,
+    }))
 }
 
 /// `-e NAME` without a value takes it from the caller's environment, as Docker does.

@@ -27,6 +27,12 @@ pub struct UpArgs {
     /// Don't start linked services
     #[arg(long)]
     pub no_deps: bool,
+    /// Wait for services to be running/healthy (implies detached)
+    #[arg(long)]
+    pub wait: bool,
+    /// Maximum seconds to wait with --wait
+    #[arg(long)]
+    pub wait_timeout: Option<u64>,
     /// Scale SERVICE to NUM instances (SERVICE=NUM)
     #[arg(long)]
     pub scale: Vec<String>,
@@ -123,11 +129,12 @@ pub fn up(g: &GlobalOpts, a: &UpArgs) -> anyhow::Result<i32> {
         "options": {
             "services": a.services, "force_recreate": a.force_recreate, "no_recreate": a.no_recreate,
             "remove_orphans": a.remove_orphans, "no_start": a.no_start, "no_deps": a.no_deps, "scale": scale,
+            "wait": a.wait, "wait_timeout": a.wait_timeout,
         }
     });
     let v = c.post("/stacks/up", Some(&body))?;
     print_outcome(&v);
-    if a.detach || a.no_start {
+    if a.detach || a.no_start || a.wait {
         return Ok(0);
     }
     anyhow::bail!("attached `up` is not supported yet: use `up -d` and `berth logs -f`")

@@ -325,7 +325,17 @@ fn human_status(rec: &ContainerRecord) -> String {
             .unwrap_or_default()
     };
     match rec.state.status {
-        Status::Running => format!("Up {}", since(&rec.state.started_at)),
+        Status::Running => match &rec.state.health {
+            Some(h) if h.status == berth_engine::container::HealthStatus::Starting => {
+                format!("Up {} (health: starting)", since(&rec.state.started_at))
+            }
+            Some(h) => format!(
+                "Up {} ({})",
+                since(&rec.state.started_at),
+                h.status.as_str()
+            ),
+            None => format!("Up {}", since(&rec.state.started_at)),
+        },
         Status::Paused => format!("Up {} (Paused)", since(&rec.state.started_at)),
         Status::Restarting => format!(
             "Restarting ({}) {} ago",
@@ -437,6 +447,11 @@ fn inspect(cs: &Containers, r: &ContainerRecord) -> Value {
             "Error": st.error,
             "StartedAt": st.started_at.clone().unwrap_or_else(|| "0001-01-01T00:00:00Z".into()),
             "FinishedAt": st.finished_at.clone().unwrap_or_else(|| "0001-01-01T00:00:00Z".into()),
+            "Health": st.health.as_ref().map(|h| json!({
+                "Status": h.status.as_str(),
+                "FailingStreak": h.failing_streak,
+                "Log": h.log.iter().map(|p| json!({"Start": p.start, "End": p.end, "ExitCode": p.exit_code, "Output": p.output})).collect::<Vec<_>>(),
+            })),
         },
         "Image": r.image_id,
         "Name": format!("/{}", c.name),
@@ -584,35 +599,7 @@ async fn stats(cs: &Containers, ctr: &Ctr) -> ApiResult {
 /// What `berth exec` needs to enter the container itself.
 async fn exec_info(cs: &Containers, ctr: &Ctr) -> ApiResult {
     let r = ctr.rec.lock().await;
-    if r.state.status != Status::Running {
-        return Err(ApiError::conflict(format!(
-            "container {} is not running",
-            short(&r.id)
-        )));
-    }
-    let image = cs_images_defaults(cs, &r).await;
-    let env = berth_engine::container::merge_env(
-        &image.env,
-        &r.config.env,
-        &berth_engine::container::hostname_of(&r),
-    );
-    let caps = berth_engine::runtime::caps::effective_set(
-        r.config.privileged,
-        &r.config.cap_add,
-        &r.config.cap_drop,
-    )
-    .map_err(ApiError::internal)?;
-    let cgroups = cs.cgroup_of(&r.id).map(|c| c.paths()).unwrap_or_default();
-    http::json(&json!({
-        "pid": r.state.pid,
-        "pid_start_time": r.state.pid_start_time,
-        "env": env,
-        "user": r.config.user.clone().filter(|u| !u.is_empty()).unwrap_or(image.user),
-        "cwd": r.config.working_dir.clone().filter(|w| !w.is_empty()).unwrap_or(if image.working_dir.is_empty() { "/".into() } else { image.working_dir }),
-        "capabilities": caps,
-        "cgroups": cgroups,
-        "privileged": r.config.privileged,
-    }))
+    http::json(&cs.exec_request(&r, Vec::new()).await?)
 }
 
 /// What `cp` and `export` need to see the container's filesystem.
@@ -629,14 +616,4 @@ async fn fs_info(cs: &Containers, ctr: &Ctr) -> ApiResult {
         "work": layout.dir.join("fs/work"),
         "mountpoint": layout.dir.join("fs/rootfs"),
     }))
-}
-
-async fn cs_images_defaults(
-    cs: &Containers,
-    r: &ContainerRecord,
-) -> berth_engine::container::ImageDefaults {
-    match cs.images().resolve(&r.image_id).await {
-        Ok(img) => super::containers::image_defaults(&img.config),
-        Err(_) => Default::default(),
-    }
 }

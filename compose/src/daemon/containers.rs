@@ -7,8 +7,8 @@ use super::images::Images;
 use super::networks::Networks;
 use berth_engine::cgroups::{Cgroup, Limits};
 use berth_engine::container::{
-    self as model, ContainerConfig, ContainerRecord, ImageDefaults, Layout, RestartPolicy,
-    SpecInputs, Status,
+    self as model, ContainerConfig, ContainerRecord, HealthStatus, ImageDefaults, Layout,
+    RestartPolicy, SpecInputs, Status,
 };
 use berth_engine::fsutil::{new_id, read_json, write_json};
 use berth_engine::runtime::spec::{CgroupRef, ExitRecord, Mount, MountKind, ShimRecord};
@@ -30,6 +30,20 @@ pub struct Ctr {
     pub status: watch::Sender<Status>,
     /// When the current run started, for the restart backoff's reset rule.
     started: std::sync::Mutex<Option<Instant>>,
+    /// Health broadcasts for `depends_on: service_healthy` and `up --wait`.
+    pub health: watch::Sender<Option<HealthStatus>>,
+}
+
+impl Ctr {
+    fn new(rec: ContainerRecord) -> Arc<Ctr> {
+        Arc::new(Ctr {
+            id: rec.id.clone(),
+            status: watch::channel(rec.state.status).0,
+            health: watch::channel(rec.state.health.as_ref().map(|h| h.status)).0,
+            rec: Mutex::new(rec),
+            started: std::sync::Mutex::new(None),
+        })
+    }
 }
 
 pub struct Containers {
@@ -131,12 +145,8 @@ impl Containers {
                 }
             };
             let status = rec.state.status;
-            let ctr = Arc::new(Ctr {
-                id: id.clone(),
-                status: watch::channel(status).0,
-                rec: Mutex::new(rec),
-                started: std::sync::Mutex::new(None),
-            });
+            let _ = status;
+            let ctr = Ctr::new(rec);
             self.map.write().await.insert(id.clone(), ctr.clone());
             self.readopt(ctr).await;
         }
@@ -241,12 +251,7 @@ impl Containers {
             state: Default::default(),
         };
         persist(&layout, &rec)?;
-        let ctr = Arc::new(Ctr {
-            id: id.clone(),
-            status: watch::channel(Status::Created).0,
-            rec: Mutex::new(rec),
-            started: std::sync::Mutex::new(None),
-        });
+        let ctr = Ctr::new(rec);
         self.map.write().await.insert(id, ctr.clone());
         Ok(ctr)
     }
@@ -364,8 +369,15 @@ impl Containers {
         st.error.clear();
         st.oom_killed = false;
         st.manually_stopped = false;
+        let healthcheck = rec.config.healthcheck.clone();
+        rec.state.health = healthcheck.as_ref().map(|_| Default::default());
         persist(&layout, &rec)?;
         drop(rec);
+        ctr.health
+            .send_replace(healthcheck.as_ref().map(|_| HealthStatus::Starting));
+        if let Some(hc) = healthcheck {
+            super::health::spawn(self.clone(), ctr.clone(), shim.shim_pid, hc);
+        }
         *ctr.started.lock().unwrap() = Some(Instant::now());
         let _ = ctr.status.send_replace(Status::Running);
         self.spawn_exit_watcher(ctr.clone(), shim.shim_pid, shim.shim_start_time);
@@ -659,6 +671,61 @@ impl Containers {
             )));
         }
         Ok(path)
+    }
+
+    /// An exec into the running container `rec` with its environment, user, working directory,
+    /// capabilities and cgroup (for `berth exec` and health probes).
+    pub async fn exec_request(
+        &self,
+        rec: &ContainerRecord,
+        args: Vec<String>,
+    ) -> Result<berth_engine::runtime::exec::ExecRequest, ApiError> {
+        if rec.state.status != Status::Running {
+            return Err(ApiError::conflict(format!(
+                "container {} is not running",
+                short(&rec.id)
+            )));
+        }
+        let image = match self.images.resolve(&rec.image_id).await {
+            Ok(img) => image_defaults(&img.config),
+            Err(_) => ImageDefaults::default(),
+        };
+        let cfg = &rec.config;
+        Ok(berth_engine::runtime::exec::ExecRequest {
+            pid: rec.state.pid,
+            pid_start_time: rec.state.pid_start_time,
+            args,
+            env: model::merge_env(&image.env, &cfg.env, &model::hostname_of(rec)),
+            user: cfg
+                .user
+                .clone()
+                .filter(|u| !u.is_empty())
+                .unwrap_or(image.user),
+            cwd: cfg.working_dir.clone().filter(|w| !w.is_empty()).unwrap_or(
+                if image.working_dir.is_empty() {
+                    "/".into()
+                } else {
+                    image.working_dir
+                },
+            ),
+            capabilities: berth_engine::runtime::caps::effective_set(
+                cfg.privileged,
+                &cfg.cap_add,
+                &cfg.cap_drop,
+            )
+            .map_err(ApiError::internal)?,
+            cgroups: self
+                .cgroup_of(&rec.id)
+                .map(|c| c.paths())
+                .unwrap_or_default(),
+            tty: false,
+            privileged: cfg.privileged,
+        })
+    }
+
+    /// The binary exec helpers run from (the daemon's sealed copy).
+    pub fn helper_exe(&self) -> &Path {
+        &self.shim_exe
     }
 
     pub fn images(&self) -> &Images {

@@ -35,6 +35,9 @@ pub struct UpOptions {
     pub no_start: bool,
     pub no_deps: bool,
     pub scale: BTreeMap<String, u32>,
+    /// Return only once services are running/healthy (`up --wait`), within `wait_timeout` s.
+    pub wait: bool,
+    pub wait_timeout: Option<u64>,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -179,7 +182,7 @@ pub async fn up(d: &Arc<Daemon>, p: &Project, o: &UpOptions) -> Result<Outcome, 
     for level in levels(p, &selected) {
         // Dependencies first: wait for what the level's services need.
         for s in &level {
-            wait_dependencies(d, p, s, &mut out).await?;
+            wait_dependencies(d, p, s).await?;
         }
         let mut tasks = Vec::new();
         for s in level {
@@ -203,33 +206,112 @@ pub async fn up(d: &Arc<Daemon>, p: &Project, o: &UpOptions) -> Result<Outcome, 
             out.warnings.extend(warnings);
         }
     }
+    if o.wait {
+        let limit = std::time::Duration::from_secs(o.wait_timeout.unwrap_or(3600));
+        tokio::time::timeout(limit, wait_ready(d, p, o))
+            .await
+            .map_err(|_| {
+                ApiError::bad_request(format!(
+                    "timed out after {}s waiting for the services to be ready",
+                    limit.as_secs()
+                ))
+            })??;
+    }
     out.warnings.sort();
     out.warnings.dedup();
     Ok(out)
 }
 
 /// Waits for `service_completed_successfully` dependencies (the others only order the start).
-async fn wait_dependencies(
-    d: &Daemon,
-    p: &Project,
-    s: &str,
-    out: &mut Outcome,
-) -> Result<(), ApiError> {
+async fn wait_dependencies(d: &Daemon, p: &Project, s: &str) -> Result<(), ApiError> {
     let obs = observed(d, &p.name).await;
     for (dep, cond) in &p.services[s].depends_on {
         match cond.condition.as_str() {
             "service_completed_successfully" => {
                 for (_, c) in obs.get(dep).into_iter().flatten() {
                     let mut rx = c.status.subscribe();
-                    let _ = rx.wait_for(|st| matches!(st, Status::Exited | Status::Dead)).await;
+                    let _ = rx
+                        .wait_for(|st| matches!(st, Status::Exited | Status::Dead))
+                        .await;
                     let code = c.rec.lock().await.state.exit_code;
                     if code != 0 {
-                        return Err(ApiError::bad_request(format!("service {dep:?} didn't complete successfully: exit {code}")));
+                        return Err(ApiError::bad_request(format!(
+                            "service {dep:?} didn't complete successfully: exit {code}"
+                        )));
                     }
                 }
             }
-            "service_healthy" => out.warnings.push(format!("service {s}: depends_on condition service_healthy is treated as service_started (health checks are not supported yet)")),
+            "service_healthy" => {
+                for (_, c) in obs.get(dep).into_iter().flatten() {
+                    wait_healthy(c, dep).await?;
+                }
+            }
+
             _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Waits until `c` reports healthy; an unhealthy or stopped container fails the dependency.
+async fn wait_healthy(c: &Ctr, service: &str) -> Result<(), ApiError> {
+    let name = c.rec.lock().await.config.name.clone();
+    if c.rec.lock().await.config.healthcheck.is_none() {
+        return Err(ApiError::bad_request(format!("dependency failed to start: container {name} has no healthcheck configured (service {service})")));
+    }
+    let mut health = c.health.subscribe();
+    let mut status = c.status.subscribe();
+    loop {
+        match *health.borrow_and_update() {
+            Some(berth_engine::container::HealthStatus::Healthy) => return Ok(()),
+            Some(berth_engine::container::HealthStatus::Unhealthy) => {
+                return Err(ApiError::bad_request(format!(
+                    "dependency failed to start: container {name} is unhealthy"
+                )))
+            }
+            _ => {}
+        }
+        if !matches!(
+            *status.borrow_and_update(),
+            Status::Running | Status::Restarting | Status::Created
+        ) {
+            return Err(ApiError::bad_request(format!(
+                "dependency failed to start: container {name} exited"
+            )));
+        }
+        tokio::select! {
+            _ = health.changed() => {}
+            _ = status.changed() => {}
+        }
+    }
+}
+
+/// `up --wait`: every selected service running (and healthy when it has a check); one-shots
+/// that exited 0 count as done.
+pub async fn wait_ready(d: &Daemon, p: &Project, o: &UpOptions) -> Result<(), ApiError> {
+    let selected = selection(p, o)?;
+    let obs = observed(d, &p.name).await;
+    for s in selected {
+        for (_, c) in obs.get(&s).into_iter().flatten() {
+            let (has_health, status, code, name) = {
+                let r = c.rec.lock().await;
+                (
+                    r.config.healthcheck.is_some(),
+                    r.state.status,
+                    r.state.exit_code,
+                    r.config.name.clone(),
+                )
+            };
+            match status {
+                Status::Exited if code == 0 => continue,
+                Status::Exited | Status::Dead => {
+                    return Err(ApiError::bad_request(format!(
+                        "container {name} exited ({code})"
+                    )))
+                }
+                _ if has_health => wait_healthy(c, &s).await?,
+                _ => {}
+            }
         }
     }
     Ok(())

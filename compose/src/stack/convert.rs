@@ -95,6 +95,30 @@ pub fn parse_duration_secs(s: &str) -> Option<f64> {
     any.then_some(total)
 }
 
+/// The service's health check with Docker's defaults for what it leaves out.
+fn health_config(svc: &Service) -> Option<model::HealthConfig> {
+    let h = svc.healthcheck.as_ref()?;
+    if h.disable == Some(true) {
+        return None;
+    }
+    let test = model::HealthConfig::test_argv(&h.test)?;
+    let ms = |d: &Option<String>, default: u64| {
+        d.as_deref()
+            .and_then(parse_duration_secs)
+            .map(|s| (s * 1000.0) as u64)
+            .unwrap_or(default)
+    };
+    let defaults = model::HealthConfig::default();
+    Some(model::HealthConfig {
+        test,
+        interval_ms: ms(&h.interval, defaults.interval_ms),
+        timeout_ms: ms(&h.timeout, defaults.timeout_ms),
+        retries: h.retries.map(|r| r as u32).unwrap_or(defaults.retries),
+        start_period_ms: ms(&h.start_period, defaults.start_period_ms),
+        start_interval_ms: ms(&h.start_interval, defaults.start_interval_ms),
+    })
+}
+
 fn port_spec(p: &Port) -> String {
     let proto = p.protocol.as_deref().unwrap_or("tcp");
     let mut s = String::new();
@@ -136,12 +160,6 @@ pub fn container_config(
         warn.push(format!("service {name}: `build` is ignored (building is not supported yet); using image {image}"));
     }
     for (key, set) in [
-        (
-            "healthcheck",
-            svc.healthcheck
-                .as_ref()
-                .is_some_and(|h| h.disable != Some(true) && !h.test.is_empty()),
-        ),
         ("secrets", !svc.secrets.is_empty()),
         ("configs", !svc.configs.is_empty()),
         ("volumes_from", !svc.volumes_from.is_empty()),
@@ -422,6 +440,7 @@ pub fn container_config(
         log_max_files: log_opt("max-file").and_then(|s| s.parse().ok()),
         auto_remove: false,
         exposed_ports: svc.expose.clone(),
+        healthcheck: health_config(svc),
     };
     Ok((cfg, warn))
 }
