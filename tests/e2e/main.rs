@@ -4,4 +4,5 @@
 mod containers;
 mod images;
 mod lifecycle;
+mod networks;
 mod support;
