@@ -129,10 +129,11 @@ fn exec(b: &Berth, c: &str, script: &str) -> Output {
     b.run(&["container", "exec", c, "sh", "-c", script])
 }
 
-/// `url` fetched with wget from a throwaway container on `net`; None when it fails. (Busybox
-/// 1.35's `wget -T` segfaults, hence timeout(1).)
+/// `url` fetched with wget from a throwaway container on `net`; None when it fails. Busybox
+/// 1.35's `wget -T` segfaults, hence timeout(1); the trailing `exit` keeps sh from exec'ing
+/// it, or wget would be pid 1 and immune to timeout's SIGTERM.
 fn fetch_from(b: &Berth, net: &str, url: &str) -> Option<String> {
-    curl_out(run_on(b, net, &format!("timeout 3 wget -qO- {url}")))
+    curl_out(run_on(b, net, &format!("timeout 3 wget -qO- {url}; exit $?")))
 }
 
 fn ip_on(b: &Berth, c: &str, net: &str) -> String {
@@ -159,13 +160,20 @@ fn host_text(b: &Berth, args: &[&str]) -> String {
     text(&out.stdout)
 }
 
-/// Every line of `iptables-save` in the daemon's namespace that mentions berth's chains.
+/// Every rule of `iptables-save` in the daemon's namespace that mentions berth's chains
+/// (jumps included), prefixed with its table, sorted.
 fn berth_rules(b: &Berth) -> Vec<String> {
-    host_text(b, &["iptables-save"])
-        .lines()
-        .filter(|l| l.contains("BERTH"))
-        .map(String::from)
-        .collect()
+    let mut table = String::new();
+    let mut rules = Vec::new();
+    for l in host_text(b, &["iptables-save"]).lines() {
+        if let Some(t) = l.strip_prefix('*') {
+            table = t.to_string();
+        } else if l.starts_with("-A ") && l.contains("BERTH") {
+            rules.push(format!("{table} {l}"));
+        }
+    }
+    rules.sort();
+    rules
 }
 
 /// The `-A` lines that occur more than once (a rule applied twice).
@@ -173,7 +181,7 @@ fn duplicates(rules: &[String]) -> Vec<String> {
     let mut seen = std::collections::HashSet::new();
     rules
         .iter()
-        .filter(|r| r.starts_with("-A") && !seen.insert(r.as_str()))
+        .filter(|r| !seen.insert(r.as_str()))
         .cloned()
         .collect()
 }
@@ -436,4 +444,287 @@ fn networks_work_under_forward_policy_drop_and_leave_it() {
     check_isolation(&b, &r);
     let policy = host_text(&b, &["iptables", "-S", "FORWARD"]);
     assert_eq!(policy.lines().next(), Some("-P FORWARD DROP"), "berth changed FORWARD's policy");
+}
+
+/// The container's record as the daemon persists it (inspect does not show the shim's pid).
+fn record(b: &Berth, c: &str) -> serde_json::Value {
+    let id = b.inspect(c)["Id"].as_str().unwrap().to_string();
+    let path = b.root.join("containers").join(id).join("container.json");
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn kill9(pid: i64) {
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+}
+
+fn container_id(b: &Berth, c: &str) -> String {
+    b.inspect(c)["Id"].as_str().unwrap().to_string()
+}
+
+/// Whether `name` resolves to `ip` when looked up from inside container `from`.
+fn resolves(b: &Berth, from: &str, name: &str, ip: &str) -> bool {
+    let out = exec(b, from, &format!("nslookup {name}"));
+    out.status.success()
+        && text(&out.stdout)
+            .lines()
+            .any(|l| l.starts_with("Address") && l.ends_with(&format!(" {ip}")))
+}
+
+fn nxdomain(b: &Berth, from: &str, name: &str) -> bool {
+    let out = exec(b, from, &format!("nslookup {name}"));
+    !out.status.success() && text(&out.stdout).contains("NXDOMAIN")
+}
+
+#[test]
+fn networks_flushed_firewall_heals_without_restarting_containers() {
+    let b = Berth::new();
+    let r = Remote::new(&b);
+    b.ok(&["network", "create", "heal"]);
+    web(&b, "web", &["--network", "heal", "-p", "8080:80"]);
+    let url = format!("http://{HOST_IP}:8080/");
+    assert_eq!(r.curl(&url).as_deref(), Some(HELLO));
+    let pid = b.inspect("web")["State"]["Pid"].as_i64().unwrap();
+    let before = berth_rules(&b);
+    // Flush every berth chain and delete every jump into them, as a careless admin (or a
+    // firewall reload) would.
+    for (table, chain) in [
+        ("filter", "BERTH-FORWARD"),
+        ("filter", "BERTH-ISOLATION-1"),
+        ("filter", "BERTH-ISOLATION-2"),
+        ("nat", "BERTH-DNAT"),
+        ("nat", "BERTH-POSTROUTING"),
+        ("raw", "BERTH-PREROUTING"),
+    ] {
+        host_text(&b, &["iptables", "-t", table, "-F", chain]);
+    }
+    for rule in &before {
+        let (table, rule) = rule.split_once(' ').unwrap();
+        if let Some(jump) = rule.strip_prefix("-A ").filter(|r| !r.starts_with("BERTH")) {
+            let mut args = vec!["iptables", "-t", table, "-D"];
+            args.extend(jump.split_whitespace());
+            host_text(&b, &args);
+        }
+    }
+    assert!(
+        berth_rules(&b).len() < before.len(),
+        "the flush removed nothing"
+    );
+    // The daemon resyncs every 5 s.
+    let healed = b.wait_for(Duration::from_secs(10), || {
+        berth_rules(&b) == before && r.curl(&url).as_deref() == Some(HELLO)
+    });
+    let after = berth_rules(&b);
+    assert!(
+        healed,
+        "not healed within 10 s; before:\n{}\nafter:\n{}",
+        before.join("\n"),
+        after.join("\n")
+    );
+    assert_eq!(duplicates(&after), Vec::<String>::new(), "duplicate rules");
+    assert_eq!(
+        b.inspect("web")["State"]["Pid"].as_i64(),
+        Some(pid),
+        "healing restarted the container"
+    );
+}
+
+#[test]
+fn networks_teardown_frees_addresses_names_rules_and_devices() {
+    let b = Berth::new();
+    b.ok(&["network", "create", "tear"]);
+    web(&b, "gone", &["--network", "tear", "-p", "8080:80"]);
+    idle(&b, "stay", "tear");
+    let ip = ip_on(&b, "gone", "tear");
+    let gone_id = container_id(&b, "gone");
+    let net = network(&b, "tear");
+    let veth = net["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["container_id"] == gone_id.as_str())
+        .unwrap()["host_ifname"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let dnat = format!("--to-destination {ip}:80");
+    assert!(host_links(&b).contains(&veth), "{veth} missing");
+    assert!(berth_rules(&b).iter().any(|r| r.contains(&dnat)), "no DNAT to {ip}:80");
+    assert!(resolves(&b, "stay", "gone", &ip));
+
+    // Removing a container: veth, DNAT rules, DNS names and address go.
+    b.ok(&["container", "rm", "-f", "gone"]);
+    assert!(!host_links(&b).contains(&veth), "{veth} outlived its container");
+    let rules = berth_rules(&b);
+    assert!(
+        !rules.iter().any(|r| r.contains(&dnat)),
+        "DNAT to a removed container: {rules:?}"
+    );
+    assert!(nxdomain(&b, "stay", "gone"), "a removed container's name still resolves");
+    b.ok(&[
+        "container", "run", "-d", "--name", "again", "--network", "tear", "--ip", &ip, "bb:local",
+        "sleep", "1000",
+    ]);
+    assert_eq!(ip_on(&b, "again", "tear"), ip);
+
+    // Removing a network: bridge, its rules, its DNS listener go.
+    let bridge = net["bridge"].as_str().unwrap().to_string();
+    let gw = net["gateway"].as_str().unwrap().to_string();
+    let dns = format!("{gw}:53");
+    assert!(host_text(&b, &["ss", "-lun"]).contains(&dns), "no DNS server on {dns}");
+    b.ok(&["container", "rm", "-f", "stay", "again"]);
+    b.ok(&["network", "rm", "tear"]);
+    assert!(!host_links(&b).contains(&bridge), "{bridge} outlived its network");
+    let rules = berth_rules(&b);
+    assert!(
+        !rules.iter().any(|r| r.contains(&bridge)),
+        "rules of a removed network: {rules:?}"
+    );
+    let listening = host_text(&b, &["ss", "-lnut"]);
+    assert!(!listening.contains(&dns), "DNS still listening on {dns}:\n{listening}");
+
+    // Everything: the default network and a user one, with containers; then nothing berth
+    // made is left in the namespace.
+    b.ok(&["container", "run", "-d", "--name", "d1", "-p", "8080:80", "bb:local", "sleep", "1000"]);
+    b.ok(&["network", "create", "last"]);
+    idle(&b, "d2", "last");
+    b.ok(&["container", "rm", "-f", "d1", "d2"]);
+    b.ok(&["network", "rm", "last", "bridge"]);
+    let links: Vec<String> = host_links(&b)
+        .into_iter()
+        .filter(|l| l.starts_with("br-") || l.starts_with("vb"))
+        .collect();
+    assert_eq!(links, Vec::<String>::new(), "devices left behind");
+    let save = host_text(&b, &["iptables-save"]);
+    let left: Vec<&str> = save.lines().filter(|l| l.contains("BERTH")).collect();
+    assert_eq!(left, Vec::<&str>::new(), "berth's firewall left behind");
+}
+
+#[test]
+fn networks_killed_daemon_keeps_addresses_names_and_rules() {
+    let b = Berth::new();
+    b.ok(&["network", "create", "keep"]);
+    web(&b, "web", &["--network", "keep", "-p", "8080:80"]);
+    idle(&b, "victim", "keep");
+    idle(&b, "client", "keep");
+    let web_ip = ip_on(&b, "web", "keep");
+    let victim_ip = ip_on(&b, "victim", "keep");
+    let victim_id = container_id(&b, "victim");
+    let before = berth_rules(&b);
+    let victim = record(&b, "victim");
+
+    kill9(b.daemon_pid() as i64);
+    // The victim dies with its shim while no daemon watches.
+    kill9(victim["state"]["shim_pid"].as_i64().unwrap());
+    kill9(victim["state"]["pid"].as_i64().unwrap());
+    // Any command starts a new daemon.
+    b.ok(&["container", "ls"]);
+    assert!(
+        b.wait_for(Duration::from_secs(10), || b.status("victim") == "exited"),
+        "victim is {}",
+        b.status("victim")
+    );
+    let after = berth_rules(&b);
+    assert_eq!(duplicates(&after), Vec::<String>::new(), "duplicate rules");
+    assert_eq!(after, before, "rules changed across the restart");
+    assert_eq!(ip_on(&b, "web", "keep"), web_ip);
+    assert!(resolves(&b, "client", "web", &web_ip), "web no longer resolves");
+    assert_eq!(host_curl(&b, "http://127.0.0.1:8080/").as_deref(), Some(HELLO));
+    // The exited victim still owns its address until it is removed.
+    let owner = |b: &Berth| {
+        network(b, "keep")["endpoints"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["ip"] == victim_ip.as_str())
+            .map(|e| e["container_id"].as_str().unwrap().to_string())
+    };
+    assert_eq!(owner(&b), Some(victim_id), "the exited victim lost {victim_ip}");
+    let out = b.run(&[
+        "container", "run", "-d", "--name", "thief", "--network", "keep", "--ip", &victim_ip,
+        "bb:local", "sleep", "1000",
+    ]);
+    assert!(!out.status.success(), "{victim_ip} given out twice");
+    // A failed run may leave a created container behind.
+    let _ = b.run(&["container", "rm", "-f", "thief"]);
+    b.ok(&["container", "rm", "victim"]);
+    assert_eq!(owner(&b), None, "{victim_ip} not freed by rm");
+    b.ok(&[
+        "container", "run", "-d", "--name", "heir", "--network", "keep", "--ip", &victim_ip,
+        "bb:local", "sleep", "1000",
+    ]);
+}
+
+#[test]
+fn networks_dns_answers_every_query_while_containers_churn() {
+    let b = Berth::new();
+    b.ok(&["network", "create", "churn"]);
+    idle(&b, "web", "churn");
+    b.ok(&[
+        "container", "run", "-d", "--name", "client", "--network", "churn", "bb:local", "sh", "-c",
+        "while true; do if nslookup web >/dev/null 2>&1; then echo ok >> /tmp/ok; \
+         else date >> /tmp/fail; nslookup web >> /tmp/fail 2>&1; fi; done",
+    ]);
+    // Start 50 containers, each stopped and removed five starts later, so names come and go
+    // while the client asks.
+    for i in 0..50 {
+        b.ok(&[
+            "container", "run", "-d", "--name", &format!("c{i}"), "--network", "churn",
+            "bb:local", "sleep", "1000",
+        ]);
+        if i >= 5 {
+            b.ok(&["container", "rm", "-f", &format!("c{}", i - 5)]);
+        }
+    }
+    for i in 45..50 {
+        b.ok(&["container", "rm", "-f", &format!("c{i}")]);
+    }
+    let out = exec(&b, "client", "wc -l < /tmp/ok; cat /tmp/fail 2>/dev/null; true");
+    let report = text(&out.stdout);
+    let (ok, fail) = report.split_once('\n').unwrap();
+    let ok: usize = ok.trim().parse().unwrap();
+    assert!(ok > 50, "only {ok} queries ran");
+    assert_eq!(fail, "", "failed queries among {ok} good ones:\n{fail}");
+}
+
+#[test]
+fn networks_connect_and_disconnect_a_running_container() {
+    let b = Berth::new();
+    b.ok(&["network", "create", "one"]);
+    b.ok(&["network", "create", "two"]);
+    idle(&b, "c", "one");
+    idle(&b, "peer", "two");
+    let pid = b.inspect("c")["State"]["Pid"].as_i64().unwrap();
+    b.ok(&["network", "connect", "--alias", "extra", "two", "c"]);
+    let ip = ip_on(&b, "c", "two");
+    let out = exec(&b, "c", "ip -o -4 addr show eth1");
+    assert!(
+        out.status.success() && text(&out.stdout).contains(&format!("inet {ip}/")),
+        "eth1 with {ip}: {}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(resolves(&b, "peer", "extra", &ip), "alias extra on two");
+    assert!(resolves(&b, "peer", "c", &ip), "name c on two");
+    let out = exec(&b, "peer", &format!("ping -c 1 -W 2 {ip}"));
+    assert!(out.status.success(), "peer cannot reach c on two: {}", text(&out.stdout));
+
+    b.ok(&["network", "disconnect", "two", "c"]);
+    let out = exec(&b, "c", "ip link show eth1");
+    assert!(!out.status.success(), "eth1 still there: {}", text(&out.stdout));
+    assert!(nxdomain(&b, "peer", "extra"), "alias extra outlived disconnect");
+    assert!(nxdomain(&b, "peer", "c"), "name c outlived disconnect");
+    let c_id = container_id(&b, "c");
+    assert!(
+        !network(&b, "two")["endpoints"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["container_id"] == c_id.as_str()),
+        "c still has an endpoint on two"
+    );
+    assert_eq!(b.inspect("c")["State"]["Pid"].as_i64(), Some(pid), "c was restarted");
 }
