@@ -343,6 +343,17 @@ fn check_ports(b: &Berth, r: &Remote) {
         None,
         "a port published on 127.0.0.1 must not answer the remote host"
     );
+    assert_eq!(
+        fetch_from(b, "pub", &format!("http://{HOST_IP}:8081/")),
+        None,
+        "a port published on 127.0.0.1 must not answer a container"
+    );
+    let gw = gateway(b, "pub");
+    assert_eq!(
+        fetch_from(b, "pub", &format!("http://{gw}:8081/")),
+        None,
+        "a port published on 127.0.0.1 must not answer a container through its gateway"
+    );
     // UDP.
     b.ok(&[
         "container", "run", "-d", "--name", "udp", "--network", "pub", "-p", "9999:9999/udp",
