@@ -842,12 +842,19 @@ impl Netd {
             .index(&n.bridge)
             .await?
             .ok_or_else(|| LinkError::NotFound(n.bridge.clone()))?;
-        let peer = format!("vp{}", &ep.host_ifname[2..]);
+        // The peer is born in the container's namespace under its final name.
         self.host
-            .add_veth(&ep.host_ifname, &peer, n.mtu, bridge, &ep.netns_path)
+            .add_veth(
+                &ep.host_ifname,
+                &ep.ifname,
+                n.mtu,
+                bridge,
+                &ep.netns_path,
+                ep.mac,
+            )
             .await?;
         let res = ctr
-            .configure_peer(&peer, &ep.ifname, ep.mac, ep.ip, n.subnet.prefix())
+            .configure_peer(&ep.ifname, &ep.ifname, ep.mac, ep.ip, n.subnet.prefix())
             .await;
         if res.is_err() {
             let _ = self.host.delete(&ep.host_ifname).await;
