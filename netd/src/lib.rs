@@ -928,9 +928,16 @@ impl Netd {
                 container: container_id.into(),
             });
         }
+        let ports_before = state.published.get(container_id).map(Vec::len);
         self.detach_locked(&mut state, &n.id, container_id).await?;
         self.save(&state)?;
-        self.apply_firewall(&state, false).await
+        // The rules depend on networks and published ports only: a detach that dropped no
+        // port leaves them as they are (resync still heals them), and spares a container's
+        // removal a dozen iptables runs.
+        if state.published.get(container_id).map(Vec::len) != ports_before {
+            self.apply_firewall(&state, false).await?;
+        }
+        Ok(())
     }
 
     async fn detach_locked(
@@ -1069,10 +1076,12 @@ impl Netd {
     /// Removes every published port of a container.
     pub async fn unpublish(&self, container_id: &str) -> Result<()> {
         let mut state = self.state.lock().await;
+        // Nothing published, nothing to rewrite (see detach).
         if state.published.remove(container_id).is_some() {
             self.save(&state)?;
+            self.apply_firewall(&state, false).await?;
         }
-        self.apply_firewall(&state, false).await
+        Ok(())
     }
 
     /// The bindings currently published for a container.
