@@ -233,6 +233,7 @@ impl Networks {
 
     /// Everything of a removed container: published ports, endpoints, its netns.
     pub async fn release(&self, id: &str) {
+        let started = std::time::Instant::now();
         let _ = self.netd.unpublish(id).await;
         for n in self.netd.list().await {
             if n.endpoints.iter().any(|e| e.container_id == id) {
@@ -244,6 +245,7 @@ impl Networks {
         if let Err(e) = self.netd.remove_netns(id).await {
             tracing::debug!(container = %id, error = %e, "removing netns");
         }
+        tracing::debug!(container = %&id[..12.min(id.len())], micros = started.elapsed().as_micros() as u64, "network release");
     }
 
     /// Frees what belongs to containers that no longer exist (after a crash).
