@@ -30,38 +30,49 @@ impl Remote {
             "ip", "link", "add", "uplink", "netns", &b.netns, "type", "veth", "peer", "name",
             "eth0", "netns", &ns,
         ]);
-        let host = |args: &[&str]| {
-            let out = b.host(args);
-            assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        let host_addr = format!("{HOST_IP}/24");
+        let remote_addr = format!("{REMOTE_IP}/24");
+        let steps: [(bool, &[&str]); 6] = [
+            (true, &["ip", "addr", "add", &host_addr, "dev", "uplink"]),
+            (true, &["ip", "link", "set", "uplink", "up"]),
+            (false, &["ip", "link", "set", "lo", "up"]),
+            (false, &["ip", "addr", "add", &remote_addr, "dev", "eth0"]),
+            (false, &["ip", "link", "set", "eth0", "up"]),
+            // Replies to the host's address need no route; this one lets a test route a
+            // container subnet through the host.
+            (false, &["ip", "route", "add", "default", "via", HOST_IP]),
+        ];
+        let enter = |on_host: bool| {
+            let target = if on_host { &b.netns } else { &ns };
+            let mut c = Command::new("nsenter");
+            c.arg(format!("--net=/run/netns/{target}"));
+            c
         };
-        host(&["ip", "addr", "add", &format!("{HOST_IP}/24"), "dev", "uplink"]);
-        host(&["ip", "link", "set", "uplink", "up"]);
-        let remote = Remote {
-            ns: ns.clone(),
-            // Replaced below; a placeholder keeps Drop simple.
-            httpd: Command::new("true").spawn().unwrap(),
-            _dir: tempfile::tempdir().unwrap(),
-        };
-        for args in [
-            vec!["ip", "link", "set", "lo", "up"],
-            vec!["ip", "addr", "add", "10.231.0.2/24", "dev", "eth0"],
-            vec!["ip", "link", "set", "eth0", "up"],
-            vec!["ip", "route", "add", "default", "via", HOST_IP],
-        ] {
-            let out = remote.run(&args);
+        for (on_host, args) in steps {
+            let out = enter(on_host).args(args).output().unwrap();
             assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
         }
-        let mut remote = remote;
-        std::fs::write(remote._dir.path().join("index.html"), "remote host\n").unwrap();
-        let _ = remote.httpd.wait();
-        remote.httpd = Command::new("nsenter")
-            .arg(format!("--net=/run/netns/{ns}"))
-            .args([BUSYBOX, "httpd", "-f", "-p", &format!("{REMOTE_IP}:80"), "-h"])
-            .arg(remote._dir.path())
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("index.html"), "remote host\n").unwrap();
+        let httpd = enter(false)
+            .args([
+                BUSYBOX,
+                "httpd",
+                "-f",
+                "-p",
+                &format!("{REMOTE_IP}:80"),
+                "-h",
+            ])
+            .arg(dir.path())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
+        let remote = Remote {
+            ns,
+            httpd,
+            _dir: dir,
+        };
         assert!(
             b.wait_for(Duration::from_secs(5), || remote
                 .curl(&format!("http://{REMOTE_IP}/"))
@@ -114,14 +125,31 @@ fn web(b: &Berth, name: &str, opts: &[&str]) {
 /// A container doing nothing on `net`, to exec into.
 fn idle(b: &Berth, name: &str, net: &str) {
     b.ok(&[
-        "container", "run", "-d", "--name", name, "--network", net, "bb:local", "sleep", "1000",
+        "container",
+        "run",
+        "-d",
+        "--name",
+        name,
+        "--network",
+        net,
+        "bb:local",
+        "sleep",
+        "1000",
     ]);
 }
 
 /// `sh -c script` run in a throwaway container on `net`.
 fn run_on(b: &Berth, net: &str, script: &str) -> Output {
     b.run(&[
-        "container", "run", "--rm", "--network", net, "bb:local", "sh", "-c", script,
+        "container",
+        "run",
+        "--rm",
+        "--network",
+        net,
+        "bb:local",
+        "sh",
+        "-c",
+        script,
     ])
 }
 
@@ -133,7 +161,11 @@ fn exec(b: &Berth, c: &str, script: &str) -> Output {
 /// 1.35's `wget -T` segfaults, hence timeout(1); the trailing `exit` keeps sh from exec'ing
 /// it, or wget would be pid 1 and immune to timeout's SIGTERM.
 fn fetch_from(b: &Berth, net: &str, url: &str) -> Option<String> {
-    curl_out(run_on(b, net, &format!("timeout 3 wget -qO- {url}; exit $?")))
+    curl_out(run_on(
+        b,
+        net,
+        &format!("timeout 3 wget -qO- {url}; exit $?"),
+    ))
 }
 
 fn ip_on(b: &Berth, c: &str, net: &str) -> String {
@@ -145,8 +177,7 @@ fn ip_on(b: &Berth, c: &str, net: &str) -> String {
 }
 
 fn network(b: &Berth, net: &str) -> serde_json::Value {
-    let v: serde_json::Value =
-        serde_json::from_str(&b.ok(&["network", "inspect", net])).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&b.ok(&["network", "inspect", net])).unwrap();
     v[0].clone()
 }
 
@@ -267,8 +298,14 @@ fn check_dns(b: &Berth) {
             text(&out.stderr)
         );
     }
-    assert_eq!(fetch_from(b, "front", "http://web/").as_deref(), Some(HELLO));
-    assert_eq!(fetch_from(b, "front", "http://www/").as_deref(), Some(HELLO));
+    assert_eq!(
+        fetch_from(b, "front", "http://web/").as_deref(),
+        Some(HELLO)
+    );
+    assert_eq!(
+        fetch_from(b, "front", "http://www/").as_deref(),
+        Some(HELLO)
+    );
     // A container of another network is not a name here.
     let out = run_on(b, "front", "nslookup other");
     assert!(
@@ -280,8 +317,17 @@ fn check_dns(b: &Berth) {
     // resolv.conf points at the network's gateway; --add-host lands in /etc/hosts.
     let gw = gateway(b, "front");
     let out = b.ok(&[
-        "container", "run", "--rm", "--network", "front", "--add-host", "db.example:10.1.2.3",
-        "bb:local", "sh", "-c", "cat /etc/resolv.conf; echo ---; cat /etc/hosts",
+        "container",
+        "run",
+        "--rm",
+        "--network",
+        "front",
+        "--add-host",
+        "db.example:10.1.2.3",
+        "bb:local",
+        "sh",
+        "-c",
+        "cat /etc/resolv.conf; echo ---; cat /etc/hosts",
     ]);
     let (resolv, hosts) = out.split_once("---\n").unwrap();
     let servers: Vec<&str> = resolv
@@ -297,7 +343,15 @@ fn check_dns(b: &Berth) {
     );
     // --dns overrides the gateway.
     let out = b.ok(&[
-        "container", "run", "--rm", "--network", "front", "--dns", "192.0.2.53", "bb:local", "cat",
+        "container",
+        "run",
+        "--rm",
+        "--network",
+        "front",
+        "--dns",
+        "192.0.2.53",
+        "bb:local",
+        "cat",
         "/etc/resolv.conf",
     ]);
     let servers: Vec<&str> = out
@@ -310,17 +364,29 @@ fn check_dns(b: &Berth) {
 fn check_ports(b: &Berth, r: &Remote) {
     b.ok(&["network", "create", "pub"]);
     web(b, "web-all", &["--network", "pub", "-p", "8080:80"]);
-    web(b, "web-lo", &["--network", "pub", "-p", "127.0.0.1:8081:80"]);
+    web(
+        b,
+        "web-lo",
+        &["--network", "pub", "-p", "127.0.0.1:8081:80"],
+    );
     // All addresses: from the remote host, from the host via localhost and via its own
     // address, and from a container via the host address.
     let all_remote = format!("http://{HOST_IP}:8080/");
-    assert_eq!(r.curl(&all_remote).as_deref(), Some(HELLO), "remote -> {all_remote}");
+    assert_eq!(
+        r.curl(&all_remote).as_deref(),
+        Some(HELLO),
+        "remote -> {all_remote}"
+    );
     assert_eq!(
         host_curl(b, "http://127.0.0.1:8080/").as_deref(),
         Some(HELLO),
         "host -> 127.0.0.1:8080"
     );
-    assert_eq!(host_curl(b, &all_remote).as_deref(), Some(HELLO), "host -> {all_remote}");
+    assert_eq!(
+        host_curl(b, &all_remote).as_deref(),
+        Some(HELLO),
+        "host -> {all_remote}"
+    );
     assert_eq!(
         fetch_from(b, "pub", &all_remote).as_deref(),
         Some(HELLO),
@@ -356,23 +422,56 @@ fn check_ports(b: &Berth, r: &Remote) {
     );
     // UDP.
     b.ok(&[
-        "container", "run", "-d", "--name", "udp", "--network", "pub", "-p", "9999:9999/udp",
-        "bb:local", "sleep", "1000",
+        "container",
+        "run",
+        "-d",
+        "--name",
+        "udp",
+        "--network",
+        "pub",
+        "-p",
+        "9999:9999/udp",
+        "bb:local",
+        "sleep",
+        "1000",
     ]);
     udp_echo_in(b, "udp", 9999);
     assert_eq!(
-        udp_ask(format!("/run/netns/{}", r.ns), format!("{HOST_IP}:9999"), "ping").as_deref(),
+        udp_ask(
+            format!("/run/netns/{}", r.ns),
+            format!("{HOST_IP}:9999"),
+            "ping"
+        )
+        .as_deref(),
         Some("echo ping"),
         "UDP 9999 published on all addresses, asked from the remote host"
     );
     // -P publishes what the image EXPOSEs.
     let tar = b.busybox_tar();
     b.ok(&[
-        "image", "import", "-c", "EXPOSE 80", tar.to_str().unwrap(), "bbx:local",
+        "image",
+        "import",
+        "-c",
+        "EXPOSE 80",
+        tar.to_str().unwrap(),
+        "bbx:local",
     ]);
     b.ok(&[
-        "container", "run", "-d", "--name", "auto", "--network", "pub", "-P", "bbx:local",
-        "httpd", "-f", "-p", "80", "-h", "/var/www",
+        "container",
+        "run",
+        "-d",
+        "--name",
+        "auto",
+        "--network",
+        "pub",
+        "-P",
+        "bbx:local",
+        "httpd",
+        "-f",
+        "-p",
+        "80",
+        "-h",
+        "/var/www",
     ]);
     let ports = b.ok(&["container", "port", "auto"]);
     let host_port = ports
@@ -413,14 +512,25 @@ fn check_isolation(b: &Berth, r: &Remote) {
         "egress from a regular network"
     );
     web(b, "v-web", &["--network", "vault"]);
-    assert_eq!(fetch_from(b, "vault", "http://v-web/").as_deref(), Some(HELLO));
-    assert_eq!(fetch_from(b, "vault", &remote), None, "an internal network reached {remote}");
+    assert_eq!(
+        fetch_from(b, "vault", "http://v-web/").as_deref(),
+        Some(HELLO)
+    );
+    assert_eq!(
+        fetch_from(b, "vault", &remote),
+        None,
+        "an internal network reached {remote}"
+    );
     // Nor does the remote host reach into it (routing to the subnet through the host).
     let subnet = network(b, "vault")["subnet"].as_str().unwrap().to_string();
     let out = r.run(&["ip", "route", "add", &subnet, "via", HOST_IP]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let v_ip = ip_on(b, "v-web", "vault");
-    assert_eq!(r.curl(&format!("http://{v_ip}/")), None, "remote host reached {v_ip} on internal");
+    assert_eq!(
+        r.curl(&format!("http://{v_ip}/")),
+        None,
+        "remote host reached {v_ip} on internal"
+    );
     let _ = r.run(&["ip", "route", "del", &subnet]);
 }
 
@@ -454,7 +564,11 @@ fn networks_work_under_forward_policy_drop_and_leave_it() {
     check_ports(&b, &r);
     check_isolation(&b, &r);
     let policy = host_text(&b, &["iptables", "-S", "FORWARD"]);
-    assert_eq!(policy.lines().next(), Some("-P FORWARD DROP"), "berth changed FORWARD's policy");
+    assert_eq!(
+        policy.lines().next(),
+        Some("-P FORWARD DROP"),
+        "berth changed FORWARD's policy"
+    );
 }
 
 /// The container's record as the daemon persists it (inspect does not show the shim's pid).
@@ -563,21 +677,40 @@ fn networks_teardown_frees_addresses_names_rules_and_devices() {
         .to_string();
     let dnat = format!("--to-destination {ip}:80");
     assert!(host_links(&b).contains(&veth), "{veth} missing");
-    assert!(berth_rules(&b).iter().any(|r| r.contains(&dnat)), "no DNAT to {ip}:80");
+    assert!(
+        berth_rules(&b).iter().any(|r| r.contains(&dnat)),
+        "no DNAT to {ip}:80"
+    );
     assert!(resolves(&b, "stay", "gone", &ip));
 
     // Removing a container: veth, DNAT rules, DNS names and address go.
     b.ok(&["container", "rm", "-f", "gone"]);
-    assert!(!host_links(&b).contains(&veth), "{veth} outlived its container");
+    assert!(
+        !host_links(&b).contains(&veth),
+        "{veth} outlived its container"
+    );
     let rules = berth_rules(&b);
     assert!(
         !rules.iter().any(|r| r.contains(&dnat)),
         "DNAT to a removed container: {rules:?}"
     );
-    assert!(nxdomain(&b, "stay", "gone"), "a removed container's name still resolves");
+    assert!(
+        nxdomain(&b, "stay", "gone"),
+        "a removed container's name still resolves"
+    );
     b.ok(&[
-        "container", "run", "-d", "--name", "again", "--network", "tear", "--ip", &ip, "bb:local",
-        "sleep", "1000",
+        "container",
+        "run",
+        "-d",
+        "--name",
+        "again",
+        "--network",
+        "tear",
+        "--ip",
+        &ip,
+        "bb:local",
+        "sleep",
+        "1000",
     ]);
     assert_eq!(ip_on(&b, "again", "tear"), ip);
 
@@ -585,21 +718,41 @@ fn networks_teardown_frees_addresses_names_rules_and_devices() {
     let bridge = net["bridge"].as_str().unwrap().to_string();
     let gw = net["gateway"].as_str().unwrap().to_string();
     let dns = format!("{gw}:53");
-    assert!(host_text(&b, &["ss", "-lun"]).contains(&dns), "no DNS server on {dns}");
+    assert!(
+        host_text(&b, &["ss", "-lun"]).contains(&dns),
+        "no DNS server on {dns}"
+    );
     b.ok(&["container", "rm", "-f", "stay", "again"]);
     b.ok(&["network", "rm", "tear"]);
-    assert!(!host_links(&b).contains(&bridge), "{bridge} outlived its network");
+    assert!(
+        !host_links(&b).contains(&bridge),
+        "{bridge} outlived its network"
+    );
     let rules = berth_rules(&b);
     assert!(
         !rules.iter().any(|r| r.contains(&bridge)),
         "rules of a removed network: {rules:?}"
     );
     let listening = host_text(&b, &["ss", "-lnut"]);
-    assert!(!listening.contains(&dns), "DNS still listening on {dns}:\n{listening}");
+    assert!(
+        !listening.contains(&dns),
+        "DNS still listening on {dns}:\n{listening}"
+    );
 
     // Everything: the default network and a user one, with containers; then nothing berth
     // made is left in the namespace.
-    b.ok(&["container", "run", "-d", "--name", "d1", "-p", "8080:80", "bb:local", "sleep", "1000"]);
+    b.ok(&[
+        "container",
+        "run",
+        "-d",
+        "--name",
+        "d1",
+        "-p",
+        "8080:80",
+        "bb:local",
+        "sleep",
+        "1000",
+    ]);
     b.ok(&["network", "create", "last"]);
     idle(&b, "d2", "last");
     b.ok(&["container", "rm", "-f", "d1", "d2"]);
@@ -642,8 +795,14 @@ fn networks_killed_daemon_keeps_addresses_names_and_rules() {
     assert_eq!(duplicates(&after), Vec::<String>::new(), "duplicate rules");
     assert_eq!(after, before, "rules changed across the restart");
     assert_eq!(ip_on(&b, "web", "keep"), web_ip);
-    assert!(resolves(&b, "client", "web", &web_ip), "web no longer resolves");
-    assert_eq!(host_curl(&b, "http://127.0.0.1:8080/").as_deref(), Some(HELLO));
+    assert!(
+        resolves(&b, "client", "web", &web_ip),
+        "web no longer resolves"
+    );
+    assert_eq!(
+        host_curl(&b, "http://127.0.0.1:8080/").as_deref(),
+        Some(HELLO)
+    );
     // The exited victim still owns its address until it is removed.
     let owner = |b: &Berth| {
         network(b, "keep")["endpoints"]
@@ -653,10 +812,24 @@ fn networks_killed_daemon_keeps_addresses_names_and_rules() {
             .find(|e| e["ip"] == victim_ip.as_str())
             .map(|e| e["container_id"].as_str().unwrap().to_string())
     };
-    assert_eq!(owner(&b), Some(victim_id), "the exited victim lost {victim_ip}");
+    assert_eq!(
+        owner(&b),
+        Some(victim_id),
+        "the exited victim lost {victim_ip}"
+    );
     let out = b.run(&[
-        "container", "run", "-d", "--name", "thief", "--network", "keep", "--ip", &victim_ip,
-        "bb:local", "sleep", "1000",
+        "container",
+        "run",
+        "-d",
+        "--name",
+        "thief",
+        "--network",
+        "keep",
+        "--ip",
+        &victim_ip,
+        "bb:local",
+        "sleep",
+        "1000",
     ]);
     assert!(!out.status.success(), "{victim_ip} given out twice");
     // A failed run may leave a created container behind.
@@ -664,8 +837,18 @@ fn networks_killed_daemon_keeps_addresses_names_and_rules() {
     b.ok(&["container", "rm", "victim"]);
     assert_eq!(owner(&b), None, "{victim_ip} not freed by rm");
     b.ok(&[
-        "container", "run", "-d", "--name", "heir", "--network", "keep", "--ip", &victim_ip,
-        "bb:local", "sleep", "1000",
+        "container",
+        "run",
+        "-d",
+        "--name",
+        "heir",
+        "--network",
+        "keep",
+        "--ip",
+        &victim_ip,
+        "bb:local",
+        "sleep",
+        "1000",
     ]);
 }
 
@@ -675,7 +858,16 @@ fn networks_dns_answers_every_query_while_containers_churn() {
     b.ok(&["network", "create", "churn"]);
     idle(&b, "web", "churn");
     b.ok(&[
-        "container", "run", "-d", "--name", "client", "--network", "churn", "bb:local", "sh", "-c",
+        "container",
+        "run",
+        "-d",
+        "--name",
+        "client",
+        "--network",
+        "churn",
+        "bb:local",
+        "sh",
+        "-c",
         "while true; do if nslookup web >/dev/null 2>&1; then echo ok >> /tmp/ok; \
          else date >> /tmp/fail; nslookup web >> /tmp/fail 2>&1; fi; done",
     ]);
@@ -683,8 +875,16 @@ fn networks_dns_answers_every_query_while_containers_churn() {
     // while the client asks.
     for i in 0..50 {
         b.ok(&[
-            "container", "run", "-d", "--name", &format!("c{i}"), "--network", "churn",
-            "bb:local", "sleep", "1000",
+            "container",
+            "run",
+            "-d",
+            "--name",
+            &format!("c{i}"),
+            "--network",
+            "churn",
+            "bb:local",
+            "sleep",
+            "1000",
         ]);
         if i >= 5 {
             b.ok(&["container", "rm", "-f", &format!("c{}", i - 5)]);
@@ -693,7 +893,11 @@ fn networks_dns_answers_every_query_while_containers_churn() {
     for i in 45..50 {
         b.ok(&["container", "rm", "-f", &format!("c{i}")]);
     }
-    let out = exec(&b, "client", "wc -l < /tmp/ok; cat /tmp/fail 2>/dev/null; true");
+    let out = exec(
+        &b,
+        "client",
+        "wc -l < /tmp/ok; cat /tmp/fail 2>/dev/null; true",
+    );
     let report = text(&out.stdout);
     let (ok, fail) = report.split_once('\n').unwrap();
     let ok: usize = ok.trim().parse().unwrap();
@@ -721,12 +925,23 @@ fn networks_connect_and_disconnect_a_running_container() {
     assert!(resolves(&b, "peer", "extra", &ip), "alias extra on two");
     assert!(resolves(&b, "peer", "c", &ip), "name c on two");
     let out = exec(&b, "peer", &format!("ping -c 1 -W 2 {ip}"));
-    assert!(out.status.success(), "peer cannot reach c on two: {}", text(&out.stdout));
+    assert!(
+        out.status.success(),
+        "peer cannot reach c on two: {}",
+        text(&out.stdout)
+    );
 
     b.ok(&["network", "disconnect", "two", "c"]);
     let out = exec(&b, "c", "ip link show eth1");
-    assert!(!out.status.success(), "eth1 still there: {}", text(&out.stdout));
-    assert!(nxdomain(&b, "peer", "extra"), "alias extra outlived disconnect");
+    assert!(
+        !out.status.success(),
+        "eth1 still there: {}",
+        text(&out.stdout)
+    );
+    assert!(
+        nxdomain(&b, "peer", "extra"),
+        "alias extra outlived disconnect"
+    );
     assert!(nxdomain(&b, "peer", "c"), "name c outlived disconnect");
     let c_id = container_id(&b, "c");
     assert!(
@@ -737,5 +952,9 @@ fn networks_connect_and_disconnect_a_running_container() {
             .any(|e| e["container_id"] == c_id.as_str()),
         "c still has an endpoint on two"
     );
-    assert_eq!(b.inspect("c")["State"]["Pid"].as_i64(), Some(pid), "c was restarted");
+    assert_eq!(
+        b.inspect("c")["State"]["Pid"].as_i64(),
+        Some(pid),
+        "c was restarted"
+    );
 }
