@@ -563,6 +563,7 @@ fn networks_work_under_forward_policy_drop_and_leave_it() {
     check_dns(&b);
     check_ports(&b, &r);
     check_isolation(&b, &r);
+    check_healing(&b, &r);
     let policy = host_text(&b, &["iptables", "-S", "FORWARD"]);
     assert_eq!(
         policy.lines().next(),
@@ -578,12 +579,24 @@ fn record(b: &Berth, c: &str) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
-fn kill9(pid: i64) {
+/// SIGKILL and wait until the process is gone (or a zombie): the kill is asynchronous, and a
+/// dying daemon still accepts connections it will then reset.
+fn kill9(b: &Berth, pid: i64) {
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(pid as i32),
         nix::sys::signal::Signal::SIGKILL,
     )
     .unwrap();
+    let dead = b.wait_for(Duration::from_secs(5), || {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |s| {
+            s.rsplit(')')
+                .next()
+                .unwrap_or("")
+                .trim_start()
+                .starts_with('Z')
+        })
+    });
+    assert!(dead, "{pid} survived SIGKILL");
 }
 
 fn container_id(b: &Berth, c: &str) -> String {
@@ -608,12 +621,16 @@ fn nxdomain(b: &Berth, from: &str, name: &str) -> bool {
 fn networks_flushed_firewall_heals_without_restarting_containers() {
     let b = Berth::new();
     let r = Remote::new(&b);
+    check_healing(&b, &r);
+}
+
+fn check_healing(b: &Berth, r: &Remote) {
     b.ok(&["network", "create", "heal"]);
-    web(&b, "web", &["--network", "heal", "-p", "8080:80"]);
-    let url = format!("http://{HOST_IP}:8080/");
+    web(b, "healed", &["--network", "heal", "-p", "8090:80"]);
+    let url = format!("http://{HOST_IP}:8090/");
     assert_eq!(r.curl(&url).as_deref(), Some(HELLO));
-    let pid = b.inspect("web")["State"]["Pid"].as_i64().unwrap();
-    let before = berth_rules(&b);
+    let pid = b.inspect("healed")["State"]["Pid"].as_i64().unwrap();
+    let before = berth_rules(b);
     // Flush every berth chain and delete every jump into them, as a careless admin (or a
     // firewall reload) would.
     for (table, chain) in [
@@ -624,25 +641,25 @@ fn networks_flushed_firewall_heals_without_restarting_containers() {
         ("nat", "BERTH-POSTROUTING"),
         ("raw", "BERTH-PREROUTING"),
     ] {
-        host_text(&b, &["iptables", "-t", table, "-F", chain]);
+        host_text(b, &["iptables", "-t", table, "-F", chain]);
     }
     for rule in &before {
         let (table, rule) = rule.split_once(' ').unwrap();
         if let Some(jump) = rule.strip_prefix("-A ").filter(|r| !r.starts_with("BERTH")) {
             let mut args = vec!["iptables", "-t", table, "-D"];
             args.extend(jump.split_whitespace());
-            host_text(&b, &args);
+            host_text(b, &args);
         }
     }
     assert!(
-        berth_rules(&b).len() < before.len(),
+        berth_rules(b).len() < before.len(),
         "the flush removed nothing"
     );
     // The daemon resyncs every 5 s.
     let healed = b.wait_for(Duration::from_secs(10), || {
-        berth_rules(&b) == before && r.curl(&url).as_deref() == Some(HELLO)
+        berth_rules(b) == before && r.curl(&url).as_deref() == Some(HELLO)
     });
-    let after = berth_rules(&b);
+    let after = berth_rules(b);
     assert!(
         healed,
         "not healed within 10 s; before:\n{}\nafter:\n{}",
@@ -651,7 +668,7 @@ fn networks_flushed_firewall_heals_without_restarting_containers() {
     );
     assert_eq!(duplicates(&after), Vec::<String>::new(), "duplicate rules");
     assert_eq!(
-        b.inspect("web")["State"]["Pid"].as_i64(),
+        b.inspect("healed")["State"]["Pid"].as_i64(),
         Some(pid),
         "healing restarted the container"
     );
@@ -780,10 +797,10 @@ fn networks_killed_daemon_keeps_addresses_names_and_rules() {
     let before = berth_rules(&b);
     let victim = record(&b, "victim");
 
-    kill9(b.daemon_pid() as i64);
+    kill9(&b, b.daemon_pid() as i64);
     // The victim dies with its shim while no daemon watches.
-    kill9(victim["state"]["shim_pid"].as_i64().unwrap());
-    kill9(victim["state"]["pid"].as_i64().unwrap());
+    kill9(&b, victim["state"]["shim_pid"].as_i64().unwrap());
+    kill9(&b, victim["state"]["pid"].as_i64().unwrap());
     // Any command starts a new daemon.
     b.ok(&["container", "ls"]);
     assert!(
