@@ -222,6 +222,17 @@ impl Firewall {
     pub async fn apply(&self, d: &Desired, force: bool) -> Result<(), FirewallError> {
         let mut applied = self.applied.lock().await;
         let current = self.ours_in_kernel().await?;
+        if d.networks.is_empty() && d.ports.is_empty() {
+            // Nothing to enforce: no chains and no jumps, so once the last network is gone
+            // iptables-save shows nothing of berth (the chains come back with the next
+            // network). A jump cannot outlive its chain, so empty chains mean no jumps.
+            if current.values().any(|lines| !lines.is_empty()) {
+                self.remove_chains_and_jumps().await?;
+            }
+            let seen = self.ours_in_kernel().await?;
+            *applied = Some((d.clone(), seen));
+            return Ok(());
+        }
         let unchanged = match applied.as_ref() {
             Some((prev, seen)) => prev == d && *seen == current,
             None => false,
@@ -259,6 +270,13 @@ impl Firewall {
 
     /// Removes the jumps and our chains.
     pub async fn remove_all(&self) -> Result<(), FirewallError> {
+        let mut applied = self.applied.lock().await;
+        self.remove_chains_and_jumps().await?;
+        *applied = None;
+        Ok(())
+    }
+
+    async fn remove_chains_and_jumps(&self) -> Result<(), FirewallError> {
         for (table, chain, rule) in self.jumps() {
             let mut del = vec!["-t", table, "-D", chain];
             del.extend(rule.iter().map(String::as_str));
@@ -270,7 +288,6 @@ impl Firewall {
         for (table, chain) in self.chains() {
             self.run(&["-t", table, "-X", &chain]).await?;
         }
-        *self.applied.lock().await = None;
         Ok(())
     }
 

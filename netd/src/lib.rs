@@ -842,12 +842,19 @@ impl Netd {
             .index(&n.bridge)
             .await?
             .ok_or_else(|| LinkError::NotFound(n.bridge.clone()))?;
-        let peer = format!("vp{}", &ep.host_ifname[2..]);
+        // The peer is born in the container's namespace under its final name.
         self.host
-            .add_veth(&ep.host_ifname, &peer, n.mtu, bridge, &ep.netns_path)
+            .add_veth(
+                &ep.host_ifname,
+                &ep.ifname,
+                n.mtu,
+                bridge,
+                &ep.netns_path,
+                ep.mac,
+            )
             .await?;
         let res = ctr
-            .configure_peer(&peer, &ep.ifname, ep.mac, ep.ip, n.subnet.prefix())
+            .configure_peer(&ep.ifname, &ep.ifname, ep.mac, ep.ip, n.subnet.prefix())
             .await;
         if res.is_err() {
             let _ = self.host.delete(&ep.host_ifname).await;
@@ -921,9 +928,16 @@ impl Netd {
                 container: container_id.into(),
             });
         }
+        let ports_before = state.published.get(container_id).map(Vec::len);
         self.detach_locked(&mut state, &n.id, container_id).await?;
         self.save(&state)?;
-        self.apply_firewall(&state, false).await
+        // The rules depend on networks and published ports only: a detach that dropped no
+        // port leaves them as they are (resync still heals them), and spares a container's
+        // removal a dozen iptables runs.
+        if state.published.get(container_id).map(Vec::len) != ports_before {
+            self.apply_firewall(&state, false).await?;
+        }
+        Ok(())
     }
 
     async fn detach_locked(
@@ -1062,10 +1076,12 @@ impl Netd {
     /// Removes every published port of a container.
     pub async fn unpublish(&self, container_id: &str) -> Result<()> {
         let mut state = self.state.lock().await;
+        // Nothing published, nothing to rewrite (see detach).
         if state.published.remove(container_id).is_some() {
             self.save(&state)?;
+            self.apply_firewall(&state, false).await?;
         }
-        self.apply_firewall(&state, false).await
+        Ok(())
     }
 
     /// The bindings currently published for a container.

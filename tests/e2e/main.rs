@@ -1,8 +1,9 @@
 //! End-to-end tests: drive the `berth` binary on a real kernel. Every test has its own daemon,
-//! state root, run dir and cgroup parent, and leaves nothing behind.
+//! state root, run dir, cgroup parent and network namespace, and leaves nothing behind.
 
 mod containers;
 mod images;
 mod lifecycle;
+mod networks;
 mod stacks;
 mod support;

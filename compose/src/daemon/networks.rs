@@ -83,6 +83,7 @@ impl Networks {
         exposed: &[String],
         shared_netns: Option<PathBuf>,
     ) -> Result<NetSetup, ApiError> {
+        let started = std::time::Instant::now();
         let cfg = &rec.config;
         let hostname = berth_engine::container::hostname_of(rec);
         let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
@@ -124,7 +125,9 @@ impl Networks {
         }
         let netns = berth_netd::netns_path(&self.run_dir, &rec.id);
         if !netns.exists() {
+            let t = std::time::Instant::now();
             self.netd.create_netns(&rec.id).await?;
+            tracing::debug!(container = %&rec.id[..12], micros = t.elapsed().as_micros() as u64, "netd create_netns");
         }
         let short = rec.id[..12].to_string();
         let mut first_ip = None;
@@ -163,7 +166,11 @@ impl Networks {
                         // Earlier networks win the default route.
                         gateway_priority: ep.priority.saturating_mul(1000) - i as i32,
                     };
-                    self.netd.attach(&ep.name, req).await?.ip
+                    let t = std::time::Instant::now();
+                    let ip = self.netd.attach(&ep.name, req).await?.ip;
+                    // scripts/bench-network reads this (BERTH_LOG=...=debug).
+                    tracing::debug!(network = %ep.name, container = %short, micros = t.elapsed().as_micros() as u64, "netd attach");
+                    ip
                 }
             };
             first_ip.get_or_insert(ip);
@@ -216,6 +223,7 @@ impl Networks {
                 &[],
             )
         };
+        tracing::debug!(container = %short, micros = started.elapsed().as_micros() as u64, "network prepare");
         Ok(NetSetup {
             netns: Some(netns),
             hosts: berth_netd::render_hosts(&entries),
@@ -225,6 +233,7 @@ impl Networks {
 
     /// Everything of a removed container: published ports, endpoints, its netns.
     pub async fn release(&self, id: &str) {
+        let started = std::time::Instant::now();
         let _ = self.netd.unpublish(id).await;
         for n in self.netd.list().await {
             if n.endpoints.iter().any(|e| e.container_id == id) {
@@ -236,6 +245,7 @@ impl Networks {
         if let Err(e) = self.netd.remove_netns(id).await {
             tracing::debug!(container = %id, error = %e, "removing netns");
         }
+        tracing::debug!(container = %&id[..12.min(id.len())], micros = started.elapsed().as_micros() as u64, "network release");
     }
 
     /// Frees what belongs to containers that no longer exist (after a crash).
