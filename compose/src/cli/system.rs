@@ -48,7 +48,7 @@ pub fn daemon(g: &GlobalOpts, args: &DaemonArgs) -> anyhow::Result<i32> {
             tracing_subscriber::fmt()
                 .with_env_filter(
                     tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG")
-                        .unwrap_or_else(|_| "info".into()),
+                        .unwrap_or_else(|_| "info,netlink_packet_route=error".into()),
                 )
                 .with_writer(std::io::stderr)
                 .init();
