@@ -35,7 +35,9 @@ impl Client {
         } else if c.request(Method::GET, "/_ping", empty()).is_err() {
             // A daemon killed a moment ago may still accept and then reset: wait for it to be
             // gone (its pid file lock is released with it), then start a new one.
-            let pid = std::fs::read_to_string(g.run_dir.join("berth.pid")).ok().and_then(|p| p.trim().parse::<i32>().ok());
+            let pid = std::fs::read_to_string(g.run_dir.join("berth.pid"))
+                .ok()
+                .and_then(|p| p.trim().parse::<i32>().ok());
             if let Some(pid) = pid {
                 for _ in 0..300 {
                     if nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_err() {

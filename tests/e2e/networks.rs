@@ -970,3 +970,86 @@ fn networks_connect_and_disconnect_a_running_container() {
         "c was restarted"
     );
 }
+
+/// The one test on the host's own network namespace: a daemon there wires a network and a
+/// published port, and after everything is removed the host's links and firewall are as before.
+#[test]
+fn a_daemon_on_the_host_namespace_leaves_it_clean() {
+    let links = || -> Vec<String> {
+        let out = std::process::Command::new("ip")
+            .args(["-o", "link"])
+            .output()
+            .unwrap();
+        text(&out.stdout)
+            .lines()
+            .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+            .collect()
+    };
+    let berth_rules = || -> Vec<String> {
+        let out = std::process::Command::new("iptables-save")
+            .output()
+            .unwrap();
+        text(&out.stdout)
+            .lines()
+            .filter(|l| l.contains("BERTH"))
+            .map(String::from)
+            .collect()
+    };
+    let links_before = links();
+    assert!(
+        berth_rules().is_empty(),
+        "the host starts without berth rules"
+    );
+    let b = Berth::on_host_namespace();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let net = format!("hostns{}", &b.cgroup_parent[b.cgroup_parent.len() - 6..]);
+    b.ok(&["network", "create", &net]);
+    let publish = format!("127.0.0.1:{port}:80");
+    b.ok(&[
+        "container",
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "--network",
+        &net,
+        "-p",
+        &publish,
+        "--init",
+        "bb:local",
+        "httpd",
+        "-f",
+        "-p",
+        "80",
+        "-h",
+        "/var/www",
+    ]);
+    let url = format!("http://127.0.0.1:{port}/");
+    assert!(b.wait_for(std::time::Duration::from_secs(5), || text(
+        &std::process::Command::new("busybox")
+            .args(["wget", "-qO-", &url])
+            .output()
+            .unwrap()
+            .stdout
+    )
+        == "hello from berth\n"));
+    assert!(!berth_rules().is_empty());
+    b.ok(&["container", "rm", "-f", "web"]);
+    b.ok(&["network", "rm", &net]);
+    let _ = b.run(&["network", "rm", "bridge"]);
+    b.ok(&["daemon", "stop"]);
+    assert!(
+        berth_rules().is_empty(),
+        "no berth rule left on the host: {:?}",
+        berth_rules()
+    );
+    let added: Vec<String> = links()
+        .into_iter()
+        .filter(|l| !links_before.contains(l))
+        .collect();
+    assert!(added.is_empty(), "no link left on the host: {added:?}");
+}

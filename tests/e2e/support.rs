@@ -29,6 +29,16 @@ fn unique(prefix: &str) -> String {
 impl Berth {
     /// A fresh berth with the busybox image imported as `bb:local`.
     pub fn new() -> Berth {
+        Self::create(true)
+    }
+
+    /// A berth whose daemon runs in the host's own network namespace (one test proves that
+    /// it leaves the host clean).
+    pub fn on_host_namespace() -> Berth {
+        Self::create(false)
+    }
+
+    fn create(own_netns: bool) -> Berth {
         assert!(
             Path::new(BUSYBOX).exists(),
             "busybox-static is required (apt-get install busybox-static)"
@@ -42,11 +52,17 @@ impl Berth {
             root: dir.path().join("root"),
             run_dir: dir.path().join("run"),
             cgroup_parent: name.clone(),
-            netns: name.clone(),
+            netns: if own_netns {
+                name.clone()
+            } else {
+                String::new()
+            },
             dir,
         };
-        sh(&["ip", "netns", "add", &name]);
-        b.host(&["ip", "link", "set", "lo", "up"]);
+        if own_netns {
+            sh(&["ip", "netns", "add", &name]);
+            b.host(&["ip", "link", "set", "lo", "up"]);
+        }
         let tar = b.busybox_tar();
         b.ok(&[
             "image",
@@ -62,10 +78,8 @@ impl Berth {
     /// A `berth` command run inside this berth's network namespace (so a daemon it starts
     /// lives there too).
     pub fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new("nsenter");
-        c.arg(format!("--net=/run/netns/{}", self.netns))
-            .arg(BERTH)
-            .args(args)
+        let mut c = self.in_netns(BERTH);
+        c.args(args)
             .env("BERTH_DNS_UPSTREAM", "127.0.0.1:5399")
             .env("BERTH_ROOT", &self.root)
             .env("BERTH_RUN_DIR", &self.run_dir)
@@ -94,11 +108,18 @@ impl Berth {
 
     /// Runs a host command inside this berth's network namespace ("the host" of its containers).
     pub fn host(&self, args: &[&str]) -> Output {
-        Command::new("nsenter")
-            .arg(format!("--net=/run/netns/{}", self.netns))
-            .args(args)
-            .output()
-            .unwrap()
+        self.in_netns(args[0]).args(&args[1..]).output().unwrap()
+    }
+
+    /// `program` run in this berth's network namespace (the host's when it has none).
+    fn in_netns(&self, program: &str) -> Command {
+        if self.netns.is_empty() {
+            return Command::new(program);
+        }
+        let mut c = Command::new("nsenter");
+        c.arg(format!("--net=/run/netns/{}", self.netns))
+            .arg(program);
+        c
     }
 
     pub fn inspect(&self, c: &str) -> serde_json::Value {
