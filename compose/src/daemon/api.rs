@@ -64,42 +64,16 @@ pub async fn route(d: Arc<Daemon>, req: Request<Incoming>) -> ApiResult {
         }
         (&Method::GET, ["images"]) => http::json(&d.images.with(|s| s.list()).await?),
         (&Method::POST, ["images", "import"]) => {
-            let file = spool(&d, req).await?;
             let reference = q.get("ref").filter(|s| !s.is_empty()).map(String::from);
             let changes = q.all("change");
-            let summary = d
-                .images
-                .with(move |s| {
-                    let f = std::fs::File::open(&file).map_err(|source| {
-                        berth_engine::image::ImageError::Io {
-                            path: file.clone(),
-                            source,
-                        }
-                    })?;
-                    let r = s.import(f, reference.as_deref(), &changes);
-                    let _ = std::fs::remove_file(&file);
-                    r
-                })
-                .await?;
+            let summary = with_upload(&d, req, move |s, f| {
+                s.import(f, reference.as_deref(), &changes)
+            })
+            .await?;
             http::json(&summary)
         }
         (&Method::POST, ["images", "load"]) => {
-            let file = spool(&d, req).await?;
-            let loaded = d
-                .images
-                .with(move |s| {
-                    let f = std::fs::File::open(&file).map_err(|source| {
-                        berth_engine::image::ImageError::Io {
-                            path: file.clone(),
-                            source,
-                        }
-                    })?;
-                    let r = s.load(f);
-                    let _ = std::fs::remove_file(&file);
-                    r
-                })
-                .await?;
-            http::json(&loaded)
+            http::json(&with_upload(&d, req, |s, f| s.load(f)).await?)
         }
         (&Method::GET, ["images", "save"]) => {
             let names = q.all("name");
@@ -261,6 +235,33 @@ async fn spool(d: &Daemon, req: Request<Incoming>) -> Result<std::path::PathBuf,
     }
     file.flush().await?;
     Ok(path)
+}
+
+/// Spools the request body (an image archive) to a scratch file and hands it to `f` with the
+/// store; the file goes either way.
+async fn with_upload<T: Send + 'static>(
+    d: &Daemon,
+    req: Request<Incoming>,
+    f: impl FnOnce(
+            &mut berth_engine::image::ImageStore,
+            std::fs::File,
+        ) -> Result<T, berth_engine::image::ImageError>
+        + Send
+        + 'static,
+) -> Result<T, ApiError> {
+    let file = spool(d, req).await?;
+    d.images
+        .with(move |s| {
+            let opened =
+                std::fs::File::open(&file).map_err(|source| berth_engine::image::ImageError::Io {
+                    path: file.clone(),
+                    source,
+                });
+            let r = opened.and_then(|fh| f(s, fh));
+            let _ = std::fs::remove_file(&file);
+            r
+        })
+        .await
 }
 
 async fn stream_file(path: std::path::PathBuf, remove: bool) -> ApiResult {
