@@ -1053,3 +1053,58 @@ fn a_daemon_on_the_host_namespace_leaves_it_clean() {
         .collect();
     assert!(added.is_empty(), "no link left on the host: {added:?}");
 }
+
+/// `--network container:NAME` joins NAME's pinned namespace: same interfaces, same localhost.
+#[test]
+fn network_container_mode_shares_the_namespace() {
+    let b = Berth::new();
+    b.ok(&["network", "create", "shared"]);
+    b.ok(&[
+        "container",
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "--network",
+        "shared",
+        "--init",
+        "bb:local",
+        "httpd",
+        "-f",
+        "-p",
+        "80",
+        "-h",
+        "/var/www",
+    ]);
+    let ip = b.inspect("web")["NetworkSettings"]["Networks"]["shared"]["IPAddress"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let out = b.ok(&[
+        "container",
+        "run",
+        "--rm",
+        "--network",
+        "container:web",
+        "bb:local",
+        "sh",
+        "-c",
+        "ip -4 -o addr show eth0; wget -qO- http://127.0.0.1/",
+    ]);
+    assert!(out.contains(&format!("inet {ip}/")), "{out}");
+    assert!(out.ends_with("hello from berth\n"), "{out}");
+    let out = b.run(&[
+        "container",
+        "run",
+        "--rm",
+        "--network",
+        "container:nobody",
+        "bb:local",
+        "true",
+    ]);
+    assert!(
+        !out.status.success() && text(&out.stderr).contains("no such container"),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -24,6 +24,9 @@ use tokio::sync::{watch, Mutex, RwLock};
 /// One container the daemon knows.
 pub struct Ctr {
     pub id: String,
+    /// The container's name (names never change): lookups need no record lock, so they are
+    /// safe while an operation holds one (e.g. `start` resolving `network_mode: container:X`).
+    pub name: String,
     /// The record; every state change happens under this lock and is persisted before release.
     pub rec: Mutex<ContainerRecord>,
     /// Status broadcasts for waiters (stop, wait, logs -f).
@@ -38,6 +41,7 @@ impl Ctr {
     fn new(rec: ContainerRecord) -> Arc<Ctr> {
         Arc::new(Ctr {
             id: rec.id.clone(),
+            name: rec.config.name.clone(),
             status: watch::channel(rec.state.status).0,
             health: watch::channel(rec.state.health.as_ref().map(|h| h.status)).0,
             rec: Mutex::new(rec),
@@ -104,7 +108,7 @@ impl Containers {
         }
         let name = reference.trim_start_matches('/');
         for c in map.values() {
-            if c.rec.lock().await.config.name == name {
+            if c.name == name {
                 return Ok(c.clone());
             }
         }
@@ -197,7 +201,7 @@ impl Containers {
             validate_name(&config.name)?;
         }
         for c in self.all().await {
-            if c.rec.lock().await.config.name == config.name {
+            if c.name == config.name {
                 return Err(ApiError::conflict(format!(
                     "the container name \"/{}\" is already in use by container \"{}\": remove (or rename) that container to be able to reuse that name",
                     config.name, c.id
@@ -261,7 +265,7 @@ impl Containers {
             let name = super::names::generate();
             let mut taken = false;
             for c in self.all().await {
-                if c.rec.lock().await.config.name == name {
+                if c.name == name {
                     taken = true;
                 }
             }
