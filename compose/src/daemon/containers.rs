@@ -41,6 +41,8 @@ pub struct Containers {
     images: Arc<Images>,
     pub nets: Arc<Networks>,
     map: RwLock<HashMap<String, Arc<Ctr>>>,
+    /// Lifecycle events for `GET /events` (see `super::events`).
+    pub events: super::events::EventBus,
 }
 
 /// What `start` hands back: where to attach.
@@ -71,6 +73,7 @@ impl Containers {
             images,
             nets,
             map: RwLock::new(HashMap::new()),
+            events: Default::default(),
         })
     }
 
@@ -241,6 +244,7 @@ impl Containers {
             state: Default::default(),
         };
         persist(&layout, &rec)?;
+        self.events.emit("create", &rec);
         let ctr = Arc::new(Ctr {
             id: id.clone(),
             status: watch::channel(Status::Created).0,
@@ -365,6 +369,7 @@ impl Containers {
         st.oom_killed = false;
         st.manually_stopped = false;
         persist(&layout, &rec)?;
+        self.events.emit("start", &rec);
         drop(rec);
         *ctr.started.lock().unwrap() = Some(Instant::now());
         let _ = ctr.status.send_replace(Status::Running);
@@ -438,6 +443,7 @@ impl Containers {
         let _ = persist(&layout, &rec);
         let status = rec.state.status;
         tracing::info!(container = %ctr.id, exit_code = rec.state.exit_code, oom, restart, "container exited");
+        self.events.emit("die", &rec);
         drop(rec);
         let _ = ctr.status.send_replace(status);
         if let Some(delay) = delay {
@@ -535,6 +541,7 @@ impl Containers {
             return Ok(());
         }
         if self.wait_not_running(ctr, Duration::from_secs(grace)).await {
+            self.events.emit("stop", &*ctr.rec.lock().await);
             return Ok(());
         }
         tracing::info!(container = %ctr.id, grace, "grace period over, killing");
@@ -545,6 +552,7 @@ impl Containers {
                 short(&ctr.id)
             )));
         }
+        self.events.emit("stop", &*ctr.rec.lock().await);
         Ok(())
     }
 
@@ -591,6 +599,8 @@ impl Containers {
             Status::Running
         };
         persist(&layout, &rec)?;
+        self.events
+            .emit(if pause { "pause" } else { "unpause" }, &rec);
         let _ = ctr.status.send_replace(rec.state.status);
         Ok(())
     }
@@ -615,6 +625,7 @@ impl Containers {
             let mut rec = ctr.rec.lock().await;
             rec.state.manually_stopped = true;
             rec.state.status = Status::Removing;
+            self.events.emit("destroy", &rec);
         }
         let _ = ctr.status.send_replace(Status::Removing);
         self.destroy_cgroup(&ctr.id).await;

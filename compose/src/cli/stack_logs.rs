@@ -1,0 +1,167 @@
+//! `berth logs`: the project's containers' logs, each line prefixed with the container's name
+//! in a colour of its service, as Compose prints them. With -f every container is followed at
+//! once, a thread per container over `GET /containers/{id}/logs?follow=1`; `up` (attached)
+//! uses the same followers.
+
+use super::stack_select::{ServiceContainer, Target};
+use super::GlobalOpts;
+use crate::client::{q, Client};
+use berth_engine::runtime::logs::LogEntry;
+use clap::Args;
+use std::io::Write;
+use std::sync::mpsc;
+
+#[derive(Args, Debug)]
+pub struct LogsArgs {
+    /// Follow log output
+    #[arg(short, long)]
+    pub follow: bool,
+    /// Number of lines to show from the end of the logs for each container
+    #[arg(short = 'n', long, default_value = "all")]
+    pub tail: String,
+    /// Show timestamps
+    #[arg(short, long)]
+    pub timestamps: bool,
+    /// Produce monochrome output
+    #[arg(long)]
+    pub no_color: bool,
+    /// Don't print prefix in logs
+    #[arg(long)]
+    pub no_log_prefix: bool,
+    pub services: Vec<String>,
+}
+
+/// How each log line is dressed.
+#[derive(Debug, Clone)]
+pub struct LogStyle {
+    pub prefix: bool,
+    pub color: bool,
+    pub timestamps: bool,
+    /// Names are padded to the longest, so the `|` columns line up.
+    pub width: usize,
+}
+
+impl LogStyle {
+    pub fn new(containers: &[ServiceContainer], no_prefix: bool, no_color: bool) -> LogStyle {
+        LogStyle {
+            prefix: !no_prefix,
+            // Colour only for a terminal: escape codes in a pipe or file are noise.
+            color: !no_color && nix::unistd::isatty(1).unwrap_or(false),
+            timestamps: false,
+            width: containers.iter().map(|c| c.name.len()).max().unwrap_or(0),
+        }
+    }
+
+    fn prefix_of(&self, c: &ServiceContainer) -> String {
+        if !self.prefix {
+            return String::new();
+        }
+        let padded = format!("{:<w$} |", c.name, w = self.width);
+        if self.color {
+            format!("\x1b[{}m{padded}\x1b[0m ", service_color(&c.service))
+        } else {
+            format!("{padded} ")
+        }
+    }
+}
+
+/// A stable colour per service: a hash of its name into Compose's palette, so a service keeps
+/// its colour from one run to the next.
+fn service_color(service: &str) -> &'static str {
+    const PALETTE: [&str; 10] = [
+        "36", "33", "32", "35", "34", "36;1", "33;1", "32;1", "35;1", "34;1",
+    ];
+    let h = service
+        .bytes()
+        .fold(2166136261u32, |h, b| (h ^ b as u32).wrapping_mul(16777619));
+    PALETTE[h as usize % PALETTE.len()]
+}
+
+/// Streams the logs of each container on its own thread; `on_end` gets each container when
+/// its stream ends (with `follow`, when it stops running).
+pub fn stream_all<T: Send + 'static>(
+    g: &GlobalOpts,
+    containers: &[ServiceContainer],
+    follow: bool,
+    tail: &str,
+    style: &LogStyle,
+    done: &mpsc::Sender<T>,
+    on_end: fn(ServiceContainer) -> T,
+) {
+    for c in containers {
+        let (g, c, style, done) = (g.clone(), c.clone(), style.clone(), done.clone());
+        let path = format!(
+            "/containers/{}/logs?follow={}&tail={}",
+            c.id,
+            follow as u8,
+            q(tail)
+        );
+        std::thread::spawn(move || {
+            // A client per thread: each drives its own connection.
+            let result = Client::connect(&g).and_then(|client| {
+                let mut out = PrefixedLines {
+                    prefix: style.prefix_of(&c),
+                    timestamps: style.timestamps,
+                    pending: Vec::new(),
+                };
+                client.download(&path, &mut out)
+            });
+            if let Err(e) = result {
+                eprintln!("berth: logs of {}: {e:#}", c.name);
+            }
+            let _ = done.send(on_end(c));
+        });
+    }
+}
+
+/// Turns the daemon's JSON log lines into prefixed lines on stdout, one whole line at a time
+/// so concurrent containers never interleave within a line.
+struct PrefixedLines {
+    prefix: String,
+    timestamps: bool,
+    pending: Vec<u8>,
+}
+
+impl Write for PrefixedLines {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.pending.extend_from_slice(buf);
+        while let Some(pos) = self.pending.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = self.pending.drain(..=pos).collect();
+            let Ok(e) = serde_json::from_slice::<LogEntry>(&line) else {
+                continue;
+            };
+            let mut text = e.log;
+            if !text.ends_with('\n') {
+                text.push('\n');
+            }
+            let stamp = if self.timestamps {
+                format!("{} ", e.time)
+            } else {
+                String::new()
+            };
+            let mut o = std::io::stdout().lock();
+            o.write_all(format!("{}{stamp}{text}", self.prefix).as_bytes())?;
+            o.flush()?;
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stdout().flush()
+    }
+}
+
+pub fn logs(g: &GlobalOpts, a: &LogsArgs) -> anyhow::Result<i32> {
+    let target = Target::resolve(g)?;
+    target.check_services(&a.services)?;
+    let c = Client::connect(g)?;
+    let containers = target.containers(&c, &a.services, false)?;
+    let mut style = LogStyle::new(&containers, a.no_log_prefix, a.no_color);
+    style.timestamps = a.timestamps;
+    let (done, ended) = mpsc::channel();
+    stream_all(g, &containers, a.follow, &a.tail, &style, &done, |c| c);
+    // Each container's stream ends on its own (-f: when it stops); Ctrl-C ends them all.
+    for _ in 0..containers.len() {
+        let _ = ended.recv();
+    }
+    Ok(0)
+}
