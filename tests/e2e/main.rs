@@ -4,5 +4,6 @@
 mod containers;
 mod images;
 mod lifecycle;
+mod stack_cmds;
 mod stacks;
 mod support;

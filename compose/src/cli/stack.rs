@@ -185,6 +185,8 @@ pub fn ps(g: &GlobalOpts, a: &PsArgs) -> anyhow::Result<i32> {
     let mine: Vec<&Value> = list
         .iter()
         .filter(|x| x["Labels"][crate::stack::convert::LABEL_PROJECT] == project)
+        // One-off `run` containers are not the service's replicas: Compose's ps leaves them out.
+        .filter(|x| x["Labels"][crate::stack::convert::LABEL_ONEOFF] != "True")
         .filter(|x| {
             a.filter_services.is_empty()
                 || a.filter_services

@@ -32,7 +32,11 @@ pub fn top(g: &GlobalOpts, services: &[String]) -> anyhow::Result<i32> {
     let target = Target::resolve(g)?;
     target.check_services(services)?;
     let c = Client::connect(g)?;
-    for x in target.containers(&c, services, false)?.iter().filter(|x| x.running()) {
+    for x in target
+        .containers(&c, services, false)?
+        .iter()
+        .filter(|x| x.running())
+    {
         let v: Value = c.get(&format!("/containers/{}/top", x.id))?;
         let rows: Vec<Vec<String>> = std::iter::once(v["Titles"].clone())
             .chain(v["Processes"].as_array().into_iter().flatten().cloned())
@@ -55,7 +59,13 @@ pub fn top(g: &GlobalOpts, services: &[String]) -> anyhow::Result<i32> {
 fn print_table(rows: &[Vec<String>]) {
     let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..cols)
-        .map(|i| rows.iter().filter_map(|r| r.get(i)).map(String::len).max().unwrap_or(0))
+        .map(|i| {
+            rows.iter()
+                .filter_map(|r| r.get(i))
+                .map(String::len)
+                .max()
+                .unwrap_or(0)
+        })
         .collect();
     let mut out = std::io::stdout().lock();
     for r in rows {
@@ -79,15 +89,14 @@ pub fn port(g: &GlobalOpts, a: &PortArgs) -> anyhow::Result<i32> {
     let ports: Vec<Value> = c.get(&format!("/containers/{}/port", x.id))?;
     let found = ports.iter().find(|p| {
         p["container_port"] == a.private_port
-            && p["protocol"].as_str().unwrap_or("tcp").eq_ignore_ascii_case(&a.protocol)
+            && p["protocol"]
+                .as_str()
+                .unwrap_or("tcp")
+                .eq_ignore_ascii_case(&a.protocol)
     });
     match found {
         Some(p) => {
-            println!(
-                "{}:{}",
-                p["host_ip"].as_str().unwrap_or(""),
-                p["host_port"]
-            );
+            println!("{}:{}", p["host_ip"].as_str().unwrap_or(""), p["host_port"]);
             Ok(0)
         }
         None => anyhow::bail!(
@@ -105,24 +114,35 @@ pub fn images(g: &GlobalOpts, services: &[String]) -> anyhow::Result<i32> {
     target.check_services(services)?;
     let c = Client::connect(g)?;
     let images: Vec<Value> = c.get("/images")?;
-    let rows = std::iter::once(["CONTAINER", "REPOSITORY", "TAG", "IMAGE ID", "SIZE"].map(String::from).to_vec());
-    let body = target.containers(&c, services, false)?.into_iter().map(|x| {
-        let image_id = x.raw["ImageID"].as_str().unwrap_or("").to_string();
-        let size = images
-            .iter()
-            .find(|i| i["Id"] == image_id.as_str())
-            .and_then(|i| i["Size"].as_u64())
-            .unwrap_or(0);
-        let reference = x.raw["Image"].as_str().unwrap_or("").to_string();
-        let (repo, tag) = reference.rsplit_once(':').unwrap_or((&reference, "latest"));
-        vec![
-            x.name.clone(),
-            repo.to_string(),
-            tag.to_string(),
-            image_id.trim_start_matches("sha256:").chars().take(12).collect(),
-            super::image::human_size(size),
-        ]
-    });
+    let rows = std::iter::once(
+        ["CONTAINER", "REPOSITORY", "TAG", "IMAGE ID", "SIZE"]
+            .map(String::from)
+            .to_vec(),
+    );
+    let body = target
+        .containers(&c, services, false)?
+        .into_iter()
+        .map(|x| {
+            let image_id = x.raw["ImageID"].as_str().unwrap_or("").to_string();
+            let size = images
+                .iter()
+                .find(|i| i["Id"] == image_id.as_str())
+                .and_then(|i| i["Size"].as_u64())
+                .unwrap_or(0);
+            let reference = x.raw["Image"].as_str().unwrap_or("").to_string();
+            let (repo, tag) = reference.rsplit_once(':').unwrap_or((&reference, "latest"));
+            vec![
+                x.name.clone(),
+                repo.to_string(),
+                tag.to_string(),
+                image_id
+                    .trim_start_matches("sha256:")
+                    .chars()
+                    .take(12)
+                    .collect(),
+                super::image::human_size(size),
+            ]
+        });
     print_table(&rows.chain(body).collect::<Vec<_>>());
     Ok(0)
 }

@@ -74,11 +74,7 @@ pub fn run(g: &GlobalOpts, cmd: &Lifecycle) -> anyhow::Result<i32> {
             Lifecycle::Start(a) => (&a.services, Order::Dependencies, Box::new(start)),
             Lifecycle::Stop(a) => {
                 let t = a.timeout.map(|t| format!("?t={t}")).unwrap_or_default();
-                (
-                    &a.services,
-                    Order::Reverse,
-                    Box::new(move |x| stop(x, &t)),
-                )
+                (&a.services, Order::Reverse, Box::new(move |x| stop(x, &t)))
             }
             Lifecycle::Restart(a) => {
                 let t = a.timeout.map(|t| format!("?t={t}")).unwrap_or_default();
@@ -125,7 +121,13 @@ pub fn run(g: &GlobalOpts, cmd: &Lifecycle) -> anyhow::Result<i32> {
 
 /// Stops the services' running containers, dependents first: `up`'s Ctrl-C and abort.
 pub fn stop_services(target: &Target, c: &Client, services: &[String]) -> anyhow::Result<i32> {
-    apply(target, c, services, Order::Reverse, Box::new(|x| stop(x, "")))
+    apply(
+        target,
+        c,
+        services,
+        Order::Reverse,
+        Box::new(|x| stop(x, "")),
+    )
 }
 
 /// Runs `action` on each container of `services`, in `order`; a failure does not stop the
@@ -226,7 +228,13 @@ fn create(g: &GlobalOpts, target: &Target, c: &Client, services: &[String]) -> a
 }
 
 /// `rm`: stopped service containers only (running ones with -s, after stopping them).
-fn rm(target: &Target, c: &Client, services: &[String], force: bool, stop_first: bool) -> anyhow::Result<i32> {
+fn rm(
+    target: &Target,
+    c: &Client,
+    services: &[String],
+    force: bool,
+    stop_first: bool,
+) -> anyhow::Result<i32> {
     target.check_services(services)?;
     let all = target.containers(c, services, false)?;
     if stop_first {

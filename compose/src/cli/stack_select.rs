@@ -97,7 +97,12 @@ impl Target {
     }
 
     /// Container `index` (1-based) of `service`: what `exec` and `port` act on.
-    pub fn replica(&self, c: &Client, service: &str, index: u32) -> anyhow::Result<ServiceContainer> {
+    pub fn replica(
+        &self,
+        c: &Client,
+        service: &str,
+        index: u32,
+    ) -> anyhow::Result<ServiceContainer> {
         self.check_services(&[service.to_string()])?;
         self.containers(c, &[service.to_string()], false)?
             .into_iter()

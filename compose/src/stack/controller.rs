@@ -540,12 +540,15 @@ pub async fn create_oneoff(
     let mut ignored = Outcome::default();
     ensure_networks(d, p, &mut ignored).await?;
     ensure_volumes(d, p, &mut ignored).await?;
-    let (mut cfg, _) = convert::container_config(p, service, svc, 1).map_err(ApiError::bad_request)?;
+    let (mut cfg, _) =
+        convert::container_config(p, service, svc, 1).map_err(ApiError::bad_request)?;
     let suffix: [u8; 3] = rand_bytes();
-    cfg.name = o.name.clone().unwrap_or_else(|| {
-        format!("{}-{service}-run-{}", p.name, hex::encode(suffix))
-    });
-    cfg.labels.insert(convert::LABEL_ONEOFF.into(), "True".into());
+    cfg.name = o
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("{}-{service}-run-{}", p.name, hex::encode(suffix)));
+    cfg.labels
+        .insert(convert::LABEL_ONEOFF.into(), "True".into());
     cfg.labels.remove(LABEL_NUMBER);
     if o.command.is_some() {
         cfg.cmd = o.command.clone();
