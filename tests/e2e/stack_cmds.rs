@@ -2,6 +2,7 @@
 //! index, one-off `run`, the lifecycle commands on a service, port, top, images, events, and
 //! attached `up` ending on a container's exit or Ctrl-C.
 
+use crate::stacks::{in_dir, ok_in, stack_dir};
 use crate::support::*;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Output, Stdio};
@@ -28,28 +29,6 @@ services:
       replicas: 2
     depends_on: [db]
 "#;
-
-fn stack_dir(b: &Berth, text: &str) -> PathBuf {
-    let dir = b.dir.path().join("stack");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("compose.yaml"), text).unwrap();
-    dir
-}
-
-fn in_dir(b: &Berth, dir: &Path, args: &[&str]) -> Output {
-    b.cmd(args).current_dir(dir).output().unwrap()
-}
-
-fn ok_in(b: &Berth, dir: &Path, args: &[&str]) -> String {
-    let out = in_dir(b, dir, args);
-    assert!(
-        out.status.success(),
-        "berth {args:?}: {}\n{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    text(&out.stdout)
-}
 
 fn spawn_in(b: &Berth, dir: &Path, args: &[&str]) -> Child {
     b.cmd(args)

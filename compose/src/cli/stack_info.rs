@@ -1,5 +1,6 @@
 //! Read-only service-level views, as Compose's: `top`, `port`, `images`, `events`.
 
+use super::stack_logs::JsonLines;
 use super::stack_select::Target;
 use super::GlobalOpts;
 use crate::client::{q, Client};
@@ -152,62 +153,39 @@ pub fn events(g: &GlobalOpts, a: &EventsArgs) -> anyhow::Result<i32> {
     let target = Target::resolve(g)?;
     target.check_services(&a.services)?;
     let c = Client::connect(g)?;
-    let mut out = EventPrinter {
-        json: a.json,
-        services: a.services.clone(),
-        pending: Vec::new(),
-    };
+    let services = a.services.clone();
+    let json = a.json;
+    let mut out = JsonLines::new(|e: Value| {
+        let service = e["labels"][crate::stack::convert::LABEL_SERVICE]
+            .as_str()
+            .unwrap_or("");
+        if !services.is_empty() && !services.iter().any(|s| s == service) {
+            return None;
+        }
+        Some(event_line(&e, service, json) + "\n")
+    });
     c.download(&format!("/events?project={}", q(&target.name)), &mut out)?;
     Ok(0)
 }
 
-struct EventPrinter {
-    json: bool,
-    services: Vec<String>,
-    pending: Vec<u8>,
-}
-
-impl Write for EventPrinter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.pending.extend_from_slice(buf);
-        while let Some(pos) = self.pending.iter().position(|&b| b == b'\n') {
-            let line: Vec<u8> = self.pending.drain(..=pos).collect();
-            let Ok(e) = serde_json::from_slice::<Value>(&line) else {
-                continue;
-            };
-            let service = e["labels"][crate::stack::convert::LABEL_SERVICE]
-                .as_str()
-                .unwrap_or("");
-            if !self.services.is_empty() && !self.services.iter().any(|s| s == service) {
-                continue;
-            }
-            let (name, image) = (
-                e["name"].as_str().unwrap_or(""),
-                e["image"].as_str().unwrap_or(""),
-            );
-            let text = if self.json {
-                // Compose's --json shape.
-                json!({
-                    "time": e["time"], "type": "container", "action": e["action"],
-                    "id": e["id"], "service": service,
-                    "attributes": { "name": name, "image": image },
-                })
-                .to_string()
-            } else {
-                format!(
-                    "{} container {} {} (image={image}, name={name})",
-                    e["time"].as_str().unwrap_or(""),
-                    e["action"].as_str().unwrap_or(""),
-                    e["id"].as_str().unwrap_or("")
-                )
-            };
-            let mut o = std::io::stdout().lock();
-            writeln!(o, "{text}")?;
-            o.flush()?;
-        }
-        Ok(buf.len())
+/// An event as Compose prints it: a line of text, or with --json its JSON shape.
+fn event_line(e: &Value, service: &str, json: bool) -> String {
+    let (name, image) = (
+        e["name"].as_str().unwrap_or(""),
+        e["image"].as_str().unwrap_or(""),
+    );
+    if json {
+        return json!({
+            "time": e["time"], "type": "container", "action": e["action"],
+            "id": e["id"], "service": service,
+            "attributes": { "name": name, "image": image },
+        })
+        .to_string();
     }
-    fn flush(&mut self) -> std::io::Result<()> {
-        std::io::stdout().flush()
-    }
+    format!(
+        "{} container {} {} (image={image}, name={name})",
+        e["time"].as_str().unwrap_or(""),
+        e["action"].as_str().unwrap_or(""),
+        e["id"].as_str().unwrap_or("")
+    )
 }

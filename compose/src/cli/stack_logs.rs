@@ -8,7 +8,9 @@ use super::GlobalOpts;
 use crate::client::{q, Client};
 use berth_engine::runtime::logs::LogEntry;
 use clap::Args;
+use serde::de::DeserializeOwned;
 use std::io::Write;
+use std::marker::PhantomData;
 use std::sync::mpsc;
 
 #[derive(Args, Debug)]
@@ -99,11 +101,9 @@ pub fn stream_all<T: Send + 'static>(
         std::thread::spawn(move || {
             // A client per thread: each drives its own connection.
             let result = Client::connect(&g).and_then(|client| {
-                let mut out = PrefixedLines {
-                    prefix: style.prefix_of(&c),
-                    timestamps: style.timestamps,
-                    pending: Vec::new(),
-                };
+                let prefix = style.prefix_of(&c);
+                let mut out =
+                    JsonLines::new(|e: LogEntry| Some(log_line(&prefix, style.timestamps, e)));
                 client.download(&path, &mut out)
             });
             if let Err(e) = result {
@@ -114,33 +114,38 @@ pub fn stream_all<T: Send + 'static>(
     }
 }
 
-/// Turns the daemon's JSON log lines into prefixed lines on stdout, one whole line at a time
-/// so concurrent containers never interleave within a line.
-struct PrefixedLines {
-    prefix: String,
-    timestamps: bool,
+/// A download sink for the daemon's JSON-lines streams: each complete line is parsed as `T`
+/// and what `render` makes of it goes to stdout whole, so concurrent streams never
+/// interleave within a line.
+pub struct JsonLines<T, F: FnMut(T) -> Option<String>> {
+    render: F,
     pending: Vec<u8>,
+    _line: PhantomData<fn(T)>,
 }
 
-impl Write for PrefixedLines {
+impl<T, F: FnMut(T) -> Option<String>> JsonLines<T, F> {
+    pub fn new(render: F) -> Self {
+        JsonLines {
+            render,
+            pending: Vec::new(),
+            _line: PhantomData,
+        }
+    }
+}
+
+impl<T: DeserializeOwned, F: FnMut(T) -> Option<String>> Write for JsonLines<T, F> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         self.pending.extend_from_slice(buf);
         while let Some(pos) = self.pending.iter().position(|&b| b == b'\n') {
             let line: Vec<u8> = self.pending.drain(..=pos).collect();
-            let Ok(e) = serde_json::from_slice::<LogEntry>(&line) else {
+            let Some(text) = serde_json::from_slice(&line)
+                .ok()
+                .and_then(&mut self.render)
+            else {
                 continue;
             };
-            let mut text = e.log;
-            if !text.ends_with('\n') {
-                text.push('\n');
-            }
-            let stamp = if self.timestamps {
-                format!("{} ", e.time)
-            } else {
-                String::new()
-            };
             let mut o = std::io::stdout().lock();
-            o.write_all(format!("{}{stamp}{text}", self.prefix).as_bytes())?;
+            o.write_all(text.as_bytes())?;
             o.flush()?;
         }
         Ok(buf.len())
@@ -148,6 +153,17 @@ impl Write for PrefixedLines {
     fn flush(&mut self) -> std::io::Result<()> {
         std::io::stdout().flush()
     }
+}
+
+/// One log entry as a line: prefix, optional timestamp, text.
+fn log_line(prefix: &str, timestamps: bool, e: LogEntry) -> String {
+    let stamp = if timestamps {
+        format!("{} ", e.time)
+    } else {
+        String::new()
+    };
+    let newline = if e.log.ends_with('\n') { "" } else { "\n" };
+    format!("{prefix}{stamp}{}{newline}", e.log)
 }
 
 pub fn logs(g: &GlobalOpts, a: &LogsArgs) -> anyhow::Result<i32> {
