@@ -222,8 +222,12 @@ fn run_starts_dependencies_and_propagates_the_exit_code() {
         .unwrap()
         .iter()
         .any(|e| e == "X=1"));
-    // A one-off is not a replica: `ps` of the service does not list it.
+    // A one-off is not a replica: `ps` of the service does not list it, and the service's
+    // name does not lead to it (only its own does).
     assert!(!ok_in(&b, &dir, &["ps", "worker"]).contains(name));
+    let lookup = |host: &str| in_dir(&b, &dir, &["exec", "-T", "db", "nslookup", host]);
+    assert!(lookup(name).status.success());
+    assert!(!lookup("worker").status.success());
 }
 
 #[test]

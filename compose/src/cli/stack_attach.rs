@@ -47,6 +47,8 @@ pub fn attach(g: &GlobalOpts, c: &Client, o: &AttachOptions) -> anyhow::Result<i
             }
         });
     }
+    let names: Vec<&str> = containers.iter().map(|x| x.name.as_str()).collect();
+    println!("Attaching to {}", names.join(", "));
     let style = LogStyle::new(&containers, o.no_log_prefix, o.no_color);
     stream_all(g, &containers, true, "all", &style, &tx, Happening::Ended);
     let abort = o.abort_on_container_exit || o.exit_code_from.is_some();

@@ -63,6 +63,9 @@ pub struct StackRunArgs {
     /// Working directory inside the container
     #[arg(short, long)]
     pub workdir: Option<String>,
+    /// Use the service's network aliases in the networks the container connects to
+    #[arg(long)]
+    pub use_aliases: bool,
     pub service: String,
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub command: Vec<String>,
@@ -121,7 +124,7 @@ pub fn run(g: &GlobalOpts, a: &StackRunArgs) -> anyhow::Result<i32> {
             "command": (!a.command.is_empty()).then(|| a.command.clone()),
             "entrypoint": a.entrypoint.as_ref().map(|e| shell_words(e)),
             "env": a.env, "user": a.user, "workdir": a.workdir,
-            "tty": tty, "interactive": interactive, "rm": a.rm,
+            "tty": tty, "interactive": interactive, "rm": a.rm, "use_aliases": a.use_aliases,
         },
     });
     let created = c.post("/stacks/run", Some(&body))?;

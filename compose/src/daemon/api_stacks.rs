@@ -162,7 +162,12 @@ pub async fn events(d: &Daemon, project: Option<&str>) -> ApiResult {
     let (tx, reply) = http::channel("application/x-ndjson");
     tokio::spawn(async move {
         loop {
-            let e = match rx.recv().await {
+            // A client that went away ends the subscription now, not at the next event.
+            let received = tokio::select! {
+                r = rx.recv() => r,
+                _ = tx.closed() => return,
+            };
+            let e = match received {
                 Ok(e) => e,
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
                 Err(_) => return,

@@ -568,6 +568,7 @@ impl Containers {
                 short(&ctr.id)
             )));
         }
+        self.events.emit("kill", &*ctr.rec.lock().await);
         if sig == nix::sys::signal::Signal::SIGKILL {
             self.wait_not_running(ctr, Duration::from_secs(10)).await;
         }

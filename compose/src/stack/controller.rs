@@ -521,6 +521,7 @@ pub struct RunOptions {
     pub tty: bool,
     pub interactive: bool,
     pub rm: bool,
+    pub use_aliases: bool,
 }
 
 /// Creates (without starting) a one-off container of `service`, as `docker compose run`:
@@ -571,6 +572,11 @@ pub async fn create_oneoff(
     cfg.open_stdin = o.interactive;
     cfg.ports.clear();
     cfg.publish_all = false;
+    // Without --use-aliases a one-off answers to its own name only: with the service's name
+    // and aliases it would take a share of the traffic meant for the service.
+    if !o.use_aliases {
+        cfg.networks.iter_mut().for_each(|n| n.aliases.clear());
+    }
     // A one-off runs once: Compose drops the restart policy (and --rm requires none).
     cfg.restart = berth_engine::container::RestartPolicy::No;
     cfg.auto_remove = o.rm;
