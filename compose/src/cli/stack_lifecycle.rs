@@ -184,10 +184,17 @@ impl Step {
         else {
             return Ok(());
         };
-        eprintln!(" Container {name}  {verb}ing");
+        eprintln!(" Container {name}  {}", progressive(verb));
         c.post(&format!("/containers/{id}/{path}"), None)?;
         eprintln!(" Container {name}  {}", past(verb));
         Ok(())
+    }
+}
+
+fn progressive(verb: &str) -> String {
+    match verb {
+        "Stop" => "Stopping".into(),
+        v => format!("{}ing", v.strip_suffix('e').unwrap_or(v)),
     }
 }
 
@@ -281,4 +288,29 @@ fn confirm(question: &str) -> anyhow::Result<bool> {
     let mut answer = String::new();
     std::io::stdin().read_line(&mut answer)?;
     Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn progress_verbs_read_as_compose_prints_them() {
+        for (verb, done) in [
+            ("Stop", "Stopped"),
+            ("Start", "Started"),
+            ("Restart", "Restarted"),
+            ("Kill", "Killed"),
+            ("Pause", "Paused"),
+            ("Unpause", "Unpaused"),
+        ] {
+            assert_eq!(super::past(verb), done);
+        }
+        for (verb, doing) in [
+            ("Stop", "Stopping"),
+            ("Restart", "Restarting"),
+            ("Pause", "Pausing"),
+            ("Kill", "Killing"),
+        ] {
+            assert_eq!(super::progressive(verb), doing);
+        }
+    }
 }

@@ -181,3 +181,48 @@ pub fn logs(g: &GlobalOpts, a: &LogsArgs) -> anyhow::Result<i32> {
     }
     Ok(0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctr(name: &str, service: &str) -> ServiceContainer {
+        ServiceContainer {
+            id: "0".into(),
+            name: name.into(),
+            service: service.into(),
+            number: 1,
+            oneoff: false,
+            state: "running".into(),
+            raw: serde_json::Value::Null,
+        }
+    }
+
+    fn entry(log: &str) -> LogEntry {
+        serde_json::from_value(
+            serde_json::json!({"log": log, "stream": "stdout", "time": "2026-01-01T00:00:00Z"}),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn prefixes_are_padded_to_the_longest_name_and_coloured_by_service() {
+        let all = [ctr("p-web-1", "web"), ctr("p-worker-1", "worker")];
+        let mut style = LogStyle::new(&all, false, true);
+        assert_eq!(style.prefix_of(&all[0]), "p-web-1    | ");
+        style.color = true;
+        let coloured = style.prefix_of(&all[0]);
+        assert!(coloured.starts_with(&format!("\x1b[{}m", service_color("web"))));
+        assert!(coloured.ends_with("\x1b[0m "));
+        assert_eq!(service_color("web"), service_color("web"));
+        let bare = LogStyle::new(&all, true, true);
+        assert_eq!(bare.prefix_of(&all[1]), "");
+    }
+
+    #[test]
+    fn log_lines_end_with_one_newline_and_carry_the_timestamp_when_asked() {
+        assert_eq!(log_line("a | ", false, entry("hi\n")), "a | hi\n");
+        assert_eq!(log_line("", false, entry("partial")), "partial\n");
+        assert_eq!(log_line("", true, entry("x\n")), "2026-01-01T00:00:00Z x\n");
+    }
+}
