@@ -82,6 +82,14 @@ fn logs_prefix_each_line_with_the_container_name() {
     assert!(!out.contains('\x1b'), "{out:?}");
     let only_web = ok_in(&b, &dir, &["logs", "--no-log-prefix", "web"]);
     assert_eq!(only_web, "hello from web\n");
+    let stamped = ok_in(
+        &b,
+        &dir,
+        &["logs", "-t", "--tail", "1", "--no-log-prefix", "web"],
+    );
+    let (time, line) = stamped.split_once(' ').unwrap();
+    assert!(time.starts_with("20") && time.ends_with('Z'), "{stamped}");
+    assert_eq!(line, "hello from web\n");
     let err = in_dir(&b, &dir, &["logs", "nope"]);
     assert!(!err.status.success());
     assert!(text(&err.stderr).contains("no such service: nope"));
@@ -262,6 +270,14 @@ fn lifecycle_commands_act_on_one_service() {
         == "exited"));
     assert_eq!(b.inspect("cmds-web-1")["State"]["ExitCode"], 137);
 
+    // Without -f, rm asks; no answer (stdin is empty) removes nothing.
+    let asked = in_dir(&b, &dir, &["rm", "web"]);
+    assert!(
+        text(&asked.stderr).contains("Going to remove cmds-web-1"),
+        "{}",
+        text(&asked.stderr)
+    );
+    assert_eq!(b.status("cmds-web-1"), "exited");
     // rm takes stopped containers only; -s stops first.
     ok_in(&b, &dir, &["rm", "-f", "web", "db"]);
     assert!(!b

@@ -28,7 +28,7 @@ enum Happening {
 pub fn attach(g: &GlobalOpts, c: &Client, o: &AttachOptions) -> anyhow::Result<i32> {
     let target = Target::resolve(g)?;
     if let Some(s) = &o.exit_code_from {
-        target.check_services(&[s.clone()])?;
+        target.check_services(std::slice::from_ref(s))?;
     }
     let containers = target.containers(c, &o.services, false)?;
     // Block the signals before any thread exists, so only the signal thread takes them (the
@@ -76,7 +76,7 @@ pub fn attach(g: &GlobalOpts, c: &Client, o: &AttachOptions) -> anyhow::Result<i
     }
     match &o.exit_code_from {
         Some(s) => {
-            let from = target.containers(c, &[s.clone()], false)?;
+            let from = target.containers(c, std::slice::from_ref(s), false)?;
             Ok(from.first().map(|x| exit_code(c, &x.id)).unwrap_or(0))
         }
         None if abort => Ok(first_exit.unwrap_or(0)),

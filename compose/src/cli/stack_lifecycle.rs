@@ -68,53 +68,58 @@ enum Order {
 pub fn run(g: &GlobalOpts, cmd: &Lifecycle) -> anyhow::Result<i32> {
     let target = Target::resolve(g)?;
     let c = Client::connect(g)?;
-    let (services, order, action): (&[String], Order, Box<dyn Fn(&ServiceContainer) -> Step>) =
-        match cmd {
-            Lifecycle::Create(a) => return create(g, &target, &c, &a.services),
-            Lifecycle::Start(a) => (&a.services, Order::Dependencies, Box::new(start)),
-            Lifecycle::Stop(a) => {
-                let t = a.timeout.map(|t| format!("?t={t}")).unwrap_or_default();
-                (&a.services, Order::Reverse, Box::new(move |x| stop(x, &t)))
-            }
-            Lifecycle::Restart(a) => {
-                let t = a.timeout.map(|t| format!("?t={t}")).unwrap_or_default();
-                (
-                    &a.services,
-                    Order::Dependencies,
-                    Box::new(move |x| Step::post(x, "Restart", format!("restart{t}"))),
-                )
-            }
-            Lifecycle::Kill { signal, services } => {
-                let sig = q(signal);
-                (
-                    services,
-                    Order::Reverse,
-                    Box::new(move |x| {
-                        if x.running() {
-                            Step::post(x, "Kill", format!("kill?signal={sig}"))
-                        } else {
-                            Step::Skip
-                        }
-                    }),
-                )
-            }
-            Lifecycle::Pause(a) => (
-                &a.services,
-                Order::Reverse,
-                Box::new(|x| when(x.state == "running", x, "Pause", "pause")),
-            ),
-            Lifecycle::Unpause(a) => (
+    let (services, order, action): (&[String], Order, Action) = match cmd {
+        Lifecycle::Create(a) => return create(g, &target, &c, &a.services),
+        Lifecycle::Start(a) => (&a.services, Order::Dependencies, Box::new(start)),
+        Lifecycle::Stop(a) => {
+            let t = a.timeout.map(|t| format!("?t={t}")).unwrap_or_default();
+            (&a.services, Order::Reverse, Box::new(move |x| stop(x, &t)))
+        }
+        Lifecycle::Restart(a) => {
+            let t = a.timeout.map(|t| format!("?t={t}")).unwrap_or_default();
+            (
                 &a.services,
                 Order::Dependencies,
-                Box::new(|x| when(x.state == "paused", x, "Unpause", "unpause")),
-            ),
-            Lifecycle::Rm {
-                force,
-                stop,
-                volumes: _,
+                Box::new(move |x| Step::post(x, "Restart", format!("restart{t}"))),
+            )
+        }
+        Lifecycle::Kill { signal, services } => {
+            let sig = q(signal);
+            (
                 services,
-            } => return rm(&target, &c, services, *force, *stop),
-        };
+                Order::Reverse,
+                Box::new(move |x| {
+                    if x.running() {
+                        Step::post(x, "Kill", format!("kill?signal={sig}"))
+                    } else {
+                        Step::Skip
+                    }
+                }),
+            )
+        }
+        Lifecycle::Pause(a) => (
+            &a.services,
+            Order::Reverse,
+            Box::new(|x| when(x.state == "running", x, "Pause", "pause")),
+        ),
+        Lifecycle::Unpause(a) => (
+            &a.services,
+            Order::Dependencies,
+            Box::new(|x| when(x.state == "paused", x, "Unpause", "unpause")),
+        ),
+        Lifecycle::Rm {
+            force,
+            stop,
+            volumes,
+            services,
+        } => {
+            if *volumes {
+                // The daemon has no volume API yet to remove them through.
+                eprintln!("WARN[0000] rm -v: anonymous volumes are kept (removing them is not supported yet)");
+            }
+            return rm(&target, &c, services, *force, *stop);
+        }
+    };
     target.check_services(services)?;
     apply(&target, &c, services, order, action)
 }
@@ -137,7 +142,7 @@ fn apply(
     c: &Client,
     services: &[String],
     order: Order,
-    action: Box<dyn Fn(&ServiceContainer) -> Step + '_>,
+    action: Action<'_>,
 ) -> anyhow::Result<i32> {
     let mut groups = target.in_dependency_order(target.containers(c, services, false)?);
     if order == Order::Reverse {
@@ -152,6 +157,9 @@ fn apply(
     }
     Ok(code)
 }
+
+/// What to do to one container (decided from its state).
+type Action<'a> = Box<dyn Fn(&ServiceContainer) -> Step + 'a>;
 
 /// One container action: a POST to `/containers/{id}/{path}`, reported as Compose's progress.
 enum Step {
