@@ -5,5 +5,6 @@ mod containers;
 mod images;
 mod lifecycle;
 mod networks;
+mod stack_cmds;
 mod stacks;
 mod support;

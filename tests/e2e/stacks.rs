@@ -34,7 +34,7 @@ volumes:
   content:
 "#;
 
-fn stack_dir(b: &Berth, text: &str) -> PathBuf {
+pub(crate) fn stack_dir(b: &Berth, text: &str) -> PathBuf {
     let dir = b.dir.path().join("stack");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("compose.yaml"), text).unwrap();
@@ -42,11 +42,11 @@ fn stack_dir(b: &Berth, text: &str) -> PathBuf {
 }
 
 /// `berth ARGS` run in the stack's directory (project discovery as Compose).
-fn in_dir(b: &Berth, dir: &Path, args: &[&str]) -> std::process::Output {
+pub(crate) fn in_dir(b: &Berth, dir: &Path, args: &[&str]) -> std::process::Output {
     b.cmd(args).current_dir(dir).output().unwrap()
 }
 
-fn ok_in(b: &Berth, dir: &Path, args: &[&str]) -> String {
+pub(crate) fn ok_in(b: &Berth, dir: &Path, args: &[&str]) -> String {
     let out = in_dir(b, dir, args);
     assert!(
         out.status.success(),

@@ -11,6 +11,12 @@ mod exec;
 mod image;
 mod network;
 mod stack;
+mod stack_attach;
+mod stack_exec;
+mod stack_info;
+mod stack_lifecycle;
+mod stack_logs;
+mod stack_select;
 mod stats;
 mod system;
 
@@ -91,6 +97,22 @@ pub enum Command {
         #[arg(long)]
         format: Option<String>,
     },
+    /// View output from the stack's containers
+    Logs(stack_logs::LogsArgs),
+    /// Execute a command in a running service container
+    Exec(stack_exec::StackExecArgs),
+    /// Run a one-off command on a service
+    Run(stack_exec::StackRunArgs),
+    #[command(flatten)]
+    Lifecycle(stack_lifecycle::Lifecycle),
+    /// Display the running processes of the stack's containers
+    Top { services: Vec<String> },
+    /// Print the public port for a port binding
+    Port(stack_info::PortArgs),
+    /// List images used by the stack's containers
+    Images { services: Vec<String> },
+    /// Receive real time events from the stack's containers
+    Events(stack_info::EventsArgs),
     /// Internal: the per-container shim the daemon starts
     #[command(hide = true)]
     Shim { bundle: PathBuf },
@@ -148,6 +170,14 @@ pub fn main() -> i32 {
         Command::Down(args) => stack::down(&cli.global, &args),
         Command::Ps(args) => stack::ps(&cli.global, &args),
         Command::Ls { format } => stack::ls(&cli.global, format.as_deref()),
+        Command::Logs(args) => stack_logs::logs(&cli.global, &args),
+        Command::Exec(args) => stack_exec::exec(&cli.global, &args),
+        Command::Run(args) => stack_exec::run(&cli.global, &args),
+        Command::Lifecycle(cmd) => stack_lifecycle::run(&cli.global, &cmd),
+        Command::Top { services } => stack_info::top(&cli.global, &services),
+        Command::Port(args) => stack_info::port(&cli.global, &args),
+        Command::Images { services } => stack_info::images(&cli.global, &services),
+        Command::Events(args) => stack_info::events(&cli.global, &args),
         Command::Shim { bundle } => return berth_engine::runtime::shim::main(&bundle),
         Command::ExecHelper { .. } => unreachable!("dispatched above"),
     };

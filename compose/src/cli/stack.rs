@@ -1,4 +1,5 @@
-//! Stack commands, as Docker Compose's: `up`, `down`, `ps`, `ls`.
+//! Stack commands, as Docker Compose's: `up`, `down`, `ps`, `ls`. The service-level ones
+//! live in the `stack_*` modules next to this one.
 
 use super::GlobalOpts;
 use crate::client::Client;
@@ -36,6 +37,19 @@ pub struct UpArgs {
     /// Scale SERVICE to NUM instances (SERVICE=NUM)
     #[arg(long)]
     pub scale: Vec<String>,
+    /// Stops all containers if any container was stopped (incompatible with -d)
+    #[arg(long, conflicts_with = "detach")]
+    pub abort_on_container_exit: bool,
+    /// Return the exit code of the selected service container (implies
+    /// --abort-on-container-exit)
+    #[arg(long, conflicts_with = "detach")]
+    pub exit_code_from: Option<String>,
+    /// Produce monochrome output
+    #[arg(long)]
+    pub no_color: bool,
+    /// Don't print prefix in logs
+    #[arg(long)]
+    pub no_log_prefix: bool,
     pub services: Vec<String>,
 }
 
@@ -89,7 +103,7 @@ pub fn stack_load(g: &GlobalOpts) -> anyhow::Result<StackLoad> {
     })
 }
 
-fn print_outcome(v: &Value) {
+pub(super) fn print_outcome(v: &Value) {
     let tty = nix::unistd::isatty(1).unwrap_or(false);
     for w in v["warnings"].as_array().into_iter().flatten() {
         eprintln!("WARN[0000] {}", w.as_str().unwrap_or(""));
@@ -137,7 +151,14 @@ pub fn up(g: &GlobalOpts, a: &UpArgs) -> anyhow::Result<i32> {
     if a.detach || a.no_start || a.wait {
         return Ok(0);
     }
-    anyhow::bail!("attached `up` is not supported yet: use `up -d` and `berth logs -f`")
+    let attach = super::stack_attach::AttachOptions {
+        services: a.services.clone(),
+        abort_on_container_exit: a.abort_on_container_exit,
+        exit_code_from: a.exit_code_from.clone(),
+        no_color: a.no_color,
+        no_log_prefix: a.no_log_prefix,
+    };
+    super::stack_attach::attach(g, &c, &attach)
 }
 
 pub fn down(g: &GlobalOpts, a: &DownArgs) -> anyhow::Result<i32> {
@@ -171,6 +192,8 @@ pub fn ps(g: &GlobalOpts, a: &PsArgs) -> anyhow::Result<i32> {
     let mine: Vec<&Value> = list
         .iter()
         .filter(|x| x["Labels"][crate::stack::convert::LABEL_PROJECT] == project)
+        // One-off `run` containers are not the service's replicas: Compose's ps leaves them out.
+        .filter(|x| x["Labels"][crate::stack::convert::LABEL_ONEOFF] != "True")
         .filter(|x| {
             a.filter_services.is_empty()
                 || a.filter_services

@@ -4,7 +4,7 @@
 use super::http::{self, ApiError, ApiResult};
 use super::Daemon;
 use crate::loader::{self, LoadOptions, Project};
-use crate::stack::controller::{self, DownOptions, UpOptions};
+use crate::stack::controller::{self, DownOptions, RunOptions, UpOptions};
 use crate::stack::convert::{LABEL_FILES, LABEL_PROJECT, LABEL_WORKDIR};
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
@@ -53,6 +53,14 @@ struct UpRequest {
 }
 
 #[derive(Debug, Deserialize)]
+struct RunRequest {
+    load: StackLoad,
+    service: String,
+    #[serde(default)]
+    options: RunOptions,
+}
+
+#[derive(Debug, Deserialize)]
 struct DownRequest {
     #[serde(default)]
     load: Option<StackLoad>,
@@ -90,6 +98,13 @@ pub async fn route(
             };
             let _guard = d.stack_lock(&name).await;
             http::json(&controller::down(d, &name, project.as_ref(), &req.options).await?)
+        }
+        (&Method::POST, ["run"]) => {
+            let req: RunRequest = serde_json::from_slice(&body).map_err(|_| parse("run"))?;
+            let project = req.load.load()?;
+            let c = controller::create_oneoff(d, &project, &req.service, &req.options).await?;
+            let name = c.rec.lock().await.config.name.clone();
+            http::json(&json!({ "Id": c.id, "Name": name }))
         }
         (&Method::POST, ["config"]) => {
             let load: StackLoad = serde_json::from_slice(&body).map_err(|_| parse("config"))?;
@@ -137,4 +152,34 @@ async fn list(d: &Daemon) -> ApiResult {
         })
         .collect();
     http::json(&out)
+}
+
+/// `GET /events?project=X`: the container events of one project (or all), as JSON lines,
+/// until the client goes away.
+pub async fn events(d: &Daemon, project: Option<&str>) -> ApiResult {
+    let mut rx = d.containers.events.subscribe();
+    let project = project.map(String::from);
+    let (tx, reply) = http::channel("application/x-ndjson");
+    tokio::spawn(async move {
+        loop {
+            // A client that went away ends the subscription now, not at the next event.
+            let received = tokio::select! {
+                r = rx.recv() => r,
+                _ = tx.closed() => return,
+            };
+            let e = match received {
+                Ok(e) => e,
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(_) => return,
+            };
+            if project.is_some() && e.labels.get(LABEL_PROJECT) != project.as_ref() {
+                continue;
+            }
+            let line = serde_json::to_string(&e).unwrap_or_default() + "\n";
+            if tx.send(bytes::Bytes::from(line)).await.is_err() {
+                return;
+            }
+        }
+    });
+    Ok(reply)
 }

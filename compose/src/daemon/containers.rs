@@ -59,6 +59,8 @@ pub struct Containers {
     images: Arc<Images>,
     pub nets: Arc<Networks>,
     map: RwLock<HashMap<String, Arc<Ctr>>>,
+    /// Lifecycle events for `GET /events` (see `super::events`).
+    pub events: super::events::EventBus,
 }
 
 /// What `start` hands back: where to attach.
@@ -89,6 +91,7 @@ impl Containers {
             images,
             nets,
             map: RwLock::new(HashMap::new()),
+            events: Default::default(),
         })
     }
 
@@ -255,6 +258,7 @@ impl Containers {
             state: Default::default(),
         };
         persist(&layout, &rec)?;
+        self.events.emit("create", &rec);
         let ctr = Ctr::new(rec);
         self.map.write().await.insert(id, ctr.clone());
         Ok(ctr)
@@ -376,6 +380,7 @@ impl Containers {
         let healthcheck = rec.config.healthcheck.clone();
         rec.state.health = healthcheck.as_ref().map(|_| Default::default());
         persist(&layout, &rec)?;
+        self.events.emit("start", &rec);
         drop(rec);
         ctr.health
             .send_replace(healthcheck.as_ref().map(|_| HealthStatus::Starting));
@@ -454,6 +459,7 @@ impl Containers {
         let _ = persist(&layout, &rec);
         let status = rec.state.status;
         tracing::info!(container = %ctr.id, exit_code = rec.state.exit_code, oom, restart, "container exited");
+        self.events.emit("die", &rec);
         drop(rec);
         let _ = ctr.status.send_replace(status);
         if let Some(delay) = delay {
@@ -551,6 +557,7 @@ impl Containers {
             return Ok(());
         }
         if self.wait_not_running(ctr, Duration::from_secs(grace)).await {
+            self.events.emit("stop", &*ctr.rec.lock().await);
             return Ok(());
         }
         tracing::info!(container = %ctr.id, grace, "grace period over, killing");
@@ -561,6 +568,7 @@ impl Containers {
                 short(&ctr.id)
             )));
         }
+        self.events.emit("stop", &*ctr.rec.lock().await);
         Ok(())
     }
 
@@ -576,6 +584,7 @@ impl Containers {
                 short(&ctr.id)
             )));
         }
+        self.events.emit("kill", &*ctr.rec.lock().await);
         if sig == nix::sys::signal::Signal::SIGKILL {
             self.wait_not_running(ctr, Duration::from_secs(10)).await;
         }
@@ -607,6 +616,8 @@ impl Containers {
             Status::Running
         };
         persist(&layout, &rec)?;
+        self.events
+            .emit(if pause { "pause" } else { "unpause" }, &rec);
         let _ = ctr.status.send_replace(rec.state.status);
         Ok(())
     }
@@ -631,6 +642,7 @@ impl Containers {
             let mut rec = ctr.rec.lock().await;
             rec.state.manually_stopped = true;
             rec.state.status = Status::Removing;
+            self.events.emit("destroy", &rec);
         }
         let _ = ctr.status.send_replace(Status::Removing);
         self.destroy_cgroup(&ctr.id).await;

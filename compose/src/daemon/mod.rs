@@ -6,6 +6,7 @@ mod api_networks;
 mod api_stacks;
 pub use api_stacks::StackLoad;
 pub mod containers;
+pub mod events;
 mod health;
 pub mod http;
 pub mod images;

@@ -91,7 +91,7 @@ async fn observed(d: &Daemon, project: &str) -> HashMap<String, Vec<(u32, Arc<Ct
 }
 
 /// Services grouped in dependency levels: level 0 depends on nothing selected.
-fn levels(p: &Project, selected: &HashSet<String>) -> Vec<Vec<String>> {
+pub fn levels(p: &Project, selected: &HashSet<String>) -> Vec<Vec<String>> {
     let mut depth: HashMap<String, usize> = HashMap::new();
     fn visit(p: &Project, s: &str, depth: &mut HashMap<String, usize>, guard: usize) -> usize {
         if let Some(d) = depth.get(s) {
@@ -588,4 +588,87 @@ pub async fn down(
         }
     }
     Ok(out)
+}
+
+/// What `berth run` changes in the service's config for its one-off container.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RunOptions {
+    pub name: Option<String>,
+    pub command: Option<Vec<String>>,
+    pub entrypoint: Option<Vec<String>>,
+    pub env: Vec<String>,
+    pub user: Option<String>,
+    pub workdir: Option<String>,
+    pub tty: bool,
+    pub interactive: bool,
+    pub rm: bool,
+    pub use_aliases: bool,
+}
+
+/// Creates (without starting) a one-off container of `service`, as `docker compose run`:
+/// the service's config with the run's overrides, labelled oneoff, named
+/// `project-service-run-<6 hex>`, on the service's networks but publishing no ports (Compose
+/// only publishes them with --service-ports, which would clash with the service's own).
+pub async fn create_oneoff(
+    d: &Arc<Daemon>,
+    p: &Project,
+    service: &str,
+    o: &RunOptions,
+) -> Result<Arc<Ctr>, ApiError> {
+    let svc = p
+        .services
+        .get(service)
+        .ok_or_else(|| ApiError::not_found(format!("no such service: {service}")))?;
+    let mut ignored = Outcome::default();
+    ensure_networks(d, p, &mut ignored).await?;
+    ensure_volumes(d, p, &mut ignored).await?;
+    let (mut cfg, _) =
+        convert::container_config(p, service, svc, 1).map_err(ApiError::bad_request)?;
+    let suffix: [u8; 3] = rand_bytes();
+    cfg.name = o
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("{}-{service}-run-{}", p.name, hex::encode(suffix)));
+    cfg.labels
+        .insert(convert::LABEL_ONEOFF.into(), "True".into());
+    cfg.labels.remove(LABEL_NUMBER);
+    if o.command.is_some() {
+        cfg.cmd = o.command.clone();
+    }
+    if o.entrypoint.is_some() {
+        cfg.entrypoint = o.entrypoint.clone();
+    }
+    for e in &o.env {
+        let key = e.split('=').next().unwrap_or("");
+        cfg.env.retain(|x| x.split('=').next() != Some(key));
+        cfg.env.push(e.clone());
+    }
+    if o.user.is_some() {
+        cfg.user = o.user.clone();
+    }
+    if o.workdir.is_some() {
+        cfg.working_dir = o.workdir.clone();
+    }
+    cfg.tty = o.tty;
+    cfg.open_stdin = o.interactive;
+    cfg.ports.clear();
+    cfg.publish_all = false;
+    // Without --use-aliases a one-off answers to its own name only: with the service's name
+    // and aliases it would take a share of the traffic meant for the service.
+    if !o.use_aliases {
+        cfg.networks.iter_mut().for_each(|n| n.aliases.clear());
+    }
+    // A one-off runs once: Compose drops the restart policy (and --rm requires none).
+    cfg.restart = berth_engine::container::RestartPolicy::No;
+    cfg.auto_remove = o.rm;
+    resolve_volumes(d, &mut cfg).await?;
+    d.containers.create(cfg).await
+}
+
+fn rand_bytes<const N: usize>() -> [u8; N] {
+    let mut b = [0u8; N];
+    let _ = std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut b));
+    b
 }

@@ -1,0 +1,92 @@
+//! Attached `up`: after the daemon's up, the logs of every container of the selected
+//! services, prefixed as `logs -f`; Ctrl-C (or, with --abort-on-container-exit, any
+//! container's exit) stops the stack, dependents first, as Compose does.
+
+use super::stack_lifecycle::stop_services;
+use super::stack_logs::{stream_all, LogStyle};
+use super::stack_select::{ServiceContainer, Target};
+use super::GlobalOpts;
+use crate::client::Client;
+use nix::sys::signal::{SigSet, Signal};
+use std::sync::mpsc;
+
+/// How an attached `up` ends.
+#[derive(Debug, Default)]
+pub struct AttachOptions {
+    pub services: Vec<String>,
+    pub abort_on_container_exit: bool,
+    pub exit_code_from: Option<String>,
+    pub no_color: bool,
+    pub no_log_prefix: bool,
+}
+
+enum Happening {
+    Ended(ServiceContainer),
+    Interrupted,
+}
+
+pub fn attach(g: &GlobalOpts, c: &Client, o: &AttachOptions) -> anyhow::Result<i32> {
+    let target = Target::resolve(g)?;
+    if let Some(s) = &o.exit_code_from {
+        target.check_services(std::slice::from_ref(s))?;
+    }
+    let containers = target.containers(c, &o.services, false)?;
+    // Block the signals before any thread exists, so only the signal thread takes them (the
+    // followers inherit the mask). Not earlier: a daemon this command starts must not
+    // inherit a blocked SIGTERM.
+    let mut sigs = SigSet::empty();
+    sigs.add(Signal::SIGINT);
+    sigs.add(Signal::SIGTERM);
+    sigs.thread_block()?;
+    let (tx, rx) = mpsc::channel();
+    {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            if sigs.wait().is_ok() {
+                let _ = tx.send(Happening::Interrupted);
+            }
+        });
+    }
+    let names: Vec<&str> = containers.iter().map(|x| x.name.as_str()).collect();
+    println!("Attaching to {}", names.join(", "));
+    let style = LogStyle::new(&containers, o.no_log_prefix, o.no_color);
+    stream_all(g, &containers, true, "all", &style, &tx, Happening::Ended);
+    let abort = o.abort_on_container_exit || o.exit_code_from.is_some();
+    let mut remaining = containers.len();
+    let mut first_exit: Option<i32> = None;
+    while remaining > 0 {
+        match rx.recv()? {
+            Happening::Interrupted => {
+                eprintln!("Gracefully stopping... (press Ctrl+C again to force)");
+                stop_services(&target, c, &o.services)?;
+                return Ok(130);
+            }
+            Happening::Ended(x) => {
+                remaining -= 1;
+                let code = exit_code(c, &x.id);
+                eprintln!("{} exited with code {code}", x.name);
+                first_exit.get_or_insert(code);
+                if abort {
+                    eprintln!("Aborting on container exit...");
+                    stop_services(&target, c, &o.services)?;
+                    break;
+                }
+            }
+        }
+    }
+    match &o.exit_code_from {
+        Some(s) => {
+            let from = target.containers(c, std::slice::from_ref(s), false)?;
+            Ok(from.first().map(|x| exit_code(c, &x.id)).unwrap_or(0))
+        }
+        None if abort => Ok(first_exit.unwrap_or(0)),
+        None => Ok(0),
+    }
+}
+
+fn exit_code(c: &Client, id: &str) -> i32 {
+    c.post(&format!("/containers/{id}/wait"), None)
+        .ok()
+        .and_then(|v| v["StatusCode"].as_i64())
+        .unwrap_or(0) as i32
+}

@@ -1,0 +1,324 @@
+//! Service-level lifecycle commands, as Compose's: `create`, `start`, `stop`, `restart`,
+//! `kill`, `rm`, `pause`, `unpause` for [SERVICE...] (all services when none). Start-like
+//! actions go in dependency order, stop-like ones in reverse, so a service never runs without
+//! what it depends on.
+
+use super::stack_select::{ServiceContainer, Target};
+use super::GlobalOpts;
+use crate::client::{q, Client};
+use clap::{Args, Subcommand};
+use serde_json::json;
+
+#[derive(Args, Debug)]
+pub struct TimeoutArgs {
+    /// Specify a shutdown timeout in seconds
+    #[arg(short = 't', long)]
+    pub timeout: Option<u64>,
+    pub services: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ServicesArgs {
+    pub services: Vec<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Lifecycle {
+    /// Creates containers for a service
+    Create(ServicesArgs),
+    /// Start services
+    Start(ServicesArgs),
+    /// Stop services
+    Stop(TimeoutArgs),
+    /// Restart service containers
+    Restart(TimeoutArgs),
+    /// Force stop service containers
+    Kill {
+        /// SIGNAL to send to the container
+        #[arg(short, long, default_value = "SIGKILL")]
+        signal: String,
+        services: Vec<String>,
+    },
+    /// Removes stopped service containers
+    Rm {
+        /// Don't ask to confirm removal
+        #[arg(short, long)]
+        force: bool,
+        /// Stop the containers, if required, before removing
+        #[arg(short, long)]
+        stop: bool,
+        /// Remove any anonymous volumes attached to containers
+        #[arg(short, long)]
+        volumes: bool,
+        services: Vec<String>,
+    },
+    /// Pause services
+    Pause(ServicesArgs),
+    /// Unpause services
+    Unpause(ServicesArgs),
+}
+
+/// Order in which containers are acted on.
+#[derive(Clone, Copy, PartialEq)]
+enum Order {
+    Dependencies,
+    Reverse,
+}
+
+pub fn run(g: &GlobalOpts, cmd: &Lifecycle) -> anyhow::Result<i32> {
+    let target = Target::resolve(g)?;
+    let c = Client::connect(g)?;
+    let (services, order, action): (&[String], Order, Action) = match cmd {
+        Lifecycle::Create(a) => return create(g, &target, &c, &a.services),
+        Lifecycle::Start(a) => (&a.services, Order::Dependencies, Box::new(start)),
+        Lifecycle::Stop(a) => {
+            let t = a.timeout.map(|t| format!("?t={t}")).unwrap_or_default();
+            (&a.services, Order::Reverse, Box::new(move |x| stop(x, &t)))
+        }
+        Lifecycle::Restart(a) => {
+            let t = a.timeout.map(|t| format!("?t={t}")).unwrap_or_default();
+            (
+                &a.services,
+                Order::Dependencies,
+                Box::new(move |x| Step::post(x, "Restart", format!("restart{t}"))),
+            )
+        }
+        Lifecycle::Kill { signal, services } => {
+            let sig = q(signal);
+            (
+                services,
+                Order::Reverse,
+                Box::new(move |x| {
+                    if x.running() {
+                        Step::post(x, "Kill", format!("kill?signal={sig}"))
+                    } else {
+                        Step::Skip
+                    }
+                }),
+            )
+        }
+        Lifecycle::Pause(a) => (
+            &a.services,
+            Order::Reverse,
+            Box::new(|x| when(x.state == "running", x, "Pause", "pause")),
+        ),
+        Lifecycle::Unpause(a) => (
+            &a.services,
+            Order::Dependencies,
+            Box::new(|x| when(x.state == "paused", x, "Unpause", "unpause")),
+        ),
+        Lifecycle::Rm {
+            force,
+            stop,
+            volumes,
+            services,
+        } => {
+            if *volumes {
+                // The daemon has no volume API yet to remove them through.
+                eprintln!("WARN[0000] rm -v: anonymous volumes are kept (removing them is not supported yet)");
+            }
+            return rm(&target, &c, services, *force, *stop);
+        }
+    };
+    target.check_services(services)?;
+    apply(&target, &c, services, order, action)
+}
+
+/// Stops the services' running containers, dependents first: `up`'s Ctrl-C and abort.
+pub fn stop_services(target: &Target, c: &Client, services: &[String]) -> anyhow::Result<i32> {
+    apply(
+        target,
+        c,
+        services,
+        Order::Reverse,
+        Box::new(|x| stop(x, "")),
+    )
+}
+
+/// Runs `action` on each container of `services`, in `order`; a failure does not stop the
+/// others (exit code 1 at the end, as Compose).
+fn apply(
+    target: &Target,
+    c: &Client,
+    services: &[String],
+    order: Order,
+    action: Action<'_>,
+) -> anyhow::Result<i32> {
+    let mut groups = target.in_dependency_order(target.containers(c, services, false)?);
+    if order == Order::Reverse {
+        groups.reverse();
+    }
+    let mut code = 0;
+    for x in groups.iter().flatten() {
+        if let Err(e) = action(x).run(c) {
+            eprintln!("berth: {}: {e:#}", x.name);
+            code = 1;
+        }
+    }
+    Ok(code)
+}
+
+/// What to do to one container (decided from its state).
+type Action<'a> = Box<dyn Fn(&ServiceContainer) -> Step + 'a>;
+
+/// One container action: a POST to `/containers/{id}/{path}`, reported as Compose's progress.
+enum Step {
+    Post {
+        id: String,
+        name: String,
+        verb: &'static str,
+        path: String,
+    },
+    Skip,
+}
+
+impl Step {
+    fn post(x: &ServiceContainer, verb: &'static str, path: String) -> Step {
+        Step::Post {
+            id: x.id.clone(),
+            name: x.name.clone(),
+            verb,
+            path,
+        }
+    }
+
+    fn run(self, c: &Client) -> anyhow::Result<()> {
+        let Step::Post {
+            id,
+            name,
+            verb,
+            path,
+        } = self
+        else {
+            return Ok(());
+        };
+        eprintln!(" Container {name}  {}", progressive(verb));
+        c.post(&format!("/containers/{id}/{path}"), None)?;
+        eprintln!(" Container {name}  {}", past(verb));
+        Ok(())
+    }
+}
+
+fn progressive(verb: &str) -> String {
+    match verb {
+        "Stop" => "Stopping".into(),
+        v => format!("{}ing", v.strip_suffix('e').unwrap_or(v)),
+    }
+}
+
+fn past(verb: &str) -> String {
+    match verb {
+        "Stop" => "Stopped".into(),
+        "Start" => "Started".into(),
+        v if v.ends_with('e') => format!("{v}d"),
+        v => format!("{v}ed"),
+    }
+}
+
+fn when(cond: bool, x: &ServiceContainer, verb: &'static str, path: &str) -> Step {
+    if cond {
+        Step::post(x, verb, path.into())
+    } else {
+        Step::Skip
+    }
+}
+
+fn start(x: &ServiceContainer) -> Step {
+    when(!x.running(), x, "Start", "start")
+}
+
+fn stop(x: &ServiceContainer, t: &str) -> Step {
+    when(x.running(), x, "Stop", &format!("stop{t}"))
+}
+
+/// `create`: the daemon's `up` without starting, so names, hashes and networks are the same.
+fn create(g: &GlobalOpts, target: &Target, c: &Client, services: &[String]) -> anyhow::Result<i32> {
+    target.check_services(services)?;
+    let body = json!({
+        "load": super::stack::stack_load(g)?,
+        "options": { "services": services, "no_start": true },
+    });
+    super::stack::print_outcome(&c.post("/stacks/up", Some(&body))?);
+    Ok(0)
+}
+
+/// `rm`: stopped service containers only (running ones with -s, after stopping them).
+fn rm(
+    target: &Target,
+    c: &Client,
+    services: &[String],
+    force: bool,
+    stop_first: bool,
+) -> anyhow::Result<i32> {
+    target.check_services(services)?;
+    let all = target.containers(c, services, false)?;
+    if stop_first {
+        let mut groups = target.in_dependency_order(all.clone());
+        groups.reverse();
+        for x in groups.iter().flatten() {
+            stop(x, "").run(c)?;
+        }
+    }
+    let stopped: Vec<ServiceContainer> = target
+        .containers(c, services, false)?
+        .into_iter()
+        .filter(|x| !x.running())
+        .collect();
+    if stopped.is_empty() {
+        eprintln!("No stopped containers");
+        return Ok(0);
+    }
+    if !force {
+        let names: Vec<&str> = stopped.iter().map(|x| x.name.as_str()).collect();
+        eprintln!("Going to remove {}", names.join(", "));
+        if !confirm("Are you sure? [yN] ")? {
+            return Ok(0);
+        }
+    }
+    let mut code = 0;
+    for x in &stopped {
+        eprintln!(" Container {}  Removing", x.name);
+        match c.delete(&format!("/containers/{}", x.id)) {
+            Ok(_) => eprintln!(" Container {}  Removed", x.name),
+            Err(e) => {
+                eprintln!("berth: {}: {e:#}", x.name);
+                code = 1;
+            }
+        }
+    }
+    Ok(code)
+}
+
+fn confirm(question: &str) -> anyhow::Result<bool> {
+    use std::io::Write;
+    eprint!("{question}");
+    std::io::stderr().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn progress_verbs_read_as_compose_prints_them() {
+        for (verb, done) in [
+            ("Stop", "Stopped"),
+            ("Start", "Started"),
+            ("Restart", "Restarted"),
+            ("Kill", "Killed"),
+            ("Pause", "Paused"),
+            ("Unpause", "Unpaused"),
+        ] {
+            assert_eq!(super::past(verb), done);
+        }
+        for (verb, doing) in [
+            ("Stop", "Stopping"),
+            ("Restart", "Restarting"),
+            ("Pause", "Pausing"),
+            ("Kill", "Killing"),
+        ] {
+            assert_eq!(super::progressive(verb), doing);
+        }
+    }
+}

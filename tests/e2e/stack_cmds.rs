@@ -1,0 +1,431 @@
+//! The service-level stack commands, as Compose's: logs (prefixes, -f), exec by service and
+//! index, one-off `run`, the lifecycle commands on a service, port, top, images, events, and
+//! attached `up` ending on a container's exit or Ctrl-C.
+
+use crate::stacks::{in_dir, ok_in, stack_dir};
+use crate::support::*;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const STACK: &str = r#"
+name: cmds
+services:
+  db:
+    image: bb:local
+    command: ["sh", "-c", "echo pong > /var/www/ping; echo db ready; exec httpd -f -p 8000 -h /var/www"]
+    init: true
+  web:
+    image: bb:local
+    command: ["sh", "-c", "echo hello from web; exec httpd -f -p 80 -h /var/www"]
+    init: true
+    ports: ["8080:80"]
+    depends_on: [db]
+  worker:
+    image: bb:local
+    command: ["sleep", "600"]
+    init: true
+    deploy:
+      replicas: 2
+    depends_on: [db]
+"#;
+
+fn spawn_in(b: &Berth, dir: &Path, args: &[&str]) -> Child {
+    b.cmd(args)
+        .current_dir(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits for `child` to end on its own within `limit` (killing it and failing otherwise).
+fn finish(mut child: Child, limit: Duration, what: &str) -> Output {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if child.try_wait().unwrap().is_some() {
+            return child.wait_with_output().unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    panic!(
+        "{what} did not end within {limit:?}:\nstdout: {}\nstderr: {}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+}
+
+fn up(b: &Berth) -> PathBuf {
+    let dir = stack_dir(b, STACK);
+    ok_in(b, &dir, &["up", "-d"]);
+    dir
+}
+
+#[test]
+fn logs_prefix_each_line_with_the_container_name() {
+    let b = Berth::new();
+    let dir = up(&b);
+    let logs = || ok_in(&b, &dir, &["logs"]);
+    assert!(
+        b.wait_for(Duration::from_secs(10), || logs()
+            .contains("hello from web")
+            && logs().contains("db ready")),
+        "{}",
+        logs()
+    );
+    let out = logs();
+    // Names padded to the longest ("cmds-worker-1"), no colour when stdout is a pipe.
+    assert!(out.contains("cmds-web-1    | hello from web\n"), "{out}");
+    assert!(out.contains("cmds-db-1     | db ready\n"), "{out}");
+    assert!(!out.contains('\x1b'), "{out:?}");
+    let only_web = ok_in(&b, &dir, &["logs", "--no-log-prefix", "web"]);
+    assert_eq!(only_web, "hello from web\n");
+    let stamped = ok_in(
+        &b,
+        &dir,
+        &["logs", "-t", "--tail", "1", "--no-log-prefix", "web"],
+    );
+    let (time, line) = stamped.split_once(' ').unwrap();
+    assert!(time.starts_with("20") && time.ends_with('Z'), "{stamped}");
+    assert_eq!(line, "hello from web\n");
+    let err = in_dir(&b, &dir, &["logs", "nope"]);
+    assert!(!err.status.success());
+    assert!(text(&err.stderr).contains("no such service: nope"));
+}
+
+#[test]
+fn logs_follow_ends_when_every_container_has_exited() {
+    let b = Berth::new();
+    let dir = stack_dir(
+        &b,
+        r#"
+name: follow
+services:
+  a:
+    image: bb:local
+    command: ["sh", "-c", "echo a-first; sleep 1; echo a-last"]
+  b:
+    image: bb:local
+    command: ["sh", "-c", "sleep 2; echo b-last"]
+"#,
+    );
+    ok_in(&b, &dir, &["up", "-d"]);
+    let child = spawn_in(&b, &dir, &["logs", "-f"]);
+    let out = finish(child, Duration::from_secs(20), "logs -f");
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    for line in [
+        "follow-a-1 | a-first",
+        "follow-a-1 | a-last",
+        "follow-b-1 | b-last",
+    ] {
+        assert!(stdout.contains(line), "{line} missing in {stdout}");
+    }
+}
+
+#[test]
+fn exec_runs_in_the_service_container_chosen_by_index() {
+    let b = Berth::new();
+    let dir = up(&b);
+    let out = ok_in(
+        &b,
+        &dir,
+        &[
+            "exec",
+            "-T",
+            "-e",
+            "GREETING=hi",
+            "web",
+            "sh",
+            "-c",
+            "echo $GREETING; ps",
+        ],
+    );
+    assert!(out.starts_with("hi\n"), "{out}");
+    assert!(out.contains("httpd"), "{out}");
+    let second = ok_in(
+        &b,
+        &dir,
+        &["exec", "-T", "--index", "2", "worker", "hostname"],
+    );
+    assert_eq!(
+        second.trim(),
+        b.inspect("cmds-worker-2")["Config"]["Hostname"]
+            .as_str()
+            .unwrap()
+    );
+    assert_ne!(
+        second.trim(),
+        b.inspect("cmds-worker-1")["Config"]["Hostname"]
+            .as_str()
+            .unwrap()
+    );
+    let code = in_dir(&b, &dir, &["exec", "-T", "web", "sh", "-c", "exit 5"]);
+    assert_eq!(code.status.code(), Some(5));
+    let missing = in_dir(&b, &dir, &["exec", "-T", "--index", "9", "worker", "true"]);
+    assert!(!missing.status.success());
+    assert!(
+        text(&missing.stderr).contains("no container number 9"),
+        "{}",
+        text(&missing.stderr)
+    );
+}
+
+#[test]
+fn run_starts_dependencies_and_propagates_the_exit_code() {
+    let b = Berth::new();
+    let dir = stack_dir(&b, STACK);
+    // Nothing is up: `run` starts db (worker's dependency) first, then reaches it by name.
+    let out = in_dir(
+        &b,
+        &dir,
+        &[
+            "run",
+            "--rm",
+            "-T",
+            "worker",
+            "sh",
+            "-c",
+            "wget -q -O- http://db:8000/ping && exit 7",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(7), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("pong"), "{}", text(&out.stdout));
+    assert_eq!(b.status("cmds-db-1"), "running");
+    // --rm left nothing; the service's own containers were not created by run.
+    let all = b.ok(&["container", "ls", "-a"]);
+    assert!(!all.contains("-run-"), "{all}");
+    assert!(!all.contains("cmds-worker-1"), "{all}");
+
+    let name = ok_in(
+        &b,
+        &dir,
+        &[
+            "run",
+            "-d",
+            "--no-deps",
+            "-e",
+            "X=1",
+            "worker",
+            "sleep",
+            "60",
+        ],
+    );
+    let name = name.trim();
+    let (prefix, suffix) = name.split_at("cmds-worker-run-".len());
+    assert_eq!(prefix, "cmds-worker-run-");
+    assert!(
+        suffix.len() == 6 && suffix.chars().all(|c| c.is_ascii_hexdigit()),
+        "{name}"
+    );
+    let v = b.inspect(name);
+    let labels = &v["Config"]["Labels"];
+    assert_eq!(labels["com.docker.compose.oneoff"], "True");
+    assert_eq!(labels["com.docker.compose.project"], "cmds");
+    assert_eq!(labels["com.docker.compose.service"], "worker");
+    assert!(v["Config"]["Env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e == "X=1"));
+    // A one-off is not a replica: `ps` of the service does not list it, and the service's
+    // name does not lead to it (only its own does).
+    assert!(!ok_in(&b, &dir, &["ps", "worker"]).contains(name));
+    let lookup = |host: &str| in_dir(&b, &dir, &["exec", "-T", "db", "nslookup", host]);
+    assert!(lookup(name).status.success());
+    assert!(!lookup("worker").status.success());
+}
+
+#[test]
+fn lifecycle_commands_act_on_one_service() {
+    let b = Berth::new();
+    let dir = up(&b);
+    ok_in(&b, &dir, &["stop", "-t", "2", "web"]);
+    assert_eq!(b.status("cmds-web-1"), "exited");
+    assert_eq!(b.status("cmds-db-1"), "running");
+    ok_in(&b, &dir, &["start", "web"]);
+    assert_eq!(b.status("cmds-web-1"), "running");
+
+    let started = |n: &str| {
+        b.inspect(n)["State"]["StartedAt"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let before = started("cmds-db-1");
+    ok_in(&b, &dir, &["restart", "db"]);
+    assert_eq!(b.status("cmds-db-1"), "running");
+    assert_ne!(started("cmds-db-1"), before);
+
+    ok_in(&b, &dir, &["pause", "worker"]);
+    assert_eq!(b.status("cmds-worker-1"), "paused");
+    assert_eq!(b.status("cmds-worker-2"), "paused");
+    ok_in(&b, &dir, &["unpause", "worker"]);
+    assert_eq!(b.status("cmds-worker-2"), "running");
+
+    ok_in(&b, &dir, &["kill", "-s", "SIGKILL", "web"]);
+    assert!(b.wait_for(Duration::from_secs(5), || b.status("cmds-web-1")
+        == "exited"));
+    assert_eq!(b.inspect("cmds-web-1")["State"]["ExitCode"], 137);
+
+    // Without -f, rm asks; no answer (stdin is empty) removes nothing.
+    let asked = in_dir(&b, &dir, &["rm", "web"]);
+    assert!(
+        text(&asked.stderr).contains("Going to remove cmds-web-1"),
+        "{}",
+        text(&asked.stderr)
+    );
+    assert_eq!(b.status("cmds-web-1"), "exited");
+    // rm takes stopped containers only; -s stops first.
+    ok_in(&b, &dir, &["rm", "-f", "web", "db"]);
+    assert!(!b
+        .run(&["container", "inspect", "cmds-web-1"])
+        .status
+        .success());
+    assert_eq!(b.status("cmds-db-1"), "running");
+    ok_in(&b, &dir, &["rm", "-f", "-s", "worker"]);
+    let left = b.ok(&["container", "ls", "-a"]);
+    assert!(!left.contains("cmds-worker"), "{left}");
+
+    // create makes the containers without starting them; start (all services) runs them.
+    ok_in(&b, &dir, &["create", "web"]);
+    assert_eq!(b.status("cmds-web-1"), "created");
+    ok_in(&b, &dir, &["start"]);
+    assert_eq!(b.status("cmds-web-1"), "running");
+
+    // stop with no service stops everything.
+    ok_in(&b, &dir, &["stop", "-t", "2"]);
+    assert_eq!(b.status("cmds-web-1"), "exited");
+    assert_eq!(b.status("cmds-db-1"), "exited");
+}
+
+#[test]
+fn port_top_and_images_describe_the_services() {
+    let b = Berth::new();
+    let dir = up(&b);
+    assert_eq!(
+        ok_in(&b, &dir, &["port", "web", "80"]).trim(),
+        "0.0.0.0:8080"
+    );
+    let none = in_dir(&b, &dir, &["port", "--protocol", "udp", "web", "80"]);
+    assert!(!none.status.success());
+
+    let top = ok_in(&b, &dir, &["top", "web"]);
+    assert!(top.starts_with("cmds-web-1\n"), "{top}");
+    assert!(
+        top.contains("PID") && top.contains("httpd -f -p 80"),
+        "{top}"
+    );
+    assert!(!top.contains("cmds-db-1"), "{top}");
+
+    let images = ok_in(&b, &dir, &["images"]);
+    let image_id = b.inspect("cmds-web-1")["Image"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let short = &image_id.trim_start_matches("sha256:")[..12];
+    let web_row = images
+        .lines()
+        .find(|l| l.starts_with("cmds-web-1 "))
+        .unwrap_or_else(|| panic!("{images}"));
+    let cols: Vec<&str> = web_row.split_whitespace().collect();
+    assert_eq!(cols[..4], ["cmds-web-1", "bb", "local", short], "{images}");
+    assert!(cols[4].ends_with("B"), "{images}");
+    assert_eq!(images.lines().count(), 5, "{images}"); // header, db, web, 2 workers
+}
+
+#[test]
+fn events_stream_the_project_container_lifecycle() {
+    let b = Berth::new();
+    let dir = up(&b);
+    let child = spawn_in(&b, &dir, &["events", "--json"]);
+    std::thread::sleep(Duration::from_millis(500));
+    ok_in(&b, &dir, &["stop", "-t", "2", "web"]);
+    ok_in(&b, &dir, &["start", "web"]);
+    std::thread::sleep(Duration::from_millis(300));
+    let mut child = child;
+    child.kill().unwrap();
+    let out = child.wait_with_output().unwrap();
+    let events: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let actions: Vec<&str> = events
+        .iter()
+        .inspect(|e| {
+            assert_eq!(e["service"], "web", "{e}");
+            assert_eq!(e["type"], "container");
+            assert_eq!(e["attributes"]["name"], "cmds-web-1");
+            assert_eq!(e["attributes"]["image"], "bb:local");
+        })
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    let pos = |a: &str| {
+        actions
+            .iter()
+            .position(|x| *x == a)
+            .unwrap_or_else(|| panic!("{a} not in {actions:?}"))
+    };
+    assert!(pos("die") < pos("start"), "{actions:?}");
+    assert!(pos("stop") < pos("start"), "{actions:?}");
+}
+
+const ATTACHED: &str = r#"
+name: att
+services:
+  srv:
+    image: bb:local
+    command: ["httpd", "-f", "-p", "8000", "-h", "/var/www"]
+    init: true
+  job:
+    image: bb:local
+    command: ["sh", "-c", "sleep 1; echo job done; exit 3"]
+    depends_on: [srv]
+"#;
+
+#[test]
+fn attached_up_exits_with_the_code_of_exit_code_from() {
+    let b = Berth::new();
+    let dir = stack_dir(&b, ATTACHED);
+    let child = spawn_in(&b, &dir, &["up", "--exit-code-from", "job"]);
+    let out = finish(child, Duration::from_secs(30), "up --exit-code-from");
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("att-job-1 | job done"), "{stdout}");
+    assert!(
+        text(&out.stderr).contains("Aborting on container exit"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(b.status("att-srv-1"), "exited");
+}
+
+#[test]
+fn attached_up_aborts_on_container_exit_and_stops_on_ctrl_c() {
+    let b = Berth::new();
+    let dir = stack_dir(&b, ATTACHED);
+    let child = spawn_in(&b, &dir, &["up", "--abort-on-container-exit"]);
+    let out = finish(
+        child,
+        Duration::from_secs(30),
+        "up --abort-on-container-exit",
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert_eq!(b.status("att-srv-1"), "exited");
+
+    // Ctrl-C: only the long-running service, stopped gracefully.
+    let child = spawn_in(&b, &dir, &["up", "srv", "--no-log-prefix"]);
+    assert!(b.wait_for(Duration::from_secs(10), || b.status("att-srv-1")
+        == "running"));
+    std::thread::sleep(Duration::from_millis(500));
+    sh(&["kill", "-INT", &child.id().to_string()]);
+    let out = finish(child, Duration::from_secs(20), "up after SIGINT");
+    assert!(
+        text(&out.stderr).contains("Gracefully stopping..."),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(b.status("att-srv-1"), "exited");
+}
