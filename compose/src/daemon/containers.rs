@@ -152,7 +152,6 @@ impl Containers {
                 }
             };
             let status = rec.state.status;
-            let _ = status;
             let ctr = Ctr::new(rec);
             self.map.write().await.insert(id.clone(), ctr.clone());
             self.readopt(ctr).await;
