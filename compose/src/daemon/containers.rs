@@ -151,7 +151,6 @@ impl Containers {
                     continue;
                 }
             };
-            let status = rec.state.status;
             let ctr = Ctr::new(rec);
             self.map.write().await.insert(id.clone(), ctr.clone());
             self.readopt(ctr).await;
