@@ -48,6 +48,8 @@ pub struct ContainerConfig {
     pub dns_search: Vec<String>,
     /// `NAME:IP` entries for /etc/hosts.
     pub extra_hosts: Vec<String>,
+    /// Legacy links `NAME[:ALIAS]`: names only this container resolves.
+    pub links: Vec<String>,
     pub sysctls: BTreeMap<String, String>,
     pub shm_size: Option<u64>,
     pub log_max_size: Option<u64>,

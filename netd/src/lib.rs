@@ -32,6 +32,7 @@
 //!             ipv4: None,
 //!             dns_names: vec!["shop-web-1".into(), "web".into()],
 //!             gateway_priority: 0,
+//!             links: vec![],
 //!         },
 //!     )
 //!     .await?;
@@ -260,6 +261,9 @@ pub struct AttachRequest {
     /// The non-internal network with the highest priority (ties: attached first) holds the
     /// default route.
     pub gateway_priority: i32,
+    /// Legacy links `(target container name, alias)`: the alias resolves to the target on
+    /// this network for this container only.
+    pub links: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -555,6 +559,17 @@ impl Netd {
                         }
                     }
                 }
+                // Links are this container's private names for containers on this network.
+                for (target, alias) in &ep.links {
+                    let target = target.to_ascii_lowercase();
+                    let hit = n.endpoints.values().find(|o| {
+                        o.container_id == target
+                            || o.dns_names.iter().any(|d| d.eq_ignore_ascii_case(&target))
+                    });
+                    if let Some(o) = hit {
+                        view.insert(alias.to_ascii_lowercase(), vec![o.ip]);
+                    }
+                }
                 if !view.is_empty() {
                     extra.insert(ep.ip, view);
                 }
@@ -790,6 +805,7 @@ impl Netd {
             mac: ipam::mac_for(ip),
             dns_names: req.dns_names.clone(),
             gateway_priority: req.gateway_priority,
+            links: req.links.clone(),
             seq: state.seq,
         };
         self.plumb(&n, &ep, &ctr)
@@ -1204,6 +1220,7 @@ fn _assert_send_sync(n: &'static Netd) {
             ipv4: None,
             dns_names: vec![],
             gateway_priority: 0,
+            links: vec![],
         },
     ));
     send(n.detach("", ""));

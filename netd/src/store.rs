@@ -72,6 +72,8 @@ pub(crate) struct EndpointRecord {
     pub mac: [u8; 6],
     pub dns_names: Vec<String>,
     pub gateway_priority: i32,
+    #[serde(default)]
+    pub links: Vec<(String, String)>,
     pub seq: u64,
 }
 

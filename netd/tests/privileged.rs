@@ -265,6 +265,7 @@ fn req(id: &str, ns: &Path, names: &[&str]) -> AttachRequest {
         ipv4: None,
         dns_names: names.iter().map(|s| s.to_string()).collect(),
         gateway_priority: 0,
+        links: vec![],
     }
 }
 

@@ -1108,3 +1108,83 @@ fn network_container_mode_shares_the_namespace() {
         text(&out.stderr)
     );
 }
+
+/// `--link NAME:ALIAS` on a user network: the embedded DNS answers the alias for the linking
+/// container only.
+#[test]
+fn links_resolve_only_for_the_linking_container() {
+    let b = Berth::new();
+    b.ok(&["network", "create", "ln"]);
+    b.ok(&[
+        "container",
+        "run",
+        "-d",
+        "--name",
+        "db",
+        "--network",
+        "ln",
+        "--init",
+        "bb:local",
+        "sleep",
+        "60",
+    ]);
+    let ip = b.inspect("db")["NetworkSettings"]["Networks"]["ln"]["IPAddress"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    b.ok(&[
+        "container",
+        "run",
+        "-d",
+        "--name",
+        "app",
+        "--network",
+        "ln",
+        "--link",
+        "db:database",
+        "--init",
+        "bb:local",
+        "sleep",
+        "60",
+    ]);
+    b.ok(&[
+        "container",
+        "run",
+        "-d",
+        "--name",
+        "other",
+        "--network",
+        "ln",
+        "--init",
+        "bb:local",
+        "sleep",
+        "60",
+    ]);
+    let seen = b.ok(&["container", "exec", "app", "nslookup", "database"]);
+    assert!(
+        seen.contains(&ip),
+        "the link alias resolves for app: {seen}"
+    );
+    let out = b.run(&["container", "exec", "other", "nslookup", "database"]);
+    assert!(
+        !text(&out.stdout).contains(&ip),
+        "not for others: {}",
+        text(&out.stdout)
+    );
+    let out = b.run(&[
+        "container",
+        "run",
+        "--rm",
+        "--network",
+        "ln",
+        "--link",
+        "ghost:g",
+        "bb:local",
+        "true",
+    ]);
+    assert!(
+        !out.status.success() && text(&out.stderr).contains("could not get container for ghost"),
+        "{}",
+        text(&out.stderr)
+    );
+}

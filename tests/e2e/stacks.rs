@@ -313,3 +313,24 @@ services:
     );
     ok_in(&b, &dir, &["down", "-t", "1"]);
 }
+
+#[test]
+fn compose_links_give_a_private_alias() {
+    let b = Berth::new();
+    let stack = "name: lk\nservices:\n  db:\n    image: bb:local\n    command: [sleep, '60']\n    init: true\n  app:\n    image: bb:local\n    command: [sleep, '60']\n    init: true\n    links: ['db:database']\n";
+    let dir = stack_dir(&b, stack);
+    let out = in_dir(&b, &dir, &["up", "-d"]);
+    assert!(
+        out.status.success() && !text(&out.stderr).contains("links"),
+        "no warning for links: {}",
+        text(&out.stderr)
+    );
+    let ip = b.inspect("lk-db-1")["NetworkSettings"]["Networks"]["lk_default"]["IPAddress"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(b
+        .ok(&["container", "exec", "lk-app-1", "nslookup", "database"])
+        .contains(&ip));
+    ok_in(&b, &dir, &["down", "-t", "1"]);
+}

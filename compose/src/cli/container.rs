@@ -134,6 +134,9 @@ pub struct CreateOpts {
     /// Start period during which failures don't count
     #[arg(long)]
     pub health_start_period: Option<String>,
+    /// Add a link to another container (NAME[:ALIAS])
+    #[arg(long)]
+    pub link: Vec<String>,
     /// Add a custom host-to-IP mapping (NAME:IP)
     #[arg(long = "add-host")]
     pub add_host: Vec<String>,
@@ -447,6 +450,7 @@ pub fn build_config(
         dns_search: opts.dns_search.clone(),
         extra_hosts: opts.add_host.clone(),
         healthcheck: health_flags(opts)?,
+        links: opts.link.clone(),
         sysctls,
         shm_size: opts
             .shm_size

@@ -128,6 +128,7 @@ pub async fn connect(d: &Arc<Daemon>, net: &str, body: Connect) -> ApiResult {
             ipv4,
             dns_names,
             gateway_priority: -100,
+            links: Vec::new(),
         };
         d.nets.netd.attach(&info.name, req).await?;
     }

@@ -239,6 +239,12 @@ impl Containers {
                     .map_err(|_| ApiError::not_found(format!("network {} not found", ep.name)))?;
             }
         }
+        for l in &config.links {
+            let target = l.split(':').next().unwrap_or("");
+            self.get(target).await.map_err(|_| {
+                ApiError::bad_request(format!("could not get container for {target}"))
+            })?;
+        }
         for p in &config.ports {
             berth_netd::PortSpec::parse(p)
                 .map_err(|e| ApiError::bad_request(format!("invalid port {p}: {e}")))?;

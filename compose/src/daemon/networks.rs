@@ -130,6 +130,15 @@ impl Networks {
             tracing::debug!(container = %&rec.id[..12], micros = t.elapsed().as_micros() as u64, "netd create_netns");
         }
         let short = rec.id[..12].to_string();
+        // `--link NAME[:ALIAS]`: the target's name doubles as the alias when none is given.
+        let links: Vec<(String, String)> = cfg
+            .links
+            .iter()
+            .map(|l| match l.split_once(':') {
+                Some((t, a)) => (t.to_string(), a.to_string()),
+                None => (l.clone(), l.clone()),
+            })
+            .collect();
         let mut first_ip = None;
         for (i, ep) in endpoints.iter().enumerate() {
             let info =
@@ -165,6 +174,7 @@ impl Networks {
                         dns_names,
                         // Earlier networks win the default route.
                         gateway_priority: ep.priority.saturating_mul(1000) - i as i32,
+                        links: links.clone(),
                     };
                     let t = std::time::Instant::now();
                     let ip = self.netd.attach(&ep.name, req).await?.ip;

@@ -163,7 +163,6 @@ pub fn container_config(
         ("secrets", !svc.secrets.is_empty()),
         ("configs", !svc.configs.is_empty()),
         ("volumes_from", !svc.volumes_from.is_empty()),
-        ("links", !svc.links.is_empty()),
         ("ipc", svc.ipc.is_some()),
         ("pid", svc.pid.is_some()),
         ("post_start", !svc.post_start.is_empty()),
@@ -441,6 +440,20 @@ pub fn container_config(
         auto_remove: false,
         exposed_ports: svc.expose.clone(),
         healthcheck: health_config(svc),
+        links: svc
+            .links
+            .iter()
+            .map(|l| {
+                // `service[:alias]` names a service; the link targets its first container.
+                let (target, alias) = l.split_once(':').unwrap_or((l.as_str(), l.as_str()));
+                let name = p
+                    .services
+                    .get(target)
+                    .map(|t| container_name(&p.name, target, t, 1))
+                    .unwrap_or_else(|| target.to_string());
+                format!("{name}:{alias}")
+            })
+            .collect(),
     };
     Ok((cfg, warn))
 }
