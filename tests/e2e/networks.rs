@@ -702,8 +702,10 @@ fn networks_teardown_frees_addresses_names_rules_and_devices() {
 
     // Removing a container: veth, DNAT rules, DNS names and address go.
     b.ok(&["container", "rm", "-f", "gone"]);
+    // The veth pair dies with the container's namespace, which the kernel tears down on its
+    // own a moment after the pin goes.
     assert!(
-        !host_links(&b).contains(&veth),
+        b.wait_for(Duration::from_secs(5), || !host_links(&b).contains(&veth)),
         "{veth} outlived its container"
     );
     let rules = berth_rules(&b);
@@ -769,11 +771,15 @@ fn networks_teardown_frees_addresses_names_rules_and_devices() {
     idle(&b, "d2", "last");
     b.ok(&["container", "rm", "-f", "d1", "d2"]);
     b.ok(&["network", "rm", "last", "bridge"]);
-    let links: Vec<String> = host_links(&b)
-        .into_iter()
-        .filter(|l| l.starts_with("br-") || l.starts_with("vb"))
-        .collect();
-    assert_eq!(links, Vec::<String>::new(), "devices left behind");
+    let ours = || -> Vec<String> {
+        host_links(&b)
+            .into_iter()
+            .filter(|l| l.starts_with("br-") || l.starts_with("vb"))
+            .collect()
+    };
+    // Veth pairs go with their containers' namespaces, which the kernel reaps on its own.
+    b.wait_for(Duration::from_secs(5), || ours().is_empty());
+    assert_eq!(ours(), Vec::<String>::new(), "devices left behind");
     let save = host_text(&b, &["iptables-save"]);
     let left: Vec<&str> = save.lines().filter(|l| l.contains("BERTH")).collect();
     assert_eq!(left, Vec::<&str>::new(), "berth's firewall left behind");
@@ -1047,11 +1053,18 @@ fn a_daemon_on_the_host_namespace_leaves_it_clean() {
         "no berth rule left on the host: {:?}",
         berth_rules()
     );
-    let added: Vec<String> = links()
-        .into_iter()
-        .filter(|l| !links_before.contains(l))
-        .collect();
-    assert!(added.is_empty(), "no link left on the host: {added:?}");
+    let added = || -> Vec<String> {
+        links()
+            .into_iter()
+            .filter(|l| !links_before.contains(l))
+            .collect()
+    };
+    b.wait_for(std::time::Duration::from_secs(5), || added().is_empty());
+    assert!(
+        added().is_empty(),
+        "no link left on the host: {:?}",
+        added()
+    );
 }
 
 /// `--network container:NAME` joins NAME's pinned namespace: same interfaces, same localhost.

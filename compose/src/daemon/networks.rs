@@ -244,16 +244,8 @@ impl Networks {
     /// Everything of a removed container: published ports, endpoints, its netns.
     pub async fn release(&self, id: &str) {
         let started = std::time::Instant::now();
-        let _ = self.netd.unpublish(id).await;
-        for n in self.netd.list().await {
-            if n.endpoints.iter().any(|e| e.container_id == id) {
-                if let Err(e) = self.netd.detach(&n.id, id).await {
-                    tracing::warn!(container = %id, network = %n.name, error = %e, "detaching");
-                }
-            }
-        }
-        if let Err(e) = self.netd.remove_netns(id).await {
-            tracing::debug!(container = %id, error = %e, "removing netns");
+        if let Err(e) = self.netd.release_container(id).await {
+            tracing::warn!(container = %id, error = %e, "releasing the container's network");
         }
         tracing::debug!(container = %&id[..12.min(id.len())], micros = started.elapsed().as_micros() as u64, "network release");
     }
