@@ -334,3 +334,77 @@ fn compose_links_give_a_private_alias() {
         .contains(&ip));
     ok_in(&b, &dir, &["down", "-t", "1"]);
 }
+
+/// A stack brought up and down 100 times leaves the host exactly as before (links, rules,
+/// mounts, cgroups, processes), and its named volume's data survives every plain `down`.
+#[test]
+fn up_down_100_times_leaves_nothing() {
+    let b = Berth::new();
+    let stack = "name: cyc\nservices:\n  web:\n    image: bb:local\n    command: [httpd, -f, -p, '80', -h, /data]\n    init: true\n    ports: ['8080:80']\n    volumes: [keep:/data]\n  api:\n    image: bb:local\n    command: [sleep, '100']\n    init: true\nvolumes:\n  keep:\n";
+    let dir = stack_dir(&b, stack);
+    let snapshot = |b: &Berth| {
+        let links = text(&b.host(&["ip", "-o", "link"]).stdout)
+            .lines()
+            .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+            .collect::<Vec<_>>();
+        let rules = text(&b.host(&["iptables-save"]).stdout)
+            .lines()
+            .filter(|l| l.starts_with('-') || l.starts_with(':'))
+            .map(String::from)
+            .collect::<Vec<_>>();
+        let mounts = host_mounts_with(b.dir.path().to_str().unwrap()).len();
+        (links, rules, mounts)
+    };
+    ok_in(&b, &dir, &["up", "-d"]);
+    b.ok(&[
+        "container",
+        "exec",
+        "cyc-web-1",
+        "sh",
+        "-c",
+        "echo kept > /data/index.html",
+    ]);
+    ok_in(&b, &dir, &["down"]);
+    let before = snapshot(&b);
+    for i in 0..100 {
+        ok_in(&b, &dir, &["up", "-d"]);
+        if i % 25 == 0 {
+            assert!(
+                b.wait_for(std::time::Duration::from_secs(5), || text(
+                    &b.host(&["busybox", "wget", "-qO-", "http://127.0.0.1:8080/"])
+                        .stdout
+                ) == "kept\n"),
+                "round {i}"
+            );
+        }
+        ok_in(&b, &dir, &["down"]);
+    }
+    assert!(
+        b.wait_for(std::time::Duration::from_secs(5), || snapshot(&b) == before),
+        "the host differs after 100 rounds: {:?} vs {:?}",
+        snapshot(&b),
+        before
+    );
+    assert_eq!(b.ok(&["container", "ls", "-aq"]), "");
+    let cg_children = ["memory", "pids", "cpu", "unified"]
+        .iter()
+        .filter_map(|h| {
+            std::fs::read_dir(
+                std::path::Path::new("/sys/fs/cgroup")
+                    .join(h)
+                    .join(&b.cgroup_parent),
+            )
+            .ok()
+        })
+        .flat_map(|d| {
+            d.flatten()
+                .filter(|e| e.path().is_dir())
+                .collect::<Vec<_>>()
+        })
+        .count();
+    assert_eq!(cg_children, 0, "no container cgroup left");
+    assert_eq!(
+        std::fs::read_to_string(b.root.join("volumes/cyc_keep/_data/index.html")).unwrap(),
+        "kept\n"
+    );
+}
