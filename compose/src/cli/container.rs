@@ -2,7 +2,7 @@
 
 use super::attach;
 use super::GlobalOpts;
-use crate::client::{q, ApiFailure, Client};
+use crate::client::{q, Client};
 use anyhow::{bail, Context};
 use berth_engine::container::{
     self as model, ContainerConfig, MountConfig, Resources, RestartPolicy,
@@ -865,10 +865,4 @@ impl Write for LogPrinter {
     fn flush(&mut self) -> std::io::Result<()> {
         std::io::stdout().flush()
     }
-}
-
-/// Whether an error is the API's "no such ..." answer.
-pub fn is_not_found(e: &anyhow::Error) -> bool {
-    e.downcast_ref::<ApiFailure>()
-        .is_some_and(|f| f.status == 404)
 }

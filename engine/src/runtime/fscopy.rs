@@ -66,29 +66,13 @@ fn enter(req: &FsRequest) -> Result<(), String> {
         None::<&str>,
     )
     .map_err(|e| format!("making mounts private: {e}"))?;
-    let lower: Vec<String> = req
-        .layers
-        .iter()
-        .rev()
-        .map(|p| p.display().to_string())
-        .collect();
-    for d in [&req.upper, &req.work, &req.mountpoint] {
-        std::fs::create_dir_all(d).map_err(|e| format!("creating {}: {e}", d.display()))?;
-    }
-    let data = format!(
-        "lowerdir={},upperdir={},workdir={}",
-        lower.join(":"),
-        req.upper.display(),
-        req.work.display()
-    );
-    mount(
-        Some("overlay"),
+    super::rootfs::mount_overlay_at(
+        &req.layers,
+        &req.upper,
+        &req.work,
         &req.mountpoint,
-        Some("overlay"),
         MsFlags::MS_NODEV,
-        Some(data.as_str()),
-    )
-    .map_err(|e| format!("mounting the container's filesystem: {e}"))?;
+    )?;
     nix::unistd::chroot(&req.mountpoint).map_err(|e| format!("chroot: {e}"))?;
     nix::unistd::chdir("/").map_err(|e| format!("chdir: {e}"))
 }

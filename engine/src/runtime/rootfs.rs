@@ -218,34 +218,45 @@ pub(crate) fn prepare(spec: &Spec) -> Result<(), String> {
 
 fn mount_overlay(spec: &Spec, nodev: MsFlags) -> Result<(), String> {
     let rf = &spec.rootfs;
+    mount_overlay_at(&rf.layers, &rf.upper, &rf.work, &rf.mountpoint, nodev)
+}
+
+/// Mounts the overlay of `layers` (bottom first) with `upper`/`work` on `mountpoint`, in the
+/// caller's mount namespace. Used for the container's root and by `cp`/`export` helpers.
+pub(crate) fn mount_overlay_at(
+    layers: &[PathBuf],
+    upper: &Path,
+    work: &Path,
+    mountpoint: &Path,
+    flags: MsFlags,
+) -> Result<(), String> {
     // overlayfs lists lower dirs top first; the image store gives them bottom first.
-    let lower: Vec<String> = rf
-        .layers
+    let lower: Vec<String> = layers
         .iter()
         .rev()
         .map(|p| p.display().to_string())
         .collect();
     let lower = if lower.is_empty() {
         // An image without layers (e.g. `import` of an empty tar) still needs one lower dir.
-        let empty = rf.work.with_file_name("empty-lower");
+        let empty = work.with_file_name("empty-lower");
         fs::create_dir_all(&empty).map_err(|e| err("creating empty lower dir", e))?;
         empty.display().to_string()
     } else {
         lower.join(":")
     };
-    for d in [&rf.upper, &rf.work, &rf.mountpoint] {
+    for d in [upper, work, mountpoint] {
         fs::create_dir_all(d).map_err(|e| err(format!("creating {}", d.display()), e))?;
     }
     let data = format!(
         "lowerdir={lower},upperdir={},workdir={}",
-        rf.upper.display(),
-        rf.work.display()
+        upper.display(),
+        work.display()
     );
     do_mount(
         Some("overlay"),
-        &rf.mountpoint,
+        mountpoint,
         Some("overlay"),
-        nodev,
+        flags,
         Some(&data),
     )
 }
