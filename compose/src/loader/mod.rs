@@ -144,6 +144,30 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// Reads a dotenv file (`env_file`, an include's env files), interpolating with `env`;
+    /// `None` when it is optional and absent.
+    fn read_env_file(
+        &mut self,
+        path: &str,
+        required: bool,
+        raw: bool,
+        env: &IndexMap<String, String>,
+    ) -> Result<Option<IndexMap<String, String>>, LoadError> {
+        let pb = PathBuf::from(path);
+        if !pb.is_file() {
+            if required {
+                return Err(LoadError::EnvFile(format!(
+                    "env file {path} not found: stat {path}: no such file or directory"
+                )));
+            }
+            return Ok(None);
+        }
+        let text = self.read_file(&pb)?;
+        dotenv::parse(&text, &|k: &str| env.get(k).cloned(), raw)
+            .map(Some)
+            .map_err(|e| LoadError::EnvFile(format!("failed to read {path}: {e}")))
+    }
+
     fn read_file(&mut self, path: &Path) -> Result<String, LoadError> {
         // Only regular files of a sane size: a stack file naming /dev/zero or a FIFO must
         // not hang or exhaust the daemon.
@@ -778,19 +802,15 @@ fn apply_include(
             None => vec![(sub_dir.join(".env").to_string_lossy().into_owned(), false)],
         };
         for (p, required) in env_paths {
-            let pb = PathBuf::from(&p);
-            if !pb.is_file() {
-                if required {
-                    return Err(LoadError::EnvFile(format!(
-                        "{file}: include: env file {p} not found: stat {p}: no such file or directory"
-                    )));
-                }
-                continue;
-            }
-            let text = ctx.read_file(&pb)?;
-            let snapshot = env.clone();
-            let parsed = dotenv::parse(&text, &|k: &str| snapshot.get(k).cloned(), false)
-                .map_err(|e| LoadError::EnvFile(format!("failed to read {p}: {e}")))?;
+            let parsed = ctx
+                .read_env_file(&p, required, false, &env)
+                .map_err(|e| match e {
+                    LoadError::EnvFile(m) if m.starts_with("env file") => {
+                        LoadError::EnvFile(format!("{file}: include: {m}"))
+                    }
+                    other => other,
+                })?;
+            let Some(parsed) = parsed else { continue };
             for (k, v) in parsed {
                 if !ctx.opts.environment.contains_key(&k) {
                     env.insert(k, v);
@@ -1269,19 +1289,9 @@ fn resolve_environment(
                 Value::String(p) => (p.clone(), true, false),
                 _ => continue,
             };
-            let pb = PathBuf::from(&path);
-            if !pb.is_file() {
-                if required {
-                    return Err(LoadError::EnvFile(format!(
-                        "env file {path} not found: stat {path}: no such file or directory"
-                    )));
-                }
+            let Some(parsed) = ctx.read_env_file(&path, required, raw, env)? else {
                 continue;
-            }
-            let text = ctx.read_file(&pb)?;
-            let snapshot: IndexMap<String, String> = env.clone();
-            let parsed = dotenv::parse(&text, &|k: &str| snapshot.get(k).cloned(), raw)
-                .map_err(|e| LoadError::EnvFile(format!("failed to read {path}: {e}")))?;
+            };
             for (k, v) in parsed {
                 out.insert(k, Value::String(v));
             }
