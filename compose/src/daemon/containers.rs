@@ -421,11 +421,7 @@ impl Containers {
             return;
         }
         let exit: Option<ExitRecord> = read_json(&layout.exit_record()).ok();
-        let oom = match Cgroup::open(&self.cgroup_parent, &rec.id) {
-            Ok(cg) => cg.oom_killed().unwrap_or(false),
-            Err(_) => false,
-        };
-        self.destroy_cgroup(&rec.id).await;
+        let oom = self.destroy_cgroup(&rec.id).await;
         let _ = std::fs::remove_file(layout.shim_record());
         let st = &mut rec.state;
         st.status = Status::Exited;
@@ -494,16 +490,22 @@ impl Containers {
         }
     }
 
-    async fn destroy_cgroup(&self, id: &str) {
+    /// Removes the container's cgroup; returns whether the kernel OOM-killed in it (read
+    /// before it goes, for State.OOMKilled).
+    async fn destroy_cgroup(&self, id: &str) -> bool {
         let (parent, name) = (self.cgroup_parent.clone(), id.to_string());
-        let _ = tokio::task::spawn_blocking(move || {
-            if let Ok(cg) = Cgroup::open(&parent, &name) {
-                if let Err(e) = cg.destroy() {
-                    tracing::warn!(container = %name, error = %e, "removing cgroup");
-                }
+        tokio::task::spawn_blocking(move || {
+            let Ok(cg) = Cgroup::open(&parent, &name) else {
+                return false;
+            };
+            let oom = cg.oom_killed().unwrap_or(false);
+            if let Err(e) = cg.destroy() {
+                tracing::warn!(container = %name, error = %e, "removing cgroup");
             }
+            oom
         })
-        .await;
+        .await
+        .unwrap_or(false)
     }
 
     /// Sends `signal`; `Ok(false)` when the container is not running.
