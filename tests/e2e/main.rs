@@ -5,6 +5,7 @@ mod containers;
 mod images;
 mod lifecycle;
 mod networks;
+mod reconcile;
 mod stack_cmds;
 mod stacks;
 mod support;

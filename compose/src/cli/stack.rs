@@ -2,7 +2,7 @@
 //! live in the `stack_*` modules next to this one.
 
 use super::GlobalOpts;
-use crate::client::Client;
+use crate::client::{q, Client};
 use crate::daemon::StackLoad;
 use clap::Args;
 use serde_json::{json, Value};
@@ -50,6 +50,9 @@ pub struct UpArgs {
     /// Don't print prefix in logs
     #[arg(long)]
     pub no_log_prefix: bool,
+    /// Don't watch the stack's files (by default the daemon converges on every saved edit)
+    #[arg(long)]
+    pub no_watch: bool,
     pub services: Vec<String>,
 }
 
@@ -144,7 +147,8 @@ pub fn up(g: &GlobalOpts, a: &UpArgs) -> anyhow::Result<i32> {
             "services": a.services, "force_recreate": a.force_recreate, "no_recreate": a.no_recreate,
             "remove_orphans": a.remove_orphans, "no_start": a.no_start, "no_deps": a.no_deps, "scale": scale,
             "wait": a.wait, "wait_timeout": a.wait_timeout,
-        }
+        },
+        "watch": !a.no_watch,
     });
     let v = c.post("/stacks/up", Some(&body))?;
     print_outcome(&v);
@@ -186,8 +190,17 @@ fn project_name(g: &GlobalOpts) -> anyhow::Result<String> {
 }
 
 pub fn ps(g: &GlobalOpts, a: &PsArgs) -> anyhow::Result<i32> {
-    let project = project_name(g)?;
     let c = Client::connect(g)?;
+    // A stack file broken by an edit still names a registered stack: show what runs.
+    let project = match project_name(g) {
+        Ok(p) => p,
+        Err(e) => registered_project(g, &c).ok_or(e)?,
+    };
+    if let Some(e) = stack_error(&c, &project) {
+        eprintln!(
+            "WARN[0000] stack {project} does not converge; what runs is its last good state: {e}"
+        );
+    }
     let list: Vec<Value> = c.get(&format!("/containers?all={}", a.all as u8))?;
     let mine: Vec<&Value> = list
         .iter()
@@ -255,14 +268,81 @@ pub fn ls(g: &GlobalOpts, format: Option<&str>) -> anyhow::Result<i32> {
         println!("{}", serde_json::to_string(&list)?);
         return Ok(0);
     }
-    println!("{:<24} {:<36} {}", "NAME", "STATUS", "CONFIG FILES");
-    for s in list {
+    println!(
+        "{:<24} {:<36} {:<8} {}",
+        "NAME", "STATUS", "WATCHED", "CONFIG FILES"
+    );
+    for s in &list {
+        let mut status = s["Status"].as_str().unwrap_or("").to_string();
+        if s["Error"].is_string() {
+            status.push_str(", error");
+        }
         println!(
-            "{:<24} {:<36} {}",
+            "{:<24} {:<36} {:<8} {}",
             s["Name"].as_str().unwrap_or(""),
-            s["Status"].as_str().unwrap_or(""),
+            status,
+            if s["Watched"] == true { "yes" } else { "no" },
             s["ConfigFiles"].as_str().unwrap_or("")
         );
     }
+    for s in &list {
+        if let Some(e) = s["Error"].as_str() {
+            println!("{}: {e}", s["Name"].as_str().unwrap_or(""));
+        }
+    }
     Ok(0)
+}
+
+/// Tells the daemon's reconcile loop to leave `services` (all when empty) alone, or to take
+/// them back: a service stopped or removed by hand stays so until `up`/`start`.
+pub(super) fn park(
+    c: &Client,
+    project: &str,
+    services: &[String],
+    parked: bool,
+) -> anyhow::Result<()> {
+    let body = json!({ "services": services, "parked": parked });
+    c.post(&format!("/stacks/{}/park", q(project)), Some(&body))
+        .map(drop)
+}
+
+/// The registered stack whose files include the one this command would load (-f, else the
+/// default names in the current directory).
+fn registered_project(g: &GlobalOpts, c: &Client) -> Option<String> {
+    let cwd = std::env::current_dir().ok()?;
+    let dir = g
+        .project_directory
+        .as_ref()
+        .map(|d| cwd.join(d))
+        .unwrap_or(cwd);
+    let candidates: Vec<std::path::PathBuf> = if g.files.is_empty() {
+        [
+            "compose.yaml",
+            "compose.yml",
+            "docker-compose.yaml",
+            "docker-compose.yml",
+        ]
+        .iter()
+        .map(|f| dir.join(f))
+        .collect()
+    } else {
+        g.files.iter().map(|f| dir.join(f)).collect()
+    };
+    let list: Vec<Value> = c.get("/stacks").ok()?;
+    list.into_iter().find_map(|s| {
+        let files = s["ConfigFiles"].as_str().unwrap_or("");
+        files
+            .split(',')
+            .any(|f| candidates.iter().any(|c| c.as_os_str() == f))
+            .then(|| s["Name"].as_str().map(String::from))
+            .flatten()
+    })
+}
+
+/// The reason a registered stack does not converge, if it doesn't.
+pub(super) fn stack_error(c: &Client, project: &str) -> Option<String> {
+    let list: Vec<Value> = c.get("/stacks").ok()?;
+    list.into_iter()
+        .find(|s| s["Name"] == project)
+        .and_then(|s| s["Error"].as_str().map(String::from))
 }

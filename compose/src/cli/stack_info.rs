@@ -174,6 +174,26 @@ fn event_line(e: &Value, service: &str, json: bool) -> String {
         e["name"].as_str().unwrap_or(""),
         e["image"].as_str().unwrap_or(""),
     );
+    if e["type"] == "stack" {
+        let error = e["labels"]["error"].as_str().unwrap_or("");
+        if json {
+            return json!({
+                "time": e["time"], "type": "stack", "action": e["action"],
+                "attributes": { "name": name, "error": error },
+            })
+            .to_string();
+        }
+        let detail = if error.is_empty() {
+            String::new()
+        } else {
+            format!(" ({error})")
+        };
+        return format!(
+            "{} stack {} {name}{detail}",
+            e["time"].as_str().unwrap_or(""),
+            e["action"].as_str().unwrap_or("")
+        );
+    }
     if json {
         return json!({
             "time": e["time"], "type": "container", "action": e["action"],

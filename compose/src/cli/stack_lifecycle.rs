@@ -121,11 +121,19 @@ pub fn run(g: &GlobalOpts, cmd: &Lifecycle) -> anyhow::Result<i32> {
         }
     };
     target.check_services(services)?;
+    // What a person stops by hand stays stopped: the daemon's reconcile loop must not bring
+    // it back (nor recreate it on a file edit) until it is started again.
+    let parks = matches!(cmd, Lifecycle::Stop(_) | Lifecycle::Kill { .. });
+    let unparks = matches!(cmd, Lifecycle::Start(_) | Lifecycle::Restart(_));
+    if parks || unparks {
+        super::stack::park(&c, &target.name, services, parks)?;
+    }
     apply(&target, &c, services, order, action)
 }
 
 /// Stops the services' running containers, dependents first: `up`'s Ctrl-C and abort.
 pub fn stop_services(target: &Target, c: &Client, services: &[String]) -> anyhow::Result<i32> {
+    super::stack::park(c, &target.name, services, true)?;
     apply(
         target,
         c,
@@ -275,6 +283,7 @@ fn rm(
             return Ok(0);
         }
     }
+    super::stack::park(c, &target.name, services, true)?;
     let mut code = 0;
     for x in &stopped {
         eprintln!(" Container {}  Removing", x.name);

@@ -50,6 +50,20 @@ struct UpRequest {
     load: StackLoad,
     #[serde(default)]
     options: UpOptions,
+    /// Watch the stack's files and converge on every saved edit (`up --no-watch` turns it off).
+    #[serde(default = "yes")]
+    watch: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Deserialize)]
+struct ParkRequest {
+    #[serde(default)]
+    services: Vec<String>,
+    parked: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -84,7 +98,19 @@ pub async fn route(
             let req: UpRequest = serde_json::from_slice(&body).map_err(|_| parse("up"))?;
             let project = req.load.load()?;
             let _guard = d.stack_lock(&project.name).await;
-            http::json(&controller::up(d, &project, &req.options).await?)
+            // Registered first: a stack whose first `up` fails half-way is retried by its loop.
+            let record = super::stacks::StackRecord {
+                name: project.name.clone(),
+                load: req.load.clone(),
+                options: req.options.clone(),
+                watch: req.watch && req.load.stdin.is_none(),
+                parked: Default::default(),
+            };
+            d.stacks.register(d, record).await?;
+            d.stacks.watch_project(&project).await;
+            let outcome = controller::up(d, &project, &req.options).await?;
+            d.stacks.converged(&project.name).await;
+            http::json(&outcome)
         }
         (&Method::POST, ["down"]) => {
             let req: DownRequest = serde_json::from_slice(&body).map_err(|_| parse("down"))?;
@@ -96,6 +122,8 @@ pub async fn route(
                 (Err(e), None) => return Err(e),
                 (Ok(None), None) => return Err(ApiError::bad_request("down needs a project")),
             };
+            // Forgotten first, so no reconcile pass brings anything back while it goes.
+            d.stacks.deregister(&name).await;
             let _guard = d.stack_lock(&name).await;
             http::json(&controller::down(d, &name, project.as_ref(), &req.options).await?)
         }
@@ -105,6 +133,11 @@ pub async fn route(
             let c = controller::create_oneoff(d, &project, &req.service, &req.options).await?;
             let name = c.rec.lock().await.config.name.clone();
             http::json(&json!({ "Id": c.id, "Name": name }))
+        }
+        (&Method::POST, [name, "park"]) => {
+            let req: ParkRequest = serde_json::from_slice(&body).map_err(|_| parse("park"))?;
+            d.stacks.park(name, &req.services, req.parked).await?;
+            http::empty()
         }
         (&Method::POST, ["config"]) => {
             let load: StackLoad = serde_json::from_slice(&body).map_err(|_| parse("config"))?;
@@ -117,40 +150,49 @@ pub async fn route(
     }
 }
 
-/// Stacks known from their containers' labels: `berth ls`.
+/// Stacks known from their containers' labels and from the registry: `berth ls`, with
+/// whether each is watched and why its last reconcile failed, if it did.
 async fn list(d: &Daemon) -> ApiResult {
-    let mut stacks: BTreeMap<String, (BTreeMap<String, usize>, String, String)> = BTreeMap::new();
+    #[derive(Default)]
+    struct Row {
+        counts: BTreeMap<String, usize>,
+        files: String,
+        dir: String,
+    }
+    let mut stacks: BTreeMap<String, Row> = BTreeMap::new();
+    for name in d.stacks.names().await {
+        stacks.entry(name).or_default();
+    }
     for c in d.containers.all().await {
         let r = c.rec.lock().await;
         let Some(p) = r.config.labels.get(LABEL_PROJECT) else {
             continue;
         };
         let e = stacks.entry(p.clone()).or_default();
-        *e.0.entry(r.state.status.as_str().to_string()).or_default() += 1;
-        e.1 = r
-            .config
-            .labels
-            .get(LABEL_FILES)
-            .cloned()
-            .unwrap_or_default();
-        e.2 = r
-            .config
-            .labels
-            .get(LABEL_WORKDIR)
-            .cloned()
-            .unwrap_or_default();
+        *e.counts
+            .entry(r.state.status.as_str().to_string())
+            .or_default() += 1;
+        let label = |k: &str| r.config.labels.get(k).cloned().unwrap_or_default();
+        e.files = label(LABEL_FILES);
+        e.dir = label(LABEL_WORKDIR);
     }
-    let out: Vec<_> = stacks
-        .into_iter()
-        .map(|(name, (counts, files, dir))| {
-            let status = counts
-                .iter()
-                .map(|(s, n)| format!("{s}({n})"))
-                .collect::<Vec<_>>()
-                .join(", ");
-            json!({ "Name": name, "Status": status, "ConfigFiles": files, "WorkingDir": dir })
-        })
-        .collect();
+    let mut out = Vec::new();
+    for (name, row) in stacks {
+        let mut status = row
+            .counts
+            .iter()
+            .map(|(s, n)| format!("{s}({n})"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let st = d.stacks.status(&name).await.unwrap_or_default();
+        if status.is_empty() {
+            status = "created(0)".into();
+        }
+        out.push(json!({
+            "Name": name, "Status": status, "ConfigFiles": row.files, "WorkingDir": row.dir,
+            "Watched": st.watched, "Error": st.error, "LastReconcile": st.last_reconcile,
+        }));
+    }
     http::json(&out)
 }
 

@@ -667,6 +667,30 @@ impl Containers {
     }
 
     /// How many images' containers reference `image_id` (image rm refuses those).
+    /// Wires a container's networks again after a network it is on was recreated: new
+    /// address, routes, DNS names and published ports, and /etc/hosts and resolv.conf
+    /// rewritten in place (same inode, so the container's bind mounts see them). The
+    /// container keeps running; one that is not running is wired at its next start.
+    pub async fn rewire(&self, ctr: &Arc<Ctr>) -> Result<(), ApiError> {
+        let rec = ctr.rec.lock().await;
+        let netns = berth_netd::netns_path(&self.run_dir, &rec.id);
+        if !rec.config.network_mode.is_empty() || !netns.exists() {
+            return Ok(());
+        }
+        let image = self.images.resolve(&rec.image_id).await?;
+        let exposed: Vec<String> = image
+            .config
+            .config()
+            .as_ref()
+            .and_then(|c| c.exposed_ports().clone())
+            .unwrap_or_default();
+        // Published ports point at the old address: prepare publishes them anew.
+        self.nets.netd.unpublish(&rec.id).await?;
+        let net = self.nets.prepare(&rec, &exposed, None).await?;
+        write_etc_files(&self.layout(&rec.id), &rec, &net.hosts, &net.resolv)?;
+        Ok(())
+    }
+
     pub async fn using_image(&self, image_id: &str) -> Vec<String> {
         let mut out = Vec::new();
         for c in self.all().await {

@@ -1,5 +1,6 @@
 //! The daemon's event bus: container lifecycle events (create, start, die, stop, pause,
-//! unpause, destroy) broadcast to every `GET /events` subscriber, as Docker's event stream.
+//! unpause, destroy) and stack events (a stack file that stopped loading, and its recovery)
+//! broadcast to every `GET /events` subscriber, as Docker's event stream.
 //! A slow subscriber loses the oldest events rather than slowing the containers down.
 
 use berth_engine::container::ContainerRecord;
@@ -9,6 +10,9 @@ use tokio::sync::broadcast;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ContainerEvent {
+    /// "container", or "stack" for the reconcile loop's events.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
     pub time: String,
     pub action: String,
     pub id: String,
@@ -30,12 +34,35 @@ impl EventBus {
     /// Publishes `action` for the container of `rec`; nobody listening is fine.
     pub fn emit(&self, action: &str, rec: &ContainerRecord) {
         let _ = self.0.send(ContainerEvent {
+            kind: "container",
             time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
             action: action.into(),
             id: rec.id.clone(),
             name: rec.config.name.clone(),
             image: rec.config.image.clone(),
             labels: rec.config.labels.clone(),
+        });
+    }
+
+    /// Publishes a stack event: `error` (with the reason, e.g. the file and line that no
+    /// longer load) or `reconciled` once the stack converges again.
+    pub fn emit_stack(&self, action: &str, project: &str, error: &str) {
+        let mut labels = BTreeMap::new();
+        labels.insert(
+            crate::stack::convert::LABEL_PROJECT.to_string(),
+            project.to_string(),
+        );
+        if !error.is_empty() {
+            labels.insert("error".to_string(), error.to_string());
+        }
+        let _ = self.0.send(ContainerEvent {
+            kind: "stack",
+            time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+            action: action.into(),
+            id: String::new(),
+            name: project.into(),
+            image: String::new(),
+            labels,
         });
     }
 

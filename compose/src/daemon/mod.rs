@@ -12,7 +12,9 @@ pub mod http;
 pub mod images;
 mod names;
 pub mod networks;
+mod stacks;
 pub mod volumes;
+mod watch;
 
 use containers::Containers;
 use hyper::server::conn::http1;
@@ -38,6 +40,8 @@ pub struct Daemon {
     pub images: Arc<Images>,
     pub nets: Arc<networks::Networks>,
     pub volumes: volumes::Volumes,
+    /// Registered stacks and their reconcile loops.
+    pub stacks: stacks::Stacks,
     pub shutdown: Notify,
     /// One `up`/`down` at a time per stack.
     stack_locks: tokio::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
@@ -124,9 +128,12 @@ async fn serve(opts: DaemonOptions) -> anyhow::Result<()> {
         images,
         nets: nets.clone(),
         volumes,
+        stacks: stacks::Stacks::new(&opts.root),
         shutdown: Notify::new(),
         stack_locks: Default::default(),
     });
+    // Containers are re-adopted above; now every stack resumes converging.
+    daemon.stacks.restore(&daemon).await;
     // Level-triggered healing: missing chains, rules or bridges come back within one period.
     let resync = nets.clone();
     tokio::spawn(async move {

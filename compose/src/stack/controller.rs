@@ -12,7 +12,7 @@ use crate::daemon::Daemon;
 use crate::loader::Project;
 use berth_engine::container::{ContainerConfig, Status};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -38,6 +38,15 @@ pub struct UpOptions {
     /// Return only once services are running/healthy (`up --wait`), within `wait_timeout` s.
     pub wait: bool,
     pub wait_timeout: Option<u64>,
+    /// The reconcile loop's mode: a container that is stopped and unchanged stays stopped
+    /// (it exited under its restart policy, or a person stopped it); only missing and changed
+    /// containers are acted on.
+    pub keep_stopped: bool,
+    /// Services left alone entirely (stopped or removed by hand with `berth stop`/`rm`).
+    pub skip: BTreeSet<String>,
+    /// Set to true to give up waiting for dependencies (the stack is going down).
+    #[serde(skip)]
+    pub cancel: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -131,6 +140,12 @@ pub fn levels(p: &Project, selected: &HashSet<String>) -> Vec<Vec<String>> {
 }
 
 fn selection(p: &Project, o: &UpOptions) -> Result<HashSet<String>, ApiError> {
+    let mut sel = wanted(p, o)?;
+    sel.retain(|s| !o.skip.contains(s));
+    Ok(sel)
+}
+
+fn wanted(p: &Project, o: &UpOptions) -> Result<HashSet<String>, ApiError> {
     if o.services.is_empty() {
         return Ok(p.services.keys().cloned().collect());
     }
@@ -179,13 +194,19 @@ pub async fn up(d: &Arc<Daemon>, p: &Project, o: &UpOptions) -> Result<Outcome, 
         }
     }
 
+    // Services whose containers this pass recreated: dependents with `restart: true` follow.
+    let mut updated: HashSet<String> = HashSet::new();
     for level in levels(p, &selected) {
         // Dependencies first: wait for what the level's services need.
         for s in &level {
-            wait_dependencies(d, p, s).await?;
+            cancellable(o, wait_dependencies(d, p, s)).await?;
         }
         let mut tasks = Vec::new();
         for s in level {
+            let restart_after = p.services[&s]
+                .depends_on
+                .iter()
+                .any(|(dep, c)| c.restart == Some(true) && updated.contains(dep));
             let svc = p.services[&s].clone();
             let want = o
                 .scale
@@ -197,18 +218,26 @@ pub async fn up(d: &Arc<Daemon>, p: &Project, o: &UpOptions) -> Result<Outcome, 
             let p = p.clone();
             let o = o.clone();
             tasks.push(tokio::spawn(async move {
-                converge_service(&d, &p, &s, want, existing, &o).await
+                let r = converge_service(&d, &p, &s, want, existing, &o, restart_after).await;
+                (s, r)
             }));
         }
         for t in tasks {
-            let (events, warnings) = t.await.map_err(|e| ApiError::internal(e.to_string()))??;
+            let (s, r) = t.await.map_err(|e| ApiError::internal(e.to_string()))?;
+            let (events, warnings) = r?;
+            if events
+                .iter()
+                .any(|e| matches!(e.action.as_str(), "Recreated" | "Restarted"))
+            {
+                updated.insert(s);
+            }
             out.events.extend(events);
             out.warnings.extend(warnings);
         }
     }
     if o.wait {
         let limit = std::time::Duration::from_secs(o.wait_timeout.unwrap_or(3600));
-        tokio::time::timeout(limit, wait_ready(d, p, o))
+        tokio::time::timeout(limit, cancellable(o, wait_ready(d, p, o)))
             .await
             .map_err(|_| {
                 ApiError::bad_request(format!(
@@ -220,6 +249,20 @@ pub async fn up(d: &Arc<Daemon>, p: &Project, o: &UpOptions) -> Result<Outcome, 
     out.warnings.sort();
     out.warnings.dedup();
     Ok(out)
+}
+
+/// Runs a wait that a stack going down must be able to cut short.
+async fn cancellable<T>(
+    o: &UpOptions,
+    wait: impl std::future::Future<Output = Result<T, ApiError>>,
+) -> Result<T, ApiError> {
+    let Some(mut cancel) = o.cancel.clone() else {
+        return wait.await;
+    };
+    tokio::select! {
+        r = wait => r,
+        _ = cancel.wait_for(|c| *c) => Err(ApiError::conflict("the stack is going down")),
+    }
 }
 
 /// Waits for `service_completed_successfully` dependencies (the others only order the start).
@@ -324,6 +367,7 @@ async fn converge_service(
     want: u32,
     existing: Vec<(u32, Arc<Ctr>)>,
     o: &UpOptions,
+    restart_after_dependency: bool,
 ) -> Result<(Vec<Event>, Vec<String>), ApiError> {
     let svc = &p.services[s];
     let hash = convert::config_hash(svc);
@@ -360,8 +404,16 @@ async fn converge_service(
                     Status::Running | Status::Paused | Status::Restarting
                 )
             {
+                if o.keep_stopped {
+                    continue;
+                }
                 d.containers.start(&c, false).await?;
                 events.push(ev("Container", &name, "Started", t));
+            } else if restart_after_dependency && status == Status::Running {
+                // depends_on.restart: the dependency was updated, so this service restarts.
+                d.containers.stop(&c, cfg.stop_timeout).await?;
+                d.containers.start(&c, false).await?;
+                events.push(ev("Container", &name, "Restarted", t));
             } else {
                 events.push(ev("Container", &name, "Running", t));
             }
@@ -424,14 +476,57 @@ async fn ensure_networks(d: &Daemon, p: &Project, out: &mut Outcome) -> Result<(
     for (key, net) in &p.networks {
         let name = convert::network_name(p, key);
         let t = Instant::now();
-        if d.nets.netd.inspect(&name).await.is_ok() {
-            continue;
-        }
+        let existing = d.nets.netd.inspect(&name).await.ok();
         if net.external == Some(true) {
+            if existing.is_some() {
+                continue;
+            }
             return Err(ApiError::not_found(format!(
                 "network {name} declared as external, but could not be found"
             )));
         }
+        let spec = network_spec(p, key, net, &name)?;
+        let Some(info) = existing else {
+            d.nets.netd.create_network(spec).await?;
+            out.events.push(ev("Network", &name, "Created", t));
+            continue;
+        };
+        // A network this stack made, whose definition changed since: made again, with its
+        // containers rewired onto it (they keep running). Networks of an earlier berth that
+        // carry no hash, and networks of other stacks, are left as they are.
+        let ours = info.labels.get(LABEL_PROJECT) == Some(&p.name);
+        let recorded = info.labels.get(LABEL_HASH);
+        if !ours || recorded.is_none() || recorded == spec.labels.get(LABEL_HASH) {
+            continue;
+        }
+        let attached: Vec<String> = info
+            .endpoints
+            .iter()
+            .map(|e| e.container_id.clone())
+            .collect();
+        for id in &attached {
+            d.nets.netd.detach(&info.id, id).await?;
+        }
+        d.nets.netd.remove_network(&info.id).await?;
+        d.nets.netd.create_network(spec).await?;
+        for id in &attached {
+            if let Ok(c) = d.containers.get(id).await {
+                d.containers.rewire(&c).await?;
+            }
+        }
+        out.events.push(ev("Network", &name, "Recreated", t));
+    }
+    Ok(())
+}
+
+/// What netd is asked to make of the stack's network `key`, with a hash of it as a label.
+fn network_spec(
+    p: &Project,
+    key: &str,
+    net: &crate::loader::model::Network,
+    name: &str,
+) -> Result<berth_netd::NetworkSpec, ApiError> {
+    {
         if let Some(driver) = net.driver.as_deref().filter(|d| *d != "bridge") {
             return Err(ApiError::bad_request(format!(
                 "network {key}: driver {driver} is not supported (only bridge)"
@@ -449,7 +544,7 @@ async fn ensure_networks(d: &Daemon, p: &Project, out: &mut Outcome) -> Result<(
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         labels.insert(LABEL_PROJECT.into(), p.name.clone());
-        labels.insert(LABEL_NETWORK.into(), key.clone());
+        labels.insert(LABEL_NETWORK.into(), key.to_string());
         let mtu = net
             .driver_opts
             .get("com.docker.network.driver.mtu")
@@ -459,8 +554,8 @@ async fn ensure_networks(d: &Daemon, p: &Project, out: &mut Outcome) -> Result<(
                     .and_then(|s| s.parse().ok())
                     .or(v.as_u64().map(|n| n as u32))
             });
-        let spec = berth_netd::NetworkSpec {
-            name: name.clone(),
+        let mut spec = berth_netd::NetworkSpec {
+            name: name.to_string(),
             subnet: parse_net(pool.and_then(|c| c.subnet.as_ref()))?,
             gateway: pool
                 .and_then(|c| c.gateway.as_ref())
@@ -472,10 +567,17 @@ async fn ensure_networks(d: &Daemon, p: &Project, out: &mut Outcome) -> Result<(
             mtu,
             labels,
         };
-        d.nets.netd.create_network(spec).await?;
-        out.events.push(ev("Network", &name, "Created", t));
+        let hash = convert::hash_of(&(
+            &spec.subnet,
+            &spec.gateway,
+            &spec.ip_range,
+            spec.internal,
+            spec.mtu,
+            &spec.labels,
+        ));
+        spec.labels.insert(LABEL_HASH.into(), hash);
+        Ok(spec)
     }
-    Ok(())
 }
 
 async fn ensure_volumes(d: &Daemon, p: &Project, out: &mut Outcome) -> Result<(), ApiError> {

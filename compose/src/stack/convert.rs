@@ -21,7 +21,12 @@ pub const LABEL_VOLUME: &str = "com.docker.compose.volume";
 
 /// The service's config hash: what decides whether its containers are recreated.
 pub fn config_hash(svc: &Service) -> String {
-    let json = serde_json::to_vec(svc).unwrap_or_default();
+    hash_of(svc)
+}
+
+/// A stable digest of anything serializable (its JSON form).
+pub fn hash_of(v: &impl serde::Serialize) -> String {
+    let json = serde_json::to_vec(v).unwrap_or_default();
     hex::encode(Sha256::digest(&json))
 }
 

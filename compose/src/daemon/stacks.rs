@@ -1,0 +1,408 @@
+//! The stack registry and its reconcile loops. Every stack brought up with `up` is recorded
+//! under `$BERTH_ROOT/stacks` (how to load it, what `up` asked for, whether to watch its files,
+//! which services a person parked) and gets one loop in the daemon that converges it again
+//! on a stack-file edit, when one of its containers disappears, and periodically. The record
+//! outlives the daemon: a restarted daemon re-registers every stack and resumes its loop.
+//!
+//! A loop's pass is `up` in reconcile mode: missing and changed containers are acted on,
+//! stopped ones stay stopped (restart policies are the engine's business), parked services
+//! are left alone. A file that no longer loads changes nothing; the error is kept for
+//! `berth ls`/`ps`, published as a stack event and logged, until a later edit fixes it.
+
+use super::api_stacks::StackLoad;
+use super::http::ApiError;
+use super::watch::FileWatch;
+use super::Daemon;
+use crate::stack::controller::{self, UpOptions};
+use crate::stack::convert::LABEL_PROJECT;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+use tokio::sync::{watch, Notify};
+
+/// How often a loop reconciles when nothing woke it.
+const PERIOD: Duration = Duration::from_secs(10);
+/// A burst of file events (an editor's truncate+write, temp file+rename) settles this long
+/// before the stack is reloaded.
+const QUIET: Duration = Duration::from_millis(40);
+/// A stream of events that never settles is reloaded after this long anyway.
+const MAX_DEBOUNCE: Duration = Duration::from_millis(500);
+
+/// What the daemon keeps of a stack between restarts.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StackRecord {
+    pub name: String,
+    pub load: StackLoad,
+    /// The last `up`'s options, without its one-time parts (--wait, --force-recreate).
+    pub options: UpOptions,
+    pub watch: bool,
+    /// Services stopped or removed by hand: the loop leaves them alone until `up`/`start`.
+    #[serde(default)]
+    pub parked: BTreeSet<String>,
+}
+
+/// A stack's state as `berth ls` shows it.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct StackStatus {
+    pub watched: bool,
+    /// Files the watch covers (from the last good load).
+    pub files: Vec<PathBuf>,
+    /// Why the last pass failed: a file that does not load (with file:line) or an action
+    /// that failed. None once a pass succeeds.
+    pub error: Option<String>,
+    pub last_reconcile: Option<String>,
+    pub reconciles: u64,
+}
+
+struct Entry {
+    record: StackRecord,
+    wake: Arc<Notify>,
+    cancel: watch::Sender<bool>,
+    status: Arc<Mutex<StackStatus>>,
+    watch: Option<FileWatch>,
+}
+
+pub struct Stacks {
+    dir: PathBuf,
+    entries: tokio::sync::Mutex<HashMap<String, Entry>>,
+}
+
+impl Stacks {
+    pub fn new(root: &Path) -> Stacks {
+        Stacks {
+            dir: root.join("stacks"),
+            entries: Default::default(),
+        }
+    }
+
+    /// Re-registers every recorded stack after a daemon start; each loop reconciles at once.
+    pub async fn restore(&self, d: &Arc<Daemon>) {
+        let Ok(dir) = std::fs::read_dir(&self.dir) else {
+            return;
+        };
+        for e in dir.flatten() {
+            let path = e.path();
+            if path.extension().and_then(|x| x.to_str()) != Some("json") {
+                // Leftover temp files of an interrupted write: the rename never happened.
+                let _ = std::fs::remove_file(&path);
+                continue;
+            }
+            match berth_engine::fsutil::read_json::<StackRecord>(&path) {
+                Ok(rec) => {
+                    tracing::info!(stack = %rec.name, "re-registering stack");
+                    self.start(d, rec, true).await;
+                }
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "unreadable stack record")
+                }
+            }
+        }
+    }
+
+    /// Records the stack (replacing an earlier record of it) and makes sure its loop runs.
+    /// `up` calls this before converging, so a stack whose first `up` failed is retried.
+    pub async fn register(&self, d: &Arc<Daemon>, mut rec: StackRecord) -> Result<(), ApiError> {
+        rec.options.wait = false;
+        rec.options.wait_timeout = None;
+        rec.options.force_recreate = false;
+        let mut entries = self.entries.lock().await;
+        if let Some(old) = entries.get(&rec.name) {
+            // `up SERVICE...` unparks what it names; a plain `up` unparks everything.
+            rec.parked = old.record.parked.clone();
+            if rec.options.services.is_empty() {
+                rec.parked.clear();
+            } else {
+                rec.parked.retain(|s| !rec.options.services.contains(s));
+            }
+        }
+        self.persist(&rec)?;
+        if let Some(e) = entries.get_mut(&rec.name) {
+            let watch_changed = e.record.watch != rec.watch;
+            e.record = rec;
+            if watch_changed {
+                e.watch = None;
+                e.status.lock().unwrap().watched = false;
+            }
+            return Ok(());
+        }
+        drop(entries);
+        self.start(d, rec, false).await;
+        Ok(())
+    }
+
+    /// Forgets the stack (`down`): its loop ends and any wait it was in is cut short.
+    pub async fn deregister(&self, name: &str) {
+        if let Some(e) = self.entries.lock().await.remove(name) {
+            let _ = e.cancel.send(true);
+            e.wake.notify_one();
+        }
+        let _ = std::fs::remove_file(self.record_path(name));
+    }
+
+    /// Parks (or unparks) services of a registered stack; all of them when `services` is empty.
+    pub async fn park(
+        &self,
+        name: &str,
+        services: &[String],
+        parked: bool,
+    ) -> Result<(), ApiError> {
+        let mut entries = self.entries.lock().await;
+        let Some(e) = entries.get_mut(name) else {
+            return Ok(());
+        };
+        let mut rec = e.record.clone();
+        let all: Vec<String> = if services.is_empty() {
+            rec.load
+                .load()
+                .map(|p| p.services.keys().cloned().collect())
+                .unwrap_or_else(|_| rec.parked.iter().cloned().collect())
+        } else {
+            services.to_vec()
+        };
+        for s in all {
+            if parked {
+                rec.parked.insert(s);
+            } else {
+                rec.parked.remove(&s);
+            }
+        }
+        self.persist(&rec)?;
+        e.record = rec;
+        // A service taken back converges now (a file edit may be waiting for it).
+        if !parked {
+            e.wake.notify_one();
+        }
+        Ok(())
+    }
+
+    /// An `up` through the API converged the stack: any earlier failure is over.
+    pub async fn converged(&self, name: &str) {
+        if let Some(e) = self.entries.lock().await.get(name) {
+            e.status.lock().unwrap().error = None;
+        }
+    }
+
+    pub async fn status(&self, name: &str) -> Option<StackStatus> {
+        let entries = self.entries.lock().await;
+        entries.get(name).map(|e| e.status.lock().unwrap().clone())
+    }
+
+    pub async fn names(&self) -> Vec<String> {
+        self.entries.lock().await.keys().cloned().collect()
+    }
+
+    /// Asks the stack's loop for a pass soon.
+    pub async fn wake(&self, name: &str) {
+        if let Some(e) = self.entries.lock().await.get(name) {
+            e.wake.notify_one();
+        }
+    }
+
+    fn record_path(&self, name: &str) -> PathBuf {
+        self.dir.join(format!("{name}.json"))
+    }
+
+    fn persist(&self, rec: &StackRecord) -> Result<(), ApiError> {
+        use std::os::unix::fs::DirBuilderExt;
+        // The record holds the caller's environment: root's eyes only.
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&self.dir)
+            .map_err(|e| ApiError::internal(format!("creating {}: {e}", self.dir.display())))?;
+        berth_engine::fsutil::write_json(&self.record_path(&rec.name), rec)
+            .map_err(|e| ApiError::internal(format!("recording stack {}: {e}", rec.name)))
+    }
+
+    async fn start(&self, d: &Arc<Daemon>, rec: StackRecord, reconcile_now: bool) {
+        let wake = Arc::new(Notify::new());
+        let (cancel, cancelled) = watch::channel(false);
+        let status = Arc::new(Mutex::new(StackStatus::default()));
+        let name = rec.name.clone();
+        self.entries.lock().await.insert(
+            name.clone(),
+            Entry {
+                record: rec,
+                wake: wake.clone(),
+                cancel,
+                status: status.clone(),
+                watch: None,
+            },
+        );
+        if reconcile_now {
+            wake.notify_one();
+        }
+        tokio::spawn(run_loop(Arc::downgrade(d), name, wake, cancelled));
+    }
+
+    /// The record as the loop should act on it, or None once the stack is gone.
+    async fn snapshot(&self, name: &str) -> Option<(StackRecord, Arc<Mutex<StackStatus>>)> {
+        let entries = self.entries.lock().await;
+        entries
+            .get(name)
+            .map(|e| (e.record.clone(), e.status.clone()))
+    }
+
+    /// Points the stack's watch (if it has one) at the files `p` was loaded from: every
+    /// -f file, .env, env_file, include and extends file.
+    pub async fn watch_project(&self, p: &crate::loader::Project) {
+        let mut files: Vec<PathBuf> = p.files_read().to_vec();
+        // A .env that does not exist yet counts once it is created.
+        files.push(p.working_dir.join(".env"));
+        files.sort();
+        files.dedup();
+        let mut entries = self.entries.lock().await;
+        let Some(e) = entries.get_mut(&p.name) else {
+            return;
+        };
+        if !e.record.watch {
+            return;
+        }
+        if e.watch.as_ref().map(|w| w.files()) == Some(files.as_slice()) {
+            return;
+        }
+        match FileWatch::new(files.clone(), e.wake.clone()) {
+            Ok(w) => {
+                e.watch = Some(w);
+                let mut st = e.status.lock().unwrap();
+                st.watched = true;
+                st.files = files;
+            }
+            Err(err) => {
+                tracing::warn!(stack = %p.name, error = %err, "cannot watch the stack's files");
+                e.watch = None;
+                e.status.lock().unwrap().watched = false;
+            }
+        }
+    }
+}
+
+async fn run_loop(
+    d: Weak<Daemon>,
+    name: String,
+    wake: Arc<Notify>,
+    cancelled: watch::Receiver<bool>,
+) {
+    let containers_gone = {
+        let Some(d) = d.upgrade() else { return };
+        d.containers.events.subscribe()
+    };
+    tokio::spawn(wake_on_destroy(
+        containers_gone,
+        name.clone(),
+        wake.clone(),
+        cancelled.clone(),
+    ));
+    loop {
+        if tokio::time::timeout(PERIOD, wake.notified()).await.is_ok() {
+            settle(&wake).await;
+        }
+        if *cancelled.borrow() {
+            return;
+        }
+        let Some(d) = d.upgrade() else { return };
+        if !reconcile(&d, &name, &cancelled).await {
+            return;
+        }
+    }
+}
+
+/// Waits until wake-ups stop arriving for QUIET (at most MAX_DEBOUNCE in all).
+async fn settle(wake: &Notify) {
+    let until = tokio::time::Instant::now() + MAX_DEBOUNCE;
+    while tokio::time::Instant::now() < until {
+        if tokio::time::timeout(QUIET, wake.notified()).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// A container of the stack removed behind the controller's back comes back within a pass.
+async fn wake_on_destroy(
+    mut events: tokio::sync::broadcast::Receiver<super::events::ContainerEvent>,
+    name: String,
+    wake: Arc<Notify>,
+    mut cancelled: watch::Receiver<bool>,
+) {
+    loop {
+        let e = tokio::select! {
+            e = events.recv() => e,
+            _ = cancelled.wait_for(|c| *c) => return,
+        };
+        match e {
+            Ok(e) if e.action == "destroy" && e.labels.get(LABEL_PROJECT) == Some(&name) => {
+                wake.notify_one()
+            }
+            Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+            Err(_) => return,
+        }
+    }
+}
+
+/// One pass; false when the stack is no longer registered.
+async fn reconcile(d: &Arc<Daemon>, name: &str, cancelled: &watch::Receiver<bool>) -> bool {
+    let _guard = d.stack_lock(name).await;
+    let Some((rec, status)) = d.stacks.snapshot(name).await else {
+        return false;
+    };
+    let started = std::time::Instant::now();
+    let loaded = tokio::task::spawn_blocking({
+        let load = rec.load.clone();
+        move || load.load()
+    })
+    .await
+    .unwrap_or_else(|e| Err(ApiError::internal(e.to_string())));
+    let project = match loaded {
+        Ok(p) if p.name != name => Err(ApiError::bad_request(format!(
+            "the project's name changed to {:?}; run `berth down -p {name}` and `berth up` to move it",
+            p.name
+        ))),
+        other => other,
+    };
+    let result = match project {
+        Err(e) => Err(e),
+        Ok(p) => {
+            d.stacks.watch_project(&p).await;
+            let mut o = rec.options.clone();
+            o.keep_stopped = true;
+            // A watched file is the source of truth: a service deleted from it goes.
+            o.remove_orphans |= rec.watch;
+            o.skip = rec.parked.clone();
+            o.cancel = Some(cancelled.clone());
+            controller::up(d, &p, &o).await
+        }
+    };
+    let mut st = status.lock().unwrap();
+    st.reconciles += 1;
+    st.last_reconcile = Some(chrono::Utc::now().to_rfc3339());
+    match result {
+        Ok(out) => {
+            let acted: Vec<_> = out
+                .events
+                .iter()
+                .filter(|e| e.action != "Running")
+                .map(|e| format!("{} {} {}", e.kind, e.name, e.action))
+                .collect();
+            if !acted.is_empty() {
+                tracing::info!(stack = %name, actions = ?acted, millis = started.elapsed().as_millis() as u64, "reconciled");
+            }
+            if st.error.take().is_some() {
+                tracing::info!(stack = %name, "stack converges again");
+                d.containers.events.emit_stack("reconciled", name, "");
+            }
+        }
+        Err(e) if *cancelled.borrow() => {
+            tracing::debug!(stack = %name, error = %e.message, "pass cut short: stack going down");
+        }
+        Err(e) => {
+            if st.error.as_deref() != Some(e.message.as_str()) {
+                tracing::warn!(stack = %name, error = %e.message, "stack does not converge; what runs stays as it is");
+                d.containers.events.emit_stack("error", name, &e.message);
+            }
+            st.error = Some(e.message);
+        }
+    }
+    true
+}
