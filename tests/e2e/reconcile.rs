@@ -390,3 +390,22 @@ networks:
     assert!(out.contains("hello from berth"), "{out}");
     ok_in(&b, &dir, &["down"]);
 }
+
+#[test]
+fn restarting_a_dependency_restarts_services_marked_restart_true() {
+    let b = Berth::new();
+    let dir = stack_dir(&b, &stack("one", ""));
+    ok_in(&b, &dir, &["up", "-d", "--no-watch"]);
+    let (a0, c0) = (snap(&b, "watched-a-1"), snap(&b, "watched-c-1"));
+    // StartedAt has second resolution in places; make sure a restart shows.
+    std::thread::sleep(Duration::from_millis(1100));
+    let out = ok_in(&b, &dir, &["restart", "b"]);
+    let c1 = snap(&b, "watched-c-1");
+    assert_ne!(
+        c1.started, c0.started,
+        "c (restart: true on b) restarted: {out}"
+    );
+    assert_eq!(c1.id, c0.id);
+    assert_eq!(snap(&b, "watched-a-1").started, a0.started, "a untouched");
+    ok_in(&b, &dir, &["down", "-v"]);
+}

@@ -128,6 +128,10 @@ pub fn run(g: &GlobalOpts, cmd: &Lifecycle) -> anyhow::Result<i32> {
     if parks || unparks {
         super::stack::park(&c, &target.name, services, parks)?;
     }
+    if matches!(cmd, Lifecycle::Restart(_)) {
+        let services = target.with_restart_dependents(services);
+        return apply(&target, &c, &services, order, action);
+    }
     apply(&target, &c, services, order, action)
 }
 

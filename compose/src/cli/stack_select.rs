@@ -51,6 +51,34 @@ impl Target {
         }
     }
 
+    /// `services` plus, transitively, the services that depend on one of them with
+    /// `restart: true`: Compose restarts those after an explicit restart of their dependency.
+    /// All services stay all services (an empty list).
+    pub fn with_restart_dependents(&self, services: &[String]) -> Vec<String> {
+        let Some(p) = &self.project else {
+            return services.to_vec();
+        };
+        if services.is_empty() {
+            return Vec::new();
+        }
+        let mut out: Vec<String> = services.to_vec();
+        let mut i = 0;
+        while i < out.len() {
+            let dep = out[i].clone();
+            for (name, svc) in &p.services {
+                let follows = svc
+                    .depends_on
+                    .get(&dep)
+                    .is_some_and(|d| d.restart == Some(true));
+                if follows && !out.contains(name) {
+                    out.push(name.clone());
+                }
+            }
+            i += 1;
+        }
+        out
+    }
+
     /// Fails on a service the project does not define, as Compose does.
     pub fn check_services(&self, services: &[String]) -> anyhow::Result<()> {
         if let Some(p) = &self.project {
