@@ -409,3 +409,47 @@ fn restarting_a_dependency_restarts_services_marked_restart_true() {
     assert_eq!(snap(&b, "watched-a-1").started, a0.started, "a untouched");
     ok_in(&b, &dir, &["down", "-v"]);
 }
+
+#[test]
+fn env_files_dotenv_and_included_files_are_watched() {
+    let b = Berth::new();
+    let dir = stack_dir(
+        &b,
+        r#"
+name: parts
+include: [extra.yaml]
+services:
+  app:
+    image: bb:local
+    command: ["sleep", "1000"]
+    init: true
+    env_file: [app.env]
+    environment:
+      FROM_DOTENV: ${SETTING:-unset}
+"#,
+    );
+    std::fs::write(dir.join("app.env"), "FROM_ENV_FILE=one\n").unwrap();
+    std::fs::write(
+        dir.join("extra.yaml"),
+        "services:\n  side:\n    image: bb:local\n    command: [\"sleep\", \"1000\"]\n    init: true\n    environment: {N: \"1\"}\n",
+    )
+    .unwrap();
+    ok_in(&b, &dir, &["up", "-d"]);
+    let has = |c: &str, kv: &str| env_of(&b, c).iter().any(|e| e == kv);
+    assert!(has("parts-app-1", "FROM_ENV_FILE=one") && has("parts-app-1", "FROM_DOTENV=unset"));
+
+    std::fs::write(dir.join("app.env"), "FROM_ENV_FILE=two\n").unwrap();
+    assert!(b.wait_for(Duration::from_secs(5), || has("parts-app-1", "FROM_ENV_FILE=two")));
+    // .env did not exist at `up`: creating it counts.
+    std::fs::write(dir.join(".env"), "SETTING=dotenv\n").unwrap();
+    assert!(b.wait_for(Duration::from_secs(5), || has("parts-app-1", "FROM_DOTENV=dotenv")));
+    let side = snap(&b, "parts-side-1");
+    std::fs::write(
+        dir.join("extra.yaml"),
+        "services:\n  side:\n    image: bb:local\n    command: [\"sleep\", \"1000\"]\n    init: true\n    environment: {N: \"2\"}\n",
+    )
+    .unwrap();
+    assert!(b.wait_for(Duration::from_secs(5), || has("parts-side-1", "N=2")));
+    assert_ne!(snap(&b, "parts-side-1").id, side.id);
+    ok_in(&b, &dir, &["down"]);
+}
