@@ -385,8 +385,11 @@ async fn reconcile(d: &Arc<Daemon>, name: &str, cancelled: &watch::Receiver<bool
                 .filter(|e| e.action != "Running")
                 .map(|e| format!("{} {} {}", e.kind, e.name, e.action))
                 .collect();
-            if !acted.is_empty() {
-                tracing::info!(stack = %name, actions = ?acted, millis = started.elapsed().as_millis() as u64, "reconciled");
+            let micros = started.elapsed().as_micros() as u64;
+            if acted.is_empty() {
+                tracing::debug!(stack = %name, micros, "reconciled: nothing to do");
+            } else {
+                tracing::info!(stack = %name, actions = ?acted, micros, "reconciled");
             }
             if st.error.take().is_some() {
                 tracing::info!(stack = %name, "stack converges again");
