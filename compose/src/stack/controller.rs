@@ -267,6 +267,15 @@ async fn cancellable<T>(
 
 /// Waits for `service_completed_successfully` dependencies (the others only order the start).
 async fn wait_dependencies(d: &Daemon, p: &Project, s: &str) -> Result<(), ApiError> {
+    let waits = p.services[s].depends_on.values().any(|c| {
+        matches!(
+            c.condition.as_str(),
+            "service_completed_successfully" | "service_healthy"
+        )
+    });
+    if !waits {
+        return Ok(());
+    }
     let obs = observed(d, &p.name).await;
     for (dep, cond) in &p.services[s].depends_on {
         match cond.condition.as_str() {
@@ -379,7 +388,6 @@ async fn converge_service(
         let (mut cfg, w) =
             convert::container_config(p, s, svc, n).map_err(ApiError::bad_request)?;
         warnings.extend(w);
-        resolve_volumes(d, &mut cfg).await?;
         let name = cfg.name.clone();
         if let Some(c) = have.remove(&n) {
             let (old_hash, status) = {
@@ -391,6 +399,9 @@ async fn converge_service(
             };
             let changed = old_hash != hash;
             if (changed || o.force_recreate) && !o.no_recreate {
+                // Volumes resolve (and fill) only for a container about to be made: a pass
+                // that changes nothing touches no disk.
+                resolve_volumes(d, &mut cfg).await?;
                 d.containers.stop(&c, cfg.stop_timeout).await?;
                 d.containers.remove(&c, true).await?;
                 let c = d.containers.create(cfg).await?;
@@ -418,6 +429,7 @@ async fn converge_service(
                 events.push(ev("Container", &name, "Running", t));
             }
         } else {
+            resolve_volumes(d, &mut cfg).await?;
             let c = d.containers.create(cfg).await?;
             events.push(ev("Container", &name, "Created", t));
             if !o.no_start {
