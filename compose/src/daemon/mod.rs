@@ -10,6 +10,7 @@ pub mod events;
 mod health;
 pub mod http;
 pub mod images;
+pub mod metrics;
 mod names;
 pub mod networks;
 pub mod volumes;
@@ -31,6 +32,8 @@ pub struct DaemonOptions {
     pub run_dir: PathBuf,
     /// cgroup parent every container's cgroup is created under.
     pub cgroup_parent: String,
+    /// Where /metrics is served; None disables the metrics server.
+    pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
 pub struct Daemon {
@@ -38,6 +41,7 @@ pub struct Daemon {
     pub images: Arc<Images>,
     pub nets: Arc<networks::Networks>,
     pub volumes: volumes::Volumes,
+    pub metrics: Arc<metrics::Metrics>,
     pub shutdown: Notify,
     /// One `up`/`down` at a time per stack.
     stack_locks: tokio::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
@@ -124,6 +128,7 @@ async fn serve(opts: DaemonOptions) -> anyhow::Result<()> {
         images,
         nets: nets.clone(),
         volumes,
+        metrics: Arc::new(metrics::Metrics::new(&opts.cgroup_parent)),
         shutdown: Notify::new(),
         stack_locks: Default::default(),
     });
@@ -138,6 +143,10 @@ async fn serve(opts: DaemonOptions) -> anyhow::Result<()> {
             }
         }
     });
+
+    if let Some(addr) = opts.metrics_addr {
+        metrics::serve(addr, daemon.metrics.clone(), daemon.containers.clone()).await?;
+    }
 
     let sock = socket_path(&opts.run_dir);
     let _ = std::fs::remove_file(&sock);
