@@ -380,7 +380,8 @@ fn family<L: EncodeLabelSet, M: EncodeMetric>(
     kind: MetricType,
     samples: impl IntoIterator<Item = (L, M)>,
 ) -> std::fmt::Result {
-    let mut metric = enc.encode_descriptor(name, help, None, kind)?;
+    // The registry ends every HELP with a period; these match it.
+    let mut metric = enc.encode_descriptor(name, &format!("{help}."), None, kind)?;
     for (labels, value) in samples {
         value.encode(metric.encode_family(&labels)?)?;
     }
