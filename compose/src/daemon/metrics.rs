@@ -399,6 +399,9 @@ fn with(
     l
 }
 
+/// A family computed from one figure: name, help, and how to read its value.
+type Series<T, V> = (&'static str, &'static str, fn(&T) -> V);
+
 const STATES: [Status; 7] = [
     Status::Created,
     Status::Running,
@@ -422,7 +425,7 @@ impl Collector for Scrape {
                 .iter()
                 .filter_map(|(s, u)| u.as_ref().map(|u| (s.labels.as_slice(), &u.stats)))
         };
-        let counters: [(&str, &str, fn(&Stats) -> f64); 4] = [
+        let counters: [Series<Stats, f64>; 4] = [
             (
                 "container_cpu_usage_seconds",
                 "Cumulative CPU time consumed in seconds",
@@ -453,7 +456,7 @@ impl Collector for Scrape {
                 live().map(|(l, s)| (l, ConstCounter::new(get(s)))),
             )?;
         }
-        let gauges: [(&str, &str, fn(&Stats) -> f64); 5] = [
+        let gauges: [Series<Stats, f64>; 5] = [
             (
                 "container_memory_usage_bytes",
                 "Current memory usage in bytes, including all memory regardless of when it was accessed",
@@ -489,7 +492,7 @@ impl Collector for Scrape {
                 live().map(|(l, s)| (l, ConstGauge::new(get(s)))),
             )?;
         }
-        let net: [(&str, &str, fn(&NetDev) -> u64); 8] = [
+        let net: [Series<NetDev, u64>; 8] = [
             (
                 "container_network_receive_bytes",
                 "Cumulative count of bytes received",
