@@ -4,6 +4,7 @@
 mod containers;
 mod images;
 mod lifecycle;
+mod metrics;
 mod networks;
 mod reconcile;
 mod stack_cmds;

@@ -439,10 +439,16 @@ services:
     assert!(has("parts-app-1", "FROM_ENV_FILE=one") && has("parts-app-1", "FROM_DOTENV=unset"));
 
     std::fs::write(dir.join("app.env"), "FROM_ENV_FILE=two\n").unwrap();
-    assert!(b.wait_for(Duration::from_secs(5), || has("parts-app-1", "FROM_ENV_FILE=two")));
+    assert!(b.wait_for(Duration::from_secs(5), || has(
+        "parts-app-1",
+        "FROM_ENV_FILE=two"
+    )));
     // .env did not exist at `up`: creating it counts.
     std::fs::write(dir.join(".env"), "SETTING=dotenv\n").unwrap();
-    assert!(b.wait_for(Duration::from_secs(5), || has("parts-app-1", "FROM_DOTENV=dotenv")));
+    assert!(b.wait_for(Duration::from_secs(5), || has(
+        "parts-app-1",
+        "FROM_DOTENV=dotenv"
+    )));
     let side = snap(&b, "parts-side-1");
     std::fs::write(
         dir.join("extra.yaml"),

@@ -114,7 +114,10 @@ impl Berth {
     /// `program` run in this berth's network namespace (the host's when it has none).
     fn in_netns(&self, program: &str) -> Command {
         if self.netns.is_empty() {
-            return Command::new(program);
+            let mut c = Command::new(program);
+            // The host's 127.0.0.1:9323 is shared with every other daemon on the machine.
+            c.env("BERTH_METRICS_ADDR", "none");
+            return c;
         }
         let mut c = Command::new("nsenter");
         c.arg(format!("--net=/run/netns/{}", self.netns))

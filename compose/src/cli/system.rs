@@ -13,6 +13,9 @@ pub struct DaemonArgs {
     /// cgroup parent for containers
     #[arg(long, env = "BERTH_CGROUP_PARENT", default_value = "berth")]
     pub cgroup_parent: String,
+    /// Address (IP:PORT) to serve Prometheus metrics on at /metrics, or `none`
+    #[arg(long, env = "BERTH_METRICS_ADDR", default_value = "127.0.0.1:9323")]
+    pub metrics_addr: daemon::metrics::MetricsAddr,
 }
 
 #[derive(Subcommand, Debug)]
@@ -56,6 +59,7 @@ pub fn daemon(g: &GlobalOpts, args: &DaemonArgs) -> anyhow::Result<i32> {
                 root: g.root.clone(),
                 run_dir: g.run_dir.clone(),
                 cgroup_parent: args.cgroup_parent.clone(),
+                metrics_addr: args.metrics_addr.0,
             })?;
             Ok(0)
         }

@@ -110,6 +110,7 @@ pub async fn route(
             d.stacks.watch_project(&project).await;
             let outcome = controller::up(d, &project, &req.options).await?;
             d.stacks.converged(&project.name).await;
+            d.metrics.set_stack_config_error(&project.name, false);
             http::json(&outcome)
         }
         (&Method::POST, ["down"]) => {

@@ -10,6 +10,7 @@ pub mod events;
 mod health;
 pub mod http;
 pub mod images;
+pub mod metrics;
 mod names;
 pub mod networks;
 mod stacks;
@@ -33,6 +34,8 @@ pub struct DaemonOptions {
     pub run_dir: PathBuf,
     /// cgroup parent every container's cgroup is created under.
     pub cgroup_parent: String,
+    /// Where /metrics is served; None disables the metrics server.
+    pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
 pub struct Daemon {
@@ -42,6 +45,7 @@ pub struct Daemon {
     pub volumes: volumes::Volumes,
     /// Registered stacks and their reconcile loops.
     pub stacks: stacks::Stacks,
+    pub metrics: Arc<metrics::Metrics>,
     pub shutdown: Notify,
     /// One `up`/`down` at a time per stack.
     stack_locks: tokio::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
@@ -129,6 +133,7 @@ async fn serve(opts: DaemonOptions) -> anyhow::Result<()> {
         nets: nets.clone(),
         volumes,
         stacks: stacks::Stacks::new(&opts.root),
+        metrics: Arc::new(metrics::Metrics::new(&opts.cgroup_parent)),
         shutdown: Notify::new(),
         stack_locks: Default::default(),
     });
@@ -145,6 +150,10 @@ async fn serve(opts: DaemonOptions) -> anyhow::Result<()> {
             }
         }
     });
+
+    if let Some(addr) = opts.metrics_addr {
+        metrics::serve(addr, daemon.metrics.clone(), daemon.containers.clone()).await?;
+    }
 
     let sock = socket_path(&opts.run_dir);
     let _ = std::fs::remove_file(&sock);

@@ -361,6 +361,7 @@ async fn reconcile(d: &Arc<Daemon>, name: &str, cancelled: &watch::Receiver<bool
         ))),
         other => other,
     };
+    d.metrics.set_stack_config_error(name, project.is_err());
     let result = match project {
         Err(e) => Err(e),
         Ok(p) => {

@@ -169,6 +169,7 @@ fn wanted(p: &Project, o: &UpOptions) -> Result<HashSet<String>, ApiError> {
 }
 
 pub async fn up(d: &Arc<Daemon>, p: &Project, o: &UpOptions) -> Result<Outcome, ApiError> {
+    let started = Instant::now();
     let mut out = Outcome::default();
     let selected = selection(p, o)?;
     ensure_networks(d, p, &mut out).await?;
@@ -213,6 +214,7 @@ pub async fn up(d: &Arc<Daemon>, p: &Project, o: &UpOptions) -> Result<Outcome, 
                 .get(&s)
                 .copied()
                 .unwrap_or_else(|| convert::replicas(&svc));
+            d.metrics.set_desired_replicas(&p.name, &s, want);
             let existing = observed.remove(&s).unwrap_or_default();
             let d = d.clone();
             let p = p.clone();
@@ -235,6 +237,7 @@ pub async fn up(d: &Arc<Daemon>, p: &Project, o: &UpOptions) -> Result<Outcome, 
             out.warnings.extend(warnings);
         }
     }
+    record_metrics(d, &p.name, started, &out.events);
     if o.wait {
         let limit = std::time::Duration::from_secs(o.wait_timeout.unwrap_or(3600));
         tokio::time::timeout(limit, cancellable(o, wait_ready(d, p, o)))
@@ -638,6 +641,7 @@ pub async fn down(
     p: Option<&Project>,
     o: &DownOptions,
 ) -> Result<Outcome, ApiError> {
+    let started = Instant::now();
     let mut out = Outcome::default();
     let observed = observed(d, project).await;
     let order: Vec<Vec<String>> = match p {
@@ -701,7 +705,18 @@ pub async fn down(
             out.events.push(ev("Volume", &v.name, "Removed", t));
         }
     }
+    d.metrics.forget_stack(project);
+    record_metrics(d, project, started, &out.events);
     Ok(out)
+}
+
+/// One reconcile's duration and its actions (events other than "already running"), by kind.
+fn record_metrics(d: &Daemon, project: &str, started: Instant, events: &[Event]) {
+    for e in events.iter().filter(|e| e.action != "Running") {
+        let kind = format!("{}_{}", e.kind, e.action).to_lowercase();
+        d.metrics.count_action(project, &kind);
+    }
+    d.metrics.observe_reconcile(project, started.elapsed());
 }
 
 /// What `berth run` changes in the service's config for its one-off container.
