@@ -92,6 +92,18 @@ fn stack_entry(b: &Berth, name: &str) -> serde_json::Value {
         .unwrap_or_default()
 }
 
+/// `berth_stack_config_error{com_docker_compose_project="watched"}` off the daemon's /metrics.
+fn config_error_metric(b: &Berth) -> Option<f64> {
+    let out = b.host(&["curl", "-sS", "-m", "10", "http://127.0.0.1:9323/metrics"]);
+    text(&out.stdout)
+        .lines()
+        .find(|l| {
+            l.starts_with("berth_stack_config_error{")
+                && l.contains("com_docker_compose_project=\"watched\"")
+        })
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+}
+
 /// Saves `text` the way an editor that writes a temp file and renames it does (vim, VS Code).
 fn save_by_rename(file: &Path, text: &str) {
     let tmp = file.with_file_name(".compose.yaml.tmp");
@@ -176,6 +188,11 @@ fn edits_converge_and_invalid_edits_change_nothing() {
     assert_eq!(snap(&b, "watched-b-1").id, b1.id);
     let ls = b.ok(&["ls"]);
     assert!(ls.contains("error") && ls.contains("compose.yaml:"), "{ls}");
+    assert_eq!(
+        config_error_metric(&b),
+        Some(1.0),
+        "the error is a metric too"
+    );
     // ps still shows the stack (found through the daemon) and says why it does not converge.
     let ps = b.cmd(&["ps"]).current_dir(&dir).output().unwrap();
     assert!(ps.status.success(), "{}", text(&ps.stderr));
@@ -218,6 +235,7 @@ fn edits_converge_and_invalid_edits_change_nothing() {
             ["Error"]
             .is_null())
     );
+    assert_eq!(config_error_metric(&b), Some(0.0));
     assert_eq!(snap(&b, "watched-b-1").id, b1.id);
 
     ok_in(&b, &dir, &["down", "-v"]);
