@@ -13,6 +13,13 @@ pub struct DaemonArgs {
     /// cgroup parent for containers
     #[arg(long, env = "BERTH_CGROUP_PARENT", default_value = "berth")]
     pub cgroup_parent: String,
+    /// Registry (host or host:port) to reach over plain HTTP (repeatable; loopback always is)
+    #[arg(
+        long = "insecure-registry",
+        env = "BERTH_INSECURE_REGISTRIES",
+        value_delimiter = ','
+    )]
+    pub insecure_registries: Vec<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -56,6 +63,7 @@ pub fn daemon(g: &GlobalOpts, args: &DaemonArgs) -> anyhow::Result<i32> {
                 root: g.root.clone(),
                 run_dir: g.run_dir.clone(),
                 cgroup_parent: args.cgroup_parent.clone(),
+                insecure_registries: args.insecure_registries.clone(),
             })?;
             Ok(0)
         }

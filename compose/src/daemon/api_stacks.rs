@@ -50,6 +50,20 @@ struct UpRequest {
     load: StackLoad,
     #[serde(default)]
     options: UpOptions,
+    /// `up --pull POLICY` overriding every service's pull_policy.
+    #[serde(default)]
+    pull: Option<String>,
+}
+
+/// `berth pull` of a stack (and `up`'s pull phase, streamed to its CLI).
+#[derive(Debug, Deserialize)]
+struct PullRequest {
+    load: StackLoad,
+    #[serde(default)]
+    services: Vec<String>,
+    /// None: each service's pull_policy; `berth pull` sends "always".
+    #[serde(default)]
+    policy: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -84,6 +98,8 @@ pub async fn route(
             let req: UpRequest = serde_json::from_slice(&body).map_err(|_| parse("up"))?;
             let project = req.load.load()?;
             let _guard = d.stack_lock(&project.name).await;
+            let log = super::api_registry::log_progress(&project.name);
+            crate::stack::pull::ensure_images(d, &project, &[], req.pull.as_deref(), log).await?;
             http::json(&controller::up(d, &project, &req.options).await?)
         }
         (&Method::POST, ["down"]) => {
@@ -98,6 +114,22 @@ pub async fn route(
             };
             let _guard = d.stack_lock(&name).await;
             http::json(&controller::down(d, &name, project.as_ref(), &req.options).await?)
+        }
+        (&Method::POST, ["pull"]) => {
+            let req: PullRequest = serde_json::from_slice(&body).map_err(|_| parse("pull"))?;
+            let project = req.load.load()?;
+            let d = d.clone();
+            Ok(super::api_registry::stream(move |progress| async move {
+                crate::stack::pull::ensure_images(
+                    &d,
+                    &project,
+                    &req.services,
+                    req.policy.as_deref(),
+                    progress,
+                )
+                .await?;
+                Ok(json!({ "status": "pulled" }))
+            }))
         }
         (&Method::POST, ["run"]) => {
             let req: RunRequest = serde_json::from_slice(&body).map_err(|_| parse("run"))?;
