@@ -5,6 +5,7 @@ mod containers;
 mod images;
 mod lifecycle;
 mod networks;
+mod registry;
 mod stack_cmds;
 mod stacks;
 mod support;

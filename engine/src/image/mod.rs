@@ -344,6 +344,12 @@ impl ImageStore {
         Ok(report)
     }
 
+    /// Removes those of `blobs` no image uses: what a failed pull had already fetched, so
+    /// that a refused pull leaves the store as it was.
+    pub fn discard_blobs(&self, blobs: &[String]) {
+        self.drop_unreferenced(blobs, &[]);
+    }
+
     /// True if the store holds the blob `digest` (`sha256:<hex>`); a pull skips those.
     pub fn has_blob(&self, digest: &str) -> bool {
         self.blobs.exists(digest)

@@ -33,7 +33,7 @@ pub enum RegistryError {
     Image(#[from] ImageError),
     #[error("{registry}: {reason}")]
     Connect { registry: String, reason: String },
-    #[error("{registry}: unauthorized: authentication required{hint}")]
+    #[error("{registry}: unauthorized: {hint}")]
     Unauthorized { registry: String, hint: String },
     #[error("{registry}: access denied to {repository}")]
     Denied {

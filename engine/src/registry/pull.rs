@@ -112,8 +112,6 @@ pub(crate) fn pull(
             todo.push(l.clone());
         }
     }
-    download_all(s, &sink, &todo, max_concurrent, progress)?;
-
     let mut refs = Vec::new();
     if reference.tag().is_some() {
         refs.push(reference.clone());
@@ -123,9 +121,21 @@ pub(crate) fn pull(
             .with_digest(&manifest_digest)
             .map_err(ImageError::from)?,
     );
-    let id = {
+    let stored = download_all(s, &sink, &todo, max_concurrent, progress).and_then(|()| {
         let mut guard = store.lock().unwrap_or_else(|p| p.into_inner());
-        guard.put_image(&manifest_bytes, &refs)?
+        Ok(guard.put_image(&manifest_bytes, &refs)?)
+    });
+    let id = match stored {
+        Ok(id) => id,
+        Err(e) => {
+            // What this pull fetched goes too: a refused pull leaves the store as it was.
+            let fetched: Vec<String> = todo.iter().map(|(d, _)| d.clone()).collect();
+            store
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .discard_blobs(&fetched);
+            return Err(e);
+        }
     };
     for (d, _) in todo.iter().filter(|(d, _)| d != &config.0) {
         progress(Progress::layer(d, "Pull complete"));

@@ -122,7 +122,7 @@ impl Transport {
         match second.status().as_u16() {
             401 | 403 => Err(RegistryError::Unauthorized {
                 registry: registry.to_string(),
-                hint: ": incorrect username or password".into(),
+                hint: "incorrect username or password".into(),
             }),
             _ => check_status(registry, "login", second).map(|_| ()),
         }
@@ -204,8 +204,8 @@ impl Session<'_> {
         RegistryError::Unauthorized {
             registry: self.registry.clone(),
             hint: match self.credential {
-                None => format!(" (berth login {})", self.registry),
-                Some(_) => ": incorrect username or password".into(),
+                None => format!("authentication required (berth login {})", self.registry),
+                Some(_) => "incorrect username or password".into(),
             },
         }
     }
@@ -223,7 +223,7 @@ fn answer(
         registry: registry.to_string(),
         hint: hint.to_string(),
     };
-    let no_login = format!(" (berth login {registry})");
+    let no_login = format!("authentication required (berth login {registry})");
     let (scheme, params) = parse_challenge(challenge);
     match scheme.to_ascii_lowercase().as_str() {
         "basic" => credential
@@ -251,7 +251,7 @@ fn answer(
             let reply = req.call().map_err(|e| connect_error(registry, e))?;
             match reply.status().as_u16() {
                 401 | 403 if credential.is_some() => {
-                    return Err(unauthorized(": incorrect username or password"))
+                    return Err(unauthorized("incorrect username or password"))
                 }
                 401 | 403 => return Err(unauthorized(&no_login)),
                 _ => {}
