@@ -134,6 +134,9 @@ pub async fn route(
         (&Method::POST, ["run"]) => {
             let req: RunRequest = serde_json::from_slice(&body).map_err(|_| parse("run"))?;
             let project = req.load.load()?;
+            let log = super::api_registry::log_progress(&project.name);
+            let one = std::slice::from_ref(&req.service);
+            crate::stack::pull::ensure_images(d, &project, one, None, log).await?;
             let c = controller::create_oneoff(d, &project, &req.service, &req.options).await?;
             let name = c.rec.lock().await.config.name.clone();
             http::json(&json!({ "Id": c.id, "Name": name }))
