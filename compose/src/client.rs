@@ -194,6 +194,40 @@ impl Client {
         })
     }
 
+    /// POSTs `body` and hands each line of the streamed JSON-lines answer to `on_line` as it
+    /// arrives (pull and push progress).
+    pub fn post_lines(
+        &self,
+        path: &str,
+        body: Option<&Value>,
+        mut on_line: impl FnMut(Value) -> Result<()>,
+    ) -> Result<()> {
+        let b = match body {
+            Some(v) => full(serde_json::to_vec(v)?),
+            None => empty(),
+        };
+        let resp = self.request(Method::POST, path, b)?;
+        self.rt.block_on(async {
+            let mut body = resp.into_body();
+            let mut pending: Vec<u8> = Vec::new();
+            while let Some(frame) = body.frame().await {
+                if let Some(d) = frame?.data_ref() {
+                    pending.extend_from_slice(d);
+                    while let Some(i) = pending.iter().position(|b| *b == b'\n') {
+                        let line: Vec<u8> = pending.drain(..=i).collect();
+                        if line.iter().any(|b| !b.is_ascii_whitespace()) {
+                            on_line(serde_json::from_slice(&line)?)?;
+                        }
+                    }
+                }
+            }
+            if pending.iter().any(|b| !b.is_ascii_whitespace()) {
+                on_line(serde_json::from_slice(&pending)?)?;
+            }
+            Ok(())
+        })
+    }
+
     /// Streams a GET's body into `out` chunk by chunk.
     pub fn download(&self, path: &str, out: &mut dyn Write) -> Result<()> {
         let resp = self.request(Method::GET, path, empty())?;

@@ -7,17 +7,27 @@ use std::path::Path;
 /// Writes `data` to `path` so that a crash at any point leaves either the old or the new
 /// content, never a torn file: write a temporary sibling, fsync it, rename over, fsync the dir.
 pub fn atomic_write(path: &Path, data: &[u8]) -> io::Result<()> {
+    atomic_write_mode(path, data, 0o666)
+}
+
+/// [`atomic_write`] with the file created as `mode` (before the umask): secrets use 0o600,
+/// so the content is never readable by others, not even for a moment.
+pub fn atomic_write_mode(path: &Path, data: &[u8], mode: u32) -> io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path
         .file_name()
         .and_then(|n| n.to_str())
         .unwrap_or("record");
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    // A leftover of a crashed writer with the same pid would keep its old mode.
+    let _ = fs::remove_file(&tmp);
     {
         let mut f = OpenOptions::new()
             .write(true)
             .create(true)
             .truncate(true)
+            .mode(mode)
             .open(&tmp)?;
         f.write_all(data)?;
         f.sync_all()?;

@@ -7,5 +7,6 @@ pub mod cgroups;
 pub mod container;
 pub mod fsutil;
 pub mod image;
+pub mod registry;
 pub mod runtime;
 pub mod volume;

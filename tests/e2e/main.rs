@@ -7,6 +7,7 @@ mod lifecycle;
 mod metrics;
 mod networks;
 mod reconcile;
+mod registry;
 mod stack_cmds;
 mod stacks;
 mod support;

@@ -61,6 +61,12 @@ pub enum ImageCmd {
     Tag { source: String, target: String },
     /// Show an image's history
     History { image: String },
+    /// Pull an image from a registry
+    Pull(super::registry::PullArgs),
+    /// Push an image to its registry
+    Push(super::registry::PushArgs),
+    /// Remove unused images
+    Prune(super::registry::PruneArgs),
 }
 
 fn short_id(id: &str) -> String {
@@ -81,6 +87,19 @@ pub fn human_size(bytes: u64) -> String {
 }
 
 pub fn run(g: &GlobalOpts, args: &ImageArgs) -> anyhow::Result<i32> {
+    match &args.cmd {
+        ImageCmd::Pull(a) => {
+            // `image pull` names images only, never services.
+            let c = Client::connect(g)?;
+            for name in &a.names {
+                super::registry::pull_image(&c, name, a.platform.as_deref(), a.quiet)?;
+            }
+            return Ok(0);
+        }
+        ImageCmd::Push(a) => return super::registry::push(g, a),
+        ImageCmd::Prune(a) => return super::registry::prune(g, a),
+        _ => {}
+    }
     let c = Client::connect(g)?;
     match &args.cmd {
         ImageCmd::Import {
@@ -260,6 +279,7 @@ pub fn run(g: &GlobalOpts, args: &ImageArgs) -> anyhow::Result<i32> {
                 );
             }
         }
+        ImageCmd::Pull(_) | ImageCmd::Push(_) | ImageCmd::Prune(_) => unreachable!("handled above"),
     }
     Ok(0)
 }

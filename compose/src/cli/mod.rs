@@ -10,6 +10,7 @@ mod copy;
 mod exec;
 mod image;
 mod network;
+mod registry;
 mod stack;
 mod stack_attach;
 mod stack_exec;
@@ -82,6 +83,14 @@ pub enum Command {
     },
     /// Manage images
     Image(image::ImageArgs),
+    /// Pull images from a registry, or the stack's images
+    Pull(registry::PullArgs),
+    /// Push an image to its registry
+    Push(registry::PushArgs),
+    /// Log in to a registry
+    Login(registry::LoginArgs),
+    /// Log out from a registry
+    Logout(registry::LogoutArgs),
     /// Manage single containers
     Container(container::ContainerArgs),
     /// Manage networks
@@ -164,6 +173,10 @@ pub fn main() -> i32 {
         Command::Daemon(args) => system::daemon(&cli.global, &args),
         Command::Info { format } => system::info(&cli.global, format.as_deref()),
         Command::Image(args) => image::run(&cli.global, &args),
+        Command::Pull(args) => registry::pull(&cli.global, &args),
+        Command::Push(args) => registry::push(&cli.global, &args),
+        Command::Login(args) => registry::login(&cli.global, &args),
+        Command::Logout(args) => registry::logout(&cli.global, &args),
         Command::Container(args) => container::run(&cli.global, &args),
         Command::Network(args) => network::run(&cli.global, &args),
         Command::Up(args) => stack::up(&cli.global, &args),

@@ -34,6 +34,9 @@ pub struct UpArgs {
     /// Maximum seconds to wait with --wait
     #[arg(long)]
     pub wait_timeout: Option<u64>,
+    /// Pull images before starting: always, missing, never (default: each service's pull_policy)
+    #[arg(long, value_parser = ["always", "missing", "never", "build"])]
+    pub pull: Option<String>,
     /// Scale SERVICE to NUM instances (SERVICE=NUM)
     #[arg(long)]
     pub scale: Vec<String>,
@@ -141,8 +144,11 @@ pub fn up(g: &GlobalOpts, a: &UpArgs) -> anyhow::Result<i32> {
         );
     }
     let c = Client::connect(g)?;
+    // The pull phase streams its progress here; `up` itself then only finds the images.
+    super::registry::stack_pull_phase(&c, &load, a.pull.as_deref())?;
     let body = json!({
         "load": load,
+        "pull": "missing",
         "options": {
             "services": a.services, "force_recreate": a.force_recreate, "no_recreate": a.no_recreate,
             "remove_orphans": a.remove_orphans, "no_start": a.no_start, "no_deps": a.no_deps, "scale": scale,

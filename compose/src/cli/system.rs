@@ -16,6 +16,13 @@ pub struct DaemonArgs {
     /// Address (IP:PORT) to serve Prometheus metrics on at /metrics, or `none`
     #[arg(long, env = "BERTH_METRICS_ADDR", default_value = "127.0.0.1:9323")]
     pub metrics_addr: daemon::metrics::MetricsAddr,
+    /// Registry (host or host:port) to reach over plain HTTP (repeatable; loopback always is)
+    #[arg(
+        long = "insecure-registry",
+        env = "BERTH_INSECURE_REGISTRIES",
+        value_delimiter = ','
+    )]
+    pub insecure_registries: Vec<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -60,6 +67,7 @@ pub fn daemon(g: &GlobalOpts, args: &DaemonArgs) -> anyhow::Result<i32> {
                 run_dir: g.run_dir.clone(),
                 cgroup_parent: args.cgroup_parent.clone(),
                 metrics_addr: args.metrics_addr.0,
+                insecure_registries: args.insecure_registries.clone(),
             })?;
             Ok(0)
         }

@@ -63,6 +63,17 @@ pub async fn route(d: Arc<Daemon>, req: Request<Incoming>) -> ApiResult {
             let ctr = d.containers.get(r).await?;
             container_route(&d, &ctr, &m, rest, &q, req).await
         }
+        (&Method::POST, ["images", "create" | "prune"])
+        | (&Method::POST, ["images", .., "push"])
+        | (_, ["auth", ..]) => {
+            let body = req
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| ApiError::bad_request(e.to_string()))?
+                .to_bytes();
+            super::api_registry::route(&d, &m, &segs, &q, body).await
+        }
         (&Method::GET, ["images"]) => http::json(&d.images.with(|s| s.list()).await?),
         (&Method::POST, ["images", "import"]) => {
             let reference = q.get("ref").filter(|s| !s.is_empty()).map(String::from);

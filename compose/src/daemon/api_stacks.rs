@@ -53,6 +53,9 @@ struct UpRequest {
     /// Watch the stack's files and converge on every saved edit (`up --no-watch` turns it off).
     #[serde(default = "yes")]
     watch: bool,
+    /// `up --pull POLICY` overriding every service's pull_policy.
+    #[serde(default)]
+    pull: Option<String>,
 }
 
 fn yes() -> bool {
@@ -64,6 +67,17 @@ struct ParkRequest {
     #[serde(default)]
     services: Vec<String>,
     parked: bool,
+}
+
+/// `berth pull` of a stack (and `up`'s pull phase, streamed to its CLI).
+#[derive(Debug, Deserialize)]
+struct PullRequest {
+    load: StackLoad,
+    #[serde(default)]
+    services: Vec<String>,
+    /// None: each service's pull_policy; `berth pull` sends "always".
+    #[serde(default)]
+    policy: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -108,6 +122,8 @@ pub async fn route(
             };
             d.stacks.register(d, record).await?;
             d.stacks.watch_project(&project).await;
+            let log = super::api_registry::log_progress(&project.name);
+            crate::stack::pull::ensure_images(d, &project, &[], req.pull.as_deref(), log).await?;
             let outcome = controller::up(d, &project, &req.options).await?;
             d.stacks.converged(&project.name).await;
             d.metrics.set_stack_config_error(&project.name, false);
@@ -128,9 +144,28 @@ pub async fn route(
             let _guard = d.stack_lock(&name).await;
             http::json(&controller::down(d, &name, project.as_ref(), &req.options).await?)
         }
+        (&Method::POST, ["pull"]) => {
+            let req: PullRequest = serde_json::from_slice(&body).map_err(|_| parse("pull"))?;
+            let project = req.load.load()?;
+            let d = d.clone();
+            Ok(super::api_registry::stream(move |progress| async move {
+                crate::stack::pull::ensure_images(
+                    &d,
+                    &project,
+                    &req.services,
+                    req.policy.as_deref(),
+                    progress,
+                )
+                .await?;
+                Ok(json!({ "status": "pulled" }))
+            }))
+        }
         (&Method::POST, ["run"]) => {
             let req: RunRequest = serde_json::from_slice(&body).map_err(|_| parse("run"))?;
             let project = req.load.load()?;
+            let log = super::api_registry::log_progress(&project.name);
+            let one = std::slice::from_ref(&req.service);
+            crate::stack::pull::ensure_images(d, &project, one, None, log).await?;
             let c = controller::create_oneoff(d, &project, &req.service, &req.options).await?;
             let name = c.rec.lock().await.config.name.clone();
             http::json(&json!({ "Id": c.id, "Name": name }))

@@ -1,12 +1,20 @@
 //! The daemon's door to the image store: one writer at a time, blocking work off the runtime.
 
 use super::http::ApiError;
-use berth_engine::image::{ImageError, ImageStore, ResolvedImage};
+use berth_engine::image::{ImageError, ImageStore, Reference, ResolvedImage};
+use berth_engine::registry::{
+    Credential, Platform, Progress, PullOutcome, Registries, RegistryError, RegistryOptions,
+};
+use hyper::StatusCode;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+/// Where pull and push progress goes (a streamed API reply, or a log).
+pub type ProgressFn = Arc<dyn Fn(Progress) + Send + Sync>;
+
 pub struct Images {
     store: Arc<Mutex<ImageStore>>,
+    registries: Arc<Registries>,
     /// Scratch space for uploads (same filesystem as the store).
     pub tmp: PathBuf,
 }
@@ -24,8 +32,30 @@ impl From<ImageError> for ApiError {
     }
 }
 
+impl From<RegistryError> for ApiError {
+    fn from(e: RegistryError) -> Self {
+        match e {
+            RegistryError::Image(e) => e.into(),
+            RegistryError::Unauthorized { .. } => {
+                ApiError::new(StatusCode::UNAUTHORIZED, e.to_string())
+            }
+            RegistryError::Denied { .. } => ApiError::new(StatusCode::FORBIDDEN, e.to_string()),
+            RegistryError::ManifestUnknown { .. } | RegistryError::NoPlatform { .. } => {
+                ApiError::not_found(e.to_string())
+            }
+            RegistryError::Connect { .. }
+            | RegistryError::Status { .. }
+            | RegistryError::Protocol { .. }
+            | RegistryError::Blob { .. } => ApiError::new(StatusCode::BAD_GATEWAY, e.to_string()),
+            RegistryError::Credentials { .. } => ApiError::internal(e.to_string()),
+            RegistryError::InvalidPlatform { .. } => ApiError::bad_request(e.to_string()),
+        }
+    }
+}
+
 impl Images {
-    pub fn open(root: &Path) -> Result<Self, ImageError> {
+    /// Opens the store under `root/images`; `insecure` registries get plain HTTP.
+    pub fn open(root: &Path, insecure: &[String]) -> Result<Self, ImageError> {
         let tmp = root.join("tmp");
         let _ = std::fs::remove_dir_all(&tmp);
         std::fs::create_dir_all(&tmp).map_err(|source| ImageError::Io {
@@ -34,6 +64,12 @@ impl Images {
         })?;
         Ok(Images {
             store: Arc::new(Mutex::new(ImageStore::open(&root.join("images"))?)),
+            registries: Arc::new(Registries::new(RegistryOptions {
+                insecure: insecure.to_vec(),
+                credentials: root.join("credentials.json"),
+                docker_config: None,
+                max_concurrent: 3,
+            })),
             tmp,
         })
     }
@@ -60,5 +96,62 @@ impl Images {
 
     pub async fn count(&self) -> usize {
         self.with(|s| s.list()).await.map(|l| l.len()).unwrap_or(0)
+    }
+
+    /// Pulls `reference` (normalized as Docker: `busybox` is docker.io/library/busybox:latest)
+    /// for `platform` (default: this host's), reporting to `progress`.
+    pub async fn pull(
+        &self,
+        reference: &str,
+        platform: Option<&str>,
+        progress: ProgressFn,
+    ) -> Result<PullOutcome, ApiError> {
+        let reference = Reference::parse(reference).map_err(ImageError::from)?;
+        let platform = match platform.filter(|p| !p.is_empty()) {
+            Some(p) => Platform::parse(p)?,
+            None => Platform::host(),
+        };
+        let (store, registries) = (self.store.clone(), self.registries.clone());
+        tokio::task::spawn_blocking(move || {
+            registries.pull(&store, &reference, &platform, &*progress)
+        })
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .map_err(ApiError::from)
+    }
+
+    /// Pushes the image `local` names to the registry and tag of `target` (default: `local`).
+    pub async fn push(
+        &self,
+        local: &str,
+        target: Option<&str>,
+        progress: ProgressFn,
+    ) -> Result<String, ApiError> {
+        let target = Reference::parse(target.unwrap_or(local)).map_err(ImageError::from)?;
+        let local = local.to_string();
+        let (store, registries) = (self.store.clone(), self.registries.clone());
+        tokio::task::spawn_blocking(move || registries.push(&store, &local, &target, &*progress))
+            .await
+            .map_err(|e| ApiError::internal(e.to_string()))?
+            .map_err(ApiError::from)
+    }
+
+    /// `login`: checks the credential against the registry, then stores it (0600).
+    pub async fn login(&self, registry: &str, credential: Credential) -> Result<(), ApiError> {
+        let registry = registry.to_string();
+        let registries = self.registries.clone();
+        tokio::task::spawn_blocking(move || registries.login(&registry, credential))
+            .await
+            .map_err(|e| ApiError::internal(e.to_string()))?
+            .map_err(ApiError::from)
+    }
+
+    pub async fn logout(&self, registry: &str) -> Result<bool, ApiError> {
+        let registry = registry.to_string();
+        let registries = self.registries.clone();
+        tokio::task::spawn_blocking(move || registries.logout(&registry))
+            .await
+            .map_err(|e| ApiError::internal(e.to_string()))?
+            .map_err(ApiError::from)
     }
 }

@@ -3,6 +3,7 @@
 
 mod api;
 mod api_networks;
+mod api_registry;
 mod api_stacks;
 pub use api_stacks::StackLoad;
 pub mod containers;
@@ -36,6 +37,8 @@ pub struct DaemonOptions {
     pub cgroup_parent: String,
     /// Where /metrics is served; None disables the metrics server.
     pub metrics_addr: Option<std::net::SocketAddr>,
+    /// Registries (`host[:port]`) spoken to over plain HTTP besides loopback.
+    pub insecure_registries: Vec<String>,
 }
 
 pub struct Daemon {
@@ -91,7 +94,8 @@ async fn serve(opts: DaemonOptions) -> anyhow::Result<()> {
     let sealed = crate::sealed::SealedExe::create()
         .map_err(|e| anyhow::anyhow!("copying the berth binary into a sealed memfd: {e}"))?;
     let images = Arc::new(
-        Images::open(&opts.root).map_err(|e| anyhow::anyhow!("opening the image store: {e}"))?,
+        Images::open(&opts.root, &opts.insecure_registries)
+            .map_err(|e| anyhow::anyhow!("opening the image store: {e}"))?,
     );
     let mut netd_opts = berth_netd::NetdOptions::new(opts.root.join("network"), &opts.run_dir);
     if let Ok(up) = std::env::var("BERTH_DNS_UPSTREAM") {

@@ -372,7 +372,11 @@ async fn reconcile(d: &Arc<Daemon>, name: &str, cancelled: &watch::Receiver<bool
             o.remove_orphans |= rec.watch;
             o.skip = rec.parked.clone();
             o.cancel = Some(cancelled.clone());
-            controller::up(d, &p, &o).await
+            let log = super::api_registry::log_progress(name);
+            match crate::stack::pull::ensure_images_in_pass(d, &p, log).await {
+                Ok(()) => controller::up(d, &p, &o).await,
+                Err(e) => Err(e),
+            }
         }
     };
     let mut st = status.lock().unwrap();

@@ -13,6 +13,7 @@ use crate::fsutil;
 
 /// The blob directory and the scratch directory temp files are written in (same filesystem,
 /// so the final rename is atomic).
+#[derive(Clone)]
 pub(crate) struct BlobStore {
     dir: PathBuf,
     tmp: PathBuf,

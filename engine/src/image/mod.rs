@@ -167,6 +167,48 @@ struct LayerRef {
     diff_id: String,
 }
 
+/// A handle on the blob store that writes verified blobs without the store's lock, so that a
+/// pull can download several layers at once while other image commands go on. Blobs put here
+/// and not yet used by an image are garbage the next [`ImageStore::open`] collects.
+#[derive(Clone)]
+pub struct BlobSink(BlobStore);
+
+impl BlobSink {
+    pub fn exists(&self, digest: &str) -> bool {
+        self.0.exists(digest)
+    }
+
+    /// Streams `reader` into the store; it must hash to `digest` or nothing is stored.
+    pub fn put(&self, digest: &str, reader: impl Read) -> Result<u64, ImageError> {
+        Ok(self.0.put(Some(digest), reader)?.1)
+    }
+
+    /// Where the blob lives (for uploads that stream it from disk).
+    pub fn path(&self, digest: &str) -> Result<PathBuf, ImageError> {
+        self.0.path(digest)
+    }
+}
+
+/// What `push` sends: the manifest as stored, and every blob it names with its size.
+#[derive(Debug, Clone)]
+pub struct PushSource {
+    pub digest: String,
+    pub manifest: Vec<u8>,
+    pub media_type: String,
+    /// Config first, then layers, each once.
+    pub blobs: Vec<(String, u64)>,
+}
+
+/// What `image prune` removed.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PruneReport {
+    /// Docker's `Untagged:` / `Deleted:` lines.
+    pub images_deleted: Vec<String>,
+    /// Bytes of unpacked layers no image uses any more.
+    pub space_reclaimed: u64,
+}
+
 /// How a user's string matched an image.
 #[derive(Debug, Clone)]
 enum Match {
@@ -223,6 +265,89 @@ impl ImageStore {
         };
         store.collect_garbage();
         Ok(store)
+    }
+
+    /// A lock-free writer of verified blobs (see [`BlobSink`]).
+    pub fn blob_sink(&self) -> BlobSink {
+        BlobSink(self.blobs.clone())
+    }
+
+    /// The manifest digest a tag or `name@digest` reference points at, if the store has it.
+    pub fn manifest_of(&self, reference: &str) -> Option<String> {
+        match self.lookup(reference) {
+            Ok((m, Match::Tag(_) | Match::RepoDigest(_))) => Some(m),
+            _ => None,
+        }
+    }
+
+    /// When the tag `reference` was last set (by a pull, load, import or tag), RFC 3339: a
+    /// `pull_policy: daily` pulls again once this is a day old.
+    pub fn last_tagged(&self, reference: &str) -> Option<String> {
+        let manifest = self.manifest_of(reference)?;
+        self.index.images.get(&manifest)?.last_tag_time.clone()
+    }
+
+    /// The manifest and blobs of the image `reference` names, for a push.
+    pub fn push_source(&self, reference: &str) -> Result<PushSource, ImageError> {
+        let (digest, _) = self.lookup(reference)?;
+        let record = &self.index.images[&digest];
+        let manifest = self.blobs.read(&digest)?;
+        let media_type = serde_json::from_slice::<serde_json::Value>(&manifest)
+            .ok()
+            .and_then(|v| v["mediaType"].as_str().map(String::from))
+            .unwrap_or_else(|| "application/vnd.oci.image.manifest.v1+json".into());
+        let mut blobs: Vec<(String, u64)> = Vec::new();
+        for d in std::iter::once(&record.config).chain(record.layers.iter().map(|l| &l.blob)) {
+            if !blobs.iter().any(|(b, _)| b == d) {
+                blobs.push((d.clone(), self.blobs.size(d)?));
+            }
+        }
+        Ok(PushSource {
+            digest,
+            manifest,
+            media_type,
+            blobs,
+        })
+    }
+
+    /// `docker image prune`: removes untagged (dangling) images, or with `all` every image
+    /// whose id is not in `in_use` (the images containers were created from).
+    pub fn prune(
+        &mut self,
+        all: bool,
+        in_use: &BTreeSet<String>,
+    ) -> Result<PruneReport, ImageError> {
+        let layer_bytes = |s: &ImageStore| -> u64 {
+            let (_, layers) = s.referenced();
+            layers.iter().map(|d| s.layers.size(d)).sum()
+        };
+        let before = layer_bytes(self);
+        let victims: Vec<String> = self
+            .index
+            .images
+            .iter()
+            .filter(|(m, r)| !in_use.contains(&r.config) && (all || self.tags_of(m).is_empty()))
+            .map(|(_, r)| r.config.clone())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let mut report = PruneReport::default();
+        for id in victims {
+            // By id with force: every tag and digest of it goes, as Docker's prune does.
+            match self.remove(&id, true) {
+                Ok(lines) => report.images_deleted.extend(lines),
+                Err(ImageError::NotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        report.space_reclaimed = before.saturating_sub(layer_bytes(self));
+        Ok(report)
+    }
+
+    /// Removes those of `blobs` no image uses: what a failed pull had already fetched, so
+    /// that a refused pull leaves the store as it was.
+    pub fn discard_blobs(&self, blobs: &[String]) {
+        self.drop_unreferenced(blobs, &[]);
     }
 
     /// True if the store holds the blob `digest` (`sha256:<hex>`); a pull skips those.
