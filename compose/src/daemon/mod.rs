@@ -77,6 +77,13 @@ pub fn run(opts: DaemonOptions) -> anyhow::Result<()> {
         nix::unistd::geteuid().is_root(),
         "the berth daemon must run as root"
     );
+    // glibc gives each thread that allocates an arena of its own (up to 8 per core), and
+    // every blocking-pool thread then keeps the memory it freed: two arenas keep the
+    // long-lived daemon small. SAFETY: mallopt only tunes the allocator, before any thread.
+    #[cfg(target_env = "gnu")]
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
     // Two workers are plenty for an API that mostly waits; fewer threads, less memory.
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

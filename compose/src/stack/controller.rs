@@ -197,6 +197,8 @@ pub async fn up(d: &Arc<Daemon>, p: &Project, o: &UpOptions) -> Result<Outcome, 
 
     // Services whose containers this pass recreated: dependents with `restart: true` follow.
     let mut updated: HashSet<String> = HashSet::new();
+    // One copy of the project shared by every service's task, not one each.
+    let shared = Arc::new(p.clone());
     for level in levels(p, &selected) {
         // Dependencies first: wait for what the level's services need.
         for s in &level {
@@ -217,7 +219,7 @@ pub async fn up(d: &Arc<Daemon>, p: &Project, o: &UpOptions) -> Result<Outcome, 
             d.metrics.set_desired_replicas(&p.name, &s, want);
             let existing = observed.remove(&s).unwrap_or_default();
             let d = d.clone();
-            let p = p.clone();
+            let p = shared.clone();
             let o = o.clone();
             tasks.push(tokio::spawn(async move {
                 let r = converge_service(&d, &p, &s, want, existing, &o, restart_after).await;
