@@ -194,6 +194,43 @@ impl Client {
         })
     }
 
+    /// POSTs a JSON body and hands each JSON line of the streamed answer to `on_line` as it
+    /// arrives, and `None` every `tick` meanwhile (a live display redraws its clocks then).
+    pub fn post_lines(
+        &self,
+        path: &str,
+        body: &Value,
+        tick: Duration,
+        mut on_line: impl FnMut(Option<Value>),
+    ) -> Result<()> {
+        let resp = self.request(Method::POST, path, full(serde_json::to_vec(body)?))?;
+        self.rt.block_on(async {
+            let mut body = resp.into_body();
+            let mut pending: Vec<u8> = Vec::new();
+            let mut ticker = tokio::time::interval(tick);
+            loop {
+                let frame = tokio::select! {
+                    f = body.frame() => f,
+                    _ = ticker.tick() => {
+                        on_line(None);
+                        continue;
+                    }
+                };
+                let Some(frame) = frame else { break };
+                if let Some(d) = frame?.data_ref() {
+                    pending.extend_from_slice(d);
+                    while let Some(i) = pending.iter().position(|b| *b == b'\n') {
+                        let line: Vec<u8> = pending.drain(..=i).collect();
+                        if let Ok(v) = serde_json::from_slice(&line) {
+                            on_line(Some(v));
+                        }
+                    }
+                }
+            }
+            Ok(())
+        })
+    }
+
     /// Streams a GET's body into `out` chunk by chunk.
     pub fn download(&self, path: &str, out: &mut dyn Write) -> Result<()> {
         let resp = self.request(Method::GET, path, empty())?;

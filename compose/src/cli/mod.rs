@@ -10,6 +10,7 @@ mod copy;
 mod exec;
 mod image;
 mod network;
+mod progress;
 mod stack;
 mod stack_attach;
 mod stack_exec;

@@ -4,7 +4,7 @@
 use super::http::{self, ApiError, ApiResult};
 use super::Daemon;
 use crate::loader::{self, LoadOptions, Project};
-use crate::stack::controller::{self, DownOptions, RunOptions, UpOptions};
+use crate::stack::controller::{self, DownOptions, Outcome, Progress, RunOptions, UpOptions};
 use crate::stack::convert::{LABEL_FILES, LABEL_PROJECT, LABEL_WORKDIR};
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
@@ -50,6 +50,9 @@ struct UpRequest {
     load: StackLoad,
     #[serde(default)]
     options: UpOptions,
+    /// Stream progress events as JSON lines while the work runs (see [`stream_outcome`]).
+    #[serde(default)]
+    stream: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -68,6 +71,8 @@ struct DownRequest {
     project: Option<String>,
     #[serde(default)]
     options: DownOptions,
+    #[serde(default)]
+    stream: bool,
 }
 
 pub async fn route(
@@ -83,6 +88,14 @@ pub async fn route(
         (&Method::POST, ["up"]) => {
             let req: UpRequest = serde_json::from_slice(&body).map_err(|_| parse("up"))?;
             let project = req.load.load()?;
+            if req.stream {
+                let (d, mut o) = (d.clone(), req.options);
+                return stream_outcome(move |progress| async move {
+                    o.progress = progress;
+                    let _guard = d.stack_lock(&project.name).await;
+                    controller::up(&d, &project, &o).await
+                });
+            }
             let _guard = d.stack_lock(&project.name).await;
             http::json(&controller::up(d, &project, &req.options).await?)
         }
@@ -96,6 +109,14 @@ pub async fn route(
                 (Err(e), None) => return Err(e),
                 (Ok(None), None) => return Err(ApiError::bad_request("down needs a project")),
             };
+            if req.stream {
+                let (d, mut o) = (d.clone(), req.options);
+                return stream_outcome(move |progress| async move {
+                    o.progress = progress;
+                    let _guard = d.stack_lock(&name).await;
+                    controller::down(&d, &name, project.as_ref(), &o).await
+                });
+            }
             let _guard = d.stack_lock(&name).await;
             http::json(&controller::down(d, &name, project.as_ref(), &req.options).await?)
         }
@@ -115,6 +136,34 @@ pub async fn route(
             rest.join("/")
         ))),
     }
+}
+
+/// Runs `work` and streams its progress as JSON lines while it runs: `{"event": Event}` for
+/// each step the moment it happens, then one last `{"outcome": Outcome}` or
+/// `{"error": message}`. The CLI draws Compose's live display from these. The work goes on
+/// if the client goes away (an interrupted `up` must not leave a half-made container).
+fn stream_outcome<F, Fut>(work: F) -> ApiResult
+where
+    F: FnOnce(Progress) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<Outcome, ApiError>> + Send + 'static,
+{
+    let (progress, mut events) = Progress::channel();
+    let (tx, reply) = http::channel("application/x-ndjson");
+    let line = |v: serde_json::Value| bytes::Bytes::from(v.to_string() + "\n");
+    tokio::spawn(async move {
+        let work = tokio::spawn(work(progress));
+        // The channel ends when the work (and every task it spawned) let go of its sender.
+        while let Some(e) = events.recv().await {
+            let _ = tx.send(line(json!({ "event": e }))).await;
+        }
+        let last = match work.await {
+            Ok(Ok(outcome)) => json!({ "outcome": outcome }),
+            Ok(Err(e)) => json!({ "error": e.message }),
+            Err(e) => json!({ "error": e.to_string() }),
+        };
+        let _ = tx.send(line(last)).await;
+    });
+    Ok(reply)
 }
 
 /// Stacks known from their containers' labels: `berth ls`.
