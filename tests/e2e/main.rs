@@ -6,5 +6,6 @@ mod images;
 mod lifecycle;
 mod networks;
 mod stack_cmds;
+mod stack_features;
 mod stacks;
 mod support;

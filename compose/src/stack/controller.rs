@@ -555,9 +555,15 @@ async fn resolve_volumes_from(
     Ok(())
 }
 
-/// Every selected service's image must be in the store (berth does not pull or build yet).
+/// What would fail half-way, checked before anything is made: every selected service's image
+/// must be in the store (berth does not pull or build yet) and its sysctls namespaced.
 async fn check_images(d: &Daemon, p: &Project, selected: &HashSet<String>) -> Result<(), ApiError> {
     for (name, svc) in p.services.iter().filter(|(n, _)| selected.contains(*n)) {
+        let mode = svc.network_mode.as_deref().unwrap_or("");
+        for key in svc.sysctls.keys() {
+            berth_engine::container::check_sysctl(key, mode)
+                .map_err(|e| ApiError::bad_request(format!("service {name}: {e}")))?;
+        }
         let image = convert::image_name(p, name, svc);
         if d.images.resolve(&image).await.is_ok() {
             continue;
