@@ -54,7 +54,10 @@ services:
     .unwrap();
     let err = progress_in(&b, &dir, &["up", "-d", "-t", "1"]);
     assert!(err.contains("rmi-web-1  Recreated"), "{err}");
-    assert!(!marker.exists(), "killed after 1 s, before the handler ended");
+    assert!(
+        !marker.exists(),
+        "killed after 1 s, before the handler ended"
+    );
 
     // down -t 5: time enough; --rmi local removes only the image without `image:`.
     let err = progress_in(&b, &dir, &["down", "-t", "5", "--rmi", "local"]);
@@ -100,7 +103,11 @@ fn progress_is_plain_lines_in_a_pipe() {
     let dir = stack_dir(&b, SMALL);
     let out = in_dir(&b, &dir, &["up", "-d"]);
     assert!(out.status.success());
-    assert_eq!(text(&out.stdout), "", "progress goes to stderr, as Compose's");
+    assert_eq!(
+        text(&out.stdout),
+        "",
+        "progress goes to stderr, as Compose's"
+    );
     let err = text(&out.stderr);
     let pos = |line: &str| {
         err.find(line)
@@ -161,10 +168,7 @@ fn progress_is_redrawn_live_on_a_terminal() {
     let (ok, drawn) = on_a_terminal(&b, &dir, &["up", "-d"]);
     assert!(ok, "{drawn}");
     assert!(drawn.contains("[+] Running 4/4"), "{drawn:?}");
-    for line in [
-        "✔\x1b[0m Network pr_default",
-        "✔\x1b[0m Container pr-web-1",
-    ] {
+    for line in ["✔\x1b[0m Network pr_default", "✔\x1b[0m Container pr-web-1"] {
         assert!(drawn.contains(line), "{line:?} missing in {drawn:?}");
     }
     // Redrawn in place: the cursor goes back up over the block and lines are cleared.
@@ -283,13 +287,19 @@ volumes:
     let err = progress_in(&b, &dir, &["up", "-d"]);
     // volumes_from makes data a dependency: it is started before its readers.
     let pos = |s: &str| err.find(s).unwrap_or_else(|| panic!("{s} in {err}"));
-    assert!(pos("vf-data-1  Started") < pos("vf-reader-1  Starting"), "{err}");
+    assert!(
+        pos("vf-data-1  Started") < pos("vf-reader-1  Starting"),
+        "{err}"
+    );
     assert!(!err.contains("volumes_from"), "no warning any more: {err}");
     let exec = |c: &str, cmd: &str| b.run(&["container", "exec", c, "sh", "-c", cmd]);
     assert!(b.wait_for(std::time::Duration::from_secs(5), || text(
         &exec("vf-reader-1", "cat /shared/f").stdout
     ) == "shared\n"));
-    assert_eq!(text(&exec("vf-reader-1", "cat /ext/note").stdout), "from ext\n");
+    assert_eq!(
+        text(&exec("vf-reader-1", "cat /ext/note").stdout),
+        "from ext\n"
+    );
     // :ro makes every mount read-only for the reader; the writer has them as data has them.
     assert!(!exec("vf-reader-1", "echo x > /shared/g").status.success());
     assert!(exec("vf-writer-1", "echo w > /scratch/w").status.success());
@@ -349,7 +359,10 @@ networks:
     ] {
         assert!(err.contains(key), "{key:?} missing in {err}");
     }
-    assert!(!err.contains("`domainname`") && !err.contains("`sysctls`"), "{err}");
+    assert!(
+        !err.contains("`domainname`") && !err.contains("`sysctls`"),
+        "{err}"
+    );
     let exec = |cmd: &str| b.ok(&["container", "exec", "keys-app-1", "sh", "-c", cmd]);
     assert_eq!(
         exec("cat /proc/sys/kernel/domainname").trim(),
@@ -357,9 +370,16 @@ networks:
     );
     assert!(exec("cat /etc/resolv.conf").contains("search corp.internal"));
     assert_eq!(exec("cat /proc/sys/net/core/somaxconn").trim(), "1000");
-    assert!(exec("df -k /dev/shm").contains(" 8192 "), "{}", exec("df -k /dev/shm"));
+    assert!(
+        exec("df -k /dev/shm").contains(" 8192 "),
+        "{}",
+        exec("df -k /dev/shm")
+    );
     let scratch = exec("df -k /scratch; stat -c %a /scratch");
-    assert!(scratch.contains(" 1024 ") && scratch.ends_with("1770\n"), "{scratch}");
+    assert!(
+        scratch.contains(" 1024 ") && scratch.ends_with("1770\n"),
+        "{scratch}"
+    );
     assert_eq!(exec("cat /sys/class/net/eth0/mtu").trim(), "1400");
     let app = b.inspect("keys-app-1");
     assert_eq!(app["Config"]["Tty"], true);

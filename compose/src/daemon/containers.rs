@@ -743,6 +743,7 @@ impl Containers {
                 .cgroup_of(&rec.id)
                 .map(|c| c.paths())
                 .unwrap_or_default(),
+            rlimits: cfg.ulimits.clone(),
             tty: false,
             privileged: cfg.privileged,
         })
