@@ -200,7 +200,7 @@ mod tests {
         });
         let rows = d.render(60);
         assert_eq!(rows[0], "[+] Running 1/2");
-        assert!(rows[1].contains("✔") && rows[1].contains("Network p_default    Created"));
+        assert!(rows[1].contains("✔") && rows[1].contains("Network p_default  Created"));
         assert!(rows[1].ends_with("0.1s"), "{:?}", rows[1]);
         assert!(
             rows[2].contains("⠋ Container p-web-1  Starting"),

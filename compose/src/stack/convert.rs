@@ -695,6 +695,107 @@ fn tmpfs_entry(service: &str, entry: &str, warn: &mut Vec<String>) -> Result<Mou
 mod tests {
     use super::*;
 
+    /// The project, with its directory (a bind source gets created there).
+    fn load(yaml: &str) -> (tempfile::TempDir, Project) {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("compose.yaml"), yaml).unwrap();
+        let p = crate::loader::load(&crate::loader::LoadOptions {
+            cwd: Some(d.path().to_path_buf()),
+            interpolate: true,
+            ..Default::default()
+        })
+        .unwrap();
+        (d, p)
+    }
+
+    #[test]
+    fn every_key_not_acted_on_is_named_in_a_warning() {
+        let (_dir, p) = load(
+            r#"
+name: w
+services:
+  app:
+    image: bb:local
+    secrets: [token]
+    ipc: host
+    security_opt: [no-new-privileges]
+    devices: ["/dev/fuse:/dev/fuse"]
+    mem_reservation: 10m
+    platform: linux/arm64
+    x-custom: ignored-by-design
+    networks:
+      default: {mac_address: "02:42:ac:11:00:99"}
+    volumes:
+      - type: bind
+        source: ./src
+        target: /src
+        bind: {propagation: rshared, create_host_path: true}
+      - data:/data
+    logging: {driver: syslog, options: {tag: app}}
+    deploy:
+      mode: global
+      resources:
+        limits: {memory: 10m, devices: []}
+        reservations: {cpus: "0.1"}
+      restart_policy: {condition: on-failure, max_attempts: 2, delay: 5s}
+    tmpfs: ["/run:size=1m,noexec"]
+secrets:
+  token: {file: ./token}
+networks:
+  default:
+    enable_ipv6: true
+    driver_opts: {com.docker.network.driver.mtu: "1400", foo: bar}
+volumes:
+  data: {driver: nfs}
+"#,
+        );
+        let (cfg, warnings) = container_config(&p, "app", &p.services["app"], 1).unwrap();
+        let all = warnings.join("\n");
+        for key in [
+            "`secrets`",
+            "`ipc`",
+            "`security_opt`",
+            "`devices`",
+            "`mem_reservation`",
+            "`platform`",
+            "`networks.default.mac_address`",
+            "`volumes[/src].bind.propagation`",
+            "`deploy.mode`",
+            "`deploy.resources.limits.devices`",
+            "`deploy.resources.reservations`",
+            "`deploy.restart_policy.delay`",
+            "`logging.options.tag`",
+            "logging driver syslog",
+            "tmpfs option noexec",
+        ] {
+            assert!(all.contains(key), "{key} missing in\n{all}");
+        }
+        assert!(
+            !all.contains("x-custom") && !all.contains("create_host_path"),
+            "{all}"
+        );
+        // What is supported is honoured instead.
+        assert_eq!(cfg.restart, RestartPolicy::OnFailure { max_retries: 2 });
+        assert_eq!(cfg.mounts.last().unwrap().size, Some(1 << 20));
+        let top = project_warnings(&p).join("\n");
+        for key in [
+            "`enable_ipv6`",
+            "`driver_opts.foo`",
+            "volume data: `driver`",
+        ] {
+            assert!(top.contains(key), "{key} missing in\n{top}");
+        }
+        assert!(!top.contains("mtu"), "{top}");
+    }
+
+    #[test]
+    fn build_without_image_runs_project_service() {
+        let (_dir, p) = load("name: b\nservices:\n  app:\n    build: .\n");
+        let (cfg, warnings) = container_config(&p, "app", &p.services["app"], 1).unwrap();
+        assert_eq!(cfg.image, "b-app");
+        assert!(warnings[0].contains("building is not supported yet"));
+    }
+
     #[test]
     fn durations_and_ports() {
         assert_eq!(parse_duration_secs("1m30s"), Some(90.0));
