@@ -88,16 +88,13 @@ pub async fn route(
         (&Method::POST, ["up"]) => {
             let req: UpRequest = serde_json::from_slice(&body).map_err(|_| parse("up"))?;
             let project = req.load.load()?;
-            if req.stream {
-                let (d, mut o) = (d.clone(), req.options);
-                return stream_outcome(move |progress| async move {
-                    o.progress = progress;
-                    let _guard = d.stack_lock(&project.name).await;
-                    controller::up(&d, &project, &o).await
-                });
-            }
-            let _guard = d.stack_lock(&project.name).await;
-            http::json(&controller::up(d, &project, &req.options).await?)
+            let (d, mut o) = (d.clone(), req.options);
+            answer(req.stream, move |progress| async move {
+                o.progress = progress;
+                let _guard = d.stack_lock(&project.name).await;
+                controller::up(&d, &project, &o).await
+            })
+            .await
         }
         (&Method::POST, ["down"]) => {
             let req: DownRequest = serde_json::from_slice(&body).map_err(|_| parse("down"))?;
@@ -109,16 +106,13 @@ pub async fn route(
                 (Err(e), None) => return Err(e),
                 (Ok(None), None) => return Err(ApiError::bad_request("down needs a project")),
             };
-            if req.stream {
-                let (d, mut o) = (d.clone(), req.options);
-                return stream_outcome(move |progress| async move {
-                    o.progress = progress;
-                    let _guard = d.stack_lock(&name).await;
-                    controller::down(&d, &name, project.as_ref(), &o).await
-                });
-            }
-            let _guard = d.stack_lock(&name).await;
-            http::json(&controller::down(d, &name, project.as_ref(), &req.options).await?)
+            let (d, mut o) = (d.clone(), req.options);
+            answer(req.stream, move |progress| async move {
+                o.progress = progress;
+                let _guard = d.stack_lock(&name).await;
+                controller::down(&d, &name, project.as_ref(), &o).await
+            })
+            .await
         }
         (&Method::POST, ["run"]) => {
             let req: RunRequest = serde_json::from_slice(&body).map_err(|_| parse("run"))?;
@@ -136,6 +130,19 @@ pub async fn route(
             rest.join("/")
         ))),
     }
+}
+
+/// Answers with the outcome of `work` (an `up` or `down`): one JSON body, or with `stream`
+/// its progress as it happens (see [`stream_outcome`]).
+async fn answer<F, Fut>(stream: bool, work: F) -> ApiResult
+where
+    F: FnOnce(Progress) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<Outcome, ApiError>> + Send + 'static,
+{
+    if stream {
+        return stream_outcome(work);
+    }
+    http::json(&work(Progress::default()).await?)
 }
 
 /// Runs `work` and streams its progress as JSON lines while it runs: `{"event": Event}` for
