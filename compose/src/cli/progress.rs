@@ -76,14 +76,14 @@ impl Display {
                 took_ms,
             }),
         }
-        self.draw(false);
+        self.draw();
     }
 
     /// Redraws the clocks of the steps under way (a terminal only).
     pub fn tick(&mut self) {
         if self.tty && !self.lines.is_empty() {
             self.frame += 1;
-            self.draw(false);
+            self.draw();
         }
     }
 
@@ -96,7 +96,7 @@ impl Display {
                     l.took_ms = Some(l.since.elapsed().as_millis() as u64);
                 }
             }
-            self.draw(true);
+            self.draw();
         }
     }
 
@@ -133,21 +133,24 @@ impl Display {
         rows
     }
 
-    fn draw(&mut self, last: bool) {
-        let rows = self.render(terminal_width());
+    fn draw(&mut self) {
+        let (width, height) = terminal_size();
+        let mut rows = self.render(width);
+        // The cursor cannot go up past the top of the screen: a block taller than the
+        // terminal shows its title and its last lines.
+        if rows.len() >= height {
+            let keep = height.saturating_sub(2).max(1);
+            rows.drain(1..rows.len() - keep);
+        }
         let mut out = String::new();
+        // The cursor stays visible: hidden, a Ctrl-C would leave the user's terminal without it.
         if self.drawn > 0 {
             out.push_str(&format!("\x1b[{}A", self.drawn));
-        } else {
-            out.push_str("\x1b[?25l");
         }
         for r in &rows {
             out.push_str("\x1b[2K");
             out.push_str(r);
             out.push('\n');
-        }
-        if last {
-            out.push_str("\x1b[?25h");
         }
         self.drawn = rows.len();
         let mut err = std::io::stderr().lock();
@@ -156,8 +159,8 @@ impl Display {
     }
 }
 
-/// The terminal's width in columns (80 when it does not say).
-fn terminal_width() -> usize {
+/// The terminal's columns and rows (80x24 when it does not say).
+fn terminal_size() -> (usize, usize) {
     let mut ws = libc::winsize {
         ws_row: 0,
         ws_col: 0,
@@ -167,11 +170,9 @@ fn terminal_width() -> usize {
     // SAFETY: TIOCGWINSZ writes one winsize into the struct we own; fd 2 may be anything, and a
     // failure leaves it zeroed.
     let ok = unsafe { libc::ioctl(2, libc::TIOCGWINSZ, &mut ws) } == 0;
-    if ok && ws.ws_col > 20 {
-        ws.ws_col as usize
-    } else {
-        80
-    }
+    let cols = if ok && ws.ws_col > 20 { ws.ws_col } else { 80 };
+    let rows = if ok && ws.ws_row > 3 { ws.ws_row } else { 24 };
+    (cols as usize, rows as usize)
 }
 
 #[cfg(test)]

@@ -182,8 +182,8 @@ fn selection(p: &Project, o: &UpOptions) -> Result<HashSet<String>, ApiError> {
 pub async fn up(d: &Arc<Daemon>, p: &Project, o: &UpOptions) -> Result<Outcome, ApiError> {
     let mut out = Outcome::default();
     let selected = selection(p, o)?;
-    // A missing image fails the whole `up` before anything is created.
-    check_images(d, p, &selected).await?;
+    // A missing image or a refused sysctl fails the whole `up` before anything is created.
+    preflight(d, p, &selected).await?;
     out.warnings.extend(convert::project_warnings(p));
     ensure_networks(d, p, &mut out, &o.progress).await?;
     ensure_volumes(d, p, &mut out, &o.progress).await?;
@@ -557,7 +557,7 @@ async fn resolve_volumes_from(
 
 /// What would fail half-way, checked before anything is made: every selected service's image
 /// must be in the store (berth does not pull or build yet) and its sysctls namespaced.
-async fn check_images(d: &Daemon, p: &Project, selected: &HashSet<String>) -> Result<(), ApiError> {
+async fn preflight(d: &Daemon, p: &Project, selected: &HashSet<String>) -> Result<(), ApiError> {
     for (name, svc) in p.services.iter().filter(|(n, _)| selected.contains(*n)) {
         let mode = svc.network_mode.as_deref().unwrap_or("");
         for key in svc.sysctls.keys() {
