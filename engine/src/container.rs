@@ -625,6 +625,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn only_namespaced_sysctls_pass() {
+        for ok in [
+            "net.core.somaxconn",
+            "kernel.shmmax",
+            "fs.mqueue.msg_max",
+            "kernel.sem",
+        ] {
+            assert!(check_sysctl(ok, "").is_ok(), "{ok}");
+        }
+        for bad in [
+            "vm.swappiness",
+            "kernel.hostname",
+            "fs.file-max",
+            "kernel.shmem",
+        ] {
+            assert!(check_sysctl(bad, "").is_err(), "{bad}");
+        }
+        assert!(check_sysctl("net.ipv4.ip_forward", "host").is_err());
+    }
+
+    #[test]
     fn command_rules_follow_docker() {
         let img = ImageDefaults {
             cmd: vec!["sh".into()],
