@@ -317,6 +317,11 @@ services:
   dep:
     image: bb:local
     command: ["sh", "-c", "exit 1"]
+  chatty:
+    image: bb:local
+    command: ["sh", "-c", "for i in $$(seq 300); do echo line $$i of the chatty service; done; exec sleep 100"]
+    init: true
+    logging: {options: {max-size: 1k, max-file: "2"}}
   app:
     image: bb:local
     command: [sleep, "100"]
@@ -381,6 +386,29 @@ networks:
         "{scratch}"
     );
     assert_eq!(exec("cat /sys/class/net/eth0/mtu").trim(), "1400");
+    // json-file rotation: at most 1 KiB per file, two files.
+    let id = b.inspect("keys-chatty-1")["Id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let logs = || -> Vec<(String, u64)> {
+        std::fs::read_dir(b.root.join("containers").join(&id))
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().contains("-json.log"))
+            .map(|e| {
+                let n = e.file_name().to_string_lossy().into_owned();
+                (n, e.metadata().unwrap().len())
+            })
+            .collect()
+    };
+    assert!(b.wait_for(std::time::Duration::from_secs(5), || text(
+        &b.run(&["container", "logs", "keys-chatty-1"]).stdout
+    )
+    .contains("line 300 ")));
+    let files = logs();
+    assert_eq!(files.len(), 2, "{files:?}");
+    assert!(files.iter().all(|(_, size)| *size <= 1024), "{files:?}");
     let app = b.inspect("keys-app-1");
     assert_eq!(app["Config"]["Tty"], true);
     assert_eq!(app["Config"]["OpenStdin"], true);
