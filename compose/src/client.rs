@@ -195,12 +195,14 @@ impl Client {
     }
 
     /// POSTs `body` and hands each line of the streamed JSON-lines answer to `on_line` as it
-    /// arrives (pull and push progress).
+    /// arrives (pull and push progress, a stack's progress events), and `None` every `tick`
+    /// meanwhile when one is given (a live display redraws its clocks then).
     pub fn post_lines(
         &self,
         path: &str,
         body: Option<&Value>,
-        mut on_line: impl FnMut(Value) -> Result<()>,
+        tick: Option<Duration>,
+        mut on_line: impl FnMut(Option<Value>) -> Result<()>,
     ) -> Result<()> {
         let b = match body {
             Some(v) => full(serde_json::to_vec(v)?),
@@ -210,19 +212,30 @@ impl Client {
         self.rt.block_on(async {
             let mut body = resp.into_body();
             let mut pending: Vec<u8> = Vec::new();
-            while let Some(frame) = body.frame().await {
+            // Without a tick, an interval that never fires in practice.
+            let mut ticker = tokio::time::interval(tick.unwrap_or(Duration::from_secs(86400)));
+            ticker.tick().await;
+            loop {
+                let frame = tokio::select! {
+                    f = body.frame() => f,
+                    _ = ticker.tick() => {
+                        on_line(None)?;
+                        continue;
+                    }
+                };
+                let Some(frame) = frame else { break };
                 if let Some(d) = frame?.data_ref() {
                     pending.extend_from_slice(d);
                     while let Some(i) = pending.iter().position(|b| *b == b'\n') {
                         let line: Vec<u8> = pending.drain(..=i).collect();
                         if line.iter().any(|b| !b.is_ascii_whitespace()) {
-                            on_line(serde_json::from_slice(&line)?)?;
+                            on_line(Some(serde_json::from_slice(&line)?))?;
                         }
                     }
                 }
             }
             if pending.iter().any(|b| !b.is_ascii_whitespace()) {
-                on_line(serde_json::from_slice(&pending)?)?;
+                on_line(Some(serde_json::from_slice(&pending)?))?;
             }
             Ok(())
         })

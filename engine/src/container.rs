@@ -550,6 +550,37 @@ pub fn parse_ulimit(s: &str) -> Result<Rlimit, String> {
     })
 }
 
+/// Refuses a sysctl the container's namespaces do not isolate: writing it from inside would
+/// change the host (the kernel keeps one value for the whole machine). Docker's list: IPC
+/// (`kernel.msg*`, `kernel.sem`, `kernel.shm*`, `fs.mqueue.*`) and, with its own network
+/// namespace, `net.*`.
+pub fn check_sysctl(key: &str, network_mode: &str) -> Result<(), String> {
+    const IPC: &[&str] = &[
+        "kernel.msgmax",
+        "kernel.msgmnb",
+        "kernel.msgmni",
+        "kernel.sem",
+        "kernel.shmall",
+        "kernel.shmmax",
+        "kernel.shmmni",
+        "kernel.shm_rmid_forced",
+    ];
+    if IPC.contains(&key) || key.starts_with("fs.mqueue.") {
+        return Ok(());
+    }
+    if key.starts_with("net.") {
+        if network_mode == "host" {
+            return Err(format!(
+                "sysctl {key} is not allowed with the host's network namespace"
+            ));
+        }
+        return Ok(());
+    }
+    Err(format!(
+        "sysctl {key} is not namespaced: it would change the host (allowed: net.*, fs.mqueue.*, kernel.msg*, kernel.sem, kernel.shm*)"
+    ))
+}
+
 /// Parses a byte size as Docker does: `512`, `64k`, `100m`, `1g`, `1.5GiB`...
 pub fn parse_bytes(s: &str) -> Result<i64, String> {
     let t = s.trim().to_ascii_lowercase();
@@ -592,6 +623,27 @@ pub fn parse_signal(s: &str) -> Result<nix::sys::signal::Signal, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_namespaced_sysctls_pass() {
+        for ok in [
+            "net.core.somaxconn",
+            "kernel.shmmax",
+            "fs.mqueue.msg_max",
+            "kernel.sem",
+        ] {
+            assert!(check_sysctl(ok, "").is_ok(), "{ok}");
+        }
+        for bad in [
+            "vm.swappiness",
+            "kernel.hostname",
+            "fs.file-max",
+            "kernel.shmem",
+        ] {
+            assert!(check_sysctl(bad, "").is_err(), "{bad}");
+        }
+        assert!(check_sysctl("net.ipv4.ip_forward", "host").is_err());
+    }
 
     #[test]
     fn command_rules_follow_docker() {

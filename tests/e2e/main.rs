@@ -2,6 +2,7 @@
 //! state root, run dir, cgroup parent and network namespace, and leaves nothing behind.
 
 mod containers;
+mod examples;
 mod images;
 mod lifecycle;
 mod metrics;
@@ -9,5 +10,6 @@ mod networks;
 mod reconcile;
 mod registry;
 mod stack_cmds;
+mod stack_features;
 mod stacks;
 mod support;

@@ -46,6 +46,18 @@ pub(crate) fn in_dir(b: &Berth, dir: &Path, args: &[&str]) -> std::process::Outp
     b.cmd(args).current_dir(dir).output().unwrap()
 }
 
+/// Runs and asserts success; returns stderr, where the progress display goes (as Compose's).
+pub(crate) fn progress_in(b: &Berth, dir: &Path, args: &[&str]) -> String {
+    let out = in_dir(b, dir, args);
+    assert!(
+        out.status.success(),
+        "berth {args:?}: {}\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    text(&out.stderr)
+}
+
 pub(crate) fn ok_in(b: &Berth, dir: &Path, args: &[&str]) -> String {
     let out = in_dir(b, dir, args);
     assert!(
@@ -65,7 +77,7 @@ fn id_of(b: &Berth, name: &str) -> String {
 fn up_down_names_discovery_ports_and_recreation() {
     let b = Berth::new();
     let dir = stack_dir(&b, STACK);
-    let out = ok_in(&b, &dir, &["up", "-d"]);
+    let out = progress_in(&b, &dir, &["up", "-d"]);
     for line in [
         "Network demo_default",
         "Volume demo_content",
@@ -126,7 +138,7 @@ fn up_down_names_discovery_ports_and_recreation() {
 
     // A second up changes nothing; an edit recreates only the edited service.
     let (web_id, api_id) = (id_of(&b, "demo-web-1"), id_of(&b, "demo-api-1"));
-    let again = ok_in(&b, &dir, &["up", "-d"]);
+    let again = progress_in(&b, &dir, &["up", "-d"]);
     assert!(
         again.contains("demo-web-1  Running") && again.contains("demo-api-1  Running"),
         "{again}"
@@ -137,7 +149,7 @@ fn up_down_names_discovery_ports_and_recreation() {
         STACK.replace("MODE: one", "MODE: two"),
     )
     .unwrap();
-    let edited = ok_in(&b, &dir, &["up", "-d"]);
+    let edited = progress_in(&b, &dir, &["up", "-d"]);
     assert!(edited.contains("demo-api-1  Recreated"), "{edited}");
     assert_ne!(id_of(&b, "demo-api-1"), api_id);
     assert_eq!(
@@ -150,7 +162,7 @@ fn up_down_names_discovery_ports_and_recreation() {
         .contains("MODE=two"));
 
     // down: containers and network go, the named volume stays; down -v removes it.
-    let down = ok_in(&b, &dir, &["down"]);
+    let down = progress_in(&b, &dir, &["down"]);
     assert!(down.contains("Network demo_default  Removed"), "{down}");
     assert_eq!(b.ok(&["container", "ls", "-aq"]), "");
     assert!(

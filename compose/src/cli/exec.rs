@@ -66,6 +66,7 @@ pub fn run(c: &Client, a: &ExecArgs) -> anyhow::Result<i32> {
             .collect(),
         tty: a.tty,
         privileged: info["privileged"].as_bool().unwrap_or(false),
+        rlimits: serde_json::from_value(info["rlimits"].clone()).unwrap_or_default(),
     };
     let sealed = crate::sealed::SealedExe::create()?;
     let mut cmd = std::process::Command::new(sealed.path());

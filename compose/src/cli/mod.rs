@@ -10,6 +10,7 @@ mod copy;
 mod exec;
 mod image;
 mod network;
+mod progress;
 mod registry;
 mod stack;
 mod stack_attach;

@@ -214,7 +214,8 @@ fn stream(c: &Client, path: &str, body: Option<&Value>, quiet: bool) -> anyhow::
     let mut out = std::io::stdout().lock();
     let mut redraw = false;
     let mut last = Value::Null;
-    c.post_lines(path, body, |v| {
+    c.post_lines(path, body, None, |v| {
+        let Some(v) = v else { return Ok(()) };
         if let Some(e) = v["error"].as_str() {
             if redraw {
                 writeln!(out)?;

@@ -56,6 +56,10 @@ pub struct UpArgs {
     /// Don't watch the stack's files (by default the daemon converges on every saved edit)
     #[arg(long)]
     pub no_watch: bool,
+    /// Use this timeout in seconds for container shutdown when attached or when containers
+    /// are already running
+    #[arg(short = 't', long)]
+    pub timeout: Option<u64>,
     pub services: Vec<String>,
 }
 
@@ -70,6 +74,10 @@ pub struct DownArgs {
     /// Shutdown timeout in seconds
     #[arg(short = 't', long)]
     pub timeout: Option<u64>,
+    /// Remove images used by services: "local" remove only images that don't have a custom
+    /// tag ("local"|"all")
+    #[arg(long, value_parser = ["local", "all"])]
+    pub rmi: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -109,24 +117,43 @@ pub fn stack_load(g: &GlobalOpts) -> anyhow::Result<StackLoad> {
     })
 }
 
-pub(super) fn print_outcome(v: &Value) {
-    let tty = nix::unistd::isatty(1).unwrap_or(false);
-    for w in v["warnings"].as_array().into_iter().flatten() {
+/// POSTs a stack request (`up`, `down`) with its progress streamed, drawing Compose's
+/// progress display as the daemon works; returns the outcome, or fails with the daemon's error.
+pub(super) fn post_with_progress(c: &Client, path: &str, mut body: Value) -> anyhow::Result<Value> {
+    body["stream"] = json!(true);
+    let mut display = super::progress::Display::new();
+    let (mut outcome, mut error) = (None, None);
+    c.post_lines(
+        path,
+        Some(&body),
+        Some(std::time::Duration::from_millis(100)),
+        |line| {
+            match line {
+                None => display.tick(),
+                Some(v) if v.get("event").is_some() => {
+                    let e = &v["event"];
+                    display.event(
+                        e["kind"].as_str().unwrap_or(""),
+                        e["name"].as_str().unwrap_or(""),
+                        e["action"].as_str().unwrap_or(""),
+                        e["millis"].as_u64(),
+                    );
+                }
+                Some(v) if v.get("outcome").is_some() => outcome = Some(v["outcome"].clone()),
+                Some(v) => error = Some(v["error"].as_str().unwrap_or("").to_string()),
+            }
+            Ok(())
+        },
+    )?;
+    display.finish(error.is_some());
+    if let Some(e) = error {
+        anyhow::bail!(e);
+    }
+    let outcome = outcome.ok_or_else(|| anyhow::anyhow!("the daemon ended the answer early"))?;
+    for w in outcome["warnings"].as_array().into_iter().flatten() {
         eprintln!("WARN[0000] {}", w.as_str().unwrap_or(""));
     }
-    for e in v["events"].as_array().into_iter().flatten() {
-        let (kind, name, action) = (
-            e["kind"].as_str().unwrap_or(""),
-            e["name"].as_str().unwrap_or(""),
-            e["action"].as_str().unwrap_or(""),
-        );
-        let secs = e["millis"].as_u64().unwrap_or(0) as f64 / 1000.0;
-        if tty {
-            println!(" \u{2714} {kind} {name:<32} {action:<10} {secs:.1}s");
-        } else {
-            println!(" {kind} {name}  {action}");
-        }
-    }
+    Ok(outcome)
 }
 
 pub fn up(g: &GlobalOpts, a: &UpArgs) -> anyhow::Result<i32> {
@@ -152,12 +179,11 @@ pub fn up(g: &GlobalOpts, a: &UpArgs) -> anyhow::Result<i32> {
         "options": {
             "services": a.services, "force_recreate": a.force_recreate, "no_recreate": a.no_recreate,
             "remove_orphans": a.remove_orphans, "no_start": a.no_start, "no_deps": a.no_deps, "scale": scale,
-            "wait": a.wait, "wait_timeout": a.wait_timeout,
+            "wait": a.wait, "wait_timeout": a.wait_timeout, "timeout": a.timeout,
         },
         "watch": !a.no_watch,
     });
-    let v = c.post("/stacks/up", Some(&body))?;
-    print_outcome(&v);
+    post_with_progress(&c, "/stacks/up", body)?;
     if a.detach || a.no_start || a.wait {
         return Ok(0);
     }
@@ -167,6 +193,7 @@ pub fn up(g: &GlobalOpts, a: &UpArgs) -> anyhow::Result<i32> {
         exit_code_from: a.exit_code_from.clone(),
         no_color: a.no_color,
         no_log_prefix: a.no_log_prefix,
+        timeout: a.timeout,
     };
     super::stack_attach::attach(g, &c, &attach)
 }
@@ -177,9 +204,12 @@ pub fn down(g: &GlobalOpts, a: &DownArgs) -> anyhow::Result<i32> {
     let body = json!({
         "load": load,
         "project": g.project_name,
-        "options": { "volumes": a.volumes, "remove_orphans": a.remove_orphans, "timeout": a.timeout },
+        "options": {
+            "volumes": a.volumes, "remove_orphans": a.remove_orphans, "timeout": a.timeout,
+            "rmi": a.rmi,
+        },
     });
-    print_outcome(&c.post("/stacks/down", Some(&body))?);
+    post_with_progress(&c, "/stacks/down", body)?;
     Ok(0)
 }
 

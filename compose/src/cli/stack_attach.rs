@@ -18,6 +18,8 @@ pub struct AttachOptions {
     pub exit_code_from: Option<String>,
     pub no_color: bool,
     pub no_log_prefix: bool,
+    /// `up -t`: seconds the stopped containers get before SIGKILL.
+    pub timeout: Option<u64>,
 }
 
 enum Happening {
@@ -58,7 +60,7 @@ pub fn attach(g: &GlobalOpts, c: &Client, o: &AttachOptions) -> anyhow::Result<i
         match rx.recv()? {
             Happening::Interrupted => {
                 eprintln!("Gracefully stopping... (press Ctrl+C again to force)");
-                stop_services(&target, c, &o.services)?;
+                stop_services(&target, c, &o.services, o.timeout)?;
                 return Ok(130);
             }
             Happening::Ended(x) => {
@@ -68,7 +70,7 @@ pub fn attach(g: &GlobalOpts, c: &Client, o: &AttachOptions) -> anyhow::Result<i
                 first_exit.get_or_insert(code);
                 if abort {
                     eprintln!("Aborting on container exit...");
-                    stop_services(&target, c, &o.services)?;
+                    stop_services(&target, c, &o.services, o.timeout)?;
                     break;
                 }
             }

@@ -112,7 +112,7 @@ pub fn run(g: &GlobalOpts, a: &StackRunArgs) -> anyhow::Result<i32> {
     if !a.no_deps && !deps.is_empty() {
         // The daemon's `up` of just the dependencies (and theirs): already-running ones stay.
         let body = json!({ "load": load, "options": { "services": deps } });
-        super::stack::print_outcome(&c.post("/stacks/up", Some(&body))?);
+        super::stack::post_with_progress(&c, "/stacks/up", body)?;
     }
     let tty = wants_tty(a.no_tty);
     let interactive = !a.detach;

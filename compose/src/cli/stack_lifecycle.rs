@@ -3,6 +3,7 @@
 //! actions go in dependency order, stop-like ones in reverse, so a service never runs without
 //! what it depends on.
 
+use super::progress::Display;
 use super::stack_select::{ServiceContainer, Target};
 use super::GlobalOpts;
 use crate::client::{q, Client};
@@ -113,11 +114,7 @@ pub fn run(g: &GlobalOpts, cmd: &Lifecycle) -> anyhow::Result<i32> {
             volumes,
             services,
         } => {
-            if *volumes {
-                // The daemon has no volume API yet to remove them through.
-                eprintln!("WARN[0000] rm -v: anonymous volumes are kept (removing them is not supported yet)");
-            }
-            return rm(&target, &c, services, *force, *stop);
+            return rm(&target, &c, services, *force, *stop, *volumes);
         }
     };
     target.check_services(services)?;
@@ -136,14 +133,20 @@ pub fn run(g: &GlobalOpts, cmd: &Lifecycle) -> anyhow::Result<i32> {
 }
 
 /// Stops the services' running containers, dependents first: `up`'s Ctrl-C and abort.
-pub fn stop_services(target: &Target, c: &Client, services: &[String]) -> anyhow::Result<i32> {
+pub fn stop_services(
+    target: &Target,
+    c: &Client,
+    services: &[String],
+    timeout: Option<u64>,
+) -> anyhow::Result<i32> {
     super::stack::park(c, &target.name, services, true)?;
+    let t = timeout.map(|t| format!("?t={t}")).unwrap_or_default();
     apply(
         target,
         c,
         services,
         Order::Reverse,
-        Box::new(|x| stop(x, "")),
+        Box::new(move |x| stop(x, &t)),
     )
 }
 
@@ -161,12 +164,15 @@ fn apply(
         groups.reverse();
     }
     let mut code = 0;
+    let mut display = Display::new();
     for x in groups.iter().flatten() {
-        if let Err(e) = action(x).run(c) {
+        if let Err(e) = action(x).run(c, &mut display) {
+            display.event("Container", &x.name, "Error", None);
             eprintln!("berth: {}: {e:#}", x.name);
             code = 1;
         }
     }
+    display.finish(code != 0);
     Ok(code)
 }
 
@@ -194,7 +200,7 @@ impl Step {
         }
     }
 
-    fn run(self, c: &Client) -> anyhow::Result<()> {
+    fn run(self, c: &Client, display: &mut Display) -> anyhow::Result<()> {
         let Step::Post {
             id,
             name,
@@ -204,9 +210,9 @@ impl Step {
         else {
             return Ok(());
         };
-        eprintln!(" Container {name}  {}", progressive(verb));
+        display.event("Container", &name, &progressive(verb), None);
         c.post(&format!("/containers/{id}/{path}"), None)?;
-        eprintln!(" Container {name}  {}", past(verb));
+        display.event("Container", &name, &past(verb), None);
         Ok(())
     }
 }
@@ -250,25 +256,28 @@ fn create(g: &GlobalOpts, target: &Target, c: &Client, services: &[String]) -> a
         "load": super::stack::stack_load(g)?,
         "options": { "services": services, "no_start": true },
     });
-    super::stack::print_outcome(&c.post("/stacks/up", Some(&body))?);
+    super::stack::post_with_progress(c, "/stacks/up", body)?;
     Ok(0)
 }
 
-/// `rm`: stopped service containers only (running ones with -s, after stopping them).
+/// `rm`: stopped service containers only (running ones with -s, after stopping them); with
+/// `volumes` their anonymous volumes too.
 fn rm(
     target: &Target,
     c: &Client,
     services: &[String],
     force: bool,
     stop_first: bool,
+    volumes: bool,
 ) -> anyhow::Result<i32> {
     target.check_services(services)?;
     let all = target.containers(c, services, false)?;
+    let mut display = Display::new();
     if stop_first {
         let mut groups = target.in_dependency_order(all.clone());
         groups.reverse();
         for x in groups.iter().flatten() {
-            stop(x, "").run(c)?;
+            stop(x, "").run(c, &mut display)?;
         }
     }
     let stopped: Vec<ServiceContainer> = target
@@ -289,16 +298,19 @@ fn rm(
     }
     super::stack::park(c, &target.name, services, true)?;
     let mut code = 0;
+    let v = if volumes { "?v=1" } else { "" };
     for x in &stopped {
-        eprintln!(" Container {}  Removing", x.name);
-        match c.delete(&format!("/containers/{}", x.id)) {
-            Ok(_) => eprintln!(" Container {}  Removed", x.name),
+        display.event("Container", &x.name, "Removing", None);
+        match c.delete(&format!("/containers/{}{v}", x.id)) {
+            Ok(_) => display.event("Container", &x.name, "Removed", None),
             Err(e) => {
+                display.event("Container", &x.name, "Error", None);
                 eprintln!("berth: {}: {e:#}", x.name);
                 code = 1;
             }
         }
     }
+    display.finish(code != 0);
     Ok(code)
 }
 

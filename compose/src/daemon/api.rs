@@ -139,6 +139,31 @@ pub async fn route(d: Arc<Daemon>, req: Request<Incoming>) -> ApiResult {
     }
 }
 
+/// `rm -v`: the anonymous volumes a removed container mounted (named ones stay, as Docker).
+async fn remove_anonymous_volumes(
+    d: &Daemon,
+    mounts: Vec<berth_engine::container::MountConfig>,
+) -> Result<(), ApiError> {
+    let sources: Vec<std::path::PathBuf> = mounts
+        .into_iter()
+        .filter(|m| m.kind == "volume")
+        .map(|m| m.source.into())
+        .collect();
+    d.volumes
+        .with(move |store| {
+            for v in store.list() {
+                if v.labels
+                    .contains_key(crate::stack::convert::LABEL_ANONYMOUS)
+                    && sources.contains(&store.data_path(&v.name)?)
+                {
+                    store.remove(&v.name)?;
+                }
+            }
+            Ok(())
+        })
+        .await
+}
+
 async fn container_route(
     d: &Arc<Daemon>,
     ctr: &Arc<Ctr>,
@@ -182,7 +207,11 @@ async fn container_route(
             http::empty()
         }
         (&Method::DELETE, []) => {
+            let mounts = ctr.rec.lock().await.config.mounts.clone();
             cs.remove(ctr, q.flag("force")).await?;
+            if q.flag("v") {
+                remove_anonymous_volumes(d, mounts).await?;
+            }
             http::empty()
         }
         (&Method::POST, ["wait"]) | (&Method::GET, ["wait"]) => {

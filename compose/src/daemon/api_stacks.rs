@@ -4,7 +4,7 @@
 use super::http::{self, ApiError, ApiResult};
 use super::Daemon;
 use crate::loader::{self, LoadOptions, Project};
-use crate::stack::controller::{self, DownOptions, RunOptions, UpOptions};
+use crate::stack::controller::{self, DownOptions, Outcome, Progress, RunOptions, UpOptions};
 use crate::stack::convert::{LABEL_FILES, LABEL_PROJECT, LABEL_WORKDIR};
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
@@ -56,6 +56,9 @@ struct UpRequest {
     /// `up --pull POLICY` overriding every service's pull_policy.
     #[serde(default)]
     pull: Option<String>,
+    /// Stream progress events as JSON lines while the work runs (see [`stream_outcome`]).
+    #[serde(default)]
+    stream: bool,
 }
 
 fn yes() -> bool {
@@ -96,6 +99,8 @@ struct DownRequest {
     project: Option<String>,
     #[serde(default)]
     options: DownOptions,
+    #[serde(default)]
+    stream: bool,
 }
 
 pub async fn route(
@@ -111,7 +116,6 @@ pub async fn route(
         (&Method::POST, ["up"]) => {
             let req: UpRequest = serde_json::from_slice(&body).map_err(|_| parse("up"))?;
             let project = req.load.load()?;
-            let _guard = d.stack_lock(&project.name).await;
             // Registered first: a stack whose first `up` fails half-way is retried by its loop.
             let record = super::stacks::StackRecord {
                 name: project.name.clone(),
@@ -120,14 +124,20 @@ pub async fn route(
                 watch: req.watch && req.load.stdin.is_none(),
                 parked: Default::default(),
             };
-            d.stacks.register(d, record).await?;
-            d.stacks.watch_project(&project).await;
-            let log = super::api_registry::log_progress(&project.name);
-            crate::stack::pull::ensure_images(d, &project, &[], req.pull.as_deref(), log).await?;
-            let outcome = controller::up(d, &project, &req.options).await?;
-            d.stacks.converged(&project.name).await;
-            d.metrics.set_stack_config_error(&project.name, false);
-            http::json(&outcome)
+            let (d, mut o, pull) = (d.clone(), req.options, req.pull);
+            answer(req.stream, move |progress| async move {
+                o.progress = progress;
+                let _guard = d.stack_lock(&project.name).await;
+                d.stacks.register(&d, record).await?;
+                d.stacks.watch_project(&project).await;
+                let log = super::api_registry::log_progress(&project.name);
+                crate::stack::pull::ensure_images(&d, &project, &[], pull.as_deref(), log).await?;
+                let outcome = controller::up(&d, &project, &o).await?;
+                d.stacks.converged(&project.name).await;
+                d.metrics.set_stack_config_error(&project.name, false);
+                Ok(outcome)
+            })
+            .await
         }
         (&Method::POST, ["down"]) => {
             let req: DownRequest = serde_json::from_slice(&body).map_err(|_| parse("down"))?;
@@ -141,8 +151,13 @@ pub async fn route(
             };
             // Forgotten first, so no reconcile pass brings anything back while it goes.
             d.stacks.deregister(&name).await;
-            let _guard = d.stack_lock(&name).await;
-            http::json(&controller::down(d, &name, project.as_ref(), &req.options).await?)
+            let (d, mut o) = (d.clone(), req.options);
+            answer(req.stream, move |progress| async move {
+                o.progress = progress;
+                let _guard = d.stack_lock(&name).await;
+                controller::down(&d, &name, project.as_ref(), &o).await
+            })
+            .await
         }
         (&Method::POST, ["pull"]) => {
             let req: PullRequest = serde_json::from_slice(&body).map_err(|_| parse("pull"))?;
@@ -184,6 +199,47 @@ pub async fn route(
             rest.join("/")
         ))),
     }
+}
+
+/// Answers with the outcome of `work` (an `up` or `down`): one JSON body, or with `stream`
+/// its progress as it happens (see [`stream_outcome`]).
+async fn answer<F, Fut>(stream: bool, work: F) -> ApiResult
+where
+    F: FnOnce(Progress) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<Outcome, ApiError>> + Send + 'static,
+{
+    if stream {
+        return stream_outcome(work);
+    }
+    http::json(&work(Progress::default()).await?)
+}
+
+/// Runs `work` and streams its progress as JSON lines while it runs: `{"event": Event}` for
+/// each step the moment it happens, then one last `{"outcome": Outcome}` or
+/// `{"error": message}`. The CLI draws Compose's live display from these. The work goes on
+/// if the client goes away (an interrupted `up` must not leave a half-made container).
+fn stream_outcome<F, Fut>(work: F) -> ApiResult
+where
+    F: FnOnce(Progress) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<Outcome, ApiError>> + Send + 'static,
+{
+    let (progress, mut events) = Progress::channel();
+    let (tx, reply) = http::channel("application/x-ndjson");
+    let line = |v: serde_json::Value| bytes::Bytes::from(v.to_string() + "\n");
+    tokio::spawn(async move {
+        let work = tokio::spawn(work(progress));
+        // The channel ends when the work (and every task it spawned) let go of its sender.
+        while let Some(e) = events.recv().await {
+            let _ = tx.send(line(json!({ "event": e }))).await;
+        }
+        let last = match work.await {
+            Ok(Ok(outcome)) => json!({ "outcome": outcome }),
+            Ok(Err(e)) => json!({ "error": e.message }),
+            Err(e) => json!({ "error": e.to_string() }),
+        };
+        let _ = tx.send(line(last)).await;
+    });
+    Ok(reply)
 }
 
 /// Stacks known from their containers' labels and from the registry: `berth ls`, with

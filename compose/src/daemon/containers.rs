@@ -245,6 +245,9 @@ impl Containers {
                 ApiError::bad_request(format!("could not get container for {target}"))
             })?;
         }
+        for key in config.sysctls.keys() {
+            model::check_sysctl(key, &config.network_mode).map_err(ApiError::bad_request)?;
+        }
         for p in &config.ports {
             berth_netd::PortSpec::parse(p)
                 .map_err(|e| ApiError::bad_request(format!("invalid port {p}: {e}")))?;
@@ -764,6 +767,7 @@ impl Containers {
                 .cgroup_of(&rec.id)
                 .map(|c| c.paths())
                 .unwrap_or_default(),
+            rlimits: cfg.ulimits.clone(),
             tty: false,
             privileged: cfg.privileged,
         })

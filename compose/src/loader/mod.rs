@@ -1189,7 +1189,10 @@ fn implicit_depends_on(s: &mut Map<String, Value>) {
     }
     if let Some(Value::Array(vf)) = s.get("volumes_from") {
         for v in vf.iter().filter_map(|x| x.as_str()) {
+            // The spec's form is `NAME[:MODE]`; `service:NAME[:MODE]` (Docker's long form)
+            // names the service after its prefix.
             if !v.starts_with("container:") {
+                let v = v.strip_prefix("service:").unwrap_or(v);
                 add.push((v.split(':').next().unwrap_or(v).to_string(), false));
             }
         }

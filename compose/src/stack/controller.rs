@@ -25,6 +25,27 @@ pub struct Event {
     pub millis: u64,
 }
 
+/// Where progress events go the moment they happen: the `up`/`down` routes stream them to the
+/// CLI's live display. Without a listener they only end up in the [`Outcome`].
+#[derive(Debug, Clone, Default)]
+pub struct Progress(Option<tokio::sync::mpsc::UnboundedSender<Event>>);
+
+impl Progress {
+    pub fn channel() -> (Progress, tokio::sync::mpsc::UnboundedReceiver<Event>) {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        (Progress(Some(tx)), rx)
+    }
+
+    /// Sends `e` to the listener, if any, and hands it back for the outcome's list.
+    pub fn emit(&self, e: Event) -> Event {
+        if let Some(tx) = &self.0 {
+            // A listener that went away (the CLI was interrupted) does not stop the work.
+            let _ = tx.send(e.clone());
+        }
+        e
+    }
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct UpOptions {
@@ -47,6 +68,11 @@ pub struct UpOptions {
     /// Set to true to give up waiting for dependencies (the stack is going down).
     #[serde(skip)]
     pub cancel: Option<tokio::sync::watch::Receiver<bool>>,
+    /// Seconds to wait for a container to stop when it is recreated or removed (`up -t`);
+    /// default: the service's stop_grace_period, else 10.
+    pub timeout: Option<u64>,
+    #[serde(skip)]
+    pub progress: Progress,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -172,8 +198,11 @@ pub async fn up(d: &Arc<Daemon>, p: &Project, o: &UpOptions) -> Result<Outcome, 
     let started = Instant::now();
     let mut out = Outcome::default();
     let selected = selection(p, o)?;
-    ensure_networks(d, p, &mut out).await?;
-    ensure_volumes(d, p, &mut out).await?;
+    // A missing image or a refused sysctl fails the whole `up` before anything is created.
+    preflight(d, p, &selected).await?;
+    out.warnings.extend(convert::project_warnings(p));
+    ensure_networks(d, p, &mut out, &o.progress).await?;
+    ensure_volumes(d, p, &mut out, &o.progress).await?;
     let mut observed = observed(d, &p.name).await;
 
     let orphans: Vec<Arc<Ctr>> = observed
@@ -186,9 +215,11 @@ pub async fn up(d: &Arc<Daemon>, p: &Project, o: &UpOptions) -> Result<Outcome, 
             for c in orphans {
                 let name = c.rec.lock().await.config.name.clone();
                 let t = Instant::now();
-                d.containers.stop(&c, None).await?;
+                o.progress.emit(ev("Container", &name, "Stopping", t));
+                d.containers.stop(&c, o.timeout).await?;
                 d.containers.remove(&c, true).await?;
-                out.events.push(ev("Container", &name, "Removed", t));
+                out.events
+                    .push(o.progress.emit(ev("Container", &name, "Removed", t)));
             }
         } else {
             out.warnings.push(format!("Found orphan containers for this project. If you removed or renamed this service in your compose file, you can run this command with the --remove-orphans flag to clean it up."));
@@ -202,7 +233,8 @@ pub async fn up(d: &Arc<Daemon>, p: &Project, o: &UpOptions) -> Result<Outcome, 
     for level in levels(p, &selected) {
         // Dependencies first: wait for what the level's services need.
         for s in &level {
-            cancellable(o, wait_dependencies(d, p, s)).await?;
+            out.warnings
+                .extend(cancellable(o, wait_dependencies(d, p, s, &o.progress)).await?);
         }
         let mut tasks = Vec::new();
         for s in level {
@@ -270,42 +302,59 @@ async fn cancellable<T>(
     }
 }
 
-/// Waits for `service_completed_successfully` dependencies (the others only order the start).
-async fn wait_dependencies(d: &Daemon, p: &Project, s: &str) -> Result<(), ApiError> {
-    let waits = p.services[s].depends_on.values().any(|c| {
-        matches!(
-            c.condition.as_str(),
-            "service_completed_successfully" | "service_healthy"
-        )
-    });
-    if !waits {
-        return Ok(());
-    }
-    let obs = observed(d, &p.name).await;
+/// Waits for `service_completed_successfully` and `service_healthy` dependencies (the others
+/// only order the start). A dependency with `required: false` that fails is only a warning.
+async fn wait_dependencies(
+    d: &Daemon,
+    p: &Project,
+    s: &str,
+    progress: &Progress,
+) -> Result<Vec<String>, ApiError> {
+    let mut warnings = Vec::new();
     for (dep, cond) in &p.services[s].depends_on {
-        match cond.condition.as_str() {
-            "service_completed_successfully" => {
-                for (_, c) in obs.get(dep).into_iter().flatten() {
-                    let mut rx = c.status.subscribe();
-                    let _ = rx
-                        .wait_for(|st| matches!(st, Status::Exited | Status::Dead))
-                        .await;
-                    let code = c.rec.lock().await.state.exit_code;
-                    if code != 0 {
-                        return Err(ApiError::bad_request(format!(
-                            "service {dep:?} didn't complete successfully: exit {code}"
-                        )));
-                    }
-                }
-            }
-            "service_healthy" => {
-                for (_, c) in obs.get(dep).into_iter().flatten() {
-                    wait_healthy(c, dep).await?;
-                }
-            }
-
-            _ => {}
+        match wait_dependency(d, p, dep, &cond.condition, progress).await {
+            Err(e) if !cond.required => warnings.push(format!(
+                "service {s}: optional dependency {dep} failed: {}",
+                e.message
+            )),
+            r => r?,
         }
+    }
+    Ok(warnings)
+}
+
+async fn wait_dependency(
+    d: &Daemon,
+    p: &Project,
+    dep: &str,
+    condition: &str,
+    progress: &Progress,
+) -> Result<(), ApiError> {
+    let obs = observed(d, &p.name).await;
+    let waited = match condition {
+        "service_completed_successfully" | "service_healthy" => obs.get(dep),
+        _ => None,
+    };
+    for (_, c) in waited.into_iter().flatten() {
+        let t = Instant::now();
+        let name = c.rec.lock().await.config.name.clone();
+        progress.emit(ev("Container", &name, "Waiting", t));
+        if condition == "service_healthy" {
+            wait_healthy(c, dep).await?;
+            progress.emit(ev("Container", &name, "Healthy", t));
+            continue;
+        }
+        let mut rx = c.status.subscribe();
+        let _ = rx
+            .wait_for(|st| matches!(st, Status::Exited | Status::Dead))
+            .await;
+        let code = c.rec.lock().await.state.exit_code;
+        if code != 0 {
+            return Err(ApiError::bad_request(format!(
+                "service {dep:?} didn't complete successfully: exit {code}"
+            )));
+        }
+        progress.emit(ev("Container", &name, "Exited", t));
     }
     Ok(())
 }
@@ -394,6 +443,7 @@ async fn converge_service(
             convert::container_config(p, s, svc, n).map_err(ApiError::bad_request)?;
         warnings.extend(w);
         let name = cfg.name.clone();
+        let emit = |action: &str| o.progress.emit(ev("Container", &name, action, t));
         if let Some(c) = have.remove(&n) {
             let (old_hash, status) = {
                 let r = c.rec.lock().await;
@@ -404,16 +454,24 @@ async fn converge_service(
             };
             let changed = old_hash != hash;
             if (changed || o.force_recreate) && !o.no_recreate {
+                emit("Recreate");
                 // Volumes resolve (and fill) only for a container about to be made: a pass
-                // that changes nothing touches no disk.
+                // that changes nothing touches no disk. The old container's anonymous volumes
+                // carry over: the new one mounts the same (per replica and target) volume, as
+                // Compose hands them on.
                 resolve_volumes(d, &mut cfg).await?;
-                d.containers.stop(&c, cfg.stop_timeout).await?;
+                resolve_volumes_from(d, p, s, &mut cfg).await?;
+                d.containers
+                    .stop(&c, o.timeout.or(cfg.stop_timeout))
+                    .await?;
                 d.containers.remove(&c, true).await?;
                 let c = d.containers.create(cfg).await?;
+                events.push(emit("Recreated"));
                 if !o.no_start {
+                    emit("Starting");
                     d.containers.start(&c, false).await?;
+                    events.push(emit("Started"));
                 }
-                events.push(ev("Container", &name, "Recreated", t));
             } else if !o.no_start
                 && !matches!(
                     status,
@@ -423,23 +481,28 @@ async fn converge_service(
                 if o.keep_stopped {
                     continue;
                 }
+                emit("Starting");
                 d.containers.start(&c, false).await?;
-                events.push(ev("Container", &name, "Started", t));
+                events.push(emit("Started"));
             } else if restart_after_dependency && status == Status::Running {
                 // depends_on.restart: the dependency was updated, so this service restarts.
-                d.containers.stop(&c, cfg.stop_timeout).await?;
+                emit("Restarting");
+                d.containers.stop(&c, o.timeout).await?;
                 d.containers.start(&c, false).await?;
-                events.push(ev("Container", &name, "Restarted", t));
+                events.push(emit("Restarted"));
             } else {
-                events.push(ev("Container", &name, "Running", t));
+                events.push(emit("Running"));
             }
         } else {
             resolve_volumes(d, &mut cfg).await?;
+            resolve_volumes_from(d, p, s, &mut cfg).await?;
+            emit("Creating");
             let c = d.containers.create(cfg).await?;
-            events.push(ev("Container", &name, "Created", t));
+            events.push(emit("Created"));
             if !o.no_start {
+                emit("Starting");
                 d.containers.start(&c, false).await?;
-                events.push(ev("Container", &name, "Started", t));
+                events.push(emit("Started"));
             }
         }
     }
@@ -447,30 +510,40 @@ async fn converge_service(
     for (_, c) in have.into_iter().rev() {
         let t = Instant::now();
         let name = c.rec.lock().await.config.name.clone();
-        d.containers.stop(&c, None).await?;
+        o.progress.emit(ev("Container", &name, "Stopping", t));
+        d.containers.stop(&c, o.timeout).await?;
         d.containers.remove(&c, true).await?;
-        events.push(ev("Container", &name, "Removed", t));
+        events.push(o.progress.emit(ev("Container", &name, "Removed", t)));
     }
     Ok((events, warnings))
 }
 
-/// Named volumes become host directories (created with the container's first use, filled
-/// from the image unless `nocopy`).
+/// Named and anonymous volumes become host directories (created with the container's first
+/// use, filled from the image unless `nocopy`). Anonymous ones are labelled as Docker labels
+/// them, with the project, so `down -v` and `rm -v` find them.
 async fn resolve_volumes(d: &Daemon, cfg: &mut ContainerConfig) -> Result<(), ApiError> {
-    let needs_layers = cfg.mounts.iter().any(|m| m.kind == "volume");
+    let needs_layers = cfg
+        .mounts
+        .iter()
+        .any(|m| m.kind.starts_with("volume") && !m.kind.ends_with("nocopy"));
     let layers = if needs_layers {
         d.images.resolve(&cfg.image).await?.layers
     } else {
         Vec::new()
     };
+    let project = cfg.labels.get(LABEL_PROJECT).cloned().unwrap_or_default();
     for m in cfg
         .mounts
         .iter_mut()
-        .filter(|m| m.kind == "volume" || m.kind == "volume-nocopy")
+        .filter(|m| m.kind.starts_with("volume"))
     {
-        let copy = m.kind == "volume";
+        let copy = !m.kind.ends_with("nocopy");
         let name = m.source.clone();
-        let labels = BTreeMap::new();
+        let mut labels = BTreeMap::new();
+        if m.kind.starts_with(convert::ANONYMOUS_VOLUME) {
+            labels.insert(LABEL_PROJECT.to_string(), project.clone());
+            labels.insert(convert::LABEL_ANONYMOUS.to_string(), String::new());
+        }
         let target = m.target.clone();
         let layers = layers.clone();
         let path = d
@@ -489,7 +562,88 @@ async fn resolve_volumes(d: &Daemon, cfg: &mut ContainerConfig) -> Result<(), Ap
     Ok(())
 }
 
-async fn ensure_networks(d: &Daemon, p: &Project, out: &mut Outcome) -> Result<(), ApiError> {
+/// `volumes_from`: the mounts (binds and volumes) of another container, read-only with `:ro`,
+/// read-write with `:rw`, else as that container has them. The loader made the source service a
+/// dependency, so its container exists by now. The service's own mounts win on a clash.
+async fn resolve_volumes_from(
+    d: &Daemon,
+    p: &Project,
+    service: &str,
+    cfg: &mut ContainerConfig,
+) -> Result<(), ApiError> {
+    for spec in &p.services[service].volumes_from {
+        let (kind, rest) = match spec.split_once(':') {
+            Some(("service", r)) => ("service", r),
+            Some(("container", r)) => ("container", r),
+            _ => ("", spec.as_str()),
+        };
+        let (source, mode) = match rest.rsplit_once(':') {
+            Some((s, m @ ("ro" | "rw"))) => (s, Some(m)),
+            _ => (rest, None),
+        };
+        // A bare NAME is a service when the project has one by that name (Compose's rule).
+        let by_service = kind == "service" || (kind.is_empty() && p.services.contains_key(source));
+        let container = if by_service {
+            let svc = p.services.get(source).ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "service {service}: volumes_from refers to undefined service {source}"
+                ))
+            })?;
+            convert::container_name(&p.name, source, svc, 1)
+        } else {
+            source.to_string()
+        };
+        let other = d.containers.get(&container).await.map_err(|_| {
+            ApiError::bad_request(format!(
+                "service {service}: volumes_from: container {container} does not exist"
+            ))
+        })?;
+        let mounts = other.rec.lock().await.config.mounts.clone();
+        for mut m in mounts
+            .into_iter()
+            .filter(|m| m.kind == "bind" || m.kind == "volume")
+        {
+            if cfg.mounts.iter().any(|own| own.target == m.target) {
+                continue;
+            }
+            match mode {
+                Some("ro") => m.read_only = true,
+                Some(_) => m.read_only = false,
+                None => {}
+            }
+            cfg.mounts.push(m);
+        }
+    }
+    Ok(())
+}
+
+/// What would fail half-way, checked before anything is made: every selected service's image
+/// must be in the store (berth does not pull or build yet) and its sysctls namespaced.
+async fn preflight(d: &Daemon, p: &Project, selected: &HashSet<String>) -> Result<(), ApiError> {
+    for (name, svc) in p.services.iter().filter(|(n, _)| selected.contains(*n)) {
+        let mode = svc.network_mode.as_deref().unwrap_or("");
+        for key in svc.sysctls.keys() {
+            berth_engine::container::check_sysctl(key, mode)
+                .map_err(|e| ApiError::bad_request(format!("service {name}: {e}")))?;
+        }
+        let image = convert::image_name(p, name, svc);
+        if d.images.resolve(&image).await.is_ok() {
+            continue;
+        }
+        return Err(ApiError::not_found(match (&svc.image, &svc.build) {
+            (None, Some(_)) => format!("service {name} has a build section: building images is not supported yet; build it elsewhere and import or load it as {image} (or set `image:`)"),
+            _ => format!("service {name}: no such image: {image} (berth does not pull yet: import or load it first)"),
+        }));
+    }
+    Ok(())
+}
+
+async fn ensure_networks(
+    d: &Daemon,
+    p: &Project,
+    out: &mut Outcome,
+    progress: &Progress,
+) -> Result<(), ApiError> {
     for (key, net) in &p.networks {
         let name = convert::network_name(p, key);
         let t = Instant::now();
@@ -504,8 +658,10 @@ async fn ensure_networks(d: &Daemon, p: &Project, out: &mut Outcome) -> Result<(
         }
         let spec = network_spec(p, key, net, &name)?;
         let Some(info) = existing else {
+            progress.emit(ev("Network", &name, "Creating", t));
             d.nets.netd.create_network(spec).await?;
-            out.events.push(ev("Network", &name, "Created", t));
+            out.events
+                .push(progress.emit(ev("Network", &name, "Created", t)));
             continue;
         };
         // A network this stack made, whose definition changed since: made again, with its
@@ -521,6 +677,7 @@ async fn ensure_networks(d: &Daemon, p: &Project, out: &mut Outcome) -> Result<(
             .iter()
             .map(|e| e.container_id.clone())
             .collect();
+        progress.emit(ev("Network", &name, "Recreate", t));
         for id in &attached {
             d.nets.netd.detach(&info.id, id).await?;
         }
@@ -531,7 +688,8 @@ async fn ensure_networks(d: &Daemon, p: &Project, out: &mut Outcome) -> Result<(
                 d.containers.rewire(&c).await?;
             }
         }
-        out.events.push(ev("Network", &name, "Recreated", t));
+        out.events
+            .push(progress.emit(ev("Network", &name, "Recreated", t)));
     }
     Ok(())
 }
@@ -597,7 +755,12 @@ fn network_spec(
     }
 }
 
-async fn ensure_volumes(d: &Daemon, p: &Project, out: &mut Outcome) -> Result<(), ApiError> {
+async fn ensure_volumes(
+    d: &Daemon,
+    p: &Project,
+    out: &mut Outcome,
+    progress: &Progress,
+) -> Result<(), ApiError> {
     for (key, vol) in &p.volumes {
         let name = convert::volume_name(p, key);
         let t = Instant::now();
@@ -619,10 +782,12 @@ async fn ensure_volumes(d: &Daemon, p: &Project, out: &mut Outcome) -> Result<()
         labels.insert(LABEL_PROJECT.into(), p.name.clone());
         labels.insert(LABEL_VOLUME.into(), key.clone());
         let n = name.clone();
+        progress.emit(ev("Volume", &name, "Creating", t));
         d.volumes
             .with(move |v| v.ensure(&n, &labels).map(drop))
             .await?;
-        out.events.push(ev("Volume", &name, "Created", t));
+        out.events
+            .push(progress.emit(ev("Volume", &name, "Created", t)));
     }
     Ok(())
 }
@@ -633,6 +798,11 @@ pub struct DownOptions {
     pub volumes: bool,
     pub remove_orphans: bool,
     pub timeout: Option<u64>,
+    /// `--rmi local|all`: remove the images of services without `image:` (local) or of all
+    /// services (all), unless a container still uses them.
+    pub rmi: Option<String>,
+    #[serde(skip)]
+    pub progress: Progress,
 }
 
 /// Removes the project's containers (reverse dependency order), its networks, and with
@@ -646,6 +816,7 @@ pub async fn down(
     let started = Instant::now();
     let mut out = Outcome::default();
     let observed = observed(d, project).await;
+    let images = images_to_remove(project, p, &observed, o.rmi.as_deref()).await?;
     let order: Vec<Vec<String>> = match p {
         Some(p) => {
             let all: HashSet<String> = p.services.keys().cloned().collect();
@@ -667,12 +838,16 @@ pub async fn down(
             for (_, c) in observed.get(&s).cloned().unwrap_or_default() {
                 let d = d.clone();
                 let timeout = o.timeout;
+                let progress = o.progress.clone();
                 tasks.push(tokio::spawn(async move {
                     let t = Instant::now();
                     let name = c.rec.lock().await.config.name.clone();
+                    progress.emit(ev("Container", &name, "Stopping", t));
                     d.containers.stop(&c, timeout).await?;
+                    progress.emit(ev("Container", &name, "Stopped", t));
+                    progress.emit(ev("Container", &name, "Removing", t));
                     d.containers.remove(&c, true).await?;
-                    Ok::<_, ApiError>(ev("Container", &name, "Removed", t))
+                    Ok::<_, ApiError>(progress.emit(ev("Container", &name, "Removed", t)))
                 }));
             }
         }
@@ -685,8 +860,10 @@ pub async fn down(
         if n.labels.get(LABEL_PROJECT).map(String::as_str) == Some(project) {
             let t = Instant::now();
             if n.endpoints.is_empty() {
+                o.progress.emit(ev("Network", &n.name, "Removing", t));
                 d.nets.netd.remove_network(&n.id).await?;
-                out.events.push(ev("Network", &n.name, "Removed", t));
+                out.events
+                    .push(o.progress.emit(ev("Network", &n.name, "Removed", t)));
             } else {
                 out.warnings.push(format!(
                     "network {} is still in use by other containers",
@@ -703,9 +880,29 @@ pub async fn down(
         {
             let t = Instant::now();
             let name = v.name.clone();
+            o.progress.emit(ev("Volume", &v.name, "Removing", t));
             d.volumes.with(move |s| s.remove(&name)).await?;
-            out.events.push(ev("Volume", &v.name, "Removed", t));
+            out.events
+                .push(o.progress.emit(ev("Volume", &v.name, "Removed", t)));
         }
+    }
+    for image in images {
+        let t = Instant::now();
+        let Ok(resolved) = d.images.resolve(&image).await else {
+            continue;
+        };
+        // Another stack's (or a plain) container still using it keeps it, as Docker refuses.
+        if !d.containers.using_image(&resolved.id).await.is_empty() {
+            out.warnings.push(format!(
+                "image {image} is still in use by a container: kept"
+            ));
+            continue;
+        }
+        o.progress.emit(ev("Image", &image, "Removing", t));
+        let name = image.clone();
+        d.images.with(move |s| s.remove(&name, false)).await?;
+        out.events
+            .push(o.progress.emit(ev("Image", &image, "Removed", t)));
     }
     d.metrics.forget_stack(project);
     record_metrics(d, project, started, &out.events);
@@ -719,6 +916,48 @@ fn record_metrics(d: &Daemon, project: &str, started: Instant, events: &[Event])
         d.metrics.count_action(project, &kind);
     }
     d.metrics.observe_reconcile(project, started.elapsed());
+}
+
+/// The images `down --rmi` removes, as Compose picks them: `local` only the images of
+/// services without `image:` (named `project-service`), `all` every service's image. Without
+/// the files, the containers' images stand in for the services'.
+async fn images_to_remove(
+    project: &str,
+    p: Option<&Project>,
+    observed: &HashMap<String, Vec<(u32, Arc<Ctr>)>>,
+    rmi: Option<&str>,
+) -> Result<Vec<String>, ApiError> {
+    let all = match rmi {
+        None => return Ok(Vec::new()),
+        Some("all") => true,
+        Some("local") => false,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "invalid --rmi {other:?}: expected local or all"
+            )))
+        }
+    };
+    let mut images = std::collections::BTreeSet::new();
+    match p {
+        Some(p) => {
+            for (name, svc) in &p.services {
+                if all || svc.image.is_none() {
+                    images.insert(convert::image_name(p, name, svc));
+                }
+            }
+        }
+        None => {
+            for (service, ctrs) in observed {
+                for (_, c) in ctrs {
+                    let image = c.rec.lock().await.config.image.clone();
+                    if all || image == format!("{project}-{service}") {
+                        images.insert(image);
+                    }
+                }
+            }
+        }
+    }
+    Ok(images.into_iter().collect())
 }
 
 /// What `berth run` changes in the service's config for its one-off container.
@@ -752,8 +991,8 @@ pub async fn create_oneoff(
         .get(service)
         .ok_or_else(|| ApiError::not_found(format!("no such service: {service}")))?;
     let mut ignored = Outcome::default();
-    ensure_networks(d, p, &mut ignored).await?;
-    ensure_volumes(d, p, &mut ignored).await?;
+    ensure_networks(d, p, &mut ignored, &Progress::default()).await?;
+    ensure_volumes(d, p, &mut ignored, &Progress::default()).await?;
     let (mut cfg, _) =
         convert::container_config(p, service, svc, 1).map_err(ApiError::bad_request)?;
     let suffix: [u8; 3] = rand_bytes();
@@ -794,6 +1033,7 @@ pub async fn create_oneoff(
     cfg.restart = berth_engine::container::RestartPolicy::No;
     cfg.auto_remove = o.rm;
     resolve_volumes(d, &mut cfg).await?;
+    resolve_volumes_from(d, p, service, &mut cfg).await?;
     d.containers.create(cfg).await
 }
 

@@ -18,6 +18,207 @@ pub const LABEL_WORKDIR: &str = "com.docker.compose.project.working_dir";
 pub const LABEL_FILES: &str = "com.docker.compose.project.config_files";
 pub const LABEL_NETWORK: &str = "com.docker.compose.network";
 pub const LABEL_VOLUME: &str = "com.docker.compose.volume";
+/// Docker's label on anonymous volumes (Engine 23+): `rm -v` and `down -v` remove those.
+pub const LABEL_ANONYMOUS: &str = "com.docker.volume.anonymous";
+/// Mount kind of an anonymous volume until the controller resolves it (`-nocopy` may follow).
+pub const ANONYMOUS_VOLUME: &str = "volume-anonymous";
+
+/// Service keys berth acts on. Any other key a service sets gets a warning naming it.
+const SUPPORTED_KEYS: &[&str] = &[
+    "image",
+    "build",
+    "command",
+    "entrypoint",
+    "environment",
+    "env_file",
+    "ports",
+    "expose",
+    "volumes",
+    "volumes_from",
+    "networks",
+    "network_mode",
+    "depends_on",
+    "healthcheck",
+    "restart",
+    "deploy",
+    "labels",
+    "container_name",
+    "hostname",
+    "domainname",
+    "user",
+    "working_dir",
+    "init",
+    "privileged",
+    "read_only",
+    "tty",
+    "stdin_open",
+    "stop_signal",
+    "stop_grace_period",
+    "profiles",
+    "cap_add",
+    "cap_drop",
+    "dns",
+    "dns_search",
+    "extra_hosts",
+    "links",
+    "tmpfs",
+    "ulimits",
+    "sysctls",
+    "logging",
+    "scale",
+    "mem_limit",
+    "cpus",
+    "cpu_shares",
+    "cpuset",
+    "pids_limit",
+    "shm_size",
+    // Both act before the container exists: the stack's pull phase (stack/pull.rs).
+    "pull_policy",
+    "platform",
+];
+
+/// The image a service runs: `image:`, else the name Compose gives a built image
+/// (`project-service`), which must have been imported or loaded under that name.
+pub fn image_name(p: &Project, name: &str, svc: &Service) -> String {
+    svc.image
+        .clone()
+        .unwrap_or_else(|| format!("{}-{name}", p.name))
+}
+
+/// Warnings for what berth does not act on, key by key: the service's keys and the nested
+/// ones only partly supported. Never silence: a user must know what is ignored.
+pub fn service_warnings(name: &str, svc: &Service) -> Vec<String> {
+    let mut keys = Vec::new();
+    if let Ok(Value::Object(m)) = serde_json::to_value(svc) {
+        for (k, v) in m {
+            let empty = v.is_null()
+                || v.as_array().is_some_and(|a| a.is_empty())
+                || v.as_object().is_some_and(|o| o.is_empty());
+            if !empty && !k.starts_with("x-") && !SUPPORTED_KEYS.contains(&k.as_str()) {
+                keys.push(k);
+            }
+        }
+    }
+    if let Some(d) = &svc.deploy {
+        keys.extend(d.extra.keys().map(|k| format!("deploy.{k}")));
+        if !d.labels.is_empty() {
+            keys.push("deploy.labels".into());
+        }
+        if let Some(rp) = &d.restart_policy {
+            for (k, set) in [
+                ("delay", rp.delay.is_some()),
+                ("window", rp.window.is_some()),
+            ] {
+                if set {
+                    keys.push(format!("deploy.restart_policy.{k}"));
+                }
+            }
+        }
+        if d.mode.as_deref().is_some_and(|m| m != "replicated") {
+            keys.push("deploy.mode".into());
+        }
+        if let Some(r) = d.resources.as_object() {
+            for (k, v) in r {
+                match (k.as_str(), v.as_object()) {
+                    ("limits", Some(l)) => keys.extend(
+                        l.keys()
+                            .filter(|k| !["memory", "cpus", "pids"].contains(&k.as_str()))
+                            .map(|k| format!("deploy.resources.limits.{k}")),
+                    ),
+                    _ => keys.push(format!("deploy.resources.{k}")),
+                }
+            }
+        }
+    }
+    for (net, ep) in &svc.networks {
+        let Some(ep) = ep else { continue };
+        for (k, set) in [
+            ("ipv6_address", ep.ipv6_address.is_some()),
+            ("mac_address", ep.mac_address.is_some()),
+        ] {
+            if set {
+                keys.push(format!("networks.{net}.{k}"));
+            }
+        }
+        keys.extend(ep.extra.keys().map(|k| format!("networks.{net}.{k}")));
+    }
+    for v in &svc.volumes {
+        let sub = |what: &str, o: &Option<Value>, ok: &[&str]| -> Vec<String> {
+            o.as_ref()
+                .and_then(Value::as_object)
+                .map(|m| {
+                    m.keys()
+                        .filter(|k| !ok.contains(&k.as_str()))
+                        .map(|k| format!("volumes[{}].{what}.{k}", v.target))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        keys.extend(sub("bind", &v.bind, &["create_host_path"]));
+        keys.extend(sub("volume", &v.volume, &["nocopy"]));
+        keys.extend(sub("tmpfs", &v.tmpfs, &["size", "mode"]));
+        // `consistency` only matters on macOS; Docker ignores it on Linux too.
+        keys.extend(
+            v.extra
+                .keys()
+                .filter(|k| *k != "consistency")
+                .map(|k| format!("volumes[{}].{k}", v.target)),
+        );
+    }
+    if let Some(l) = &svc.logging {
+        keys.extend(
+            l.options
+                .keys()
+                .filter(|k| !["max-size", "max-file"].contains(&k.as_str()))
+                .map(|k| format!("logging.options.{k}")),
+        );
+    }
+    keys.into_iter()
+        .map(|k| format!("service {name}: `{k}` is not supported yet and is ignored"))
+        .collect()
+}
+
+/// Warnings for the project's top-level networks and volumes: what berth does not act on.
+pub fn project_warnings(p: &Project) -> Vec<String> {
+    let mut out = Vec::new();
+    for (key, n) in &p.networks {
+        let mut keys: Vec<String> = n.extra.keys().cloned().collect();
+        if n.enable_ipv6 == Some(true) {
+            keys.push("enable_ipv6".into());
+        }
+        if n.ipam.driver.as_deref().is_some_and(|d| d != "default") {
+            keys.push("ipam.driver".into());
+        }
+        if !n.ipam.options.is_empty() {
+            keys.push("ipam.options".into());
+        }
+        if n.ipam.config.iter().any(|c| !c.aux_addresses.is_empty()) {
+            keys.push("ipam.config.aux_addresses".into());
+        }
+        keys.extend(
+            n.driver_opts
+                .keys()
+                .filter(|k| !["com.docker.network.driver.mtu", "mtu"].contains(&k.as_str()))
+                .map(|k| format!("driver_opts.{k}")),
+        );
+        out.extend(
+            keys.into_iter()
+                .map(|k| format!("network {key}: `{k}` is not supported yet and is ignored")),
+        );
+    }
+    for (key, v) in &p.volumes {
+        let mut keys: Vec<String> = v.extra.keys().cloned().collect();
+        if v.driver.as_deref().is_some_and(|d| d != "local") {
+            keys.push("driver".into());
+        }
+        keys.extend(v.driver_opts.keys().map(|k| format!("driver_opts.{k}")));
+        out.extend(
+            keys.into_iter()
+                .map(|k| format!("volume {key}: `{k}` is not supported yet and is ignored")),
+        );
+    }
+    out
+}
 
 /// The service's config hash: what decides whether its containers are recreated.
 pub fn config_hash(svc: &Service) -> String {
@@ -155,28 +356,17 @@ pub fn container_config(
     svc: &Service,
     number: u32,
 ) -> Result<(ContainerConfig, Vec<String>), String> {
-    let mut warn = Vec::new();
-    let image = match (&svc.image, &svc.build) {
-        (Some(i), _) => i.clone(),
-        (None, Some(_)) => return Err(format!("service {name} has a build section: building images is not supported yet; build it elsewhere and set `image:`")),
-        (None, None) => return Err(format!("service {name} has neither an image nor a build context specified")),
-    };
+    let mut warn = service_warnings(name, svc);
+    if svc.image.is_none() && svc.build.is_none() {
+        return Err(format!(
+            "service {name} has neither an image nor a build context specified"
+        ));
+    }
+    // Without `image:` Compose would build `project-service`; berth runs that image when it
+    // was imported or loaded under that name (the controller checks before creating anything).
+    let image = image_name(p, name, svc);
     if svc.build.is_some() {
         warn.push(format!("service {name}: `build` is ignored (building is not supported yet); using image {image}"));
-    }
-    for (key, set) in [
-        ("secrets", !svc.secrets.is_empty()),
-        ("configs", !svc.configs.is_empty()),
-        ("volumes_from", !svc.volumes_from.is_empty()),
-        ("ipc", svc.ipc.is_some()),
-        ("pid", svc.pid.is_some()),
-        ("post_start", !svc.post_start.is_empty()),
-    ] {
-        if set {
-            warn.push(format!(
-                "service {name}: `{key}` is not supported yet and is ignored"
-            ));
-        }
     }
     let mut labels: std::collections::BTreeMap<String, String> = svc
         .labels
@@ -239,7 +429,9 @@ pub fn container_config(
                 });
             }
             "volume" => {
-                // Anonymous volumes (no source) get a name of their own, kept with the container.
+                // An anonymous volume (no source) is named after the replica and its target, so
+                // a recreated container finds its predecessor's and keeps the data (Compose
+                // hands anonymous volumes on at recreation).
                 let vol = match &v.source {
                     Some(key) => volume_name(p, key),
                     None => format!(
@@ -247,6 +439,11 @@ pub fn container_config(
                         p.name,
                         hex::encode(&Sha256::digest(v.target.as_bytes())[..6])
                     ),
+                };
+                let kind = if v.source.is_some() {
+                    "volume"
+                } else {
+                    ANONYMOUS_VOLUME
                 };
                 let nocopy = v
                     .volume
@@ -256,9 +453,9 @@ pub fn container_config(
                     .unwrap_or(false);
                 mounts.push(MountConfig {
                     kind: if nocopy {
-                        "volume-nocopy".into()
+                        format!("{kind}-nocopy")
                     } else {
-                        "volume".into()
+                        kind.into()
                     },
                     source: vol,
                     target: v.target.clone(),
@@ -295,15 +492,7 @@ pub fn container_config(
         }
     }
     for t in &svc.tmpfs {
-        let (path, _) = t.split_once(':').unwrap_or((t.as_str(), ""));
-        mounts.push(MountConfig {
-            kind: "tmpfs".into(),
-            source: String::new(),
-            target: path.into(),
-            read_only: false,
-            size: None,
-            mode: None,
-        });
+        mounts.push(tmpfs_entry(name, t, &mut warn)?);
     }
     let mut networks = Vec::new();
     let mut network_mode = String::new();
@@ -366,9 +555,9 @@ pub fn container_config(
             hard,
         });
     }
-    let restart = match svc.restart.as_deref() {
+    let restart = match svc.restart.clone().or_else(|| deploy_restart(svc)) {
         None => RestartPolicy::No,
-        Some(r) => RestartPolicy::parse(r).map_err(|e| format!("service {name}: {e}"))?,
+        Some(r) => RestartPolicy::parse(&r).map_err(|e| format!("service {name}: {e}"))?,
     };
     let log_opt = |k: &str| {
         svc.logging
@@ -396,7 +585,7 @@ pub fn container_config(
         working_dir: svc.working_dir.clone(),
         user: svc.user.clone(),
         hostname: svc.hostname.clone(),
-        domainname: None,
+        domainname: svc.domainname.clone(),
         labels,
         tty: svc.tty.unwrap_or(false),
         open_stdin: svc.stdin_open.unwrap_or(false),
@@ -409,9 +598,9 @@ pub fn container_config(
         resources: Resources {
             memory,
             cpus,
-            cpu_shares: None,
+            cpu_shares: svc.cpu_shares.map(|s| s as u64),
             pids_limit: pids,
-            cpuset_cpus: None,
+            cpuset_cpus: svc.cpuset.clone(),
         },
         ulimits,
         stop_signal: svc.stop_signal.clone(),
@@ -426,7 +615,7 @@ pub fn container_config(
         ports: svc.ports.iter().map(port_spec).collect(),
         publish_all: false,
         dns: svc.dns.clone(),
-        dns_search: Vec::new(),
+        dns_search: svc.dns_search.clone(),
         extra_hosts: svc
             .extra_hosts
             .iter()
@@ -463,9 +652,147 @@ pub fn container_config(
     Ok((cfg, warn))
 }
 
+/// `deploy.restart_policy` as Compose maps it onto a container when `restart:` is absent.
+fn deploy_restart(svc: &Service) -> Option<String> {
+    let rp = svc.deploy.as_ref()?.restart_policy.as_ref()?;
+    Some(match (rp.condition.as_deref(), rp.max_attempts) {
+        (Some("none"), _) => "no".into(),
+        (Some("on-failure"), Some(n)) => format!("on-failure:{n}"),
+        (Some("on-failure"), None) => "on-failure".into(),
+        _ => "always".into(),
+    })
+}
+
+/// A service-level `tmpfs` entry, `PATH[:OPTIONS]` with Docker's `size=` and `mode=` options.
+fn tmpfs_entry(service: &str, entry: &str, warn: &mut Vec<String>) -> Result<MountConfig, String> {
+    let (path, opts) = entry.split_once(':').unwrap_or((entry, ""));
+    let mut m = MountConfig {
+        kind: "tmpfs".into(),
+        source: String::new(),
+        target: path.into(),
+        read_only: false,
+        size: None,
+        mode: None,
+    };
+    for opt in opts.split(',').filter(|o| !o.is_empty()) {
+        let bad = || format!("service {service}: invalid tmpfs option {opt:?} in {entry:?}");
+        match opt.split_once('=') {
+            Some(("size", v)) => m.size = Some(model::parse_bytes(v).map_err(|_| bad())? as u64),
+            Some(("mode", v)) => m.mode = Some(u32::from_str_radix(v, 8).map_err(|_| bad())?),
+            Some(_) => return Err(bad()),
+            None if opt == "ro" => m.read_only = true,
+            // What the engine does on every tmpfs anyway: read-write, nosuid, nodev.
+            None if ["rw", "nosuid", "nodev", "exec"].contains(&opt) => {}
+            None => warn.push(format!(
+                "service {service}: tmpfs option {opt} on {path} is not supported yet and is ignored"
+            )),
+        }
+    }
+    Ok(m)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The project, with its directory (a bind source gets created there).
+    fn load(yaml: &str) -> (tempfile::TempDir, Project) {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("compose.yaml"), yaml).unwrap();
+        let p = crate::loader::load(&crate::loader::LoadOptions {
+            cwd: Some(d.path().to_path_buf()),
+            interpolate: true,
+            ..Default::default()
+        })
+        .unwrap();
+        (d, p)
+    }
+
+    #[test]
+    fn every_key_not_acted_on_is_named_in_a_warning() {
+        let (_dir, p) = load(
+            r#"
+name: w
+services:
+  app:
+    image: bb:local
+    secrets: [token]
+    ipc: host
+    security_opt: [no-new-privileges]
+    devices: ["/dev/fuse:/dev/fuse"]
+    mem_reservation: 10m
+    x-custom: ignored-by-design
+    networks:
+      default: {mac_address: "02:42:ac:11:00:99"}
+    volumes:
+      - type: bind
+        source: ./src
+        target: /src
+        bind: {propagation: rshared, create_host_path: true}
+      - data:/data
+    logging: {driver: syslog, options: {tag: app}}
+    deploy:
+      mode: global
+      resources:
+        limits: {memory: 10m, devices: []}
+        reservations: {cpus: "0.1"}
+      restart_policy: {condition: on-failure, max_attempts: 2, delay: 5s}
+    tmpfs: ["/run:size=1m,noexec"]
+secrets:
+  token: {file: ./token}
+networks:
+  default:
+    enable_ipv6: true
+    driver_opts: {com.docker.network.driver.mtu: "1400", foo: bar}
+volumes:
+  data: {driver: nfs}
+"#,
+        );
+        let (cfg, warnings) = container_config(&p, "app", &p.services["app"], 1).unwrap();
+        let all = warnings.join("\n");
+        for key in [
+            "`secrets`",
+            "`ipc`",
+            "`security_opt`",
+            "`devices`",
+            "`mem_reservation`",
+            "`networks.default.mac_address`",
+            "`volumes[/src].bind.propagation`",
+            "`deploy.mode`",
+            "`deploy.resources.limits.devices`",
+            "`deploy.resources.reservations`",
+            "`deploy.restart_policy.delay`",
+            "`logging.options.tag`",
+            "logging driver syslog",
+            "tmpfs option noexec",
+        ] {
+            assert!(all.contains(key), "{key} missing in\n{all}");
+        }
+        assert!(
+            !all.contains("x-custom") && !all.contains("create_host_path"),
+            "{all}"
+        );
+        // What is supported is honoured instead.
+        assert_eq!(cfg.restart, RestartPolicy::OnFailure { max_retries: 2 });
+        assert_eq!(cfg.mounts.last().unwrap().size, Some(1 << 20));
+        let top = project_warnings(&p).join("\n");
+        for key in [
+            "`enable_ipv6`",
+            "`driver_opts.foo`",
+            "volume data: `driver`",
+        ] {
+            assert!(top.contains(key), "{key} missing in\n{top}");
+        }
+        assert!(!top.contains("mtu"), "{top}");
+    }
+
+    #[test]
+    fn build_without_image_runs_project_service() {
+        let (_dir, p) = load("name: b\nservices:\n  app:\n    build: .\n");
+        let (cfg, warnings) = container_config(&p, "app", &p.services["app"], 1).unwrap();
+        assert_eq!(cfg.image, "b-app");
+        assert!(warnings[0].contains("building is not supported yet"));
+    }
 
     #[test]
     fn durations_and_ports() {

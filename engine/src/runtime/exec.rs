@@ -29,6 +29,9 @@ pub struct ExecRequest {
     pub cgroups: Vec<PathBuf>,
     pub tty: bool,
     pub privileged: bool,
+    /// The container's ulimits: an exec'd process gets them too, as with Docker.
+    #[serde(default)]
+    pub rlimits: Vec<super::spec::Rlimit>,
 }
 
 /// Runs the request; returns the command's exit code (126/127 when it could not start).
@@ -139,6 +142,10 @@ fn child(
         for fd in 0..3 {
             let _ = dup2(slave.as_raw_fd(), fd);
         }
+    }
+    // Before dropping privileges: raising a hard limit needs CAP_SYS_RESOURCE.
+    for l in &req.rlimits {
+        init::set_rlimit(l)?;
     }
     init::drop_privileges(keep, who, !req.privileged)?;
     let cwd = if req.cwd.is_empty() {
