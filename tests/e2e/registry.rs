@@ -255,8 +255,8 @@ fn fails(b: &Berth, args: &[&str]) -> String {
     text(&out.stderr)
 }
 
-fn store_blobs(b: &Berth) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(b.root.join("images/blobs/sha256"))
+fn store_entries(b: &Berth, sub: &str) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(b.root.join("images").join(sub))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
@@ -353,12 +353,22 @@ fn a_corrupted_blob_is_refused_and_the_store_is_unchanged() {
     std::fs::write(&file, &data).unwrap();
 
     let images_before = b.ok(&["image", "ls", "-q"]);
-    let blobs_before = store_blobs(&b);
+    let blobs_before = store_entries(&b, "blobs/sha256");
+    let layers_before = store_entries(&b, "layers");
     let err = fails(&b, &["pull", "127.0.0.1:5000/bb:1"]);
     assert!(err.contains("digest mismatch"), "{err}");
     assert!(err.contains(&layout.layers[0]), "{err}");
     assert_eq!(b.ok(&["image", "ls", "-q"]), images_before);
-    assert_eq!(store_blobs(&b), blobs_before, "a refused pull stored blobs");
+    assert_eq!(
+        store_entries(&b, "blobs/sha256"),
+        blobs_before,
+        "a refused pull stored blobs"
+    );
+    assert_eq!(
+        store_entries(&b, "layers"),
+        layers_before,
+        "a refused pull left unpacked layers"
+    );
     let tmp: Vec<_> = std::fs::read_dir(b.root.join("images/tmp"))
         .unwrap()
         .collect();

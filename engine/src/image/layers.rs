@@ -27,6 +27,7 @@ struct LayerRecord {
     size: u64,
 }
 
+#[derive(Clone)]
 pub(crate) struct LayerStore {
     dir: PathBuf,
 }

@@ -167,25 +167,47 @@ struct LayerRef {
     diff_id: String,
 }
 
-/// A handle on the blob store that writes verified blobs without the store's lock, so that a
-/// pull can download several layers at once while other image commands go on. Blobs put here
-/// and not yet used by an image are garbage the next [`ImageStore::open`] collects.
+/// A handle on the store's content (blobs and unpacked layers) that writes without the
+/// store's lock, so that a pull downloads and unpacks several layers at once while other image
+/// commands go on. What is put here and not yet used by an image is garbage the next
+/// [`ImageStore::open`] collects (or [`ImageStore::discard`] removes at once).
 #[derive(Clone)]
-pub struct BlobSink(BlobStore);
+pub struct BlobSink {
+    blobs: BlobStore,
+    layers: LayerStore,
+}
 
 impl BlobSink {
     pub fn exists(&self, digest: &str) -> bool {
-        self.0.exists(digest)
+        self.blobs.exists(digest)
     }
 
     /// Streams `reader` into the store; it must hash to `digest` or nothing is stored.
     pub fn put(&self, digest: &str, reader: impl Read) -> Result<u64, ImageError> {
-        Ok(self.0.put(Some(digest), reader)?.1)
+        Ok(self.blobs.put(Some(digest), reader)?.1)
     }
 
     /// Where the blob lives (for uploads that stream it from disk).
     pub fn path(&self, digest: &str) -> Result<PathBuf, ImageError> {
-        self.0.path(digest)
+        self.blobs.path(digest)
+    }
+
+    pub fn read(&self, digest: &str) -> Result<Vec<u8>, ImageError> {
+        self.blobs.read(digest)
+    }
+
+    /// Unpacks the stored layer blob `blob` as `diff_id` (verified) unless it is unpacked
+    /// already; [`ImageStore::put_image`] then finds it done.
+    pub fn unpack_layer(&self, blob: &str, diff_id: &str) -> Result<(), ImageError> {
+        if self.layers.exists(diff_id) {
+            return Ok(());
+        }
+        let file = self.blobs.open(blob)?;
+        self.layers.unpack(diff_id, io::BufReader::new(file))
+    }
+
+    pub fn has_layer(&self, diff_id: &str) -> bool {
+        self.layers.exists(diff_id)
     }
 }
 
@@ -269,7 +291,10 @@ impl ImageStore {
 
     /// A lock-free writer of verified blobs (see [`BlobSink`]).
     pub fn blob_sink(&self) -> BlobSink {
-        BlobSink(self.blobs.clone())
+        BlobSink {
+            blobs: self.blobs.clone(),
+            layers: self.layers.clone(),
+        }
     }
 
     /// The manifest digest a tag or `name@digest` reference points at, if the store has it.
@@ -344,10 +369,10 @@ impl ImageStore {
         Ok(report)
     }
 
-    /// Removes those of `blobs` no image uses: what a failed pull had already fetched, so
-    /// that a refused pull leaves the store as it was.
-    pub fn discard_blobs(&self, blobs: &[String]) {
-        self.drop_unreferenced(blobs, &[]);
+    /// Removes those of `blobs` and layers `diff_ids` no image uses: what a failed pull had
+    /// already fetched and unpacked, so that a refused pull leaves the store as it was.
+    pub fn discard(&self, blobs: &[String], diff_ids: &[String]) {
+        self.drop_unreferenced(blobs, diff_ids);
     }
 
     /// True if the store holds the blob `digest` (`sha256:<hex>`); a pull skips those.

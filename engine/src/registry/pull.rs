@@ -99,19 +99,6 @@ pub(crate) fn pull(
         (guard.blob_sink(), already)
     };
 
-    // The config first (small, and needed for the record), then the layers in parallel.
-    let mut todo = Vec::new();
-    if !sink.exists(&config.0) {
-        todo.push(config.clone());
-    }
-    for l in &layers {
-        if sink.exists(&l.0) || todo.iter().any(|(d, _)| d == &l.0) {
-            progress(Progress::layer(&l.0, "Already exists"));
-        } else {
-            progress(Progress::layer(&l.0, "Pulling fs layer"));
-            todo.push(l.clone());
-        }
-    }
     let mut refs = Vec::new();
     if reference.tag().is_some() {
         refs.push(reference.clone());
@@ -121,27 +108,38 @@ pub(crate) fn pull(
             .with_digest(&manifest_digest)
             .map_err(ImageError::from)?,
     );
-    let stored = download_all(s, &sink, &todo, max_concurrent, progress).and_then(|()| {
-        let mut guard = store.lock().unwrap_or_else(|p| p.into_inner());
-        Ok(guard.put_image(&manifest_bytes, &refs)?)
-    });
-    let id = match stored {
+
+    // The config first: it names each layer's diff id, so that every layer can be unpacked
+    // as soon as it is downloaded, in parallel with the other downloads (the unpacking is
+    // the larger part of a pull's work, and skopeo-like tools do none of it).
+    let mut plan = Plan::default();
+    let result = fetch_and_record(
+        s,
+        store,
+        &sink,
+        (&config, &layers),
+        (&manifest_bytes, &refs),
+        max_concurrent,
+        progress,
+        &mut plan,
+    );
+    let id = match result {
         Ok(id) => id,
         Err(e) => {
-            // What this pull fetched goes too: a refused pull leaves the store as it was.
-            let fetched: Vec<String> = todo.iter().map(|(d, _)| d.clone()).collect();
+            // What this pull fetched and unpacked goes too: a refused pull leaves the store
+            // as it was.
             store
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .discard_blobs(&fetched);
+                .discard(&plan.fetched, &plan.unpacked);
             return Err(e);
         }
     };
-    for (d, _) in todo.iter().filter(|(d, _)| d != &config.0) {
-        progress(Progress::layer(d, "Pull complete"));
+    for l in plan.tasks.iter().filter(|t| t.download) {
+        progress(Progress::layer(&l.blob, "Pull complete"));
     }
     progress(Progress::image(format!("Digest: {top_digest}")));
-    let fetched = todo.len();
+    let fetched = plan.fetched.len();
     let updated = !already || fetched > 0;
     progress(Progress::image(if updated {
         format!(
@@ -158,6 +156,93 @@ pub(crate) fn pull(
         fetched,
         updated,
     })
+}
+
+/// One layer's work: download its blob (unless stored), unpack it (unless unpacked).
+struct Task {
+    blob: String,
+    size: Option<u64>,
+    diff_id: String,
+    download: bool,
+}
+
+/// What a pull did so far, to undo on failure.
+#[derive(Default)]
+struct Plan {
+    tasks: Vec<Task>,
+    /// Blobs downloaded (or being downloaded) by this pull.
+    fetched: Vec<String>,
+    /// Layers this pull unpacks (none existed before).
+    unpacked: Vec<String>,
+}
+
+type Descriptor = (String, Option<u64>);
+
+#[allow(clippy::too_many_arguments)]
+fn fetch_and_record(
+    s: &Session,
+    store: &Mutex<ImageStore>,
+    sink: &BlobSink,
+    (config, layers): (&Descriptor, &[Descriptor]),
+    (manifest, refs): (&[u8], &[Reference]),
+    max_concurrent: usize,
+    progress: ProgressSink,
+    plan: &mut Plan,
+) -> Result<String, RegistryError> {
+    if !sink.exists(&config.0) {
+        plan.fetched.push(config.0.clone());
+        download(s, sink, &config.0, config.1, progress)?;
+    }
+    let config_bytes = sink.read(&config.0)?;
+    let diff_ids: Vec<String> = serde_json::from_slice::<Value>(&config_bytes)
+        .ok()
+        .and_then(|v| {
+            v["rootfs"]["diff_ids"].as_array().map(|a| {
+                a.iter()
+                    .filter_map(|d| d.as_str().map(String::from))
+                    .collect()
+            })
+        })
+        .unwrap_or_default();
+    if diff_ids.len() != layers.len() {
+        return Err(RegistryError::Protocol {
+            reference: s.repo.clone(),
+            reason: format!(
+                "config {} lists {} diff ids for {} layers",
+                config.0,
+                diff_ids.len(),
+                layers.len()
+            ),
+        });
+    }
+    for ((blob, size), diff_id) in layers.iter().zip(diff_ids) {
+        if plan
+            .tasks
+            .iter()
+            .any(|t| &t.blob == blob || t.diff_id == diff_id)
+        {
+            continue;
+        }
+        let download = !sink.exists(blob);
+        if download {
+            progress(Progress::layer(blob, "Pulling fs layer"));
+            plan.fetched.push(blob.clone());
+        } else {
+            progress(Progress::layer(blob, "Already exists"));
+        }
+        if !sink.has_layer(&diff_id) {
+            plan.unpacked.push(diff_id.clone());
+        }
+        plan.tasks.push(Task {
+            blob: blob.clone(),
+            size: *size,
+            diff_id,
+            download,
+        });
+    }
+    run_tasks(s, sink, &plan.tasks, max_concurrent, progress)?;
+    let mut guard = store.lock().unwrap_or_else(|p| p.into_inner());
+    Ok(guard.put_image(manifest, refs)?)
 }
 
 fn parse_json(reference: &Reference, bytes: &[u8]) -> Result<Value, RegistryError> {
@@ -223,28 +308,38 @@ fn fetch_manifest(
     Ok((bytes, digest))
 }
 
-/// Downloads `todo` with at most `max` at a time. The first error stops new downloads and is
+/// Runs the layer tasks with at most `max` at a time. The first error stops new tasks and is
 /// returned once the running ones end.
-fn download_all(
+fn run_tasks(
     s: &Session,
     sink: &BlobSink,
-    todo: &[(String, Option<u64>)],
+    tasks: &[Task],
     max: usize,
     progress: ProgressSink,
 ) -> Result<(), RegistryError> {
     let next = AtomicUsize::new(0);
     let failed: Mutex<Option<RegistryError>> = Mutex::new(None);
+    let run = |t: &Task| -> Result<(), RegistryError> {
+        if t.download {
+            download(s, sink, &t.blob, t.size, progress)?;
+        }
+        if !sink.has_layer(&t.diff_id) {
+            progress(Progress::layer(&t.blob, "Extracting"));
+            sink.unpack_layer(&t.blob, &t.diff_id)?;
+        }
+        Ok(())
+    };
     std::thread::scope(|scope| {
-        for _ in 0..max.min(todo.len()).max(1) {
+        for _ in 0..max.min(tasks.len()) {
             scope.spawn(|| loop {
                 if failed.lock().unwrap_or_else(|p| p.into_inner()).is_some() {
                     return;
                 }
                 let i = next.fetch_add(1, Ordering::SeqCst);
-                let Some((digest, size)) = todo.get(i) else {
+                let Some(task) = tasks.get(i) else {
                     return;
                 };
-                if let Err(e) = download(s, sink, digest, *size, progress) {
+                if let Err(e) = run(task) {
                     failed
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())
