@@ -194,27 +194,28 @@ fn scale_and_orphans() {
     let b = Berth::new();
     let stack = "name: sc\nservices:\n  w:\n    image: bb:local\n    command: [sleep, '100']\n    init: true\n    deploy: {replicas: 3}\n  x:\n    image: bb:local\n    command: [sleep, '100']\n    init: true\n";
     let dir = stack_dir(&b, stack);
-    ok_in(&b, &dir, &["up", "-d"]);
+    ok_in(&b, &dir, &["up", "-d", "--no-watch"]);
     for n in 1..=3 {
         assert_eq!(b.status(&format!("sc-w-{n}")), "running");
     }
-    ok_in(&b, &dir, &["up", "-d", "--scale", "w=1"]);
+    ok_in(&b, &dir, &["up", "-d", "--no-watch", "--scale", "w=1"]);
     assert_eq!(b.status("sc-w-1"), "running");
     assert!(!b.run(&["container", "inspect", "sc-w-3"]).status.success());
-    // x leaves the file: an orphan, removed only on request.
+    // x leaves the file: an orphan, removed only on request (a watched stack's daemon would
+    // remove it at once: the file is its source of truth).
     std::fs::write(
         dir.join("compose.yaml"),
         stack.split("  x:").next().unwrap(),
     )
     .unwrap();
-    let out = in_dir(&b, &dir, &["up", "-d"]);
+    let out = in_dir(&b, &dir, &["up", "-d", "--no-watch"]);
     assert!(
         text(&out.stderr).contains("orphan"),
         "{}",
         text(&out.stderr)
     );
     assert_eq!(b.status("sc-x-1"), "running");
-    ok_in(&b, &dir, &["up", "-d", "--remove-orphans"]);
+    ok_in(&b, &dir, &["up", "-d", "--no-watch", "--remove-orphans"]);
     assert!(!b.run(&["container", "inspect", "sc-x-1"]).status.success());
     ok_in(&b, &dir, &["down"]);
 }
