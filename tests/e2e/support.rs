@@ -206,6 +206,15 @@ impl Drop for Berth {
         // Everything this berth made goes: containers (with their shims and cgroups), the
         // daemon, the cgroup parent, the state directories.
         if self.run_dir.join("berth.sock").exists() {
+            // Stacks first: their reconcile loops would bring removed containers back.
+            let stacks = self.run(&["ls", "--format", "json"]);
+            let stacks: serde_json::Value =
+                serde_json::from_slice(&stacks.stdout).unwrap_or_default();
+            for s in stacks.as_array().into_iter().flatten() {
+                if let Some(name) = s["Name"].as_str() {
+                    let _ = self.run(&["down", "-p", name, "-v", "-t", "1"]);
+                }
+            }
             let ids = self.run(&["container", "ls", "-aq"]);
             for id in text(&ids.stdout).lines() {
                 let _ = self.run(&["container", "rm", "-f", id]);
@@ -252,6 +261,15 @@ fn kill_cgroup_tasks(parent: &str) {
         }
     }
     std::thread::sleep(Duration::from_millis(100));
+    // The containers' own cgroups, so the parent can go too.
+    for hier in ["memory", "pids", "cpu", "cpuacct", "unified", ""] {
+        let base = Path::new("/sys/fs/cgroup").join(hier).join(parent);
+        for e in std::fs::read_dir(&base).into_iter().flatten().flatten() {
+            if e.path().is_dir() {
+                let _ = std::fs::remove_dir(e.path());
+            }
+        }
+    }
 }
 
 pub fn text(b: &[u8]) -> String {
