@@ -437,12 +437,24 @@ async fn converge_service(
     let mut events = Vec::new();
     let mut warnings = Vec::new();
     let mut have: BTreeMap<u32, Arc<Ctr>> = existing.into_iter().collect();
+    // The container's full config is built only for a container about to be made (and its
+    // volumes resolved and filled only then): a pass that changes nothing stays cheap.
+    let config = |n: u32| async move {
+        let (mut cfg, _) =
+            convert::container_config(p, s, svc, n).map_err(ApiError::bad_request)?;
+        resolve_volumes(d, &mut cfg).await?;
+        resolve_volumes_from(d, p, s, &mut cfg).await?;
+        Ok::<_, ApiError>(cfg)
+    };
+    if !o.keep_stopped {
+        // What berth does not act on is told at every `up`, as Compose warns.
+        warnings = convert::container_config(p, s, svc, 1)
+            .map_err(ApiError::bad_request)?
+            .1;
+    }
     for n in 1..=want {
         let t = Instant::now();
-        let (mut cfg, w) =
-            convert::container_config(p, s, svc, n).map_err(ApiError::bad_request)?;
-        warnings.extend(w);
-        let name = cfg.name.clone();
+        let name = convert::container_name(&p.name, s, svc, n);
         let emit = |action: &str| o.progress.emit(ev("Container", &name, action, t));
         if let Some(c) = have.remove(&n) {
             let (old_hash, status) = {
@@ -455,12 +467,9 @@ async fn converge_service(
             let changed = old_hash != hash;
             if (changed || o.force_recreate) && !o.no_recreate {
                 emit("Recreate");
-                // Volumes resolve (and fill) only for a container about to be made: a pass
-                // that changes nothing touches no disk. The old container's anonymous volumes
-                // carry over: the new one mounts the same (per replica and target) volume, as
-                // Compose hands them on.
-                resolve_volumes(d, &mut cfg).await?;
-                resolve_volumes_from(d, p, s, &mut cfg).await?;
+                // The old container's anonymous volumes carry over: the new one mounts the
+                // same (per replica and target) volume, as Compose hands them on.
+                let cfg = config(n).await?;
                 d.containers
                     .stop(&c, o.timeout.or(cfg.stop_timeout))
                     .await?;
@@ -494,8 +503,7 @@ async fn converge_service(
                 events.push(emit("Running"));
             }
         } else {
-            resolve_volumes(d, &mut cfg).await?;
-            resolve_volumes_from(d, p, s, &mut cfg).await?;
+            let cfg = config(n).await?;
             emit("Creating");
             let c = d.containers.create(cfg).await?;
             events.push(emit("Created"));
