@@ -335,31 +335,12 @@ pub fn build_config(
         });
     }
     for t in &opts.tmpfs {
-        let (path, options) = t.split_once(':').unwrap_or((t.as_str(), ""));
-        let mut m = MountConfig {
-            kind: "tmpfs".into(),
-            source: String::new(),
-            target: path.into(),
-            read_only: false,
-            size: None,
-            mode: None,
-        };
-        for o in options.split(',').filter(|o| !o.is_empty()) {
-            match o.split_once('=') {
-                Some(("size", s)) => {
-                    m.size = Some(model::parse_bytes(s).map_err(anyhow::Error::msg)? as u64)
-                }
-                Some(("mode", s)) => {
-                    m.mode = Some(
-                        u32::from_str_radix(s, 8)
-                            .with_context(|| format!("invalid tmpfs mode {s}"))?,
-                    )
-                }
-                None if o == "ro" => m.read_only = true,
-                _ => {}
-            }
+        let mut ignored = Vec::new();
+        mounts
+            .push(crate::stack::convert::tmpfs_mount(t, &mut ignored).map_err(anyhow::Error::msg)?);
+        for opt in ignored {
+            eprintln!("WARNING: tmpfs option {opt} of {t} is not supported yet and is ignored");
         }
-        mounts.push(m);
     }
     let mut labels = std::collections::BTreeMap::new();
     for l in &opts.labels {

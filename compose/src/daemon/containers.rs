@@ -314,12 +314,7 @@ impl Containers {
             Some(other) => Some(self.netns_of(other).await?),
             None => None,
         };
-        let exposed: Vec<String> = image
-            .config
-            .config()
-            .as_ref()
-            .and_then(|c| c.exposed_ports().clone())
-            .unwrap_or_default();
+        let exposed = exposed_ports(&image.config);
         let net = match self.nets.prepare(&rec, &exposed, shared_netns).await {
             Ok(net) => net,
             Err(e) => {
@@ -681,12 +676,7 @@ impl Containers {
             return Ok(());
         }
         let image = self.images.resolve(&rec.image_id).await?;
-        let exposed: Vec<String> = image
-            .config
-            .config()
-            .as_ref()
-            .and_then(|c| c.exposed_ports().clone())
-            .unwrap_or_default();
+        let exposed = exposed_ports(&image.config);
         // Published ports point at the old address: prepare publishes them anew.
         self.nets.netd.unpublish(&rec.id).await?;
         let net = self.nets.prepare(&rec, &exposed, None).await?;
@@ -833,6 +823,14 @@ fn limits_of(cfg: &ContainerConfig) -> Limits {
         cpuset_cpus: r.cpuset_cpus.clone(),
         ..Default::default()
     }
+}
+
+/// The image's EXPOSE list (`--publish-all` publishes these).
+fn exposed_ports(cfg: &oci_spec_config::ImageConfiguration) -> Vec<String> {
+    cfg.config()
+        .as_ref()
+        .and_then(|c| c.exposed_ports().clone())
+        .unwrap_or_default()
 }
 
 /// /etc/hosts, /etc/hostname and /etc/resolv.conf are the engine's files, bind-mounted in.

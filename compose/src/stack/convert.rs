@@ -663,8 +663,23 @@ fn deploy_restart(svc: &Service) -> Option<String> {
     })
 }
 
-/// A service-level `tmpfs` entry, `PATH[:OPTIONS]` with Docker's `size=` and `mode=` options.
+/// A service-level `tmpfs` entry.
 fn tmpfs_entry(service: &str, entry: &str, warn: &mut Vec<String>) -> Result<MountConfig, String> {
+    let mut ignored = Vec::new();
+    let m = tmpfs_mount(entry, &mut ignored).map_err(|e| format!("service {service}: {e}"))?;
+    warn.extend(ignored.into_iter().map(|opt| {
+        format!(
+            "service {service}: tmpfs option {opt} on {} is not supported yet and is ignored",
+            m.target
+        )
+    }));
+    Ok(m)
+}
+
+/// A tmpfs as `--tmpfs` and Compose's `tmpfs:` write it: `PATH[:OPTIONS]` with Docker's
+/// `size=` and `mode=` options and `ro`; options the engine does not act on land in
+/// `ignored` for the caller to warn about.
+pub fn tmpfs_mount(entry: &str, ignored: &mut Vec<String>) -> Result<MountConfig, String> {
     let (path, opts) = entry.split_once(':').unwrap_or((entry, ""));
     let mut m = MountConfig {
         kind: "tmpfs".into(),
@@ -675,7 +690,7 @@ fn tmpfs_entry(service: &str, entry: &str, warn: &mut Vec<String>) -> Result<Mou
         mode: None,
     };
     for opt in opts.split(',').filter(|o| !o.is_empty()) {
-        let bad = || format!("service {service}: invalid tmpfs option {opt:?} in {entry:?}");
+        let bad = || format!("invalid tmpfs option {opt:?} in {entry:?}");
         match opt.split_once('=') {
             Some(("size", v)) => m.size = Some(model::parse_bytes(v).map_err(|_| bad())? as u64),
             Some(("mode", v)) => m.mode = Some(u32::from_str_radix(v, 8).map_err(|_| bad())?),
@@ -683,9 +698,7 @@ fn tmpfs_entry(service: &str, entry: &str, warn: &mut Vec<String>) -> Result<Mou
             None if opt == "ro" => m.read_only = true,
             // What the engine does on every tmpfs anyway: read-write, nosuid, nodev.
             None if ["rw", "nosuid", "nodev", "exec"].contains(&opt) => {}
-            None => warn.push(format!(
-                "service {service}: tmpfs option {opt} on {path} is not supported yet and is ignored"
-            )),
+            None => ignored.push(opt.to_string()),
         }
     }
     Ok(m)
