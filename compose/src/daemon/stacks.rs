@@ -22,8 +22,9 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 use tokio::sync::{watch, Notify};
 
-/// How often a loop reconciles when nothing woke it.
-const PERIOD: Duration = Duration::from_secs(10);
+/// How often a loop reconciles when nothing woke it: a safety net only, since edits and lost
+/// containers wake it at once and restart policies are the engine's.
+const PERIOD: Duration = Duration::from_secs(30);
 /// A burst of file events (an editor's truncate+write, temp file+rename) settles this long
 /// before the stack is reloaded.
 const QUIET: Duration = Duration::from_millis(40);
