@@ -10,7 +10,7 @@ use berth_engine::container::{
     self as model, ContainerConfig, ContainerRecord, HealthStatus, ImageDefaults, Layout,
     RestartPolicy, SpecInputs, Status,
 };
-use berth_engine::fsutil::{new_id, read_json, write_json};
+use berth_engine::fsutil::{new_id, read_json, replace_json, write_json};
 use berth_engine::runtime::spec::{CgroupRef, ExitRecord, Mount, MountKind, ShimRecord};
 use berth_engine::runtime::{procinfo, shim::SPEC_FILE};
 use serde::Serialize;
@@ -346,7 +346,8 @@ impl Containers {
                 m.source = std::env::current_dir().unwrap_or_default().join(&m.source);
             }
         });
-        write_json(&layout.dir.join(SPEC_FILE), &spec)?;
+        // Rewritten before every start and read by the shim at once: atomic, not durable.
+        replace_json(&layout.dir.join(SPEC_FILE), &spec)?;
 
         let out = tokio::process::Command::new(&self.shim_exe)
             .arg("shim")
@@ -456,7 +457,11 @@ impl Containers {
             None
         };
         let auto_remove = rec.config.auto_remove && !restart;
-        let _ = persist(&layout, &rec);
+        if !auto_remove {
+            // A container about to be removed needs no record of its exit: a daemon killed
+            // before the removal finds a dead shim and an exit record, and comes back here.
+            let _ = persist(&layout, &rec);
+        }
         let status = rec.state.status;
         tracing::info!(container = %ctr.id, exit_code = rec.state.exit_code, oom, restart, "container exited");
         self.events.emit("die", &rec);
