@@ -133,8 +133,15 @@ impl Containers {
         }
     }
 
+    /// Where removed containers' directories wait for their deletion (see `remove`).
+    fn trash_dir(&self) -> PathBuf {
+        self.root.join("removed")
+    }
+
     /// Loads every record and re-adopts what is still running (called once at daemon start).
     pub async fn restore(self: &Arc<Self>) {
+        // Directories of containers removed just before a crash.
+        let _ = std::fs::remove_dir_all(self.trash_dir());
         let dir = self.root.join("containers");
         let Ok(entries) = std::fs::read_dir(&dir) else {
             return;
@@ -656,15 +663,41 @@ impl Containers {
             self.events.emit("destroy", &rec);
         }
         let _ = ctr.status.send_replace(Status::Removing);
-        self.destroy_cgroup(&ctr.id).await;
         self.nets.release(&ctr.id).await;
         let layout = self.layout(&ctr.id);
-        let _ = std::fs::remove_dir_all(&layout.run);
-        // The record goes first, so a crash mid-removal leaves nothing restore would adopt.
-        let _ = std::fs::remove_file(layout.record());
-        tokio::task::spawn_blocking(move || std::fs::remove_dir_all(&layout.dir))
-            .await
-            .map_err(|e| ApiError::internal(e.to_string()))??;
+        let (parent, id, trash) = (self.cgroup_parent.clone(), ctr.id.clone(), self.trash_dir());
+        // One hop to a blocking thread for the whole filesystem part (each hop is a wake-up
+        // of another thread, which a loaded host makes slow).
+        tokio::task::spawn_blocking(move || {
+            // Gone already when the exit was handled; this covers a failed attempt then.
+            if let Ok(cg) = Cgroup::open(&parent, &id) {
+                if let Err(e) = cg.destroy() {
+                    tracing::warn!(container = %id, error = %e, "removing cgroup");
+                }
+            }
+            let _ = std::fs::remove_dir_all(&layout.run);
+            // The record goes first, so a crash mid-removal leaves nothing restore would adopt.
+            let _ = std::fs::remove_file(layout.record());
+            // The directory (the writable layer may be large) leaves with one rename and is
+            // deleted in the background, as moby removes layers; a daemon start deletes what
+            // a crash left there.
+            let doomed = trash.join(&id);
+            let moved = std::fs::create_dir_all(&trash)
+                .and_then(|()| std::fs::rename(&layout.dir, &doomed));
+            match moved {
+                Ok(()) => {
+                    tokio::runtime::Handle::current().spawn_blocking(move || {
+                        if let Err(e) = std::fs::remove_dir_all(&doomed) {
+                            tracing::warn!(path = %doomed.display(), error = %e, "deleting a removed container's files");
+                        }
+                    });
+                    Ok(())
+                }
+                Err(_) => std::fs::remove_dir_all(&layout.dir),
+            }
+        })
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))??;
         self.map.write().await.remove(&ctr.id);
         let _ = ctr.status.send_replace(Status::Dead);
         tracing::info!(container = %ctr.id, "container removed");
