@@ -69,9 +69,16 @@ pub struct Started {
     pub attach_socket: String,
 }
 
+/// Writes the container's record atomically; durably (fsync) unless the container is removed
+/// when it exits: after a host crash such a container is removed by the next daemon whatever
+/// its record says (see `readopt`; an unreadable record removes it as well), so syncing its
+/// records would buy nothing and costs two journal commits a write.
 fn persist(layout: &Layout, rec: &ContainerRecord) -> Result<(), ApiError> {
-    write_json(&layout.record(), rec)
-        .map_err(|e| ApiError::internal(format!("saving container {}: {e}", rec.id)))
+    let written = match rec.config.auto_remove {
+        true => replace_json(&layout.record(), rec),
+        false => write_json(&layout.record(), rec),
+    };
+    written.map_err(|e| ApiError::internal(format!("saving container {}: {e}", rec.id)))
 }
 
 impl Containers {
@@ -165,7 +172,7 @@ impl Containers {
     }
 
     async fn readopt(self: &Arc<Self>, ctr: Arc<Ctr>) {
-        let (status, shim_pid, shim_start, policy, manual) = {
+        let (status, shim_pid, shim_start, policy, manual, auto_remove) = {
             let r = ctr.rec.lock().await;
             (
                 r.state.status,
@@ -173,6 +180,7 @@ impl Containers {
                 r.state.shim_start_time,
                 r.config.restart,
                 r.state.manually_stopped,
+                r.config.auto_remove,
             )
         };
         match status {
@@ -184,6 +192,13 @@ impl Containers {
             Status::Running | Status::Paused | Status::Restarting => {
                 // It ended while no daemon was watching: record how, then apply the policy.
                 self.on_exit(ctr, shim_pid).await;
+            }
+            // A --rm container that is not running is removed, as Docker's daemon does on
+            // start; this also covers one whose last record was lost with the host.
+            _ if auto_remove => {
+                if let Err(e) = self.remove(&ctr, true).await {
+                    tracing::warn!(container = %ctr.id, error = %e.message, "removing a stopped --rm container");
+                }
             }
             _ if policy.start_on_daemon_start(manual) => {
                 let this = self.clone();
