@@ -205,8 +205,10 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("netd.json");
         let saver = Saver::new(p.clone());
-        let mut s = State::default();
-        s.seq = 1;
+        let mut s = State {
+            seq: 1,
+            ..Default::default()
+        };
         let first = saver.stage(&s);
         s.seq = 2;
         let second = saver.stage(&s);
