@@ -508,6 +508,7 @@ pub fn build_spec(inp: SpecInputs) -> Result<Spec, String> {
         wait_attach: inp.wait_attach,
         shim_record: inp.layout.shim_record(),
         exit_record: inp.layout.exit_record(),
+        ephemeral: cfg.auto_remove,
     })
 }
 

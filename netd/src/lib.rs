@@ -82,7 +82,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
-use store::{EndpointRecord, NetworkRecord, State};
+use store::{EndpointRecord, NetworkRecord, Saver, State};
 
 /// Errors of [`Netd`]; module errors are wrapped with what was being done.
 #[derive(Debug, thiserror::Error)]
@@ -280,7 +280,7 @@ pub struct Attachment {
 /// state lock, which is what makes "never two holders of an address" hold.
 pub struct Netd {
     opts: NetdOptions,
-    state_path: PathBuf,
+    saver: std::sync::Arc<Saver>,
     state: tokio::sync::Mutex<State>,
     host: Netlink,
     fw: Firewall,
@@ -438,7 +438,7 @@ impl Netd {
         let fw = Firewall::new(&opts.iptables, &opts.chain_prefix);
         let netd = Netd {
             opts,
-            state_path,
+            saver: std::sync::Arc::new(Saver::new(state_path)),
             state: tokio::sync::Mutex::new(state),
             host,
             fw,
@@ -457,8 +457,8 @@ impl Netd {
     }
 
     fn save(&self, state: &State) -> Result<()> {
-        state
-            .save(&self.state_path)
+        self.saver
+            .flush(self.saver.stage(state))
             .map_err(ctx("save netd state", e_store))
     }
 
@@ -700,14 +700,30 @@ impl Netd {
                 containers: n.endpoints.keys().cloned().collect(),
             });
         }
+        let t = std::time::Instant::now();
         self.dns.lock().unwrap().remove(&n.id);
-        self.host
-            .delete(&n.bridge)
-            .await
-            .map_err(ctx(format!("remove network {}", n.name), e_link))?;
         state.networks.remove(&n.id);
+        // The bridge's deletion and the rules' rewrite each wait out RCU grace periods in
+        // the kernel (unregister_netdevice, nft commit); they do not depend on each other,
+        // so they wait together. The rules no longer name the bridge either way.
+        let (deleted, rules) = tokio::join!(
+            self.host.delete(&n.bridge),
+            self.apply_firewall(&state, false)
+        );
+        if let Err(e) = deleted {
+            state.networks.insert(n.id.clone(), n.clone());
+            if let Err(e) = self.apply_firewall(&state, false).await {
+                tracing::warn!(network = %n.name, error = %e, "restoring rules after a failed removal");
+            }
+            return Err(e_link(format!("remove network {}", n.name), e));
+        }
         self.save(&state)?;
-        self.apply_firewall(&state, false).await
+        tracing::debug!(
+            network = %n.name,
+            micros = t.elapsed().as_micros() as u64,
+            "network removed"
+        );
+        rules
     }
 
     pub async fn list(&self) -> Vec<NetworkInfo> {
@@ -962,7 +978,7 @@ impl Netd {
     /// every removal wait out an RCU grace period (unregister_netdevice -> synchronize_net,
     /// ~10-20 ms a device).
     pub async fn release_container(&self, container_id: &str) -> Result<()> {
-        {
+        let (staged, rules) = {
             let mut state = self.state.lock().await;
             let had_ports = state.published.remove(container_id).is_some();
             let mut changed = had_ports;
@@ -971,12 +987,24 @@ impl Netd {
             }
             if changed {
                 self.refresh_all_dns(&state);
-                self.save(&state)?;
             }
-            if had_ports {
-                self.apply_firewall(&state, false).await?;
-            }
+            let staged = changed.then(|| self.saver.stage(&state));
+            let rules = match had_ports {
+                true => self.apply_firewall(&state, false).await,
+                false => Ok(()),
+            };
+            (staged, rules)
+        };
+        // Written outside the lock: the containers of a stack going down at once share a
+        // write (see Saver), instead of each waiting out an fsync'd write of its own.
+        if let Some(gen) = staged {
+            let saver = self.saver.clone();
+            tokio::task::spawn_blocking(move || saver.flush(gen))
+                .await
+                .expect("state write does not panic")
+                .map_err(ctx("save netd state", e_store))?;
         }
+        rules?;
         match self.remove_netns(container_id).await {
             Ok(()) => Ok(()),
             // A container without a namespace of its own (host, none, container:X).

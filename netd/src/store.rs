@@ -1,6 +1,6 @@
 //! Persisted netd state: one JSON document, written atomically.
 //!
-//! Door: [`State::load`] / [`State::save`]. One file (not one per network) because an attach
+//! Door: [`State::load`] and [`Saver`] (stage a change, flush it to disk). One file (not one per network) because an attach
 //! changes a network's endpoints and the container's published ports together; a single
 //! rename keeps them consistent after a crash.
 
@@ -98,14 +98,6 @@ impl State {
         }
     }
 
-    pub fn save(&self, path: &Path) -> Result<(), StoreError> {
-        let bytes = serde_json::to_vec_pretty(self).expect("state serialises");
-        write_atomic(path, &bytes).map_err(|source| StoreError::Write {
-            path: path.into(),
-            source,
-        })
-    }
-
     pub fn find(&self, id_or_name: &str) -> Option<&NetworkRecord> {
         self.networks
             .get(id_or_name)
@@ -121,6 +113,53 @@ impl State {
                     _ => None,
                 }
             })
+    }
+}
+
+/// Writes of the state file, grouped: concurrent changes (ten containers of a stack released
+/// at once) share one write instead of queueing an fsync'd write each. A change is staged
+/// while the state lock is held, so staged snapshots are ordered as the changes they capture;
+/// [`Saver::flush`] then returns once a snapshot at least that new is on disk, writing the
+/// newest staged one itself if none is.
+pub(crate) struct Saver {
+    path: PathBuf,
+    /// The newest staged snapshot and its number.
+    staged: std::sync::Mutex<(u64, std::sync::Arc<Vec<u8>>)>,
+    /// The number of the snapshot on disk; held while writing.
+    written: std::sync::Mutex<u64>,
+}
+
+impl Saver {
+    pub fn new(path: PathBuf) -> Saver {
+        Saver {
+            path,
+            staged: Default::default(),
+            written: Default::default(),
+        }
+    }
+
+    /// Call with the state lock held. Returns the snapshot's number for [`Saver::flush`].
+    pub fn stage(&self, state: &State) -> u64 {
+        let bytes = serde_json::to_vec_pretty(state).expect("state serialises");
+        let mut staged = self.staged.lock().unwrap();
+        staged.0 += 1;
+        staged.1 = std::sync::Arc::new(bytes);
+        staged.0
+    }
+
+    /// Makes snapshot `gen` (or a newer one) durable.
+    pub fn flush(&self, gen: u64) -> Result<(), StoreError> {
+        let mut written = self.written.lock().unwrap();
+        if *written >= gen {
+            return Ok(());
+        }
+        let (newest, bytes) = self.staged.lock().unwrap().clone();
+        write_atomic(&self.path, &bytes).map_err(|source| StoreError::Write {
+            path: self.path.clone(),
+            source,
+        })?;
+        *written = newest;
+        Ok(())
     }
 }
 
@@ -156,7 +195,35 @@ mod tests {
             seq: 7,
             ..Default::default()
         };
-        s.save(&p).unwrap();
+        let saver = Saver::new(p.clone());
+        saver.flush(saver.stage(&s)).unwrap();
         assert_eq!(State::load(&p).unwrap().seq, 7);
+    }
+
+    #[test]
+    fn grouped_flush_writes_the_newest_snapshot_once() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("netd.json");
+        let saver = Saver::new(p.clone());
+        let mut s = State {
+            seq: 1,
+            ..Default::default()
+        };
+        let first = saver.stage(&s);
+        s.seq = 2;
+        let second = saver.stage(&s);
+        saver.flush(first).unwrap();
+        assert_eq!(
+            State::load(&p).unwrap().seq,
+            2,
+            "the newest staged state is written"
+        );
+        std::fs::remove_file(&p).unwrap();
+        saver.flush(second).unwrap();
+        assert!(!p.exists(), "already durable: no second write");
+        s.seq = 3;
+        let third = saver.stage(&s);
+        saver.flush(third).unwrap();
+        assert_eq!(State::load(&p).unwrap().seq, 3);
     }
 }

@@ -32,6 +32,37 @@ fn run_prints_output_and_propagates_exit_codes() {
     assert_eq!(b.ok(&["container", "ls", "-aq"]), "");
 }
 
+/// The root line of /proc/self/mountinfo inside a container: its overlay and options.
+fn root_mount(b: &Berth, extra: &[&str]) -> String {
+    let mut args = vec!["container", "run"];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&["bb:local", "cat", "/proc/self/mountinfo"]);
+    let out = b.ok(&args);
+    out.lines()
+        .find(|l| l.split(' ').nth(4) == Some("/"))
+        .unwrap_or_else(|| panic!("no root mount in {out}"))
+        .to_string()
+}
+
+#[test]
+fn only_removed_containers_skip_syncing_their_writable_layer() {
+    let b = Berth::new();
+    // A --rm container's writable layer goes when it exits: nothing to sync (overlay
+    // volatile), so its exit does not wait for a journal commit.
+    let rm = root_mount(&b, &["--rm"]);
+    assert!(rm.contains(" overlay ") && rm.contains("volatile"), "{rm}");
+    // Any other container keeps a durable writable layer: fsync inside it means it.
+    let kept = root_mount(&b, &["--name", "kept"]);
+    assert!(
+        kept.contains(" overlay ") && !kept.contains("volatile"),
+        "{kept}"
+    );
+    // And it can be started again on the same layer.
+    b.ok(&["container", "start", "kept"]);
+    b.ok(&["container", "rm", "-f", "kept"]);
+    assert_eq!(b.ok(&["container", "ls", "-aq"]), "");
+}
+
 #[test]
 fn isolation_defaults_match_docker() {
     let b = Berth::new();

@@ -231,6 +231,29 @@ fn restart_policies_follow_docker() {
 }
 
 #[test]
+fn a_daemon_start_removes_rm_containers_that_are_not_running() {
+    let b = Berth::new();
+    // Docker's daemon does the same on start; it is also what makes the records of --rm
+    // containers safe to write without fsync (a host crash can only lead to this removal).
+    b.ok(&[
+        "container",
+        "create",
+        "--rm",
+        "--name",
+        "gone",
+        "bb:local",
+        "true",
+    ]);
+    b.ok(&["container", "create", "--name", "kept", "bb:local", "true"]);
+    b.ok(&["daemon", "stop"]);
+    assert_eq!(b.status("kept"), "created");
+    let gone = b.run(&["container", "inspect", "gone"]);
+    assert!(!gone.status.success(), "the --rm container was removed");
+    b.ok(&["container", "rm", "kept"]);
+    assert_eq!(b.ok(&["container", "ls", "-aq"]), "");
+}
+
+#[test]
 fn unless_stopped_remembers_a_manual_stop_across_daemon_restarts() {
     let b = Berth::new();
     b.ok(&[

@@ -10,7 +10,7 @@ use berth_engine::container::{
     self as model, ContainerConfig, ContainerRecord, HealthStatus, ImageDefaults, Layout,
     RestartPolicy, SpecInputs, Status,
 };
-use berth_engine::fsutil::{new_id, read_json, write_json};
+use berth_engine::fsutil::{new_id, read_json, replace_json, write_json};
 use berth_engine::runtime::spec::{CgroupRef, ExitRecord, Mount, MountKind, ShimRecord};
 use berth_engine::runtime::{procinfo, shim::SPEC_FILE};
 use serde::Serialize;
@@ -69,9 +69,16 @@ pub struct Started {
     pub attach_socket: String,
 }
 
+/// Writes the container's record atomically; durably (fsync) unless the container is removed
+/// when it exits: after a host crash such a container is removed by the next daemon whatever
+/// its record says (see `readopt`; an unreadable record removes it as well), so syncing its
+/// records would buy nothing and costs two journal commits a write.
 fn persist(layout: &Layout, rec: &ContainerRecord) -> Result<(), ApiError> {
-    write_json(&layout.record(), rec)
-        .map_err(|e| ApiError::internal(format!("saving container {}: {e}", rec.id)))
+    let written = match rec.config.auto_remove {
+        true => replace_json(&layout.record(), rec),
+        false => write_json(&layout.record(), rec),
+    };
+    written.map_err(|e| ApiError::internal(format!("saving container {}: {e}", rec.id)))
 }
 
 impl Containers {
@@ -133,8 +140,15 @@ impl Containers {
         }
     }
 
+    /// Where removed containers' directories wait for their deletion (see `remove`).
+    fn trash_dir(&self) -> PathBuf {
+        self.root.join("removed")
+    }
+
     /// Loads every record and re-adopts what is still running (called once at daemon start).
     pub async fn restore(self: &Arc<Self>) {
+        // Directories of containers removed just before a crash.
+        let _ = std::fs::remove_dir_all(self.trash_dir());
         let dir = self.root.join("containers");
         let Ok(entries) = std::fs::read_dir(&dir) else {
             return;
@@ -158,7 +172,7 @@ impl Containers {
     }
 
     async fn readopt(self: &Arc<Self>, ctr: Arc<Ctr>) {
-        let (status, shim_pid, shim_start, policy, manual) = {
+        let (status, shim_pid, shim_start, policy, manual, auto_remove) = {
             let r = ctr.rec.lock().await;
             (
                 r.state.status,
@@ -166,6 +180,7 @@ impl Containers {
                 r.state.shim_start_time,
                 r.config.restart,
                 r.state.manually_stopped,
+                r.config.auto_remove,
             )
         };
         match status {
@@ -177,6 +192,13 @@ impl Containers {
             Status::Running | Status::Paused | Status::Restarting => {
                 // It ended while no daemon was watching: record how, then apply the policy.
                 self.on_exit(ctr, shim_pid).await;
+            }
+            // A --rm container that is not running is removed, as Docker's daemon does on
+            // start; this also covers one whose last record was lost with the host.
+            _ if auto_remove => {
+                if let Err(e) = self.remove(&ctr, true).await {
+                    tracing::warn!(container = %ctr.id, error = %e.message, "removing a stopped --rm container");
+                }
             }
             _ if policy.start_on_daemon_start(manual) => {
                 let this = self.clone();
@@ -310,6 +332,10 @@ impl Containers {
             .await
             .map_err(|e| ApiError::internal(e.to_string()))?
             .map_err(|e| ApiError::internal(format!("creating cgroup: {e}")))?;
+        // The shim moves the container's init into that cgroup in a few milliseconds. Not
+        // before the cgroup exists: the warm-up's first move holds the cgroup mutex through
+        // its grace period, which would hold up the mkdirs above.
+        super::attach_warmup::touch();
         let shared_netns = match rec.config.network_mode.strip_prefix("container:") {
             Some(other) => Some(self.netns_of(other).await?),
             None => None,
@@ -344,7 +370,8 @@ impl Containers {
                 m.source = std::env::current_dir().unwrap_or_default().join(&m.source);
             }
         });
-        write_json(&layout.dir.join(SPEC_FILE), &spec)?;
+        // Rewritten before every start and read by the shim at once: atomic, not durable.
+        replace_json(&layout.dir.join(SPEC_FILE), &spec)?;
 
         let out = tokio::process::Command::new(&self.shim_exe)
             .arg("shim")
@@ -454,7 +481,11 @@ impl Containers {
             None
         };
         let auto_remove = rec.config.auto_remove && !restart;
-        let _ = persist(&layout, &rec);
+        if !auto_remove {
+            // A container about to be removed needs no record of its exit: a daemon killed
+            // before the removal finds a dead shim and an exit record, and comes back here.
+            let _ = persist(&layout, &rec);
+        }
         let status = rec.state.status;
         tracing::info!(container = %ctr.id, exit_code = rec.state.exit_code, oom, restart, "container exited");
         self.events.emit("die", &rec);
@@ -649,15 +680,41 @@ impl Containers {
             self.events.emit("destroy", &rec);
         }
         let _ = ctr.status.send_replace(Status::Removing);
-        self.destroy_cgroup(&ctr.id).await;
         self.nets.release(&ctr.id).await;
         let layout = self.layout(&ctr.id);
-        let _ = std::fs::remove_dir_all(&layout.run);
-        // The record goes first, so a crash mid-removal leaves nothing restore would adopt.
-        let _ = std::fs::remove_file(layout.record());
-        tokio::task::spawn_blocking(move || std::fs::remove_dir_all(&layout.dir))
-            .await
-            .map_err(|e| ApiError::internal(e.to_string()))??;
+        let (parent, id, trash) = (self.cgroup_parent.clone(), ctr.id.clone(), self.trash_dir());
+        // One hop to a blocking thread for the whole filesystem part (each hop is a wake-up
+        // of another thread, which a loaded host makes slow).
+        tokio::task::spawn_blocking(move || {
+            // Gone already when the exit was handled; this covers a failed attempt then.
+            if let Ok(cg) = Cgroup::open(&parent, &id) {
+                if let Err(e) = cg.destroy() {
+                    tracing::warn!(container = %id, error = %e, "removing cgroup");
+                }
+            }
+            let _ = std::fs::remove_dir_all(&layout.run);
+            // The record goes first, so a crash mid-removal leaves nothing restore would adopt.
+            let _ = std::fs::remove_file(layout.record());
+            // The directory (the writable layer may be large) leaves with one rename and is
+            // deleted in the background, as moby removes layers; a daemon start deletes what
+            // a crash left there.
+            let doomed = trash.join(&id);
+            let moved = std::fs::create_dir_all(&trash)
+                .and_then(|()| std::fs::rename(&layout.dir, &doomed));
+            match moved {
+                Ok(()) => {
+                    tokio::runtime::Handle::current().spawn_blocking(move || {
+                        if let Err(e) = std::fs::remove_dir_all(&doomed) {
+                            tracing::warn!(path = %doomed.display(), error = %e, "deleting a removed container's files");
+                        }
+                    });
+                    Ok(())
+                }
+                Err(_) => std::fs::remove_dir_all(&layout.dir),
+            }
+        })
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))??;
         self.map.write().await.remove(&ctr.id);
         let _ = ctr.status.send_replace(Status::Dead);
         tracing::info!(container = %ctr.id, "container removed");

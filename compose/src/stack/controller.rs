@@ -821,8 +821,8 @@ pub async fn down(
     p: Option<&Project>,
     o: &DownOptions,
 ) -> Result<Outcome, ApiError> {
-    let started = Instant::now();
     let mut out = Outcome::default();
+    let started = Instant::now();
     let observed = observed(d, project).await;
     let images = images_to_remove(project, p, &observed, o.rmi.as_deref()).await?;
     let order: Vec<Vec<String>> = match p {
@@ -864,6 +864,11 @@ pub async fn down(
                 .push(t.await.map_err(|e| ApiError::internal(e.to_string()))??);
         }
     }
+    tracing::debug!(
+        project,
+        micros = started.elapsed().as_micros() as u64,
+        "down: containers removed"
+    );
     for n in d.nets.netd.list().await {
         if n.labels.get(LABEL_PROJECT).map(String::as_str) == Some(project) {
             let t = Instant::now();
@@ -880,6 +885,11 @@ pub async fn down(
             }
         }
     }
+    tracing::debug!(
+        project,
+        micros = started.elapsed().as_micros() as u64,
+        "down: networks removed"
+    );
     if o.volumes {
         let vols = d.volumes.with(|v| Ok(v.list())).await?;
         for v in vols

@@ -11,7 +11,7 @@ use super::logs::{now_rfc3339, LogWriter};
 use super::procinfo;
 use super::spec::{ExitRecord, ShimRecord, Spec};
 use super::sync::{self, Channel, Message, CGROUP_JOINED, ERROR, GO, READY};
-use crate::fsutil::{read_json, write_json};
+use crate::fsutil::{read_json, replace_json, write_json};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sched::{unshare, CloneFlags};
 use nix::sys::signal::{SigSet, Signal};
@@ -232,7 +232,9 @@ impl Shim {
             pid: child.as_raw(),
             pid_start_time: procinfo::start_time(child.as_raw()).unwrap_or(0),
         };
-        write_json(&spec.shim_record, &record)
+        // Pids and start times of live processes mean nothing after a host crash: atomic
+        // is enough, durable is not needed (see fsutil::replace_file).
+        replace_json(&spec.shim_record, &record)
             .map_err(|err| fail(format!("writing {}: {err}", spec.shim_record.display())))?;
         let record_json = serde_json::to_string(&record).unwrap_or_default();
         let mut shim = Shim {
@@ -302,7 +304,11 @@ impl Shim {
             finished_at: now_rfc3339(),
             error,
         };
-        if let Err(e) = write_json(&self.spec.exit_record, &rec) {
+        let written = match self.spec.ephemeral {
+            true => replace_json(&self.spec.exit_record, &rec),
+            false => write_json(&self.spec.exit_record, &rec),
+        };
+        if let Err(e) = written {
             tracing::error!(path = %self.spec.exit_record.display(), error = %e, "cannot record the exit status");
         }
     }

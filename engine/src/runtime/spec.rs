@@ -43,6 +43,11 @@ pub struct Spec {
     /// Where the shim records its own pid and start time, and the container's exit.
     pub shim_record: PathBuf,
     pub exit_record: PathBuf,
+    /// The container is removed when it exits (`--rm`): nothing of its writable layer or its
+    /// exit status can be observed after a host crash (the next daemon removes it), so
+    /// neither is synced to disk (overlay `volatile`, exit record without fsync).
+    #[serde(default)]
+    pub ephemeral: bool,
 }
 
 fn default_shm_size() -> u64 {
