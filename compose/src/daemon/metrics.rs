@@ -80,6 +80,9 @@ pub struct Metrics {
     /// What a scrape reads, held open by container id: opening a cgroup parses the mount
     /// table and walks long paths, a scrape should do neither.
     sources: Mutex<HashMap<String, Source>>,
+    /// Size of the last exposition: the next one is about as large (hundreds of KB with
+    /// a hundred containers), so its buffer is allocated once.
+    last_size: std::sync::atomic::AtomicUsize,
 }
 
 fn reconcile_histogram() -> Histogram {
@@ -123,6 +126,7 @@ impl Metrics {
             desired: Mutex::new(BTreeMap::new()),
             cgroup_parent: cgroup_parent.to_string(),
             sources: Mutex::new(HashMap::new()),
+            last_size: Default::default(),
         }
     }
 
@@ -177,12 +181,14 @@ impl Metrics {
                 tracing::warn!(error = %e, "metrics collection failed");
                 Scrape::default()
             });
-        let mut out = String::with_capacity(64 * 1024);
+        use std::sync::atomic::Ordering::Relaxed;
+        let mut out = String::with_capacity(self.last_size.load(Relaxed) + 4096);
         let mut per_scrape = Registry::default();
         per_scrape.register_collector(Box::new(scrape));
         // Writing to a String cannot fail.
         let _ = prometheus_client::encoding::text::encode_registry(&mut out, &self.registry);
         let _ = prometheus_client::encoding::text::encode(&mut out, &per_scrape);
+        self.last_size.store(out.len(), Relaxed);
         out
     }
 
