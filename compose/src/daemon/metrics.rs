@@ -8,7 +8,7 @@
 //! process spawned.
 
 use super::containers::Containers;
-use berth_engine::cgroups::{Cgroup, Stats};
+use berth_engine::cgroups::{Cgroup, Stats, StatsReader};
 use berth_engine::container::{HealthStatus, Status};
 use berth_engine::runtime::procinfo;
 use bytes::Bytes;
@@ -77,8 +77,12 @@ pub struct Metrics {
     /// Desired replicas by (project, service), as the controller last computed them.
     desired: Mutex<BTreeMap<(String, String), u32>>,
     cgroup_parent: String,
-    /// Opened cgroups by container id: opening one parses the mount table, a scrape should not.
-    cgroups: Mutex<HashMap<String, Cgroup>>,
+    /// What a scrape reads, held open by container id: opening a cgroup parses the mount
+    /// table and walks long paths, a scrape should do neither.
+    sources: Mutex<HashMap<String, Source>>,
+    /// Size of the last exposition: the next one is about as large (hundreds of KB with
+    /// a hundred containers), so its buffer is allocated once.
+    last_size: std::sync::atomic::AtomicUsize,
 }
 
 fn reconcile_histogram() -> Histogram {
@@ -121,7 +125,8 @@ impl Metrics {
             actions,
             desired: Mutex::new(BTreeMap::new()),
             cgroup_parent: cgroup_parent.to_string(),
-            cgroups: Mutex::new(HashMap::new()),
+            sources: Mutex::new(HashMap::new()),
+            last_size: Default::default(),
         }
     }
 
@@ -176,12 +181,14 @@ impl Metrics {
                 tracing::warn!(error = %e, "metrics collection failed");
                 Scrape::default()
             });
-        let mut out = String::with_capacity(64 * 1024);
+        use std::sync::atomic::Ordering::Relaxed;
+        let mut out = String::with_capacity(self.last_size.load(Relaxed) + 4096);
         let mut per_scrape = Registry::default();
         per_scrape.register_collector(Box::new(scrape));
         // Writing to a String cannot fail.
         let _ = prometheus_client::encoding::text::encode_registry(&mut out, &self.registry);
         let _ = prometheus_client::encoding::text::encode(&mut out, &per_scrape);
+        self.last_size.store(out.len(), Relaxed);
         out
     }
 
@@ -234,7 +241,7 @@ impl Metrics {
 
     /// Blocking: cgroup files and /proc of every running container.
     fn measure(&self, seen: Vec<Seen>) -> Scrape {
-        let mut cache = self.cgroups.lock().unwrap();
+        let mut cache = self.sources.lock().unwrap();
         cache.retain(|id, _| seen.iter().any(|s| &s.id == id));
         let mut running: BTreeMap<(String, String), u64> = self
             .desired
@@ -268,24 +275,89 @@ impl Metrics {
         }
     }
 
-    fn usage(&self, cache: &mut HashMap<String, Cgroup>, s: &Seen) -> Option<Usage> {
-        let cgroup = match cache.get(&s.id) {
-            Some(cg) => cg,
-            None => {
-                let cg = Cgroup::open(&self.cgroup_parent, &s.id).ok()?;
-                cache.entry(s.id.clone()).or_insert(cg)
+    fn usage(&self, cache: &mut HashMap<String, Source>, s: &Seen) -> Option<Usage> {
+        // A cached source can be stale (the container restarted: a new init, a new cgroup
+        // directory); its reads then fail, and one fresh open is tried.
+        for fresh in [false, true] {
+            if fresh || cache.get(&s.id).is_some_and(|src| src.pid != s.pid) {
+                cache.remove(&s.id);
             }
-        };
-        let stats = cgroup.stats().ok()?;
-        // The init's view of the network is the container's; read it only while the pid is
-        // still that init (pids are reused).
-        let net = std::fs::read_to_string(format!("/proc/{}/net/dev", s.pid))
-            .ok()
-            .filter(|_| procinfo::is_same_process(s.pid, s.pid_start_time))
-            .map(|text| parse_net_dev(&text))
-            .unwrap_or_default();
-        Some(Usage { stats, net })
+            if !cache.contains_key(&s.id) {
+                cache.insert(s.id.clone(), Source::open(&self.cgroup_parent, s)?);
+            }
+            let src = &cache[&s.id];
+            let Ok(stats) = src.cgroup.stats() else {
+                continue;
+            };
+            let net = match &src.proc {
+                Some(p) => match read_at(p, c"net/dev") {
+                    Some(text) => parse_net_dev(&text),
+                    None => continue,
+                },
+                None => Vec::new(),
+            };
+            return Some(Usage { stats, net });
+        }
+        cache.remove(&s.id);
+        None
     }
+}
+
+/// One running container's cgroup directories and /proc/PID directory, held open.
+struct Source {
+    pid: i32,
+    cgroup: StatsReader,
+    /// /proc/PID of the container's init, opened after checking its start time: the fd keeps
+    /// naming that process even if the pid is reused (reads fail once it is gone), so no
+    /// scrape can read another process's network namespace.
+    proc: Option<std::os::fd::OwnedFd>,
+}
+
+impl Source {
+    fn open(parent: &str, s: &Seen) -> Option<Source> {
+        let cgroup = Cgroup::open(parent, &s.id).ok()?.stats_reader().ok()?;
+        let proc = nix::fcntl::open(
+            format!("/proc/{}", s.pid).as_str(),
+            nix::fcntl::OFlag::O_RDONLY
+                | nix::fcntl::OFlag::O_DIRECTORY
+                | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .ok()
+        // SAFETY: open just returned this fd and nothing else owns it.
+        .map(|fd| unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) })
+        .filter(|_| procinfo::is_same_process(s.pid, s.pid_start_time));
+        Some(Source {
+            pid: s.pid,
+            cgroup,
+            proc,
+        })
+    }
+}
+
+/// Reads `file` relative to the open directory `dir`.
+fn read_at(dir: &std::os::fd::OwnedFd, file: &std::ffi::CStr) -> Option<String> {
+    use std::io::Read;
+    use std::os::fd::{AsRawFd, FromRawFd};
+    let fd = nix::fcntl::openat(
+        Some(dir.as_raw_fd()),
+        file,
+        nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .ok()?;
+    // SAFETY: openat just returned this fd and nothing else owns it.
+    let mut f = unsafe { std::fs::File::from_raw_fd(fd) };
+    // Plain reads: File::read_to_string would first stat the file for a size /proc cannot give.
+    let mut buf = Vec::with_capacity(4096);
+    let mut chunk = [0u8; 4096];
+    loop {
+        match f.read(&mut chunk).ok()? {
+            0 => break,
+            n => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+    String::from_utf8(buf).ok()
 }
 
 /// What a scrape needs of one container record.

@@ -1,9 +1,13 @@
 //! Reading and writing cgroup control files, with the path in every error.
 
 use std::collections::HashMap;
-use std::fs::{self, OpenOptions};
-use std::io::{self, Write};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
+
+use nix::fcntl::{openat, OFlag};
+use nix::sys::stat::Mode;
 
 use super::error::{CgroupError, Result};
 
@@ -27,31 +31,118 @@ pub fn write(controller: &'static str, dir: &Path, file: &str, value: &str) -> R
     })
 }
 
-/// Reads the whole control file `dir/file` as text.
-pub fn read(dir: &Path, file: &str) -> Result<String> {
-    let path = dir.join(file);
-    fs::read_to_string(&path).map_err(|source| CgroupError::Read { path, source })
+/// A directory whose control files can be read: a path, or a directory opened once.
+pub trait ControlDir {
+    fn path(&self) -> &Path;
+    /// Opens `file` in this directory for reading.
+    fn open(&self, file: &str) -> io::Result<File>;
+}
+
+impl ControlDir for Path {
+    fn path(&self) -> &Path {
+        self
+    }
+    fn open(&self, file: &str) -> io::Result<File> {
+        File::open(self.join(file))
+    }
+}
+
+impl ControlDir for PathBuf {
+    fn path(&self) -> &Path {
+        self
+    }
+    fn open(&self, file: &str) -> io::Result<File> {
+        self.as_path().open(file)
+    }
+}
+
+/// A control directory held open, so that reading one of its files resolves one name instead
+/// of walking the whole /sys/fs/cgroup/... path again: a metrics scrape reads hundreds of
+/// them. The fd keeps naming the same directory; once the cgroup is removed, opens fail.
+#[derive(Debug)]
+pub struct OpenDir {
+    path: PathBuf,
+    fd: OwnedFd,
+}
+
+impl OpenDir {
+    pub fn open(path: &Path) -> Result<OpenDir> {
+        let fd = openat(
+            None,
+            path,
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| CgroupError::Read {
+            path: path.to_path_buf(),
+            source: e.into(),
+        })?;
+        // SAFETY: openat just returned this fd and nothing else owns it.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        Ok(OpenDir {
+            path: path.to_path_buf(),
+            fd,
+        })
+    }
+}
+
+impl ControlDir for OpenDir {
+    fn path(&self) -> &Path {
+        &self.path
+    }
+    fn open(&self, file: &str) -> io::Result<File> {
+        let fd = openat(
+            Some(self.fd.as_raw_fd()),
+            file,
+            OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )?;
+        // SAFETY: openat just returned this fd and nothing else owns it.
+        Ok(File::from(unsafe { OwnedFd::from_raw_fd(fd) }))
+    }
+}
+
+/// Reads the whole control file `dir/file` as text. Plain read(2)s into one buffer: control
+/// files report a size of 4096 or 0, so the stat that fs::read_to_string makes for a size hint
+/// only costs a syscall.
+pub fn read(dir: &(impl ControlDir + ?Sized), file: &str) -> Result<String> {
+    let read = || -> io::Result<String> {
+        let mut f = dir.open(file)?;
+        let mut buf = Vec::with_capacity(4096);
+        let mut chunk = [0u8; 4096];
+        loop {
+            match f.read(&mut chunk)? {
+                0 => break,
+                n => buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+        String::from_utf8(buf).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+    };
+    read().map_err(|source| CgroupError::Read {
+        path: dir.path().join(file),
+        source,
+    })
 }
 
 /// Reads a control file holding a single number.
-pub fn read_u64(dir: &Path, file: &str) -> Result<u64> {
+pub fn read_u64(dir: &(impl ControlDir + ?Sized), file: &str) -> Result<u64> {
     let text = read(dir, file)?;
-    parse_u64(&dir.join(file), text.trim())
+    parse_u64(&dir.path().join(file), text.trim())
 }
 
 /// Reads a v2 limit file holding a number or "max"; "max" means unlimited (None).
-pub fn read_max(dir: &Path, file: &str) -> Result<Option<u64>> {
+pub fn read_max(dir: &(impl ControlDir + ?Sized), file: &str) -> Result<Option<u64>> {
     let text = read(dir, file)?;
     match text.trim() {
         "max" => Ok(None),
-        n => parse_u64(&dir.join(file), n).map(Some),
+        n => parse_u64(&dir.path().join(file), n).map(Some),
     }
 }
 
 /// Reads a flat keyed file ("key value" per line: memory.stat, cpu.stat, memory.events,
 /// cpuacct.stat, memory.oom_control) into a map; lines that do not parse are skipped because
 /// kernels add keys over time and some values are not numbers.
-pub fn read_keyed(dir: &Path, file: &str) -> Result<HashMap<String, u64>> {
+pub fn read_keyed(dir: &(impl ControlDir + ?Sized), file: &str) -> Result<HashMap<String, u64>> {
     Ok(parse_keyed(&read(dir, file)?))
 }
 
@@ -154,6 +245,25 @@ mod tests {
         assert!(msg.contains("memory.max"), "{msg}");
         assert!(msg.contains("memory controller"), "{msg}");
         assert!(!dir.path().join("memory.max").exists());
+    }
+
+    #[test]
+    fn open_dir_reads_like_a_path_and_names_the_file_in_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("cpu.stat"), "usage_usec 7\nuser_usec 5\n").unwrap();
+        let open = OpenDir::open(dir.path()).unwrap();
+        assert_eq!(
+            read_keyed(&open, "cpu.stat").unwrap(),
+            read_keyed(dir.path(), "cpu.stat").unwrap()
+        );
+        let err = read_u64(&open, "pids.current").unwrap_err().to_string();
+        assert!(
+            err.contains(&*dir.path().join("pids.current").to_string_lossy()),
+            "{err}"
+        );
+        // The fd names the directory itself: once it is gone, reads fail.
+        fs::remove_dir_all(dir.path()).unwrap();
+        assert!(read(&open, "cpu.stat").is_err());
     }
 
     #[test]

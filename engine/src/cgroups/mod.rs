@@ -455,32 +455,29 @@ impl Cgroup {
 
     /// Resource usage; parts whose controller the host lacks stay zero.
     pub fn stats(&self) -> Result<Stats> {
-        let mut s = Stats::default();
-        let cpu = match self.place("cpuacct") {
-            Some(Place::V1(dir)) => Some(stats::cpu_v1(dir)?),
-            Some(Place::V2(dir)) => Some(stats::cpu_v2(dir)?),
-            None => None,
+        let at = |controller| {
+            self.place(controller).map(|p| match p {
+                Place::V1(dir) => (false, dir),
+                Place::V2(dir) => (true, dir),
+            })
         };
-        if let Some(cpu) = cpu {
-            (s.cpu_usage_ns, s.cpu_user_ns, s.cpu_system_ns) =
-                (cpu.usage_ns, cpu.user_ns, cpu.system_ns);
-        }
-        let memory = match self.place("memory") {
-            Some(Place::V1(dir)) => Some(stats::memory_v1(dir)?),
-            Some(Place::V2(dir)) => Some(stats::memory_v2(dir)?),
-            None => None,
+        read_stats(at("cpuacct"), at("memory"), at("pids"))
+    }
+
+    /// The stats directories opened once, for reading [`Stats`] again and again (metrics).
+    pub fn stats_reader(&self) -> Result<StatsReader> {
+        let open = |controller| -> Result<Option<(bool, files::OpenDir)>> {
+            match self.place(controller) {
+                Some(Place::V1(dir)) => Ok(Some((false, files::OpenDir::open(dir)?))),
+                Some(Place::V2(dir)) => Ok(Some((true, files::OpenDir::open(dir)?))),
+                None => Ok(None),
+            }
         };
-        if let Some(m) = memory {
-            s.memory_usage_bytes = m.usage_bytes;
-            s.memory_working_set_bytes = m.working_set_bytes;
-            s.memory_rss_bytes = m.rss_bytes;
-            s.memory_limit_bytes = m.limit_bytes;
-            s.oom_kills = m.oom_kills;
-        }
-        if let Some(Place::V1(dir) | Place::V2(dir)) = self.place("pids") {
-            s.pids_current = stats::pids_current(dir)?;
-        }
-        Ok(s)
+        Ok(StatsReader {
+            cpu: open("cpuacct")?,
+            memory: open("memory")?,
+            pids: open("pids")?,
+        })
     }
 
     /// Whether the kernel OOM-killed a task of this cgroup; the daemon sets State.OOMKilled
@@ -509,6 +506,58 @@ impl Cgroup {
     pub fn layout(&self) -> Layout {
         self.layout
     }
+}
+
+/// A cgroup's stats directories, held open (see [`Cgroup::stats_reader`]). Reads fail once
+/// the cgroup is removed.
+#[derive(Debug)]
+pub struct StatsReader {
+    cpu: Option<(bool, files::OpenDir)>,
+    memory: Option<(bool, files::OpenDir)>,
+    pids: Option<(bool, files::OpenDir)>,
+}
+
+impl StatsReader {
+    pub fn stats(&self) -> Result<Stats> {
+        fn at(d: &Option<(bool, files::OpenDir)>) -> Option<(bool, &files::OpenDir)> {
+            d.as_ref().map(|(v2, dir)| (*v2, dir))
+        }
+        read_stats(at(&self.cpu), at(&self.memory), at(&self.pids))
+    }
+}
+
+/// [`Stats`] from the cpu, memory and pids directories, each (is cgroup2, directory).
+fn read_stats<D: files::ControlDir + ?Sized>(
+    cpu: Option<(bool, &D)>,
+    memory: Option<(bool, &D)>,
+    pids: Option<(bool, &D)>,
+) -> Result<Stats> {
+    let mut s = Stats::default();
+    let cpu = match cpu {
+        Some((false, dir)) => Some(stats::cpu_v1(dir)?),
+        Some((true, dir)) => Some(stats::cpu_v2(dir)?),
+        None => None,
+    };
+    if let Some(cpu) = cpu {
+        (s.cpu_usage_ns, s.cpu_user_ns, s.cpu_system_ns) =
+            (cpu.usage_ns, cpu.user_ns, cpu.system_ns);
+    }
+    let memory = match memory {
+        Some((false, dir)) => Some(stats::memory_v1(dir)?),
+        Some((true, dir)) => Some(stats::memory_v2(dir)?),
+        None => None,
+    };
+    if let Some(m) = memory {
+        s.memory_usage_bytes = m.usage_bytes;
+        s.memory_working_set_bytes = m.working_set_bytes;
+        s.memory_rss_bytes = m.rss_bytes;
+        s.memory_limit_bytes = m.limit_bytes;
+        s.oom_kills = m.oom_kills;
+    }
+    if let Some((_, dir)) = pids {
+        s.pids_current = stats::pids_current(dir)?;
+    }
+    Ok(s)
 }
 
 /// The directories from just below `root` down to `leaf`, top first.

@@ -1,11 +1,9 @@
 //! Resource usage read from a cgroup's control files, in the units cAdvisor reports.
 
-use std::path::Path;
-
 use serde::{Deserialize, Serialize};
 
 use super::error::Result;
-use super::files;
+use super::files::{self, ControlDir};
 
 /// Usage of one container's cgroup. Counters are cumulative since the cgroup was created.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,7 +46,7 @@ pub struct MemoryUsage {
 const V1_UNLIMITED: u64 = 1 << 62;
 
 /// v1 cpuacct: cpuacct.usage is in ns, cpuacct.stat in USER_HZ ticks (proc(5)).
-pub fn cpu_v1(dir: &Path) -> Result<CpuUsage> {
+pub fn cpu_v1(dir: &(impl ControlDir + ?Sized)) -> Result<CpuUsage> {
     let usage_ns = files::read_u64(dir, "cpuacct.usage")?;
     let ticks = files::read_keyed(dir, "cpuacct.stat")?;
     let ns_per_tick = 1_000_000_000 / user_hz();
@@ -61,7 +59,7 @@ pub fn cpu_v1(dir: &Path) -> Result<CpuUsage> {
 
 /// v2 cpu.stat, in microseconds; present in every non-root cgroup even without the cpu
 /// controller enabled.
-pub fn cpu_v2(dir: &Path) -> Result<CpuUsage> {
+pub fn cpu_v2(dir: &(impl ControlDir + ?Sized)) -> Result<CpuUsage> {
     let stat = files::read_keyed(dir, "cpu.stat")?;
     let ns = |key: &str| stat.get(key).copied().unwrap_or(0) * 1_000;
     Ok(CpuUsage {
@@ -73,7 +71,7 @@ pub fn cpu_v2(dir: &Path) -> Result<CpuUsage> {
 
 /// v1 memory. memory.stat's total_* keys are hierarchical; the plain keys would miss
 /// children. The oom_kill line of memory.oom_control exists since Linux 4.13.
-pub fn memory_v1(dir: &Path) -> Result<MemoryUsage> {
+pub fn memory_v1(dir: &(impl ControlDir + ?Sized)) -> Result<MemoryUsage> {
     let usage_bytes = files::read_u64(dir, "memory.usage_in_bytes")?;
     let stat = files::read_keyed(dir, "memory.stat")?;
     let inactive_file = stat.get("total_inactive_file").copied().unwrap_or(0);
@@ -89,7 +87,7 @@ pub fn memory_v1(dir: &Path) -> Result<MemoryUsage> {
 }
 
 /// v2 memory. memory.events (not .local) counts OOM kills of the whole subtree.
-pub fn memory_v2(dir: &Path) -> Result<MemoryUsage> {
+pub fn memory_v2(dir: &(impl ControlDir + ?Sized)) -> Result<MemoryUsage> {
     let usage_bytes = files::read_u64(dir, "memory.current")?;
     let stat = files::read_keyed(dir, "memory.stat")?;
     let inactive_file = stat.get("inactive_file").copied().unwrap_or(0);
@@ -104,7 +102,7 @@ pub fn memory_v2(dir: &Path) -> Result<MemoryUsage> {
 }
 
 /// pids.current has the same name and meaning in v1 and v2.
-pub fn pids_current(dir: &Path) -> Result<u64> {
+pub fn pids_current(dir: &(impl ControlDir + ?Sized)) -> Result<u64> {
     files::read_u64(dir, "pids.current")
 }
 
