@@ -205,14 +205,19 @@ impl Drop for Berth {
     fn drop(&mut self) {
         // Everything this berth made goes: containers (with their shims and cgroups), the
         // daemon, the cgroup parent, the state directories.
-        if self.run_dir.join("berth.sock").exists() {
+        // A test that ended with the daemon stopped still has containers: the next command
+        // starts a daemon that re-adopts them, so they go the regular way.
+        let has_containers = std::fs::read_dir(self.root.join("containers"))
+            .map(|mut d| d.next().is_some())
+            .unwrap_or(false);
+        if self.run_dir.join("berth.sock").exists() || has_containers {
             // Stacks first: their reconcile loops would bring removed containers back.
             let stacks = self.run(&["ls", "--format", "json"]);
             let stacks: serde_json::Value =
                 serde_json::from_slice(&stacks.stdout).unwrap_or_default();
             for s in stacks.as_array().into_iter().flatten() {
                 if let Some(name) = s["Name"].as_str() {
-                    let _ = self.run(&["down", "-p", name, "-v", "-t", "1"]);
+                    let _ = self.run(&["-p", name, "down", "-v", "-t", "1"]);
                 }
             }
             let ids = self.run(&["container", "ls", "-aq"]);
@@ -244,8 +249,8 @@ pub fn sh(args: &[&str]) -> Output {
 
 /// Kills whatever still runs in cgroups under `parent` (a test that failed half-way).
 fn kill_cgroup_tasks(parent: &str) {
-    for hier in ["memory", "pids", "cpu", "unified", ""] {
-        let base = Path::new("/sys/fs/cgroup").join(hier).join(parent);
+    for hier in cgroup_hierarchies() {
+        let base = hier.join(parent);
         let Ok(entries) = std::fs::read_dir(&base) else {
             continue;
         };
@@ -262,14 +267,28 @@ fn kill_cgroup_tasks(parent: &str) {
     }
     std::thread::sleep(Duration::from_millis(100));
     // The containers' own cgroups, so the parent can go too.
-    for hier in ["memory", "pids", "cpu", "cpuacct", "unified", ""] {
-        let base = Path::new("/sys/fs/cgroup").join(hier).join(parent);
+    for hier in cgroup_hierarchies() {
+        let base = hier.join(parent);
         for e in std::fs::read_dir(&base).into_iter().flatten().flatten() {
             if e.path().is_dir() {
                 let _ = std::fs::remove_dir(e.path());
             }
         }
     }
+}
+
+/// Where a cgroup parent may live: /sys/fs/cgroup itself (a v2 host) and each directory in
+/// it (the v1 hierarchies and a hybrid host's v2 tree; on a v2 host these are cgroups whose
+/// PARENT subdirectory simply does not exist).
+fn cgroup_hierarchies() -> Vec<PathBuf> {
+    let root = Path::new("/sys/fs/cgroup");
+    let mut out = vec![root.to_path_buf()];
+    for e in std::fs::read_dir(root).into_iter().flatten().flatten() {
+        if e.path().is_dir() {
+            out.push(e.path());
+        }
+    }
+    out
 }
 
 pub fn text(b: &[u8]) -> String {

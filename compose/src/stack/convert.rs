@@ -100,7 +100,13 @@ pub fn service_warnings(name: &str, svc: &Service) -> Vec<String> {
         }
     }
     if let Some(d) = &svc.deploy {
-        keys.extend(d.extra.keys().map(|k| format!("deploy.{k}")));
+        // The loader normalizes some keys to empty maps (placement: {}): those ask nothing.
+        keys.extend(
+            d.extra
+                .iter()
+                .filter(|(_, v)| !v.as_object().is_some_and(|o| o.is_empty()))
+                .map(|(k, _)| format!("deploy.{k}")),
+        );
         if !d.labels.is_empty() {
             keys.push("deploy.labels".into());
         }
