@@ -449,7 +449,7 @@ impl Netd {
             // A network that cannot be re-created now (say, its DNS address is taken) must not
             // keep the daemon from starting; resync retries and reports it.
             let state = netd.state.lock().await;
-            if let Err(e) = netd.converge(&state, true).await {
+            if let Err(e) = netd.converge(&state, true, true).await {
                 tracing::error!(error = %e, "re-creating persisted networks");
             }
         }
@@ -466,13 +466,17 @@ impl Netd {
         self.opts.run_dir.join("netns").join(container_id)
     }
 
-    /// Re-creates bridges, veths of live namespaces, DNS servers and the firewall.
-    async fn converge(&self, state: &State, force_fw: bool) -> Result<()> {
+    /// Re-creates bridges, DNS servers and the firewall, and with `endpoints` the veths of
+    /// live namespaces.
+    async fn converge(&self, state: &State, force_fw: bool, endpoints: bool) -> Result<()> {
         let mut first_err = None;
         for n in state.networks.values() {
             if let Err(e) = self.realize_network(n).await {
                 tracing::warn!(network = %n.name, error = %e, "re-create network");
                 first_err.get_or_insert(e);
+                continue;
+            }
+            if !endpoints {
                 continue;
             }
             for ep in n.endpoints.values() {
@@ -1175,7 +1179,16 @@ impl Netd {
     /// nothing is missing; never duplicates a rule.
     pub async fn resync(&self) -> Result<()> {
         let state = self.state.lock().await;
-        self.converge(&state, false).await
+        self.converge(&state, false, true).await
+    }
+
+    /// [`Netd::resync`] without the per-container veth check: bridges, DNS servers and the
+    /// firewall only. Checking each veth parses its link over netlink (two messages per
+    /// container), the largest part of an idle daemon's CPU with many containers, while the
+    /// firewall is what other software rewrites behind our back.
+    pub async fn resync_networks(&self) -> Result<()> {
+        let state = self.state.lock().await;
+        self.converge(&state, false, false).await
     }
 
     /// Frees everything held for containers not in `live`: endpoints, addresses, DNS names,

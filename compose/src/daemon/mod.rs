@@ -155,9 +155,15 @@ async fn serve(opts: DaemonOptions) -> anyhow::Result<()> {
     let resync = nets.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
-        loop {
+        for round in 0u64.. {
             tick.tick().await;
-            if let Err(e) = resync.netd.resync().await {
+            // Rules and bridges every 5 s; every container's veth every 30 s.
+            let done = if round % 6 == 0 {
+                resync.netd.resync().await
+            } else {
+                resync.netd.resync_networks().await
+            };
+            if let Err(e) = done {
                 tracing::warn!(error = %e, "network resync");
             }
         }
