@@ -332,10 +332,6 @@ impl Containers {
             .await
             .map_err(|e| ApiError::internal(e.to_string()))?
             .map_err(|e| ApiError::internal(format!("creating cgroup: {e}")))?;
-        // The shim moves the container's init into that cgroup in a few milliseconds. Not
-        // before the cgroup exists: the warm-up's first move holds the cgroup mutex through
-        // its grace period, which would hold up the mkdirs above.
-        super::attach_warmup::touch();
         let shared_netns = match rec.config.network_mode.strip_prefix("container:") {
             Some(other) => Some(self.netns_of(other).await?),
             None => None,

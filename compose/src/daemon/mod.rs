@@ -5,7 +5,6 @@ mod api;
 mod api_networks;
 mod api_registry;
 mod api_stacks;
-mod attach_warmup;
 pub use api_stacks::StackLoad;
 pub mod containers;
 pub mod events;

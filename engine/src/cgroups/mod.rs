@@ -25,7 +25,6 @@
 //!   [`Cgroup::oom_killed`], [`Cgroup::paths`] (what an exec helper joins by writing its pid
 //!   to each directory's cgroup.procs).
 //! - [`remove_parent`] removes an emptied parent (tests).
-//! - [`prepare_attach`] pays the kernel's wait for the next move into a cgroup ahead of time.
 //! - [`cpu_shares_to_weight`]: v1 shares to v2 weight, as runc and crun convert.
 //! - Every failure is a [`CgroupError`] naming the file and, for writes, the controller.
 //!
@@ -75,49 +74,6 @@ use names::{validate_parent, validate_segment};
 /// Detects the host's layout from /proc/self/mountinfo.
 pub fn detect() -> Result<Layout> {
     MountTable::from_host()?.layout()
-}
-
-/// Makes the next move of a task into a cgroup (a container's init, an exec) quick by paying
-/// its wait now, while the caller does other work; blocks, so run it on a thread of its own.
-///
-/// Every write to a cgroup.procs file takes the kernel's global cgroup_threadgroup_rwsem for
-/// writing, and a writer that finds it idle first waits out an RCU grace period
-/// (percpu_down_write -> rcu_sync_enter -> synchronize_rcu: 10-25 ms here, on the critical
-/// path of every container start). A writer arriving while that wait is under way, or within
-/// a grace period after the last writer left, does not wait again (rcu_sync's GP_ENTER and
-/// GP_EXIT states). Writing "0" (the writer's own process) to the cgroup.procs of the cgroup
-/// this process is already in moves nothing and starts that grace period. Best effort: a
-/// failure only means the next attach waits as it would have anyway.
-pub fn prepare_attach() {
-    let Ok(own) = std::fs::read_to_string("/proc/self/cgroup") else {
-        return;
-    };
-    let Ok(table) = MountTable::from_host() else {
-        return;
-    };
-    // proc(5): "hierarchy-ID:controllers:path"; the cgroup2 line is "0::path".
-    let mut target = None;
-    for line in own.lines() {
-        let mut parts = line.splitn(3, ':');
-        let (Some(id), Some(controllers), Some(path)) = (parts.next(), parts.next(), parts.next())
-        else {
-            continue;
-        };
-        let rel = path.trim_start_matches('/');
-        let mount = match (id, &table.v2) {
-            ("0", Some(v2)) if controllers.is_empty() => Some(v2.as_path()),
-            _ => controllers
-                .split(',')
-                .find_map(|c| table.v1_mount(c).filter(|_| !c.starts_with("name="))),
-        };
-        if let Some(mount) = mount {
-            target = Some(mount.join(rel).join("cgroup.procs"));
-            break;
-        }
-    }
-    if let Some(procs) = target {
-        let _ = std::fs::write(procs, "0");
-    }
 }
 
 /// Removes the (empty) parent cgroup `parent` from every hierarchy. The daemon leaves its
