@@ -194,13 +194,6 @@ impl Stacks {
         self.entries.lock().await.keys().cloned().collect()
     }
 
-    /// Asks the stack's loop for a pass soon.
-    pub async fn wake(&self, name: &str) {
-        if let Some(e) = self.entries.lock().await.get(name) {
-            e.wake.notify_one();
-        }
-    }
-
     fn record_path(&self, name: &str) -> PathBuf {
         self.dir.join(format!("{name}.json"))
     }
