@@ -446,12 +446,17 @@ fn prometheus_scrapes_containers_restarts_cpu_and_replicas() {
     let first = prom.until(&b, q, wait, |_| true);
     prom.until(&b, q, wait, |v| v >= first + 0.5);
 
-    // Replicas follow a scale change.
+    // Replicas follow a scale edit of the watched stack file (no command run).
     let desired = "berth_service_desired_replicas{com_docker_compose_project=\"mon\",com_docker_compose_service=\"web\"}";
     let running = "berth_service_running_replicas{com_docker_compose_project=\"mon\",com_docker_compose_service=\"web\"}";
     prom.until(&b, desired, wait, |v| v == 1.0);
     prom.until(&b, running, wait, |v| v == 1.0);
-    ok_in(&b, &dir, &["up", "-d", "--scale", "web=3"]);
+    let edited = MONITORED.replace(
+        "    init: true\n  busy:",
+        "    init: true\n    scale: 3\n  busy:",
+    );
+    assert_ne!(edited, MONITORED);
+    std::fs::write(dir.join("compose.yaml"), edited).unwrap();
     prom.until(&b, desired, wait, |v| v == 3.0);
     prom.until(&b, running, wait, |v| v == 3.0);
     let per_container = prom.query(

@@ -92,6 +92,56 @@ fn stack_entry(b: &Berth, name: &str) -> serde_json::Value {
         .unwrap_or_default()
 }
 
+/// `berth events --json` of the stack, read on a thread.
+struct EventStream {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<serde_json::Value>,
+}
+
+impl EventStream {
+    fn start(b: &Berth, dir: &Path) -> EventStream {
+        let mut child = b
+            .cmd(&["events", "--json"])
+            .current_dir(dir)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let out = child.stdout.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                if let Ok(v) = serde_json::from_str(&line) {
+                    let _ = tx.send(v);
+                }
+            }
+        });
+        // Subscribed before anything it should see happens.
+        std::thread::sleep(Duration::from_millis(300));
+        EventStream { child, lines }
+    }
+
+    /// The first event matching `f` within 5 s.
+    fn first(&self, f: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+            match self.lines.recv_timeout(left) {
+                Ok(e) if f(&e) => return e,
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+        panic!("no such event within 5 s");
+    }
+}
+
+impl Drop for EventStream {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// `berth_stack_config_error{com_docker_compose_project="watched"}` off the daemon's /metrics.
 fn config_error_metric(b: &Berth) -> Option<f64> {
     let out = b.host(&["curl", "-sS", "-m", "10", "http://127.0.0.1:9323/metrics"]);
@@ -165,7 +215,9 @@ fn edits_converge_and_invalid_edits_change_nothing() {
         "b untouched by an unrelated edit"
     );
 
-    // 3. Invalid YAML: nothing stops, the error names the file and line.
+    // 3. Invalid YAML: nothing stops, the error names the file and line, and `berth events`
+    //    carries it.
+    let events = EventStream::start(&b, &dir);
     std::fs::write(&file, "services:\n  a:\n    image: [unclosed\n").unwrap();
     assert!(
         b.wait_for(Duration::from_secs(5), || stack_entry(&b, "watched")
@@ -192,6 +244,13 @@ fn edits_converge_and_invalid_edits_change_nothing() {
         config_error_metric(&b),
         Some(1.0),
         "the error is a metric too"
+    );
+    let event = events.first(|e| e["type"] == "stack" && e["action"] == "error");
+    assert!(
+        event["attributes"]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("compose.yaml:")),
+        "{event}"
     );
     // ps still shows the stack (found through the daemon) and says why it does not converge.
     let ps = b.cmd(&["ps"]).current_dir(&dir).output().unwrap();
