@@ -75,6 +75,17 @@ pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> io::Result<T> {
     serde_json::from_slice(&data).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
+/// Docker's rule for container and volume names, `[a-zA-Z0-9][a-zA-Z0-9_.-]*`: also what
+/// keeps a name usable as one path component (no `/`, no `..`).
+pub fn is_valid_name(name: &str) -> bool {
+    name.chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+}
+
 /// A new random 64-hex-digit identifier, as Docker's container and network ids.
 pub fn new_id() -> String {
     let mut bytes = [0u8; 32];

@@ -49,14 +49,7 @@ impl VolumeStore {
     }
 
     fn dir(&self, name: &str) -> Result<PathBuf, VolumeError> {
-        let ok = name
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphanumeric())
-            && name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
-        if !ok {
+        if !crate::fsutil::is_valid_name(name) {
             return Err(VolumeError::InvalidName(name.into()));
         }
         Ok(self.root.join(name))

@@ -48,17 +48,14 @@ pub(crate) fn in_dir(b: &Berth, dir: &Path, args: &[&str]) -> std::process::Outp
 
 /// Runs and asserts success; returns stderr, where the progress display goes (as Compose's).
 pub(crate) fn progress_in(b: &Berth, dir: &Path, args: &[&str]) -> String {
-    let out = in_dir(b, dir, args);
-    assert!(
-        out.status.success(),
-        "berth {args:?}: {}\n{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    text(&out.stderr)
+    text(&succeeded_in(b, dir, args).stderr)
 }
 
 pub(crate) fn ok_in(b: &Berth, dir: &Path, args: &[&str]) -> String {
+    text(&succeeded_in(b, dir, args).stdout)
+}
+
+fn succeeded_in(b: &Berth, dir: &Path, args: &[&str]) -> std::process::Output {
     let out = in_dir(b, dir, args);
     assert!(
         out.status.success(),
@@ -66,7 +63,7 @@ pub(crate) fn ok_in(b: &Berth, dir: &Path, args: &[&str]) -> String {
         text(&out.stdout),
         text(&out.stderr)
     );
-    text(&out.stdout)
+    out
 }
 
 fn id_of(b: &Berth, name: &str) -> String {

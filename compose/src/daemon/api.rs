@@ -41,22 +41,12 @@ pub async fn route(d: Arc<Daemon>, req: Request<Incoming>) -> ApiResult {
         }
         (_, ["stacks", rest @ ..]) => {
             let rest: Vec<&str> = rest.to_vec();
-            let body = req
-                .into_body()
-                .collect()
-                .await
-                .map_err(|e| ApiError::bad_request(e.to_string()))?
-                .to_bytes();
+            let body = read_body(req).await?;
             super::api_stacks::route(&d, &m, &rest, body).await
         }
         (_, ["networks", rest @ ..]) => {
             let rest: Vec<&str> = rest.to_vec();
-            let body = req
-                .into_body()
-                .collect()
-                .await
-                .map_err(|e| ApiError::bad_request(e.to_string()))?
-                .to_bytes();
+            let body = read_body(req).await?;
             super::api_networks::route(&d, &m, &rest, &q, body).await
         }
         (_, ["containers", r, rest @ ..]) => {
@@ -66,12 +56,7 @@ pub async fn route(d: Arc<Daemon>, req: Request<Incoming>) -> ApiResult {
         (&Method::POST, ["images", "create" | "prune"])
         | (&Method::POST, ["images", .., "push"])
         | (_, ["auth", ..]) => {
-            let body = req
-                .into_body()
-                .collect()
-                .await
-                .map_err(|e| ApiError::bad_request(e.to_string()))?
-                .to_bytes();
+            let body = read_body(req).await?;
             super::api_registry::route(&d, &m, &segs, &q, body).await
         }
         (&Method::GET, ["images"]) => http::json(&d.images.with(|s| s.list()).await?),
@@ -248,13 +233,18 @@ async fn container_route(
     }
 }
 
-async fn read_json<T: serde::de::DeserializeOwned>(req: Request<Incoming>) -> Result<T, ApiError> {
-    let body = req
+/// The whole request body.
+async fn read_body(req: Request<Incoming>) -> Result<bytes::Bytes, ApiError> {
+    Ok(req
         .into_body()
         .collect()
         .await
         .map_err(|e| ApiError::bad_request(e.to_string()))?
-        .to_bytes();
+        .to_bytes())
+}
+
+async fn read_json<T: serde::de::DeserializeOwned>(req: Request<Incoming>) -> Result<T, ApiError> {
+    let body = read_body(req).await?;
     serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("invalid request body: {e}")))
 }

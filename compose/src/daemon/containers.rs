@@ -835,14 +835,7 @@ pub fn short(id: &str) -> &str {
 }
 
 fn validate_name(name: &str) -> Result<(), ApiError> {
-    let ok = name
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_alphanumeric())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
-    if ok {
+    if berth_engine::fsutil::is_valid_name(name) {
         Ok(())
     } else {
         Err(ApiError::bad_request(format!(

@@ -47,14 +47,12 @@ pub struct StackRecord {
 /// A stack's state as `berth ls` shows it.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct StackStatus {
+    /// Whether the stack's files are watched (filled in by [`Stacks::status`]).
     pub watched: bool,
-    /// Files the watch covers (from the last good load).
-    pub files: Vec<PathBuf>,
     /// Why the last pass failed: a file that does not load (with file:line) or an action
     /// that failed. None once a pass succeeds.
     pub error: Option<String>,
     pub last_reconcile: Option<String>,
-    pub reconciles: u64,
 }
 
 struct Entry {
@@ -124,7 +122,6 @@ impl Stacks {
             e.record = rec;
             if watch_changed {
                 e.watch = None;
-                e.status.lock().unwrap().watched = false;
             }
             return Ok(());
         }
@@ -149,25 +146,39 @@ impl Stacks {
         services: &[String],
         parked: bool,
     ) -> Result<(), ApiError> {
+        let mut names = services.to_vec();
+        if names.is_empty() {
+            // All services: read off the stack's files, outside the registry's lock.
+            let Some(load) = self
+                .entries
+                .lock()
+                .await
+                .get(name)
+                .map(|e| e.record.load.clone())
+            else {
+                return Ok(());
+            };
+            let project = tokio::task::spawn_blocking(move || load.load()).await;
+            names = match project {
+                Ok(Ok(p)) => p.services.keys().cloned().collect(),
+                _ => Vec::new(),
+            };
+        }
         let mut entries = self.entries.lock().await;
         let Some(e) = entries.get_mut(name) else {
             return Ok(());
         };
         let mut rec = e.record.clone();
-        let all: Vec<String> = if services.is_empty() {
-            rec.load
-                .load()
-                .map(|p| p.services.keys().cloned().collect())
-                .unwrap_or_else(|_| rec.parked.iter().cloned().collect())
-        } else {
-            services.to_vec()
-        };
-        for s in all {
+        for s in names {
             if parked {
                 rec.parked.insert(s);
             } else {
                 rec.parked.remove(&s);
             }
+        }
+        if !parked && services.is_empty() {
+            // Taking everything back includes services the files no longer name.
+            rec.parked.clear();
         }
         self.persist(&rec)?;
         e.record = rec;
@@ -187,7 +198,10 @@ impl Stacks {
 
     pub async fn status(&self, name: &str) -> Option<StackStatus> {
         let entries = self.entries.lock().await;
-        entries.get(name).map(|e| e.status.lock().unwrap().clone())
+        entries.get(name).map(|e| StackStatus {
+            watched: e.watch.is_some(),
+            ..e.status.lock().unwrap().clone()
+        })
     }
 
     pub async fn names(&self) -> Vec<String> {
@@ -257,17 +271,11 @@ impl Stacks {
         if e.watch.as_ref().map(|w| w.files()) == Some(files.as_slice()) {
             return;
         }
-        match FileWatch::new(files.clone(), e.wake.clone()) {
-            Ok(w) => {
-                e.watch = Some(w);
-                let mut st = e.status.lock().unwrap();
-                st.watched = true;
-                st.files = files;
-            }
+        match FileWatch::new(files, e.wake.clone()) {
+            Ok(w) => e.watch = Some(w),
             Err(err) => {
                 tracing::warn!(stack = %p.name, error = %err, "cannot watch the stack's files");
                 e.watch = None;
-                e.status.lock().unwrap().watched = false;
             }
         }
     }
@@ -381,7 +389,6 @@ async fn reconcile(d: &Arc<Daemon>, name: &str, cancelled: &watch::Receiver<bool
         }
     };
     let mut st = status.lock().unwrap();
-    st.reconciles += 1;
     st.last_reconcile = Some(chrono::Utc::now().to_rfc3339());
     match result {
         Ok(out) => {
