@@ -397,6 +397,47 @@ fn cpu_quota_and_shares_reach_the_cgroup() {
     );
 }
 
+/// The container's init joins its cgroup by itself (v1) and is born in it (cgroup2), and an
+/// exec'd process likewise: every hierarchy must list both, or limits and stats miss them.
+#[test]
+fn container_and_exec_processes_are_in_every_hierarchy_of_the_cgroup() {
+    let b = Berth::new();
+    let id = b
+        .ok(&["container", "run", "-d", "bb:local", "sleep", "60"])
+        .trim()
+        .to_string();
+    let pid = b.inspect(&id)["State"]["Pid"].as_i64().unwrap().to_string();
+    let mut exec = b
+        .cmd(&["container", "exec", &id, "sleep", "30"])
+        .spawn()
+        .unwrap();
+    let cg = berth_engine::cgroups::Cgroup::open(&b.cgroup_parent, &id).expect("container cgroup");
+    let procs = |dir: &std::path::Path| {
+        std::fs::read_to_string(dir.join("cgroup.procs"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    let everywhere = b.wait_for(std::time::Duration::from_secs(10), || {
+        cg.paths().iter().all(|d| procs(d).len() >= 2)
+    });
+    let listing: Vec<String> = cg
+        .paths()
+        .iter()
+        .map(|d| format!("{}: {:?}", d.display(), procs(d)))
+        .collect();
+    assert!(
+        everywhere,
+        "init and exec'd process in every hierarchy: {listing:#?}"
+    );
+    for d in cg.paths() {
+        assert!(procs(&d).contains(&pid), "init {pid} in {}", d.display());
+    }
+    b.ok(&["container", "rm", "-f", &id]);
+    let _ = exec.wait();
+}
+
 #[test]
 fn exec_runs_inside_with_user_env_and_exit_code() {
     let b = Berth::new();

@@ -393,7 +393,8 @@ fn up_down_100_times_leaves_nothing() {
     // from a work queue: after 200 namespaces in half a minute that queue can run seconds
     // behind, so the host is given time to settle.
     assert!(
-        b.wait_for(std::time::Duration::from_secs(30), || snapshot(&b) == before),
+        b.wait_for(std::time::Duration::from_secs(30), || snapshot(&b)
+            == before),
         "the host differs after 100 rounds: {:?} vs {:?}",
         snapshot(&b),
         before

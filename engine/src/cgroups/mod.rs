@@ -22,8 +22,10 @@
 //! - [`Cgroup::create`] / [`Cgroup::open`] `(parent, name)`, then [`Cgroup::add_pid`],
 //!   [`Cgroup::update`], [`Cgroup::procs`], [`Cgroup::freeze`] / [`Cgroup::thaw`],
 //!   [`Cgroup::kill_all`], [`Cgroup::destroy`], [`Cgroup::stats`] ([`Stats`]),
-//!   [`Cgroup::oom_killed`], [`Cgroup::paths`] (what an exec helper joins by writing its pid
-//!   to each directory's cgroup.procs).
+//!   [`Cgroup::oom_killed`], [`Cgroup::paths`] (the directories an exec helper joins).
+//! - Joining without the ~10 ms RCU wait a pid written to cgroup.procs costs: the process
+//!   moves itself into the v1 directories ([`Cgroup::join_v1_self`]) and is forked into the
+//!   cgroup2 one ([`Cgroup::cgroup2_dir`], else [`Cgroup::add_pid_cgroup2`]).
 //! - [`remove_parent`] removes an emptied parent (tests).
 //! - [`cpu_shares_to_weight`]: v1 shares to v2 weight, as runc and crun convert.
 //! - Every failure is a [`CgroupError`] naming the file and, for writes, the controller.
@@ -295,6 +297,43 @@ impl Cgroup {
             files::write(controller, dir, "cgroup.procs", &pid.to_string())?;
         }
         Ok(())
+    }
+
+    /// Moves the calling thread into this cgroup's v1 directories by writing "0" to their
+    /// `tasks` files; for the single thread of a container's init that is the whole process.
+    /// Moving oneself alone is the one move the kernel makes without taking its global
+    /// threadgroup lock, which a pid written to cgroup.procs takes and which waits out an RCU
+    /// grace period (~10 ms, the largest cost of a container start on v1). The cgroup2
+    /// directory is joined at fork instead (see [`Cgroup::cgroup2_dir`]).
+    pub fn join_v1_self(&self) -> Result<()> {
+        for (controller, dir) in &self.v1_dirs() {
+            files::write(controller, dir, "tasks", "0")?;
+        }
+        Ok(())
+    }
+
+    fn v1_dirs(&self) -> Vec<(&'static str, &Path)> {
+        self.dirs
+            .iter()
+            .filter(|(_, d)| Some(d) != self.unified.as_ref())
+            .map(|(c, d)| (*c, d.as_path()))
+            .collect()
+    }
+
+    /// The directory in the cgroup2 hierarchy (v2, and hybrid's unified mount), where a child
+    /// can be born with clone3's CLONE_INTO_CGROUP rather than moved by
+    /// [`Cgroup::add_pid_cgroup2`].
+    pub fn cgroup2_dir(&self) -> Option<&Path> {
+        self.unified.as_deref()
+    }
+
+    /// Moves process `pid` into the cgroup2 directory only, for kernels without
+    /// CLONE_INTO_CGROUP.
+    pub fn add_pid_cgroup2(&self, pid: i32) -> Result<()> {
+        match &self.unified {
+            Some(dir) => files::write("cgroup2", dir, "cgroup.procs", &pid.to_string()),
+            None => Ok(()),
+        }
     }
 
     /// The pids in this cgroup, sorted: the union over every hierarchy, so a process that

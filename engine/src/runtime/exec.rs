@@ -6,11 +6,11 @@
 //! (CVE-2019-5736); the helper is also non-dumpable.
 
 use super::init::{self, Failure};
-use super::{caps, procinfo, user};
+use super::{caps, fork, procinfo, user};
 use nix::sched::{setns, CloneFlags};
 use nix::sys::signal::{kill, SigSet, Signal};
 use nix::sys::wait::{waitpid, WaitStatus};
-use nix::unistd::{dup2, fork, pipe2, setsid, ForkResult, Pid};
+use nix::unistd::{dup2, pipe2, setsid, ForkResult, Pid};
 use serde::{Deserialize, Serialize};
 use std::fs::File;
 use std::io::{Read, Write};
@@ -49,9 +49,17 @@ pub fn run(req: &ExecRequest) -> i32 {
 fn enter_and_run(req: &ExecRequest) -> Result<i32, Failure> {
     let pidfd = procinfo::pidfd_for(req.pid, req.pid_start_time)
         .map_err(|_| Failure(126, "container is not running".into()))?;
-    // cgroup paths are host paths: join before entering the container's mount namespace.
+    // cgroup paths are host paths: join before entering the container's mount namespace. A v1
+    // directory is joined by moving this (single) thread, the command's fork is born in the
+    // cgroup2 one: neither waits for an RCU grace period (see fork.rs).
+    let mut cgroup2 = None;
     for dir in &req.cgroups {
-        let _ = std::fs::write(dir.join("cgroup.procs"), std::process::id().to_string());
+        let tasks = dir.join("tasks");
+        if tasks.exists() {
+            let _ = std::fs::write(tasks, "0");
+        } else {
+            cgroup2 = File::open(dir).ok().map(OwnedFd::from);
+        }
     }
     let flags = CloneFlags::CLONE_NEWNS
         | CloneFlags::CLONE_NEWUTS
@@ -97,8 +105,13 @@ fn enter_and_run(req: &ExecRequest) -> Result<i32, Failure> {
         .thread_block()
         .map_err(|e| format!("blocking signals: {e}"))?;
     // SAFETY: the helper is single-threaded (no runtime was started in this process).
-    match unsafe { fork() }.map_err(|e| format!("fork: {e}"))? {
+    let (forked, born_in_cgroup2) = unsafe { fork::fork_into(cgroup2.as_ref().map(|d| d.as_fd())) }
+        .map_err(|e| format!("fork: {e}"))?;
+    match forked {
         ForkResult::Child => {
+            if let (Some(dir), false) = (&cgroup2, born_in_cgroup2) {
+                join_cgroup2(dir);
+            }
             drop(report_rd);
             let Failure(code, msg) =
                 match child(req, &who, &keep, &program, &env, pty.as_ref().map(|p| &p.1)) {
@@ -159,6 +172,22 @@ fn child(
     init::close_inherited_fds();
     init::reset_signals();
     init::exec(program, &req.args, env)
+}
+
+/// Moves the calling process into the cgroup2 directory `dir` (kernels without
+/// CLONE_INTO_CGROUP); by descriptor, as its path is not visible in the container.
+fn join_cgroup2(dir: &OwnedFd) {
+    use nix::fcntl::{openat, OFlag};
+    if let Ok(fd) = openat(
+        Some(dir.as_raw_fd()),
+        "cgroup.procs",
+        OFlag::O_WRONLY | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    ) {
+        // SAFETY: openat just returned this descriptor.
+        let procs = unsafe { <File as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+        let _ = (&procs).write_all(b"0");
+    }
 }
 
 fn open_pty(uid: u32) -> Result<(OwnedFd, OwnedFd), Failure> {

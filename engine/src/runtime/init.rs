@@ -4,6 +4,7 @@
 use super::spec::Spec;
 use super::sync::{Channel, Message, CGROUP_JOINED, ERROR, GO, READY};
 use super::{caps, rootfs, user};
+use crate::cgroups::Cgroup;
 use nix::sched::{setns, unshare, CloneFlags};
 use nix::sys::signal::{kill, sigprocmask, SigSet, SigmaskHow, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
@@ -29,8 +30,8 @@ impl From<String> for Failure {
 }
 
 /// The container child's entry point.
-pub(crate) fn run(spec: &Spec, chan: Channel) -> ! {
-    let Failure(code, msg) = match setup_and_exec(spec, &chan) {
+pub(crate) fn run(spec: &Spec, chan: Channel, cgroup: Option<&Cgroup>) -> ! {
+    let Failure(code, msg) = match setup_and_exec(spec, &chan, cgroup) {
         Ok(never) => match never {},
         Err(f) => f,
     };
@@ -40,9 +41,13 @@ pub(crate) fn run(spec: &Spec, chan: Channel) -> ! {
 
 pub(crate) enum Never {}
 
-fn setup_and_exec(spec: &Spec, chan: &Channel) -> Result<Never, Failure> {
-    // The shim moves us into the container's cgroup while we build the filesystem: on cgroup v1
-    // that write waits out an RCU grace period (~10 ms), so it runs in parallel with the mounts.
+fn setup_and_exec(spec: &Spec, chan: &Channel, cgroup: Option<&Cgroup>) -> Result<Never, Failure> {
+    // First, while the host's cgroup mounts are in view and before anything of the container
+    // runs (the cgroup2 part was done at fork).
+    if let Some(cg) = cgroup {
+        cg.join_v1_self()
+            .map_err(|e| format!("joining cgroup: {e}"))?;
+    }
     unshare(CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWIPC)
         .map_err(|e| format!("unsharing namespaces: {e}"))?;
     if let Some(netns) = &spec.netns {

@@ -4,6 +4,7 @@
 pub mod attach;
 pub mod caps;
 pub mod exec;
+mod fork;
 pub mod fscopy;
 mod init;
 pub mod logs;

@@ -6,6 +6,7 @@
 //! clients on a unix socket, and records the exit status on disk before it exits.
 
 use super::attach;
+use super::fork;
 use super::init;
 use super::logs::{now_rfc3339, LogWriter};
 use super::procinfo;
@@ -157,11 +158,26 @@ impl Shim {
             }
         }
         let (mine, theirs) = sync::pair().map_err(e("socketpair"))?;
+        let cgroup = match &spec.cgroup {
+            Some(cg) => Some(
+                crate::cgroups::Cgroup::open(&cg.parent, &cg.name)
+                    .map_err(|err| format!("opening cgroup {}/{}: {err}", cg.parent, cg.name))?,
+            ),
+            None => None,
+        };
+        let cgroup2 = match cgroup.as_ref().and_then(|c| c.cgroup2_dir()) {
+            Some(dir) => Some(open_dir(dir)?),
+            None => None,
+        };
 
-        // The child becomes pid 1 of a new pid namespace; the shim stays outside it.
+        // The child becomes pid 1 of a new pid namespace; the shim stays outside it. It is
+        // born in the cgroup2 directory and moves itself into the v1 ones (init::run), the two
+        // ways of joining a cgroup that wait for no RCU grace period.
         unshare(CloneFlags::CLONE_NEWPID).map_err(e("unsharing the pid namespace"))?;
         // SAFETY: single-threaded; the child only runs the init code and then execs or exits.
-        let child = match unsafe { fork() }.map_err(e("fork"))? {
+        let (forked, born_in_cgroup2) =
+            unsafe { fork::fork_into(cgroup2.as_ref().map(|d| d.as_fd())) }.map_err(e("fork"))?;
+        let child = match forked {
             ForkResult::Child => {
                 // The report pipe must close when the shim says so, not when this child execs.
                 drop(report.take());
@@ -178,7 +194,7 @@ impl Shim {
                     drop(fd);
                 }
                 drop(stdin);
-                init::run(&spec, theirs)
+                init::run(&spec, theirs, cgroup.as_ref())
             }
             ForkResult::Parent { child } => child,
         };
@@ -191,13 +207,13 @@ impl Shim {
             let _ = std::fs::remove_file(&spec.attach_socket);
             msg
         };
-        if let Some(cg) = &spec.cgroup {
-            let joined = crate::cgroups::Cgroup::open(&cg.parent, &cg.name)
-                .and_then(|c| c.add_pid(child.as_raw()));
-            if let Err(err) = joined {
+        drop(cgroup2);
+        if let (Some(cg), false) = (&cgroup, born_in_cgroup2) {
+            if let Err(err) = cg.add_pid_cgroup2(child.as_raw()) {
                 return Err(fail(format!(
                     "joining cgroup {}/{}: {err}",
-                    cg.parent, cg.name
+                    cg.parent(),
+                    cg.name()
                 )));
             }
         }
@@ -448,6 +464,16 @@ fn send_report(report: &mut Option<File>, record_json: &str) {
     if let Some(mut r) = report.take() {
         let _ = r.write_all(format!("ok {record_json}").as_bytes());
     }
+}
+
+fn open_dir(dir: &Path) -> Result<OwnedFd, String> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
+        .open(dir)
+        .map(OwnedFd::from)
+        .map_err(|err| format!("opening {}: {err}", dir.display()))
 }
 
 fn e(what: &'static str) -> impl Fn(nix::Error) -> String {
