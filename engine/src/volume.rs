@@ -190,7 +190,7 @@ mod tests {
         std::fs::write(layer.join("srv/data/sub/f"), "seed").unwrap();
         store.ensure("p_data", &BTreeMap::new()).unwrap();
         store
-            .initialize_from("p_data", &[layer.clone()], "/srv/data")
+            .initialize_from("p_data", std::slice::from_ref(&layer), "/srv/data")
             .unwrap();
         let data = store.data_path("p_data").unwrap();
         assert_eq!(std::fs::read_to_string(data.join("sub/f")).unwrap(), "seed");

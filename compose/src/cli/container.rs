@@ -682,8 +682,8 @@ pub fn run(g: &GlobalOpts, args: &ContainerArgs) -> anyhow::Result<i32> {
             if !quiet {
                 writeln!(
                     out,
-                    "{:<14} {:<20} {:<24} {:<28} {}",
-                    "CONTAINER ID", "IMAGE", "COMMAND", "STATUS", "NAMES"
+                    "{:<14} {:<20} {:<24} {:<28} NAMES",
+                    "CONTAINER ID", "IMAGE", "COMMAND", "STATUS"
                 )?;
             }
             for x in &list {

@@ -179,8 +179,8 @@ pub fn run(g: &GlobalOpts, args: &ImageArgs) -> anyhow::Result<i32> {
             if !quiet {
                 writeln!(
                     out,
-                    "{:<30} {:<15} {:<14} {:<22} {}",
-                    "REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"
+                    "{:<30} {:<15} {:<14} {:<22} SIZE",
+                    "REPOSITORY", "TAG", "IMAGE ID", "CREATED"
                 )?;
             }
             for i in &list {
@@ -253,8 +253,8 @@ pub fn run(g: &GlobalOpts, args: &ImageArgs) -> anyhow::Result<i32> {
         ImageCmd::History { image } => {
             let h: Vec<Value> = c.get(&format!("/images/{}/history", q(image)))?;
             println!(
-                "{:<14} {:<22} {:<50} {}",
-                "IMAGE", "CREATED", "CREATED BY", "SIZE"
+                "{:<14} {:<22} {:<50} SIZE",
+                "IMAGE", "CREATED", "CREATED BY"
             );
             for e in h {
                 let by: String = e["CreatedBy"]

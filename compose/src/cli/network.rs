@@ -130,8 +130,8 @@ pub fn run(g: &GlobalOpts, args: &NetworkArgs) -> anyhow::Result<i32> {
             }
             if !quiet {
                 println!(
-                    "{:<14} {:<24} {:<8} {:<20} {}",
-                    "NETWORK ID", "NAME", "DRIVER", "SUBNET", "CONTAINERS"
+                    "{:<14} {:<24} {:<8} {:<20} CONTAINERS",
+                    "NETWORK ID", "NAME", "DRIVER", "SUBNET"
                 );
             }
             for n in &list {

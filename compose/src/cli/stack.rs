@@ -272,8 +272,8 @@ pub fn ps(g: &GlobalOpts, a: &PsArgs) -> anyhow::Result<i32> {
         return Ok(0);
     }
     println!(
-        "{:<28} {:<16} {:<24} {:<12} {:<28} {}",
-        "NAME", "IMAGE", "COMMAND", "SERVICE", "STATUS", "PORTS"
+        "{:<28} {:<16} {:<24} {:<12} {:<28} PORTS",
+        "NAME", "IMAGE", "COMMAND", "SERVICE", "STATUS"
     );
     for x in mine {
         let cmd: String = x["Command"]
@@ -305,8 +305,8 @@ pub fn ls(g: &GlobalOpts, format: Option<&str>) -> anyhow::Result<i32> {
         return Ok(0);
     }
     println!(
-        "{:<24} {:<36} {:<8} {}",
-        "NAME", "STATUS", "WATCHED", "CONFIG FILES"
+        "{:<24} {:<36} {:<8} CONFIG FILES",
+        "NAME", "STATUS", "WATCHED"
     );
     for s in &list {
         let mut status = s["Status"].as_str().unwrap_or("").to_string();

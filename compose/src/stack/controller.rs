@@ -222,7 +222,7 @@ pub async fn up(d: &Arc<Daemon>, p: &Project, o: &UpOptions) -> Result<Outcome, 
                     .push(o.progress.emit(ev("Container", &name, "Removed", t)));
             }
         } else {
-            out.warnings.push(format!("Found orphan containers for this project. If you removed or renamed this service in your compose file, you can run this command with the --remove-orphans flag to clean it up."));
+            out.warnings.push("Found orphan containers for this project. If you removed or renamed this service in your compose file, you can run this command with the --remove-orphans flag to clean it up.".to_string());
         }
     }
 

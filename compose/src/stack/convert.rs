@@ -527,7 +527,7 @@ pub fn container_config(
                     priority: ep.priority.unwrap_or(0) as i32,
                 });
             }
-            networks.sort_by(|a, b| b.priority.cmp(&a.priority));
+            networks.sort_by_key(|n| std::cmp::Reverse(n.priority));
         }
     }
     let limits = svc.deploy.as_ref().map(|d| &d.resources["limits"]);

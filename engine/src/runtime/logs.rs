@@ -61,7 +61,7 @@ impl LogWriter {
             start = end;
         }
         while buf.len() - start >= MAX_LINE {
-            self.emit(stream, &buf[start..start + MAX_LINE].to_vec());
+            self.emit(stream, &buf[start..start + MAX_LINE]);
             start += MAX_LINE;
         }
         buf.drain(..start);
@@ -125,7 +125,7 @@ pub fn log_files(path: &Path) -> Vec<PathBuf> {
         .map(|n| (n, rotated(path, n)))
         .filter(|(_, p)| p.exists())
         .collect();
-    files.sort_by(|a, b| b.0.cmp(&a.0));
+    files.sort_by_key(|f| std::cmp::Reverse(f.0));
     let mut out: Vec<PathBuf> = files.into_iter().map(|(_, p)| p).collect();
     out.push(path.to_path_buf());
     out

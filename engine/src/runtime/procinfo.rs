@@ -28,20 +28,6 @@ pub fn is_zombie(pid: i32) -> bool {
         .unwrap_or(false)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn own_start_time_is_stable() {
-        let me = std::process::id() as i32;
-        let t = start_time(me).expect("own stat");
-        assert!(is_same_process(me, t));
-        assert!(!is_same_process(me, t + 1));
-        assert_eq!(start_time(i32::MAX), None);
-    }
-}
-
 /// A pidfd for `pid`, checked to be the process that started at `start`: once open, the fd
 /// names that process for good, whatever later happens to the number.
 pub fn pidfd_for(pid: i32, start: u64) -> std::io::Result<std::os::fd::OwnedFd> {
@@ -86,4 +72,18 @@ pub fn send_signal(pid: i32, start: u64, signal: i32) -> std::io::Result<bool> {
         };
     }
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_start_time_is_stable() {
+        let me = std::process::id() as i32;
+        let t = start_time(me).expect("own stat");
+        assert!(is_same_process(me, t));
+        assert!(!is_same_process(me, t + 1));
+        assert_eq!(start_time(i32::MAX), None);
+    }
 }

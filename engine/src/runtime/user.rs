@@ -22,7 +22,7 @@ fn parse_passwd(text: &str) -> Vec<PasswdEntry> {
     text.lines()
         .filter_map(|l| {
             let f: Vec<&str> = l.split(':').collect();
-            (f.len() >= 6).then(|| ())?;
+            (f.len() >= 6).then_some(())?;
             Some(PasswdEntry {
                 name: f[0].into(),
                 uid: f[2].parse().ok()?,
@@ -38,7 +38,7 @@ fn parse_group(text: &str) -> Vec<(String, u32, Vec<String>)> {
     text.lines()
         .filter_map(|l| {
             let f: Vec<&str> = l.split(':').collect();
-            (f.len() >= 3).then(|| ())?;
+            (f.len() >= 3).then_some(())?;
             let members = f
                 .get(3)
                 .map(|m| {
