@@ -58,7 +58,7 @@ fn enter_and_run(req: &ExecRequest) -> Result<i32, Failure> {
         if tasks.exists() {
             let _ = std::fs::write(tasks, "0");
         } else {
-            cgroup2 = File::open(dir).ok().map(OwnedFd::from);
+            cgroup2 = fork::open_dir(dir).ok();
         }
     }
     let flags = CloneFlags::CLONE_NEWNS

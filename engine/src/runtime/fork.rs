@@ -5,7 +5,8 @@
 
 use nix::errno::Errno;
 use nix::unistd::{fork, ForkResult, Pid};
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::path::Path;
 
 /// The kernel's `struct clone_args` (include/uapi/linux/sched.h), up to the `cgroup` field
 /// (CLONE_ARGS_SIZE_VER2).
@@ -67,4 +68,14 @@ pub(crate) unsafe fn fork_into(cgroup2: Option<BorrowedFd>) -> nix::Result<(Fork
     }
     // SAFETY: the caller's guarantees are fork's.
     Ok((unsafe { fork() }?, false))
+}
+
+/// Opens a directory (a cgroup2 one, for [`fork_into`]) as a close-on-exec descriptor.
+pub(crate) fn open_dir(dir: &Path) -> std::io::Result<OwnedFd> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
+        .open(dir)
+        .map(OwnedFd::from)
 }

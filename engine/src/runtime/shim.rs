@@ -166,7 +166,9 @@ impl Shim {
             None => None,
         };
         let cgroup2 = match cgroup.as_ref().and_then(|c| c.cgroup2_dir()) {
-            Some(dir) => Some(open_dir(dir)?),
+            Some(dir) => Some(
+                fork::open_dir(dir).map_err(|err| format!("opening {}: {err}", dir.display()))?,
+            ),
             None => None,
         };
 
@@ -194,6 +196,7 @@ impl Shim {
                     drop(fd);
                 }
                 drop(stdin);
+                drop(cgroup2);
                 init::run(&spec, theirs, cgroup.as_ref())
             }
             ForkResult::Parent { child } => child,
@@ -464,16 +467,6 @@ fn send_report(report: &mut Option<File>, record_json: &str) {
     if let Some(mut r) = report.take() {
         let _ = r.write_all(format!("ok {record_json}").as_bytes());
     }
-}
-
-fn open_dir(dir: &Path) -> Result<OwnedFd, String> {
-    use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
-        .open(dir)
-        .map(OwnedFd::from)
-        .map_err(|err| format!("opening {}: {err}", dir.display()))
 }
 
 fn e(what: &'static str) -> impl Fn(nix::Error) -> String {
