@@ -395,9 +395,20 @@ fn up_down_100_times_leaves_nothing() {
     assert!(
         b.wait_for(std::time::Duration::from_secs(30), || snapshot(&b)
             == before),
-        "the host differs after 100 rounds: {:?} vs {:?}",
+        "the host differs after 100 rounds: {:?} vs {:?}\nwho holds network namespaces:\n{}",
         snapshot(&b),
-        before
+        before,
+        // A veth outlives its container only while something keeps the peer's namespace:
+        // name the holders (processes, pins, open descriptors) for whoever reads the failure.
+        text(
+            &b.host(&[
+                "sh",
+                "-c",
+                "ip -d -o link; lsns -t net -o NS,NPROCS,PID,NSFS,COMMAND; \
+                 ls -l /proc/[0-9]*/fd 2>/dev/null | grep -o 'net:\\[[0-9]*\\]' | sort | uniq -c"
+            ])
+            .stdout
+        )
     );
     assert_eq!(b.ok(&["container", "ls", "-aq"]), "");
     let cg_children = ["memory", "pids", "cpu", "unified"]
