@@ -14,7 +14,7 @@ use sha2::{Digest as _, Sha256};
 use ureq::BodyReader;
 
 use super::platform::{self, Platform};
-use super::transport::{check_status, connect_error, header, Session};
+use super::transport::{authorized, check_status, connect_error, header, Session};
 use super::{short, Progress, ProgressSink, RegistryError};
 use crate::image::{BlobSink, ImageError, ImageStore, Reference};
 
@@ -269,11 +269,9 @@ fn fetch_manifest(
 ) -> Result<(Vec<u8>, String), RegistryError> {
     let url = s.url(&format!("manifests/{tag_or_digest}"));
     let reply = s.send(&|auth| {
-        let mut r = s.agent().get(&url).header("Accept", MANIFEST_ACCEPT);
-        if let Some(a) = auth {
-            r = r.header("Authorization", a);
-        }
-        r.call()
+        authorized(s.agent().get(&url), auth)
+            .header("Accept", MANIFEST_ACCEPT)
+            .call()
     })?;
     if reply.status().as_u16() == 404 {
         return Err(RegistryError::ManifestUnknown {
@@ -443,12 +441,9 @@ fn open_blob(
     offset: u64,
 ) -> Result<Option<(BodyReader<'static>, Option<u64>)>, RegistryError> {
     let reply = s.send(&|auth| {
-        let mut r = s.agent().get(url);
+        let mut r = authorized(s.agent().get(url), auth);
         if offset > 0 {
             r = r.header("Range", &format!("bytes={offset}-"));
-        }
-        if let Some(a) = auth {
-            r = r.header("Authorization", a);
         }
         r.call()
     })?;

@@ -5,7 +5,7 @@
 
 use std::sync::Mutex;
 
-use super::transport::{check_status, header, Session};
+use super::transport::{authorized, check_status, header, Session};
 use super::{Progress, ProgressSink, RegistryError};
 use crate::image::{ImageStore, Reference};
 
@@ -30,26 +30,14 @@ pub(crate) fn push(
     )));
     for (digest, size) in &source.blobs {
         let url = s.url(&format!("blobs/{digest}"));
-        let head = s.send(&|auth| {
-            let mut r = s.agent().head(&url);
-            if let Some(a) = auth {
-                r = r.header("Authorization", a);
-            }
-            r.call()
-        })?;
+        let head = s.send(&|auth| authorized(s.agent().head(&url), auth).call())?;
         if head.status().is_success() {
             progress(Progress::layer(digest, "Layer already exists"));
             continue;
         }
         progress(Progress::layer(digest, "Pushing"));
         let start_url = s.url("blobs/uploads/");
-        let start = s.send(&|auth| {
-            let mut r = s.agent().post(&start_url);
-            if let Some(a) = auth {
-                r = r.header("Authorization", a);
-            }
-            r.send_empty()
-        })?;
+        let start = s.send(&|auth| authorized(s.agent().post(&start_url), auth).send_empty())?;
         let start = check_status(&s.registry, "starting blob upload", start)?;
         let location = header(&start, "location");
         if location.is_empty() {
@@ -63,29 +51,19 @@ pub(crate) fn push(
         let path = sink.path(digest)?;
         let put = s.send(&|auth| {
             let file = std::fs::File::open(&path)?;
-            let mut r = s
-                .agent()
-                .put(&put_url)
+            authorized(s.agent().put(&put_url), auth)
                 .header("Content-Type", "application/octet-stream")
-                .header("Content-Length", &size.to_string());
-            if let Some(a) = auth {
-                r = r.header("Authorization", a);
-            }
-            r.send(file)
+                .header("Content-Length", &size.to_string())
+                .send(file)
         })?;
         check_status(&s.registry, &format!("uploading blob {digest}"), put)?;
         progress(Progress::layer(digest, "Pushed"));
     }
     let url = s.url(&format!("manifests/{tag}"));
     let put = s.send(&|auth| {
-        let mut r = s
-            .agent()
-            .put(&url)
-            .header("Content-Type", &source.media_type);
-        if let Some(a) = auth {
-            r = r.header("Authorization", a);
-        }
-        r.send(&source.manifest[..])
+        authorized(s.agent().put(&url), auth)
+            .header("Content-Type", &source.media_type)
+            .send(&source.manifest[..])
     })?;
     check_status(&s.registry, "uploading manifest", put)?;
     progress(Progress::image(format!(

@@ -159,7 +159,8 @@ impl Session<'_> {
         }
     }
 
-    /// Sends what `build` makes (given the current `Authorization` value); on a 401 answers the
+    /// Sends what `build` makes (given the current `Authorization` value, which it passes to
+    /// [`authorized`]); on a 401 answers the
     /// challenge once and sends again. 401 and 403 after that are errors; other statuses are
     /// for the caller.
     pub(crate) fn send(
@@ -401,6 +402,17 @@ fn is_loopback(host: &str) -> bool {
     strip_port(host)
         .parse::<IpAddr>()
         .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// `r` with the `Authorization` header [`Session::send`] hands its builder, when there is one.
+pub(crate) fn authorized<B>(
+    r: ureq::RequestBuilder<B>,
+    authorization: Option<&str>,
+) -> ureq::RequestBuilder<B> {
+    match authorization {
+        Some(a) => r.header("Authorization", a),
+        None => r,
+    }
 }
 
 #[cfg(test)]
