@@ -205,3 +205,18 @@ pub fn main() -> i32 {
         }
     }
 }
+
+/// Asks on stderr and reads one line of stdin, without its line end.
+pub(crate) fn prompt(label: &str) -> anyhow::Result<String> {
+    use std::io::Write;
+    eprint!("{label}");
+    std::io::stderr().flush()?;
+    let mut s = String::new();
+    std::io::stdin().read_line(&mut s)?;
+    Ok(s.trim_end_matches(['\n', '\r']).to_string())
+}
+
+/// A yes/no question; only y, Y or yes is a yes.
+pub(crate) fn confirm(question: &str) -> anyhow::Result<bool> {
+    Ok(matches!(prompt(question)?.trim(), "y" | "Y" | "yes"))
+}

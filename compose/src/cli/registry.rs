@@ -2,7 +2,7 @@
 //! work (so `up` can pull too) and streams progress, which is shown one line per layer event
 //! (on a terminal the download counter redraws in place).
 
-use super::GlobalOpts;
+use super::{confirm, prompt, GlobalOpts};
 use crate::client::{q, Client};
 use anyhow::bail;
 use clap::Args;
@@ -173,10 +173,9 @@ pub fn prune(g: &GlobalOpts, a: &PruneArgs) -> anyhow::Result<i32> {
         } else {
             "all dangling images"
         };
-        let answer = prompt(&format!(
+        if !confirm(&format!(
             "WARNING! This will remove {what}.\nAre you sure you want to continue? [y/N] "
-        ))?;
-        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+        ))? {
             return Ok(0);
         }
     }
@@ -255,14 +254,6 @@ fn stream(c: &Client, path: &str, body: Option<&Value>, quiet: bool) -> anyhow::
         Ok(())
     })?;
     Ok(last)
-}
-
-fn prompt(label: &str) -> anyhow::Result<String> {
-    eprint!("{label}");
-    std::io::stderr().flush()?;
-    let mut s = String::new();
-    std::io::stdin().read_line(&mut s)?;
-    Ok(s.trim_end_matches(['\n', '\r']).to_string())
 }
 
 /// Reads a line from the terminal with echo off (restored even on error).

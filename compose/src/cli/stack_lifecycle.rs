@@ -5,7 +5,7 @@
 
 use super::progress::Display;
 use super::stack_select::{ServiceContainer, Target};
-use super::GlobalOpts;
+use super::{confirm, GlobalOpts};
 use crate::client::{q, Client};
 use clap::{Args, Subcommand};
 use serde_json::json;
@@ -312,15 +312,6 @@ fn rm(
     }
     display.finish(code != 0);
     Ok(code)
-}
-
-fn confirm(question: &str) -> anyhow::Result<bool> {
-    use std::io::Write;
-    eprint!("{question}");
-    std::io::stderr().flush()?;
-    let mut answer = String::new();
-    std::io::stdin().read_line(&mut answer)?;
-    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
 }
 
 #[cfg(test)]
