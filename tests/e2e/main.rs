@@ -7,6 +7,8 @@ mod images;
 mod lifecycle;
 mod metrics;
 mod networks;
+#[path = "../programs.rs"]
+mod programs;
 mod reconcile;
 mod registry;
 mod stack_cmds;

@@ -83,11 +83,11 @@ impl Remote {
     }
 
     fn run(&self, args: &[&str]) -> Output {
-        Command::new("nsenter")
+        let out = Command::new("nsenter")
             .arg(format!("--net=/run/netns/{}", self.ns))
             .args(args)
-            .output()
-            .unwrap()
+            .output();
+        crate::programs::found(args[0], out)
     }
 
     /// The body of `url` fetched from the remote host, None when it does not answer.
