@@ -11,6 +11,7 @@ mod networks;
 mod programs;
 mod reconcile;
 mod registry;
+mod security;
 mod stack_cmds;
 mod stack_features;
 mod stacks;

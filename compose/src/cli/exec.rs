@@ -65,6 +65,7 @@ pub fn run(c: &Client, a: &ExecArgs) -> anyhow::Result<i32> {
             .map(Into::into)
             .collect(),
         tty: a.tty,
+        interactive: a.interactive,
         privileged: info["privileged"].as_bool().unwrap_or(false),
         rlimits: serde_json::from_value(info["rlimits"].clone()).unwrap_or_default(),
     };

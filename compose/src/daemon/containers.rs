@@ -784,6 +784,7 @@ impl Containers {
         };
         let cfg = &rec.config;
         Ok(berth_engine::runtime::exec::ExecRequest {
+            interactive: false,
             pid: rec.state.pid,
             pid_start_time: rec.state.pid_start_time,
             args,
