@@ -12,6 +12,7 @@
 
 use super::init::{self, Failure};
 use super::{caps, fork, procinfo, user};
+use crate::seccomp::Program;
 use nix::sched::{setns, CloneFlags};
 use nix::sys::signal::{kill, SigSet, Signal};
 use nix::sys::wait::{waitpid, WaitStatus};
@@ -37,6 +38,12 @@ pub struct ExecRequest {
     #[serde(default)]
     pub interactive: bool,
     pub privileged: bool,
+    /// The container's seccomp filter (its BPF file): exec'd processes run under it too.
+    #[serde(default)]
+    pub seccomp: Option<PathBuf>,
+    /// As the container's: an exec'd process gets no_new_privs only when the container has it.
+    #[serde(default)]
+    pub no_new_privileges: bool,
     /// The container's ulimits: an exec'd process gets them too, as with Docker.
     #[serde(default)]
     pub rlimits: Vec<super::spec::Rlimit>,
@@ -57,6 +64,11 @@ pub fn run(req: &ExecRequest) -> i32 {
 fn enter_and_run(req: &ExecRequest) -> Result<i32, Failure> {
     let pidfd = procinfo::pidfd_for(req.pid, req.pid_start_time)
         .map_err(|_| Failure(126, "container is not running".into()))?;
+    // A host path: read before entering the container's mount namespace.
+    let seccomp = match &req.seccomp {
+        Some(path) => Some(Program::read(path).map_err(|e| e.to_string())?),
+        None => None,
+    };
     // cgroup paths are host paths: join before entering the container's mount namespace. A v1
     // directory is joined by moving this (single) thread, the command's fork is born in the
     // cgroup2 one: neither waits for an RCU grace period (see fork.rs).
@@ -122,7 +134,7 @@ fn enter_and_run(req: &ExecRequest) -> Result<i32, Failure> {
                 join_cgroup2(dir);
             }
             drop(report_rd);
-            let Failure(code, msg) = match child(req, &who, &keep, &program, &env, &stdio) {
+            let Failure(code, msg) = match child(req, &who, &keep, &program, &env, &stdio, seccomp.as_ref()) {
                 Ok(never) => match never {},
                 Err(f) => f,
             };
@@ -155,6 +167,7 @@ fn child(
     program: &str,
     env: &[String],
     stdio: &Stdio,
+    seccomp: Option<&Program>,
 ) -> Result<init::Never, Failure> {
     setsid().map_err(|e| format!("setsid: {e}"))?;
     stdio.install()?;
@@ -162,7 +175,7 @@ fn child(
     for l in &req.rlimits {
         init::set_rlimit(l)?;
     }
-    init::drop_privileges(keep, who, !req.privileged)?;
+    init::drop_privileges_filtered(keep, who, req.no_new_privileges, seccomp)?;
     let cwd = if req.cwd.is_empty() {
         "/"
     } else {
