@@ -103,9 +103,8 @@ pub fn inline_profiles(opts: &[String], base: &std::path::Path) -> Result<Vec<St
             };
             let text = std::fs::read_to_string(base.join(file))
                 .map_err(|e| format!("opening seccomp profile ({file}) failed: {e}"))?;
-            let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
-                format!("compacting json for seccomp profile ({file}) failed: {e}")
-            })?;
+            let json: serde_json::Value = serde_json::from_str(&text)
+                .map_err(|e| format!("compacting json for seccomp profile ({file}) failed: {e}"))?;
             Ok(format!("seccomp={json}"))
         })
         .collect()
@@ -142,14 +141,37 @@ mod tests {
     fn docker_s_forms_parse() {
         assert_eq!(parse(&[]).unwrap(), SecurityOptions::default());
         assert!(parse(&["no-new-privileges"]).unwrap().no_new_privileges);
-        assert!(parse(&["no-new-privileges=true"]).unwrap().no_new_privileges);
-        assert!(parse(&["no-new-privileges:true"]).unwrap().no_new_privileges);
-        assert!(!parse(&["no-new-privileges", "no-new-privileges=false"]).unwrap().no_new_privileges);
-        assert_eq!(parse(&["seccomp=unconfined"]).unwrap().seccomp, Seccomp::Unconfined);
-        assert_eq!(parse(&["seccomp:unconfined"]).unwrap().seccomp, Seccomp::Unconfined);
-        assert_eq!(parse(&["seccomp=builtin"]).unwrap().seccomp, Seccomp::Default);
+        assert!(
+            parse(&["no-new-privileges=true"])
+                .unwrap()
+                .no_new_privileges
+        );
+        assert!(
+            parse(&["no-new-privileges:true"])
+                .unwrap()
+                .no_new_privileges
+        );
+        assert!(
+            !parse(&["no-new-privileges", "no-new-privileges=false"])
+                .unwrap()
+                .no_new_privileges
+        );
         assert_eq!(
-            parse(&["seccomp={\"defaultAction\":\"SCMP_ACT_ALLOW\"}"]).unwrap().seccomp,
+            parse(&["seccomp=unconfined"]).unwrap().seccomp,
+            Seccomp::Unconfined
+        );
+        assert_eq!(
+            parse(&["seccomp:unconfined"]).unwrap().seccomp,
+            Seccomp::Unconfined
+        );
+        assert_eq!(
+            parse(&["seccomp=builtin"]).unwrap().seccomp,
+            Seccomp::Default
+        );
+        assert_eq!(
+            parse(&["seccomp={\"defaultAction\":\"SCMP_ACT_ALLOW\"}"])
+                .unwrap()
+                .seccomp,
             Seccomp::Profile("{\"defaultAction\":\"SCMP_ACT_ALLOW\"}".into())
         );
         let warned = parse(&["label=disable", "apparmor=unconfined"]).unwrap();
@@ -158,8 +180,14 @@ mod tests {
 
     #[test]
     fn bad_options_get_docker_s_errors() {
-        assert_eq!(parse(&["bogus"]).unwrap_err(), "invalid --security-opt 1: \"bogus\"");
-        assert_eq!(parse(&["foo=bar"]).unwrap_err(), "invalid --security-opt 2: \"foo=bar\"");
+        assert_eq!(
+            parse(&["bogus"]).unwrap_err(),
+            "invalid --security-opt 1: \"bogus\""
+        );
+        assert_eq!(
+            parse(&["foo=bar"]).unwrap_err(),
+            "invalid --security-opt 2: \"foo=bar\""
+        );
         assert_eq!(
             parse(&["no-new-privileges=maybe"]).unwrap_err(),
             "invalid --security-opt 2: \"no-new-privileges=maybe\""
@@ -169,17 +197,28 @@ mod tests {
     #[test]
     fn profile_files_are_read_into_the_option() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("p.json"), "{\n  \"defaultAction\": \"SCMP_ACT_ALLOW\"\n}\n").unwrap();
+        std::fs::write(
+            dir.path().join("p.json"),
+            "{\n  \"defaultAction\": \"SCMP_ACT_ALLOW\"\n}\n",
+        )
+        .unwrap();
         let opts: Vec<String> = ["seccomp=p.json", "seccomp:unconfined", "no-new-privileges"]
             .iter()
             .map(|s| s.to_string())
             .collect();
         assert_eq!(
             inline_profiles(&opts, dir.path()).unwrap(),
-            ["seccomp={\"defaultAction\":\"SCMP_ACT_ALLOW\"}", "seccomp:unconfined", "no-new-privileges"]
+            [
+                "seccomp={\"defaultAction\":\"SCMP_ACT_ALLOW\"}",
+                "seccomp:unconfined",
+                "no-new-privileges"
+            ]
         );
         let err = inline_profiles(&["seccomp=missing.json".into()], dir.path()).unwrap_err();
-        assert!(err.starts_with("opening seccomp profile (missing.json) failed"), "{err}");
+        assert!(
+            err.starts_with("opening seccomp profile (missing.json) failed"),
+            "{err}"
+        );
         assert!(parse(&["systempaths=unconfined"]).unwrap().unconfined_paths);
     }
 

@@ -243,3 +243,189 @@ fn a_process_left_behind_by_exec_cannot_read_the_callers_input() {
         "the container read the caller's input"
     );
 }
+
+/// The same probes in a default container, `--privileged`, `--cap-add SYS_ADMIN` and
+/// `seccomp=unconfined`; the expectations are Docker's on the same host.
+#[test]
+fn seccomp_and_capabilities_deny_what_docker_denies() {
+    let b = Berth::new();
+    let probe = "grep -E '^Seccomp:' /proc/self/status | tr -d '\\t'; \
+                 unshare -Urm sh -c 'mkdir -p /tmp/u && mount -t tmpfs x /tmp/u && echo userns-mount' 2>&1 | tail -1; \
+                 mkdir -p /tmp/m && mount -t tmpfs x /tmp/m 2>/dev/null && echo mount; true";
+    let run = |opts: &[&str]| -> Vec<String> {
+        let mut args = vec!["container", "run", "--rm"];
+        args.extend_from_slice(opts);
+        args.extend_from_slice(&["bb:local", "sh", "-c", probe]);
+        b.ok(&args).lines().map(str::to_string).collect()
+    };
+    // Docker: filter on; a user namespace is refused by seccomp (unshare needs CAP_SYS_ADMIN
+    // in the profile), mount by the missing capability.
+    let default = run(&[]);
+    assert_eq!(default[0], "Seccomp:2");
+    assert!(
+        default[1].contains("Operation not permitted"),
+        "{default:?}"
+    );
+    assert_eq!(default.len(), 2, "{default:?}");
+    // Docker: --privileged has no filter and every capability.
+    let privileged = run(&["--privileged"]);
+    assert_eq!(privileged[0], "Seccomp:0");
+    assert_eq!(privileged[1..], ["userns-mount", "mount"], "{privileged:?}");
+    // Docker: CAP_SYS_ADMIN re-allows mount, unshare and namespace clones in the profile.
+    let admin = run(&["--cap-add", "SYS_ADMIN"]);
+    assert_eq!(admin[0], "Seccomp:2");
+    assert_eq!(admin[1..], ["userns-mount", "mount"], "{admin:?}");
+    // Docker: unconfined lifts the filter, not the capabilities: a user namespace (and a
+    // mount inside it) works, a mount in the container's own namespace does not.
+    let unconfined = run(&["--security-opt", "seccomp=unconfined"]);
+    assert_eq!(unconfined[0], "Seccomp:0");
+    assert_eq!(unconfined[1..], ["userns-mount"], "{unconfined:?}");
+}
+
+#[test]
+fn exec_runs_under_the_container_s_filter_and_no_new_privileges() {
+    let b = Berth::new();
+    let status = "grep -E '^(NoNewPrivs|Seccomp):' /proc/self/status | tr -d '\\t' | tr '\\n' ' '";
+    b.ok(&[
+        "container",
+        "run",
+        "-d",
+        "--name",
+        "plain",
+        "bb:local",
+        "sleep",
+        "300",
+    ]);
+    b.ok(&[
+        "container",
+        "run",
+        "-d",
+        "--name",
+        "nnp",
+        "--security-opt",
+        "no-new-privileges",
+        "bb:local",
+        "sleep",
+        "300",
+    ]);
+    b.ok(&[
+        "container",
+        "run",
+        "-d",
+        "--name",
+        "free",
+        "--security-opt",
+        "seccomp=unconfined",
+        "bb:local",
+        "sleep",
+        "300",
+    ]);
+    for (name, expected) in [
+        ("plain", "NoNewPrivs:0 Seccomp:2"),
+        ("nnp", "NoNewPrivs:1 Seccomp:2"),
+        ("free", "NoNewPrivs:0 Seccomp:0"),
+    ] {
+        let of_init = b.ok(&[
+            "container",
+            "exec",
+            name,
+            "sh",
+            "-c",
+            "grep -E '^(NoNewPrivs|Seccomp):' /proc/1/status | tr -d '\\t' | tr '\\n' ' '",
+        ]);
+        assert_eq!(of_init.trim(), expected, "{name}: the container's process");
+        let of_exec = b.ok(&["container", "exec", name, "sh", "-c", status]);
+        assert_eq!(of_exec.trim(), expected, "{name}: an exec'd process");
+    }
+    // The filter holds in exec: no user namespace.
+    let out = b.run(&["container", "exec", "plain", "unshare", "-Ur", "true"]);
+    assert!(!out.status.success(), "{}", text(&out.stdout));
+}
+
+#[test]
+fn custom_profiles_apply_and_bad_options_are_refused() {
+    let b = Berth::new();
+    let profile = b.dir.path().join("no-mkdir.json");
+    std::fs::write(
+        &profile,
+        r#"{"defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13}]}"#,
+    )
+    .unwrap();
+    let seccomp = format!("seccomp={}", profile.display());
+    let out = b.run(&[
+        "container",
+        "run",
+        "--rm",
+        "--security-opt",
+        &seccomp,
+        "bb:local",
+        "sh",
+        "-c",
+        "mkdir /tmp/x; grep -E '^Seccomp:' /proc/self/status",
+    ]);
+    assert!(
+        text(&out.stderr).contains("Permission denied"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(text(&out.stdout).contains("Seccomp:\t2"));
+
+    // Nothing is created for an option or a profile that is wrong.
+    std::fs::write(&profile, r#"{"defaultAction": "SCMP_ACT_SOMETIMES"}"#).unwrap();
+    for (opt, message) in [
+        (seccomp.as_str(), "unknown action \"SCMP_ACT_SOMETIMES\""),
+        (
+            "seccomp=/nonexistent.json",
+            "opening seccomp profile (/nonexistent.json) failed",
+        ),
+        ("bogus", "invalid --security-opt 1: \"bogus\""),
+        (
+            "no-new-privileges=maybe",
+            "invalid --security-opt 2: \"no-new-privileges=maybe\"",
+        ),
+    ] {
+        let out = b.run(&[
+            "container",
+            "run",
+            "--rm",
+            "--security-opt",
+            opt,
+            "bb:local",
+            "true",
+        ]);
+        assert!(!out.status.success(), "{opt}");
+        assert!(
+            text(&out.stderr).contains(message),
+            "{opt}: {}",
+            text(&out.stderr)
+        );
+    }
+    assert_eq!(b.ok(&["container", "ls", "-aq"]).trim(), "");
+
+    // In a stack: a profile file relative to the project directory, as Compose reads it.
+    let dir = stack_dir(
+        &b,
+        "name: sec\nservices:\n  app:\n    image: bb:local\n    command: [\"sleep\", \"300\"]\n    init: true\n    security_opt: [\"seccomp=profile.json\", \"no-new-privileges:true\"]\n",
+    );
+    std::fs::write(
+        dir.join("profile.json"),
+        r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13}]}"#,
+    )
+    .unwrap();
+    ok_in(&b, &dir, &["up", "-d"]);
+    let out = in_dir(&b, &dir, &["exec", "-T", "app", "mkdir", "/tmp/y"]);
+    assert!(
+        text(&out.stderr).contains("Permission denied"),
+        "{}",
+        text(&out.stderr)
+    );
+    let nnp = ok_in(
+        &b,
+        &dir,
+        &["exec", "-T", "app", "grep", "NoNewPrivs", "/proc/1/status"],
+    );
+    assert!(nnp.contains("\t1"), "{nnp}");
+    let out = in_dir(&b, &dir, &["down", "-t", "0"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}

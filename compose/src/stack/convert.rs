@@ -589,7 +589,12 @@ pub fn container_config(
             .map_err(|e| format!("service {name}: {e}"))?;
     let security = berth_engine::security_opt::SecurityOptions::parse(&security_opt)
         .map_err(|e| format!("service {name}: {e}"))?;
-    warn.extend(security.warnings.iter().map(|w| format!("service {name}: {w}")));
+    warn.extend(
+        security
+            .warnings
+            .iter()
+            .map(|w| format!("service {name}: {w}")),
+    );
     let cfg = ContainerConfig {
         security_opt,
         name: container_name(&p.name, name, svc, number),

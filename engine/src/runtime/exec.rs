@@ -134,10 +134,11 @@ fn enter_and_run(req: &ExecRequest) -> Result<i32, Failure> {
                 join_cgroup2(dir);
             }
             drop(report_rd);
-            let Failure(code, msg) = match child(req, &who, &keep, &program, &env, &stdio, seccomp.as_ref()) {
-                Ok(never) => match never {},
-                Err(f) => f,
-            };
+            let Failure(code, msg) =
+                match child(req, &who, &keep, &program, &env, &stdio, seccomp.as_ref()) {
+                    Ok(never) => match never {},
+                    Err(f) => f,
+                };
             let mut w = File::from(report_wr);
             let _ = w.write_all(format!("{code} {msg}").as_bytes());
             std::process::exit(code);

@@ -3,7 +3,9 @@
 
 use super::profile::{ArgCondition, Profile, SyscallRule, Target};
 use super::{Program, SeccompError};
-use libseccomp::{ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall};
+use libseccomp::{
+    ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall,
+};
 use std::io::{Read, Seek};
 use std::str::FromStr;
 
@@ -20,7 +22,8 @@ pub(super) fn compile(profile: &Profile, target: &Target) -> Result<Program, Sec
             .map_err(|_| SeccompError::Profile(format!("unknown architecture {name:?}")))?;
         // The native architecture is in every new filter; adding it again is an error.
         if !ctx.is_arch_present(arch).unwrap_or(false) {
-            ctx.add_arch(arch).map_err(|e| err("adding an architecture", e))?;
+            ctx.add_arch(arch)
+                .map_err(|e| err("adding an architecture", e))?;
         }
     }
     // Sort the syscalls into a binary tree: a check costs O(log n) instead of a walk down
@@ -116,11 +119,7 @@ fn action(name: &str, errno: Option<u32>) -> Result<ScmpAction, SeccompError> {
                 "SCMP_ACT_NOTIFY is not supported".into(),
             ))
         }
-        other => {
-            return Err(SeccompError::Profile(format!(
-                "unknown action {other:?}"
-            )))
-        }
+        other => return Err(SeccompError::Profile(format!("unknown action {other:?}"))),
     })
 }
 
@@ -157,8 +156,11 @@ pub(super) fn native_docker_arch() -> &'static str {
 /// descriptor).
 fn export(ctx: &ScmpFilterContext) -> Result<Program, SeccompError> {
     let io = |e: std::io::Error| SeccompError::Compile(format!("exporting the filter: {e}"));
-    let fd = nix::sys::memfd::memfd_create(c"berth-seccomp", nix::sys::memfd::MemFdCreateFlag::MFD_CLOEXEC)
-        .map_err(|e| io(e.into()))?;
+    let fd = nix::sys::memfd::memfd_create(
+        c"berth-seccomp",
+        nix::sys::memfd::MemFdCreateFlag::MFD_CLOEXEC,
+    )
+    .map_err(|e| io(e.into()))?;
     let mut file = std::fs::File::from(fd);
     ctx.export_bpf(&file)
         .map_err(|e| SeccompError::Compile(format!("exporting the filter: {e}")))?;

@@ -131,7 +131,10 @@ pub fn default_profile() -> &'static Profile {
 /// The filter `profile` makes for a container with `capabilities` on this machine.
 /// Compiling Docker's profile takes milliseconds; containers with the same profile and
 /// capabilities share one program, so a `run` pays it once per daemon.
-pub fn compile(profile_json: Option<&str>, capabilities: &[String]) -> Result<Program, SeccompError> {
+pub fn compile(
+    profile_json: Option<&str>,
+    capabilities: &[String],
+) -> Result<Program, SeccompError> {
     static CACHE: Mutex<Vec<(Option<String>, Vec<String>, Program)>> = Mutex::new(Vec::new());
     const CACHED: usize = 16;
     let mut caps = capabilities.to_vec();
@@ -172,9 +175,16 @@ pub fn compile(profile_json: Option<&str>, capabilities: &[String]) -> Result<Pr
 fn kernel_version() -> (u32, u32) {
     nix::sys::utsname::uname()
         .ok()
-        .and_then(|u| profile::parse_kernel_version(
-            u.release().to_string_lossy().split(['-', '+']).next().unwrap_or(""),
-        ).ok())
+        .and_then(|u| {
+            profile::parse_kernel_version(
+                u.release()
+                    .to_string_lossy()
+                    .split(['-', '+'])
+                    .next()
+                    .unwrap_or(""),
+            )
+            .ok()
+        })
         .unwrap_or((0, 0))
 }
 

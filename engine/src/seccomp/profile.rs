@@ -146,13 +146,19 @@ impl Profile {
 
 impl SyscallRule {
     pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.name.iter().chain(self.names.iter()).map(String::as_str)
+        self.name
+            .iter()
+            .chain(self.names.iter())
+            .map(String::as_str)
     }
 
     fn applies_to(&self, t: &Target) -> bool {
         let has_cap = |c: &String| t.capabilities.iter().any(|have| have == c);
-        let kernel_at_least =
-            |v: &str| parse_kernel_version(v).map(|min| t.kernel >= min).unwrap_or(false);
+        let kernel_at_least = |v: &str| {
+            parse_kernel_version(v)
+                .map(|min| t.kernel >= min)
+                .unwrap_or(false)
+        };
         let ex = &self.excludes;
         if ex.arches.iter().any(|a| a == t.arch)
             || ex.caps.iter().any(has_cap)
@@ -198,13 +204,16 @@ mod tests {
         };
         let plain = rule(r#"{"names":["read"],"action":"SCMP_ACT_ALLOW"}"#);
         assert!(plain.applies_to(&t));
-        let admin =
-            rule(r#"{"names":["mount"],"action":"SCMP_ACT_ALLOW","includes":{"caps":["CAP_SYS_ADMIN"]}}"#);
+        let admin = rule(
+            r#"{"names":["mount"],"action":"SCMP_ACT_ALLOW","includes":{"caps":["CAP_SYS_ADMIN"]}}"#,
+        );
         assert!(!admin.applies_to(&t));
-        let not_admin =
-            rule(r#"{"names":["clone3"],"action":"SCMP_ACT_ERRNO","excludes":{"caps":["CAP_SYS_ADMIN"]}}"#);
+        let not_admin = rule(
+            r#"{"names":["clone3"],"action":"SCMP_ACT_ERRNO","excludes":{"caps":["CAP_SYS_ADMIN"]}}"#,
+        );
         assert!(not_admin.applies_to(&t));
-        let s390 = rule(r#"{"names":["x"],"action":"SCMP_ACT_ALLOW","includes":{"arches":["s390x"]}}"#);
+        let s390 =
+            rule(r#"{"names":["x"],"action":"SCMP_ACT_ALLOW","includes":{"arches":["s390x"]}}"#);
         assert!(!s390.applies_to(&t));
         let new_kernel =
             rule(r#"{"names":["x"],"action":"SCMP_ACT_ALLOW","includes":{"minKernel":"6.2"}}"#);

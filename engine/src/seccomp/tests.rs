@@ -158,8 +158,16 @@ fn the_default_profile_denies_what_docker_denies() {
         ("socket(AF_VSOCK)", vsock_socket),
     ];
     for (name, call) in denied {
-        assert_eq!(errno_of(Some(&filter), *call), libc::EPERM, "{name} under the filter");
-        assert_ne!(errno_of(None, *call), libc::EPERM, "{name} without the filter (the probe proves nothing)");
+        assert_eq!(
+            errno_of(Some(&filter), *call),
+            libc::EPERM,
+            "{name} under the filter"
+        );
+        assert_ne!(
+            errno_of(None, *call),
+            libc::EPERM,
+            "{name} without the filter (the probe proves nothing)"
+        );
     }
     // clone3 is ENOSYS, not EPERM: glibc then falls back to clone for threads and fork.
     assert_eq!(errno_of(Some(&filter), clone3_null), libc::ENOSYS);
@@ -188,7 +196,11 @@ fn an_added_capability_allows_its_syscalls_again() {
         ("unshare(CLONE_NEWUSER)", unshare_user),
         ("clone(CLONE_NEWNS)", clone_newns),
     ] {
-        assert_ne!(errno_of(Some(&admin), call), libc::EPERM, "{name} with CAP_SYS_ADMIN");
+        assert_ne!(
+            errno_of(Some(&admin), call),
+            libc::EPERM,
+            "{name} with CAP_SYS_ADMIN"
+        );
     }
     // clone3 too (no longer ENOSYS).
     assert_ne!(errno_of(Some(&admin), clone3_null), libc::ENOSYS);
@@ -205,7 +217,10 @@ fn a_custom_profile_is_compiled_with_its_own_rules() {
     }"#;
     let filter = compile(Some(deny_getpid), &caps(&[])).unwrap();
     assert_eq!(errno_of(Some(&filter), getpid), libc::EACCES);
-    assert_eq!(errno_of(Some(&filter), mount_nothing), errno_of(None, mount_nothing));
+    assert_eq!(
+        errno_of(Some(&filter), mount_nothing),
+        errno_of(None, mount_nothing)
+    );
     let err = compile(Some(r#"{"defaultAction": "SCMP_ACT_BOGUS"}"#), &[]).unwrap_err();
     assert!(err.to_string().contains("SCMP_ACT_BOGUS"), "{err}");
 }
