@@ -49,7 +49,10 @@ impl Program {
     /// From `struct sock_filter`s in the machine's byte order, as libseccomp exports them.
     pub fn from_bytes(bytes: Vec<u8>) -> Result<Program, SeccompError> {
         // The kernel takes at most BPF_MAXINSNS (4096) instructions in one filter.
-        if bytes.is_empty() || bytes.len() % INSTRUCTION != 0 || bytes.len() / INSTRUCTION > 4096 {
+        if bytes.is_empty()
+            || !bytes.len().is_multiple_of(INSTRUCTION)
+            || bytes.len() / INSTRUCTION > 4096
+        {
             return Err(SeccompError::Compile(format!(
                 "not a BPF program ({} bytes)",
                 bytes.len()
@@ -135,7 +138,9 @@ pub fn compile(
     profile_json: Option<&str>,
     capabilities: &[String],
 ) -> Result<Program, SeccompError> {
-    static CACHE: Mutex<Vec<(Option<String>, Vec<String>, Program)>> = Mutex::new(Vec::new());
+    /// (custom profile, sorted capabilities) -> program.
+    type Entry = (Option<String>, Vec<String>, Program);
+    static CACHE: Mutex<Vec<Entry>> = Mutex::new(Vec::new());
     const CACHED: usize = 16;
     let mut caps = capabilities.to_vec();
     caps.sort();

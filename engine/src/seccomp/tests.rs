@@ -33,7 +33,10 @@ fn caps(extra: &[&str]) -> Vec<String> {
 }
 
 /// The errno of `call` in a child (0 if it succeeded), under `filter` if given.
-fn errno_of(filter: Option<&Program>, call: fn() -> libc::c_long) -> i32 {
+/// A probe: one raw syscall, its return value.
+type Call = fn() -> libc::c_long;
+
+fn errno_of(filter: Option<&Program>, call: Call) -> i32 {
     let (rd, wr) = nix::unistd::pipe().unwrap();
     // SAFETY: the child only makes raw syscalls (installing a prepared filter allocates
     // nothing) and leaves with _exit.
@@ -145,7 +148,7 @@ fn plain_fork_clone() -> libc::c_long {
 #[test]
 fn the_default_profile_denies_what_docker_denies() {
     let filter = compile(None, &caps(&[])).unwrap();
-    let denied: &[(&str, fn() -> libc::c_long)] = &[
+    let denied: &[(&str, Call)] = &[
         ("unshare(CLONE_NEWUSER)", unshare_user),
         ("mount", mount_nothing),
         ("keyctl", keyctl_bad),
@@ -177,7 +180,7 @@ fn the_default_profile_denies_what_docker_denies() {
 fn the_default_profile_lets_ordinary_programs_run() {
     let filter = compile(None, &caps(&[])).unwrap();
     for (name, call) in [
-        ("getpid", getpid as fn() -> libc::c_long),
+        ("getpid", getpid as Call),
         ("socket(AF_INET)", inet_socket),
         ("personality(query)", personality_query),
         ("clone (fork)", plain_fork_clone),
@@ -192,7 +195,7 @@ fn an_added_capability_allows_its_syscalls_again() {
     // refuses the null arguments, or succeeds in the throwaway child).
     let admin = compile(None, &caps(&["CAP_SYS_ADMIN"])).unwrap();
     for (name, call) in [
-        ("mount", mount_nothing as fn() -> libc::c_long),
+        ("mount", mount_nothing as Call),
         ("unshare(CLONE_NEWUSER)", unshare_user),
         ("clone(CLONE_NEWNS)", clone_newns),
     ] {
