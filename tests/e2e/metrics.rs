@@ -18,9 +18,18 @@ struct Sample {
     value: f64,
 }
 
-/// GET `url` from inside the berth's network namespace: (status line and headers, body).
+/// GET `url` from inside the berth's network namespace, as Prometheus asks (OpenMetrics
+/// first): (status line and headers, body).
 fn get(b: &Berth, url: &str) -> Option<(String, String)> {
-    let out = b.host(&["curl", "-sS", "-m", "10", "-D", "-", url]);
+    get_accepting(b, url, PROMETHEUS_ACCEPT)
+}
+
+/// The Accept header Prometheus 2.x sends.
+const PROMETHEUS_ACCEPT: &str = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+
+fn get_accepting(b: &Berth, url: &str, accept: &str) -> Option<(String, String)> {
+    let header = format!("Accept: {accept}");
+    let out = b.host(&["curl", "-sS", "-m", "10", "-D", "-", "-H", &header, url]);
     if !out.status.success() {
         return None;
     }
@@ -222,6 +231,32 @@ fn metrics_endpoint_names_labels_and_bind() {
     );
     assert_eq!(actions[0].value, 2.0, "{actions:?}");
 
+    // Clients that do not ask for OpenMetrics (promtool, older servers, agents) get the 0.0.4
+    // text format, which promtool accepts.
+    let (head, text_body) = get_accepting(&b, METRICS, "text/plain;version=0.0.4").unwrap();
+    assert!(
+        head.to_lowercase()
+            .contains("content-type: text/plain; version=0.0.4"),
+        "{head}"
+    );
+    assert!(!text_body.contains("# EOF"));
+    assert!(
+        text_body.contains("# TYPE berth_container_restarts_total counter"),
+        "{text_body}"
+    );
+    let dump = b.dir.path().join("metrics.txt");
+    std::fs::write(&dump, &text_body).unwrap();
+    let check = b.host(&[
+        "sh",
+        "-c",
+        &format!("promtool check metrics < {}", dump.display()),
+    ]);
+    assert!(
+        check.status.success(),
+        "promtool check metrics: {}{}",
+        text(&check.stdout),
+        text(&check.stderr)
+    );
     // Bound to loopback only: 127.0.0.1:9323 (0100007F:246B in /proc/net/tcp) listens, nothing else.
     assert_eq!(listeners(&b, 9323), vec!["0100007F:246B".to_string()]);
     // And a stopped container leaves the resource series (its cgroup is gone) but keeps its state.
@@ -282,6 +317,40 @@ fn metrics_endpoint_names_labels_and_bind() {
         "{err}"
     );
     assert!(!b.run_dir.join("berth.sock").exists());
+
+    // The default port held by someone else (a second daemon, dockerd): the daemon runs
+    // without metrics and says why; the same port asked for explicitly is an error.
+    let _holder = KillOnDrop(Command::new("nsenter")
+        .arg(format!("--net=/run/netns/{}", b.netns))
+        .args([
+            "python3",
+            "-c",
+            "import socket, time; s = socket.socket(); s.bind(('127.0.0.1', 9323)); s.listen(); time.sleep(60)",
+        ])
+        .spawn()
+        .unwrap());
+    assert!(
+        b.wait_for(std::time::Duration::from_secs(5), || !listeners(&b, 9323)
+            .is_empty())
+    );
+    let out = b.cmd(&["ps"]).current_dir(&dir).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let log = std::fs::read_to_string(b.run_dir.join("daemon.log")).unwrap_or_default();
+    assert!(
+        log.contains("metrics are off: the default address is busy"),
+        "{log}"
+    );
+    b.ok(&["daemon", "stop"]);
+    let out = b
+        .cmd(&["daemon", "--metrics-addr", "127.0.0.1:9323"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("binding the metrics address 127.0.0.1:9323"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 /// A Prometheus server in the berth's network namespace, killed on drop.

@@ -1210,13 +1210,6 @@ fn a_port_a_host_process_holds_is_refused() {
     let b = Berth::new();
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("index.html"), "the host's own server\n").unwrap();
-    struct KillOnDrop(std::process::Child);
-    impl Drop for KillOnDrop {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
     let _host_httpd = KillOnDrop(
         Command::new("nsenter")
             .arg(format!("--net=/run/netns/{}", b.netns))

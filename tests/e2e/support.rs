@@ -238,6 +238,16 @@ impl Drop for Berth {
     }
 }
 
+/// A helper process of a test (a host server, a port holder), ended even when the test fails.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 pub fn sh(args: &[&str]) -> Output {
     let out = crate::programs::found(args[0], Command::new(args[0]).args(&args[1..]).output());
     assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));

@@ -14,8 +14,9 @@ pub struct DaemonArgs {
     #[arg(long, env = "BERTH_CGROUP_PARENT", default_value = "berth")]
     pub cgroup_parent: String,
     /// Address (IP:PORT) to serve Prometheus metrics on at /metrics, or `none`
-    #[arg(long, env = "BERTH_METRICS_ADDR", default_value = "127.0.0.1:9323")]
-    pub metrics_addr: daemon::metrics::MetricsAddr,
+    /// [default: 127.0.0.1:9323, skipped with a warning when busy]
+    #[arg(long, env = "BERTH_METRICS_ADDR")]
+    pub metrics_addr: Option<daemon::metrics::MetricsAddr>,
     /// Registry (host or host:port) to reach over plain HTTP (repeatable; loopback always is)
     #[arg(
         long = "insecure-registry",
@@ -66,7 +67,10 @@ pub fn daemon(g: &GlobalOpts, args: &DaemonArgs) -> anyhow::Result<i32> {
                 root: g.root.clone(),
                 run_dir: g.run_dir.clone(),
                 cgroup_parent: args.cgroup_parent.clone(),
-                metrics_addr: args.metrics_addr.0,
+                metrics_addr: args
+                    .metrics_addr
+                    .map_or(Some(daemon::metrics::DEFAULT_ADDR), |a| a.0),
+                metrics_addr_required: args.metrics_addr.is_some(),
                 insecure_registries: args.insecure_registries.clone(),
             })?;
             Ok(0)

@@ -8,6 +8,7 @@
 //! process spawned.
 
 use super::containers::Containers;
+use super::exposition;
 use berth_engine::cgroups::{Cgroup, Stats, StatsReader};
 use berth_engine::container::{HealthStatus, Status};
 use berth_engine::runtime::procinfo;
@@ -41,7 +42,6 @@ const PROM_PROJECT: &str = "com_docker_compose_project";
 const PROM_SERVICE: &str = "com_docker_compose_service";
 
 /// OpenMetrics, the format prometheus-client writes; Prometheus picks its parser by this.
-const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// A record that stays locked longer than this (a container being started) is left out of one
 /// scrape rather than stalling it.
@@ -49,6 +49,10 @@ const RECORD_LOCK_WAIT: Duration = Duration::from_millis(500);
 
 type StackLabels = [(&'static str, String); 1];
 type ActionLabels = [(&'static str, String); 2];
+
+/// dockerd's default metrics address, which berth takes unless told otherwise.
+pub const DEFAULT_ADDR: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 9323);
 
 /// Where the metrics server listens: an address, or nowhere (`none`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -756,10 +760,24 @@ async fn reply(
             .expect("valid response")
     };
     match (req.method(), req.uri().path()) {
-        (&Method::GET, "/metrics") => Response::builder()
-            .header("content-type", CONTENT_TYPE)
-            .body(Full::new(Bytes::from(m.render(c).await)))
-            .expect("valid response"),
+        (&Method::GET, "/metrics") => {
+            let accept = req
+                .headers()
+                .get(hyper::header::ACCEPT)
+                .and_then(|v| v.to_str().ok());
+            let (content_type, body) = if exposition::wants_openmetrics(accept) {
+                (exposition::OPENMETRICS, m.render(c).await)
+            } else {
+                (
+                    exposition::TEXT_004,
+                    exposition::to_text_004(&m.render(c).await),
+                )
+            };
+            Response::builder()
+                .header("content-type", content_type)
+                .body(Full::new(Bytes::from(body)))
+                .expect("valid response")
+        }
         (&Method::GET, "/") => text(StatusCode::OK, "berth metrics: see /metrics\n".to_string()),
         (_, path) => {
             let mut msg = String::new();

@@ -8,6 +8,7 @@ mod api_stacks;
 pub use api_stacks::StackLoad;
 pub mod containers;
 pub mod events;
+mod exposition;
 mod health;
 pub mod http;
 pub mod images;
@@ -37,6 +38,9 @@ pub struct DaemonOptions {
     pub cgroup_parent: String,
     /// Where /metrics is served; None disables the metrics server.
     pub metrics_addr: Option<std::net::SocketAddr>,
+    /// The address was asked for: failing to bind it stops the daemon. The default one that
+    /// is busy (a second daemon, dockerd) only costs the metrics, with a warning.
+    pub metrics_addr_required: bool,
     /// Registries (`host[:port]`) spoken to over plain HTTP besides loopback.
     pub insecure_registries: Vec<String>,
 }
@@ -174,7 +178,13 @@ async fn serve(opts: DaemonOptions) -> anyhow::Result<()> {
     });
 
     if let Some(addr) = opts.metrics_addr {
-        metrics::serve(addr, daemon.metrics.clone(), daemon.containers.clone()).await?;
+        let served = metrics::serve(addr, daemon.metrics.clone(), daemon.containers.clone()).await;
+        match served {
+            Err(e) if !opts.metrics_addr_required => {
+                tracing::warn!(address = %addr, error = %e, "metrics are off: the default address is busy");
+            }
+            other => other?,
+        }
     }
 
     let sock = socket_path(&opts.run_dir);
