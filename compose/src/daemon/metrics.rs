@@ -41,8 +41,6 @@ const LABEL_ONEOFF: &str = crate::stack::convert::LABEL_ONEOFF;
 const PROM_PROJECT: &str = "com_docker_compose_project";
 const PROM_SERVICE: &str = "com_docker_compose_service";
 
-/// OpenMetrics, the format prometheus-client writes; Prometheus picks its parser by this.
-
 /// A record that stays locked longer than this (a container being started) is left out of one
 /// scrape rather than stalling it.
 const RECORD_LOCK_WAIT: Duration = Duration::from_millis(500);
