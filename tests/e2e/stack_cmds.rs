@@ -429,3 +429,22 @@ fn attached_up_aborts_on_container_exit_and_stops_on_ctrl_c() {
     );
     assert_eq!(b.status("att-srv-1"), "exited");
 }
+
+#[test]
+fn version_prints_as_compose_version_does() {
+    let run = |args: &[&str]| {
+        text(
+            &std::process::Command::new(BERTH)
+                .args(args)
+                .output()
+                .unwrap()
+                .stdout,
+        )
+    };
+    let v = env!("CARGO_PKG_VERSION");
+    assert_eq!(run(&["version"]), format!("berth version v{v}\n"));
+    assert_eq!(run(&["version", "--short"]), format!("{v}\n"));
+    let json: serde_json::Value =
+        serde_json::from_str(&run(&["version", "--format", "json"])).unwrap();
+    assert_eq!(json["version"], format!("v{v}"));
+}

@@ -125,6 +125,8 @@ pub enum Command {
     Images { services: Vec<String> },
     /// Receive real time events from the stack's containers
     Events(stack_info::EventsArgs),
+    /// Show the berth version information
+    Version(VersionArgs),
     /// Internal: the per-container shim the daemon starts
     #[command(hide = true)]
     Shim { bundle: PathBuf },
@@ -194,6 +196,7 @@ pub fn main() -> i32 {
         Command::Port(args) => stack_info::port(&cli.global, &args),
         Command::Images { services } => stack_info::images(&cli.global, &services),
         Command::Events(args) => stack_info::events(&cli.global, &args),
+        Command::Version(args) => version(&args),
         Command::Shim { bundle } => return berth_engine::runtime::shim::main(&bundle),
         Command::ExecHelper { .. } => unreachable!("dispatched above"),
     };
@@ -204,6 +207,28 @@ pub fn main() -> i32 {
             1
         }
     }
+}
+
+#[derive(Args, Debug)]
+pub struct VersionArgs {
+    /// Format the output. Values: [pretty | json]
+    #[arg(short, long, default_value = "pretty")]
+    format: String,
+    /// Shows only berth's version number
+    #[arg(long)]
+    short: bool,
+}
+
+/// As `docker compose version`: `berth version v0.1.0`, `--short`, `--format json`.
+fn version(a: &VersionArgs) -> anyhow::Result<i32> {
+    let v = env!("CARGO_PKG_VERSION");
+    match (a.short, a.format.as_str()) {
+        (true, _) => println!("{v}"),
+        (false, "json") => println!("{}", serde_json::json!({ "version": format!("v{v}") })),
+        (false, "pretty") => println!("berth version v{v}"),
+        (false, other) => anyhow::bail!("unsupported format type: {other:?}"),
+    }
+    Ok(0)
 }
 
 /// Asks on stderr and reads one line of stdin, without its line end.
