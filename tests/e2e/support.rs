@@ -312,3 +312,55 @@ pub fn host_overlays_with(needle: &str) -> Vec<String> {
         .filter(|l| l.contains(" - overlay "))
         .collect()
 }
+
+/// Makes this test process the child subreaper of everything it starts, for as long as it
+/// lives: a daemon the test kills (and the shims that daemon leaves) come back to it instead
+/// of to pid 1, which need not reap. Its drop reaps them (after the berths it outlives).
+/// Only for tests that run alone in their process (nextest runs each test in its own).
+pub struct Subreaper(());
+
+impl Subreaper {
+    pub fn new() -> Subreaper {
+        nix::sys::prctl::set_child_subreaper(true).unwrap();
+        Subreaper(())
+    }
+
+    /// Pids of this process's children that are zombies now (none is reaped).
+    pub fn zombie_children(&self) -> Vec<i32> {
+        let me = std::process::id() as i32;
+        let mut out = Vec::new();
+        for e in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Some(pid) = e.file_name().to_str().and_then(|p| p.parse::<i32>().ok()) else {
+                continue;
+            };
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                continue;
+            };
+            let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
+                continue;
+            };
+            let mut f = rest.split_whitespace();
+            if f.next() == Some("Z") && f.next().and_then(|p| p.parse().ok()) == Some(me) {
+                out.push(pid);
+            }
+        }
+        out
+    }
+}
+
+impl Drop for Subreaper {
+    fn drop(&mut self) {
+        // Children still alive (shims whose containers were just removed) end within moments.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            match nix::sys::wait::waitpid(None, Some(nix::sys::wait::WaitPidFlag::WNOHANG)) {
+                Ok(nix::sys::wait::WaitStatus::StillAlive) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20))
+                }
+                Ok(nix::sys::wait::WaitStatus::StillAlive) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+        let _ = nix::sys::prctl::set_child_subreaper(false);
+    }
+}

@@ -11,8 +11,8 @@ use berth_engine::container::{
     RestartPolicy, SpecInputs, Status,
 };
 use berth_engine::fsutil::{new_id, read_json, replace_json, write_json};
-use berth_engine::runtime::spec::{CgroupRef, ExitRecord, Mount, MountKind, ShimRecord};
 use berth_engine::runtime::shim_lock::{self, LockState, ShimLockError, StartLock};
+use berth_engine::runtime::spec::{CgroupRef, ExitRecord, Mount, MountKind, ShimRecord};
 use berth_engine::runtime::{procinfo, shim::SPEC_FILE};
 use serde::Serialize;
 use std::collections::HashMap;
@@ -428,10 +428,9 @@ impl Containers {
         // Held from here until the shim's last process ends, across a daemon crash (see
         // shim_lock); refused while a shim of an earlier start still runs.
         let lock = StartLock::acquire(&layout.shim_lock()).map_err(|e| match e {
-            ShimLockError::Held { .. } => ApiError::conflict(format!(
-                "cannot start container {}: {e}",
-                short(&rec.id)
-            )),
+            ShimLockError::Held { .. } => {
+                ApiError::conflict(format!("cannot start container {}: {e}", short(&rec.id)))
+            }
             ShimLockError::Io { .. } => ApiError::internal(e.to_string()),
         })?;
         let launched = self.launch(&layout, &mut rec, attach, &lock).await;

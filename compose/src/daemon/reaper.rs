@@ -32,7 +32,10 @@ pub fn become_subreaper() {
 /// daemon started); a re-adopted shim is not, and is left alone (ECHILD).
 pub fn reap_exited(pidfd: BorrowedFd<'_>) {
     use nix::sys::wait::{waitid, Id, WaitPidFlag};
-    match waitid(Id::PIDFd(pidfd), WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG) {
+    match waitid(
+        Id::PIDFd(pidfd),
+        WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG,
+    ) {
         Ok(_) | Err(nix::errno::Errno::ECHILD) => {}
         Err(e) => tracing::debug!(error = %e, "reaping an exited shim"),
     }
@@ -42,14 +45,14 @@ pub fn reap_exited(pidfd: BorrowedFd<'_>) {
 /// a container's pid namespace (see the module documentation).
 pub fn spawn_sweeper() {
     tokio::spawn(async {
-        let mut sigchld =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::child()) {
-                Ok(s) => Some(s),
-                Err(e) => {
-                    tracing::warn!(error = %e, "no SIGCHLD stream: sweeping orphans every 5 s only");
-                    None
-                }
-            };
+        let mut sigchld = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::child())
+        {
+            Ok(s) => Some(s),
+            Err(e) => {
+                tracing::warn!(error = %e, "no SIGCHLD stream: sweeping orphans every 5 s only");
+                None
+            }
+        };
         let mut tick = tokio::time::interval(Duration::from_secs(5));
         loop {
             match sigchld.as_mut() {
