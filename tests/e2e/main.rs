@@ -3,6 +3,7 @@
 
 mod containers;
 mod crash;
+mod disk;
 mod examples;
 mod images;
 mod lifecycle;

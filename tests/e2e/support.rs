@@ -16,6 +16,8 @@ pub struct Berth {
     /// The network namespace this berth's daemon lives in (`/run/netns/NAME`): its bridges,
     /// veths and iptables rules never touch the host's.
     pub netns: String,
+    /// The state root is a tmpfs of its own (a small disk), unmounted on drop.
+    tmpfs_root: bool,
 }
 
 fn unique(prefix: &str) -> String {
@@ -38,7 +40,16 @@ impl Berth {
         Self::create(false)
     }
 
+    /// A berth whose state root is a tmpfs of `size` bytes: a disk that fills up.
+    pub fn with_root_on_tmpfs(size: u64) -> Berth {
+        Self::create_with(true, Some(size))
+    }
+
     fn create(own_netns: bool) -> Berth {
+        Self::create_with(own_netns, None)
+    }
+
+    fn create_with(own_netns: bool, tmpfs_root: Option<u64>) -> Berth {
         assert!(
             Path::new(BUSYBOX).exists(),
             "busybox-static is required (apt-get install busybox-static)"
@@ -58,7 +69,19 @@ impl Berth {
                 String::new()
             },
             dir,
+            tmpfs_root: tmpfs_root.is_some(),
         };
+        if let Some(size) = tmpfs_root {
+            std::fs::create_dir(&b.root).unwrap();
+            nix::mount::mount(
+                Some("tmpfs"),
+                &b.root,
+                Some("tmpfs"),
+                nix::mount::MsFlags::MS_NOSUID | nix::mount::MsFlags::MS_NODEV,
+                Some(format!("size={size},mode=0700").as_str()),
+            )
+            .unwrap();
+        }
         if own_netns {
             sh(&["ip", "netns", "add", &name]);
             b.host(&["ip", "link", "set", "lo", "up"]);
@@ -238,6 +261,9 @@ impl Drop for Berth {
         let _ = Command::new("ip")
             .args(["netns", "del", &self.netns])
             .output();
+        if self.tmpfs_root {
+            let _ = nix::mount::umount2(&self.root, nix::mount::MntFlags::MNT_DETACH);
+        }
     }
 }
 

@@ -92,11 +92,11 @@ pub enum ImageError {
     },
     #[error("encoding image metadata: {reason}")]
     Encode { reason: String },
-    #[error("reading image archive: {0}")]
+    #[error("reading image archive: {}", fsutil::io_error_text(.0))]
     ReadArchive(#[source] io::Error),
-    #[error("writing image archive: {0}")]
+    #[error("writing image archive: {}", fsutil::io_error_text(.0))]
     WriteArchive(#[source] io::Error),
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {}", path.display(), fsutil::io_error_text(source))]
     Io {
         path: PathBuf,
         #[source]
