@@ -118,7 +118,7 @@ mod tests {
     fn io_errors_read_as_docker_prints_them() {
         let e = io::Error::from_raw_os_error(libc::ENOSPC);
         assert_eq!(io_error_text(&e), "no space left on device");
-        let custom = io::Error::new(io::ErrorKind::Other, "Custom text");
+        let custom = io::Error::other("Custom text");
         assert_eq!(io_error_text(&custom), "Custom text");
     }
 
