@@ -299,3 +299,48 @@ fn exited_shims_and_orphaned_container_processes_are_reaped() {
     drop(b);
     drop(reaper);
 }
+
+#[test]
+fn the_shim_holds_its_lock_for_its_whole_life_with_or_without_a_daemon() {
+    let reaper = Subreaper::new();
+    let b = Berth::new();
+    let id = b
+        .ok(&[
+            "container",
+            "run",
+            "-d",
+            "--network",
+            "none",
+            "bb:local",
+            "sleep",
+            "100",
+        ])
+        .trim()
+        .to_string();
+    let lock = b.run_dir.join("c").join(&id[..12]).join("shim.lock");
+    let free = || {
+        std::process::Command::new("flock")
+            .args(["-n", "-x", lock.to_str().unwrap(), "true"])
+            .status()
+            .unwrap()
+            .success()
+    };
+    assert!(!free(), "held while the container runs");
+    let daemon = b.daemon_pid();
+    kill9(daemon);
+    let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(daemon), None);
+    assert!(!free(), "still held with no daemon");
+    // The next daemon re-adopts it: starting it again is a no-op, stopping it frees the lock.
+    let out = b.run(&["container", "start", &id]);
+    assert!(
+        out.status.success(),
+        "a running container starts as a no-op"
+    );
+    b.ok(&["container", "stop", "-t", "1", &id]);
+    assert!(
+        b.wait_for(Duration::from_secs(5), free),
+        "released with the shim"
+    );
+    drop(b);
+    drop(reaper);
+}

@@ -508,10 +508,10 @@ impl Containers {
         let mut cmd = tokio::process::Command::new(&self.shim_exe);
         cmd.arg("shim")
             .arg(&layout.dir)
-            .env(shim_lock::ENV, shim_lock::FD.to_string())
+            .env(shim_lock::ENV, lock_fd.to_string())
             .stdin(std::process::Stdio::null());
-        // SAFETY: the hook runs in the forked child before exec and only calls dup2/fcntl,
-        // which are async-signal-safe.
+        // SAFETY: the hook runs in the forked child before exec and only calls fcntl, which
+        // is async-signal-safe.
         unsafe {
             cmd.pre_exec(move || shim_lock::hand_down(lock_fd));
         }

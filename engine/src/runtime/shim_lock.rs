@@ -1,10 +1,10 @@
 //! The shim lock: proof that a container's shim is alive, held from before the shim exists.
 //!
 //! The daemon takes an exclusive flock(2) on `shim.lock` in the container's run dir before it
-//! spawns the shim, and hands the locked descriptor down as fd [`FD`]. A flock belongs to the
-//! open file description, which fork and exec share (flock(2)): the lock stays held while any
-//! process of the shim holds that descriptor — after the daemon closed its copy, after the
-//! daemon died — and goes with the last of them. So a daemon started after a crash tells a
+//! spawns the shim, and hands the locked descriptor down (its number in [`ENV`]). A flock
+//! belongs to the open file description, which fork and exec share (flock(2)): the lock stays
+//! held while any process of the shim holds that descriptor — after the daemon closed its
+//! copy, after the daemon died — and goes with the last of them. So a daemon started after a crash tells a
 //! shim that is still setting its container up (no shim record yet) from one that never ran
 //! or has ended, without a pid: [`probe`]. And no second shim can start beside a live one.
 
@@ -13,9 +13,7 @@ use std::io;
 use std::os::fd::{AsRawFd, RawFd};
 use std::path::{Path, PathBuf};
 
-/// The descriptor number the shim finds the lock at.
-pub const FD: RawFd = 3;
-/// Set in the shim's environment when it inherits the lock at [`FD`].
+/// The shim's environment names the inherited lock descriptor's number here.
 pub const ENV: &str = "BERTH_SHIM_LOCK_FD";
 
 #[derive(Debug, thiserror::Error)]
@@ -113,20 +111,14 @@ fn try_lock(file: &File) -> io::Result<bool> {
     }
 }
 
-/// Puts the locked descriptor `fd` at [`FD`], inheritable. Runs in the forked child just
-/// before it execs the shim (a `pre_exec` hook), so no other child of the multi-threaded
-/// daemon can inherit the lock: only async-signal-safe calls here.
+/// Makes the locked descriptor `fd` survive the exec of the shim. Runs in the forked child
+/// just before the exec (a `pre_exec` hook): descriptor flags belong to the child's own
+/// table, so no other child of the multi-threaded daemon can inherit the lock. The number
+/// stays as it is (a dup2 onto a fixed number could close a descriptor the spawn machinery
+/// still uses, such as its exec-error pipe). Only async-signal-safe calls here.
 pub fn hand_down(fd: RawFd) -> io::Result<()> {
-    // SAFETY: dup2 and fcntl on descriptors of this process; both are async-signal-safe.
-    let rc = unsafe {
-        if fd == FD {
-            // dup2 onto itself would leave close-on-exec set.
-            libc::fcntl(FD, libc::F_SETFD, 0)
-        } else {
-            libc::dup2(fd, FD)
-        }
-    };
-    if rc < 0 {
+    // SAFETY: fcntl on a descriptor of this process; it is async-signal-safe.
+    if unsafe { libc::fcntl(fd, libc::F_SETFD, 0) } < 0 {
         return Err(io::Error::last_os_error());
     }
     Ok(())
@@ -135,12 +127,16 @@ pub fn hand_down(fd: RawFd) -> io::Result<()> {
 /// In the shim: keeps the inherited lock for the shim's whole life (it is never closed), but
 /// marks it close-on-exec so that no container process inherits it past its exec.
 pub(crate) fn keep_inherited() {
-    if std::env::var_os(ENV).is_none() {
+    let Some(fd) = std::env::var(ENV)
+        .ok()
+        .and_then(|v| v.parse::<RawFd>().ok())
+    else {
         return;
-    }
+    };
+    // The shim is single-threaded: changing its environment races with nothing.
     std::env::remove_var(ENV);
     // SAFETY: fcntl on a descriptor number; an invalid one only fails with EBADF.
-    unsafe { libc::fcntl(FD, libc::F_SETFD, libc::FD_CLOEXEC) };
+    unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
 }
 
 #[cfg(test)]
