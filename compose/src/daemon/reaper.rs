@@ -5,14 +5,15 @@
 //! once. The kernel hands an orphan to its nearest living ancestor marked as a child
 //! subreaper, else to pid 1 of its pid namespace (prctl(2), PR_SET_CHILD_SUBREAPER). Under
 //! an init that reaps (systemd) that was enough; under one that does not (a container whose
-//! pid 1 is an application, some VM agents), every exited shim stayed a zombie forever.
+//! pid 1 is an application, some VM agents), every exited shim stayed a zombie.
 //!
 //! So the daemon marks itself a subreaper: its shims become its children again, and it
 //! reaps each one when the shim's pidfd reports the exit ([`reap_exited`]). Two other kinds
 //! of orphan reach it the same way: a container's init whose shim was killed, and a process
-//! `exec` started whose helper was killed. Both live in a container's pid namespace, which
-//! no process the daemon spawns itself (through tokio, which reaps those by pid) ever does,
-//! so [`spawn_sweeper`] reaps exactly those without stealing an exit status tokio waits for.
+//! `exec` started whose helper was killed (a health probe past its timeout). Both live in a
+//! pid namespace below the daemon's, where no process the daemon spawns itself (through
+//! tokio, which reaps those by pid) ever lives, so [`spawn_sweeper`] reaps exactly those
+//! without stealing an exit status tokio waits for.
 //!
 //! What stays out of reach: shims that outlived a daemon killed outright are handed on to
 //! the daemon's own nearest subreaper (or pid 1); a new daemon is not their ancestor and
@@ -76,6 +77,9 @@ pub fn spawn_sweeper() {
 
 fn sweep() {
     let me = std::process::id() as i32;
+    let Some(my_depth) = pid_ns_depth(me) else {
+        return;
+    };
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return;
     };
@@ -83,7 +87,7 @@ fn sweep() {
         .flatten()
         .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
     {
-        if is_orphaned_container_zombie(pid, me) {
+        if is_orphaned_container_zombie(pid, me, my_depth) {
             let _ = nix::sys::wait::waitpid(
                 nix::unistd::Pid::from_raw(pid),
                 Some(nix::sys::wait::WaitPidFlag::WNOHANG),
@@ -93,9 +97,17 @@ fn sweep() {
     }
 }
 
-/// A zombie whose parent is `me` and that has a pid in a nested pid namespace (two or more
-/// numbers on its `NSpid` line, which /proc keeps until the zombie is reaped).
-fn is_orphaned_container_zombie(pid: i32, me: i32) -> bool {
+/// How many pid namespaces, from the one /proc shows down to the process's own, give `pid`
+/// a number: the count on its `NSpid` line, which /proc keeps until a zombie is reaped.
+fn pid_ns_depth(pid: i32) -> Option<usize> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let nspid = status.lines().find_map(|l| l.strip_prefix("NSpid:"))?;
+    Some(nspid.split_whitespace().count())
+}
+
+/// A zombie whose parent is `me` and that lives in a pid namespace below ours (a deeper
+/// `NSpid` line than the daemon's own, whatever namespace the daemon itself runs in).
+fn is_orphaned_container_zombie(pid: i32, me: i32, my_depth: usize) -> bool {
     // State and parent from the short stat line first: most processes stop there.
     let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
         return false;
@@ -107,15 +119,26 @@ fn is_orphaned_container_zombie(pid: i32, me: i32) -> bool {
     if fields.next() != Some("Z") || fields.next().and_then(|p| p.parse().ok()) != Some(me) {
         return false;
     }
-    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
-        return false;
-    };
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .map(str::trim)
-            .unwrap_or("")
-    };
-    field("NSpid:").split_whitespace().count() > 1
+    pid_ns_depth(pid).is_some_and(|depth| depth > my_depth)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_zombies_of_ours_are_candidates() {
+        let me = std::process::id() as i32;
+        let depth = pid_ns_depth(me).expect("NSpid in /proc/self/status");
+        assert!(depth >= 1);
+        // A live process (this one) and a child that is not a zombie are never reaped.
+        assert!(!is_orphaned_container_zombie(me, me, depth));
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
+        assert!(!is_orphaned_container_zombie(child.id() as i32, me, depth));
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
 }
