@@ -139,7 +139,12 @@ fn copy_out(c: &Client, ctr: &str, path: &str, dest: &str) -> anyhow::Result<i32
     // The helper's error (the file is not in the container, say) explains a short archive.
     finish(child)?;
     extracted.map_err(|e| anyhow::anyhow!("extracting into {}: {e}", staging.path().display()))?;
-    place(&staging.path().join(&src_name), &dir.join(name))?;
+    // The container's root comes out as the entries of "." (the staging directory itself).
+    let from = match src_name.as_os_str() == "." {
+        true => staging.path().to_path_buf(),
+        false => staging.path().join(&src_name),
+    };
+    place(&from, &dir.join(name))?;
     Ok(0)
 }
 
