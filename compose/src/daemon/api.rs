@@ -346,8 +346,14 @@ async fn with_upload<T: Send + 'static>(
             opened.and_then(|fh| f(s, fh))
         })
         .await;
-    if let Err(e) = &stored {
-        tracing::error!(error = %e.message, "storing an uploaded image");
+    match &stored {
+        Err(e) if e.status.is_server_error() => {
+            tracing::error!(status = %e.status, error = %e.message, "storing an uploaded image")
+        }
+        Err(e) => {
+            tracing::warn!(status = %e.status, error = %e.message, "storing an uploaded image")
+        }
+        Ok(_) => {}
     }
     stored
 }
