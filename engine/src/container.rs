@@ -407,6 +407,10 @@ impl Layout {
     pub fn shim_record(&self) -> PathBuf {
         self.run.join("shim.json")
     }
+    /// Held by the container's shim for its whole life (see `runtime::shim_lock`).
+    pub fn shim_lock(&self) -> PathBuf {
+        self.run.join("shim.lock")
+    }
     pub fn exit_record(&self) -> PathBuf {
         self.dir.join("exit.json")
     }

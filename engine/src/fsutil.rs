@@ -93,9 +93,34 @@ pub fn new_id() -> String {
     hex::encode(bytes)
 }
 
+/// An I/O error as a user reads it: the system's wording in lowercase without the
+/// "(os error N)" suffix, as Go programs print errno (`no space left on device`), so that
+/// berth's messages read like Docker's.
+pub fn io_error_text(e: &io::Error) -> String {
+    match e.raw_os_error() {
+        Some(code) => {
+            let desc = nix::errno::Errno::from_raw(code).desc();
+            let mut chars = desc.chars();
+            match chars.next() {
+                Some(first) => first.to_lowercase().chain(chars).collect(),
+                None => e.to_string(),
+            }
+        }
+        None => e.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn io_errors_read_as_docker_prints_them() {
+        let e = io::Error::from_raw_os_error(libc::ENOSPC);
+        assert_eq!(io_error_text(&e), "no space left on device");
+        let custom = io::Error::other("Custom text");
+        assert_eq!(io_error_text(&custom), "Custom text");
+    }
 
     #[test]
     fn atomic_write_replaces_content() {

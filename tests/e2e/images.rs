@@ -130,3 +130,87 @@ fn hostile_layers_write_nothing_outside_the_store() {
     );
     assert!(!b.ok(&["image", "ls"]).contains("evil"));
 }
+
+/// An OCI layout tar holding one image named `name` whose single layer is `rootfs`
+/// gzipped; returns the tar's path and the bytes of its blobs (layer, config, manifest).
+fn gzip_layout(b: &Berth, name: &str, rootfs: &[u8]) -> (std::path::PathBuf, u64) {
+    use sha2::Digest;
+    use std::io::Write;
+    let sha = |d: &[u8]| format!("sha256:{}", hex::encode(sha2::Sha256::digest(d)));
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(rootfs).unwrap();
+    let layer = gz.finish().unwrap();
+    let config = serde_json::json!({
+        "architecture": "amd64", "os": "linux",
+        "config": {"Cmd": ["sh"], "Env": ["PATH=/bin"]},
+        "rootfs": {"type": "layers", "diff_ids": [sha(rootfs)]},
+        "history": [],
+    })
+    .to_string();
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                   "digest": sha(config.as_bytes()), "size": config.len()},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                    "digest": sha(&layer), "size": layer.len()}],
+    })
+    .to_string();
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
+                       "digest": sha(manifest.as_bytes()), "size": manifest.len(),
+                       "annotations": {"io.containerd.image.name": name}}],
+    })
+    .to_string();
+    let path = b.dir.path().join("gzip-layout.tar");
+    let mut t = tar::Builder::new(std::fs::File::create(&path).unwrap());
+    let mut put = |p: &str, data: &[u8]| {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        t.append_data(&mut h, p, data).unwrap();
+    };
+    for blob in [&layer[..], config.as_bytes(), manifest.as_bytes()] {
+        put(&format!("blobs/sha256/{}", &sha(blob)[7..]), blob);
+    }
+    put("index.json", index.as_bytes());
+    put("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#);
+    t.finish().unwrap();
+    (path, (layer.len() + config.len() + manifest.len()) as u64)
+}
+
+#[test]
+fn image_prune_counts_the_blobs_it_removes() {
+    let b = Berth::new();
+    // The same rootfs as bb:local, as a registry serves it (gzip): its unpacked layer is
+    // bb:local's, shared; its blobs are its own.
+    let rootfs = std::fs::read(b.busybox_tar()).unwrap();
+    let (tar, blob_bytes) = gzip_layout(&b, "gz:1", &rootfs);
+    b.ok(&["image", "load", "-i", tar.to_str().unwrap()]);
+    b.ok(&["container", "create", "--name", "keep", "bb:local"]);
+    let out = b.ok(&["image", "prune", "-a", "-f"]);
+    assert!(out.contains("untagged: gz:1"), "{out}");
+    let reclaimed = out
+        .lines()
+        .find_map(|l| l.strip_prefix("Total reclaimed space: "))
+        .unwrap_or_else(|| panic!("{out}"));
+    // Docker's units: kB and MB of 1000, three decimals.
+    let (number, unit) = reclaimed.split_at(reclaimed.find(|c: char| c.is_alphabetic()).unwrap());
+    let scale = match unit {
+        "B" => 1.0,
+        "kB" => 1e3,
+        "MB" => 1e6,
+        other => panic!("unit {other} in {out}"),
+    };
+    let bytes = number.parse::<f64>().unwrap() * scale;
+    assert!(
+        (bytes - blob_bytes as f64).abs() <= scale / 1000.0,
+        "reclaimed {reclaimed}, the removed blobs hold {blob_bytes} bytes"
+    );
+    assert_eq!(
+        b.ok(&["image", "ls", "-q"]).lines().count(),
+        1,
+        "bb:local stays"
+    );
+}

@@ -2,6 +2,9 @@
 //! state root, run dir, cgroup parent and network namespace, and leaves nothing behind.
 
 mod containers;
+mod copy;
+mod crash;
+mod disk;
 mod examples;
 mod images;
 mod lifecycle;

@@ -16,6 +16,8 @@ pub struct Berth {
     /// The network namespace this berth's daemon lives in (`/run/netns/NAME`): its bridges,
     /// veths and iptables rules never touch the host's.
     pub netns: String,
+    /// The state root is a tmpfs of its own (a small disk), unmounted on drop.
+    tmpfs_root: bool,
 }
 
 fn unique(prefix: &str) -> String {
@@ -38,7 +40,16 @@ impl Berth {
         Self::create(false)
     }
 
+    /// A berth whose state root is a tmpfs of `size` bytes: a disk that fills up.
+    pub fn with_root_on_tmpfs(size: u64) -> Berth {
+        Self::create_with(true, Some(size))
+    }
+
     fn create(own_netns: bool) -> Berth {
+        Self::create_with(own_netns, None)
+    }
+
+    fn create_with(own_netns: bool, tmpfs_root: Option<u64>) -> Berth {
         crate::programs::require_all();
         let dir = tempfile::Builder::new()
             .prefix("berth-e2e-")
@@ -55,7 +66,19 @@ impl Berth {
                 String::new()
             },
             dir,
+            tmpfs_root: tmpfs_root.is_some(),
         };
+        if let Some(size) = tmpfs_root {
+            std::fs::create_dir(&b.root).unwrap();
+            nix::mount::mount(
+                Some("tmpfs"),
+                &b.root,
+                Some("tmpfs"),
+                nix::mount::MsFlags::MS_NOSUID | nix::mount::MsFlags::MS_NODEV,
+                Some(format!("size={size},mode=0700").as_str()),
+            )
+            .unwrap();
+        }
         if own_netns {
             sh(&["ip", "netns", "add", &name]);
             b.host(&["ip", "link", "set", "lo", "up"]);
@@ -235,6 +258,9 @@ impl Drop for Berth {
         let _ = Command::new("ip")
             .args(["netns", "del", &self.netns])
             .output();
+        if self.tmpfs_root {
+            let _ = nix::mount::umount2(&self.root, nix::mount::MntFlags::MNT_DETACH);
+        }
     }
 }
 
@@ -318,4 +344,56 @@ pub fn host_overlays_with(needle: &str) -> Vec<String> {
         .into_iter()
         .filter(|l| l.contains(" - overlay "))
         .collect()
+}
+
+/// Makes this test process the child subreaper of everything it starts, for as long as it
+/// lives: a daemon the test kills (and the shims that daemon leaves) come back to it instead
+/// of to pid 1, which need not reap. Its drop reaps them (after the berths it outlives).
+/// Only for tests that run alone in their process (nextest runs each test in its own).
+pub struct Subreaper(());
+
+impl Subreaper {
+    pub fn new() -> Subreaper {
+        nix::sys::prctl::set_child_subreaper(true).unwrap();
+        Subreaper(())
+    }
+
+    /// Pids of this process's children that are zombies now (none is reaped).
+    pub fn zombie_children(&self) -> Vec<i32> {
+        let me = std::process::id() as i32;
+        let mut out = Vec::new();
+        for e in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Some(pid) = e.file_name().to_str().and_then(|p| p.parse::<i32>().ok()) else {
+                continue;
+            };
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                continue;
+            };
+            let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
+                continue;
+            };
+            let mut f = rest.split_whitespace();
+            if f.next() == Some("Z") && f.next().and_then(|p| p.parse().ok()) == Some(me) {
+                out.push(pid);
+            }
+        }
+        out
+    }
+}
+
+impl Drop for Subreaper {
+    fn drop(&mut self) {
+        // Children still alive (shims whose containers were just removed) end within moments.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            match nix::sys::wait::waitpid(None, Some(nix::sys::wait::WaitPidFlag::WNOHANG)) {
+                Ok(nix::sys::wait::WaitStatus::StillAlive) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20))
+                }
+                Ok(nix::sys::wait::WaitStatus::StillAlive) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+        let _ = nix::sys::prctl::set_child_subreaper(false);
+    }
 }

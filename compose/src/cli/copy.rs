@@ -34,14 +34,28 @@ fn request(c: &Client, container: &str, op: FsOp) -> anyhow::Result<FsRequest> {
 fn helper(req: &FsRequest) -> anyhow::Result<(crate::sealed::SealedExe, Command)> {
     let sealed = crate::sealed::SealedExe::create()?;
     let mut cmd = Command::new(sealed.path());
-    cmd.arg("fs-helper").arg(serde_json::to_string(req)?);
+    cmd.arg("fs-helper")
+        .arg(serde_json::to_string(req)?)
+        .stderr(Stdio::piped());
     Ok((sealed, cmd))
 }
 
+/// Waits for the helper; its error (which names the path) becomes ours.
 fn finish(mut child: std::process::Child) -> anyhow::Result<()> {
-    let status = child.wait()?;
+    let mut msg = String::new();
+    if let Some(mut err) = child.stderr.take() {
+        let _ = std::io::Read::read_to_string(&mut err, &mut msg);
+    }
+    let status = child.wait().context("waiting for the copy helper")?;
     if !status.success() {
-        bail!("copy failed");
+        let msg = msg.trim();
+        bail!(
+            "{}",
+            match msg.strip_prefix("berth: ").unwrap_or(msg) {
+                "" => "copy failed",
+                m => m,
+            }
+        );
     }
     Ok(())
 }
@@ -83,49 +97,113 @@ fn copy_out(c: &Client, ctr: &str, path: &str, dest: &str) -> anyhow::Result<i32
     let req = request(c, ctr, FsOp::Out(path.to_string()))?;
     let (_sealed, mut cmd) = helper(&req)?;
     if dest == "-" {
-        finish(cmd.spawn()?)?;
+        finish(cmd.spawn().context("starting the copy helper")?)?;
         return Ok(0);
     }
-    let dest = Path::new(dest);
-    // As Docker: into an existing directory, or under a new name in an existing parent.
-    let (dir, rename_to) = if dest.is_dir() {
-        (dest.to_path_buf(), None)
-    } else {
-        let parent = dest
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        anyhow::ensure!(
-            parent.is_dir(),
-            "destination directory {} does not exist",
-            parent.display()
-        );
-        (parent.to_path_buf(), dest.file_name().map(PathBuf::from))
-    };
-    let staging = tempfile::Builder::new()
-        .prefix(".berth-cp-")
-        .tempdir_in(&dir)?;
-    let mut child = cmd.stdout(Stdio::piped()).spawn()?;
-    let out = child.stdout.take().expect("piped");
-    berth_engine::image::extract_layer(out, staging.path())
-        .map_err(|e| anyhow::anyhow!("extracting: {e}"))?;
-    finish(child)?;
     let src_name = Path::new(path)
         .file_name()
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("."));
-    let from = staging.path().join(&src_name);
-    let to = dir.join(rename_to.unwrap_or(src_name));
-    if to.is_dir() && from.is_dir() {
-        // Merge into an existing directory of the same name.
-        for e in std::fs::read_dir(&from)? {
-            let e = e?;
-            std::fs::rename(e.path(), to.join(e.file_name()))?;
+    let dest_path = Path::new(dest);
+    // As Docker: into an existing directory, or under a new name in an existing parent. The
+    // destination itself is never followed: a symlink there (one an earlier copy out of the
+    // container made, say) is replaced, not written through.
+    let (dir, name) = match std::fs::symlink_metadata(dest_path) {
+        Ok(md) if md.is_dir() => (dest_path.to_path_buf(), src_name.clone()),
+        Ok(_) => (parent_of(dest_path), file_name_of(dest_path)?),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            anyhow::ensure!(
+                !dest.ends_with('/'),
+                "destination directory {dest} does not exist"
+            );
+            let parent = parent_of(dest_path);
+            anyhow::ensure!(
+                parent.is_dir(),
+                "destination directory {} does not exist",
+                parent.display()
+            );
+            (parent, file_name_of(dest_path)?)
         }
-    } else {
-        std::fs::rename(&from, &to).with_context(|| format!("placing {}", to.display()))?;
-    }
+        Err(e) => return Err(e).with_context(|| format!("destination {dest}")),
+    };
+    let staging = tempfile::Builder::new()
+        .prefix(".berth-cp-")
+        .tempdir_in(&dir)
+        .with_context(|| format!("creating a staging directory in {}", dir.display()))?;
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .spawn()
+        .context("starting the copy helper")?;
+    let out = child.stdout.take().expect("piped");
+    let extracted = berth_engine::image::extract_layer(out, staging.path());
+    // The helper's error (the file is not in the container, say) explains a short archive.
+    finish(child)?;
+    extracted.map_err(|e| anyhow::anyhow!("extracting into {}: {e}", staging.path().display()))?;
+    // The container's root comes out as the entries of "." (the staging directory itself).
+    let from = match src_name.as_os_str() == "." {
+        true => staging.path().to_path_buf(),
+        false => staging.path().join(&src_name),
+    };
+    place(&from, &dir.join(name))?;
     Ok(0)
+}
+
+fn parent_of(p: &Path) -> PathBuf {
+    p.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .to_path_buf()
+}
+
+fn file_name_of(p: &Path) -> anyhow::Result<PathBuf> {
+    p.file_name()
+        .map(PathBuf::from)
+        .with_context(|| format!("destination {} names no file", p.display()))
+}
+
+/// Moves the extracted `from` to `to` as Docker's extraction does: a directory merges into an
+/// existing directory, entry by entry; anything else replaces what `to` is. Nothing at `to` is
+/// ever followed: a symlink there is replaced by whatever comes. A directory and a regular
+/// file never replace each other (Docker refuses that too).
+fn place(from: &Path, to: &Path) -> anyhow::Result<()> {
+    let from_md =
+        std::fs::symlink_metadata(from).with_context(|| format!("reading {}", from.display()))?;
+    let to_md = match std::fs::symlink_metadata(to) {
+        Ok(md) => md,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return std::fs::rename(from, to).with_context(|| format!("placing {}", to.display()))
+        }
+        Err(e) => return Err(e).with_context(|| format!("reading {}", to.display())),
+    };
+    let to_is_link = to_md.file_type().is_symlink();
+    match (from_md.is_dir(), to_md.is_dir()) {
+        (true, true) => {
+            let entries =
+                std::fs::read_dir(from).with_context(|| format!("reading {}", from.display()))?;
+            for e in entries {
+                let e = e.with_context(|| format!("reading {}", from.display()))?;
+                place(&e.path(), &to.join(e.file_name()))?;
+            }
+            std::fs::set_permissions(to, from_md.permissions())
+                .with_context(|| format!("setting the mode of {}", to.display()))
+        }
+        (false, true) => bail!(
+            "cannot overwrite directory {} with a non-directory",
+            to.display()
+        ),
+        (true, false) if !to_is_link => bail!(
+            "cannot overwrite non-directory {} with a directory",
+            to.display()
+        ),
+        (from_is_dir, _) => {
+            // rename(2) replaces a file or symlink with a file or symlink in one step; a
+            // directory can only take the place of nothing (ENOTDIR otherwise).
+            if from_is_dir {
+                std::fs::remove_file(to).with_context(|| format!("replacing {}", to.display()))?;
+            }
+            std::fs::rename(from, to).with_context(|| format!("placing {}", to.display()))
+        }
+    }
 }
 
 fn copy_in(c: &Client, src: &str, ctr: &str, path: &str) -> anyhow::Result<i32> {
@@ -157,19 +235,25 @@ fn copy_in(c: &Client, src: &str, ctr: &str, path: &str) -> anyhow::Result<i32> 
         ..probe
     };
     let (_sealed, mut cmd) = helper(&req)?;
-    let mut child = cmd.stdin(Stdio::piped()).spawn()?;
-    {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .spawn()
+        .context("starting the copy helper")?;
+    let sent = {
         let stdin = child.stdin.take().expect("piped");
         let mut b = tar::Builder::new(stdin);
         b.follow_symlinks(false);
-        if md.is_dir() {
-            b.append_dir_all(&name, src_path)?;
+        let appended = if md.is_dir() {
+            b.append_dir_all(&name, src_path)
         } else {
-            b.append_path_with_name(src_path, &name)?;
-        }
-        b.into_inner()?;
-    }
+            b.append_path_with_name(src_path, &name)
+        };
+        appended.and_then(|()| b.into_inner().map(drop))
+    };
+    // A helper that failed closed its end (our write then fails with EPIPE): its own error
+    // says what went wrong, so it comes first.
     finish(child)?;
+    sent.with_context(|| format!("archiving {src}"))?;
     Ok(0)
 }
 
@@ -180,6 +264,10 @@ fn dir_exists_in(probe: &FsRequest, path: &str) -> anyhow::Result<bool> {
         ..probe.clone()
     };
     let (_sealed, mut cmd) = helper(&req)?;
-    let status = cmd.stdout(Stdio::null()).stderr(Stdio::null()).status()?;
+    let status = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .context("starting the copy helper")?;
     Ok(status.success())
 }

@@ -79,6 +79,9 @@ pub async fn route(d: Arc<Daemon>, req: Request<Incoming>) -> ApiResult {
                 .tmp
                 .join(format!("save-{}", berth_engine::fsutil::new_id()));
             let out2 = out.clone();
+            // Removed if the archive cannot be written whole (a full disk); once written,
+            // stream_file removes it after sending.
+            let partial = Scratch::new(out);
             d.images
                 .with(move |s| {
                     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
@@ -91,7 +94,7 @@ pub async fn route(d: Arc<Daemon>, req: Request<Incoming>) -> ApiResult {
                     s.save(&refs, std::io::BufWriter::new(f))
                 })
                 .await?;
-            stream_file(out, true).await
+            stream_file(partial.keep(), true).await
         }
         (&Method::GET, ["images", r @ .., "json"]) => {
             let r = r.join("/");
@@ -249,23 +252,72 @@ async fn read_json<T: serde::de::DeserializeOwned>(req: Request<Incoming>) -> Re
         .map_err(|e| ApiError::bad_request(format!("invalid request body: {e}")))
 }
 
+/// A file under the image store's scratch dir that is deleted when dropped: whatever ends
+/// an upload (an error, a full disk, a client gone mid-body, the store refusing it), the
+/// scratch copy goes, or it would fill the disk until the next daemon start.
+struct Scratch(Option<std::path::PathBuf>);
+
+impl Scratch {
+    fn new(path: std::path::PathBuf) -> Scratch {
+        Scratch(Some(path))
+    }
+
+    fn path(&self) -> &std::path::Path {
+        self.0.as_deref().expect("a scratch file not kept yet")
+    }
+
+    /// Keeps the file: its new owner removes it.
+    fn keep(mut self) -> std::path::PathBuf {
+        self.0.take().expect("a scratch file not kept yet")
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let Some(path) = self.0.take() else { return };
+        if let Err(e) = std::fs::remove_file(&path) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                tracing::warn!(path = %path.display(), error = %e, "removing a scratch file");
+            }
+        }
+    }
+}
+
 /// Writes a request body to a scratch file (image archives can be large; the store reads
 /// them as files).
-async fn spool(d: &Daemon, req: Request<Incoming>) -> Result<std::path::PathBuf, ApiError> {
-    let path = d
-        .images
-        .tmp
-        .join(format!("upload-{}", berth_engine::fsutil::new_id()));
-    let mut file = tokio::fs::File::create(&path).await?;
+async fn spool(d: &Daemon, req: Request<Incoming>) -> Result<Scratch, ApiError> {
+    let scratch = Scratch::new(
+        d.images
+            .tmp
+            .join(format!("upload-{}", berth_engine::fsutil::new_id())),
+    );
     let mut body = req.into_body();
+    let path = scratch.path().to_path_buf();
+    let io_failed = |e: std::io::Error| {
+        tracing::error!(path = %path.display(), error = %berth_engine::fsutil::io_error_text(&e), "writing an upload to disk");
+        ApiError::internal(format!(
+            "writing {}: {}",
+            path.display(),
+            berth_engine::fsutil::io_error_text(&e)
+        ))
+    };
+    let mut file = tokio::fs::File::create(&path).await.map_err(io_failed)?;
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| ApiError::bad_request(e.to_string()))?;
         if let Some(data) = frame.data_ref() {
-            file.write_all(data).await?;
+            if let Err(e) = file.write_all(data).await {
+                let err = io_failed(e);
+                drop(file);
+                drop(scratch);
+                // Read the rest of the body (and drop it): a client still sending would
+                // otherwise see its connection reset (EPIPE) instead of this answer.
+                while let Some(Ok(_)) = body.frame().await {}
+                return Err(err);
+            }
         }
     }
-    file.flush().await?;
-    Ok(path)
+    file.flush().await.map_err(io_failed)?;
+    Ok(scratch)
 }
 
 /// Spools the request body (an image archive) to a scratch file and hands it to `f` with the
@@ -281,18 +333,29 @@ async fn with_upload<T: Send + 'static>(
         + 'static,
 ) -> Result<T, ApiError> {
     let file = spool(d, req).await?;
-    d.images
+    let stored = d
+        .images
         .with(move |s| {
-            let opened =
-                std::fs::File::open(&file).map_err(|source| berth_engine::image::ImageError::Io {
-                    path: file.clone(),
+            let opened = std::fs::File::open(file.path()).map_err(|source| {
+                berth_engine::image::ImageError::Io {
+                    path: file.path().to_path_buf(),
                     source,
-                });
-            let r = opened.and_then(|fh| f(s, fh));
-            let _ = std::fs::remove_file(&file);
-            r
+                }
+            });
+            // `file` (the scratch copy) is deleted when this closure returns.
+            opened.and_then(|fh| f(s, fh))
         })
-        .await
+        .await;
+    match &stored {
+        Err(e) if e.status.is_server_error() => {
+            tracing::error!(status = %e.status, error = %e.message, "storing an uploaded image")
+        }
+        Err(e) => {
+            tracing::warn!(status = %e.status, error = %e.message, "storing an uploaded image")
+        }
+        Ok(_) => {}
+    }
+    stored
 }
 
 async fn stream_file(path: std::path::PathBuf, remove: bool) -> ApiResult {

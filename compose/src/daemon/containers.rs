@@ -11,6 +11,7 @@ use berth_engine::container::{
     RestartPolicy, SpecInputs, Status,
 };
 use berth_engine::fsutil::{new_id, read_json, replace_json, write_json};
+use berth_engine::runtime::shim_lock::{self, LockState, ShimLockError, StartLock};
 use berth_engine::runtime::spec::{CgroupRef, ExitRecord, Mount, MountKind, ShimRecord};
 use berth_engine::runtime::{procinfo, shim::SPEC_FILE};
 use serde::Serialize;
@@ -172,16 +173,9 @@ impl Containers {
     }
 
     async fn readopt(self: &Arc<Self>, ctr: Arc<Ctr>) {
-        let (status, shim_pid, shim_start, policy, manual, auto_remove) = {
+        let (status, shim_pid, shim_start) = {
             let r = ctr.rec.lock().await;
-            (
-                r.state.status,
-                r.state.shim_pid,
-                r.state.shim_start_time,
-                r.config.restart,
-                r.state.manually_stopped,
-                r.config.auto_remove,
-            )
+            (r.state.status, r.state.shim_pid, r.state.shim_start_time)
         };
         match status {
             Status::Running | Status::Paused if procinfo::is_same_process(shim_pid, shim_start) => {
@@ -193,23 +187,129 @@ impl Containers {
                 // It ended while no daemon was watching: record how, then apply the policy.
                 self.on_exit(ctr, shim_pid).await;
             }
-            // A --rm container that is not running is removed, as Docker's daemon does on
-            // start; this also covers one whose last record was lost with the host.
-            _ if auto_remove => {
-                if let Err(e) = self.remove(&ctr, true).await {
-                    tracing::warn!(container = %ctr.id, error = %e.message, "removing a stopped --rm container");
+            Status::Created => self.recover_interrupted_start(ctr).await,
+            _ => self.apply_daemon_start_policy(ctr).await,
+        }
+    }
+
+    /// What a daemon start does with a container that is not running.
+    async fn apply_daemon_start_policy(self: &Arc<Self>, ctr: Arc<Ctr>) {
+        let (policy, manual, auto_remove) = {
+            let r = ctr.rec.lock().await;
+            (
+                r.config.restart,
+                r.state.manually_stopped,
+                r.config.auto_remove,
+            )
+        };
+        // A --rm container that is not running is removed, as Docker's daemon does on
+        // start; this also covers one whose last record was lost with the host.
+        if auto_remove {
+            if let Err(e) = self.remove(&ctr, true).await {
+                tracing::warn!(container = %ctr.id, error = %e.message, "removing a stopped --rm container");
+            }
+        } else if policy.start_on_daemon_start(manual) {
+            let this = self.clone();
+            tokio::spawn(async move {
+                if let Err(e) = this.start(&ctr, false).await {
+                    tracing::warn!(container = %ctr.id, error = %e.message, "restart on daemon start failed");
+                }
+            });
+        }
+    }
+
+    /// A `created` record: the container never ran, or a daemon was killed during its start
+    /// after the shim was spawned and before the record said `running`. A shim that holds the
+    /// container's lock is adopted (at once when it has reported, else as soon as it does);
+    /// otherwise what the interrupted start made (network, cgroup, run dir) is released.
+    async fn recover_interrupted_start(self: &Arc<Self>, ctr: Arc<Ctr>) {
+        let lock = self.layout(&ctr.id).shim_lock();
+        match shim_lock::probe(&lock) {
+            Ok(LockState::Held) => {
+                if !self.try_adopt(&ctr).await {
+                    // Still setting the container up: the daemon serves meanwhile, and a
+                    // `start` in between is refused by the lock.
+                    let this = self.clone();
+                    tokio::spawn(async move { this.await_interrupted_start(ctr).await });
                 }
             }
-            _ if policy.start_on_daemon_start(manual) => {
-                let this = self.clone();
-                tokio::spawn(async move {
-                    if let Err(e) = this.start(&ctr, false).await {
-                        tracing::warn!(container = %ctr.id, error = %e.message, "restart on daemon start failed");
-                    }
-                });
+            Ok(LockState::Free | LockState::Absent) => {
+                if self.settle_unstarted(&ctr).await {
+                    self.apply_daemon_start_policy(ctr).await;
+                }
             }
-            _ => {}
+            Err(e) => {
+                tracing::warn!(container = %ctr.id, error = %e, "cannot tell whether a shim runs the container");
+            }
         }
+    }
+
+    /// Polls until the shim of an interrupted start reports (adopted) or ends (released).
+    async fn await_interrupted_start(self: Arc<Self>, ctr: Arc<Ctr>) {
+        let lock = self.layout(&ctr.id).shim_lock();
+        let begun = Instant::now();
+        loop {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            if self.try_adopt(&ctr).await {
+                return;
+            }
+            if !matches!(shim_lock::probe(&lock), Ok(LockState::Held)) {
+                // It ended without running the container (its exit record says why), or
+                // ran and ended between the two looks: either way nothing runs now.
+                if !self.try_adopt(&ctr).await && self.settle_unstarted(&ctr).await {
+                    tracing::info!(container = %ctr.id, "the shim of an interrupted start ended before the container ran");
+                    self.apply_daemon_start_policy(ctr).await;
+                }
+                return;
+            }
+            if begun.elapsed() > Duration::from_secs(60) {
+                tracing::warn!(container = %ctr.id, path = %lock.display(), "the shim of an interrupted start neither reports nor ends; the container stays created");
+                return;
+            }
+        }
+    }
+
+    /// Adopts the live shim a `created` container's run dir names. True when the container
+    /// is no longer `created` (adopted here, or changed meanwhile by another operation).
+    async fn try_adopt(self: &Arc<Self>, ctr: &Arc<Ctr>) -> bool {
+        let layout = self.layout(&ctr.id);
+        let Ok(shim) = read_json::<ShimRecord>(&layout.shim_record()) else {
+            return false;
+        };
+        if !procinfo::is_same_process(shim.shim_pid, shim.shim_start_time)
+            || procinfo::is_zombie(shim.shim_pid)
+        {
+            return false;
+        }
+        let rec = ctr.rec.lock().await;
+        if rec.state.status != Status::Created {
+            return true;
+        }
+        tracing::info!(container = %ctr.id, shim = shim.shim_pid, "adopted a container whose start a previous daemon did not record");
+        if let Err(e) = self.mark_running(ctr, rec, &shim) {
+            tracing::warn!(container = %ctr.id, error = %e.message, "recording an adopted container");
+        }
+        true
+    }
+
+    /// Releases what an interrupted start of a still `created` container made, and records
+    /// why the start failed when its shim said so. False when the container is no longer
+    /// `created` (another operation got to it first).
+    async fn settle_unstarted(&self, ctr: &Arc<Ctr>) -> bool {
+        let layout = self.layout(&ctr.id);
+        let mut rec = ctr.rec.lock().await;
+        if rec.state.status != Status::Created {
+            return false;
+        }
+        if let Ok(exit) = read_json::<ExitRecord>(&layout.exit_record()) {
+            rec.state.exit_code = exit.exit_code;
+            rec.state.error = exit.error.unwrap_or_default();
+            if let Err(e) = persist(&layout, &rec) {
+                tracing::warn!(container = %ctr.id, error = %e.message, "recording a failed start");
+            }
+        }
+        self.release_unstarted(&rec.id).await;
+        true
     }
 
     pub async fn create(
@@ -330,6 +430,47 @@ impl Containers {
                 attach_socket: layout.attach_socket().display().to_string(),
             });
         }
+        std::fs::create_dir_all(&layout.run)
+            .map_err(|e| ApiError::internal(format!("creating {}: {e}", layout.run.display())))?;
+        // Held from here until the shim's last process ends, across a daemon crash (see
+        // shim_lock); refused while a shim of an earlier start still runs.
+        let lock = StartLock::acquire(&layout.shim_lock()).map_err(|e| match e {
+            ShimLockError::Held { .. } => {
+                ApiError::conflict(format!("cannot start container {}: {e}", short(&rec.id)))
+            }
+            ShimLockError::Io { .. } => ApiError::internal(e.to_string()),
+        })?;
+        let launched = self.launch(&layout, &mut rec, attach, &lock).await;
+        drop(lock);
+        let shim = match launched {
+            Ok(shim) => shim,
+            Err(e) => {
+                if rec.state.status == Status::Created {
+                    // Never started: nothing of this attempt stays (Docker's cleanup after a
+                    // failed start). One that ran before keeps its namespace until removal.
+                    self.release_unstarted(&rec.id).await;
+                } else {
+                    self.destroy_cgroup(&rec.id).await;
+                }
+                return Err(e);
+            }
+        };
+        self.mark_running(ctr, rec, &shim)?;
+        tracing::info!(container = %ctr.id, pid = shim.pid, "container started");
+        Ok(Started {
+            attach_socket: layout.attach_socket().display().to_string(),
+        })
+    }
+
+    /// Everything of a start up to the shim's report: cgroup, network, /etc files, spec, the
+    /// shim itself (which inherits `lock`). A failure is recorded in `rec` when the shim ran.
+    async fn launch(
+        &self,
+        layout: &Layout,
+        rec: &mut ContainerRecord,
+        attach: bool,
+        lock: &StartLock,
+    ) -> Result<ShimRecord, ApiError> {
         let image = self.images.resolve(&rec.image_id).await?;
         let defaults = image_defaults(&image.config);
         let cg_name = rec.id.clone();
@@ -344,28 +485,16 @@ impl Containers {
             None => None,
         };
         let exposed = exposed_ports(&image.config);
-        let net = match self.nets.prepare(&rec, &exposed, shared_netns).await {
-            Ok(net) => net,
-            Err(e) => {
-                self.destroy_cgroup(&rec.id).await;
-                return Err(e);
-            }
-        };
-        let etc_files = write_etc_files(&layout, &rec, &net.hosts, &net.resolv)?;
-        std::fs::create_dir_all(&layout.run)?;
-        let seccomp = match self.write_seccomp(&rec.config, &layout).await {
-            Ok(s) => s,
-            Err(e) => {
-                self.destroy_cgroup(&rec.id).await;
-                return Err(e);
-            }
-        };
+        let net = self.nets.prepare(rec, &exposed, shared_netns).await?;
+        let etc_files = write_etc_files(layout, rec, &net.hosts, &net.resolv)?;
+        let seccomp = self.write_seccomp(&rec.config, layout).await?;
         let _ = std::fs::remove_file(layout.exit_record());
+        let _ = std::fs::remove_file(layout.shim_record());
         let mut spec = model::build_spec(SpecInputs {
-            record: &rec,
+            record: rec,
             image: &defaults,
             layers: image.layers.clone(),
-            layout: &layout,
+            layout,
             netns: net.netns.clone(),
             cgroup: Some(CgroupRef {
                 parent: self.cgroup_parent.clone(),
@@ -384,10 +513,18 @@ impl Containers {
         // Rewritten before every start and read by the shim at once: atomic, not durable.
         replace_json(&layout.dir.join(SPEC_FILE), &spec)?;
 
-        let out = tokio::process::Command::new(&self.shim_exe)
-            .arg("shim")
+        let lock_fd = lock.raw_fd();
+        let mut cmd = tokio::process::Command::new(&self.shim_exe);
+        cmd.arg("shim")
             .arg(&layout.dir)
-            .stdin(std::process::Stdio::null())
+            .env(shim_lock::ENV, lock_fd.to_string())
+            .stdin(std::process::Stdio::null());
+        // SAFETY: the hook runs in the forked child before exec and only calls fcntl, which
+        // is async-signal-safe.
+        unsafe {
+            cmd.pre_exec(move || shim_lock::hand_down(lock_fd));
+        }
+        let out = cmd
             .output()
             .await
             .map_err(|e| ApiError::internal(format!("starting the shim: {e}")))?;
@@ -396,15 +533,25 @@ impl Containers {
             let exit: Option<ExitRecord> = read_json(&layout.exit_record()).ok();
             rec.state.exit_code = exit.map(|e| e.exit_code).unwrap_or(128);
             rec.state.error = msg.clone();
-            persist(&layout, &rec)?;
-            self.destroy_cgroup(&rec.id).await;
+            persist(layout, rec)?;
             return Err(ApiError::bad_request(format!(
                 "failed to start container {}: {msg}",
                 short(&rec.id)
             )));
         }
-        let shim: ShimRecord = serde_json::from_slice(&out.stdout)
-            .map_err(|e| ApiError::internal(format!("reading the shim's report: {e}")))?;
+        serde_json::from_slice(&out.stdout)
+            .map_err(|e| ApiError::internal(format!("reading the shim's report: {e}")))
+    }
+
+    /// Records that `shim` runs the container and starts watching it (a fresh start, or a
+    /// shim adopted after a crash).
+    fn mark_running(
+        self: &Arc<Self>,
+        ctr: &Arc<Ctr>,
+        mut rec: tokio::sync::MutexGuard<'_, ContainerRecord>,
+        shim: &ShimRecord,
+    ) -> Result<(), ApiError> {
+        let layout = self.layout(&ctr.id);
         let st = &mut rec.state;
         st.status = Status::Running;
         st.pid = shim.pid;
@@ -430,10 +577,20 @@ impl Containers {
         *ctr.started.lock().unwrap() = Some(Instant::now());
         let _ = ctr.status.send_replace(Status::Running);
         self.spawn_exit_watcher(ctr.clone(), shim.shim_pid, shim.shim_start_time);
-        tracing::info!(container = %ctr.id, pid = shim.pid, "container started");
-        Ok(Started {
-            attach_socket: layout.attach_socket().display().to_string(),
-        })
+        Ok(())
+    }
+
+    /// What a start that never ran leaves: its network (endpoints, published ports, the
+    /// pinned namespace and with it the veths), cgroup and run dir.
+    async fn release_unstarted(&self, id: &str) {
+        self.nets.release(id).await;
+        self.destroy_cgroup(id).await;
+        let run = self.layout(id).run;
+        if let Err(e) = std::fs::remove_dir_all(&run) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                tracing::warn!(container = %id, path = %run.display(), error = %e, "removing the run dir");
+            }
+        }
     }
 
     fn spawn_exit_watcher(self: &Arc<Self>, ctr: Arc<Ctr>, shim_pid: i32, shim_start: u64) {
@@ -967,7 +1124,18 @@ pub async fn wait_process_exit(pid: i32, start: u64) {
         while procinfo::is_same_process(pid, start) && !procinfo::is_zombie(pid) {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+        if procinfo::is_same_process(pid, start) {
+            // Still there, so a zombie: reaped if it is our child (a zombie's pid is not
+            // reused, so this is the same process).
+            let _ = nix::sys::wait::waitpid(
+                nix::unistd::Pid::from_raw(pid),
+                Some(nix::sys::wait::WaitPidFlag::WNOHANG),
+            );
+        }
         return;
     };
     let _ = afd.readable().await;
+    // A shim this daemon started is its child (the daemon is a subreaper): reap it here, or
+    // it stays a zombie (see `super::reaper`).
+    super::reaper::reap_exited(std::os::fd::AsFd::as_fd(afd.get_ref()));
 }

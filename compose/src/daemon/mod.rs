@@ -15,6 +15,7 @@ pub mod images;
 pub mod metrics;
 mod names;
 pub mod networks;
+mod reaper;
 mod stacks;
 pub mod volumes;
 mod watch;
@@ -102,6 +103,9 @@ async fn serve(opts: DaemonOptions) -> anyhow::Result<()> {
     std::fs::create_dir_all(&opts.run_dir)?;
     std::fs::set_permissions(&opts.run_dir, std::fs::Permissions::from_mode(0o700))?;
     let _pid_lock = lock_pid_file(&opts.run_dir)?;
+    // Before the first shim starts: its orphaned long-lived half must come back to us.
+    reaper::become_subreaper();
+    reaper::spawn_sweeper();
     // Compiling Docker's seccomp profile for its three x86 ABIs takes ~14 ms; done now, off
     // the request path, the first `run` finds it cached like every later one.
     tokio::task::spawn_blocking(|| {

@@ -50,7 +50,7 @@ const PAX_XATTR_PREFIX: &str = "SCHILY.xattr.";
 /// Why a layer could not be extracted.
 #[derive(Debug, thiserror::Error)]
 pub enum ExtractError {
-    #[error("reading layer tar: {0}")]
+    #[error("reading layer tar: {}", crate::fsutil::io_error_text(.0))]
     Read(#[source] io::Error),
     #[error("entry {path:?} escapes the layer directory")]
     Escapes { path: String },
@@ -64,7 +64,7 @@ pub enum ExtractError {
         target: String,
         reason: &'static str,
     },
-    #[error("entry {path:?}: {source}")]
+    #[error("entry {path:?}: {}", crate::fsutil::io_error_text(source))]
     Io {
         path: String,
         #[source]

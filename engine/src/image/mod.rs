@@ -92,11 +92,11 @@ pub enum ImageError {
     },
     #[error("encoding image metadata: {reason}")]
     Encode { reason: String },
-    #[error("reading image archive: {0}")]
+    #[error("reading image archive: {}", fsutil::io_error_text(.0))]
     ReadArchive(#[source] io::Error),
-    #[error("writing image archive: {0}")]
+    #[error("writing image archive: {}", fsutil::io_error_text(.0))]
     WriteArchive(#[source] io::Error),
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {}", path.display(), fsutil::io_error_text(source))]
     Io {
         path: PathBuf,
         #[source]
@@ -227,7 +227,7 @@ pub struct PushSource {
 pub struct PruneReport {
     /// Docker's `Untagged:` / `Deleted:` lines.
     pub images_deleted: Vec<String>,
-    /// Bytes of unpacked layers no image uses any more.
+    /// Bytes of the blobs and unpacked layers removed because no image uses them any more.
     pub space_reclaimed: u64,
 }
 
@@ -342,11 +342,18 @@ impl ImageStore {
         all: bool,
         in_use: &BTreeSet<String>,
     ) -> Result<PruneReport, ImageError> {
-        let layer_bytes = |s: &ImageStore| -> u64 {
-            let (_, layers) = s.referenced();
-            layers.iter().map(|d| s.layers.size(d)).sum()
-        };
-        let before = layer_bytes(self);
+        // What goes is every blob (manifests, configs, layer tars as pulled or loaded) and
+        // every unpacked layer no image uses any more: a pulled layer's compressed blob can
+        // be far larger than nothing when its unpacked layer is shared with another image.
+        let (blobs_before, layers_before) = self.referenced();
+        let blob_sizes: BTreeMap<String, u64> = blobs_before
+            .iter()
+            .map(|b| (b.clone(), self.blobs.size(b).unwrap_or(0)))
+            .collect();
+        let layer_sizes: BTreeMap<String, u64> = layers_before
+            .iter()
+            .map(|d| (d.clone(), self.layers.size(d)))
+            .collect();
         let victims: Vec<String> = self
             .index
             .images
@@ -365,7 +372,18 @@ impl ImageStore {
                 Err(e) => return Err(e),
             }
         }
-        report.space_reclaimed = before.saturating_sub(layer_bytes(self));
+        let (blobs_after, layers_after) = self.referenced();
+        report.space_reclaimed = blob_sizes
+            .iter()
+            .filter(|(b, _)| !blobs_after.contains(*b))
+            .map(|(_, size)| size)
+            .chain(
+                layer_sizes
+                    .iter()
+                    .filter(|(d, _)| !layers_after.contains(*d))
+                    .map(|(_, size)| size),
+            )
+            .sum();
         Ok(report)
     }
 

@@ -92,8 +92,9 @@ fn perform(op: &FsOp) -> Result<(), String> {
         }
         FsOp::Out(path) => {
             let p = Path::new(path);
-            let md = std::fs::symlink_metadata(p)
-                .map_err(|e| format!("could not find the file {path} in container: {e}"))?;
+            let md = std::fs::symlink_metadata(p).map_err(|e| {
+                format!("could not find the file {path} in container: {}", text(&e))
+            })?;
             let name = p
                 .file_name()
                 .map(PathBuf::from)
@@ -102,10 +103,10 @@ fn perform(op: &FsOp) -> Result<(), String> {
             b.follow_symlinks(false);
             if md.is_dir() {
                 b.append_dir_all(&name, p)
-                    .map_err(|e| format!("archiving {path}: {e}"))?;
+                    .map_err(|e| format!("archiving {path}: {}", text(&e)))?;
             } else {
                 b.append_path_with_name(p, &name)
-                    .map_err(|e| format!("archiving {path}: {e}"))?;
+                    .map_err(|e| format!("archiving {path}: {}", text(&e)))?;
             }
             b.into_inner()
                 .and_then(|mut w| w.flush())
@@ -116,8 +117,12 @@ fn perform(op: &FsOp) -> Result<(), String> {
             _ => Err(format!("{path} is not a directory")),
         },
         FsOp::In(dir) => {
-            let md = std::fs::metadata(dir)
-                .map_err(|e| format!("could not find the directory {dir} in container: {e}"))?;
+            let md = std::fs::metadata(dir).map_err(|e| {
+                format!(
+                    "could not find the directory {dir} in container: {}",
+                    text(&e)
+                )
+            })?;
             if !md.is_dir() {
                 return Err(format!("{dir} is not a directory in the container"));
             }
@@ -133,7 +138,7 @@ fn perform(op: &FsOp) -> Result<(), String> {
 /// engine's /etc files): `export` is the container's own filesystem, as Docker's.
 fn walk(b: &mut tar::Builder<impl Write>, dir: &Path, root_dev: u64) -> Result<(), String> {
     let mut entries: Vec<_> = std::fs::read_dir(dir)
-        .map_err(|e| format!("reading {}: {e}", dir.display()))?
+        .map_err(|e| format!("reading {}: {}", dir.display(), text(&e)))?
         .flatten()
         .collect();
     entries.sort_by_key(|e| e.file_name());
@@ -151,7 +156,7 @@ fn walk(b: &mut tar::Builder<impl Write>, dir: &Path, root_dev: u64) -> Result<(
         }
         let name = path.strip_prefix("/").unwrap_or(&path).to_path_buf();
         b.append_path_with_name(&path, &name)
-            .map_err(|err| format!("archiving {}: {err}", path.display()))?;
+            .map_err(|err| format!("archiving {}: {}", path.display(), text(&err)))?;
         if md.is_dir() {
             walk(b, &path, root_dev)?;
         }
@@ -172,4 +177,5 @@ fn append_empty_dir(
     b.append_data(&mut h, path.strip_prefix("/").unwrap_or(path), io::empty())
 }
 
+use crate::fsutil::io_error_text as text;
 use std::os::unix::fs::FileTypeExt;

@@ -11,6 +11,7 @@ pub mod logs;
 pub mod procinfo;
 pub mod rootfs;
 pub mod shim;
+pub mod shim_lock;
 pub mod spec;
 mod sync;
 pub mod terminal;

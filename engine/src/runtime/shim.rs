@@ -1,9 +1,11 @@
 //! `berth shim BUNDLE`: one per container, single-threaded, no async runtime.
 //!
 //! The daemon execs the shim and waits for it to print a [`ShimRecord`] (or an error) and exit;
-//! by then the shim has forked itself off (so no daemon is ever its parent and it survives the
-//! daemon), created the container, and holds its stdio: it writes the JSON log, serves attach
-//! clients on a unix socket, and records the exit status on disk before it exits.
+//! by then the shim has forked itself off (in its own session, so it survives the daemon and
+//! its terminal; the daemon, a child subreaper, becomes its parent again and reaps it),
+//! created the container, and holds its stdio: it writes the JSON log, serves attach clients
+//! on a unix socket, and records the exit status on disk before it exits. It holds the
+//! container's shim lock (`shim_lock`) all along.
 
 use super::attach;
 use super::fork;
@@ -32,6 +34,9 @@ pub const SPEC_FILE: &str = "runtime.json";
 
 /// Entry point of `berth shim BUNDLE`; returns the exit code of the first process.
 pub fn main(bundle: &Path) -> i32 {
+    // Before anything else: the lock the daemon handed down proves we are alive until the
+    // last of our processes ends.
+    super::shim_lock::keep_inherited();
     let spec: Spec = match read_json(&bundle.join(SPEC_FILE)) {
         Ok(s) => s,
         Err(e) => {
