@@ -7,6 +7,7 @@ mod images;
 mod lifecycle;
 mod metrics;
 mod networks;
+mod real_images;
 mod reconcile;
 mod registry;
 mod stack_cmds;

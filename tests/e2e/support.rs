@@ -158,9 +158,36 @@ impl Berth {
             .unwrap()
     }
 
+    /// SIGKILLs the daemon and waits until it is gone (or a zombie): the kill is asynchronous,
+    /// and a dying daemon still accepts connections it then resets.
+    pub fn kill_daemon(&self) {
+        let pid = self.daemon_pid();
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        )
+        .unwrap();
+        let dead = self.wait_for(Duration::from_secs(5), || {
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |s| {
+                s.rsplit(')')
+                    .next()
+                    .unwrap_or("")
+                    .trim_start()
+                    .starts_with('Z')
+            })
+        });
+        assert!(dead, "daemon {pid} survived SIGKILL");
+    }
+
     /// Writes a rootfs tar of busybox-static with its applets and minimal /etc files.
     pub fn busybox_tar(&self) -> PathBuf {
-        let path = self.dir.path().join("busybox.tar");
+        self.busybox_tar_with("busybox.tar", &[])
+    }
+
+    /// [`Berth::busybox_tar`] plus the directories `extra` (path, uid, gid, mode), written
+    /// to `name` in the test's directory.
+    pub fn busybox_tar_with(&self, name: &str, extra: &[(&str, u64, u64, u32)]) -> PathBuf {
+        let path = self.dir.path().join(name);
         let mut t = tar::Builder::new(std::fs::File::create(&path).unwrap());
         let dir = |t: &mut tar::Builder<std::fs::File>, p: &str, mode: u32| {
             let mut h = tar::Header::new_gnu();
@@ -196,6 +223,15 @@ impl Berth {
             "root:x:0:\nnogroup:x:65534:\nweb:x:1000:\nwheel:x:10:web\n",
         );
         file(&mut t, "var/www/index.html", "hello from berth\n");
+        for (p, uid, gid, mode) in extra {
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(tar::EntryType::Directory);
+            h.set_mode(*mode);
+            h.set_uid(*uid);
+            h.set_gid(*gid);
+            h.set_size(0);
+            t.append_data(&mut h, p, std::io::empty()).unwrap();
+        }
         t.finish().unwrap();
         path
     }

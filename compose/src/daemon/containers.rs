@@ -69,6 +69,18 @@ pub struct Started {
     pub attach_socket: String,
 }
 
+/// How long ago a container started, from its record's StartedAt (zero when unknown).
+fn running_for(started_at: Option<&str>) -> Duration {
+    started_at
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .and_then(|t| {
+            (chrono::Utc::now() - t.with_timezone(&chrono::Utc))
+                .to_std()
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
 /// Writes the container's record atomically; durably (fsync) unless the container is removed
 /// when it exits: after a host crash such a container is removed by the next daemon whatever
 /// its record says (see `readopt`; an unreadable record removes it as well), so syncing its
@@ -156,7 +168,7 @@ impl Containers {
         for entry in entries.flatten() {
             let id = entry.file_name().to_string_lossy().into_owned();
             let layout = self.layout(&id);
-            let rec: ContainerRecord = match read_json(&layout.record()) {
+            let mut rec: ContainerRecord = match read_json(&layout.record()) {
                 Ok(r) => r,
                 Err(e) => {
                     // A create that crashed before its first record: nothing to keep.
@@ -165,6 +177,17 @@ impl Containers {
                     continue;
                 }
             };
+            // A stopped container recorded healthy by an older daemon reads as Docker's.
+            let stopped = matches!(rec.state.status, Status::Exited | Status::Dead);
+            if let Some(h) = rec
+                .state
+                .health
+                .as_mut()
+                .filter(|h| stopped && h.status != HealthStatus::Unhealthy)
+            {
+                h.status = HealthStatus::Unhealthy;
+                let _ = persist(&layout, &rec);
+            }
             let ctr = Ctr::new(rec);
             self.map.write().await.insert(id.clone(), ctr.clone());
             self.readopt(ctr).await;
@@ -172,7 +195,7 @@ impl Containers {
     }
 
     async fn readopt(self: &Arc<Self>, ctr: Arc<Ctr>) {
-        let (status, shim_pid, shim_start, policy, manual, auto_remove) = {
+        let (status, shim_pid, shim_start, policy, manual, auto_remove, healthcheck, running_for) = {
             let r = ctr.rec.lock().await;
             (
                 r.state.status,
@@ -181,12 +204,18 @@ impl Containers {
                 r.config.restart,
                 r.state.manually_stopped,
                 r.config.auto_remove,
+                r.config.healthcheck.clone(),
+                running_for(r.state.started_at.as_deref()),
             )
         };
         match status {
             Status::Running | Status::Paused if procinfo::is_same_process(shim_pid, shim_start) => {
                 tracing::info!(container = %ctr.id, shim = shim_pid, "re-adopted a running container");
                 *ctr.started.lock().unwrap() = Some(Instant::now());
+                if let Some(hc) = healthcheck {
+                    let begin = super::health::Begin::Resumed { running_for };
+                    super::health::spawn(self.clone(), ctr.clone(), shim_pid, hc, begin);
+                }
                 self.spawn_exit_watcher(ctr, shim_pid, shim_start);
             }
             Status::Running | Status::Paused | Status::Restarting => {
@@ -410,7 +439,8 @@ impl Containers {
         ctr.health
             .send_replace(healthcheck.as_ref().map(|_| HealthStatus::Starting));
         if let Some(hc) = healthcheck {
-            super::health::spawn(self.clone(), ctr.clone(), shim.shim_pid, hc);
+            let begin = super::health::Begin::Started;
+            super::health::spawn(self.clone(), ctr.clone(), shim.shim_pid, hc, begin);
         }
         *ctr.started.lock().unwrap() = Some(Instant::now());
         let _ = ctr.status.send_replace(Status::Running);
@@ -458,6 +488,13 @@ impl Containers {
         st.oom_killed = oom;
         st.pid = 0;
         st.shim_pid = 0;
+        // A container that no longer runs is not healthy: Docker marks it unhealthy when its
+        // probing stops (moby's Health.CloseMonitorChannel, "for compatibility reasons"); the
+        // probes' log stays. The next start begins at "starting" again.
+        let health = st.health.as_mut().map(|h| {
+            h.status = HealthStatus::Unhealthy;
+            h.status
+        });
         let ran_for = ctr
             .started
             .lock()
@@ -486,6 +523,9 @@ impl Containers {
         tracing::info!(container = %ctr.id, exit_code = rec.state.exit_code, oom, restart, "container exited");
         self.events.emit("die", &rec);
         drop(rec);
+        if health.is_some() {
+            ctr.health.send_replace(health);
+        }
         let _ = ctr.status.send_replace(status);
         if let Some(delay) = delay {
             let this = self.clone();

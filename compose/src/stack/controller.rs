@@ -368,22 +368,25 @@ async fn wait_healthy(c: &Ctr, service: &str) -> Result<(), ApiError> {
     let mut health = c.health.subscribe();
     let mut status = c.status.subscribe();
     loop {
-        match *health.borrow_and_update() {
-            Some(berth_engine::container::HealthStatus::Healthy) => return Ok(()),
-            Some(berth_engine::container::HealthStatus::Unhealthy) => {
+        let health_now = *health.borrow_and_update();
+        match *status.borrow_and_update() {
+            // Between two runs: the ended run left "unhealthy" (as Docker's), the next one
+            // starts over at "starting".
+            Status::Restarting => {}
+            Status::Running | Status::Created => match health_now {
+                Some(berth_engine::container::HealthStatus::Healthy) => return Ok(()),
+                Some(berth_engine::container::HealthStatus::Unhealthy) => {
+                    return Err(ApiError::bad_request(format!(
+                        "dependency failed to start: container {name} is unhealthy"
+                    )))
+                }
+                _ => {}
+            },
+            _ => {
                 return Err(ApiError::bad_request(format!(
-                    "dependency failed to start: container {name} is unhealthy"
+                    "dependency failed to start: container {name} exited"
                 )))
             }
-            _ => {}
-        }
-        if !matches!(
-            *status.borrow_and_update(),
-            Status::Running | Status::Restarting | Status::Created
-        ) {
-            return Err(ApiError::bad_request(format!(
-                "dependency failed to start: container {name} exited"
-            )));
         }
         tokio::select! {
             _ = health.changed() => {}

@@ -348,6 +348,11 @@ fn mount_dev(spec: &Spec, root: &Path) -> Result<(), String> {
     let mq = dev.join("mqueue");
     fs::create_dir_all(&mq).map_err(|e| err("creating /dev/mqueue", e))?;
     do_mount(Some("mqueue"), &mq, Some("mqueue"), hardened, None)?;
+    // The links runc and crun make, so /dev lists as in a Docker container. Docker's /dev
+    // has core -> /proc/kcore too (runc's setupDevSymlinks, crun's symlinks table) when the
+    // kernel has one (CONFIG_PROC_KCORE); /proc/kcore itself is masked (MASKED_PATHS), so the
+    // link reads nothing.
+    let kcore = Path::new("/proc/kcore").exists();
     for (name, target) in [
         ("ptmx", "pts/ptmx"),
         ("fd", "/proc/self/fd"),
@@ -356,6 +361,9 @@ fn mount_dev(spec: &Spec, root: &Path) -> Result<(), String> {
         ("stderr", "/proc/self/fd/2"),
         ("core", "/proc/kcore"),
     ] {
+        if name == "core" && !kcore {
+            continue;
+        }
         let _ = fs::remove_file(dev.join(name));
         symlink(target, dev.join(name)).map_err(|e| err(format!("linking /dev/{name}"), e))?;
     }

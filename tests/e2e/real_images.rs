@@ -1,0 +1,201 @@
+//! What real images (postgres, nginx, Python apps) need of berth (issue 13): a fresh volume
+//! owned as the image directory it is mounted over, the container's own cgroup visible
+//! read-only under /sys/fs/cgroup, Docker's /dev, health checks that outlive a daemon
+//! restart, one-off runs that leave the running stack alone, name resolution while the
+//! daemon is down, and two daemons on one host.
+
+use crate::stacks::{ok_in, stack_dir};
+use crate::support::*;
+use std::os::unix::fs::MetadataExt;
+use std::time::Duration;
+
+/// postgres runs as `user: postgres` over a named volume at /var/lib/postgresql, a directory
+/// its image owns: initdb creates `data` in it. A fresh volume takes the owner and mode of
+/// the image directory it is mounted over, also when that directory is empty (Docker's
+/// copy-up), so a non-root service can write into it.
+#[test]
+fn fresh_volume_takes_the_owner_and_mode_of_the_image_directory() {
+    let b = Berth::new();
+    let tar = b.busybox_tar_with(
+        "pgish.tar",
+        &[
+            ("var/lib/pg", 1000, 1000, 0o700),
+            ("var/lib/pg/seed", 1000, 1000, 0o755),
+            ("srv/empty", 1000, 10, 0o2770),
+        ],
+    );
+    b.ok(&["image", "import", tar.to_str().unwrap(), "pgish:1"]);
+    let stack = r#"
+name: own
+services:
+  db:
+    image: pgish:1
+    user: web
+    init: true
+    command: ["sh", "-c", "mkdir /var/lib/pg/data && touch /srv/empty/x && exec sleep 100"]
+    volumes: [pgdata:/var/lib/pg, empty:/srv/empty]
+volumes:
+  pgdata:
+  empty:
+"#;
+    let dir = stack_dir(&b, stack);
+    ok_in(&b, &dir, &["up", "-d"]);
+    let stat = |path: &str| {
+        b.ok(&[
+            "container",
+            "exec",
+            "own-db-1",
+            "stat",
+            "-c",
+            "%u:%g %a",
+            path,
+        ])
+    };
+    assert!(
+        b.wait_for(Duration::from_secs(5), || {
+            b.run(&[
+                "container",
+                "exec",
+                "own-db-1",
+                "test",
+                "-f",
+                "/srv/empty/x",
+            ])
+            .status
+            .success()
+        }),
+        "the non-root service could not write into its volumes: {}",
+        b.ok(&["container", "logs", "own-db-1"])
+    );
+    assert_eq!(stat("/var/lib/pg"), "1000:1000 700\n");
+    assert_eq!(stat("/srv/empty"), "1000:10 2770\n");
+    assert_eq!(stat("/var/lib/pg/data"), "1000:1000 755\n");
+    assert_eq!(stat("/var/lib/pg/seed"), "1000:1000 755\n");
+    assert_eq!(b.status("own-db-1"), "running");
+    // On the host too: the volume's directory itself, not only what the container sees.
+    let md = std::fs::metadata(b.root.join("volumes/own_pgdata/_data")).unwrap();
+    assert_eq!(
+        (md.uid(), md.gid(), md.mode() & 0o7777),
+        (1000, 1000, 0o700)
+    );
+    ok_in(&b, &dir, &["down", "-v", "-t", "0"]);
+}
+
+/// A default container's /dev lists as a Docker (runc) container's: the same nodes and
+/// links; /dev/core only when the kernel has a /proc/kcore, as runc and crun make it, and
+/// then it reads nothing (/proc/kcore is masked).
+#[test]
+fn dev_lists_as_in_docker_and_core_reads_nothing() {
+    let b = Berth::new();
+    let out = b.ok(&[
+        "container",
+        "run",
+        "--rm",
+        "bb:local",
+        "sh",
+        "-c",
+        "ls -A /dev | sort | tr '\\n' ' '; echo; readlink /dev/core || echo none; cat /dev/core 2>/dev/null | wc -c",
+    ]);
+    let mut lines = out.lines();
+    let mut want = vec![
+        "fd", "full", "mqueue", "null", "ptmx", "pts", "random", "shm", "stderr", "stdin",
+        "stdout", "tty", "urandom", "zero",
+    ];
+    let kcore = std::path::Path::new("/proc/kcore").exists();
+    if kcore {
+        want.push("core");
+    }
+    want.sort();
+    assert_eq!(lines.next().unwrap().trim_end(), want.join(" "), "{out}");
+    if kcore {
+        assert_eq!(lines.next(), Some("/proc/kcore"), "{out}");
+    } else {
+        // runc links it only when the kernel has /proc/kcore (CONFIG_PROC_KCORE): no
+        // dangling link, as on this machine's kernel.
+        assert_eq!(lines.next(), Some("none"), "{out}");
+    }
+    assert_eq!(lines.next().map(str::trim), Some("0"), "{out}");
+}
+
+const HEALTHY_STACK: &str = r#"
+name: hc
+services:
+  db:
+    image: bb:local
+    init: true
+    command: [sleep, "1000"]
+    volumes: ["./ctl:/ctl"]
+    healthcheck:
+      test: ["CMD", "test", "-f", "/ctl/ready"]
+      interval: 300ms
+      timeout: 5s
+      retries: 2
+      start_period: 60s
+  web:
+    image: bb:local
+    init: true
+    command: [sleep, "1000"]
+    depends_on:
+      db: {condition: service_healthy}
+"#;
+
+fn health(b: &Berth, c: &str) -> String {
+    b.inspect(c)["State"]["Health"]["Status"]
+        .as_str()
+        .unwrap_or("")
+        .to_string()
+}
+
+/// Health checks outlive the daemon: a container re-adopted after `kill -9` (or `daemon
+/// stop`) is probed again at once, so a service left "starting" becomes healthy, `up
+/// --wait` returns and its dependents start; a stopped container reads unhealthy, as
+/// Docker's.
+#[test]
+fn health_checks_resume_after_a_daemon_restart() {
+    let b = Berth::new();
+    let dir = stack_dir(&b, HEALTHY_STACK);
+    let ctl = dir.join("ctl");
+    std::fs::create_dir_all(&ctl).unwrap();
+    // db alone first: its dependent would wait for it inside `up`.
+    ok_in(&b, &dir, &["up", "-d", "db"]);
+    std::thread::sleep(Duration::from_millis(700));
+    assert_eq!(health(&b, "hc-db-1"), "starting");
+
+    // The daemon dies while db is starting; db becomes ready while no daemon probes.
+    b.kill_daemon();
+    std::fs::write(ctl.join("ready"), "").unwrap();
+    // The next command starts a daemon, which re-adopts db and probes it at once.
+    let t = std::time::Instant::now();
+    let mut wait = b.cmd(&["up", "-d", "--wait"]);
+    let out = wait.current_dir(&dir).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let waited = t.elapsed();
+    assert!(waited < Duration::from_secs(10), "up --wait took {waited:?}");
+    assert_eq!(health(&b, "hc-db-1"), "healthy");
+    assert_eq!(b.status("hc-web-1"), "running", "the dependent started");
+
+    // After `daemon stop` too: the new daemon's probes see db fail (failures count once it
+    // was healthy, start period or not).
+    b.ok(&["daemon", "stop"]);
+    std::fs::remove_file(ctl.join("ready")).unwrap();
+    assert_eq!(b.status("hc-db-1"), "running");
+    assert!(
+        b.wait_for(Duration::from_secs(10), || health(&b, "hc-db-1") == "unhealthy"),
+        "{}",
+        b.inspect("hc-db-1")["State"]
+    );
+    std::fs::write(ctl.join("ready"), "").unwrap();
+    assert!(b.wait_for(Duration::from_secs(10), || health(&b, "hc-db-1") == "healthy"));
+
+    // Stopped: unhealthy, never the last run's "healthy"; the probes' log stays. Across a
+    // daemon restart too, and a start begins at "starting" again.
+    ok_in(&b, &dir, &["stop", "-t", "1", "db"]);
+    let state = b.inspect("hc-db-1")["State"].clone();
+    assert_eq!(state["Health"]["Status"], "unhealthy", "{state}");
+    assert!(!state["Health"]["Log"].as_array().unwrap().is_empty());
+    b.kill_daemon();
+    assert_eq!(health(&b, "hc-db-1"), "unhealthy");
+    ok_in(&b, &dir, &["start", "db"]);
+    assert!(b.wait_for(Duration::from_secs(10), || health(&b, "hc-db-1") == "healthy"));
+    ok_in(&b, &dir, &["down", "-t", "0"]);
+}
