@@ -170,7 +170,10 @@ fn health_checks_resume_after_a_daemon_restart() {
     let out = wait.current_dir(&dir).output().unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
     let waited = t.elapsed();
-    assert!(waited < Duration::from_secs(10), "up --wait took {waited:?}");
+    assert!(
+        waited < Duration::from_secs(10),
+        "up --wait took {waited:?}"
+    );
     assert_eq!(health(&b, "hc-db-1"), "healthy");
     assert_eq!(b.status("hc-web-1"), "running", "the dependent started");
 
@@ -180,12 +183,14 @@ fn health_checks_resume_after_a_daemon_restart() {
     std::fs::remove_file(ctl.join("ready")).unwrap();
     assert_eq!(b.status("hc-db-1"), "running");
     assert!(
-        b.wait_for(Duration::from_secs(10), || health(&b, "hc-db-1") == "unhealthy"),
+        b.wait_for(Duration::from_secs(10), || health(&b, "hc-db-1")
+            == "unhealthy"),
         "{}",
         b.inspect("hc-db-1")["State"]
     );
     std::fs::write(ctl.join("ready"), "").unwrap();
-    assert!(b.wait_for(Duration::from_secs(10), || health(&b, "hc-db-1") == "healthy"));
+    assert!(b.wait_for(Duration::from_secs(10), || health(&b, "hc-db-1")
+        == "healthy"));
 
     // Stopped: unhealthy, never the last run's "healthy"; the probes' log stays. Across a
     // daemon restart too, and a start begins at "starting" again.
@@ -196,6 +201,102 @@ fn health_checks_resume_after_a_daemon_restart() {
     b.kill_daemon();
     assert_eq!(health(&b, "hc-db-1"), "unhealthy");
     ok_in(&b, &dir, &["start", "db"]);
-    assert!(b.wait_for(Duration::from_secs(10), || health(&b, "hc-db-1") == "healthy"));
+    assert!(b.wait_for(Duration::from_secs(10), || health(&b, "hc-db-1")
+        == "healthy"));
     ok_in(&b, &dir, &["down", "-t", "0"]);
+}
+
+/// The container's own cgroup under /sys/fs/cgroup, as Docker shows it: the limits of
+/// --memory, --cpus and --pids-limit read back as set and cannot be written (read-only),
+/// /proc/self/cgroup and the mounts say "/" (a cgroup namespace rooted at the container's
+/// cgroup), nothing of the host's tree shows; --privileged may write.
+#[test]
+fn own_cgroup_is_visible_read_only_under_sys_fs_cgroup() {
+    use berth_engine::cgroups::Layout;
+    let b = Berth::new();
+    let layout = berth_engine::cgroups::detect().unwrap();
+    // (file, expected) for each limit, where this host keeps it.
+    let (memory, cpu, pids) = match layout {
+        Layout::V2 => (
+            ("/sys/fs/cgroup/memory.max", "67108864"),
+            ("/sys/fs/cgroup/cpu.max", "50000 100000"),
+            ("/sys/fs/cgroup/pids.max", "50"),
+        ),
+        Layout::V1 | Layout::Hybrid => (
+            ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "67108864"),
+            ("/sys/fs/cgroup/cpu/cpu.cfs_quota_us", "50000"),
+            ("/sys/fs/cgroup/pids/pids.max", "50"),
+        ),
+    };
+    let script = format!(
+        "for f in {m} {c} {p}; do cat $f; done; \
+         echo 33554432 > {m} && echo wrote-memory; \
+         echo max > {p} && echo wrote-pids; \
+         [ -n \"$PRIV\" ] || {{ mkdir /sys/fs/cgroup/x 2>/dev/null && echo made-dir; }}; \
+         grep -c ' /sys/fs/cgroup' /proc/self/mountinfo; \
+         grep -v ':/$' /proc/self/cgroup | grep -E 'memory|pids|^0::' || echo all-rooted; \
+         cat $(dirname {p})/cgroup.procs | wc -l",
+        m = memory.0,
+        c = cpu.0,
+        p = pids.0,
+    );
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "container",
+            "run",
+            "--rm",
+            "--memory",
+            "64m",
+            "--cpus",
+            "0.5",
+            "--pids-limit",
+            "50",
+        ];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["bb:local", "sh", "-c", &script]);
+        let out = b.run(&args);
+        (text(&out.stdout), text(&out.stderr))
+    };
+    let (out, err) = run(&[]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        &lines[..3],
+        &[memory.1, cpu.1, pids.1],
+        "limits read back: {out}\n{err}"
+    );
+    assert!(
+        !out.contains("wrote-") && !out.contains("made-dir"),
+        "{out}"
+    );
+    assert!(err.contains("Read-only file system"), "{err}");
+    let mounts: usize = lines[3].parse().unwrap();
+    match layout {
+        Layout::V2 => assert_eq!(mounts, 1, "{out}"),
+        // A tmpfs, and the memory, cpu(acct), cpuset, pids, freezer, devices hierarchies
+        // (+ unified on hybrid) that the container has a directory in.
+        _ => assert!(mounts >= 6, "{out}"),
+    }
+    assert_eq!(lines[4], "all-rooted", "{out}");
+    // The container's own processes: sh, and the cat of the pipeline at least.
+    assert!(lines[5].parse::<u32>().unwrap() >= 1, "{out}");
+    if layout == Layout::Hybrid {
+        let ls = b.ok(&[
+            "container",
+            "run",
+            "--rm",
+            "bb:local",
+            "sh",
+            "-c",
+            "ls /sys/fs/cgroup; cat /sys/fs/cgroup/unified/cgroup.procs | wc -l",
+        ]);
+        assert!(ls.contains("unified") && ls.contains("memory"), "{ls}");
+    }
+
+    // --privileged: read-write, as Docker's (it makes no sub-cgroup, which would outlive
+    // the container).
+    let (out, err) = run(&["--privileged", "-e", "PRIV=1"]);
+    assert!(
+        out.contains("wrote-memory") && out.contains("wrote-pids"),
+        "{out}\n{err}"
+    );
 }
