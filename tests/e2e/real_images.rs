@@ -300,3 +300,110 @@ fn own_cgroup_is_visible_read_only_under_sys_fs_cgroup() {
         "{out}\n{err}"
     );
 }
+
+/// The lines of `iptables-save` (in `b`'s namespace) that name one of the chains of
+/// `prefix`, counters dropped.
+fn chain_lines(b: &Berth, prefix: &str) -> Vec<String> {
+    let save = text(&b.host(&["iptables-save"]).stdout);
+    save.lines()
+        .filter(|l| l.contains(&format!("{prefix}-")))
+        .map(|l| l.split(" [").next().unwrap_or(l).to_string())
+        .collect()
+}
+
+/// The chain prefix of `b`'s daemon, as its FORWARD jump shows it.
+fn prefix_of(b: &Berth, others: &[&str]) -> String {
+    let save = text(&b.host(&["iptables-save", "-t", "filter"]).stdout);
+    save.lines()
+        .filter_map(|l| l.strip_prefix("-A FORWARD -j "))
+        .map(|c| c.trim_end_matches("-FORWARD").to_string())
+        .find(|p| !others.contains(&p.as_str()))
+        .unwrap_or_default()
+}
+
+/// Two daemons with different roots on one host (here one network namespace): each root
+/// has its own chains, so neither rewrites the other's rules; both daemons' published
+/// ports answer through the other's restart and teardown.
+#[test]
+fn two_daemons_on_one_host_keep_their_own_chains() {
+    let a = Berth::new();
+    let b = Berth::sharing_netns_with(&a);
+    let curl = |port: &str| {
+        let out = a.host(&[
+            "curl",
+            "-sS",
+            "--max-time",
+            "3",
+            &format!("http://127.0.0.1:{port}/"),
+        ]);
+        text(&out.stdout)
+    };
+    let web = |x: &Berth, port: &str| {
+        x.ok(&["network", "create", "front"]);
+        x.ok(&[
+            "container",
+            "run",
+            "-d",
+            "--name",
+            "web",
+            "--network",
+            "front",
+            "-p",
+            &format!("{port}:80"),
+            "bb:local",
+            "httpd",
+            "-f",
+            "-p",
+            "80",
+            "-h",
+            "/var/www",
+        ]);
+    };
+    web(&a, "8081");
+    let pa = prefix_of(&a, &[]);
+    web(&b, "8082");
+    let pb = prefix_of(&b, &[&pa]);
+    assert!(
+        pa.starts_with("BERTH-") && pb.starts_with("BERTH-") && pa != pb,
+        "{pa} {pb}"
+    );
+    let wait_answer = |port: &str| {
+        a.wait_for(Duration::from_secs(5), || {
+            curl(port) == "hello from berth\n"
+        })
+    };
+    assert!(wait_answer("8081") && wait_answer("8082"));
+    let a_rules = chain_lines(&a, &pa);
+    assert!(a_rules.iter().any(|l| l.contains("DNAT")), "{a_rules:?}");
+
+    // b's daemon dies and a new one rebuilds b's chains whole: a's stay as they were.
+    b.kill_daemon();
+    assert_eq!(b.status("web"), "running");
+    assert!(wait_answer("8081") && wait_answer("8082"));
+    assert_eq!(chain_lines(&a, &pa), a_rules);
+    // a's periodic resync (5 s) finds its rules as it wrote them, and b's do not move either.
+    let b_rules = chain_lines(&b, &pb);
+    std::thread::sleep(Duration::from_secs(6));
+    assert_eq!(chain_lines(&a, &pa), a_rules);
+    assert_eq!(chain_lines(&b, &pb), b_rules);
+    for x in [&a, &b] {
+        let log = std::fs::read_to_string(x.run_dir.join("daemon.log")).unwrap_or_default();
+        assert!(
+            !log.contains("iptables-restore") && !log.contains("network resync"),
+            "{log}"
+        );
+    }
+
+    // b goes away entirely: its chains and jumps go, a's stay and answer.
+    b.ok(&["container", "rm", "-f", "web"]);
+    b.ok(&["network", "rm", "front"]);
+    assert!(
+        chain_lines(&b, &pb).is_empty(),
+        "{:?}",
+        chain_lines(&b, &pb)
+    );
+    assert_eq!(chain_lines(&a, &pa), a_rules);
+    assert!(wait_answer("8081"));
+    drop(b);
+    a.ok(&["container", "rm", "-f", "web"]);
+}

@@ -16,6 +16,8 @@ pub struct Berth {
     /// The network namespace this berth's daemon lives in (`/run/netns/NAME`): its bridges,
     /// veths and iptables rules never touch the host's.
     pub netns: String,
+    /// Whether this berth made `netns` (and deletes it when dropped).
+    owns_netns: bool,
 }
 
 fn unique(prefix: &str) -> String {
@@ -38,7 +40,19 @@ impl Berth {
         Self::create(false)
     }
 
+    /// A second berth (own root, run dir, cgroup parent) whose daemon lives in `other`'s
+    /// network namespace: two daemons on one "host". Drop it before `other`.
+    pub fn sharing_netns_with(other: &Berth) -> Berth {
+        assert!(!other.netns.is_empty(), "share a berth's own namespace");
+        Self::create_in(false, other.netns.clone())
+    }
+
     fn create(own_netns: bool) -> Berth {
+        Self::create_in(own_netns, String::new())
+    }
+
+    /// With `own_netns`, a fresh namespace; else `shared` (the host's when empty).
+    fn create_in(own_netns: bool, shared: String) -> Berth {
         assert!(
             Path::new(BUSYBOX).exists(),
             "busybox-static is required (apt-get install busybox-static)"
@@ -52,11 +66,8 @@ impl Berth {
             root: dir.path().join("root"),
             run_dir: dir.path().join("run"),
             cgroup_parent: name.clone(),
-            netns: if own_netns {
-                name.clone()
-            } else {
-                String::new()
-            },
+            netns: if own_netns { name.clone() } else { shared },
+            owns_netns: own_netns,
             dir,
         };
         if own_netns {
@@ -122,6 +133,10 @@ impl Berth {
         let mut c = Command::new("nsenter");
         c.arg(format!("--net=/run/netns/{}", self.netns))
             .arg(program);
+        if !self.owns_netns {
+            // 127.0.0.1:9323 of a shared namespace belongs to its owner's daemon.
+            c.env("BERTH_METRICS_ADDR", "none");
+        }
         c
     }
 
@@ -271,9 +286,11 @@ impl Drop for Berth {
             }
         }
         // Deleting the namespace takes its bridges, veths and firewall rules with it.
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.netns])
-            .output();
+        if self.owns_netns {
+            let _ = Command::new("ip")
+                .args(["netns", "del", &self.netns])
+                .output();
+        }
     }
 }
 

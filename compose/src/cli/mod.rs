@@ -29,7 +29,7 @@ pub struct GlobalOpts {
     #[arg(
         long,
         env = "BERTH_ROOT",
-        default_value = "/var/lib/berth",
+        default_value = crate::daemon::DEFAULT_ROOT,
         global = true
     )]
     pub root: PathBuf,
