@@ -165,6 +165,11 @@ impl Berth {
         f()
     }
 
+    /// The prefix of this berth's iptables chains (its daemon's, derived from its root).
+    pub fn chain_prefix(&self) -> String {
+        berth_compose::daemon::chain_prefix(&self.root)
+    }
+
     pub fn daemon_pid(&self) -> i32 {
         std::fs::read_to_string(self.run_dir.join("berth.pid"))
             .unwrap()
