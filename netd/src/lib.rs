@@ -30,6 +30,7 @@
 //!             container_id: "4f2a...".into(),
 //!             netns_path: ns,
 //!             ipv4: None,
+//!             preferred_ipv4: None,
 //!             dns_names: vec!["shop-web-1".into(), "web".into()],
 //!             gateway_priority: 0,
 //!             links: vec![],
@@ -256,6 +257,10 @@ pub struct AttachRequest {
     pub netns_path: PathBuf,
     /// Static address (`ipv4_address`); None = next free one.
     pub ipv4: Option<Ipv4Addr>,
+    /// Without `ipv4`: the address to take if it is free and fits the network (its subnet,
+    /// ip_range, not the gateway), else the next free one. A container rewired onto a
+    /// network made again keeps its address this way where the new subnet allows it.
+    pub preferred_ipv4: Option<Ipv4Addr>,
     /// Names answered by the network's DNS: container name, service name, aliases, links.
     pub dns_names: Vec<String>,
     /// The non-internal network with the highest priority (ties: attached first) holds the
@@ -793,7 +798,11 @@ impl Netd {
         }
         let c = format!("attach container {cid} to network {}", n.name);
         let used = n.used_ips();
-        let ip = match req.ipv4 {
+        let preferred = req.preferred_ipv4.filter(|&ip| {
+            n.ip_range.as_ref().map_or(true, |r| r.contains(ip))
+                && ipam::check_static(&n.name, &n.subnet, n.gateway, &used, ip).is_ok()
+        });
+        let ip = match req.ipv4.or(preferred) {
             Some(ip) => {
                 ipam::check_static(&n.name, &n.subnet, n.gateway, &used, ip)
                     .map_err(ctx(c.clone(), e_ipam))?;
@@ -836,7 +845,7 @@ impl Netd {
             rec.endpoints.insert(cid.clone(), ep.clone());
             // Only dynamic allocations move the cursor, as in Docker: a static address
             // elsewhere in the range must not make the allocator skip ahead.
-            if req.ipv4.is_none() {
+            if req.ipv4.is_none() && preferred.is_none() {
                 rec.last_ip = Some(ip);
             }
         }
@@ -1291,6 +1300,7 @@ fn _assert_send_sync(n: &'static Netd) {
             container_id: String::new(),
             netns_path: PathBuf::new(),
             ipv4: None,
+            preferred_ipv4: None,
             dns_names: vec![],
             gateway_priority: 0,
             links: vec![],

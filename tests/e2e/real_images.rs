@@ -407,3 +407,149 @@ fn two_daemons_on_one_host_keep_their_own_chains() {
     drop(b);
     a.ok(&["container", "rm", "-f", "web"]);
 }
+
+const ONEOFF_STACK: &str = r#"
+name: oneoff
+services:
+  db:
+    image: bb:local
+    init: true
+    command: [sleep, "1000"]
+  app:
+    image: bb:local
+    init: true
+    command: [sleep, "1000"]
+    depends_on: [db]
+networks:
+  default:
+    ipam:
+      config:
+        - subnet: ${SUBNET:-10.213.0.0/24}
+"#;
+
+/// Each container's id and address on the stack's network.
+fn addresses(b: &Berth, names: &[&str]) -> Vec<(String, String)> {
+    names
+        .iter()
+        .map(|n| {
+            let c = b.inspect(n);
+            let ip = c["NetworkSettings"]["Networks"]["oneoff_default"]["IPAddress"]
+                .as_str()
+                .unwrap_or("")
+                .to_string();
+            (c["Id"].as_str().unwrap().to_string(), ip)
+        })
+        .collect()
+}
+
+/// `berth ARGS` in the stack's directory with SUBNET set as a shell would have it.
+fn with_subnet(b: &Berth, dir: &std::path::Path, subnet: &str, args: &[&str]) -> String {
+    let out = b
+        .cmd(args)
+        .current_dir(dir)
+        .env("SUBNET", subnet)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
+/// A one-off `run` from a shell whose environment interpolates another subnet acts on the
+/// stack as it runs: the network is not made again, no container moves or is recreated, the
+/// stack's record keeps its own environment. When `up` does make the network again, each
+/// container keeps its address where the new subnet has it.
+#[test]
+fn run_leaves_the_running_stack_as_it_is() {
+    let b = Berth::new();
+    let dir = stack_dir(&b, ONEOFF_STACK);
+    ok_in(&b, &dir, &["up", "-d"]);
+    let names = ["oneoff-db-1", "oneoff-app-1"];
+    let before = addresses(&b, &names);
+    assert!(
+        before.iter().all(|(_, ip)| ip.starts_with("10.213.0.")),
+        "{before:?}"
+    );
+    let net_id = || {
+        let v: serde_json::Value =
+            serde_json::from_str(&b.ok(&["network", "inspect", "oneoff_default"])).unwrap();
+        v[0]["id"].as_str().unwrap().to_string()
+    };
+    let net = net_id();
+
+    // With its dependencies (db runs already), and without.
+    let out = with_subnet(
+        &b,
+        &dir,
+        "10.214.0.0/24",
+        &[
+            "run",
+            "--rm",
+            "-T",
+            "app",
+            "sh",
+            "-c",
+            "ip -4 -o addr show eth0",
+        ],
+    );
+    assert!(
+        out.contains("10.213.0."),
+        "the one-off joins the network as it runs: {out}"
+    );
+    with_subnet(
+        &b,
+        &dir,
+        "10.214.0.0/24",
+        &["run", "--rm", "-T", "--no-deps", "app", "true"],
+    );
+    // With db stopped: run starts it again, as it was.
+    ok_in(&b, &dir, &["stop", "-t", "0", "db"]);
+    with_subnet(
+        &b,
+        &dir,
+        "10.214.0.0/24",
+        &["run", "--rm", "-T", "app", "true"],
+    );
+    assert_eq!(b.status("oneoff-db-1"), "running");
+    assert_eq!(net_id(), net, "the network was not made again");
+    assert_eq!(
+        addresses(&b, &names),
+        before,
+        "nothing recreated, nothing moved"
+    );
+    let record = std::fs::read_to_string(b.root.join("stacks/oneoff.json")).unwrap();
+    assert!(!record.contains("10.214.0.0/24"), "{record}");
+    // ps, logs and exec from that shell change nothing either.
+    with_subnet(&b, &dir, "10.214.0.0/24", &["ps"]);
+    with_subnet(&b, &dir, "10.214.0.0/24", &["logs", "app"]);
+    with_subnet(&b, &dir, "10.214.0.0/24", &["exec", "-T", "app", "true"]);
+    // The reconcile loop still converges on the stack's own environment.
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(net_id(), net);
+    assert_eq!(addresses(&b, &names), before);
+
+    // `up` applies a new subnet: made again, each container keeps its address where the
+    // new subnet has it (a /16 around the old /24), or gets one of the new subnet.
+    with_subnet(&b, &dir, "10.213.0.0/16", &["up", "-d"]);
+    assert_ne!(net_id(), net);
+    assert_eq!(
+        addresses(&b, &names),
+        before,
+        "same containers, same addresses"
+    );
+    with_subnet(&b, &dir, "10.215.0.0/24", &["up", "-d"]);
+    let moved = addresses(&b, &names);
+    assert!(
+        moved.iter().all(|(_, ip)| ip.starts_with("10.215.0.")),
+        "{moved:?}"
+    );
+    assert_eq!(
+        moved.iter().map(|(id, _)| id).collect::<Vec<_>>(),
+        before.iter().map(|(id, _)| id).collect::<Vec<_>>()
+    );
+    with_subnet(&b, &dir, "10.215.0.0/24", &["down", "-t", "0"]);
+}

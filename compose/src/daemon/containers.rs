@@ -366,7 +366,8 @@ impl Containers {
             None => None,
         };
         let exposed = exposed_ports(&image.config);
-        let net = match self.nets.prepare(&rec, &exposed, shared_netns).await {
+        let keep = HashMap::new();
+        let net = match self.nets.prepare(&rec, &exposed, shared_netns, &keep).await {
             Ok(net) => net,
             Err(e) => {
                 self.destroy_cgroup(&rec.id).await;
@@ -758,11 +759,16 @@ impl Containers {
     }
 
     /// How many images' containers reference `image_id` (image rm refuses those).
-    /// Wires a container's networks again after a network it is on was recreated: new
-    /// address, routes, DNS names and published ports, and /etc/hosts and resolv.conf
-    /// rewritten in place (same inode, so the container's bind mounts see them). The
-    /// container keeps running; one that is not running is wired at its next start.
-    pub async fn rewire(&self, ctr: &Arc<Ctr>) -> Result<(), ApiError> {
+    /// Wires a container's networks again after a network it is on was recreated: address
+    /// (the one in `keep` for that network when the new subnet has it free, else a new one),
+    /// routes, DNS names and published ports, and /etc/hosts and resolv.conf rewritten in
+    /// place (same inode, so the container's bind mounts see them). The container keeps
+    /// running; one that is not running is wired at its next start.
+    pub async fn rewire(
+        &self,
+        ctr: &Arc<Ctr>,
+        keep: &HashMap<String, std::net::Ipv4Addr>,
+    ) -> Result<(), ApiError> {
         let rec = ctr.rec.lock().await;
         let netns = berth_netd::netns_path(&self.run_dir, &rec.id);
         if !rec.config.network_mode.is_empty() || !netns.exists() {
@@ -772,7 +778,7 @@ impl Containers {
         let exposed = exposed_ports(&image.config);
         // Published ports point at the old address: prepare publishes them anew.
         self.nets.netd.unpublish(&rec.id).await?;
-        let net = self.nets.prepare(&rec, &exposed, None).await?;
+        let net = self.nets.prepare(&rec, &exposed, None, keep).await?;
         write_etc_files(&self.layout(&rec.id), &rec, &net.hosts, &net.resolv)?;
         Ok(())
     }

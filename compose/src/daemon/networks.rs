@@ -5,7 +5,7 @@
 use super::http::ApiError;
 use berth_engine::container::{ContainerRecord, NetworkEndpoint};
 use berth_netd::{AttachRequest, Netd, NetdError, NetworkSpec, PortSpec};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -77,11 +77,14 @@ impl Networks {
     /// Wires `rec`'s networks (idempotent: a restart finds its netns and addresses in place)
     /// and renders its /etc/hosts and resolv.conf. `shared_netns` is the pinned namespace of the
     /// container named by `network_mode: container:X`.
+    /// `keep`: addresses (by network name) the container should keep where it is attached
+    /// anew, when they fit (a network made again, see [`berth_netd::AttachRequest`]).
     pub async fn prepare(
         &self,
         rec: &ContainerRecord,
         exposed: &[String],
         shared_netns: Option<PathBuf>,
+        keep: &HashMap<String, Ipv4Addr>,
     ) -> Result<NetSetup, ApiError> {
         let started = std::time::Instant::now();
         let cfg = &rec.config;
@@ -171,6 +174,7 @@ impl Networks {
                         container_id: rec.id.clone(),
                         netns_path: netns.clone(),
                         ipv4,
+                        preferred_ipv4: keep.get(&ep.name).copied(),
                         dns_names,
                         // Earlier networks win the default route.
                         gateway_priority: ep.priority.saturating_mul(1000) - i as i32,
