@@ -799,7 +799,7 @@ impl Netd {
         let c = format!("attach container {cid} to network {}", n.name);
         let used = n.used_ips();
         let preferred = req.preferred_ipv4.filter(|&ip| {
-            n.ip_range.as_ref().map_or(true, |r| r.contains(ip))
+            n.ip_range.as_ref().is_none_or(|r| r.contains(ip))
                 && ipam::check_static(&n.name, &n.subnet, n.gateway, &used, ip).is_ok()
         });
         let ip = match req.ipv4.or(preferred) {
