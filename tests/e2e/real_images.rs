@@ -553,3 +553,132 @@ fn run_leaves_the_running_stack_as_it_is() {
     );
     with_subnet(&b, &dir, "10.215.0.0/24", &["down", "-t", "0"]);
 }
+
+const DNS_STACK: &str = r#"
+name: dnsup
+services:
+  db:
+    image: bb:local
+    init: true
+    command: [sleep, "1000"]
+  app:
+    image: bb:local
+    init: true
+    command: [sleep, "1000"]
+"#;
+
+/// `nslookup NAME` run inside container `c` (its network and mount namespaces, so its own
+/// resolv.conf), with no daemon involved: works while the daemon is down.
+fn lookup(b: &Berth, pid: i64, name: &str) -> Option<String> {
+    let out = b.host(&[
+        "nsenter",
+        "-t",
+        &pid.to_string(),
+        "-n",
+        "-m",
+        "timeout",
+        "3",
+        "nslookup",
+        name,
+    ]);
+    out.status.success().then(|| text(&out.stdout))
+}
+
+/// The address `name` resolves to in an nslookup answer (the line after "Name:").
+fn resolved(answer: &str) -> Option<String> {
+    answer
+        .lines()
+        .skip_while(|l| !l.starts_with("Name:"))
+        .find_map(|l| {
+            l.strip_prefix("Address:")
+                .or_else(|| l.strip_prefix("Address 1:"))
+        })
+        .map(|a| a.trim().to_string())
+}
+
+/// Containers resolve each other's names while the daemon is down: each network's names are
+/// served by a process of its own, which the next daemon re-adopts (same process) and keeps
+/// up to date; a server that dies is started again by the daemon; `down` ends it.
+#[test]
+fn names_resolve_while_the_daemon_is_down() {
+    let b = Berth::new();
+    let dir = stack_dir(&b, DNS_STACK);
+    ok_in(&b, &dir, &["up", "-d"]);
+    let pid = b.inspect("dnsup-app-1")["State"]["Pid"].as_i64().unwrap();
+    let db_ip = b.inspect("dnsup-db-1")["NetworkSettings"]["Networks"]["dnsup_default"]
+        ["IPAddress"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let resolves = |name: &str| lookup(&b, pid, name).and_then(|a| resolved(&a));
+    assert_eq!(resolves("db").as_deref(), Some(db_ip.as_str()));
+    let servers = dns_servers(&b.run_dir);
+    assert_eq!(servers.len(), 1, "one server for the stack's one network");
+    let (server, server_start) = servers[0];
+
+    // kill -9: every lookup during the outage answers, by service and container name.
+    b.kill_daemon();
+    let t = std::time::Instant::now();
+    let mut lookups = 0;
+    while t.elapsed() < Duration::from_secs(2) {
+        for name in ["db", "dnsup-db-1", "DB"] {
+            assert_eq!(
+                resolves(name).as_deref(),
+                Some(db_ip.as_str()),
+                "{name} during the outage"
+            );
+            lookups += 1;
+        }
+    }
+    assert!(lookups >= 6, "{lookups}");
+    let ms = t.elapsed().as_millis() as u64 / lookups;
+    eprintln!("{lookups} lookups while the daemon was down, {ms} ms each (nsenter included)");
+
+    // The next daemon adopts the same server and keeps it current: a new container's name
+    // resolves at once.
+    ok_in(&b, &dir, &["up", "-d", "--scale", "db=2"]);
+    assert_eq!(
+        dns_servers(&b.run_dir),
+        vec![(server, server_start)],
+        "re-adopted"
+    );
+    assert_eq!(start_time(server), Some(server_start));
+    let db2 = b.inspect("dnsup-db-2")["NetworkSettings"]["Networks"]["dnsup_default"]["IPAddress"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(resolves("dnsup-db-2").as_deref(), Some(db2.as_str()));
+
+    // After `daemon stop` too.
+    b.ok(&["daemon", "stop"]);
+    assert_eq!(resolves("dnsup-db-2").as_deref(), Some(db2.as_str()));
+
+    // A server that dies is started again by the daemon (its periodic resync) with the
+    // current names.
+    b.ok(&["container", "ls"]);
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(server),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    assert!(
+        b.wait_for(Duration::from_secs(15), || resolves("dnsup-db-2")
+            .as_deref()
+            == Some(db2.as_str())),
+        "the server was not restarted: {}",
+        std::fs::read_to_string(b.run_dir.join("daemon.log")).unwrap_or_default()
+    );
+    let restarted = dns_servers(&b.run_dir);
+    assert!(
+        restarted.len() == 1 && restarted[0].0 != server,
+        "{restarted:?}"
+    );
+
+    // down ends it, record and all.
+    ok_in(&b, &dir, &["down", "-t", "0"]);
+    assert!(
+        start_time(restarted[0].0).is_none(),
+        "the server outlived its network"
+    );
+    assert!(dns_servers(&b.run_dir).is_empty());
+}

@@ -282,6 +282,7 @@ impl Drop for Berth {
             }
             let _ = self.run(&["daemon", "stop"]);
         }
+        kill_dns_servers(&self.run_dir);
         kill_cgroup_tasks(&self.cgroup_parent);
         let _ = berth_engine::cgroups::remove_parent(&self.cgroup_parent);
         // Pinned container namespaces of a daemon that died half-way.
@@ -303,6 +304,59 @@ pub fn sh(args: &[&str]) -> Output {
     let out = Command::new(args[0]).args(&args[1..]).output().unwrap();
     assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
     out
+}
+
+/// The DNS server processes of a berth's networks (run_dir/dns/*.json: pid and start time),
+/// alive or not. They outlive the daemon by design.
+pub fn dns_servers(run_dir: &Path) -> Vec<(i32, u64)> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(run_dir.join("dns"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        if e.path().extension().and_then(|x| x.to_str()) != Some("json") {
+            continue;
+        }
+        let Ok(v) = std::fs::read(e.path())
+            .map_err(|_| ())
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).map_err(|_| ()))
+        else {
+            continue;
+        };
+        if let (Some(pid), Some(start)) = (v["pid"].as_i64(), v["start_time"].as_u64()) {
+            out.push((pid as i32, start));
+        }
+    }
+    out
+}
+
+/// Start time of a live (non-zombie) process, /proc/PID/stat field 22.
+pub fn start_time(pid: i32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let mut f = stat.rsplit_once(')')?.1.split_whitespace();
+    if f.next()? == "Z" {
+        return None;
+    }
+    f.nth(18)?.parse().ok()
+}
+
+/// Ends the DNS servers a berth's networks still have (its networks were not all removed,
+/// or a test failed half-way), and waits until they are gone, so its namespace can go.
+fn kill_dns_servers(run_dir: &Path) {
+    let servers = dns_servers(run_dir);
+    for &(pid, start) in &servers {
+        if start_time(pid) == Some(start) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while servers.iter().any(|&(p, s)| start_time(p) == Some(s)) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// Kills whatever still runs in cgroups under `parent` (a test that failed half-way).

@@ -106,6 +106,10 @@ async fn serve(opts: DaemonOptions) -> anyhow::Result<()> {
     );
     let mut netd_opts = berth_netd::NetdOptions::new(opts.root.join("network"), &opts.run_dir);
     netd_opts.chain_prefix = chain_prefix(&opts.root);
+    // Each network's names are served by a process of its own, from the sealed copy of this
+    // binary as the shims are: it outlives this daemon and the next one adopts it, so names
+    // keep resolving while no daemon runs.
+    netd_opts.dns_exe = Some(sealed.path());
     if let Ok(up) = std::env::var("BERTH_DNS_UPSTREAM") {
         // Tests run their own upstream resolver; production reads /etc/resolv.conf.
         netd_opts.upstream_dns = Some(
