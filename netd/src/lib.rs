@@ -543,7 +543,7 @@ impl Netd {
                 Some(exe) => {
                     let cfg = self.dns_server_config(n, addr);
                     let adopted = ServerProcess::adopt(&cfg);
-                    Server::Process(match adopted {
+                    Server::Process(Box::new(match adopted {
                         Some(p) => p,
                         None => {
                             std::fs::create_dir_all(self.dns_dir()).map_err(|e| {
@@ -560,7 +560,7 @@ impl Netd {
                                 .await
                                 .map_err(ctx(c(), e_dns))?
                         }
-                    })
+                    }))
                 }
             };
             self.dns.lock().unwrap().insert(n.id.clone(), server);

@@ -191,7 +191,7 @@ impl DnsServer {
 /// A network's server, in this process or a process of its own.
 pub(crate) enum Server {
     InProcess(DnsServer),
-    Process(process::ServerProcess),
+    Process(Box<process::ServerProcess>),
 }
 
 impl Server {
