@@ -8,6 +8,7 @@ mod lifecycle;
 mod metrics;
 mod networks;
 mod real_images;
+mod real_stack;
 mod reconcile;
 mod registry;
 mod stack_cmds;
