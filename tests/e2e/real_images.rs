@@ -203,6 +203,14 @@ fn health_checks_resume_after_a_daemon_restart() {
     ok_in(&b, &dir, &["start", "db"]);
     assert!(b.wait_for(Duration::from_secs(10), || health(&b, "hc-db-1")
         == "healthy"));
+
+    // Paused, the probes wait; unpaused, they go on (a failure shows again).
+    ok_in(&b, &dir, &["pause", "db"]);
+    std::thread::sleep(Duration::from_millis(800));
+    ok_in(&b, &dir, &["unpause", "db"]);
+    std::fs::remove_file(ctl.join("ready")).unwrap();
+    assert!(b.wait_for(Duration::from_secs(10), || health(&b, "hc-db-1")
+        == "unhealthy"));
     ok_in(&b, &dir, &["down", "-t", "0"]);
 }
 

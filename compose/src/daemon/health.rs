@@ -50,8 +50,15 @@ pub fn spawn(cs: Arc<Containers>, ctr: Arc<Ctr>, shim_pid: i32, hc: HealthConfig
             tokio::time::sleep(Duration::from_millis(wait)).await;
             let request = {
                 let r = ctr.rec.lock().await;
-                if r.state.shim_pid != shim_pid || r.state.status != Status::Running {
+                if r.state.shim_pid != shim_pid {
                     return;
+                }
+                match r.state.status {
+                    Status::Running => {}
+                    // A frozen container cannot answer; probing resumes once it is unpaused
+                    // (the same run, so the same loop).
+                    Status::Paused => continue,
+                    _ => return,
                 }
                 match cs.exec_request(&r, hc.test.clone()).await {
                     Ok(req) => req,
