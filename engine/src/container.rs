@@ -57,6 +57,9 @@ pub struct ContainerConfig {
     pub auto_remove: bool,
     pub exposed_ports: Vec<String>,
     pub healthcheck: Option<HealthConfig>,
+    /// `--security-opt` / `security_opt` as given (a seccomp profile inline, as Docker's CLI
+    /// sends it); see [`crate::security_opt`].
+    pub security_opt: Vec<String>,
 }
 
 /// A health check, as Docker's HEALTHCHECK / Compose's `healthcheck`.
@@ -407,6 +410,20 @@ impl Layout {
     pub fn exit_record(&self) -> PathBuf {
         self.dir.join("exit.json")
     }
+    /// The container's compiled seccomp filter, written at every start.
+    pub fn seccomp(&self) -> PathBuf {
+        self.dir.join("seccomp.bpf")
+    }
+}
+
+/// The seccomp filter of a container with `cfg` (None: privileged or unconfined).
+/// Compiled programs are cached, so asking again for a running container is cheap.
+pub fn seccomp_filter(cfg: &ContainerConfig) -> Result<Option<crate::seccomp::Program>, String> {
+    let security = crate::security_opt::SecurityOptions::parse(&cfg.security_opt)?;
+    let capabilities = caps::effective_set(cfg.privileged, &cfg.cap_add, &cfg.cap_drop)?;
+    security
+        .seccomp_program(cfg.privileged, &capabilities)
+        .map_err(|e| e.to_string())
 }
 
 /// Inputs to [`build_spec`] the daemon gathers at start time.
@@ -419,10 +436,13 @@ pub struct SpecInputs<'a> {
     pub cgroup: Option<CgroupRef>,
     pub etc_files: Vec<Mount>,
     pub wait_attach: bool,
+    /// The compiled seccomp filter's file, if the container has one.
+    pub seccomp: Option<PathBuf>,
 }
 
 /// Turns a container record into the shim's runtime spec.
 pub fn build_spec(inp: SpecInputs) -> Result<Spec, String> {
+    let security = crate::security_opt::SecurityOptions::parse(&inp.record.config.security_opt)?;
     let cfg = &inp.record.config;
     let hostname = hostname_of(inp.record);
     let mut args = vec![inp.record.path.clone()];
@@ -485,7 +505,7 @@ pub fn build_spec(inp: SpecInputs) -> Result<Spec, String> {
             capabilities,
             rlimits: cfg.ulimits.clone(),
             init: cfg.init,
-            no_new_privileges: !cfg.privileged,
+            no_new_privileges: security.no_new_privileges,
         },
         mounts,
         new_netns: inp.netns.is_none() && cfg.network_mode == "none",
@@ -493,6 +513,7 @@ pub fn build_spec(inp: SpecInputs) -> Result<Spec, String> {
         etc_files: inp.etc_files,
         cgroup: inp.cgroup,
         privileged: cfg.privileged,
+        unconfined_paths: security.unconfined_paths,
         sysctls: cfg
             .sysctls
             .iter()
@@ -509,6 +530,7 @@ pub fn build_spec(inp: SpecInputs) -> Result<Spec, String> {
         shim_record: inp.layout.shim_record(),
         exit_record: inp.layout.exit_record(),
         ephemeral: cfg.auto_remove,
+        seccomp: inp.seccomp,
     })
 }
 

@@ -9,4 +9,6 @@ pub mod fsutil;
 pub mod image;
 pub mod registry;
 pub mod runtime;
+pub mod seccomp;
+pub mod security_opt;
 pub mod volume;

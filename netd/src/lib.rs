@@ -129,10 +129,20 @@ pub enum NetdError {
     NotAttached { network: String, container: String },
     #[error("container {0} has no address on a non-internal network to publish ports on")]
     NoPublishAddress(String),
-    #[error("publish {spec} for container {container}: host port {port}/{protocol} is already published")]
+    /// Docker's words for a port another container publishes.
+    #[error("Bind for {host_ip}:{port} failed: port is already allocated")]
     PortInUse {
+        host_ip: Ipv4Addr,
         container: String,
         spec: String,
+        port: u16,
+        protocol: Protocol,
+    },
+    /// Docker's words (from its userland proxy) for a port a host process holds.
+    #[error("listen {}4 {host_ip}:{port}: bind: address already in use", protocol.as_str())]
+    HostPortBusy {
+        container: String,
+        host_ip: Ipv4Addr,
         port: u16,
         protocol: Protocol,
     },
@@ -1205,18 +1215,24 @@ impl Netd {
                     Some((hf, hl)) => (hf, hl),
                     None => (49153, 65535),
                 };
-                // A port netd picks itself must also be free of host listeners: DNAT would
-                // silently steal their traffic. An explicit one is the user's call (Docker
-                // without its userland proxy does not check either).
-                let picked = spec.host_ports.is_none() || first != last;
-                let port = (first..=last).find(|p| {
-                    !clash(&taken, *p) && (!picked || host_port_free(spec.protocol, host_ip, *p))
-                });
+                // A port must be free of host listeners too, picked or asked for: DNAT
+                // would silently steal their traffic. Docker's userland proxy refuses such a
+                // port by failing to bind it; so does this probe.
+                let port = (first..=last)
+                    .find(|p| !clash(&taken, *p) && host_port_free(spec.protocol, host_ip, *p));
                 let Some(port) = port else {
-                    return Err(if first == last {
+                    return Err(if first == last && clash(&taken, first) {
                         NetdError::PortInUse {
+                            host_ip,
                             container: container_id.into(),
                             spec: format!("{host_ip}:{first}->{cport}"),
+                            port: first,
+                            protocol: spec.protocol,
+                        }
+                    } else if first == last {
+                        NetdError::HostPortBusy {
+                            container: container_id.into(),
+                            host_ip,
                             port: first,
                             protocol: spec.protocol,
                         }

@@ -4,9 +4,8 @@
 //! host: everything they create dies with their namespace, and the pins (bind mounts in the
 //! host mount namespace) are unmounted by a drop guard.
 //!
-//! Needs root and: iptables, busybox (static), dig (dnsutils), nsenter and ip (util-linux,
-//! iproute2; the tests use `ip` to build the "remote host", the library never does).
-//! Skipped (with a message) when not root.
+//! Needs root and the programs in PROGRAMS (checked before each test; the tests use `ip` to
+//! build the "remote host", the library never does). Skipped (with a message) when not root.
 
 use berth_netd::*;
 use std::collections::HashSet;
@@ -16,6 +15,20 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 use tokio::process::Command;
+
+#[path = "../../tests/programs.rs"]
+mod programs;
+
+/// What these tests run besides the library (see scripts/programs for their packages).
+const PROGRAMS: &[&str] = &[
+    "ip",
+    "nsenter",
+    "dig",
+    "busybox",
+    "iptables",
+    "iptables-save",
+    "iptables-restore",
+];
 
 fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions and cannot fail.
@@ -68,6 +81,7 @@ where
         eprintln!("skipping {name}: needs root");
         return;
     }
+    programs::require(PROGRAMS);
     // Unique per test even within one process (cargo test runs tests as threads).
     static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -119,7 +133,7 @@ async fn run(ns: Option<&Path>, args: &[&str]) -> Option<String> {
             c
         }
     };
-    let out = cmd.stdin(Stdio::null()).output().await.expect("spawn");
+    let out = programs::found(args[0], cmd.stdin(Stdio::null()).output().await);
     if out.status.success() {
         Some(String::from_utf8_lossy(&out.stdout).into_owned())
     } else {

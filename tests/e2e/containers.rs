@@ -66,7 +66,7 @@ fn only_removed_containers_skip_syncing_their_writable_layer() {
 #[test]
 fn isolation_defaults_match_docker() {
     let b = Berth::new();
-    let script = "hostname; echo pid=$$; grep -E '^(CapEff|NoNewPrivs)' /proc/self/status; \
+    let script = "hostname; echo pid=$$; grep -E '^(CapEff|NoNewPrivs|Seccomp):' /proc/self/status | tr '\\n' ' '; echo; \
                   cat /proc/timer_list /proc/keys 2>&1 | wc -c; ls /proc/acpi 2>&1 | wc -l; \
                   (echo 1 > /proc/sys/kernel/domainname) 2>&1 | grep -c 'Read-only'; \
                   (echo x > /sys/kernel/uevent_helper) 2>&1 | grep -c 'Read-only'; \
@@ -85,8 +85,13 @@ fn isolation_defaults_match_docker() {
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines[0], "box1");
     assert_eq!(lines[1], "pid=1");
-    assert_eq!(lines[2], "CapEff:\t00000000a80425fb");
-    assert_eq!(lines[3], "NoNewPrivs:\t1");
+    // Docker's: its 14 capabilities, no_new_privs off (setuid su and sudo work), and its
+    // seccomp filter (mode 2).
+    assert_eq!(
+        lines[2].trim(),
+        "CapEff:\t00000000a80425fb NoNewPrivs:\t0 Seccomp:\t2"
+    );
+    let lines: Vec<&str> = std::iter::once("").chain(out.lines()).collect();
     assert_eq!(
         lines[4].trim(),
         "0",

@@ -7,10 +7,13 @@ mod images;
 mod lifecycle;
 mod metrics;
 mod networks;
+#[path = "../programs.rs"]
+mod programs;
 mod real_images;
 mod real_stack;
 mod reconcile;
 mod registry;
+mod security;
 mod stack_cmds;
 mod stack_features;
 mod stacks;

@@ -292,10 +292,7 @@ struct Prometheus {
 
 impl Prometheus {
     fn start(b: &Berth) -> Prometheus {
-        assert!(
-            Command::new("prometheus").arg("--version").output().is_ok(),
-            "prometheus is required (apt-get install prometheus)"
-        );
+        crate::programs::require(&["prometheus"]);
         let dir = b.dir.path().join("prometheus");
         std::fs::create_dir_all(&dir).unwrap();
         let config = dir.join("prometheus.yml");

@@ -83,11 +83,11 @@ impl Remote {
     }
 
     fn run(&self, args: &[&str]) -> Output {
-        Command::new("nsenter")
+        let out = Command::new("nsenter")
             .arg(format!("--net=/run/netns/{}", self.ns))
             .args(args)
-            .output()
-            .unwrap()
+            .output();
+        crate::programs::found(args[0], out)
     }
 
     /// The body of `url` fetched from the remote host, None when it does not answer.
@@ -1201,6 +1201,113 @@ fn links_resolve_only_for_the_linking_container() {
     ]);
     assert!(
         !out.status.success() && text(&out.stderr).contains("could not get container for ghost"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+/// A port a host process holds is refused, as Docker's userland proxy refuses it, for
+/// `container run -p` and stacks alike; the host process keeps its traffic and nothing of the
+/// refused container stays wired.
+#[test]
+fn a_port_a_host_process_holds_is_refused() {
+    let b = Berth::new();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("index.html"), "the host's own server\n").unwrap();
+    struct KillOnDrop(std::process::Child);
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _host_httpd = KillOnDrop(
+        Command::new("nsenter")
+            .arg(format!("--net=/run/netns/{}", b.netns))
+            .args([BUSYBOX, "httpd", "-f", "-p", "0.0.0.0:18090", "-h"])
+            .arg(dir.path())
+            .spawn()
+            .unwrap(),
+    );
+    assert!(b.wait_for(Duration::from_secs(5), || host_curl(
+        &b,
+        "http://127.0.0.1:18090/"
+    )
+    .is_some()));
+    // The default network's bridge may come with the first container, as docker0 exists.
+    let veths = || -> Vec<String> {
+        host_links(&b)
+            .into_iter()
+            .filter(|l| !l.starts_with("br-"))
+            .collect()
+    };
+    let links_before = veths();
+
+    let out = b.run(&[
+        "container",
+        "run",
+        "-d",
+        "--name",
+        "thief",
+        "-p",
+        "18090:80",
+        "bb:local",
+        "httpd",
+        "-f",
+        "-p",
+        "80",
+    ]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("listen tcp4 0.0.0.0:18090: bind: address already in use"),
+        "{err}"
+    );
+    assert_ne!(b.status("thief"), "running");
+    assert_eq!(veths(), links_before, "no veth left wired for it");
+    assert_eq!(
+        host_curl(&b, "http://127.0.0.1:18090/").as_deref(),
+        Some("the host's own server\n")
+    );
+    // Only the host address the process holds: another one is free.
+    b.ok(&["container", "rm", "-f", "thief"]);
+
+    // A stack: `up` fails (exit 1, Compose's message) and the host keeps its port.
+    let stack = crate::stacks::stack_dir(
+        &b,
+        "name: busy\nservices:\n  web:\n    image: bb:local\n    command: [\"httpd\", \"-f\", \"-p\", \"80\"]\n    ports: [\"18090:80\"]\n",
+    );
+    let out = crate::stacks::in_dir(&b, &stack, &["up", "-d", "--no-watch"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("address already in use"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(
+        host_curl(&b, "http://127.0.0.1:18090/").as_deref(),
+        Some("the host's own server\n")
+    );
+    let _ = crate::stacks::in_dir(&b, &stack, &["down"]);
+
+    // Two containers: Docker's "port is already allocated".
+    web(&b, "first", &["-p", "18091:80"]);
+    let out = b.run(&[
+        "container",
+        "run",
+        "-d",
+        "--name",
+        "second",
+        "-p",
+        "18091:80",
+        "bb:local",
+        "httpd",
+        "-f",
+        "-p",
+        "80",
+    ]);
+    assert!(
+        text(&out.stderr).contains("Bind for 0.0.0.0:18091 failed: port is already allocated"),
         "{}",
         text(&out.stderr)
     );

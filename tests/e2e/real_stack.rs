@@ -4,7 +4,7 @@
 //! fix, keep answering (names included) while the daemon is killed, read its limits under
 //! /sys/fs/cgroup, shut postgres down cleanly and keep its data across down/up.
 //!
-//! The image takes ~35 s and ~250 MB of packages to build, so the test is opt-in:
+//! The image (a ~500 MB tar) takes ~35 s to build from the Debian mirror, so the test is opt-in:
 //! `scripts/real-stack` builds it (scripts/real-stack-image) and runs this test with
 //! BERTH_REAL_STACK_TAR pointing at it.
 

@@ -352,7 +352,6 @@ networks:
     let dir = stack_dir(&b, stack);
     let err = progress_in(&b, &dir, &["up", "-d"]);
     for key in [
-        "service app: `security_opt` is not supported yet",
         "service app: `oom_score_adj` is not supported yet",
         "service app: `pid` is not supported yet",
         "service app: `deploy.resources.reservations` is not supported yet",
@@ -363,7 +362,9 @@ networks:
         assert!(err.contains(key), "{key:?} missing in {err}");
     }
     assert!(
-        !err.contains("`domainname`") && !err.contains("`sysctls`"),
+        !err.contains("`domainname`")
+            && !err.contains("`sysctls`")
+            && !err.contains("`security_opt`"),
         "{err}"
     );
     let exec = |cmd: &str| b.ok(&["container", "exec", "keys-app-1", "sh", "-c", cmd]);
@@ -384,6 +385,8 @@ networks:
         "{scratch}"
     );
     assert_eq!(exec("cat /sys/class/net/eth0/mtu").trim(), "1400");
+    // security_opt: no-new-privileges reaches the process (and its execs).
+    assert!(exec("grep NoNewPrivs /proc/self/status").contains("\t1"));
     // json-file rotation: at most 1 KiB per file, two files.
     let id = b.inspect("keys-chatty-1")["Id"]
         .as_str()

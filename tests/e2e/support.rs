@@ -53,10 +53,7 @@ impl Berth {
 
     /// With `own_netns`, a fresh namespace; else `shared` (the host's when empty).
     fn create_in(own_netns: bool, shared: String) -> Berth {
-        assert!(
-            Path::new(BUSYBOX).exists(),
-            "busybox-static is required (apt-get install busybox-static)"
-        );
+        crate::programs::require_all();
         let dir = tempfile::Builder::new()
             .prefix("berth-e2e-")
             .tempdir()
@@ -119,7 +116,7 @@ impl Berth {
 
     /// Runs a host command inside this berth's network namespace ("the host" of its containers).
     pub fn host(&self, args: &[&str]) -> Output {
-        self.in_netns(args[0]).args(&args[1..]).output().unwrap()
+        crate::programs::found(args[0], self.in_netns(args[0]).args(&args[1..]).output())
     }
 
     /// `program` run in this berth's network namespace (the host's when it has none).
@@ -301,7 +298,7 @@ impl Drop for Berth {
 }
 
 pub fn sh(args: &[&str]) -> Output {
-    let out = Command::new(args[0]).args(&args[1..]).output().unwrap();
+    let out = crate::programs::found(args[0], Command::new(args[0]).args(&args[1..]).output());
     assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
     out
 }

@@ -77,6 +77,10 @@ pub struct CreateOpts {
     /// Give extended privileges to this container
     #[arg(long)]
     pub privileged: bool,
+    /// Security Options (seccomp=unconfined|PROFILE.json, no-new-privileges[=true|false],
+    /// systempaths=unconfined; label and apparmor are accepted and ignored)
+    #[arg(long)]
+    pub security_opt: Vec<String>,
     /// Run an init inside the container that forwards signals and reaps processes
     #[arg(long)]
     pub init: bool,
@@ -406,6 +410,7 @@ pub fn build_config(
         init: opts.init,
         cap_add: opts.cap_add.clone(),
         cap_drop: opts.cap_drop.clone(),
+        security_opt: security_opts(&opts.security_opt)?,
         resources: Resources {
             memory: opts
                 .memory
@@ -846,4 +851,17 @@ impl Write for LogPrinter {
     fn flush(&mut self) -> std::io::Result<()> {
         std::io::stdout().flush()
     }
+}
+
+/// `--security-opt` as Docker's CLI sends it: a profile file's content inline; the options
+/// berth accepts without acting on them are warned about here.
+fn security_opts(opts: &[String]) -> anyhow::Result<Vec<String>> {
+    let inlined = berth_engine::security_opt::inline_profiles(opts, &std::env::current_dir()?)
+        .map_err(anyhow::Error::msg)?;
+    let parsed =
+        berth_engine::security_opt::SecurityOptions::parse(&inlined).map_err(anyhow::Error::msg)?;
+    for w in parsed.warnings {
+        eprintln!("WARNING: {w}");
+    }
+    Ok(inlined)
 }

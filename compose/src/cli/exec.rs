@@ -4,7 +4,6 @@
 use crate::client::{q, Client};
 use berth_engine::runtime::exec::ExecRequest;
 use clap::Args;
-use serde_json::Value;
 
 #[derive(Args, Debug)]
 pub struct ExecArgs {
@@ -32,42 +31,23 @@ pub struct ExecArgs {
 }
 
 pub fn run(c: &Client, a: &ExecArgs) -> anyhow::Result<i32> {
-    let info: Value = c.get(&format!("/containers/{}/exec-info", q(&a.container)))?;
-    let strings = |v: &Value| -> Vec<String> {
-        v.as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|x| x.as_str().map(String::from))
-            .collect()
-    };
-    let mut env = strings(&info["env"]);
+    // The daemon's answer is the exec as the container would run it (its user, environment,
+    // working directory, capabilities, cgroup, seccomp filter); the flags adjust it.
+    let mut req: ExecRequest = c.get(&format!("/containers/{}/exec-info", q(&a.container)))?;
     for e in &a.env {
         let key = e.split('=').next().unwrap_or("");
-        env.retain(|x| x.split('=').next() != Some(key));
-        env.push(e.clone());
+        req.env.retain(|x| x.split('=').next() != Some(key));
+        req.env.push(e.clone());
     }
-    let req = ExecRequest {
-        pid: info["pid"].as_i64().unwrap_or(0) as i32,
-        pid_start_time: info["pid_start_time"].as_u64().unwrap_or(0),
-        args: a.command.clone(),
-        env,
-        user: a
-            .user
-            .clone()
-            .unwrap_or_else(|| info["user"].as_str().unwrap_or("").to_string()),
-        cwd: a
-            .workdir
-            .clone()
-            .unwrap_or_else(|| info["cwd"].as_str().unwrap_or("/").to_string()),
-        capabilities: strings(&info["capabilities"]),
-        cgroups: strings(&info["cgroups"])
-            .into_iter()
-            .map(Into::into)
-            .collect(),
-        tty: a.tty,
-        privileged: info["privileged"].as_bool().unwrap_or(false),
-        rlimits: serde_json::from_value(info["rlimits"].clone()).unwrap_or_default(),
-    };
+    req.args = a.command.clone();
+    if let Some(user) = &a.user {
+        req.user = user.clone();
+    }
+    if let Some(dir) = &a.workdir {
+        req.cwd = dir.clone();
+    }
+    req.tty = a.tty;
+    req.interactive = a.interactive;
     let sealed = crate::sealed::SealedExe::create()?;
     let mut cmd = std::process::Command::new(sealed.path());
     cmd.arg("exec-helper").arg(serde_json::to_string(&req)?);

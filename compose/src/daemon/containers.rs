@@ -303,6 +303,13 @@ impl Containers {
             berth_netd::PortSpec::parse(p)
                 .map_err(|e| ApiError::bad_request(format!("invalid port {p}: {e}")))?;
         }
+        // A bad option or profile is refused now, not at start; the compiled filter stays
+        // cached for the start. The daemon is warmed with the default filter (see mod.rs).
+        let cfg = config.clone();
+        tokio::task::spawn_blocking(move || model::seccomp_filter(&cfg))
+            .await
+            .map_err(|e| ApiError::internal(e.to_string()))?
+            .map_err(ApiError::bad_request)?;
         let id = new_id();
         let layout = self.layout(&id);
         std::fs::create_dir_all(&layout.dir)?;
@@ -376,6 +383,13 @@ impl Containers {
         };
         let etc_files = write_etc_files(&layout, &rec, &net.hosts, &net.resolv)?;
         std::fs::create_dir_all(&layout.run)?;
+        let seccomp = match self.write_seccomp(&rec.config, &layout).await {
+            Ok(s) => s,
+            Err(e) => {
+                self.destroy_cgroup(&rec.id).await;
+                return Err(e);
+            }
+        };
         let _ = std::fs::remove_file(layout.exit_record());
         let mut spec = model::build_spec(SpecInputs {
             record: &rec,
@@ -389,6 +403,7 @@ impl Containers {
             }),
             etc_files,
             wait_attach: attach,
+            seccomp,
         })
         .map_err(ApiError::bad_request)?;
         spec.mounts.iter_mut().for_each(|m| {
@@ -830,6 +845,7 @@ impl Containers {
         };
         let cfg = &rec.config;
         Ok(berth_engine::runtime::exec::ExecRequest {
+            interactive: false,
             pid: rec.state.pid,
             pid_start_time: rec.state.pid_start_time,
             args,
@@ -859,7 +875,36 @@ impl Containers {
             rlimits: cfg.ulimits.clone(),
             tty: false,
             privileged: cfg.privileged,
+            // The file the start wrote; the helper refuses to run if it is gone.
+            seccomp: model::seccomp_filter(cfg)
+                .map_err(ApiError::internal)?
+                .map(|_| self.layout(&rec.id).seccomp()),
+            no_new_privileges: berth_engine::security_opt::SecurityOptions::parse(
+                &cfg.security_opt,
+            )
+            .map_err(ApiError::internal)?
+            .no_new_privileges,
         })
+    }
+
+    /// Writes the container's seccomp filter for its shim (and later execs) to read; None
+    /// when it runs without one.
+    async fn write_seccomp(
+        &self,
+        cfg: &model::ContainerConfig,
+        layout: &model::Layout,
+    ) -> Result<Option<PathBuf>, ApiError> {
+        let cfg = cfg.clone();
+        let program = tokio::task::spawn_blocking(move || model::seccomp_filter(&cfg))
+            .await
+            .map_err(|e| ApiError::internal(e.to_string()))?
+            .map_err(ApiError::bad_request)?;
+        let Some(program) = program else {
+            return Ok(None);
+        };
+        // Rewritten before every start like the spec: atomic, not durable.
+        berth_engine::fsutil::replace_file(&layout.seccomp(), &program.to_bytes())?;
+        Ok(Some(layout.seccomp()))
     }
 
     /// The binary exec helpers run from (the daemon's sealed copy).

@@ -122,6 +122,26 @@ impl Networks {
             }
             _ => {}
         }
+        // A container wired for the first time and refused half-way (a busy host port, a
+        // taken address) keeps nothing: no namespace, veth, address or DNS name.
+        let fresh = !berth_netd::netns_path(&self.run_dir, &rec.id).exists();
+        let wired = self.wire(rec, exposed, extra, &hostname).await;
+        if wired.is_err() && fresh {
+            self.release(&rec.id).await;
+        }
+        tracing::debug!(container = %&rec.id[..12], micros = started.elapsed().as_micros() as u64, "network prepare");
+        wired
+    }
+
+    /// Namespace, endpoints on every network, published ports, /etc/hosts and resolv.conf.
+    async fn wire(
+        &self,
+        rec: &ContainerRecord,
+        exposed: &[String],
+        extra: Vec<(Ipv4Addr, Vec<String>)>,
+        hostname: &str,
+    ) -> Result<NetSetup, ApiError> {
+        let cfg = &rec.config;
         let endpoints = endpoints_of(rec);
         if endpoints.iter().any(|e| e.name == DEFAULT_NETWORK) {
             self.ensure_default().await?;
@@ -212,7 +232,7 @@ impl Networks {
         }
         let mut entries = Vec::new();
         if let Some(ip) = first_ip {
-            entries.push((ip, vec![hostname.clone()]));
+            entries.push((ip, vec![hostname.to_string()]));
         }
         entries.extend(extra);
         let resolv = if cfg.dns.is_empty() && cfg.dns_search.is_empty() {
@@ -237,7 +257,6 @@ impl Networks {
                 &[],
             )
         };
-        tracing::debug!(container = %short, micros = started.elapsed().as_micros() as u64, "network prepare");
         Ok(NetSetup {
             netns: Some(netns),
             hosts: berth_netd::render_hosts(&entries),

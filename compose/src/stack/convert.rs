@@ -72,6 +72,7 @@ const SUPPORTED_KEYS: &[&str] = &[
     "cpuset",
     "pids_limit",
     "shm_size",
+    "security_opt",
     // Both act before the container exists: the stack's pull phase (stack/pull.rs).
     "pull_policy",
     "platform",
@@ -582,7 +583,20 @@ pub fn container_config(
             ));
         }
     }
+    // Compose reads a seccomp profile file relative to the project directory.
+    let security_opt =
+        berth_engine::security_opt::inline_profiles(&svc.security_opt, &p.working_dir)
+            .map_err(|e| format!("service {name}: {e}"))?;
+    let security = berth_engine::security_opt::SecurityOptions::parse(&security_opt)
+        .map_err(|e| format!("service {name}: {e}"))?;
+    warn.extend(
+        security
+            .warnings
+            .iter()
+            .map(|w| format!("service {name}: {w}")),
+    );
     let cfg = ContainerConfig {
+        security_opt,
         name: container_name(&p.name, name, svc, number),
         image,
         cmd: svc.command.clone(),
@@ -737,7 +751,7 @@ services:
     image: bb:local
     secrets: [token]
     ipc: host
-    security_opt: [no-new-privileges]
+    security_opt: [no-new-privileges, "label=disable"]
     devices: ["/dev/fuse:/dev/fuse"]
     mem_reservation: 10m
     x-custom: ignored-by-design
@@ -772,7 +786,7 @@ volumes:
         for key in [
             "`secrets`",
             "`ipc`",
-            "`security_opt`",
+            "SELinux label options are ignored",
             "`devices`",
             "`mem_reservation`",
             "`networks.default.mac_address`",

@@ -4,9 +4,15 @@
 //! The CLI starts this helper from a sealed memfd copy of the binary, so the forked child that
 //! becomes visible inside the container before its exec never exposes the host's binary
 //! (CVE-2019-5736); the helper is also non-dumpable.
+//!
+//! The command never gets the helper's own stdin, stdout or stderr: those are the caller's
+//! terminal or files, and a process left behind in the container could keep reading what the
+//! operator types into the host shell long after exec returned. It gets pipes (or a terminal
+//! opened in the container's own /dev/pts) that the helper makes and relays, as `docker exec`.
 
 use super::init::{self, Failure};
 use super::{caps, fork, procinfo, user};
+use crate::seccomp::Program;
 use nix::sched::{setns, CloneFlags};
 use nix::sys::signal::{kill, SigSet, Signal};
 use nix::sys::wait::{waitpid, WaitStatus};
@@ -28,7 +34,16 @@ pub struct ExecRequest {
     pub capabilities: Vec<String>,
     pub cgroups: Vec<PathBuf>,
     pub tty: bool,
+    /// Relay the caller's stdin to the command (`exec -i`); without it the command reads EOF.
+    #[serde(default)]
+    pub interactive: bool,
     pub privileged: bool,
+    /// The container's seccomp filter (its BPF file): exec'd processes run under it too.
+    #[serde(default)]
+    pub seccomp: Option<PathBuf>,
+    /// As the container's: an exec'd process gets no_new_privs only when the container has it.
+    #[serde(default)]
+    pub no_new_privileges: bool,
     /// The container's ulimits: an exec'd process gets them too, as with Docker.
     #[serde(default)]
     pub rlimits: Vec<super::spec::Rlimit>,
@@ -49,6 +64,11 @@ pub fn run(req: &ExecRequest) -> i32 {
 fn enter_and_run(req: &ExecRequest) -> Result<i32, Failure> {
     let pidfd = procinfo::pidfd_for(req.pid, req.pid_start_time)
         .map_err(|_| Failure(126, "container is not running".into()))?;
+    // A host path: read before entering the container's mount namespace.
+    let seccomp = match &req.seccomp {
+        Some(path) => Some(Program::read(path).map_err(|e| e.to_string())?),
+        None => None,
+    };
     // cgroup paths are host paths: join before entering the container's mount namespace. A v1
     // directory is joined by moving this (single) thread, the command's fork is born in the
     // cgroup2 one: neither waits for an RCU grace period (see fork.rs).
@@ -83,10 +103,11 @@ fn enter_and_run(req: &ExecRequest) -> Result<i32, Failure> {
     if !env.iter().any(|e| e.starts_with("HOME=")) {
         env.push(format!("HOME={}", who.home));
     }
-    let pty = if req.tty {
-        Some(open_pty(who.uid)?)
+    let stdio = if req.tty {
+        let (master, slave) = open_pty(who.uid)?;
+        Stdio::Terminal { master, slave }
     } else {
-        None
+        Stdio::pipes()?
     };
     let (report_rd, report_wr) =
         pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
@@ -114,7 +135,7 @@ fn enter_and_run(req: &ExecRequest) -> Result<i32, Failure> {
             }
             drop(report_rd);
             let Failure(code, msg) =
-                match child(req, &who, &keep, &program, &env, pty.as_ref().map(|p| &p.1)) {
+                match child(req, &who, &keep, &program, &env, &stdio, seccomp.as_ref()) {
                     Ok(never) => match never {},
                     Err(f) => f,
                 };
@@ -131,11 +152,11 @@ fn enter_and_run(req: &ExecRequest) -> Result<i32, Failure> {
                 let (code, text) = msg.split_once(' ').unwrap_or(("126", &msg));
                 return Err(Failure(code.parse().unwrap_or(126), text.to_string()));
             }
-            let master = pty.map(|(m, s)| {
-                drop(s);
-                m
-            });
-            Ok(supervise(child, master, &forward))
+            Ok(supervise(
+                child,
+                stdio.into_relay(req.interactive),
+                &forward,
+            ))
         }
     }
 }
@@ -146,21 +167,16 @@ fn child(
     keep: &caps::CapsSet,
     program: &str,
     env: &[String],
-    slave: Option<&OwnedFd>,
+    stdio: &Stdio,
+    seccomp: Option<&Program>,
 ) -> Result<init::Never, Failure> {
     setsid().map_err(|e| format!("setsid: {e}"))?;
-    if let Some(slave) = slave {
-        // SAFETY: TIOCSCTTY with an int argument on a terminal we opened.
-        unsafe { libc::ioctl(slave.as_raw_fd(), libc::TIOCSCTTY, 0) };
-        for fd in 0..3 {
-            let _ = dup2(slave.as_raw_fd(), fd);
-        }
-    }
+    stdio.install()?;
     // Before dropping privileges: raising a hard limit needs CAP_SYS_RESOURCE.
     for l in &req.rlimits {
         init::set_rlimit(l)?;
     }
-    init::drop_privileges(keep, who, !req.privileged)?;
+    init::drop_privileges_filtered(keep, who, req.no_new_privileges, seccomp)?;
     let cwd = if req.cwd.is_empty() {
         "/"
     } else {
@@ -219,47 +235,188 @@ fn open_pty(uid: u32) -> Result<(OwnedFd, OwnedFd), Failure> {
     Ok((master, slave))
 }
 
-/// Relays the terminal (when there is one), forwards signals, and returns the exit code.
-fn supervise(child: Pid, master: Option<OwnedFd>, signals: &SigSet) -> i32 {
+/// The command's standard streams, made by the helper: a terminal opened in the container's
+/// /dev/pts, or three pipes. Each pair is (read end, write end), all close-on-exec.
+enum Stdio {
+    Terminal {
+        master: OwnedFd,
+        slave: OwnedFd,
+    },
+    Pipes {
+        stdin: (OwnedFd, OwnedFd),
+        stdout: (OwnedFd, OwnedFd),
+        stderr: (OwnedFd, OwnedFd),
+    },
+}
+
+impl Stdio {
+    fn pipes() -> Result<Stdio, Failure> {
+        let pipe = || pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"));
+        Ok(Stdio::Pipes {
+            stdin: pipe()?,
+            stdout: pipe()?,
+            stderr: pipe()?,
+        })
+    }
+
+    /// In the command's process: its ends become 0, 1 and 2 (dup2 clears close-on-exec on
+    /// the copies; the originals close at exec).
+    fn install(&self) -> Result<(), Failure> {
+        let ends = match self {
+            Stdio::Terminal { slave, .. } => {
+                // SAFETY: TIOCSCTTY with an int argument on a terminal we opened.
+                unsafe { libc::ioctl(slave.as_raw_fd(), libc::TIOCSCTTY, 0) };
+                [slave, slave, slave]
+            }
+            Stdio::Pipes {
+                stdin,
+                stdout,
+                stderr,
+            } => [&stdin.0, &stdout.1, &stderr.1],
+        };
+        for (target, end) in ends.into_iter().enumerate() {
+            dup2(end.as_raw_fd(), target as i32).map_err(|e| format!("dup2: {e}"))?;
+        }
+        Ok(())
+    }
+
+    /// In the helper, once the command runs: keeps the helper's ends and closes the command's,
+    /// so each stream ends when the command (and whatever it left behind) closes it.
+    fn into_relay(self, interactive: bool) -> Relay {
+        match self {
+            Stdio::Terminal { master, slave } => {
+                drop(slave);
+                let input = master.try_clone().ok();
+                Relay {
+                    terminal: Some(master.as_raw_fd()),
+                    input,
+                    // Without -i the caller's stdin is /dev/null: it reads EOF at once and
+                    // the terminal simply gets no input.
+                    outputs: vec![(master, 1)],
+                }
+            }
+            Stdio::Pipes {
+                stdin,
+                stdout,
+                stderr,
+            } => Relay {
+                terminal: None,
+                // Dropping the write end now gives the command EOF on its first read.
+                input: interactive.then_some(stdin.1),
+                outputs: vec![(stdout.0, 1), (stderr.0, 2)],
+            },
+        }
+    }
+}
+
+/// The helper's side: the caller's stdin goes to `input`, each output to the caller's fd.
+struct Relay {
+    input: Option<OwnedFd>,
+    outputs: Vec<(OwnedFd, i32)>,
+    /// The terminal master, whose size follows the caller's terminal.
+    terminal: Option<std::os::fd::RawFd>,
+}
+
+impl Relay {
+    /// Copies what `source` has to `target`; false at end of stream (EIO on a terminal
+    /// master whose last slave closed).
+    fn pump(source: &OwnedFd, target: i32, buf: &mut [u8]) -> bool {
+        match nix::unistd::read(source.as_raw_fd(), buf) {
+            Ok(0) | Err(_) => false,
+            Ok(n) => {
+                // SAFETY: fd 1 and 2 stay open for the helper's whole life.
+                let out = unsafe { std::os::fd::BorrowedFd::borrow_raw(target) };
+                let _ = write_all(out, &buf[..n]);
+                true
+            }
+        }
+    }
+
+    /// After the command exited: what it wrote is still in the pipes. Copies until every
+    /// stream ends, or until none has had anything for a moment — a background process the
+    /// command left may hold a stream open for ever, and exec returns when the command does.
+    fn drain(&mut self, buf: &mut [u8]) {
+        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+        while !self.outputs.is_empty() {
+            let mut fds: Vec<PollFd> = self
+                .outputs
+                .iter()
+                .map(|(fd, _)| PollFd::new(fd.as_fd(), PollFlags::POLLIN))
+                .collect();
+            match poll(&mut fds, PollTimeout::from(50u8)) {
+                Ok(0) => return,
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(_) => return,
+                Ok(_) => {}
+            }
+            let ready: Vec<bool> = fds
+                .iter()
+                .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
+                .collect();
+            drop(fds);
+            let mut i = 0;
+            self.outputs.retain(|(fd, target)| {
+                let keep = !ready[i] || Self::pump(fd, *target, buf);
+                i += 1;
+                keep
+            });
+        }
+    }
+}
+
+fn write_all(fd: std::os::fd::BorrowedFd, mut data: &[u8]) -> nix::Result<()> {
+    while !data.is_empty() {
+        match nix::unistd::write(fd, data) {
+            Ok(n) => data = &data[n..],
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Relays the command's streams, forwards signals, and returns the exit code.
+fn supervise(child: Pid, mut relay: Relay, signals: &SigSet) -> i32 {
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
     use nix::sys::signalfd::{SfdFlags, SignalFd};
     let sfd = SignalFd::with_flags(signals, SfdFlags::SFD_CLOEXEC).ok();
-    let _raw = master
-        .as_ref()
+    let _raw = relay
+        .terminal
         .and_then(|_| super::terminal::RawMode::enable(0));
-    if let Some(m) = &master {
-        super::terminal::copy_size(1, m.as_raw_fd());
+    if let Some(m) = relay.terminal {
+        super::terminal::copy_size(1, m);
     }
-    let mut stdin_open = master.is_some();
-    let mut buf = [0u8; 16 * 1024];
+    let stdin = std::io::stdin();
+    let mut stdin_open = relay.input.is_some();
+    let mut buf = vec![0u8; 16 * 1024];
     loop {
+        // Order: signals, then each output, then the caller's stdin.
         let mut fds = Vec::new();
         if let Some(s) = &sfd {
             fds.push(PollFd::new(s.as_fd(), PollFlags::POLLIN));
         }
-        let stdin = std::io::stdin();
-        if let Some(m) = &master {
-            fds.push(PollFd::new(m.as_fd(), PollFlags::POLLIN));
-            if stdin_open {
-                fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
-            }
+        for (fd, _) in &relay.outputs {
+            fds.push(PollFd::new(fd.as_fd(), PollFlags::POLLIN));
+        }
+        if stdin_open {
+            fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
         }
         if poll(&mut fds, PollTimeout::NONE).is_err() {
             continue;
         }
-        let hit = |i: usize| {
-            fds.get(i)
-                .and_then(|f| f.revents())
-                .is_some_and(|r| !r.is_empty())
-        };
-        let (sig_hit, master_hit, stdin_hit) = (hit(0), hit(1), hit(2));
-        if sig_hit {
+        let ready: Vec<bool> = fds
+            .iter()
+            .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
+            .collect();
+        drop(fds);
+        let mut ready = ready.into_iter();
+        if sfd.is_some() && ready.next() == Some(true) {
             if let Some(Ok(Some(info))) = sfd.as_ref().map(|s| s.read_signal()) {
                 match Signal::try_from(info.ssi_signo as i32) {
                     Ok(Signal::SIGCHLD) => {}
                     Ok(Signal::SIGWINCH) => {
-                        if let Some(m) = &master {
-                            super::terminal::copy_size(1, m.as_raw_fd());
+                        if let Some(m) = relay.terminal {
+                            super::terminal::copy_size(1, m);
                         }
                     }
                     Ok(sig) => {
@@ -268,51 +425,39 @@ fn supervise(child: Pid, master: Option<OwnedFd>, signals: &SigSet) -> i32 {
                     Err(_) => {}
                 }
             }
-            match waitpid(child, Some(nix::sys::wait::WaitPidFlag::WNOHANG)) {
-                Ok(WaitStatus::Exited(_, code)) => return drain_then(master.as_ref(), code),
-                Ok(WaitStatus::Signaled(_, s, _)) => {
-                    return drain_then(master.as_ref(), 128 + s as i32)
-                }
-                _ => {}
+            let code = match waitpid(child, Some(nix::sys::wait::WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::Exited(_, code)) => Some(code),
+                Ok(WaitStatus::Signaled(_, s, _)) => Some(128 + s as i32),
+                _ => None,
+            };
+            if let Some(code) = code {
+                relay.drain(&mut buf);
+                return code;
             }
         }
-        if let Some(m) = &master {
-            if master_hit {
-                match nix::unistd::read(m.as_raw_fd(), &mut buf) {
-                    Ok(n) if n > 0 => {
-                        let mut out = std::io::stdout().lock();
-                        let _ = out.write_all(&buf[..n]);
-                        let _ = out.flush();
-                    }
-                    _ => {}
-                }
-            }
-            if stdin_hit {
-                match nix::unistd::read(0, &mut buf) {
-                    Ok(n) if n > 0 => {
-                        let _ = nix::unistd::write(m, &buf[..n]);
-                    }
-                    _ => stdin_open = false,
+        let outputs_ready: Vec<bool> = relay
+            .outputs
+            .iter()
+            .map(|_| ready.next() == Some(true))
+            .collect();
+        let mut i = 0;
+        relay.outputs.retain(|(fd, target)| {
+            let keep = !outputs_ready[i] || Relay::pump(fd, *target, &mut buf);
+            i += 1;
+            keep
+        });
+        if stdin_open && ready.next() == Some(true) {
+            let forwarded = match (nix::unistd::read(0, &mut buf), &relay.input) {
+                (Ok(n), Some(input)) if n > 0 => write_all(input.as_fd(), &buf[..n]).is_ok(),
+                _ => false,
+            };
+            if !forwarded {
+                // EOF from the caller: the command reads EOF too (a terminal stays open).
+                stdin_open = false;
+                if relay.terminal.is_none() {
+                    relay.input = None;
                 }
             }
         }
     }
-}
-
-fn drain_then(master: Option<&OwnedFd>, code: i32) -> i32 {
-    if let Some(m) = master {
-        let mut buf = [0u8; 16 * 1024];
-        let _ = nix::fcntl::fcntl(
-            m.as_raw_fd(),
-            nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
-        );
-        while let Ok(n) = nix::unistd::read(m.as_raw_fd(), &mut buf) {
-            if n == 0 {
-                break;
-            }
-            let _ = std::io::stdout().write_all(&buf[..n]);
-        }
-        let _ = std::io::stdout().flush();
-    }
-    code
 }

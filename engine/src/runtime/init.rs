@@ -5,6 +5,7 @@ use super::spec::Spec;
 use super::sync::{Channel, Message, CGROUP_JOINED, ERROR, GO, READY};
 use super::{caps, rootfs, user};
 use crate::cgroups::Cgroup;
+use crate::seccomp::Program;
 use nix::sched::{setns, unshare, CloneFlags};
 use nix::sys::signal::{kill, sigprocmask, SigSet, SigmaskHow, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
@@ -48,6 +49,12 @@ fn setup_and_exec(spec: &Spec, chan: &Channel, cgroup: Option<&Cgroup>) -> Resul
         cg.join_v1_self()
             .map_err(|e| format!("joining cgroup: {e}"))?;
     }
+    // Read while the host's paths are in view; a filter that cannot be read stops the start
+    // (never run unfiltered by accident).
+    let seccomp = match &spec.seccomp {
+        Some(path) => Some(Program::read(path).map_err(|e| e.to_string())?),
+        None => None,
+    };
     unshare(CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWIPC)
         .map_err(|e| format!("unsharing namespaces: {e}"))?;
     if let Some(netns) = &spec.netns {
@@ -108,7 +115,7 @@ fn setup_and_exec(spec: &Spec, chan: &Channel, cgroup: Option<&Cgroup>) -> Resul
     for l in &proc.rlimits {
         set_rlimit(l)?;
     }
-    drop_privileges(&keep, &who, proc.no_new_privileges)?;
+    drop_privileges_filtered(&keep, &who, proc.no_new_privileges, seccomp.as_ref())?;
     chdir(Path::new(&cwd)).map_err(|e| {
         Failure(
             EXIT_CANNOT_RUN,
@@ -153,6 +160,27 @@ fn loopback_up() -> Result<(), Failure> {
                 format!("bringing loopback up: {}", std::io::Error::last_os_error()).into(),
             );
         }
+    }
+    Ok(())
+}
+
+/// `drop_privileges` with the seccomp filter installed where runc installs it: without
+/// no_new_privs, loading a filter needs CAP_SYS_ADMIN, so it goes first (the profile allows
+/// what dropping privileges calls); with no_new_privs, as late as possible, so as few calls
+/// as possible run under it before exec.
+pub(crate) fn drop_privileges_filtered(
+    keep: &caps::CapsSet,
+    who: &user::ResolvedUser,
+    no_new_privileges: bool,
+    seccomp: Option<&Program>,
+) -> Result<(), Failure> {
+    let install = |p: &Program| p.install().map_err(|e| Failure::from(e.to_string()));
+    if let (Some(p), false) = (seccomp, no_new_privileges) {
+        install(p)?;
+    }
+    drop_privileges(keep, who, no_new_privileges)?;
+    if let (Some(p), true) = (seccomp, no_new_privileges) {
+        install(p)?;
     }
     Ok(())
 }

@@ -479,7 +479,7 @@ pub(crate) fn finish(spec: &Spec) -> Result<(), String> {
         let path = format!("/proc/sys/{}", key.replace('.', "/"));
         fs::write(&path, value).map_err(|e| err(format!("setting sysctl {key}"), e))?;
     }
-    if !spec.privileged {
+    if !spec.privileged && !spec.unconfined_paths {
         for p in MASKED_PATHS {
             let Ok(md) = fs::metadata(p) else { continue };
             if md.is_dir() {

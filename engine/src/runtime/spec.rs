@@ -27,6 +27,9 @@ pub struct Spec {
     pub cgroup: Option<CgroupRef>,
     #[serde(default)]
     pub privileged: bool,
+    /// `systempaths=unconfined`: no masked or read-only paths.
+    #[serde(default)]
+    pub unconfined_paths: bool,
     /// Namespaced sysctls (net.*, kernel.shm*, ...), written inside the container's namespaces.
     #[serde(default)]
     pub sysctls: Vec<(String, String)>,
@@ -48,6 +51,9 @@ pub struct Spec {
     /// neither is synced to disk (overlay `volatile`, exit record without fsync).
     #[serde(default)]
     pub ephemeral: bool,
+    /// The seccomp filter (a BPF program file) the init installs; None runs unfiltered.
+    #[serde(default)]
+    pub seccomp: Option<PathBuf>,
 }
 
 fn default_shm_size() -> u64 {
@@ -87,6 +93,7 @@ pub struct Process {
     /// Run a zombie-reaping, signal-forwarding init at pid 1 (`--init`).
     #[serde(default)]
     pub init: bool,
+    /// Off by default, as Docker's (setuid programs such as su and sudo keep working).
     #[serde(default)]
     pub no_new_privileges: bool,
 }
