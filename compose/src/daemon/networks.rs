@@ -125,7 +125,7 @@ impl Networks {
         // A container wired for the first time and refused half-way (a busy host port, a
         // taken address) keeps nothing: no namespace, veth, address or DNS name.
         let fresh = !berth_netd::netns_path(&self.run_dir, &rec.id).exists();
-        let wired = self.wire(rec, exposed, extra, &hostname).await;
+        let wired = self.wire(rec, exposed, extra, &hostname, keep).await;
         if wired.is_err() && fresh {
             self.release(&rec.id).await;
         }
@@ -140,6 +140,7 @@ impl Networks {
         exposed: &[String],
         extra: Vec<(Ipv4Addr, Vec<String>)>,
         hostname: &str,
+        keep: &HashMap<String, Ipv4Addr>,
     ) -> Result<NetSetup, ApiError> {
         let cfg = &rec.config;
         let endpoints = endpoints_of(rec);
