@@ -22,6 +22,31 @@ pub struct Client {
     rt: tokio::runtime::Runtime,
 }
 
+/// Waits (up to `limit`) until no process holds the daemon's pid-file lock. A daemon killed a
+/// moment ago holds it until its last thread has exited, which can be well after its main
+/// thread shows as a zombie (a thread blocked in the kernel exits late); a daemon started
+/// meanwhile would find the lock taken and give up.
+fn wait_for_pid_lock(path: &std::path::Path, limit: Duration) {
+    let Ok(f) = std::fs::File::open(path) else {
+        return;
+    };
+    let deadline = Instant::now() + limit;
+    loop {
+        // SAFETY: flock on a descriptor we own; a shared lock conflicts with the daemon's
+        // exclusive one only, and it is released when `f` is dropped.
+        let rc = unsafe {
+            libc::flock(
+                std::os::fd::AsRawFd::as_raw_fd(&f),
+                libc::LOCK_SH | libc::LOCK_NB,
+            )
+        };
+        if rc == 0 || Instant::now() >= deadline {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 impl Client {
     /// Connects to the daemon of `g.run_dir`, starting one in the background if none answers.
     pub fn connect(g: &GlobalOpts) -> Result<Client> {
@@ -54,6 +79,7 @@ impl Client {
     fn start_daemon(&self, g: &GlobalOpts) -> Result<()> {
         std::fs::create_dir_all(&g.run_dir)
             .with_context(|| format!("creating {}", g.run_dir.display()))?;
+        wait_for_pid_lock(&g.run_dir.join("berth.pid"), Duration::from_secs(5));
         let log_path = g.run_dir.join("daemon.log");
         let log = std::fs::OpenOptions::new()
             .create(true)

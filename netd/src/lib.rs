@@ -30,6 +30,7 @@
 //!             container_id: "4f2a...".into(),
 //!             netns_path: ns,
 //!             ipv4: None,
+//!             preferred_ipv4: None,
 //!             dns_names: vec!["shop-web-1".into(), "web".into()],
 //!             gateway_priority: 0,
 //!             links: vec![],
@@ -54,7 +55,8 @@
 //!
 //! Threads and namespaces: netd acts on the network namespace of the thread that called
 //! [`Netd::open`] and of the runtime's worker threads (the host's, in the daemon). It never
-//! forks; it enters container namespaces with short-lived threads (see `netns.rs`).
+//! forks; it enters container namespaces with short-lived threads (see `netns.rs`). With
+//! [`NetdOptions::dns_exe`] it execs one DNS server process per network (see `dns/process.rs`).
 
 mod dns;
 mod firewall;
@@ -65,6 +67,7 @@ mod ports;
 mod resolv;
 mod store;
 
+pub use dns::process::main as dns_server_main;
 pub use dns::{parse_resolv_conf_nameservers, DnsError};
 pub use firewall::FirewallError;
 pub use ipam::IpamError;
@@ -74,7 +77,8 @@ pub use ports::{PortBinding, PortSpec, PortsError, Protocol};
 pub use resolv::{render_hosts, render_resolv_conf};
 pub use store::StoreError;
 
-use dns::DnsServer;
+use dns::process::{ServerConfig, ServerProcess};
+use dns::{DnsServer, Server};
 use firewall::{Desired, Firewall, FwNetwork, FwPort};
 use ipnetwork::Ipv4Network;
 use link::Netlink;
@@ -202,6 +206,11 @@ pub struct NetdOptions {
     pub dns_port: u16,
     /// Subnet pools for networks without a subnet; None = Docker's defaults.
     pub address_pools: Option<Vec<Ipv4Network>>,
+    /// The binary whose `dns-server` subcommand ([`dns_server_main`]) serves each network's
+    /// names as a process of its own, which outlives this process and is re-adopted by the
+    /// next one (under `run_dir/dns`). None = the servers run inside this process and end
+    /// with it.
+    pub dns_exe: Option<PathBuf>,
 }
 
 impl NetdOptions {
@@ -215,6 +224,7 @@ impl NetdOptions {
             iptables: "iptables".into(),
             dns_port: 53,
             address_pools: None,
+            dns_exe: None,
         }
     }
 }
@@ -266,6 +276,10 @@ pub struct AttachRequest {
     pub netns_path: PathBuf,
     /// Static address (`ipv4_address`); None = next free one.
     pub ipv4: Option<Ipv4Addr>,
+    /// Without `ipv4`: the address to take if it is free and fits the network (its subnet,
+    /// ip_range, not the gateway), else the next free one. A container rewired onto a
+    /// network made again keeps its address this way where the new subnet allows it.
+    pub preferred_ipv4: Option<Ipv4Addr>,
     /// Names answered by the network's DNS: container name, service name, aliases, links.
     pub dns_names: Vec<String>,
     /// The non-internal network with the highest priority (ties: attached first) holds the
@@ -295,7 +309,7 @@ pub struct Netd {
     host: Netlink,
     fw: Firewall,
     /// network id -> its DNS server (only touched with `state` held).
-    dns: std::sync::Mutex<HashMap<String, DnsServer>>,
+    dns: std::sync::Mutex<HashMap<String, Server>>,
     upstream: Vec<SocketAddr>,
 }
 
@@ -462,6 +476,9 @@ impl Netd {
             if let Err(e) = netd.converge(&state, true, true).await {
                 tracing::error!(error = %e, "re-creating persisted networks");
             }
+            if netd.opts.dns_exe.is_some() {
+                netd.stop_orphan_dns_servers(&state);
+            }
         }
         Ok(netd)
     }
@@ -520,13 +537,97 @@ impl Netd {
             .get(&n.id)
             .is_some_and(|d| d.is_running());
         if !running {
+            // A server that stopped answering (its control socket gone) must free the address
+            // for the one started below; a dead one's files go too.
+            let old = self.dns.lock().unwrap().remove(&n.id);
+            if let Some(old) = old {
+                old.stop();
+            }
             let addr = SocketAddr::new(IpAddr::V4(n.gateway), self.opts.dns_port);
-            let server = DnsServer::start(&n.name, addr, self.upstream.clone())
-                .await
-                .map_err(ctx(c(), e_dns))?;
+            let server = match &self.opts.dns_exe {
+                None => Server::InProcess(
+                    DnsServer::start(&n.name, addr, self.upstream.clone())
+                        .await
+                        .map_err(ctx(c(), e_dns))?,
+                ),
+                Some(exe) => {
+                    let cfg = self.dns_server_config(n, addr);
+                    let adopted = ServerProcess::adopt(&cfg);
+                    Server::Process(Box::new(match adopted {
+                        Some(p) => p,
+                        None => {
+                            std::fs::create_dir_all(self.dns_dir()).map_err(|e| {
+                                NetdError::Dns {
+                                    context: c(),
+                                    source: DnsError::Io {
+                                        network: n.name.clone(),
+                                        path: self.dns_dir(),
+                                        source: e,
+                                    },
+                                }
+                            })?;
+                            ServerProcess::start(exe, cfg)
+                                .await
+                                .map_err(ctx(c(), e_dns))?
+                        }
+                    }))
+                }
+            };
             self.dns.lock().unwrap().insert(n.id.clone(), server);
         }
         Ok(())
+    }
+
+    /// Where the DNS server processes keep their records and control sockets.
+    fn dns_dir(&self) -> PathBuf {
+        self.opts.run_dir.join("dns")
+    }
+
+    /// The server process of network `n`. Files are named by the first 12 hex digits of the
+    /// network id (as its bridge), which keeps the control socket's path well under the 108
+    /// bytes a unix socket address holds.
+    fn dns_server_config(&self, n: &NetworkRecord, listen: SocketAddr) -> ServerConfig {
+        let short = &n.id[..12.min(n.id.len())];
+        ServerConfig {
+            network: n.name.clone(),
+            listen,
+            upstream: self.upstream.clone(),
+            control: self.dns_dir().join(format!("{short}.sock")),
+            record: self.dns_dir().join(format!("{short}.json")),
+        }
+    }
+
+    /// Ends the DNS server of network `id`, if it has one.
+    fn stop_dns(&self, id: &str) {
+        if let Some(server) = self.dns.lock().unwrap().remove(id) {
+            server.stop();
+        }
+    }
+
+    /// Stops recorded DNS server processes of networks this state does not hold (their
+    /// network was removed while no daemon ran, or its state was lost).
+    fn stop_orphan_dns_servers(&self, state: &State) {
+        let Ok(dir) = std::fs::read_dir(self.dns_dir()) else {
+            return;
+        };
+        for entry in dir.flatten() {
+            let path = entry.path();
+            if path.extension().and_then(|x| x.to_str()) != Some("json") {
+                continue;
+            }
+            let short = path
+                .file_stem()
+                .and_then(|x| x.to_str())
+                .unwrap_or_default()
+                .to_string();
+            if state.networks.keys().any(|id| id.starts_with(&short)) {
+                continue;
+            }
+            if let Some(p) = ServerProcess::recorded(&short, &path) {
+                tracing::info!(network = %short, "stopping the dns server of a network that is gone");
+                p.stop();
+            }
+        }
     }
 
     /// Names registered on a network: name -> addresses (lowercase).
@@ -588,7 +689,10 @@ impl Netd {
                     extra.insert(ep.ip, view);
                 }
             }
-            server.set_records(dns::Records { names, extra, ptr });
+            if let Err(e) = server.set_records(dns::Records { names, extra, ptr }) {
+                // The next resync restarts a server that died and pushes its table again.
+                tracing::warn!(network = %n.name, error = %e, "updating the dns server's names");
+            }
         }
     }
 
@@ -679,7 +783,7 @@ impl Netd {
             endpoints: BTreeMap::new(),
         };
         if let Err(e) = self.realize_network(&rec).await {
-            self.dns.lock().unwrap().remove(&id);
+            self.stop_dns(&id);
             let _ = self.host.delete(&rec.bridge).await;
             return Err(e);
         }
@@ -692,7 +796,7 @@ impl Netd {
         };
         if let Err(e) = done {
             state.networks.remove(&id);
-            self.dns.lock().unwrap().remove(&id);
+            self.stop_dns(&id);
             let _ = self.host.delete(&rec.bridge).await;
             let _ = self.apply_firewall(&state, false).await;
             return Err(e);
@@ -715,7 +819,7 @@ impl Netd {
             });
         }
         let t = std::time::Instant::now();
-        self.dns.lock().unwrap().remove(&n.id);
+        self.stop_dns(&n.id);
         state.networks.remove(&n.id);
         // The bridge's deletion and the rules' rewrite each wait out RCU grace periods in
         // the kernel (unregister_netdevice, nft commit); they do not depend on each other,
@@ -803,7 +907,11 @@ impl Netd {
         }
         let c = format!("attach container {cid} to network {}", n.name);
         let used = n.used_ips();
-        let ip = match req.ipv4 {
+        let preferred = req.preferred_ipv4.filter(|&ip| {
+            n.ip_range.as_ref().is_none_or(|r| r.contains(ip))
+                && ipam::check_static(&n.name, &n.subnet, n.gateway, &used, ip).is_ok()
+        });
+        let ip = match req.ipv4.or(preferred) {
             Some(ip) => {
                 ipam::check_static(&n.name, &n.subnet, n.gateway, &used, ip)
                     .map_err(ctx(c.clone(), e_ipam))?;
@@ -846,7 +954,7 @@ impl Netd {
             rec.endpoints.insert(cid.clone(), ep.clone());
             // Only dynamic allocations move the cursor, as in Docker: a static address
             // elsewhere in the range must not make the allocator skip ahead.
-            if req.ipv4.is_none() {
+            if req.ipv4.is_none() && preferred.is_none() {
                 rec.last_ip = Some(ip);
             }
         }
@@ -1252,7 +1360,7 @@ impl Netd {
         self.gc(&HashSet::new()).await?;
         let mut state = self.state.lock().await;
         for n in state.networks.values() {
-            self.dns.lock().unwrap().remove(&n.id);
+            self.stop_dns(&n.id);
             self.host
                 .delete(&n.bridge)
                 .await
@@ -1307,6 +1415,7 @@ fn _assert_send_sync(n: &'static Netd) {
             container_id: String::new(),
             netns_path: PathBuf::new(),
             ipv4: None,
+            preferred_ipv4: None,
             dns_names: vec![],
             gateway_priority: 0,
             links: vec![],

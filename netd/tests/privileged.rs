@@ -277,6 +277,7 @@ fn req(id: &str, ns: &Path, names: &[&str]) -> AttachRequest {
         container_id: id.into(),
         netns_path: ns.into(),
         ipv4: None,
+        preferred_ipv4: None,
         dns_names: names.iter().map(|s| s.to_string()).collect(),
         gateway_priority: 0,
         links: vec![],

@@ -12,6 +12,8 @@ mod metrics;
 mod networks;
 #[path = "../programs.rs"]
 mod programs;
+mod real_images;
+mod real_stack;
 mod reconcile;
 mod registry;
 mod security;

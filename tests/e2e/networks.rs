@@ -633,15 +633,17 @@ fn check_healing(b: &Berth, r: &Remote) {
     let before = berth_rules(b);
     // Flush every berth chain and delete every jump into them, as a careless admin (or a
     // firewall reload) would.
+    let prefix = b.chain_prefix();
     for (table, chain) in [
-        ("filter", "BERTH-FORWARD"),
-        ("filter", "BERTH-ISOLATION-1"),
-        ("filter", "BERTH-ISOLATION-2"),
-        ("nat", "BERTH-DNAT"),
-        ("nat", "BERTH-POSTROUTING"),
-        ("raw", "BERTH-PREROUTING"),
+        ("filter", "FORWARD"),
+        ("filter", "ISOLATION-1"),
+        ("filter", "ISOLATION-2"),
+        ("nat", "DNAT"),
+        ("nat", "POSTROUTING"),
+        ("raw", "PREROUTING"),
     ] {
-        host_text(b, &["iptables", "-t", table, "-F", chain]);
+        let chain = format!("{prefix}-{chain}");
+        host_text(b, &["iptables", "-t", table, "-F", &chain]);
     }
     for rule in &before {
         let (table, rule) = rule.split_once(' ').unwrap();
@@ -991,22 +993,24 @@ fn a_daemon_on_the_host_namespace_leaves_it_clean() {
             .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
             .collect()
     };
+    let links_before = links();
+    let b = Berth::on_host_namespace();
+    // This daemon's chains only: another daemon on the host (another root) has its own.
+    let prefix = format!("{}-", b.chain_prefix());
     let berth_rules = || -> Vec<String> {
         let out = std::process::Command::new("iptables-save")
             .output()
             .unwrap();
         text(&out.stdout)
             .lines()
-            .filter(|l| l.contains("BERTH"))
+            .filter(|l| l.contains(&prefix))
             .map(String::from)
             .collect()
     };
-    let links_before = links();
     assert!(
         berth_rules().is_empty(),
         "the host starts without berth rules"
     );
-    let b = Berth::on_host_namespace();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

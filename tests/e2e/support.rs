@@ -18,6 +18,8 @@ pub struct Berth {
     pub netns: String,
     /// The state root is a tmpfs of its own (a small disk), unmounted on drop.
     tmpfs_root: bool,
+    /// Whether this berth made `netns` (and deletes it when dropped).
+    owns_netns: bool,
 }
 
 fn unique(prefix: &str) -> String {
@@ -42,14 +44,23 @@ impl Berth {
 
     /// A berth whose state root is a tmpfs of `size` bytes: a disk that fills up.
     pub fn with_root_on_tmpfs(size: u64) -> Berth {
-        Self::create_with(true, Some(size))
+        Self::create_in(true, String::new(), Some(size))
+    }
+
+    /// A second berth (own root, run dir, cgroup parent) whose daemon lives in `other`'s
+    /// network namespace: two daemons on one "host". Drop it before `other`.
+    pub fn sharing_netns_with(other: &Berth) -> Berth {
+        assert!(!other.netns.is_empty(), "share a berth's own namespace");
+        Self::create_in(false, other.netns.clone(), None)
     }
 
     fn create(own_netns: bool) -> Berth {
-        Self::create_with(own_netns, None)
+        Self::create_in(own_netns, String::new(), None)
     }
 
-    fn create_with(own_netns: bool, tmpfs_root: Option<u64>) -> Berth {
+    /// With `own_netns`, a fresh namespace; else `shared` (the host's when empty). With
+    /// `tmpfs_root`, the state root is a tmpfs of that many bytes.
+    fn create_in(own_netns: bool, shared: String, tmpfs_root: Option<u64>) -> Berth {
         crate::programs::require_all();
         let dir = tempfile::Builder::new()
             .prefix("berth-e2e-")
@@ -60,11 +71,8 @@ impl Berth {
             root: dir.path().join("root"),
             run_dir: dir.path().join("run"),
             cgroup_parent: name.clone(),
-            netns: if own_netns {
-                name.clone()
-            } else {
-                String::new()
-            },
+            netns: if own_netns { name.clone() } else { shared },
+            owns_netns: own_netns,
             dir,
             tmpfs_root: tmpfs_root.is_some(),
         };
@@ -142,6 +150,10 @@ impl Berth {
         let mut c = Command::new("nsenter");
         c.arg(format!("--net=/run/netns/{}", self.netns))
             .arg(program);
+        if !self.owns_netns {
+            // 127.0.0.1:9323 of a shared namespace belongs to its owner's daemon.
+            c.env("BERTH_METRICS_ADDR", "none");
+        }
         c
     }
 
@@ -170,6 +182,11 @@ impl Berth {
         f()
     }
 
+    /// The prefix of this berth's iptables chains (its daemon's, derived from its root).
+    pub fn chain_prefix(&self) -> String {
+        berth_compose::daemon::chain_prefix(&self.root)
+    }
+
     pub fn daemon_pid(&self) -> i32 {
         std::fs::read_to_string(self.run_dir.join("berth.pid"))
             .unwrap()
@@ -178,9 +195,36 @@ impl Berth {
             .unwrap()
     }
 
+    /// SIGKILLs the daemon and waits until it is gone (or a zombie): the kill is asynchronous,
+    /// and a dying daemon still accepts connections it then resets.
+    pub fn kill_daemon(&self) {
+        let pid = self.daemon_pid();
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        )
+        .unwrap();
+        let dead = self.wait_for(Duration::from_secs(5), || {
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |s| {
+                s.rsplit(')')
+                    .next()
+                    .unwrap_or("")
+                    .trim_start()
+                    .starts_with('Z')
+            })
+        });
+        assert!(dead, "daemon {pid} survived SIGKILL");
+    }
+
     /// Writes a rootfs tar of busybox-static with its applets and minimal /etc files.
     pub fn busybox_tar(&self) -> PathBuf {
-        let path = self.dir.path().join("busybox.tar");
+        self.busybox_tar_with("busybox.tar", &[])
+    }
+
+    /// [`Berth::busybox_tar`] plus the directories `extra` (path, uid, gid, mode), written
+    /// to `name` in the test's directory.
+    pub fn busybox_tar_with(&self, name: &str, extra: &[(&str, u64, u64, u32)]) -> PathBuf {
+        let path = self.dir.path().join(name);
         let mut t = tar::Builder::new(std::fs::File::create(&path).unwrap());
         let dir = |t: &mut tar::Builder<std::fs::File>, p: &str, mode: u32| {
             let mut h = tar::Header::new_gnu();
@@ -216,6 +260,15 @@ impl Berth {
             "root:x:0:\nnogroup:x:65534:\nweb:x:1000:\nwheel:x:10:web\n",
         );
         file(&mut t, "var/www/index.html", "hello from berth\n");
+        for (p, uid, gid, mode) in extra {
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(tar::EntryType::Directory);
+            h.set_mode(*mode);
+            h.set_uid(*uid);
+            h.set_gid(*gid);
+            h.set_size(0);
+            t.append_data(&mut h, p, std::io::empty()).unwrap();
+        }
         t.finish().unwrap();
         path
     }
@@ -246,6 +299,7 @@ impl Drop for Berth {
             }
             let _ = self.run(&["daemon", "stop"]);
         }
+        kill_dns_servers(&self.run_dir);
         kill_cgroup_tasks(&self.cgroup_parent);
         let _ = berth_engine::cgroups::remove_parent(&self.cgroup_parent);
         // Pinned container namespaces of a daemon that died half-way.
@@ -255,9 +309,11 @@ impl Drop for Berth {
             }
         }
         // Deleting the namespace takes its bridges, veths and firewall rules with it.
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.netns])
-            .output();
+        if self.owns_netns {
+            let _ = Command::new("ip")
+                .args(["netns", "del", &self.netns])
+                .output();
+        }
         if self.tmpfs_root {
             let _ = nix::mount::umount2(&self.root, nix::mount::MntFlags::MNT_DETACH);
         }
@@ -278,6 +334,59 @@ pub fn sh(args: &[&str]) -> Output {
     let out = crate::programs::found(args[0], Command::new(args[0]).args(&args[1..]).output());
     assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
     out
+}
+
+/// The DNS server processes of a berth's networks (run_dir/dns/*.json: pid and start time),
+/// alive or not. They outlive the daemon by design.
+pub fn dns_servers(run_dir: &Path) -> Vec<(i32, u64)> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(run_dir.join("dns"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        if e.path().extension().and_then(|x| x.to_str()) != Some("json") {
+            continue;
+        }
+        let Ok(v) = std::fs::read(e.path())
+            .map_err(|_| ())
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).map_err(|_| ()))
+        else {
+            continue;
+        };
+        if let (Some(pid), Some(start)) = (v["pid"].as_i64(), v["start_time"].as_u64()) {
+            out.push((pid as i32, start));
+        }
+    }
+    out
+}
+
+/// Start time of a live (non-zombie) process, /proc/PID/stat field 22.
+pub fn start_time(pid: i32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let mut f = stat.rsplit_once(')')?.1.split_whitespace();
+    if f.next()? == "Z" {
+        return None;
+    }
+    f.nth(18)?.parse().ok()
+}
+
+/// Ends the DNS servers a berth's networks still have (its networks were not all removed,
+/// or a test failed half-way), and waits until they are gone, so its namespace can go.
+fn kill_dns_servers(run_dir: &Path) {
+    let servers = dns_servers(run_dir);
+    for &(pid, start) in &servers {
+        if start_time(pid) == Some(start) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while servers.iter().any(|&(p, s)| start_time(p) == Some(s)) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// Kills whatever still runs in cgroups under `parent` (a test that failed half-way).

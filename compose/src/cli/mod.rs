@@ -29,7 +29,7 @@ pub struct GlobalOpts {
     #[arg(
         long,
         env = "BERTH_ROOT",
-        default_value = "/var/lib/berth",
+        default_value = crate::daemon::DEFAULT_ROOT,
         global = true
     )]
     pub root: PathBuf,
@@ -160,6 +160,8 @@ pub fn main() -> i32 {
                 }
             };
         }
+        // A network's DNS server, started by the daemon and outliving it.
+        Some("dns-server") if args.len() == 3 => return berth_netd::dns_server_main(&args[2]),
         Some("fs-helper") if args.len() == 3 => {
             return match serde_json::from_str(&args[2]) {
                 Ok(req) => berth_engine::runtime::fscopy::run(&req),

@@ -110,8 +110,9 @@ pub fn run(g: &GlobalOpts, a: &StackRunArgs) -> anyhow::Result<i32> {
     let c = Client::connect(g)?;
     let deps: Vec<&String> = svc.depends_on.keys().collect();
     if !a.no_deps && !deps.is_empty() {
-        // The daemon's `up` of just the dependencies (and theirs): already-running ones stay.
-        let body = json!({ "load": load, "options": { "services": deps } });
+        // The daemon's `up` of just the dependencies (and theirs): already-running ones stay,
+        // and a running stack is taken as it runs, never reconfigured from this shell.
+        let body = json!({ "load": load, "options": { "services": deps }, "for_run": true });
         super::stack::post_with_progress(&c, "/stacks/up", body)?;
     }
     let tty = wants_tty(a.no_tty);

@@ -126,6 +126,7 @@ pub async fn connect(d: &Arc<Daemon>, net: &str, body: Connect) -> ApiResult {
             container_id: rec.id.clone(),
             netns_path: netns,
             ipv4,
+            preferred_ipv4: None,
             dns_names,
             gateway_priority: -100,
             links: Vec::new(),

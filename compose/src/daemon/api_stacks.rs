@@ -59,6 +59,10 @@ struct UpRequest {
     /// Stream progress events as JSON lines while the work runs (see [`stream_outcome`]).
     #[serde(default)]
     stream: bool,
+    /// The dependencies of a one-off `run`: a running stack is acted on as it runs (see
+    /// [`one_off_dependencies`]), never reconfigured from the caller's files and environment.
+    #[serde(default)]
+    for_run: bool,
 }
 
 fn yes() -> bool {
@@ -116,6 +120,11 @@ pub async fn route(
         (&Method::POST, ["up"]) => {
             let req: UpRequest = serde_json::from_slice(&body).map_err(|_| parse("up"))?;
             let project = req.load.load()?;
+            if req.for_run {
+                if let Some(running) = d.stacks.load_of(&project.name).await {
+                    return one_off_dependencies(d, running, req).await;
+                }
+            }
             // Registered first: a stack whose first `up` fails half-way is retried by its loop.
             let record = super::stacks::StackRecord {
                 name: project.name.clone(),
@@ -199,6 +208,37 @@ pub async fn route(
             rest.join("/")
         ))),
     }
+}
+
+/// Starts the dependencies of a one-off `run` of a registered stack from the stack as it
+/// runs: its own files and environment, not the caller's (a shell whose environment
+/// interpolates another subnet must not move every running container). What is missing is
+/// created, what is stopped is started; nothing is recreated, no network is made again, and
+/// the stack's record (what `up` asked for) stays as it is.
+async fn one_off_dependencies(d: &Arc<Daemon>, running: StackLoad, req: UpRequest) -> ApiResult {
+    let project = tokio::task::spawn_blocking(move || running.load())
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))??;
+    let mut o = req.options;
+    o.no_recreate = true;
+    o.force_recreate = false;
+    o.as_running = true;
+    o.remove_orphans = false;
+    let d = d.clone();
+    answer(req.stream, move |progress| async move {
+        o.progress = progress;
+        let _guard = d.stack_lock(&project.name).await;
+        crate::stack::pull::ensure_images(
+            &d,
+            &project,
+            &o.services,
+            None,
+            super::api_registry::log_progress(&project.name),
+        )
+        .await?;
+        controller::up(&d, &project, &o).await
+    })
+    .await
 }
 
 /// Answers with the outcome of `work` (an `up` or `down`): one JSON body, or with `stream`

@@ -70,6 +70,18 @@ pub struct Started {
     pub attach_socket: String,
 }
 
+/// How long ago a container started, from its record's StartedAt (zero when unknown).
+fn running_for(started_at: Option<&str>) -> Duration {
+    started_at
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .and_then(|t| {
+            (chrono::Utc::now() - t.with_timezone(&chrono::Utc))
+                .to_std()
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
 /// Writes the container's record atomically; durably (fsync) unless the container is removed
 /// when it exits: after a host crash such a container is removed by the next daemon whatever
 /// its record says (see `readopt`; an unreadable record removes it as well), so syncing its
@@ -157,7 +169,7 @@ impl Containers {
         for entry in entries.flatten() {
             let id = entry.file_name().to_string_lossy().into_owned();
             let layout = self.layout(&id);
-            let rec: ContainerRecord = match read_json(&layout.record()) {
+            let mut rec: ContainerRecord = match read_json(&layout.record()) {
                 Ok(r) => r,
                 Err(e) => {
                     // A create that crashed before its first record: nothing to keep.
@@ -166,6 +178,17 @@ impl Containers {
                     continue;
                 }
             };
+            // A stopped container recorded healthy by an older daemon reads as Docker's.
+            let stopped = matches!(rec.state.status, Status::Exited | Status::Dead);
+            if let Some(h) = rec
+                .state
+                .health
+                .as_mut()
+                .filter(|h| stopped && h.status != HealthStatus::Unhealthy)
+            {
+                h.status = HealthStatus::Unhealthy;
+                let _ = persist(&layout, &rec);
+            }
             let ctr = Ctr::new(rec);
             self.map.write().await.insert(id.clone(), ctr.clone());
             self.readopt(ctr).await;
@@ -173,14 +196,24 @@ impl Containers {
     }
 
     async fn readopt(self: &Arc<Self>, ctr: Arc<Ctr>) {
-        let (status, shim_pid, shim_start) = {
+        let (status, shim_pid, shim_start, healthcheck, running_for) = {
             let r = ctr.rec.lock().await;
-            (r.state.status, r.state.shim_pid, r.state.shim_start_time)
+            (
+                r.state.status,
+                r.state.shim_pid,
+                r.state.shim_start_time,
+                r.config.healthcheck.clone(),
+                running_for(r.state.started_at.as_deref()),
+            )
         };
         match status {
             Status::Running | Status::Paused if procinfo::is_same_process(shim_pid, shim_start) => {
                 tracing::info!(container = %ctr.id, shim = shim_pid, "re-adopted a running container");
                 *ctr.started.lock().unwrap() = Some(Instant::now());
+                if let Some(hc) = healthcheck {
+                    let begin = super::health::Begin::Resumed { running_for };
+                    super::health::spawn(self.clone(), ctr.clone(), shim_pid, hc, begin);
+                }
                 self.spawn_exit_watcher(ctr, shim_pid, shim_start);
             }
             Status::Running | Status::Paused | Status::Restarting => {
@@ -485,7 +518,11 @@ impl Containers {
             None => None,
         };
         let exposed = exposed_ports(&image.config);
-        let net = self.nets.prepare(rec, &exposed, shared_netns).await?;
+        let keep = HashMap::new();
+        let net = self
+            .nets
+            .prepare(rec, &exposed, shared_netns, &keep)
+            .await?;
         let etc_files = write_etc_files(layout, rec, &net.hosts, &net.resolv)?;
         let seccomp = self.write_seccomp(&rec.config, layout).await?;
         let _ = std::fs::remove_file(layout.exit_record());
@@ -572,7 +609,8 @@ impl Containers {
         ctr.health
             .send_replace(healthcheck.as_ref().map(|_| HealthStatus::Starting));
         if let Some(hc) = healthcheck {
-            super::health::spawn(self.clone(), ctr.clone(), shim.shim_pid, hc);
+            let begin = super::health::Begin::Started;
+            super::health::spawn(self.clone(), ctr.clone(), shim.shim_pid, hc, begin);
         }
         *ctr.started.lock().unwrap() = Some(Instant::now());
         let _ = ctr.status.send_replace(Status::Running);
@@ -630,6 +668,13 @@ impl Containers {
         st.oom_killed = oom;
         st.pid = 0;
         st.shim_pid = 0;
+        // A container that no longer runs is not healthy: Docker marks it unhealthy when its
+        // probing stops (moby's Health.CloseMonitorChannel, "for compatibility reasons"); the
+        // probes' log stays. The next start begins at "starting" again.
+        let health = st.health.as_mut().map(|h| {
+            h.status = HealthStatus::Unhealthy;
+            h.status
+        });
         let ran_for = ctr
             .started
             .lock()
@@ -658,6 +703,9 @@ impl Containers {
         tracing::info!(container = %ctr.id, exit_code = rec.state.exit_code, oom, restart, "container exited");
         self.events.emit("die", &rec);
         drop(rec);
+        if health.is_some() {
+            ctr.health.send_replace(health);
+        }
         let _ = ctr.status.send_replace(status);
         if let Some(delay) = delay {
             let this = self.clone();
@@ -890,11 +938,16 @@ impl Containers {
     }
 
     /// How many images' containers reference `image_id` (image rm refuses those).
-    /// Wires a container's networks again after a network it is on was recreated: new
-    /// address, routes, DNS names and published ports, and /etc/hosts and resolv.conf
-    /// rewritten in place (same inode, so the container's bind mounts see them). The
-    /// container keeps running; one that is not running is wired at its next start.
-    pub async fn rewire(&self, ctr: &Arc<Ctr>) -> Result<(), ApiError> {
+    /// Wires a container's networks again after a network it is on was recreated: address
+    /// (the one in `keep` for that network when the new subnet has it free, else a new one),
+    /// routes, DNS names and published ports, and /etc/hosts and resolv.conf rewritten in
+    /// place (same inode, so the container's bind mounts see them). The container keeps
+    /// running; one that is not running is wired at its next start.
+    pub async fn rewire(
+        &self,
+        ctr: &Arc<Ctr>,
+        keep: &HashMap<String, std::net::Ipv4Addr>,
+    ) -> Result<(), ApiError> {
         let rec = ctr.rec.lock().await;
         let netns = berth_netd::netns_path(&self.run_dir, &rec.id);
         if !rec.config.network_mode.is_empty() || !netns.exists() {
@@ -904,7 +957,7 @@ impl Containers {
         let exposed = exposed_ports(&image.config);
         // Published ports point at the old address: prepare publishes them anew.
         self.nets.netd.unpublish(&rec.id).await?;
-        let net = self.nets.prepare(&rec, &exposed, None).await?;
+        let net = self.nets.prepare(&rec, &exposed, None, keep).await?;
         write_etc_files(&self.layout(&rec.id), &rec, &net.hosts, &net.resolv)?;
         Ok(())
     }

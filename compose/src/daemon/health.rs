@@ -13,14 +13,36 @@ use std::time::{Duration, Instant};
 const MAX_OUTPUT: usize = 4096;
 const KEEP_PROBES: usize = 5;
 
+/// Where a run's probing begins.
+#[derive(Debug, Clone, Copy)]
+pub enum Begin {
+    /// The run just started: the first probe comes after one interval, as Docker's.
+    Started,
+    /// A new daemon re-adopted the running container, which has run this long: its status
+    /// froze while no daemon probed (a service "starting" forever blocks `up --wait` and its
+    /// dependents), so the first probe comes at once; the start period counts from the
+    /// container's own start, as Docker's (moby compares a probe's start with StartedAt).
+    Resumed { running_for: Duration },
+}
+
 /// Probes the container for as long as the run that started with `shim_pid` lasts.
-pub fn spawn(cs: Arc<Containers>, ctr: Arc<Ctr>, shim_pid: i32, hc: HealthConfig) {
+pub fn spawn(cs: Arc<Containers>, ctr: Arc<Ctr>, shim_pid: i32, hc: HealthConfig, begin: Begin) {
     tokio::spawn(async move {
-        let started = Instant::now();
+        let (started, mut at_once) = match begin {
+            Begin::Started => (Instant::now(), false),
+            Begin::Resumed { running_for } => (
+                Instant::now()
+                    .checked_sub(running_for)
+                    .unwrap_or_else(Instant::now),
+                true,
+            ),
+        };
         let start_period = Duration::from_millis(hc.start_period_ms);
         loop {
             let in_start_period = started.elapsed() < start_period;
-            let wait = if in_start_period && hc.start_interval_ms > 0 {
+            let wait = if std::mem::take(&mut at_once) {
+                0
+            } else if in_start_period && hc.start_interval_ms > 0 {
                 hc.start_interval_ms
             } else {
                 hc.interval_ms.max(1)
@@ -28,8 +50,15 @@ pub fn spawn(cs: Arc<Containers>, ctr: Arc<Ctr>, shim_pid: i32, hc: HealthConfig
             tokio::time::sleep(Duration::from_millis(wait)).await;
             let request = {
                 let r = ctr.rec.lock().await;
-                if r.state.shim_pid != shim_pid || r.state.status != Status::Running {
+                if r.state.shim_pid != shim_pid {
                     return;
+                }
+                match r.state.status {
+                    Status::Running => {}
+                    // A frozen container cannot answer; probing resumes once it is unpaused
+                    // (the same run, so the same loop).
+                    Status::Paused => continue,
+                    _ => return,
                 }
                 match cs.exec_request(&r, hc.test.clone()).await {
                     Ok(req) => req,

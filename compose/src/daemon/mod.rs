@@ -118,6 +118,11 @@ async fn serve(opts: DaemonOptions) -> anyhow::Result<()> {
             .map_err(|e| anyhow::anyhow!("opening the image store: {e}"))?,
     );
     let mut netd_opts = berth_netd::NetdOptions::new(opts.root.join("network"), &opts.run_dir);
+    netd_opts.chain_prefix = chain_prefix(&opts.root);
+    // Each network's names are served by a process of its own, from the sealed copy of this
+    // binary as the shims are: it outlives this daemon and the next one adopts it, so names
+    // keep resolving while no daemon runs.
+    netd_opts.dns_exe = Some(sealed.path());
     if let Ok(up) = std::env::var("BERTH_DNS_UPSTREAM") {
         // Tests run their own upstream resolver; production reads /etc/resolv.conf.
         netd_opts.upstream_dns = Some(
@@ -230,6 +235,29 @@ async fn serve(opts: DaemonOptions) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The root every daemon uses unless told otherwise (`--root`, BERTH_ROOT).
+pub const DEFAULT_ROOT: &str = "/var/lib/berth";
+
+/// The iptables chain prefix of the daemon of `root`: `BERTH` for the default root (the
+/// names every earlier berth used, so an upgraded daemon finds its own rules), and
+/// `BERTH-<6 hex of the root's path>` for any other. Two daemons in one network namespace
+/// (a second instance, tests) then never rewrite each other's chains: each rebuilds its
+/// chains whole and would otherwise flush the other's rules and delete its jumps.
+pub fn chain_prefix(root: &Path) -> String {
+    // The path as the kernel resolves it: `/var/lib/../lib/berth` and a symlink to the
+    // default root are the default root.
+    let root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
+    let default = std::fs::canonicalize(DEFAULT_ROOT).unwrap_or_else(|_| DEFAULT_ROOT.into());
+    if root == default {
+        return "BERTH".into();
+    }
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(root.as_os_str().as_encoded_bytes());
+    // iptables chain names hold 28 characters; the longest is then
+    // BERTH-xxxxxx-ISOLATION-1 (24).
+    format!("BERTH-{}", &hex::encode(digest)[..6])
+}
+
 /// One daemon per run dir: the pid file is held with an exclusive lock for the daemon's life.
 fn lock_pid_file(run_dir: &Path) -> anyhow::Result<std::fs::File> {
     use std::io::Write;
@@ -259,4 +287,22 @@ fn lock_pid_file(run_dir: &Path) -> anyhow::Result<std::fs::File> {
     write!(f, "{}", std::process::id())?;
     f.flush()?;
     Ok(f)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chain_prefix_is_berth_for_the_default_root_only() {
+        assert_eq!(chain_prefix(Path::new(DEFAULT_ROOT)), "BERTH");
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let (pa, pb) = (chain_prefix(a.path()), chain_prefix(b.path()));
+        assert_ne!(pa, pb);
+        assert!(pa.starts_with("BERTH-") && pa.len() == 12, "{pa}");
+        // Stable: the same root always gets the same chains, however it is spelled.
+        assert_eq!(chain_prefix(&a.path().join(".")), pa);
+        std::fs::create_dir(a.path().join("sub")).unwrap();
+        assert_eq!(chain_prefix(&a.path().join("sub/..")), pa);
+    }
 }

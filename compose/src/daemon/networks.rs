@@ -5,7 +5,7 @@
 use super::http::ApiError;
 use berth_engine::container::{ContainerRecord, NetworkEndpoint};
 use berth_netd::{AttachRequest, Netd, NetdError, NetworkSpec, PortSpec};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -77,11 +77,14 @@ impl Networks {
     /// Wires `rec`'s networks (idempotent: a restart finds its netns and addresses in place)
     /// and renders its /etc/hosts and resolv.conf. `shared_netns` is the pinned namespace of the
     /// container named by `network_mode: container:X`.
+    /// `keep`: addresses (by network name) the container should keep where it is attached
+    /// anew, when they fit (a network made again, see [`berth_netd::AttachRequest`]).
     pub async fn prepare(
         &self,
         rec: &ContainerRecord,
         exposed: &[String],
         shared_netns: Option<PathBuf>,
+        keep: &HashMap<String, Ipv4Addr>,
     ) -> Result<NetSetup, ApiError> {
         let started = std::time::Instant::now();
         let cfg = &rec.config;
@@ -119,13 +122,9 @@ impl Networks {
             }
             _ => {}
         }
-        // A container wired for the first time and refused half-way (a busy host port, a
-        // taken address) keeps nothing: no namespace, veth, address or DNS name.
-        let fresh = !berth_netd::netns_path(&self.run_dir, &rec.id).exists();
-        let wired = self.wire(rec, exposed, extra, &hostname).await;
-        if wired.is_err() && fresh {
-            self.release(&rec.id).await;
-        }
+        // A start refused half-way (a busy host port, a taken address) is undone by the
+        // caller (Containers::release_unstarted), namespace and veths included.
+        let wired = self.wire(rec, exposed, extra, &hostname, keep).await;
         tracing::debug!(container = %&rec.id[..12], micros = started.elapsed().as_micros() as u64, "network prepare");
         wired
     }
@@ -137,6 +136,7 @@ impl Networks {
         exposed: &[String],
         extra: Vec<(Ipv4Addr, Vec<String>)>,
         hostname: &str,
+        keep: &HashMap<String, Ipv4Addr>,
     ) -> Result<NetSetup, ApiError> {
         let cfg = &rec.config;
         let endpoints = endpoints_of(rec);
@@ -191,6 +191,7 @@ impl Networks {
                         container_id: rec.id.clone(),
                         netns_path: netns.clone(),
                         ipv4,
+                        preferred_ipv4: keep.get(&ep.name).copied(),
                         dns_names,
                         // Earlier networks win the default route.
                         gateway_priority: ep.priority.saturating_mul(1000) - i as i32,

@@ -189,6 +189,13 @@ impl Stacks {
         Ok(())
     }
 
+    /// How a registered stack is loaded (its files and environment as `up` recorded
+    /// them); None when the stack is not registered.
+    pub async fn load_of(&self, name: &str) -> Option<StackLoad> {
+        let entries = self.entries.lock().await;
+        entries.get(name).map(|e| e.record.load.clone())
+    }
+
     /// An `up` through the API converged the stack: any earlier failure is over.
     pub async fn converged(&self, name: &str) {
         if let Some(e) = self.entries.lock().await.get(name) {

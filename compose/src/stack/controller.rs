@@ -65,6 +65,9 @@ pub struct UpOptions {
     pub keep_stopped: bool,
     /// Services left alone entirely (stopped or removed by hand with `berth stop`/`rm`).
     pub skip: BTreeSet<String>,
+    /// Act on the stack as it runs (the dependencies of a one-off `run`): networks that
+    /// differ from their definition are left as they are, only missing ones are made.
+    pub as_running: bool,
     /// Set to true to give up waiting for dependencies (the stack is going down).
     #[serde(skip)]
     pub cancel: Option<tokio::sync::watch::Receiver<bool>>,
@@ -201,7 +204,11 @@ pub async fn up(d: &Arc<Daemon>, p: &Project, o: &UpOptions) -> Result<Outcome, 
     // A missing image or a refused sysctl fails the whole `up` before anything is created.
     preflight(d, p, &selected).await?;
     out.warnings.extend(convert::project_warnings(p));
-    ensure_networks(d, p, &mut out, &o.progress).await?;
+    let changes = match o.as_running {
+        true => NetworkChanges::CreateMissingOnly,
+        false => NetworkChanges::Apply,
+    };
+    ensure_networks(d, p, &mut out, &o.progress, changes).await?;
     ensure_volumes(d, p, &mut out, &o.progress).await?;
     let mut observed = observed(d, &p.name).await;
 
@@ -368,22 +375,25 @@ async fn wait_healthy(c: &Ctr, service: &str) -> Result<(), ApiError> {
     let mut health = c.health.subscribe();
     let mut status = c.status.subscribe();
     loop {
-        match *health.borrow_and_update() {
-            Some(berth_engine::container::HealthStatus::Healthy) => return Ok(()),
-            Some(berth_engine::container::HealthStatus::Unhealthy) => {
+        let health_now = *health.borrow_and_update();
+        match *status.borrow_and_update() {
+            // Between two runs: the ended run left "unhealthy" (as Docker's), the next one
+            // starts over at "starting".
+            Status::Restarting => {}
+            Status::Running | Status::Created => match health_now {
+                Some(berth_engine::container::HealthStatus::Healthy) => return Ok(()),
+                Some(berth_engine::container::HealthStatus::Unhealthy) => {
+                    return Err(ApiError::bad_request(format!(
+                        "dependency failed to start: container {name} is unhealthy"
+                    )))
+                }
+                _ => {}
+            },
+            _ => {
                 return Err(ApiError::bad_request(format!(
-                    "dependency failed to start: container {name} is unhealthy"
+                    "dependency failed to start: container {name} exited"
                 )))
             }
-            _ => {}
-        }
-        if !matches!(
-            *status.borrow_and_update(),
-            Status::Running | Status::Restarting | Status::Created
-        ) {
-            return Err(ApiError::bad_request(format!(
-                "dependency failed to start: container {name} exited"
-            )));
         }
         tokio::select! {
             _ = health.changed() => {}
@@ -646,11 +656,21 @@ async fn preflight(d: &Daemon, p: &Project, selected: &HashSet<String>) -> Resul
     Ok(())
 }
 
+/// Whether a pass may make a changed network again: `up` and the reconcile loop may; a
+/// one-off `run` acts on the stack as it runs and only creates what is missing (its caller's
+/// environment may interpolate another subnet; the running containers must not move).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum NetworkChanges {
+    Apply,
+    CreateMissingOnly,
+}
+
 async fn ensure_networks(
     d: &Daemon,
     p: &Project,
     out: &mut Outcome,
     progress: &Progress,
+    changes: NetworkChanges,
 ) -> Result<(), ApiError> {
     for (key, net) in &p.networks {
         let name = convert::network_name(p, key);
@@ -680,20 +700,28 @@ async fn ensure_networks(
         if !ours || recorded.is_none() || recorded == spec.labels.get(LABEL_HASH) {
             continue;
         }
-        let attached: Vec<String> = info
+        if changes == NetworkChanges::CreateMissingOnly {
+            tracing::info!(network = %name, "network definition differs from the running one; left as it runs (apply it with up)");
+            continue;
+        }
+        // Each container keeps its address where the new subnet has it (an MTU or label
+        // change, a subnet grown around the old one): peers that resolved a name once, as
+        // nginx does its upstreams, keep reaching the same container.
+        let attached: Vec<(String, std::net::Ipv4Addr)> = info
             .endpoints
             .iter()
-            .map(|e| e.container_id.clone())
+            .map(|e| (e.container_id.clone(), e.ip))
             .collect();
         progress.emit(ev("Network", &name, "Recreate", t));
-        for id in &attached {
+        for (id, _) in &attached {
             d.nets.netd.detach(&info.id, id).await?;
         }
         d.nets.netd.remove_network(&info.id).await?;
         d.nets.netd.create_network(spec).await?;
-        for id in &attached {
+        for (id, ip) in &attached {
             if let Ok(c) = d.containers.get(id).await {
-                d.containers.rewire(&c).await?;
+                let keep = std::collections::HashMap::from([(name.clone(), *ip)]);
+                d.containers.rewire(&c, &keep).await?;
             }
         }
         out.events
@@ -1009,7 +1037,15 @@ pub async fn create_oneoff(
         .get(service)
         .ok_or_else(|| ApiError::not_found(format!("no such service: {service}")))?;
     let mut ignored = Outcome::default();
-    ensure_networks(d, p, &mut ignored, &Progress::default()).await?;
+    let quiet = Progress::default();
+    ensure_networks(
+        d,
+        p,
+        &mut ignored,
+        &quiet,
+        NetworkChanges::CreateMissingOnly,
+    )
+    .await?;
     ensure_volumes(d, p, &mut ignored, &Progress::default()).await?;
     let (mut cfg, _) =
         convert::container_config(p, service, svc, 1).map_err(ApiError::bad_request)?;

@@ -51,6 +51,7 @@ mod names;
 mod stats;
 mod v1;
 mod v2;
+mod view;
 
 #[cfg(test)]
 mod fake_tree_tests;
@@ -69,6 +70,7 @@ pub use error::{CgroupError, Result};
 pub use limits::{cpu_shares_to_weight, Limits, CPU_PERIOD_US};
 pub use mounts::Layout;
 pub use stats::Stats;
+pub use view::{View, ViewMount, CGROUP_ROOT};
 
 use mounts::{MountTable, V1_CONTROLLERS, V2_CONTROLLERS};
 use names::{validate_parent, validate_segment};
@@ -116,6 +118,9 @@ pub struct Cgroup {
     unified: Option<PathBuf>,
     /// Controllers served by the cgroup2 hierarchy (all of them on v2, few or none on hybrid).
     v2_controllers: Vec<&'static str>,
+    /// Each hierarchy this cgroup has a directory in: (mount point, directory), for the
+    /// container's view of it (see `view`).
+    hierarchies: Vec<(PathBuf, PathBuf)>,
 }
 
 /// Where one resource is controlled: a v1 directory or the cgroup2 directory.
@@ -175,12 +180,14 @@ impl Cgroup {
         validate_segment(name)?;
         let layout = table.layout()?;
         let mut dirs: Vec<(&'static str, PathBuf)> = Vec::new();
+        let mut hierarchies = Vec::new();
         let mut v1 = Vec::new();
         for controller in V1_CONTROLLERS {
             if let Some(mount) = table.v1_mount(controller) {
                 let dir = files::join(mount, parent, name);
                 if !dirs.iter().any(|(_, d)| *d == dir) {
                     dirs.push((controller, dir.clone()));
+                    hierarchies.push((mount.to_path_buf(), dir.clone()));
                 }
                 v1.push((controller, dir));
             }
@@ -189,8 +196,9 @@ impl Cgroup {
             .v2
             .as_ref()
             .map(|mount| files::join(mount, parent, name));
-        if let Some(dir) = &unified {
+        if let (Some(mount), Some(dir)) = (&table.v2, &unified) {
             dirs.push(("cgroup2", dir.clone()));
+            hierarchies.push((mount.clone(), dir.clone()));
         }
         let v2_controllers = V2_CONTROLLERS
             .into_iter()
@@ -204,6 +212,7 @@ impl Cgroup {
             v1,
             unified,
             v2_controllers,
+            hierarchies,
         })
     }
 

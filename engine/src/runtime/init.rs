@@ -67,7 +67,8 @@ fn setup_and_exec(spec: &Spec, chan: &Channel, cgroup: Option<&Cgroup>) -> Resul
             .map_err(|e| format!("unsharing the network namespace: {e}"))?;
         loopback_up()?;
     }
-    rootfs::prepare(spec)?;
+    let view = cgroup.map(Cgroup::view);
+    rootfs::prepare(spec, view.as_ref())?;
     sethostname(&spec.hostname).map_err(|e| format!("setting hostname: {e}"))?;
     if !spec.domainname.is_empty() {
         // SAFETY: a valid pointer/length pair to a live buffer.

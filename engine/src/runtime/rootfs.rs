@@ -6,6 +6,7 @@
 //! ever visible on the host and all vanish with the container's last process.
 
 use super::spec::{Mount, MountKind, Spec};
+use crate::cgroups::{View, CGROUP_ROOT};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sys::stat::{makedev, mknod, Mode, SFlag};
 use nix::unistd::{chdir, pivot_root};
@@ -167,7 +168,8 @@ fn bind(src: &Path, target: &Path, readonly: bool, extra: MsFlags) -> Result<(),
 }
 
 /// Everything up to and including pivot_root. On return the process's root is the container's.
-pub(crate) fn prepare(spec: &Spec) -> Result<(), String> {
+/// `cgroup` is what the container sees of its cgroup under /sys/fs/cgroup.
+pub(crate) fn prepare(spec: &Spec, cgroup: Option<&View>) -> Result<(), String> {
     // Nothing we mount may propagate back to the host.
     do_mount(
         None,
@@ -205,6 +207,9 @@ pub(crate) fn prepare(spec: &Spec) -> Result<(), String> {
             !spec.privileged,
             MsFlags::empty(),
         )?;
+    }
+    if let Some(view) = cgroup {
+        mount_cgroup_view(root, view, spec.privileged)?;
     }
 
     mount_dev(spec, root)?;
@@ -291,6 +296,44 @@ fn mount_overlay_opts(
     )
 }
 
+/// The container's own cgroup directories under /sys/fs/cgroup, bound from the host (they
+/// exist before the container starts), read-only unless privileged as Docker mounts them: a
+/// process may read its limits but not raise them. On a v1 or hybrid host a tmpfs at
+/// /sys/fs/cgroup holds one mount point per hierarchy; it hides whatever the sysfs mount (or
+/// the fallback bind of the host's /sys) shows there, the host's hierarchies included.
+fn mount_cgroup_view(root: &Path, view: &View, privileged: bool) -> Result<(), String> {
+    let dir = resolve_in_root(root, CGROUP_ROOT)?;
+    let hardened = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    if view.is_single_root() {
+        return bind(&view.mounts[0].source, &dir, !privileged, hardened);
+    }
+    if view.mounts.is_empty() {
+        return Ok(());
+    }
+    do_mount(
+        Some("tmpfs"),
+        &dir,
+        Some("tmpfs"),
+        hardened,
+        Some("mode=755,size=64k"),
+    )?;
+    for m in &view.mounts {
+        let target = dir.join(&m.target);
+        fs::create_dir_all(&target)
+            .map_err(|e| err(format!("creating {}", target.display()), e))?;
+        bind(&m.source, &target, !privileged, hardened)?;
+    }
+    for (name, link) in &view.links {
+        symlink(link, dir.join(name))
+            .map_err(|e| err(format!("linking {CGROUP_ROOT}/{}", name.display()), e))?;
+    }
+    if !privileged {
+        let flags = MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | hardened;
+        do_mount(None, &dir, None, flags, Some("mode=755,size=64k"))?;
+    }
+    Ok(())
+}
+
 fn mount_dev(spec: &Spec, root: &Path) -> Result<(), String> {
     let dev = resolve_in_root(root, "/dev")?;
     ensure_mountpoint(&dev, true)?;
@@ -348,6 +391,11 @@ fn mount_dev(spec: &Spec, root: &Path) -> Result<(), String> {
     let mq = dev.join("mqueue");
     fs::create_dir_all(&mq).map_err(|e| err("creating /dev/mqueue", e))?;
     do_mount(Some("mqueue"), &mq, Some("mqueue"), hardened, None)?;
+    // The links runc and crun make, so /dev lists as in a Docker container. Docker's /dev
+    // has core -> /proc/kcore too (runc's setupDevSymlinks, crun's symlinks table) when the
+    // kernel has one (CONFIG_PROC_KCORE); /proc/kcore itself is masked (MASKED_PATHS), so the
+    // link reads nothing.
+    let kcore = Path::new("/proc/kcore").exists();
     for (name, target) in [
         ("ptmx", "pts/ptmx"),
         ("fd", "/proc/self/fd"),
@@ -356,6 +404,9 @@ fn mount_dev(spec: &Spec, root: &Path) -> Result<(), String> {
         ("stderr", "/proc/self/fd/2"),
         ("core", "/proc/kcore"),
     ] {
+        if name == "core" && !kcore {
+            continue;
+        }
         let _ = fs::remove_file(dev.join(name));
         symlink(target, dev.join(name)).map_err(|e| err(format!("linking /dev/{name}"), e))?;
     }

@@ -2,6 +2,8 @@
 //! ROOT/volumes/NAME/volume.json. A new volume is filled from the image's content at the mount
 //! path the first time a container mounts it (Docker's copy-up), unless told not to.
 
+mod copyup;
+
 use crate::fsutil::{read_json, write_json};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -110,7 +112,10 @@ impl VolumeStore {
     }
 
     /// Docker's copy-up: the first time a volume is mounted, the image's files at the mount
-    /// path (`src`, a directory in an unpacked layer view) are copied in, owners and modes kept.
+    /// path are copied in as the container would see them (layers bottom first, merged as
+    /// overlayfs merges them), owners and modes kept — the volume's top directory included, so
+    /// a non-root service can write into a fresh volume mounted over a directory it owns, as
+    /// it could on Docker (moby's copyExistingContents + copyOwnership).
     pub fn initialize_from(
         &self,
         name: &str,
@@ -125,56 +130,14 @@ impl VolumeStore {
         let empty = std::fs::read_dir(&data)
             .map(|mut d| d.next().is_none())
             .unwrap_or(true);
+        // A volume that already holds data (made and filled by hand) is the user's: neither
+        // its content nor its top directory changes, as Docker does.
         if empty {
-            // Top layer first: the first layer that has the path wins for each file.
-            let rel = target.trim_start_matches('/');
-            for layer in layers.iter().rev() {
-                let src = crate::runtime::rootfs::resolve_in_root(layer, rel).map_err(|e| {
-                    VolumeError::Io {
-                        path: layer.clone(),
-                        source: std::io::Error::other(e),
-                    }
-                })?;
-                if src.is_dir() {
-                    copy_tree(&src, &data).map_err(io(&src))?;
-                }
-            }
+            copyup::copy_image_dir(layers, target, &data)?;
         }
         rec.initialized = true;
         write_json(&self.dir(name)?.join("volume.json"), &rec).map_err(io(&data))
     }
-}
-
-/// Copies `src` into `dst` without following symlinks and without replacing files already
-/// there (a higher layer copied them first).
-fn copy_tree(src: &Path, dst: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::{MetadataExt, PermissionsExt};
-    for entry in std::fs::read_dir(src)? {
-        let entry = entry?;
-        let name = entry.file_name();
-        if name.to_string_lossy().starts_with(".wh.") {
-            continue;
-        }
-        let from = entry.path();
-        let to = dst.join(&name);
-        let md = std::fs::symlink_metadata(&from)?;
-        if std::fs::symlink_metadata(&to).is_ok() && !md.is_dir() {
-            continue;
-        }
-        if md.file_type().is_symlink() {
-            std::os::unix::fs::symlink(std::fs::read_link(&from)?, &to)?;
-        } else if md.is_dir() {
-            std::fs::create_dir_all(&to)?;
-            copy_tree(&from, &to)?;
-            std::fs::set_permissions(&to, std::fs::Permissions::from_mode(md.mode() & 0o7777))?;
-        } else if md.is_file() {
-            std::fs::copy(&from, &to)?;
-        } else {
-            continue;
-        }
-        let _ = std::os::unix::fs::lchown(&to, Some(md.uid()), Some(md.gid()));
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -15,14 +15,22 @@
 //!
 //! Records live behind a lock shared with the socket tasks, so adding or removing a container
 //! never re-binds a socket.
+//!
+//! The server runs in the caller's process ([`DnsServer`]) or, so that names keep resolving
+//! while the daemon is down, as a process of its own that a later daemon re-adopts
+//! ([`process`], `berth dns-server`), as netavark runs aardvark-dns apart from itself.
+
+pub(crate) mod process;
 
 use hickory_proto::op::{Message, MessageType, OpCode, ResponseCode};
 use hickory_proto::rr::{
     rdata::{A, PTR},
     Name, RData, Record, RecordType,
 };
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -39,13 +47,27 @@ pub enum DnsError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error("start the dns server of network {network} ({exe}): {source}")]
+    Spawn {
+        network: String,
+        exe: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the dns server of network {network} did not start: {message}")]
+    Start { network: String, message: String },
+    #[error("dns server of network {network}, {path}: {source}")]
+    Io {
+        network: String,
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(3);
 const TCP_IDLE: Duration = Duration::from_secs(10);
 
 /// What one network's server answers. Names are lowercase without the trailing dot.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Records {
     /// Names of the containers on this network.
     pub names: HashMap<String, Vec<Ipv4Addr>>,
@@ -58,10 +80,51 @@ pub(crate) struct Records {
     pub ptr: HashMap<Ipv4Addr, String>,
 }
 
+impl Records {
+    /// Names matched case-insensitively: stored lowercase, without the trailing dot.
+    fn normalised(self) -> Records {
+        let norm = |m: HashMap<String, Vec<Ipv4Addr>>| -> HashMap<String, Vec<Ipv4Addr>> {
+            m.into_iter().map(|(k, v)| (normalise(&k), v)).collect()
+        };
+        Records {
+            names: norm(self.names),
+            extra: self
+                .extra
+                .into_iter()
+                .map(|(ip, m)| (ip, norm(m)))
+                .collect(),
+            ptr: self.ptr,
+        }
+    }
+}
+
+/// What the socket tasks of one server share.
 struct Shared {
     records: RwLock<Records>,
     upstream: Vec<SocketAddr>,
     rotate: AtomicUsize,
+}
+
+impl Shared {
+    fn new(upstream: Vec<SocketAddr>) -> Arc<Shared> {
+        Arc::new(Shared {
+            records: RwLock::default(),
+            upstream,
+            rotate: AtomicUsize::new(0),
+        })
+    }
+
+    fn set_records(&self, records: Records) {
+        *self.records.write().unwrap_or_else(|e| e.into_inner()) = records.normalised();
+    }
+
+    /// The UDP and TCP loops on the bound sockets, as tasks of the current runtime.
+    fn serve(self: &Arc<Self>, udp: UdpSocket, tcp: TcpListener) -> Vec<JoinHandle<()>> {
+        vec![
+            tokio::spawn(udp_loop(Arc::new(udp), self.clone())),
+            tokio::spawn(tcp_loop(tcp, self.clone())),
+        ]
+    }
 }
 
 pub(crate) struct DnsServer {
@@ -110,42 +173,51 @@ impl DnsServer {
                 Err((proto, e)) => return Err(bind(proto, e)),
             }
         };
-        let udp = Arc::new(udp);
-        let shared = Arc::new(Shared {
-            records: RwLock::default(),
-            upstream,
-            rotate: AtomicUsize::new(0),
-        });
-        let tasks = vec![
-            tokio::spawn(udp_loop(udp, shared.clone())),
-            tokio::spawn(tcp_loop(tcp, shared.clone())),
-        ];
+        let shared = Shared::new(upstream);
+        let tasks = shared.serve(udp, tcp);
         Ok(DnsServer { shared, tasks })
     }
 
     /// Replaces the name table (names are matched case-insensitively).
     pub fn set_records(&self, records: Records) {
-        let norm = |m: HashMap<String, Vec<Ipv4Addr>>| -> HashMap<String, Vec<Ipv4Addr>> {
-            m.into_iter().map(|(k, v)| (normalise(&k), v)).collect()
-        };
-        let records = Records {
-            names: norm(records.names),
-            extra: records
-                .extra
-                .into_iter()
-                .map(|(ip, m)| (ip, norm(m)))
-                .collect(),
-            ptr: records.ptr,
-        };
-        *self
-            .shared
-            .records
-            .write()
-            .unwrap_or_else(|e| e.into_inner()) = records;
+        self.shared.set_records(records);
     }
 
     pub fn is_running(&self) -> bool {
         self.tasks.iter().all(|t| !t.is_finished())
+    }
+}
+
+/// A network's server, in this process or a process of its own.
+pub(crate) enum Server {
+    InProcess(DnsServer),
+    Process(Box<process::ServerProcess>),
+}
+
+impl Server {
+    pub fn is_running(&self) -> bool {
+        match self {
+            Server::InProcess(s) => s.is_running(),
+            Server::Process(p) => p.is_running(),
+        }
+    }
+
+    pub fn set_records(&self, records: Records) -> Result<(), DnsError> {
+        match self {
+            Server::InProcess(s) => {
+                s.set_records(records);
+                Ok(())
+            }
+            Server::Process(p) => p.set_records(&records.normalised()),
+        }
+    }
+
+    /// Ends the server (the network goes). Merely dropping a process server leaves it
+    /// running, which is what a daemon that exits wants.
+    pub fn stop(self) {
+        if let Server::Process(p) = &self {
+            p.stop();
+        }
     }
 }
 
