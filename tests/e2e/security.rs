@@ -45,6 +45,19 @@ fn assert_only_own_descriptors(path: &str, listing: &str) {
     }
 }
 
+/// For a listing a command wrote to a file (`sh -c '... > FILE'` makes fd 1 that file): 0 and
+/// 2 are what the way in gave.
+fn assert_own_stdin_and_stderr(path: &str, listing: &str) {
+    for (fd, target) in descriptors(listing) {
+        if fd != 1 && fd <= 2 {
+            assert!(
+                target.starts_with("pipe:") || target == "/dev/null",
+                "{path}: fd {fd} -> {target}"
+            );
+        }
+    }
+}
+
 #[test]
 fn every_way_into_a_container_gives_it_only_its_own_descriptors() {
     let b = Berth::new();
@@ -115,16 +128,8 @@ fn every_way_into_a_container_gives_it_only_its_own_descriptors() {
         )
         .is_empty()
     }));
-    // The `sh -c` redirection makes fd 1 the file; 0 and 2 are what exec -d gave.
     let detached = b.ok(&["container", "exec", "box", "cat", "/tmp/fds"]);
-    for (fd, target) in descriptors(&detached) {
-        if fd != 1 {
-            assert!(
-                target.starts_with("pipe:") || target == "/dev/null" || fd > 2,
-                "exec -d: fd {fd} -> {target}"
-            );
-        }
-    }
+    assert_own_stdin_and_stderr("exec -d", &detached);
 
     // run (attached, -i, -t) and run -d.
     let run: Vec<&str> = ["container", "run", "--rm", "bb:local"]
@@ -165,14 +170,7 @@ fn every_way_into_a_container_gives_it_only_its_own_descriptors() {
         !text(&b.run(&["container", "exec", "hc", "cat", "/tmp/hc"]).stdout).is_empty()
     }));
     let hc = b.ok(&["container", "exec", "hc", "cat", "/tmp/hc"]);
-    for (fd, target) in descriptors(&hc) {
-        if fd != 1 {
-            assert!(
-                target.starts_with("pipe:") || target == "/dev/null" || fd > 2,
-                "health check: fd {fd} -> {target}"
-            );
-        }
-    }
+    assert_own_stdin_and_stderr("health check", &hc);
 }
 
 #[test]

@@ -326,7 +326,7 @@ impl Relay {
             Ok(n) => {
                 // SAFETY: fd 1 and 2 stay open for the helper's whole life.
                 let out = unsafe { std::os::fd::BorrowedFd::borrow_raw(target) };
-                let _ = write_all(out, &buf[..n]);
+                let _ = super::write_all(out, &buf[..n]);
                 true
             }
         }
@@ -362,17 +362,6 @@ impl Relay {
             });
         }
     }
-}
-
-fn write_all(fd: std::os::fd::BorrowedFd, mut data: &[u8]) -> nix::Result<()> {
-    while !data.is_empty() {
-        match nix::unistd::write(fd, data) {
-            Ok(n) => data = &data[n..],
-            Err(nix::errno::Errno::EINTR) => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
 }
 
 /// Relays the command's streams, forwards signals, and returns the exit code.
@@ -448,7 +437,7 @@ fn supervise(child: Pid, mut relay: Relay, signals: &SigSet) -> i32 {
         });
         if stdin_open && ready.next() == Some(true) {
             let forwarded = match (nix::unistd::read(0, &mut buf), &relay.input) {
-                (Ok(n), Some(input)) if n > 0 => write_all(input.as_fd(), &buf[..n]).is_ok(),
+                (Ok(n), Some(input)) if n > 0 => super::write_all(input.as_fd(), &buf[..n]).is_ok(),
                 _ => false,
             };
             if !forwarded {

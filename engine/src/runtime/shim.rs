@@ -447,7 +447,7 @@ impl Shim {
         match kind {
             attach::STDIN => {
                 if let Some(fd) = &self.stdin {
-                    let _ = write_all_fd(fd, payload);
+                    let _ = super::write_all(fd, payload);
                 }
             }
             attach::CLOSE_STDIN if self.tty_master.is_none() => self.stdin = None,
@@ -476,17 +476,6 @@ fn send_report(report: &mut Option<File>, record_json: &str) {
 
 fn e(what: &'static str) -> impl Fn(nix::Error) -> String {
     move |err| format!("{what}: {err}")
-}
-
-fn write_all_fd(fd: &OwnedFd, mut data: &[u8]) -> nix::Result<()> {
-    while !data.is_empty() {
-        match nix::unistd::write(fd, data) {
-            Ok(n) => data = &data[n..],
-            Err(nix::errno::Errno::EINTR) => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
 }
 
 /// Sends GO and waits for the exec: end-of-file on the channel means it happened.

@@ -6,26 +6,8 @@
 
 use super::*;
 
-/// Docker's 14 default capabilities.
-const DEFAULT_CAPS: &[&str] = &[
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_FSETID",
-    "CAP_FOWNER",
-    "CAP_MKNOD",
-    "CAP_NET_RAW",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETFCAP",
-    "CAP_SETPCAP",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_SYS_CHROOT",
-    "CAP_KILL",
-    "CAP_AUDIT_WRITE",
-];
-
 fn caps(extra: &[&str]) -> Vec<String> {
-    DEFAULT_CAPS
+    crate::runtime::caps::DEFAULT
         .iter()
         .chain(extra)
         .map(|c| c.to_string())
