@@ -151,6 +151,15 @@ fn every_way_into_a_container_gives_it_only_its_own_descriptors() {
         .collect();
     assert_only_own_descriptors("run -t", &b.ok(&run_t));
 
+    // create + start -a (the attach path).
+    let create: Vec<&str> = ["container", "create", "--name", "att", "bb:local"]
+        .iter()
+        .chain(LIST_FDS)
+        .copied()
+        .collect();
+    b.ok(&create);
+    assert_only_own_descriptors("start -a", &b.ok(&["container", "start", "-a", "att"]));
+
     // A health check's command.
     b.ok(&[
         "container",
