@@ -18,6 +18,8 @@
 mod archive;
 mod blobs;
 mod changes;
+mod commit;
+pub mod diff;
 mod extract;
 mod inspect;
 mod layers;
@@ -36,6 +38,7 @@ use oci_spec::image::{
 use serde::{Deserialize, Serialize};
 
 pub use changes::ChangeError;
+pub use commit::CommitOptions;
 pub use extract::{extract_layer, ExtractError};
 pub use inspect::HistoryEntry;
 pub use reference::{Reference, ReferenceError};
