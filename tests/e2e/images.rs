@@ -214,3 +214,117 @@ fn image_prune_counts_the_blobs_it_removes() {
         "bb:local stays"
     );
 }
+
+/// `container diff` lists what a container changed as Docker does, and `container commit`
+/// makes an image of it: the parent's layers plus one, with -c changes, -m and -a recorded;
+/// the running container is paused only while its layer is read.
+#[test]
+fn commit_and_diff_a_running_container() {
+    let b = Berth::new();
+    b.ok(&[
+        "container",
+        "run",
+        "-d",
+        "--name",
+        "box",
+        "bb:local",
+        "sh",
+        "-c",
+        "echo v2 > /etc/version; rm /var/www/index.html; mkdir /app; echo hi > /app/run; sleep 300",
+    ]);
+    assert!(b.wait_for(std::time::Duration::from_secs(5), || {
+        b.run(&["container", "exec", "box", "test", "-e", "/app/run"])
+            .status
+            .success()
+    }));
+    let diff = b.ok(&["container", "diff", "box"]);
+    let lines: Vec<&str> = diff.lines().collect();
+    for expected in [
+        "A /app",
+        "A /app/run",
+        "C /etc",
+        "A /etc/version",
+        "C /var/www",
+        "D /var/www/index.html",
+    ] {
+        assert!(lines.contains(&expected), "{expected:?} missing in\n{diff}");
+    }
+    let mut sorted = lines.clone();
+    sorted.sort_by_key(|l| &l[2..]);
+    assert_eq!(lines, sorted, "sorted by path");
+
+    let id = b.ok(&[
+        "container",
+        "commit",
+        "-m",
+        "first cut",
+        "-a",
+        "Berth Tests <t@example.com>",
+        "-c",
+        r#"CMD ["cat", "/app/run"]"#,
+        "-c",
+        "ENV MODE=prod",
+        "box",
+        "app:1",
+    ]);
+    assert!(
+        id.trim().starts_with("sha256:") && id.trim().len() == 71,
+        "{id}"
+    );
+    assert_eq!(b.status("box"), "running", "unpaused after the commit");
+    assert_eq!(b.ok(&["container", "run", "--rm", "app:1"]), "hi\n");
+    assert_eq!(
+        b.ok(&["container", "run", "--rm", "app:1", "cat", "/etc/version"]),
+        "v2\n"
+    );
+    assert_eq!(
+        b.ok(&[
+            "container",
+            "run",
+            "--rm",
+            "app:1",
+            "sh",
+            "-c",
+            "echo $MODE"
+        ]),
+        "prod\n"
+    );
+    let gone = b.run(&[
+        "container",
+        "run",
+        "--rm",
+        "app:1",
+        "test",
+        "-e",
+        "/var/www/index.html",
+    ]);
+    assert_eq!(
+        gone.status.code(),
+        Some(1),
+        "a deletion is a whiteout in the new layer"
+    );
+    let inspect: serde_json::Value =
+        serde_json::from_str(&b.ok(&["image", "inspect", "app:1"])).unwrap();
+    assert_eq!(inspect[0]["Id"].as_str(), Some(id.trim()));
+    assert_eq!(inspect[0]["Author"], "Berth Tests <t@example.com>");
+    assert_eq!(inspect[0]["RootFS"]["Layers"].as_array().unwrap().len(), 2);
+    let history = b.ok(&["image", "history", "app:1"]);
+    assert!(history.contains("first cut"), "{history}");
+
+    // A stopped container commits too; an unknown one is Docker's error.
+    b.ok(&["container", "stop", "-t", "0", "box"]);
+    b.ok(&["container", "commit", "box", "app:2"]);
+    assert_eq!(
+        b.ok(&["container", "run", "--rm", "app:2", "cat", "/app/run"]),
+        "hi\n"
+    );
+    let out = b.run(&["container", "commit", "nosuch", "x:1"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr)
+            .to_lowercase()
+            .contains("no such container: nosuch"),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -289,6 +289,10 @@ pub enum ContainerCmd {
         output: Option<String>,
         container: String,
     },
+    /// Create a new image from a container's changes
+    Commit(super::commit::CommitArgs),
+    /// Inspect changes to files or directories on a container's filesystem
+    Diff { container: String },
 }
 
 /// Builds the create request from flags (shared with compose's `run` later).
@@ -785,6 +789,8 @@ pub fn run(g: &GlobalOpts, args: &ContainerArgs) -> anyhow::Result<i32> {
         ContainerCmd::Export { output, container } => {
             super::copy::export(&c, container, output.as_deref())
         }
+        ContainerCmd::Commit(a) => super::commit::commit(&c, a),
+        ContainerCmd::Diff { container } => super::commit::diff(&c, container),
         ContainerCmd::Port { container } => {
             let ports: Vec<Value> = c.get(&format!("/containers/{}/port", q(container)))?;
             for p in ports {

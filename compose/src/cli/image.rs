@@ -253,8 +253,8 @@ pub fn run(g: &GlobalOpts, args: &ImageArgs) -> anyhow::Result<i32> {
         ImageCmd::History { image } => {
             let h: Vec<Value> = c.get(&format!("/images/{}/history", q(image)))?;
             println!(
-                "{:<14} {:<22} {:<50} SIZE",
-                "IMAGE", "CREATED", "CREATED BY"
+                "{:<14} {:<22} {:<50} {:<9} COMMENT",
+                "IMAGE", "CREATED", "CREATED BY", "SIZE"
             );
             for e in h {
                 let by: String = e["CreatedBy"]
@@ -265,7 +265,7 @@ pub fn run(g: &GlobalOpts, args: &ImageArgs) -> anyhow::Result<i32> {
                     .take(48)
                     .collect();
                 println!(
-                    "{:<14} {:<22} {:<50} {}",
+                    "{:<14} {:<22} {:<50} {:<9} {}",
                     short_id(e["Id"].as_str().or(e["id"].as_str()).unwrap_or("<missing>")),
                     e["Created"]
                         .as_str()
@@ -275,7 +275,8 @@ pub fn run(g: &GlobalOpts, args: &ImageArgs) -> anyhow::Result<i32> {
                         .take(19)
                         .collect::<String>(),
                     by,
-                    human_size(e["Size"].as_u64().or(e["size"].as_u64()).unwrap_or(0))
+                    human_size(e["Size"].as_u64().or(e["size"].as_u64()).unwrap_or(0)),
+                    e["Comment"].as_str().unwrap_or("")
                 );
             }
         }

@@ -4,6 +4,7 @@ use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
 mod attach;
+mod commit;
 mod config;
 pub mod container;
 mod copy;

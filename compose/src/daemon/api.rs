@@ -225,6 +225,8 @@ async fn container_route(
         (&Method::GET, ["stats"]) => stats(cs, ctr).await,
         (&Method::GET, ["exec-info"]) => exec_info(cs, ctr).await,
         (&Method::GET, ["fs-info"]) => fs_info(cs, ctr).await,
+        (&Method::POST, ["commit"]) => super::api_commit::commit(d, ctr, q).await,
+        (&Method::GET, ["changes"]) => super::api_commit::changes(d, ctr).await,
         _ => {
             drop(req);
             Err(ApiError::not_found(format!(

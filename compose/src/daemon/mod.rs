@@ -2,6 +2,7 @@
 //! land) networks, stacks, file watches and metrics.
 
 mod api;
+mod api_commit;
 mod api_networks;
 mod api_registry;
 mod api_stacks;
