@@ -78,7 +78,7 @@ async fn commit_layer(
             d.images
                 .with(move |s| {
                     let layer = std::fs::File::open(&path)
-                        .map_err(|e| berth_engine::image::ImageError::ReadArchive(e))?;
+                        .map_err(berth_engine::image::ImageError::ReadArchive)?;
                     s.commit(&image_id, std::io::BufReader::new(layer), &opts)
                 })
                 .await
