@@ -1,25 +1,18 @@
 //! One service replica of the loaded project -> the engine's container config, with Compose's
 //! names and labels. Keys berth does not honour yet come back as warnings, never silently.
 
-use crate::loader::model::{Port, Service};
-use crate::loader::Project;
+use berth_compose::loader::model::{Port, Service};
+use berth_compose::loader::Project;
+use berth_compose::{
+    LABEL_FILES, LABEL_HASH, LABEL_NUMBER, LABEL_ONEOFF, LABEL_PROJECT, LABEL_SERVICE,
+    LABEL_WORKDIR,
+};
 use berth_engine::container::{
     self as model, ContainerConfig, MountConfig, NetworkEndpoint, Resources, RestartPolicy,
 };
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-pub const LABEL_PROJECT: &str = "com.docker.compose.project";
-pub const LABEL_SERVICE: &str = "com.docker.compose.service";
-pub const LABEL_NUMBER: &str = "com.docker.compose.container-number";
-pub const LABEL_HASH: &str = "com.docker.compose.config-hash";
-pub const LABEL_ONEOFF: &str = "com.docker.compose.oneoff";
-pub const LABEL_WORKDIR: &str = "com.docker.compose.project.working_dir";
-pub const LABEL_FILES: &str = "com.docker.compose.project.config_files";
-pub const LABEL_NETWORK: &str = "com.docker.compose.network";
-pub const LABEL_VOLUME: &str = "com.docker.compose.volume";
-/// Docker's label on anonymous volumes (Engine 23+): `rm -v` and `down -v` remove those.
-pub const LABEL_ANONYMOUS: &str = "com.docker.volume.anonymous";
 /// Mount kind of an anonymous volume until the controller resolves it (`-nocopy` may follow).
 pub const ANONYMOUS_VOLUME: &str = "volume-anonymous";
 
@@ -732,7 +725,7 @@ mod tests {
     fn load(yaml: &str) -> (tempfile::TempDir, Project) {
         let d = tempfile::tempdir().unwrap();
         std::fs::write(d.path().join("compose.yaml"), yaml).unwrap();
-        let p = crate::loader::load(&crate::loader::LoadOptions {
+        let p = berth_compose::loader::load(&berth_compose::loader::LoadOptions {
             cwd: Some(d.path().to_path_buf()),
             interpolate: true,
             ..Default::default()
