@@ -2,7 +2,7 @@
 //!
 //! It is: the loader (stack files -> the normalized [`Project`]: YAML, interpolation, `.env`,
 //! `include`, `extends`, merge, profiles, validation), the `config` rendering
-//! ([`Project::to_json`]), Compose's [`labels`], the dependency order services start in
+//! ([`Project::to_json`]), Compose's [`labels`] and [`naming`] (with the config hash), the dependency order services start in
 //! ([`levels()`]), and [`StackLoad`], the serializable "how to load this stack" the CLI hands
 //! the daemon.
 //!
@@ -23,9 +23,11 @@
 pub mod labels;
 pub mod levels;
 pub mod loader;
+pub mod naming;
 mod stack_load;
 
 pub use labels::*;
 pub use levels::levels;
 pub use loader::{load, LoadError, LoadOptions, Project, Service};
+pub use naming::{config_hash, container_name, hash_of, network_name, replicas, volume_name};
 pub use stack_load::StackLoad;

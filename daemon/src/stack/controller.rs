@@ -215,7 +215,7 @@ pub async fn up(d: &Arc<Daemon>, p: &Project, o: &UpOptions) -> Result<Outcome, 
                 .scale
                 .get(&s)
                 .copied()
-                .unwrap_or_else(|| convert::replicas(&svc));
+                .unwrap_or_else(|| berth_compose::replicas(&svc));
             d.metrics.set_desired_replicas(&p.name, &s, want);
             let existing = observed.remove(&s).unwrap_or_default();
             let d = d.clone();
@@ -404,7 +404,7 @@ async fn converge_service(
     restart_after_dependency: bool,
 ) -> Result<(Vec<Event>, Vec<String>), ApiError> {
     let svc = &p.services[s];
-    let hash = convert::config_hash(svc);
+    let hash = berth_compose::config_hash(svc);
     let mut events = Vec::new();
     let mut warnings = Vec::new();
     let mut have: BTreeMap<u32, Arc<Ctr>> = existing.into_iter().collect();
@@ -425,7 +425,7 @@ async fn converge_service(
     }
     for n in 1..=want {
         let t = Instant::now();
-        let name = convert::container_name(&p.name, s, svc, n);
+        let name = berth_compose::container_name(&p.name, s, svc, n);
         let emit = |action: &str| o.progress.emit(ev("Container", &name, action, t));
         if let Some(c) = have.remove(&n) {
             let (old_hash, status) = {
@@ -568,7 +568,7 @@ async fn resolve_volumes_from(
                     "service {service}: volumes_from refers to undefined service {source}"
                 ))
             })?;
-            convert::container_name(&p.name, source, svc, 1)
+            berth_compose::container_name(&p.name, source, svc, 1)
         } else {
             source.to_string()
         };
@@ -634,7 +634,7 @@ async fn ensure_networks(
     changes: NetworkChanges,
 ) -> Result<(), ApiError> {
     for (key, net) in &p.networks {
-        let name = convert::network_name(p, key);
+        let name = berth_compose::network_name(p, key);
         let t = Instant::now();
         let existing = d.nets.netd.inspect(&name).await.ok();
         if net.external == Some(true) {
@@ -739,7 +739,7 @@ fn network_spec(
             mtu,
             labels,
         };
-        let hash = convert::hash_of(&(
+        let hash = berth_compose::hash_of(&(
             &spec.subnet,
             &spec.gateway,
             &spec.ip_range,
@@ -759,7 +759,7 @@ async fn ensure_volumes(
     progress: &Progress,
 ) -> Result<(), ApiError> {
     for (key, vol) in &p.volumes {
-        let name = convert::volume_name(p, key);
+        let name = berth_compose::volume_name(p, key);
         let t = Instant::now();
         let n = name.clone();
         let exists = d.volumes.with(move |v| Ok(v.get(&n).is_ok())).await?;

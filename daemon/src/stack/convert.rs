@@ -4,8 +4,8 @@
 use berth_compose::loader::model::{Port, Service};
 use berth_compose::loader::Project;
 use berth_compose::{
-    LABEL_FILES, LABEL_HASH, LABEL_NUMBER, LABEL_ONEOFF, LABEL_PROJECT, LABEL_SERVICE,
-    LABEL_WORKDIR,
+    config_hash, container_name, network_name, volume_name, LABEL_FILES, LABEL_HASH, LABEL_NUMBER,
+    LABEL_ONEOFF, LABEL_PROJECT, LABEL_SERVICE, LABEL_WORKDIR,
 };
 use berth_engine::container::{
     self as model, ContainerConfig, MountConfig, NetworkEndpoint, Resources, RestartPolicy,
@@ -218,47 +218,6 @@ pub fn project_warnings(p: &Project) -> Vec<String> {
         );
     }
     out
-}
-
-/// The service's config hash: what decides whether its containers are recreated.
-pub fn config_hash(svc: &Service) -> String {
-    hash_of(svc)
-}
-
-/// A stable digest of anything serializable (its JSON form).
-pub fn hash_of(v: &impl serde::Serialize) -> String {
-    let json = serde_json::to_vec(v).unwrap_or_default();
-    hex::encode(Sha256::digest(&json))
-}
-
-/// Compose's container name: `container_name`, else `project-service-N`.
-pub fn container_name(project: &str, service: &str, svc: &Service, number: u32) -> String {
-    svc.container_name
-        .clone()
-        .unwrap_or_else(|| format!("{project}-{service}-{number}"))
-}
-
-/// How many containers the service wants.
-pub fn replicas(svc: &Service) -> u32 {
-    svc.scale
-        .or(svc.deploy.as_ref().and_then(|d| d.replicas))
-        .unwrap_or(1)
-        .max(0) as u32
-}
-
-/// The real name of a project network (`name:` or `project_key`).
-pub fn network_name(p: &Project, key: &str) -> String {
-    p.networks
-        .get(key)
-        .and_then(|n| n.name.clone())
-        .unwrap_or_else(|| format!("{}_{key}", p.name))
-}
-
-pub fn volume_name(p: &Project, key: &str) -> String {
-    p.volumes
-        .get(key)
-        .and_then(|v| v.name.clone())
-        .unwrap_or_else(|| format!("{}_{key}", p.name))
 }
 
 /// Go-style durations as the loader normalizes them ("1m30s", "500ms") -> seconds.
