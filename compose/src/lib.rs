@@ -1,11 +1,33 @@
-//! berth: Compose stacks over a built-in container engine.
+//! berth-compose: the Compose Specification as a library.
 //!
-//! `loader` reads stack files into the normalized model; `cli` is the `berth` command line;
-//! `daemon` is the long-running process behind the API socket.
+//! It is: the loader (stack files -> the normalized [`Project`]: YAML, interpolation, `.env`,
+//! `include`, `extends`, merge, profiles, validation), the `config` rendering
+//! ([`Project::to_json`]), Compose's [`labels`] and [`naming`] (with the config hash), the dependency order services start in
+//! ([`levels()`]), and [`StackLoad`], the serializable "how to load this stack" the CLI hands
+//! the daemon.
+//!
+//! It is not: a container engine, a network manager or a daemon. It has no tokio, no
+//! berth-engine, no berth-netd, and needs no root, so anyone can load Compose files with it:
+//!
+//! ```no_run
+//! use berth_compose::{load, LoadOptions};
+//! let project = load(&LoadOptions {
+//!     files: vec!["compose.yaml".into()],
+//!     environment: std::env::vars().collect(),
+//!     ..LoadOptions::default()
+//! })?;
+//! println!("{}", serde_json::to_string_pretty(&project.to_json())?);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
-pub mod cli;
-pub mod client;
-pub mod daemon;
+pub mod labels;
+pub mod levels;
 pub mod loader;
-pub mod sealed;
-pub mod stack;
+pub mod naming;
+mod stack_load;
+
+pub use labels::*;
+pub use levels::levels;
+pub use loader::{load, LoadError, LoadOptions, Project, Service};
+pub use naming::{config_hash, container_name, hash_of, network_name, replicas, volume_name};
+pub use stack_load::StackLoad;

@@ -184,7 +184,7 @@ impl Berth {
 
     /// The prefix of this berth's iptables chains (its daemon's, derived from its root).
     pub fn chain_prefix(&self) -> String {
-        berth_compose::daemon::chain_prefix(&self.root)
+        berth_daemon::chain_prefix(&self.root)
     }
 
     pub fn daemon_pid(&self) -> i32 {

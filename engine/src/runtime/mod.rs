@@ -10,6 +10,7 @@ mod init;
 pub mod logs;
 pub mod procinfo;
 pub mod rootfs;
+pub mod sealed;
 pub mod shim;
 pub mod shim_lock;
 pub mod spec;

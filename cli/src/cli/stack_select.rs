@@ -4,9 +4,9 @@
 use super::stack::stack_load;
 use super::GlobalOpts;
 use crate::client::Client;
-use crate::loader::Project;
-use crate::stack::controller::levels;
-use crate::stack::convert::{LABEL_NUMBER, LABEL_ONEOFF, LABEL_PROJECT, LABEL_SERVICE};
+use berth_compose::levels;
+use berth_compose::loader::Project;
+use berth_compose::{LABEL_NUMBER, LABEL_ONEOFF, LABEL_PROJECT, LABEL_SERVICE};
 use serde_json::Value;
 use std::collections::HashSet;
 
@@ -47,7 +47,7 @@ impl Target {
                 name: name.clone(),
                 project: None,
             }),
-            (Err(e), None) => Err(anyhow::anyhow!("{}", e.message)),
+            (Err(e), None) => Err(anyhow::anyhow!("{e}")),
         }
     }
 

@@ -53,7 +53,7 @@ impl Client {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
-        let sock = crate::daemon::socket_path(&g.run_dir);
+        let sock = berth_daemon::socket_path(&g.run_dir);
         let c = Client { sock, rt };
         if c.rt.block_on(UnixStream::connect(&c.sock)).is_err() {
             c.start_daemon(g)?;
@@ -310,5 +310,5 @@ fn full(v: Vec<u8>) -> Body {
 
 /// Percent-encodes a query value.
 pub fn q(s: &str) -> String {
-    crate::daemon::http::encode(s)
+    berth_daemon::http::encode(s)
 }

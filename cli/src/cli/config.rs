@@ -1,8 +1,8 @@
 //! `berth config`: print the normalized project model.
 
 use super::GlobalOpts;
-use crate::loader::{self, LoadOptions, Project};
 use anyhow::Context;
+use berth_compose::loader::{self, LoadOptions, Project};
 use clap::Args;
 use std::io::{Read, Write};
 

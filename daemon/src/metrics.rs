@@ -33,9 +33,9 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-const LABEL_PROJECT: &str = crate::stack::convert::LABEL_PROJECT;
-const LABEL_SERVICE: &str = crate::stack::convert::LABEL_SERVICE;
-const LABEL_ONEOFF: &str = crate::stack::convert::LABEL_ONEOFF;
+const LABEL_PROJECT: &str = berth_compose::LABEL_PROJECT;
+const LABEL_SERVICE: &str = berth_compose::LABEL_SERVICE;
+const LABEL_ONEOFF: &str = berth_compose::LABEL_ONEOFF;
 
 /// Compose's labels as Prometheus label names: cAdvisor-style dashboards group by these.
 const PROM_PROJECT: &str = "com_docker_compose_project";

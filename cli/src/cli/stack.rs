@@ -3,7 +3,7 @@
 
 use super::GlobalOpts;
 use crate::client::{q, Client};
-use crate::daemon::StackLoad;
+use berth_compose::StackLoad;
 use clap::Args;
 use serde_json::{json, Value};
 use std::io::Read;
@@ -219,10 +219,7 @@ fn project_name(g: &GlobalOpts) -> anyhow::Result<String> {
         return Ok(p.clone());
     }
     let load = stack_load(g)?;
-    Ok(load
-        .load()
-        .map_err(|e| anyhow::anyhow!("{}", e.message))?
-        .name)
+    Ok(load.load().map_err(|e| anyhow::anyhow!("{e}"))?.name)
 }
 
 pub fn ps(g: &GlobalOpts, a: &PsArgs) -> anyhow::Result<i32> {
@@ -240,20 +237,20 @@ pub fn ps(g: &GlobalOpts, a: &PsArgs) -> anyhow::Result<i32> {
     let list: Vec<Value> = c.get(&format!("/containers?all={}", a.all as u8))?;
     let mine: Vec<&Value> = list
         .iter()
-        .filter(|x| x["Labels"][crate::stack::convert::LABEL_PROJECT] == project)
+        .filter(|x| x["Labels"][berth_compose::LABEL_PROJECT] == project)
         // One-off `run` containers are not the service's replicas: Compose's ps leaves them out.
-        .filter(|x| x["Labels"][crate::stack::convert::LABEL_ONEOFF] != "True")
+        .filter(|x| x["Labels"][berth_compose::LABEL_ONEOFF] != "True")
         .filter(|x| {
             a.filter_services.is_empty()
                 || a.filter_services
                     .iter()
-                    .any(|s| x["Labels"][crate::stack::convert::LABEL_SERVICE] == *s)
+                    .any(|s| x["Labels"][berth_compose::LABEL_SERVICE] == *s)
         })
         .collect();
     if a.services {
         let mut names: Vec<&str> = mine
             .iter()
-            .filter_map(|x| x["Labels"][crate::stack::convert::LABEL_SERVICE].as_str())
+            .filter_map(|x| x["Labels"][berth_compose::LABEL_SERVICE].as_str())
             .collect();
         names.sort();
         names.dedup();
@@ -287,7 +284,7 @@ pub fn ps(g: &GlobalOpts, a: &PsArgs) -> anyhow::Result<i32> {
             x["Names"][0].as_str().unwrap_or("").trim_start_matches('/'),
             x["Image"].as_str().unwrap_or(""),
             format!("\"{cmd}\""),
-            x["Labels"][crate::stack::convert::LABEL_SERVICE]
+            x["Labels"][berth_compose::LABEL_SERVICE]
                 .as_str()
                 .unwrap_or(""),
             x["Status"].as_str().unwrap_or(""),

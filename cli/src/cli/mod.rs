@@ -30,7 +30,7 @@ pub struct GlobalOpts {
     #[arg(
         long,
         env = "BERTH_ROOT",
-        default_value = crate::daemon::DEFAULT_ROOT,
+        default_value = berth_daemon::DEFAULT_ROOT,
         global = true
     )]
     pub root: PathBuf,

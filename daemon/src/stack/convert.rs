@@ -1,25 +1,18 @@
 //! One service replica of the loaded project -> the engine's container config, with Compose's
 //! names and labels. Keys berth does not honour yet come back as warnings, never silently.
 
-use crate::loader::model::{Port, Service};
-use crate::loader::Project;
+use berth_compose::loader::model::{Port, Service};
+use berth_compose::loader::Project;
+use berth_compose::{
+    config_hash, container_name, network_name, volume_name, LABEL_FILES, LABEL_HASH, LABEL_NUMBER,
+    LABEL_ONEOFF, LABEL_PROJECT, LABEL_SERVICE, LABEL_WORKDIR,
+};
 use berth_engine::container::{
     self as model, ContainerConfig, MountConfig, NetworkEndpoint, Resources, RestartPolicy,
 };
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-pub const LABEL_PROJECT: &str = "com.docker.compose.project";
-pub const LABEL_SERVICE: &str = "com.docker.compose.service";
-pub const LABEL_NUMBER: &str = "com.docker.compose.container-number";
-pub const LABEL_HASH: &str = "com.docker.compose.config-hash";
-pub const LABEL_ONEOFF: &str = "com.docker.compose.oneoff";
-pub const LABEL_WORKDIR: &str = "com.docker.compose.project.working_dir";
-pub const LABEL_FILES: &str = "com.docker.compose.project.config_files";
-pub const LABEL_NETWORK: &str = "com.docker.compose.network";
-pub const LABEL_VOLUME: &str = "com.docker.compose.volume";
-/// Docker's label on anonymous volumes (Engine 23+): `rm -v` and `down -v` remove those.
-pub const LABEL_ANONYMOUS: &str = "com.docker.volume.anonymous";
 /// Mount kind of an anonymous volume until the controller resolves it (`-nocopy` may follow).
 pub const ANONYMOUS_VOLUME: &str = "volume-anonymous";
 
@@ -225,47 +218,6 @@ pub fn project_warnings(p: &Project) -> Vec<String> {
         );
     }
     out
-}
-
-/// The service's config hash: what decides whether its containers are recreated.
-pub fn config_hash(svc: &Service) -> String {
-    hash_of(svc)
-}
-
-/// A stable digest of anything serializable (its JSON form).
-pub fn hash_of(v: &impl serde::Serialize) -> String {
-    let json = serde_json::to_vec(v).unwrap_or_default();
-    hex::encode(Sha256::digest(&json))
-}
-
-/// Compose's container name: `container_name`, else `project-service-N`.
-pub fn container_name(project: &str, service: &str, svc: &Service, number: u32) -> String {
-    svc.container_name
-        .clone()
-        .unwrap_or_else(|| format!("{project}-{service}-{number}"))
-}
-
-/// How many containers the service wants.
-pub fn replicas(svc: &Service) -> u32 {
-    svc.scale
-        .or(svc.deploy.as_ref().and_then(|d| d.replicas))
-        .unwrap_or(1)
-        .max(0) as u32
-}
-
-/// The real name of a project network (`name:` or `project_key`).
-pub fn network_name(p: &Project, key: &str) -> String {
-    p.networks
-        .get(key)
-        .and_then(|n| n.name.clone())
-        .unwrap_or_else(|| format!("{}_{key}", p.name))
-}
-
-pub fn volume_name(p: &Project, key: &str) -> String {
-    p.volumes
-        .get(key)
-        .and_then(|v| v.name.clone())
-        .unwrap_or_else(|| format!("{}_{key}", p.name))
 }
 
 /// Go-style durations as the loader normalizes them ("1m30s", "500ms") -> seconds.
@@ -732,7 +684,7 @@ mod tests {
     fn load(yaml: &str) -> (tempfile::TempDir, Project) {
         let d = tempfile::tempdir().unwrap();
         std::fs::write(d.path().join("compose.yaml"), yaml).unwrap();
-        let p = crate::loader::load(&crate::loader::LoadOptions {
+        let p = berth_compose::loader::load(&berth_compose::loader::LoadOptions {
             cwd: Some(d.path().to_path_buf()),
             interpolate: true,
             ..Default::default()

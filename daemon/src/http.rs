@@ -40,6 +40,14 @@ impl ApiError {
     }
 }
 
+/// A stack file that does not load is the caller's to fix: 400 with the loader's message
+/// (file, line and column).
+impl From<berth_compose::LoadError> for ApiError {
+    fn from(e: berth_compose::LoadError) -> Self {
+        ApiError::bad_request(e.to_string())
+    }
+}
+
 impl From<std::io::Error> for ApiError {
     fn from(e: std::io::Error) -> Self {
         ApiError::internal(e.to_string())

@@ -2,10 +2,10 @@
 //! (always, never, missing / if_not_present, build, daily, weekly, every_<duration>), or
 //! `up --pull` / `berth pull` overriding it, and `platform:` choosing from an image index.
 
-use crate::daemon::http::ApiError;
-use crate::daemon::images::ProgressFn;
-use crate::daemon::Daemon;
-use crate::loader::Project;
+use crate::http::ApiError;
+use crate::images::ProgressFn;
+use crate::Daemon;
+use berth_compose::loader::Project;
 use berth_engine::registry::Progress;
 use std::sync::Arc;
 

@@ -31,8 +31,8 @@ fn request(c: &Client, container: &str, op: FsOp) -> anyhow::Result<FsRequest> {
     })
 }
 
-fn helper(req: &FsRequest) -> anyhow::Result<(crate::sealed::SealedExe, Command)> {
-    let sealed = crate::sealed::SealedExe::create()?;
+fn helper(req: &FsRequest) -> anyhow::Result<(berth_engine::runtime::sealed::SealedExe, Command)> {
+    let sealed = berth_engine::runtime::sealed::SealedExe::create()?;
     let mut cmd = Command::new(sealed.path());
     cmd.arg("fs-helper")
         .arg(serde_json::to_string(req)?)

@@ -77,7 +77,7 @@ pub fn pull(g: &GlobalOpts, a: &PullArgs) -> anyhow::Result<i32> {
 /// `up`'s pull phase: what each service's pull_policy (or `--pull`) asks for, with progress.
 pub fn stack_pull_phase(
     c: &Client,
-    load: &crate::daemon::StackLoad,
+    load: &berth_compose::StackLoad,
     policy: Option<&str>,
 ) -> anyhow::Result<()> {
     let body = json!({ "load": load, "policy": policy });

@@ -2,7 +2,7 @@
 
 use super::GlobalOpts;
 use crate::client::Client;
-use crate::daemon::{self, DaemonOptions};
+use berth_daemon::{self as daemon, DaemonOptions};
 use clap::{Args, Subcommand};
 use serde_json::Value;
 

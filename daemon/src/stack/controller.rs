@@ -3,13 +3,14 @@
 //! start in dependency order, a level of independent services at a time in parallel; stop in
 //! reverse. Only containers whose config hash changed are recreated.
 
-use super::convert::{
-    self, LABEL_HASH, LABEL_NETWORK, LABEL_NUMBER, LABEL_PROJECT, LABEL_SERVICE, LABEL_VOLUME,
+use super::convert;
+use crate::containers::Ctr;
+use crate::http::ApiError;
+use crate::Daemon;
+use berth_compose::loader::Project;
+use berth_compose::{
+    levels, LABEL_HASH, LABEL_NETWORK, LABEL_NUMBER, LABEL_PROJECT, LABEL_SERVICE, LABEL_VOLUME,
 };
-use crate::daemon::containers::Ctr;
-use crate::daemon::http::ApiError;
-use crate::daemon::Daemon;
-use crate::loader::Project;
 use berth_engine::container::{ContainerConfig, Status};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -101,7 +102,7 @@ async fn observed(d: &Daemon, project: &str) -> HashMap<String, Vec<(u32, Arc<Ct
         if r.config.labels.get(LABEL_PROJECT).map(String::as_str) != Some(project)
             || r.config
                 .labels
-                .get(convert::LABEL_ONEOFF)
+                .get(berth_compose::LABEL_ONEOFF)
                 .map(String::as_str)
                 == Some("True")
         {
@@ -125,46 +126,6 @@ async fn observed(d: &Daemon, project: &str) -> HashMap<String, Vec<(u32, Arc<Ct
     for v in out.values_mut() {
         v.sort_by_key(|(n, _)| *n);
     }
-    out
-}
-
-/// Services grouped in dependency levels: level 0 depends on nothing selected.
-pub fn levels(p: &Project, selected: &HashSet<String>) -> Vec<Vec<String>> {
-    let mut depth: HashMap<String, usize> = HashMap::new();
-    fn visit(p: &Project, s: &str, depth: &mut HashMap<String, usize>, guard: usize) -> usize {
-        if let Some(d) = depth.get(s) {
-            return *d;
-        }
-        let deps: Vec<String> = p
-            .services
-            .get(s)
-            .map(|svc| svc.depends_on.keys().cloned().collect())
-            .unwrap_or_default();
-        // The loader rejects cycles; the guard only keeps a malformed project from recursing forever.
-        let d = if guard > 1000 {
-            0
-        } else {
-            deps.iter()
-                .filter(|x| p.services.contains_key(*x))
-                .map(|x| visit(p, x, depth, guard + 1) + 1)
-                .max()
-                .unwrap_or(0)
-        };
-        depth.insert(s.to_string(), d);
-        d
-    }
-    let mut out: Vec<Vec<String>> = Vec::new();
-    for s in p.services.keys() {
-        if !selected.contains(s) {
-            continue;
-        }
-        let d = visit(p, s, &mut depth, 0);
-        if out.len() <= d {
-            out.resize(d + 1, Vec::new());
-        }
-        out[d].push(s.clone());
-    }
-    out.retain(|l| !l.is_empty());
     out
 }
 
@@ -254,7 +215,7 @@ pub async fn up(d: &Arc<Daemon>, p: &Project, o: &UpOptions) -> Result<Outcome, 
                 .scale
                 .get(&s)
                 .copied()
-                .unwrap_or_else(|| convert::replicas(&svc));
+                .unwrap_or_else(|| berth_compose::replicas(&svc));
             d.metrics.set_desired_replicas(&p.name, &s, want);
             let existing = observed.remove(&s).unwrap_or_default();
             let d = d.clone();
@@ -443,7 +404,7 @@ async fn converge_service(
     restart_after_dependency: bool,
 ) -> Result<(Vec<Event>, Vec<String>), ApiError> {
     let svc = &p.services[s];
-    let hash = convert::config_hash(svc);
+    let hash = berth_compose::config_hash(svc);
     let mut events = Vec::new();
     let mut warnings = Vec::new();
     let mut have: BTreeMap<u32, Arc<Ctr>> = existing.into_iter().collect();
@@ -464,7 +425,7 @@ async fn converge_service(
     }
     for n in 1..=want {
         let t = Instant::now();
-        let name = convert::container_name(&p.name, s, svc, n);
+        let name = berth_compose::container_name(&p.name, s, svc, n);
         let emit = |action: &str| o.progress.emit(ev("Container", &name, action, t));
         if let Some(c) = have.remove(&n) {
             let (old_hash, status) = {
@@ -560,7 +521,7 @@ async fn resolve_volumes(d: &Daemon, cfg: &mut ContainerConfig) -> Result<(), Ap
         let mut labels = BTreeMap::new();
         if m.kind.starts_with(convert::ANONYMOUS_VOLUME) {
             labels.insert(LABEL_PROJECT.to_string(), project.clone());
-            labels.insert(convert::LABEL_ANONYMOUS.to_string(), String::new());
+            labels.insert(berth_compose::LABEL_ANONYMOUS.to_string(), String::new());
         }
         let target = m.target.clone();
         let layers = layers.clone();
@@ -607,7 +568,7 @@ async fn resolve_volumes_from(
                     "service {service}: volumes_from refers to undefined service {source}"
                 ))
             })?;
-            convert::container_name(&p.name, source, svc, 1)
+            berth_compose::container_name(&p.name, source, svc, 1)
         } else {
             source.to_string()
         };
@@ -673,7 +634,7 @@ async fn ensure_networks(
     changes: NetworkChanges,
 ) -> Result<(), ApiError> {
     for (key, net) in &p.networks {
-        let name = convert::network_name(p, key);
+        let name = berth_compose::network_name(p, key);
         let t = Instant::now();
         let existing = d.nets.netd.inspect(&name).await.ok();
         if net.external == Some(true) {
@@ -734,7 +695,7 @@ async fn ensure_networks(
 fn network_spec(
     p: &Project,
     key: &str,
-    net: &crate::loader::model::Network,
+    net: &berth_compose::loader::model::Network,
     name: &str,
 ) -> Result<berth_netd::NetworkSpec, ApiError> {
     {
@@ -778,7 +739,7 @@ fn network_spec(
             mtu,
             labels,
         };
-        let hash = convert::hash_of(&(
+        let hash = berth_compose::hash_of(&(
             &spec.subnet,
             &spec.gateway,
             &spec.ip_range,
@@ -798,7 +759,7 @@ async fn ensure_volumes(
     progress: &Progress,
 ) -> Result<(), ApiError> {
     for (key, vol) in &p.volumes {
-        let name = convert::volume_name(p, key);
+        let name = berth_compose::volume_name(p, key);
         let t = Instant::now();
         let n = name.clone();
         let exists = d.volumes.with(move |v| Ok(v.get(&n).is_ok())).await?;
@@ -1055,7 +1016,7 @@ pub async fn create_oneoff(
         .clone()
         .unwrap_or_else(|| format!("{}-{service}-run-{}", p.name, hex::encode(suffix)));
     cfg.labels
-        .insert(convert::LABEL_ONEOFF.into(), "True".into());
+        .insert(berth_compose::LABEL_ONEOFF.into(), "True".into());
     cfg.labels.remove(LABEL_NUMBER);
     if o.command.is_some() {
         cfg.cmd = o.command.clone();

@@ -49,7 +49,7 @@ impl EventBus {
     pub fn emit_stack(&self, action: &str, project: &str, error: &str) {
         let mut labels = BTreeMap::new();
         labels.insert(
-            crate::stack::convert::LABEL_PROJECT.to_string(),
+            berth_compose::LABEL_PROJECT.to_string(),
             project.to_string(),
         );
         if !error.is_empty() {

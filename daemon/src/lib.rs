@@ -1,12 +1,21 @@
-//! The berth daemon: API server on a root-only unix socket, container manager, and (as they
-//! land) networks, stacks, file watches and metrics.
+//! berth-daemon: the long-running process behind the API socket.
+//!
+//! It is: the HTTP API on a root-only unix socket (`api*`), the container manager and its
+//! supervision (`containers`, `health`, `reaper`), networks over berth-netd (`networks`),
+//! volumes, images and registry glue (`images`, `stack::pull`), the stack registry with its
+//! reconcile loops and file watches (`stacks`, `watch`), the controller that converges a
+//! loaded Compose project (`stack`), and Prometheus metrics (`metrics`, `exposition`).
+//!
+//! It is not: the Compose loader (berth-compose), the engine that makes containers
+//! (berth-engine), the network plumbing (berth-netd) or the command line (berth-cli). Only
+//! the `berth` binary depends on it: [`run`] is `berth daemon`; [`socket_path`],
+//! [`DEFAULT_ROOT`] and [`http::encode`] are what the CLI's client shares with it.
 
 mod api;
 mod api_commit;
 mod api_networks;
 mod api_registry;
 mod api_stacks;
-pub use api_stacks::StackLoad;
 pub mod containers;
 pub mod events;
 mod exposition;
@@ -17,6 +26,7 @@ pub mod metrics;
 mod names;
 pub mod networks;
 mod reaper;
+pub mod stack;
 mod stacks;
 pub mod volumes;
 mod watch;
@@ -112,7 +122,7 @@ async fn serve(opts: DaemonOptions) -> anyhow::Result<()> {
     tokio::task::spawn_blocking(|| {
         let _ = berth_engine::container::seccomp_filter(&Default::default());
     });
-    let sealed = crate::sealed::SealedExe::create()
+    let sealed = berth_engine::runtime::sealed::SealedExe::create()
         .map_err(|e| anyhow::anyhow!("copying the berth binary into a sealed memfd: {e}"))?;
     let images = Arc::new(
         Images::open(&opts.root, &opts.insecure_registries)

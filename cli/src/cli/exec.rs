@@ -48,7 +48,7 @@ pub fn run(c: &Client, a: &ExecArgs) -> anyhow::Result<i32> {
     }
     req.tty = a.tty;
     req.interactive = a.interactive;
-    let sealed = crate::sealed::SealedExe::create()?;
+    let sealed = berth_engine::runtime::sealed::SealedExe::create()?;
     let mut cmd = std::process::Command::new(sealed.path());
     cmd.arg("exec-helper").arg(serde_json::to_string(&req)?);
     if !a.interactive {

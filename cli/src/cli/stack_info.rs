@@ -156,7 +156,7 @@ pub fn events(g: &GlobalOpts, a: &EventsArgs) -> anyhow::Result<i32> {
     let services = a.services.clone();
     let json = a.json;
     let mut out = JsonLines::new(|e: Value| {
-        let service = e["labels"][crate::stack::convert::LABEL_SERVICE]
+        let service = e["labels"][berth_compose::LABEL_SERVICE]
             .as_str()
             .unwrap_or("");
         if !services.is_empty() && !services.iter().any(|s| s == service) {

@@ -3,47 +3,12 @@
 
 use super::http::{self, ApiError, ApiResult};
 use super::Daemon;
-use crate::loader::{self, LoadOptions, Project};
 use crate::stack::controller::{self, DownOptions, Outcome, Progress, RunOptions, UpOptions};
-use crate::stack::convert::{LABEL_FILES, LABEL_PROJECT, LABEL_WORKDIR};
-use indexmap::IndexMap;
-use serde::{Deserialize, Serialize};
+use berth_compose::{StackLoad, LABEL_FILES, LABEL_PROJECT, LABEL_WORKDIR};
+use serde::Deserialize;
 use serde_json::json;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::Arc;
-
-/// How to load a stack: the CLI's global options, environment and directory.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(default)]
-pub struct StackLoad {
-    pub files: Vec<String>,
-    pub stdin: Option<String>,
-    pub project_name: Option<String>,
-    pub project_directory: Option<PathBuf>,
-    pub env_files: Vec<PathBuf>,
-    pub profiles: Vec<String>,
-    pub environment: IndexMap<String, String>,
-    pub cwd: Option<PathBuf>,
-}
-
-impl StackLoad {
-    pub fn load(&self) -> Result<Project, ApiError> {
-        let opts = LoadOptions {
-            files: self.files.clone(),
-            stdin: self.stdin.clone(),
-            project_name: self.project_name.clone(),
-            project_directory: self.project_directory.clone(),
-            env_files: self.env_files.clone(),
-            profiles: self.profiles.clone(),
-            environment: self.environment.clone(),
-            cwd: self.cwd.clone(),
-            interpolate: true,
-            prune_unused: true,
-        };
-        loader::load(&opts).map_err(|e| ApiError::bad_request(e.to_string()))
-    }
-}
 
 #[derive(Debug, Deserialize)]
 struct UpRequest {
@@ -155,7 +120,7 @@ pub async fn route(
             let (name, project) = match (project, req.project) {
                 (Ok(Some(p)), _) => (p.name.clone(), Some(p)),
                 (_, Some(name)) => (name, None),
-                (Err(e), None) => return Err(e),
+                (Err(e), None) => return Err(e.into()),
                 (Ok(None), None) => return Err(ApiError::bad_request("down needs a project")),
             };
             // Forgotten first, so no reconcile pass brings anything back while it goes.
@@ -216,7 +181,7 @@ pub async fn route(
 /// created, what is stopped is started; nothing is recreated, no network is made again, and
 /// the stack's record (what `up` asked for) stays as it is.
 async fn one_off_dependencies(d: &Arc<Daemon>, running: StackLoad, req: UpRequest) -> ApiResult {
-    let project = tokio::task::spawn_blocking(move || running.load())
+    let project = tokio::task::spawn_blocking(move || running.load().map_err(ApiError::from))
         .await
         .map_err(|e| ApiError::internal(e.to_string()))??;
     let mut o = req.options;

@@ -9,12 +9,12 @@
 //! are left alone. A file that no longer loads changes nothing; the error is kept for
 //! `berth ls`/`ps`, published as a stack event and logged, until a later edit fixes it.
 
-use super::api_stacks::StackLoad;
 use super::http::ApiError;
 use super::watch::FileWatch;
 use super::Daemon;
 use crate::stack::controller::{self, UpOptions};
-use crate::stack::convert::LABEL_PROJECT;
+use berth_compose::StackLoad;
+use berth_compose::LABEL_PROJECT;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -262,7 +262,7 @@ impl Stacks {
 
     /// Points the stack's watch (if it has one) at the files `p` was loaded from: every
     /// -f file, .env, env_file, include and extends file.
-    pub async fn watch_project(&self, p: &crate::loader::Project) {
+    pub async fn watch_project(&self, p: &berth_compose::loader::Project) {
         let mut files: Vec<PathBuf> = p.files_read().to_vec();
         // A .env that does not exist yet counts once it is created.
         files.push(p.working_dir.join(".env"));
@@ -366,7 +366,7 @@ async fn reconcile(d: &Arc<Daemon>, name: &str, cancelled: &watch::Receiver<bool
     let started = std::time::Instant::now();
     let loaded = tokio::task::spawn_blocking({
         let load = rec.load.clone();
-        move || load.load()
+        move || load.load().map_err(ApiError::from)
     })
     .await
     .unwrap_or_else(|e| Err(ApiError::internal(e.to_string())));

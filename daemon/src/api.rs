@@ -140,8 +140,7 @@ async fn remove_anonymous_volumes(
     d.volumes
         .with(move |store| {
             for v in store.list() {
-                if v.labels
-                    .contains_key(crate::stack::convert::LABEL_ANONYMOUS)
+                if v.labels.contains_key(berth_compose::LABEL_ANONYMOUS)
                     && sources.contains(&store.data_path(&v.name)?)
                 {
                     store.remove(&v.name)?;

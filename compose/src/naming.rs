@@ -1,0 +1,47 @@
+//! Compose's names and the config hash: what the containers, networks and volumes of a
+//! project are called, how many replicas a service wants, and the digest that decides
+//! whether a container is recreated. Compose and `docker ps` see the same names.
+
+use crate::loader::{Project, Service};
+use sha2::{Digest, Sha256};
+
+/// The service's config hash: what decides whether its containers are recreated.
+pub fn config_hash(svc: &Service) -> String {
+    hash_of(svc)
+}
+
+/// A stable digest of anything serializable (its JSON form).
+pub fn hash_of(v: &impl serde::Serialize) -> String {
+    let json = serde_json::to_vec(v).unwrap_or_default();
+    hex::encode(Sha256::digest(&json))
+}
+
+/// Compose's container name: `container_name`, else `project-service-N`.
+pub fn container_name(project: &str, service: &str, svc: &Service, number: u32) -> String {
+    svc.container_name
+        .clone()
+        .unwrap_or_else(|| format!("{project}-{service}-{number}"))
+}
+
+/// How many containers the service wants.
+pub fn replicas(svc: &Service) -> u32 {
+    svc.scale
+        .or(svc.deploy.as_ref().and_then(|d| d.replicas))
+        .unwrap_or(1)
+        .max(0) as u32
+}
+
+/// The real name of a project network (`name:` or `project_key`).
+pub fn network_name(p: &Project, key: &str) -> String {
+    p.networks
+        .get(key)
+        .and_then(|n| n.name.clone())
+        .unwrap_or_else(|| format!("{}_{key}", p.name))
+}
+
+pub fn volume_name(p: &Project, key: &str) -> String {
+    p.volumes
+        .get(key)
+        .and_then(|v| v.name.clone())
+        .unwrap_or_else(|| format!("{}_{key}", p.name))
+}
