@@ -9,7 +9,8 @@ use crate::http::ApiError;
 use crate::Daemon;
 use berth_compose::loader::Project;
 use berth_compose::{
-    levels, LABEL_HASH, LABEL_NETWORK, LABEL_NUMBER, LABEL_PROJECT, LABEL_SERVICE, LABEL_VOLUME,
+    levels, replica_action, ReplicaAction, ReplicaPolicy, ReplicaState, LABEL_HASH, LABEL_NETWORK,
+    LABEL_NUMBER, LABEL_PROJECT, LABEL_SERVICE, LABEL_VOLUME,
 };
 use berth_engine::container::{ContainerConfig, Status};
 use serde::{Deserialize, Serialize};
@@ -394,6 +395,16 @@ pub async fn wait_ready(d: &Daemon, p: &Project, o: &UpOptions) -> Result<(), Ap
     Ok(())
 }
 
+/// The engine's status as the planner sees it.
+fn replica_state(status: Status) -> ReplicaState {
+    match status {
+        Status::Running => ReplicaState::Running,
+        Status::Paused => ReplicaState::Paused,
+        Status::Restarting => ReplicaState::Restarting,
+        _ => ReplicaState::Stopped,
+    }
+}
+
 async fn converge_service(
     d: &Arc<Daemon>,
     p: &Project,
@@ -423,20 +434,40 @@ async fn converge_service(
             .map_err(ApiError::bad_request)?
             .1;
     }
+    let policy = ReplicaPolicy {
+        force_recreate: o.force_recreate,
+        no_recreate: o.no_recreate,
+        no_start: o.no_start,
+        keep_stopped: o.keep_stopped,
+    };
     for n in 1..=want {
         let t = Instant::now();
         let name = berth_compose::container_name(&p.name, s, svc, n);
         let emit = |action: &str| o.progress.emit(ev("Container", &name, action, t));
-        if let Some(c) = have.remove(&n) {
-            let (old_hash, status) = {
+        let existing = have.remove(&n);
+        let observed = match &existing {
+            Some(c) => {
                 let r = c.rec.lock().await;
-                (
-                    r.config.labels.get(LABEL_HASH).cloned().unwrap_or_default(),
-                    r.state.status,
-                )
-            };
-            let changed = old_hash != hash;
-            if (changed || o.force_recreate) && !o.no_recreate {
+                let hash = r.config.labels.get(LABEL_HASH).cloned().unwrap_or_default();
+                Some((hash, replica_state(r.state.status)))
+            }
+            None => None,
+        };
+        let observed_ref = observed.as_ref().map(|(h, st)| (h.as_str(), *st));
+        let action = replica_action(&hash, observed_ref, policy, restart_after_dependency);
+        match (action, existing) {
+            (ReplicaAction::Create { start }, _) => {
+                let cfg = config(n).await?;
+                emit("Creating");
+                let c = d.containers.create(cfg).await?;
+                events.push(emit("Created"));
+                if start {
+                    emit("Starting");
+                    d.containers.start(&c, false).await?;
+                    events.push(emit("Started"));
+                }
+            }
+            (ReplicaAction::Recreate { start, .. }, Some(c)) => {
                 emit("Recreate");
                 // The old container's anonymous volumes carry over: the new one mounts the
                 // same (per replica and target) volume, as Compose hands them on.
@@ -447,42 +478,26 @@ async fn converge_service(
                 d.containers.remove(&c, true).await?;
                 let c = d.containers.create(cfg).await?;
                 events.push(emit("Recreated"));
-                if !o.no_start {
+                if start {
                     emit("Starting");
                     d.containers.start(&c, false).await?;
                     events.push(emit("Started"));
                 }
-            } else if !o.no_start
-                && !matches!(
-                    status,
-                    Status::Running | Status::Paused | Status::Restarting
-                )
-            {
-                if o.keep_stopped {
-                    continue;
-                }
+            }
+            (ReplicaAction::Start, Some(c)) => {
                 emit("Starting");
                 d.containers.start(&c, false).await?;
                 events.push(emit("Started"));
-            } else if restart_after_dependency && status == Status::Running {
-                // depends_on.restart: the dependency was updated, so this service restarts.
+            }
+            (ReplicaAction::Restart, Some(c)) => {
                 emit("Restarting");
                 d.containers.stop(&c, o.timeout).await?;
                 d.containers.start(&c, false).await?;
                 events.push(emit("Restarted"));
-            } else {
-                events.push(emit("Running"));
             }
-        } else {
-            let cfg = config(n).await?;
-            emit("Creating");
-            let c = d.containers.create(cfg).await?;
-            events.push(emit("Created"));
-            if !o.no_start {
-                emit("Starting");
-                d.containers.start(&c, false).await?;
-                events.push(emit("Started"));
-            }
+            (ReplicaAction::LeaveStopped, _) => continue,
+            // The planner acts on a container only when it saw one: (_, None) is Keep's.
+            (ReplicaAction::Keep, _) | (_, None) => events.push(emit("Running")),
         }
     }
     // Scale down: the highest numbers go.
