@@ -9,8 +9,9 @@ use crate::http::ApiError;
 use crate::Daemon;
 use berth_compose::loader::Project;
 use berth_compose::{
-    levels, replica_action, ReplicaAction, ReplicaPolicy, ReplicaState, LABEL_HASH, LABEL_NETWORK,
-    LABEL_NUMBER, LABEL_PROJECT, LABEL_SERVICE, LABEL_VOLUME,
+    levels, replica_action, Observed, ObservedReplica, ReplicaAction, ReplicaPolicy, ReplicaState,
+    Step, UpPlanOptions, LABEL_HASH, LABEL_NETWORK, LABEL_NUMBER, LABEL_PROJECT, LABEL_SERVICE,
+    LABEL_VOLUME,
 };
 use berth_engine::container::{ContainerConfig, Status};
 use serde::{Deserialize, Serialize};
@@ -255,6 +256,72 @@ pub async fn up(d: &Arc<Daemon>, p: &Project, o: &UpOptions) -> Result<Outcome, 
     out.warnings.sort();
     out.warnings.dedup();
     Ok(out)
+}
+
+/// `up --dry-run`: the steps `up` would take, from what exists now; nothing is changed.
+/// Errors `up` would stop at before acting (an unknown service, a missing external network
+/// or volume, an unsupported network driver) are the plan's errors too. Images are neither
+/// checked nor pulled.
+pub async fn plan(d: &Daemon, p: &Project, o: &UpOptions) -> Result<Vec<Step>, ApiError> {
+    let selected = selection(p, o)?;
+    let mut seen = Observed::default();
+    for (service, replicas) in observed(d, &p.name).await {
+        let mut list = Vec::new();
+        for (number, c) in replicas {
+            let r = c.rec.lock().await;
+            list.push(ObservedReplica {
+                number,
+                name: r.config.name.clone(),
+                config_hash: r.config.labels.get(LABEL_HASH).cloned().unwrap_or_default(),
+                state: replica_state(r.state.status),
+            });
+        }
+        seen.containers.insert(service, list);
+    }
+    for (key, net) in &p.networks {
+        let name = berth_compose::network_name(p, key);
+        let existing = d.nets.netd.inspect(&name).await.ok();
+        if net.external == Some(true) {
+            if existing.is_none() {
+                return Err(ApiError::not_found(format!(
+                    "network {name} declared as external, but could not be found"
+                )));
+            }
+            continue;
+        }
+        let spec = network_spec(p, key, net, &name)?;
+        let Some(info) = existing else { continue };
+        seen.networks.insert(name.clone());
+        // As ensure_networks decides: only a network of this stack with a recorded hash.
+        let ours = info.labels.get(LABEL_PROJECT) == Some(&p.name);
+        let recorded = info.labels.get(LABEL_HASH);
+        if ours && recorded.is_some() && recorded != spec.labels.get(LABEL_HASH) && !o.as_running {
+            seen.networks_changed.insert(name);
+        }
+    }
+    for (key, vol) in &p.volumes {
+        let name = berth_compose::volume_name(p, key);
+        let n = name.clone();
+        if d.volumes.with(move |v| Ok(v.get(&n).is_ok())).await? {
+            seen.volumes.insert(name);
+        } else if vol.external == Some(true) {
+            return Err(ApiError::not_found(format!(
+                "external volume \"{name}\" not found"
+            )));
+        }
+    }
+    let options = UpPlanOptions {
+        selected,
+        scale: o.scale.clone(),
+        remove_orphans: o.remove_orphans,
+        policy: ReplicaPolicy {
+            force_recreate: o.force_recreate,
+            no_recreate: o.no_recreate,
+            no_start: o.no_start,
+            keep_stopped: o.keep_stopped,
+        },
+    };
+    Ok(berth_compose::plan_up(p, &options, &seen))
 }
 
 /// Runs a wait that a stack going down must be able to cut short.
