@@ -3,7 +3,8 @@
 //! It is: the loader (stack files -> the normalized [`Project`]: YAML, interpolation, `.env`,
 //! `include`, `extends`, merge, profiles, validation), the `config` rendering
 //! ([`Project::to_json`]), Compose's [`labels`] and [`naming`] (with the config hash), the dependency order services start in
-//! ([`levels()`]), and [`StackLoad`], the serializable "how to load this stack" the CLI hands
+//! ([`levels()`]), the planner ([`plan`]: desired against observed -> the steps `up`
+//! takes, with their reasons), and [`StackLoad`], the serializable "how to load this stack" the CLI hands
 //! the daemon.
 //!
 //! It is not: a container engine, a network manager or a daemon. It has no tokio, no
@@ -24,10 +25,15 @@ pub mod labels;
 pub mod levels;
 pub mod loader;
 pub mod naming;
+pub mod plan;
 mod stack_load;
 
 pub use labels::*;
 pub use levels::levels;
 pub use loader::{load, LoadError, LoadOptions, Project, Service};
 pub use naming::{config_hash, container_name, hash_of, network_name, replicas, volume_name};
+pub use plan::{
+    plan_up, replica_action, Observed, ObservedReplica, RecreateReason, ReplicaAction,
+    ReplicaPolicy, ReplicaState, Step, UpPlanOptions,
+};
 pub use stack_load::StackLoad;

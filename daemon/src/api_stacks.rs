@@ -28,6 +28,9 @@ struct UpRequest {
     /// [`one_off_dependencies`]), never reconfigured from the caller's files and environment.
     #[serde(default)]
     for_run: bool,
+    /// `up --dry-run`: answer the plan (the steps `up` would take) and change nothing.
+    #[serde(default)]
+    dry_run: bool,
 }
 
 fn yes() -> bool {
@@ -85,6 +88,9 @@ pub async fn route(
         (&Method::POST, ["up"]) => {
             let req: UpRequest = serde_json::from_slice(&body).map_err(|_| parse("up"))?;
             let project = req.load.load()?;
+            if req.dry_run {
+                return http::json(&controller::plan(d, &project, &req.options).await?);
+            }
             if req.for_run {
                 if let Some(running) = d.stacks.load_of(&project.name).await {
                     return one_off_dependencies(d, running, req).await;

@@ -56,6 +56,9 @@ pub struct UpArgs {
     /// Don't watch the stack's files (by default the daemon converges on every saved edit)
     #[arg(long)]
     pub no_watch: bool,
+    /// Print the steps `up` would take (with the reason for each) and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
     /// Use this timeout in seconds for container shutdown when attached or when containers
     /// are already running
     #[arg(short = 't', long)]
@@ -156,6 +159,30 @@ pub(super) fn post_with_progress(c: &Client, path: &str, mut body: Value) -> any
     Ok(outcome)
 }
 
+/// `up --dry-run`: one line per step, as Compose's dry run marks them; images are not part
+/// of the plan (`up` pulls per pull_policy first).
+fn print_plan(plan: &Value) {
+    let steps = plan.as_array().map(Vec::as_slice).unwrap_or_default();
+    let width = steps
+        .iter()
+        .map(|s| s["kind"].as_str().unwrap_or("").len() + s["name"].as_str().unwrap_or("").len())
+        .max()
+        .unwrap_or(0);
+    for s in steps {
+        let (kind, name) = (
+            s["kind"].as_str().unwrap_or(""),
+            s["name"].as_str().unwrap_or(""),
+        );
+        let subject = format!("{kind} {name}");
+        println!(
+            "DRY-RUN MODE -  {subject:<w$}  {:<8}  {}",
+            s["action"].as_str().unwrap_or(""),
+            s["reason"].as_str().unwrap_or(""),
+            w = width + 1
+        );
+    }
+}
+
 pub fn up(g: &GlobalOpts, a: &UpArgs) -> anyhow::Result<i32> {
     let load = stack_load(g)?;
     let mut scale = serde_json::Map::new();
@@ -171,16 +198,25 @@ pub fn up(g: &GlobalOpts, a: &UpArgs) -> anyhow::Result<i32> {
         );
     }
     let c = Client::connect(g)?;
+    let options = json!({
+        "services": a.services, "force_recreate": a.force_recreate, "no_recreate": a.no_recreate,
+        "remove_orphans": a.remove_orphans, "no_start": a.no_start, "no_deps": a.no_deps, "scale": scale,
+        "wait": a.wait, "wait_timeout": a.wait_timeout, "timeout": a.timeout,
+    });
+    if a.dry_run {
+        let plan = c.post(
+            "/stacks/up",
+            Some(&json!({ "load": load, "options": options, "dry_run": true })),
+        )?;
+        print_plan(&plan);
+        return Ok(0);
+    }
     // The pull phase streams its progress here; `up` itself then only finds the images.
     super::registry::stack_pull_phase(&c, &load, a.pull.as_deref())?;
     let body = json!({
         "load": load,
         "pull": "missing",
-        "options": {
-            "services": a.services, "force_recreate": a.force_recreate, "no_recreate": a.no_recreate,
-            "remove_orphans": a.remove_orphans, "no_start": a.no_start, "no_deps": a.no_deps, "scale": scale,
-            "wait": a.wait, "wait_timeout": a.wait_timeout, "timeout": a.timeout,
-        },
+        "options": options,
         "watch": !a.no_watch,
     });
     post_with_progress(&c, "/stacks/up", body)?;
