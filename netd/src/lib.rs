@@ -1100,12 +1100,16 @@ impl Netd {
     /// every removal wait out an RCU grace period (unregister_netdevice -> synchronize_net,
     /// ~10-20 ms a device).
     pub async fn release_container(&self, container_id: &str) -> Result<()> {
+        let mut host_ends = Vec::new();
         let (staged, rules) = {
             let mut state = self.state.lock().await;
             let had_ports = state.published.remove(container_id).is_some();
             let mut changed = had_ports;
             for n in state.networks.values_mut() {
-                changed |= n.endpoints.remove(container_id).is_some();
+                if let Some(ep) = n.endpoints.remove(container_id) {
+                    host_ends.push(ep.host_ifname);
+                    changed = true;
+                }
             }
             if changed {
                 self.refresh_all_dns(&state);
@@ -1127,6 +1131,12 @@ impl Netd {
                 .map_err(ctx("save netd state", e_store))?;
         }
         rules?;
+        // The pairs would go with the container's namespace, but only once its last
+        // reference is dropped, which the kernel does from a work queue (seconds behind under
+        // load) or later if anything still holds it. Docker's bridge driver deletes the host
+        // end itself too. In the background: each deletion waits out an RCU grace period,
+        // which `down` need not wait for.
+        self.host.delete_in_background(host_ends);
         match self.remove_netns(container_id).await {
             Ok(()) => Ok(()),
             // A container without a namespace of its own (host, none, container:X).

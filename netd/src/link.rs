@@ -220,6 +220,26 @@ impl Netlink {
         }
     }
 
+    /// Deletes the links named `names` (those still there) from a task of its own.
+    pub fn delete_in_background(&self, names: Vec<String>) {
+        if names.is_empty() {
+            return;
+        }
+        let handle = self.handle.clone();
+        tokio::spawn(async move {
+            for name in names {
+                let mut found = handle.link().get().match_name(name.clone()).execute();
+                if let Ok(Some(link)) = found.try_next().await {
+                    if let Err(e) = handle.link().del(link.header.index).execute().await {
+                        if errno(&e) != Some(libc::ENODEV) {
+                            tracing::debug!(link = %name, error = %e, "deleting a released veth");
+                        }
+                    }
+                }
+            }
+        });
+    }
+
     /// Creates a veth pair, enslaves `host` to the bridge and moves `peer` into `netns`.
     /// One RTM_NEWLINK: the host end `host` (up, `mtu`, on `bridge`) and its peer created
     /// directly inside the namespace at `netns` as `peer`, with `mtu` and `mac`. Creating the
