@@ -74,6 +74,8 @@ fn missing(programs: impl Iterator<Item = &'static str>) -> Vec<&'static str> {
     programs
         .filter(|p| match *p {
             "busybox" => !Path::new("/bin/busybox").exists(),
+            // A file the build needs (a static library), named by its path.
+            p if p.starts_with('/') => !Path::new(p).exists(),
             p => !on_path(p),
         })
         .collect()
