@@ -36,13 +36,18 @@ pub async fn route(d: Arc<Daemon>, req: Request<Incoming>) -> ApiResult {
         (&Method::GET, ["events"]) => super::api_stacks::events(&d, q.get("project")).await,
         (&Method::POST, ["containers"]) => {
             let cfg: ContainerConfig = read_json(req).await?;
-            let c = d.containers.create(cfg).await?;
+            let c = super::api_volumes::create_container(&d, cfg).await?;
             http::json(&json!({ "Id": c.id }))
         }
         (_, ["stacks", rest @ ..]) => {
             let rest: Vec<&str> = rest.to_vec();
             let body = read_body(req).await?;
             super::api_stacks::route(&d, &m, &rest, body).await
+        }
+        (_, ["volumes", rest @ ..]) => {
+            let rest: Vec<&str> = rest.to_vec();
+            let body = read_body(req).await?;
+            super::api_volumes::route(&d, &m, &rest, &q, body).await
         }
         (_, ["networks", rest @ ..]) => {
             let rest: Vec<&str> = rest.to_vec();
@@ -127,30 +132,6 @@ pub async fn route(d: Arc<Daemon>, req: Request<Incoming>) -> ApiResult {
     }
 }
 
-/// `rm -v`: the anonymous volumes a removed container mounted (named ones stay, as Docker).
-async fn remove_anonymous_volumes(
-    d: &Daemon,
-    mounts: Vec<berth_engine::container::MountConfig>,
-) -> Result<(), ApiError> {
-    let sources: Vec<std::path::PathBuf> = mounts
-        .into_iter()
-        .filter(|m| m.kind == "volume")
-        .map(|m| m.source.into())
-        .collect();
-    d.volumes
-        .with(move |store| {
-            for v in store.list() {
-                if v.labels.contains_key(berth_compose::LABEL_ANONYMOUS)
-                    && sources.contains(&store.data_path(&v.name)?)
-                {
-                    store.remove(&v.name)?;
-                }
-            }
-            Ok(())
-        })
-        .await
-}
-
 async fn container_route(
     d: &Arc<Daemon>,
     ctr: &Arc<Ctr>,
@@ -197,7 +178,7 @@ async fn container_route(
             let mounts = ctr.rec.lock().await.config.mounts.clone();
             cs.remove(ctr, q.flag("force")).await?;
             if q.flag("v") {
-                remove_anonymous_volumes(d, mounts).await?;
+                d.volumes.remove_anonymous(mounts).await?;
             }
             http::empty()
         }

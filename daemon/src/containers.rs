@@ -972,6 +972,23 @@ impl Containers {
         out
     }
 
+    /// The containers that mount the volume whose data directory is `data` (a resolved
+    /// volume mount's source is that directory).
+    pub async fn using_volume(&self, data: &Path) -> Vec<String> {
+        let mut out = Vec::new();
+        for c in self.all().await {
+            let r = c.rec.lock().await;
+            if r.config
+                .mounts
+                .iter()
+                .any(|m| m.kind == "volume" && Path::new(&m.source) == data)
+            {
+                out.push(c.id.clone());
+            }
+        }
+        out
+    }
+
     /// The pinned network namespace of a running container (for `container:X` modes).
     pub async fn netns_of(&self, reference: &str) -> Result<PathBuf, ApiError> {
         let other = self.get(reference).await?;

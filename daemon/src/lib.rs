@@ -16,6 +16,7 @@ mod api_commit;
 mod api_networks;
 mod api_registry;
 mod api_stacks;
+mod api_volumes;
 pub mod containers;
 pub mod events;
 mod exposition;
