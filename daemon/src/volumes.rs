@@ -158,7 +158,11 @@ impl Volumes {
     }
 
     /// The ids of the containers (running or not) that mount the volume `name`.
-    pub async fn users(&self, containers: &Containers, name: &str) -> Result<Vec<String>, ApiError> {
+    pub async fn users(
+        &self,
+        containers: &Containers,
+        name: &str,
+    ) -> Result<Vec<String>, ApiError> {
         let n = name.to_string();
         let data = self.with(move |v| v.data_path(&n)).await?;
         Ok(containers.using_volume(&data).await)
