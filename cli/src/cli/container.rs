@@ -227,6 +227,9 @@ pub enum ContainerCmd {
     Rm {
         #[arg(short, long)]
         force: bool,
+        /// Remove anonymous volumes associated with the container
+        #[arg(short = 'v', long = "volumes")]
+        volumes: bool,
         #[arg(required = true)]
         containers: Vec<String>,
     },
@@ -635,9 +638,18 @@ pub fn run(g: &GlobalOpts, args: &ContainerArgs) -> anyhow::Result<i32> {
             )
             .map(drop)
         }),
-        ContainerCmd::Rm { force, containers } => each(containers, |x| {
-            c.delete(&format!("/containers/{}?force={}", q(x), *force as u8))
-                .map(drop)
+        ContainerCmd::Rm {
+            force,
+            volumes,
+            containers,
+        } => each(containers, |x| {
+            c.delete(&format!(
+                "/containers/{}?force={}&v={}",
+                q(x),
+                *force as u8,
+                *volumes as u8
+            ))
+            .map(drop)
         }),
         ContainerCmd::Pause { containers } => each(containers, |x| {
             c.post(&format!("/containers/{}/pause", q(x)), None)
