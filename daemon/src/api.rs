@@ -175,11 +175,7 @@ async fn container_route(
             http::empty()
         }
         (&Method::DELETE, []) => {
-            let mounts = ctr.rec.lock().await.config.mounts.clone();
-            cs.remove(ctr, q.flag("force")).await?;
-            if q.flag("v") {
-                d.volumes.remove_anonymous(mounts).await?;
-            }
+            cs.remove_with(ctr, q.flag("force"), q.flag("v")).await?;
             http::empty()
         }
         (&Method::POST, ["wait"]) | (&Method::GET, ["wait"]) => {

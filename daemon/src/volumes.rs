@@ -131,15 +131,17 @@ impl Volumes {
     }
 
     /// `rm -v` and `--rm`: the anonymous volumes among the given mounts (named ones stay, as
-    /// Docker keeps them).
+    /// Docker keeps them), but none whose data directory is in `in_use`.
     pub async fn remove_anonymous(
         &self,
         mounts: Vec<berth_engine::container::MountConfig>,
+        in_use: std::collections::HashSet<PathBuf>,
     ) -> Result<(), ApiError> {
         let sources: Vec<PathBuf> = mounts
             .into_iter()
             .filter(|m| m.kind == "volume")
-            .map(|m| m.source.into())
+            .map(|m| PathBuf::from(m.source))
+            .filter(|p| !in_use.contains(p))
             .collect();
         if sources.is_empty() {
             return Ok(());

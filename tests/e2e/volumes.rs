@@ -93,7 +93,7 @@ fn fresh_volume_takes_owner_and_mode_of_the_image_directory() {
 }
 
 #[test]
-fn anonymous_volume_of_run_is_removed_with_rm_v() {
+fn anonymous_volumes_go_with_rm_v_and_with_rm() {
     let b = Berth::new();
     b.ok(&[
         "container",
@@ -117,8 +117,39 @@ fn anonymous_volume_of_run_is_removed_with_rm_v() {
     );
     let v: Value = serde_json::from_str(&b.ok(&["volume", "inspect", &anon[0]])).unwrap();
     assert_eq!(v[0]["Labels"]["com.docker.volume.anonymous"], "");
+    // rm without -v keeps it (as Docker's); with -v it goes.
+    b.ok(&[
+        "container",
+        "create",
+        "--name",
+        "keep",
+        "-v",
+        "/data",
+        "bb:local",
+    ]);
+    b.ok(&["container", "rm", "keep"]);
+    let kept: Vec<String> = names(&b, &[])
+        .into_iter()
+        .filter(|n| *n != anon[0])
+        .collect();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    b.ok(&["volume", "rm", &kept[0]]);
     b.ok(&["container", "rm", "-f", "-v", "anon"]);
     assert!(names(&b, &[]).is_empty());
+    // --rm takes the anonymous volumes with the container, never the named ones.
+    b.ok(&[
+        "container",
+        "run",
+        "--rm",
+        "-v",
+        "/tmp/a",
+        "-v",
+        "named:/tmp/n",
+        "bb:local",
+        "true",
+    ]);
+    assert_eq!(names(&b, &[]), ["named"]);
+    b.ok(&["volume", "rm", "named"]);
 }
 
 #[test]

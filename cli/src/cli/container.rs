@@ -534,7 +534,7 @@ fn start_failure(c: &Client, id: &str, e: anyhow::Error, auto_remove: bool) -> a
         .and_then(|v| v["State"]["ExitCode"].as_i64())
         .unwrap_or(125) as i32;
     if auto_remove {
-        let _ = c.delete(&format!("/containers/{id}?force=1"));
+        let _ = c.delete(&format!("/containers/{id}?force=1&v=1"));
     }
     Ok(if code == 126 || code == 127 {
         code
