@@ -167,7 +167,8 @@ async fn remove(d: &Daemon, name: &str, force: bool) -> ApiResult {
 }
 
 /// `volume ls` and `volume prune` filters, Docker's `filters` query parameter: a JSON object
-/// of lists (`{"name":["x"],"label":["k=v"],"dangling":["true"]}`).
+/// of lists (`{"name":["x"],"label":["k=v"],"dangling":["true"]}`), or of sets as Docker's
+/// own client sends them (`{"name":{"x":true}}`).
 #[derive(Default)]
 struct Filters(HashMap<String, Vec<String>>);
 
@@ -176,14 +177,33 @@ impl Filters {
         let Some(raw) = q.get("filters").filter(|s| !s.is_empty()) else {
             return Ok(Filters::default());
         };
-        let map: HashMap<String, Vec<String>> = serde_json::from_str(raw)
-            .map_err(|e| ApiError::bad_request(format!("invalid filters {raw:?}: {e}")))?;
-        for k in map.keys() {
+        Self::from_json(raw)
+    }
+
+    fn from_json(raw: &str) -> Result<Filters, ApiError> {
+        let bad = |why: String| ApiError::bad_request(format!("invalid filters {raw:?}: {why}"));
+        let map: serde_json::Map<String, Value> =
+            serde_json::from_str(raw).map_err(|e| bad(e.to_string()))?;
+        let mut out = HashMap::new();
+        for (k, v) in map {
             if !matches!(k.as_str(), "name" | "label" | "dangling" | "driver" | "all") {
                 return Err(ApiError::bad_request(format!("invalid filter '{k}'")));
             }
+            let values: Vec<String> = match v {
+                Value::Array(a) => a
+                    .iter()
+                    .filter_map(|x| x.as_str().map(String::from))
+                    .collect(),
+                Value::Object(o) => o
+                    .into_iter()
+                    .filter(|(_, on)| on.as_bool() == Some(true))
+                    .map(|(x, _)| x)
+                    .collect(),
+                other => return Err(bad(format!("{k}: {other} is neither a list nor a set"))),
+            };
+            out.insert(k, values);
         }
-        Ok(Filters(map))
+        Ok(Filters(out))
     }
 
     fn values(&self, k: &str) -> &[String] {
@@ -265,4 +285,37 @@ async fn prune(d: &Daemon, f: &Filters) -> ApiResult {
         }
     }
     http::json(&json!({ "VolumesDeleted": deleted, "SpaceReclaimed": reclaimed }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(name: &str, labels: &[(&str, &str)]) -> VolumeRecord {
+        VolumeRecord {
+            name: name.into(),
+            labels: labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn filters_as_docker() {
+        let f = Filters::from_json(r#"{"name":["dat"],"label":["tier=db","keep"]}"#).unwrap();
+        assert!(f.matches(&rec("data", &[("tier", "db"), ("keep", "")])));
+        assert!(!f.matches(&rec("data", &[("tier", "web"), ("keep", "")])));
+        assert!(!f.matches(&rec("data", &[("tier", "db")])));
+        assert!(!f.matches(&rec("logs", &[("tier", "db"), ("keep", "")])));
+        // Docker's client sends sets.
+        let f = Filters::from_json(r#"{"dangling":{"true":true}}"#).unwrap();
+        assert_eq!(f.truth("dangling").unwrap(), Some(true));
+        assert!(Filters::from_json(r#"{"bogus":["x"]}"#).is_err());
+        assert!(Filters::from_json(r#"{"dangling":["maybe"]}"#)
+            .unwrap()
+            .truth("dangling")
+            .is_err());
+    }
 }
