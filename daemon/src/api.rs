@@ -501,7 +501,19 @@ fn inspect(cs: &Containers, r: &ContainerRecord) -> Value {
     let mounts: Vec<Value> = c
         .mounts
         .iter()
-        .map(|m| json!({ "Type": m.kind, "Source": m.source, "Destination": m.target, "Mode": if m.read_only { "ro" } else { "" }, "RW": !m.read_only }))
+        .map(|m| {
+            let mut v = json!({ "Type": m.kind, "Source": m.source, "Destination": m.target, "Mode": if m.read_only { "ro" } else { "" }, "RW": !m.read_only });
+            // A volume mount's source is ROOT/volumes/NAME/_data: Docker names the volume too.
+            if m.kind == "volume" {
+                let name = std::path::Path::new(&m.source)
+                    .parent()
+                    .and_then(|p| p.file_name())
+                    .map(|n| n.to_string_lossy().into_owned());
+                v["Name"] = json!(name);
+                v["Driver"] = json!("local");
+            }
+            v
+        })
         .collect();
     json!({
         "Id": r.id,

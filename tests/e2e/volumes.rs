@@ -213,7 +213,11 @@ fn volume_commands_as_docker() {
         "data:/data",
         "bb:local",
     ]);
-    let id = b.inspect("user")["Id"].as_str().unwrap().to_string();
+    let inspect = b.inspect("user");
+    let id = inspect["Id"].as_str().unwrap().to_string();
+    assert_eq!(inspect["Mounts"][0]["Type"], "volume");
+    assert_eq!(inspect["Mounts"][0]["Name"], "data");
+    assert_eq!(inspect["Mounts"][0]["Destination"], "/data");
     let err = fails(&b, &["volume", "rm", "data"]);
     assert!(
         err.contains(&format!("remove data: volume is in use - [{id}]")),
