@@ -36,13 +36,18 @@ pub async fn route(d: Arc<Daemon>, req: Request<Incoming>) -> ApiResult {
         (&Method::GET, ["events"]) => super::api_stacks::events(&d, q.get("project")).await,
         (&Method::POST, ["containers"]) => {
             let cfg: ContainerConfig = read_json(req).await?;
-            let c = d.containers.create(cfg).await?;
+            let c = super::api_volumes::create_container(&d, cfg).await?;
             http::json(&json!({ "Id": c.id }))
         }
         (_, ["stacks", rest @ ..]) => {
             let rest: Vec<&str> = rest.to_vec();
             let body = read_body(req).await?;
             super::api_stacks::route(&d, &m, &rest, body).await
+        }
+        (_, ["volumes", rest @ ..]) => {
+            let rest: Vec<&str> = rest.to_vec();
+            let body = read_body(req).await?;
+            super::api_volumes::route(&d, &m, &rest, &q, body).await
         }
         (_, ["networks", rest @ ..]) => {
             let rest: Vec<&str> = rest.to_vec();
@@ -127,30 +132,6 @@ pub async fn route(d: Arc<Daemon>, req: Request<Incoming>) -> ApiResult {
     }
 }
 
-/// `rm -v`: the anonymous volumes a removed container mounted (named ones stay, as Docker).
-async fn remove_anonymous_volumes(
-    d: &Daemon,
-    mounts: Vec<berth_engine::container::MountConfig>,
-) -> Result<(), ApiError> {
-    let sources: Vec<std::path::PathBuf> = mounts
-        .into_iter()
-        .filter(|m| m.kind == "volume")
-        .map(|m| m.source.into())
-        .collect();
-    d.volumes
-        .with(move |store| {
-            for v in store.list() {
-                if v.labels.contains_key(berth_compose::LABEL_ANONYMOUS)
-                    && sources.contains(&store.data_path(&v.name)?)
-                {
-                    store.remove(&v.name)?;
-                }
-            }
-            Ok(())
-        })
-        .await
-}
-
 async fn container_route(
     d: &Arc<Daemon>,
     ctr: &Arc<Ctr>,
@@ -194,11 +175,7 @@ async fn container_route(
             http::empty()
         }
         (&Method::DELETE, []) => {
-            let mounts = ctr.rec.lock().await.config.mounts.clone();
-            cs.remove(ctr, q.flag("force")).await?;
-            if q.flag("v") {
-                remove_anonymous_volumes(d, mounts).await?;
-            }
+            cs.remove_with(ctr, q.flag("force"), q.flag("v")).await?;
             http::empty()
         }
         (&Method::POST, ["wait"]) | (&Method::GET, ["wait"]) => {
@@ -524,7 +501,19 @@ fn inspect(cs: &Containers, r: &ContainerRecord) -> Value {
     let mounts: Vec<Value> = c
         .mounts
         .iter()
-        .map(|m| json!({ "Type": m.kind, "Source": m.source, "Destination": m.target, "Mode": if m.read_only { "ro" } else { "" }, "RW": !m.read_only }))
+        .map(|m| {
+            let mut v = json!({ "Type": m.kind, "Source": m.source, "Destination": m.target, "Mode": if m.read_only { "ro" } else { "" }, "RW": !m.read_only });
+            // A volume mount's source is ROOT/volumes/NAME/_data: Docker names the volume too.
+            if m.kind == "volume" {
+                let name = std::path::Path::new(&m.source)
+                    .parent()
+                    .and_then(|p| p.file_name())
+                    .map(|n| n.to_string_lossy().into_owned());
+                v["Name"] = json!(name);
+                v["Driver"] = json!("local");
+            }
+            v
+        })
         .collect();
     json!({
         "Id": r.id,

@@ -59,6 +59,8 @@ pub struct Containers {
     shim_exe: PathBuf,
     images: Arc<Images>,
     pub nets: Arc<Networks>,
+    /// For `--rm`: the anonymous volumes of an auto-removed container go with it.
+    volumes: super::volumes::Volumes,
     map: RwLock<HashMap<String, Arc<Ctr>>>,
     /// Lifecycle events for `GET /events` (see `super::events`).
     pub events: super::events::EventBus,
@@ -102,6 +104,7 @@ impl Containers {
         shim_exe: PathBuf,
         images: Arc<Images>,
         nets: Arc<Networks>,
+        volumes: super::volumes::Volumes,
     ) -> Arc<Self> {
         Arc::new(Containers {
             root: root.to_path_buf(),
@@ -110,6 +113,7 @@ impl Containers {
             shim_exe,
             images,
             nets,
+            volumes,
             map: RwLock::new(HashMap::new()),
             events: Default::default(),
         })
@@ -238,7 +242,7 @@ impl Containers {
         // A --rm container that is not running is removed, as Docker's daemon does on
         // start; this also covers one whose last record was lost with the host.
         if auto_remove {
-            if let Err(e) = self.remove(&ctr, true).await {
+            if let Err(e) = self.auto_remove(&ctr).await {
                 tracing::warn!(container = %ctr.id, error = %e.message, "removing a stopped --rm container");
             }
         } else if policy.start_on_daemon_start(manual) {
@@ -731,8 +735,37 @@ impl Containers {
                 }
             });
         } else if auto_remove {
-            let _ = self.remove(&ctr, true).await;
+            if let Err(e) = self.auto_remove(&ctr).await {
+                tracing::warn!(container = %ctr.id, error = %e.message, "removing an exited --rm container");
+            }
         }
+    }
+
+    /// `--rm`: the container goes with its anonymous volumes, as Docker's daemon removes it
+    /// (named volumes stay).
+    async fn auto_remove(&self, ctr: &Arc<Ctr>) -> Result<(), ApiError> {
+        self.remove_with(ctr, true, true).await
+    }
+
+    /// The anonymous volumes among `mounts` (of a removed container) that no remaining
+    /// container mounts: a stack's one-off `run` shares its service's replica-1 anonymous
+    /// volumes, which must outlive it.
+    async fn remove_anonymous_volumes(
+        &self,
+        mounts: Vec<berth_engine::container::MountConfig>,
+    ) -> Result<(), ApiError> {
+        let mut in_use = std::collections::HashSet::new();
+        for c in self.all().await {
+            let r = c.rec.lock().await;
+            in_use.extend(
+                r.config
+                    .mounts
+                    .iter()
+                    .filter(|m| m.kind == "volume")
+                    .map(|m| PathBuf::from(&m.source)),
+            );
+        }
+        self.volumes.remove_anonymous(mounts, in_use).await
     }
 
     /// Removes the container's cgroup; returns whether the kernel OOM-killed in it (read
@@ -875,6 +908,19 @@ impl Containers {
 
     /// Removes everything a container had: process (with `force`), cgroup, records, logs.
     pub async fn remove(&self, ctr: &Arc<Ctr>, force: bool) -> Result<(), ApiError> {
+        self.remove_with(ctr, force, false).await
+    }
+
+    /// `remove`, with the container's anonymous volumes too when `volumes` (`rm -v`, `--rm`).
+    /// They go before the container is reported gone, so a client waiting for the removal
+    /// (`run --rm`) finds them gone as well.
+    pub async fn remove_with(
+        &self,
+        ctr: &Arc<Ctr>,
+        force: bool,
+        volumes: bool,
+    ) -> Result<(), ApiError> {
+        let mounts = ctr.rec.lock().await.config.mounts.clone();
         let running = matches!(
             ctr.rec.lock().await.state.status,
             Status::Running | Status::Paused
@@ -932,9 +978,14 @@ impl Containers {
         .await
         .map_err(|e| ApiError::internal(e.to_string()))??;
         self.map.write().await.remove(&ctr.id);
+        let volumes_gone = if volumes {
+            self.remove_anonymous_volumes(mounts).await
+        } else {
+            Ok(())
+        };
         let _ = ctr.status.send_replace(Status::Dead);
         tracing::info!(container = %ctr.id, "container removed");
-        Ok(())
+        volumes_gone
     }
 
     /// How many images' containers reference `image_id` (image rm refuses those).
@@ -966,6 +1017,23 @@ impl Containers {
         let mut out = Vec::new();
         for c in self.all().await {
             if c.rec.lock().await.image_id == image_id {
+                out.push(c.id.clone());
+            }
+        }
+        out
+    }
+
+    /// The containers that mount the volume whose data directory is `data` (a resolved
+    /// volume mount's source is that directory).
+    pub async fn using_volume(&self, data: &Path) -> Vec<String> {
+        let mut out = Vec::new();
+        for c in self.all().await {
+            let r = c.rec.lock().await;
+            if r.config
+                .mounts
+                .iter()
+                .any(|m| m.kind == "volume" && Path::new(&m.source) == data)
+            {
                 out.push(c.id.clone());
             }
         }

@@ -16,6 +16,7 @@ mod api_commit;
 mod api_networks;
 mod api_registry;
 mod api_stacks;
+mod api_volumes;
 pub mod containers;
 pub mod events;
 mod exposition;
@@ -149,6 +150,8 @@ async fn serve(opts: DaemonOptions) -> anyhow::Result<()> {
         Arc::new(netd),
         opts.run_dir.clone(),
     ));
+    let volumes = volumes::Volumes::open(&opts.root)
+        .map_err(|e| anyhow::anyhow!("opening the volume store: {e}"))?;
     let containers = Containers::new(
         &opts.root,
         &opts.run_dir,
@@ -156,6 +159,7 @@ async fn serve(opts: DaemonOptions) -> anyhow::Result<()> {
         sealed.path(),
         images.clone(),
         nets.clone(),
+        volumes.clone(),
     );
     containers.restore().await;
     let live: std::collections::HashSet<String> = containers
@@ -165,8 +169,6 @@ async fn serve(opts: DaemonOptions) -> anyhow::Result<()> {
         .map(|c| c.id.clone())
         .collect();
     nets.gc(&live).await;
-    let volumes = volumes::Volumes::open(&opts.root)
-        .map_err(|e| anyhow::anyhow!("opening the volume store: {e}"))?;
     let daemon = Arc::new(Daemon {
         containers,
         images,

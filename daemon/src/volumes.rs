@@ -1,10 +1,22 @@
-//! The daemon's door to the volume store: blocking work off the runtime, one writer at a time.
+//! The daemon's door to the volume store: blocking work off the runtime, one writer at a time;
+//! and the one place a container's volume mounts become host directories, for stack services
+//! and `container run` alike.
 
+use super::containers::Containers;
 use super::http::ApiError;
+use super::images::Images;
+use berth_compose::{LABEL_ANONYMOUS, LABEL_PROJECT};
+use berth_engine::container::ContainerConfig;
 use berth_engine::volume::{VolumeError, VolumeStore};
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+/// Mount kind of an anonymous volume until it is resolved (`-nocopy` may follow). A `volume`
+/// mount with no source is anonymous too (`-v /path`, `--mount type=volume,target=/path`).
+pub const ANONYMOUS_VOLUME: &str = "volume-anonymous";
+
+#[derive(Clone)]
 pub struct Volumes {
     store: Arc<Mutex<VolumeStore>>,
 }
@@ -36,4 +48,145 @@ impl Volumes {
             .map_err(|e| ApiError::internal(e.to_string()))?
             .map_err(ApiError::from)
     }
+
+    /// Docker's treatment of a container's volume mounts: a named volume is created when
+    /// missing and reused when present, an anonymous one gets a fresh 64-hex-digit name and
+    /// the `com.docker.volume.anonymous` label (with the stack's project label when the
+    /// container has one, so `down -v` finds it), and a fresh volume is filled from the image's
+    /// content at the mount path unless `nocopy`. Each mount's source becomes the volume's
+    /// data directory, its kind plain `volume`. Returns the names of the volumes this call
+    /// created, so a caller whose create then fails can take them back.
+    pub async fn resolve_mounts(
+        &self,
+        images: &Images,
+        cfg: &mut ContainerConfig,
+    ) -> Result<Vec<String>, ApiError> {
+        let needs_layers = cfg
+            .mounts
+            .iter()
+            .any(|m| m.kind.starts_with("volume") && !m.kind.ends_with("nocopy"));
+        let layers = if needs_layers {
+            images.resolve(&cfg.image).await?.layers
+        } else {
+            Vec::new()
+        };
+        let project = cfg.labels.get(LABEL_PROJECT).cloned();
+        let mut created = Vec::new();
+        for m in cfg
+            .mounts
+            .iter_mut()
+            .filter(|m| m.kind.starts_with("volume"))
+        {
+            let copy = !m.kind.ends_with("nocopy");
+            let anonymous = m.kind.starts_with(ANONYMOUS_VOLUME) || m.source.is_empty();
+            let name = if m.source.is_empty() {
+                berth_engine::fsutil::new_id()
+            } else {
+                m.source.clone()
+            };
+            let mut labels = BTreeMap::new();
+            if anonymous {
+                labels.insert(LABEL_ANONYMOUS.to_string(), String::new());
+                if let Some(p) = &project {
+                    labels.insert(LABEL_PROJECT.to_string(), p.clone());
+                }
+            }
+            let (target, layers, n) = (m.target.clone(), layers.clone(), name.clone());
+            let (path, made) = self
+                .with(move |v| {
+                    let made = v.get(&n).is_err();
+                    v.ensure(&n, &labels)?;
+                    if copy {
+                        v.initialize_from(&n, &layers, &target)?;
+                    }
+                    Ok((v.data_path(&n)?, made))
+                })
+                .await?;
+            if made {
+                created.push(name);
+            }
+            m.kind = "volume".into();
+            m.source = path.display().to_string();
+        }
+        Ok(created)
+    }
+
+    /// Removes the named volumes (those a failed create made); errors are only logged, the
+    /// create's own error is the one that matters.
+    pub async fn remove_quietly(&self, names: Vec<String>) {
+        if names.is_empty() {
+            return;
+        }
+        let done = self
+            .with(move |v| {
+                for n in &names {
+                    v.remove(n)?;
+                }
+                Ok(())
+            })
+            .await;
+        if let Err(e) = done {
+            tracing::warn!(error = %e.message, "removing the volumes of a failed create");
+        }
+    }
+
+    /// `rm -v` and `--rm`: the anonymous volumes among the given mounts (named ones stay, as
+    /// Docker keeps them), but none whose data directory is in `in_use`.
+    pub async fn remove_anonymous(
+        &self,
+        mounts: Vec<berth_engine::container::MountConfig>,
+        in_use: std::collections::HashSet<PathBuf>,
+    ) -> Result<(), ApiError> {
+        let sources: Vec<PathBuf> = mounts
+            .into_iter()
+            .filter(|m| m.kind == "volume")
+            .map(|m| PathBuf::from(m.source))
+            .filter(|p| !in_use.contains(p))
+            .collect();
+        if sources.is_empty() {
+            return Ok(());
+        }
+        self.with(move |store| {
+            for v in store.list() {
+                if v.labels.contains_key(LABEL_ANONYMOUS)
+                    && sources.contains(&store.data_path(&v.name)?)
+                {
+                    store.remove(&v.name)?;
+                }
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// The ids of the containers (running or not) that mount the volume `name`.
+    pub async fn users(
+        &self,
+        containers: &Containers,
+        name: &str,
+    ) -> Result<Vec<String>, ApiError> {
+        let n = name.to_string();
+        let data = self.with(move |v| v.data_path(&n)).await?;
+        Ok(containers.using_volume(&data).await)
+    }
+}
+
+/// Bytes held by the files under `dir` (hard links once), for `volume prune`'s "Total
+/// reclaimed space".
+pub fn disk_usage(dir: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    let mut seen = std::collections::HashSet::new();
+    let mut total = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let Ok(md) = e.metadata() else { continue };
+            if md.is_dir() {
+                stack.push(e.path());
+            } else if seen.insert((md.dev(), md.ino())) {
+                total += md.len();
+            }
+        }
+    }
+    total
 }

@@ -22,3 +22,4 @@ mod stack_cmds;
 mod stack_features;
 mod stacks;
 mod support;
+mod volumes;

@@ -4,9 +4,7 @@ use super::attach;
 use super::GlobalOpts;
 use crate::client::{q, Client};
 use anyhow::{bail, Context};
-use berth_engine::container::{
-    self as model, ContainerConfig, MountConfig, Resources, RestartPolicy,
-};
+use berth_engine::container::{self as model, ContainerConfig, Resources, RestartPolicy};
 use clap::{Args, Subcommand};
 use serde_json::Value;
 use std::io::Write;
@@ -41,9 +39,12 @@ pub struct CreateOpts {
     /// Container host name
     #[arg(long)]
     pub hostname: Option<String>,
-    /// Bind mount a volume (HOST:CONTAINER[:ro])
+    /// Bind mount a host path or mount a named volume ([HOST-PATH|NAME:]CONTAINER-PATH[:ro])
     #[arg(short = 'v', long = "volume")]
     pub volumes: Vec<String>,
+    /// Attach a filesystem mount (type=volume|bind|tmpfs,source=,target=[,readonly])
+    #[arg(long)]
+    pub mount: Vec<String>,
     /// Mount a tmpfs directory (PATH[:size=N,mode=M])
     #[arg(long)]
     pub tmpfs: Vec<String>,
@@ -226,6 +227,9 @@ pub enum ContainerCmd {
     Rm {
         #[arg(short, long)]
         force: bool,
+        /// Remove anonymous volumes associated with the container
+        #[arg(short = 'v', long = "volumes")]
+        volumes: bool,
         #[arg(required = true)]
         containers: Vec<String>,
     },
@@ -315,32 +319,10 @@ pub fn build_config(
     env.extend(opts.env.iter().map(|e| expand_env(e)));
     let mut mounts = Vec::new();
     for v in &opts.volumes {
-        let parts: Vec<&str> = v.split(':').collect();
-        let (src, dst, mode) = match parts.as_slice() {
-            [s, d] => (*s, *d, ""),
-            [s, d, m] => (*s, *d, *m),
-            _ => bail!("invalid volume specification: '{v}'"),
-        };
-        if !src.starts_with('/') && !src.starts_with('.') {
-            bail!("invalid volume specification: '{v}': named volumes come with stacks; give an absolute host path");
-        }
-        let src = std::fs::canonicalize(src).with_context(|| {
-            format!(
-                "invalid mount config for type \"bind\": bind source path does not exist: {src}"
-            )
-        })?;
-        let read_only = mode.split(',').any(|m| m == "ro");
-        if !dst.starts_with('/') {
-            bail!("invalid volume specification: '{v}': the container path must be absolute");
-        }
-        mounts.push(MountConfig {
-            kind: "bind".into(),
-            source: src.display().to_string(),
-            target: dst.into(),
-            read_only,
-            size: None,
-            mode: None,
-        });
+        mounts.push(super::mounts::volume_flag(v)?);
+    }
+    for m in &opts.mount {
+        mounts.push(super::mounts::mount_flag(m)?);
     }
     for t in &opts.tmpfs {
         let mut ignored = Vec::new();
@@ -552,7 +534,7 @@ fn start_failure(c: &Client, id: &str, e: anyhow::Error, auto_remove: bool) -> a
         .and_then(|v| v["State"]["ExitCode"].as_i64())
         .unwrap_or(125) as i32;
     if auto_remove {
-        let _ = c.delete(&format!("/containers/{id}?force=1"));
+        let _ = c.delete(&format!("/containers/{id}?force=1&v=1"));
     }
     Ok(if code == 126 || code == 127 {
         code
@@ -656,9 +638,18 @@ pub fn run(g: &GlobalOpts, args: &ContainerArgs) -> anyhow::Result<i32> {
             )
             .map(drop)
         }),
-        ContainerCmd::Rm { force, containers } => each(containers, |x| {
-            c.delete(&format!("/containers/{}?force={}", q(x), *force as u8))
-                .map(drop)
+        ContainerCmd::Rm {
+            force,
+            volumes,
+            containers,
+        } => each(containers, |x| {
+            c.delete(&format!(
+                "/containers/{}?force={}&v={}",
+                q(x),
+                *force as u8,
+                *volumes as u8
+            ))
+            .map(drop)
         }),
         ContainerCmd::Pause { containers } => each(containers, |x| {
             c.post(&format!("/containers/{}/pause", q(x)), None)

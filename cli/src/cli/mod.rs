@@ -10,6 +10,7 @@ pub mod container;
 mod copy;
 mod exec;
 mod image;
+mod mounts;
 mod network;
 mod progress;
 mod registry;
@@ -22,6 +23,7 @@ mod stack_logs;
 mod stack_select;
 mod stats;
 mod system;
+mod volume;
 
 /// Options every command shares: where state lives, and which stack files make the project.
 #[derive(Args, Debug, Clone, Default)]
@@ -99,6 +101,8 @@ pub enum Command {
     Container(container::ContainerArgs),
     /// Manage networks
     Network(network::NetworkArgs),
+    /// Manage volumes
+    Volume(volume::VolumeArgs),
     /// Create and start the stack's containers (with networks and volumes)
     Up(stack::UpArgs),
     /// Stop and remove the stack's containers and networks
@@ -187,6 +191,7 @@ pub fn main() -> i32 {
         Command::Logout(args) => registry::logout(&cli.global, &args),
         Command::Container(args) => container::run(&cli.global, &args),
         Command::Network(args) => network::run(&cli.global, &args),
+        Command::Volume(args) => volume::run(&cli.global, &args),
         Command::Up(args) => stack::up(&cli.global, &args),
         Command::Down(args) => stack::down(&cli.global, &args),
         Command::Ps(args) => stack::ps(&cli.global, &args),

@@ -14,7 +14,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 /// Mount kind of an anonymous volume until the controller resolves it (`-nocopy` may follow).
-pub const ANONYMOUS_VOLUME: &str = "volume-anonymous";
+pub use crate::volumes::ANONYMOUS_VOLUME;
 
 /// Service keys berth acts on. Any other key a service sets gets a warning naming it.
 const SUPPORTED_KEYS: &[&str] = &[

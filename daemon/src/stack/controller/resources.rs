@@ -2,7 +2,7 @@
 //! again with its containers rewired) before any container, and each container's volumes
 //! resolved to host directories when it is made.
 
-use super::{convert, ev, Outcome, Progress};
+use super::{ev, Outcome, Progress};
 use crate::http::ApiError;
 use crate::Daemon;
 use berth_compose::{Project, LABEL_HASH, LABEL_NETWORK, LABEL_PROJECT, LABEL_VOLUME};
@@ -182,48 +182,11 @@ pub(super) async fn ensure_volumes(
     Ok(())
 }
 
-/// Named and anonymous volumes become host directories (created with the container's first
-/// use, filled from the image unless `nocopy`). Anonymous ones are labelled as Docker labels
-/// them, with the project, so `down -v` and `rm -v` find them.
+/// Named and anonymous volumes become host directories, as for any container (see
+/// `Volumes::resolve_mounts`); anonymous ones carry the project label, so `down -v` and
+/// `rm -v` find them.
 pub(super) async fn resolve_volumes(d: &Daemon, cfg: &mut ContainerConfig) -> Result<(), ApiError> {
-    let needs_layers = cfg
-        .mounts
-        .iter()
-        .any(|m| m.kind.starts_with("volume") && !m.kind.ends_with("nocopy"));
-    let layers = if needs_layers {
-        d.images.resolve(&cfg.image).await?.layers
-    } else {
-        Vec::new()
-    };
-    let project = cfg.labels.get(LABEL_PROJECT).cloned().unwrap_or_default();
-    for m in cfg
-        .mounts
-        .iter_mut()
-        .filter(|m| m.kind.starts_with("volume"))
-    {
-        let copy = !m.kind.ends_with("nocopy");
-        let name = m.source.clone();
-        let mut labels = BTreeMap::new();
-        if m.kind.starts_with(convert::ANONYMOUS_VOLUME) {
-            labels.insert(LABEL_PROJECT.to_string(), project.clone());
-            labels.insert(berth_compose::LABEL_ANONYMOUS.to_string(), String::new());
-        }
-        let target = m.target.clone();
-        let layers = layers.clone();
-        let path = d
-            .volumes
-            .with(move |v| {
-                v.ensure(&name, &labels)?;
-                if copy {
-                    v.initialize_from(&name, &layers, &target)?;
-                }
-                v.data_path(&name)
-            })
-            .await?;
-        m.kind = "volume".into();
-        m.source = path.display().to_string();
-    }
-    Ok(())
+    d.volumes.resolve_mounts(&d.images, cfg).await.map(drop)
 }
 
 /// `volumes_from`: the mounts (binds and volumes) of another container, read-only with `:ro`,
