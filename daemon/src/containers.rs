@@ -988,7 +988,6 @@ impl Containers {
         volumes_gone
     }
 
-    /// How many images' containers reference `image_id` (image rm refuses those).
     /// Wires a container's networks again after a network it is on was recreated: address
     /// (the one in `keep` for that network when the new subnet has it free, else a new one),
     /// routes, DNS names and published ports, and /etc/hosts and resolv.conf rewritten in
