@@ -1075,6 +1075,8 @@ impl Containers {
             Err(_) => ImageDefaults::default(),
         };
         let cfg = &rec.config;
+        let security = berth_engine::security_opt::SecurityOptions::parse(&cfg.security_opt)
+            .map_err(ApiError::internal)?;
         Ok(berth_engine::runtime::exec::ExecRequest {
             interactive: false,
             pid: rec.state.pid,
@@ -1107,14 +1109,10 @@ impl Containers {
             tty: false,
             privileged: cfg.privileged,
             // The file the start wrote; the helper refuses to run if it is gone.
-            seccomp: model::seccomp_filter(cfg)
-                .map_err(ApiError::internal)?
-                .map(|_| self.layout(&rec.id).seccomp()),
-            no_new_privileges: berth_engine::security_opt::SecurityOptions::parse(
-                &cfg.security_opt,
-            )
-            .map_err(ApiError::internal)?
-            .no_new_privileges,
+            seccomp: security
+                .is_filtered(cfg.privileged)
+                .then(|| self.layout(&rec.id).seccomp()),
+            no_new_privileges: security.no_new_privileges,
         })
     }
 

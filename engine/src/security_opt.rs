@@ -73,6 +73,12 @@ impl SecurityOptions {
         Ok(out)
     }
 
+    /// Whether a container with these options runs under a seccomp filter: not when
+    /// privileged (as Docker) or unconfined.
+    pub fn is_filtered(&self, privileged: bool) -> bool {
+        !privileged && self.seccomp != Seccomp::Unconfined
+    }
+
     /// The filter a container with these options and `capabilities` gets: none when
     /// privileged (as Docker) or unconfined.
     pub fn seccomp_program(
@@ -80,12 +86,14 @@ impl SecurityOptions {
         privileged: bool,
         capabilities: &[String],
     ) -> Result<Option<seccomp::Program>, seccomp::SeccompError> {
-        match &self.seccomp {
-            _ if privileged => Ok(None),
-            Seccomp::Unconfined => Ok(None),
-            Seccomp::Default => seccomp::compile(None, capabilities).map(Some),
-            Seccomp::Profile(json) => seccomp::compile(Some(json), capabilities).map(Some),
+        if !self.is_filtered(privileged) {
+            return Ok(None);
         }
+        let custom = match &self.seccomp {
+            Seccomp::Profile(json) => Some(json.as_str()),
+            _ => None,
+        };
+        seccomp::compile(custom, capabilities).map(Some)
     }
 }
 

@@ -12,6 +12,11 @@ use std::time::Duration;
 /// /proc/self is the process the way in started (fd 3 is the listing's own directory).
 const LIST_FDS: &[&str] = &["ls", "-l", "/proc/self/fd"];
 
+/// `args` followed by the listing command.
+fn listing_fds<'a>(args: &[&'a str]) -> Vec<&'a str> {
+    args.iter().chain(LIST_FDS).copied().collect()
+}
+
 /// (fd, what it points to) from `ls -l /proc/self/fd`.
 fn descriptors(listing: &str) -> Vec<(u32, String)> {
     listing
@@ -73,11 +78,7 @@ fn every_way_into_a_container_gives_it_only_its_own_descriptors() {
     ]);
 
     // exec, exec -i (stdin from a file of the caller's), exec -t.
-    let plain = b.ok(&["container", "exec", "box"]
-        .iter()
-        .chain(LIST_FDS)
-        .copied()
-        .collect::<Vec<_>>());
+    let plain = b.ok(&listing_fds(&["container", "exec", "box"]));
     assert_only_own_descriptors("exec", &plain);
     let input = b.dir.path().join("input.txt");
     std::fs::write(&input, "from the host\n").unwrap();
@@ -100,11 +101,7 @@ fn every_way_into_a_container_gives_it_only_its_own_descriptors() {
         "stdin relayed: {listing}"
     );
     assert_only_own_descriptors("exec -i", &listing);
-    let tty = b.ok(&["container", "exec", "-t", "box"]
-        .iter()
-        .chain(LIST_FDS)
-        .copied()
-        .collect::<Vec<_>>());
+    let tty = b.ok(&listing_fds(&["container", "exec", "-t", "box"]));
     assert_only_own_descriptors("exec -t", &tty);
     assert!(
         tty.contains("-> /dev/pts/"),
@@ -132,31 +129,15 @@ fn every_way_into_a_container_gives_it_only_its_own_descriptors() {
     assert_own_stdin_and_stderr("exec -d", &detached);
 
     // run (attached, -i, -t) and run -d.
-    let run: Vec<&str> = ["container", "run", "--rm", "bb:local"]
-        .iter()
-        .chain(LIST_FDS)
-        .copied()
-        .collect();
+    let run: Vec<&str> = listing_fds(&["container", "run", "--rm", "bb:local"]);
     assert_only_own_descriptors("run", &b.ok(&run));
-    let run_i: Vec<&str> = ["container", "run", "--rm", "-i", "bb:local"]
-        .iter()
-        .chain(LIST_FDS)
-        .copied()
-        .collect();
+    let run_i: Vec<&str> = listing_fds(&["container", "run", "--rm", "-i", "bb:local"]);
     assert_only_own_descriptors("run -i", &b.ok(&run_i));
-    let run_t: Vec<&str> = ["container", "run", "--rm", "-t", "bb:local"]
-        .iter()
-        .chain(LIST_FDS)
-        .copied()
-        .collect();
+    let run_t: Vec<&str> = listing_fds(&["container", "run", "--rm", "-t", "bb:local"]);
     assert_only_own_descriptors("run -t", &b.ok(&run_t));
 
     // create + start -a (the attach path).
-    let create: Vec<&str> = ["container", "create", "--name", "att", "bb:local"]
-        .iter()
-        .chain(LIST_FDS)
-        .copied()
-        .collect();
+    let create: Vec<&str> = listing_fds(&["container", "create", "--name", "att", "bb:local"]);
     b.ok(&create);
     assert_only_own_descriptors("start -a", &b.ok(&["container", "start", "-a", "att"]));
 
@@ -190,17 +171,9 @@ fn stack_exec_and_run_give_only_own_descriptors() {
         "name: fds\nservices:\n  app:\n    image: bb:local\n    command: [\"sleep\", \"300\"]\n    init: true\n",
     );
     ok_in(&b, &dir, &["up", "-d"]);
-    let exec: Vec<&str> = ["exec", "-T", "app"]
-        .iter()
-        .chain(LIST_FDS)
-        .copied()
-        .collect();
+    let exec: Vec<&str> = listing_fds(&["exec", "-T", "app"]);
     assert_only_own_descriptors("stack exec", &ok_in(&b, &dir, &exec));
-    let run: Vec<&str> = ["run", "--rm", "-T", "app"]
-        .iter()
-        .chain(LIST_FDS)
-        .copied()
-        .collect();
+    let run: Vec<&str> = listing_fds(&["run", "--rm", "-T", "app"]);
     assert_only_own_descriptors("stack run", &ok_in(&b, &dir, &run));
     let out = in_dir(&b, &dir, &["down", "-t", "0"]);
     assert!(out.status.success(), "{}", text(&out.stderr));

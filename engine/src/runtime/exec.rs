@@ -354,13 +354,16 @@ impl Relay {
                 .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
                 .collect();
             drop(fds);
-            let mut i = 0;
-            self.outputs.retain(|(fd, target)| {
-                let keep = !ready[i] || Self::pump(fd, *target, buf);
-                i += 1;
-                keep
-            });
+            self.pump_ready(&ready, buf);
         }
+    }
+
+    /// Copies from each output whose entry in `ready` is set; drops the ones that ended.
+    fn pump_ready(&mut self, ready: &[bool], buf: &mut [u8]) {
+        let mut ready = ready.iter();
+        self.outputs.retain(|(fd, target)| {
+            !ready.next().copied().unwrap_or(false) || Self::pump(fd, *target, buf)
+        });
     }
 }
 
@@ -429,12 +432,7 @@ fn supervise(child: Pid, mut relay: Relay, signals: &SigSet) -> i32 {
             .iter()
             .map(|_| ready.next() == Some(true))
             .collect();
-        let mut i = 0;
-        relay.outputs.retain(|(fd, target)| {
-            let keep = !outputs_ready[i] || Relay::pump(fd, *target, &mut buf);
-            i += 1;
-            keep
-        });
+        relay.pump_ready(&outputs_ready, &mut buf);
         if stdin_open && ready.next() == Some(true) {
             let forwarded = match (nix::unistd::read(0, &mut buf), &relay.input) {
                 (Ok(n), Some(input)) if n > 0 => super::write_all(input.as_fd(), &buf[..n]).is_ok(),
