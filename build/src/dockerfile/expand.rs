@@ -43,10 +43,7 @@ pub fn words(
 /// Expands a here-document body whose delimiter was not quoted (`COPY <<EOF`): `$VAR` and
 /// `${...}` are substituted and `\` escapes the next character, but quotes are literal text,
 /// as BuildKit does for heredoc files. (A RUN heredoc is the shell's to expand, not ours.)
-pub fn heredoc(
-    body: &str,
-    lookup: &dyn Fn(&str) -> Option<String>,
-) -> Result<String, ExpandError> {
+pub fn heredoc(body: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String, ExpandError> {
     let options = Options {
         skip_quotes: true,
         ..Options::new('\\')
@@ -235,7 +232,9 @@ impl<'a> Lexer<'a> {
         loop {
             match self.next() {
                 None => {
-                    return err("unexpected end of statement while looking for matching single-quote")
+                    return err(
+                        "unexpected end of statement while looking for matching single-quote",
+                    )
                 }
                 Some('\'') => {
                     if self.options.raw_quotes {
@@ -259,7 +258,9 @@ impl<'a> Lexer<'a> {
         loop {
             match self.peek() {
                 None => {
-                    return err("unexpected end of statement while looking for matching double-quote")
+                    return err(
+                        "unexpected end of statement while looking for matching double-quote",
+                    )
                 }
                 Some('"') => {
                     self.pos += 1;
@@ -363,11 +364,19 @@ impl<'a> Lexer<'a> {
             },
             _ => match value {
                 None => {
-                    let m = if word.is_empty() { "is not allowed to be unset" } else { &word };
+                    let m = if word.is_empty() {
+                        "is not allowed to be unset"
+                    } else {
+                        &word
+                    };
                     return err(format!("{name}: {m}"));
                 }
                 Some(_) if empty => {
-                    let m = if word.is_empty() { "is not allowed to be empty" } else { &word };
+                    let m = if word.is_empty() {
+                        "is not allowed to be empty"
+                    } else {
+                        &word
+                    };
                     return err(format!("{name}: {m}"));
                 }
                 Some(v) => v,

@@ -140,7 +140,10 @@ fn words_split_like_process_words() {
 #[test]
 fn heredoc_bodies() {
     let body = "echo \"$FOO\" '${PWD}'\nlit \\$FOO\n";
-    assert_eq!(heredoc(body, &env).unwrap(), "echo \"/bar\" '/home'\nlit $FOO\n");
+    assert_eq!(
+        heredoc(body, &env).unwrap(),
+        "echo \"/bar\" '/home'\nlit $FOO\n"
+    );
 }
 
 #[test]

@@ -94,6 +94,14 @@ pub struct CopySpec {
     pub heredocs: Vec<Heredoc>,
 }
 
+impl CopySpec {
+    /// The here-document a source names (`COPY <<EOF /dest` has the source `EOF`), if it
+    /// is one.
+    pub fn heredoc(&self, source: &str) -> Option<&Heredoc> {
+        self.heredocs.iter().find(|h| h.name == source)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Health {
     /// `CMD ["a"]` is `Exec`, `CMD a b` (CMD-SHELL) is `Shell`.
