@@ -1,6 +1,7 @@
 //! Docker's word expansion for Dockerfile instructions: quote removal, escapes and
 //! `$VAR`, `${VAR}`, `${VAR:-default}`, `${VAR:+alt}`, `${VAR:?message}` (and the forms
-//! without colon, which test "unset" instead of "unset or empty").
+//! without colon, which test "unset" instead of "unset or empty"), and the pattern forms
+//! `${VAR#p}`, `${VAR##p}`, `${VAR%p}`, `${VAR%%p}`, `${VAR/p/r}`, `${VAR//p/r}`.
 //!
 //! This follows BuildKit's shell lexer (frontend/dockerfile/shell/lex.go), which is not a
 //! POSIX shell: no command substitution, no globbing, no tilde; single quotes are literal,
@@ -339,8 +340,31 @@ impl<'a> Lexer<'a> {
                 None => return err("syntax error: missing '}'"),
             }
         }
-        if !matches!(op, '-' | '+' | '?') {
+        if op == '/' && !null_is_unset {
+            return self.replace(&name);
+        }
+        // (`${V:#p}` is `${V#p}` in BuildKit: the colon changes nothing there.)
+        if !matches!(op, '-' | '+' | '?' | '#' | '%') {
             return err(format!("unsupported modifier ({modifier}) in substitution"));
+        }
+        if op == '#' || op == '%' {
+            // Patterns keep their escapes: `\*` is a literal star for the matcher.
+            let word = match self.until(Some('}'), true) {
+                Ok((w, _)) => w,
+                Err(_) if self.peek().is_none() => return err("syntax error: missing '}'"),
+                Err(e) => return Err(e),
+            };
+            let Some(value) = self.getenv(&name) else {
+                if self.options.skip_unset {
+                    return Ok(format!("${{{name}{modifier}{word}}}"));
+                }
+                return Ok(String::new());
+            };
+            let (longest, pattern) = match word.strip_prefix(op) {
+                Some(p) => (true, p),
+                None => (false, word.as_str()),
+            };
+            return Ok(trim(&value, pattern, op == '#', longest));
         }
         // The word after the modifier is itself expanded (nested `${...}`, quotes).
         let word = match self.until(Some('}'), false) {
@@ -384,6 +408,52 @@ impl<'a> Lexer<'a> {
         })
     }
 
+    /// `${NAME/pattern/replacement}` (first match) and `${NAME//pattern/replacement}`
+    /// (every match), the `/` after the name consumed.
+    fn replace(&mut self, name: &str) -> Result<String, ExpandError> {
+        let all = self.peek() == Some('/');
+        if all {
+            self.pos += 1;
+        }
+        let pattern = match self.until(Some('/'), true) {
+            Ok((w, _)) => w,
+            Err(_) if self.peek().is_none() => return err("syntax error: missing '/' in ${}"),
+            Err(e) => return Err(e),
+        };
+        let replacement = match self.until(Some('}'), true) {
+            Ok((w, _)) => w,
+            Err(_) if self.peek().is_none() => return err("syntax error: missing '}'"),
+            Err(e) => return Err(e),
+        };
+        let value: Vec<char> = self.getenv(name).unwrap_or_default().chars().collect();
+        let pattern: Vec<char> = pattern.chars().collect();
+        let mut out = String::new();
+        let mut i = 0;
+        while i <= value.len() {
+            // Leftmost, then longest match, as the greedy regular expression BuildKit uses.
+            let hit = (i..=value.len())
+                .rev()
+                .find(|&j| j > i && glob(&pattern, &value[i..j]));
+            match hit {
+                Some(j) => {
+                    out.push_str(&replacement);
+                    i = j;
+                    if !all {
+                        out.extend(&value[i..]);
+                        return Ok(out);
+                    }
+                }
+                None => {
+                    if let Some(&c) = value.get(i) {
+                        out.push(c);
+                    }
+                    i += 1;
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// A variable name: letters, digits and `_`; or a run of digits (positional); or one
     /// special parameter character (`$@`, `$*`, `$#`, `$?`, `$-`, `$$`, `$!`).
     fn name(&mut self) -> String {
@@ -407,6 +477,80 @@ impl<'a> Lexer<'a> {
             self.pos += 1;
         }
         name
+    }
+}
+
+/// `${V#p}` / `${V##p}` (from the front) and `${V%p}` / `${V%%p}` (from the back): the
+/// shortest, or with `longest` the longest, part matching the shell pattern is removed.
+fn trim(value: &str, pattern: &str, front: bool, longest: bool) -> String {
+    let chars: Vec<char> = value.chars().collect();
+    let pattern: Vec<char> = pattern.chars().collect();
+    let n = chars.len();
+    let mut lengths: Vec<usize> = (0..=n).collect();
+    if longest {
+        lengths.reverse();
+    }
+    for k in lengths {
+        let (part, kept) = if front {
+            (&chars[..k], &chars[k..])
+        } else {
+            (&chars[n - k..], &chars[..n - k])
+        };
+        if glob(&pattern, part) {
+            return kept.iter().collect();
+        }
+    }
+    value.to_string()
+}
+
+/// Shell pattern matching of all of `s`: `*` any run (`/` too), `?` one character,
+/// `[...]` a class (`!` or `^` negates), `\` makes the next character literal.
+fn glob(p: &[char], s: &[char]) -> bool {
+    let Some((&c, rest)) = p.split_first() else {
+        return s.is_empty();
+    };
+    match c {
+        '*' => (0..=s.len()).any(|k| glob(rest, &s[k..])),
+        '?' => !s.is_empty() && glob(rest, &s[1..]),
+        '\\' if !rest.is_empty() => !s.is_empty() && s[0] == rest[0] && glob(&rest[1..], &s[1..]),
+        '[' => match class(rest, s.first().copied()) {
+            Some((true, after)) => glob(after, &s[1..]),
+            Some((false, _)) => false,
+            // No closing `]`: a literal `[`.
+            None => s.first() == Some(&'[') && glob(rest, &s[1..]),
+        },
+        c => s.first() == Some(&c) && glob(rest, &s[1..]),
+    }
+}
+
+/// Matches `ch` against the class starting at `p` (after `[`): whether it matched and
+/// the pattern after `]`; `None` when the class is not closed.
+fn class(p: &[char], ch: Option<char>) -> Option<(bool, &[char])> {
+    let (negated, mut i) = match p.first() {
+        Some('!' | '^') => (true, 1),
+        _ => (false, 0),
+    };
+    let mut hit = false;
+    let start = i;
+    loop {
+        let c = *p.get(i)?;
+        if c == ']' && i > start {
+            let ok = ch.is_some() && hit != negated;
+            return Some((ok, &p[i + 1..]));
+        }
+        let lo = if c == '\\' {
+            i += 1;
+            *p.get(i)?
+        } else {
+            c
+        };
+        let mut hi = lo;
+        if p.get(i + 1) == Some(&'-') && p.get(i + 2).is_some_and(|&c| c != ']') {
+            hi = p[i + 2];
+            i += 2;
+        }
+        hit |= ch.is_some_and(|ch| lo <= ch && ch <= hi);
+        i += 1;
     }
 }
 

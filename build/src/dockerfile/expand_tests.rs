@@ -120,6 +120,7 @@ fn syntax_errors() {
     assert!(fails("${:x}").ends_with("syntax error: bad substitution"));
     assert!(fails("${FOO:x}").ends_with("unsupported modifier (:x) in substitution"));
     assert!(fails("${FOO^}").ends_with("unsupported modifier (^) in substitution"));
+    assert!(fails("${FOO/x").ends_with("syntax error: missing '/' in ${}"));
 }
 
 #[test]
@@ -156,4 +157,31 @@ fn raw_options_for_the_parser() {
     };
     let got = words_with(r#"cat <<"EOF" $X ${Y:-z} a\ b"#, opts, &|_| None).unwrap();
     assert_eq!(got, ["cat", r#"<<"EOF""#, "$X", "${Y:-z}", r"a\ b"]);
+}
+
+#[test]
+fn pattern_modifiers() {
+    // docs: ${variable#pattern}, ${variable%pattern}, ${variable/pattern/replacement}
+    let env = |n: &str| match n {
+        "string" => Some("foobarbaz".to_string()),
+        "path" => Some("/usr/local/bin/tool.tar.gz".to_string()),
+        _ => None,
+    };
+    let w = |t: &str| word(t, '\\', &env).unwrap();
+    assert_eq!(w("${string#*o}"), "obarbaz");
+    assert_eq!(w("${string##*o}"), "barbaz");
+    assert_eq!(w("${string%a*}"), "foobarb");
+    assert_eq!(w("${string%%a*}"), "foob");
+    assert_eq!(w("${path##*/}"), "tool.tar.gz");
+    assert_eq!(w("${path%.*}"), "/usr/local/bin/tool.tar");
+    assert_eq!(w("${path%%.*}"), "/usr/local/bin/tool");
+    assert_eq!(w("${path#/usr/}"), "local/bin/tool.tar.gz");
+    assert_eq!(w("${string#x}"), "foobarbaz");
+    assert_eq!(w("${string/ba/XX}"), "fooXXrbaz");
+    assert_eq!(w("${string//ba/XX}"), "fooXXrXXz");
+    assert_eq!(w("${string/b*/-}"), "foo-");
+    assert_eq!(w("${string/[ab]?/_}"), "foo_rbaz");
+    assert_eq!(w("${unset#x}"), "");
+    assert_eq!(w("${string:#foo}"), "barbaz");
+    assert_eq!(w("${string#\\f}"), "oobarbaz");
 }
