@@ -64,7 +64,13 @@ pub async fn route(d: Arc<Daemon>, req: Request<Incoming>) -> ApiResult {
             let body = read_body(req).await?;
             super::api_registry::route(&d, &m, &segs, &q, body).await
         }
-        (&Method::GET, ["images"]) => http::json(&d.images.with(|s| s.list()).await?),
+        (&Method::GET, ["images"]) => {
+            // As Docker: a build's intermediate images only with `all`.
+            let all = q.flag("all");
+            let mut list = d.images.with(|s| s.list()).await?;
+            list.retain(|i| all || !i.intermediate);
+            http::json(&list)
+        }
         (&Method::POST, ["images", "import"]) => {
             let reference = q.get("ref").filter(|s| !s.is_empty()).map(String::from);
             let changes = q.all("change");
@@ -692,11 +698,16 @@ async fn fs_info(cs: &Containers, ctr: &Ctr) -> ApiResult {
     let r = ctr.rec.lock().await;
     let image = cs.images().resolve(&r.image_id).await?;
     let layout = cs.layout(&r.id);
+    let mut layers = image.layers;
+    // A container that has run has its init layer; one only created has none yet.
+    if layout.init_layer().exists() {
+        layers.push(layout.init_layer());
+    }
     http::json(&json!({
         "running": matches!(r.state.status, Status::Running | Status::Paused),
         "pid": r.state.pid,
         "pid_start_time": r.state.pid_start_time,
-        "layers": image.layers,
+        "layers": layers,
         "upper": layout.upper(),
         "work": layout.dir.join("fs/work"),
         "mountpoint": layout.dir.join("fs/rootfs"),

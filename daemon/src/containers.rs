@@ -531,10 +531,15 @@ impl Containers {
         let seccomp = self.write_seccomp(&rec.config, layout).await?;
         let _ = std::fs::remove_file(layout.exit_record());
         let _ = std::fs::remove_file(layout.shim_record());
+        let init = layout.init_layer();
+        berth_engine::runtime::rootfs::write_init_layer(&init)
+            .map_err(|e| ApiError::internal(format!("writing the init layer: {e}")))?;
+        let mut layers = image.layers.clone();
+        layers.push(init);
         let mut spec = model::build_spec(SpecInputs {
             record: rec,
             image: &defaults,
-            layers: image.layers.clone(),
+            layers,
             layout,
             netns: net.netns.clone(),
             cgroup: Some(CgroupRef {

@@ -401,6 +401,11 @@ impl Layout {
     pub fn upper(&self) -> PathBuf {
         self.dir.join("fs/upper")
     }
+    /// The mount points every container needs (see [`crate::runtime::rootfs::write_init_layer`]),
+    /// a lower layer above the image's so they stay out of the writable layer.
+    pub fn init_layer(&self) -> PathBuf {
+        self.dir.join("fs/init")
+    }
     pub fn attach_socket(&self) -> PathBuf {
         self.run.join("attach.sock")
     }

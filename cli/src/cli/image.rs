@@ -39,6 +39,9 @@ pub enum ImageCmd {
     /// List images
     #[command(alias = "list")]
     Ls {
+        /// Show all images (a build's intermediate images are hidden by default)
+        #[arg(short, long)]
+        all: bool,
         #[arg(short, long)]
         quiet: bool,
         #[arg(long)]
@@ -167,8 +170,8 @@ pub fn run(g: &GlobalOpts, args: &ImageArgs) -> anyhow::Result<i32> {
                 }
             }
         }
-        ImageCmd::Ls { quiet, format } => {
-            let list: Vec<Value> = c.get("/images")?;
+        ImageCmd::Ls { all, quiet, format } => {
+            let list: Vec<Value> = c.get(&format!("/images?all={}", *all as u8))?;
             if format.as_deref() == Some("json") {
                 for i in &list {
                     println!("{}", serde_json::to_string(i)?);

@@ -19,6 +19,7 @@ mod archive;
 mod blobs;
 mod changes;
 mod commit;
+mod derive;
 pub mod diff;
 mod extract;
 mod inspect;
@@ -39,6 +40,7 @@ use serde::{Deserialize, Serialize};
 
 pub use changes::ChangeError;
 pub use commit::CommitOptions;
+pub use derive::Derivation;
 pub use extract::{extract_layer, ExtractError};
 pub use inspect::HistoryEntry;
 pub use reference::{Reference, ReferenceError};
@@ -123,6 +125,12 @@ pub struct ImageSummary {
     pub created: Option<String>,
     /// Bytes of file content over all layers.
     pub size: u64,
+    /// The image a build step made this one from, if any (Docker's ParentId).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
+    /// Untagged, and the parent of another image: a build's intermediate step, which
+    /// `image ls` shows only with `-a`.
+    pub intermediate: bool,
 }
 
 /// What the runtime needs to build a container's rootfs and process.
@@ -147,6 +155,9 @@ struct Index {
     tags: BTreeMap<String, String>,
     /// Manifest digest -> image.
     images: BTreeMap<String, ImageRecord>,
+    /// Build cache: a step's key (see berth-build) -> the manifest digest of its result.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    build_cache: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -160,6 +171,10 @@ struct ImageRecord {
     /// When a tag last pointed here (Docker's Metadata.LastTagTime).
     #[serde(default)]
     last_tag_time: Option<String>,
+    /// The image a build step made this one from (Docker's Parent): untagged parents are the
+    /// build's intermediate images, hidden from `image ls` and kept by `image prune`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    parent: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -348,20 +363,15 @@ impl ImageStore {
         // What goes is every blob (manifests, configs, layer tars as pulled or loaded) and
         // every unpacked layer no image uses any more: a pulled layer's compressed blob can
         // be far larger than nothing when its unpacked layer is shared with another image.
-        let (blobs_before, layers_before) = self.referenced();
-        let blob_sizes: BTreeMap<String, u64> = blobs_before
-            .iter()
-            .map(|b| (b.clone(), self.blobs.size(b).unwrap_or(0)))
-            .collect();
-        let layer_sizes: BTreeMap<String, u64> = layers_before
-            .iter()
-            .map(|d| (d.clone(), self.layers.size(d)))
-            .collect();
+        let before = self.usage();
         let victims: Vec<String> = self
             .index
             .images
             .iter()
-            .filter(|(m, r)| !in_use.contains(&r.config) && (all || self.tags_of(m).is_empty()))
+            .filter(|(m, r)| {
+                !in_use.contains(&r.config)
+                    && (all || (self.tags_of(m).is_empty() && !self.has_children(&r.config)))
+            })
             .map(|(_, r)| r.config.clone())
             .collect::<BTreeSet<_>>()
             .into_iter()
@@ -375,18 +385,7 @@ impl ImageStore {
                 Err(e) => return Err(e),
             }
         }
-        let (blobs_after, layers_after) = self.referenced();
-        report.space_reclaimed = blob_sizes
-            .iter()
-            .filter(|(b, _)| !blobs_after.contains(*b))
-            .map(|(_, size)| size)
-            .chain(
-                layer_sizes
-                    .iter()
-                    .filter(|(d, _)| !layers_after.contains(*d))
-                    .map(|(_, size)| size),
-            )
-            .sum();
+        report.space_reclaimed = before.saturating_sub(self.usage());
         Ok(report)
     }
 
@@ -417,6 +416,17 @@ impl ImageStore {
         &mut self,
         manifest: &[u8],
         references: &[Reference],
+    ) -> Result<String, ImageError> {
+        self.store_image(manifest, references, None)
+    }
+
+    /// [`ImageStore::put_image`], recording what a build step made the image from and, when
+    /// given, the step's cache key (both in the same index write).
+    fn store_image(
+        &mut self,
+        manifest: &[u8],
+        references: &[Reference],
+        built: Option<(&Option<String>, &Option<String>)>,
     ) -> Result<String, ImageError> {
         let manifest_digest = sha256_digest(manifest);
         let bad = |reason: String| ImageError::InvalidManifest {
@@ -476,6 +486,7 @@ impl ImageStore {
                 layers,
                 repo_digests: Vec::new(),
                 last_tag_time: None,
+                parent: None,
             });
         let mut tags = Vec::new();
         for r in references {
@@ -499,6 +510,15 @@ impl ImageStore {
         if !tags.is_empty() {
             record.last_tag_time = Some(now());
         }
+        let old_cache = self.index.build_cache.clone();
+        if let Some((parent, cache_key)) = built {
+            record.parent.clone_from(parent);
+            if let Some(key) = cache_key {
+                self.index
+                    .build_cache
+                    .insert(key.clone(), manifest_digest.clone());
+            }
+        }
         let previous = self.index.images.insert(manifest_digest.clone(), record);
         let old_tags = self.index.tags.clone();
         for t in &tags {
@@ -510,6 +530,7 @@ impl ImageStore {
         if let Err(e) = self.save_index() {
             // Keep memory and disk in agreement.
             self.index.tags = old_tags;
+            self.index.build_cache = old_cache;
             match previous {
                 Some(p) => self.index.images.insert(manifest_digest.clone(), p),
                 None => self.index.images.remove(&manifest_digest),
@@ -854,10 +875,13 @@ impl ImageStore {
                 reference: manifest.to_string(),
             })?;
         let config = self.read_config(&record.config)?;
+        let repo_tags: Vec<String> = self.tags_of(manifest).iter().map(|t| familiar(t)).collect();
         Ok(ImageSummary {
             id: record.config.clone(),
             digest: manifest.to_string(),
-            repo_tags: self.tags_of(manifest).iter().map(|t| familiar(t)).collect(),
+            intermediate: repo_tags.is_empty() && self.has_children(&record.config),
+            parent: record.parent.clone(),
+            repo_tags,
             repo_digests: record.repo_digests.iter().map(|d| familiar(d)).collect(),
             created: config.created().clone(),
             size: record
@@ -866,6 +890,14 @@ impl ImageStore {
                 .map(|l| self.layers.size(&l.diff_id))
                 .sum(),
         })
+    }
+
+    /// True when a build step made another image from the image `id`.
+    fn has_children(&self, id: &str) -> bool {
+        self.index
+            .images
+            .values()
+            .any(|r| r.parent.as_deref() == Some(id))
     }
 
     /// Full tags pointing at `manifest`, sorted.
@@ -886,6 +918,13 @@ impl ImageStore {
     fn save_index(&self) -> Result<(), ImageError> {
         let path = self.root.join(INDEX_FILE);
         fsutil::write_json(&path, &self.index).map_err(|source| ImageError::Io { path, source })
+    }
+
+    /// Bytes of every blob and unpacked layer some image uses.
+    fn usage(&self) -> u64 {
+        let (blobs, layers) = self.referenced();
+        let blob_bytes: u64 = blobs.iter().map(|b| self.blobs.size(b).unwrap_or(0)).sum();
+        blob_bytes + layers.iter().map(|d| self.layers.size(d)).sum::<u64>()
     }
 
     /// Blobs and unpacked layers some image in the index uses.

@@ -105,6 +105,26 @@ pub fn resolve_in_root(root: &Path, path: &str) -> Result<PathBuf, String> {
     Ok(resolved.iter().fold(root.to_path_buf(), |p, c| p.join(c)))
 }
 
+/// The directories and files the runtime mounts on in every container (/proc, /sys, /dev
+/// and the /etc files it writes), made once per container in a layer of their own that lies
+/// above the image's, as Docker's "init" layer: made in the writable layer instead, they
+/// would show in `container diff` and end up in every committed or built layer.
+pub fn write_init_layer(dir: &Path) -> std::io::Result<()> {
+    if dir.exists() {
+        return Ok(());
+    }
+    let tmp = dir.with_extension("tmp");
+    let _ = fs::remove_dir_all(&tmp);
+    for d in ["proc", "sys", "dev", "etc"] {
+        fs::create_dir_all(tmp.join(d))?;
+    }
+    for f in ["hosts", "hostname", "resolv.conf"] {
+        fs::File::create(tmp.join("etc").join(f))?;
+    }
+    // Whole or absent: a crash half-way leaves only the .tmp, redone next time.
+    fs::rename(&tmp, dir)
+}
+
 /// Creates `path` (already resolved inside the root) as a directory or an empty file to mount on.
 fn ensure_mountpoint(path: &Path, dir: bool) -> Result<(), String> {
     if fs::symlink_metadata(path).is_ok() {
