@@ -10,5 +10,12 @@
 //! It is not the engine: running a RUN step, storing layers and images is the host's
 //! (berth-daemon's) business, behind the executor's trait.
 
+pub mod context;
 pub mod dockerfile;
+pub mod executor;
+pub mod host;
 pub mod ignore;
+pub mod report;
+
+pub use executor::{build, BuildError, BuildOptions, Built, Progress, ProgressMode};
+pub use host::Host;

@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use tokio::net::UnixStream;
 
-type Body = BoxBody<Bytes, std::io::Error>;
+pub type Body = BoxBody<Bytes, std::io::Error>;
 
 pub struct Client {
     sock: PathBuf,
@@ -193,25 +193,8 @@ impl Client {
     }
 
     /// POSTs the bytes of `reader` as a streamed body.
-    pub fn upload(&self, path: &str, mut reader: impl Read + Send + 'static) -> Result<Value> {
-        let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(8);
-        std::thread::spawn(move || {
-            let mut buf = vec![0u8; 256 * 1024];
-            loop {
-                match reader.read(&mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => {
-                        if tx.blocking_send(Bytes::copy_from_slice(&buf[..n])).is_err() {
-                            break;
-                        }
-                    }
-                }
-            }
-        });
-        let stream = futures::stream::unfold(rx, |mut rx| async move {
-            rx.recv().await.map(|b| (Ok(Frame::data(b)), rx))
-        });
-        let resp = self.request(Method::POST, path, StreamBody::new(stream).boxed())?;
+    pub fn upload(&self, path: &str, reader: impl Read + Send + 'static) -> Result<Value> {
+        let resp = self.request(Method::POST, path, streamed(reader))?;
         let bytes = self.collect(resp)?;
         Ok(if bytes.is_empty() {
             Value::Null
@@ -228,13 +211,24 @@ impl Client {
         path: &str,
         body: Option<&Value>,
         tick: Option<Duration>,
-        mut on_line: impl FnMut(Option<Value>) -> Result<()>,
+        on_line: impl FnMut(Option<Value>) -> Result<()>,
     ) -> Result<()> {
         let b = match body {
             Some(v) => full(serde_json::to_vec(v)?),
             None => empty(),
         };
-        let resp = self.request(Method::POST, path, b)?;
+        self.post_body_lines(path, b, tick, on_line)
+    }
+
+    /// [`Client::post_lines`] with any body: raw bytes ([`full`]) or a stream ([`streamed`]).
+    pub fn post_body_lines(
+        &self,
+        path: &str,
+        body: Body,
+        tick: Option<Duration>,
+        mut on_line: impl FnMut(Option<Value>) -> Result<()>,
+    ) -> Result<()> {
+        let resp = self.request(Method::POST, path, body)?;
         self.rt.block_on(async {
             let mut body = resp.into_body();
             let mut pending: Vec<u8> = Vec::new();
@@ -298,17 +292,39 @@ impl std::fmt::Display for ApiFailure {
 
 impl std::error::Error for ApiFailure {}
 
-fn empty() -> Body {
+pub fn empty() -> Body {
     Empty::new().map_err(|never| match never {}).boxed()
 }
 
-fn full(v: Vec<u8>) -> Body {
+pub fn full(v: Vec<u8>) -> Body {
     Full::new(Bytes::from(v))
         .map_err(|never| match never {})
         .boxed()
 }
 
 /// Percent-encodes a query value.
+/// A request body streamed from `reader` (read on a thread of its own).
+pub fn streamed(mut reader: impl Read + Send + 'static) -> Body {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(8);
+    std::thread::spawn(move || {
+        let mut buf = vec![0u8; 256 * 1024];
+        loop {
+            match reader.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if tx.blocking_send(Bytes::copy_from_slice(&buf[..n])).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    });
+    let stream = futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|b| (Ok(Frame::data(b)), rx))
+    });
+    StreamBody::new(stream).boxed()
+}
+
 pub fn q(s: &str) -> String {
     berth_daemon::http::encode(s)
 }

@@ -64,6 +64,14 @@ pub async fn route(d: Arc<Daemon>, req: Request<Incoming>) -> ApiResult {
             let body = read_body(req).await?;
             super::api_registry::route(&d, &m, &segs, &q, body).await
         }
+        (&Method::POST, ["build"]) => super::api_build::build(&d, &q, req).await,
+        (&Method::POST, ["build", "prune"]) => {
+            let mut in_use = std::collections::BTreeSet::new();
+            for c in d.containers.all().await {
+                in_use.insert(c.rec.lock().await.image_id.clone());
+            }
+            http::json(&d.images.with(move |s| s.prune_build_cache(&in_use)).await?)
+        }
         (&Method::GET, ["images"]) => {
             // As Docker: a build's intermediate images only with `all`.
             let all = q.flag("all");
@@ -221,7 +229,7 @@ async fn container_route(
 }
 
 /// The whole request body.
-async fn read_body(req: Request<Incoming>) -> Result<bytes::Bytes, ApiError> {
+pub(crate) async fn read_body(req: Request<Incoming>) -> Result<bytes::Bytes, ApiError> {
     Ok(req
         .into_body()
         .collect()
@@ -239,14 +247,14 @@ async fn read_json<T: serde::de::DeserializeOwned>(req: Request<Incoming>) -> Re
 /// A file under the image store's scratch dir that is deleted when dropped: whatever ends
 /// an upload (an error, a full disk, a client gone mid-body, the store refusing it), the
 /// scratch copy goes, or it would fill the disk until the next daemon start.
-struct Scratch(Option<std::path::PathBuf>);
+pub(crate) struct Scratch(Option<std::path::PathBuf>);
 
 impl Scratch {
     fn new(path: std::path::PathBuf) -> Scratch {
         Scratch(Some(path))
     }
 
-    fn path(&self) -> &std::path::Path {
+    pub(crate) fn path(&self) -> &std::path::Path {
         self.0.as_deref().expect("a scratch file not kept yet")
     }
 
@@ -269,7 +277,7 @@ impl Drop for Scratch {
 
 /// Writes a request body to a scratch file (image archives can be large; the store reads
 /// them as files).
-async fn spool(d: &Daemon, req: Request<Incoming>) -> Result<Scratch, ApiError> {
+pub(crate) async fn spool(d: &Daemon, req: Request<Incoming>) -> Result<Scratch, ApiError> {
     let scratch = Scratch::new(
         d.images
             .tmp

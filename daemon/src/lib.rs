@@ -12,11 +12,13 @@
 //! [`DEFAULT_ROOT`] and [`http::encode`] are what the CLI's client shares with it.
 
 mod api;
+mod api_build;
 mod api_commit;
 mod api_networks;
 mod api_registry;
 mod api_stacks;
 mod api_volumes;
+mod build;
 pub mod containers;
 pub mod events;
 mod exposition;

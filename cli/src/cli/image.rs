@@ -22,6 +22,8 @@ pub enum ImageCmd {
         file: String,
         reference: Option<String>,
     },
+    /// Build an image from a Dockerfile
+    Build(super::build::BuildArgs),
     /// Load images from a docker-save or OCI layout tar
     Load {
         #[arg(short = 'i', long = "input")]
@@ -100,6 +102,7 @@ pub fn run(g: &GlobalOpts, args: &ImageArgs) -> anyhow::Result<i32> {
             return Ok(0);
         }
         ImageCmd::Push(a) => return super::registry::push(g, a),
+        ImageCmd::Build(a) => return super::build::run(g, a),
         ImageCmd::Prune(a) => return super::registry::prune(g, a),
         _ => {}
     }
@@ -283,7 +286,7 @@ pub fn run(g: &GlobalOpts, args: &ImageArgs) -> anyhow::Result<i32> {
                 );
             }
         }
-        ImageCmd::Pull(_) | ImageCmd::Push(_) | ImageCmd::Prune(_) => unreachable!("handled above"),
+        ImageCmd::Pull(_) | ImageCmd::Push(_) | ImageCmd::Prune(_) | ImageCmd::Build(_) => unreachable!("handled above"),
     }
     Ok(0)
 }

@@ -4,6 +4,7 @@ use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
 mod attach;
+mod build;
 mod commit;
 mod config;
 pub mod container;
@@ -87,6 +88,8 @@ pub enum Command {
         #[arg(long)]
         format: Option<String>,
     },
+    /// Build an image from a Dockerfile
+    Build(build::BuildArgs),
     /// Manage images
     Image(image::ImageArgs),
     /// Pull images from a registry, or the stack's images
@@ -184,6 +187,7 @@ pub fn main() -> i32 {
         Command::Config(args) => config::run(&cli.global, &args),
         Command::Daemon(args) => system::daemon(&cli.global, &args),
         Command::Info { format } => system::info(&cli.global, format.as_deref()),
+        Command::Build(args) => build::run(&cli.global, &args),
         Command::Image(args) => image::run(&cli.global, &args),
         Command::Pull(args) => registry::pull(&cli.global, &args),
         Command::Push(args) => registry::push(&cli.global, &args),

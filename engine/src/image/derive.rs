@@ -73,10 +73,9 @@ impl ImageStore {
         obj.remove("container_config");
         obj.insert("config".into(), step.config.clone());
         obj.insert("created".into(), json!(created));
-        match &step.author {
-            Some(a) => obj.insert("author".into(), json!(a)),
-            None => obj.remove("author"),
-        };
+        if let Some(a) = &step.author {
+            obj.insert("author".into(), json!(a));
+        }
         let mut entry = json!({ "created": created, "created_by": step.created_by });
         if step.layer.is_none() {
             entry["empty_layer"] = json!(true);

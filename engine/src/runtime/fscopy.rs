@@ -35,6 +35,14 @@ pub enum FsOp {
     In(String),
     /// Succeeds when PATH is a directory.
     IsDir(String),
+    /// A build's COPY/ADD/WORKDIR: DIR made with its missing parents, then a tar on stdin
+    /// extracted into it, `chown` (USER[:GROUP], names resolved in the image) and `chmod`
+    /// applied to every entry it holds.
+    Add {
+        dir: String,
+        chown: Option<String>,
+        chmod: Option<u32>,
+    },
 }
 
 /// Runs the request; returns the process exit code.
@@ -116,6 +124,7 @@ fn perform(op: &FsOp) -> Result<(), String> {
             Ok(md) if md.is_dir() => Ok(()),
             _ => Err(format!("{path} is not a directory")),
         },
+        FsOp::Add { dir, chown, chmod } => add(dir, chown.as_deref(), *chmod),
         FsOp::In(dir) => {
             let md = std::fs::metadata(dir).map_err(|e| {
                 format!(
@@ -132,6 +141,59 @@ fn perform(op: &FsOp) -> Result<(), String> {
                 .map_err(|e| format!("extracting into {dir}: {e}"))
         }
     }
+}
+
+/// Runs inside the image's root (chrooted), so the destination's symlinks resolve within it.
+fn add(dir: &str, chown: Option<&str>, chmod: Option<u32>) -> Result<(), String> {
+    let owner = chown
+        .map(|spec| {
+            super::user::resolve(spec).map_err(|e| format!("--chown={spec}: {e}"))
+        })
+        .transpose()?;
+    let dir = Path::new(dir);
+    std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {}", dir.display(), text(&e)))?;
+    let mut archive = tar::Archive::new(io::stdin().lock());
+    archive.set_preserve_permissions(true);
+    archive.set_preserve_ownerships(true);
+    archive.set_preserve_mtime(true);
+    archive.set_overwrite(true);
+    archive.set_unpack_xattrs(true);
+    for entry in archive.entries().map_err(|e| format!("reading the files: {e}"))? {
+        let mut entry = entry.map_err(|e| format!("reading the files: {e}"))?;
+        let rel = entry.path().map_err(|e| e.to_string())?.into_owned();
+        if rel
+            .components()
+            .any(|c| !matches!(c, std::path::Component::Normal(_) | std::path::Component::CurDir))
+        {
+            return Err(format!("refusing the path {}", rel.display()));
+        }
+        let target = dir.join(&rel);
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| format!("creating {}: {}", parent.display(), text(&e)))?;
+        }
+        // A file replaces what is there (a symlink is not followed); a directory merges.
+        if !entry.header().entry_type().is_dir()
+            && target.symlink_metadata().is_ok_and(|m| !m.is_dir())
+        {
+            let _ = std::fs::remove_file(&target);
+        }
+        entry
+            .unpack(&target)
+            .map_err(|e| format!("copying {}: {}", rel.display(), text(&e)))?;
+        if let Some(u) = &owner {
+            std::os::unix::fs::lchown(&target, Some(u.uid), Some(u.gid))
+                .map_err(|e| format!("chown {}: {e}", rel.display()))?;
+        }
+        if let Some(mode) = chmod {
+            if !entry.header().entry_type().is_symlink() {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&target, std::fs::Permissions::from_mode(mode))
+                    .map_err(|e| format!("chmod {}: {}", rel.display(), text(&e)))?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Adds `dir`'s tree, not descending into other filesystems (proc, sys, dev, volumes, the

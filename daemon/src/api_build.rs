@@ -1,0 +1,263 @@
+//! POST /build: Docker's build endpoint (query `t`, `dockerfile`, `buildargs`, `target`,
+//! `nocache`, `pull`, `labels`, `networkmode`, `extrahosts`, `shmsize`, `q`, `platform`;
+//! the body a context tar, or a bare Dockerfile) plus berth's `context_dir`: a directory on
+//! this host the daemon reads in place, the body then being an inline Dockerfile if any.
+//! The answer streams Docker's JSON messages: `{"stream"}` progress, `{"aux":{"ID"}}`,
+//! `{"error","errorDetail"}`. A client that goes away cancels the build.
+
+use super::build::DaemonHost;
+use super::http::{self, ApiError, ApiResult, Query};
+use super::Daemon;
+use berth_build::context::Context;
+use berth_build::{BuildOptions, Progress, ProgressMode};
+use bytes::Bytes;
+use hyper::body::Incoming;
+use hyper::Request;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tokio::sync::{mpsc, watch};
+
+/// Where the build reads from: the context directory (kept, or unpacked for this build and
+/// removed after) and the Dockerfile's text and name.
+struct Source {
+    context: Option<Context>,
+    unpacked: Option<PathBuf>,
+    dockerfile: String,
+    dockerfile_name: String,
+}
+
+impl Drop for Source {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.unpacked {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+pub async fn build(d: &Arc<Daemon>, q: &Query, req: Request<Incoming>) -> ApiResult {
+    let opts = options(q)?;
+    if let Some(p) = q.get("platform").filter(|p| !p.is_empty()) {
+        if p != "linux/amd64" && p != "linux" {
+            return Err(ApiError::bad_request(format!(
+                "platform {p} is not supported: this host builds linux/amd64 only"
+            )));
+        }
+    }
+    let source = source(d, q, req).await?;
+    let file = berth_build::dockerfile::parse(&source.dockerfile, &source.dockerfile_name)
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let quiet = q.flag("q") || q.get("progress") == Some("quiet");
+
+    let (tx, reply) = http::channel("application/json");
+    let (text_tx, mut text_rx) = mpsc::unbounded_channel::<Value>();
+    let (cancel_tx, cancel_rx) = watch::channel(false);
+    // Forwards messages to the client; a client gone cancels the build.
+    tokio::spawn(async move {
+        while let Some(msg) = text_rx.recv().await {
+            let line = Bytes::from(msg.to_string() + "\n");
+            if tx.send(line).await.is_err() {
+                let _ = cancel_tx.send(true);
+                // Keep draining so the build's sends never block on a full channel.
+                while text_rx.recv().await.is_some() {}
+                return;
+            }
+        }
+    });
+    let d = d.clone();
+    tokio::spawn(async move {
+        let sink_tx = text_tx.clone();
+        let progress = Progress::new(
+            if quiet { ProgressMode::Quiet } else { ProgressMode::Plain },
+            move |text| {
+                let _ = sink_tx.send(json!({ "stream": text }));
+            },
+        );
+        let host = match DaemonHost::new(d, cancel_rx) {
+            Ok(h) => h,
+            Err(e) => {
+                let _ = text_tx.send(json!({ "error": format!("preparing the build: {e}") }));
+                return;
+            }
+        };
+        let mut opts = opts;
+        opts.dockerfile_name = source.dockerfile_name.clone();
+        let result =
+            berth_build::build(&host, &file, source.context.as_ref(), &opts, &progress).await;
+        match result {
+            Ok(built) => {
+                tracing::info!(image = %built.image_id, run = built.steps_run, cached = built.steps_cached, "built image");
+                let _ = text_tx.send(json!({ "aux": { "ID": built.image_id } }));
+            }
+            Err(e) => {
+                tracing::warn!(error = %e.message, "build failed");
+                let report = berth_build::report::error_report(
+                    &source.dockerfile_name,
+                    &source.dockerfile,
+                    &e,
+                );
+                let _ = text_tx.send(json!({
+                    "error": e.message,
+                    "errorDetail": { "message": e.message, "code": e.exit_code },
+                    "report": report,
+                }));
+            }
+        }
+        drop(host);
+        drop(source);
+    });
+    Ok(reply)
+}
+
+fn options(q: &Query) -> Result<BuildOptions, ApiError> {
+    let json_map = |key: &str| -> Result<BTreeMap<String, Option<String>>, ApiError> {
+        match q.get(key).filter(|s| !s.is_empty()) {
+            None => Ok(BTreeMap::new()),
+            Some(s) => serde_json::from_str(s)
+                .map_err(|e| ApiError::bad_request(format!("invalid {key}: {e}"))),
+        }
+    };
+    let labels = json_map("labels")?
+        .into_iter()
+        .map(|(k, v)| (k, v.unwrap_or_default()))
+        .collect();
+    let shm_size = match q.get("shmsize").filter(|s| !s.is_empty() && *s != "0") {
+        Some(s) => Some(
+            s.parse()
+                .map_err(|_| ApiError::bad_request(format!("invalid shmsize {s}")))?,
+        ),
+        None => None,
+    };
+    Ok(BuildOptions {
+        tags: q.all("t").into_iter().filter(|t| !t.is_empty()).collect(),
+        build_args: json_map("buildargs")?,
+        target: q.get("target").filter(|t| !t.is_empty()).map(String::from),
+        no_cache: q.flag("nocache"),
+        pull: q.flag("pull"),
+        labels,
+        network: q
+            .get("networkmode")
+            .filter(|n| !n.is_empty())
+            .map(|n| if n == "bridge" { "default".into() } else { n.to_string() }),
+        extra_hosts: q
+            .get("extrahosts")
+            .map(|h| h.split(',').filter(|s| !s.is_empty()).map(String::from).collect())
+            .unwrap_or_default(),
+        shm_size,
+        dockerfile_name: String::new(),
+    })
+}
+
+async fn source(d: &Arc<Daemon>, q: &Query, req: Request<Incoming>) -> Result<Source, ApiError> {
+    let dockerfile_param = q.get("dockerfile").filter(|f| !f.is_empty());
+    if let Some(dir) = q.get("context_dir").filter(|c| !c.is_empty()) {
+        let dir = PathBuf::from(dir);
+        let context = Context::open(&dir).map_err(|e| {
+            ApiError::bad_request(format!("unable to prepare context: {}: {e}", dir.display()))
+        })?;
+        let inline = super::api::read_body(req).await?;
+        let (dockerfile, name) = if !inline.is_empty() {
+            (
+                String::from_utf8_lossy(&inline).into_owned(),
+                dockerfile_param.unwrap_or("Dockerfile").to_string(),
+            )
+        } else {
+            read_dockerfile(&dir, dockerfile_param)?
+        };
+        return Ok(Source {
+            context: Some(context),
+            unpacked: None,
+            dockerfile,
+            dockerfile_name: name,
+        });
+    }
+    // A body: a context tar (maybe compressed), or a bare Dockerfile (`build - < Dockerfile`).
+    let upload = super::api::spool(d, req).await?;
+    let mut head = [0u8; 512];
+    let n = std::io::Read::read(
+        &mut std::fs::File::open(upload.path()).map_err(|e| ApiError::internal(e.to_string()))?,
+        &mut head,
+    )
+    .unwrap_or(0);
+    let is_archive = head.starts_with(&[0x1f, 0x8b])
+        || head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd])
+        || (n >= 262 && &head[257..262] == b"ustar");
+    if !is_archive {
+        let text = std::fs::read_to_string(upload.path())
+            .map_err(|e| ApiError::bad_request(format!("reading the Dockerfile: {e}")))?;
+        return Ok(Source {
+            context: None,
+            unpacked: None,
+            dockerfile: text,
+            dockerfile_name: dockerfile_param.unwrap_or("Dockerfile").to_string(),
+        });
+    }
+    let dir = d
+        .images
+        .tmp
+        .join(format!("context-{}", berth_engine::fsutil::new_id()));
+    let archive = upload.path().to_path_buf();
+    let target = dir.clone();
+    tokio::task::spawn_blocking(move || unpack_context(&archive, &target))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .map_err(|e| {
+            let _ = std::fs::remove_dir_all(&dir);
+            ApiError::bad_request(format!("unpacking the build context: {e}"))
+        })?;
+    let mut source = Source {
+        context: None,
+        unpacked: Some(dir.clone()),
+        dockerfile: String::new(),
+        dockerfile_name: String::new(),
+    };
+    let (text, name) = read_dockerfile(&dir, dockerfile_param)?;
+    source.dockerfile = text;
+    source.dockerfile_name = name;
+    source.context = Some(
+        Context::open(&dir).map_err(|e| ApiError::bad_request(format!("the build context: {e}")))?,
+    );
+    Ok(source)
+}
+
+/// The Dockerfile `param` names (relative to the context, or absolute on this host), or the
+/// context's `Dockerfile`.
+fn read_dockerfile(dir: &Path, param: Option<&str>) -> Result<(String, String), ApiError> {
+    let name = param.unwrap_or("Dockerfile");
+    let path = if Path::new(name).is_absolute() {
+        PathBuf::from(name)
+    } else {
+        dir.join(name)
+    };
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        ApiError::bad_request(format!(
+            "failed to read dockerfile: open {}: {}",
+            path.display(),
+            berth_engine::fsutil::io_error_text(&e)
+        ))
+    })?;
+    let shown = Path::new(name)
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_else(|| name.to_string());
+    Ok((text, shown))
+}
+
+fn unpack_context(archive: &Path, dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let file = std::io::BufReader::new(std::fs::File::open(archive)?);
+    let mut head = [0u8; 4];
+    std::io::Read::read(&mut std::fs::File::open(archive)?, &mut head)?;
+    let reader: Box<dyn std::io::Read> = if head.starts_with(&[0x1f, 0x8b]) {
+        Box::new(flate2::read::GzDecoder::new(file))
+    } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        Box::new(zstd::stream::read::Decoder::new(file)?)
+    } else {
+        Box::new(file)
+    };
+    let mut tar = tar::Archive::new(reader);
+    tar.set_preserve_permissions(true);
+    tar.set_preserve_ownerships(true);
+    tar.unpack(dir)
+}
