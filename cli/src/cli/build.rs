@@ -200,3 +200,56 @@ pub fn build(c: &Client, query: &str, body: crate::client::Body, quiet: bool) ->
     }
     Ok(0)
 }
+
+#[derive(Args, Debug)]
+pub struct BuilderArgs {
+    #[command(subcommand)]
+    pub cmd: BuilderCmd,
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum BuilderCmd {
+    /// Remove build cache
+    Prune {
+        /// Remove all build cache (berth keeps no other kind: same as without)
+        #[arg(short, long)]
+        all: bool,
+        /// Do not prompt for confirmation
+        #[arg(short, long)]
+        force: bool,
+    },
+}
+
+/// `berth builder prune`: forgets every cached build step and removes the intermediate
+/// images no container uses; prints Docker's report.
+pub fn builder(g: &GlobalOpts, a: &BuilderArgs) -> anyhow::Result<i32> {
+    let BuilderCmd::Prune { all: _, force } = &a.cmd;
+    if !force && std::io::IsTerminal::is_terminal(&std::io::stdin())
+        && !super::confirm(
+            "WARNING! This will remove all dangling build cache.\nAre you sure you want to continue? [y/N] ",
+        )?
+    {
+        return Ok(0);
+    }
+    let c = Client::connect(g)?;
+    let v = c.post("/build/prune", None)?;
+    let deleted: Vec<&str> = v["ImagesDeleted"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|l| l.as_str())
+        .filter_map(|l| l.strip_prefix("Deleted: "))
+        .collect();
+    if !deleted.is_empty() {
+        println!("Deleted build cache objects:");
+        for id in deleted {
+            println!("{}", id.trim_start_matches("sha256:"));
+        }
+        println!();
+    }
+    println!(
+        "Total reclaimed space: {}",
+        super::image::human_size(v["SpaceReclaimed"].as_u64().unwrap_or(0))
+    );
+    Ok(0)
+}
