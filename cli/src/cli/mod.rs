@@ -10,6 +10,7 @@ pub mod container;
 mod copy;
 mod exec;
 mod image;
+mod listing;
 mod mounts;
 mod network;
 mod progress;
