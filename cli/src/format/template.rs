@@ -1608,7 +1608,8 @@ mod tests {
             "three"
         );
         assert_eq!(ok("{{if and .Args (gt .Count 2)}}y{{end}}"), "y");
-        assert_eq!(ok("{{if or .Empty .Nope2}}y{{else}}n{{end}}").len(), 1);
+        assert_eq!(ok("{{if or .Empty .Count}}y{{else}}n{{end}}"), "y");
+        assert_eq!(ok("{{or .Empty \"dflt\"}} {{and .Count .Empty}}"), "dflt []");
         assert_eq!(ok("{{range .Args}}[{{.}}]{{end}}"), "[-c][sleep 1]");
         assert_eq!(ok("{{range $i, $a := .Args}}{{$i}}={{$a}} {{end}}"), "0=-c 1=sleep 1 ");
         assert_eq!(ok("{{range $k, $v := .Labels}}{{$k}}:{{$v}};{{end}}"), "a:1;com.docker.compose.service:web;");
