@@ -479,12 +479,18 @@ async fn list(d: &Daemon, all: bool) -> ApiResult {
             Status::Running | Status::Paused | Status::Restarting
         );
         let networks: serde_json::Map<String, Value> = if !r.config.network_mode.is_empty() {
-            [(r.config.network_mode.clone(), json!({}))].into_iter().collect()
+            [(r.config.network_mode.clone(), json!({}))]
+                .into_iter()
+                .collect()
         } else if r.config.networks.is_empty() {
             // As inspect's NetworkMode: a container given no network is on Docker's `bridge`.
             [("bridge".to_string(), json!({}))].into_iter().collect()
         } else {
-            r.config.networks.iter().map(|n| (n.name.clone(), json!({}))).collect()
+            r.config
+                .networks
+                .iter()
+                .map(|n| (n.name.clone(), json!({})))
+                .collect()
         };
         let command = std::iter::once(r.path.clone())
             .chain(r.args.iter().cloned())

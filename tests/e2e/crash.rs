@@ -28,7 +28,10 @@ struct Observed {
 impl Observed {
     fn of(b: &Berth) -> Observed {
         let mut o = Observed::default();
-        for line in b.ok(&["container", "ls", "-a", "--no-trunc", "--format", "json"]).lines() {
+        for line in b
+            .ok(&["container", "ls", "-a", "--no-trunc", "--format", "json"])
+            .lines()
+        {
             let v: serde_json::Value = serde_json::from_str(line).unwrap();
             let id = v["ID"].as_str().unwrap().to_string();
             match v["State"].as_str().unwrap() {

@@ -184,7 +184,14 @@ pub fn run(g: &GlobalOpts, args: &ImageArgs) -> anyhow::Result<i32> {
                 // One line an image, however many names it has.
                 for i in &list {
                     let id = i["Id"].as_str().unwrap_or("");
-                    println!("{}", if *no_trunc { id.to_string() } else { short_id(id) });
+                    println!(
+                        "{}",
+                        if *no_trunc {
+                            id.to_string()
+                        } else {
+                            short_id(id)
+                        }
+                    );
                 }
                 return Ok(0);
             }

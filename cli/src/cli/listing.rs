@@ -3,8 +3,8 @@
 //! alphabetical order, as Docker marshals a context).
 
 use crate::format::{
-    context, created, created_unix, displayable_ports, ellipsis, go_quote, header, human_duration, labels_text,
-    string_map, Port, Value,
+    context, created, created_unix, displayable_ports, ellipsis, go_quote, header, human_duration,
+    labels_text, string_map, Port, Value,
 };
 use serde_json::Value as J;
 
@@ -40,7 +40,10 @@ fn mounts(x: &J, trunc: bool) -> (String, usize) {
     let names: Vec<String> = list
         .iter()
         .map(|m| {
-            let n = m["Name"].as_str().filter(|n| !n.is_empty()).map(String::from);
+            let n = m["Name"]
+                .as_str()
+                .filter(|n| !n.is_empty())
+                .map(String::from);
             let n = n.unwrap_or_else(|| s(&m["Source"]));
             if trunc {
                 ellipsis(&n, 15)
@@ -93,7 +96,10 @@ pub fn container(x: &J, trunc: bool) -> Value {
     context(
         "*formatter.ContainerContext",
         vec![
-            ("Command", Value::Str(go_quote(&if trunc { ellipsis(&cmd, 20) } else { cmd }))),
+            (
+                "Command",
+                Value::Str(go_quote(&if trunc { ellipsis(&cmd, 20) } else { cmd })),
+            ),
             ("CreatedAt", Value::Str(created_at)),
             ("ID", Value::Str(if trunc { short(&id) } else { id })),
             ("Image", Value::Str(s(&x["Image"]))),
@@ -103,7 +109,10 @@ pub fn container(x: &J, trunc: bool) -> Value {
             ("Names", Value::Str(names.join(","))),
             ("Networks", Value::Str(networks(x))),
             ("Ports", Value::Str(displayable_ports(&ports_of(x)))),
-            ("RunningFor", Value::Str(format!("{} ago", human_duration(age)))),
+            (
+                "RunningFor",
+                Value::Str(format!("{} ago", human_duration(age))),
+            ),
             // Sizes are not computed (`--size` is not supported): Docker prints 0B then too.
             ("Size", Value::str("0B")),
             ("State", Value::Str(s(&x["State"]))),
@@ -186,8 +195,14 @@ pub fn compose_container(x: &J, inspect: &J, trunc: bool) -> Value {
         vec![
             ("Command", get("Command")),
             ("CreatedAt", get("CreatedAt")),
-            ("ExitCode", Value::Int(inspect["State"]["ExitCode"].as_i64().unwrap_or(0))),
-            ("Health", Value::Str(s(&inspect["State"]["Health"]["Status"]))),
+            (
+                "ExitCode",
+                Value::Int(inspect["State"]["ExitCode"].as_i64().unwrap_or(0)),
+            ),
+            (
+                "Health",
+                Value::Str(s(&inspect["State"]["Health"]["Status"])),
+            ),
             ("ID", get("ID")),
             ("Image", get("Image")),
             ("Labels", get("Labels")),
@@ -197,10 +212,26 @@ pub fn compose_container(x: &J, inspect: &J, trunc: bool) -> Value {
             ("Names", Value::Str(name)),
             ("Networks", get("Networks")),
             ("Ports", get("Ports")),
-            ("Project", Value::Str(labels.get(berth_compose::LABEL_PROJECT).cloned().unwrap_or_default())),
+            (
+                "Project",
+                Value::Str(
+                    labels
+                        .get(berth_compose::LABEL_PROJECT)
+                        .cloned()
+                        .unwrap_or_default(),
+                ),
+            ),
             ("Publishers", publishers),
             ("RunningFor", get("RunningFor")),
-            ("Service", Value::Str(labels.get(berth_compose::LABEL_SERVICE).cloned().unwrap_or_default())),
+            (
+                "Service",
+                Value::Str(
+                    labels
+                        .get(berth_compose::LABEL_SERVICE)
+                        .cloned()
+                        .unwrap_or_default(),
+                ),
+            ),
             ("Size", get("Size")),
             ("State", get("State")),
             ("Status", get("Status")),
@@ -254,9 +285,15 @@ pub fn images(i: &J, trunc: bool) -> Vec<Value> {
                 vec![
                     ("Containers", Value::str("N/A")),
                     ("CreatedAt", Value::Str(created_at.clone())),
-                    ("CreatedSince", Value::Str(format!("{} ago", human_duration(age)))),
+                    (
+                        "CreatedSince",
+                        Value::Str(format!("{} ago", human_duration(age))),
+                    ),
                     ("Digest", Value::str("<none>")),
-                    ("ID", Value::Str(if trunc { short(&id) } else { id.clone() })),
+                    (
+                        "ID",
+                        Value::Str(if trunc { short(&id) } else { id.clone() }),
+                    ),
                     ("Repository", Value::str(repo)),
                     ("SharedSize", Value::str("N/A")),
                     ("Size", Value::Str(size.clone())),
@@ -294,12 +331,18 @@ pub fn network(n: &J, trunc: bool) -> Value {
     context(
         "*formatter.networkContext",
         vec![
-            ("CreatedAt", Value::Str(created_unix(n["created"].as_i64().unwrap_or(0)))),
+            (
+                "CreatedAt",
+                Value::Str(created_unix(n["created"].as_i64().unwrap_or(0))),
+            ),
             ("Driver", Value::str("bridge")),
             ("ID", Value::Str(if trunc { short(&id) } else { id })),
             ("IPv4", Value::str("true")),
             ("IPv6", Value::str("false")),
-            ("Internal", Value::Str(n["internal"].as_bool().unwrap_or(false).to_string())),
+            (
+                "Internal",
+                Value::Str(n["internal"].as_bool().unwrap_or(false).to_string()),
+            ),
             ("Labels", Value::Str(labels_text(&labels))),
             ("Name", Value::Str(s(&n["name"]))),
             ("Scope", Value::str("local")),
@@ -333,13 +376,19 @@ pub fn volume(v: &J) -> Value {
         "*formatter.volumeContext",
         vec![
             ("Availability", Value::str("N/A")),
-            ("Driver", Value::Str(v["Driver"].as_str().unwrap_or("local").into())),
+            (
+                "Driver",
+                Value::Str(v["Driver"].as_str().unwrap_or("local").into()),
+            ),
             ("Group", Value::str("N/A")),
             ("Labels", Value::Str(labels_text(&labels))),
             ("Links", Value::str("N/A")),
             ("Mountpoint", Value::Str(s(&v["Mountpoint"]))),
             ("Name", Value::Str(s(&v["Name"]))),
-            ("Scope", Value::Str(v["Scope"].as_str().unwrap_or("local").into())),
+            (
+                "Scope",
+                Value::Str(v["Scope"].as_str().unwrap_or("local").into()),
+            ),
             ("Size", Value::str("N/A")),
             ("Status", Value::str("N/A")),
         ],
@@ -395,5 +444,9 @@ pub fn print_inspect(format: &str, docs: &[J], lookup_failed: bool) -> anyhow::R
     for e in &errors {
         eprintln!("berth: {e}");
     }
-    Ok(if errors.is_empty() && !lookup_failed { 0 } else { 1 })
+    Ok(if errors.is_empty() && !lookup_failed {
+        0
+    } else {
+        1
+    })
 }

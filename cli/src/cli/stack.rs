@@ -273,13 +273,14 @@ pub fn ps(g: &GlobalOpts, a: &PsArgs) -> anyhow::Result<i32> {
     }
     let c = Client::connect(g)?;
     // A stack file broken by an edit still names a registered stack: show what runs.
-    let (project, model) = match stack_load(g).and_then(|l| l.load().map_err(|e| anyhow::anyhow!("{e}"))) {
-        Ok(p) => (g.project_name.clone().unwrap_or(p.name.clone()), Some(p)),
-        Err(e) => match &g.project_name {
-            Some(p) => (p.clone(), None),
-            None => (registered_project(g, &c).ok_or(e)?, None),
-        },
-    };
+    let (project, model) =
+        match stack_load(g).and_then(|l| l.load().map_err(|e| anyhow::anyhow!("{e}"))) {
+            Ok(p) => (g.project_name.clone().unwrap_or(p.name.clone()), Some(p)),
+            Err(e) => match &g.project_name {
+                Some(p) => (p.clone(), None),
+                None => (registered_project(g, &c).ok_or(e)?, None),
+            },
+        };
     if let Some(e) = stack_error(&c, &project) {
         eprintln!(
             "WARN[0000] stack {project} does not converge; what runs is its last good state: {e}"
@@ -287,7 +288,11 @@ pub fn ps(g: &GlobalOpts, a: &PsArgs) -> anyhow::Result<i32> {
     }
     // As Compose: naming a service the project does not have is an error.
     if let Some(m) = &model {
-        if let Some(bad) = a.filter_services.iter().find(|s| !m.services.contains_key(*s)) {
+        if let Some(bad) = a
+            .filter_services
+            .iter()
+            .find(|s| !m.services.contains_key(*s))
+        {
             anyhow::bail!("no such service: {bad}");
         }
     }
@@ -309,7 +314,9 @@ pub fn ps(g: &GlobalOpts, a: &PsArgs) -> anyhow::Result<i32> {
         .collect();
     if model.is_none() {
         if let Some(bad) = a.filter_services.iter().find(|s| {
-            !mine.iter().any(|x| x["Labels"][berth_compose::LABEL_SERVICE] == **s)
+            !mine
+                .iter()
+                .any(|x| x["Labels"][berth_compose::LABEL_SERVICE] == **s)
         }) {
             anyhow::bail!("no such service: {bad}");
         }
@@ -336,7 +343,9 @@ pub fn ps(g: &GlobalOpts, a: &PsArgs) -> anyhow::Result<i32> {
     for x in &mine {
         // Exit code and health are the inspect document's, as Compose reads them.
         let id = x["Id"].as_str().unwrap_or("");
-        let inspect: Value = c.get(&format!("/containers/{}/json", q(id))).unwrap_or_default();
+        let inspect: Value = c
+            .get(&format!("/containers/{}/json", q(id)))
+            .unwrap_or_default();
         rows.push(super::listing::compose_container(x, &inspect, !a.no_trunc));
     }
     f.print(&rows, &super::listing::compose_header())?;

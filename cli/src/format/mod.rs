@@ -34,7 +34,10 @@ impl Formatter {
         };
         let table = f.starts_with("table");
         let body = if table { &f["table".len()..] } else { f };
-        let body = body.trim_matches(' ').replace("\\t", "\t").replace("\\n", "\n");
+        let body = body
+            .trim_matches(' ')
+            .replace("\\t", "\t")
+            .replace("\\n", "\n");
         let tmpl = Template::parse(&body).map_err(template_error)?;
         Ok(Formatter { table, tmpl })
     }
@@ -337,7 +340,10 @@ mod tests {
             "CONTAINER ID   NAMES\nabc            web-1\n"
         );
         // Minimum width 10, last cell never padded.
-        assert_eq!(tabwrite("A\tB\tC\nx\ty\tz\n"), "A         B         C\nx         y         z\n");
+        assert_eq!(
+            tabwrite("A\tB\tC\nx\ty\tz\n"),
+            "A         B         C\nx         y         z\n"
+        );
         assert_eq!(tabwrite("plain\n"), "plain\n");
     }
 
@@ -346,7 +352,10 @@ mod tests {
         let f = Formatter::new(Some("table {{.ID}}\\t{{.Names}}"), "").unwrap();
         let row = context(
             "*formatter.ContainerContext",
-            vec![("ID", Value::str("0123456789ab")), ("Names", Value::str("web"))],
+            vec![
+                ("ID", Value::str("0123456789ab")),
+                ("Names", Value::str("web")),
+            ],
             None,
         );
         let h = header(&[("ID", "CONTAINER ID"), ("Names", "NAMES")]);
@@ -376,13 +385,20 @@ mod tests {
             public,
             proto: "tcp".into(),
         };
-        assert_eq!(displayable_ports(&[p("0.0.0.0", 80, 8080)]), "0.0.0.0:8080->80/tcp");
+        assert_eq!(
+            displayable_ports(&[p("0.0.0.0", 80, 8080)]),
+            "0.0.0.0:8080->80/tcp"
+        );
         assert_eq!(
             displayable_ports(&[p("::", 80, 8080), p("0.0.0.0", 80, 8080)]),
             "0.0.0.0:8080->80/tcp, [::]:8080->80/tcp"
         );
         assert_eq!(
-            displayable_ports(&[p("0.0.0.0", 8001, 8001), p("0.0.0.0", 8000, 8000), p("127.0.0.1", 53, 5353)]),
+            displayable_ports(&[
+                p("0.0.0.0", 8001, 8001),
+                p("0.0.0.0", 8000, 8000),
+                p("127.0.0.1", 53, 5353)
+            ]),
             "0.0.0.0:8000-8001->8000-8001/tcp, 127.0.0.1:5353->53/tcp"
         );
         assert_eq!(displayable_ports(&[p("", 80, 0)]), "80/tcp");
@@ -392,7 +408,10 @@ mod tests {
     #[test]
     fn small_helpers() {
         assert_eq!(ellipsis("sleep 1000", 20), "sleep 1000");
-        assert_eq!(ellipsis("/docker-entrypoint.sh nginx -g", 20), "/docker-entrypoint.…");
+        assert_eq!(
+            ellipsis("/docker-entrypoint.sh nginx -g", 20),
+            "/docker-entrypoint.…"
+        );
         assert_eq!(human_duration(0), "Less than a second");
         assert_eq!(human_duration(5), "5 seconds");
         assert_eq!(human_duration(90), "About a minute");

@@ -79,7 +79,11 @@ impl Value {
                 None => Value::Float(n.as_f64().unwrap_or(0.0)),
             },
             J::String(s) => Value::Str(s.clone()),
-            J::Array(a) => Value::List(a.iter().map(|x| Self::from_json_as(x, maps, false)).collect()),
+            J::Array(a) => Value::List(
+                a.iter()
+                    .map(|x| Self::from_json_as(x, maps, false))
+                    .collect(),
+            ),
             J::Object(o) if as_map => Value::Map(
                 o.iter()
                     .map(|(k, x)| (k.clone(), Self::from_json_as(x, maps, false)))
@@ -324,8 +328,7 @@ fn lex(src: &str) -> Result<Vec<Item>, Error> {
                 return Err(parse_err(src, i, "unclosed action"));
             }
             let rest = &src[i..];
-            if rest.starts_with(" -}}") || rest.starts_with("\t-}}") || rest.starts_with("\n-}}")
-            {
+            if rest.starts_with(" -}}") || rest.starts_with("\t-}}") || rest.starts_with("\n-}}") {
                 out.push(Item {
                     tok: Tok::Right,
                     pos: i + 1,
@@ -458,8 +461,7 @@ fn lex(src: &str) -> Result<Vec<Item>, Error> {
                     while i < b.len()
                         && (is_alnum(b[i])
                             || b[i] == b'.'
-                            || ((b[i] == b'-' || b[i] == b'+')
-                                && matches!(b[i - 1], b'e' | b'E')))
+                            || ((b[i] == b'-' || b[i] == b'+') && matches!(b[i - 1], b'e' | b'E')))
                     {
                         i += 1;
                     }
@@ -476,7 +478,10 @@ fn lex(src: &str) -> Result<Vec<Item>, Error> {
                     return Err(parse_err(
                         src,
                         pos,
-                        format!("unrecognized character in action: U+{:04X} '{ch}'", ch as u32),
+                        format!(
+                            "unrecognized character in action: U+{:04X} '{ch}'",
+                            ch as u32
+                        ),
                     ));
                 }
             };
@@ -540,8 +545,8 @@ enum Term {
 }
 
 const FUNCS: &[&str] = &[
-    "and", "or", "not", "len", "index", "print", "printf", "println", "eq", "ne", "lt", "le",
-    "gt", "ge", "json", "join", "split", "lower", "upper", "title", "pad", "truncate",
+    "and", "or", "not", "len", "index", "print", "printf", "println", "eq", "ne", "lt", "le", "gt",
+    "ge", "json", "join", "split", "lower", "upper", "title", "pad", "truncate",
 ];
 
 struct Parser<'a> {
@@ -551,7 +556,8 @@ struct Parser<'a> {
     vars: Vec<String>,
 }
 
-enum End {
+/// What ended a list of nodes.
+enum Stop {
     Eof,
     End,
     Else(usize),
@@ -578,12 +584,12 @@ impl<'a> Parser<'a> {
     }
 
     /// Nodes up to `{{end}}`, `{{else}}` or the end of input.
-    fn list(&mut self) -> Result<(Vec<Node>, End), Error> {
+    fn list(&mut self) -> Result<(Vec<Node>, Stop), Error> {
         let mut nodes = Vec::new();
         loop {
             let it = self.next();
             match it.tok {
-                Tok::Eof => return Ok((nodes, End::Eof)),
+                Tok::Eof => return Ok((nodes, Stop::Eof)),
                 Tok::Text(t) => nodes.push(Node::Text(t)),
                 Tok::Left => {
                     self.skip_space();
@@ -595,11 +601,11 @@ impl<'a> Parser<'a> {
                         "end" => {
                             self.next();
                             self.expect_right("end")?;
-                            return Ok((nodes, End::End));
+                            return Ok((nodes, Stop::End));
                         }
                         "else" => {
                             let pos = self.next().pos;
-                            return Ok((nodes, End::Else(pos)));
+                            return Ok((nodes, Stop::Else(pos)));
                         }
                         "if" | "range" | "with" => {
                             self.next();
@@ -633,9 +639,9 @@ impl<'a> Parser<'a> {
         let pipe = self.pipeline(kw, kw != "if")?;
         let (body, end) = self.list()?;
         let els = match end {
-            End::Eof => return Err(self.err(self.src.len(), "unexpected EOF")),
-            End::End => None,
-            End::Else(pos) => {
+            Stop::Eof => return Err(self.err(self.src.len(), "unexpected EOF")),
+            Stop::End => None,
+            Stop::Else(pos) => {
                 self.skip_space();
                 // `{{else if ...}}` / `{{else with ...}}`: the rest is a nested control whose
                 // `{{end}}` ends this one too.
@@ -654,9 +660,9 @@ impl<'a> Parser<'a> {
                         .map_err(|_| self.err(pos, "unexpected token in else"))?;
                     let (els, end) = self.list()?;
                     match end {
-                        End::End => Some(els),
-                        End::Eof => return Err(self.err(self.src.len(), "unexpected EOF")),
-                        End::Else(p) => return Err(self.err(p, "expected end; found {{else}}")),
+                        Stop::End => Some(els),
+                        Stop::Eof => return Err(self.err(self.src.len(), "unexpected EOF")),
+                        Stop::Else(p) => return Err(self.err(p, "expected end; found {{else}}")),
                     }
                 }
             }
@@ -730,7 +736,10 @@ impl<'a> Parser<'a> {
             }
         }
         if pipe.cmds.is_empty() {
-            return Err(self.err(self.items[self.at.saturating_sub(1)].pos, format!("missing value for {ctx}")));
+            return Err(self.err(
+                self.items[self.at.saturating_sub(1)].pos,
+                format!("missing value for {ctx}"),
+            ));
         }
         Ok(pipe)
     }
@@ -772,9 +781,10 @@ impl<'a> Parser<'a> {
                 Term::Var(v, vec![])
             }
             Tok::Str(s) => Term::Literal(Value::Str(s)),
-            Tok::Num(n) => Term::Literal(parse_number(&n).ok_or_else(|| {
-                self.err(pos, format!("bad number syntax: \"{n}\""))
-            })?),
+            Tok::Num(n) => Term::Literal(
+                parse_number(&n)
+                    .ok_or_else(|| self.err(pos, format!("bad number syntax: \"{n}\"")))?,
+            ),
             Tok::Ident(id) => match id.as_str() {
                 "true" => Term::Literal(Value::Bool(true)),
                 "false" => Term::Literal(Value::Bool(false)),
@@ -874,12 +884,12 @@ impl Template {
         };
         let (root, end) = p.list()?;
         match end {
-            End::Eof => Ok(Template {
+            Stop::Eof => Ok(Template {
                 src: src.into(),
                 root,
             }),
-            End::End => Err(p.err(p.items[p.at.saturating_sub(1)].pos, "unexpected {{end}}")),
-            End::Else(pos) => Err(p.err(pos, "unexpected {{else}}")),
+            Stop::End => Err(p.err(p.items[p.at.saturating_sub(1)].pos, "unexpected {{end}}")),
+            Stop::Else(pos) => Err(p.err(pos, "unexpected {{else}}")),
         }
     }
 
@@ -1146,13 +1156,23 @@ impl Exec<'_> {
         }
     }
 
-    fn call(&mut self, c: &Cmd, name: &str, dot: &Value, fin: Option<Value>) -> Result<Value, Error> {
+    fn call(
+        &mut self,
+        c: &Cmd,
+        name: &str,
+        dot: &Value,
+        fin: Option<Value>,
+    ) -> Result<Value, Error> {
         let arg_nodes = c.args.get(1..).unwrap_or_default();
         // `and` and `or` stop at the first argument that decides (Go 1.18).
         if name == "and" || name == "or" {
             let n = arg_nodes.len() + fin.is_some() as usize;
             if n == 0 {
-                return Err(self.err(c.pos, &c.text, format!("wrong number of args for {name}: want at least 1 got 0")));
+                return Err(self.err(
+                    c.pos,
+                    &c.text,
+                    format!("wrong number of args for {name}: want at least 1 got 0"),
+                ));
             }
             let mut last = Value::NoValue;
             for a in arg_nodes {
@@ -1173,7 +1193,10 @@ impl Exec<'_> {
                 return Err(self.err(
                     c.pos,
                     &c.text,
-                    format!("wrong number of args for {name}: want {n} got {}", args.len()),
+                    format!(
+                        "wrong number of args for {name}: want {n} got {}",
+                        args.len()
+                    ),
                 ));
             }
             Ok(())
@@ -1194,7 +1217,10 @@ impl Exec<'_> {
         };
         // Docker's header functions hand the header through.
         if self.mode == Mode::Header
-            && matches!(name, "json" | "split" | "join" | "title" | "lower" | "upper" | "pad" | "truncate")
+            && matches!(
+                name,
+                "json" | "split" | "join" | "title" | "lower" | "upper" | "pad" | "truncate"
+            )
         {
             return Ok(args.into_iter().next().unwrap_or(Value::NoValue));
         }
@@ -1239,13 +1265,22 @@ impl Exec<'_> {
                             return Err(fail("index of untyped nil".into()))
                         }
                         (Value::List(_) | Value::Str(_), other) => {
-                            return Err(fail(format!("cannot index slice/array with type {}", go_type(other))))
+                            return Err(fail(format!(
+                                "cannot index slice/array with type {}",
+                                go_type(other)
+                            )))
                         }
                         (Value::Map(_), other) => {
-                            return Err(fail(format!("value has type {}; should be string", go_type(other))))
+                            return Err(fail(format!(
+                                "value has type {}; should be string",
+                                go_type(other)
+                            )))
                         }
                         (other, _) => {
-                            return Err(fail(format!("can't index item of type {}", go_type(other))))
+                            return Err(fail(format!(
+                                "can't index item of type {}",
+                                go_type(other)
+                            )))
                         }
                     };
                 }
@@ -1253,7 +1288,11 @@ impl Exec<'_> {
             }
             "print" => Value::Str(sprint(&args)),
             "println" => {
-                let mut s = args.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(" ");
+                let mut s = args
+                    .iter()
+                    .map(|a| a.to_string())
+                    .collect::<Vec<_>>()
+                    .join(" ");
                 s.push('\n');
                 Value::Str(s)
             }
@@ -1266,12 +1305,17 @@ impl Exec<'_> {
             }
             "eq" | "ne" | "lt" | "le" | "gt" | "ge" => {
                 if args.len() < 2 {
-                    return Err(self.err(c.pos, &c.text, format!("wrong number of args for {name}: want 2 got {}", args.len())));
+                    return Err(self.err(
+                        c.pos,
+                        &c.text,
+                        format!("wrong number of args for {name}: want 2 got {}", args.len()),
+                    ));
                 }
                 if name == "eq" {
                     let mut any = false;
                     for b in &args[1..] {
-                        any |= compare(&args[0], b).map_err(&fail)? == Some(std::cmp::Ordering::Equal);
+                        any |=
+                            compare(&args[0], b).map_err(&fail)? == Some(std::cmp::Ordering::Equal);
                     }
                     Value::Bool(any)
                 } else {
@@ -1298,7 +1342,14 @@ impl Exec<'_> {
                 let parts: Vec<String> = match &args[0] {
                     Value::List(l) => l.iter().map(|x| x.to_string()).collect(),
                     other => {
-                        return Err(self.err(c.pos, &c.text, format!("wrong type for value; expected []string; got {}", go_type(other))))
+                        return Err(self.err(
+                            c.pos,
+                            &c.text,
+                            format!(
+                                "wrong type for value; expected []string; got {}",
+                                go_type(other)
+                            ),
+                        ))
                     }
                 };
                 Value::Str(parts.join(&sep))
@@ -1331,7 +1382,11 @@ impl Exec<'_> {
                 if s.is_empty() {
                     Value::Str(s)
                 } else {
-                    Value::Str(format!("{}{s}{}", " ".repeat(*p as usize), " ".repeat(*q as usize)))
+                    Value::Str(format!(
+                        "{}{s}{}",
+                        " ".repeat(*p as usize),
+                        " ".repeat(*q as usize)
+                    ))
                 }
             }
             "truncate" => {
@@ -1342,9 +1397,15 @@ impl Exec<'_> {
                 };
                 // Docker's truncateWithLength cuts bytes: `source[:length]`.
                 let n = n.max(0) as usize;
-                Value::Str(if s.len() < n { s } else { s.get(..n).unwrap_or(&s).to_string() })
+                Value::Str(if s.len() < n {
+                    s
+                } else {
+                    s.get(..n).unwrap_or(&s).to_string()
+                })
             }
-            other => return Err(self.err(c.pos, &c.text, format!("function \"{other}\" not defined"))),
+            other => {
+                return Err(self.err(c.pos, &c.text, format!("function \"{other}\" not defined")))
+            }
         })
     }
 }
@@ -1504,7 +1565,9 @@ fn compare(a: &Value, b: &Value) -> Result<Option<std::cmp::Ordering>, String> {
         (Value::Str(x), Value::Str(y)) => Some(x.cmp(y)),
         (Value::Bool(x), Value::Bool(y)) => (x == y).then_some(std::cmp::Ordering::Equal),
         (Value::Nil, Value::Nil) => Some(std::cmp::Ordering::Equal),
-        (Value::NoValue, _) | (_, Value::NoValue) => return Err("invalid type for comparison".into()),
+        (Value::NoValue, _) | (_, Value::NoValue) => {
+            return Err("invalid type for comparison".into())
+        }
         (x, y) if x.kind() != y.kind() => return Err("incompatible types for comparison".into()),
         _ => return Err("invalid type for comparison".into()),
     })
@@ -1525,13 +1588,24 @@ mod tests {
                 ("Names".into(), Value::str("p-web-1")),
                 ("State".into(), Value::str("running")),
                 ("Count".into(), Value::Int(3)),
-                ("Args".into(), Value::List(vec![Value::str("-c"), Value::str("sleep 1")])),
+                (
+                    "Args".into(),
+                    Value::List(vec![Value::str("-c"), Value::str("sleep 1")]),
+                ),
                 ("Empty".into(), Value::List(vec![])),
                 (
                     "Labels".into(),
-                    Value::Map(labels.iter().map(|(k, v)| (k.clone(), Value::str(v))).collect()),
+                    Value::Map(
+                        labels
+                            .iter()
+                            .map(|(k, v)| (k.clone(), Value::str(v)))
+                            .collect(),
+                    ),
                 ),
-                ("Nested".into(), Value::strct("*x.Inner", vec![("Status", Value::str("ok"))])),
+                (
+                    "Nested".into(),
+                    Value::strct("*x.Inner", vec![("Status", Value::str("ok"))]),
+                ),
             ],
             labels: Some(labels),
         }))
@@ -1567,7 +1641,10 @@ mod tests {
         assert_eq!(ok("{{.Args}}"), "[-c sleep 1]");
         assert_eq!(ok("{{.Labels}}"), "map[a:1 com.docker.compose.service:web]");
         assert_eq!(ok("{{.Count}} {{nil}} {{true}}"), "3 <nil> true");
-        assert_eq!(ok("{{json .Labels}}"), r#"{"a":"1","com.docker.compose.service":"web"}"#);
+        assert_eq!(
+            ok("{{json .Labels}}"),
+            r#"{"a":"1","com.docker.compose.service":"web"}"#
+        );
         assert_eq!(ok("{{json .Args}}"), r#"["-c","sleep 1"]"#);
         assert_eq!(ok("{{json .Nested}}"), r#"{"Status":"ok"}"#);
         assert_eq!(go_float(1e21), "1e+21");
@@ -1581,12 +1658,18 @@ mod tests {
         assert_eq!(ok("{{join .Args \",\"}}"), "-c,sleep 1");
         assert_eq!(ok("{{index .Args 1}}"), "sleep 1");
         assert_eq!(ok("{{index .Labels \"a\"}}"), "1");
-        assert_eq!(ok("{{upper .State}} {{lower \"AB\"}} {{title \"hello world\"}}"), "RUNNING ab Hello World");
+        assert_eq!(
+            ok("{{upper .State}} {{lower \"AB\"}} {{title \"hello world\"}}"),
+            "RUNNING ab Hello World"
+        );
         assert_eq!(ok("{{split \"a,b\" \",\"}}"), "[a b]");
         assert_eq!(ok("{{len .Args}}"), "2");
         assert_eq!(ok("{{println .Names}}"), "p-web-1\n");
         assert_eq!(ok("{{print 1 2 \"x\" 3}}"), "1 2x3");
-        assert_eq!(ok("{{printf \"%-6s|%3d|%q\" .State .Count .Names}}"), "running|  3|\"p-web-1\"");
+        assert_eq!(
+            ok("{{printf \"%-6s|%3d|%q\" .State .Count .Names}}"),
+            "running|  3|\"p-web-1\""
+        );
         assert_eq!(ok("{{.State | printf \"%s!\"}}"), "running!");
         assert_eq!(ok("{{pad .State 1 2}}|"), " running  |");
         assert_eq!(ok("{{truncate .ID 4}}"), "0123");
@@ -1602,30 +1685,57 @@ mod tests {
 
     #[test]
     fn control_flow() {
-        assert_eq!(ok("{{if eq .State \"running\"}}up{{else}}down{{end}}"), "up");
+        assert_eq!(
+            ok("{{if eq .State \"running\"}}up{{else}}down{{end}}"),
+            "up"
+        );
         assert_eq!(
             ok("{{if eq .State \"x\"}}x{{else if eq .Count 3}}three{{else}}no{{end}}"),
             "three"
         );
         assert_eq!(ok("{{if and .Args (gt .Count 2)}}y{{end}}"), "y");
         assert_eq!(ok("{{if or .Empty .Count}}y{{else}}n{{end}}"), "y");
-        assert_eq!(ok("{{or .Empty \"dflt\"}} {{and .Count .Empty}}"), "dflt []");
+        assert_eq!(
+            ok("{{or .Empty \"dflt\"}} {{and .Count .Empty}}"),
+            "dflt []"
+        );
         assert_eq!(ok("{{range .Args}}[{{.}}]{{end}}"), "[-c][sleep 1]");
-        assert_eq!(ok("{{range $i, $a := .Args}}{{$i}}={{$a}} {{end}}"), "0=-c 1=sleep 1 ");
-        assert_eq!(ok("{{range $k, $v := .Labels}}{{$k}}:{{$v}};{{end}}"), "a:1;com.docker.compose.service:web;");
+        assert_eq!(
+            ok("{{range $i, $a := .Args}}{{$i}}={{$a}} {{end}}"),
+            "0=-c 1=sleep 1 "
+        );
+        assert_eq!(
+            ok("{{range $k, $v := .Labels}}{{$k}}:{{$v}};{{end}}"),
+            "a:1;com.docker.compose.service:web;"
+        );
         assert_eq!(ok("{{range .Empty}}x{{else}}none{{end}}"), "none");
         assert_eq!(ok("{{with .Nested}}{{.Status}}{{end}}"), "ok");
-        assert_eq!(ok("{{$n := .Names}}{{range .Args}}{{$n}}{{end}}"), "p-web-1p-web-1");
-        assert_eq!(ok("{{range .Args}}{{$.ID}}{{end}}"), "0123456789ab0123456789ab");
+        assert_eq!(
+            ok("{{$n := .Names}}{{range .Args}}{{$n}}{{end}}"),
+            "p-web-1p-web-1"
+        );
+        assert_eq!(
+            ok("{{range .Args}}{{$.ID}}{{end}}"),
+            "0123456789ab0123456789ab"
+        );
         assert_eq!(ok("a  {{- .Count -}}  b {{/* note */}}c"), "a3b c");
         assert_eq!(ok("{{(index .Args 0)}}"), "-c");
     }
 
     #[test]
     fn parse_errors() {
-        assert_eq!(Template::parse("{{.Names").unwrap_err().0, "template: :1: unclosed action");
-        assert_eq!(Template::parse("{{if .A}}x").unwrap_err().0, "template: :1: unexpected EOF");
-        assert_eq!(Template::parse("{{end}}").unwrap_err().0, "template: :1: unexpected {{end}}");
+        assert_eq!(
+            Template::parse("{{.Names").unwrap_err().0,
+            "template: :1: unclosed action"
+        );
+        assert_eq!(
+            Template::parse("{{if .A}}x").unwrap_err().0,
+            "template: :1: unexpected EOF"
+        );
+        assert_eq!(
+            Template::parse("{{end}}").unwrap_err().0,
+            "template: :1: unexpected {{end}}"
+        );
         assert!(Template::parse("{{$x}}").is_err());
     }
 
