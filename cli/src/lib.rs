@@ -10,5 +10,6 @@
 
 pub mod cli;
 pub mod client;
+pub mod format;
 
 pub use cli::main;

@@ -240,8 +240,13 @@ pub enum ContainerCmd {
         all: bool,
         #[arg(short, long)]
         quiet: bool,
+        /// Format output using a custom template: 'table', 'table TEMPLATE', 'json' or a Go
+        /// template
         #[arg(long)]
         format: Option<String>,
+        /// Don't truncate output
+        #[arg(long)]
+        no_trunc: bool,
     },
     /// Fetch the logs of a container
     Logs {
@@ -255,6 +260,9 @@ pub enum ContainerCmd {
     },
     /// Display detailed information on containers
     Inspect {
+        /// Format output using a custom template: 'json' or a Go template
+        #[arg(short, long)]
+        format: Option<String>,
         #[arg(required = true)]
         containers: Vec<String>,
     },
@@ -672,45 +680,24 @@ pub fn run(g: &GlobalOpts, args: &ContainerArgs) -> anyhow::Result<i32> {
             }
             Ok(code)
         }
-        ContainerCmd::Ls { all, quiet, format } => {
+        ContainerCmd::Ls {
+            all,
+            quiet,
+            format,
+            no_trunc,
+        } => {
             let list: Vec<Value> = c.get(&format!("/containers?all={}", *all as u8))?;
-            let mut out = std::io::stdout().lock();
-            if format.as_deref() == Some("json") {
-                for x in &list {
-                    writeln!(out, "{}", serde_json::to_string(x)?)?;
-                }
-                return Ok(0);
-            }
-            if !quiet {
-                writeln!(
-                    out,
-                    "{:<14} {:<20} {:<24} {:<28} NAMES",
-                    "CONTAINER ID", "IMAGE", "COMMAND", "STATUS"
-                )?;
-            }
-            for x in &list {
-                let id: String = x["Id"].as_str().unwrap_or("").chars().take(12).collect();
-                if *quiet {
-                    writeln!(out, "{id}")?;
-                    continue;
-                }
-                let cmd: String = x["Command"]
-                    .as_str()
-                    .unwrap_or("")
-                    .chars()
-                    .take(20)
-                    .collect();
-                let name = x["Names"][0].as_str().unwrap_or("").trim_start_matches('/');
-                writeln!(
-                    out,
-                    "{:<14} {:<20} {:<24} {:<28} {}",
-                    id,
-                    x["Image"].as_str().unwrap_or(""),
-                    format!("\"{cmd}\""),
-                    x["Status"].as_str().unwrap_or(""),
-                    name
-                )?;
-            }
+            // As docker ps: -q prints IDs (a --format wins over it, as Docker's does).
+            let format = match (quiet, format.as_deref()) {
+                (true, None) => Some("{{.ID}}"),
+                (_, f) => f,
+            };
+            let f = crate::format::Formatter::new(format, super::listing::CONTAINER_TABLE)?;
+            let rows: Vec<_> = list
+                .iter()
+                .map(|x| super::listing::container(x, !no_trunc))
+                .collect();
+            f.print(&rows, &super::listing::container_header())?;
             Ok(0)
         }
         ContainerCmd::Logs {
@@ -732,7 +719,7 @@ pub fn run(g: &GlobalOpts, args: &ContainerArgs) -> anyhow::Result<i32> {
             c.download(&path, &mut printer)?;
             Ok(0)
         }
-        ContainerCmd::Inspect { containers } => {
+        ContainerCmd::Inspect { format, containers } => {
             let mut out = Vec::new();
             let mut code = 0;
             for x in containers {
@@ -743,6 +730,9 @@ pub fn run(g: &GlobalOpts, args: &ContainerArgs) -> anyhow::Result<i32> {
                         code = 1;
                     }
                 }
+            }
+            if let Some(f) = format.as_deref().filter(|f| *f != "json") {
+                return super::listing::print_inspect(f, &out, code != 0);
             }
             println!("{}", serde_json::to_string_pretty(&out)?);
             Ok(code)

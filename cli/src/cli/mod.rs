@@ -11,6 +11,7 @@ pub mod container;
 mod copy;
 mod exec;
 mod image;
+mod listing;
 mod mounts;
 mod network;
 mod progress;
