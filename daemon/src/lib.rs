@@ -12,7 +12,7 @@
 //! [`DEFAULT_ROOT`] and [`http::encode`] are what the CLI's client shares with it.
 
 mod api;
-mod api_build;
+pub(crate) mod api_build;
 mod api_commit;
 mod api_networks;
 mod api_registry;
