@@ -48,26 +48,6 @@ const RECORD_LOCK_WAIT: Duration = Duration::from_millis(500);
 type StackLabels = [(&'static str, String); 1];
 type ActionLabels = [(&'static str, String); 2];
 
-/// dockerd's default metrics address, which berth takes unless told otherwise.
-pub const DEFAULT_ADDR: SocketAddr =
-    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 9323);
-
-/// Where the metrics server listens: an address, or nowhere (`none`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct MetricsAddr(pub Option<SocketAddr>);
-
-impl std::str::FromStr for MetricsAddr {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        if s.eq_ignore_ascii_case("none") {
-            return Ok(MetricsAddr(None));
-        }
-        s.parse().map(|a| MetricsAddr(Some(a))).map_err(|_| {
-            format!("invalid metrics address {s:?}: expected IP:PORT (e.g. 127.0.0.1:9323) or none")
-        })
-    }
-}
-
 /// The daemon's metrics: the controller's series live here between scrapes; container series
 /// are read from the kernel on each scrape.
 pub struct Metrics {
@@ -810,17 +790,6 @@ mod tests {
                 tx_dropped: 4,
             }]
         );
-    }
-
-    #[test]
-    fn metrics_addr_parses_none_and_addresses() {
-        assert_eq!("none".parse::<MetricsAddr>().unwrap(), MetricsAddr(None));
-        assert_eq!(
-            "127.0.0.1:9323".parse::<MetricsAddr>().unwrap().0,
-            Some("127.0.0.1:9323".parse().unwrap())
-        );
-        let err = "localhost".parse::<MetricsAddr>().unwrap_err();
-        assert!(err.contains("IP:PORT"), "{err}");
     }
 
     #[test]

@@ -4,8 +4,8 @@
 use berth_compose::loader::model::{Port, Service};
 use berth_compose::loader::Project;
 use berth_compose::{
-    config_hash, container_name, network_name, volume_name, LABEL_FILES, LABEL_HASH, LABEL_NUMBER,
-    LABEL_ONEOFF, LABEL_PROJECT, LABEL_SERVICE, LABEL_WORKDIR,
+    config_hash, container_name, network_name, parse_duration_secs, volume_name, LABEL_FILES,
+    LABEL_HASH, LABEL_NUMBER, LABEL_ONEOFF, LABEL_PROJECT, LABEL_SERVICE, LABEL_WORKDIR,
 };
 use berth_engine::container::{
     self as model, ContainerConfig, MountConfig, NetworkEndpoint, Resources, RestartPolicy,
@@ -218,46 +218,6 @@ pub fn project_warnings(p: &Project) -> Vec<String> {
         );
     }
     out
-}
-
-/// Go-style durations as the loader normalizes them ("1m30s", "500ms") -> seconds.
-pub fn parse_duration_secs(s: &str) -> Option<f64> {
-    let mut total = 0.0;
-    let mut num = String::new();
-    let mut chars = s.trim().chars().peekable();
-    let mut any = false;
-    while let Some(c) = chars.next() {
-        if c.is_ascii_digit() || c == '.' {
-            num.push(c);
-            continue;
-        }
-        let mut unit = c.to_string();
-        while let Some(&n) = chars.peek() {
-            if n.is_ascii_alphabetic() {
-                unit.push(n);
-                chars.next();
-            } else {
-                break;
-            }
-        }
-        let v: f64 = num.parse().ok()?;
-        num.clear();
-        total += v * match unit.as_str() {
-            "h" => 3600.0,
-            "m" => 60.0,
-            "s" => 1.0,
-            "ms" => 1e-3,
-            "us" | "µs" => 1e-6,
-            "ns" => 1e-9,
-            _ => return None,
-        };
-        any = true;
-    }
-    if !num.is_empty() {
-        total += num.parse::<f64>().ok()?;
-        any = true;
-    }
-    any.then_some(total)
 }
 
 /// The service's health check with Docker's defaults for what it leaves out.
@@ -638,41 +598,14 @@ fn deploy_restart(svc: &Service) -> Option<String> {
 /// A service-level `tmpfs` entry.
 fn tmpfs_entry(service: &str, entry: &str, warn: &mut Vec<String>) -> Result<MountConfig, String> {
     let mut ignored = Vec::new();
-    let m = tmpfs_mount(entry, &mut ignored).map_err(|e| format!("service {service}: {e}"))?;
+    let m = MountConfig::parse_tmpfs(entry, &mut ignored)
+        .map_err(|e| format!("service {service}: {e}"))?;
     warn.extend(ignored.into_iter().map(|opt| {
         format!(
             "service {service}: tmpfs option {opt} on {} is not supported yet and is ignored",
             m.target
         )
     }));
-    Ok(m)
-}
-
-/// A tmpfs as `--tmpfs` and Compose's `tmpfs:` write it: `PATH[:OPTIONS]` with Docker's
-/// `size=` and `mode=` options and `ro`; options the engine does not act on land in
-/// `ignored` for the caller to warn about.
-pub fn tmpfs_mount(entry: &str, ignored: &mut Vec<String>) -> Result<MountConfig, String> {
-    let (path, opts) = entry.split_once(':').unwrap_or((entry, ""));
-    let mut m = MountConfig {
-        kind: "tmpfs".into(),
-        source: String::new(),
-        target: path.into(),
-        read_only: false,
-        size: None,
-        mode: None,
-    };
-    for opt in opts.split(',').filter(|o| !o.is_empty()) {
-        let bad = || format!("invalid tmpfs option {opt:?} in {entry:?}");
-        match opt.split_once('=') {
-            Some(("size", v)) => m.size = Some(model::parse_bytes(v).map_err(|_| bad())? as u64),
-            Some(("mode", v)) => m.mode = Some(u32::from_str_radix(v, 8).map_err(|_| bad())?),
-            Some(_) => return Err(bad()),
-            None if opt == "ro" => m.read_only = true,
-            // What the engine does on every tmpfs anyway: read-write, nosuid, nodev.
-            None if ["rw", "nosuid", "nodev", "exec"].contains(&opt) => {}
-            None => ignored.push(opt.to_string()),
-        }
-    }
     Ok(m)
 }
 
@@ -780,11 +713,7 @@ volumes:
     }
 
     #[test]
-    fn durations_and_ports() {
-        assert_eq!(parse_duration_secs("1m30s"), Some(90.0));
-        assert_eq!(parse_duration_secs("500ms"), Some(0.5));
-        assert_eq!(parse_duration_secs("10"), Some(10.0));
-        assert_eq!(parse_duration_secs("x"), None);
+    fn ports() {
         let p = Port {
             target: 80,
             published: Some("8080".into()),

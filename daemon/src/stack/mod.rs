@@ -3,4 +3,5 @@
 
 pub mod controller;
 pub mod convert;
+pub mod ports;
 pub mod pull;

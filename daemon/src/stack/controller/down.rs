@@ -1,9 +1,10 @@
 //! `down`: the project's containers in reverse dependency order, then its networks, and on
 //! request its volumes and images.
 
-use super::{convert, ev, observed, record_metrics, Outcome, Progress};
+use super::{convert, ev, record_metrics, Outcome, Progress};
 use crate::containers::Ctr;
 use crate::http::ApiError;
+use crate::stack::ports::project_containers as observed;
 use crate::Daemon;
 use berth_compose::{levels, Project, LABEL_PROJECT};
 use serde::{Deserialize, Serialize};
@@ -134,7 +135,7 @@ pub async fn down(
             .push(o.progress.emit(ev("Image", &image, "Removed", t)));
     }
     d.metrics.forget_stack(project);
-    record_metrics(d, project, started, &out.events);
+    record_metrics(&d.metrics, project, started, &out.events);
     Ok(out)
 }
 
