@@ -1,4 +1,9 @@
-//! berth's network driver: Linux bridges, veth pairs, IPAM, iptables and embedded DNS.
+//! berth-netd: berth's network driver: Linux bridges, veth pairs, IPAM, iptables and
+//! embedded DNS. Its door is this file: [`Netd`], its options and records, and the re-exports
+//! below; every module behind it is private.
+//!
+//! It is not: a container engine or a Compose implementation. It knows nothing of images,
+//! containers' processes or stacks: it wires the network namespace whose path it is handed.
 //!
 //! The daemon owns one [`Netd`] (async, tokio). Everything it does is recorded in one state
 //! file under `state_dir` and can be re-applied: [`Netd::open`] and [`Netd::resync`] re-create
