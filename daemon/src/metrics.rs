@@ -6,6 +6,9 @@
 //! daemon does no work between scrapes. A scrape snapshots the records, then reads each
 //! running container's cgroup files and `/proc/PID/net/dev` in one blocking task, with no
 //! process spawned.
+//!
+//! Why one long file: the series (names, units, labels) and the one scrape that fills them must
+//! agree; the exposition format lives in exposition.rs. Tests at the end.
 
 use super::containers::Containers;
 use super::exposition;

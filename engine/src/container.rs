@@ -1,6 +1,9 @@
 //! The container model the daemon keeps: what the user asked for ([`ContainerConfig`]), what
 //! is true now ([`ContainerState`]), the restart policy's rules, and the translation of config
 //! plus image defaults into the shim's runtime [`Spec`].
+//!
+//! Why one long file: the model and its translation into a runtime spec change together (a new
+//! config field is read where the spec is built). Tests at the end.
 
 use crate::runtime::spec::{CgroupRef, LogSpec, Mount, MountKind, Process, Rlimit, Rootfs, Spec};
 use crate::runtime::{caps, DEFAULT_PATH};

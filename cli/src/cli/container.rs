@@ -1,4 +1,6 @@
 //! `berth container ...`: the single-container commands a Docker user expects.
+//!
+//! Why one long file: one clap struct and one short function per `berth container` command.
 
 use super::attach;
 use super::GlobalOpts;
