@@ -48,6 +48,36 @@ pub fn select_services(
     Ok(sel)
 }
 
+/// The order `down` removes services in, a level at a time: containers of services no
+/// longer in the file first (orphans), then the project's levels in reverse dependency
+/// order. Without the file (`p` is None), every service with containers at once.
+pub fn down_order<'a>(
+    p: Option<&Project>,
+    with_containers: impl IntoIterator<Item = &'a String>,
+) -> Vec<Vec<String>> {
+    let present = with_containers.into_iter().cloned();
+    let Some(p) = p else {
+        return vec![present.collect()];
+    };
+    let all: HashSet<String> = p.services.keys().cloned().collect();
+    let mut l = levels(p, &all);
+    l.reverse();
+    let orphans: Vec<String> = present.filter(|s| !p.services.contains_key(s)).collect();
+    std::iter::once(orphans).chain(l).collect()
+}
+
+/// The services of containers that exist but whose service is no longer in the file.
+pub fn orphan_services<'a>(
+    p: &Project,
+    with_containers: impl IntoIterator<Item = &'a String>,
+) -> Vec<String> {
+    with_containers
+        .into_iter()
+        .filter(|s| !p.services.contains_key(*s))
+        .cloned()
+        .collect()
+}
+
 /// What a replica's container is doing, as far as the plan cares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReplicaState {
@@ -206,11 +236,8 @@ pub fn plan_up(
     for (name, _) in plan_volumes(p, &observed.volumes)? {
         steps.push(step("Volume", &name, "Create", "does not exist"));
     }
-    for (service, replicas) in &observed.containers {
-        if p.services.contains_key(service) {
-            continue;
-        }
-        for r in replicas {
+    for service in orphan_services(p, observed.containers.keys()) {
+        for r in &observed.containers[&service] {
             match o.remove_orphans {
                 true => steps.push(step(
                     "Container",
@@ -365,6 +392,32 @@ mod tests {
         );
         let paused = Some(("h1", ReplicaState::Paused));
         assert_eq!(act(paused, p, false), ReplicaAction::Keep);
+    }
+
+    #[test]
+    fn down_removes_orphans_first_then_dependents_before_their_dependencies() {
+        let p = crate::load(&crate::LoadOptions {
+            files: vec!["-".into()],
+            stdin: Some(
+                "services:\n  db: {image: x}\n  web: {image: x, depends_on: [db]}\n".into(),
+            ),
+            project_name: Some("d".into()),
+            cwd: Some(std::env::temp_dir()),
+            ..Default::default()
+        })
+        .unwrap();
+        let present: Vec<String> = vec!["db".into(), "gone".into(), "web".into()];
+        let order = down_order(Some(&p), &present);
+        assert_eq!(
+            order,
+            vec![
+                vec!["gone".to_string()],
+                vec!["web".into()],
+                vec!["db".into()]
+            ]
+        );
+        assert_eq!(down_order(None, &present), vec![present.clone()]);
+        assert_eq!(orphan_services(&p, &present), vec!["gone".to_string()]);
     }
 
     #[test]

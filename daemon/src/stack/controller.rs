@@ -171,10 +171,9 @@ pub async fn up<D: Ports>(d: &Arc<D>, p: &Project, o: &UpOptions) -> Result<Outc
     ensure_volumes(&**d, p, &mut out, &o.progress).await?;
     let mut observed = replicas_by_service(&**d, &p.name).await;
 
-    let orphans: Vec<&Replica<D::Handle>> = observed
+    let orphans: Vec<&Replica<D::Handle>> = berth_compose::orphan_services(p, observed.keys())
         .iter()
-        .filter(|(s, _)| !p.services.contains_key(*s))
-        .flat_map(|(_, v)| v.iter())
+        .flat_map(|s| &observed[s])
         .collect();
     if !orphans.is_empty() {
         if o.remove_orphans {
