@@ -1,6 +1,9 @@
 //! The daemon's container manager: create, start, stop, kill, remove; watching every shim's
 //! exit through a pidfd; restart policies with Docker's backoff; re-adopting live shims when the
 //! daemon starts again.
+//!
+//! Why one long file: create, start, stop, remove and restart share one record lock and one
+//! shim protocol; their ordering rules are easier to check side by side than across files.
 
 use super::http::ApiError;
 use super::images::Images;

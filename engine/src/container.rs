@@ -1,6 +1,9 @@
 //! The container model the daemon keeps: what the user asked for ([`ContainerConfig`]), what
 //! is true now ([`ContainerState`]), the restart policy's rules, and the translation of config
 //! plus image defaults into the shim's runtime [`Spec`].
+//!
+//! Why one long file: the model and its translation into a runtime spec change together (a new
+//! config field is read where the spec is built). Tests at the end.
 
 use crate::runtime::spec::{CgroupRef, LogSpec, Mount, MountKind, Process, Rlimit, Rootfs, Spec};
 use crate::runtime::{caps, DEFAULT_PATH};
@@ -174,6 +177,36 @@ pub struct MountConfig {
     pub size: Option<u64>,
     #[serde(default)]
     pub mode: Option<u32>,
+}
+
+impl MountConfig {
+    /// A tmpfs as `--tmpfs` and Compose's `tmpfs:` write it: `PATH[:OPTIONS]` with Docker's
+    /// `size=` and `mode=` options and `ro`; options the engine does not act on land in
+    /// `ignored` for the caller to warn about.
+    pub fn parse_tmpfs(entry: &str, ignored: &mut Vec<String>) -> Result<MountConfig, String> {
+        let (path, opts) = entry.split_once(':').unwrap_or((entry, ""));
+        let mut m = MountConfig {
+            kind: "tmpfs".into(),
+            source: String::new(),
+            target: path.into(),
+            read_only: false,
+            size: None,
+            mode: None,
+        };
+        for opt in opts.split(',').filter(|o| !o.is_empty()) {
+            let bad = || format!("invalid tmpfs option {opt:?} in {entry:?}");
+            match opt.split_once('=') {
+                Some(("size", v)) => m.size = Some(parse_bytes(v).map_err(|_| bad())? as u64),
+                Some(("mode", v)) => m.mode = Some(u32::from_str_radix(v, 8).map_err(|_| bad())?),
+                Some(_) => return Err(bad()),
+                None if opt == "ro" => m.read_only = true,
+                // What the engine does on every tmpfs anyway: read-write, nosuid, nodev.
+                None if ["rw", "nosuid", "nodev", "exec"].contains(&opt) => {}
+                None => ignored.push(opt.to_string()),
+            }
+        }
+        Ok(m)
+    }
 }
 
 /// Docker's restart policies.

@@ -1,4 +1,6 @@
 //! `berth container ...`: the single-container commands a Docker user expects.
+//!
+//! Why one long file: one clap struct and one short function per `berth container` command.
 
 use super::attach;
 use super::GlobalOpts;
@@ -335,7 +337,7 @@ pub fn build_config(
     for t in &opts.tmpfs {
         let mut ignored = Vec::new();
         mounts.push(
-            berth_daemon::stack::convert::tmpfs_mount(t, &mut ignored)
+            berth_engine::container::MountConfig::parse_tmpfs(t, &mut ignored)
                 .map_err(anyhow::Error::msg)?,
         );
         for opt in ignored {
@@ -499,7 +501,7 @@ fn health_flags(
     let ms = |v: &Option<String>, default: u64| -> anyhow::Result<u64> {
         match v {
             None => Ok(default),
-            Some(s) => berth_daemon::stack::convert::parse_duration_secs(s)
+            Some(s) => berth_compose::parse_duration_secs(s)
                 .map(|x| (x * 1000.0) as u64)
                 .ok_or_else(|| anyhow::anyhow!("invalid duration {s}")),
         }

@@ -4,4 +4,5 @@
 pub mod controller;
 pub mod convert;
 pub mod build;
+pub mod ports;
 pub mod pull;
