@@ -119,27 +119,34 @@ pub enum ReplicaAction {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RecreateReason {
     ConfigChanged,
+    /// The service's image now names another image (rebuilt, pulled or retagged).
+    ImageChanged,
     Forced,
 }
 
 /// Decides one replica: `existing` is the config hash and state of the container with its
 /// number, if there is one; `dependency_updated` says a dependency with `restart: true` was
-/// recreated or restarted earlier in the same pass.
+/// recreated or restarted earlier in the same pass; `image_changed` that the container's
+/// image is no longer the one its service's image name points at.
 pub fn replica_action(
     desired_hash: &str,
     existing: Option<(&str, ReplicaState)>,
     policy: ReplicaPolicy,
     dependency_updated: bool,
+    image_changed: bool,
 ) -> ReplicaAction {
     let start = !policy.no_start;
     let Some((hash, state)) = existing else {
         return ReplicaAction::Create { start };
     };
     let changed = hash != desired_hash;
-    if (changed || policy.force_recreate) && !policy.no_recreate {
-        let reason = match changed {
-            true => RecreateReason::ConfigChanged,
-            false => RecreateReason::Forced,
+    if (changed || image_changed || policy.force_recreate) && !policy.no_recreate {
+        let reason = if changed {
+            RecreateReason::ConfigChanged
+        } else if image_changed {
+            RecreateReason::ImageChanged
+        } else {
+            RecreateReason::Forced
         };
         return ReplicaAction::Recreate { reason, start };
     }
@@ -166,6 +173,8 @@ pub struct ObservedReplica {
     pub name: String,
     pub config_hash: String,
     pub state: ReplicaState,
+    /// Its image is no longer what the service's image name points at.
+    pub image_changed: bool,
 }
 
 /// What exists of a project, as plain data (the daemon reads it from its stores).
@@ -276,7 +285,9 @@ pub fn plan_up(
                 let name = container_name(&p.name, s, svc, n);
                 let existing = have.remove(&n);
                 let observed = existing.map(|r| (r.config_hash.as_str(), r.state));
-                let action = replica_action(&hash, observed, o.policy, dependency_updated);
+                let image_changed = existing.is_some_and(|r| r.image_changed);
+                let action =
+                    replica_action(&hash, observed, o.policy, dependency_updated, image_changed);
                 if matches!(
                     action,
                     ReplicaAction::Recreate { .. } | ReplicaAction::Restart
@@ -309,6 +320,7 @@ fn replica_steps(name: &str, action: ReplicaAction) -> Vec<Step> {
         } => {
             let why = match reason {
                 RecreateReason::ConfigChanged => "its configuration changed",
+                RecreateReason::ImageChanged => "its image changed",
                 RecreateReason::Forced => "--force-recreate",
             };
             let mut v = vec![step("Container", name, "Recreate", why)];
@@ -337,7 +349,7 @@ mod tests {
     const OFF: ReplicaState = ReplicaState::Stopped;
 
     fn act(existing: Option<(&str, ReplicaState)>, p: ReplicaPolicy, dep: bool) -> ReplicaAction {
-        replica_action("h1", existing, p, dep)
+        replica_action("h1", existing, p, dep, false)
     }
 
     #[test]

@@ -261,14 +261,19 @@ pub async fn plan<D: Ports>(d: &Arc<D>, p: &Project, o: &UpOptions) -> Result<Ve
     let selected = selection(p, o)?;
     let mut seen = Observed::default();
     for (service, replicas) in replicas_by_service(d, &p.name).await {
+        let current = match p.services.get(&service) {
+            Some(svc) => d.image_id(&convert::image_name(p, &service, svc)).await,
+            None => None,
+        };
         let mut list = Vec::new();
         for r in replicas {
-            let (config_hash, state) = d.observe(&r.handle).await;
+            let (config_hash, state, image_id) = d.observe(&r.handle).await;
             list.push(ObservedReplica {
                 number: r.number,
                 name: r.name,
                 config_hash,
                 state,
+                image_changed: image_changed(current.as_deref(), &image_id),
             });
         }
         seen.containers.insert(service, list);
@@ -317,6 +322,7 @@ async fn converge_service<D: Ports>(
             .1;
     }
     let policy = o.policy();
+    let current_image = d.image_id(&convert::image_name(p, s, svc)).await;
     for n in 1..=want {
         let t = Instant::now();
         let name = berth_compose::container_name(&p.name, s, svc, n);
@@ -326,8 +332,12 @@ async fn converge_service<D: Ports>(
             Some(c) => Some(d.observe(c).await),
             None => None,
         };
-        let observed_ref = observed.as_ref().map(|(h, st)| (h.as_str(), *st));
-        let action = replica_action(&hash, observed_ref, policy, restart_after_dependency);
+        let observed_ref = observed.as_ref().map(|(h, st, _)| (h.as_str(), *st));
+        let stale = observed
+            .as_ref()
+            .is_some_and(|(_, _, id)| image_changed(current_image.as_deref(), id));
+        let action =
+            replica_action(&hash, observed_ref, policy, restart_after_dependency, stale);
         match (action, existing) {
             (ReplicaAction::Create { start }, _) => {
                 let cfg = config(n).await?;
@@ -396,15 +406,21 @@ async fn preflight<D: Ports>(
                 .map_err(|e| ApiError::bad_request(format!("service {name}: {e}")))?;
         }
         let image = convert::image_name(p, name, svc);
-        if d.has_image(&image).await {
+        if d.image_id(&image).await.is_some() {
             continue;
         }
-        return Err(ApiError::not_found(match (&svc.image, &svc.build) {
-            (None, Some(_)) => format!("service {name} has a build section: building images is not supported yet; build it elsewhere and import or load it as {image} (or set `image:`)"),
-            _ => format!("service {name}: no such image: {image} (berth does not pull yet: import or load it first)"),
+        return Err(ApiError::not_found(match &svc.build {
+            Some(_) => format!("service {name}: image {image} has not been built (`berth build {name}` or `berth up --build` builds it)"),
+            None => format!("service {name}: no such image: {image} (pull, import or load it first)"),
         }));
     }
     Ok(())
+}
+
+/// The container's image (`id`) is not the one the service's image name points at now
+/// (`current`): rebuilt, pulled anew or retagged, which `up` recreates for, as Compose.
+fn image_changed(current: Option<&str>, id: &str) -> bool {
+    matches!(current, Some(c) if !id.is_empty() && c != id)
 }
 
 /// One reconcile's duration and its actions (events other than "already running"), by kind.

@@ -34,7 +34,11 @@ pub trait ContainerPort: Send + Sync {
     /// The project's service containers (one-offs excluded), each service's by number.
     fn replicas(&self, project: &str) -> impl Future<Output = Vec<Replica<Self::Handle>>> + Send;
     /// The container's config hash label and state, read now.
-    fn observe(&self, c: &Self::Handle) -> impl Future<Output = (String, ReplicaState)> + Send;
+    /// The container's config hash label, state, and the id of the image it was made from.
+    fn observe(
+        &self,
+        c: &Self::Handle,
+    ) -> impl Future<Output = (String, ReplicaState, String)> + Send;
     fn create_container(
         &self,
         cfg: ContainerConfig,
@@ -111,7 +115,8 @@ pub trait VolumePort: Send + Sync {
 
 /// The image store, as far as `up` asks it.
 pub trait ImagePort: Send + Sync {
-    fn has_image(&self, reference: &str) -> impl Future<Output = bool> + Send;
+    /// The id of the image `reference` names, if the store has it.
+    fn image_id(&self, reference: &str) -> impl Future<Output = Option<String>> + Send;
 }
 
 /// Everything the controller's `up` acts through.
@@ -187,10 +192,10 @@ impl ContainerPort for Daemon {
         out
     }
 
-    async fn observe(&self, c: &Arc<Ctr>) -> (String, ReplicaState) {
+    async fn observe(&self, c: &Arc<Ctr>) -> (String, ReplicaState, String) {
         let r = c.rec.lock().await;
         let hash = r.config.labels.get(LABEL_HASH).cloned().unwrap_or_default();
-        (hash, replica_state(r.state.status))
+        (hash, replica_state(r.state.status), r.image_id.clone())
     }
 
     async fn create_container(&self, cfg: ContainerConfig) -> Result<Arc<Ctr>, ApiError> {
@@ -292,8 +297,8 @@ impl VolumePort for Daemon {
 }
 
 impl ImagePort for Daemon {
-    async fn has_image(&self, reference: &str) -> bool {
-        self.images.resolve(reference).await.is_ok()
+    async fn image_id(&self, reference: &str) -> Option<String> {
+        self.images.resolve(reference).await.ok().map(|i| i.id)
     }
 }
 

@@ -71,10 +71,10 @@ impl ContainerPort for Fake {
         out
     }
 
-    async fn observe(&self, id: &String) -> (String, ReplicaState) {
+    async fn observe(&self, id: &String) -> (String, ReplicaState, String) {
         let w = self.world.lock().unwrap();
         let c = w.containers.iter().find(|c| &c.id == id).unwrap();
-        (c.hash.clone(), c.state)
+        (c.hash.clone(), c.state, "sha256:fake".into())
     }
 
     async fn create_container(&self, cfg: ContainerConfig) -> Result<String, ApiError> {
@@ -186,8 +186,8 @@ impl VolumePort for Fake {
 }
 
 impl ImagePort for Fake {
-    async fn has_image(&self, reference: &str) -> bool {
-        reference != "missing:latest"
+    async fn image_id(&self, reference: &str) -> Option<String> {
+        (reference != "missing:latest").then(|| "sha256:fake".into())
     }
 }
 

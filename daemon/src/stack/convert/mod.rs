@@ -90,12 +90,9 @@ pub fn container_config(
             "service {name} has neither an image nor a build context specified"
         ));
     }
-    // Without `image:` Compose would build `project-service`; berth runs that image when it
-    // was imported or loaded under that name (the controller checks before creating anything).
+    // Without `image:` Compose builds and runs `project-service` (stack::build makes it
+    // before the controller runs; the controller checks it exists before creating anything).
     let image = image_name(p, name, svc);
-    if svc.build.is_some() {
-        warn.push(format!("service {name}: `build` is ignored (building is not supported yet); using image {image}"));
-    }
     let labels = labels(p, name, svc, number);
     let env: Vec<String> = svc
         .environment
@@ -323,7 +320,7 @@ volumes:
         let (_dir, p) = load("name: b\nservices:\n  app:\n    build: .\n");
         let (cfg, warnings) = container_config(&p, "app", &p.services["app"], 1).unwrap();
         assert_eq!(cfg.image, "b-app");
-        assert!(warnings[0].contains("building is not supported yet"));
+        assert!(warnings.is_empty(), "{warnings:?}");
     }
 
     #[test]
