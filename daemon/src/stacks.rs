@@ -424,7 +424,7 @@ async fn reconcile(d: &Arc<Daemon>, name: &str, cancelled: &watch::Receiver<bool
             o.cancel = Some(cancelled.clone());
             let log = super::api_registry::log_progress(name);
             match crate::stack::pull::ensure_images_in_pass(d, &p, log).await {
-                Ok(()) => match build_in_pass(d, &p, rec.watch, &cancelled).await {
+                Ok(()) => match build_in_pass(d, &p, rec.watch, cancelled).await {
                     Ok(()) => controller::up(d, &p, &o).await,
                     Err(e) => Err(e),
                 },
