@@ -60,6 +60,9 @@ pub struct ContainerConfig {
     pub auto_remove: bool,
     pub exposed_ports: Vec<String>,
     pub healthcheck: Option<HealthConfig>,
+    /// `--no-healthcheck` / `healthcheck: disable`: not even the image's HEALTHCHECK runs.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub no_healthcheck: bool,
     /// `--security-opt` / `security_opt` as given (a seccomp profile inline, as Docker's CLI
     /// sends it); see [`crate::security_opt`].
     pub security_opt: Vec<String>,
@@ -93,6 +96,30 @@ impl Default for HealthConfig {
 }
 
 impl HealthConfig {
+    /// An image config's Healthcheck (Docker's JSON: Test, durations in nanoseconds, zero
+    /// for the default); None when it has none or it is `["NONE"]`.
+    pub fn from_image(v: &serde_json::Value) -> Option<HealthConfig> {
+        let test: Vec<String> = v["Test"]
+            .as_array()?
+            .iter()
+            .filter_map(|t| t.as_str().map(String::from))
+            .collect();
+        let test = Self::test_argv(&test)?;
+        let d = HealthConfig::default();
+        let ms = |key: &str, default: u64| match v[key].as_u64() {
+            Some(ns) if ns > 0 => ns / 1_000_000,
+            _ => default,
+        };
+        Some(HealthConfig {
+            test,
+            interval_ms: ms("Interval", d.interval_ms),
+            timeout_ms: ms("Timeout", d.timeout_ms),
+            retries: v["Retries"].as_u64().filter(|r| *r > 0).map_or(d.retries, |r| r as u32),
+            start_period_ms: ms("StartPeriod", d.start_period_ms),
+            start_interval_ms: ms("StartInterval", d.start_interval_ms),
+        })
+    }
+
     /// From a Compose/Docker test: `["CMD", ...]`, `["CMD-SHELL", "cmd"]`, a plain string
     /// (shell form), or `["NONE"]` (disabled: `None`).
     pub fn test_argv(test: &[String]) -> Option<Vec<String>> {

@@ -141,6 +141,9 @@ pub struct CreateOpts {
     /// Start period during which failures don't count
     #[arg(long)]
     pub health_start_period: Option<String>,
+    /// Disable any container-specified HEALTHCHECK (the image's)
+    #[arg(long, conflicts_with = "health_cmd")]
+    pub no_healthcheck: bool,
     /// Add a link to another container (NAME[:ALIAS])
     #[arg(long)]
     pub link: Vec<String>,
@@ -434,6 +437,7 @@ pub fn build_config(
         dns_search: opts.dns_search.clone(),
         extra_hosts: opts.add_host.clone(),
         healthcheck: health_flags(opts)?,
+        no_healthcheck: opts.no_healthcheck,
         links: opts.link.clone(),
         sysctls,
         shm_size: opts

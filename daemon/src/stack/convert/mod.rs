@@ -170,6 +170,9 @@ pub fn container_config(
         auto_remove: false,
         exposed_ports: svc.expose.clone(),
         healthcheck: health_config(svc),
+        no_healthcheck: svc.healthcheck.as_ref().is_some_and(|h| {
+            h.disable == Some(true) || h.test.first().map(String::as_str) == Some("NONE")
+        }),
         links: networking::links(p, svc),
     };
     Ok((cfg, warn))
