@@ -448,3 +448,202 @@ fn version_prints_as_compose_version_does() {
         serde_json::from_str(&run(&["version", "--format", "json"])).unwrap();
     assert_eq!(json["version"], format!("v{v}"));
 }
+
+/// `config` prints what Docker Compose v2.40.3 printed for this file (run once side by side;
+/// `DIR` stands for the stack's directory): key order, quoting, empty fields left out, paths.
+#[test]
+fn config_prints_what_compose_prints() {
+    let b = Berth::new();
+    let dir = stack_dir(&b, CONFIG_STACK);
+    let dir_text = dir.to_string_lossy().into_owned();
+    let yaml = ok_in(&b, &dir, &["config"]).replace(&dir_text, "DIR");
+    assert_eq!(yaml, CONFIG_YAML);
+    let json = ok_in(&b, &dir, &["config", "--format", "json"]).replace(&dir_text, "DIR");
+    assert_eq!(json, CONFIG_JSON);
+}
+
+const CONFIG_STACK: &str = r#"name: cfg
+services:
+  web:
+    image: nginx
+    command: sh -c 'echo "a && b"; exit 0'
+    environment:
+      B: "3"
+      a10: 1
+      a9: yes
+    ports: ["127.0.0.1:8080:80"]
+    volumes:
+      - ./data/:/data/
+      - /abs//dir/:/z//
+      - db:/db
+    healthcheck:
+      test: ["CMD", "true"]
+      interval: 90s
+    depends_on: [db]
+    ulimits:
+      nofile: {soft: 10, hard: 20}
+  db:
+    image: busybox
+    x-note: |
+      two
+      lines
+volumes:
+  db: {}
+"#;
+
+const CONFIG_YAML: &str = r#"name: cfg
+services:
+  db:
+    image: busybox
+    networks:
+      default: null
+    x-note: |
+      two
+      lines
+  web:
+    command:
+      - sh
+      - -c
+      - echo "a && b"; exit 0
+    depends_on:
+      db:
+        condition: service_started
+        required: true
+    environment:
+      B: "3"
+      a9: "yes"
+      a10: "1"
+    healthcheck:
+      test:
+        - CMD
+        - "true"
+      interval: 1m30s
+    image: nginx
+    networks:
+      default: null
+    ports:
+      - mode: ingress
+        host_ip: 127.0.0.1
+        target: 80
+        published: "8080"
+        protocol: tcp
+    ulimits:
+      nofile:
+        soft: 10
+        hard: 20
+    volumes:
+      - type: bind
+        source: DIR/data
+        target: /data
+        bind:
+          create_host_path: true
+      - type: bind
+        source: /abs//dir/
+        target: /z
+        bind:
+          create_host_path: true
+      - type: volume
+        source: db
+        target: /db
+        volume: {}
+networks:
+  default:
+    name: cfg_default
+volumes:
+  db:
+    name: cfg_db
+"#;
+
+const CONFIG_JSON: &str = r#"{
+  "name": "cfg",
+  "networks": {
+    "default": {
+      "name": "cfg_default",
+      "ipam": {}
+    }
+  },
+  "services": {
+    "db": {
+      "command": null,
+      "entrypoint": null,
+      "image": "busybox",
+      "networks": {
+        "default": null
+      }
+    },
+    "web": {
+      "command": [
+        "sh",
+        "-c",
+        "echo \"a \u0026\u0026 b\"; exit 0"
+      ],
+      "depends_on": {
+        "db": {
+          "condition": "service_started",
+          "required": true
+        }
+      },
+      "entrypoint": null,
+      "environment": {
+        "B": "3",
+        "a10": "1",
+        "a9": "yes"
+      },
+      "healthcheck": {
+        "test": [
+          "CMD",
+          "true"
+        ],
+        "interval": "1m30s"
+      },
+      "image": "nginx",
+      "networks": {
+        "default": null
+      },
+      "ports": [
+        {
+          "mode": "ingress",
+          "host_ip": "127.0.0.1",
+          "target": 80,
+          "published": "8080",
+          "protocol": "tcp"
+        }
+      ],
+      "ulimits": {
+        "nofile": {
+          "soft": 10,
+          "hard": 20
+        }
+      },
+      "volumes": [
+        {
+          "type": "bind",
+          "source": "DIR/data",
+          "target": "/data",
+          "bind": {
+            "create_host_path": true
+          }
+        },
+        {
+          "type": "bind",
+          "source": "/abs//dir/",
+          "target": "/z",
+          "bind": {
+            "create_host_path": true
+          }
+        },
+        {
+          "type": "volume",
+          "source": "db",
+          "target": "/db",
+          "volume": {}
+        }
+      ]
+    }
+  },
+  "volumes": {
+    "db": {
+      "name": "cfg_db"
+    }
+  }
+}"#;

@@ -318,3 +318,34 @@ fn fuzz_regressions() {
         let _ = load_with(d.path(), &["-"], |o| o.stdin = Some(text));
     }
 }
+
+#[test]
+fn volume_targets_are_cleaned_and_absolute_sources_kept_as_written() {
+    let d = tempfile::tempdir().unwrap();
+    write(
+        d.path(),
+        "compose.yaml",
+        "services:\n  web:\n    image: nginx\n    volumes:\n      - ./data/:/data/\n      - ./a/../b:/x/./y/\n      - /abs//dir/:/z//\n      - {type: bind, source: ./long/, target: /long/}\n",
+    );
+    let p = load_in(d.path(), &[]).unwrap();
+    let vols = &p.to_model()["services"]["web"]["volumes"];
+    let pairs: Vec<(String, String)> = vols
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            let s = v["source"].as_str().unwrap();
+            let s = s.replace(&d.path().to_string_lossy().into_owned(), "D");
+            (s, v["target"].as_str().unwrap().to_string())
+        })
+        .collect();
+    assert_eq!(
+        pairs,
+        [
+            ("D/data".into(), "/data".into()),
+            ("D/b".into(), "/x/y".into()),
+            ("/abs//dir/".into(), "/z".into()),
+            ("D/long".into(), "/long".into()),
+        ]
+    );
+}
