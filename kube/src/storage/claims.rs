@@ -1,0 +1,110 @@
+//! Named volumes -> PersistentVolumeClaims.
+
+use crate::generate::Ctx;
+use crate::options::SIZE_LABEL;
+use crate::workload::{split_labels, Kind};
+use crate::{names, Error};
+use berth_compose::volume_name;
+use k8s_openapi::api::core::v1::{
+    PersistentVolumeClaim, PersistentVolumeClaimSpec, PersistentVolumeClaimVolumeSource, Volume,
+    VolumeResourceRequirements,
+};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use std::collections::BTreeMap;
+
+/// The claim of a Compose volume: named as Compose names the volume (`project_key`, or its
+/// `name:`), made a DNS name.
+pub(crate) fn claim_name(cx: &Ctx, key: &str) -> String {
+    let n = volume_name(cx.p, key);
+    names::subdomain(&n).unwrap_or(n)
+}
+
+pub(super) fn volume(cx: &Ctx, key: &str) -> Volume {
+    Volume {
+        persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
+            claim_name: claim_name(cx, key),
+            read_only: None,
+        }),
+        ..Volume::default()
+    }
+}
+
+/// The selected services that mount a named volume, directly or through volumes_from.
+fn users(cx: &Ctx, key: &str) -> Vec<String> {
+    let mounts = |s: &str| {
+        cx.p.services[s]
+            .volumes
+            .iter()
+            .any(|v| v.kind == "volume" && v.source.as_deref() == Some(key))
+    };
+    cx.selected
+        .iter()
+        .filter(|s| {
+            mounts(s)
+                || cx.p.services[*s].volumes_from.iter().any(|f| {
+                    let o = f.split(':').next().unwrap_or_default();
+                    cx.p.services.contains_key(o) && mounts(o)
+                })
+        })
+        .cloned()
+        .collect()
+}
+
+/// Is `q` a Kubernetes quantity (a number with an optional SI or binary suffix)?
+fn is_quantity(q: &str) -> bool {
+    let n = q.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    let unit = &q[n.len()..];
+    !n.is_empty()
+        && n.parse::<f64>().is_ok_and(|x| x > 0.0)
+        && ["", "k", "M", "G", "T", "P", "E", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei"].contains(&unit)
+}
+
+pub(super) fn export(cx: &mut Ctx) -> Result<(), Error> {
+    if !is_quantity(&cx.o.volume_size) {
+        return Err(Error::Invalid(format!("volume size {:?} is not a quantity such as 1Gi or 500Mi", cx.o.volume_size)));
+    }
+    for (key, vol) in cx.p.volumes.clone() {
+        let users = users(cx, &key);
+        if users.is_empty() {
+            continue;
+        }
+        let name = claim_name(cx, &key);
+        if vol.external == Some(true) {
+            if name != volume_name(cx.p, &key) {
+                cx.w.push(format!("volume {key}"), "name", format!("the external volume is taken to be the claim {name}"));
+            }
+            continue; // an existing claim: nothing to make
+        }
+        let size = match vol.labels.get(SIZE_LABEL) {
+            Some(s) if is_quantity(s) => s.clone(),
+            Some(s) => return Err(Error::Invalid(format!("volume {key}: label {SIZE_LABEL}={s:?} is not a quantity such as 1Gi or 500Mi"))),
+            None => cx.o.volume_size.clone(),
+        };
+        // Compose volumes are shared by every container that mounts them: more than one pod
+        // needs a claim they can all mount at once.
+        let shared = users.len() > 1
+            || users.iter().any(|u| {
+                cx.p.services[u].replicas() > 1 || cx.kinds[u] == Kind::DaemonSet
+            });
+        let mode = if shared { "ReadWriteMany" } else { "ReadWriteOnce" };
+        let mut meta = cx.meta(&name, None);
+        let (labels, annotations) = split_labels(&vol.labels);
+        meta.labels.get_or_insert_with(BTreeMap::new).extend(labels);
+        if !annotations.is_empty() {
+            meta.annotations = Some(annotations);
+        }
+        cx.push(PersistentVolumeClaim {
+            metadata: meta,
+            spec: Some(PersistentVolumeClaimSpec {
+                access_modes: Some(vec![mode.into()]),
+                resources: Some(VolumeResourceRequirements {
+                    requests: Some(BTreeMap::from([("storage".to_string(), Quantity(size))])),
+                    ..VolumeResourceRequirements::default()
+                }),
+                ..PersistentVolumeClaimSpec::default()
+            }),
+            ..PersistentVolumeClaim::default()
+        });
+    }
+    Ok(())
+}
