@@ -12,22 +12,39 @@ use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
 use std::collections::HashSet;
+use std::path::Path;
 
 /// The field manager berth's server-side applies are recorded under.
 pub const FIELD_MANAGER: &str = "berth";
 
 /// A client for the kubeconfig's current context (or `context`), and the namespace to use:
-/// `namespace`, else the context's, else `default`. Without a kubeconfig, the in-cluster
-/// service account is used, as kubectl does.
-pub async fn connect(context: Option<&str>, namespace: Option<&str>) -> Result<(Client, String), Error> {
-    let config = match context {
-        Some(c) => Config::from_kubeconfig(&KubeConfigOptions {
-            context: Some(c.to_string()),
-            ..KubeConfigOptions::default()
-        })
-        .await
-        .map_err(|e| Error::Kubeconfig(format!("context {c:?}: {e}")))?,
-        None => Config::infer().await.map_err(|e| {
+/// `namespace`, else the context's, else `default`. The kubeconfig is `kubeconfig`, else
+/// $KUBECONFIG, else ~/.kube/config; without one, the in-cluster service account is used, as
+/// kubectl does.
+pub async fn connect(
+    kubeconfig: Option<&Path>,
+    context: Option<&str>,
+    namespace: Option<&str>,
+) -> Result<(Client, String), Error> {
+    let options = KubeConfigOptions {
+        context: context.map(str::to_string),
+        ..KubeConfigOptions::default()
+    };
+    let in_context = |e: String| match context {
+        Some(c) => Error::Kubeconfig(format!("context {c:?}: {e}")),
+        None => Error::Kubeconfig(e),
+    };
+    let config = match (kubeconfig, context) {
+        (Some(path), _) => {
+            let kc = Kubeconfig::read_from(path).map_err(|e| Error::Kubeconfig(format!("{}: {e}", path.display())))?;
+            Config::from_custom_kubeconfig(kc, &options)
+                .await
+                .map_err(|e| in_context(e.to_string()))?
+        }
+        (None, Some(_)) => Config::from_kubeconfig(&options)
+            .await
+            .map_err(|e| in_context(e.to_string()))?,
+        (None, None) => Config::infer().await.map_err(|e| {
             let hint = if Kubeconfig::read().is_err() { " (no kubeconfig: set KUBECONFIG or write ~/.kube/config)" } else { "" };
             Error::Kubeconfig(format!("{e}{hint}"))
         })?,

@@ -59,6 +59,9 @@ struct GenerateArgs {
 struct ApplyArgs {
     #[command(flatten)]
     t: TranslateArgs,
+    /// kubeconfig file (default: $KUBECONFIG, else ~/.kube/config)
+    #[arg(long)]
+    kubeconfig: Option<PathBuf>,
     /// kubeconfig context (default: the current one)
     #[arg(long)]
     context: Option<String>,
@@ -75,6 +78,9 @@ struct DownArgs {
     /// Namespace (default: the context's)
     #[arg(short = 'n', long)]
     namespace: Option<String>,
+    /// kubeconfig file (default: $KUBECONFIG, else ~/.kube/config)
+    #[arg(long)]
+    kubeconfig: Option<PathBuf>,
     /// kubeconfig context (default: the current one)
     #[arg(long)]
     context: Option<String>,
@@ -166,7 +172,7 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 fn apply(global: &GlobalOpts, a: &ApplyArgs) -> anyhow::Result<i32> {
     let project = load(global, &a.t.services)?;
     let rt = runtime()?;
-    let (client, ns) = rt.block_on(berth_kube::cluster::connect(a.context.as_deref(), a.t.namespace.as_deref()))?;
+    let (client, ns) = rt.block_on(berth_kube::cluster::connect(a.kubeconfig.as_deref(), a.context.as_deref(), a.t.namespace.as_deref()))?;
     // The namespace is known now: the objects (and the waits' RoleBinding) name it.
     let objects = translate(&project, &options(&a.t, Some(ns.clone())))?;
     let (applied, removed) = rt.block_on(berth_kube::cluster::apply(&client, &ns, &objects, a.dry_run, a.remove_orphans))?;
@@ -190,7 +196,7 @@ fn down(global: &GlobalOpts, a: &DownArgs) -> anyhow::Result<i32> {
         },
     };
     let rt = runtime()?;
-    let (client, ns) = rt.block_on(berth_kube::cluster::connect(a.context.as_deref(), a.namespace.as_deref()))?;
+    let (client, ns) = rt.block_on(berth_kube::cluster::connect(a.kubeconfig.as_deref(), a.context.as_deref(), a.namespace.as_deref()))?;
     let removed = rt.block_on(berth_kube::cluster::down(&client, &ns, &name, a.volumes, a.dry_run))?;
     let how = if a.dry_run { " (server dry run)" } else { "" };
     if removed.is_empty() {
