@@ -13,10 +13,17 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use std::collections::BTreeMap;
 
 /// The claim of a Compose volume: named as Compose names the volume (`project_key`, or its
-/// `name:`), made a DNS name.
+/// `name:`; an external one is its `name:` or its key), made a DNS name.
 pub(crate) fn claim_name(cx: &Ctx, key: &str) -> String {
-    let n = volume_name(cx.p, key);
+    let n = compose_name(cx, key);
     names::subdomain(&n).unwrap_or(n)
+}
+
+fn compose_name(cx: &Ctx, key: &str) -> String {
+    match cx.p.volumes.get(key) {
+        Some(v) if v.external == Some(true) => v.name.clone().unwrap_or_else(|| key.to_string()),
+        _ => volume_name(cx.p, key),
+    }
 }
 
 pub(super) fn volume(cx: &Ctx, key: &str) -> Volume {
@@ -70,7 +77,7 @@ pub(super) fn export(cx: &mut Ctx) -> Result<(), Error> {
         }
         let name = claim_name(cx, &key);
         if vol.external == Some(true) {
-            if name != volume_name(cx.p, &key) {
+            if name != compose_name(cx, &key) {
                 cx.w.push(format!("volume {key}"), "name", format!("the external volume is taken to be the claim {name}"));
             }
             continue; // an existing claim: nothing to make
