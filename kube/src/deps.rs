@@ -16,11 +16,11 @@ use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject
 
 /// The dependencies of `s` that are exported, with their conditions.
 fn waited<'a>(cx: &'a Ctx, s: &str) -> impl Iterator<Item = (&'a String, &'a berth_compose::loader::model::Dependency)> + 'a {
-    let selected = &cx.selected;
+    let chosen = &cx.chosen;
     cx.p.services[s]
         .depends_on
         .iter()
-        .filter(move |(d, _)| selected.contains(d))
+        .filter(move |(d, _)| chosen.contains(*d))
 }
 
 /// Does `s` get init containers that wait? (A Job has started once it exists: nothing

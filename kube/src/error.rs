@@ -44,7 +44,7 @@ pub enum Error {
     Render {
         kind: &'static str,
         name: String,
-        error: serde_yaml::Error,
+        error: serde_json::Error,
     },
     /// The kubeconfig could not be read or names no usable cluster.
     #[cfg(feature = "cluster")]

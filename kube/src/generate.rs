@@ -23,6 +23,10 @@ pub(crate) struct Ctx<'a> {
     pub out: Vec<Object>,
     /// The exported services, in file order.
     pub selected: Vec<String>,
+    /// The same, to look up.
+    pub chosen: HashSet<String>,
+    /// Services another exported service waits for with service_completed_successfully.
+    pub awaited: HashSet<String>,
     /// Compose service -> the name of its Kubernetes Service (and workload).
     pub names: HashMap<String, String>,
     /// Compose service -> what runs it.
@@ -103,6 +107,13 @@ pub fn generate(p: &Project, o: &Options) -> Result<Manifests, Error> {
         names: HashMap::new(),
         kinds: HashMap::new(),
         made: HashSet::new(),
+        chosen: selected.iter().cloned().collect(),
+        awaited: selected
+            .iter()
+            .flat_map(|s| p.services[s].depends_on.iter())
+            .filter(|(_, d)| d.condition == "service_completed_successfully")
+            .map(|(dep, _)| dep.clone())
+            .collect(),
         selected,
     };
     let mut seen: HashMap<String, String> = HashMap::new();

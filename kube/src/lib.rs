@@ -38,6 +38,7 @@ mod services;
 mod storage;
 mod warnings;
 mod workload;
+mod yaml;
 
 #[cfg(feature = "cluster")]
 pub mod cluster;

@@ -5,11 +5,12 @@ use std::path::{Path, PathBuf};
 
 /// One object as a YAML document (without the `---` line).
 pub fn to_yaml(o: &Object) -> Result<String, Error> {
-    serde_yaml::to_string(o).map_err(|error| Error::Render {
+    let v = serde_json::to_value(o).map_err(|error| Error::Render {
         kind: o.kind(),
         name: o.name().to_string(),
         error,
-    })
+    })?;
+    Ok(crate::yaml::to_string(&v))
 }
 
 /// Every object as one multi-document YAML stream, in apply order.

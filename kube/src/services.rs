@@ -82,6 +82,17 @@ pub(crate) fn export(cx: &mut Ctx) {
         .filter(|(s, _)| has_service(&cx.p.services[*s]))
         .map(|(s, n)| (n.clone(), s.clone()))
         .collect();
+    // `links: [db:database]` on another service: that one reaches db as "database".
+    let mut linked: HashMap<String, Vec<(String, String)>> = HashMap::new();
+    for o in &cx.selected {
+        for l in &cx.p.services[o].links {
+            if let Some((target, alias)) = l.split_once(':') {
+                if target != alias {
+                    linked.entry(target.to_string()).or_default().push((alias.to_string(), format!("links (of {o})")));
+                }
+            }
+        }
+    }
     for s in cx.selected.clone() {
         let svc = &cx.p.services[&s];
         if !has_service(svc) {
@@ -94,7 +105,7 @@ pub(crate) fn export(cx: &mut Ctx) {
             .map(|(p, proto)| port(format!("{}-{p}", proto.to_ascii_lowercase()), *p, *p, proto))
             .collect();
         cx.push(headless(cx, &name, &s, &ports));
-        for (alias, key) in aliases(cx, &s) {
+        for (alias, key) in aliases(cx, &s, linked.get(&s)) {
             match names::service_name(&alias) {
                 Some(n) if n == alias => match taken.get(&n) {
                     Some(owner) if *owner == s => {}
@@ -112,7 +123,7 @@ pub(crate) fn export(cx: &mut Ctx) {
 }
 
 /// The other names a service answers to, with the key that gives each.
-fn aliases(cx: &Ctx, s: &str) -> Vec<(String, String)> {
+fn aliases(cx: &Ctx, s: &str, linked: Option<&Vec<(String, String)>>) -> Vec<(String, String)> {
     let svc = &cx.p.services[s];
     let mut out = vec![];
     for (net, ep) in &svc.networks {
@@ -123,16 +134,7 @@ fn aliases(cx: &Ctx, s: &str) -> Vec<(String, String)> {
     if let Some(c) = &svc.container_name {
         out.push((c.clone(), "container_name".into()));
     }
-    // `links: [db:database]` on another service: that one reaches db as "database".
-    for o in &cx.selected {
-        for l in &cx.p.services[o].links {
-            if let Some((target, alias)) = l.split_once(':') {
-                if target == s && alias != s {
-                    out.push((alias.to_string(), format!("links (of {o})")));
-                }
-            }
-        }
-    }
+    out.extend(linked.into_iter().flatten().cloned());
     let mut seen = BTreeSet::new();
     out.retain(|(a, _)| a != s && seen.insert(a.clone()));
     out

@@ -62,12 +62,7 @@ pub(crate) fn kind_of(cx: &Ctx, s: &str) -> Kind {
     if reachable || probed {
         return Kind::Deployment;
     }
-    let awaited = cx.selected.iter().any(|o| {
-        cx.p.services[o]
-            .depends_on
-            .get(s)
-            .is_some_and(|d| d.condition == "service_completed_successfully")
-    });
+    let awaited = cx.awaited.contains(s);
     match restart_of(svc) {
         Some((r, _)) if r == "no" => Kind::Job {
             on_failure: false,

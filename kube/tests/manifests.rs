@@ -41,6 +41,23 @@ fn golden(name: &str, actual: &str) {
 }
 
 #[test]
+fn the_yaml_reads_back_as_the_objects() {
+    let mut stacks = common::examples();
+    stacks.push(("everything".into(), Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/stacks/everything/compose.yaml")));
+    for (name, file) in stacks {
+        let m = generate(&common::load(&file), &Options::default()).unwrap();
+        let text = to_yaml_stream(&m.objects).unwrap();
+        let docs: Vec<serde_json::Value> = serde_yaml::Deserializer::from_str(&text)
+            .map(|d| serde::Deserialize::deserialize(d).unwrap_or_else(|e| panic!("{name}: {e}\n{text}")))
+            .collect();
+        assert_eq!(docs.len(), m.objects.len(), "{name}");
+        for (d, o) in docs.iter().zip(&m.objects) {
+            assert_eq!(*d, serde_json::to_value(o).unwrap(), "{name}: {} {}", o.kind(), o.name());
+        }
+    }
+}
+
+#[test]
 fn quickstart_golden() {
     let p = common::load(&common::root().join("examples/quickstart/compose.yaml"));
     let m = generate(&p, &Options::default()).unwrap();
@@ -74,6 +91,20 @@ fn validate(files: &[std::path::PathBuf]) {
     );
 }
 
+/// Checks with PyYAML that each stack's YAML loads as the objects' JSON.
+fn yaml11_reads_back(dir: &Path, stacks: &[(String, std::path::PathBuf)]) {
+    for (name, file) in stacks {
+        let m = generate(&common::load(file), &Options::default()).unwrap();
+        let yaml = dir.join(format!("{name}.check.yaml"));
+        let json = dir.join(format!("{name}.check.json"));
+        std::fs::write(&yaml, to_yaml_stream(&m.objects).unwrap()).unwrap();
+        std::fs::write(&json, serde_json::to_string(&m.objects).unwrap()).unwrap();
+        let script = "import json,sys,yaml\nd=list(yaml.safe_load_all(open(sys.argv[1])))\nj=json.load(open(sys.argv[2]))\nfor a,b in zip(d,j):\n  assert a==b,(a,b)\nassert len(d)==len(j)\n";
+        let out = programs::found("python3", Command::new("python3").args(["-c", script]).arg(&yaml).arg(&json).output());
+        assert!(out.status.success(), "{name}: PyYAML reads another value:\n{}", String::from_utf8_lossy(&out.stderr));
+    }
+}
+
 #[test]
 fn every_export_passes_kubernetes_validate_strict() {
     let dir = tempfile::tempdir().unwrap();
@@ -99,6 +130,8 @@ fn every_export_passes_kubernetes_validate_strict() {
             files.push(f);
         }
     }
+    // PyYAML (a YAML 1.1 reader, as kubernetes-validate's) reads back the same objects.
+    yaml11_reads_back(dir.path(), &stacks);
     // One file per object, as `generate -o DIR` writes them, too.
     let p = common::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/stacks/everything/compose.yaml"));
     let m = generate(&p, &Options::default()).unwrap();

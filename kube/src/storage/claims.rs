@@ -10,7 +10,7 @@ use k8s_openapi::api::core::v1::{
     VolumeResourceRequirements,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// The claim of a Compose volume: named as Compose names the volume (`project_key`, or its
 /// `name:`; an external one is its `name:` or its key), made a DNS name.
@@ -36,25 +36,31 @@ pub(super) fn volume(cx: &Ctx, key: &str) -> Volume {
     }
 }
 
-/// The selected services that mount a named volume, directly or through volumes_from.
-fn users(cx: &Ctx, key: &str) -> Vec<String> {
-    let mounts = |s: &str| {
-        cx.p.services[s]
-            .volumes
-            .iter()
-            .any(|v| v.kind == "volume" && v.source.as_deref() == Some(key))
-    };
-    cx.selected
-        .iter()
-        .filter(|s| {
-            mounts(s)
-                || cx.p.services[*s].volumes_from.iter().any(|f| {
-                    let o = f.split(':').next().unwrap_or_default();
-                    cx.p.services.contains_key(o) && mounts(o)
-                })
+/// Named volume -> the selected services that mount it, directly or through volumes_from.
+fn users(cx: &Ctx) -> HashMap<String, Vec<String>> {
+    let named = |s: &str| -> Vec<String> {
+        cx.p.services.get(s).into_iter().flat_map(|svc| {
+            svc.volumes
+                .iter()
+                .filter(|v| v.kind == "volume")
+                .filter_map(|v| v.source.clone())
         })
-        .cloned()
         .collect()
+    };
+    let mut out: HashMap<String, Vec<String>> = HashMap::new();
+    for s in &cx.selected {
+        let mut keys = named(s);
+        for f in &cx.p.services[s].volumes_from {
+            let o = f.strip_prefix("service:").unwrap_or(f);
+            keys.extend(named(o.split(':').next().unwrap_or_default()));
+        }
+        keys.sort();
+        keys.dedup();
+        for k in keys {
+            out.entry(k).or_default().push(s.clone());
+        }
+    }
+    out
 }
 
 /// Is `q` a Kubernetes quantity (a number with an optional SI or binary suffix)?
@@ -70,11 +76,9 @@ pub(super) fn export(cx: &mut Ctx) -> Result<(), Error> {
     if !is_quantity(&cx.o.volume_size) {
         return Err(Error::Invalid(format!("volume size {:?} is not a quantity such as 1Gi or 500Mi", cx.o.volume_size)));
     }
+    let mut all_users = users(cx);
     for (key, vol) in cx.p.volumes.clone() {
-        let users = users(cx, &key);
-        if users.is_empty() {
-            continue;
-        }
+        let Some(users) = all_users.remove(&key) else { continue };
         let name = claim_name(cx, &key);
         if vol.external == Some(true) {
             if name != compose_name(cx, &key) {
