@@ -3,96 +3,10 @@
 //! answers from a fixed set; delete succeeds), so the requests berth sends can be checked
 //! without a cluster.
 
+mod common;
+
 use berth_kube::{cluster, generate, Options};
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::{Request, Response};
-use serde_json::{json, Value};
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-
-#[derive(Debug, Clone)]
-struct Seen {
-    method: String,
-    path: String,
-    query: String,
-    content_type: String,
-    body: Value,
-}
-
-/// Objects the fake server lists, by URL path of the collection.
-type Listed = HashMap<String, Vec<&'static str>>;
-
-struct Fake {
-    url: String,
-    seen: Arc<Mutex<Vec<Seen>>>,
-}
-
-async fn serve(listed: Listed) -> Fake {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let seen = Arc::new(Mutex::new(vec![]));
-    let (log, listed) = (seen.clone(), Arc::new(listed));
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else { return };
-            let (log, listed) = (log.clone(), listed.clone());
-            tokio::spawn(async move {
-                let svc = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
-                    let (log, listed) = (log.clone(), listed.clone());
-                    async move {
-                        let method = req.method().to_string();
-                        let path = req.uri().path().to_string();
-                        let query = req.uri().query().unwrap_or_default().to_string();
-                        let content_type = req
-                            .headers()
-                            .get("content-type")
-                            .map(|v| v.to_str().unwrap().to_string())
-                            .unwrap_or_default();
-                        let raw = req.into_body().collect().await.unwrap().to_bytes();
-                        let body: Value = serde_json::from_slice(&raw).unwrap_or(Value::Null);
-                        log.lock().unwrap().push(Seen { method: method.clone(), path: path.clone(), query, content_type, body: body.clone() });
-                        let answer = match method.as_str() {
-                            "PATCH" => body,
-                            "GET" => {
-                                let items: Vec<Value> = listed
-                                    .get(&path)
-                                    .into_iter()
-                                    .flatten()
-                                    .map(|n| json!({"metadata": {"name": n, "namespace": "team"}}))
-                                    .collect();
-                                json!({"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": "1"}, "items": items})
-                            }
-                            _ => json!({"apiVersion": "v1", "kind": "Status", "metadata": {}, "status": "Success"}),
-                        };
-                        Ok::<_, hyper::Error>(
-                            Response::builder()
-                                .header("content-type", "application/json")
-                                .body(Full::new(Bytes::from(answer.to_string())))
-                                .unwrap(),
-                        )
-                    }
-                });
-                let io = hyper_util::rt::TokioIo::new(stream);
-                let _ = hyper::server::conn::http1::Builder::new().serve_connection(io, svc).await;
-            });
-        }
-    });
-    Fake { url, seen }
-}
-
-/// A kubeconfig whose context `fake` points at the fake server with namespace `team`.
-fn kubeconfig(dir: &std::path::Path, url: &str) -> std::path::PathBuf {
-    let p = dir.join("config");
-    std::fs::write(
-        &p,
-        format!(
-            "apiVersion: v1\nkind: Config\ncurrent-context: other\nclusters:\n- name: fake\n  cluster: {{server: '{url}'}}\n- name: other\n  cluster: {{server: 'http://127.0.0.1:9'}}\ncontexts:\n- name: fake\n  context: {{cluster: fake, user: me, namespace: team}}\n- name: other\n  context: {{cluster: other, user: me}}\nusers:\n- name: me\n  user: {{token: t0ken}}\n"
-        ),
-    )
-    .unwrap();
-    p
-}
+use common::fake_api::{kubeconfig, serve, Listed, Seen};
 
 fn quickstart() -> berth_compose::Project {
     berth_compose::load(&berth_compose::LoadOptions {
@@ -104,7 +18,7 @@ fn quickstart() -> berth_compose::Project {
 
 #[tokio::test]
 async fn apply_sends_every_object_with_server_side_apply() {
-    let fake = serve(Listed::new()).await;
+    let fake = serve(Listed::new());
     let dir = tempfile::tempdir().unwrap();
     let cfg = kubeconfig(dir.path(), &fake.url);
     let (client, ns) = cluster::connect(Some(&cfg), Some("fake"), None).await.unwrap();
@@ -147,7 +61,7 @@ async fn apply_sends_every_object_with_server_side_apply() {
 
 #[tokio::test]
 async fn apply_dry_run_asks_the_server_to_persist_nothing() {
-    let fake = serve(Listed::new()).await;
+    let fake = serve(Listed::new());
     let client = kube::Client::try_from(kube::Config::new(fake.url.parse().unwrap())).unwrap();
     let m = generate(&quickstart(), &Options::default()).unwrap();
     cluster::apply(&client, "ns1", &m.objects, true, false).await.unwrap();
@@ -164,7 +78,7 @@ async fn down_removes_exactly_the_projects_objects_by_label() {
         ("/api/v1/namespaces/team/services".to_string(), vec!["web"]),
         ("/api/v1/namespaces/team/persistentvolumeclaims".to_string(), vec!["quickstart-site"]),
     ]);
-    let fake = serve(listed).await;
+    let fake = serve(listed);
     let client = kube::Client::try_from(kube::Config::new(fake.url.parse().unwrap())).unwrap();
     let removed = cluster::down(&client, "team", "quickstart", false, false).await.unwrap();
     let names: Vec<String> = removed.iter().map(|d| format!("{}/{}", d.kind, d.name)).collect();
@@ -199,7 +113,7 @@ async fn down_removes_exactly_the_projects_objects_by_label() {
 #[tokio::test]
 async fn apply_can_remove_orphans() {
     let listed = Listed::from([("/apis/apps/v1/namespaces/team/deployments".to_string(), vec!["web", "old"])]);
-    let fake = serve(listed).await;
+    let fake = serve(listed);
     let client = kube::Client::try_from(kube::Config::new(fake.url.parse().unwrap())).unwrap();
     let m = generate(&quickstart(), &Options::default()).unwrap();
     let (_, removed) = cluster::apply(&client, "team", &m.objects, false, true).await.unwrap();
