@@ -55,7 +55,10 @@ fn missing_message(missing: &[&str]) -> String {
     }
     if !pypi.is_empty() {
         let names: Vec<&str> = pypi.iter().map(|p| &p["pip:".len()..]).collect();
-        install.push(format!("from PyPI: python3 -m pip install {}", names.join(" ")));
+        install.push(format!(
+            "from PyPI: python3 -m pip install {}",
+            names.join(" ")
+        ));
     }
     format!(
         "programs the tests need are not installed: {}; install {} \
@@ -133,6 +136,9 @@ mod tests {
         let msg = err.downcast_ref::<String>().unwrap();
         assert!(msg.contains("dig") && msg.contains("dnsutils"), "{msg}");
         let msg = missing_message(&["kubernetes-validate"]);
-        assert!(msg.contains("python3 -m pip install kubernetes-validate=="), "{msg}");
+        assert!(
+            msg.contains("python3 -m pip install kubernetes-validate=="),
+            "{msg}"
+        );
     }
 }

@@ -28,7 +28,11 @@ fn rich_stack(n: usize) -> String {
             20000 + i
         );
         if i > 0 {
-            let _ = write!(s, "    depends_on:\n      svc{}: {{condition: service_healthy}}\n", i - 1);
+            let _ = write!(
+                s,
+                "    depends_on:\n      svc{}: {{condition: service_healthy}}\n",
+                i - 1
+            );
         }
     }
     s.push_str("networks:\n  front: {}\n  back:\n    internal: true\nvolumes:\n");
@@ -40,7 +44,10 @@ fn rich_stack(n: usize) -> String {
 
 /// CPU time this thread has used.
 fn thread_cpu() -> Duration {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: clock_gettime writes the timespec it is given and nothing else.
     let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
     assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID)");
@@ -57,7 +64,11 @@ fn main() {
         .skip(1)
         .filter_map(|a| a.parse().ok())
         .collect();
-    let sizes = if sizes.is_empty() { vec![10, 100, 200] } else { sizes };
+    let sizes = if sizes.is_empty() {
+        vec![10, 100, 200]
+    } else {
+        sizes
+    };
     let dir = std::env::temp_dir().join(format!("berth-kube-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     println!(
@@ -69,14 +80,22 @@ fn main() {
         for (shape, text) in [("bench", common::bench_stack(n)), ("rich", rich_stack(n))] {
             let file = dir.join(format!("{shape}{n}.yaml"));
             std::fs::write(&file, text).expect("write stack file");
-            let (mut load, mut gen, mut yaml, mut total, mut cpu) = (vec![], vec![], vec![], vec![], vec![]);
+            let (mut load, mut gen, mut yaml, mut total, mut cpu) =
+                (vec![], vec![], vec![], vec![], vec![]);
             let mut objects = 0;
             for _ in 0..30 {
                 let c0 = thread_cpu();
                 let t0 = Instant::now();
                 let p = common::load(&file);
                 let t1 = Instant::now();
-                let m = generate(&p, &Options { namespace: Some("bench".into()), ..Options::default() }).expect("generate");
+                let m = generate(
+                    &p,
+                    &Options {
+                        namespace: Some("bench".into()),
+                        ..Options::default()
+                    },
+                )
+                .expect("generate");
                 let t2 = Instant::now();
                 let out = to_yaml_stream(&m.objects).expect("render");
                 let t3 = Instant::now();
@@ -88,7 +107,13 @@ fn main() {
                 yaml.push(t3 - t2);
                 total.push(t3 - t0);
             }
-            let fastest = total.iter().min().copied().unwrap_or_default().as_secs_f64() * 1e3;
+            let fastest = total
+                .iter()
+                .min()
+                .copied()
+                .unwrap_or_default()
+                .as_secs_f64()
+                * 1e3;
             let cpu = median(cpu);
             let pass = n != 200 || cpu <= LIMIT_MS;
             ok &= pass;
@@ -101,7 +126,15 @@ fn main() {
                 median(yaml),
                 cpu,
                 fastest,
-                if n == 200 { if pass { "yes" } else { "NO" } } else { "" }
+                if n == 200 {
+                    if pass {
+                        "yes"
+                    } else {
+                        "NO"
+                    }
+                } else {
+                    ""
+                }
             );
         }
     }

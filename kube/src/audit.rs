@@ -8,14 +8,61 @@ use serde_json::Value;
 
 /// Service keys some mapper acts on.
 const MAPPED: &[&str] = &[
-    "image", "build", "command", "entrypoint", "environment", "env_file", "ports", "expose",
-    "volumes", "volumes_from", "networks", "network_mode", "depends_on", "healthcheck",
-    "restart", "deploy", "labels", "annotations", "container_name", "hostname", "user",
-    "working_dir", "init", "privileged", "read_only", "tty", "stdin_open",
-    "stop_grace_period", "profiles", "secrets", "configs", "cap_add", "cap_drop", "dns",
-    "dns_search", "dns_opt", "extra_hosts", "links", "tmpfs", "sysctls", "scale", "mem_limit",
-    "mem_reservation", "cpus", "cpu_shares", "shm_size", "pull_policy", "platform",
-    "post_start", "pre_stop", "security_opt", "group_add", "pid", "ipc", "pids_limit",
+    "image",
+    "build",
+    "command",
+    "entrypoint",
+    "environment",
+    "env_file",
+    "ports",
+    "expose",
+    "volumes",
+    "volumes_from",
+    "networks",
+    "network_mode",
+    "depends_on",
+    "healthcheck",
+    "restart",
+    "deploy",
+    "labels",
+    "annotations",
+    "container_name",
+    "hostname",
+    "user",
+    "working_dir",
+    "init",
+    "privileged",
+    "read_only",
+    "tty",
+    "stdin_open",
+    "stop_grace_period",
+    "profiles",
+    "secrets",
+    "configs",
+    "cap_add",
+    "cap_drop",
+    "dns",
+    "dns_search",
+    "dns_opt",
+    "extra_hosts",
+    "links",
+    "tmpfs",
+    "sysctls",
+    "scale",
+    "mem_limit",
+    "mem_reservation",
+    "cpus",
+    "cpu_shares",
+    "shm_size",
+    "pull_policy",
+    "platform",
+    "post_start",
+    "pre_stop",
+    "security_opt",
+    "group_add",
+    "pid",
+    "ipc",
+    "pids_limit",
 ];
 
 /// Why a key has no mapping, where there is more to say than that.
@@ -48,7 +95,9 @@ fn reason(key: &str) -> &'static str {
 
 /// Warnings for a service's keys that nothing maps; nested keys are the mappers' to report.
 pub(crate) fn service(cx: &mut Ctx, s: &str, svc: &Service) {
-    let Ok(Value::Object(m)) = serde_json::to_value(svc) else { return };
+    let Ok(Value::Object(m)) = serde_json::to_value(svc) else {
+        return;
+    };
     for (k, v) in m {
         let empty = v.is_null()
             || v.as_array().is_some_and(|a| a.is_empty())
@@ -61,7 +110,11 @@ pub(crate) fn service(cx: &mut Ctx, s: &str, svc: &Service) {
             continue;
         }
         let why = reason(&k);
-        let msg = if why.starts_with("has no") { format!("{why} and is left out") } else { format!("is left out: {why}") };
+        let msg = if why.starts_with("has no") {
+            format!("{why} and is left out")
+        } else {
+            format!("is left out: {why}")
+        };
         cx.w.service(s, k, msg);
     }
     if let Some(d) = &svc.deploy {
@@ -77,8 +130,18 @@ pub(crate) fn service(cx: &mut Ctx, s: &str, svc: &Service) {
             };
             cx.w.service(s, format!("deploy.{k}"), format!("is left out: {why}"));
         }
-        if d.mode.as_deref().is_some_and(|m| !matches!(m, "replicated" | "global")) {
-            cx.w.service(s, "deploy.mode", format!("{:?} has no Kubernetes equivalent; the service is a Deployment", d.mode.as_deref().unwrap_or("")));
+        if d.mode
+            .as_deref()
+            .is_some_and(|m| !matches!(m, "replicated" | "global"))
+        {
+            cx.w.service(
+                s,
+                "deploy.mode",
+                format!(
+                    "{:?} has no Kubernetes equivalent; the service is a Deployment",
+                    d.mode.as_deref().unwrap_or("")
+                ),
+            );
         }
     }
     for (net, ep) in &svc.networks {
@@ -90,19 +153,35 @@ pub(crate) fn service(cx: &mut Ctx, s: &str, svc: &Service) {
             ("priority", ep.priority.is_some()),
         ] {
             if set {
-                cx.w.service(s, format!("networks.{net}.{k}"), "is left out: pod addresses and interfaces belong to the cluster network");
+                cx.w.service(
+                    s,
+                    format!("networks.{net}.{k}"),
+                    "is left out: pod addresses and interfaces belong to the cluster network",
+                );
             }
         }
         for k in ep.extra.keys() {
-            cx.w.service(s, format!("networks.{net}.{k}"), "has no Kubernetes equivalent and is left out");
+            cx.w.service(
+                s,
+                format!("networks.{net}.{k}"),
+                "has no Kubernetes equivalent and is left out",
+            );
         }
     }
     for (i, p) in svc.ports.iter().enumerate() {
         if p.mode.as_deref() == Some("host") {
-            cx.w.service(s, format!("ports[{i}].mode"), "host is not kept: ports are published through Services");
+            cx.w.service(
+                s,
+                format!("ports[{i}].mode"),
+                "host is not kept: ports are published through Services",
+            );
         }
         if let Some(a) = &p.app_protocol {
-            cx.w.service(s, format!("ports[{i}].app_protocol"), format!("{a:?} is left out (Services name ports by protocol)"));
+            cx.w.service(
+                s,
+                format!("ports[{i}].app_protocol"),
+                format!("{a:?} is left out (Services name ports by protocol)"),
+            );
         }
     }
 }
@@ -121,7 +200,10 @@ pub(crate) fn project(cx: &mut Ctx) {
         let scope = format!("network {key}");
         let mut keys: Vec<(String, &str)> = vec![];
         if n.driver.as_deref().is_some_and(|d| d != "bridge") {
-            keys.push(("driver".into(), "pods use the cluster network whatever the driver"));
+            keys.push((
+                "driver".into(),
+                "pods use the cluster network whatever the driver",
+            ));
         }
         for k in n.driver_opts.keys() {
             keys.push((format!("driver_opts.{k}"), "pods use the cluster network"));
@@ -145,18 +227,34 @@ pub(crate) fn project(cx: &mut Ctx) {
     for (key, v) in cx.p.volumes.clone() {
         let scope = format!("volume {key}");
         if v.driver.as_deref().is_some_and(|d| d != "local") {
-            cx.w.push(scope.clone(), "driver", "is left out: claims get the cluster's default StorageClass");
+            cx.w.push(
+                scope.clone(),
+                "driver",
+                "is left out: claims get the cluster's default StorageClass",
+            );
         }
         for k in v.driver_opts.keys() {
-            cx.w.push(scope.clone(), format!("driver_opts.{k}"), "is left out: claims get the cluster's default StorageClass");
+            cx.w.push(
+                scope.clone(),
+                format!("driver_opts.{k}"),
+                "is left out: claims get the cluster's default StorageClass",
+            );
         }
         for k in v.extra.keys() {
-            cx.w.push(scope.clone(), k.clone(), "has no Kubernetes equivalent and is left out");
+            cx.w.push(
+                scope.clone(),
+                k.clone(),
+                "has no Kubernetes equivalent and is left out",
+            );
         }
     }
     for k in cx.p.extra.keys() {
         if !k.starts_with("x-") {
-            cx.w.push("project", k.clone(), "has no Kubernetes equivalent and is left out");
+            cx.w.push(
+                "project",
+                k.clone(),
+                "has no Kubernetes equivalent and is left out",
+            );
         }
     }
 }

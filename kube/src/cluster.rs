@@ -36,7 +36,8 @@ pub async fn connect(
     };
     let config = match (kubeconfig, context) {
         (Some(path), _) => {
-            let kc = Kubeconfig::read_from(path).map_err(|e| Error::Kubeconfig(format!("{}: {e}", path.display())))?;
+            let kc = Kubeconfig::read_from(path)
+                .map_err(|e| Error::Kubeconfig(format!("{}: {e}", path.display())))?;
             Config::from_custom_kubeconfig(kc, &options)
                 .await
                 .map_err(|e| in_context(e.to_string()))?
@@ -45,7 +46,11 @@ pub async fn connect(
             .await
             .map_err(|e| in_context(e.to_string()))?,
         (None, None) => Config::infer().await.map_err(|e| {
-            let hint = if Kubeconfig::read().is_err() { " (no kubeconfig: set KUBECONFIG or write ~/.kube/config)" } else { "" };
+            let hint = if Kubeconfig::read().is_err() {
+                " (no kubeconfig: set KUBECONFIG or write ~/.kube/config)"
+            } else {
+                ""
+            };
             Error::Kubeconfig(format!("{e}{hint}"))
         })?,
     };
@@ -61,9 +66,18 @@ fn api(client: &Client, namespace: &str, kind: &'static str) -> Api<DynamicObjec
     Api::namespaced_with(client.clone(), namespace, &ar)
 }
 
-fn api_error(action: &'static str, kind: &'static str, name: &str) -> impl FnOnce(kube::Error) -> Error {
+fn api_error(
+    action: &'static str,
+    kind: &'static str,
+    name: &str,
+) -> impl FnOnce(kube::Error) -> Error {
     let name = name.to_string();
-    move |error| Error::Api { action, kind, name, error }
+    move |error| Error::Api {
+        action,
+        kind,
+        name,
+        error,
+    }
 }
 
 /// One object sent or removed.
@@ -98,8 +112,10 @@ pub async fn apply(
                 .and_then(|l| l.get(PROJECT_LABEL).cloned())
         });
         let (kind, name) = (o.kind(), o.name().to_string());
-        let value = serde_json::to_value(&o).map_err(|e| Error::Invalid(format!("{kind} {name}: {e}")))?;
-        let obj: DynamicObject = serde_json::from_value(value).map_err(|e| Error::Invalid(format!("{kind} {name}: {e}")))?;
+        let value =
+            serde_json::to_value(&o).map_err(|e| Error::Invalid(format!("{kind} {name}: {e}")))?;
+        let obj: DynamicObject = serde_json::from_value(value)
+            .map_err(|e| Error::Invalid(format!("{kind} {name}: {e}")))?;
         api(client, namespace, kind)
             .patch(&name, &params, &Patch::Apply(&obj))
             .await
@@ -108,7 +124,8 @@ pub async fn apply(
     }
     let mut removed = vec![];
     if let (true, Some(project)) = (remove_orphans, project) {
-        let keep: HashSet<(&str, &str)> = applied.iter().map(|d| (d.kind, d.name.as_str())).collect();
+        let keep: HashSet<(&str, &str)> =
+            applied.iter().map(|d| (d.kind, d.name.as_str())).collect();
         for d in list(client, namespace, &project, false).await? {
             if !keep.contains(&(d.kind, d.name.as_str())) {
                 delete(client, namespace, &d, dry_run).await?;
@@ -121,7 +138,12 @@ pub async fn apply(
 
 /// The objects of `project` in `namespace`, in the order they are to be removed (the reverse
 /// of apply order); claims only with `volumes`.
-pub async fn list(client: &Client, namespace: &str, project: &str, volumes: bool) -> Result<Vec<Done>, Error> {
+pub async fn list(
+    client: &Client,
+    namespace: &str,
+    project: &str,
+    volumes: bool,
+) -> Result<Vec<Done>, Error> {
     let selector = format!("{MANAGED_BY_LABEL}={MANAGED_BY},{PROJECT_LABEL}={project}");
     let mut out = vec![];
     for kind in KINDS.iter().rev() {
@@ -144,7 +166,10 @@ pub async fn list(client: &Client, namespace: &str, project: &str, volumes: bool
 async fn delete(client: &Client, namespace: &str, d: &Done, dry_run: bool) -> Result<(), Error> {
     let mut params = DeleteParams::background();
     params.dry_run = dry_run;
-    match api(client, namespace, d.kind).delete(&d.name, &params).await {
+    match api(client, namespace, d.kind)
+        .delete(&d.name, &params)
+        .await
+    {
         Ok(_) => Ok(()),
         // Gone meanwhile (a Job's pods, a second `down`): what was asked for holds.
         Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
@@ -155,7 +180,13 @@ async fn delete(client: &Client, namespace: &str, d: &Done, dry_run: bool) -> Re
 /// Removes every object of `project` that berth applied to `namespace`, workloads first.
 /// PersistentVolumeClaims (the data) stay unless `volumes`, as `down` keeps volumes without
 /// `-v`. Returns what was removed.
-pub async fn down(client: &Client, namespace: &str, project: &str, volumes: bool, dry_run: bool) -> Result<Vec<Done>, Error> {
+pub async fn down(
+    client: &Client,
+    namespace: &str,
+    project: &str,
+    volumes: bool,
+    dry_run: bool,
+) -> Result<Vec<Done>, Error> {
     let found = list(client, namespace, project, volumes).await?;
     for d in &found {
         delete(client, namespace, d, dry_run).await?;

@@ -48,7 +48,11 @@ pub(crate) fn main(cx: &mut Ctx, s: &str, svc: &Service) -> Result<Container, Er
         }
     };
     if svc.entrypoint.as_ref().is_some_and(|e| e.is_empty()) {
-        cx.w.service(s, "entrypoint", "is empty: Kubernetes cannot clear an image's entrypoint, so the image's runs");
+        cx.w.service(
+            s,
+            "entrypoint",
+            "is empty: Kubernetes cannot clear an image's entrypoint, so the image's runs",
+        );
     }
     let nonempty = |c: &Option<Vec<String>>| {
         c.as_ref()
@@ -95,7 +99,9 @@ pub(crate) fn main(cx: &mut Ctx, s: &str, svc: &Service) -> Result<Container, Er
 fn security(cx: &mut Ctx, s: &str, svc: &Service) -> Option<SecurityContext> {
     let mut sc = SecurityContext::default();
     if let Some(u) = &svc.user {
-        let (user, group) = u.split_once(':').map_or((u.as_str(), None), |(a, b)| (a, Some(b)));
+        let (user, group) = u
+            .split_once(':')
+            .map_or((u.as_str(), None), |(a, b)| (a, Some(b)));
         match user.parse::<i64>() {
             Ok(n) => sc.run_as_user = Some(n),
             Err(_) => cx.w.service(s, "user", format!("{user:?} is a user name; Kubernetes takes numeric ids only, so the image's user runs")),
@@ -154,7 +160,11 @@ fn lifecycle(cx: &mut Ctx, s: &str, svc: &Service) -> Option<Lifecycle> {
     let mut handler = |key: &str, hooks: &[Hook]| -> Option<LifecycleHandler> {
         let h = hooks.first()?;
         if hooks.len() > 1 {
-            cx.w.service(s, format!("{key}[1]"), "and later hooks are left out: Kubernetes runs one handler");
+            cx.w.service(
+                s,
+                format!("{key}[1]"),
+                "and later hooks are left out: Kubernetes runs one handler",
+            );
         }
         for (k, set) in [
             ("user", h.user.is_some()),

@@ -15,7 +15,10 @@ use k8s_openapi::api::core::v1::{Container, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
 
 /// The dependencies of `s` that are exported, with their conditions.
-fn waited<'a>(cx: &'a Ctx, s: &str) -> impl Iterator<Item = (&'a String, &'a berth_compose::loader::model::Dependency)> + 'a {
+fn waited<'a>(
+    cx: &'a Ctx,
+    s: &str,
+) -> impl Iterator<Item = (&'a String, &'a berth_compose::loader::model::Dependency)> + 'a {
     let chosen = &cx.chosen;
     cx.p.services[s]
         .depends_on
@@ -27,7 +30,8 @@ fn waited<'a>(cx: &'a Ctx, s: &str) -> impl Iterator<Item = (&'a String, &'a ber
 /// waits for `service_started` of one.)
 pub(crate) fn has_waits(cx: &Ctx, s: &str) -> bool {
     waited(cx, s).any(|(dep, d)| {
-        d.condition == "service_completed_successfully" || !matches!(cx.kinds[dep], Kind::Job { .. })
+        d.condition == "service_completed_successfully"
+            || !matches!(cx.kinds[dep], Kind::Job { .. })
     })
 }
 
@@ -42,7 +46,10 @@ pub(crate) fn waits(cx: &mut Ctx, s: &str) -> Vec<Container> {
     for (dep, d) in waited(cx, s) {
         let key = format!("depends_on.{dep}");
         // links imply `restart: true`; only a written one asks for something.
-        let linked = cx.p.services[s].links.iter().any(|l| l.split(':').next() == Some(dep.as_str()));
+        let linked = cx.p.services[s]
+            .links
+            .iter()
+            .any(|l| l.split(':').next() == Some(dep.as_str()));
         if d.restart == Some(true) && !linked {
             warnings.push((format!("{key}.restart"), "has no Kubernetes equivalent (a dependency's restart does not restart this service) and is left out".to_string()));
         }
@@ -71,7 +78,10 @@ pub(crate) fn waits(cx: &mut Ctx, s: &str) -> Vec<Container> {
             (_, Kind::Job { .. }) => continue,
             ("service_healthy", _) => {
                 if cx.p.services[dep].healthcheck.is_none() {
-                    warnings.push((format!("{key}.condition"), format!("{dep} has no healthcheck: this waits until it is Ready (running)")));
+                    warnings.push((
+                        format!("{key}.condition"),
+                        format!("{dep} has no healthcheck: this waits until it is Ready (running)"),
+                    ));
                 }
                 pods
             }

@@ -10,9 +10,23 @@ use k8s_openapi::api::core::v1::{EnvVar, EnvVarSource, Secret, SecretKeySelector
 use k8s_openapi::ByteString;
 use std::collections::BTreeMap;
 
-const SECRET_FILE_WORDS: &[&str] = &["secret", "password", "passwd", "token", "credential", "private"];
+const SECRET_FILE_WORDS: &[&str] = &[
+    "secret",
+    "password",
+    "passwd",
+    "token",
+    "credential",
+    "private",
+];
 const SECRET_VAR_WORDS: &[&str] = &[
-    "PASSWORD", "PASSWD", "SECRET", "TOKEN", "API_KEY", "APIKEY", "PRIVATE_KEY", "CREDENTIAL",
+    "PASSWORD",
+    "PASSWD",
+    "SECRET",
+    "TOKEN",
+    "API_KEY",
+    "APIKEY",
+    "PRIVATE_KEY",
+    "CREDENTIAL",
 ];
 
 /// Does this env file look like it holds secrets: by its name (`db.secret.env`,
@@ -43,7 +57,10 @@ pub(crate) fn container_env(cx: &mut Ctx, s: &str, svc: &Service) -> Result<Vec<
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         let name = names::subdomain(&format!("{}-{}", cx.names[s], stem)).ok_or_else(|| {
-            Error::Invalid(format!("service {s}: env file {}: no usable Secret name", f.path.display()))
+            Error::Invalid(format!(
+                "service {s}: env file {}: no usable Secret name",
+                f.path.display()
+            ))
         })?;
         let mut data = BTreeMap::new();
         for (k, v) in &f.variables {

@@ -46,8 +46,7 @@ pub mod cluster;
 pub use error::Error;
 pub use generate::{generate, Manifests};
 pub use object::{
-    Object, KINDS, MANAGED_BY, MANAGED_BY_LABEL, NETWORK_LABEL_PREFIX, PROJECT_LABEL,
-    SERVICE_LABEL,
+    Object, KINDS, MANAGED_BY, MANAGED_BY_LABEL, NETWORK_LABEL_PREFIX, PROJECT_LABEL, SERVICE_LABEL,
 };
 pub use options::{BindAs, Expose, Options, SIZE_LABEL};
 pub use output::{file_name, is_file_target, to_yaml, to_yaml_stream, write};

@@ -80,7 +80,10 @@ mod tests {
 
     #[test]
     fn names() {
-        assert_eq!(subdomain("quickstart_site").as_deref(), Some("quickstart-site"));
+        assert_eq!(
+            subdomain("quickstart_site").as_deref(),
+            Some("quickstart-site")
+        );
         assert_eq!(subdomain("App.Conf").as_deref(), Some("app.conf"));
         assert_eq!(subdomain("__"), None);
         assert_eq!(label("a.b_c").as_deref(), Some("a-b-c"));

@@ -53,13 +53,12 @@ fn port(p: i32, proto: &str) -> NetworkPolicyPort {
 
 pub(crate) fn export(cx: &mut Ctx) -> Result<(), Error> {
     // The networks in use, in the order the project declares them.
-    let used: Vec<String> = cx
-        .p
-        .networks
-        .keys()
-        .filter(|n| cx.selected.iter().any(|s| pod_networks(cx, s).contains(n)))
-        .cloned()
-        .collect();
+    let used: Vec<String> =
+        cx.p.networks
+            .keys()
+            .filter(|n| cx.selected.iter().any(|s| pod_networks(cx, s).contains(n)))
+            .cloned()
+            .collect();
     for net in &used {
         let label = format!("{NETWORK_LABEL_PREFIX}{net}");
         if !names::is_qualified_name(&label) {
@@ -74,20 +73,28 @@ pub(crate) fn export(cx: &mut Ctx) -> Result<(), Error> {
             name: net.clone(),
             why: "no valid object name".into(),
         })?;
-        let mut np = policy(cx, &name, None, NetworkPolicySpec {
-            pod_selector: Some(members(cx, net)),
-            policy_types: Some(vec!["Ingress".into()]),
-            ingress: Some(vec![NetworkPolicyIngressRule {
-                from: Some(vec![NetworkPolicyPeer {
-                    pod_selector: Some(members(cx, net)),
-                    ..NetworkPolicyPeer::default()
+        let mut np = policy(
+            cx,
+            &name,
+            None,
+            NetworkPolicySpec {
+                pod_selector: Some(members(cx, net)),
+                policy_types: Some(vec!["Ingress".into()]),
+                ingress: Some(vec![NetworkPolicyIngressRule {
+                    from: Some(vec![NetworkPolicyPeer {
+                        pod_selector: Some(members(cx, net)),
+                        ..NetworkPolicyPeer::default()
+                    }]),
+                    ..NetworkPolicyIngressRule::default()
                 }]),
-                ..NetworkPolicyIngressRule::default()
-            }]),
-            ..NetworkPolicySpec::default()
-        });
+                ..NetworkPolicySpec::default()
+            },
+        );
         let (labels, annotations) = split_labels(&cx.p.networks[net].labels);
-        np.metadata.labels.get_or_insert_with(BTreeMap::new).extend(labels);
+        np.metadata
+            .labels
+            .get_or_insert_with(BTreeMap::new)
+            .extend(labels);
         if !annotations.is_empty() {
             np.metadata.annotations = Some(annotations);
         }
@@ -97,11 +104,16 @@ pub(crate) fn export(cx: &mut Ctx) -> Result<(), Error> {
         let svc = &cx.p.services[&s];
         let name = cx.names[&s].clone();
         if svc.network_mode.as_deref() == Some("none") {
-            let np = policy(cx, &format!("{name}-isolated"), Some(&s), NetworkPolicySpec {
-                pod_selector: Some(of_service(cx, &s)),
-                policy_types: Some(vec!["Ingress".into(), "Egress".into()]),
-                ..NetworkPolicySpec::default()
-            });
+            let np = policy(
+                cx,
+                &format!("{name}-isolated"),
+                Some(&s),
+                NetworkPolicySpec {
+                    pod_selector: Some(of_service(cx, &s)),
+                    policy_types: Some(vec!["Ingress".into(), "Egress".into()]),
+                    ..NetworkPolicySpec::default()
+                },
+            );
             cx.push(np);
             continue;
         }
@@ -112,22 +124,38 @@ pub(crate) fn export(cx: &mut Ctx) -> Result<(), Error> {
         let public: Vec<NetworkPolicyPort> = svc
             .ports
             .iter()
-            .filter(|p| !p.host_ip.as_deref().is_some_and(|ip| ip.starts_with("127.") || ip == "::1"))
-            .map(|p| port(p.target as i32, &p.protocol.as_deref().unwrap_or("tcp").to_ascii_uppercase()))
+            .filter(|p| {
+                !p.host_ip
+                    .as_deref()
+                    .is_some_and(|ip| ip.starts_with("127.") || ip == "::1")
+            })
+            .map(|p| {
+                port(
+                    p.target as i32,
+                    &p.protocol.as_deref().unwrap_or("tcp").to_ascii_uppercase(),
+                )
+            })
             .collect();
-        let internal_only = nets
-            .iter()
-            .all(|n| cx.p.networks.get(n).is_some_and(|d| d.internal == Some(true)));
+        let internal_only = nets.iter().all(|n| {
+            cx.p.networks
+                .get(n)
+                .is_some_and(|d| d.internal == Some(true))
+        });
         if !public.is_empty() && !internal_only {
-            let np = policy(cx, &format!("{name}-published"), Some(&s), NetworkPolicySpec {
-                pod_selector: Some(of_service(cx, &s)),
-                policy_types: Some(vec!["Ingress".into()]),
-                ingress: Some(vec![NetworkPolicyIngressRule {
-                    ports: Some(public),
-                    from: None,
-                }]),
-                ..NetworkPolicySpec::default()
-            });
+            let np = policy(
+                cx,
+                &format!("{name}-published"),
+                Some(&s),
+                NetworkPolicySpec {
+                    pod_selector: Some(of_service(cx, &s)),
+                    policy_types: Some(vec!["Ingress".into()]),
+                    ingress: Some(vec![NetworkPolicyIngressRule {
+                        ports: Some(public),
+                        from: None,
+                    }]),
+                    ..NetworkPolicySpec::default()
+                },
+            );
             cx.push(np);
         }
         if internal_only {
@@ -157,14 +185,23 @@ pub(crate) fn export(cx: &mut Ctx) -> Result<(), Error> {
                 });
             }
             if !svc.ports.is_empty() {
-                cx.w.service(&s, "ports", "are not published: the service is on internal networks only");
+                cx.w.service(
+                    &s,
+                    "ports",
+                    "are not published: the service is on internal networks only",
+                );
             }
-            let np = policy(cx, &format!("{name}-internal"), Some(&s), NetworkPolicySpec {
-                pod_selector: Some(of_service(cx, &s)),
-                policy_types: Some(vec!["Egress".into()]),
-                egress: Some(rules),
-                ..NetworkPolicySpec::default()
-            });
+            let np = policy(
+                cx,
+                &format!("{name}-internal"),
+                Some(&s),
+                NetworkPolicySpec {
+                    pod_selector: Some(of_service(cx, &s)),
+                    policy_types: Some(vec!["Egress".into()]),
+                    egress: Some(rules),
+                    ..NetworkPolicySpec::default()
+                },
+            );
             cx.push(np);
         }
     }

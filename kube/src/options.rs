@@ -45,7 +45,9 @@ impl FromStr for BindAs {
         match s.to_ascii_lowercase().as_str() {
             "configmap" => Ok(BindAs::ConfigMap),
             "hostpath" => Ok(BindAs::HostPath),
-            _ => Err(format!("unknown --bind-as {s:?}: use configmap or hostpath")),
+            _ => Err(format!(
+                "unknown --bind-as {s:?}: use configmap or hostpath"
+            )),
         }
     }
 }

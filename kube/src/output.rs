@@ -26,7 +26,12 @@ pub fn to_yaml_stream(objects: &[Object]) -> Result<String, Error> {
 /// The file an object gets in a directory: numbered by kind so that `kubectl apply -f DIR`
 /// (which reads files in name order) makes what others refer to first.
 pub fn file_name(o: &Object) -> String {
-    format!("{:02}-{}-{}.yaml", o.rank(), o.kind().to_ascii_lowercase(), o.name())
+    format!(
+        "{:02}-{}-{}.yaml",
+        o.rank(),
+        o.kind().to_ascii_lowercase(),
+        o.name()
+    )
 }
 
 /// Is `path` meant as a single file (`.yaml`/`.yml`) rather than a directory?

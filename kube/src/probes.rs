@@ -24,19 +24,33 @@ fn seconds(cx: &mut Ctx, s: &str, key: &str, value: Option<&String>, default: f6
         Some(d) if d.fract() == 0.0 && d >= 1.0 => d,
         Some(d) => {
             let r = d.ceil().max(1.0);
-            cx.w.service(s, format!("healthcheck.{key}"), format!("{v} is rounded up to {r}s: probes count whole seconds"));
+            cx.w.service(
+                s,
+                format!("healthcheck.{key}"),
+                format!("{v} is rounded up to {r}s: probes count whole seconds"),
+            );
             r
         }
         None => {
-            cx.w.service(s, format!("healthcheck.{key}"), format!("{v:?} is not a duration; Docker's default applies"));
+            cx.w.service(
+                s,
+                format!("healthcheck.{key}"),
+                format!("{v:?} is not a duration; Docker's default applies"),
+            );
             default
         }
     }
 }
 
 /// (readiness, liveness, startup) for a service's health check; none without one.
-pub(crate) fn probes(cx: &mut Ctx, s: &str, svc: &Service) -> (Option<Probe>, Option<Probe>, Option<Probe>) {
-    let Some(h) = &svc.healthcheck else { return (None, None, None) };
+pub(crate) fn probes(
+    cx: &mut Ctx,
+    s: &str,
+    svc: &Service,
+) -> (Option<Probe>, Option<Probe>, Option<Probe>) {
+    let Some(h) = &svc.healthcheck else {
+        return (None, None, None);
+    };
     if h.disable == Some(true) {
         return (None, None, None);
     }
@@ -48,7 +62,11 @@ pub(crate) fn probes(cx: &mut Ctx, s: &str, svc: &Service) -> (Option<Probe>, Op
         Some((k, _)) if k == "NONE" => return (None, None, None),
         // No test: the image's HEALTHCHECK with these timings, which only the image knows.
         _ => {
-            cx.w.service(s, "healthcheck", "has no test (the image's own HEALTHCHECK is not visible here) and is left out");
+            cx.w.service(
+                s,
+                "healthcheck",
+                "has no test (the image's own HEALTHCHECK is not visible here) and is left out",
+            );
             return (None, None, None);
         }
     };
@@ -71,7 +89,13 @@ pub(crate) fn probes(cx: &mut Ctx, s: &str, svc: &Service) -> (Option<Probe>, Op
         ..Probe::default()
     };
     let startup = (start_period > 0.0).then(|| {
-        let every = seconds(cx, s, "start_interval", h.start_interval.as_ref(), START_INTERVAL);
+        let every = seconds(
+            cx,
+            s,
+            "start_interval",
+            h.start_interval.as_ref(),
+            START_INTERVAL,
+        );
         // Failures inside the start period do not count, then `retries` do.
         let tries = (start_period / every).ceil() as u64 + retries;
         Probe {

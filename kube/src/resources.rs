@@ -10,7 +10,12 @@ use std::collections::BTreeMap;
 
 /// Bytes as a Quantity, in binary units when exact ("64Mi").
 pub(crate) fn bytes(n: i64) -> Quantity {
-    for (unit, size) in [("Ti", 1i64 << 40), ("Gi", 1 << 30), ("Mi", 1 << 20), ("Ki", 1 << 10)] {
+    for (unit, size) in [
+        ("Ti", 1i64 << 40),
+        ("Gi", 1 << 30),
+        ("Mi", 1 << 20),
+        ("Ki", 1 << 10),
+    ] {
         if n >= size && n % size == 0 {
             return Quantity(format!("{}{unit}", n / size));
         }
@@ -28,15 +33,22 @@ fn cpus(cx: &mut Ctx, s: &str, key: &str, c: f64) -> Option<Quantity> {
     if (c * 1000.0 - milli as f64).abs() > 1e-6 {
         cx.w.service(s, key, format!("{c} is rounded to {milli}m"));
     }
-    Some(Quantity(if milli % 1000 == 0 { (milli / 1000).to_string() } else { format!("{milli}m") }))
+    Some(Quantity(if milli % 1000 == 0 {
+        (milli / 1000).to_string()
+    } else {
+        format!("{milli}m")
+    }))
 }
 
 fn number(v: &Value) -> Option<f64> {
-    v.as_f64().or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+    v.as_f64()
+        .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
 }
 
 fn byte_size(v: &Value) -> Option<i64> {
-    serde_json::from_value::<ByteSize>(v.clone()).ok().map(|b| b.0)
+    serde_json::from_value::<ByteSize>(v.clone())
+        .ok()
+        .map(|b| b.0)
 }
 
 pub(crate) fn requirements(cx: &mut Ctx, s: &str, svc: &Service) -> Option<ResourceRequirements> {
@@ -51,7 +63,9 @@ pub(crate) fn requirements(cx: &mut Ctx, s: &str, svc: &Service) -> Option<Resou
         .cloned()
         .unwrap_or_default();
     for (section, map) in [("limits", &mut limits), ("reservations", &mut requests)] {
-        let Some(Value::Object(r)) = deploy.get(section) else { continue };
+        let Some(Value::Object(r)) = deploy.get(section) else {
+            continue;
+        };
         for (k, v) in r {
             let key = format!("deploy.resources.{section}.{k}");
             match k.as_str() {
@@ -78,7 +92,9 @@ pub(crate) fn requirements(cx: &mut Ctx, s: &str, svc: &Service) -> Option<Resou
         }
     }
     if let Some(m) = svc.mem_limit {
-        limits.entry("memory".to_string()).or_insert_with(|| bytes(m.0));
+        limits
+            .entry("memory".to_string())
+            .or_insert_with(|| bytes(m.0));
     }
     if let Some(c) = svc.cpus {
         if !limits.contains_key("cpu") {
@@ -111,7 +127,14 @@ pub(crate) fn requirements(cx: &mut Ctx, s: &str, svc: &Service) -> Option<Resou
         if let Some(lim) = limits.get(k) {
             if quantity_value(req) > quantity_value(lim) {
                 let key = request_keys.get(k).cloned().unwrap_or_else(|| k.clone());
-                cx.w.service(s, key, format!("asks for more than the limit; the request is lowered to {}", lim.0));
+                cx.w.service(
+                    s,
+                    key,
+                    format!(
+                        "asks for more than the limit; the request is lowered to {}",
+                        lim.0
+                    ),
+                );
                 *req = lim.clone();
             }
         }
@@ -126,7 +149,13 @@ pub(crate) fn requirements(cx: &mut Ctx, s: &str, svc: &Service) -> Option<Resou
 /// The number a Quantity this module wrote stands for (bytes or cores).
 fn quantity_value(q: &Quantity) -> f64 {
     let s = q.0.as_str();
-    for (unit, mul) in [("Ti", (1u64 << 40) as f64), ("Gi", (1u64 << 30) as f64), ("Mi", (1u64 << 20) as f64), ("Ki", 1024.0), ("m", 0.001)] {
+    for (unit, mul) in [
+        ("Ti", (1u64 << 40) as f64),
+        ("Gi", (1u64 << 30) as f64),
+        ("Mi", (1u64 << 20) as f64),
+        ("Ki", 1024.0),
+        ("m", 0.001),
+    ] {
         if let Some(n) = s.strip_suffix(unit) {
             return n.parse::<f64>().unwrap_or(0.0) * mul;
         }

@@ -32,7 +32,10 @@ fn internal_ports(cx: &mut Ctx, s: &str, svc: &ComposeService) -> Vec<(i32, Stri
         }
     };
     for p in &svc.ports {
-        add(p.target as i32, p.protocol.as_deref().unwrap_or("tcp").to_ascii_uppercase());
+        add(
+            p.target as i32,
+            p.protocol.as_deref().unwrap_or("tcp").to_ascii_uppercase(),
+        );
     }
     for (i, e) in svc.expose.iter().enumerate() {
         let (range, proto) = e.split_once('/').unwrap_or((e.as_str(), "tcp"));
@@ -43,7 +46,11 @@ fn internal_ports(cx: &mut Ctx, s: &str, svc: &ComposeService) -> Vec<(i32, Stri
                     add(p, proto.to_ascii_uppercase());
                 }
             }
-            _ => cx.w.service(s, format!("expose[{i}]"), format!("{e:?} is not a port or range and is left out")),
+            _ => cx.w.service(
+                s,
+                format!("expose[{i}]"),
+                format!("{e:?} is not a port or range and is left out"),
+            ),
         }
     }
     out
@@ -88,7 +95,10 @@ pub(crate) fn export(cx: &mut Ctx) {
         for l in &cx.p.services[o].links {
             if let Some((target, alias)) = l.split_once(':') {
                 if target != alias {
-                    linked.entry(target.to_string()).or_default().push((alias.to_string(), format!("links (of {o})")));
+                    linked
+                        .entry(target.to_string())
+                        .or_default()
+                        .push((alias.to_string(), format!("links (of {o})")));
                 }
             }
         }
@@ -151,15 +161,30 @@ fn published(cx: &mut Ctx, s: &str, svc: &ComposeService, name: &str) {
             .is_some_and(|ip| ip.starts_with("127.") || ip == "::1" || ip == "localhost");
         if loopback {
             if cx.o.expose != Expose::ClusterIp {
-                cx.w.service(s, key, format!("is published on {} only: it stays inside the cluster", p.host_ip.as_deref().unwrap_or("")));
+                cx.w.service(
+                    s,
+                    key,
+                    format!(
+                        "is published on {} only: it stays inside the cluster",
+                        p.host_ip.as_deref().unwrap_or("")
+                    ),
+                );
             }
             continue;
         }
         if cx.o.expose == Expose::ClusterIp {
             continue;
         }
-        if let Some(ip) = p.host_ip.as_deref().filter(|ip| !matches!(*ip, "0.0.0.0" | "::" | "")) {
-            cx.w.service(s, format!("{key}.host_ip"), format!("{ip}: a Service listens on every node address (or the load balancer's)"));
+        if let Some(ip) = p
+            .host_ip
+            .as_deref()
+            .filter(|ip| !matches!(*ip, "0.0.0.0" | "::" | ""))
+        {
+            cx.w.service(
+                s,
+                format!("{key}.host_ip"),
+                format!("{ip}: a Service listens on every node address (or the load balancer's)"),
+            );
         }
         let proto = p.protocol.as_deref().unwrap_or("tcp").to_ascii_uppercase();
         let target = p.target as i32;
@@ -168,20 +193,40 @@ fn published(cx: &mut Ctx, s: &str, svc: &ComposeService, name: &str) {
             Some(v) => {
                 let first = v.split('-').next().unwrap_or(v);
                 if first != v {
-                    cx.w.service(s, format!("{key}.published"), format!("the range {v} becomes its first port, {first}"));
+                    cx.w.service(
+                        s,
+                        format!("{key}.published"),
+                        format!("the range {v} becomes its first port, {first}"),
+                    );
                 }
                 first.parse::<i32>().ok()
             }
         };
         let number = published.unwrap_or(target);
-        if ports.iter().any(|q| q.port == number && q.protocol.as_deref() == Some(proto.as_str())) {
+        if ports
+            .iter()
+            .any(|q| q.port == number && q.protocol.as_deref() == Some(proto.as_str()))
+        {
             continue;
         }
-        let mut sp = port(format!("{}-{number}", proto.to_ascii_lowercase()), number, target, &proto);
+        let mut sp = port(
+            format!("{}-{number}", proto.to_ascii_lowercase()),
+            number,
+            target,
+            &proto,
+        );
         if cx.o.expose == Expose::NodePort {
             match published {
                 Some(n) if NODE_PORTS.contains(&n) => sp.node_port = Some(n),
-                Some(n) => cx.w.service(s, format!("{key}.published"), format!("{n} is outside the node-port range {}-{}: the cluster picks the node port", NODE_PORTS.start(), NODE_PORTS.end())),
+                Some(n) => cx.w.service(
+                    s,
+                    format!("{key}.published"),
+                    format!(
+                        "{n} is outside the node-port range {}-{}: the cluster picks the node port",
+                        NODE_PORTS.start(),
+                        NODE_PORTS.end()
+                    ),
+                ),
                 None => {}
             }
         }

@@ -24,11 +24,21 @@ impl fmt::Display for Warning {
 pub(crate) struct Warnings(pub(crate) Vec<Warning>);
 
 impl Warnings {
-    pub(crate) fn service(&mut self, service: &str, key: impl Into<String>, message: impl Into<String>) {
+    pub(crate) fn service(
+        &mut self,
+        service: &str,
+        key: impl Into<String>,
+        message: impl Into<String>,
+    ) {
         self.push(format!("service {service}"), key, message);
     }
 
-    pub(crate) fn push(&mut self, scope: impl Into<String>, key: impl Into<String>, message: impl Into<String>) {
+    pub(crate) fn push(
+        &mut self,
+        scope: impl Into<String>,
+        key: impl Into<String>,
+        message: impl Into<String>,
+    ) {
         let w = Warning {
             scope: scope.into(),
             key: key.into(),

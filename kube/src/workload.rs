@@ -23,7 +23,10 @@ pub(crate) enum Kind {
     Deployment,
     DaemonSet,
     /// A one-shot service: `on_failure` retries up to `backoff` times, else it runs once.
-    Job { on_failure: bool, backoff: i32 },
+    Job {
+        on_failure: bool,
+        backoff: i32,
+    },
 }
 
 /// The restart policy a service asks for, in Compose's words (`no`, `always`,
@@ -88,13 +91,24 @@ pub(crate) fn export(cx: &mut Ctx, s: &str, svc: &Service) -> Result<(), Error> 
     if kind == Kind::Deployment || kind == Kind::DaemonSet {
         if let Some((r, _)) = restart_of(svc) {
             if r == "no" || r == "on-failure" {
-                let key = if svc.restart.is_some() { "restart" } else { "deploy.restart_policy.condition" };
-                cx.w.service(s, key, format!("is not kept: a {kind:?}'s pods are always restarted"));
+                let key = if svc.restart.is_some() {
+                    "restart"
+                } else {
+                    "deploy.restart_policy.condition"
+                };
+                cx.w.service(
+                    s,
+                    key,
+                    format!("is not kept: a {kind:?}'s pods are always restarted"),
+                );
             }
         }
     }
     if let Some(rp) = svc.deploy.as_ref().and_then(|d| d.restart_policy.as_ref()) {
-        for (k, set) in [("delay", rp.delay.is_some()), ("window", rp.window.is_some())] {
+        for (k, set) in [
+            ("delay", rp.delay.is_some()),
+            ("window", rp.window.is_some()),
+        ] {
             if set {
                 cx.w.service(s, format!("deploy.restart_policy.{k}"), "has no Kubernetes equivalent (restarts back off exponentially) and is left out");
             }
@@ -175,7 +189,12 @@ pub(crate) fn split_labels(
     (labels, annotations)
 }
 
-fn pod_template(cx: &mut Ctx, s: &str, svc: &Service, kind: Kind) -> Result<PodTemplateSpec, Error> {
+fn pod_template(
+    cx: &mut Ctx,
+    s: &str,
+    svc: &Service,
+    kind: Kind,
+) -> Result<PodTemplateSpec, Error> {
     let mut labels = cx.labels(Some(s));
     for net in pod_networks(cx, s) {
         labels.insert(format!("{NETWORK_LABEL_PREFIX}{net}"), "true".into());
@@ -183,7 +202,11 @@ fn pod_template(cx: &mut Ctx, s: &str, svc: &Service, kind: Kind) -> Result<PodT
     let (user_labels, mut annotations) = split_labels(&svc.labels);
     for k in svc.labels.keys() {
         if !names::is_qualified_name(k) {
-            cx.w.service(s, format!("labels.{k}"), "is not a valid Kubernetes label or annotation key and is left out");
+            cx.w.service(
+                s,
+                format!("labels.{k}"),
+                "is not a valid Kubernetes label or annotation key and is left out",
+            );
         }
     }
     for (k, v) in user_labels {
@@ -193,7 +216,11 @@ fn pod_template(cx: &mut Ctx, s: &str, svc: &Service, kind: Kind) -> Result<PodT
         if names::is_qualified_name(k) {
             annotations.insert(k.clone(), v.clone());
         } else {
-            cx.w.service(s, format!("annotations.{k}"), "is not a valid Kubernetes annotation key and is left out");
+            cx.w.service(
+                s,
+                format!("annotations.{k}"),
+                "is not a valid Kubernetes annotation key and is left out",
+            );
         }
     }
     let mounts = storage::service_mounts(cx, s, svc)?;
@@ -206,7 +233,9 @@ fn pod_template(cx: &mut Ctx, s: &str, svc: &Service, kind: Kind) -> Result<PodT
         service_account_name: (!waits.is_empty()).then(|| deps::account_name(cx)),
         volumes: (!mounts.volumes.is_empty()).then_some(mounts.volumes),
         restart_policy: match kind {
-            Kind::Job { on_failure: true, .. } => Some("OnFailure".into()),
+            Kind::Job {
+                on_failure: true, ..
+            } => Some("OnFailure".into()),
             Kind::Job { .. } => Some("Never".into()),
             _ => None,
         },
@@ -250,7 +279,11 @@ fn grace(cx: &mut Ctx, s: &str, svc: &Service) -> Option<i64> {
     match parse_duration_secs(g) {
         Some(secs) => Some(secs.ceil() as i64),
         None => {
-            cx.w.service(s, "stop_grace_period", format!("{g:?} is not a duration and is left out"));
+            cx.w.service(
+                s,
+                "stop_grace_period",
+                format!("{g:?} is not a duration and is left out"),
+            );
             None
         }
     }
@@ -271,9 +304,16 @@ fn pod_security(cx: &mut Ctx, s: &str, svc: &Service) -> PodSecurityContext {
     }
     let mut groups = vec![];
     for (i, g) in svc.group_add.iter().enumerate() {
-        match g.as_i64().or_else(|| g.as_str().and_then(|s| s.parse().ok())) {
+        match g
+            .as_i64()
+            .or_else(|| g.as_str().and_then(|s| s.parse().ok()))
+        {
             Some(n) => groups.push(n),
-            None => cx.w.service(s, format!("group_add[{i}]"), format!("{g} is a group name; Kubernetes takes group ids only, so it is left out")),
+            None => cx.w.service(
+                s,
+                format!("group_add[{i}]"),
+                format!("{g} is a group name; Kubernetes takes group ids only, so it is left out"),
+            ),
         }
     }
     let sysctls: Vec<Sysctl> = svc
@@ -300,7 +340,11 @@ fn host_settings(cx: &mut Ctx, s: &str, svc: &Service, spec: &mut PodSpec) {
     if let Some(h) = &svc.hostname {
         match names::label(h) {
             Some(l) if l == *h => spec.hostname = Some(l),
-            _ => cx.w.service(s, "hostname", format!("{h:?} is not a DNS label, which a pod's hostname must be; it is left out")),
+            _ => cx.w.service(
+                s,
+                "hostname",
+                format!("{h:?} is not a DNS label, which a pod's hostname must be; it is left out"),
+            ),
         }
     }
     let mut aliases: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -335,7 +379,9 @@ fn host_settings(cx: &mut Ctx, s: &str, svc: &Service, spec: &mut PodSpec) {
                 svc.dns_opt
                     .iter()
                     .map(|o| {
-                        let (n, v) = o.split_once(':').map_or((o.as_str(), None), |(n, v)| (n, Some(v.to_string())));
+                        let (n, v) = o
+                            .split_once(':')
+                            .map_or((o.as_str(), None), |(n, v)| (n, Some(v.to_string())));
                         PodDNSConfigOption {
                             name: Some(n.to_string()),
                             value: v,
@@ -354,12 +400,20 @@ fn host_settings(cx: &mut Ctx, s: &str, svc: &Service, spec: &mut PodSpec) {
     match svc.pid.as_deref() {
         None => {}
         Some("host") => spec.host_pid = Some(true),
-        Some(m) => cx.w.service(s, "pid", format!("{m:?} has no Kubernetes equivalent and is left out")),
+        Some(m) => cx.w.service(
+            s,
+            "pid",
+            format!("{m:?} has no Kubernetes equivalent and is left out"),
+        ),
     }
     match svc.ipc.as_deref() {
         None | Some("private") => {}
         Some("host") => spec.host_ipc = Some(true),
-        Some(m) => cx.w.service(s, "ipc", format!("{m:?} has no Kubernetes equivalent and is left out")),
+        Some(m) => cx.w.service(
+            s,
+            "ipc",
+            format!("{m:?} has no Kubernetes equivalent and is left out"),
+        ),
     }
     if let Some(p) = &svc.platform {
         let mut parts = p.split('/');
@@ -372,7 +426,11 @@ fn host_settings(cx: &mut Ctx, s: &str, svc: &Service, spec: &mut PodSpec) {
             sel.insert("kubernetes.io/arch".to_string(), arch.to_string());
         }
         if variant.is_some() {
-            cx.w.service(s, "platform", format!("{p:?}: nodes are labelled by os and arch only; the variant is left out"));
+            cx.w.service(
+                s,
+                "platform",
+                format!("{p:?}: nodes are labelled by os and arch only; the variant is left out"),
+            );
         }
         spec.node_selector = Some(sel);
     }

@@ -106,7 +106,22 @@ fn scalar_or_empty(out: &mut String, v: &Value, level: usize) {
 fn reserved(s: &str) -> bool {
     matches!(
         s.to_ascii_lowercase().as_str(),
-        "null" | "~" | "true" | "false" | "yes" | "no" | "on" | "off" | "y" | "n" | ".nan" | ".inf" | "-.inf" | "+.inf" | "<<" | "="
+        "null"
+            | "~"
+            | "true"
+            | "false"
+            | "yes"
+            | "no"
+            | "on"
+            | "off"
+            | "y"
+            | "n"
+            | ".nan"
+            | ".inf"
+            | "-.inf"
+            | "+.inf"
+            | "<<"
+            | "="
     )
 }
 
@@ -115,10 +130,19 @@ fn reserved(s: &str) -> bool {
 /// nothing in block context, and never a number, a timestamp or a reserved word: a digit
 /// first only for a number with a unit ("1Gi", "500m").
 fn plain(s: &str) -> bool {
-    if s.is_empty() || s != s.trim() || reserved(s) || s.contains(": ") || s.contains(" #") || s.ends_with(':') {
+    if s.is_empty()
+        || s != s.trim()
+        || reserved(s)
+        || s.contains(": ")
+        || s.contains(" #")
+        || s.ends_with(':')
+    {
         return false;
     }
-    if !s.chars().all(|c| c.is_ascii_alphanumeric() || " _./-:=+,()$;~^".contains(c)) {
+    if !s
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || " _./-:=+,()$;~^".contains(c))
+    {
         return false;
     }
     let b = s.as_bytes();
@@ -192,18 +216,95 @@ mod tests {
     #[test]
     fn reads_back_as_written() {
         let flat = [
-            "one", "line\n", "two", "a\n  b\n\nc", "three", "x\n\n\n", "lead", " x\ny",
-            "tab", "a\tb\nc", "num", "8080", "float", "1.5", "bool", "yes", "nul", "null",
-            "colon", "a: b", "hash", "a #b", "empty", "", "star", "*x", "dollar", "$x",
-            "unicode", "héllo", "date", "2024-01-01", "octal", "0440", "hex", "0x1f",
-            "dash", "-", "list", "- a", "exp", "1e3", "hex2", "0x1f", "under", "1_000",
-            "sexa", "12:30", "ts", "2001-12-14", "neg", "-1", "opt", "-c", "long", "--x=1",
-            "marker", "---", "dot", ".5", "inf", ".inf", "gi", "1Gi", "milli", "500m",
-            "tail", "x:", "image", "bb:local", "plus", "+1", "tilde", "~", "merge", "<<",
-            "sel", "a=b,c=d", "sh", "sleep 2", "word", "True", "dotgi", "1.5Gi",
+            "one",
+            "line\n",
+            "two",
+            "a\n  b\n\nc",
+            "three",
+            "x\n\n\n",
+            "lead",
+            " x\ny",
+            "tab",
+            "a\tb\nc",
+            "num",
+            "8080",
+            "float",
+            "1.5",
+            "bool",
+            "yes",
+            "nul",
+            "null",
+            "colon",
+            "a: b",
+            "hash",
+            "a #b",
+            "empty",
+            "",
+            "star",
+            "*x",
+            "dollar",
+            "$x",
+            "unicode",
+            "héllo",
+            "date",
+            "2024-01-01",
+            "octal",
+            "0440",
+            "hex",
+            "0x1f",
+            "dash",
+            "-",
+            "list",
+            "- a",
+            "exp",
+            "1e3",
+            "hex2",
+            "0x1f",
+            "under",
+            "1_000",
+            "sexa",
+            "12:30",
+            "ts",
+            "2001-12-14",
+            "neg",
+            "-1",
+            "opt",
+            "-c",
+            "long",
+            "--x=1",
+            "marker",
+            "---",
+            "dot",
+            ".5",
+            "inf",
+            ".inf",
+            "gi",
+            "1Gi",
+            "milli",
+            "500m",
+            "tail",
+            "x:",
+            "image",
+            "bb:local",
+            "plus",
+            "+1",
+            "tilde",
+            "~",
+            "merge",
+            "<<",
+            "sel",
+            "a=b,c=d",
+            "sh",
+            "sleep 2",
+            "word",
+            "True",
+            "dotgi",
+            "1.5Gi",
         ];
-        let data: serde_json::Map<String, Value> =
-            flat.chunks(2).map(|kv| (kv[0].to_string(), json!(kv[1]))).collect();
+        let data: serde_json::Map<String, Value> = flat
+            .chunks(2)
+            .map(|kv| (kv[0].to_string(), json!(kv[1])))
+            .collect();
         let text = round_trip(json!({
             "apiVersion": "v1",
             "kind": "ConfigMap",
@@ -216,10 +317,21 @@ mod tests {
                 "empty": {}, "none": [], "f": false, "n": null, "x": 1.5,
             },
         }));
-        assert!(text.starts_with("apiVersion: v1\nkind: ConfigMap\n"), "{text}");
+        assert!(
+            text.starts_with("apiVersion: v1\nkind: ConfigMap\n"),
+            "{text}"
+        );
         assert!(text.contains("  one: |\n    line\n"), "{text}");
-        assert!(text.contains("  ports:\n  - port: 80\n    name: tcp-80\n  - port: 53\n"), "{text}");
+        assert!(
+            text.contains("  ports:\n  - port: 80\n    name: tcp-80\n  - port: 53\n"),
+            "{text}"
+        );
         assert!(text.contains("  num: \"8080\"\n"), "{text}");
-        assert!(text.contains("  gi: 1Gi\n") && text.contains("  opt: -c\n") && text.contains("  image: bb:local\n"), "{text}");
+        assert!(
+            text.contains("  gi: 1Gi\n")
+                && text.contains("  opt: -c\n")
+                && text.contains("  image: bb:local\n"),
+            "{text}"
+        );
     }
 }

@@ -18,7 +18,9 @@ use std::process::Command;
 const KUBERNETES: &str = "1.37.0";
 
 fn golden(name: &str, actual: &str) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(name);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(name);
     if std::env::var_os("BERTH_UPDATE_GOLDEN").is_some() {
         std::fs::write(&path, actual).unwrap();
         return;
@@ -43,16 +45,27 @@ fn golden(name: &str, actual: &str) {
 #[test]
 fn the_yaml_reads_back_as_the_objects() {
     let mut stacks = common::examples();
-    stacks.push(("everything".into(), Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/stacks/everything/compose.yaml")));
+    stacks.push((
+        "everything".into(),
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/stacks/everything/compose.yaml"),
+    ));
     for (name, file) in stacks {
         let m = generate(&common::load(&file), &Options::default()).unwrap();
         let text = to_yaml_stream(&m.objects).unwrap();
         let docs: Vec<serde_json::Value> = serde_yaml::Deserializer::from_str(&text)
-            .map(|d| serde::Deserialize::deserialize(d).unwrap_or_else(|e| panic!("{name}: {e}\n{text}")))
+            .map(|d| {
+                serde::Deserialize::deserialize(d).unwrap_or_else(|e| panic!("{name}: {e}\n{text}"))
+            })
             .collect();
         assert_eq!(docs.len(), m.objects.len(), "{name}");
         for (d, o) in docs.iter().zip(&m.objects) {
-            assert_eq!(*d, serde_json::to_value(o).unwrap(), "{name}: {} {}", o.kind(), o.name());
+            assert_eq!(
+                *d,
+                serde_json::to_value(o).unwrap(),
+                "{name}: {} {}",
+                o.kind(),
+                o.name()
+            );
         }
     }
 }
@@ -64,13 +77,19 @@ fn quickstart_golden() {
     golden("quickstart.yaml", &to_yaml_stream(&m.objects).unwrap());
     let warnings: String = m.warnings.iter().map(|w| format!("{w}\n")).collect();
     golden("quickstart.warnings", &warnings);
-    let m = generate(&p, &Options {
-        namespace: Some("demo".into()),
-        expose: Expose::NodePort,
-        ..Options::default()
-    })
+    let m = generate(
+        &p,
+        &Options {
+            namespace: Some("demo".into()),
+            expose: Expose::NodePort,
+            ..Options::default()
+        },
+    )
     .unwrap();
-    golden("quickstart-nodeport.yaml", &to_yaml_stream(&m.objects).unwrap());
+    golden(
+        "quickstart-nodeport.yaml",
+        &to_yaml_stream(&m.objects).unwrap(),
+    );
 }
 
 /// Runs kubernetes-validate --strict on the files, failing with its report.
@@ -100,8 +119,19 @@ fn yaml11_reads_back(dir: &Path, stacks: &[(String, std::path::PathBuf)]) {
         std::fs::write(&yaml, to_yaml_stream(&m.objects).unwrap()).unwrap();
         std::fs::write(&json, serde_json::to_string(&m.objects).unwrap()).unwrap();
         let script = "import json,sys,yaml\nd=list(yaml.safe_load_all(open(sys.argv[1])))\nj=json.load(open(sys.argv[2]))\nfor a,b in zip(d,j):\n  assert a==b,(a,b)\nassert len(d)==len(j)\n";
-        let out = programs::found("python3", Command::new("python3").args(["-c", script]).arg(&yaml).arg(&json).output());
-        assert!(out.status.success(), "{name}: PyYAML reads another value:\n{}", String::from_utf8_lossy(&out.stderr));
+        let out = programs::found(
+            "python3",
+            Command::new("python3")
+                .args(["-c", script])
+                .arg(&yaml)
+                .arg(&json)
+                .output(),
+        );
+        assert!(
+            out.status.success(),
+            "{name}: PyYAML reads another value:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
 
@@ -113,11 +143,28 @@ fn every_export_passes_kubernetes_validate_strict() {
     std::fs::create_dir(&bench).unwrap();
     std::fs::write(bench.join("compose.yaml"), common::bench_stack(10)).unwrap();
     stacks.push(("bench10".into(), bench.join("compose.yaml")));
-    stacks.push(("everything".into(), Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/stacks/everything/compose.yaml")));
+    stacks.push((
+        "everything".into(),
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/stacks/everything/compose.yaml"),
+    ));
     let variants = [
         ("default", Options::default()),
-        ("nodeport", Options { expose: Expose::NodePort, namespace: Some("team".into()), ..Options::default() }),
-        ("loadbalancer-hostpath", Options { expose: Expose::LoadBalancer, bind_as: BindAs::HostPath, ..Options::default() }),
+        (
+            "nodeport",
+            Options {
+                expose: Expose::NodePort,
+                namespace: Some("team".into()),
+                ..Options::default()
+            },
+        ),
+        (
+            "loadbalancer-hostpath",
+            Options {
+                expose: Expose::LoadBalancer,
+                bind_as: BindAs::HostPath,
+                ..Options::default()
+            },
+        ),
     ];
     let mut files = vec![];
     for (name, file) in &stacks {
@@ -133,7 +180,9 @@ fn every_export_passes_kubernetes_validate_strict() {
     // PyYAML (a YAML 1.1 reader, as kubernetes-validate's) reads back the same objects.
     yaml11_reads_back(dir.path(), &stacks);
     // One file per object, as `generate -o DIR` writes them, too.
-    let p = common::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/stacks/everything/compose.yaml"));
+    let p = common::load(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/stacks/everything/compose.yaml"),
+    );
     let m = generate(&p, &Options::default()).unwrap();
     let out = dir.path().join("everything-dir");
     let written = berth_kube::write(&m.objects, &out).unwrap();

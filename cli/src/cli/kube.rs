@@ -105,7 +105,10 @@ pub fn run(global: &GlobalOpts, args: &KubeArgs) -> anyhow::Result<i32> {
 fn load(global: &GlobalOpts, services: &[String]) -> anyhow::Result<Project> {
     let mut opts = super::config::load_options(global)?;
     let project = loader::load(&opts)?;
-    let missing: Vec<&String> = services.iter().filter(|s| !project.services.contains_key(*s)).collect();
+    let missing: Vec<&String> = services
+        .iter()
+        .filter(|s| !project.services.contains_key(*s))
+        .collect();
     if missing.is_empty() {
         return Ok(project);
     }
@@ -156,7 +159,15 @@ fn generate(global: &GlobalOpts, a: &GenerateArgs) -> anyhow::Result<i32> {
         }
         Some(path) => {
             let files = berth_kube::write(&objects, path)?;
-            eprintln!("wrote {} object(s) to {}", objects.len(), if files.len() == 1 && berth_kube::is_file_target(path) { path.display().to_string() } else { format!("{} files in {}", files.len(), path.display()) });
+            eprintln!(
+                "wrote {} object(s) to {}",
+                objects.len(),
+                if files.len() == 1 && berth_kube::is_file_target(path) {
+                    path.display().to_string()
+                } else {
+                    format!("{} files in {}", files.len(), path.display())
+                }
+            );
         }
     }
     Ok(0)
@@ -172,13 +183,27 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 fn apply(global: &GlobalOpts, a: &ApplyArgs) -> anyhow::Result<i32> {
     let project = load(global, &a.t.services)?;
     let rt = runtime()?;
-    let (client, ns) = rt.block_on(berth_kube::cluster::connect(a.kubeconfig.as_deref(), a.context.as_deref(), a.t.namespace.as_deref()))?;
+    let (client, ns) = rt.block_on(berth_kube::cluster::connect(
+        a.kubeconfig.as_deref(),
+        a.context.as_deref(),
+        a.t.namespace.as_deref(),
+    ))?;
     // The namespace is known now: the objects (and the waits' RoleBinding) name it.
     let objects = translate(&project, &options(&a.t, Some(ns.clone())))?;
-    let (applied, removed) = rt.block_on(berth_kube::cluster::apply(&client, &ns, &objects, a.dry_run, a.remove_orphans))?;
+    let (applied, removed) = rt.block_on(berth_kube::cluster::apply(
+        &client,
+        &ns,
+        &objects,
+        a.dry_run,
+        a.remove_orphans,
+    ))?;
     let how = if a.dry_run { " (server dry run)" } else { "" };
     for d in applied {
-        println!("{}/{} serverside-applied{how}", d.kind.to_ascii_lowercase(), d.name);
+        println!(
+            "{}/{} serverside-applied{how}",
+            d.kind.to_ascii_lowercase(),
+            d.name
+        );
     }
     for d in removed {
         println!("{}/{} deleted{how}", d.kind.to_ascii_lowercase(), d.name);
@@ -196,8 +221,14 @@ fn down(global: &GlobalOpts, a: &DownArgs) -> anyhow::Result<i32> {
         },
     };
     let rt = runtime()?;
-    let (client, ns) = rt.block_on(berth_kube::cluster::connect(a.kubeconfig.as_deref(), a.context.as_deref(), a.namespace.as_deref()))?;
-    let removed = rt.block_on(berth_kube::cluster::down(&client, &ns, &name, a.volumes, a.dry_run))?;
+    let (client, ns) = rt.block_on(berth_kube::cluster::connect(
+        a.kubeconfig.as_deref(),
+        a.context.as_deref(),
+        a.namespace.as_deref(),
+    ))?;
+    let removed = rt.block_on(berth_kube::cluster::down(
+        &client, &ns, &name, a.volumes, a.dry_run,
+    ))?;
     let how = if a.dry_run { " (server dry run)" } else { "" };
     if removed.is_empty() {
         eprintln!("no objects of project {name} in namespace {ns}");

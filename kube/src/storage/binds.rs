@@ -25,7 +25,11 @@ pub(crate) fn config_map(
     if total > CONFIGMAP_MAX {
         return Err(Error::Invalid(format!(
             "{what}: {total} bytes do not fit a ConfigMap (1 MiB at most){}",
-            if what.contains("volumes[") { ": use --bind-as hostpath" } else { "" }
+            if what.contains("volumes[") {
+                ": use --bind-as hostpath"
+            } else {
+                ""
+            }
         )));
     }
     let (mut data, mut binary) = (BTreeMap::new(), BTreeMap::new());
@@ -90,13 +94,16 @@ pub(super) fn mount(
             None => "",
         };
         let _ = cx;
-        let name = m.volume("host", Volume {
-            host_path: Some(HostPathVolumeSource {
-                path: path.to_string_lossy().into_owned(),
-                type_: (!type_.is_empty()).then(|| type_.to_string()),
-            }),
-            ..Volume::default()
-        });
+        let name = m.volume(
+            "host",
+            Volume {
+                host_path: Some(HostPathVolumeSource {
+                    path: path.to_string_lossy().into_owned(),
+                    type_: (!type_.is_empty()).then(|| type_.to_string()),
+                }),
+                ..Volume::default()
+            },
+        );
         m.mount(name, &v.target, ro, None);
     };
     if cx.o.bind_as == BindAs::HostPath {
@@ -104,26 +111,45 @@ pub(super) fn mount(
         return Ok(());
     }
     let Some(md) = meta.clone() else {
-        cx.w.service(s, key, format!("{} does not exist: an empty directory is mounted", path.display()));
+        cx.w.service(
+            s,
+            key,
+            format!(
+                "{} does not exist: an empty directory is mounted",
+                path.display()
+            ),
+        );
         let name = m.volume("bind", empty_dir(None, None));
         m.mount(name, &v.target, ro, None);
         return Ok(());
     };
     if !md.is_file() && !md.is_dir() {
-        cx.w.service(s, key, format!("{} is neither a file nor a directory: it is mounted from the node (hostPath)", path.display()));
+        cx.w.service(
+            s,
+            key,
+            format!(
+                "{} is neither a file nor a directory: it is mounted from the node (hostPath)",
+                path.display()
+            ),
+        );
         host_path(cx, m);
         return Ok(());
     }
     if !ro {
-        cx.w.service(s, key, "is read-write; a ConfigMap is mounted read-only (writes fail; use --bind-as hostpath)");
+        cx.w.service(
+            s,
+            key,
+            "is read-write; a ConfigMap is mounted read-only (writes fail; use --bind-as hostpath)",
+        );
     }
-    let mut name = names::subdomain(&format!("{}-{}", cx.names[owner], v.target)).unwrap_or_default();
+    let mut name =
+        names::subdomain(&format!("{}-{}", cx.names[owner], v.target)).unwrap_or_default();
     while name.contains("--") {
         name = name.replace("--", "-");
     }
-    let name = Some(name).filter(|n| !n.is_empty()).ok_or_else(|| {
-        Error::Invalid(format!("{what}: no usable ConfigMap name"))
-    })?;
+    let name = Some(name)
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| Error::Invalid(format!("{what}: no usable ConfigMap name")))?;
     let mut files = vec![];
     let sub_path = if md.is_file() {
         let k = names::data_key(&path.file_name().unwrap_or_default().to_string_lossy());
@@ -131,7 +157,11 @@ pub(super) fn mount(
         Some(k)
     } else {
         let mut entries: Vec<_> = std::fs::read_dir(&path)
-            .map_err(|error| Error::Read { what: what.clone(), path: path.clone(), error })?
+            .map_err(|error| Error::Read {
+                what: what.clone(),
+                path: path.clone(),
+                error,
+            })?
             .filter_map(Result::ok)
             .collect();
         entries.sort_by_key(|e| e.file_name());
@@ -141,7 +171,14 @@ pub(super) fn mount(
             if p.is_file() && names::data_key(&fname) == fname {
                 files.push((fname, read(&what, &p)?));
             } else {
-                cx.w.service(s, key, format!("{} is left out: a ConfigMap holds plainly named files of one directory", p.display()));
+                cx.w.service(
+                    s,
+                    key,
+                    format!(
+                        "{} is left out: a ConfigMap holds plainly named files of one directory",
+                        p.display()
+                    ),
+                );
             }
         }
         None
@@ -150,13 +187,16 @@ pub(super) fn mount(
         let cm = config_map(cx, &name, Some(owner), files, &what)?;
         cx.push(cm);
     }
-    let vol = m.volume("bind", Volume {
-        config_map: Some(ConfigMapVolumeSource {
-            name: name.clone(),
-            ..ConfigMapVolumeSource::default()
-        }),
-        ..Volume::default()
-    });
+    let vol = m.volume(
+        "bind",
+        Volume {
+            config_map: Some(ConfigMapVolumeSource {
+                name: name.clone(),
+                ..ConfigMapVolumeSource::default()
+            }),
+            ..Volume::default()
+        },
+    );
     m.mount(vol, &v.target, true, sub_path);
     Ok(())
 }

@@ -39,13 +39,16 @@ pub(super) fn volume(cx: &Ctx, key: &str) -> Volume {
 /// Named volume -> the selected services that mount it, directly or through volumes_from.
 fn users(cx: &Ctx) -> HashMap<String, Vec<String>> {
     let named = |s: &str| -> Vec<String> {
-        cx.p.services.get(s).into_iter().flat_map(|svc| {
-            svc.volumes
-                .iter()
-                .filter(|v| v.kind == "volume")
-                .filter_map(|v| v.source.clone())
-        })
-        .collect()
+        cx.p.services
+            .get(s)
+            .into_iter()
+            .flat_map(|svc| {
+                svc.volumes
+                    .iter()
+                    .filter(|v| v.kind == "volume")
+                    .filter_map(|v| v.source.clone())
+            })
+            .collect()
     };
     let mut out: HashMap<String, Vec<String>> = HashMap::new();
     for s in &cx.selected {
@@ -69,35 +72,54 @@ fn is_quantity(q: &str) -> bool {
     let unit = &q[n.len()..];
     !n.is_empty()
         && n.parse::<f64>().is_ok_and(|x| x > 0.0)
-        && ["", "k", "M", "G", "T", "P", "E", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei"].contains(&unit)
+        && [
+            "", "k", "M", "G", "T", "P", "E", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei",
+        ]
+        .contains(&unit)
 }
 
 pub(super) fn export(cx: &mut Ctx) -> Result<(), Error> {
     if !is_quantity(&cx.o.volume_size) {
-        return Err(Error::Invalid(format!("volume size {:?} is not a quantity such as 1Gi or 500Mi", cx.o.volume_size)));
+        return Err(Error::Invalid(format!(
+            "volume size {:?} is not a quantity such as 1Gi or 500Mi",
+            cx.o.volume_size
+        )));
     }
     let mut all_users = users(cx);
     for (key, vol) in cx.p.volumes.clone() {
-        let Some(users) = all_users.remove(&key) else { continue };
+        let Some(users) = all_users.remove(&key) else {
+            continue;
+        };
         let name = claim_name(cx, &key);
         if vol.external == Some(true) {
             if name != compose_name(cx, &key) {
-                cx.w.push(format!("volume {key}"), "name", format!("the external volume is taken to be the claim {name}"));
+                cx.w.push(
+                    format!("volume {key}"),
+                    "name",
+                    format!("the external volume is taken to be the claim {name}"),
+                );
             }
             continue; // an existing claim: nothing to make
         }
-        let size = match vol.labels.get(SIZE_LABEL) {
-            Some(s) if is_quantity(s) => s.clone(),
-            Some(s) => return Err(Error::Invalid(format!("volume {key}: label {SIZE_LABEL}={s:?} is not a quantity such as 1Gi or 500Mi"))),
-            None => cx.o.volume_size.clone(),
-        };
+        let size =
+            match vol.labels.get(SIZE_LABEL) {
+                Some(s) if is_quantity(s) => s.clone(),
+                Some(s) => return Err(Error::Invalid(format!(
+                    "volume {key}: label {SIZE_LABEL}={s:?} is not a quantity such as 1Gi or 500Mi"
+                ))),
+                None => cx.o.volume_size.clone(),
+            };
         // Compose volumes are shared by every container that mounts them: more than one pod
         // needs a claim they can all mount at once.
         let shared = users.len() > 1
-            || users.iter().any(|u| {
-                cx.p.services[u].replicas() > 1 || cx.kinds[u] == Kind::DaemonSet
-            });
-        let mode = if shared { "ReadWriteMany" } else { "ReadWriteOnce" };
+            || users
+                .iter()
+                .any(|u| cx.p.services[u].replicas() > 1 || cx.kinds[u] == Kind::DaemonSet);
+        let mode = if shared {
+            "ReadWriteMany"
+        } else {
+            "ReadWriteOnce"
+        };
         let mut meta = cx.meta(&name, None);
         let (labels, annotations) = split_labels(&vol.labels);
         meta.labels.get_or_insert_with(BTreeMap::new).extend(labels);

@@ -6,14 +6,19 @@ use crate::generate::Ctx;
 use crate::{names, Error};
 use berth_compose::loader::model::{FileObject, FileReference};
 use berth_compose::loader::Service;
-use k8s_openapi::api::core::v1::{ConfigMapVolumeSource, KeyToPath, Secret, SecretVolumeSource, Volume};
+use k8s_openapi::api::core::v1::{
+    ConfigMapVolumeSource, KeyToPath, Secret, SecretVolumeSource, Volume,
+};
 use k8s_openapi::ByteString;
 use std::collections::BTreeMap;
 use std::path::Path;
 
 /// The object name of a config or secret: its Compose name (`project_key`), a DNS name.
 fn object_name(cx: &Ctx, key: &str, o: &FileObject) -> String {
-    let n = o.name.clone().unwrap_or_else(|| format!("{}_{key}", cx.p.name));
+    let n = o
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("{}_{key}", cx.p.name));
     names::subdomain(&n).unwrap_or(n)
 }
 
@@ -49,18 +54,28 @@ fn content(cx: &Ctx, what: &str, o: &FileObject) -> Result<Option<Vec<u8>>, Erro
 
 pub(super) fn export(cx: &mut Ctx) -> Result<(), Error> {
     for secrets in [false, true] {
-        let all = if secrets { cx.p.secrets.clone() } else { cx.p.configs.clone() };
+        let all = if secrets {
+            cx.p.secrets.clone()
+        } else {
+            cx.p.configs.clone()
+        };
         let noun = if secrets { "secret" } else { "config" };
         for (key, o) in all {
             if !used(cx, &key, secrets) || o.external == Some(true) {
                 continue; // an external one exists in the cluster already
             }
             for k in o.extra.keys() {
-                cx.w.push(format!("{noun} {key}"), k.clone(), "has no Kubernetes equivalent and is left out");
+                cx.w.push(
+                    format!("{noun} {key}"),
+                    k.clone(),
+                    "has no Kubernetes equivalent and is left out",
+                );
             }
             let what = format!("{noun} {key}");
             let Some(data) = content(cx, &what, &o)? else {
-                return Err(Error::Invalid(format!("{what}: no file, content or environment")));
+                return Err(Error::Invalid(format!(
+                    "{what}: no file, content or environment"
+                )));
             };
             let name = object_name(cx, &key, &o);
             let dkey = names::data_key(&key);
@@ -69,10 +84,15 @@ pub(super) fn export(cx: &mut Ctx) -> Result<(), Error> {
             meta_labels.extend(labels);
             if secrets {
                 if data.len() > super::binds::CONFIGMAP_MAX {
-                    return Err(Error::Invalid(format!("{what}: {} bytes do not fit a Secret (1 MiB at most)", data.len())));
+                    return Err(Error::Invalid(format!(
+                        "{what}: {} bytes do not fit a Secret (1 MiB at most)",
+                        data.len()
+                    )));
                 }
                 let mut meta = cx.meta(&name, None);
-                meta.labels.get_or_insert_with(BTreeMap::new).extend(meta_labels);
+                meta.labels
+                    .get_or_insert_with(BTreeMap::new)
+                    .extend(meta_labels);
                 cx.push(Secret {
                     metadata: meta,
                     data: Some(BTreeMap::from([(dkey, ByteString(data))])),
@@ -81,7 +101,10 @@ pub(super) fn export(cx: &mut Ctx) -> Result<(), Error> {
                 });
             } else {
                 let mut cm = config_map(cx, &name, None, vec![(dkey, data)], &what)?;
-                cm.metadata.labels.get_or_insert_with(BTreeMap::new).extend(meta_labels);
+                cm.metadata
+                    .labels
+                    .get_or_insert_with(BTreeMap::new)
+                    .extend(meta_labels);
                 cx.push(cm);
             }
         }
@@ -95,7 +118,11 @@ fn mode(cx: &mut Ctx, s: &str, key: &str, r: &FileReference) -> Option<i32> {
     match i32::from_str_radix(m.trim_start_matches("0o"), 8) {
         Ok(n) if (0..=0o777).contains(&n) => Some(n),
         _ => {
-            cx.w.service(s, format!("{key}.mode"), format!("{m:?} is not a file mode and is left out"));
+            cx.w.service(
+                s,
+                format!("{key}.mode"),
+                format!("{m:?} is not a file mode and is left out"),
+            );
             None
         }
     }
@@ -107,8 +134,14 @@ pub(super) fn mounts(cx: &mut Ctx, s: &str, svc: &Service, m: &mut Mounts) -> Re
         let noun = if secrets { "secrets" } else { "configs" };
         for (i, r) in refs.iter().enumerate() {
             let key = format!("{noun}[{i}]");
-            let defs = if secrets { &cx.p.secrets } else { &cx.p.configs };
-            let Some(o) = defs.get(&r.source).cloned() else { continue };
+            let defs = if secrets {
+                &cx.p.secrets
+            } else {
+                &cx.p.configs
+            };
+            let Some(o) = defs.get(&r.source).cloned() else {
+                continue;
+            };
             if r.uid.is_some() || r.gid.is_some() {
                 cx.w.service(s, format!("{key}.uid/gid"), "have no Kubernetes equivalent (the pod's fsGroup sets the group of every volume) and are left out");
             }

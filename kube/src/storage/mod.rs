@@ -27,7 +27,12 @@ impl Mounts {
         // One claim, ConfigMap or host path mounted twice is one pod volume; each emptyDir
         // is a volume of its own.
         if v.empty_dir.is_none() {
-            if let Some(same) = self.volumes.iter().find(|o| Volume { name: o.name.clone(), ..v.clone() } == **o) {
+            if let Some(same) = self.volumes.iter().find(|o| {
+                Volume {
+                    name: o.name.clone(),
+                    ..v.clone()
+                } == **o
+            }) {
                 return same.name.clone();
             }
         }
@@ -88,8 +93,18 @@ pub(crate) fn service_mounts(cx: &mut Ctx, s: &str, svc: &Service) -> Result<Mou
         let mut size = None;
         for o in opts.split(',').filter(|o| !o.is_empty()) {
             match o.split_once('=') {
-                Some(("size", v)) => size = serde_json::from_value::<berth_compose::loader::model::ByteSize>(Value::String(v.into())).ok().map(|b| b.0),
-                _ => cx.w.service(s, format!("tmpfs[{i}]"), format!("option {o:?} has no emptyDir equivalent and is left out")),
+                Some(("size", v)) => {
+                    size = serde_json::from_value::<berth_compose::loader::model::ByteSize>(
+                        Value::String(v.into()),
+                    )
+                    .ok()
+                    .map(|b| b.0)
+                }
+                _ => cx.w.service(
+                    s,
+                    format!("tmpfs[{i}]"),
+                    format!("option {o:?} has no emptyDir equivalent and is left out"),
+                ),
             }
         }
         let name = m.volume("tmpfs", empty_dir(Some("Memory"), size));
@@ -107,8 +122,16 @@ pub(crate) fn service_mounts(cx: &mut Ctx, s: &str, svc: &Service) -> Result<Mou
             _ => (from.as_str(), "rw"),
         };
         let other = other.strip_prefix("service:").unwrap_or(other);
-        let Some(osvc) = cx.p.services.get(other).filter(|_| !other.starts_with("container:")) else {
-            cx.w.service(s, format!("volumes_from[{i}]"), format!("{from:?} names no service of the stack and is left out"));
+        let Some(osvc) =
+            cx.p.services
+                .get(other)
+                .filter(|_| !other.starts_with("container:"))
+        else {
+            cx.w.service(
+                s,
+                format!("volumes_from[{i}]"),
+                format!("{from:?} names no service of the stack and is left out"),
+            );
             continue;
         };
         let osvc = osvc.clone();
@@ -120,21 +143,46 @@ pub(crate) fn service_mounts(cx: &mut Ctx, s: &str, svc: &Service) -> Result<Mou
 }
 
 /// Mounts one of `owner`'s volumes into the pod of `s` (owner != s through volumes_from).
-fn mount_one(cx: &mut Ctx, owner: &str, s: &str, v: &ServiceVolume, force_ro: bool, m: &mut Mounts) -> Result<(), Error> {
-    let key = if owner == s { format!("volumes[{}]", v.target) } else { format!("volumes_from.{owner}.volumes[{}]", v.target) };
+fn mount_one(
+    cx: &mut Ctx,
+    owner: &str,
+    s: &str,
+    v: &ServiceVolume,
+    force_ro: bool,
+    m: &mut Mounts,
+) -> Result<(), Error> {
+    let key = if owner == s {
+        format!("volumes[{}]", v.target)
+    } else {
+        format!("volumes_from.{owner}.volumes[{}]", v.target)
+    };
     let ro = force_ro || v.read_only == Some(true);
     let sub = |o: &Option<Value>, ok: &[&str]| -> Vec<String> {
         o.as_ref()
             .and_then(Value::as_object)
-            .map(|m| m.keys().filter(|k| !ok.contains(&k.as_str())).cloned().collect())
+            .map(|m| {
+                m.keys()
+                    .filter(|k| !ok.contains(&k.as_str()))
+                    .cloned()
+                    .collect()
+            })
             .unwrap_or_default()
     };
     match v.kind.as_str() {
         "volume" => {
             for k in sub(&v.volume, &["nocopy", "subpath"]) {
-                cx.w.service(s, format!("{key}.volume.{k}"), "has no Kubernetes equivalent and is left out");
+                cx.w.service(
+                    s,
+                    format!("{key}.volume.{k}"),
+                    "has no Kubernetes equivalent and is left out",
+                );
             }
-            let sub_path = v.volume.as_ref().and_then(|o| o.get("subpath")).and_then(Value::as_str).map(str::to_string);
+            let sub_path = v
+                .volume
+                .as_ref()
+                .and_then(|o| o.get("subpath"))
+                .and_then(Value::as_str)
+                .map(str::to_string);
             match &v.source {
                 Some(src) => {
                     let name = m.volume(src, claims::volume(cx, src));
@@ -151,14 +199,26 @@ fn mount_one(cx: &mut Ctx, owner: &str, s: &str, v: &ServiceVolume, force_ro: bo
         }
         "bind" => {
             for k in sub(&v.bind, &["create_host_path"]) {
-                cx.w.service(s, format!("{key}.bind.{k}"), "has no Kubernetes equivalent and is left out");
+                cx.w.service(
+                    s,
+                    format!("{key}.bind.{k}"),
+                    "has no Kubernetes equivalent and is left out",
+                );
             }
             binds::mount(cx, owner, s, &key, v, ro, m)?;
         }
-        "tmpfs" if owner != s => cx.w.service(s, key, "is a tmpfs of another service: pods cannot share one, so it is left out"),
+        "tmpfs" if owner != s => cx.w.service(
+            s,
+            key,
+            "is a tmpfs of another service: pods cannot share one, so it is left out",
+        ),
         "tmpfs" => {
             for k in sub(&v.tmpfs, &["size"]) {
-                cx.w.service(s, format!("{key}.tmpfs.{k}"), "has no emptyDir equivalent and is left out");
+                cx.w.service(
+                    s,
+                    format!("{key}.tmpfs.{k}"),
+                    "has no emptyDir equivalent and is left out",
+                );
             }
             let size = v.tmpfs.as_ref().and_then(|t| t.get("size")).and_then(|x| {
                 serde_json::from_value::<berth_compose::loader::model::ByteSize>(x.clone()).ok()
@@ -168,18 +228,29 @@ fn mount_one(cx: &mut Ctx, owner: &str, s: &str, v: &ServiceVolume, force_ro: bo
         }
         "image" => {
             let Some(src) = &v.source else { return Ok(()) };
-            cx.w.service(s, key.clone(), "becomes an image volume, which needs a cluster with the ImageVolume feature");
-            let name = m.volume("image", Volume {
-                image: Some(ImageVolumeSource {
-                    reference: Some(src.clone()),
-                    ..ImageVolumeSource::default()
-                }),
-                ..Volume::default()
-            });
+            cx.w.service(
+                s,
+                key.clone(),
+                "becomes an image volume, which needs a cluster with the ImageVolume feature",
+            );
+            let name = m.volume(
+                "image",
+                Volume {
+                    image: Some(ImageVolumeSource {
+                        reference: Some(src.clone()),
+                        ..ImageVolumeSource::default()
+                    }),
+                    ..Volume::default()
+                },
+            );
             // Image volumes are always read-only.
             m.mount(name, &v.target, true, None);
         }
-        other => cx.w.service(s, key, format!("is a {other} mount, which has no Kubernetes equivalent; it is left out")),
+        other => cx.w.service(
+            s,
+            key,
+            format!("is a {other} mount, which has no Kubernetes equivalent; it is left out"),
+        ),
     }
     Ok(())
 }

@@ -36,17 +36,26 @@ pub fn serve(listed: Listed) -> Fake {
     let (log, listed) = (seen.clone(), Arc::new(listed));
     // Its own thread and runtime: it outlives no test process, and serves sync tests too.
     std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         rt.block_on(serve_on(std_listener, log, listed));
     });
     Fake { url, seen }
 }
 
-async fn serve_on(std_listener: std::net::TcpListener, log: Arc<Mutex<Vec<Seen>>>, listed: Arc<Listed>) {
+async fn serve_on(
+    std_listener: std::net::TcpListener,
+    log: Arc<Mutex<Vec<Seen>>>,
+    listed: Arc<Listed>,
+) {
     let listener = tokio::net::TcpListener::from_std(std_listener).unwrap();
     {
         loop {
-            let Ok((stream, _)) = listener.accept().await else { return };
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
             let (log, listed) = (log.clone(), listed.clone());
             tokio::spawn(async move {
                 let svc = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
@@ -62,7 +71,13 @@ async fn serve_on(std_listener: std::net::TcpListener, log: Arc<Mutex<Vec<Seen>>
                             .unwrap_or_default();
                         let raw = req.into_body().collect().await.unwrap().to_bytes();
                         let body: Value = serde_json::from_slice(&raw).unwrap_or(Value::Null);
-                        log.lock().unwrap().push(Seen { method: method.clone(), path: path.clone(), query, content_type, body: body.clone() });
+                        log.lock().unwrap().push(Seen {
+                            method: method.clone(),
+                            path: path.clone(),
+                            query,
+                            content_type,
+                            body: body.clone(),
+                        });
                         let answer = match method.as_str() {
                             "PATCH" => body,
                             "GET" => {
@@ -74,7 +89,9 @@ async fn serve_on(std_listener: std::net::TcpListener, log: Arc<Mutex<Vec<Seen>>
                                     .collect();
                                 json!({"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": "1"}, "items": items})
                             }
-                            _ => json!({"apiVersion": "v1", "kind": "Status", "metadata": {}, "status": "Success"}),
+                            _ => {
+                                json!({"apiVersion": "v1", "kind": "Status", "metadata": {}, "status": "Success"})
+                            }
                         };
                         Ok::<_, hyper::Error>(
                             Response::builder()
@@ -85,7 +102,9 @@ async fn serve_on(std_listener: std::net::TcpListener, log: Arc<Mutex<Vec<Seen>>
                     }
                 });
                 let io = hyper_util::rt::TokioIo::new(stream);
-                let _ = hyper::server::conn::http1::Builder::new().serve_connection(io, svc).await;
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(io, svc)
+                    .await;
             });
         }
     }
@@ -103,4 +122,3 @@ pub fn kubeconfig(dir: &std::path::Path, url: &str) -> std::path::PathBuf {
     .unwrap();
     p
 }
-

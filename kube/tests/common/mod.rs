@@ -29,7 +29,12 @@ pub fn examples() -> Vec<(String, PathBuf)> {
         .filter_map(Result::ok)
         .map(|e| e.path())
         .filter(|d| d.join("compose.yaml").is_file())
-        .map(|d| (d.file_name().unwrap().to_string_lossy().into_owned(), d.join("compose.yaml")))
+        .map(|d| {
+            (
+                d.file_name().unwrap().to_string_lossy().into_owned(),
+                d.join("compose.yaml"),
+            )
+        })
         .collect();
     out.sort();
     out
