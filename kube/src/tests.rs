@@ -1,5 +1,7 @@
 //! One test (or a few) per mapping, on small stacks written to a temporary directory. The
 //! objects are read back as JSON, the shape `kubectl get -o json` shows.
+//!
+//! Why one long file: it is the translation's test table, a test per mapping, read as one.
 
 use crate::{generate, BindAs, Expose, Manifests, Options};
 use serde_json::{json, Value};
