@@ -9,6 +9,7 @@ mod dry_run;
 mod examples;
 mod formats;
 mod images;
+mod kube;
 mod lifecycle;
 mod metrics;
 mod networks;

@@ -11,6 +11,7 @@ pub mod container;
 mod copy;
 mod exec;
 mod image;
+mod kube;
 mod listing;
 mod mounts;
 mod network;
@@ -136,6 +137,8 @@ pub enum Command {
     Images { services: Vec<String> },
     /// Receive real time events from the stack's containers
     Events(stack_info::EventsArgs),
+    /// Run the stack on Kubernetes: generate manifests, apply them, take them down
+    Kube(kube::KubeArgs),
     /// Show the berth version information
     Version(VersionArgs),
     /// Internal: the per-container shim the daemon starts
@@ -212,6 +215,7 @@ pub fn main() -> i32 {
         Command::Port(args) => stack_info::port(&cli.global, &args),
         Command::Images { services } => stack_info::images(&cli.global, &services),
         Command::Events(args) => stack_info::events(&cli.global, &args),
+        Command::Kube(args) => kube::run(&cli.global, &args),
         Command::Version(args) => version(&args),
         Command::Shim { bundle } => return berth_engine::runtime::shim::main(&bundle),
         Command::ExecHelper { .. } => unreachable!("dispatched above"),

@@ -148,6 +148,9 @@ struct Ctx<'a> {
     include_stack: Vec<String>,
     /// The project directory.
     working_dir: PathBuf,
+    /// Per service, the env files it read and what each set (for exporters that must tell
+    /// a file's variables from inline ones, e.g. to keep secret-looking files in a Secret).
+    env_file_sources: IndexMap<String, Vec<model::EnvFileSource>>,
 }
 
 impl<'a> Ctx<'a> {
@@ -272,6 +275,7 @@ pub fn load(opts: &LoadOptions) -> Result<Project, LoadError> {
         opts,
         env: opts.environment.clone(),
         read: vec![],
+        env_file_sources: IndexMap::new(),
         sources: IndexMap::new(),
         include_stack: vec![],
         working_dir: cwd.clone(),
@@ -401,7 +405,10 @@ pub fn load(opts: &LoadOptions) -> Result<Project, LoadError> {
     canonical::resolve_paths(&mut dict, &working_dir);
     let profiles = active_profiles(opts, &ctx.env);
     let dict = finish(&mut ctx, dict, &name, &profiles)?;
-    model::Project::from_model(dict, name, working_dir, ctx.read, ctx.env, opts.interpolate)
+    let mut project =
+        model::Project::from_model(dict, name, working_dir, ctx.read, ctx.env, opts.interpolate)?;
+    project.env_file_sources = ctx.env_file_sources;
+    Ok(project)
 }
 
 fn load_env_files(ctx: &mut Ctx, cwd: &Path, dir: &Path) -> Result<(), LoadError> {

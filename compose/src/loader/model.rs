@@ -40,6 +40,17 @@ pub struct Project {
     model: Map<String, Value>,
     #[serde(skip)]
     pub(crate) interpolated: bool,
+    /// Per service, the env files it read, in order (their variables are already merged
+    /// into the service's `environment`).
+    #[serde(skip)]
+    pub env_file_sources: IndexMap<String, Vec<EnvFileSource>>,
+}
+
+/// One `env_file` of a service, as read: the variables it set, interpolated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EnvFileSource {
+    pub path: PathBuf,
+    pub variables: IndexMap<String, String>,
 }
 
 fn escape_dollars(v: &mut Value) {
@@ -109,6 +120,7 @@ impl Project {
             files,
             model,
             interpolated,
+            env_file_sources: IndexMap::new(),
         })
     }
 
