@@ -14,6 +14,7 @@
 mod api;
 mod api_build;
 mod api_commit;
+mod api_manage;
 mod api_networks;
 mod api_registry;
 mod api_stacks;

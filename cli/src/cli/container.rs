@@ -250,12 +250,23 @@ pub enum ContainerCmd {
     },
     /// Fetch the logs of a container
     Logs {
+        /// Follow log output
         #[arg(short, long)]
         follow: bool,
+        /// Number of lines to show from the end of the logs
         #[arg(short = 'n', long, default_value = "all")]
         tail: String,
+        /// Show timestamps
         #[arg(short, long)]
         timestamps: bool,
+        /// Show logs since timestamp (e.g. "2013-01-02T13:23:37Z") or relative (e.g. "42m"
+        /// for 42 minutes)
+        #[arg(long)]
+        since: Option<String>,
+        /// Show logs before a timestamp (e.g. "2013-01-02T13:23:37Z") or relative (e.g.
+        /// "42m" for 42 minutes)
+        #[arg(long)]
+        until: Option<String>,
         container: String,
     },
     /// Display detailed information on containers
@@ -704,13 +715,16 @@ pub fn run(g: &GlobalOpts, args: &ContainerArgs) -> anyhow::Result<i32> {
             follow,
             tail,
             timestamps,
+            since,
+            until,
             container,
         } => {
+            let window =
+                super::stack_logs::LogWindow::new(tail, since.as_deref(), until.as_deref())?;
             let path = format!(
-                "/containers/{}/logs?follow={}&tail={}",
+                "/containers/{}/logs?{}",
                 q(container),
-                *follow as u8,
-                q(tail)
+                window.query(*follow)
             );
             let mut printer = LogPrinter {
                 timestamps: *timestamps,

@@ -3,7 +3,7 @@
 //! container's exit) stops the stack, dependents first, as Compose does.
 
 use super::stack_lifecycle::stop_services;
-use super::stack_logs::{stream_all, LogStyle};
+use super::stack_logs::{stream_all, LogStyle, LogWindow};
 use super::stack_select::{ServiceContainer, Target};
 use super::GlobalOpts;
 use crate::client::Client;
@@ -49,10 +49,15 @@ pub fn attach(g: &GlobalOpts, c: &Client, o: &AttachOptions) -> anyhow::Result<i
             }
         });
     }
-    let names: Vec<&str> = containers.iter().map(|x| x.name.as_str()).collect();
+    // As Compose: `Attaching to web-1, worker-1` on stdout, names without the project.
+    let names: Vec<&str> = containers.iter().map(|x| x.display_name()).collect();
     println!("Attaching to {}", names.join(", "));
     let style = LogStyle::new(&containers, o.no_log_prefix, o.no_color);
-    stream_all(g, &containers, true, "all", &style, &tx, Happening::Ended);
+    let window = LogWindow {
+        tail: "all".into(),
+        ..Default::default()
+    };
+    stream_all(g, &containers, true, &window, &style, &tx, Happening::Ended);
     let abort = o.abort_on_container_exit || o.exit_code_from.is_some();
     let mut remaining = containers.len();
     let mut first_exit: Option<i32> = None;
@@ -66,7 +71,15 @@ pub fn attach(g: &GlobalOpts, c: &Client, o: &AttachOptions) -> anyhow::Result<i
             Happening::Ended(x) => {
                 remaining -= 1;
                 let code = exit_code(c, &x.id);
-                eprintln!("{} exited with code {code}", x.name);
+                // Compose's Status line: stdout, in the container's colour. (Compose also
+                // writes a reset-line escape before it even into a pipe; berth does not.)
+                print!(
+                    "{}",
+                    style.paint(
+                        &x.service,
+                        &format!("{} exited with code {code}\n", x.display_name())
+                    )
+                );
                 first_exit.get_or_insert(code);
                 if abort {
                     eprintln!("Aborting on container exit...");
