@@ -1,5 +1,7 @@
 //! The API: HTTP+JSON routes over the daemon's unix socket. Paths follow Docker's Engine API
 //! where one exists, so the vocabulary is familiar.
+//!
+//! Why one long file: the route table; each group of routes with logic of its own has an api_*.rs.
 
 use super::containers::{short, Containers, Ctr};
 use super::http::{self, ApiError, ApiResult, Query};

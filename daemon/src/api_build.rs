@@ -21,7 +21,7 @@ use tokio::sync::{mpsc, watch};
 
 /// Where the build reads from: the context directory (kept, or unpacked for this build and
 /// removed after) and the Dockerfile's text and name.
-pub(crate) struct Source {
+pub struct Source {
     pub context: Option<Context>,
     pub unpacked: Option<PathBuf>,
     pub dockerfile: String,
@@ -58,7 +58,7 @@ pub async fn build(d: &Arc<Daemon>, q: &Query, req: Request<Incoming>) -> ApiRes
 }
 
 /// Why a build failed, as the stream's last message carries it.
-pub(crate) struct Failure {
+pub struct Failure {
     pub message: String,
     pub code: Option<i32>,
     /// BuildKit's report: the Dockerfile lines around the failing instruction, then the error.
@@ -77,7 +77,7 @@ impl Failure {
 
 /// The answer of a build: `{"stream"}` progress messages, then what `work` returns, or
 /// `{"error","errorDetail","report"}`. A client that goes away cancels the work.
-pub(crate) fn stream_build<F, Fut>(quiet: bool, work: F) -> http::Reply
+pub fn stream_build<F, Fut>(quiet: bool, work: F) -> http::Reply
 where
     F: FnOnce(Arc<Progress>, watch::Receiver<bool>) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = Result<Value, Failure>> + Send + 'static,
@@ -125,7 +125,7 @@ where
 }
 
 /// One Dockerfile build on this daemon.
-pub(crate) async fn run(
+pub async fn run(
     d: &Arc<Daemon>,
     source: &Source,
     file: &berth_build::dockerfile::Dockerfile,
@@ -265,7 +265,7 @@ async fn source(d: &Arc<Daemon>, q: &Query, req: Request<Incoming>) -> Result<So
 
 /// The Dockerfile `param` names (relative to the context, or absolute on this host), or the
 /// context's `Dockerfile`.
-pub(crate) fn read_dockerfile(dir: &Path, param: Option<&str>) -> Result<(String, String), ApiError> {
+pub fn read_dockerfile(dir: &Path, param: Option<&str>) -> Result<(String, String), ApiError> {
     let name = param.unwrap_or("Dockerfile");
     let path = if Path::new(name).is_absolute() {
         PathBuf::from(name)

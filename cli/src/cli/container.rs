@@ -1,4 +1,6 @@
 //! `berth container ...`: the single-container commands a Docker user expects.
+//!
+//! Why one long file: one clap struct and one short function per `berth container` command.
 
 use super::attach;
 use super::GlobalOpts;
@@ -139,6 +141,9 @@ pub struct CreateOpts {
     /// Start period during which failures don't count
     #[arg(long)]
     pub health_start_period: Option<String>,
+    /// Disable any container-specified HEALTHCHECK (the image's)
+    #[arg(long, conflicts_with = "health_cmd")]
+    pub no_healthcheck: bool,
     /// Add a link to another container (NAME[:ALIAS])
     #[arg(long)]
     pub link: Vec<String>,
@@ -346,7 +351,7 @@ pub fn build_config(
     for t in &opts.tmpfs {
         let mut ignored = Vec::new();
         mounts.push(
-            berth_daemon::stack::convert::tmpfs_mount(t, &mut ignored)
+            berth_engine::container::MountConfig::parse_tmpfs(t, &mut ignored)
                 .map_err(anyhow::Error::msg)?,
         );
         for opt in ignored {
@@ -443,6 +448,7 @@ pub fn build_config(
         dns_search: opts.dns_search.clone(),
         extra_hosts: opts.add_host.clone(),
         healthcheck: health_flags(opts)?,
+        no_healthcheck: opts.no_healthcheck,
         links: opts.link.clone(),
         sysctls,
         shm_size: opts
@@ -510,7 +516,7 @@ fn health_flags(
     let ms = |v: &Option<String>, default: u64| -> anyhow::Result<u64> {
         match v {
             None => Ok(default),
-            Some(s) => berth_daemon::stack::convert::parse_duration_secs(s)
+            Some(s) => berth_compose::parse_duration_secs(s)
                 .map(|x| (x * 1000.0) as u64)
                 .ok_or_else(|| anyhow::anyhow!("invalid duration {s}")),
         }

@@ -34,7 +34,7 @@ pub struct GlobalOpts {
     #[arg(
         long,
         env = "BERTH_ROOT",
-        default_value = berth_daemon::DEFAULT_ROOT,
+        default_value = berth_daemon::DaemonOptions::DEFAULT_ROOT,
         global = true
     )]
     pub root: PathBuf,

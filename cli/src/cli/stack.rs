@@ -37,6 +37,12 @@ pub struct UpArgs {
     /// Pull images before starting: always, missing, never (default: each service's pull_policy)
     #[arg(long, value_parser = ["always", "missing", "never", "build"])]
     pub pull: Option<String>,
+    /// Build images before starting containers
+    #[arg(long, conflicts_with = "no_build")]
+    pub build: bool,
+    /// Don't build an image, even if it's missing
+    #[arg(long)]
+    pub no_build: bool,
     /// Scale SERVICE to NUM instances (SERVICE=NUM)
     #[arg(long)]
     pub scale: Vec<String>,
@@ -222,6 +228,13 @@ pub fn up(g: &GlobalOpts, a: &UpArgs) -> anyhow::Result<i32> {
     }
     // The pull phase streams its progress here; `up` itself then only finds the images.
     super::registry::stack_pull_phase(&c, &load, a.pull.as_deref())?;
+    // Then the build phase: missing images, or all with --build; none with --no-build.
+    if !a.no_build {
+        let when = if a.build { "always" } else { "missing" };
+        if super::build::stack_build(&c, &load, &a.services, when, false)? != 0 {
+            return Ok(1);
+        }
+    }
     let body = json!({
         "load": load,
         "pull": "missing",

@@ -243,7 +243,7 @@ mod tests {
     fn filters_encode_as_docker() {
         assert_eq!(filters(&[], &[]).unwrap(), "");
         let f = filters(&["dangling=true".into(), "label=a=b".into()], &[]).unwrap();
-        let json = berth_daemon::http::decode(f.trim_start_matches("?filters="));
+        let json = crate::client::unq(f.trim_start_matches("?filters="));
         assert_eq!(json, r#"{"dangling":["true"],"label":["a=b"]}"#);
         assert!(filters(&["bogus".into()], &[]).is_err());
     }

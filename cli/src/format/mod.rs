@@ -360,14 +360,14 @@ mod tests {
         );
         let h = header(&[("ID", "CONTAINER ID"), ("Names", "NAMES")]);
         assert_eq!(
-            f.render(&[row.clone()], &h).unwrap(),
+            f.render(std::slice::from_ref(&row), &h).unwrap(),
             "CONTAINER ID   NAMES\n0123456789ab   web\n"
         );
         // With no rows, the header alone.
         assert_eq!(f.render(&[], &h).unwrap(), "CONTAINER ID   NAMES\n");
         let j = Formatter::new(Some("json"), "").unwrap();
         assert_eq!(
-            j.render(&[row.clone()], &h).unwrap(),
+            j.render(std::slice::from_ref(&row), &h).unwrap(),
             "{\"ID\":\"0123456789ab\",\"Names\":\"web\"}\n"
         );
         let e = Formatter::new(Some("{{.Nope}}"), "").unwrap();
