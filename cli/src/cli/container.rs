@@ -726,7 +726,7 @@ pub fn run(g: &GlobalOpts, args: &ContainerArgs) -> anyhow::Result<i32> {
             container,
         } => {
             let window =
-                super::stack_logs::LogWindow::new(tail, since.as_deref(), until.as_deref())?;
+                super::log_window::LogWindow::new(tail, since.as_deref(), until.as_deref())?;
             let path = format!(
                 "/containers/{}/logs?{}",
                 q(container),

@@ -12,6 +12,7 @@ mod copy;
 mod exec;
 mod image;
 mod listing;
+mod log_window;
 mod mounts;
 mod network;
 mod progress;

@@ -3,7 +3,8 @@
 //! container's exit) stops the stack, dependents first, as Compose does.
 
 use super::stack_lifecycle::stop_services;
-use super::stack_logs::{stream_all, LogStyle, LogWindow};
+use super::log_window::LogWindow;
+use super::stack_logs::{stream_all, LogStyle};
 use super::stack_select::{ServiceContainer, Target};
 use super::GlobalOpts;
 use crate::client::Client;
@@ -20,6 +21,10 @@ pub struct AttachOptions {
     pub no_log_prefix: bool,
     /// `up -t`: seconds the stopped containers get before SIGKILL.
     pub timeout: Option<u64>,
+    /// When `up` began (Docker's `since`, Unix seconds.nanoseconds): Compose attaches to
+    /// each container, so it shows what a container printed from then on and not what an
+    /// unchanged, long-running one printed before.
+    pub since: Option<String>,
 }
 
 enum Happening {
@@ -32,7 +37,9 @@ pub fn attach(g: &GlobalOpts, c: &Client, o: &AttachOptions) -> anyhow::Result<i
     if let Some(s) = &o.exit_code_from {
         target.check_services(std::slice::from_ref(s))?;
     }
-    let containers = target.containers(c, &o.services, false)?;
+    let mut containers = target.containers(c, &o.services, false)?;
+    // Compose sorts by name ("predictable colors assignment").
+    containers.sort_by(|a, b| a.name.cmp(&b.name));
     // Block the signals before any thread exists, so only the signal thread takes them (the
     // followers inherit the mask). Not earlier: a daemon this command starts must not
     // inherit a blocked SIGTERM.
@@ -52,10 +59,11 @@ pub fn attach(g: &GlobalOpts, c: &Client, o: &AttachOptions) -> anyhow::Result<i
     // As Compose: `Attaching to web-1, worker-1` on stdout, names without the project.
     let names: Vec<&str> = containers.iter().map(|x| x.display_name()).collect();
     println!("Attaching to {}", names.join(", "));
-    let style = LogStyle::new(&containers, o.no_log_prefix, o.no_color);
+    let style = LogStyle::new(o.no_log_prefix, o.no_color);
     let window = LogWindow {
         tail: "all".into(),
-        ..Default::default()
+        since: o.since.clone(),
+        until: None,
     };
     stream_all(g, &containers, true, &window, &style, &tx, Happening::Ended);
     let abort = o.abort_on_container_exit || o.exit_code_from.is_some();
@@ -71,15 +79,7 @@ pub fn attach(g: &GlobalOpts, c: &Client, o: &AttachOptions) -> anyhow::Result<i
             Happening::Ended(x) => {
                 remaining -= 1;
                 let code = exit_code(c, &x.id);
-                // Compose's Status line: stdout, in the container's colour. (Compose also
-                // writes a reset-line escape before it even into a pipe; berth does not.)
-                print!(
-                    "{}",
-                    style.paint(
-                        &x.service,
-                        &format!("{} exited with code {code}\n", x.display_name())
-                    )
-                );
+                print!("{}", style.status(&x, &format!("exited with code {code}")));
                 first_exit.get_or_insert(code);
                 if abort {
                     eprintln!("Aborting on container exit...");
