@@ -213,7 +213,7 @@ async fn container_route(
             http::json(&json!({ "StatusCode": code }))
         }
         (&Method::GET, ["logs"]) => logs_route(cs.clone(), ctr.clone(), q).await,
-        (&Method::GET, ["top"]) => super::api_manage::top(cs, ctr).await,
+        (&Method::GET, ["top"]) => super::api_top::top(cs, ctr, q).await,
         (&Method::GET, ["stats"]) => super::api_manage::stats(cs, ctr).await,
         (&Method::POST, ["rename"]) => super::api_manage::rename(cs, ctr, q).await,
         (&Method::POST, ["update"]) => {

@@ -22,6 +22,7 @@ mod api_manage;
 mod api_networks;
 mod api_registry;
 mod api_stacks;
+mod api_top;
 mod api_volumes;
 mod build;
 mod containers;

@@ -58,10 +58,16 @@ pub fn docker_timestamp(
         }
     }
     match parse_time(value, now) {
-        Some(t) => Ok(format!("{}.{:09}", t.timestamp(), t.timestamp_subsec_nanos())),
+        Some(t) => Ok(format!(
+            "{}.{:09}",
+            t.timestamp(),
+            t.timestamp_subsec_nanos()
+        )),
         // With a `-` it was meant as a date: Go reports the parser's error.
         None if value.contains('-') => {
-            anyhow::bail!("parsing time {value:?}: not a date and time as 2006-01-02T15:04:05Z07:00")
+            anyhow::bail!(
+                "parsing time {value:?}: not a date and time as 2006-01-02T15:04:05Z07:00"
+            )
         }
         None => {
             let (secs, frac) = value.split_once('.').unwrap_or((value, "0"));
@@ -105,8 +111,15 @@ fn parse_time(
             .and_hms_opt(0, 0, 0)?
     };
     match zone {
-        None => now.offset().from_local_datetime(&naive).single().map(|t| t.fixed_offset()),
-        Some(z) => DateTime::parse_from_rfc3339(&format!("{}{z}", naive.format("%Y-%m-%dT%H:%M:%S%.f"))).ok(),
+        None => now
+            .offset()
+            .from_local_datetime(&naive)
+            .single()
+            .map(|t| t.fixed_offset()),
+        Some(z) => {
+            DateTime::parse_from_rfc3339(&format!("{}{z}", naive.format("%Y-%m-%dT%H:%M:%S%.f")))
+                .ok()
+        }
     }
 }
 
@@ -157,7 +170,10 @@ mod tests {
         assert_eq!(docker_timestamp("10m", now).unwrap(), "1699999400");
         assert_eq!(docker_timestamp("1h30m", now).unwrap(), "1699994600");
         assert_eq!(docker_timestamp("1700000000", now).unwrap(), "1700000000");
-        assert_eq!(docker_timestamp("1700000000.5", now).unwrap(), "1700000000.5");
+        assert_eq!(
+            docker_timestamp("1700000000.5", now).unwrap(),
+            "1700000000.5"
+        );
         assert_eq!(
             docker_timestamp("2023-11-14T22:13:20Z", now).unwrap(),
             "1700000000.000000000"
@@ -166,23 +182,37 @@ mod tests {
             docker_timestamp("2023-11-14T23:13:20.25+01:00", now).unwrap(),
             "1700000000.250000000"
         );
-        assert_eq!(docker_timestamp("2023-11-14Z", now).unwrap(), "1699920000.000000000");
+        assert_eq!(
+            docker_timestamp("2023-11-14Z", now).unwrap(),
+            "1699920000.000000000"
+        );
         assert_eq!(
             docker_timestamp("2023-11-14T21:13:20-01:00", now).unwrap(),
             "1700000000.000000000"
         );
         // Negative durations are after now; fractions of the reference count.
         assert_eq!(docker_timestamp("-1h", now).unwrap(), "1700003600");
-        let later = chrono::Local.timestamp_opt(1_700_000_000, 700_000_000).unwrap();
+        let later = chrono::Local
+            .timestamp_opt(1_700_000_000, 700_000_000)
+            .unwrap();
         assert_eq!(docker_timestamp("1.5s", later).unwrap(), "1699999999");
         // No zone: local time, to the hour or minute.
         let local = |y, mo, d, h, mi| {
             let t = chrono::Local.with_ymd_and_hms(y, mo, d, h, mi, 0).unwrap();
             format!("{}.000000000", t.timestamp())
         };
-        assert_eq!(docker_timestamp("2023-11-14T22", now).unwrap(), local(2023, 11, 14, 22, 0));
-        assert_eq!(docker_timestamp("2023-11-14T22:13", now).unwrap(), local(2023, 11, 14, 22, 13));
-        assert_eq!(docker_timestamp("2023-11-14", now).unwrap(), local(2023, 11, 14, 0, 0));
+        assert_eq!(
+            docker_timestamp("2023-11-14T22", now).unwrap(),
+            local(2023, 11, 14, 22, 0)
+        );
+        assert_eq!(
+            docker_timestamp("2023-11-14T22:13", now).unwrap(),
+            local(2023, 11, 14, 22, 13)
+        );
+        assert_eq!(
+            docker_timestamp("2023-11-14", now).unwrap(),
+            local(2023, 11, 14, 0, 0)
+        );
         assert!(docker_timestamp("yesterday", now)
             .unwrap_err()
             .to_string()

@@ -8,6 +8,7 @@ mod build;
 mod commit;
 mod config;
 pub mod container;
+mod container_ops;
 mod copy;
 mod exec;
 mod image;

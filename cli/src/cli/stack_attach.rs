@@ -2,8 +2,8 @@
 //! services, prefixed as `logs -f`; Ctrl-C (or, with --abort-on-container-exit, any
 //! container's exit) stops the stack, dependents first, as Compose does.
 
-use super::stack_lifecycle::stop_services;
 use super::log_window::LogWindow;
+use super::stack_lifecycle::stop_services;
 use super::stack_logs::{stream_all, LogStyle};
 use super::stack_select::{ServiceContainer, Target};
 use super::GlobalOpts;

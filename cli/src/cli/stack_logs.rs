@@ -85,10 +85,7 @@ impl LogStyle {
             return String::new();
         }
         let width = self.register(c.display_name());
-        self.paint(
-            &c.service,
-            &format!("{:<width$} | ", c.display_name()),
-        )
+        self.paint(&c.service, &format!("{:<width$} | ", c.display_name()))
     }
 
     /// Compose's Status line (`web-1 exited with code 0`): the name unpadded, the line in
@@ -274,7 +271,11 @@ mod tests {
 
     #[test]
     fn prefixes_are_padded_to_the_longest_name_so_far_and_coloured_by_service() {
-        let all = [ctr("p-web-1", "web"), ctr("p-worker-1", "worker"), ctr("solo", "x")];
+        let all = [
+            ctr("p-web-1", "web"),
+            ctr("p-worker-1", "worker"),
+            ctr("solo", "x"),
+        ];
         let mut style = LogStyle::new(false, true);
         // Compose's `%-{longest+1}s | `, over the containers that have printed so far.
         assert_eq!(style.prefix_of(&all[0]), "web-1  | ");
@@ -282,7 +283,10 @@ mod tests {
         assert_eq!(style.prefix_of(&all[0]), "web-1     | ");
         // A `container_name` shows whole; the status line is unpadded.
         assert_eq!(style.prefix_of(&all[2]), "solo      | ");
-        assert_eq!(style.status(&all[0], "exited with code 0"), "web-1 exited with code 0\n");
+        assert_eq!(
+            style.status(&all[0], "exited with code 0"),
+            "web-1 exited with code 0\n"
+        );
         style.color = true;
         let coloured = style.prefix_of(&all[0]);
         assert!(coloured.starts_with(&format!("\x1b[{}m", service_color("web"))));
@@ -296,6 +300,9 @@ mod tests {
     fn log_lines_end_with_one_newline_and_carry_the_timestamp_when_asked() {
         assert_eq!(log_line("a | ", false, &entry("hi\n")), "a | hi\n");
         assert_eq!(log_line("", false, &entry("partial")), "partial\n");
-        assert_eq!(log_line("", true, &entry("x\n")), "2026-01-01T00:00:00Z x\n");
+        assert_eq!(
+            log_line("", true, &entry("x\n")),
+            "2026-01-01T00:00:00Z x\n"
+        );
     }
 }

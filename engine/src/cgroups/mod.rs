@@ -259,10 +259,11 @@ impl Cgroup {
         }
         let unified = self.unified.as_deref()?;
         let core = matches!(controller, "freezer" | "cpuacct");
-        let v2_name = if controller == "cpuacct" {
-            "cpu"
-        } else {
-            controller
+        // v1's blkio is v2's io.
+        let v2_name = match controller {
+            "cpuacct" => "cpu",
+            "blkio" => "io",
+            _ => controller,
         };
         (core || self.v2_controllers.contains(&v2_name)).then_some(Place::V2(unified))
     }
@@ -465,7 +466,7 @@ impl Cgroup {
                 Place::V2(dir) => (true, dir),
             })
         };
-        read_stats(at("cpuacct"), at("memory"), at("pids"))
+        read_stats(at("cpuacct"), at("memory"), at("pids"), at("blkio"))
     }
 
     /// The stats directories opened once, for reading [`Stats`] again and again (metrics).
@@ -481,6 +482,8 @@ impl Cgroup {
             cpu: open("cpuacct")?,
             memory: open("memory")?,
             pids: open("pids")?,
+            // Containers made before berth joined them to blkio have none: no block I/O.
+            io: open("blkio").ok().flatten(),
         })
     }
 
@@ -519,6 +522,7 @@ pub struct StatsReader {
     cpu: Option<(bool, files::OpenDir)>,
     memory: Option<(bool, files::OpenDir)>,
     pids: Option<(bool, files::OpenDir)>,
+    io: Option<(bool, files::OpenDir)>,
 }
 
 impl StatsReader {
@@ -526,15 +530,22 @@ impl StatsReader {
         fn at(d: &Option<(bool, files::OpenDir)>) -> Option<(bool, &files::OpenDir)> {
             d.as_ref().map(|(v2, dir)| (*v2, dir))
         }
-        read_stats(at(&self.cpu), at(&self.memory), at(&self.pids))
+        read_stats(
+            at(&self.cpu),
+            at(&self.memory),
+            at(&self.pids),
+            at(&self.io),
+        )
     }
 }
 
-/// [`Stats`] from the cpu, memory and pids directories, each (is cgroup2, directory).
+/// [`Stats`] from the cpu, memory, pids and block I/O directories, each (is cgroup2,
+/// directory).
 fn read_stats<D: files::ControlDir + ?Sized>(
     cpu: Option<(bool, &D)>,
     memory: Option<(bool, &D)>,
     pids: Option<(bool, &D)>,
+    io: Option<(bool, &D)>,
 ) -> Result<Stats> {
     let mut s = Stats::default();
     let cpu = match cpu {
@@ -560,6 +571,15 @@ fn read_stats<D: files::ControlDir + ?Sized>(
     }
     if let Some((_, dir)) = pids {
         s.pids_current = stats::pids_current(dir)?;
+    }
+    // A cgroup made before berth joined containers to blkio has no such directory: zero.
+    let io = match io {
+        Some((false, dir)) => stats::block_io_v1(dir).ok(),
+        Some((true, dir)) => stats::block_io_v2(dir).ok(),
+        None => None,
+    };
+    if let Some((read, write)) = io {
+        (s.block_read_bytes, s.block_write_bytes) = (read, write);
     }
     Ok(s)
 }
