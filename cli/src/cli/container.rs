@@ -266,11 +266,11 @@ pub enum ContainerCmd {
         timestamps: bool,
         /// Show logs since timestamp (e.g. "2013-01-02T13:23:37Z") or relative (e.g. "42m"
         /// for 42 minutes)
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         since: Option<String>,
         /// Show logs before a timestamp (e.g. "2013-01-02T13:23:37Z") or relative (e.g.
         /// "42m" for 42 minutes)
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         until: Option<String>,
         container: String,
     },

@@ -27,11 +27,11 @@ pub struct LogsArgs {
     pub timestamps: bool,
     /// Show logs since timestamp (e.g. 2013-01-02T13:23:37Z) or relative (e.g. 42m for 42
     /// minutes)
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub since: Option<String>,
     /// Show logs before a timestamp (e.g. 2013-01-02T13:23:37Z) or relative (e.g. 42m for
     /// 42 minutes)
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub until: Option<String>,
     /// index of the container if service has multiple replicas
     #[arg(long)]
