@@ -10,6 +10,7 @@ use super::GlobalOpts;
 use crate::client::Client;
 use nix::sys::signal::{SigSet, Signal};
 use std::sync::mpsc;
+use std::time::Duration;
 
 /// How an attached `up` ends.
 #[derive(Debug, Default)]
@@ -84,6 +85,16 @@ pub fn attach(g: &GlobalOpts, c: &Client, o: &AttachOptions) -> anyhow::Result<i
                 if abort {
                     eprintln!("Aborting on container exit...");
                     stop_services(&target, c, &o.services, o.timeout)?;
+                    // As Compose: the others' exits, as their streams end with the stop.
+                    while remaining > 0 {
+                        let Ok(Happening::Ended(x)) = rx.recv_timeout(Duration::from_secs(5))
+                        else {
+                            break;
+                        };
+                        remaining -= 1;
+                        let code = exit_code(c, &x.id);
+                        print!("{}", style.status(&x, &format!("exited with code {code}")));
+                    }
                     break;
                 }
             }
