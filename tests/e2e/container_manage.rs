@@ -291,6 +291,24 @@ fn attach_takes_input_and_detaches_on_ctrl_p_ctrl_q() {
     // sh ignores SIGTERM as pid 1: killed after the grace period.
     assert_eq!(status.code(), Some(137));
 
+    // `run -it` detaches on the same keys, quietly and with 0, as Docker's.
+    let mut t = OnTerminal::spawn(b.cmd(&[
+        "container",
+        "run",
+        "-it",
+        "--name",
+        "fg",
+        "bb:local",
+        "sh",
+        "-c",
+        "echo ready; exec sleep 600",
+    ]));
+    t.wait_for_output("ready");
+    t.master.write_all(&[0x10, 0x11]).unwrap();
+    assert_eq!(t.exit_code(), Some(0));
+    assert!(!t.output().contains("escape"), "{:?}", t.output());
+    assert_eq!(b.status("fg"), "running");
+
     let stopped = b.run(&["container", "attach", "shell"]);
     assert_eq!(stopped.status.code(), Some(1));
     assert!(
