@@ -155,6 +155,51 @@ fn user_hz() -> u64 {
     }
 }
 
+/// [`Stats`] from the cpu, memory, pids and block I/O directories, each (is cgroup2,
+/// directory).
+pub(crate) fn read<D: files::ControlDir + ?Sized>(
+    cpu: Option<(bool, &D)>,
+    memory: Option<(bool, &D)>,
+    pids: Option<(bool, &D)>,
+    io: Option<(bool, &D)>,
+) -> Result<Stats> {
+    let mut s = Stats::default();
+    let cpu = match cpu {
+        Some((false, dir)) => Some(cpu_v1(dir)?),
+        Some((true, dir)) => Some(cpu_v2(dir)?),
+        None => None,
+    };
+    if let Some(cpu) = cpu {
+        (s.cpu_usage_ns, s.cpu_user_ns, s.cpu_system_ns) =
+            (cpu.usage_ns, cpu.user_ns, cpu.system_ns);
+    }
+    let memory = match memory {
+        Some((false, dir)) => Some(memory_v1(dir)?),
+        Some((true, dir)) => Some(memory_v2(dir)?),
+        None => None,
+    };
+    if let Some(m) = memory {
+        s.memory_usage_bytes = m.usage_bytes;
+        s.memory_working_set_bytes = m.working_set_bytes;
+        s.memory_rss_bytes = m.rss_bytes;
+        s.memory_limit_bytes = m.limit_bytes;
+        s.oom_kills = m.oom_kills;
+    }
+    if let Some((_, dir)) = pids {
+        s.pids_current = pids_current(dir)?;
+    }
+    // A cgroup made before berth joined containers to blkio has no such directory: zero.
+    let io = match io {
+        Some((false, dir)) => block_io_v1(dir).ok(),
+        Some((true, dir)) => block_io_v2(dir).ok(),
+        None => None,
+    };
+    if let Some((read, write)) = io {
+        (s.block_read_bytes, s.block_write_bytes) = (read, write);
+    }
+    Ok(s)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
