@@ -110,6 +110,14 @@ pub fn service_warnings(name: &str, svc: &Service) -> Vec<String> {
             }
         }
     }
+    if let Some(b) = &svc.build {
+        keys.extend(
+            b.extra
+                .keys()
+                .filter(|k| !super::super::build::EXTRA_BUILD_KEYS.contains(&k.as_str()))
+                .map(|k| format!("build.{k}")),
+        );
+    }
     for (net, ep) in &svc.networks {
         let Some(ep) = ep else { continue };
         for (k, set) in [
