@@ -1,6 +1,7 @@
 //! End-to-end tests: drive the `berth` binary on a real kernel. Every test has its own daemon,
 //! state root, run dir, cgroup parent and network namespace, and leaves nothing behind.
 
+mod container_manage;
 mod containers;
 mod copy;
 mod crash;
@@ -11,6 +12,7 @@ mod formats;
 mod images;
 mod kube;
 mod lifecycle;
+mod log_fidelity;
 mod metrics;
 mod networks;
 #[path = "../programs.rs"]

@@ -241,6 +241,7 @@ pub fn up(g: &GlobalOpts, a: &UpArgs) -> anyhow::Result<i32> {
         "options": options,
         "watch": !a.no_watch,
     });
+    let began = chrono::Utc::now();
     post_with_progress(&c, "/stacks/up", body)?;
     if a.detach || a.no_start || a.wait {
         return Ok(0);
@@ -252,6 +253,11 @@ pub fn up(g: &GlobalOpts, a: &UpArgs) -> anyhow::Result<i32> {
         no_color: a.no_color,
         no_log_prefix: a.no_log_prefix,
         timeout: a.timeout,
+        since: Some(format!(
+            "{}.{:09}",
+            began.timestamp(),
+            began.timestamp_subsec_nanos()
+        )),
     };
     super::stack_attach::attach(g, &c, &attach)
 }
