@@ -348,7 +348,9 @@ fn volume_targets_are_cleaned_and_absolute_sources_kept_as_written() {
             ("D/long".into(), "/long".into()),
         ]
     );
+}
 
+#[test]
 fn env_file_sources_name_each_files_variables() {
     let d = tempfile::tempdir().unwrap();
     write(d.path(), "app.env", "A=1\nB=2\n");
