@@ -38,7 +38,6 @@ mod services;
 mod storage;
 mod warnings;
 mod workload;
-mod yaml;
 
 #[cfg(feature = "cluster")]
 pub mod cluster;

@@ -10,7 +10,8 @@ pub fn to_yaml(o: &Object) -> Result<String, Error> {
         name: o.name().to_string(),
         error,
     })?;
-    Ok(crate::yaml::to_string(&v))
+    // kubectl's layout: go-yaml's quoting, sequences at their key's column.
+    Ok(berth_compose::render::to_yaml(&v, berth_compose::render::Sequences::AtKey))
 }
 
 /// Every object as one multi-document YAML stream, in apply order.

@@ -3,15 +3,22 @@
 //! same literal blocks, the same number forms. The rules are go-yaml's (encode.go `stringv`,
 //! emitterc.go's scalar analysis and style selection), written anew for a JSON value tree.
 
+use super::Sequences;
 use serde_json::{Map, Value};
 
 const INDENT: usize = 2;
 
 /// The document: a mapping at the top, ending in a newline.
-pub fn document(v: &Value) -> String {
+pub fn document(v: &Value, sequences: Sequences) -> String {
     let mut out = String::new();
+    let w = Writer {
+        seq_offset: match sequences {
+            Sequences::Indented => INDENT,
+            Sequences::AtKey => 0,
+        },
+    };
     match v {
-        Value::Object(m) if !m.is_empty() => mapping(&mut out, m, 0),
+        Value::Object(m) if !m.is_empty() => w.mapping(&mut out, m, 0),
         other => {
             out.push_str(&inline(other));
             out.push('\n');
@@ -20,58 +27,66 @@ pub fn document(v: &Value) -> String {
     out
 }
 
-/// A block mapping whose keys start at column `indent`; the caller has placed the cursor
-/// there for the first key.
-fn mapping(out: &mut String, m: &Map<String, Value>, indent: usize) {
-    for (i, (k, v)) in m.iter().enumerate() {
-        if i > 0 {
-            pad(out, indent);
-        }
-        out.push_str(&scalar_string(k));
-        out.push(':');
-        value_after_key(out, v, indent);
-    }
+/// Where a block sequence under a key starts: indented by 2 (go-yaml v3, Compose) or at the
+/// key's column (go-yaml v2, kubectl).
+struct Writer {
+    seq_offset: usize,
 }
 
-/// A block sequence whose dashes start at column `indent` (cursor already there for the first).
-fn sequence(out: &mut String, a: &[Value], indent: usize) {
-    for (i, v) in a.iter().enumerate() {
-        if i > 0 {
-            pad(out, indent);
+impl Writer {
+    /// A block mapping whose keys start at column `indent`; the caller has placed the cursor
+    /// there for the first key.
+    fn mapping(&self, out: &mut String, m: &Map<String, Value>, indent: usize) {
+        for (i, (k, v)) in m.iter().enumerate() {
+            if i > 0 {
+                pad(out, indent);
+            }
+            out.push_str(&scalar_string(k));
+            out.push(':');
+            self.value_after_key(out, v, indent);
         }
-        out.push_str("- ");
-        match v {
-            Value::Object(m) if !m.is_empty() => mapping(out, m, indent + INDENT),
-            Value::Array(a) if !a.is_empty() => sequence(out, a, indent + INDENT),
-            Value::String(s) if block_literal(s) => literal(out, s, indent + INDENT),
-            other => {
-                out.push_str(&inline(other));
-                out.push('\n');
+    }
+
+    /// A block sequence whose dashes start at column `indent` (cursor already there for the first).
+    fn sequence(&self, out: &mut String, a: &[Value], indent: usize) {
+        for (i, v) in a.iter().enumerate() {
+            if i > 0 {
+                pad(out, indent);
+            }
+            out.push_str("- ");
+            match v {
+                Value::Object(m) if !m.is_empty() => self.mapping(out, m, indent + INDENT),
+                Value::Array(a) if !a.is_empty() => self.sequence(out, a, indent + INDENT),
+                Value::String(s) if block_literal(s) => literal(out, s, indent + INDENT),
+                other => {
+                    out.push_str(&inline(other));
+                    out.push('\n');
+                }
             }
         }
     }
-}
 
-fn value_after_key(out: &mut String, v: &Value, indent: usize) {
-    match v {
-        Value::Object(m) if !m.is_empty() => {
-            out.push('\n');
-            pad(out, indent + INDENT);
-            mapping(out, m, indent + INDENT);
-        }
-        Value::Array(a) if !a.is_empty() => {
-            out.push('\n');
-            pad(out, indent + INDENT);
-            sequence(out, a, indent + INDENT);
-        }
-        Value::String(s) if block_literal(s) => {
-            out.push(' ');
-            literal(out, s, indent + INDENT);
-        }
-        other => {
-            out.push(' ');
-            out.push_str(&inline(other));
-            out.push('\n');
+    fn value_after_key(&self, out: &mut String, v: &Value, indent: usize) {
+        match v {
+            Value::Object(m) if !m.is_empty() => {
+                out.push('\n');
+                pad(out, indent + INDENT);
+                self.mapping(out, m, indent + INDENT);
+            }
+            Value::Array(a) if !a.is_empty() => {
+                out.push('\n');
+                pad(out, indent + self.seq_offset);
+                self.sequence(out, a, indent + self.seq_offset);
+            }
+            Value::String(s) if block_literal(s) => {
+                out.push(' ');
+                literal(out, s, indent + INDENT);
+            }
+            other => {
+                out.push(' ');
+                out.push_str(&inline(other));
+                out.push('\n');
+            }
         }
     }
 }
@@ -123,7 +138,11 @@ fn go_float(f: f64) -> String {
     let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
     // %e when the exponent is < -4 or >= the precision, which for the shortest form is the
     // larger of 6 and the number of digits... as strconv decides: eprec = 6 unless more digits.
-    let eprec = if digits.len() > 6 { digits.len() as i32 } else { 6 };
+    let eprec = if digits.len() > 6 {
+        digits.len() as i32
+    } else {
+        6
+    };
     if exp < -4 || exp >= eprec {
         let frac = &digits[1..];
         let m = if frac.is_empty() {
@@ -140,7 +159,11 @@ fn go_float(f: f64) -> String {
     } else if point as usize >= digits.len() {
         format!("{digits}{}", "0".repeat(point as usize - digits.len()))
     } else {
-        format!("{}.{}", &digits[..point as usize], &digits[point as usize..])
+        format!(
+            "{}.{}",
+            &digits[..point as usize],
+            &digits[point as usize..]
+        )
     };
     format!("{sign}{s}")
 }
@@ -247,7 +270,8 @@ fn analyze(s: &str) -> Analysis {
     let mut preceded_by_whitespace = true;
     let last = chars.len() - 1;
     for (i, &c) in chars.iter().enumerate() {
-        let followed_by_whitespace = i == last || matches!(chars[i + 1], ' ' | '\t') || is_break(chars[i + 1]);
+        let followed_by_whitespace =
+            i == last || matches!(chars[i + 1], ' ' | '\t') || is_break(chars[i + 1]);
         if i == 0 {
             match c {
                 '#' | ',' | '[' | ']' | '{' | '}' | '&' | '*' | '!' | '|' | '>' | '\'' | '"'
@@ -363,9 +387,29 @@ fn double_quoted(s: &str) -> String {
 fn resolves_to_str(s: &str) -> bool {
     if matches!(
         s,
-        "" | "~" | "null" | "Null" | "NULL" | "true" | "True" | "TRUE" | "false" | "False"
-            | "FALSE" | ".nan" | ".NaN" | ".NAN" | ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf"
-            | "+.INF" | "-.inf" | "-.Inf" | "-.INF" | "<<"
+        "" | "~"
+            | "null"
+            | "Null"
+            | "NULL"
+            | "true"
+            | "True"
+            | "TRUE"
+            | "false"
+            | "False"
+            | "FALSE"
+            | ".nan"
+            | ".NaN"
+            | ".NAN"
+            | ".inf"
+            | ".Inf"
+            | ".INF"
+            | "+.inf"
+            | "+.Inf"
+            | "+.INF"
+            | "-.inf"
+            | "-.Inf"
+            | "-.INF"
+            | "<<"
     ) {
         return false;
     }
@@ -478,7 +522,9 @@ fn is_timestamp(s: &str) -> bool {
             let mut parts = t.splitn(3, ':');
             let (h, mi, sec) = (parts.next(), parts.next(), parts.next());
             let two = |x: Option<&str>| {
-                x.is_some_and(|x| (1..=2).contains(&x.len()) && x.bytes().all(|c| c.is_ascii_digit()))
+                x.is_some_and(|x| {
+                    (1..=2).contains(&x.len()) && x.bytes().all(|c| c.is_ascii_digit())
+                })
             };
             let sec_ok = sec.is_some_and(|s| {
                 let (whole, frac) = s.split_once('.').unwrap_or((s, "0"));
@@ -532,8 +578,21 @@ fn is_base60_float(s: &str) -> bool {
 fn is_old_bool(s: &str) -> bool {
     matches!(
         s,
-        "y" | "Y" | "yes" | "Yes" | "YES" | "on" | "On" | "ON" | "n" | "N" | "no" | "No" | "NO"
-            | "off" | "Off" | "OFF"
+        "y" | "Y"
+            | "yes"
+            | "Yes"
+            | "YES"
+            | "on"
+            | "On"
+            | "ON"
+            | "n"
+            | "N"
+            | "no"
+            | "No"
+            | "NO"
+            | "off"
+            | "Off"
+            | "OFF"
     )
 }
 

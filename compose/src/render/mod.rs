@@ -64,7 +64,22 @@ pub enum Omit {
 /// The model as `config` prints YAML.
 pub fn yaml(model: &Value) -> String {
     let ordered = walk(model, &shapes::PROJECT, Target::Yaml);
-    emit::document(&ordered)
+    emit::document(&ordered, Sequences::Indented)
+}
+
+/// Where a block sequence under a mapping key starts.
+#[derive(Clone, Copy)]
+pub enum Sequences {
+    /// Two columns in, as go-yaml v3 writes (Compose).
+    Indented,
+    /// At the key's column, as go-yaml v2 writes (kubectl).
+    AtKey,
+}
+
+/// Any value (a mapping at the top) as YAML in go-yaml's block style and quoting, its keys
+/// in the order they have.
+pub fn to_yaml(value: &Value, sequences: Sequences) -> String {
+    emit::document(value, sequences)
 }
 
 /// The model as `config --format json` prints it: the project's keys sorted (Compose builds it
@@ -115,7 +130,9 @@ fn walk(value: &Value, shape: &Shape, target: Target) -> Value {
             // What the types do not know (nothing, for a model the loader made) keeps its place
             // at the end rather than vanishing.
             for (k, v) in m {
-                if !out.contains_key(k) && !k.starts_with("x-") && !fields.iter().any(|f| f.name == k)
+                if !out.contains_key(k)
+                    && !k.starts_with("x-")
+                    && !fields.iter().any(|f| f.name == k)
                 {
                     out.insert(k.clone(), walk(v, &shapes::LEAF, target));
                 }
@@ -127,7 +144,9 @@ fn walk(value: &Value, shape: &Shape, target: Target) -> Value {
             Value::Array(a.iter().map(|v| walk(v, inner, target)).collect())
         }
         (_, Value::Object(m)) => sorted(m, &shapes::LEAF, target),
-        (_, Value::Array(a)) => Value::Array(a.iter().map(|v| walk(v, &shapes::LEAF, target)).collect()),
+        (_, Value::Array(a)) => {
+            Value::Array(a.iter().map(|v| walk(v, &shapes::LEAF, target)).collect())
+        }
         (_, v) => v.clone(),
     }
 }

@@ -125,7 +125,10 @@ volumes:
 "#;
     assert_eq!(yaml(&model), want);
     let json = json(&model);
-    assert!(json.starts_with("{\n  \"name\": \"t\",\n  \"networks\""), "{json}");
+    assert!(
+        json.starts_with("{\n  \"name\": \"t\",\n  \"networks\""),
+        "{json}"
+    );
     assert!(json.contains("\"entrypoint\": null") && json.contains("\"ipam\": {}"));
     assert!(json.ends_with('}'));
     let services = json.find("\"services\"").unwrap();
