@@ -17,6 +17,10 @@
 //!
 //! Why one long file: the store's invariants (write, fsync, rename, index last; the recovery in
 //! `open`) hold across all its operations, so they are read together; tests live in tests.rs.
+//!
+//! Why one long file: the index and every lookup over it (resolve, tag, remove, list) keep
+//! its invariants together; what comes in (ingest.rs), goes (gc.rs), is derived, committed
+//! or archived lives next door.
 
 mod archive;
 mod blobs;
