@@ -499,6 +499,40 @@ fn version_prints_as_compose_version_does() {
     assert_eq!(json["version"], format!("v{v}"));
 }
 
+/// `stop` acts on a dependency level's containers at once, as Compose: each of three
+/// containers that ignore SIGTERM is asked to stop before any has stopped; the one they all
+/// depend on stops after them.
+#[test]
+fn stop_stops_a_level_in_parallel_after_its_dependents() {
+    let b = Berth::new();
+    let stubborn = r#"[sh, -c, "trap '' TERM; while true; do sleep 0.2; done"]"#;
+    let dir = stack_dir(
+        &b,
+        &format!(
+            "name: par\nservices:\n  base:\n    image: bb:local\n    command: {stubborn}\n  a:\n    image: bb:local\n    command: {stubborn}\n    depends_on: [base]\n  b:\n    image: bb:local\n    command: {stubborn}\n    depends_on: [base]\n  c:\n    image: bb:local\n    command: {stubborn}\n    depends_on: [base]\n"
+        ),
+    );
+    ok_in(&b, &dir, &["up", "-d", "--no-watch"]);
+    let err = crate::stacks::progress_in(&b, &dir, &["stop", "-t", "1"]);
+    let at = |what: &str| {
+        err.find(what)
+            .unwrap_or_else(|| panic!("{what} missing in\n{err}"))
+    };
+    let first_stopped = ["a", "b", "c"]
+        .iter()
+        .map(|s| at(&format!("par-{s}-1  Stopped")))
+        .min()
+        .unwrap();
+    for s in ["a", "b", "c"] {
+        assert!(at(&format!("par-{s}-1  Stopping")) < first_stopped, "{err}");
+    }
+    assert!(at("par-base-1  Stopping") > first_stopped, "{err}");
+    for s in ["base", "a", "b", "c"] {
+        assert_eq!(b.status(&format!("par-{s}-1")), "exited");
+    }
+    ok_in(&b, &dir, &["down", "-t", "0"]);
+}
+
 /// `config` prints what Docker Compose v2.40.3 printed for this file (run once side by side;
 /// `DIR` stands for the stack's directory): key order, quoting, empty fields left out, paths.
 #[test]
