@@ -4,6 +4,7 @@
 use super::http::{self, ApiError, ApiResult};
 use super::Daemon;
 use crate::stack::controller::{self, DownOptions, Outcome, Progress, RunOptions, UpOptions};
+use crate::stack::ports::ContainerPort;
 use berth_compose::{StackLoad, LABEL_FILES, LABEL_PROJECT, LABEL_WORKDIR};
 use serde::Deserialize;
 use serde_json::json;
@@ -73,6 +74,14 @@ struct RunRequest {
     service: String,
     #[serde(default)]
     options: RunOptions,
+}
+
+/// `start`: wait for the depends_on conditions of `services` (healthy, completed), as `up`
+/// does before starting them.
+#[derive(Debug, Deserialize)]
+struct WaitRequest {
+    load: StackLoad,
+    services: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -198,6 +207,20 @@ pub async fn route(
             let c = controller::create_oneoff(d, &project, &req.service, &req.options).await?;
             let name = c.rec.lock().await.config.name.clone();
             http::json(&json!({ "Id": c.id, "Name": name }))
+        }
+        (&Method::POST, ["wait"]) => {
+            let req: WaitRequest = serde_json::from_slice(&body).map_err(|_| parse("wait"))?;
+            let project = req.load.load()?;
+            let d = d.clone();
+            stream_outcome(move |progress| async move {
+                let mut out = Outcome::default();
+                for s in req.services.iter().filter(|s| project.services.contains_key(*s)) {
+                    let warnings =
+                        ContainerPort::wait_dependencies(&*d, &project, s, &progress).await?;
+                    out.warnings.extend(warnings);
+                }
+                Ok(out)
+            })
         }
         (&Method::POST, [name, "park"]) => {
             let req: ParkRequest = serde_json::from_slice(&body).map_err(|_| parse("park"))?;

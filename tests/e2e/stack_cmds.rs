@@ -533,6 +533,56 @@ fn stop_stops_a_level_in_parallel_after_its_dependents() {
     ok_in(&b, &dir, &["down", "-t", "0"]);
 }
 
+/// `start` waits for depends_on conditions as `up` does: app starts only once db is healthy
+/// again (db's check passes ~1 s after each start), and a dependency that must complete
+/// successfully but fails stops `start` with Compose's message.
+#[test]
+fn start_waits_for_healthy_and_completed_dependencies() {
+    let b = Berth::new();
+    let stack = r#"
+name: st
+services:
+  db:
+    image: bb:local
+    command: ["sh", "-c", "rm -f /tmp/ready; sleep 1; touch /tmp/ready; exec sleep 100"]
+    init: true
+    healthcheck:
+      test: ["CMD-SHELL", "test -f /tmp/ready"]
+      interval: 200ms
+      retries: 3
+      start_period: 5s
+      start_interval: 200ms
+  app:
+    image: bb:local
+    command: ["sleep", "100"]
+    init: true
+    depends_on:
+      db: {condition: service_healthy}
+"#;
+    let dir = stack_dir(&b, stack);
+    ok_in(&b, &dir, &["up", "-d", "--wait", "--no-watch"]);
+    ok_in(&b, &dir, &["stop", "-t", "0"]);
+    let err = crate::stacks::progress_in(&b, &dir, &["start"]);
+    let at = |what: &str| {
+        err.find(what)
+            .unwrap_or_else(|| panic!("{what} missing in\n{err}"))
+    };
+    assert!(at("st-db-1  Healthy") < at("st-app-1  Started"), "{err}");
+    assert_eq!(b.inspect("st-db-1")["State"]["Health"]["Status"], "healthy");
+    ok_in(&b, &dir, &["down", "-t", "0"]);
+
+    // A one-shot that must complete successfully but exits 3: app is not started.
+    let oneshot = "name: st\nservices:\n  init:\n    image: bb:local\n    command: [sh, -c, 'exit 3']\n  app:\n    image: bb:local\n    command: [sleep, '100']\n    init: true\n    depends_on:\n      init: {condition: service_completed_successfully}\n";
+    std::fs::write(dir.join("compose.yaml"), oneshot).unwrap();
+    ok_in(&b, &dir, &["create"]);
+    let out = in_dir(&b, &dir, &["start"]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.contains("service \"init\" didn't complete successfully: exit 3"), "{err}");
+    assert_eq!(b.status("st-app-1"), "created");
+    ok_in(&b, &dir, &["down", "-t", "0"]);
+}
+
 /// `config` prints what Docker Compose v2.40.3 printed for this file (run once side by side;
 /// `DIR` stands for the stack's directory): key order, quoting, empty fields left out, paths.
 #[test]

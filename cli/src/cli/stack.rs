@@ -137,9 +137,26 @@ pub fn stack_load(g: &GlobalOpts) -> anyhow::Result<StackLoad> {
 
 /// POSTs a stack request (`up`, `down`) with its progress streamed, drawing Compose's
 /// progress display as the daemon works; returns the outcome, or fails with the daemon's error.
-pub(super) fn post_with_progress(c: &Client, path: &str, mut body: Value) -> anyhow::Result<Value> {
-    body["stream"] = json!(true);
+pub(super) fn post_with_progress(c: &Client, path: &str, body: Value) -> anyhow::Result<Value> {
     let mut display = super::progress::Display::new();
+    let result = post_into(c, path, body, &mut display);
+    display.finish(result.is_err());
+    let outcome = result?;
+    for w in outcome["warnings"].as_array().into_iter().flatten() {
+        eprintln!("WARN[0000] {}", w.as_str().unwrap_or(""));
+    }
+    Ok(outcome)
+}
+
+/// POSTs `body` with `stream` set and draws its events on `display`; the outcome, or the
+/// daemon's error.
+pub(super) fn post_into(
+    c: &Client,
+    path: &str,
+    mut body: Value,
+    display: &mut super::progress::Display,
+) -> anyhow::Result<Value> {
+    body["stream"] = json!(true);
     let (mut outcome, mut error) = (None, None);
     c.post_lines(
         path,
@@ -163,15 +180,10 @@ pub(super) fn post_with_progress(c: &Client, path: &str, mut body: Value) -> any
             Ok(())
         },
     )?;
-    display.finish(error.is_some());
     if let Some(e) = error {
         anyhow::bail!(e);
     }
-    let outcome = outcome.ok_or_else(|| anyhow::anyhow!("the daemon ended the answer early"))?;
-    for w in outcome["warnings"].as_array().into_iter().flatten() {
-        eprintln!("WARN[0000] {}", w.as_str().unwrap_or(""));
-    }
-    Ok(outcome)
+    outcome.ok_or_else(|| anyhow::anyhow!("the daemon ended the answer early"))
 }
 
 /// `up --dry-run`: one line per step, as Compose's dry run marks them; images are not part

@@ -129,6 +129,11 @@ pub fn run(g: &GlobalOpts, cmd: &Lifecycle) -> anyhow::Result<i32> {
         let services = target.with_restart_dependents(services);
         return apply(&target, &c, &services, order, action);
     }
+    if matches!(cmd, Lifecycle::Start(_)) {
+        // As `up`: a level starts once the conditions its services wait on hold.
+        let load = serde_json::to_value(super::stack::stack_load(g)?)?;
+        return apply_waiting(&target, &c, services, order, action, Some(load));
+    }
     apply(&target, &c, services, order, action)
 }
 
@@ -160,6 +165,19 @@ fn apply(
     order: Order,
     action: Action<'_>,
 ) -> anyhow::Result<i32> {
+    apply_waiting(target, c, services, order, action, None)
+}
+
+/// [`apply`], and with the stack's `load` first waiting (through the daemon, which `up`'s
+/// waits are) for the depends_on conditions of each level's services.
+fn apply_waiting(
+    target: &Target,
+    c: &Client,
+    services: &[String],
+    order: Order,
+    action: Action<'_>,
+    load: Option<serde_json::Value>,
+) -> anyhow::Result<i32> {
     let mut groups = target.in_dependency_order(target.containers(c, services, false)?);
     if order == Order::Reverse {
         groups.reverse();
@@ -167,6 +185,24 @@ fn apply(
     let failed = std::sync::atomic::AtomicBool::new(false);
     let display = std::sync::Mutex::new(Display::new());
     for level in &groups {
+        if let Some(load) = &load {
+            let waiting = services_waiting(target, level);
+            if !waiting.is_empty() {
+                let body = json!({ "load": load, "services": waiting });
+                let mut d = display.lock().unwrap_or_else(|p| p.into_inner());
+                match super::stack::post_into(c, "/stacks/wait", body, &mut d) {
+                    Ok(outcome) => {
+                        for w in outcome["warnings"].as_array().into_iter().flatten() {
+                            eprintln!("WARN[0000] {}", w.as_str().unwrap_or(""));
+                        }
+                    }
+                    Err(e) => {
+                        d.finish(true);
+                        return Err(e);
+                    }
+                }
+            }
+        }
         let steps: Vec<(&ServiceContainer, Step)> = level.iter().map(|x| (x, action(x))).collect();
         std::thread::scope(|scope| {
             for (x, step) in steps {
@@ -186,6 +222,29 @@ fn apply(
     let mut display = display.into_inner().unwrap_or_else(|p| p.into_inner());
     display.finish(code != 0);
     Ok(code)
+}
+
+/// The services of `level` with a dependency whose condition needs waiting for (healthy, or
+/// completed successfully); the others only order the start.
+fn services_waiting(target: &Target, level: &[ServiceContainer]) -> Vec<String> {
+    let Some(p) = &target.project else {
+        return Vec::new();
+    };
+    let mut out: Vec<String> = Vec::new();
+    for x in level {
+        let waits = p.services.get(&x.service).is_some_and(|s| {
+            s.depends_on.values().any(|d| {
+                matches!(
+                    d.condition.as_str(),
+                    "service_healthy" | "service_completed_successfully"
+                )
+            })
+        });
+        if waits && !out.contains(&x.service) {
+            out.push(x.service.clone());
+        }
+    }
+    out
 }
 
 /// What to do to one container (decided from its state).

@@ -195,8 +195,10 @@ pub async fn up<D: Ports>(d: &Arc<D>, p: &Project, o: &UpOptions) -> Result<Outc
     // One copy of the project shared by every service's task, not one each.
     let shared = Arc::new(p.clone());
     for level in levels(p, &selected) {
-        // Dependencies first: wait for what the level's services need.
-        for s in &level {
+        // Dependencies first: wait for what the level's services need. `create` (no_start)
+        // starts nothing, so there is nothing to wait for: a dependency that must complete
+        // would never do so.
+        for s in level.iter().filter(|_| !o.no_start) {
             out.warnings
                 .extend(cancellable(o, d.wait_dependencies(p, s, &o.progress)).await?);
         }
