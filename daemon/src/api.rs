@@ -252,7 +252,7 @@ async fn read_json<T: serde::de::DeserializeOwned>(req: Request<Incoming>) -> Re
 pub(crate) struct Scratch(Option<std::path::PathBuf>);
 
 impl Scratch {
-    fn new(path: std::path::PathBuf) -> Scratch {
+    pub(crate) fn new(path: std::path::PathBuf) -> Scratch {
         Scratch(Some(path))
     }
 
@@ -261,7 +261,7 @@ impl Scratch {
     }
 
     /// Keeps the file: its new owner removes it.
-    fn keep(mut self) -> std::path::PathBuf {
+    pub(crate) fn keep(mut self) -> std::path::PathBuf {
         self.0.take().expect("a scratch file not kept yet")
     }
 }
@@ -316,7 +316,7 @@ pub(crate) async fn spool(d: &Daemon, req: Request<Incoming>) -> Result<Scratch,
 
 /// Spools the request body (an image archive) to a scratch file and hands it to `f` with the
 /// store; the file goes either way.
-async fn with_upload<T: Send + 'static>(
+pub(crate) async fn with_upload<T: Send + 'static>(
     d: &Daemon,
     req: Request<Incoming>,
     f: impl FnOnce(
@@ -352,7 +352,7 @@ async fn with_upload<T: Send + 'static>(
     stored
 }
 
-async fn stream_file(path: std::path::PathBuf, remove: bool) -> ApiResult {
+pub(crate) async fn stream_file(path: std::path::PathBuf, remove: bool) -> ApiResult {
     let (tx, reply) = http::channel("application/x-tar");
     tokio::spawn(async move {
         use tokio::io::AsyncReadExt;
@@ -400,7 +400,7 @@ async fn info(d: &Daemon) -> ApiResult {
 }
 
 /// Docker's human status: "Up 5 seconds", "Exited (0) 3 minutes ago", "Created".
-fn human_status(rec: &ContainerRecord) -> String {
+pub(crate) fn human_status(rec: &ContainerRecord) -> String {
     let since = |t: &Option<String>| {
         t.as_deref()
             .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
@@ -540,7 +540,7 @@ async fn list(d: &Daemon, all: bool) -> ApiResult {
     http::json(&out)
 }
 
-fn inspect(cs: &Containers, r: &ContainerRecord) -> Value {
+pub(crate) fn inspect(cs: &Containers, r: &ContainerRecord) -> Value {
     let layout = cs.layout(&r.id);
     let st = &r.state;
     let c = &r.config;
@@ -665,7 +665,7 @@ async fn logs_route(cs: Arc<Containers>, ctr: Arc<Ctr>, q: &Query) -> ApiResult 
     Ok(reply)
 }
 
-async fn top(cs: &Containers, ctr: &Ctr) -> ApiResult {
+pub(crate) async fn top(cs: &Containers, ctr: &Ctr) -> ApiResult {
     let id = ctr.id.clone();
     if !matches!(
         ctr.rec.lock().await.state.status,
@@ -734,7 +734,7 @@ async fn exec_info(cs: &Containers, ctr: &Ctr) -> ApiResult {
 }
 
 /// What `cp` and `export` need to see the container's filesystem.
-async fn fs_info(cs: &Containers, ctr: &Ctr) -> ApiResult {
+pub(crate) async fn fs_info(cs: &Containers, ctr: &Ctr) -> ApiResult {
     let r = ctr.rec.lock().await;
     let image = cs.images().resolve(&r.image_id).await?;
     let layout = cs.layout(&r.id);

@@ -24,6 +24,7 @@ mod api_stacks;
 mod api_volumes;
 mod build;
 mod containers;
+mod docker;
 mod events;
 mod exposition;
 mod health;
@@ -39,7 +40,7 @@ mod stacks;
 mod volumes;
 mod watch;
 
-pub use options::{DaemonOptions, MetricsAddr};
+pub use options::{DaemonOptions, DockerSocket, MetricsAddr};
 
 use containers::Containers;
 use hyper::server::conn::http1;
@@ -213,6 +214,11 @@ async fn serve(opts: DaemonOptions) -> anyhow::Result<()> {
     // The API is root's alone: it can run anything as anyone.
     std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o600))?;
     tracing::info!(socket = %sock.display(), root = %opts.root.display(), "berth daemon listening");
+    // The Docker Engine API: a second door onto the same daemon (see `docker`).
+    let docker_sock = opts.docker_socket.clone();
+    if let Some(path) = &docker_sock {
+        docker::serve(daemon.clone(), path)?;
+    }
 
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
@@ -241,6 +247,9 @@ async fn serve(opts: DaemonOptions) -> anyhow::Result<()> {
     }
     tracing::info!("berth daemon stopping; containers keep running");
     let _ = std::fs::remove_file(&sock);
+    if let Some(path) = &docker_sock {
+        let _ = std::fs::remove_file(path);
+    }
     let _ = std::fs::remove_file(opts.run_dir.join("berth.pid"));
     drop(sealed);
     Ok(())
