@@ -39,17 +39,19 @@ use std::path::Path;
 use std::sync::Arc;
 use tokio::net::UnixListener;
 
-/// The API version berth answers with and clients negotiate down to: Docker 20.10's (Debian
-/// 12's docker.io), which Compose v2 and docker-py also speak.
-pub const API_VERSION: &str = "1.41";
+/// The API version berth advertises; clients negotiate down from their own maximum to it
+/// (Debian 12's docker.io CLI, Docker 20.10, to 1.41). 1.44 (Docker 25), because Compose v2
+/// refuses some settings (healthcheck `start_interval`) below it, and from 1.44 on sends
+/// every network of a service in the create itself.
+pub const API_VERSION: &str = "1.44";
 /// The oldest version prefix accepted, as Docker 25+ (older clients' requests differ).
 const MIN_API_VERSION: (u32, u32) = (1, 24);
 /// The newest version prefix accepted: newer clients that pin a version (rather than
-/// negotiating) get 1.41's shapes, a subset of theirs; beyond this they are refused as
+/// negotiating) get 1.44's shapes, a subset of theirs; beyond this they are refused as
 /// Docker refuses a client newer than itself.
 const MAX_API_VERSION: (u32, u32) = (1, 51);
 /// The Docker release whose API berth answers as (shown by `docker version`).
-pub const DOCKER_VERSION: &str = "20.10.24";
+pub const DOCKER_VERSION: &str = "25.0.0";
 
 /// State of this door that berth's own API has no use for: exec instances, and attach
 /// requests waiting for their container's start.
