@@ -5,6 +5,7 @@ mod containers;
 mod copy;
 mod crash;
 mod disk;
+mod docker_api;
 mod dry_run;
 mod examples;
 mod formats;

@@ -33,6 +33,8 @@ pub struct ExecConfig {
     pub attach_stderr: Option<bool>,
     pub detach_keys: Option<String>,
     pub detach: Option<bool>,
+    /// Old ExecConfig's, still sent by docker-py: the path names the container.
+    pub container: Option<String>,
     pub tty: Option<bool>,
     pub console_size: Option<Vec<u16>>,
     pub env: Option<Vec<String>>,

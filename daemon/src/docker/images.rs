@@ -158,7 +158,12 @@ pub async fn route(door: &Arc<Door>, m: &Method, segs: &[&str], q: &Query, req: 
             let r = name.join("/");
             let image = d.images.resolve(&r).await.map_err(|e| not_found(e, &r))?;
             let users = d.containers.using_image(&image.id).await;
-            if !users.is_empty() && !flag(q, "force") {
+            // Untagging one of several names removes no image: Docker allows it whoever
+            // uses the image.
+            let id = image.id.clone();
+            let tags = d.images.with(move |s| s.inspect(&id)).await?["RepoTags"].as_array().map_or(0, Vec::len);
+            let by_id = image.id.trim_start_matches("sha256:").starts_with(r.trim_start_matches("sha256:"));
+            if !users.is_empty() && !flag(q, "force") && (by_id || tags <= 1) {
                 return Err(ApiError::conflict(format!(
                     "conflict: unable to remove repository reference \"{r}\" (must force) - container {} is using its referenced image {}",
                     short(&users[0]),

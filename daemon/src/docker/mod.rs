@@ -191,6 +191,10 @@ async fn route(door: Arc<Door>, req: Request<Incoming>) -> ApiResult {
             "swarm mode (swarm, nodes, services, tasks, secrets, configs)",
         )),
         "plugins" if m == Method::GET && segs.len() == 1 => http::json(&serde_json::json!([])),
+        // `docker inspect NAME` tries plugins too: a 404 lets it say "No such object".
+        "plugins" if m == Method::GET && segs.len() == 3 && segs[2] == "json" => Err(
+            ApiError::not_found(format!("plugin \"{}\" not found", segs[1])),
+        ),
         "plugins" => Err(unsupported("plugins")),
         "session" => Err(unsupported(
             "BuildKit sessions (/session): build with the classic builder (DOCKER_BUILDKIT=0)",
