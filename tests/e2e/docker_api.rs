@@ -25,7 +25,10 @@ impl Docker {
             "python3-module:docker",
         ]);
         let b = Berth::new();
-        assert!(b.run_dir.join("docker.sock").exists(), "the daemon serves no docker.sock");
+        assert!(
+            b.run_dir.join("docker.sock").exists(),
+            "the daemon serves no docker.sock"
+        );
         Docker { b }
     }
 
@@ -65,7 +68,13 @@ impl Docker {
 
     /// `docker compose ARGS` in `dir`.
     fn compose(&self, dir: &Path, args: &[&str]) -> String {
-        let out = self.cmd(DOCKER).arg("compose").args(args).current_dir(dir).output().unwrap();
+        let out = self
+            .cmd(DOCKER)
+            .arg("compose")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .unwrap();
         assert!(
             out.status.success(),
             "docker compose {args:?} failed ({}):\nstdout: {}\nstderr: {}",
@@ -82,13 +91,25 @@ impl Docker {
 
     /// What the API answers to a raw request (status line and body), for what no client sends.
     fn raw(&self, method: &str, path: &str, body: &str) -> (u16, String) {
-        let out = self
-            .b
-            .host(&[
-                "curl", "-sS", "--max-time", "10", "--unix-socket", self.sock().to_str().unwrap(),
-                "-X", method, "-H", "Content-Type: application/json", "-d", body,
-                "-o", "-", "-w", "\n%{http_code}", &format!("http://docker{path}"),
-            ]);
+        let out = self.b.host(&[
+            "curl",
+            "-sS",
+            "--max-time",
+            "10",
+            "--unix-socket",
+            self.sock().to_str().unwrap(),
+            "-X",
+            method,
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            body,
+            "-o",
+            "-",
+            "-w",
+            "\n%{http_code}",
+            &format!("http://docker{path}"),
+        ]);
         let t = text(&out.stdout);
         let (body, code) = t.rsplit_once('\n').unwrap_or(("", "0"));
         (code.trim().parse().unwrap_or(0), body.to_string())
@@ -98,13 +119,24 @@ impl Docker {
 #[test]
 fn docker_cli_version_run_and_exit_codes() {
     let d = Docker::new();
-    let v = d.ok(&["version", "--format", "{{.Server.APIVersion}} {{.Client.APIVersion}}"]);
+    let v = d.ok(&[
+        "version",
+        "--format",
+        "{{.Server.APIVersion}} {{.Client.APIVersion}}",
+    ]);
     // The server offers 1.44; Debian's docker 20.10 negotiates down to its own 1.41.
     assert_eq!(v.trim(), "1.44 1.41", "{v}");
     let out = d.docker(&["run", "--rm", "bb:local", "echo", "hi"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), "hi\n");
-    let out = d.docker(&["run", "--rm", "bb:local", "sh", "-c", "echo out; echo err >&2; exit 3"]);
+    let out = d.docker(&[
+        "run",
+        "--rm",
+        "bb:local",
+        "sh",
+        "-c",
+        "echo out; echo err >&2; exit 3",
+    ]);
     assert_eq!(out.status.code(), Some(3));
     assert_eq!(text(&out.stdout), "out\n");
     assert_eq!(text(&out.stderr), "err\n");
@@ -125,97 +157,247 @@ fn docker_cli_version_run_and_exit_codes() {
     // An image that is not there: Docker's message and exit code.
     let out = d.docker(&["run", "--rm", "--pull", "never", "no-such-image:1", "true"]);
     assert_eq!(out.status.code(), Some(125));
-    assert!(text(&out.stderr).contains("No such image: no-such-image:1"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("No such image: no-such-image:1"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
 fn docker_cli_detached_ports_ps_inspect_logs_exec_rm() {
     let d = Docker::new();
-    let id = d.ok(&["run", "-d", "--name", "web", "-p", "8080:80", "bb:local", "httpd", "-f", "-p", "80", "-h", "/var/www"]);
+    let id = d.ok(&[
+        "run", "-d", "--name", "web", "-p", "8080:80", "bb:local", "httpd", "-f", "-p", "80", "-h",
+        "/var/www",
+    ]);
     assert_eq!(id.trim().len(), 64, "{id}");
-    assert!(d.b.wait_for(Duration::from_secs(5), || d.curl("http://127.0.0.1:8080/").contains("hello from berth")));
-    assert_eq!(d.ok(&["ps", "--format", "{{.Names}} {{.Ports}}"]).trim(), "web 0.0.0.0:8080->80/tcp");
-    assert_eq!(d.ok(&["inspect", "-f", "{{.State.Status}} {{.Config.Image}} {{.HostConfig.RestartPolicy.Name}}", "web"]).trim(), "running bb:local no");
+    assert!(d.b.wait_for(Duration::from_secs(5), || d
+        .curl("http://127.0.0.1:8080/")
+        .contains("hello from berth")));
+    assert_eq!(
+        d.ok(&["ps", "--format", "{{.Names}} {{.Ports}}"]).trim(),
+        "web 0.0.0.0:8080->80/tcp"
+    );
+    assert_eq!(
+        d.ok(&[
+            "inspect",
+            "-f",
+            "{{.State.Status}} {{.Config.Image}} {{.HostConfig.RestartPolicy.Name}}",
+            "web"
+        ])
+        .trim(),
+        "running bb:local no"
+    );
     assert!(d.ok(&["port", "web"]).contains("80/tcp -> 0.0.0.0:8080"));
     // The other door sees the same container.
     assert!(d.b.ok(&["container", "ls"]).contains("web"));
     // exec: output and exit code, without and with a terminal.
-    assert_eq!(d.ok(&["exec", "web", "cat", "/var/www/index.html"]), "hello from berth\n");
+    assert_eq!(
+        d.ok(&["exec", "web", "cat", "/var/www/index.html"]),
+        "hello from berth\n"
+    );
     let out = d.docker(&["exec", "web", "sh", "-c", "echo oops >&2; exit 4"]);
-    assert_eq!((out.status.code(), text(&out.stderr)), (Some(4), "oops\n".to_string()));
+    assert_eq!(
+        (out.status.code(), text(&out.stderr)),
+        (Some(4), "oops\n".to_string())
+    );
     let out = d.docker(&["exec", "-t", "web", "tty"]);
     assert!(out.status.success());
     assert_eq!(text(&out.stdout).trim(), "/dev/pts/0");
-    let out = d.docker(&["exec", "-e", "X=from-env", "-w", "/var", "web", "sh", "-c", "echo $X $(pwd)"]);
+    let out = d.docker(&[
+        "exec",
+        "-e",
+        "X=from-env",
+        "-w",
+        "/var",
+        "web",
+        "sh",
+        "-c",
+        "echo $X $(pwd)",
+    ]);
     assert_eq!(text(&out.stdout), "from-env /var\n");
     // logs -f follows until the container exits; -t prefixes timestamps.
-    d.ok(&["run", "-d", "--name", "talker", "bb:local", "sh", "-c", "for i in 1 2 3; do echo line$i; sleep 0.2; done"]);
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "talker",
+        "bb:local",
+        "sh",
+        "-c",
+        "for i in 1 2 3; do echo line$i; sleep 0.2; done",
+    ]);
     let out = d.ok(&["logs", "-f", "talker"]);
     assert_eq!(out, "line1\nline2\nline3\n");
     assert_eq!(d.ok(&["logs", "--tail", "1", "talker"]), "line3\n");
     let stamped = d.ok(&["logs", "-t", "talker"]);
     assert!(stamped.lines().all(|l| l.contains("Z line")), "{stamped}");
-    assert_eq!(d.ok(&["ps", "-a", "--filter", "status=exited", "--format", "{{.Names}}"]).trim(), "talker");
+    assert_eq!(
+        d.ok(&[
+            "ps",
+            "-a",
+            "--filter",
+            "status=exited",
+            "--format",
+            "{{.Names}}"
+        ])
+        .trim(),
+        "talker"
+    );
     // rm -f of a running container.
     d.ok(&["rm", "-f", "web", "talker"]);
     assert_eq!(d.ok(&["ps", "-aq"]), "");
     assert!(d.curl("http://127.0.0.1:8080/").is_empty());
     let out = d.docker(&["inspect", "web"]);
     assert!(!out.status.success());
-    assert!(text(&out.stderr).contains("No such object: web"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("No such object: web"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
 fn docker_cli_stop_kill_restart_wait() {
     let d = Docker::new();
-    d.ok(&["run", "-d", "--name", "s", "--init", "bb:local", "sleep", "300"]);
+    d.ok(&[
+        "run", "-d", "--name", "s", "--init", "bb:local", "sleep", "300",
+    ]);
     d.ok(&["stop", "-t", "5", "s"]);
     // --init: the sleep gets SIGTERM forwarded and ends at once (143).
-    assert_eq!(d.ok(&["inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "s"]).trim(), "exited 143");
+    assert_eq!(
+        d.ok(&[
+            "inspect",
+            "-f",
+            "{{.State.Status}} {{.State.ExitCode}}",
+            "s"
+        ])
+        .trim(),
+        "exited 143"
+    );
     d.ok(&["start", "s"]);
-    assert_eq!(d.ok(&["inspect", "-f", "{{.State.Running}}", "s"]).trim(), "true");
+    assert_eq!(
+        d.ok(&["inspect", "-f", "{{.State.Running}}", "s"]).trim(),
+        "true"
+    );
     d.ok(&["restart", "-t", "1", "s"]);
-    assert_eq!(d.ok(&["inspect", "-f", "{{.State.Running}}", "s"]).trim(), "true");
-    let waiter = d.cmd(DOCKER).args(["wait", "s"]).stdout(Stdio::piped()).spawn().unwrap();
+    assert_eq!(
+        d.ok(&["inspect", "-f", "{{.State.Running}}", "s"]).trim(),
+        "true"
+    );
+    let waiter = d
+        .cmd(DOCKER)
+        .args(["wait", "s"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
     std::thread::sleep(Duration::from_millis(300));
     d.ok(&["kill", "s"]);
     let out = waiter.wait_with_output().unwrap();
     assert_eq!(text(&out.stdout).trim(), "137");
     let out = d.docker(&["kill", "s"]);
     assert!(!out.status.success());
-    assert!(text(&out.stderr).contains("is not running"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("is not running"),
+        "{}",
+        text(&out.stderr)
+    );
     d.ok(&["rm", "s"]);
 }
 
 #[test]
 fn docker_cli_networks_volumes_cp_stats_events_images() {
     let d = Docker::new();
-    d.ok(&["network", "create", "--subnet", "10.77.0.0/24", "--label", "k=v", "front"]);
-    assert!(d.ok(&["network", "ls", "--filter", "label=k=v", "--format", "{{.Name}}"]).contains("front"));
+    d.ok(&[
+        "network",
+        "create",
+        "--subnet",
+        "10.77.0.0/24",
+        "--label",
+        "k=v",
+        "front",
+    ]);
+    assert!(d
+        .ok(&[
+            "network",
+            "ls",
+            "--filter",
+            "label=k=v",
+            "--format",
+            "{{.Name}}"
+        ])
+        .contains("front"));
     d.ok(&["volume", "create", "data"]);
-    d.ok(&["run", "-d", "--name", "api", "--network", "front", "--network-alias", "backend", "-v", "data:/data", "bb:local", "httpd", "-f", "-p", "80", "-h", "/data"]);
-    assert!(d.ok(&["inspect", "-f", "{{.NetworkSettings.Networks.front.IPAddress}}", "api"]).starts_with("10.77.0."));
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "api",
+        "--network",
+        "front",
+        "--network-alias",
+        "backend",
+        "-v",
+        "data:/data",
+        "bb:local",
+        "httpd",
+        "-f",
+        "-p",
+        "80",
+        "-h",
+        "/data",
+    ]);
+    assert!(d
+        .ok(&[
+            "inspect",
+            "-f",
+            "{{.NetworkSettings.Networks.front.IPAddress}}",
+            "api"
+        ])
+        .starts_with("10.77.0."));
     d.ok(&["run", "-d", "--name", "client", "bb:local", "sleep", "300"]);
     d.ok(&["network", "connect", "front", "client"]);
     // cp into the container (into the volume) and out again.
     let f = d.b.dir.path().join("page.html");
     std::fs::write(&f, "copied in\n").unwrap();
     d.ok(&["cp", f.to_str().unwrap(), "api:/data/index.html"]);
-    let page = d.ok(&["exec", "client", "wget", "-qO-", "http://backend/index.html"]);
+    let page = d.ok(&[
+        "exec",
+        "client",
+        "wget",
+        "-qO-",
+        "http://backend/index.html",
+    ]);
     assert_eq!(page, "copied in\n");
     let out = d.b.dir.path().join("out");
     std::fs::create_dir(&out).unwrap();
     d.ok(&["cp", "api:/data/index.html", out.to_str().unwrap()]);
-    assert_eq!(std::fs::read_to_string(out.join("index.html")).unwrap(), "copied in\n");
+    assert_eq!(
+        std::fs::read_to_string(out.join("index.html")).unwrap(),
+        "copied in\n"
+    );
     d.ok(&["cp", "api:/etc", out.to_str().unwrap()]);
     assert!(out.join("etc/passwd").exists());
     // stats, one shot.
-    let stats = d.ok(&["stats", "--no-stream", "--format", "{{.Name}} {{.PIDs}}", "api"]);
+    let stats = d.ok(&[
+        "stats",
+        "--no-stream",
+        "--format",
+        "{{.Name}} {{.PIDs}}",
+        "api",
+    ]);
     assert_eq!(stats.trim(), "api 1", "{stats}");
     // events: a start is seen.
     let mut events = d
         .cmd(DOCKER)
-        .args(["events", "--filter", "event=start", "--format", "{{.Action}} {{.Actor.Attributes.name}}"])
+        .args([
+            "events",
+            "--filter",
+            "event=start",
+            "--format",
+            "{{.Action}} {{.Actor.Attributes.name}}",
+        ])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -224,7 +406,11 @@ fn docker_cli_networks_volumes_cp_stats_events_images() {
     std::thread::sleep(Duration::from_millis(300));
     let _ = events.kill();
     let out = events.wait_with_output().unwrap();
-    assert!(text(&out.stdout).contains("start ev"), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("start ev"),
+        "{}",
+        text(&out.stdout)
+    );
     // save | load: the image goes and comes back.
     let tar = d.b.dir.path().join("bb.tar");
     d.ok(&["image", "save", "-o", tar.to_str().unwrap(), "bb:local"]);
@@ -232,7 +418,9 @@ fn docker_cli_networks_volumes_cp_stats_events_images() {
     d.ok(&["rmi", "bb:copy"]);
     let loaded = d.ok(&["image", "load", "-i", tar.to_str().unwrap()]);
     assert!(loaded.contains("Loaded image: bb:local"), "{loaded}");
-    assert!(d.ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"]).contains("bb:local"));
+    assert!(d
+        .ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"])
+        .contains("bb:local"));
     // Removal: in use refused (409), then gone.
     let out = d.docker(&["network", "rm", "front"]);
     assert!(!out.status.success());
@@ -245,8 +433,15 @@ fn docker_cli_networks_volumes_cp_stats_events_images() {
 
 /// A copy of examples/NAME in the test's directory.
 fn example(b: &Berth, name: &str) -> PathBuf {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples").join(name);
-    sh(&["cp", "-r", src.to_str().unwrap(), b.dir.path().to_str().unwrap()]);
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples")
+        .join(name);
+    sh(&[
+        "cp",
+        "-r",
+        src.to_str().unwrap(),
+        b.dir.path().to_str().unwrap(),
+    ]);
     b.dir.path().join(name)
 }
 
@@ -255,10 +450,25 @@ fn docker_compose_runs_the_quickstart() {
     let d = Docker::new();
     let dir = example(&d.b, "quickstart");
     d.compose(&dir, &["up", "-d", "--wait"]);
-    assert!(d.b.wait_for(Duration::from_secs(10), || d.curl("http://127.0.0.1:8080/").contains("hello from berth")));
+    assert!(d.b.wait_for(Duration::from_secs(10), || d
+        .curl("http://127.0.0.1:8080/")
+        .contains("hello from berth")));
     let ps = d.compose(&dir, &["ps", "--format", "{{.Service}} {{.State}}"]);
     assert_eq!(ps.trim(), "api running\nweb running", "{ps}");
-    assert_eq!(d.compose(&dir, &["exec", "-T", "web", "wget", "-qO-", "http://backend:8000/status"]), "{\"status\":\"ok\"}\n");
+    assert_eq!(
+        d.compose(
+            &dir,
+            &[
+                "exec",
+                "-T",
+                "web",
+                "wget",
+                "-qO-",
+                "http://backend:8000/status"
+            ]
+        ),
+        "{\"status\":\"ok\"}\n"
+    );
     d.compose(&dir, &["exec", "-T", "api", "sh", "-c", "echo logged-line"]);
     d.compose(&dir, &["logs", "--no-color", "seed"]);
     // berth's own CLI shows Compose's project as a stack, by its labels.
@@ -283,9 +493,22 @@ fn docker_compose_runs_the_ten_service_bench_stack() {
     std::fs::write(dir.join("compose.yaml"), y).unwrap();
     d.compose(&dir, &["up", "-d"]);
     let ps = d.compose(&dir, &["ps", "--format", "{{.Name}} {{.State}}"]);
-    assert_eq!(ps.lines().filter(|l| l.ends_with(" running")).count(), 10, "{ps}");
-    d.compose(&dir, &["exec", "-T", "s1", "sh", "-c", "echo shared > /data/f"]);
-    assert_eq!(d.compose(&dir, &["exec", "-T", "s3", "wget", "-qO-", "http://alias7/f"]), "shared\n");
+    assert_eq!(
+        ps.lines().filter(|l| l.ends_with(" running")).count(),
+        10,
+        "{ps}"
+    );
+    d.compose(
+        &dir,
+        &["exec", "-T", "s1", "sh", "-c", "echo shared > /data/f"],
+    );
+    assert_eq!(
+        d.compose(
+            &dir,
+            &["exec", "-T", "s3", "wget", "-qO-", "http://alias7/f"]
+        ),
+        "shared\n"
+    );
     // Compose finds its project again: a second up changes nothing.
     let ids = d.ok(&["ps", "-q", "--no-trunc"]);
     d.compose(&dir, &["up", "-d"]);
@@ -332,7 +555,12 @@ fn docker_py_runs_logs_execs_and_networks() {
         .arg(format!("unix://{}", d.sock().display()))
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}\n{}", text(&out.stdout), text(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
     assert_eq!(
         text(&out.stdout),
         "run b'hello-py\\n'\nlogs b'started\\n'\nexec 3 b'inexec\\n'\nnets ['bridge', 'pynet']\nlist ['pynet']\ngone\n"
@@ -344,15 +572,31 @@ fn docker_api_refuses_bad_input_and_names_what_is_missing() {
     let d = Docker::new();
     let (code, body) = d.raw("GET", "/_ping", "");
     assert_eq!((code, body.as_str()), (200, "OK"));
-    let (code, body) = d.raw("POST", "/v1.41/containers/create?name=x", "{\"Image\": \"bb:local\"");
+    let (code, body) = d.raw(
+        "POST",
+        "/v1.41/containers/create?name=x",
+        "{\"Image\": \"bb:local\"",
+    );
     assert_eq!(code, 400, "{body}");
     assert!(body.contains("\"message\""), "{body}");
-    let (code, body) = d.raw("POST", "/v1.41/containers/create?name=x", r#"{"Image":"bb:local","Bogus":1}"#);
+    let (code, body) = d.raw(
+        "POST",
+        "/v1.41/containers/create?name=x",
+        r#"{"Image":"bb:local","Bogus":1}"#,
+    );
     assert_eq!(code, 400);
     assert!(body.contains("Bogus"), "{body}");
-    let (code, _) = d.raw("POST", "/v1.41/containers/create?name=x", r#"{"Image":"bb:local","HostConfig":{"Memory":"lots"}}"#);
+    let (code, _) = d.raw(
+        "POST",
+        "/v1.41/containers/create?name=x",
+        r#"{"Image":"bb:local","HostConfig":{"Memory":"lots"}}"#,
+    );
     assert_eq!(code, 400);
-    let (code, body) = d.raw("POST", "/v1.41/containers/create?name=x", r#"{"Image":"bb:local","HostConfig":{"Binds":["relative:path"]}}"#);
+    let (code, body) = d.raw(
+        "POST",
+        "/v1.41/containers/create?name=x",
+        r#"{"Image":"bb:local","HostConfig":{"Binds":["relative:path"]}}"#,
+    );
     assert_eq!(code, 400, "{body}");
     // Nothing half-made.
     assert_eq!(d.ok(&["ps", "-aq"]), "");
@@ -368,7 +612,11 @@ fn docker_api_refuses_bad_input_and_names_what_is_missing() {
     assert_eq!(code, 400);
     assert!(body.contains("too new"), "{body}");
     d.ok(&["run", "-d", "--name", "n", "bb:local", "sleep", "30"]);
-    let (code, body) = d.raw("POST", "/v1.41/containers/create?name=n", r#"{"Image":"bb:local"}"#);
+    let (code, body) = d.raw(
+        "POST",
+        "/v1.41/containers/create?name=n",
+        r#"{"Image":"bb:local"}"#,
+    );
     assert_eq!(code, 409, "{body}");
     d.ok(&["rm", "-f", "n"]);
 }
@@ -382,11 +630,19 @@ fn docker_socket_moves_and_turns_off() {
     d.b.ok(&["daemon", "stop"]);
     assert!(!d.sock().exists());
     let moved = d.b.dir.path().join("elsewhere/docker.sock");
-    let out = d.b.cmd(&["info"]).env("BERTH_DOCKER_SOCKET", &moved).output().unwrap();
+    let out =
+        d.b.cmd(&["info"])
+            .env("BERTH_DOCKER_SOCKET", &moved)
+            .output()
+            .unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(moved.exists() && !d.sock().exists());
     d.b.ok(&["daemon", "stop"]);
-    let out = d.b.cmd(&["info"]).env("BERTH_DOCKER_SOCKET", "none").output().unwrap();
+    let out =
+        d.b.cmd(&["info"])
+            .env("BERTH_DOCKER_SOCKET", "none")
+            .output()
+            .unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(!moved.exists() && !d.sock().exists());
 }

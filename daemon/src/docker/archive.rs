@@ -41,7 +41,11 @@ async fn fs_request(door: &Door, ctr: &Ctr, op: FsOp) -> Result<FsRequest, ApiEr
 fn helper(door: &Door, req: &FsRequest) -> Result<tokio::process::Command, ApiError> {
     let json = serde_json::to_string(req).map_err(|e| ApiError::internal(e.to_string()))?;
     let mut cmd = tokio::process::Command::new(door.d.containers.helper_exe());
-    cmd.arg("fs-helper").arg(json).stdin(Stdio::null()).stderr(Stdio::piped()).kill_on_drop(true);
+    cmd.arg("fs-helper")
+        .arg(json)
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
     Ok(cmd)
 }
 
@@ -86,15 +90,22 @@ async fn stat(door: &Door, ctr: &Ctr, path: &str) -> Result<String, ApiError> {
     if !out.status.success() {
         let msg = helper_error(&out.stderr);
         return Err(if msg.contains("could not find") {
-            ApiError::not_found(format!("Could not find the file {path} in container {}", ctr.name))
+            ApiError::not_found(format!(
+                "Could not find the file {path} in container {}",
+                ctr.name
+            ))
         } else {
             ApiError::internal(msg)
         });
     }
-    let v: Value = serde_json::from_slice(&out.stdout).map_err(|e| ApiError::internal(e.to_string()))?;
-    let mtime = chrono::DateTime::from_timestamp(v["mtime"].as_i64().unwrap_or(0), v["mtime_nsec"].as_u64().unwrap_or(0) as u32)
-        .unwrap_or_default()
-        .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+    let v: Value =
+        serde_json::from_slice(&out.stdout).map_err(|e| ApiError::internal(e.to_string()))?;
+    let mtime = chrono::DateTime::from_timestamp(
+        v["mtime"].as_i64().unwrap_or(0),
+        v["mtime_nsec"].as_u64().unwrap_or(0) as u32,
+    )
+    .unwrap_or_default()
+    .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
     let stat = json!({
         "name": v["name"],
         "size": v["size"],
@@ -110,7 +121,11 @@ async fn stat(door: &Door, ctr: &Ctr, path: &str) -> Result<String, ApiError> {
 fn stream_stdout(mut child: tokio::process::Child, header: Option<String>) -> ApiResult {
     let (tx, mut reply) = http::channel("application/x-tar");
     if let Some(h) = header {
-        reply.headers_mut().insert("x-docker-container-path-stat", h.parse().map_err(|_| ApiError::internal("bad stat header"))?);
+        reply.headers_mut().insert(
+            "x-docker-container-path-stat",
+            h.parse()
+                .map_err(|_| ApiError::internal("bad stat header"))?,
+        );
     }
     let mut out = child.stdout.take().expect("piped stdout");
     tokio::spawn(async move {
@@ -135,8 +150,18 @@ pub async fn export(door: &Arc<Door>, ctr: &Arc<Ctr>) -> ApiResult {
     stream_stdout(child, None)
 }
 
-pub async fn route(door: &Arc<Door>, ctr: &Arc<Ctr>, m: &Method, q: &Query, req: Request<Incoming>) -> ApiResult {
-    let path = q.get("path").filter(|p| !p.is_empty()).ok_or_else(|| ApiError::bad_request("path is required"))?.to_string();
+pub async fn route(
+    door: &Arc<Door>,
+    ctr: &Arc<Ctr>,
+    m: &Method,
+    q: &Query,
+    req: Request<Incoming>,
+) -> ApiResult {
+    let path = q
+        .get("path")
+        .filter(|p| !p.is_empty())
+        .ok_or_else(|| ApiError::bad_request("path is required"))?
+        .to_string();
     match *m {
         Method::HEAD => {
             let header = stat(door, ctr, &path).await?;
@@ -169,7 +194,10 @@ pub async fn route(door: &Arc<Door>, ctr: &Arc<Ctr>, m: &Method, q: &Query, req:
             if !out.status.success() {
                 let msg = helper_error(&out.stderr);
                 return Err(if msg.contains("could not find") {
-                    ApiError::not_found(format!("Could not find the file {path} in container {}", ctr.name))
+                    ApiError::not_found(format!(
+                        "Could not find the file {path} in container {}",
+                        ctr.name
+                    ))
                 } else if msg.contains("not a directory") {
                     ApiError::bad_request("extraction point is not a directory")
                 } else {

@@ -38,7 +38,12 @@ impl Pending {
     }
 
     fn take(&self, id: &str) -> Vec<oneshot::Sender<UnixStream>> {
-        let mut list = self.0.lock().expect("attach map").remove(id).unwrap_or_default();
+        let mut list = self
+            .0
+            .lock()
+            .expect("attach map")
+            .remove(id)
+            .unwrap_or_default();
         list.retain(|t| !t.is_closed());
         list
     }
@@ -60,7 +65,12 @@ pub async fn start(door: &Door, ctr: &Arc<Ctr>) -> Result<(), ApiError> {
 }
 
 /// `POST /containers/{id}/attach?stream=1&stdin=1&stdout=1&stderr=1&logs=1`.
-pub async fn attach(door: &Arc<Door>, ctr: &Arc<Ctr>, q: &Query, req: Request<Incoming>) -> ApiResult {
+pub async fn attach(
+    door: &Arc<Door>,
+    ctr: &Arc<Ctr>,
+    q: &Query,
+    req: Request<Incoming>,
+) -> ApiResult {
     let (tty, open_stdin, status) = {
         let r = ctr.rec.lock().await;
         (r.config.tty, r.config.open_stdin, r.state.status)
@@ -70,7 +80,9 @@ pub async fn attach(door: &Arc<Door>, ctr: &Arc<Ctr>, q: &Query, req: Request<In
     let want_in = flag(q, "stdin") && open_stdin;
     let logs = flag(q, "logs");
     if !want_stream && !logs {
-        return Err(ApiError::bad_request("Bad parameters: you must choose at least one stream"));
+        return Err(ApiError::bad_request(
+            "Bad parameters: you must choose at least one stream",
+        ));
     }
     let (reply, conn) = stream::hijack(req, tty);
     let door = door.clone();
@@ -85,9 +97,11 @@ pub async fn attach(door: &Arc<Door>, ctr: &Arc<Ctr>, q: &Query, req: Request<In
         let Some(mut conn) = conn.await else { return };
         if logs {
             let path = door.d.containers.layout(&ctr.id).log();
-            let entries = tokio::task::spawn_blocking(move || berth_engine::runtime::logs::read_all(&path, None))
-                .await
-                .unwrap_or_default();
+            let entries = tokio::task::spawn_blocking(move || {
+                berth_engine::runtime::logs::read_all(&path, None)
+            })
+            .await
+            .unwrap_or_default();
             for e in entries {
                 let s = if e.stream == "stderr" { STDERR } else { STDOUT };
                 if (s == STDOUT && want_out) || (s == STDERR && want_err) {
@@ -133,14 +147,20 @@ async fn relay(mut conn: Conn, socket: UnixStream, tty: bool, stdin: bool, out: 
             match input.read(&mut buf).await {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
-                    if to_shim.write_all(&frames::encode(frames::STDIN, &buf[..n])).await.is_err() {
+                    if to_shim
+                        .write_all(&frames::encode(frames::STDIN, &buf[..n]))
+                        .await
+                        .is_err()
+                    {
                         return;
                     }
                 }
             }
         }
         // The client closed its side (end of its stdin): so does the container's.
-        let _ = to_shim.write_all(&frames::encode(frames::CLOSE_STDIN, &[])).await;
+        let _ = to_shim
+            .write_all(&frames::encode(frames::CLOSE_STDIN, &[]))
+            .await;
         std::future::pending::<()>().await;
     };
     let pump_out = async {
@@ -154,13 +174,12 @@ async fn relay(mut conn: Conn, socket: UnixStream, tty: bool, stdin: bool, out: 
             buf.extend_from_slice(&chunk[..n]);
             for (kind, payload) in frames::split_frames(&mut buf) {
                 match kind {
-                    frames::STDOUT if out => {
-                        if !conn.send(tty, STDOUT, &payload).await {
-                            return;
-                        }
-                    }
-                    frames::STDERR if err => {
-                        if !conn.send(tty, STDERR, &payload).await {
+                    frames::STDOUT | frames::STDERR => {
+                        let (wanted, s) = match kind {
+                            frames::STDOUT => (out, STDOUT),
+                            _ => (err, STDERR),
+                        };
+                        if wanted && !conn.send(tty, s, &payload).await {
                             return;
                         }
                     }
@@ -187,16 +206,22 @@ async fn relay(mut conn: Conn, socket: UnixStream, tty: bool, stdin: bool, out: 
 pub async fn resize(door: &Door, ctr: &Ctr, h: u16, w: u16) -> Result<(), ApiError> {
     let status = ctr.rec.lock().await.state.status;
     if !matches!(status, Status::Running | Status::Paused) {
-        return Err(ApiError::conflict(format!("Container {} is not running", ctr.id)));
+        return Err(ApiError::conflict(format!(
+            "Container {} is not running",
+            ctr.id
+        )));
     }
     let path = door.d.containers.layout(&ctr.id).attach_socket();
     let mut s = UnixStream::connect(&path)
         .await
         .map_err(|e| ApiError::internal(format!("reaching the container's terminal: {e}")))?;
     let (hb, wb) = (h.to_be_bytes(), w.to_be_bytes());
-    s.write_all(&frames::encode(frames::RESIZE, &[hb[0], hb[1], wb[0], wb[1]]))
-        .await
-        .map_err(|e| ApiError::internal(format!("resizing the container's terminal: {e}")))?;
+    s.write_all(&frames::encode(
+        frames::RESIZE,
+        &[hb[0], hb[1], wb[0], wb[1]],
+    ))
+    .await
+    .map_err(|e| ApiError::internal(format!("resizing the container's terminal: {e}")))?;
     let _ = s.shutdown().await;
     Ok(())
 }

@@ -35,7 +35,11 @@ pub async fn route(
         (&Method::GET, ["json"]) => {
             let f = Filters::parse(q, super::inspect::LIST_FILTERS)?;
             let mut all = summaries(door, flag(q, "all"), &f).await?;
-            if let Some(n) = q.get("limit").and_then(|l| l.parse::<i64>().ok()).filter(|n| *n > 0) {
+            if let Some(n) = q
+                .get("limit")
+                .and_then(|l| l.parse::<i64>().ok())
+                .filter(|n| *n > 0)
+            {
                 all.truncate(n as usize);
             }
             http::json(&all)
@@ -55,10 +59,19 @@ pub async fn summaries(door: &Door, all: bool, f: &Filters) -> Result<Vec<Value>
 }
 
 async fn create(door: &Door, q: &Query, req: Request<Incoming>) -> ApiResult {
-    let body: super::create::CreateBody = super::read_json(req).await?;
-    let name = q.get("name").unwrap_or("").trim_start_matches('/').to_string();
-    if let Some(p) = q.get("platform").filter(|p| !p.is_empty() && !p.starts_with("linux")) {
-        return Err(ApiError::bad_request(format!("platform {p} is not supported: berth runs linux containers")));
+    let body: super::create_body::CreateBody = super::read_json(req).await?;
+    let name = q
+        .get("name")
+        .unwrap_or("")
+        .trim_start_matches('/')
+        .to_string();
+    if let Some(p) = q
+        .get("platform")
+        .filter(|p| !p.is_empty() && !p.starts_with("linux"))
+    {
+        return Err(ApiError::bad_request(format!(
+            "platform {p} is not supported: berth runs linux containers"
+        )));
     }
     let (cfg, warnings) = super::create::translate(&name, body)?;
     // Docker's wording: the CLI pulls the image when it reads this 404.
@@ -109,7 +122,10 @@ async fn one(
             let mut v = super::inspect::inspect(door, ctr).await;
             if flag(q, "size") {
                 let upper = cs.layout(&ctr.id).upper();
-                let size = tokio::task::spawn_blocking(move || super::super::volumes::disk_usage(&upper)).await.unwrap_or(0);
+                let size =
+                    tokio::task::spawn_blocking(move || super::super::volumes::disk_usage(&upper))
+                        .await
+                        .unwrap_or(0);
                 v["SizeRw"] = json!(size);
                 v["SizeRootFs"] = json!(size);
             }
@@ -148,7 +164,11 @@ async fn one(
             };
             cs.kill(ctr, &sig).await.map_err(|e| {
                 if e.status == StatusCode::CONFLICT {
-                    ApiError::conflict(format!("Cannot kill container: {}: Container {} is not running", short(&ctr.id), ctr.id))
+                    ApiError::conflict(format!(
+                        "Cannot kill container: {}: Container {} is not running",
+                        short(&ctr.id),
+                        ctr.id
+                    ))
                 } else {
                     e
                 }
@@ -189,16 +209,24 @@ async fn one(
         (&Method::POST, ["exec"]) => super::exec::create(door, ctr, req).await,
         (&Method::GET, ["top"]) => {
             if let Some(a) = q.get("ps_args").filter(|a| !a.is_empty() && *a != "-ef") {
-                return Err(super::unsupported(&format!("ps arguments ({a}) for top: berth lists UID, PID, PPID, TIME and CMD")));
+                return Err(super::unsupported(&format!(
+                    "ps arguments ({a}) for top: berth lists UID, PID, PPID, TIME and CMD"
+                )));
             }
             super::super::api::top(cs, ctr).await
         }
         (&Method::GET, ["stats"]) => super::stats::stats(door, ctr, q).await,
         (&Method::GET, ["changes"]) => super::super::api_commit::changes(&door.d, ctr).await,
         (&Method::GET, ["export"]) => super::archive::export(door, ctr).await,
-        (&Method::GET | &Method::HEAD | &Method::PUT, ["archive"]) => super::archive::route(door, ctr, m, q, req).await,
-        (&Method::POST, ["rename"]) => Err(super::unsupported("renaming containers (a berth container's name is fixed at create)")),
-        (&Method::POST, ["update"]) => Err(super::unsupported("updating a container's resources in place (docker update): recreate it")),
+        (&Method::GET | &Method::HEAD | &Method::PUT, ["archive"]) => {
+            super::archive::route(door, ctr, m, q, req).await
+        }
+        (&Method::POST, ["rename"]) => Err(super::unsupported(
+            "renaming containers (a berth container's name is fixed at create)",
+        )),
+        (&Method::POST, ["update"]) => Err(super::unsupported(
+            "updating a container's resources in place (docker update): recreate it",
+        )),
         (&Method::GET, ["attach", "ws"]) => Err(super::unsupported("attaching over a websocket")),
         _ => Err(ApiError::not_found("page not found")),
     }
@@ -226,9 +254,15 @@ pub fn size(q: &Query) -> Result<(u16, u16), ApiError> {
 /// headers go at once (clients send this before `start`, and must not miss the exit); the
 /// body `{"StatusCode": N, "Error": null}` when the condition is met.
 async fn wait(door: &Arc<Door>, ctr: &Arc<Ctr>, q: &Query) -> ApiResult {
-    let condition = q.get("condition").filter(|c| !c.is_empty()).unwrap_or("not-running").to_string();
+    let condition = q
+        .get("condition")
+        .filter(|c| !c.is_empty())
+        .unwrap_or("not-running")
+        .to_string();
     if !["not-running", "next-exit", "removed"].contains(&condition.as_str()) {
-        return Err(ApiError::bad_request(format!("invalid condition: \"{condition}\"")));
+        return Err(ApiError::bad_request(format!(
+            "invalid condition: \"{condition}\""
+        )));
     }
     let mut rx = ctr.status.subscribe();
     // For next-exit, what counts is a change seen from now on.
@@ -279,20 +313,26 @@ async fn prune(door: &Door, q: &Query) -> ApiResult {
         if running(status) || status == Status::Removing || !f.labels_match(&labels) {
             continue;
         }
-        if f.has("label!") && f.values("label!").iter().any(|l| match l.split_once('=') {
-            Some((k, v)) => labels.get(k).is_some_and(|x| x == v),
-            None => labels.contains_key(l.as_str()),
-        }) {
+        if f.has("label!")
+            && f.values("label!").iter().any(|l| match l.split_once('=') {
+                Some((k, v)) => labels.get(k).is_some_and(|x| x == v),
+                None => labels.contains_key(l.as_str()),
+            })
+        {
             continue;
         }
         if let Some(u) = until {
-            let t = chrono::DateTime::parse_from_rfc3339(&created).map(|t| t.timestamp()).unwrap_or(0);
+            let t = chrono::DateTime::parse_from_rfc3339(&created)
+                .map(|t| t.timestamp())
+                .unwrap_or(0);
             if t >= u {
                 continue;
             }
         }
         let upper = door.d.containers.layout(&c.id).upper();
-        let size = tokio::task::spawn_blocking(move || super::super::volumes::disk_usage(&upper)).await.unwrap_or(0);
+        let size = tokio::task::spawn_blocking(move || super::super::volumes::disk_usage(&upper))
+            .await
+            .unwrap_or(0);
         if door.d.containers.remove(&c, false).await.is_ok() {
             reclaimed += size;
             deleted.push(c.id.clone());
@@ -310,7 +350,9 @@ pub fn parse_until(u: &str) -> Result<i64, ApiError> {
         return Ok(t.timestamp());
     }
     let (num, unit) = u.split_at(u.find(|c: char| !c.is_ascii_digit()).unwrap_or(u.len()));
-    let n: i64 = num.parse().map_err(|_| ApiError::bad_request(format!("invalid until: {u}")))?;
+    let n: i64 = num
+        .parse()
+        .map_err(|_| ApiError::bad_request(format!("invalid until: {u}")))?;
     let secs = match unit {
         "s" => n,
         "m" => n * 60,

@@ -8,268 +8,12 @@
 //! `Warnings`, which the docker CLI prints: nothing is ignored silently.
 
 use super::super::http::ApiError;
+use super::create_body::{CreateBody, Mount, StrSlice};
 use berth_engine::container::{
     ContainerConfig, HealthConfig, MountConfig, NetworkEndpoint, Resources, RestartPolicy,
 };
 use berth_engine::runtime::spec::Rlimit;
-use serde::Deserialize;
 use serde_json::Value;
-use std::collections::BTreeMap;
-
-/// Docker's StrSlice: a string or a list of strings (or null).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
-pub enum StrSlice {
-    One(String),
-    Many(Vec<String>),
-}
-
-impl StrSlice {
-    fn into_vec(self) -> Vec<String> {
-        match self {
-            StrSlice::One(s) => vec![s],
-            StrSlice::Many(v) => v,
-        }
-    }
-}
-
-// Some fields are only read so that clients may send them (Docker's API has them).
-#[allow(dead_code)]
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "PascalCase")]
-pub struct CreateBody {
-    pub hostname: Option<String>,
-    pub domainname: Option<String>,
-    pub user: Option<String>,
-    pub attach_stdin: Option<bool>,
-    pub attach_stdout: Option<bool>,
-    pub attach_stderr: Option<bool>,
-    pub exposed_ports: Option<BTreeMap<String, Value>>,
-    pub tty: Option<bool>,
-    pub open_stdin: Option<bool>,
-    pub stdin_once: Option<bool>,
-    pub env: Option<Vec<String>>,
-    pub cmd: Option<StrSlice>,
-    pub healthcheck: Option<Value>,
-    pub args_escaped: Option<bool>,
-    pub image: Option<String>,
-    pub volumes: Option<BTreeMap<String, Value>>,
-    pub working_dir: Option<String>,
-    pub entrypoint: Option<StrSlice>,
-    pub network_disabled: Option<bool>,
-    pub mac_address: Option<String>,
-    pub on_build: Option<Vec<String>>,
-    pub labels: Option<BTreeMap<String, String>>,
-    pub stop_signal: Option<String>,
-    pub stop_timeout: Option<i64>,
-    pub shell: Option<Vec<String>>,
-    pub host_config: Option<HostConfig>,
-    pub networking_config: Option<NetworkingConfig>,
-}
-
-// Some fields are only read so that clients may send them (Docker's API has them).
-#[allow(dead_code)]
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "PascalCase")]
-pub struct HostConfig {
-    // Resources.
-    pub cpu_shares: Option<i64>,
-    pub memory: Option<i64>,
-    pub cgroup_parent: Option<String>,
-    pub blkio_weight: Option<u16>,
-    pub blkio_weight_device: Option<Value>,
-    pub blkio_device_read_bps: Option<Value>,
-    pub blkio_device_write_bps: Option<Value>,
-    #[serde(rename = "BlkioDeviceReadIOps")]
-    pub blkio_device_read_iops: Option<Value>,
-    #[serde(rename = "BlkioDeviceWriteIOps")]
-    pub blkio_device_write_iops: Option<Value>,
-    pub cpu_period: Option<i64>,
-    pub cpu_quota: Option<i64>,
-    pub cpu_realtime_period: Option<i64>,
-    pub cpu_realtime_runtime: Option<i64>,
-    pub cpuset_cpus: Option<String>,
-    pub cpuset_mems: Option<String>,
-    pub devices: Option<Value>,
-    pub device_cgroup_rules: Option<Value>,
-    pub device_requests: Option<Value>,
-    pub kernel_memory: Option<i64>,
-    #[serde(rename = "KernelMemoryTCP")]
-    pub kernel_memory_tcp: Option<i64>,
-    pub memory_reservation: Option<i64>,
-    pub memory_swap: Option<i64>,
-    pub memory_swappiness: Option<i64>,
-    pub nano_cpus: Option<i64>,
-    pub oom_kill_disable: Option<bool>,
-    pub init: Option<bool>,
-    pub pids_limit: Option<i64>,
-    pub ulimits: Option<Vec<Ulimit>>,
-    pub cpu_count: Option<i64>,
-    pub cpu_percent: Option<i64>,
-    #[serde(rename = "IOMaximumIOps")]
-    pub io_maximum_iops: Option<u64>,
-    #[serde(rename = "IOMaximumBandwidth")]
-    pub io_maximum_bandwidth: Option<u64>,
-    // The rest of HostConfig.
-    pub binds: Option<Vec<String>>,
-    #[serde(rename = "ContainerIDFile")]
-    pub container_id_file: Option<String>,
-    pub log_config: Option<LogConfig>,
-    pub network_mode: Option<String>,
-    pub port_bindings: Option<BTreeMap<String, Option<Vec<PortBinding>>>>,
-    pub restart_policy: Option<RestartPolicyBody>,
-    pub auto_remove: Option<bool>,
-    pub volume_driver: Option<String>,
-    pub volumes_from: Option<Vec<String>>,
-    pub mounts: Option<Vec<Mount>>,
-    pub console_size: Option<Vec<u32>>,
-    pub annotations: Option<BTreeMap<String, String>>,
-    pub cap_add: Option<Vec<String>>,
-    pub cap_drop: Option<Vec<String>>,
-    pub capabilities: Option<Vec<String>>,
-    pub cgroupns_mode: Option<String>,
-    pub dns: Option<Vec<String>>,
-    pub dns_options: Option<Vec<String>>,
-    pub dns_search: Option<Vec<String>>,
-    pub extra_hosts: Option<Vec<String>>,
-    pub group_add: Option<Vec<String>>,
-    pub ipc_mode: Option<String>,
-    pub cgroup: Option<String>,
-    pub links: Option<Vec<String>>,
-    pub oom_score_adj: Option<i64>,
-    pub pid_mode: Option<String>,
-    pub privileged: Option<bool>,
-    pub publish_all_ports: Option<bool>,
-    pub readonly_rootfs: Option<bool>,
-    pub security_opt: Option<Vec<String>>,
-    pub storage_opt: Option<BTreeMap<String, String>>,
-    pub tmpfs: Option<BTreeMap<String, String>>,
-    #[serde(rename = "UTSMode")]
-    pub uts_mode: Option<String>,
-    pub userns_mode: Option<String>,
-    pub shm_size: Option<i64>,
-    pub sysctls: Option<BTreeMap<String, String>>,
-    pub runtime: Option<String>,
-    pub isolation: Option<String>,
-    pub masked_paths: Option<Vec<String>>,
-    pub readonly_paths: Option<Vec<String>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "PascalCase")]
-pub struct Ulimit {
-    pub name: String,
-    pub soft: i64,
-    pub hard: i64,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "PascalCase")]
-pub struct LogConfig {
-    #[serde(rename = "Type")]
-    pub kind: Option<String>,
-    pub config: Option<BTreeMap<String, String>>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "PascalCase")]
-pub struct PortBinding {
-    pub host_ip: Option<String>,
-    pub host_port: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "PascalCase")]
-pub struct RestartPolicyBody {
-    pub name: Option<String>,
-    pub maximum_retry_count: Option<u32>,
-}
-
-// Some fields are only read so that clients may send them (Docker's API has them).
-#[allow(dead_code)]
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "PascalCase")]
-pub struct Mount {
-    pub target: Option<String>,
-    pub source: Option<String>,
-    #[serde(rename = "Type")]
-    pub kind: Option<String>,
-    pub read_only: Option<bool>,
-    pub consistency: Option<String>,
-    pub bind_options: Option<Value>,
-    pub volume_options: Option<VolumeOptions>,
-    pub image_options: Option<Value>,
-    pub tmpfs_options: Option<TmpfsOptions>,
-}
-
-// Some fields are only read so that clients may send them (Docker's API has them).
-#[allow(dead_code)]
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "PascalCase")]
-pub struct VolumeOptions {
-    pub no_copy: Option<bool>,
-    pub labels: Option<BTreeMap<String, String>>,
-    pub driver_config: Option<Value>,
-    pub subpath: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "PascalCase")]
-pub struct TmpfsOptions {
-    pub size_bytes: Option<i64>,
-    pub mode: Option<u32>,
-    pub options: Option<Value>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "PascalCase")]
-pub struct NetworkingConfig {
-    pub endpoints_config: Option<BTreeMap<String, Option<EndpointSettings>>>,
-}
-
-// Some fields are only read so that clients may send them (Docker's API has them).
-#[allow(dead_code)]
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "PascalCase")]
-pub struct EndpointSettings {
-    #[serde(rename = "IPAMConfig")]
-    pub ipam_config: Option<IpamConfig>,
-    pub links: Option<Vec<String>>,
-    pub mac_address: Option<String>,
-    pub aliases: Option<Vec<String>>,
-    pub driver_opts: Option<BTreeMap<String, String>>,
-    pub gw_priority: Option<i32>,
-    #[serde(rename = "NetworkID")]
-    pub network_id: Option<String>,
-    #[serde(rename = "EndpointID")]
-    pub endpoint_id: Option<String>,
-    pub gateway: Option<String>,
-    #[serde(rename = "IPAddress")]
-    pub ip_address: Option<String>,
-    #[serde(rename = "IPPrefixLen")]
-    pub ip_prefix_len: Option<u32>,
-    #[serde(rename = "IPv6Gateway")]
-    pub ipv6_gateway: Option<String>,
-    #[serde(rename = "GlobalIPv6Address")]
-    pub global_ipv6_address: Option<String>,
-    #[serde(rename = "GlobalIPv6PrefixLen")]
-    pub global_ipv6_prefix_len: Option<u32>,
-    #[serde(rename = "DNSNames")]
-    pub dns_names: Option<Vec<String>>,
-}
-
-// Some fields are only read so that clients may send them (Docker's API has them).
-#[allow(dead_code)]
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "PascalCase")]
-pub struct IpamConfig {
-    #[serde(rename = "IPv4Address")]
-    pub ipv4_address: Option<String>,
-    #[serde(rename = "IPv6Address")]
-    pub ipv6_address: Option<String>,
-    #[serde(rename = "LinkLocalIPs")]
-    pub link_local_ips: Option<Vec<String>>,
-}
 
 /// Notes what is set but not acted on.
 struct Ignored(Vec<String>);
@@ -277,7 +21,8 @@ struct Ignored(Vec<String>);
 impl Ignored {
     fn check<T: PartialEq + Default>(&mut self, name: &str, v: &Option<T>) {
         if v.as_ref().is_some_and(|v| *v != T::default()) {
-            self.0.push(format!("{name} is not supported by berth and was ignored"));
+            self.0
+                .push(format!("{name} is not supported by berth and was ignored"));
         }
     }
     fn value(&mut self, name: &str, v: &Option<Value>) {
@@ -290,7 +35,8 @@ impl Ignored {
             Some(Value::String(s)) => !s.is_empty(),
         };
         if set {
-            self.0.push(format!("{name} is not supported by berth and was ignored"));
+            self.0
+                .push(format!("{name} is not supported by berth and was ignored"));
         }
     }
 }
@@ -341,7 +87,11 @@ pub fn translate(name: &str, b: CreateBody) -> Result<(ContainerConfig, Vec<Stri
     if let Some(hc) = &b.healthcheck {
         let test: Vec<String> = hc["Test"]
             .as_array()
-            .map(|a| a.iter().filter_map(|t| t.as_str().map(String::from)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|t| t.as_str().map(String::from))
+                    .collect()
+            })
             .unwrap_or_default();
         if test.first().map(String::as_str) == Some("NONE") {
             cfg.no_healthcheck = true;
@@ -351,7 +101,8 @@ pub fn translate(name: &str, b: CreateBody) -> Result<(ContainerConfig, Vec<Stri
     }
     // Anonymous volumes of Config.Volumes: made fresh, removed with `rm -v`.
     for target in b.volumes.unwrap_or_default().into_keys() {
-        cfg.mounts.push(mount("volume", String::new(), &target, false));
+        cfg.mounts
+            .push(mount("volume", String::new(), &target, false));
     }
     for bind in h.binds.unwrap_or_default() {
         cfg.mounts.push(bind_spec(&bind)?);
@@ -360,18 +111,29 @@ pub fn translate(name: &str, b: CreateBody) -> Result<(ContainerConfig, Vec<Stri
         cfg.mounts.push(mount_spec(m, &mut ig)?);
     }
     for (target, opts) in h.tmpfs.unwrap_or_default() {
-        let spec = if opts.is_empty() { target } else { format!("{target}:{opts}") };
+        let spec = if opts.is_empty() {
+            target
+        } else {
+            format!("{target}:{opts}")
+        };
         let mut skipped = Vec::new();
         let m = MountConfig::parse_tmpfs(&spec, &mut skipped).map_err(ApiError::bad_request)?;
         for o in skipped {
-            ig.0.push(format!("tmpfs option {o} is not supported by berth and was ignored"));
+            ig.0.push(format!(
+                "tmpfs option {o} is not supported by berth and was ignored"
+            ));
         }
         cfg.mounts.push(m);
     }
     // Resources.
-    let cpus = match (h.nano_cpus.filter(|n| *n > 0), h.cpu_quota.filter(|q| *q > 0)) {
+    let cpus = match (
+        h.nano_cpus.filter(|n| *n > 0),
+        h.cpu_quota.filter(|q| *q > 0),
+    ) {
         (Some(n), _) => Some(n as f64 / 1e9),
-        (None, Some(q)) => Some(q as f64 / h.cpu_period.filter(|p| *p > 0).unwrap_or(100_000) as f64),
+        (None, Some(q)) => {
+            Some(q as f64 / h.cpu_period.filter(|p| *p > 0).unwrap_or(100_000) as f64)
+        }
         _ => None,
     };
     cfg.resources = Resources {
@@ -405,10 +167,14 @@ pub fn translate(name: &str, b: CreateBody) -> Result<(ContainerConfig, Vec<Stri
     // MemorySwap equal to Memory (or -1 meaning "as much as the host has") changes nothing
     // berth does: `--memory` alone already limits swap to zero.
     if let Some(s) = h.memory_swap.filter(|s| *s > 0 && Some(*s) != h.memory) {
-        ig.0.push(format!("MemorySwap {s} is not supported by berth and was ignored (swap is limited to none)"));
+        ig.0.push(format!(
+            "MemorySwap {s} is not supported by berth and was ignored (swap is limited to none)"
+        ));
     }
     if let Some(s) = h.memory_swappiness.filter(|s| *s >= 0) {
-        ig.0.push(format!("MemorySwappiness {s} is not supported by berth and was ignored"));
+        ig.0.push(format!(
+            "MemorySwappiness {s} is not supported by berth and was ignored"
+        ));
     }
     ig.check("OomKillDisable", &h.oom_kill_disable);
     ig.check("CpuCount", &h.cpu_count);
@@ -418,7 +184,10 @@ pub fn translate(name: &str, b: CreateBody) -> Result<(ContainerConfig, Vec<Stri
     cfg.init = h.init.unwrap_or(false);
     for u in h.ulimits.unwrap_or_default() {
         if u.soft < 0 || u.hard < 0 {
-            return Err(ApiError::bad_request(format!("invalid ulimit {}: negative value", u.name)));
+            return Err(ApiError::bad_request(format!(
+                "invalid ulimit {}: negative value",
+                u.name
+            )));
         }
         cfg.ulimits.push(Rlimit {
             name: u.name.trim_start_matches("RLIMIT_").to_ascii_lowercase(),
@@ -429,16 +198,17 @@ pub fn translate(name: &str, b: CreateBody) -> Result<(ContainerConfig, Vec<Stri
     if let Some(lc) = h.log_config {
         match lc.kind.as_deref().unwrap_or("") {
             "" | "json-file" | "local" => {}
-            other => ig.0.push(format!("log driver {other} is not supported by berth: json-file is used")),
+            other => ig.0.push(format!(
+                "log driver {other} is not supported by berth: json-file is used"
+            )),
         }
         for (k, v) in lc.config.unwrap_or_default() {
             match k.as_str() {
                 "max-size" => {
-                    cfg.log_max_size = Some(
-                        berth_engine::container::parse_bytes(&v)
-                            .map_err(|e| ApiError::bad_request(format!("invalid max-size {v}: {e}")))?
-                            as u64,
-                    )
+                    cfg.log_max_size =
+                        Some(berth_engine::container::parse_bytes(&v).map_err(|e| {
+                            ApiError::bad_request(format!("invalid max-size {v}: {e}"))
+                        })? as u64)
                 }
                 "max-file" => {
                     cfg.log_max_files = Some(
@@ -446,7 +216,9 @@ pub fn translate(name: &str, b: CreateBody) -> Result<(ContainerConfig, Vec<Stri
                             .map_err(|_| ApiError::bad_request(format!("invalid max-file {v}")))?,
                     )
                 }
-                _ => ig.0.push(format!("log option {k} is not supported by berth and was ignored")),
+                _ => ig.0.push(format!(
+                    "log option {k} is not supported by berth and was ignored"
+                )),
             }
         }
     }
@@ -457,9 +229,8 @@ pub fn translate(name: &str, b: CreateBody) -> Result<(ContainerConfig, Vec<Stri
             "on-failure" => RestartPolicy::OnFailure {
                 max_retries: rp.maximum_retry_count.unwrap_or(0),
             },
-            other => RestartPolicy::parse(other).map_err(|_| {
-                ApiError::bad_request(format!("invalid restart policy '{other}'"))
-            })?,
+            other => RestartPolicy::parse(other)
+                .map_err(|_| ApiError::bad_request(format!("invalid restart policy '{other}'")))?,
         };
     }
     cfg.auto_remove = h.auto_remove.unwrap_or(false);
@@ -484,15 +255,30 @@ pub fn translate(name: &str, b: CreateBody) -> Result<(ContainerConfig, Vec<Stri
         ("Isolation", &h.isolation),
     ] {
         // Docker's own defaults name what berth does anyway.
-        if let Some(m) = v.as_deref().filter(|m| !["", "private", "shareable", "default"].contains(m)) {
+        if let Some(m) = v
+            .as_deref()
+            .filter(|m| !["", "private", "shareable", "default"].contains(m))
+        {
             ig.0.push(format!("{n} {m} is not supported by berth and was ignored"));
         }
     }
-    if let Some(m) = h.cgroupns_mode.as_deref().filter(|m| !m.is_empty() && *m != "private") {
-        ig.0.push(format!("CgroupnsMode {m} is not supported by berth and was ignored"));
+    if let Some(m) = h
+        .cgroupns_mode
+        .as_deref()
+        .filter(|m| !m.is_empty() && *m != "private")
+    {
+        ig.0.push(format!(
+            "CgroupnsMode {m} is not supported by berth and was ignored"
+        ));
     }
-    if let Some(r) = h.runtime.as_deref().filter(|r| !["", "runc", "berth"].contains(r)) {
-        ig.0.push(format!("runtime {r} is not supported by berth: its own runtime is used"));
+    if let Some(r) = h
+        .runtime
+        .as_deref()
+        .filter(|r| !["", "runc", "berth"].contains(r))
+    {
+        ig.0.push(format!(
+            "runtime {r} is not supported by berth: its own runtime is used"
+        ));
     }
     cfg.links = h
         .links
@@ -552,7 +338,13 @@ pub fn translate(name: &str, b: CreateBody) -> Result<(ContainerConfig, Vec<Stri
             if !is_default_network(m) {
                 order.push(m.to_string());
             }
-            order.extend(endpoints.keys().filter(|k| !order.contains(k)).cloned().collect::<Vec<_>>());
+            order.extend(
+                endpoints
+                    .keys()
+                    .filter(|k| !order.contains(k))
+                    .cloned()
+                    .collect::<Vec<_>>(),
+            );
             // Only the default network: berth's own default, nothing to name.
             if !(order.len() == 1 && is_default_network(&order[0])) {
                 for net in order {
@@ -627,29 +419,45 @@ fn bind_spec(spec: &str) -> Result<MountConfig, ApiError> {
         }
         return Ok(mount("bind", src.to_string(), dst, ro));
     }
-    Ok(mount(if nocopy { "volume-nocopy" } else { "volume" }, src.to_string(), dst, ro))
+    Ok(mount(
+        if nocopy { "volume-nocopy" } else { "volume" },
+        src.to_string(),
+        dst,
+        ro,
+    ))
 }
 
 /// One of HostConfig.Mounts.
 fn mount_spec(m: Mount, ig: &mut Ignored) -> Result<MountConfig, ApiError> {
     let kind = m.kind.unwrap_or_else(|| "volume".into());
     let target = m.target.unwrap_or_default();
-    let bad = |why: &str| ApiError::bad_request(format!("invalid mount config for type \"{kind}\": {why}"));
+    let bad = |why: &str| {
+        ApiError::bad_request(format!("invalid mount config for type \"{kind}\": {why}"))
+    };
     if target.is_empty() {
         return Err(bad("field Target must not be empty"));
     }
     if !target.starts_with('/') {
-        return Err(bad(&format!("invalid mount path: '{target}' mount path must be absolute")));
+        return Err(bad(&format!(
+            "invalid mount path: '{target}' mount path must be absolute"
+        )));
     }
     let source = m.source.unwrap_or_default();
     let ro = m.read_only.unwrap_or(false);
-    ig.value("Mount.BindOptions", &m.bind_options.clone().map(|mut b| {
-        // Propagation rprivate is what berth does.
-        if let Some(o) = b.as_object_mut() {
-            o.retain(|k, v| !(k == "Propagation" && (v == "rprivate" || v == "")) && !v.is_null() && v != &Value::Bool(false));
-        }
-        b
-    }));
+    ig.value(
+        "Mount.BindOptions",
+        &m.bind_options.clone().map(|mut b| {
+            // Propagation rprivate is what berth does.
+            if let Some(o) = b.as_object_mut() {
+                o.retain(|k, v| {
+                    !(k == "Propagation" && (v == "rprivate" || v == ""))
+                        && !v.is_null()
+                        && v != &Value::Bool(false)
+                });
+            }
+            b
+        }),
+    );
     ig.value("Mount.ImageOptions", &m.image_options);
     match kind.as_str() {
         "bind" => {
@@ -664,9 +472,21 @@ fn mount_spec(m: Mount, ig: &mut Ignored) -> Result<MountConfig, ApiError> {
         "volume" => {
             let vo = m.volume_options.unwrap_or_default();
             ig.check("Mount.VolumeOptions.Subpath", &vo.subpath);
-            ig.value("Mount.VolumeOptions.DriverConfig", &vo.driver_config.filter(|d| d["Name"].as_str().is_some_and(|n| !n.is_empty() && n != "local")));
+            ig.value(
+                "Mount.VolumeOptions.DriverConfig",
+                &vo.driver_config.filter(|d| {
+                    d["Name"]
+                        .as_str()
+                        .is_some_and(|n| !n.is_empty() && n != "local")
+                }),
+            );
             let nocopy = vo.no_copy.unwrap_or(false);
-            Ok(mount(if nocopy { "volume-nocopy" } else { "volume" }, source, &target, ro))
+            Ok(mount(
+                if nocopy { "volume-nocopy" } else { "volume" },
+                source,
+                &target,
+                ro,
+            ))
         }
         "tmpfs" => {
             if !source.is_empty() {
@@ -696,12 +516,15 @@ mod tests {
 
     #[test]
     fn run_with_ports_and_volumes() {
-        let (c, w) = parse(r#"{"Image":"bb","Cmd":["echo","hi"],"Entrypoint":null,"Env":null,
+        let (c, w) = parse(
+            r#"{"Image":"bb","Cmd":["echo","hi"],"Entrypoint":null,"Env":null,
             "ExposedPorts":{"80/tcp":{}},"Volumes":{"/data":{}},
             "HostConfig":{"PortBindings":{"80/tcp":[{"HostIp":"","HostPort":"8080"}]},
               "Binds":["vol:/v:ro"],"RestartPolicy":{"Name":"on-failure","MaximumRetryCount":3},
               "Memory":0,"MemorySwappiness":null,"PidsLimit":null,"NetworkMode":"default",
-              "Tmpfs":{"/run":"size=1m"}}}"#).unwrap();
+              "Tmpfs":{"/run":"size=1m"}}}"#,
+        )
+        .unwrap();
         assert!(w.is_empty(), "{w:?}");
         assert_eq!(c.cmd, Some(vec!["echo".to_string(), "hi".to_string()]));
         assert_eq!(c.ports, vec!["8080:80/tcp".to_string()]);
@@ -712,8 +535,11 @@ mod tests {
 
     #[test]
     fn networks_and_aliases() {
-        let (c, _) = parse(r#"{"Image":"bb","HostConfig":{"NetworkMode":"p_front"},
-            "NetworkingConfig":{"EndpointsConfig":{"p_front":{"Aliases":["web"]},"p_back":{}}}}"#).unwrap();
+        let (c, _) = parse(
+            r#"{"Image":"bb","HostConfig":{"NetworkMode":"p_front"},
+            "NetworkingConfig":{"EndpointsConfig":{"p_front":{"Aliases":["web"]},"p_back":{}}}}"#,
+        )
+        .unwrap();
         let names: Vec<&str> = c.networks.iter().map(|n| n.name.as_str()).collect();
         assert_eq!(names, ["p_front", "p_back"]);
         assert_eq!(c.networks[0].aliases, ["web".to_string()]);
@@ -721,7 +547,10 @@ mod tests {
 
     #[test]
     fn strictness() {
-        assert!(parse(r#"{"Image":"bb","Bogus":1}"#).unwrap_err().message.contains("Bogus"));
+        assert!(parse(r#"{"Image":"bb","Bogus":1}"#)
+            .unwrap_err()
+            .message
+            .contains("Bogus"));
         assert!(parse(r#"{"Image":"bb","HostConfig":{"Memory":"lots"}}"#).is_err());
         assert!(parse(r#"{"Cmd":["x"]}"#).is_err());
         let (_, w) = parse(r#"{"Image":"bb","HostConfig":{"OomScoreAdj":500,"Devices":[{"PathOnHost":"/dev/x"}]}}"#).unwrap();

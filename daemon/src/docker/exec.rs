@@ -121,10 +121,16 @@ pub async fn create(door: &Door, ctr: &Arc<Ctr>, req: Request<Incoming>) -> ApiR
     }
     let status = ctr.rec.lock().await.state.status;
     if status == Status::Paused {
-        return Err(ApiError::conflict(format!("Container {} is paused, unpause the container before exec", ctr.id)));
+        return Err(ApiError::conflict(format!(
+            "Container {} is paused, unpause the container before exec",
+            ctr.id
+        )));
     }
     if status != Status::Running {
-        return Err(ApiError::conflict(format!("Container {} is not running", ctr.id)));
+        return Err(ApiError::conflict(format!(
+            "Container {} is not running",
+            ctr.id
+        )));
     }
     let e = Arc::new(Exec {
         id: berth_engine::fsutil::new_id(),
@@ -139,7 +145,13 @@ pub async fn create(door: &Door, ctr: &Arc<Ctr>, req: Request<Incoming>) -> ApiR
     Ok(reply)
 }
 
-pub async fn route(door: &Arc<Door>, m: &Method, segs: &[&str], q: &Query, req: Request<Incoming>) -> ApiResult {
+pub async fn route(
+    door: &Arc<Door>,
+    m: &Method,
+    segs: &[&str],
+    q: &Query,
+    req: Request<Incoming>,
+) -> ApiResult {
     match (m, segs) {
         (&Method::POST, [id, "start"]) => {
             let e = door.execs.get(id)?;
@@ -180,7 +192,12 @@ pub async fn route(door: &Arc<Door>, m: &Method, segs: &[&str], q: &Query, req: 
 }
 
 fn winsize(h: u16, w: u16) -> libc::winsize {
-    libc::winsize { ws_row: h, ws_col: w, ws_xpixel: 0, ws_ypixel: 0 }
+    libc::winsize {
+        ws_row: h,
+        ws_col: w,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    }
 }
 
 fn resize(e: &Exec, h: u16, w: u16) -> ApiResult {
@@ -194,17 +211,28 @@ fn resize(e: &Exec, h: u16, w: u16) -> ApiResult {
     unsafe { libc::ioctl(pty.get_ref().as_raw_fd(), libc::TIOCSWINSZ, &ws) };
     if st.pid > 0 {
         // The helper copies the size onto the container's terminal when told.
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(st.pid), nix::sys::signal::Signal::SIGWINCH);
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(st.pid),
+            nix::sys::signal::Signal::SIGWINCH,
+        );
     }
     http::empty()
 }
 
 /// The exec request for the helper: the container's own (user, env, caps, cgroup, seccomp),
 /// adjusted by the exec's config.
-async fn request(door: &Door, e: &Exec, tty: bool) -> Result<berth_engine::runtime::exec::ExecRequest, ApiError> {
+async fn request(
+    door: &Door,
+    e: &Exec,
+    tty: bool,
+) -> Result<berth_engine::runtime::exec::ExecRequest, ApiError> {
     let ctr = super::containers::get(door, &e.container).await?;
     let rec = ctr.rec.lock().await;
-    let mut req = door.d.containers.exec_request(&rec, e.config.cmd.clone().unwrap_or_default()).await?;
+    let mut req = door
+        .d
+        .containers
+        .exec_request(&rec, e.config.cmd.clone().unwrap_or_default())
+        .await?;
     for kv in e.config.env.iter().flatten() {
         let key = kv.split('=').next().unwrap_or("");
         req.env.retain(|x| x.split('=').next() != Some(key));
@@ -217,7 +245,8 @@ async fn request(door: &Door, e: &Exec, tty: bool) -> Result<berth_engine::runti
         req.cwd = w.clone();
     }
     if e.config.privileged.unwrap_or(false) {
-        req.capabilities = berth_engine::runtime::caps::effective_set(true, &[], &[]).map_err(ApiError::internal)?;
+        req.capabilities = berth_engine::runtime::caps::effective_set(true, &[], &[])
+            .map_err(ApiError::internal)?;
         req.privileged = true;
         req.seccomp = None;
     }
@@ -231,20 +260,30 @@ async fn start(door: &Arc<Door>, e: Arc<Exec>, body: (StartBody, Request<()>)) -
     {
         let mut st = e.state.lock().expect("exec");
         if st.started {
-            return Err(ApiError::conflict(format!("Error: Exec command {} has already run", e.id)));
+            return Err(ApiError::conflict(format!(
+                "Error: Exec command {} has already run",
+                e.id
+            )));
         }
         st.started = true;
     }
     let tty = body.tty.or(e.config.tty).unwrap_or(false);
-    let size = body.console_size.or(e.config.console_size.clone()).filter(|s| s.len() == 2);
+    let size = body
+        .console_size
+        .or(e.config.console_size.clone())
+        .filter(|s| s.len() == 2);
     let exec_req = request(door, &e, tty).await?;
     let json = serde_json::to_string(&exec_req).map_err(|ev| ApiError::internal(ev.to_string()))?;
     let mut cmd = tokio::process::Command::new(door.d.containers.helper_exe());
     cmd.arg("exec-helper").arg(json).kill_on_drop(false);
     let detach = body.detach.unwrap_or(false);
     if detach {
-        cmd.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
-        let child = cmd.spawn().map_err(|ev| ApiError::internal(format!("starting the exec: {ev}")))?;
+        cmd.stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        let child = cmd
+            .spawn()
+            .map_err(|ev| ApiError::internal(format!("starting the exec: {ev}")))?;
         let e2 = e.clone();
         tokio::spawn(async move { finish(&e2, child, None).await });
         return http::empty();
@@ -257,11 +296,19 @@ async fn start(door: &Arc<Door>, e: Arc<Exec>, body: (StartBody, Request<()>)) -
             .stderr(std::process::Stdio::from(slave.try_clone()?));
         Some(p)
     } else {
-        let stdin = if e.config.attach_stdin.unwrap_or(false) { std::process::Stdio::piped() } else { std::process::Stdio::null() };
-        cmd.stdin(stdin).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+        let stdin = if e.config.attach_stdin.unwrap_or(false) {
+            std::process::Stdio::piped()
+        } else {
+            std::process::Stdio::null()
+        };
+        cmd.stdin(stdin)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
         None
     };
-    let mut child = cmd.spawn().map_err(|ev| ApiError::internal(format!("starting the exec: {ev}")))?;
+    let mut child = cmd
+        .spawn()
+        .map_err(|ev| ApiError::internal(format!("starting the exec: {ev}")))?;
     let master = match pty {
         Some((master, slave)) => {
             drop(slave);
@@ -282,7 +329,10 @@ async fn start(door: &Arc<Door>, e: Arc<Exec>, body: (StartBody, Request<()>)) -
     }
     let (reply, conn) = stream::hijack(req, tty);
     let (out, err, input) = (child.stdout.take(), child.stderr.take(), child.stdin.take());
-    let (want_out, want_err) = (e.config.attach_stdout.unwrap_or(true), e.config.attach_stderr.unwrap_or(true));
+    let (want_out, want_err) = (
+        e.config.attach_stdout.unwrap_or(true),
+        e.config.attach_stderr.unwrap_or(true),
+    );
     tokio::spawn(async move {
         let Some(conn) = conn.await else {
             finish(&e, child, None).await;
@@ -301,7 +351,9 @@ async fn start(door: &Arc<Door>, e: Arc<Exec>, body: (StartBody, Request<()>)) -
 /// asks for the code as soon as its stream ends.
 async fn finish(e: &Exec, mut child: tokio::process::Child, conn: Option<Conn>) {
     let code = match child.wait().await {
-        Ok(s) => s.code().unwrap_or_else(|| 128 + std::os::unix::process::ExitStatusExt::signal(&s).unwrap_or(0)),
+        Ok(s) => s.code().unwrap_or_else(|| {
+            128 + std::os::unix::process::ExitStatusExt::signal(&s).unwrap_or(0)
+        }),
         Err(_) => 126,
     };
     {
@@ -315,7 +367,11 @@ async fn finish(e: &Exec, mut child: tokio::process::Child, conn: Option<Conn>) 
     }
 }
 
-async fn copy_out(mut r: impl AsyncRead + Unpin, tx: tokio::sync::mpsc::Sender<(u8, Vec<u8>)>, s: u8) {
+async fn copy_out(
+    mut r: impl AsyncRead + Unpin,
+    tx: tokio::sync::mpsc::Sender<(u8, Vec<u8>)>,
+    s: u8,
+) {
     let mut buf = vec![0u8; 32 * 1024];
     while let Ok(n) = r.read(&mut buf).await {
         if n == 0 || tx.send((s, buf[..n].to_vec())).await.is_err() {
@@ -380,8 +436,11 @@ async fn relay_pty(mut conn: Conn, master: Arc<AsyncFd<OwnedFd>>) -> Conn {
                 }
                 let mut data = &buf[..n];
                 while !data.is_empty() {
-                    let Ok(mut guard) = m.writable().await else { return };
-                    match guard.try_io(|fd| nix::unistd::write(fd.get_ref(), data).map_err(io_err)) {
+                    let Ok(mut guard) = m.writable().await else {
+                        return;
+                    };
+                    match guard.try_io(|fd| nix::unistd::write(fd.get_ref(), data).map_err(io_err))
+                    {
                         Ok(Ok(w)) => data = &data[w..],
                         Ok(Err(_)) => return,
                         Err(_) => continue,
@@ -392,8 +451,12 @@ async fn relay_pty(mut conn: Conn, master: Arc<AsyncFd<OwnedFd>>) -> Conn {
     }
     let mut buf = vec![0u8; 32 * 1024];
     loop {
-        let Ok(mut guard) = master.readable().await else { break };
-        match guard.try_io(|fd| nix::unistd::read(fd.get_ref().as_raw_fd(), &mut buf).map_err(io_err)) {
+        let Ok(mut guard) = master.readable().await else {
+            break;
+        };
+        match guard
+            .try_io(|fd| nix::unistd::read(fd.get_ref().as_raw_fd(), &mut buf).map_err(io_err))
+        {
             // EIO: the last holder of the terminal's other side closed it.
             Ok(Ok(0)) | Ok(Err(_)) => break,
             Ok(Ok(n)) => {
@@ -410,18 +473,30 @@ async fn relay_pty(mut conn: Conn, master: Arc<AsyncFd<OwnedFd>>) -> Conn {
 /// A host terminal pair for a `-t` exec: raw (the container's terminal does the line
 /// discipline), non-blocking on the daemon's side, sized as the client said.
 fn open_pty(size: Option<(u16, u16)>) -> Result<(OwnedFd, OwnedFd), ApiError> {
-    let ws = size.map(|(h, w)| nix::pty::Winsize { ws_row: h, ws_col: w, ws_xpixel: 0, ws_ypixel: 0 });
-    let p = nix::pty::openpty(ws.as_ref(), None).map_err(|e| ApiError::internal(format!("openpty: {e}")))?;
+    let ws = size.map(|(h, w)| nix::pty::Winsize {
+        ws_row: h,
+        ws_col: w,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    });
+    let p = nix::pty::openpty(ws.as_ref(), None)
+        .map_err(|e| ApiError::internal(format!("openpty: {e}")))?;
     if let Ok(mut t) = nix::sys::termios::tcgetattr(&p.slave) {
         nix::sys::termios::cfmakeraw(&mut t);
         let _ = nix::sys::termios::tcsetattr(&p.slave, nix::sys::termios::SetArg::TCSANOW, &t);
     }
-    let flags = nix::fcntl::fcntl(p.master.as_raw_fd(), nix::fcntl::FcntlArg::F_GETFL).map_err(|e| ApiError::internal(e.to_string()))?;
+    let flags = nix::fcntl::fcntl(p.master.as_raw_fd(), nix::fcntl::FcntlArg::F_GETFL)
+        .map_err(|e| ApiError::internal(e.to_string()))?;
     nix::fcntl::fcntl(
         p.master.as_raw_fd(),
-        nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::from_bits_truncate(flags) | nix::fcntl::OFlag::O_NONBLOCK),
+        nix::fcntl::FcntlArg::F_SETFL(
+            nix::fcntl::OFlag::from_bits_truncate(flags) | nix::fcntl::OFlag::O_NONBLOCK,
+        ),
     )
     .map_err(|e| ApiError::internal(e.to_string()))?;
-    let _ = nix::fcntl::fcntl(p.master.as_raw_fd(), nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC));
+    let _ = nix::fcntl::fcntl(
+        p.master.as_raw_fd(),
+        nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+    );
     Ok((p.master, p.slave))
 }

@@ -88,7 +88,11 @@ mod tests {
 
     #[test]
     fn lists_and_sets() {
-        let f = Filters::from_json(r#"{"label":{"a=b":true,"c":true},"name":["x"]}"#, &["label", "name"]).unwrap();
+        let f = Filters::from_json(
+            r#"{"label":{"a=b":true,"c":true},"name":["x"]}"#,
+            &["label", "name"],
+        )
+        .unwrap();
         let mut labels = BTreeMap::new();
         labels.insert("a".to_string(), "b".to_string());
         assert!(!f.labels_match(&labels));

@@ -66,20 +66,37 @@ fn not_found(e: ApiError, r: &str) -> ApiError {
     }
 }
 
-pub async fn route(door: &Arc<Door>, m: &Method, segs: &[&str], q: &Query, req: Request<Incoming>) -> ApiResult {
+pub async fn route(
+    door: &Arc<Door>,
+    m: &Method,
+    segs: &[&str],
+    q: &Query,
+    req: Request<Incoming>,
+) -> ApiResult {
     let d = &door.d;
     match (m, segs) {
         (&Method::GET, ["images", "json"]) => {
-            let f = Filters::parse(q, &["before", "dangling", "label", "reference", "since", "until"])?;
+            let f = Filters::parse(
+                q,
+                &["before", "dangling", "label", "reference", "since", "until"],
+            )?;
             let mut list = summaries(door, flag(q, "all")).await?;
             let dangling = f.truth("dangling")?;
             list.retain(|i| {
-                let tags: Vec<&str> = i["RepoTags"].as_array().into_iter().flatten().filter_map(Value::as_str).filter(|t| *t != "<none>:<none>").collect();
+                let tags: Vec<&str> = i["RepoTags"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .filter(|t| *t != "<none>:<none>")
+                    .collect();
                 let labels = serde_json::from_value(i["Labels"].clone()).unwrap_or_default();
                 dangling.is_none_or(|want| tags.is_empty() == want)
                     && f.labels_match(&labels)
                     && (f.values("reference").is_empty()
-                        || f.values("reference").iter().any(|r| tags.iter().any(|t| reference_matches(r, t))))
+                        || f.values("reference")
+                            .iter()
+                            .any(|r| tags.iter().any(|t| reference_matches(r, t))))
             });
             http::json(&list)
         }
@@ -90,7 +107,11 @@ pub async fn route(door: &Arc<Door>, m: &Method, segs: &[&str], q: &Query, req: 
             let (tx, reply) = http::channel("application/json");
             tokio::spawn(async move {
                 for name in loaded {
-                    let what = if name.starts_with("sha256:") { "Loaded image ID" } else { "Loaded image" };
+                    let what = if name.starts_with("sha256:") {
+                        "Loaded image ID"
+                    } else {
+                        "Loaded image"
+                    };
                     let line = json!({ "stream": format!("{what}: {name}\n") });
                     let _ = tx.send(Bytes::from(line.to_string() + "\n")).await;
                 }
@@ -117,18 +138,31 @@ pub async fn route(door: &Arc<Door>, m: &Method, segs: &[&str], q: &Query, req: 
                     None => json!({ "Deleted": l }),
                 })
                 .collect();
-            http::json(&json!({ "ImagesDeleted": deleted, "SpaceReclaimed": report.space_reclaimed }))
+            http::json(
+                &json!({ "ImagesDeleted": deleted, "SpaceReclaimed": report.space_reclaimed }),
+            )
         }
-        (&Method::GET, ["images", "search"]) => Err(super::unsupported("searching registries (docker search)")),
+        (&Method::GET, ["images", "search"]) => {
+            Err(super::unsupported("searching registries (docker search)"))
+        }
         (&Method::GET, ["images", name @ .., "json"]) => {
             let r = name.join("/");
             let r2 = r.clone();
-            http::json(&d.images.with(move |s| s.inspect(&r2)).await.map_err(|e| not_found(e, &r))?)
+            http::json(
+                &d.images
+                    .with(move |s| s.inspect(&r2))
+                    .await
+                    .map_err(|e| not_found(e, &r))?,
+            )
         }
         (&Method::GET, ["images", name @ .., "history"]) => {
             let r = name.join("/");
             let r2 = r.clone();
-            let rows = d.images.with(move |s| s.history(&r2)).await.map_err(|e| not_found(e, &r))?;
+            let rows = d
+                .images
+                .with(move |s| s.history(&r2))
+                .await
+                .map_err(|e| not_found(e, &r))?;
             let out: Vec<Value> = rows
                 .iter()
                 .map(|h| json!({ "Id": h.id, "Created": unix(h.created.as_deref()), "CreatedBy": h.created_by,
@@ -138,20 +172,28 @@ pub async fn route(door: &Arc<Door>, m: &Method, segs: &[&str], q: &Query, req: 
         }
         (&Method::POST, ["images", name @ .., "tag"]) => {
             let r = name.join("/");
-            let repo = q.get("repo").filter(|s| !s.is_empty()).ok_or_else(|| ApiError::bad_request("repository name must have at least one component"))?;
+            let repo = q.get("repo").filter(|s| !s.is_empty()).ok_or_else(|| {
+                ApiError::bad_request("repository name must have at least one component")
+            })?;
             let target = match q.get("tag").filter(|t| !t.is_empty()) {
                 Some(t) => format!("{repo}:{t}"),
                 None => repo.to_string(),
             };
             let r2 = r.clone();
-            d.images.with(move |s| s.tag(&r2, &target)).await.map_err(|e| not_found(e, &r))?;
+            d.images
+                .with(move |s| s.tag(&r2, &target))
+                .await
+                .map_err(|e| not_found(e, &r))?;
             let mut reply = http::empty()?;
             *reply.status_mut() = StatusCode::CREATED;
             Ok(reply)
         }
         (&Method::POST, ["images", name @ .., "push"]) => {
             let body = api::read_body(req).await?;
-            let segs: Vec<&str> = std::iter::once("images").chain(name.iter().copied()).chain(std::iter::once("push")).collect();
+            let segs: Vec<&str> = std::iter::once("images")
+                .chain(name.iter().copied())
+                .chain(std::iter::once("push"))
+                .collect();
             super::super::api_registry::route(d, m, &segs, q, body).await
         }
         (&Method::DELETE, ["images", name @ ..]) => {
@@ -161,8 +203,13 @@ pub async fn route(door: &Arc<Door>, m: &Method, segs: &[&str], q: &Query, req: 
             // Untagging one of several names removes no image: Docker allows it whoever
             // uses the image.
             let id = image.id.clone();
-            let tags = d.images.with(move |s| s.inspect(&id)).await?["RepoTags"].as_array().map_or(0, Vec::len);
-            let by_id = image.id.trim_start_matches("sha256:").starts_with(r.trim_start_matches("sha256:"));
+            let tags = d.images.with(move |s| s.inspect(&id)).await?["RepoTags"]
+                .as_array()
+                .map_or(0, Vec::len);
+            let by_id = image
+                .id
+                .trim_start_matches("sha256:")
+                .starts_with(r.trim_start_matches("sha256:"));
             if !users.is_empty() && !flag(q, "force") && (by_id || tags <= 1) {
                 return Err(ApiError::conflict(format!(
                     "conflict: unable to remove repository reference \"{r}\" (must force) - container {} is using its referenced image {}",
@@ -188,8 +235,12 @@ pub async fn route(door: &Arc<Door>, m: &Method, segs: &[&str], q: &Query, req: 
             for c in d.containers.all().await {
                 in_use.insert(c.rec.lock().await.image_id.clone());
             }
-            let v = serde_json::to_value(d.images.with(move |s| s.prune_build_cache(&in_use)).await?).unwrap_or_default();
-            http::json(&json!({ "CachesDeleted": v.get("CachesDeleted").cloned().unwrap_or(json!([])), "SpaceReclaimed": v.get("SpaceReclaimed").cloned().unwrap_or(json!(0)) }))
+            let v =
+                serde_json::to_value(d.images.with(move |s| s.prune_build_cache(&in_use)).await?)
+                    .unwrap_or_default();
+            http::json(
+                &json!({ "CachesDeleted": v.get("CachesDeleted").cloned().unwrap_or(json!([])), "SpaceReclaimed": v.get("SpaceReclaimed").cloned().unwrap_or(json!(0)) }),
+            )
         }
         (&Method::POST, ["commit"]) => {
             let c = q.get("container").unwrap_or("").to_string();
@@ -204,7 +255,9 @@ pub async fn route(door: &Arc<Door>, m: &Method, segs: &[&str], q: &Query, req: 
             let lowered = json!({ "username": v["username"], "password": v["password"], "serveraddress": v["serveraddress"] });
             super::super::api_registry::route(d, m, &["auth"], q, lowered.to_string().into()).await
         }
-        (&Method::GET, ["distribution", ..]) => Err(super::unsupported("distribution inspect (registry manifests without a pull)")),
+        (&Method::GET, ["distribution", ..]) => Err(super::unsupported(
+            "distribution inspect (registry manifests without a pull)",
+        )),
         _ => Err(ApiError::not_found("page not found")),
     }
 }
@@ -225,15 +278,28 @@ fn reference_matches(pattern: &str, tag: &str) -> bool {
 
 async fn save(door: &Door, names: Vec<String>) -> ApiResult {
     for n in &names {
-        door.d.images.resolve(n).await.map_err(|e| not_found(e, n))?;
+        door.d
+            .images
+            .resolve(n)
+            .await
+            .map_err(|e| not_found(e, n))?;
     }
-    let out = door.d.images.tmp.join(format!("save-{}", berth_engine::fsutil::new_id()));
+    let out = door
+        .d
+        .images
+        .tmp
+        .join(format!("save-{}", berth_engine::fsutil::new_id()));
     let partial = api::Scratch::new(out.clone());
     door.d
         .images
         .with(move |s| {
             let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-            let f = std::fs::File::create(&out).map_err(|source| berth_engine::image::ImageError::Io { path: out.clone(), source })?;
+            let f = std::fs::File::create(&out).map_err(|source| {
+                berth_engine::image::ImageError::Io {
+                    path: out.clone(),
+                    source,
+                }
+            })?;
             s.save(&refs, std::io::BufWriter::new(f))
         })
         .await?;
@@ -260,26 +326,41 @@ async fn create(door: &Arc<Door>, q: &Query, req: Request<Incoming>) -> ApiResul
     let d = door.d.clone();
     if let Some(src) = q.get("fromSrc").filter(|s| !s.is_empty()) {
         if src != "-" {
-            return Err(super::unsupported("importing from a URL (fromSrc must be -)"));
+            return Err(super::unsupported(
+                "importing from a URL (fromSrc must be -)",
+            ));
         }
-        let reference = match (q.get("repo").filter(|r| !r.is_empty()), q.get("tag").filter(|t| !t.is_empty())) {
+        let reference = match (
+            q.get("repo").filter(|r| !r.is_empty()),
+            q.get("tag").filter(|t| !t.is_empty()),
+        ) {
             (Some(r), Some(t)) => Some(format!("{r}:{t}")),
             (Some(r), None) => Some(r.to_string()),
             _ => None,
         };
         let changes = q.all("changes");
-        let summary = api::with_upload(&d, req, move |s, f| s.import(f, reference.as_deref(), &changes)).await?;
+        let summary = api::with_upload(&d, req, move |s, f| {
+            s.import(f, reference.as_deref(), &changes)
+        })
+        .await?;
         return http::json(&json!({ "status": summary.id }));
     }
-    let from = q.get("fromImage").filter(|s| !s.is_empty()).ok_or_else(|| ApiError::bad_request("fromImage or fromSrc is required"))?;
+    let from = q
+        .get("fromImage")
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| ApiError::bad_request("fromImage or fromSrc is required"))?;
     let tag = q.get("tag").filter(|t| !t.is_empty());
     let reference = match tag {
         Some(t) if t.starts_with("sha256:") => format!("{from}@{t}"),
         Some(t) if !from.contains('@') => format!("{from}:{t}"),
         _ => from.to_string(),
     };
-    berth_engine::image::Reference::parse(&reference).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let platform = q.get("platform").filter(|p| !p.is_empty()).map(String::from);
+    berth_engine::image::Reference::parse(&reference)
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let platform = q
+        .get("platform")
+        .filter(|p| !p.is_empty())
+        .map(String::from);
     let (tx, reply) = http::channel("application/json");
     let (ptx, mut prx) = tokio::sync::mpsc::unbounded_channel::<Progress>();
     let progress: super::super::images::ProgressFn = Arc::new(move |p| {
@@ -287,19 +368,30 @@ async fn create(door: &Arc<Door>, q: &Query, req: Request<Incoming>) -> ApiResul
     });
     tokio::spawn(async move {
         let r = reference.clone();
-        let worker = tokio::spawn(async move { d.images.pull(&r, platform.as_deref(), progress).await });
+        let worker =
+            tokio::spawn(async move { d.images.pull(&r, platform.as_deref(), progress).await });
         let send = |v: Value| Bytes::from(v.to_string() + "\n");
         while let Some(p) = prx.recv().await {
             let _ = tx.send(send(progress_line(&p))).await;
         }
         let last = match worker.await {
             Ok(Ok(done)) => {
-                let _ = tx.send(send(json!({ "status": format!("Digest: {}", done.digest) }))).await;
-                let word = if done.updated { "Downloaded newer image" } else { "Image is up to date" };
+                let _ = tx
+                    .send(send(
+                        json!({ "status": format!("Digest: {}", done.digest) }),
+                    ))
+                    .await;
+                let word = if done.updated {
+                    "Downloaded newer image"
+                } else {
+                    "Image is up to date"
+                };
                 json!({ "status": format!("Status: {word} for {reference}") })
             }
             Ok(Err(e)) => json!({ "errorDetail": { "message": e.message }, "error": e.message }),
-            Err(e) => json!({ "errorDetail": { "message": e.to_string() }, "error": e.to_string() }),
+            Err(e) => {
+                json!({ "errorDetail": { "message": e.to_string() }, "error": e.to_string() })
+            }
         };
         let _ = tx.send(send(last)).await;
     });

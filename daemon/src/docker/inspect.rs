@@ -14,17 +14,21 @@ use std::collections::BTreeMap;
 fn port_bindings(rec: &ContainerRecord) -> Value {
     let mut out: BTreeMap<String, Vec<Value>> = BTreeMap::new();
     for p in &rec.config.ports {
-        let Ok(spec) = berth_netd::PortSpec::parse(p) else { continue };
+        let Ok(spec) = berth_netd::PortSpec::parse(p) else {
+            continue;
+        };
         let (cf, cl) = spec.container_ports;
         for (i, port) in (cf..=cl).enumerate() {
             let host = spec
                 .host_ports
                 .map(|(hf, _)| (hf as usize + i).to_string())
                 .unwrap_or_default();
-            out.entry(format!("{port}/{}", spec.protocol)).or_default().push(json!({
-                "HostIp": spec.host_ip.map(|i| i.to_string()).unwrap_or_default(),
-                "HostPort": host,
-            }));
+            out.entry(format!("{port}/{}", spec.protocol))
+                .or_default()
+                .push(json!({
+                    "HostIp": spec.host_ip.map(|i| i.to_string()).unwrap_or_default(),
+                    "HostPort": host,
+                }));
         }
     }
     json!(out)
@@ -131,31 +135,80 @@ pub async fn inspect(door: &Door, ctr: &Ctr) -> Value {
         "Data": { "UpperDir": layout.upper(), "WorkDir": layout.dir.join("fs/work"), "MergedDir": layout.dir.join("fs/rootfs") },
     });
     v["SizeRw"] = Value::Null;
-    let hc = v["HostConfig"].as_object_mut().expect("HostConfig is an object");
+    let hc = v["HostConfig"]
+        .as_object_mut()
+        .expect("HostConfig is an object");
     let binds: Vec<String> = c
         .mounts
         .iter()
         .filter(|m| m.kind == "bind")
-        .map(|m| format!("{}:{}{}", m.source, m.target, if m.read_only { ":ro" } else { "" }))
+        .map(|m| {
+            format!(
+                "{}:{}{}",
+                m.source,
+                m.target,
+                if m.read_only { ":ro" } else { "" }
+            )
+        })
         .collect();
-    hc.insert("Binds".into(), if binds.is_empty() { Value::Null } else { json!(binds) });
+    hc.insert(
+        "Binds".into(),
+        if binds.is_empty() {
+            Value::Null
+        } else {
+            json!(binds)
+        },
+    );
     hc.insert("PortBindings".into(), port_bindings(&rec));
     hc.insert("PublishAllPorts".into(), json!(c.publish_all));
     hc.insert("Dns".into(), json!(c.dns));
     hc.insert("DnsSearch".into(), json!(c.dns_search));
     hc.insert("DnsOptions".into(), json!([]));
-    hc.insert("ExtraHosts".into(), if c.extra_hosts.is_empty() { Value::Null } else { json!(c.extra_hosts) });
-    hc.insert("Links".into(), if c.links.is_empty() { Value::Null } else { json!(c.links) });
-    hc.insert("SecurityOpt".into(), if c.security_opt.is_empty() { Value::Null } else { json!(c.security_opt) });
-    hc.insert("CpusetCpus".into(), json!(c.resources.cpuset_cpus.clone().unwrap_or_default()));
+    hc.insert(
+        "ExtraHosts".into(),
+        if c.extra_hosts.is_empty() {
+            Value::Null
+        } else {
+            json!(c.extra_hosts)
+        },
+    );
+    hc.insert(
+        "Links".into(),
+        if c.links.is_empty() {
+            Value::Null
+        } else {
+            json!(c.links)
+        },
+    );
+    hc.insert(
+        "SecurityOpt".into(),
+        if c.security_opt.is_empty() {
+            Value::Null
+        } else {
+            json!(c.security_opt)
+        },
+    );
+    hc.insert(
+        "CpusetCpus".into(),
+        json!(c.resources.cpuset_cpus.clone().unwrap_or_default()),
+    );
     hc.insert("Tmpfs".into(), {
         let t: BTreeMap<String, String> = c
             .mounts
             .iter()
             .filter(|m| m.kind == "tmpfs")
-            .map(|m| (m.target.clone(), m.size.map(|s| format!("size={s}")).unwrap_or_default()))
+            .map(|m| {
+                (
+                    m.target.clone(),
+                    m.size.map(|s| format!("size={s}")).unwrap_or_default(),
+                )
+            })
             .collect();
-        if t.is_empty() { Value::Null } else { json!(t) }
+        if t.is_empty() {
+            Value::Null
+        } else {
+            json!(t)
+        }
     });
     hc.insert("LogConfig".into(), {
         let mut cfg = Map::new();
@@ -192,8 +245,19 @@ pub async fn inspect(door: &Door, ctr: &Ctr) -> Value {
         hc.insert("PidsLimit".into(), Value::Null);
     }
     let cfg = v["Config"].as_object_mut().expect("Config is an object");
-    let exposed: Map<String, Value> = c.exposed_ports.iter().map(|p| (p.clone(), json!({}))).collect();
-    cfg.insert("ExposedPorts".into(), if exposed.is_empty() { Value::Null } else { Value::Object(exposed) });
+    let exposed: Map<String, Value> = c
+        .exposed_ports
+        .iter()
+        .map(|p| (p.clone(), json!({})))
+        .collect();
+    cfg.insert(
+        "ExposedPorts".into(),
+        if exposed.is_empty() {
+            Value::Null
+        } else {
+            Value::Object(exposed)
+        },
+    );
     cfg.insert("AttachStdin".into(), json!(false));
     cfg.insert("AttachStdout".into(), json!(false));
     cfg.insert("AttachStderr".into(), json!(false));
@@ -204,7 +268,14 @@ pub async fn inspect(door: &Door, ctr: &Ctr) -> Value {
         .filter(|m| m.kind == "volume" && m.source.is_empty())
         .map(|m| (m.target.clone(), json!({})))
         .collect();
-    cfg.insert("Volumes".into(), if anon.is_empty() { Value::Null } else { Value::Object(anon) });
+    cfg.insert(
+        "Volumes".into(),
+        if anon.is_empty() {
+            Value::Null
+        } else {
+            Value::Object(anon)
+        },
+    );
     cfg.insert("OnBuild".into(), Value::Null);
     if let Some(h) = &c.healthcheck {
         cfg.insert("Healthcheck".into(), json!({
@@ -220,8 +291,21 @@ pub async fn inspect(door: &Door, ctr: &Ctr) -> Value {
 
 /// The list filters Docker's `GET /containers/json` knows.
 pub const LIST_FILTERS: &[&str] = &[
-    "ancestor", "before", "expose", "exited", "health", "id", "isolation", "is-task", "label",
-    "name", "network", "publish", "since", "status", "volume",
+    "ancestor",
+    "before",
+    "expose",
+    "exited",
+    "health",
+    "id",
+    "isolation",
+    "is-task",
+    "label",
+    "name",
+    "network",
+    "publish",
+    "since",
+    "status",
+    "volume",
 ];
 
 async fn matches(door: &Door, f: &Filters, rec: &ContainerRecord) -> bool {
@@ -242,12 +326,20 @@ async fn matches(door: &Door, f: &Filters, rec: &ContainerRecord) -> bool {
             }
         }
     }
-    let health = rec.state.health.as_ref().map(|h| h.status.as_str()).unwrap_or("none");
+    let health = rec
+        .state
+        .health
+        .as_ref()
+        .map(|h| h.status.as_str())
+        .unwrap_or("none");
     any("id", &|x| rec.id.starts_with(x))
         && any("name", &|x| {
             // Docker matches names as regular expressions; a substring covers the common use
             // (and `^/name$` anchors are honoured).
-            let x = x.trim_start_matches('^').trim_end_matches('$').trim_start_matches('/');
+            let x = x
+                .trim_start_matches('^')
+                .trim_end_matches('$')
+                .trim_start_matches('/');
             rec.config.name.contains(x)
         })
         && any("status", &|x| x == rec.state.status.as_str())
@@ -256,11 +348,19 @@ async fn matches(door: &Door, f: &Filters, rec: &ContainerRecord) -> bool {
         })
         && any("health", &|x| x == health)
         && any("ancestor", &|x| {
-            rec.config.image == x || rec.image_id.trim_start_matches("sha256:").starts_with(x.trim_start_matches("sha256:"))
+            rec.config.image == x
+                || rec
+                    .image_id
+                    .trim_start_matches("sha256:")
+                    .starts_with(x.trim_start_matches("sha256:"))
         })
-        && any("network", &|x| networks.iter().any(|n| n == x) || net_ids.iter().any(|i| i.starts_with(x)))
+        && any("network", &|x| {
+            networks.iter().any(|n| n == x) || net_ids.iter().any(|i| i.starts_with(x))
+        })
         && any("volume", &|x| {
-            rec.config.mounts.iter().any(|m| m.target == x || m.source == x || m.source.ends_with(&format!("/{x}/_data")))
+            rec.config.mounts.iter().any(|m| {
+                m.target == x || m.source == x || m.source.ends_with(&format!("/{x}/_data"))
+            })
         })
         && any("is-task", &|x| x == "false")
         && f.labels_match(&rec.config.labels)
@@ -268,7 +368,10 @@ async fn matches(door: &Door, f: &Filters, rec: &ContainerRecord) -> bool {
 
 /// One container of `GET /containers/json`.
 pub async fn summary(door: &Door, rec: &ContainerRecord) -> Value {
-    let running = matches!(rec.state.status, Status::Running | Status::Paused | Status::Restarting);
+    let running = matches!(
+        rec.state.status,
+        Status::Running | Status::Paused | Status::Restarting
+    );
     let ports: Vec<Value> = if running {
         door.d
             .nets
@@ -286,7 +389,9 @@ pub async fn summary(door: &Door, rec: &ContainerRecord) -> Value {
         .chain(rec.args.iter().cloned())
         .collect::<Vec<_>>()
         .join(" ");
-    let created = chrono::DateTime::parse_from_rfc3339(&rec.created).map(|t| t.timestamp()).unwrap_or(0);
+    let created = chrono::DateTime::parse_from_rfc3339(&rec.created)
+        .map(|t| t.timestamp())
+        .unwrap_or(0);
     let mounts: Vec<Value> = rec
         .config
         .mounts
@@ -326,7 +431,10 @@ pub async fn list(door: &Door, all: bool, f: &Filters) -> Vec<Value> {
     recs.sort_by(|a, b| b.created.cmp(&a.created));
     let mut out = Vec::new();
     for rec in recs {
-        let running = matches!(rec.state.status, Status::Running | Status::Paused | Status::Restarting);
+        let running = matches!(
+            rec.state.status,
+            Status::Running | Status::Paused | Status::Restarting
+        );
         // Docker: a status filter also lists stopped containers.
         if !all && !running && !f.has("status") && !f.has("exited") {
             continue;

@@ -33,14 +33,20 @@ fn time_of(e: &LogEntry) -> f64 {
 pub async fn logs(door: &Arc<Door>, ctr: &Arc<Ctr>, q: &Query) -> ApiResult {
     let (want_out, want_err) = (flag(q, "stdout"), flag(q, "stderr"));
     if !want_out && !want_err {
-        return Err(ApiError::bad_request("Bad parameters: you must choose at least one stream"));
+        return Err(ApiError::bad_request(
+            "Bad parameters: you must choose at least one stream",
+        ));
     }
     let tail = match q.get("tail").filter(|t| !t.is_empty() && *t != "all") {
         None => None,
         Some(t) => match t.parse::<i64>() {
             Ok(n) if n < 0 => None,
             Ok(n) => Some(n as usize),
-            Err(_) => return Err(ApiError::bad_request(format!("invalid value for tail: {t}"))),
+            Err(_) => {
+                return Err(ApiError::bad_request(format!(
+                    "invalid value for tail: {t}"
+                )))
+            }
         },
     };
     let (since, until) = (seconds(q, "since")?, seconds(q, "until")?);
@@ -65,7 +71,11 @@ pub async fn logs(door: &Arc<Door>, ctr: &Arc<Ctr>, q: &Query) -> ApiResult {
                 line.push(b' ');
             }
             line.extend_from_slice(e.log.as_bytes());
-            Some(if tty { Bytes::from(line) } else { stream::frame(s, &line) })
+            Some(if tty {
+                Bytes::from(line)
+            } else {
+                stream::frame(s, &line)
+            })
         };
         let mut follower = LogFollower::at_end(&path);
         let p = path.clone();
@@ -88,7 +98,10 @@ pub async fn logs(door: &Arc<Door>, ctr: &Arc<Ctr>, q: &Query) -> ApiResult {
         }
         let mut rx = ctr.status.subscribe();
         loop {
-            let running = matches!(*rx.borrow_and_update(), Status::Running | Status::Paused | Status::Restarting);
+            let running = matches!(
+                *rx.borrow_and_update(),
+                Status::Running | Status::Paused | Status::Restarting
+            );
             for e in follower.poll() {
                 if let Some(c) = render(&e) {
                     if tx.send(c).await.is_err() {

@@ -16,6 +16,7 @@ mod archive;
 mod attach;
 mod containers;
 mod create;
+mod create_body;
 mod exec;
 mod filters;
 mod images;
@@ -45,11 +46,11 @@ use tokio::net::UnixListener;
 /// every network of a service in the create itself.
 pub const API_VERSION: &str = "1.44";
 /// The oldest version prefix accepted, as Docker 25+ (older clients' requests differ).
-const MIN_API_VERSION: (u32, u32) = (1, 24);
+const MIN_API_VERSION: Version = (1, 24);
 /// The newest version prefix accepted: newer clients that pin a version (rather than
 /// negotiating) get 1.44's shapes, a subset of theirs; beyond this they are refused as
 /// Docker refuses a client newer than itself.
-const MAX_API_VERSION: (u32, u32) = (1, 51);
+const MAX_API_VERSION: Version = (1, 51);
 /// The Docker release whose API berth answers as (shown by `docker version`).
 pub const DOCKER_VERSION: &str = "25.0.0";
 
@@ -118,15 +119,21 @@ async fn handle(door: Arc<Door>, req: Request<Incoming>) -> Reply {
     h.insert("ostype", "linux".parse().expect("header"));
     h.insert(
         "server",
-        format!("Docker/{DOCKER_VERSION} (linux) berth/{}", env!("CARGO_PKG_VERSION"))
-            .parse()
-            .expect("header"),
+        format!(
+            "Docker/{DOCKER_VERSION} (linux) berth/{}",
+            env!("CARGO_PKG_VERSION")
+        )
+        .parse()
+        .expect("header"),
     );
     reply
 }
 
+/// An API version, (major, minor).
+type Version = (u32, u32);
+
 /// `/v1.41/containers/json` -> (Some((1, 41)), "/containers/json").
-fn split_version(path: &str) -> Result<(Option<(u32, u32)>, &str), ApiError> {
+fn split_version(path: &str) -> Result<(Option<Version>, &str), ApiError> {
     let Some(rest) = path.strip_prefix("/v") else {
         return Ok((None, path));
     };
@@ -253,7 +260,10 @@ mod tests {
             (Some((1, 41)), "/containers/json")
         );
         assert_eq!(split_version("/_ping").unwrap(), (None, "/_ping"));
-        assert_eq!(split_version("/v1.43/_ping").unwrap(), (Some((1, 43)), "/_ping"));
+        assert_eq!(
+            split_version("/v1.43/_ping").unwrap(),
+            (Some((1, 43)), "/_ping")
+        );
         assert_eq!(split_version("/volumes").unwrap(), (None, "/volumes"));
         assert!(split_version("/v1.12/info")
             .unwrap_err()

@@ -5,7 +5,7 @@
 use super::super::api_networks::{self, Connect, CreateNetwork};
 use super::super::http::{self, ApiError, ApiResult, Query};
 use super::super::networks::DEFAULT_NETWORK;
-use super::create::EndpointSettings;
+use super::create_body::EndpointSettings;
 use super::filters::Filters;
 use super::Door;
 use berth_netd::NetworkInfo;
@@ -141,26 +141,41 @@ async fn find(door: &Door, r: &str) -> Result<Value, ApiError> {
     Err(ApiError::not_found(format!("network {r} not found")))
 }
 
-pub async fn route(door: &Arc<Door>, m: &Method, segs: &[&str], q: &Query, req: Request<Incoming>) -> ApiResult {
+pub async fn route(
+    door: &Arc<Door>,
+    m: &Method,
+    segs: &[&str],
+    q: &Query,
+    req: Request<Incoming>,
+) -> ApiResult {
     let d = &door.d;
     match (m, segs) {
         (&Method::GET, []) => {
-            let f = Filters::parse(q, &["dangling", "driver", "id", "label", "name", "scope", "type"])?;
+            let f = Filters::parse(
+                q,
+                &["dangling", "driver", "id", "label", "name", "scope", "type"],
+            )?;
             let list: Vec<Value> = all(door)
                 .await
                 .into_iter()
                 .filter(|n| {
-                    let any = |k: &str, t: &dyn Fn(&str) -> bool| f.values(k).is_empty() || f.values(k).iter().any(|x| t(x));
+                    let any = |k: &str, t: &dyn Fn(&str) -> bool| {
+                        f.values(k).is_empty() || f.values(k).iter().any(|x| t(x))
+                    };
                     let name = n["Name"].as_str().unwrap_or("");
                     let id = n["Id"].as_str().unwrap_or("");
                     let custom = !["bridge", "host", "none"].contains(&name);
-                    let labels: BTreeMap<String, String> = serde_json::from_value(n["Labels"].clone()).unwrap_or_default();
+                    let labels: BTreeMap<String, String> =
+                        serde_json::from_value(n["Labels"].clone()).unwrap_or_default();
                     any("name", &|x| name.contains(x))
                         && any("id", &|x| id.starts_with(x))
                         && any("driver", &|x| n["Driver"] == x)
                         && any("scope", &|x| x == "local")
                         && any("type", &|x| (x == "custom") == custom)
-                        && any("dangling", &|x| (x == "true") == n["Containers"].as_object().is_none_or(|c| c.is_empty()))
+                        && any("dangling", &|x| {
+                            (x == "true")
+                                == n["Containers"].as_object().is_none_or(|c| c.is_empty())
+                        })
                         && f.labels_match(&labels)
                 })
                 .collect();
@@ -174,7 +189,11 @@ pub async fn route(door: &Arc<Door>, m: &Method, segs: &[&str], q: &Query, req: 
             let f = Filters::parse(q, &["label", "until"])?;
             let mut deleted = Vec::new();
             for n in d.nets.netd.list().await {
-                if n.endpoints.is_empty() && n.name != DEFAULT_NETWORK && f.labels_match(&n.labels) && d.nets.netd.remove_network(&n.id).await.is_ok() {
+                if n.endpoints.is_empty()
+                    && n.name != DEFAULT_NETWORK
+                    && f.labels_match(&n.labels)
+                    && d.nets.netd.remove_network(&n.id).await.is_ok()
+                {
                     deleted.push(n.name);
                 }
             }
@@ -184,8 +203,14 @@ pub async fn route(door: &Arc<Door>, m: &Method, segs: &[&str], q: &Query, req: 
         (&Method::DELETE, [r]) => {
             let n = find(door, r).await?;
             let name = n["Name"].as_str().unwrap_or("").to_string();
-            if ["host", "none"].contains(&name.as_str()) || (name == DEFAULT_NETWORK && n["IPAM"]["Config"].as_array().is_none_or(|c| c.is_empty())) {
-                return Err(ApiError::new(StatusCode::FORBIDDEN, format!("{name} is a pre-defined network and cannot be removed")));
+            if ["host", "none"].contains(&name.as_str())
+                || (name == DEFAULT_NETWORK
+                    && n["IPAM"]["Config"].as_array().is_none_or(|c| c.is_empty()))
+            {
+                return Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    format!("{name} is a pre-defined network and cannot be removed"),
+                ));
             }
             api_networks::remove(d, &name).await
         }
@@ -198,7 +223,10 @@ pub async fn route(door: &Arc<Door>, m: &Method, segs: &[&str], q: &Query, req: 
             let ep = body.endpoint_config.unwrap_or_default();
             let c = Connect {
                 container: ctr.id.clone(),
-                ipv4_address: ep.ipam_config.and_then(|i| i.ipv4_address).filter(|a| !a.is_empty()),
+                ipv4_address: ep
+                    .ipam_config
+                    .and_then(|i| i.ipv4_address)
+                    .filter(|a| !a.is_empty()),
                 aliases: ep.aliases.unwrap_or_default(),
                 force: body.force.unwrap_or(false),
             };
@@ -216,32 +244,64 @@ pub async fn route(door: &Arc<Door>, m: &Method, segs: &[&str], q: &Query, req: 
 }
 
 async fn create(door: &Door, b: CreateBody) -> ApiResult {
-    let name = b.name.clone().filter(|n| !n.is_empty()).ok_or_else(|| ApiError::bad_request("network name must not be empty"))?;
+    let name = b
+        .name
+        .clone()
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| ApiError::bad_request("network name must not be empty"))?;
     if ["bridge", "host", "none"].contains(&name.as_str()) && name != DEFAULT_NETWORK {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, format!("{name} is a pre-defined network and cannot be created")));
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!("{name} is a pre-defined network and cannot be created"),
+        ));
     }
     match b.driver.as_deref().unwrap_or("") {
         "" | "bridge" => {}
-        other => return Err(ApiError::bad_request(format!("network driver {other} is not supported by berth (bridge only)"))),
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "network driver {other} is not supported by berth (bridge only)"
+            )))
+        }
     }
     let mut warnings = Vec::new();
     if b.enable_ipv6.unwrap_or(false) {
-        return Err(ApiError::bad_request("IPv6 networks are not supported by berth"));
+        return Err(ApiError::bad_request(
+            "IPv6 networks are not supported by berth",
+        ));
     }
-    if b.enable_ipv4 == Some(false) || b.config_only.unwrap_or(false) || b.ingress.unwrap_or(false) || b.config_from.as_ref().is_some_and(|c| !c.is_null() && c["Network"] != "") {
+    if b.enable_ipv4 == Some(false)
+        || b.config_only.unwrap_or(false)
+        || b.ingress.unwrap_or(false)
+        || b.config_from
+            .as_ref()
+            .is_some_and(|c| !c.is_null() && c["Network"] != "")
+    {
         return Err(ApiError::bad_request("berth networks are IPv4 bridges: EnableIPv4=false, ConfigOnly, ConfigFrom and Ingress are not supported"));
     }
     let _ = (b.check_duplicate, b.scope, b.attachable);
     let mut mtu = None;
     for (k, v) in b.options.unwrap_or_default() {
         match k.as_str() {
-            "com.docker.network.driver.mtu" => mtu = Some(v.parse().map_err(|_| ApiError::bad_request(format!("invalid MTU {v}")))?),
-            _ => warnings.push(format!("network option {k} is not supported by berth and was ignored")),
+            "com.docker.network.driver.mtu" => {
+                mtu = Some(
+                    v.parse()
+                        .map_err(|_| ApiError::bad_request(format!("invalid MTU {v}")))?,
+                )
+            }
+            _ => warnings.push(format!(
+                "network option {k} is not supported by berth and was ignored"
+            )),
         }
     }
     let ipam = b.ipam.unwrap_or_default();
-    if let Some(dr) = ipam.driver.as_deref().filter(|d| !d.is_empty() && *d != "default") {
-        return Err(ApiError::bad_request(format!("IPAM driver {dr} is not supported by berth")));
+    if let Some(dr) = ipam
+        .driver
+        .as_deref()
+        .filter(|d| !d.is_empty() && *d != "default")
+    {
+        return Err(ApiError::bad_request(format!(
+            "IPAM driver {dr} is not supported by berth"
+        )));
     }
     if ipam.options.as_ref().is_some_and(|o| !o.is_empty()) {
         warnings.push("IPAM options are not supported by berth and were ignored".into());
@@ -251,7 +311,11 @@ async fn create(door: &Door, b: CreateBody) -> ApiResult {
         return Err(ApiError::bad_request("berth networks take one IPAM pool"));
     }
     let pool = pools.into_iter().next().unwrap_or_default();
-    if pool.auxiliary_addresses.as_ref().is_some_and(|a| !a.is_empty()) {
+    if pool
+        .auxiliary_addresses
+        .as_ref()
+        .is_some_and(|a| !a.is_empty())
+    {
         warnings.push("IPAM AuxiliaryAddresses are not supported by berth and were ignored".into());
     }
     let req = CreateNetwork {

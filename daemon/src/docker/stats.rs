@@ -14,11 +14,19 @@ use std::time::Duration;
 
 /// The host's total CPU time in nanoseconds, from /proc/stat's first line (USER_HZ ticks).
 fn system_cpu_ns() -> u64 {
-    let Ok(s) = std::fs::read_to_string("/proc/stat") else { return 0 };
+    let Ok(s) = std::fs::read_to_string("/proc/stat") else {
+        return 0;
+    };
     let ticks: u64 = s
         .lines()
         .next()
-        .map(|l| l.split_whitespace().skip(1).take(8).filter_map(|x| x.parse::<u64>().ok()).sum())
+        .map(|l| {
+            l.split_whitespace()
+                .skip(1)
+                .take(8)
+                .filter_map(|x| x.parse::<u64>().ok())
+                .sum()
+        })
         .unwrap_or(0);
     // SAFETY: sysconf has no preconditions.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
@@ -42,7 +50,10 @@ struct Sample {
 async fn sample(door: &Door, ctr: &Ctr) -> Option<Sample> {
     let (running, pid) = {
         let r = ctr.rec.lock().await;
-        (matches!(r.state.status, Status::Running | Status::Paused), r.state.pid)
+        (
+            matches!(r.state.status, Status::Running | Status::Paused),
+            r.state.pid,
+        )
     };
     if !running {
         return None;
@@ -92,13 +103,17 @@ fn cpu_json(s: Option<&Sample>, cpus: usize) -> Value {
             "online_cpus": cpus,
             "throttling_data": { "periods": 0, "throttled_periods": 0, "throttled_time": 0 },
         }),
-        None => json!({ "cpu_usage": { "total_usage": 0, "usage_in_kernelmode": 0, "usage_in_usermode": 0 },
-                        "throttling_data": { "periods": 0, "throttled_periods": 0, "throttled_time": 0 } }),
+        None => {
+            json!({ "cpu_usage": { "total_usage": 0, "usage_in_kernelmode": 0, "usage_in_usermode": 0 },
+                        "throttling_data": { "periods": 0, "throttled_periods": 0, "throttled_time": 0 } })
+        }
     }
 }
 
 fn render(name: &str, id: &str, now: Option<&Sample>, pre: Option<&Sample>) -> Value {
-    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
     let zero = "0001-01-01T00:00:00Z".to_string();
     let mut v = json!({
         "read": now.map(|s| s.read.clone()).unwrap_or_else(|| zero.clone()),

@@ -129,6 +129,9 @@ mod tests {
 
     #[test]
     fn frames_as_stdcopy() {
-        assert_eq!(&frame(STDERR, b"hi")[..], &[2, 0, 0, 0, 0, 0, 0, 2, b'h', b'i']);
+        assert_eq!(
+            &frame(STDERR, b"hi")[..],
+            &[2, 0, 0, 0, 0, 0, 0, 2, b'h', b'i']
+        );
     }
 }

@@ -30,7 +30,11 @@ fn ping(head: bool) -> ApiResult {
         .header("cache-control", "no-cache, no-store, must-revalidate")
         .header("pragma", "no-cache")
         .header("builder-version", "1")
-        .body(http::full(if head { Bytes::new() } else { Bytes::from_static(b"OK") }))
+        .body(http::full(if head {
+            Bytes::new()
+        } else {
+            Bytes::from_static(b"OK")
+        }))
         .expect("valid response"))
 }
 
@@ -84,8 +88,10 @@ fn os_name() -> String {
     std::fs::read_to_string("/etc/os-release")
         .ok()
         .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("PRETTY_NAME=").map(|v| v.trim_matches('"').to_string()))
+            s.lines().find_map(|l| {
+                l.strip_prefix("PRETTY_NAME=")
+                    .map(|v| v.trim_matches('"').to_string())
+            })
         })
         .unwrap_or_else(|| "Linux".into())
 }
@@ -108,7 +114,9 @@ async fn info(door: &Door) -> ApiResult {
     let hostname = nix::unistd::gethostname()
         .map(|h| h.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let ncpu = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let ncpu = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
     let mut v = json!({
         "ID": format!("berth:{}", d.containers.root.display()),
         "Containers": all.len(),
@@ -207,7 +215,17 @@ async fn exit_code(door: &Door, id: &str) -> Option<i32> {
 async fn events(door: &Arc<Door>, q: &Query) -> ApiResult {
     let f = Filters::parse(
         q,
-        &["type", "event", "container", "label", "image", "scope", "network", "volume", "daemon"],
+        &[
+            "type",
+            "event",
+            "container",
+            "label",
+            "image",
+            "scope",
+            "network",
+            "volume",
+            "daemon",
+        ],
     )?;
     let until = match q.get("until").filter(|s| !s.is_empty()) {
         Some(u) => Some(
@@ -227,7 +245,8 @@ async fn events(door: &Arc<Door>, q: &Query) -> ApiResult {
             let now = chrono::Utc::now().timestamp();
             std::time::Duration::from_secs(u.saturating_sub(now).max(0) as u64)
         });
-        let sleep = tokio::time::sleep(deadline.unwrap_or(std::time::Duration::from_secs(u32::MAX as u64)));
+        let sleep =
+            tokio::time::sleep(deadline.unwrap_or(std::time::Duration::from_secs(u32::MAX as u64)));
         tokio::pin!(sleep);
         loop {
             let received = tokio::select! {
@@ -252,11 +271,15 @@ async fn events(door: &Arc<Door>, q: &Query) -> ApiResult {
                 continue;
             }
             let ctrs = f.values("container");
-            if !ctrs.is_empty() && !ctrs.iter().any(|c| e.id.starts_with(c.as_str()) || *c == e.name) {
+            if !ctrs.is_empty()
+                && !ctrs
+                    .iter()
+                    .any(|c| e.id.starts_with(c.as_str()) || *c == e.name)
+            {
                 continue;
             }
             let images = f.values("image");
-            if !images.is_empty() && !images.iter().any(|i| *i == e.image) {
+            if !images.is_empty() && !images.contains(&e.image) {
                 continue;
             }
             if !f.labels_match(&e.labels) {

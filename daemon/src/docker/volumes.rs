@@ -21,7 +21,13 @@ struct CreateBody {
     cluster_volume_spec: Option<Value>,
 }
 
-pub async fn route(door: &Arc<Door>, m: &Method, segs: &[&str], q: &Query, req: Request<Incoming>) -> ApiResult {
+pub async fn route(
+    door: &Arc<Door>,
+    m: &Method,
+    segs: &[&str],
+    q: &Query,
+    req: Request<Incoming>,
+) -> ApiResult {
     let body = super::super::api::read_body(req).await?;
     match (m, segs) {
         (&Method::POST, ["create"]) => {
@@ -36,11 +42,20 @@ pub async fn route(door: &Arc<Door>, m: &Method, segs: &[&str], q: &Query, req: 
                 "DriverOpts": b.driver_opts.unwrap_or_default(),
                 "Labels": b.labels.unwrap_or_default(),
             });
-            let mut reply = super::super::api_volumes::route(&door.d, m, segs, q, normalized.to_string().into()).await?;
+            let mut reply = super::super::api_volumes::route(
+                &door.d,
+                m,
+                segs,
+                q,
+                normalized.to_string().into(),
+            )
+            .await?;
             *reply.status_mut() = StatusCode::CREATED;
             Ok(reply)
         }
-        (&Method::GET | &Method::DELETE, []) | (&Method::GET | &Method::DELETE, [_]) | (&Method::POST, ["prune"]) => {
+        (&Method::GET | &Method::DELETE, [])
+        | (&Method::GET | &Method::DELETE, [_])
+        | (&Method::POST, ["prune"]) => {
             super::super::api_volumes::route(&door.d, m, segs, q, body).await
         }
         (&Method::PUT, [_]) => Err(super::unsupported("updating cluster volumes")),
