@@ -144,6 +144,7 @@ async fn one(
             http::empty()
         }
         (&Method::POST, ["stop"]) => {
+            stop_signal_is_the_containers(ctr, q).await?;
             if !running(ctr.rec.lock().await.state.status) {
                 return not_modified();
             }
@@ -151,6 +152,7 @@ async fn one(
             http::empty()
         }
         (&Method::POST, ["restart"]) => {
+            stop_signal_is_the_containers(ctr, q).await?;
             cs.stop(ctr, grace(q)?).await?;
             super::attach::start(door, ctr).await?;
             http::empty()
@@ -230,6 +232,29 @@ async fn one(
         (&Method::GET, ["attach", "ws"]) => Err(super::unsupported("attaching over a websocket")),
         _ => Err(ApiError::not_found("page not found")),
     }
+}
+
+/// `signal` of stop and restart (API 1.42): berth stops with the container's own stop signal;
+/// another one is refused rather than ignored.
+async fn stop_signal_is_the_containers(ctr: &Ctr, q: &Query) -> Result<(), ApiError> {
+    let Some(sig) = q.get("signal").filter(|s| !s.is_empty()) else {
+        return Ok(());
+    };
+    let own = ctr.rec.lock().await.config.stop_signal.clone().unwrap_or_else(|| "SIGTERM".into());
+    let norm = |s: &str| {
+        let s = s.to_ascii_uppercase();
+        match s.parse::<i32>() {
+            Ok(n) => nix::sys::signal::Signal::try_from(n).map(|x| x.as_str().to_string()).unwrap_or(s),
+            Err(_) if s.starts_with("SIG") => s,
+            Err(_) => format!("SIG{s}"),
+        }
+    };
+    if norm(sig) == norm(&own) {
+        return Ok(());
+    }
+    Err(super::unsupported(&format!(
+        "stopping with a signal other than the container's stop signal ({own}); use kill"
+    )))
 }
 
 fn not_modified() -> ApiResult {
