@@ -646,3 +646,57 @@ fn docker_socket_moves_and_turns_off() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(!moved.exists() && !d.sock().exists());
 }
+
+/// `docker run -it` and `docker exec -it` on a terminal (script(1) makes one, sized with
+/// stty): the container's terminal takes the client's size, input reaches it, the exit code
+/// comes back.
+#[test]
+fn docker_cli_terminals_take_the_clients_size() {
+    let d = Docker::new();
+    let on_tty = |cmd: &str| -> Output {
+        let line = format!(
+            "stty rows 31 cols 97; DOCKER_HOST=unix://{} DOCKER_CONFIG={} {DOCKER} {cmd}",
+            d.sock().display(),
+            d.b.dir.path().join("docker-config").display()
+        );
+        d.b.host(&["script", "-eqc", &line, "/dev/null"])
+    };
+    let out = on_tty("run -it --rm bb:local sh -c 'stty size; tty; exit 6'");
+    assert_eq!(out.status.code(), Some(6), "{}", text(&out.stderr));
+    let shown = text(&out.stdout);
+    assert!(
+        shown.contains("31 97") && shown.contains("/dev/pts/0"),
+        "{shown:?}"
+    );
+    d.ok(&["run", "-d", "--name", "t", "bb:local", "sleep", "300"]);
+    let out = on_tty("exec -it t sh -c 'stty size; exit 5'");
+    assert_eq!(out.status.code(), Some(5), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("31 97"),
+        "{:?}",
+        text(&out.stdout)
+    );
+    // A resize through the API reaches a running container's terminal.
+    d.ok(&[
+        "run",
+        "-d",
+        "-t",
+        "--name",
+        "tt",
+        "bb:local",
+        "sh",
+        "-c",
+        "sleep 1; stty size; sleep 30",
+    ]);
+    let id = d.ok(&["inspect", "-f", "{{.Id}}", "tt"]);
+    let (code, body) = d.raw(
+        "POST",
+        &format!("/v1.41/containers/{}/resize?h=22&w=66", id.trim()),
+        "",
+    );
+    assert_eq!(code, 200, "{body}");
+    assert!(d.b.wait_for(Duration::from_secs(5), || d
+        .ok(&["logs", "tt"])
+        .contains("22 66")));
+    d.ok(&["rm", "-f", "t", "tt"]);
+}

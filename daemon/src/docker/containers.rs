@@ -206,7 +206,7 @@ async fn one(
         (&Method::POST, ["resize"]) => {
             let (h, w) = size(q)?;
             super::attach::resize(door, ctr, h, w).await?;
-            http::empty()
+            ok()
         }
         (&Method::POST, ["exec"]) => super::exec::create(door, ctr, req).await,
         (&Method::GET, ["top"]) => {
@@ -240,11 +240,20 @@ async fn stop_signal_is_the_containers(ctr: &Ctr, q: &Query) -> Result<(), ApiEr
     let Some(sig) = q.get("signal").filter(|s| !s.is_empty()) else {
         return Ok(());
     };
-    let own = ctr.rec.lock().await.config.stop_signal.clone().unwrap_or_else(|| "SIGTERM".into());
+    let own = ctr
+        .rec
+        .lock()
+        .await
+        .config
+        .stop_signal
+        .clone()
+        .unwrap_or_else(|| "SIGTERM".into());
     let norm = |s: &str| {
         let s = s.to_ascii_uppercase();
         match s.parse::<i32>() {
-            Ok(n) => nix::sys::signal::Signal::try_from(n).map(|x| x.as_str().to_string()).unwrap_or(s),
+            Ok(n) => nix::sys::signal::Signal::try_from(n)
+                .map(|x| x.as_str().to_string())
+                .unwrap_or(s),
             Err(_) if s.starts_with("SIG") => s,
             Err(_) => format!("SIG{s}"),
         }
@@ -255,6 +264,13 @@ async fn stop_signal_is_the_containers(ctr: &Ctr, q: &Query) -> Result<(), ApiEr
     Err(super::unsupported(&format!(
         "stopping with a signal other than the container's stop signal ({own}); use kill"
     )))
+}
+
+/// 200 with no body, as Docker answers resize.
+fn ok() -> ApiResult {
+    Ok(hyper::Response::builder()
+        .body(http::full(bytes::Bytes::new()))
+        .expect("valid response"))
 }
 
 fn not_modified() -> ApiResult {
