@@ -700,3 +700,55 @@ fn docker_cli_terminals_take_the_clients_size() {
         .contains("22 66")));
     d.ok(&["rm", "-f", "t", "tt"]);
 }
+
+/// `docker login`, `push` and `pull` against a registry with basic auth: the daemon checks
+/// the login and stores nothing; the client's credential rides with each push and pull.
+#[test]
+fn docker_cli_login_push_pull_through_a_registry() {
+    let d = Docker::new();
+    let htpasswd = d.b.dir.path().join("htpasswd");
+    let out = sh(&["htpasswd", "-Bbn", "alice", "s3cret"]);
+    std::fs::write(&htpasswd, &out.stdout).unwrap();
+    let _r = crate::registry::Registry::start(&d.b, "docker-api", 5077, Some(&htpasswd));
+    let login = |password: &str| {
+        let mut child = d
+            .cmd(DOCKER)
+            .args(["login", "-u", "alice", "--password-stdin", "127.0.0.1:5077"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::io::Write::write_all(
+            &mut child.stdin.take().unwrap(),
+            format!("{password}\n").as_bytes(),
+        )
+        .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let out = login("wrong");
+    assert!(!out.status.success(), "{}", text(&out.stdout));
+    let out = login("s3cret");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("Login Succeeded"));
+    // Nothing stored daemon-side: berth's own pull still needs its own login.
+    assert!(!d.b.root.join("credentials.json").exists());
+    d.ok(&["tag", "bb:local", "127.0.0.1:5077/bb:1"]);
+    let pushed = d.ok(&["push", "127.0.0.1:5077/bb:1"]);
+    assert!(pushed.contains("digest: sha256:"), "{pushed}");
+    d.ok(&["rmi", "127.0.0.1:5077/bb:1"]);
+    let pulled = d.ok(&["pull", "127.0.0.1:5077/bb:1"]);
+    assert!(
+        pulled.contains("Downloaded newer image for 127.0.0.1:5077/bb:1"),
+        "{pulled}"
+    );
+    assert_eq!(
+        d.ok(&["run", "--rm", "127.0.0.1:5077/bb:1", "echo", "pulled"]),
+        "pulled\n"
+    );
+    // Logged out, the registry refuses.
+    d.ok(&["logout", "127.0.0.1:5077"]);
+    d.ok(&["rmi", "127.0.0.1:5077/bb:1"]);
+    let out = d.docker(&["pull", "127.0.0.1:5077/bb:1"]);
+    assert!(!out.status.success());
+}

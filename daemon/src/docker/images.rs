@@ -8,7 +8,7 @@ use super::super::containers::short;
 use super::super::http::{self, ApiError, ApiResult, Query};
 use super::filters::Filters;
 use super::{flag, Door};
-use berth_engine::registry::Progress;
+use berth_engine::registry::{Credential, Progress};
 use bytes::Bytes;
 use hyper::body::Incoming;
 use hyper::{Method, Request, StatusCode};
@@ -189,12 +189,28 @@ pub async fn route(
             Ok(reply)
         }
         (&Method::POST, ["images", name @ .., "push"]) => {
-            let body = api::read_body(req).await?;
-            let segs: Vec<&str> = std::iter::once("images")
-                .chain(name.iter().copied())
-                .chain(std::iter::once("push"))
-                .collect();
-            super::super::api_registry::route(d, m, &segs, q, body).await
+            let credential = registry_auth(&req)?;
+            let local = name.join("/");
+            let target = match q.get("tag").filter(|t| !t.is_empty()) {
+                Some(t) => format!("{local}:{t}"),
+                None => local.clone(),
+            };
+            d.images
+                .resolve(&target)
+                .await
+                .map_err(|e| not_found(e, &target))?;
+            let d = d.clone();
+            Ok(progress_stream(move |progress| async move {
+                let digest = d
+                    .images
+                    .push_as(&target, None, credential, progress)
+                    .await?;
+                let tag = target.rsplit(':').next().unwrap_or("latest").to_string();
+                Ok(vec![
+                    json!({ "status": format!("{tag}: digest: {digest}") }),
+                    json!({ "aux": { "Tag": tag, "Digest": digest } }),
+                ])
+            }))
         }
         (&Method::DELETE, ["images", name @ ..]) => {
             let r = name.join("/");
@@ -250,10 +266,41 @@ pub async fn route(
             Ok(reply)
         }
         (&Method::POST, ["auth"]) => {
+            // Docker's login checks the credential; the client stores it and sends it with
+            // each pull and push (X-Registry-Auth), so the daemon keeps nothing.
             let body = api::read_body(req).await?;
             let v: Value = super::parse_json(&body)?;
-            let lowered = json!({ "username": v["username"], "password": v["password"], "serveraddress": v["serveraddress"] });
-            super::super::api_registry::route(d, m, &["auth"], q, lowered.to_string().into()).await
+            let s = |k: &str| v[k].as_str().unwrap_or("").to_string();
+            if s("username").is_empty() || s("password").is_empty() {
+                return Err(ApiError::bad_request(
+                    "login needs a username and a password",
+                ));
+            }
+            let registry = match s("serveraddress") {
+                a if a.is_empty() => "docker.io".to_string(),
+                a => a
+                    .trim_start_matches("https://")
+                    .trim_start_matches("http://")
+                    .split('/')
+                    .next()
+                    .unwrap_or("")
+                    .to_string(),
+            };
+            let cred = Credential {
+                username: s("username"),
+                password: s("password"),
+            };
+            d.images.check_login(&registry, cred).await.map_err(|e| {
+                if e.status.is_client_error()
+                    || e.message.contains("unauthorized")
+                    || e.message.contains("incorrect")
+                {
+                    ApiError::new(StatusCode::UNAUTHORIZED, e.message)
+                } else {
+                    e
+                }
+            })?;
+            http::json(&json!({ "Status": "Login Succeeded", "IdentityToken": "" }))
         }
         (&Method::GET, ["distribution", ..]) => Err(super::unsupported(
             "distribution inspect (registry manifests without a pull)",
@@ -304,6 +351,54 @@ async fn save(door: &Door, names: Vec<String>) -> ApiResult {
         })
         .await?;
     api::stream_file(partial.keep(), true).await
+}
+
+/// The caller's registry credential from `X-Registry-Auth` (base64url JSON: `username` and
+/// `password`, or `auth` as `user:password` in base64). None when absent or empty; a token
+/// berth cannot use is refused rather than dropped.
+fn registry_auth<B>(req: &Request<B>) -> Result<Option<Credential>, ApiError> {
+    use base64::Engine;
+    let Some(raw) = req
+        .headers()
+        .get("x-registry-auth")
+        .and_then(|v| v.to_str().ok())
+    else {
+        return Ok(None);
+    };
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    let b64 = &base64::engine::general_purpose::URL_SAFE;
+    let bytes = b64
+        .decode(raw)
+        .or_else(|_| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(raw.trim_end_matches('='))
+        })
+        .or_else(|_| base64::engine::general_purpose::STANDARD.decode(raw))
+        .map_err(|_| ApiError::bad_request("invalid X-Registry-Auth: not base64"))?;
+    let v: Value = serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::bad_request(format!("invalid X-Registry-Auth: {e}")))?;
+    let s = |k: &str| v[k].as_str().unwrap_or("").to_string();
+    if !s("identitytoken").is_empty() || !s("registrytoken").is_empty() {
+        return Err(super::unsupported(
+            "identity and registry tokens in X-Registry-Auth (log in with a password)",
+        ));
+    }
+    let (mut username, mut password) = (s("username"), s("password"));
+    if username.is_empty() && !s("auth").is_empty() {
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(s("auth"))
+            .map_err(|_| ApiError::bad_request("invalid X-Registry-Auth: auth is not base64"))?;
+        let text = String::from_utf8_lossy(&decoded).into_owned();
+        if let Some((u, p)) = text.split_once(':') {
+            (username, password) = (u.to_string(), p.to_string());
+        }
+    }
+    if username.is_empty() && password.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(Credential { username, password }))
 }
 
 /// Docker's pull progress line for one of berth's progress events.
@@ -361,41 +456,57 @@ async fn create(door: &Arc<Door>, q: &Query, req: Request<Incoming>) -> ApiResul
         .get("platform")
         .filter(|p| !p.is_empty())
         .map(String::from);
+    let credential = registry_auth(&req)?;
+    Ok(progress_stream(move |progress| async move {
+        let done = d
+            .images
+            .pull_as(&reference, platform.as_deref(), credential, progress)
+            .await?;
+        let word = if done.updated {
+            "Downloaded newer image"
+        } else {
+            "Image is up to date"
+        };
+        Ok(vec![
+            json!({ "status": format!("Digest: {}", done.digest) }),
+            json!({ "status": format!("Status: {word} for {reference}") }),
+        ])
+    }))
+}
+
+/// Docker's JSON progress stream: berth's progress events while `work` runs, then its final
+/// lines, or `{"error", "errorDetail"}` (an error after the stream started reaches the
+/// client there, as Docker's).
+fn progress_stream<F, Fut>(work: F) -> super::super::http::Reply
+where
+    F: FnOnce(super::super::images::ProgressFn) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<Vec<Value>, ApiError>> + Send + 'static,
+{
     let (tx, reply) = http::channel("application/json");
     let (ptx, mut prx) = tokio::sync::mpsc::unbounded_channel::<Progress>();
     let progress: super::super::images::ProgressFn = Arc::new(move |p| {
         let _ = ptx.send(p);
     });
     tokio::spawn(async move {
-        let r = reference.clone();
-        let worker =
-            tokio::spawn(async move { d.images.pull(&r, platform.as_deref(), progress).await });
+        let worker = tokio::spawn(work(progress));
         let send = |v: Value| Bytes::from(v.to_string() + "\n");
         while let Some(p) = prx.recv().await {
             let _ = tx.send(send(progress_line(&p))).await;
         }
         let last = match worker.await {
-            Ok(Ok(done)) => {
-                let _ = tx
-                    .send(send(
-                        json!({ "status": format!("Digest: {}", done.digest) }),
-                    ))
-                    .await;
-                let word = if done.updated {
-                    "Downloaded newer image"
-                } else {
-                    "Image is up to date"
-                };
-                json!({ "status": format!("Status: {word} for {reference}") })
+            Ok(Ok(lines)) => lines,
+            Ok(Err(e)) => {
+                vec![json!({ "errorDetail": { "message": e.message }, "error": e.message })]
             }
-            Ok(Err(e)) => json!({ "errorDetail": { "message": e.message }, "error": e.message }),
             Err(e) => {
-                json!({ "errorDetail": { "message": e.to_string() }, "error": e.to_string() })
+                vec![json!({ "errorDetail": { "message": e.to_string() }, "error": e.to_string() })]
             }
         };
-        let _ = tx.send(send(last)).await;
+        for l in last {
+            let _ = tx.send(send(l)).await;
+        }
     });
-    Ok(reply)
+    reply
 }
 
 #[cfg(test)]
