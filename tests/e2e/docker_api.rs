@@ -370,6 +370,23 @@ fn docker_cli_networks_volumes_cp_stats_events_images() {
         "http://backend/index.html",
     ]);
     assert_eq!(page, "copied in\n");
+    // --volumes-from: the same volume, read-only when asked.
+    let out = d.docker(&[
+        "run",
+        "--rm",
+        "--volumes-from",
+        "api:ro",
+        "bb:local",
+        "sh",
+        "-c",
+        "cat /data/index.html; touch /data/x",
+    ]);
+    assert_eq!(text(&out.stdout), "copied in\n");
+    assert!(
+        text(&out.stderr).contains("Read-only file system"),
+        "{}",
+        text(&out.stderr)
+    );
     let out = d.b.dir.path().join("out");
     std::fs::create_dir(&out).unwrap();
     d.ok(&["cp", "api:/data/index.html", out.to_str().unwrap()]);

@@ -73,7 +73,10 @@ async fn create(door: &Door, q: &Query, req: Request<Incoming>) -> ApiResult {
             "platform {p} is not supported: berth runs linux containers"
         )));
     }
-    let (cfg, warnings) = super::create::translate(&name, body)?;
+    let (mut cfg, warnings, volumes_from) = super::create::translate_with(&name, body)?;
+    for spec in volumes_from {
+        volumes_from_container(door, &mut cfg, &spec).await?;
+    }
     // Docker's wording: the CLI pulls the image when it reads this 404.
     if let Err(e) = door.d.images.resolve(&cfg.image).await {
         return Err(if e.status == StatusCode::NOT_FOUND {
@@ -89,6 +92,53 @@ async fn create(door: &Door, q: &Query, req: Request<Incoming>) -> ApiResult {
     let mut reply = http::json(&json!({ "Id": ctr.id, "Warnings": warnings }))?;
     *reply.status_mut() = StatusCode::CREATED;
     Ok(reply)
+}
+
+/// `--volumes-from NAME[:ro|rw]`: the other container's volumes and binds, at the same
+/// targets (read-only as there, or as the mode says). A target the new container mounts
+/// itself keeps its own mount.
+async fn volumes_from_container(
+    door: &Door,
+    cfg: &mut berth_engine::container::ContainerConfig,
+    spec: &str,
+) -> Result<(), ApiError> {
+    let (name, mode) = match spec.rsplit_once(':') {
+        Some((n, m @ ("ro" | "rw"))) => (n, Some(m == "ro")),
+        Some((_, m)) if !spec.starts_with("container:") => {
+            return Err(ApiError::bad_request(format!(
+                "invalid mode for volumes-from: {m}"
+            )))
+        }
+        _ => (spec, None),
+    };
+    let name = name.strip_prefix("container:").unwrap_or(name);
+    let other = get(door, name).await?;
+    let mounts = other.rec.lock().await.config.mounts.clone();
+    for m in mounts
+        .into_iter()
+        .filter(|m| m.kind == "volume" || m.kind == "bind")
+    {
+        if cfg.mounts.iter().any(|x| x.target == m.target) {
+            continue;
+        }
+        let mut m = m;
+        if m.kind == "volume" {
+            // A resolved volume mount's source is ROOT/volumes/NAME/_data: mount NAME, as
+            // it is (no copy-up: it has its data).
+            let vol = std::path::Path::new(&m.source)
+                .parent()
+                .and_then(|p| p.file_name())
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            m.source = vol;
+            m.kind = "volume-nocopy".into();
+        }
+        if let Some(ro) = mode {
+            m.read_only = ro;
+        }
+        cfg.mounts.push(m);
+    }
+    Ok(())
 }
 
 /// A stop's grace period: `t` (Docker) or `timeout` (newer clients), seconds.

@@ -48,7 +48,27 @@ fn is_default_network(n: &str) -> bool {
 
 /// Translates a create body named `name` into berth's config; the second value lists the
 /// warnings for the answer.
+#[cfg(test)]
 pub fn translate(name: &str, b: CreateBody) -> Result<(ContainerConfig, Vec<String>), ApiError> {
+    translate_with(name, b).map(|(c, w, _)| (c, w))
+}
+
+/// [`translate`], also handing back HostConfig.VolumesFrom (`NAME[:ro|rw]`), which needs the
+/// other containers and is resolved by the caller.
+pub fn translate_with(
+    name: &str,
+    mut b: CreateBody,
+) -> Result<(ContainerConfig, Vec<String>, Vec<String>), ApiError> {
+    let volumes_from = b
+        .host_config
+        .as_mut()
+        .and_then(|h| h.volumes_from.take())
+        .unwrap_or_default();
+    let (c, w) = translate_body(name, b)?;
+    Ok((c, w, volumes_from))
+}
+
+fn translate_body(name: &str, b: CreateBody) -> Result<(ContainerConfig, Vec<String>), ApiError> {
     let mut ig = Ignored(Vec::new());
     let h = b.host_config.unwrap_or_default();
     let image = b.image.filter(|i| !i.is_empty()).ok_or_else(|| {
@@ -235,7 +255,6 @@ pub fn translate(name: &str, b: CreateBody) -> Result<(ContainerConfig, Vec<Stri
     }
     cfg.auto_remove = h.auto_remove.unwrap_or(false);
     ig.check("VolumeDriver", &h.volume_driver);
-    ig.check("VolumesFrom", &h.volumes_from);
     ig.check("ContainerIDFile", &h.container_id_file);
     ig.check("Annotations", &h.annotations);
     ig.check("Capabilities", &h.capabilities);
