@@ -30,10 +30,12 @@ impl Pending {
     fn add(&self, id: &str) -> oneshot::Receiver<UnixStream> {
         let (tx, rx) = oneshot::channel();
         let mut map = self.0.lock().expect("attach map");
-        let list = map.entry(id.to_string()).or_default();
-        // Clients that went away meanwhile.
-        list.retain(|t| !t.is_closed());
-        list.push(tx);
+        // Clients that went away meanwhile, for this container and for any never started.
+        map.retain(|_, list| {
+            list.retain(|t| !t.is_closed());
+            !list.is_empty()
+        });
+        map.entry(id.to_string()).or_default().push(tx);
         rx
     }
 
