@@ -332,6 +332,28 @@ async fn matches(door: &Door, f: &Filters, rec: &ContainerRecord) -> bool {
         .as_ref()
         .map(|h| h.status.as_str())
         .unwrap_or("none");
+    // `before`/`since` name other containers: their creation times, looked up once.
+    let mut created = std::collections::HashMap::new();
+    for k in ["before", "since"] {
+        for x in f.values(k) {
+            if let Ok(c) = door.d.containers.get(x).await {
+                created.insert(x.clone(), c.rec.lock().await.created.clone());
+            }
+        }
+    }
+    let created_of = |x: &str| created.get(x).cloned();
+    let published: Vec<String> = if f.has("publish") {
+        door.d
+            .nets
+            .netd
+            .published(&rec.id)
+            .await
+            .iter()
+            .map(|b| format!("{}/{}", b.host_port, b.protocol.as_str()))
+            .collect()
+    } else {
+        Vec::new()
+    };
     any("id", &|x| rec.id.starts_with(x))
         && any("name", &|x| {
             // Docker matches names as regular expressions; a substring covers the common use
@@ -363,7 +385,39 @@ async fn matches(door: &Door, f: &Filters, rec: &ContainerRecord) -> bool {
             })
         })
         && any("is-task", &|x| x == "false")
+        && any("isolation", &|x| x == "default")
+        && any("expose", &|x| {
+            let x = if x.contains('/') {
+                x.to_string()
+            } else {
+                format!("{x}/tcp")
+            };
+            rec.config.exposed_ports.contains(&x)
+                || rec
+                    .config
+                    .ports
+                    .iter()
+                    .any(|p| port_of(p).as_deref() == Some(x.as_str()))
+        })
+        && any("publish", &|x| {
+            let x = if x.contains('/') {
+                x.to_string()
+            } else {
+                format!("{x}/tcp")
+            };
+            published.iter().any(|p| *p == x)
+        })
+        && any("before", &|x| {
+            created_of(x).is_some_and(|t| rec.created < t)
+        })
+        && any("since", &|x| created_of(x).is_some_and(|t| rec.created > t))
         && f.labels_match(&rec.config.labels)
+}
+
+/// The container side of a `-p` spec (`80/tcp`), for the `expose` filter.
+fn port_of(spec: &str) -> Option<String> {
+    let p = berth_netd::PortSpec::parse(spec).ok()?;
+    Some(format!("{}/{}", p.container_ports.0, p.protocol))
 }
 
 /// One container of `GET /containers/json`.
