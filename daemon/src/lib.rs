@@ -208,17 +208,18 @@ async fn serve(opts: DaemonOptions) -> anyhow::Result<()> {
         }
     }
 
+    // The Docker Engine API: a second door onto the same daemon (see `docker`). Bound
+    // first: a socket that cannot be had stops the start before berth's own is bound.
+    let docker_sock = opts.docker_socket.clone();
+    if let Some(path) = &docker_sock {
+        docker::serve(daemon.clone(), path)?;
+    }
     let sock = DaemonOptions::socket_path(&opts.run_dir);
     let _ = std::fs::remove_file(&sock);
     let listener = UnixListener::bind(&sock)?;
     // The API is root's alone: it can run anything as anyone.
     std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o600))?;
     tracing::info!(socket = %sock.display(), root = %opts.root.display(), "berth daemon listening");
-    // The Docker Engine API: a second door onto the same daemon (see `docker`).
-    let docker_sock = opts.docker_socket.clone();
-    if let Some(path) = &docker_sock {
-        docker::serve(daemon.clone(), path)?;
-    }
 
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;

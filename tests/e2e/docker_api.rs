@@ -655,6 +655,21 @@ fn docker_socket_moves_and_turns_off() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(moved.exists() && !d.sock().exists());
     d.b.ok(&["daemon", "stop"]);
+    // A socket another server answers on (a dockerd's) is never taken over.
+    let taken = d.b.dir.path().join("taken.sock");
+    let _listener = std::os::unix::net::UnixListener::bind(&taken).unwrap();
+    let out =
+        d.b.cmd(&["info"])
+            .env("BERTH_DOCKER_SOCKET", &taken)
+            .output()
+            .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("is in use"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(taken.exists());
     let out =
         d.b.cmd(&["info"])
             .env("BERTH_DOCKER_SOCKET", "none")

@@ -68,6 +68,14 @@ pub fn serve(d: Arc<Daemon>, path: &Path) -> anyhow::Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
+    // A socket someone answers on is not ours to take: at /var/run/docker.sock that is a
+    // running dockerd. One nobody answers on is a stale one (a killed daemon's).
+    if std::os::unix::net::UnixStream::connect(path).is_ok() {
+        anyhow::bail!(
+            "the Docker API socket {} is in use (is dockerd running?): choose another with --docker-socket, or none",
+            path.display()
+        );
+    }
     let _ = std::fs::remove_file(path);
     let listener = UnixListener::bind(path)
         .map_err(|e| anyhow::anyhow!("binding the Docker API socket {}: {e}", path.display()))?;
