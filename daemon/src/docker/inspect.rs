@@ -405,7 +405,7 @@ async fn matches(door: &Door, f: &Filters, rec: &ContainerRecord) -> bool {
             } else {
                 format!("{x}/tcp")
             };
-            published.iter().any(|p| *p == x)
+            published.contains(&x)
         })
         && any("before", &|x| {
             created_of(x).is_some_and(|t| rec.created < t)
