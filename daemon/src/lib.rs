@@ -1,6 +1,7 @@
 //! berth-daemon: the long-running process behind the API socket.
 //!
-//! It is: the HTTP API on a root-only unix socket (`api*`), the container manager and its
+//! It is: the HTTP API on a root-only unix socket (`api*`), the Docker Engine API on a second
+//! one (`docker`: Docker's dialect translated into the same operations), the container manager and its
 //! supervision (`containers`, `health`, `reaper`), networks over berth-netd (`networks`),
 //! volumes, images and registry glue (`images`, `stack::pull`), the stack registry with its
 //! reconcile loops and file watches (`stacks`, `watch`), the controller that converges a
