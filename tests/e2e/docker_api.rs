@@ -693,7 +693,9 @@ fn docker_cli_terminals_take_the_clients_size() {
         );
         d.b.host(&["script", "-eqc", &line, "/dev/null"])
     };
-    let out = on_tty("run -it --rm bb:local sh -c 'stty size; tty; exit 6'");
+    // The client sends the size once the container runs (Docker 20.10's CLI does not put it
+    // in the create), so the shell looks a moment later, as it would with dockerd.
+    let out = on_tty("run -it --rm bb:local sh -c 'sleep 1; stty size; tty; exit 6'");
     assert_eq!(out.status.code(), Some(6), "{}", text(&out.stderr));
     let shown = text(&out.stdout);
     assert!(
@@ -701,7 +703,7 @@ fn docker_cli_terminals_take_the_clients_size() {
         "{shown:?}"
     );
     d.ok(&["run", "-d", "--name", "t", "bb:local", "sleep", "300"]);
-    let out = on_tty("exec -it t sh -c 'stty size; exit 5'");
+    let out = on_tty("exec -it t sh -c 'sleep 1; stty size; exit 5'");
     assert_eq!(out.status.code(), Some(5), "{}", text(&out.stderr));
     assert!(
         text(&out.stdout).contains("31 97"),
