@@ -89,6 +89,13 @@ fn missing(programs: impl Iterator<Item = &'static str>) -> Vec<&'static str> {
             "busybox" => !Path::new("/bin/busybox").exists(),
             // A file the build needs (a static library), named by its path.
             p if p.starts_with('/') => !Path::new(p).exists(),
+            // A Python module (a PyPI package), as the `python3` on PATH imports it.
+            p if p.starts_with("python3-module:") => !std::process::Command::new("python3")
+                .args(["-c", &format!("import {}", &p["python3-module:".len()..])])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success()),
             p => !on_path(p),
         })
         .collect()

@@ -245,7 +245,7 @@ pub(crate) async fn read_body(req: Request<Incoming>) -> Result<bytes::Bytes, Ap
         .to_bytes())
 }
 
-async fn read_json<T: serde::de::DeserializeOwned>(req: Request<Incoming>) -> Result<T, ApiError> {
+pub(crate) async fn read_json<T: serde::de::DeserializeOwned>(req: Request<Incoming>) -> Result<T, ApiError> {
     let body = read_body(req).await?;
     serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("invalid request body: {e}")))
@@ -257,7 +257,7 @@ async fn read_json<T: serde::de::DeserializeOwned>(req: Request<Incoming>) -> Re
 pub(crate) struct Scratch(Option<std::path::PathBuf>);
 
 impl Scratch {
-    fn new(path: std::path::PathBuf) -> Scratch {
+    pub(crate) fn new(path: std::path::PathBuf) -> Scratch {
         Scratch(Some(path))
     }
 
@@ -266,7 +266,7 @@ impl Scratch {
     }
 
     /// Keeps the file: its new owner removes it.
-    fn keep(mut self) -> std::path::PathBuf {
+    pub(crate) fn keep(mut self) -> std::path::PathBuf {
         self.0.take().expect("a scratch file not kept yet")
     }
 }
@@ -321,7 +321,7 @@ pub(crate) async fn spool(d: &Daemon, req: Request<Incoming>) -> Result<Scratch,
 
 /// Spools the request body (an image archive) to a scratch file and hands it to `f` with the
 /// store; the file goes either way.
-async fn with_upload<T: Send + 'static>(
+pub(crate) async fn with_upload<T: Send + 'static>(
     d: &Daemon,
     req: Request<Incoming>,
     f: impl FnOnce(
@@ -357,7 +357,7 @@ async fn with_upload<T: Send + 'static>(
     stored
 }
 
-async fn stream_file(path: std::path::PathBuf, remove: bool) -> ApiResult {
+pub(crate) async fn stream_file(path: std::path::PathBuf, remove: bool) -> ApiResult {
     let (tx, reply) = http::channel("application/x-tar");
     tokio::spawn(async move {
         use tokio::io::AsyncReadExt;
@@ -405,7 +405,7 @@ async fn info(d: &Daemon) -> ApiResult {
 }
 
 /// Docker's human status: "Up 5 seconds", "Exited (0) 3 minutes ago", "Created".
-fn human_status(rec: &ContainerRecord) -> String {
+pub(crate) fn human_status(rec: &ContainerRecord) -> String {
     let since = |t: &Option<String>| {
         t.as_deref()
             .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
@@ -545,7 +545,7 @@ async fn list(d: &Daemon, all: bool) -> ApiResult {
     http::json(&out)
 }
 
-fn inspect(cs: &Containers, r: &ContainerRecord) -> Value {
+pub(crate) fn inspect(cs: &Containers, r: &ContainerRecord) -> Value {
     let layout = cs.layout(&r.id);
     let st = &r.state;
     let c = &r.config;
@@ -704,7 +704,7 @@ async fn exec_info(cs: &Containers, ctr: &Ctr) -> ApiResult {
 }
 
 /// What `cp` and `export` need to see the container's filesystem.
-async fn fs_info(cs: &Containers, ctr: &Ctr) -> ApiResult {
+pub(crate) async fn fs_info(cs: &Containers, ctr: &Ctr) -> ApiResult {
     let r = ctr.rec.lock().await;
     let image = cs.images().resolve(&r.image_id).await?;
     let layout = cs.layout(&r.id);

@@ -106,6 +106,17 @@ impl Images {
         platform: Option<&str>,
         progress: ProgressFn,
     ) -> Result<PullOutcome, ApiError> {
+        self.pull_as(reference, platform, None, progress).await
+    }
+
+    /// [`Images::pull`] with the caller's credential (Docker's `X-Registry-Auth`) when given.
+    pub async fn pull_as(
+        &self,
+        reference: &str,
+        platform: Option<&str>,
+        credential: Option<Credential>,
+        progress: ProgressFn,
+    ) -> Result<PullOutcome, ApiError> {
         let reference = Reference::parse(reference).map_err(ImageError::from)?;
         let platform = match platform.filter(|p| !p.is_empty()) {
             Some(p) => Platform::parse(p)?,
@@ -113,7 +124,7 @@ impl Images {
         };
         let (store, registries) = (self.store.clone(), self.registries.clone());
         tokio::task::spawn_blocking(move || {
-            registries.pull(&store, &reference, &platform, &*progress)
+            registries.pull_as(&store, &reference, &platform, credential, &*progress)
         })
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?
@@ -127,13 +138,26 @@ impl Images {
         target: Option<&str>,
         progress: ProgressFn,
     ) -> Result<String, ApiError> {
+        self.push_as(local, target, None, progress).await
+    }
+
+    /// [`Images::push`] with the caller's credential when given.
+    pub async fn push_as(
+        &self,
+        local: &str,
+        target: Option<&str>,
+        credential: Option<Credential>,
+        progress: ProgressFn,
+    ) -> Result<String, ApiError> {
         let target = Reference::parse(target.unwrap_or(local)).map_err(ImageError::from)?;
         let local = local.to_string();
         let (store, registries) = (self.store.clone(), self.registries.clone());
-        tokio::task::spawn_blocking(move || registries.push(&store, &local, &target, &*progress))
-            .await
-            .map_err(|e| ApiError::internal(e.to_string()))?
-            .map_err(ApiError::from)
+        tokio::task::spawn_blocking(move || {
+            registries.push_as(&store, &local, &target, credential, &*progress)
+        })
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .map_err(ApiError::from)
     }
 
     /// `login`: checks the credential against the registry, then stores it (0600).
@@ -141,6 +165,20 @@ impl Images {
         let registry = registry.to_string();
         let registries = self.registries.clone();
         tokio::task::spawn_blocking(move || registries.login(&registry, credential))
+            .await
+            .map_err(|e| ApiError::internal(e.to_string()))?
+            .map_err(ApiError::from)
+    }
+
+    /// Checks a credential against a registry, storing nothing (Docker's `POST /auth`).
+    pub async fn check_login(
+        &self,
+        registry: &str,
+        credential: Credential,
+    ) -> Result<(), ApiError> {
+        let registry = registry.to_string();
+        let registries = self.registries.clone();
+        tokio::task::spawn_blocking(move || registries.check_login(&registry, &credential))
             .await
             .map_err(|e| ApiError::internal(e.to_string()))?
             .map_err(ApiError::from)

@@ -1,6 +1,7 @@
 //! berth-daemon: the long-running process behind the API socket.
 //!
-//! It is: the HTTP API on a root-only unix socket (`api*`), the container manager and its
+//! It is: the HTTP API on a root-only unix socket (`api*`), the Docker Engine API on a second
+//! one (`docker`: Docker's dialect translated into the same operations), the container manager and its
 //! supervision (`containers`, `health`, `reaper`), networks over berth-netd (`networks`),
 //! volumes, images and registry glue (`images`, `stack::pull`), the stack registry with its
 //! reconcile loops and file watches (`stacks`, `watch`), the controller that converges a
@@ -26,6 +27,7 @@ mod api_top;
 mod api_volumes;
 mod build;
 mod containers;
+mod docker;
 mod events;
 mod exposition;
 mod health;
@@ -41,7 +43,7 @@ mod stacks;
 mod volumes;
 mod watch;
 
-pub use options::{DaemonOptions, MetricsAddr};
+pub use options::{DaemonOptions, DockerSocket, MetricsAddr};
 
 use containers::Containers;
 use hyper::server::conn::http1;
@@ -209,6 +211,12 @@ async fn serve(opts: DaemonOptions) -> anyhow::Result<()> {
         }
     }
 
+    // The Docker Engine API: a second door onto the same daemon (see `docker`). Bound
+    // first: a socket that cannot be had stops the start before berth's own is bound.
+    let docker_sock = opts.docker_socket.clone();
+    if let Some(path) = &docker_sock {
+        docker::serve(daemon.clone(), path)?;
+    }
     let sock = DaemonOptions::socket_path(&opts.run_dir);
     let _ = std::fs::remove_file(&sock);
     let listener = UnixListener::bind(&sock)?;
@@ -243,6 +251,9 @@ async fn serve(opts: DaemonOptions) -> anyhow::Result<()> {
     }
     tracing::info!("berth daemon stopping; containers keep running");
     let _ = std::fs::remove_file(&sock);
+    if let Some(path) = &docker_sock {
+        let _ = std::fs::remove_file(path);
+    }
     let _ = std::fs::remove_file(opts.run_dir.join("berth.pid"));
     drop(sealed);
     Ok(())

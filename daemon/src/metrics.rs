@@ -368,15 +368,15 @@ struct Usage {
 /// One interface's counters from /proc/PID/net/dev.
 #[derive(Debug, Default, PartialEq)]
 pub(crate) struct NetDev {
-    interface: String,
+    pub(crate) interface: String,
     pub(crate) rx_bytes: u64,
-    rx_packets: u64,
-    rx_errors: u64,
-    rx_dropped: u64,
+    pub(crate) rx_packets: u64,
+    pub(crate) rx_errors: u64,
+    pub(crate) rx_dropped: u64,
     pub(crate) tx_bytes: u64,
-    tx_packets: u64,
-    tx_errors: u64,
-    tx_dropped: u64,
+    pub(crate) tx_packets: u64,
+    pub(crate) tx_errors: u64,
+    pub(crate) tx_dropped: u64,
 }
 
 /// Parses /proc/net/dev (proc(5)): two header lines, then `iface: 16 numbers`, receive first.

@@ -17,6 +17,8 @@ pub struct DaemonOptions {
     pub metrics_addr_required: bool,
     /// Registries (`host[:port]`) spoken to over plain HTTP besides loopback.
     pub insecure_registries: Vec<String>,
+    /// Where the Docker Engine API is served; None turns it off (`--docker-socket none`).
+    pub docker_socket: Option<PathBuf>,
 }
 
 impl DaemonOptions {
@@ -30,6 +32,29 @@ impl DaemonOptions {
     /// The API socket of the daemon whose run dir is `run_dir`.
     pub fn socket_path(run_dir: &Path) -> PathBuf {
         run_dir.join("berth.sock")
+    }
+
+    /// The Docker API socket of the daemon whose run dir is `run_dir`, unless moved.
+    pub fn docker_socket_path(run_dir: &Path) -> PathBuf {
+        run_dir.join("docker.sock")
+    }
+}
+
+/// Where the Docker Engine API socket goes: a path, or nowhere (`none`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DockerSocket(pub Option<PathBuf>);
+
+impl std::str::FromStr for DockerSocket {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s.eq_ignore_ascii_case("none") {
+            return Ok(DockerSocket(None));
+        }
+        if s.is_empty() {
+            return Err("expected a socket path or none".into());
+        }
+        // `unix:///var/run/docker.sock` as DOCKER_HOST spells it works too.
+        Ok(DockerSocket(Some(PathBuf::from(s.strip_prefix("unix://").unwrap_or(s)))))
     }
 }
 

@@ -6,6 +6,7 @@ mod containers;
 mod copy;
 mod crash;
 mod disk;
+mod docker_api;
 mod dry_run;
 mod examples;
 mod formats;

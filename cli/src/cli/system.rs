@@ -24,6 +24,10 @@ pub struct DaemonArgs {
         value_delimiter = ','
     )]
     pub insecure_registries: Vec<String>,
+    /// Where to serve the Docker Engine API (for the docker CLI, Compose, SDKs), or `none`
+    /// [default: RUN_DIR/docker.sock]
+    #[arg(long, env = "BERTH_DOCKER_SOCKET")]
+    pub docker_socket: Option<daemon::DockerSocket>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -72,6 +76,10 @@ pub fn daemon(g: &GlobalOpts, args: &DaemonArgs) -> anyhow::Result<i32> {
                     .map_or(Some(DaemonOptions::DEFAULT_METRICS_ADDR), |a| a.0),
                 metrics_addr_required: args.metrics_addr.is_some(),
                 insecure_registries: args.insecure_registries.clone(),
+                docker_socket: match &args.docker_socket {
+                    Some(s) => s.0.clone(),
+                    None => Some(DaemonOptions::docker_socket_path(&g.run_dir)),
+                },
             })?;
             Ok(0)
         }

@@ -139,7 +139,20 @@ impl Registries {
         platform: &Platform,
         progress: ProgressSink,
     ) -> Result<PullOutcome, RegistryError> {
-        let session = self.session(reference, &["pull"])?;
+        self.pull_as(store, reference, platform, None, progress)
+    }
+
+    /// [`Registries::pull`] with `credential` instead of the stored one when given (a
+    /// Docker client's `X-Registry-Auth`: the caller's credential, for this pull only).
+    pub fn pull_as(
+        &self,
+        store: &Mutex<ImageStore>,
+        reference: &Reference,
+        platform: &Platform,
+        credential: Option<Credential>,
+        progress: ProgressSink,
+    ) -> Result<PullOutcome, RegistryError> {
+        let session = self.session(reference, &["pull"], credential)?;
         pull::pull(
             &session,
             store,
@@ -159,8 +172,31 @@ impl Registries {
         target: &Reference,
         progress: ProgressSink,
     ) -> Result<String, RegistryError> {
-        let session = self.session(target, &["pull", "push"])?;
+        self.push_as(store, local, target, None, progress)
+    }
+
+    /// [`Registries::push`] with `credential` instead of the stored one when given.
+    pub fn push_as(
+        &self,
+        store: &Mutex<ImageStore>,
+        local: &str,
+        target: &Reference,
+        credential: Option<Credential>,
+        progress: ProgressSink,
+    ) -> Result<String, RegistryError> {
+        let session = self.session(target, &["pull", "push"], credential)?;
         push::push(&session, store, local, target, progress)
+    }
+
+    /// Checks `credential` against `registry` without storing it (Docker's `POST /auth`:
+    /// the Docker client keeps its credentials itself and sends them with each pull).
+    pub fn check_login(
+        &self,
+        registry: &str,
+        credential: &Credential,
+    ) -> Result<(), RegistryError> {
+        self.transport
+            .check_login(&auth::normalize_registry(registry), credential)
     }
 
     /// Checks `credential` against `registry` (as `docker login`) and stores it.
@@ -184,12 +220,16 @@ impl Registries {
         &self,
         reference: &Reference,
         actions: &[&str],
+        given: Option<Credential>,
     ) -> Result<transport::Session<'_>, RegistryError> {
-        let credential = auth::lookup(
-            &self.opts.credentials,
-            self.opts.docker_config.as_deref(),
-            reference.domain(),
-        )?;
+        let credential = match given {
+            Some(c) => Some(c),
+            None => auth::lookup(
+                &self.opts.credentials,
+                self.opts.docker_config.as_deref(),
+                reference.domain(),
+            )?,
+        };
         Ok(self
             .transport
             .session(reference.domain(), reference.path(), actions, credential))

@@ -35,6 +35,9 @@ pub enum FsOp {
     In(String),
     /// Succeeds when PATH is a directory.
     IsDir(String),
+    /// PATH's name, size, mode, mtime and link target as JSON on stdout (Docker's
+    /// `X-Docker-Container-Path-Stat`, for `docker cp`); the last component is not followed.
+    Stat(String),
     /// A build's COPY/ADD/WORKDIR: DIR made with its missing parents, then a tar on stdin
     /// extracted into it, `chown` (USER[:GROUP], names resolved in the image) and `chmod`
     /// applied to every entry it holds.
@@ -125,6 +128,25 @@ fn perform(op: &FsOp) -> Result<(), String> {
             _ => Err(format!("{path} is not a directory")),
         },
         FsOp::Add { dir, chown, chmod } => add(dir, chown.as_deref(), *chmod),
+        FsOp::Stat(path) => {
+            let p = Path::new(path);
+            let md = std::fs::symlink_metadata(p).map_err(|e| {
+                format!("could not find the file {path} in container: {}", text(&e))
+            })?;
+            let link = std::fs::read_link(p)
+                .map(|l| l.display().to_string())
+                .unwrap_or_default();
+            let stat = serde_json::json!({
+                "name": p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "/".into()),
+                "size": md.size(),
+                "mode": md.mode(),
+                "mtime": md.mtime(),
+                "mtime_nsec": md.mtime_nsec(),
+                "linkTarget": link,
+            });
+            let mut out = io::stdout().lock();
+            writeln!(out, "{stat}").map_err(|e| e.to_string())
+        }
         FsOp::In(dir) => {
             let md = std::fs::metadata(dir).map_err(|e| {
                 format!(

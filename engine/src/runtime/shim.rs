@@ -87,6 +87,12 @@ pub fn main(bundle: &Path) -> i32 {
 struct Client {
     stream: UnixStream,
     inbuf: Vec<u8>,
+    /// A write to it failed: it gets no more output, but what it sent before hanging up
+    /// (a resize, its last input) is still read.
+    deaf: bool,
+    /// It hung up: dropped at the end of the loop's turn, never in the middle, where the
+    /// indices of the clients poll found ready are still in use.
+    gone: bool,
 }
 
 struct Shim {
@@ -310,14 +316,20 @@ impl Shim {
             self.clients.push(Client {
                 stream,
                 inbuf: Vec::new(),
+                deaf: false,
+                gone: false,
             });
         }
     }
 
+    /// Sends a frame to every client; one that cannot take it gets no more (see `Client`).
     fn broadcast(&mut self, kind: u8, payload: &[u8]) {
         let frame = attach::encode(kind, payload);
-        self.clients
-            .retain_mut(|c| c.stream.write_all(&frame).is_ok());
+        for c in self.clients.iter_mut().filter(|c| !c.deaf) {
+            if c.stream.write_all(&frame).is_err() {
+                c.deaf = true;
+            }
+        }
     }
 
     fn record_exit(&mut self, code: i32, signal: Option<i32>, error: Option<String>) {
@@ -414,10 +426,13 @@ impl Shim {
             if listener_ready {
                 self.accept();
             }
-            let mut gone = Vec::new();
+            // Indices from this turn's poll: no client was removed since (see `Client`).
             for i in ready_clients {
+                if self.clients[i].gone {
+                    continue;
+                }
                 match self.clients[i].stream.read(&mut buf) {
-                    Ok(0) | Err(_) => gone.push(i),
+                    Ok(0) | Err(_) => self.clients[i].gone = true,
                     Ok(n) => {
                         self.clients[i].inbuf.extend_from_slice(&buf[..n]);
                         let frames = attach::split_frames(&mut self.clients[i].inbuf);
@@ -427,9 +442,7 @@ impl Shim {
                     }
                 }
             }
-            for i in gone.into_iter().rev() {
-                self.clients.remove(i);
-            }
+            self.clients.retain(|c| !c.gone);
         }
         let status = status.unwrap_or(WaitStatus::Exited(child, 255));
         let (code, signal) = match status {
