@@ -57,7 +57,14 @@ impl DaemonHost {
         stdout: Option<&Path>,
     ) -> Result<PathBuf, String> {
         let layers = match image {
-            Some(i) => self.d.images.resolve(i).await.map_err(|e| e.message)?.layers,
+            Some(i) => {
+                self.d
+                    .images
+                    .resolve(i)
+                    .await
+                    .map_err(|e| e.message)?
+                    .layers
+            }
             None => Vec::new(),
         };
         let work = self.scratch.join(new_id());
@@ -81,10 +88,14 @@ impl DaemonHost {
             Some(p) => Stdio::from(std::fs::File::create(p).map_err(|e| e.to_string())?),
             None => Stdio::null(),
         });
+        // Not `output()`: tokio's sets stdout to a pipe, and an export's tar would go there
+        // instead of into its file.
         let out = cmd
-            .output()
+            .spawn()
+            .map_err(|e| format!("starting the fs helper: {e}"))?
+            .wait_with_output()
             .await
-            .map_err(|e| format!("starting the fs helper: {e}"))?;
+            .map_err(|e| format!("running the fs helper: {e}"))?;
         if !out.status.success() {
             let _ = std::fs::remove_dir_all(&work);
             let msg = String::from_utf8_lossy(&out.stderr);
@@ -157,7 +168,12 @@ impl Host for DaemonHost {
 
     async fn cached(&self, key: &str) -> Option<String> {
         let key = key.to_string();
-        self.d.images.with(move |s| Ok(s.cached(&key))).await.ok().flatten()
+        self.d
+            .images
+            .with(move |s| Ok(s.cached(&key)))
+            .await
+            .ok()
+            .flatten()
     }
 
     async fn run(
@@ -221,7 +237,8 @@ impl Host for DaemonHost {
         }
         let exit_code = ctr.rec.lock().await.state.exit_code;
         let layer = if exit_code == 0 {
-            self.layer_of(self.d.containers.layout(&ctr.id).upper()).await
+            self.layer_of(self.d.containers.layout(&ctr.id).upper())
+                .await
         } else {
             Ok(None)
         };

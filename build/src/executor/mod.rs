@@ -168,8 +168,8 @@ fn needed_stages(file: &Dockerfile, target: usize) -> Vec<usize> {
             todo.push(j);
         }
         for Located { value, .. } in &stage.instructions {
-            if let crate::dockerfile::Instruction::Copy(c) | crate::dockerfile::Instruction::Add(c) =
-                value
+            if let crate::dockerfile::Instruction::Copy(c)
+            | crate::dockerfile::Instruction::Add(c) = value
             {
                 if let Some(j) = c.from.as_deref().and_then(|f| stage_ref(file, f, i)) {
                     todo.push(j);

@@ -36,12 +36,16 @@ impl ImageStore {
             Some(p) => {
                 let (manifest_digest, _) = self.lookup(p)?;
                 let record = self.index.images[&manifest_digest].clone();
-                let config: Value = serde_json::from_slice(&self.blobs.read(&record.config)?)
-                    .map_err(internal)?;
+                let config: Value =
+                    serde_json::from_slice(&self.blobs.read(&record.config)?).map_err(internal)?;
                 let mut layers = Vec::new();
                 for l in &record.layers {
                     let mut head = [0u8; 4];
-                    let n = self.blobs.open(&l.blob)?.read(&mut head).map_err(internal)?;
+                    let n = self
+                        .blobs
+                        .open(&l.blob)?
+                        .read(&mut head)
+                        .map_err(internal)?;
                     let size = self.blobs.size(&l.blob)?;
                     layers.push((l.blob.clone(), size, Compression::sniff(&head[..n])));
                 }
@@ -67,7 +71,9 @@ impl ImageStore {
             new_blobs.push(diff_id);
         }
         let created = now();
-        let obj = config.as_object_mut().ok_or_else(|| internal("config is not an object"))?;
+        let obj = config
+            .as_object_mut()
+            .ok_or_else(|| internal("config is not an object"))?;
         // What described the parent's own build does not describe this one.
         obj.remove("container");
         obj.remove("container_config");
@@ -87,13 +93,13 @@ impl ImageStore {
         new_blobs.push(config_digest.clone());
         let manifest = build_manifest((config_digest.as_str(), config_size), &layers)?;
         let refs: Vec<super::Reference> = reference.into_iter().collect();
-        let stored = self.store_image(
-            &manifest,
-            &refs,
-            Some((&parent_id, &step.cache_key)),
-        );
+        let stored = self.store_image(&manifest, &refs, Some((&parent_id, &step.cache_key)));
         if let Err(e) = stored {
-            let layer: Vec<String> = step.layer.map(|_| new_blobs[0].clone()).into_iter().collect();
+            let layer: Vec<String> = step
+                .layer
+                .map(|_| new_blobs[0].clone())
+                .into_iter()
+                .collect();
             self.drop_unreferenced(&new_blobs, &layer);
             return Err(e);
         }

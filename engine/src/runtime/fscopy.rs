@@ -146,25 +146,29 @@ fn perform(op: &FsOp) -> Result<(), String> {
 /// Runs inside the image's root (chrooted), so the destination's symlinks resolve within it.
 fn add(dir: &str, chown: Option<&str>, chmod: Option<u32>) -> Result<(), String> {
     let owner = chown
-        .map(|spec| {
-            super::user::resolve(spec).map_err(|e| format!("--chown={spec}: {e}"))
-        })
+        .map(|spec| super::user::resolve(spec).map_err(|e| format!("--chown={spec}: {e}")))
         .transpose()?;
     let dir = Path::new(dir);
-    std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {}", dir.display(), text(&e)))?;
+    std::fs::create_dir_all(dir)
+        .map_err(|e| format!("creating {}: {}", dir.display(), text(&e)))?;
     let mut archive = tar::Archive::new(io::stdin().lock());
     archive.set_preserve_permissions(true);
     archive.set_preserve_ownerships(true);
     archive.set_preserve_mtime(true);
     archive.set_overwrite(true);
     archive.set_unpack_xattrs(true);
-    for entry in archive.entries().map_err(|e| format!("reading the files: {e}"))? {
+    for entry in archive
+        .entries()
+        .map_err(|e| format!("reading the files: {e}"))?
+    {
         let mut entry = entry.map_err(|e| format!("reading the files: {e}"))?;
         let rel = entry.path().map_err(|e| e.to_string())?.into_owned();
-        if rel
-            .components()
-            .any(|c| !matches!(c, std::path::Component::Normal(_) | std::path::Component::CurDir))
-        {
+        if rel.components().any(|c| {
+            !matches!(
+                c,
+                std::path::Component::Normal(_) | std::path::Component::CurDir
+            )
+        }) {
             return Err(format!("refusing the path {}", rel.display()));
         }
         let target = dir.join(&rel);
