@@ -1,6 +1,7 @@
 //! End-to-end tests: drive the `berth` binary on a real kernel. Every test has its own daemon,
 //! state root, run dir, cgroup parent and network namespace, and leaves nothing behind.
 
+mod build;
 mod containers;
 mod copy;
 mod crash;

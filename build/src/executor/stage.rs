@@ -581,12 +581,11 @@ async fn step<H: Host>(
                 if let Some(l) = &out.layer {
                     let _ = std::fs::remove_file(l);
                 }
-                let shown = match command {
-                    Command::Shell(_) => argv.join(" "),
-                    Command::Exec(_) => json!(argv).to_string(),
-                };
+                // BuildKit: `process %q did not complete successfully`, of the arguments
+                // joined by spaces (exec form too).
                 let message = format!(
-                    "process \"{shown}\" did not complete successfully: exit code: {}",
+                    "process {} did not complete successfully: exit code: {}",
+                    go_quote(&argv.join(" ")),
                     out.exit_code
                 );
                 v.error(&message);
@@ -743,6 +742,24 @@ fn command_argv(st: &State, c: &Command) -> Vec<String> {
     }
 }
 
+/// Go's `%q` of a string: double-quoted, with `\\`, `"` and control characters escaped.
+fn go_quote(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
 /// The script a shell-form RUN hands its shell. With here-documents: a RUN that is only
 /// `<<EOF` runs the document as its script; otherwise the documents follow the command
 /// line, where the shell reads them as it reads any here-document (as BuildKit does).
@@ -892,6 +909,12 @@ mod tests {
             ["8000/tcp", "8001/tcp", "8002/tcp"]
         );
         assert!(expose_ports("http").is_err());
+    }
+
+    #[test]
+    fn failure_messages_quote_as_go() {
+        assert_eq!(go_quote("/bin/sh -c exit 3"), "\"/bin/sh -c exit 3\"");
+        assert_eq!(go_quote("echo \"a\"\nb\\"), "\"echo \\\"a\\\"\\nb\\\\\"");
     }
 
     #[test]
