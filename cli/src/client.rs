@@ -53,7 +53,7 @@ impl Client {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
-        let sock = berth_daemon::socket_path(&g.run_dir);
+        let sock = berth_daemon::DaemonOptions::socket_path(&g.run_dir);
         let c = Client { sock, rt };
         if c.rt.block_on(UnixStream::connect(&c.sock)).is_err() {
             c.start_daemon(g)?;
@@ -302,7 +302,6 @@ pub fn full(v: Vec<u8>) -> Body {
         .boxed()
 }
 
-/// Percent-encodes a query value.
 /// A request body streamed from `reader` (read on a thread of its own).
 pub fn streamed(mut reader: impl Read + Send + 'static) -> Body {
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(8);
@@ -325,6 +324,41 @@ pub fn streamed(mut reader: impl Read + Send + 'static) -> Body {
     StreamBody::new(stream).boxed()
 }
 
+/// Percent-encodes a query value (the daemon decodes `%XX`, and `+` as a space).
 pub fn q(s: &str) -> String {
-    berth_daemon::http::encode(s)
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~:/".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The inverse of [`q`], for tests that read back what the client sends.
+#[cfg(test)]
+pub fn unq(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match (
+            bytes[i],
+            bytes.get(i + 1).copied().and_then(hex),
+            bytes.get(i + 2).copied().and_then(hex),
+        ) {
+            (b'%', Some(h), Some(l)) => {
+                out.push(h * 16 + l);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }

@@ -5,10 +5,13 @@
 //! [`main`] that sends `berth shim`, `exec-helper`, `fs-helper` and `dns-server` straight to
 //! their engine and netd entry points, so those processes stay single-threaded and lean.
 //!
-//! It is not: the daemon. `berth daemon` hands over to berth-daemon's `run`; every other
-//! command talks to a daemon over HTTP/JSON, starting one when the socket is absent.
+//! It is not: the daemon. `berth daemon` hands over to berth-daemon's `run` with its
+//! `DaemonOptions` (which also name the socket and the default root): that is all it uses of
+//! berth-daemon. Every other command talks to a daemon over HTTP/JSON, starting one when the
+//! socket is absent. Its door: [`main`], with `cli` and `client` public for the binary.
 
 pub mod cli;
 pub mod client;
+pub mod format;
 
 pub use cli::main;

@@ -16,7 +16,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         selected: project.services.keys().cloned().collect(),
         ..UpPlanOptions::default()
     };
-    for step in plan_up(&project, &options, &Observed::default()) {
+    for step in plan_up(&project, &options, &Observed::default())? {
         println!(
             "{} {}: {} ({})",
             step.kind, step.name, step.action, step.reason

@@ -3,7 +3,7 @@
 //! It is: the loader (stack files -> the normalized [`Project`]: YAML, interpolation, `.env`,
 //! `include`, `extends`, merge, profiles, validation), the `config` rendering
 //! ([`Project::to_json`]), Compose's [`labels`] and [`naming`] (with the config hash), the dependency order services start in
-//! ([`levels()`]), the planner ([`plan`]: desired against observed -> the steps `up`
+//! ([`levels()`]), Go-style durations ([`parse_duration_secs`]), the planner ([`plan`]: desired against observed -> the steps `up`
 //! takes, with their reasons), and [`StackLoad`], the serializable "how to load this stack" the CLI hands
 //! the daemon.
 //!
@@ -21,6 +21,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod duration;
 pub mod labels;
 pub mod levels;
 pub mod loader;
@@ -28,12 +29,15 @@ pub mod naming;
 pub mod plan;
 mod stack_load;
 
+pub use duration::parse_duration_secs;
 pub use labels::*;
 pub use levels::levels;
 pub use loader::{load, LoadError, LoadOptions, Project, Service};
 pub use naming::{config_hash, container_name, hash_of, network_name, replicas, volume_name};
 pub use plan::{
-    plan_up, replica_action, Observed, ObservedReplica, RecreateReason, ReplicaAction,
-    ReplicaPolicy, ReplicaState, Step, UpPlanOptions,
+    down_order, network_definition, orphan_services, plan_networks, plan_up, plan_volumes,
+    replica_action, select_services, NetworkAction, NetworkChanges, NetworkDefinition, Observed,
+    ObservedReplica, PlanError, RecreateReason, ReplicaAction, ReplicaPolicy, ReplicaState, Step,
+    UpPlanOptions,
 };
 pub use stack_load::StackLoad;

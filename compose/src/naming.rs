@@ -5,9 +5,17 @@
 use crate::loader::{Project, Service};
 use sha2::{Digest, Sha256};
 
-/// The service's config hash: what decides whether its containers are recreated.
+/// The service's config hash: what decides whether its containers are recreated. As
+/// Compose's, it leaves out `build` and `pull_policy`: they change how the image is made, and
+/// a changed image recreates through its id (the planner compares it), not through this.
 pub fn config_hash(svc: &Service) -> String {
-    hash_of(svc)
+    if svc.build.is_none() && svc.pull_policy.is_none() {
+        return hash_of(svc);
+    }
+    let mut run_config = svc.clone();
+    run_config.build = None;
+    run_config.pull_policy = None;
+    hash_of(&run_config)
 }
 
 /// A stable digest of anything serializable (its JSON form).

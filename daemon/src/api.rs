@@ -1,5 +1,7 @@
 //! The API: HTTP+JSON routes over the daemon's unix socket. Paths follow Docker's Engine API
 //! where one exists, so the vocabulary is familiar.
+//!
+//! Why one long file: the route table; each group of routes with logic of its own has an api_*.rs.
 
 use super::containers::{short, Containers, Ctr};
 use super::http::{self, ApiError, ApiResult, Query};
@@ -456,25 +458,26 @@ pub fn human_duration(secs: u64) -> String {
 async fn list(d: &Daemon, all: bool) -> ApiResult {
     let cs = &d.containers;
     let mut out = Vec::new();
-    // "0.0.0.0:8080->80/tcp" per container, as `docker ps` shows.
-    let mut ports_of: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+    // Docker's `Ports`: one {IP, PrivatePort, PublicPort, Type} per binding; the CLI renders
+    // them as `docker ps` does ("0.0.0.0:8080->80/tcp"). Bindings are IPv4 only: berth
+    // publishes through iptables DNAT, with no `[::]` twin as Docker's ip6tables/proxy makes.
+    let mut ports_of: std::collections::HashMap<String, Vec<Value>> =
+        std::collections::HashMap::new();
     for c in cs.all().await {
         let p = d.nets.netd.published(&c.id).await;
         if !p.is_empty() {
-            let text = p
+            let ports = p
                 .iter()
                 .map(|b| {
-                    format!(
-                        "{}:{}->{}/{}",
-                        b.host_ip,
-                        b.host_port,
-                        b.container_port,
-                        format!("{:?}", b.protocol).to_lowercase()
-                    )
+                    json!({
+                        "IP": b.host_ip.to_string(),
+                        "PrivatePort": b.container_port,
+                        "PublicPort": b.host_port,
+                        "Type": format!("{:?}", b.protocol).to_lowercase(),
+                    })
                 })
-                .collect::<Vec<_>>()
-                .join(", ");
-            ports_of.insert(c.id.clone(), text);
+                .collect();
+            ports_of.insert(c.id.clone(), ports);
         }
     }
     for c in cs.all().await {
@@ -487,6 +490,24 @@ async fn list(d: &Daemon, all: bool) -> ApiResult {
         {
             continue;
         }
+        let running = matches!(
+            r.state.status,
+            Status::Running | Status::Paused | Status::Restarting
+        );
+        let networks: serde_json::Map<String, Value> = if !r.config.network_mode.is_empty() {
+            [(r.config.network_mode.clone(), json!({}))]
+                .into_iter()
+                .collect()
+        } else if r.config.networks.is_empty() {
+            // As inspect's NetworkMode: a container given no network is on Docker's `bridge`.
+            [("bridge".to_string(), json!({}))].into_iter().collect()
+        } else {
+            r.config
+                .networks
+                .iter()
+                .map(|n| (n.name.clone(), json!({})))
+                .collect()
+        };
         let command = std::iter::once(r.path.clone())
             .chain(r.args.iter().cloned())
             .collect::<Vec<_>>()
@@ -501,7 +522,18 @@ async fn list(d: &Daemon, all: bool) -> ApiResult {
             "State": r.state.status.as_str(),
             "Status": human_status(&r),
             "Labels": r.config.labels,
-            "Ports": ports_of.get(&r.id).cloned().unwrap_or_default(),
+            // A stopped container publishes nothing: Docker lists no port for it.
+            "Ports": if running { ports_of.get(&r.id).cloned().unwrap_or_default() } else { vec![] },
+            "Mounts": r.config.mounts.iter().map(|m| {
+                // A volume's source is ROOT/volumes/NAME/_data: Docker names the volume.
+                let name = (m.kind == "volume").then(|| {
+                    std::path::Path::new(&m.source).parent().and_then(|p| p.file_name())
+                        .map(|n| n.to_string_lossy().into_owned())
+                }).flatten();
+                json!({ "Type": m.kind, "Name": name, "Source": m.source,
+                        "Destination": m.target, "RW": !m.read_only })
+            }).collect::<Vec<_>>(),
+            "NetworkSettings": { "Networks": networks },
         }));
     }
     out.sort_by(|a, b| b["Created"].as_str().cmp(&a["Created"].as_str()));

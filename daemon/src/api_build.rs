@@ -21,11 +21,11 @@ use tokio::sync::{mpsc, watch};
 
 /// Where the build reads from: the context directory (kept, or unpacked for this build and
 /// removed after) and the Dockerfile's text and name.
-struct Source {
-    context: Option<Context>,
-    unpacked: Option<PathBuf>,
-    dockerfile: String,
-    dockerfile_name: String,
+pub struct Source {
+    pub context: Option<Context>,
+    pub unpacked: Option<PathBuf>,
+    pub dockerfile: String,
+    pub dockerfile_name: String,
 }
 
 impl Drop for Source {
@@ -37,7 +37,7 @@ impl Drop for Source {
 }
 
 pub async fn build(d: &Arc<Daemon>, q: &Query, req: Request<Incoming>) -> ApiResult {
-    let opts = options(q)?;
+    let mut opts = options(q)?;
     if let Some(p) = q.get("platform").filter(|p| !p.is_empty()) {
         if p != "linux/amd64" && p != "linux" {
             return Err(ApiError::bad_request(format!(
@@ -48,10 +48,42 @@ pub async fn build(d: &Arc<Daemon>, q: &Query, req: Request<Incoming>) -> ApiRes
     let source = source(d, q, req).await?;
     let file = berth_build::dockerfile::parse(&source.dockerfile, &source.dockerfile_name)
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    opts.dockerfile_name = source.dockerfile_name.clone();
     let quiet = q.flag("q") || q.get("progress") == Some("quiet");
+    let d = d.clone();
+    Ok(stream_build(quiet, move |progress, cancel| async move {
+        let built = run(&d, &source, &file, &opts, &progress, cancel).await?;
+        Ok(json!({ "aux": { "ID": built.image_id } }))
+    }))
+}
 
+/// Why a build failed, as the stream's last message carries it.
+pub struct Failure {
+    pub message: String,
+    pub code: Option<i32>,
+    /// BuildKit's report: the Dockerfile lines around the failing instruction, then the error.
+    pub report: String,
+}
+
+impl Failure {
+    pub fn plain(message: String) -> Failure {
+        Failure {
+            report: format!("ERROR: {message}\n"),
+            message,
+            code: None,
+        }
+    }
+}
+
+/// The answer of a build: `{"stream"}` progress messages, then what `work` returns, or
+/// `{"error","errorDetail","report"}`. A client that goes away cancels the work.
+pub fn stream_build<F, Fut>(quiet: bool, work: F) -> http::Reply
+where
+    F: FnOnce(Arc<Progress>, watch::Receiver<bool>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<Value, Failure>> + Send + 'static,
+{
     let (tx, reply) = http::channel("application/json");
-    let (text_tx, mut text_rx) = mpsc::unbounded_channel::<Value>();
+    let (msg_tx, mut msg_rx) = mpsc::unbounded_channel::<Value>();
     let (cancel_tx, cancel_rx) = watch::channel(false);
     // Forwards messages to the client; a client gone cancels the build.
     // A client that goes away while a step prints nothing (`RUN sleep 30`) is noticed too:
@@ -59,7 +91,7 @@ pub async fn build(d: &Arc<Daemon>, q: &Query, req: Request<Incoming>) -> ApiRes
     tokio::spawn(async move {
         loop {
             let gone = tokio::select! {
-                msg = text_rx.recv() => match msg {
+                msg = msg_rx.recv() => match msg {
                     Some(msg) => {
                         let line = Bytes::from(msg.to_string() + "\n");
                         tx.send(line).await.is_err()
@@ -70,59 +102,66 @@ pub async fn build(d: &Arc<Daemon>, q: &Query, req: Request<Incoming>) -> ApiRes
             };
             if gone {
                 let _ = cancel_tx.send(true);
-                // Keep draining so the build's sends never block on a full channel.
-                while text_rx.recv().await.is_some() {}
+                // Keep draining so the build never waits on a full channel.
+                while msg_rx.recv().await.is_some() {}
                 return;
             }
         }
     });
-    let d = d.clone();
+    let sink = msg_tx.clone();
+    let progress = Arc::new(Progress::new(
+        if quiet {
+            ProgressMode::Quiet
+        } else {
+            ProgressMode::Plain
+        },
+        move |text| {
+            let _ = sink.send(json!({ "stream": text }));
+        },
+    ));
     tokio::spawn(async move {
-        let sink_tx = text_tx.clone();
-        let progress = Progress::new(
-            if quiet {
-                ProgressMode::Quiet
-            } else {
-                ProgressMode::Plain
-            },
-            move |text| {
-                let _ = sink_tx.send(json!({ "stream": text }));
-            },
-        );
-        let host = match DaemonHost::new(d, cancel_rx) {
-            Ok(h) => h,
-            Err(e) => {
-                let _ = text_tx.send(json!({ "error": format!("preparing the build: {e}") }));
-                return;
+        let last = match work(progress, cancel_rx).await {
+            Ok(v) => v,
+            Err(f) => {
+                tracing::warn!(error = %f.message, "build failed");
+                json!({
+                    "error": f.message,
+                    "errorDetail": { "message": f.message, "code": f.code },
+                    "report": f.report,
+                })
             }
         };
-        let mut opts = opts;
-        opts.dockerfile_name = source.dockerfile_name.clone();
-        let result =
-            berth_build::build(&host, &file, source.context.as_ref(), &opts, &progress).await;
-        match result {
-            Ok(built) => {
-                tracing::info!(image = %built.image_id, run = built.steps_run, cached = built.steps_cached, "built image");
-                let _ = text_tx.send(json!({ "aux": { "ID": built.image_id } }));
-            }
-            Err(e) => {
-                tracing::warn!(error = %e.message, "build failed");
-                let report = berth_build::report::error_report(
-                    &source.dockerfile_name,
-                    &source.dockerfile,
-                    &e,
-                );
-                let _ = text_tx.send(json!({
-                    "error": e.message,
-                    "errorDetail": { "message": e.message, "code": e.exit_code },
-                    "report": report,
-                }));
-            }
-        }
-        drop(host);
-        drop(source);
+        let _ = msg_tx.send(last);
     });
-    Ok(reply)
+    reply
+}
+
+/// One Dockerfile build on this daemon.
+pub async fn run(
+    d: &Arc<Daemon>,
+    source: &Source,
+    file: &berth_build::dockerfile::Dockerfile,
+    opts: &BuildOptions,
+    progress: &Progress,
+    cancel: watch::Receiver<bool>,
+) -> Result<berth_build::Built, Failure> {
+    let host = DaemonHost::new(d.clone(), cancel)
+        .map_err(|e| Failure::plain(format!("preparing the build: {e}")))?;
+    match berth_build::build(&host, file, source.context.as_ref(), opts, progress).await {
+        Ok(built) => {
+            tracing::info!(image = %built.image_id, run = built.steps_run, cached = built.steps_cached, "built image");
+            Ok(built)
+        }
+        Err(e) => Err(Failure {
+            report: berth_build::report::error_report(
+                &source.dockerfile_name,
+                &source.dockerfile,
+                &e,
+            ),
+            message: e.message,
+            code: e.exit_code,
+        }),
+    }
 }
 
 fn options(q: &Query) -> Result<BuildOptions, ApiError> {
@@ -168,7 +207,7 @@ fn options(q: &Query) -> Result<BuildOptions, ApiError> {
             })
             .unwrap_or_default(),
         shm_size,
-        dockerfile_name: String::new(),
+        ..Default::default()
     })
 }
 
@@ -258,7 +297,7 @@ async fn source(d: &Arc<Daemon>, q: &Query, req: Request<Incoming>) -> Result<So
 
 /// The Dockerfile `param` names (relative to the context, or absolute on this host), or the
 /// context's `Dockerfile`.
-fn read_dockerfile(dir: &Path, param: Option<&str>) -> Result<(String, String), ApiError> {
+pub fn read_dockerfile(dir: &Path, param: Option<&str>) -> Result<(String, String), ApiError> {
     let name = param.unwrap_or("Dockerfile");
     let path = if Path::new(name).is_absolute() {
         PathBuf::from(name)

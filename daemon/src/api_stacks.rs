@@ -55,6 +55,18 @@ struct PullRequest {
     policy: Option<String>,
 }
 
+/// `berth build` of a stack (and `up`'s build phase, streamed to its CLI).
+#[derive(Debug, Deserialize)]
+struct BuildRequest {
+    load: StackLoad,
+    #[serde(default)]
+    services: Vec<String>,
+    #[serde(default)]
+    when: crate::stack::build::When,
+    #[serde(default)]
+    quiet: bool,
+}
+
 #[derive(Debug, Deserialize)]
 struct RunRequest {
     load: StackLoad,
@@ -153,6 +165,28 @@ pub async fn route(
                 )
                 .await?;
                 Ok(json!({ "status": "pulled" }))
+            }))
+        }
+        (&Method::POST, ["build"]) => {
+            let req: BuildRequest = serde_json::from_slice(&body).map_err(|_| parse("build"))?;
+            let project = req.load.load()?;
+            for s in &req.services {
+                if !project.services.contains_key(s) {
+                    return Err(ApiError::bad_request(format!("no such service: {s}")));
+                }
+            }
+            let d = d.clone();
+            Ok(super::api_build::stream_build(req.quiet, move |progress, cancel| async move {
+                let built = crate::stack::build::ensure_built(
+                    &d,
+                    &project,
+                    &req.services,
+                    req.when,
+                    &progress,
+                    cancel,
+                )
+                .await?;
+                Ok(json!({ "status": "built", "Services": built }))
             }))
         }
         (&Method::POST, ["run"]) => {

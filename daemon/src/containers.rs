@@ -1,6 +1,9 @@
 //! The daemon's container manager: create, start, stop, kill, remove; watching every shim's
 //! exit through a pidfd; restart policies with Docker's backoff; re-adopting live shims when the
 //! daemon starts again.
+//!
+//! Why one long file: create, start, stop, remove and restart share one record lock and one
+//! shim protocol; their ordering rules are easier to check side by side than across files.
 
 use super::http::ApiError;
 use super::images::Images;
@@ -355,6 +358,17 @@ impl Containers {
     ) -> Result<Arc<Ctr>, ApiError> {
         let image = self.images.resolve(&config.image).await?;
         let defaults = image_defaults(&image.config);
+        // As Docker, the image's STOPSIGNAL and HEALTHCHECK apply unless the container says
+        // otherwise; the record keeps them, so inspect shows what runs.
+        if config.stop_signal.is_none() {
+            config.stop_signal = image.config.config().as_ref().and_then(|c| c.stop_signal().clone());
+        }
+        if config.healthcheck.is_none() && !config.no_healthcheck {
+            let id = image.id.clone();
+            if let Ok(v) = self.images.with(move |s| s.config_json(&id)).await {
+                config.healthcheck = berth_engine::container::HealthConfig::from_image(&v["config"]["Healthcheck"]);
+            }
+        }
         if config.name.is_empty() {
             config.name = self.unique_generated_name().await;
         } else {

@@ -6,10 +6,14 @@
 //! reconcile loops and file watches (`stacks`, `watch`), the controller that converges a
 //! loaded Compose project (`stack`), and Prometheus metrics (`metrics`, `exposition`).
 //!
+//! Its one door: [`run`] is `berth daemon`, started with [`DaemonOptions`] (which also says
+//! where the socket and the default root are, for the CLI's client) and [`MetricsAddr`];
+//! [`chain_prefix`] names a root's iptables chains (the end-to-end tests look for them).
+//! Everything else is private to the crate.
+//!
 //! It is not: the Compose loader (berth-compose), the engine that makes containers
 //! (berth-engine), the network plumbing (berth-netd) or the command line (berth-cli). Only
-//! the `berth` binary depends on it: [`run`] is `berth daemon`; [`socket_path`],
-//! [`DEFAULT_ROOT`] and [`http::encode`] are what the CLI's client shares with it.
+//! the `berth` binary depends on it, and talks to a running daemon over HTTP only.
 
 mod api;
 mod api_build;
@@ -19,20 +23,23 @@ mod api_registry;
 mod api_stacks;
 mod api_volumes;
 mod build;
-pub mod containers;
-pub mod events;
+mod containers;
+mod events;
 mod exposition;
 mod health;
-pub mod http;
-pub mod images;
-pub mod metrics;
+mod http;
+mod images;
+mod metrics;
 mod names;
-pub mod networks;
+mod networks;
+mod options;
 mod reaper;
-pub mod stack;
+mod stack;
 mod stacks;
-pub mod volumes;
+mod volumes;
 mod watch;
+
+pub use options::{DaemonOptions, MetricsAddr};
 
 use containers::Containers;
 use hyper::server::conn::http1;
@@ -40,25 +47,10 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use images::Images;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use tokio::net::UnixListener;
 use tokio::sync::Notify;
-
-#[derive(Debug, Clone)]
-pub struct DaemonOptions {
-    pub root: PathBuf,
-    pub run_dir: PathBuf,
-    /// cgroup parent every container's cgroup is created under.
-    pub cgroup_parent: String,
-    /// Where /metrics is served; None disables the metrics server.
-    pub metrics_addr: Option<std::net::SocketAddr>,
-    /// The address was asked for: failing to bind it stops the daemon. The default one that
-    /// is busy (a second daemon, dockerd) only costs the metrics, with a warning.
-    pub metrics_addr_required: bool,
-    /// Registries (`host[:port]`) spoken to over plain HTTP besides loopback.
-    pub insecure_registries: Vec<String>,
-}
 
 pub struct Daemon {
     pub containers: Arc<Containers>,
@@ -84,10 +76,6 @@ impl Daemon {
             .clone();
         lock.lock_owned().await
     }
-}
-
-pub fn socket_path(run_dir: &Path) -> PathBuf {
-    run_dir.join("berth.sock")
 }
 
 /// Runs the daemon until `berth daemon stop`, SIGTERM or SIGINT. Containers keep running.
@@ -164,6 +152,14 @@ async fn serve(opts: DaemonOptions) -> anyhow::Result<()> {
         volumes.clone(),
     );
     containers.restore().await;
+    // A build's RUN container outlives its build only when the daemon died mid-step.
+    for c in containers.all().await {
+        if c.rec.lock().await.config.labels.contains_key(build::BUILD_LABEL) {
+            if let Err(e) = containers.remove(&c, true).await {
+                tracing::warn!(container = %c.id, error = %e.message, "removing a build's leftover container");
+            }
+        }
+    }
     let live: std::collections::HashSet<String> = containers
         .all()
         .await
@@ -211,7 +207,7 @@ async fn serve(opts: DaemonOptions) -> anyhow::Result<()> {
         }
     }
 
-    let sock = socket_path(&opts.run_dir);
+    let sock = DaemonOptions::socket_path(&opts.run_dir);
     let _ = std::fs::remove_file(&sock);
     let listener = UnixListener::bind(&sock)?;
     // The API is root's alone: it can run anything as anyone.
@@ -250,9 +246,6 @@ async fn serve(opts: DaemonOptions) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The root every daemon uses unless told otherwise (`--root`, BERTH_ROOT).
-pub const DEFAULT_ROOT: &str = "/var/lib/berth";
-
 /// The iptables chain prefix of the daemon of `root`: `BERTH` for the default root (the
 /// names every earlier berth used, so an upgraded daemon finds its own rules), and
 /// `BERTH-<6 hex of the root's path>` for any other. Two daemons in one network namespace
@@ -262,7 +255,8 @@ pub fn chain_prefix(root: &Path) -> String {
     // The path as the kernel resolves it: `/var/lib/../lib/berth` and a symlink to the
     // default root are the default root.
     let root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
-    let default = std::fs::canonicalize(DEFAULT_ROOT).unwrap_or_else(|_| DEFAULT_ROOT.into());
+    let default_root = DaemonOptions::DEFAULT_ROOT;
+    let default = std::fs::canonicalize(default_root).unwrap_or_else(|_| default_root.into());
     if root == default {
         return "BERTH".into();
     }
@@ -310,7 +304,10 @@ mod tests {
 
     #[test]
     fn chain_prefix_is_berth_for_the_default_root_only() {
-        assert_eq!(chain_prefix(Path::new(DEFAULT_ROOT)), "BERTH");
+        assert_eq!(
+            chain_prefix(Path::new(DaemonOptions::DEFAULT_ROOT)),
+            "BERTH"
+        );
         let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
         let (pa, pb) = (chain_prefix(a.path()), chain_prefix(b.path()));
         assert_ne!(pa, pb);

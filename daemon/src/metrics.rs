@@ -6,6 +6,9 @@
 //! daemon does no work between scrapes. A scrape snapshots the records, then reads each
 //! running container's cgroup files and `/proc/PID/net/dev` in one blocking task, with no
 //! process spawned.
+//!
+//! Why one long file: the series (names, units, labels) and the one scrape that fills them must
+//! agree; the exposition format lives in exposition.rs. Tests at the end.
 
 use super::containers::Containers;
 use super::exposition;
@@ -47,26 +50,6 @@ const RECORD_LOCK_WAIT: Duration = Duration::from_millis(500);
 
 type StackLabels = [(&'static str, String); 1];
 type ActionLabels = [(&'static str, String); 2];
-
-/// dockerd's default metrics address, which berth takes unless told otherwise.
-pub const DEFAULT_ADDR: SocketAddr =
-    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 9323);
-
-/// Where the metrics server listens: an address, or nowhere (`none`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct MetricsAddr(pub Option<SocketAddr>);
-
-impl std::str::FromStr for MetricsAddr {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        if s.eq_ignore_ascii_case("none") {
-            return Ok(MetricsAddr(None));
-        }
-        s.parse().map(|a| MetricsAddr(Some(a))).map_err(|_| {
-            format!("invalid metrics address {s:?}: expected IP:PORT (e.g. 127.0.0.1:9323) or none")
-        })
-    }
-}
 
 /// The daemon's metrics: the controller's series live here between scrapes; container series
 /// are read from the kernel on each scrape.
@@ -810,17 +793,6 @@ mod tests {
                 tx_dropped: 4,
             }]
         );
-    }
-
-    #[test]
-    fn metrics_addr_parses_none_and_addresses() {
-        assert_eq!("none".parse::<MetricsAddr>().unwrap(), MetricsAddr(None));
-        assert_eq!(
-            "127.0.0.1:9323".parse::<MetricsAddr>().unwrap().0,
-            Some("127.0.0.1:9323".parse().unwrap())
-        );
-        let err = "localhost".parse::<MetricsAddr>().unwrap_err();
-        assert!(err.contains("IP:PORT"), "{err}");
     }
 
     #[test]

@@ -268,6 +268,14 @@ impl Stacks {
         files.push(p.working_dir.join(".env"));
         files.sort();
         files.dedup();
+        let mut trees: Vec<PathBuf> = p
+            .services
+            .values()
+            .filter_map(|s| s.build.as_ref()?.context.as_deref().map(PathBuf::from))
+            .filter(|c| c.is_dir())
+            .collect();
+        trees.sort();
+        trees.dedup();
         let mut entries = self.entries.lock().await;
         let Some(e) = entries.get_mut(&p.name) else {
             return;
@@ -275,10 +283,10 @@ impl Stacks {
         if !e.record.watch {
             return;
         }
-        if e.watch.as_ref().map(|w| w.files()) == Some(files.as_slice()) {
+        if e.watch.as_ref().map(|w| w.watches()) == Some((files.as_slice(), trees.as_slice())) {
             return;
         }
-        match FileWatch::new(files, e.wake.clone()) {
+        match FileWatch::new(files, trees, e.wake.clone()) {
             Ok(w) => e.watch = Some(w),
             Err(err) => {
                 tracing::warn!(stack = %p.name, error = %err, "cannot watch the stack's files");
@@ -286,6 +294,32 @@ impl Stacks {
             }
         }
     }
+}
+
+/// A pass's builds: missing images; and, for a watched stack, every service's (a cached
+/// build runs nothing unless its Dockerfile or context changed, and a new image id makes
+/// the controller recreate its containers).
+async fn build_in_pass(
+    d: &Arc<Daemon>,
+    p: &berth_compose::loader::Project,
+    watched: bool,
+    cancelled: &watch::Receiver<bool>,
+) -> Result<(), ApiError> {
+    if p.services.values().all(|s| s.build.is_none()) {
+        return Ok(());
+    }
+    let stack = p.name.clone();
+    let progress = berth_build::Progress::new(berth_build::ProgressMode::Plain, move |text| {
+        tracing::debug!(stack = %stack, "build: {}", text.trim_end());
+    });
+    let when = match watched {
+        true => crate::stack::build::When::Always,
+        false => crate::stack::build::When::Missing,
+    };
+    crate::stack::build::ensure_built(d, p, &[], when, &progress, cancelled.clone())
+        .await
+        .map(drop)
+        .map_err(|f| ApiError::bad_request(f.message))
 }
 
 async fn run_loop(
@@ -390,7 +424,10 @@ async fn reconcile(d: &Arc<Daemon>, name: &str, cancelled: &watch::Receiver<bool
             o.cancel = Some(cancelled.clone());
             let log = super::api_registry::log_progress(name);
             match crate::stack::pull::ensure_images_in_pass(d, &p, log).await {
-                Ok(()) => controller::up(d, &p, &o).await,
+                Ok(()) => match build_in_pass(d, &p, rec.watch, cancelled).await {
+                    Ok(()) => controller::up(d, &p, &o).await,
+                    Err(e) => Err(e),
+                },
                 Err(e) => Err(e),
             }
         }

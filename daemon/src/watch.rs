@@ -5,6 +5,9 @@
 //! it, and a watch on the old inode would go quiet after the first save. Events for other
 //! names in those directories are ignored, and so are opens and reads (the loop's own reload
 //! reads the files, which must not wake it again).
+//!
+//! Build contexts are watched whole (recursively): a saved Dockerfile or source file there
+//! wakes the loop, whose pass rebuilds (from the cache, so only what changed runs).
 
 use notify::event::{AccessKind, AccessMode, EventKind};
 use notify::{RecommendedWatcher, RecursiveMode, Watcher};
@@ -15,13 +18,19 @@ use tokio::sync::Notify;
 
 pub struct FileWatch {
     files: Vec<PathBuf>,
+    trees: Vec<PathBuf>,
     // Dropping the watcher ends its thread and its inotify instance.
     _watcher: RecommendedWatcher,
 }
 
 impl FileWatch {
-    pub fn new(files: Vec<PathBuf>, wake: Arc<Notify>) -> notify::Result<FileWatch> {
+    pub fn new(
+        files: Vec<PathBuf>,
+        trees: Vec<PathBuf>,
+        wake: Arc<Notify>,
+    ) -> notify::Result<FileWatch> {
         let names: BTreeSet<PathBuf> = files.iter().cloned().collect();
+        let roots = trees.clone();
         let mut watcher =
             notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
                 let Ok(event) = res else {
@@ -32,7 +41,8 @@ impl FileWatch {
                 if !changes_content(&event.kind) {
                     return;
                 }
-                if event.need_rescan() || event.paths.iter().any(|p| names.contains(p)) {
+                let relevant = |p: &PathBuf| names.contains(p) || roots.iter().any(|r| p.starts_with(r));
+                if event.need_rescan() || event.paths.iter().any(relevant) {
                     wake.notify_one();
                 }
             })?;
@@ -40,14 +50,19 @@ impl FileWatch {
         for dir in dirs {
             watcher.watch(dir, RecursiveMode::NonRecursive)?;
         }
+        for tree in &trees {
+            watcher.watch(tree, RecursiveMode::Recursive)?;
+        }
         Ok(FileWatch {
             files,
+            trees,
             _watcher: watcher,
         })
     }
 
-    pub fn files(&self) -> &[PathBuf] {
-        &self.files
+    /// What it watches: the files, and the trees watched whole.
+    pub fn watches(&self) -> (&[PathBuf], &[PathBuf]) {
+        (&self.files, &self.trees)
     }
 }
 
@@ -82,7 +97,7 @@ mod tests {
         let file = dir.path().join("compose.yaml");
         std::fs::write(&file, "a").unwrap();
         let wake = Arc::new(Notify::new());
-        let _w = FileWatch::new(vec![file.clone()], wake.clone()).unwrap();
+        let _w = FileWatch::new(vec![file.clone()], Vec::new(), wake.clone()).unwrap();
 
         std::fs::read_to_string(&file).unwrap();
         std::fs::write(dir.path().join("other.txt"), "x").unwrap();

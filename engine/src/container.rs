@@ -1,6 +1,9 @@
 //! The container model the daemon keeps: what the user asked for ([`ContainerConfig`]), what
 //! is true now ([`ContainerState`]), the restart policy's rules, and the translation of config
 //! plus image defaults into the shim's runtime [`Spec`].
+//!
+//! Why one long file: the model and its translation into a runtime spec change together (a new
+//! config field is read where the spec is built). Tests at the end.
 
 use crate::runtime::spec::{CgroupRef, LogSpec, Mount, MountKind, Process, Rlimit, Rootfs, Spec};
 use crate::runtime::{caps, DEFAULT_PATH};
@@ -57,6 +60,9 @@ pub struct ContainerConfig {
     pub auto_remove: bool,
     pub exposed_ports: Vec<String>,
     pub healthcheck: Option<HealthConfig>,
+    /// `--no-healthcheck` / `healthcheck: disable`: not even the image's HEALTHCHECK runs.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub no_healthcheck: bool,
     /// `--security-opt` / `security_opt` as given (a seccomp profile inline, as Docker's CLI
     /// sends it); see [`crate::security_opt`].
     pub security_opt: Vec<String>,
@@ -90,6 +96,30 @@ impl Default for HealthConfig {
 }
 
 impl HealthConfig {
+    /// An image config's Healthcheck (Docker's JSON: Test, durations in nanoseconds, zero
+    /// for the default); None when it has none or it is `["NONE"]`.
+    pub fn from_image(v: &serde_json::Value) -> Option<HealthConfig> {
+        let test: Vec<String> = v["Test"]
+            .as_array()?
+            .iter()
+            .filter_map(|t| t.as_str().map(String::from))
+            .collect();
+        let test = Self::test_argv(&test)?;
+        let d = HealthConfig::default();
+        let ms = |key: &str, default: u64| match v[key].as_u64() {
+            Some(ns) if ns > 0 => ns / 1_000_000,
+            _ => default,
+        };
+        Some(HealthConfig {
+            test,
+            interval_ms: ms("Interval", d.interval_ms),
+            timeout_ms: ms("Timeout", d.timeout_ms),
+            retries: v["Retries"].as_u64().filter(|r| *r > 0).map_or(d.retries, |r| r as u32),
+            start_period_ms: ms("StartPeriod", d.start_period_ms),
+            start_interval_ms: ms("StartInterval", d.start_interval_ms),
+        })
+    }
+
     /// From a Compose/Docker test: `["CMD", ...]`, `["CMD-SHELL", "cmd"]`, a plain string
     /// (shell form), or `["NONE"]` (disabled: `None`).
     pub fn test_argv(test: &[String]) -> Option<Vec<String>> {
@@ -174,6 +204,36 @@ pub struct MountConfig {
     pub size: Option<u64>,
     #[serde(default)]
     pub mode: Option<u32>,
+}
+
+impl MountConfig {
+    /// A tmpfs as `--tmpfs` and Compose's `tmpfs:` write it: `PATH[:OPTIONS]` with Docker's
+    /// `size=` and `mode=` options and `ro`; options the engine does not act on land in
+    /// `ignored` for the caller to warn about.
+    pub fn parse_tmpfs(entry: &str, ignored: &mut Vec<String>) -> Result<MountConfig, String> {
+        let (path, opts) = entry.split_once(':').unwrap_or((entry, ""));
+        let mut m = MountConfig {
+            kind: "tmpfs".into(),
+            source: String::new(),
+            target: path.into(),
+            read_only: false,
+            size: None,
+            mode: None,
+        };
+        for opt in opts.split(',').filter(|o| !o.is_empty()) {
+            let bad = || format!("invalid tmpfs option {opt:?} in {entry:?}");
+            match opt.split_once('=') {
+                Some(("size", v)) => m.size = Some(parse_bytes(v).map_err(|_| bad())? as u64),
+                Some(("mode", v)) => m.mode = Some(u32::from_str_radix(v, 8).map_err(|_| bad())?),
+                Some(_) => return Err(bad()),
+                None if opt == "ro" => m.read_only = true,
+                // What the engine does on every tmpfs anyway: read-write, nosuid, nodev.
+                None if ["rw", "nosuid", "nodev", "exec"].contains(&opt) => {}
+                None => ignored.push(opt.to_string()),
+            }
+        }
+        Ok(m)
+    }
 }
 
 /// Docker's restart policies.

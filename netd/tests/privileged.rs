@@ -6,6 +6,7 @@
 //!
 //! Needs root and the programs in PROGRAMS (checked before each test; the tests use `ip` to
 //! build the "remote host", the library never does). Skipped (with a message) when not root.
+//! Long: one test per privileged behaviour, sharing the namespace harness.
 
 use berth_netd::*;
 use std::collections::HashSet;

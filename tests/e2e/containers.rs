@@ -1,4 +1,5 @@
 //! Running single containers: output, exit codes, isolation defaults, limits, exec.
+//! Long: one test per single-container behaviour; they share nothing but support.rs.
 
 use crate::support::*;
 

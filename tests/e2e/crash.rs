@@ -28,9 +28,12 @@ struct Observed {
 impl Observed {
     fn of(b: &Berth) -> Observed {
         let mut o = Observed::default();
-        for line in b.ok(&["container", "ls", "-a", "--format", "json"]).lines() {
+        for line in b
+            .ok(&["container", "ls", "-a", "--no-trunc", "--format", "json"])
+            .lines()
+        {
             let v: serde_json::Value = serde_json::from_str(line).unwrap();
-            let id = v["Id"].as_str().unwrap().to_string();
+            let id = v["ID"].as_str().unwrap().to_string();
             match v["State"].as_str().unwrap() {
                 "running" => o.running.insert(id.clone()),
                 "created" => o.created.insert(id.clone()),

@@ -8,6 +8,7 @@ mod crash;
 mod disk;
 mod dry_run;
 mod examples;
+mod formats;
 mod images;
 mod lifecycle;
 mod metrics;

@@ -5,6 +5,7 @@
 //!
 //! "The host" is the daemon's own network namespace (`b.host`); a "remote host" is a second
 //! namespace joined to it by a veth pair on 10.231.0.0/24 (host .1, remote .2).
+//! Long: one test per network behaviour with real traffic, sharing the traffic helpers.
 
 use crate::support::*;
 use std::os::fd::AsRawFd;

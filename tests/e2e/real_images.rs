@@ -3,6 +3,7 @@
 //! read-only under /sys/fs/cgroup, Docker's /dev, health checks that outlive a daemon
 //! restart, one-off runs that leave the running stack alone, name resolution while the
 //! daemon is down, and two daemons on one host.
+//! Long: one scenario per real-image need, sharing fixtures.
 
 use crate::stacks::{ok_in, stack_dir};
 use crate::support::*;

@@ -2,6 +2,7 @@
 //! `docker-registry`) on 127.0.0.1 inside its berth's network namespace, fills it with
 //! `skopeo copy` from an OCI layout built here from busybox-static (a gzip, a zstd and a gzip
 //! layer; a second platform for the index), and drives `berth pull|push|login|up` against it.
+//! Long: one registry fixture shared by every registry scenario.
 
 use crate::stacks::{in_dir, ok_in, stack_dir};
 use crate::support::*;

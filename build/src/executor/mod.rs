@@ -37,6 +37,8 @@ pub struct BuildOptions {
     pub shm_size: Option<u64>,
     /// The Dockerfile's name, for messages (`Dockerfile`, `app/Dockerfile.dev`).
     pub dockerfile_name: String,
+    /// Leads every step's name: the service a stack builds (`[web 2/5] RUN ...`).
+    pub step_prefix: Option<String>,
 }
 
 /// Why a build failed: what the user sees, and the instruction's place when a step failed.
@@ -102,6 +104,7 @@ pub async fn build<H: Host>(
                 progress,
                 global: &global,
                 built: &built,
+                prefix: opts.step_prefix.as_deref(),
             },
             &mut counts,
         )

@@ -22,6 +22,7 @@ pub(super) struct Inputs<'a, H> {
     pub progress: &'a Progress,
     pub global: &'a Scope,
     pub built: &'a [Option<String>],
+    pub prefix: Option<&'a str>,
 }
 
 /// Where a stage is: the image so far (None: scratch, nothing yet) and its config.
@@ -95,7 +96,10 @@ pub(super) async fn run<H: Host>(
         .iter()
         .filter(|i| is_shown(&i.value))
         .count();
-    let label = stage_label(inp.file, inp.index);
+    let label = match inp.prefix {
+        Some(p) => format!("{p} {}", stage_label(inp.file, inp.index)),
+        None => stage_label(inp.file, inp.index),
+    };
     let step_name = |k: usize, text: &str| format!("[{label}{k}/{shown_total}] {text}");
 
     let image_word = expand::word(&stage.from.value.image, inp.file.escape, &|n| {

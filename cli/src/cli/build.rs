@@ -52,8 +52,9 @@ pub struct BuildArgs {
     /// Size of /dev/shm for RUN (e.g. 64m)
     #[arg(long)]
     pub shm_size: Option<String>,
-    /// The build context: a directory, or - for a tar (or a Dockerfile) on standard input
-    pub context: String,
+    /// The build context: a directory, or - for a tar (or a Dockerfile) on standard input.
+    /// Without it, or with service names, the stack's services are built (Compose's build)
+    pub args: Vec<String>,
 }
 
 /// `KEY=VALUE` list -> JSON object; a bare KEY takes the environment's value when `from_env`.
@@ -125,10 +126,74 @@ fn query(a: &BuildArgs) -> anyhow::Result<String> {
     Ok(parts.join("&"))
 }
 
+/// `berth build`: Docker's (one CONTEXT argument that is `-` or a path) or Compose's (no
+/// argument, or names of the stack's services).
 pub fn run(g: &GlobalOpts, a: &BuildArgs) -> anyhow::Result<i32> {
+    let docker_style = match a.args.as_slice() {
+        [one] => one == "-" || Path::new(one).exists() && !names_services(g, &a.args),
+        _ => false,
+    };
+    if docker_style || !a.tags.is_empty() || a.file.is_some() {
+        anyhow::ensure!(
+            a.args.len() == 1,
+            "\"berth build\" requires exactly 1 argument (a build context) with -t or -f"
+        );
+        return run_dockerfile(g, a, &a.args[0]);
+    }
+    let load = super::stack::stack_load(g)?;
+    let c = Client::connect(g)?;
+    stack_build(&c, &load, &a.args, "always", a.quiet || a.progress == "quiet")
+}
+
+/// True when a stack file is found and every name is one of its services.
+fn names_services(g: &GlobalOpts, names: &[String]) -> bool {
+    let Ok(load) = super::stack::stack_load(g) else {
+        return false;
+    };
+    match load.load() {
+        Ok(p) => names.iter().all(|n| p.services.contains_key(n)),
+        Err(_) => false,
+    }
+}
+
+/// Builds the stack's services (`when`: missing or always), showing the progress; 1 when a
+/// build failed (after its report).
+pub fn stack_build(
+    c: &Client,
+    load: &berth_compose::StackLoad,
+    services: &[String],
+    when: &str,
+    quiet: bool,
+) -> anyhow::Result<i32> {
+    let body = json!({ "load": load, "services": services, "when": when, "quiet": quiet });
+    let mut failed = false;
+    let mut err = std::io::stderr().lock();
+    c.post_body_lines("/stacks/build", full(serde_json::to_vec(&body)?), None, |msg| {
+        let Some(msg) = msg else { return Ok(()) };
+        show(&mut err, &msg, &mut failed)
+    })?;
+    Ok(failed as i32)
+}
+
+/// One message of a build stream on stderr: progress text, or the failure's report.
+fn show(err: &mut impl Write, msg: &Value, failed: &mut bool) -> anyhow::Result<()> {
+    if let Some(text) = msg["stream"].as_str() {
+        err.write_all(text.as_bytes())?;
+    }
+    if let Some(e) = msg["error"].as_str() {
+        *failed = true;
+        match msg["report"].as_str() {
+            Some(report) => err.write_all(report.as_bytes())?,
+            None => writeln!(err, "ERROR: {e}")?,
+        }
+    }
+    Ok(())
+}
+
+fn run_dockerfile(g: &GlobalOpts, a: &BuildArgs, context: &str) -> anyhow::Result<i32> {
     let mut query = query(a)?;
     let stdin_dockerfile = a.file.as_deref() == Some("-");
-    let body = if a.context == "-" {
+    let body = if context == "-" {
         anyhow::ensure!(
             !stdin_dockerfile,
             "invalid argument: can't use stdin for both build context and dockerfile"
@@ -138,15 +203,15 @@ pub fn run(g: &GlobalOpts, a: &BuildArgs) -> anyhow::Result<i32> {
         }
         streamed(std::io::stdin())
     } else {
-        let dir = Path::new(&a.context);
+        let dir = Path::new(context);
         if !dir.exists() {
-            bail!("unable to prepare context: path {:?} not found", a.context);
+            bail!("unable to prepare context: path {context:?} not found");
         }
         if !dir.is_dir() {
-            bail!("unable to prepare context: context must be a directory: {}", a.context);
+            bail!("unable to prepare context: context must be a directory: {context}");
         }
         let dir = std::fs::canonicalize(dir)
-            .with_context(|| format!("unable to prepare context: {}", a.context))?;
+            .with_context(|| format!("unable to prepare context: {context}"))?;
         query.push_str(&format!("&context_dir={}", q(&dir.to_string_lossy())));
         match &a.file {
             Some(f) if f == "-" => {
@@ -175,20 +240,10 @@ pub fn build(c: &Client, query: &str, body: crate::client::Body, quiet: bool) ->
     let mut err = std::io::stderr().lock();
     c.post_body_lines(&format!("/build?{query}"), body, None, |msg| {
         let Some(msg) = msg else { return Ok(()) };
-        if let Some(text) = msg["stream"].as_str() {
-            err.write_all(text.as_bytes())?;
-        }
         if let Some(id) = msg["aux"]["ID"].as_str() {
             image_id = Some(id.to_string());
         }
-        if let Some(e) = msg["error"].as_str() {
-            failed = true;
-            match msg["report"].as_str() {
-                Some(report) => err.write_all(report.as_bytes())?,
-                None => writeln!(err, "ERROR: {e}")?,
-            }
-        }
-        Ok(())
+        show(&mut err, &msg, &mut failed)
     })?;
     if failed {
         return Ok(1);
@@ -198,5 +253,58 @@ pub fn build(c: &Client, query: &str, body: crate::client::Body, quiet: bool) ->
         Some(_) => {}
         None => bail!("the build ended without an image (the daemon stopped?)"),
     }
+    Ok(0)
+}
+
+#[derive(Args, Debug)]
+pub struct BuilderArgs {
+    #[command(subcommand)]
+    pub cmd: BuilderCmd,
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum BuilderCmd {
+    /// Remove build cache
+    Prune {
+        /// Remove all build cache (berth keeps no other kind: same as without)
+        #[arg(short, long)]
+        all: bool,
+        /// Do not prompt for confirmation
+        #[arg(short, long)]
+        force: bool,
+    },
+}
+
+/// `berth builder prune`: forgets every cached build step and removes the intermediate
+/// images no container uses; prints Docker's report.
+pub fn builder(g: &GlobalOpts, a: &BuilderArgs) -> anyhow::Result<i32> {
+    let BuilderCmd::Prune { all: _, force } = &a.cmd;
+    if !force && std::io::IsTerminal::is_terminal(&std::io::stdin())
+        && !super::confirm(
+            "WARNING! This will remove all dangling build cache.\nAre you sure you want to continue? [y/N] ",
+        )?
+    {
+        return Ok(0);
+    }
+    let c = Client::connect(g)?;
+    let v = c.post("/build/prune", None)?;
+    let deleted: Vec<&str> = v["ImagesDeleted"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|l| l.as_str())
+        .filter_map(|l| l.strip_prefix("Deleted: "))
+        .collect();
+    if !deleted.is_empty() {
+        println!("Deleted build cache objects:");
+        for id in deleted {
+            println!("{}", id.trim_start_matches("sha256:"));
+        }
+        println!();
+    }
+    println!(
+        "Total reclaimed space: {}",
+        super::image::human_size(v["SpaceReclaimed"].as_u64().unwrap_or(0))
+    );
     Ok(0)
 }

@@ -1,4 +1,6 @@
 //! `berth container ...`: the single-container commands a Docker user expects.
+//!
+//! Why one long file: one clap struct and one short function per `berth container` command.
 
 use super::attach;
 use super::GlobalOpts;
@@ -139,6 +141,9 @@ pub struct CreateOpts {
     /// Start period during which failures don't count
     #[arg(long)]
     pub health_start_period: Option<String>,
+    /// Disable any container-specified HEALTHCHECK (the image's)
+    #[arg(long, conflicts_with = "health_cmd")]
+    pub no_healthcheck: bool,
     /// Add a link to another container (NAME[:ALIAS])
     #[arg(long)]
     pub link: Vec<String>,
@@ -240,8 +245,13 @@ pub enum ContainerCmd {
         all: bool,
         #[arg(short, long)]
         quiet: bool,
+        /// Format output using a custom template: 'table', 'table TEMPLATE', 'json' or a Go
+        /// template
         #[arg(long)]
         format: Option<String>,
+        /// Don't truncate output
+        #[arg(long)]
+        no_trunc: bool,
     },
     /// Fetch the logs of a container
     Logs {
@@ -255,6 +265,9 @@ pub enum ContainerCmd {
     },
     /// Display detailed information on containers
     Inspect {
+        /// Format output using a custom template: 'json' or a Go template
+        #[arg(short, long)]
+        format: Option<String>,
         #[arg(required = true)]
         containers: Vec<String>,
     },
@@ -327,7 +340,7 @@ pub fn build_config(
     for t in &opts.tmpfs {
         let mut ignored = Vec::new();
         mounts.push(
-            berth_daemon::stack::convert::tmpfs_mount(t, &mut ignored)
+            berth_engine::container::MountConfig::parse_tmpfs(t, &mut ignored)
                 .map_err(anyhow::Error::msg)?,
         );
         for opt in ignored {
@@ -424,6 +437,7 @@ pub fn build_config(
         dns_search: opts.dns_search.clone(),
         extra_hosts: opts.add_host.clone(),
         healthcheck: health_flags(opts)?,
+        no_healthcheck: opts.no_healthcheck,
         links: opts.link.clone(),
         sysctls,
         shm_size: opts
@@ -491,7 +505,7 @@ fn health_flags(
     let ms = |v: &Option<String>, default: u64| -> anyhow::Result<u64> {
         match v {
             None => Ok(default),
-            Some(s) => berth_daemon::stack::convert::parse_duration_secs(s)
+            Some(s) => berth_compose::parse_duration_secs(s)
                 .map(|x| (x * 1000.0) as u64)
                 .ok_or_else(|| anyhow::anyhow!("invalid duration {s}")),
         }
@@ -672,45 +686,24 @@ pub fn run(g: &GlobalOpts, args: &ContainerArgs) -> anyhow::Result<i32> {
             }
             Ok(code)
         }
-        ContainerCmd::Ls { all, quiet, format } => {
+        ContainerCmd::Ls {
+            all,
+            quiet,
+            format,
+            no_trunc,
+        } => {
             let list: Vec<Value> = c.get(&format!("/containers?all={}", *all as u8))?;
-            let mut out = std::io::stdout().lock();
-            if format.as_deref() == Some("json") {
-                for x in &list {
-                    writeln!(out, "{}", serde_json::to_string(x)?)?;
-                }
-                return Ok(0);
-            }
-            if !quiet {
-                writeln!(
-                    out,
-                    "{:<14} {:<20} {:<24} {:<28} NAMES",
-                    "CONTAINER ID", "IMAGE", "COMMAND", "STATUS"
-                )?;
-            }
-            for x in &list {
-                let id: String = x["Id"].as_str().unwrap_or("").chars().take(12).collect();
-                if *quiet {
-                    writeln!(out, "{id}")?;
-                    continue;
-                }
-                let cmd: String = x["Command"]
-                    .as_str()
-                    .unwrap_or("")
-                    .chars()
-                    .take(20)
-                    .collect();
-                let name = x["Names"][0].as_str().unwrap_or("").trim_start_matches('/');
-                writeln!(
-                    out,
-                    "{:<14} {:<20} {:<24} {:<28} {}",
-                    id,
-                    x["Image"].as_str().unwrap_or(""),
-                    format!("\"{cmd}\""),
-                    x["Status"].as_str().unwrap_or(""),
-                    name
-                )?;
-            }
+            // As docker ps: -q prints IDs (a --format wins over it, as Docker's does).
+            let format = match (quiet, format.as_deref()) {
+                (true, None) => Some("{{.ID}}"),
+                (_, f) => f,
+            };
+            let f = crate::format::Formatter::new(format, super::listing::CONTAINER_TABLE)?;
+            let rows: Vec<_> = list
+                .iter()
+                .map(|x| super::listing::container(x, !no_trunc))
+                .collect();
+            f.print(&rows, &super::listing::container_header())?;
             Ok(0)
         }
         ContainerCmd::Logs {
@@ -732,7 +725,7 @@ pub fn run(g: &GlobalOpts, args: &ContainerArgs) -> anyhow::Result<i32> {
             c.download(&path, &mut printer)?;
             Ok(0)
         }
-        ContainerCmd::Inspect { containers } => {
+        ContainerCmd::Inspect { format, containers } => {
             let mut out = Vec::new();
             let mut code = 0;
             for x in containers {
@@ -743,6 +736,9 @@ pub fn run(g: &GlobalOpts, args: &ContainerArgs) -> anyhow::Result<i32> {
                         code = 1;
                     }
                 }
+            }
+            if let Some(f) = format.as_deref().filter(|f| *f != "json") {
+                return super::listing::print_inspect(f, &out, code != 0);
             }
             println!("{}", serde_json::to_string_pretty(&out)?);
             Ok(code)

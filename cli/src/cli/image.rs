@@ -4,7 +4,6 @@ use super::GlobalOpts;
 use crate::client::{q, Client};
 use clap::{Args, Subcommand};
 use serde_json::Value;
-use std::io::Write;
 
 #[derive(Args, Debug)]
 pub struct ImageArgs {
@@ -46,8 +45,13 @@ pub enum ImageCmd {
         all: bool,
         #[arg(short, long)]
         quiet: bool,
+        /// Format output using a custom template: 'table', 'table TEMPLATE', 'json' or a Go
+        /// template
         #[arg(long)]
         format: Option<String>,
+        /// Don't truncate output
+        #[arg(long)]
+        no_trunc: bool,
     },
     /// Remove images
     #[command(alias = "remove")]
@@ -59,6 +63,9 @@ pub enum ImageCmd {
     },
     /// Show an image's details as JSON
     Inspect {
+        /// Format output using a custom template: 'json' or a Go template
+        #[arg(short, long)]
+        format: Option<String>,
         #[arg(required = true)]
         images: Vec<String>,
     },
@@ -173,58 +180,34 @@ pub fn run(g: &GlobalOpts, args: &ImageArgs) -> anyhow::Result<i32> {
                 }
             }
         }
-        ImageCmd::Ls { all, quiet, format } => {
+        ImageCmd::Ls {
+            all,
+            quiet,
+            format,
+            no_trunc,
+        } => {
             let list: Vec<Value> = c.get(&format!("/images?all={}", *all as u8))?;
-            if format.as_deref() == Some("json") {
+            if *quiet && format.is_none() {
+                // One line an image, however many names it has.
                 for i in &list {
-                    println!("{}", serde_json::to_string(i)?);
+                    let id = i["Id"].as_str().unwrap_or("");
+                    println!(
+                        "{}",
+                        if *no_trunc {
+                            id.to_string()
+                        } else {
+                            short_id(id)
+                        }
+                    );
                 }
                 return Ok(0);
             }
-            let mut out = std::io::stdout().lock();
-            if !quiet {
-                writeln!(
-                    out,
-                    "{:<30} {:<15} {:<14} {:<22} SIZE",
-                    "REPOSITORY", "TAG", "IMAGE ID", "CREATED"
-                )?;
-            }
-            for i in &list {
-                let id = short_id(i["Id"].as_str().unwrap_or(""));
-                if *quiet {
-                    writeln!(out, "{id}")?;
-                    continue;
-                }
-                let tags: Vec<String> = i["RepoTags"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|t| t.as_str().map(String::from))
-                    .collect();
-                let tags = if tags.is_empty() {
-                    vec!["<none>:<none>".to_string()]
-                } else {
-                    tags
-                };
-                for t in tags {
-                    let (repo, tag) = t.rsplit_once(':').unwrap_or((&t, ""));
-                    let created = i["Created"]
-                        .as_str()
-                        .unwrap_or("")
-                        .chars()
-                        .take(19)
-                        .collect::<String>();
-                    writeln!(
-                        out,
-                        "{:<30} {:<15} {:<14} {:<22} {}",
-                        repo,
-                        tag,
-                        id,
-                        created,
-                        human_size(i["Size"].as_u64().unwrap_or(0))
-                    )?;
-                }
-            }
+            let f = crate::format::Formatter::new(format.as_deref(), super::listing::IMAGE_TABLE)?;
+            let rows: Vec<_> = list
+                .iter()
+                .flat_map(|i| super::listing::images(i, !no_trunc))
+                .collect();
+            f.print(&rows, &super::listing::image_header())?;
         }
         ImageCmd::Rm { force, images } => {
             let mut code = 0;
@@ -243,10 +226,13 @@ pub fn run(g: &GlobalOpts, args: &ImageArgs) -> anyhow::Result<i32> {
             }
             return Ok(code);
         }
-        ImageCmd::Inspect { images } => {
+        ImageCmd::Inspect { format, images } => {
             let mut out = Vec::new();
             for i in images {
                 out.push(c.get::<Value>(&format!("/images/{}/json", q(i)))?);
+            }
+            if let Some(f) = format.as_deref().filter(|f| *f != "json") {
+                return super::listing::print_inspect(f, &out, false);
             }
             println!("{}", serde_json::to_string_pretty(&out)?);
         }

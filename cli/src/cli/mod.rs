@@ -11,6 +11,7 @@ pub mod container;
 mod copy;
 mod exec;
 mod image;
+mod listing;
 mod mounts;
 mod network;
 mod progress;
@@ -33,7 +34,7 @@ pub struct GlobalOpts {
     #[arg(
         long,
         env = "BERTH_ROOT",
-        default_value = berth_daemon::DEFAULT_ROOT,
+        default_value = berth_daemon::DaemonOptions::DEFAULT_ROOT,
         global = true
     )]
     pub root: PathBuf,
@@ -90,6 +91,8 @@ pub enum Command {
     },
     /// Build an image from a Dockerfile
     Build(build::BuildArgs),
+    /// Manage the build cache
+    Builder(build::BuilderArgs),
     /// Manage images
     Image(image::ImageArgs),
     /// Pull images from a registry, or the stack's images
@@ -188,6 +191,7 @@ pub fn main() -> i32 {
         Command::Daemon(args) => system::daemon(&cli.global, &args),
         Command::Info { format } => system::info(&cli.global, format.as_deref()),
         Command::Build(args) => build::run(&cli.global, &args),
+        Command::Builder(args) => build::builder(&cli.global, &args),
         Command::Image(args) => image::run(&cli.global, &args),
         Command::Pull(args) => registry::pull(&cli.global, &args),
         Command::Push(args) => registry::push(&cli.global, &args),

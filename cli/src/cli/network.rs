@@ -43,11 +43,19 @@ pub enum NetworkCmd {
     Ls {
         #[arg(short, long)]
         quiet: bool,
+        /// Format output using a custom template: 'table', 'table TEMPLATE', 'json' or a Go
+        /// template
         #[arg(long)]
         format: Option<String>,
+        /// Do not truncate the output
+        #[arg(long)]
+        no_trunc: bool,
     },
     /// Display detailed information on networks
     Inspect {
+        /// Format output using a custom template: 'json' or a Go template
+        #[arg(short, long)]
+        format: Option<String>,
         #[arg(required = true)]
         networks: Vec<String>,
     },
@@ -120,40 +128,32 @@ pub fn run(g: &GlobalOpts, args: &NetworkArgs) -> anyhow::Result<i32> {
             let v = c.post("/networks", Some(&body))?;
             println!("{}", v["id"].as_str().unwrap_or(""));
         }
-        NetworkCmd::Ls { quiet, format } => {
+        NetworkCmd::Ls {
+            quiet,
+            format,
+            no_trunc,
+        } => {
             let list: Vec<Value> = c.get("/networks")?;
-            if format.as_deref() == Some("json") {
-                for n in &list {
-                    println!("{}", serde_json::to_string(n)?);
-                }
-                return Ok(0);
-            }
-            if !quiet {
-                println!(
-                    "{:<14} {:<24} {:<8} {:<20} CONTAINERS",
-                    "NETWORK ID", "NAME", "DRIVER", "SUBNET"
-                );
-            }
-            for n in &list {
-                let id: String = n["id"].as_str().unwrap_or("").chars().take(12).collect();
-                if *quiet {
-                    println!("{id}");
-                } else {
-                    println!(
-                        "{:<14} {:<24} {:<8} {:<20} {}",
-                        id,
-                        n["name"].as_str().unwrap_or(""),
-                        "bridge",
-                        n["subnet"].as_str().unwrap_or(""),
-                        n["endpoints"].as_array().map(|e| e.len()).unwrap_or(0)
-                    );
-                }
-            }
+            let format = match (quiet, format.as_deref()) {
+                (true, None) => Some("{{.ID}}"),
+                (_, f) => f,
+            };
+            // Docker's columns (NETWORK ID, NAME, DRIVER, SCOPE); a network's subnet is in
+            // `network inspect`, or `--format '{{.Name}}'`-style templates.
+            let f = crate::format::Formatter::new(format, super::listing::NETWORK_TABLE)?;
+            let rows: Vec<_> = list
+                .iter()
+                .map(|n| super::listing::network(n, !no_trunc))
+                .collect();
+            f.print(&rows, &super::listing::network_header())?;
         }
-        NetworkCmd::Inspect { networks } => {
+        NetworkCmd::Inspect { format, networks } => {
             let mut out = Vec::new();
             for n in networks {
                 out.push(c.get::<Value>(&format!("/networks/{}", q(n)))?);
+            }
+            if let Some(f) = format.as_deref().filter(|f| *f != "json") {
+                return super::listing::print_inspect(f, &out, false);
             }
             println!("{}", serde_json::to_string_pretty(&out)?);
         }

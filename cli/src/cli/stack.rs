@@ -37,6 +37,12 @@ pub struct UpArgs {
     /// Pull images before starting: always, missing, never (default: each service's pull_policy)
     #[arg(long, value_parser = ["always", "missing", "never", "build"])]
     pub pull: Option<String>,
+    /// Build images before starting containers
+    #[arg(long, conflicts_with = "no_build")]
+    pub build: bool,
+    /// Don't build an image, even if it's missing
+    #[arg(long)]
+    pub no_build: bool,
     /// Scale SERVICE to NUM instances (SERVICE=NUM)
     #[arg(long)]
     pub scale: Vec<String>,
@@ -94,9 +100,18 @@ pub struct PsArgs {
     /// Display services
     #[arg(long)]
     pub services: bool,
-    /// Format the output: table or json
+    /// Format the output: table (default), json, or a Go template
     #[arg(long)]
     pub format: Option<String>,
+    /// Filter services by a property (supported filters: status)
+    #[arg(long)]
+    pub filter: Option<String>,
+    /// Filter services by status (repeatable)
+    #[arg(long, value_parser = ["paused", "restarting", "removing", "running", "dead", "created", "exited"])]
+    pub status: Vec<String>,
+    /// Don't truncate output
+    #[arg(long)]
+    pub no_trunc: bool,
     pub filter_services: Vec<String>,
 }
 
@@ -213,6 +228,13 @@ pub fn up(g: &GlobalOpts, a: &UpArgs) -> anyhow::Result<i32> {
     }
     // The pull phase streams its progress here; `up` itself then only finds the images.
     super::registry::stack_pull_phase(&c, &load, a.pull.as_deref())?;
+    // Then the build phase: missing images, or all with --build; none with --no-build.
+    if !a.no_build {
+        let when = if a.build { "always" } else { "missing" };
+        if super::build::stack_build(&c, &load, &a.services, when, false)? != 0 {
+            return Ok(1);
+        }
+    }
     let body = json!({
         "load": load,
         "pull": "missing",
@@ -249,29 +271,48 @@ pub fn down(g: &GlobalOpts, a: &DownArgs) -> anyhow::Result<i32> {
     Ok(0)
 }
 
-/// The project's name without asking the daemon to load anything: -p, else the loader.
-fn project_name(g: &GlobalOpts) -> anyhow::Result<String> {
-    if let Some(p) = &g.project_name {
-        return Ok(p.clone());
-    }
-    let load = stack_load(g)?;
-    Ok(load.load().map_err(|e| anyhow::anyhow!("{e}"))?.name)
-}
-
 pub fn ps(g: &GlobalOpts, a: &PsArgs) -> anyhow::Result<i32> {
+    // `--filter status=X` is `--status X`; Compose knows no other filter.
+    let mut statuses = a.status.clone();
+    if let Some(f) = &a.filter {
+        if !statuses.is_empty() {
+            anyhow::bail!("cannot use --filter and --status together");
+        }
+        match f.split_once('=') {
+            Some(("status", v)) => statuses.push(v.to_string()),
+            Some((k, _)) => anyhow::bail!("{k} filter is not supported"),
+            None => anyhow::bail!("invalid filter {f:?}: expected status=VALUE"),
+        }
+    }
     let c = Client::connect(g)?;
     // A stack file broken by an edit still names a registered stack: show what runs.
-    let project = match project_name(g) {
-        Ok(p) => p,
-        Err(e) => registered_project(g, &c).ok_or(e)?,
-    };
+    let (project, model) =
+        match stack_load(g).and_then(|l| l.load().map_err(|e| anyhow::anyhow!("{e}"))) {
+            Ok(p) => (g.project_name.clone().unwrap_or(p.name.clone()), Some(p)),
+            Err(e) => match &g.project_name {
+                Some(p) => (p.clone(), None),
+                None => (registered_project(g, &c).ok_or(e)?, None),
+            },
+        };
     if let Some(e) = stack_error(&c, &project) {
         eprintln!(
             "WARN[0000] stack {project} does not converge; what runs is its last good state: {e}"
         );
     }
-    let list: Vec<Value> = c.get(&format!("/containers?all={}", a.all as u8))?;
-    let mine: Vec<&Value> = list
+    // As Compose: naming a service the project does not have is an error.
+    if let Some(m) = &model {
+        if let Some(bad) = a
+            .filter_services
+            .iter()
+            .find(|s| !m.services.contains_key(*s))
+        {
+            anyhow::bail!("no such service: {bad}");
+        }
+    }
+    // Compose lists stopped containers too when a status is asked for.
+    let all = a.all || !statuses.is_empty();
+    let list: Vec<Value> = c.get(&format!("/containers?all={}", all as u8))?;
+    let mut mine: Vec<&Value> = list
         .iter()
         .filter(|x| x["Labels"][berth_compose::LABEL_PROJECT] == project)
         // One-off `run` containers are not the service's replicas: Compose's ps leaves them out.
@@ -282,7 +323,19 @@ pub fn ps(g: &GlobalOpts, a: &PsArgs) -> anyhow::Result<i32> {
                     .iter()
                     .any(|s| x["Labels"][berth_compose::LABEL_SERVICE] == *s)
         })
+        .filter(|x| statuses.is_empty() || statuses.iter().any(|s| x["State"] == *s))
         .collect();
+    if model.is_none() {
+        if let Some(bad) = a.filter_services.iter().find(|s| {
+            !mine
+                .iter()
+                .any(|x| x["Labels"][berth_compose::LABEL_SERVICE] == **s)
+        }) {
+            anyhow::bail!("no such service: {bad}");
+        }
+    }
+    // Compose sorts by container name.
+    mine.sort_by(|x, y| x["Names"][0].as_str().cmp(&y["Names"][0].as_str()));
     if a.services {
         let mut names: Vec<&str> = mine
             .iter()
@@ -293,40 +346,22 @@ pub fn ps(g: &GlobalOpts, a: &PsArgs) -> anyhow::Result<i32> {
         names.iter().for_each(|n| println!("{n}"));
         return Ok(0);
     }
-    if a.format.as_deref() == Some("json") {
-        for x in &mine {
-            println!("{}", serde_json::to_string(x)?);
-        }
-        return Ok(0);
-    }
-    if a.quiet {
+    if a.quiet && a.format.is_none() {
         mine.iter()
             .for_each(|x| println!("{}", x["Id"].as_str().unwrap_or("")));
         return Ok(0);
     }
-    println!(
-        "{:<28} {:<16} {:<24} {:<12} {:<28} PORTS",
-        "NAME", "IMAGE", "COMMAND", "SERVICE", "STATUS"
-    );
-    for x in mine {
-        let cmd: String = x["Command"]
-            .as_str()
-            .unwrap_or("")
-            .chars()
-            .take(20)
-            .collect();
-        println!(
-            "{:<28} {:<16} {:<24} {:<12} {:<28} {}",
-            x["Names"][0].as_str().unwrap_or("").trim_start_matches('/'),
-            x["Image"].as_str().unwrap_or(""),
-            format!("\"{cmd}\""),
-            x["Labels"][berth_compose::LABEL_SERVICE]
-                .as_str()
-                .unwrap_or(""),
-            x["Status"].as_str().unwrap_or(""),
-            x["Ports"].as_str().unwrap_or("")
-        );
+    let f = crate::format::Formatter::new(a.format.as_deref(), super::listing::COMPOSE_PS_TABLE)?;
+    let mut rows = Vec::with_capacity(mine.len());
+    for x in &mine {
+        // Exit code and health are the inspect document's, as Compose reads them.
+        let id = x["Id"].as_str().unwrap_or("");
+        let inspect: Value = c
+            .get(&format!("/containers/{}/json", q(id)))
+            .unwrap_or_default();
+        rows.push(super::listing::compose_container(x, &inspect, !a.no_trunc));
     }
+    f.print(&rows, &super::listing::compose_header())?;
     Ok(0)
 }
 
@@ -335,6 +370,36 @@ pub fn ls(g: &GlobalOpts, format: Option<&str>) -> anyhow::Result<i32> {
     let list: Vec<Value> = c.get("/stacks")?;
     if format == Some("json") {
         println!("{}", serde_json::to_string(&list)?);
+        return Ok(0);
+    }
+    // A template sees Compose's ls fields (and berth's Watched); Compose itself takes only
+    // table and json here. berth's own table adds WATCHED and each stack's error.
+    if let Some(t) = format.filter(|f| *f != "table") {
+        use crate::format::{context, header, Value as V};
+        let f = crate::format::Formatter::new(Some(t), "")?;
+        let rows: Vec<V> = list
+            .iter()
+            .map(|s| {
+                let text = |k: &str| V::Str(s[k].as_str().unwrap_or("").to_string());
+                context(
+                    "formatter.stackView",
+                    vec![
+                        ("Name", text("Name")),
+                        ("Status", text("Status")),
+                        ("ConfigFiles", text("ConfigFiles")),
+                        ("Watched", V::Bool(s["Watched"] == true)),
+                    ],
+                    None,
+                )
+            })
+            .collect();
+        let h = header(&[
+            ("Name", "NAME"),
+            ("Status", "STATUS"),
+            ("ConfigFiles", "CONFIG FILES"),
+            ("Watched", "WATCHED"),
+        ]);
+        f.print(&rows, &h)?;
         return Ok(0);
     }
     println!(

@@ -16,7 +16,7 @@ pub struct DaemonArgs {
     /// Address (IP:PORT) to serve Prometheus metrics on at /metrics, or `none`
     /// [default: 127.0.0.1:9323, skipped with a warning when busy]
     #[arg(long, env = "BERTH_METRICS_ADDR")]
-    pub metrics_addr: Option<daemon::metrics::MetricsAddr>,
+    pub metrics_addr: Option<daemon::MetricsAddr>,
     /// Registry (host or host:port) to reach over plain HTTP (repeatable; loopback always is)
     #[arg(
         long = "insecure-registry",
@@ -35,7 +35,7 @@ pub enum DaemonAction {
 pub fn daemon(g: &GlobalOpts, args: &DaemonArgs) -> anyhow::Result<i32> {
     match args.action {
         Some(DaemonAction::Stop) => {
-            let sock = daemon::socket_path(&g.run_dir);
+            let sock = DaemonOptions::socket_path(&g.run_dir);
             if !sock.exists() {
                 eprintln!("berth: no daemon is running on {}", sock.display());
                 return Ok(0);
@@ -69,7 +69,7 @@ pub fn daemon(g: &GlobalOpts, args: &DaemonArgs) -> anyhow::Result<i32> {
                 cgroup_parent: args.cgroup_parent.clone(),
                 metrics_addr: args
                     .metrics_addr
-                    .map_or(Some(daemon::metrics::DEFAULT_ADDR), |a| a.0),
+                    .map_or(Some(DaemonOptions::DEFAULT_METRICS_ADDR), |a| a.0),
                 metrics_addr_required: args.metrics_addr.is_some(),
                 insecure_registries: args.insecure_registries.clone(),
             })?;

@@ -37,9 +37,16 @@ pub enum VolumeCmd {
         /// Provide filter values (e.g. "dangling=true", "name=x", "label=k=v")
         #[arg(short, long = "filter")]
         filter: Vec<String>,
+        /// Format output using a custom template: 'table', 'table TEMPLATE', 'json' or a Go
+        /// template
+        #[arg(long)]
+        format: Option<String>,
     },
     /// Display detailed information on one or more volumes
     Inspect {
+        /// Format output using a custom template: 'json' or a Go template
+        #[arg(short, long)]
+        format: Option<String>,
         #[arg(required = true)]
         volumes: Vec<String>,
     },
@@ -141,23 +148,22 @@ pub fn run(g: &GlobalOpts, args: &VolumeArgs) -> anyhow::Result<i32> {
             let v = c.post("/volumes/create", Some(&body))?;
             println!("{}", v["Name"].as_str().unwrap_or(""));
         }
-        VolumeCmd::Ls { quiet, filter } => {
+        VolumeCmd::Ls {
+            quiet,
+            filter,
+            format,
+        } => {
             let v: Value = c.get(&format!("/volumes{}", filters(filter, &[])?))?;
             let list = v["Volumes"].as_array().cloned().unwrap_or_default();
-            if !quiet {
-                println!("{:<10}VOLUME NAME", "DRIVER");
-            }
-            for vol in &list {
-                let name = vol["Name"].as_str().unwrap_or("");
-                if *quiet {
-                    println!("{name}");
-                } else {
-                    let driver = vol["Driver"].as_str().unwrap_or("local");
-                    println!("{driver:<10}{name}");
-                }
-            }
+            let format = match (quiet, format.as_deref()) {
+                (true, None) => Some("{{.Name}}"),
+                (_, f) => f,
+            };
+            let f = crate::format::Formatter::new(format, super::listing::VOLUME_TABLE)?;
+            let rows: Vec<_> = list.iter().map(super::listing::volume).collect();
+            f.print(&rows, &super::listing::volume_header())?;
         }
-        VolumeCmd::Inspect { volumes } => {
+        VolumeCmd::Inspect { format, volumes } => {
             let mut found = Vec::new();
             let mut errors = Vec::new();
             for n in volumes {
@@ -165,6 +171,12 @@ pub fn run(g: &GlobalOpts, args: &VolumeArgs) -> anyhow::Result<i32> {
                     Ok(v) => found.push(v),
                     Err(e) => errors.push(e),
                 }
+            }
+            if let Some(f) = format.as_deref().filter(|f| *f != "json") {
+                for e in &errors {
+                    eprintln!("berth: {e:#}");
+                }
+                return super::listing::print_inspect(f, &found, !errors.is_empty());
             }
             print_json_array(&found)?;
             for e in &errors {
@@ -231,7 +243,7 @@ mod tests {
     fn filters_encode_as_docker() {
         assert_eq!(filters(&[], &[]).unwrap(), "");
         let f = filters(&["dangling=true".into(), "label=a=b".into()], &[]).unwrap();
-        let json = berth_daemon::http::decode(f.trim_start_matches("?filters="));
+        let json = crate::client::unq(f.trim_start_matches("?filters="));
         assert_eq!(json, r#"{"dangling":["true"],"label":["a=b"]}"#);
         assert!(filters(&["bogus".into()], &[]).is_err());
     }

@@ -1,5 +1,8 @@
 //! Short syntax -> long syntax, the reference's defaults, relative paths made absolute.
 //! Every transformation here is idempotent: it runs again after each merged file.
+//!
+//! Why one long file: one short-to-long rule per Compose key, each a small function in the order
+//! of the specification; splitting by key would scatter a table. Tests at the end.
 
 use super::merge::kv_to_map;
 use serde_json::{Map, Value};

@@ -4,6 +4,9 @@
 //! everything else (rarely used keys and `x-` extensions) into the `extra` map of its struct,
 //! so nothing is dropped silently. All types are `Serialize`; a [`Service`] serialized to
 //! JSON is stable, so its hash can serve as the container's config hash.
+//!
+//! Why one long file: the model is the specification's types, one struct per element; it reads
+//! as a table.
 
 use super::LoadError;
 use indexmap::IndexMap;

@@ -4,19 +4,20 @@
 //! reverse. Only containers whose config hash changed are recreated: what to do with each
 //! replica is berth-compose's planner's answer ([`replica_action`]), this module executes it.
 //!
+//! It acts only through the narrow traits of [`super::ports`] (containers, networks, volumes,
+//! images), which the daemon implements and the tests fake: see `tests.rs`.
+//!
 //! Rooms: `resources` (networks and volumes), `waits` (depends_on conditions, `up --wait`),
 //! `down`, `oneoff` (`berth run`); [`plan`] answers `up --dry-run`.
 
 use super::convert;
-use crate::containers::Ctr;
+use super::ports::{ContainerPort, Ports, Replica};
 use crate::http::ApiError;
-use crate::Daemon;
 use berth_compose::loader::Project;
 use berth_compose::{
-    levels, replica_action, Observed, ObservedReplica, ReplicaAction, ReplicaPolicy, ReplicaState,
-    Step, UpPlanOptions, LABEL_HASH, LABEL_NUMBER, LABEL_PROJECT, LABEL_SERVICE,
+    levels, replica_action, NetworkChanges, Observed, ObservedReplica, PlanError, ReplicaAction,
+    ReplicaPolicy, Step, UpPlanOptions,
 };
-use berth_engine::container::Status;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
@@ -25,16 +26,14 @@ use std::time::Instant;
 mod down;
 mod oneoff;
 mod resources;
-mod waits;
+#[cfg(test)]
+mod tests;
+pub(super) mod waits;
 
 pub use down::{down, DownOptions};
 pub use oneoff::{create_oneoff, RunOptions};
-use resources::{
-    ensure_networks, ensure_volumes, network_spec, resolve_volumes, resolve_volumes_from,
-    NetworkChanges,
-};
-pub use waits::wait_ready;
-use waits::{cancellable, wait_dependencies};
+use resources::{ensure_networks, ensure_volumes, resolve_volumes, resolve_volumes_from};
+use waits::cancellable;
 
 /// One line of Compose's progress display.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -113,100 +112,78 @@ fn ev(kind: &str, name: &str, action: &str, t: Instant) -> Event {
     }
 }
 
-/// Containers of `project`, by service, as (number, container).
-async fn observed(d: &Daemon, project: &str) -> HashMap<String, Vec<(u32, Arc<Ctr>)>> {
-    let mut out: HashMap<String, Vec<(u32, Arc<Ctr>)>> = HashMap::new();
-    for c in d.containers.all().await {
-        let r = c.rec.lock().await;
-        if r.config.labels.get(LABEL_PROJECT).map(String::as_str) != Some(project)
-            || r.config
-                .labels
-                .get(berth_compose::LABEL_ONEOFF)
-                .map(String::as_str)
-                == Some("True")
-        {
-            continue;
+impl From<PlanError> for ApiError {
+    fn from(e: PlanError) -> ApiError {
+        match e {
+            PlanError::NotFound(m) => ApiError::not_found(m),
+            PlanError::Invalid(m) => ApiError::bad_request(m),
         }
-        let svc = r
-            .config
-            .labels
-            .get(LABEL_SERVICE)
-            .cloned()
-            .unwrap_or_default();
-        let n = r
-            .config
-            .labels
-            .get(LABEL_NUMBER)
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(0);
-        drop(r);
-        out.entry(svc).or_default().push((n, c));
     }
-    for v in out.values_mut() {
-        v.sort_by_key(|(n, _)| *n);
+}
+
+fn selection(p: &Project, o: &UpOptions) -> Result<HashSet<String>, ApiError> {
+    Ok(berth_compose::select_services(
+        p,
+        &o.services,
+        o.no_deps,
+        &o.skip,
+    )?)
+}
+
+impl UpOptions {
+    fn policy(&self) -> ReplicaPolicy {
+        ReplicaPolicy {
+            force_recreate: self.force_recreate,
+            no_recreate: self.no_recreate,
+            no_start: self.no_start,
+            keep_stopped: self.keep_stopped,
+        }
+    }
+
+    fn network_changes(&self) -> NetworkChanges {
+        match self.as_running {
+            true => NetworkChanges::CreateMissingOnly,
+            false => NetworkChanges::Apply,
+        }
+    }
+}
+
+/// The project's replicas by service, each service's by number.
+async fn replicas_by_service<D: ContainerPort>(
+    d: &D,
+    project: &str,
+) -> HashMap<String, Vec<Replica<D::Handle>>> {
+    let mut out: HashMap<String, Vec<Replica<D::Handle>>> = HashMap::new();
+    for r in d.replicas(project).await {
+        out.entry(r.service.clone()).or_default().push(r);
     }
     out
 }
 
-fn selection(p: &Project, o: &UpOptions) -> Result<HashSet<String>, ApiError> {
-    let mut sel = wanted(p, o)?;
-    sel.retain(|s| !o.skip.contains(s));
-    Ok(sel)
-}
-
-fn wanted(p: &Project, o: &UpOptions) -> Result<HashSet<String>, ApiError> {
-    if o.services.is_empty() {
-        return Ok(p.services.keys().cloned().collect());
-    }
-    let mut sel = HashSet::new();
-    let mut todo: Vec<String> = o.services.clone();
-    while let Some(s) = todo.pop() {
-        let svc = p
-            .services
-            .get(&s)
-            .ok_or_else(|| ApiError::bad_request(format!("no such service: {s}")))?;
-        if sel.insert(s.clone()) && !o.no_deps {
-            todo.extend(
-                svc.depends_on
-                    .iter()
-                    .filter(|(_, d)| d.required)
-                    .map(|(k, _)| k.clone()),
-            );
-        }
-    }
-    Ok(sel)
-}
-
-pub async fn up(d: &Arc<Daemon>, p: &Project, o: &UpOptions) -> Result<Outcome, ApiError> {
+pub async fn up<D: Ports>(d: &Arc<D>, p: &Project, o: &UpOptions) -> Result<Outcome, ApiError> {
     let started = Instant::now();
     let mut out = Outcome::default();
     let selected = selection(p, o)?;
     // A missing image or a refused sysctl fails the whole `up` before anything is created.
-    preflight(d, p, &selected).await?;
+    preflight(&**d, p, &selected).await?;
     out.warnings.extend(convert::project_warnings(p));
-    let changes = match o.as_running {
-        true => NetworkChanges::CreateMissingOnly,
-        false => NetworkChanges::Apply,
-    };
-    ensure_networks(d, p, &mut out, &o.progress, changes).await?;
-    ensure_volumes(d, p, &mut out, &o.progress).await?;
-    let mut observed = observed(d, &p.name).await;
+    ensure_networks(&**d, p, &mut out, &o.progress, o.network_changes()).await?;
+    ensure_volumes(&**d, p, &mut out, &o.progress).await?;
+    let mut observed = replicas_by_service(&**d, &p.name).await;
 
-    let orphans: Vec<Arc<Ctr>> = observed
+    let orphans: Vec<&Replica<D::Handle>> = berth_compose::orphan_services(p, observed.keys())
         .iter()
-        .filter(|(s, _)| !p.services.contains_key(*s))
-        .flat_map(|(_, v)| v.iter().map(|(_, c)| c.clone()))
+        .flat_map(|s| &observed[s])
         .collect();
     if !orphans.is_empty() {
         if o.remove_orphans {
             for c in orphans {
-                let name = c.rec.lock().await.config.name.clone();
                 let t = Instant::now();
-                o.progress.emit(ev("Container", &name, "Stopping", t));
-                d.containers.stop(&c, o.timeout).await?;
-                d.containers.remove(&c, true).await?;
+                o.progress.emit(ev("Container", &c.name, "Stopping", t));
+                d.stop_container(&c.handle, o.timeout).await?;
+                d.remove_container(&c.handle).await?;
                 out.events
-                    .push(o.progress.emit(ev("Container", &name, "Removed", t)));
+                    .push(o.progress.emit(ev("Container", &c.name, "Removed", t)));
             }
         } else {
             out.warnings.push("Found orphan containers for this project. If you removed or renamed this service in your compose file, you can run this command with the --remove-orphans flag to clean it up.".to_string());
@@ -221,7 +198,7 @@ pub async fn up(d: &Arc<Daemon>, p: &Project, o: &UpOptions) -> Result<Outcome, 
         // Dependencies first: wait for what the level's services need.
         for s in &level {
             out.warnings
-                .extend(cancellable(o, wait_dependencies(d, p, s, &o.progress)).await?);
+                .extend(cancellable(o, d.wait_dependencies(p, s, &o.progress)).await?);
         }
         let mut tasks = Vec::new();
         for s in level {
@@ -235,7 +212,7 @@ pub async fn up(d: &Arc<Daemon>, p: &Project, o: &UpOptions) -> Result<Outcome, 
                 .get(&s)
                 .copied()
                 .unwrap_or_else(|| berth_compose::replicas(&svc));
-            d.metrics.set_desired_replicas(&p.name, &s, want);
+            d.metrics().set_desired_replicas(&p.name, &s, want);
             let existing = observed.remove(&s).unwrap_or_default();
             let d = d.clone();
             let p = shared.clone();
@@ -258,10 +235,10 @@ pub async fn up(d: &Arc<Daemon>, p: &Project, o: &UpOptions) -> Result<Outcome, 
             out.warnings.extend(warnings);
         }
     }
-    record_metrics(d, &p.name, started, &out.events);
+    record_metrics(d.metrics(), &p.name, started, &out.events);
     if o.wait {
         let limit = std::time::Duration::from_secs(o.wait_timeout.unwrap_or(3600));
-        tokio::time::timeout(limit, cancellable(o, wait_ready(d, p, o)))
+        tokio::time::timeout(limit, cancellable(o, d.wait_ready(p, &selected)))
             .await
             .map_err(|_| {
                 ApiError::bad_request(format!(
@@ -279,92 +256,56 @@ pub async fn up(d: &Arc<Daemon>, p: &Project, o: &UpOptions) -> Result<Outcome, 
 /// Errors `up` would stop at before acting (an unknown service, a missing external network
 /// or volume, an unsupported network driver) are the plan's errors too. Images are neither
 /// checked nor pulled.
-pub async fn plan(d: &Daemon, p: &Project, o: &UpOptions) -> Result<Vec<Step>, ApiError> {
+pub async fn plan<D: Ports>(d: &Arc<D>, p: &Project, o: &UpOptions) -> Result<Vec<Step>, ApiError> {
+    let d = &**d;
     let selected = selection(p, o)?;
     let mut seen = Observed::default();
-    for (service, replicas) in observed(d, &p.name).await {
+    for (service, replicas) in replicas_by_service(d, &p.name).await {
+        let current = match p.services.get(&service) {
+            Some(svc) => d.image_id(&convert::image_name(p, &service, svc)).await,
+            None => None,
+        };
         let mut list = Vec::new();
-        for (number, c) in replicas {
-            let r = c.rec.lock().await;
+        for r in replicas {
+            let (config_hash, state, image_id) = d.observe(&r.handle).await;
             list.push(ObservedReplica {
-                number,
-                name: r.config.name.clone(),
-                config_hash: r.config.labels.get(LABEL_HASH).cloned().unwrap_or_default(),
-                state: replica_state(r.state.status),
+                number: r.number,
+                name: r.name,
+                config_hash,
+                state,
+                image_changed: image_changed(current.as_deref(), &image_id),
             });
         }
         seen.containers.insert(service, list);
     }
-    for (key, net) in &p.networks {
-        let name = berth_compose::network_name(p, key);
-        let existing = d.nets.netd.inspect(&name).await.ok();
-        if net.external == Some(true) {
-            if existing.is_none() {
-                return Err(ApiError::not_found(format!(
-                    "network {name} declared as external, but could not be found"
-                )));
-            }
-            continue;
-        }
-        let spec = network_spec(p, key, net, &name)?;
-        let Some(info) = existing else { continue };
-        seen.networks.insert(name.clone());
-        // As ensure_networks decides: only a network of this stack with a recorded hash.
-        let ours = info.labels.get(LABEL_PROJECT) == Some(&p.name);
-        let recorded = info.labels.get(LABEL_HASH);
-        if ours && recorded.is_some() && recorded != spec.labels.get(LABEL_HASH) && !o.as_running {
-            seen.networks_changed.insert(name);
-        }
-    }
-    for (key, vol) in &p.volumes {
-        let name = berth_compose::volume_name(p, key);
-        let n = name.clone();
-        if d.volumes.with(move |v| Ok(v.get(&n).is_ok())).await? {
-            seen.volumes.insert(name);
-        } else if vol.external == Some(true) {
-            return Err(ApiError::not_found(format!(
-                "external volume \"{name}\" not found"
-            )));
-        }
-    }
+    seen.networks = resources::observed_networks(d, p).await;
+    seen.volumes = resources::observed_volumes(d, p).await?;
     let options = UpPlanOptions {
         selected,
         scale: o.scale.clone(),
         remove_orphans: o.remove_orphans,
-        policy: ReplicaPolicy {
-            force_recreate: o.force_recreate,
-            no_recreate: o.no_recreate,
-            no_start: o.no_start,
-            keep_stopped: o.keep_stopped,
-        },
+        policy: o.policy(),
+        network_changes: o.network_changes(),
     };
-    Ok(berth_compose::plan_up(p, &options, &seen))
+    Ok(berth_compose::plan_up(p, &options, &seen)?)
 }
 
-/// The engine's status as the planner sees it.
-fn replica_state(status: Status) -> ReplicaState {
-    match status {
-        Status::Running => ReplicaState::Running,
-        Status::Paused => ReplicaState::Paused,
-        Status::Restarting => ReplicaState::Restarting,
-        _ => ReplicaState::Stopped,
-    }
-}
-
-async fn converge_service(
-    d: &Arc<Daemon>,
+async fn converge_service<D: Ports>(
+    d: &Arc<D>,
     p: &Project,
     s: &str,
     want: u32,
-    existing: Vec<(u32, Arc<Ctr>)>,
+    existing: Vec<Replica<D::Handle>>,
     o: &UpOptions,
     restart_after_dependency: bool,
 ) -> Result<(Vec<Event>, Vec<String>), ApiError> {
+    let d = &**d;
     let svc = &p.services[s];
     let hash = berth_compose::config_hash(svc);
     let mut events = Vec::new();
     let mut warnings = Vec::new();
-    let mut have: BTreeMap<u32, Arc<Ctr>> = existing.into_iter().collect();
+    let mut have: BTreeMap<u32, Replica<D::Handle>> =
+        existing.into_iter().map(|r| (r.number, r)).collect();
     // The container's full config is built only for a container about to be made (and its
     // volumes resolved and filled only then): a pass that changes nothing stays cheap.
     let config = |n: u32| async move {
@@ -380,36 +321,32 @@ async fn converge_service(
             .map_err(ApiError::bad_request)?
             .1;
     }
-    let policy = ReplicaPolicy {
-        force_recreate: o.force_recreate,
-        no_recreate: o.no_recreate,
-        no_start: o.no_start,
-        keep_stopped: o.keep_stopped,
-    };
+    let policy = o.policy();
+    let current_image = d.image_id(&convert::image_name(p, s, svc)).await;
     for n in 1..=want {
         let t = Instant::now();
         let name = berth_compose::container_name(&p.name, s, svc, n);
         let emit = |action: &str| o.progress.emit(ev("Container", &name, action, t));
-        let existing = have.remove(&n);
+        let existing = have.remove(&n).map(|r| r.handle);
         let observed = match &existing {
-            Some(c) => {
-                let r = c.rec.lock().await;
-                let hash = r.config.labels.get(LABEL_HASH).cloned().unwrap_or_default();
-                Some((hash, replica_state(r.state.status)))
-            }
+            Some(c) => Some(d.observe(c).await),
             None => None,
         };
-        let observed_ref = observed.as_ref().map(|(h, st)| (h.as_str(), *st));
-        let action = replica_action(&hash, observed_ref, policy, restart_after_dependency);
+        let observed_ref = observed.as_ref().map(|(h, st, _)| (h.as_str(), *st));
+        let stale = observed
+            .as_ref()
+            .is_some_and(|(_, _, id)| image_changed(current_image.as_deref(), id));
+        let action =
+            replica_action(&hash, observed_ref, policy, restart_after_dependency, stale);
         match (action, existing) {
             (ReplicaAction::Create { start }, _) => {
                 let cfg = config(n).await?;
                 emit("Creating");
-                let c = d.containers.create(cfg).await?;
+                let c = d.create_container(cfg).await?;
                 events.push(emit("Created"));
                 if start {
                     emit("Starting");
-                    d.containers.start(&c, false).await?;
+                    d.start_container(&c).await?;
                     events.push(emit("Started"));
                 }
             }
@@ -418,27 +355,25 @@ async fn converge_service(
                 // The old container's anonymous volumes carry over: the new one mounts the
                 // same (per replica and target) volume, as Compose hands them on.
                 let cfg = config(n).await?;
-                d.containers
-                    .stop(&c, o.timeout.or(cfg.stop_timeout))
-                    .await?;
-                d.containers.remove(&c, true).await?;
-                let c = d.containers.create(cfg).await?;
+                d.stop_container(&c, o.timeout.or(cfg.stop_timeout)).await?;
+                d.remove_container(&c).await?;
+                let c = d.create_container(cfg).await?;
                 events.push(emit("Recreated"));
                 if start {
                     emit("Starting");
-                    d.containers.start(&c, false).await?;
+                    d.start_container(&c).await?;
                     events.push(emit("Started"));
                 }
             }
             (ReplicaAction::Start, Some(c)) => {
                 emit("Starting");
-                d.containers.start(&c, false).await?;
+                d.start_container(&c).await?;
                 events.push(emit("Started"));
             }
             (ReplicaAction::Restart, Some(c)) => {
                 emit("Restarting");
-                d.containers.stop(&c, o.timeout).await?;
-                d.containers.start(&c, false).await?;
+                d.stop_container(&c, o.timeout).await?;
+                d.start_container(&c).await?;
                 events.push(emit("Restarted"));
             }
             (ReplicaAction::LeaveStopped, _) => continue,
@@ -449,18 +384,21 @@ async fn converge_service(
     // Scale down: the highest numbers go.
     for (_, c) in have.into_iter().rev() {
         let t = Instant::now();
-        let name = c.rec.lock().await.config.name.clone();
-        o.progress.emit(ev("Container", &name, "Stopping", t));
-        d.containers.stop(&c, o.timeout).await?;
-        d.containers.remove(&c, true).await?;
-        events.push(o.progress.emit(ev("Container", &name, "Removed", t)));
+        o.progress.emit(ev("Container", &c.name, "Stopping", t));
+        d.stop_container(&c.handle, o.timeout).await?;
+        d.remove_container(&c.handle).await?;
+        events.push(o.progress.emit(ev("Container", &c.name, "Removed", t)));
     }
     Ok((events, warnings))
 }
 
 /// What would fail half-way, checked before anything is made: every selected service's image
 /// must be in the store (berth does not pull or build yet) and its sysctls namespaced.
-async fn preflight(d: &Daemon, p: &Project, selected: &HashSet<String>) -> Result<(), ApiError> {
+async fn preflight<D: Ports>(
+    d: &D,
+    p: &Project,
+    selected: &HashSet<String>,
+) -> Result<(), ApiError> {
     for (name, svc) in p.services.iter().filter(|(n, _)| selected.contains(*n)) {
         let mode = svc.network_mode.as_deref().unwrap_or("");
         for key in svc.sysctls.keys() {
@@ -468,22 +406,33 @@ async fn preflight(d: &Daemon, p: &Project, selected: &HashSet<String>) -> Resul
                 .map_err(|e| ApiError::bad_request(format!("service {name}: {e}")))?;
         }
         let image = convert::image_name(p, name, svc);
-        if d.images.resolve(&image).await.is_ok() {
+        if d.image_id(&image).await.is_some() {
             continue;
         }
-        return Err(ApiError::not_found(match (&svc.image, &svc.build) {
-            (None, Some(_)) => format!("service {name} has a build section: building images is not supported yet; build it elsewhere and import or load it as {image} (or set `image:`)"),
-            _ => format!("service {name}: no such image: {image} (berth does not pull yet: import or load it first)"),
+        return Err(ApiError::not_found(match &svc.build {
+            Some(_) => format!("service {name}: image {image} has not been built (`berth build {name}` or `berth up --build` builds it)"),
+            None => format!("service {name}: no such image: {image} (pull, import or load it first)"),
         }));
     }
     Ok(())
 }
 
+/// The container's image (`id`) is not the one the service's image name points at now
+/// (`current`): rebuilt, pulled anew or retagged, which `up` recreates for, as Compose.
+fn image_changed(current: Option<&str>, id: &str) -> bool {
+    matches!(current, Some(c) if !id.is_empty() && c != id)
+}
+
 /// One reconcile's duration and its actions (events other than "already running"), by kind.
-fn record_metrics(d: &Daemon, project: &str, started: Instant, events: &[Event]) {
+fn record_metrics(
+    metrics: &crate::metrics::Metrics,
+    project: &str,
+    started: Instant,
+    events: &[Event],
+) {
     for e in events.iter().filter(|e| e.action != "Running") {
         let kind = format!("{}_{}", e.kind, e.action).to_lowercase();
-        d.metrics.count_action(project, &kind);
+        metrics.count_action(project, &kind);
     }
-    d.metrics.observe_reconcile(project, started.elapsed());
+    metrics.observe_reconcile(project, started.elapsed());
 }

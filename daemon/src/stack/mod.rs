@@ -3,4 +3,6 @@
 
 pub mod controller;
 pub mod convert;
+pub mod build;
+pub mod ports;
 pub mod pull;

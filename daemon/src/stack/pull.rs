@@ -72,6 +72,15 @@ async fn pull_needed(
                 .with(move |s| Ok((s.resolve(&img).is_ok(), s.last_tagged(&img))))
                 .await?
         };
+        // A service that builds its image is built, not pulled, when the image is missing
+        // (stack::build), and always under pull_policy build.
+        let buildable = svc.build.is_some();
+        if buildable
+            && (policy == "build" || (!present && matches!(policy.as_str(), "missing" | "if_not_present")))
+        {
+            done.push(key);
+            continue;
+        }
         match decide(name, &image, &policy, present, tagged.as_deref())? {
             Decision::Keep => {}
             Decision::Pull => {
@@ -81,15 +90,30 @@ async fn pull_needed(
                     current: None,
                     total: None,
                 });
-                d.images
+                let pulled = d
+                    .images
                     .pull(&image, svc.platform.as_deref(), progress.clone())
-                    .await
-                    .map_err(|e| {
-                        ApiError::new(
+                    .await;
+                match pulled {
+                    // As Compose: an image the stack can build need not be in a registry.
+                    Err(e) if buildable => {
+                        progress(Progress {
+                            id: name.clone(),
+                            status: format!("Skipped: {} (built instead)", e.message),
+                            current: None,
+                            total: None,
+                        });
+                        done.push(key);
+                        continue;
+                    }
+                    Err(e) => {
+                        return Err(ApiError::new(
                             e.status,
                             format!("service {name:?}: pulling {image}: {}", e.message),
-                        )
-                    })?;
+                        ))
+                    }
+                    Ok(_) => {}
+                }
                 progress(Progress {
                     id: name.clone(),
                     status: "Pulled".into(),
@@ -138,7 +162,7 @@ fn decide(
         "build" if present => Decision::Keep,
         "build" => {
             return Err(ApiError::bad_request(format!(
-                "service {service:?}: pull_policy build needs an image build, which berth does not support yet (image {image} is not present)"
+                "service {service:?}: pull_policy build needs a build section (image {image} is not present)"
             )))
         }
         "daily" => refresh_after(24 * 3600),

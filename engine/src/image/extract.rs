@@ -22,6 +22,10 @@
 //!   xattrs are applied best-effort, through the fd of the entry just created;
 //! - OCI whiteouts become overlayfs whiteouts: `.wh.NAME` is a 0/0 character device, the only
 //!   device we create, and `.wh..wh..opq` sets `trusted.overlay.opaque=y` on its directory.
+//!
+//! Why one long file: every entry kind goes through the same fd-relative, no-follow discipline
+//! described above; keeping it in one room keeps that discipline auditable. About half of the
+//! file is its tests (hostile tars), at the end.
 
 use std::ffi::{CString, OsStr, OsString};
 use std::fs::File;

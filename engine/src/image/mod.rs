@@ -14,6 +14,9 @@
 //! Every write goes to a temp name, is fsynced and renamed into place, and the index is written
 //! last: a crash at any point leaves only unreferenced blobs, layers or temp files, which
 //! [`ImageStore::open`] removes. Writers take `&mut self`; the daemon serializes them.
+//!
+//! Why one long file: the store's invariants (write, fsync, rename, index last; the recovery in
+//! `open`) hold across all its operations, so they are read together; tests live in tests.rs.
 
 mod archive;
 mod blobs;

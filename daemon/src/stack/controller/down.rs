@@ -1,13 +1,14 @@
 //! `down`: the project's containers in reverse dependency order, then its networks, and on
 //! request its volumes and images.
 
-use super::{convert, ev, observed, record_metrics, Outcome, Progress};
+use super::{convert, ev, record_metrics, Outcome, Progress};
 use crate::containers::Ctr;
 use crate::http::ApiError;
+use crate::stack::ports::project_containers as observed;
 use crate::Daemon;
-use berth_compose::{levels, Project, LABEL_PROJECT};
+use berth_compose::{Project, LABEL_PROJECT};
 use serde::{Deserialize, Serialize};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -36,21 +37,8 @@ pub async fn down(
     let started = Instant::now();
     let observed = observed(d, project).await;
     let images = images_to_remove(project, p, &observed, o.rmi.as_deref()).await?;
-    let order: Vec<Vec<String>> = match p {
-        Some(p) => {
-            let all: HashSet<String> = p.services.keys().cloned().collect();
-            let mut l = levels(p, &all);
-            l.reverse();
-            // Containers of services no longer in the file come first (they are orphans).
-            let orphans: Vec<String> = observed
-                .keys()
-                .filter(|s| !p.services.contains_key(*s))
-                .cloned()
-                .collect();
-            std::iter::once(orphans).chain(l).collect()
-        }
-        None => vec![observed.keys().cloned().collect()],
-    };
+    // Orphans first, then dependents before their dependencies: the planner's order.
+    let order = berth_compose::down_order(p, observed.keys());
     for level in order {
         let mut tasks = Vec::new();
         for s in level {
@@ -134,7 +122,7 @@ pub async fn down(
             .push(o.progress.emit(ev("Image", &image, "Removed", t)));
     }
     d.metrics.forget_stack(project);
-    record_metrics(d, project, started, &out.events);
+    record_metrics(&d.metrics, project, started, &out.events);
     Ok(out)
 }
 

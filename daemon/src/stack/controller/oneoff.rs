@@ -1,13 +1,11 @@
 //! One-off containers of `berth run`: the service's config with the run's overrides.
 
-use super::resources::{
-    ensure_networks, ensure_volumes, resolve_volumes, resolve_volumes_from, NetworkChanges,
-};
+use super::resources::{ensure_networks, ensure_volumes, resolve_volumes, resolve_volumes_from};
 use super::{convert, Outcome, Progress};
 use crate::containers::Ctr;
 use crate::http::ApiError;
 use crate::Daemon;
-use berth_compose::{Project, LABEL_NUMBER};
+use berth_compose::{NetworkChanges, Project, LABEL_NUMBER};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -44,14 +42,14 @@ pub async fn create_oneoff(
     let mut ignored = Outcome::default();
     let quiet = Progress::default();
     ensure_networks(
-        d,
+        &**d,
         p,
         &mut ignored,
         &quiet,
         NetworkChanges::CreateMissingOnly,
     )
     .await?;
-    ensure_volumes(d, p, &mut ignored, &Progress::default()).await?;
+    ensure_volumes(&**d, p, &mut ignored, &Progress::default()).await?;
     let (mut cfg, _) =
         convert::container_config(p, service, svc, 1).map_err(ApiError::bad_request)?;
     let suffix: [u8; 3] = rand_bytes();
@@ -91,8 +89,8 @@ pub async fn create_oneoff(
     // A one-off runs once: Compose drops the restart policy (and --rm requires none).
     cfg.restart = berth_engine::container::RestartPolicy::No;
     cfg.auto_remove = o.rm;
-    resolve_volumes(d, &mut cfg).await?;
-    resolve_volumes_from(d, p, service, &mut cfg).await?;
+    resolve_volumes(&**d, &mut cfg).await?;
+    resolve_volumes_from(&**d, p, service, &mut cfg).await?;
     d.containers.create(cfg).await
 }
 

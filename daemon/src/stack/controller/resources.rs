@@ -1,181 +1,109 @@
 //! The stack's networks and volumes: made (or, for a network whose definition changed, made
-//! again with its containers rewired) before any container, and each container's volumes
-//! resolved to host directories when it is made.
+//! again with its containers rewired) before any container, as berth-compose's planner
+//! decides ([`plan_networks`], [`plan_volumes`]); and each container's volumes resolved to host
+//! directories when it is made.
 
 use super::{ev, Outcome, Progress};
 use crate::http::ApiError;
-use crate::Daemon;
-use berth_compose::{Project, LABEL_HASH, LABEL_NETWORK, LABEL_PROJECT, LABEL_VOLUME};
+use crate::stack::ports::{ContainerPort, NetworkPort, VolumePort};
+use berth_compose::{plan_networks, plan_volumes, NetworkAction, NetworkChanges, Project};
 use berth_engine::container::ContainerConfig;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
-/// Whether a pass may make a changed network again: `up` and the reconcile loop may; a
-/// one-off `run` acts on the stack as it runs and only creates what is missing (its caller's
-/// environment may interpolate another subnet; the running containers must not move).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum NetworkChanges {
-    Apply,
-    CreateMissingOnly,
+/// The networks of the project that exist, by name, with their labels.
+pub(super) async fn observed_networks<D: NetworkPort>(
+    d: &D,
+    p: &Project,
+) -> BTreeMap<String, BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    for key in p.networks.keys() {
+        let name = berth_compose::network_name(p, key);
+        if let Some(info) = d.inspect_network(&name).await {
+            out.insert(name, info.labels);
+        }
+    }
+    out
 }
 
-pub(super) async fn ensure_networks(
-    d: &Daemon,
+/// The volumes of the project that exist, by name.
+pub(super) async fn observed_volumes<D: VolumePort>(
+    d: &D,
+    p: &Project,
+) -> Result<BTreeSet<String>, ApiError> {
+    let mut out = BTreeSet::new();
+    for key in p.volumes.keys() {
+        let name = berth_compose::volume_name(p, key);
+        if d.volume_exists(&name).await? {
+            out.insert(name);
+        }
+    }
+    Ok(out)
+}
+
+pub(super) async fn ensure_networks<D: NetworkPort + ContainerPort>(
+    d: &D,
     p: &Project,
     out: &mut Outcome,
     progress: &Progress,
     changes: NetworkChanges,
 ) -> Result<(), ApiError> {
-    for (key, net) in &p.networks {
-        let name = berth_compose::network_name(p, key);
+    let existing = observed_networks(d, p).await;
+    for (name, action) in plan_networks(p, &existing, changes)? {
         let t = Instant::now();
-        let existing = d.nets.netd.inspect(&name).await.ok();
-        if net.external == Some(true) {
-            if existing.is_some() {
-                continue;
+        match action {
+            NetworkAction::Keep => {}
+            NetworkAction::LeaveChanged => {
+                tracing::info!(network = %name, "network definition differs from the running one; left as it runs (apply it with up)");
             }
-            return Err(ApiError::not_found(format!(
-                "network {name} declared as external, but could not be found"
-            )));
-        }
-        let spec = network_spec(p, key, net, &name)?;
-        let Some(info) = existing else {
-            progress.emit(ev("Network", &name, "Creating", t));
-            d.nets.netd.create_network(spec).await?;
-            out.events
-                .push(progress.emit(ev("Network", &name, "Created", t)));
-            continue;
-        };
-        // A network this stack made, whose definition changed since: made again, with its
-        // containers rewired onto it (they keep running). Networks of an earlier berth that
-        // carry no hash, and networks of other stacks, are left as they are.
-        let ours = info.labels.get(LABEL_PROJECT) == Some(&p.name);
-        let recorded = info.labels.get(LABEL_HASH);
-        if !ours || recorded.is_none() || recorded == spec.labels.get(LABEL_HASH) {
-            continue;
-        }
-        if changes == NetworkChanges::CreateMissingOnly {
-            tracing::info!(network = %name, "network definition differs from the running one; left as it runs (apply it with up)");
-            continue;
-        }
-        // Each container keeps its address where the new subnet has it (an MTU or label
-        // change, a subnet grown around the old one): peers that resolved a name once, as
-        // nginx does its upstreams, keep reaching the same container.
-        let attached: Vec<(String, std::net::Ipv4Addr)> = info
-            .endpoints
-            .iter()
-            .map(|e| (e.container_id.clone(), e.ip))
-            .collect();
-        progress.emit(ev("Network", &name, "Recreate", t));
-        for (id, _) in &attached {
-            d.nets.netd.detach(&info.id, id).await?;
-        }
-        d.nets.netd.remove_network(&info.id).await?;
-        d.nets.netd.create_network(spec).await?;
-        for (id, ip) in &attached {
-            if let Ok(c) = d.containers.get(id).await {
-                let keep = std::collections::HashMap::from([(name.clone(), *ip)]);
-                d.containers.rewire(&c, &keep).await?;
+            NetworkAction::Create(def) => {
+                progress.emit(ev("Network", &name, "Creating", t));
+                d.create_network(def).await?;
+                out.events
+                    .push(progress.emit(ev("Network", &name, "Created", t)));
+            }
+            NetworkAction::Recreate(def) => {
+                // The network as it runs now (its id and endpoints).
+                let Some(info) = d.inspect_network(&name).await else {
+                    continue;
+                };
+                // Each container keeps its address where the new subnet has it (an MTU or
+                // label change, a subnet grown around the old one): peers that resolved a
+                // name once, as nginx does its upstreams, keep reaching the same container.
+                let attached: Vec<(String, std::net::Ipv4Addr)> = info
+                    .endpoints
+                    .iter()
+                    .map(|e| (e.container_id.clone(), e.ip))
+                    .collect();
+                progress.emit(ev("Network", &name, "Recreate", t));
+                for (id, _) in &attached {
+                    d.detach(&info.id, id).await?;
+                }
+                d.remove_network(&info.id).await?;
+                d.create_network(def).await?;
+                for (id, ip) in &attached {
+                    let keep = std::collections::HashMap::from([(name.clone(), *ip)]);
+                    d.rewire(id, keep).await?;
+                }
+                out.events
+                    .push(progress.emit(ev("Network", &name, "Recreated", t)));
             }
         }
-        out.events
-            .push(progress.emit(ev("Network", &name, "Recreated", t)));
     }
     Ok(())
 }
 
-/// What netd is asked to make of the stack's network `key`, with a hash of it as a label.
-pub(super) fn network_spec(
-    p: &Project,
-    key: &str,
-    net: &berth_compose::loader::model::Network,
-    name: &str,
-) -> Result<berth_netd::NetworkSpec, ApiError> {
-    {
-        if let Some(driver) = net.driver.as_deref().filter(|d| *d != "bridge") {
-            return Err(ApiError::bad_request(format!(
-                "network {key}: driver {driver} is not supported (only bridge)"
-            )));
-        }
-        let pool = net.ipam.config.first();
-        let parse_net = |s: Option<&String>| {
-            s.map(|x| x.parse())
-                .transpose()
-                .map_err(|_| ApiError::bad_request(format!("network {key}: invalid ipam address")))
-        };
-        let mut labels: BTreeMap<String, String> = net
-            .labels
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        labels.insert(LABEL_PROJECT.into(), p.name.clone());
-        labels.insert(LABEL_NETWORK.into(), key.to_string());
-        let mtu = net
-            .driver_opts
-            .get("com.docker.network.driver.mtu")
-            .or(net.driver_opts.get("mtu"))
-            .and_then(|v| {
-                v.as_str()
-                    .and_then(|s| s.parse().ok())
-                    .or(v.as_u64().map(|n| n as u32))
-            });
-        let mut spec = berth_netd::NetworkSpec {
-            name: name.to_string(),
-            subnet: parse_net(pool.and_then(|c| c.subnet.as_ref()))?,
-            gateway: pool
-                .and_then(|c| c.gateway.as_ref())
-                .map(|g| g.parse())
-                .transpose()
-                .map_err(|_| ApiError::bad_request(format!("network {key}: invalid gateway")))?,
-            ip_range: parse_net(pool.and_then(|c| c.ip_range.as_ref()))?,
-            internal: net.internal.unwrap_or(false),
-            mtu,
-            labels,
-        };
-        let hash = berth_compose::hash_of(&(
-            &spec.subnet,
-            &spec.gateway,
-            &spec.ip_range,
-            spec.internal,
-            spec.mtu,
-            &spec.labels,
-        ));
-        spec.labels.insert(LABEL_HASH.into(), hash);
-        Ok(spec)
-    }
-}
-
-pub(super) async fn ensure_volumes(
-    d: &Daemon,
+pub(super) async fn ensure_volumes<D: VolumePort>(
+    d: &D,
     p: &Project,
     out: &mut Outcome,
     progress: &Progress,
 ) -> Result<(), ApiError> {
-    for (key, vol) in &p.volumes {
-        let name = berth_compose::volume_name(p, key);
+    let existing = observed_volumes(d, p).await?;
+    for (name, labels) in plan_volumes(p, &existing)? {
         let t = Instant::now();
-        let n = name.clone();
-        let exists = d.volumes.with(move |v| Ok(v.get(&n).is_ok())).await?;
-        if exists {
-            continue;
-        }
-        if vol.external == Some(true) {
-            return Err(ApiError::not_found(format!(
-                "external volume \"{name}\" not found"
-            )));
-        }
-        let mut labels: BTreeMap<String, String> = vol
-            .labels
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        labels.insert(LABEL_PROJECT.into(), p.name.clone());
-        labels.insert(LABEL_VOLUME.into(), key.clone());
-        let n = name.clone();
         progress.emit(ev("Volume", &name, "Creating", t));
-        d.volumes
-            .with(move |v| v.ensure(&n, &labels).map(drop))
-            .await?;
+        d.create_volume(&name, labels).await?;
         out.events
             .push(progress.emit(ev("Volume", &name, "Created", t)));
     }
@@ -185,15 +113,18 @@ pub(super) async fn ensure_volumes(
 /// Named and anonymous volumes become host directories, as for any container (see
 /// `Volumes::resolve_mounts`); anonymous ones carry the project label, so `down -v` and
 /// `rm -v` find them.
-pub(super) async fn resolve_volumes(d: &Daemon, cfg: &mut ContainerConfig) -> Result<(), ApiError> {
-    d.volumes.resolve_mounts(&d.images, cfg).await.map(drop)
+pub(super) async fn resolve_volumes<D: VolumePort>(
+    d: &D,
+    cfg: &mut ContainerConfig,
+) -> Result<(), ApiError> {
+    d.resolve_mounts(cfg).await
 }
 
 /// `volumes_from`: the mounts (binds and volumes) of another container, read-only with `:ro`,
 /// read-write with `:rw`, else as that container has them. The loader made the source service a
 /// dependency, so its container exists by now. The service's own mounts win on a clash.
-pub(super) async fn resolve_volumes_from(
-    d: &Daemon,
+pub(super) async fn resolve_volumes_from<D: ContainerPort>(
+    d: &D,
     p: &Project,
     service: &str,
     cfg: &mut ContainerConfig,
@@ -220,12 +151,11 @@ pub(super) async fn resolve_volumes_from(
         } else {
             source.to_string()
         };
-        let other = d.containers.get(&container).await.map_err(|_| {
+        let mounts = d.mounts_of(&container).await.ok_or_else(|| {
             ApiError::bad_request(format!(
                 "service {service}: volumes_from: container {container} does not exist"
             ))
         })?;
-        let mounts = other.rec.lock().await.config.mounts.clone();
         for mut m in mounts
             .into_iter()
             .filter(|m| m.kind == "bind" || m.kind == "volume")

@@ -1,12 +1,14 @@
 //! Waiting: for `depends_on` conditions (healthy, completed successfully) before a level
 //! starts, and for `up --wait`; every wait can be cut short by a stack going down.
 
-use super::{ev, observed, selection, Progress, UpOptions};
+use super::{ev, Progress, UpOptions};
 use crate::containers::Ctr;
 use crate::http::ApiError;
+use crate::stack::ports::project_containers as observed;
 use crate::Daemon;
 use berth_compose::Project;
 use berth_engine::container::Status;
+use std::collections::HashSet;
 use std::time::Instant;
 
 /// Runs a wait that a stack going down must be able to cut short.
@@ -25,7 +27,7 @@ pub(super) async fn cancellable<T>(
 
 /// Waits for `service_completed_successfully` and `service_healthy` dependencies (the others
 /// only order the start). A dependency with `required: false` that fails is only a warning.
-pub(super) async fn wait_dependencies(
+pub(crate) async fn wait_dependencies(
     d: &Daemon,
     p: &Project,
     s: &str,
@@ -118,11 +120,14 @@ async fn wait_healthy(c: &Ctr, service: &str) -> Result<(), ApiError> {
 
 /// `up --wait`: every selected service running (and healthy when it has a check); one-shots
 /// that exited 0 count as done.
-pub async fn wait_ready(d: &Daemon, p: &Project, o: &UpOptions) -> Result<(), ApiError> {
-    let selected = selection(p, o)?;
+pub(crate) async fn wait_ready(
+    d: &Daemon,
+    p: &Project,
+    selected: &HashSet<String>,
+) -> Result<(), ApiError> {
     let obs = observed(d, &p.name).await;
     for s in selected {
-        for (_, c) in obs.get(&s).into_iter().flatten() {
+        for (_, c) in obs.get(s).into_iter().flatten() {
             let (has_health, status, code, name) = {
                 let r = c.rec.lock().await;
                 (
@@ -139,7 +144,7 @@ pub async fn wait_ready(d: &Daemon, p: &Project, o: &UpOptions) -> Result<(), Ap
                         "container {name} exited ({code})"
                     )))
                 }
-                _ if has_health => wait_healthy(c, &s).await?,
+                _ if has_health => wait_healthy(c, s).await?,
                 _ => {}
             }
         }

@@ -2,12 +2,81 @@
 //!
 //! Desired state (the loaded project and `up`'s options) against observed state (what exists,
 //! as plain data) -> the ordered actions `up` takes, each with its reason. The daemon's
-//! controller asks [`replica_action`] the same question for every replica it converges, so
-//! what `up --dry-run` prints ([`plan_up`]) is what `up` does.
+//! controller asks the same questions ([`select_services`], [`plan_networks`],
+//! [`plan_volumes`], [`replica_action`]) and executes the answers, so what `up --dry-run`
+//! prints ([`plan_up`]) is what `up` does.
 
-use crate::{config_hash, container_name, levels, network_name, replicas, volume_name, Project};
+mod resources;
+
+pub use resources::{
+    network_definition, plan_networks, plan_volumes, NetworkAction, NetworkChanges,
+    NetworkDefinition, PlanError,
+};
+
+use crate::{config_hash, container_name, levels, replicas, Project};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
+
+/// The services `up` acts on: those named (all when none are) with their required
+/// dependencies unless `no_deps`, less those in `skip`.
+pub fn select_services(
+    p: &Project,
+    services: &[String],
+    no_deps: bool,
+    skip: &BTreeSet<String>,
+) -> Result<HashSet<String>, PlanError> {
+    let mut sel = HashSet::new();
+    if services.is_empty() {
+        sel = p.services.keys().cloned().collect();
+    }
+    let mut todo: Vec<String> = services.to_vec();
+    while let Some(s) = todo.pop() {
+        let svc = p
+            .services
+            .get(&s)
+            .ok_or_else(|| PlanError::Invalid(format!("no such service: {s}")))?;
+        if sel.insert(s.clone()) && !no_deps {
+            todo.extend(
+                svc.depends_on
+                    .iter()
+                    .filter(|(_, d)| d.required)
+                    .map(|(k, _)| k.clone()),
+            );
+        }
+    }
+    sel.retain(|s| !skip.contains(s));
+    Ok(sel)
+}
+
+/// The order `down` removes services in, a level at a time: containers of services no
+/// longer in the file first (orphans), then the project's levels in reverse dependency
+/// order. Without the file (`p` is None), every service with containers at once.
+pub fn down_order<'a>(
+    p: Option<&Project>,
+    with_containers: impl IntoIterator<Item = &'a String>,
+) -> Vec<Vec<String>> {
+    let present = with_containers.into_iter().cloned();
+    let Some(p) = p else {
+        return vec![present.collect()];
+    };
+    let all: HashSet<String> = p.services.keys().cloned().collect();
+    let mut l = levels(p, &all);
+    l.reverse();
+    let orphans: Vec<String> = present.filter(|s| !p.services.contains_key(s)).collect();
+    std::iter::once(orphans).chain(l).collect()
+}
+
+/// The services of containers that exist but whose service is no longer in the file.
+pub fn orphan_services<'a>(
+    p: &Project,
+    with_containers: impl IntoIterator<Item = &'a String>,
+) -> Vec<String> {
+    with_containers
+        .into_iter()
+        .filter(|s| !p.services.contains_key(*s))
+        .cloned()
+        .collect()
+}
 
 /// What a replica's container is doing, as far as the plan cares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,27 +119,34 @@ pub enum ReplicaAction {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RecreateReason {
     ConfigChanged,
+    /// The service's image now names another image (rebuilt, pulled or retagged).
+    ImageChanged,
     Forced,
 }
 
 /// Decides one replica: `existing` is the config hash and state of the container with its
 /// number, if there is one; `dependency_updated` says a dependency with `restart: true` was
-/// recreated or restarted earlier in the same pass.
+/// recreated or restarted earlier in the same pass; `image_changed` that the container's
+/// image is no longer the one its service's image name points at.
 pub fn replica_action(
     desired_hash: &str,
     existing: Option<(&str, ReplicaState)>,
     policy: ReplicaPolicy,
     dependency_updated: bool,
+    image_changed: bool,
 ) -> ReplicaAction {
     let start = !policy.no_start;
     let Some((hash, state)) = existing else {
         return ReplicaAction::Create { start };
     };
     let changed = hash != desired_hash;
-    if (changed || policy.force_recreate) && !policy.no_recreate {
-        let reason = match changed {
-            true => RecreateReason::ConfigChanged,
-            false => RecreateReason::Forced,
+    if (changed || image_changed || policy.force_recreate) && !policy.no_recreate {
+        let reason = if changed {
+            RecreateReason::ConfigChanged
+        } else if image_changed {
+            RecreateReason::ImageChanged
+        } else {
+            RecreateReason::Forced
         };
         return ReplicaAction::Recreate { reason, start };
     }
@@ -97,6 +173,8 @@ pub struct ObservedReplica {
     pub name: String,
     pub config_hash: String,
     pub state: ReplicaState,
+    /// Its image is no longer what the service's image name points at.
+    pub image_changed: bool,
 }
 
 /// What exists of a project, as plain data (the daemon reads it from its stores).
@@ -104,11 +182,8 @@ pub struct ObservedReplica {
 pub struct Observed {
     /// The project's containers (one-offs excluded), by service label.
     pub containers: BTreeMap<String, Vec<ObservedReplica>>,
-    /// Networks that exist, by name.
-    pub networks: BTreeSet<String>,
-    /// Networks of this project whose recorded definition differs from the file's: their
-    /// definition hash is netd's business (addresses parsed), so the caller compares it.
-    pub networks_changed: BTreeSet<String>,
+    /// Networks that exist, by name, with their labels.
+    pub networks: BTreeMap<String, BTreeMap<String, String>>,
     /// Volumes that exist, by name.
     pub volumes: BTreeSet<String>,
 }
@@ -121,6 +196,7 @@ pub struct UpPlanOptions {
     pub scale: BTreeMap<String, u32>,
     pub remove_orphans: bool,
     pub policy: ReplicaPolicy,
+    pub network_changes: NetworkChanges,
 }
 
 /// One step of the plan: what is done to which object, and why.
@@ -146,35 +222,31 @@ fn step(kind: &'static str, name: &str, action: &'static str, reason: impl Into<
 /// The steps of `up` in the order it takes them: networks, volumes, orphans, then the
 /// services a dependency level at a time (scale-downs last in each service). Unchanged
 /// replicas are in the plan too (`Keep`), so the plan accounts for every container.
-pub fn plan_up(p: &Project, o: &UpPlanOptions, observed: &Observed) -> Vec<Step> {
+pub fn plan_up(
+    p: &Project,
+    o: &UpPlanOptions,
+    observed: &Observed,
+) -> Result<Vec<Step>, PlanError> {
     let mut steps = Vec::new();
-    for (key, net) in &p.networks {
-        let name = network_name(p, key);
-        if net.external == Some(true) {
-            continue;
-        }
-        if !observed.networks.contains(&name) {
-            steps.push(step("Network", &name, "Create", "does not exist"));
-        } else if observed.networks_changed.contains(&name) {
-            steps.push(step(
+    for (name, action) in plan_networks(p, &observed.networks, o.network_changes)? {
+        match action {
+            NetworkAction::Create(_) => {
+                steps.push(step("Network", &name, "Create", "does not exist"))
+            }
+            NetworkAction::Recreate(_) => steps.push(step(
                 "Network",
                 &name,
                 "Recreate",
                 "its definition changed (containers are rewired, keeping their addresses)",
-            ));
+            )),
+            NetworkAction::LeaveChanged | NetworkAction::Keep => {}
         }
     }
-    for (key, vol) in &p.volumes {
-        let name = volume_name(p, key);
-        if vol.external != Some(true) && !observed.volumes.contains(&name) {
-            steps.push(step("Volume", &name, "Create", "does not exist"));
-        }
+    for (name, _) in plan_volumes(p, &observed.volumes)? {
+        steps.push(step("Volume", &name, "Create", "does not exist"));
     }
-    for (service, replicas) in &observed.containers {
-        if p.services.contains_key(service) {
-            continue;
-        }
-        for r in replicas {
+    for service in orphan_services(p, observed.containers.keys()) {
+        for r in &observed.containers[&service] {
             match o.remove_orphans {
                 true => steps.push(step(
                     "Container",
@@ -213,7 +285,9 @@ pub fn plan_up(p: &Project, o: &UpPlanOptions, observed: &Observed) -> Vec<Step>
                 let name = container_name(&p.name, s, svc, n);
                 let existing = have.remove(&n);
                 let observed = existing.map(|r| (r.config_hash.as_str(), r.state));
-                let action = replica_action(&hash, observed, o.policy, dependency_updated);
+                let image_changed = existing.is_some_and(|r| r.image_changed);
+                let action =
+                    replica_action(&hash, observed, o.policy, dependency_updated, image_changed);
                 if matches!(
                     action,
                     ReplicaAction::Recreate { .. } | ReplicaAction::Restart
@@ -229,7 +303,7 @@ pub fn plan_up(p: &Project, o: &UpPlanOptions, observed: &Observed) -> Vec<Step>
         }
         updated.extend(updated_now);
     }
-    steps
+    Ok(steps)
 }
 
 fn replica_steps(name: &str, action: ReplicaAction) -> Vec<Step> {
@@ -246,6 +320,7 @@ fn replica_steps(name: &str, action: ReplicaAction) -> Vec<Step> {
         } => {
             let why = match reason {
                 RecreateReason::ConfigChanged => "its configuration changed",
+                RecreateReason::ImageChanged => "its image changed",
                 RecreateReason::Forced => "--force-recreate",
             };
             let mut v = vec![step("Container", name, "Recreate", why)];
@@ -274,7 +349,7 @@ mod tests {
     const OFF: ReplicaState = ReplicaState::Stopped;
 
     fn act(existing: Option<(&str, ReplicaState)>, p: ReplicaPolicy, dep: bool) -> ReplicaAction {
-        replica_action("h1", existing, p, dep)
+        replica_action("h1", existing, p, dep, false)
     }
 
     #[test]
@@ -329,6 +404,32 @@ mod tests {
         );
         let paused = Some(("h1", ReplicaState::Paused));
         assert_eq!(act(paused, p, false), ReplicaAction::Keep);
+    }
+
+    #[test]
+    fn down_removes_orphans_first_then_dependents_before_their_dependencies() {
+        let p = crate::load(&crate::LoadOptions {
+            files: vec!["-".into()],
+            stdin: Some(
+                "services:\n  db: {image: x}\n  web: {image: x, depends_on: [db]}\n".into(),
+            ),
+            project_name: Some("d".into()),
+            cwd: Some(std::env::temp_dir()),
+            ..Default::default()
+        })
+        .unwrap();
+        let present: Vec<String> = vec!["db".into(), "gone".into(), "web".into()];
+        let order = down_order(Some(&p), &present);
+        assert_eq!(
+            order,
+            vec![
+                vec!["gone".to_string()],
+                vec!["web".into()],
+                vec!["db".into()]
+            ]
+        );
+        assert_eq!(down_order(None, &present), vec![present.clone()]);
+        assert_eq!(orphan_services(&p, &present), vec!["gone".to_string()]);
     }
 
     #[test]

@@ -1,0 +1,404 @@
+//! The executor against a fake daemon: no root, no namespaces, no image store. Each test
+//! seeds what exists, runs `up` and asserts the actions the fake saw, in order.
+
+use super::*;
+use crate::metrics::Metrics;
+use crate::stack::ports::{ImagePort, NetworkPort, VolumePort};
+use berth_compose::{NetworkDefinition, ReplicaState, LABEL_HASH, LABEL_PROJECT};
+use berth_engine::container::{ContainerConfig, MountConfig};
+use berth_netd::NetworkInfo;
+use std::net::Ipv4Addr;
+use std::sync::Mutex;
+
+#[derive(Debug, Clone)]
+struct FakeCtr {
+    id: String,
+    service: String,
+    number: u32,
+    name: String,
+    hash: String,
+    state: ReplicaState,
+}
+
+#[derive(Default)]
+struct World {
+    containers: Vec<FakeCtr>,
+    networks: Vec<NetworkInfo>,
+    volumes: BTreeSet<String>,
+    /// What the executor did, in order: `verb name`.
+    actions: Vec<String>,
+}
+
+struct Fake {
+    world: Mutex<World>,
+    metrics: Metrics,
+}
+
+impl Fake {
+    fn new(world: World) -> Arc<Fake> {
+        Arc::new(Fake {
+            world: Mutex::new(world),
+            metrics: Metrics::new("berth-test"),
+        })
+    }
+
+    fn did(&self, action: String) {
+        self.world.lock().unwrap().actions.push(action);
+    }
+
+    fn actions(&self) -> Vec<String> {
+        self.world.lock().unwrap().actions.clone()
+    }
+}
+
+impl ContainerPort for Fake {
+    type Handle = String;
+
+    async fn replicas(&self, project: &str) -> Vec<Replica<String>> {
+        let w = self.world.lock().unwrap();
+        let mut out: Vec<Replica<String>> = w
+            .containers
+            .iter()
+            .filter(|c| c.name.starts_with(&format!("{project}-")))
+            .map(|c| Replica {
+                service: c.service.clone(),
+                number: c.number,
+                name: c.name.clone(),
+                handle: c.id.clone(),
+            })
+            .collect();
+        out.sort_by(|a, b| (&a.service, a.number).cmp(&(&b.service, b.number)));
+        out
+    }
+
+    async fn observe(&self, id: &String) -> (String, ReplicaState, String) {
+        let w = self.world.lock().unwrap();
+        let c = w.containers.iter().find(|c| &c.id == id).unwrap();
+        (c.hash.clone(), c.state, "sha256:fake".into())
+    }
+
+    async fn create_container(&self, cfg: ContainerConfig) -> Result<String, ApiError> {
+        self.did(format!("create {}", cfg.name));
+        let mut w = self.world.lock().unwrap();
+        let id = format!("id-{}", w.actions.len());
+        w.containers.push(FakeCtr {
+            id: id.clone(),
+            service: cfg.labels[berth_compose::LABEL_SERVICE].clone(),
+            number: cfg.labels[berth_compose::LABEL_NUMBER].parse().unwrap(),
+            name: cfg.name,
+            hash: cfg.labels[LABEL_HASH].clone(),
+            state: ReplicaState::Stopped,
+        });
+        Ok(id)
+    }
+
+    async fn start_container(&self, id: &String) -> Result<(), ApiError> {
+        let mut w = self.world.lock().unwrap();
+        let c = w.containers.iter_mut().find(|c| &c.id == id).unwrap();
+        c.state = ReplicaState::Running;
+        let name = c.name.clone();
+        w.actions.push(format!("start {name}"));
+        Ok(())
+    }
+
+    async fn stop_container(&self, id: &String, _: Option<u64>) -> Result<(), ApiError> {
+        let mut w = self.world.lock().unwrap();
+        let c = w.containers.iter_mut().find(|c| &c.id == id).unwrap();
+        c.state = ReplicaState::Stopped;
+        let name = c.name.clone();
+        w.actions.push(format!("stop {name}"));
+        Ok(())
+    }
+
+    async fn remove_container(&self, id: &String) -> Result<(), ApiError> {
+        let mut w = self.world.lock().unwrap();
+        let i = w.containers.iter().position(|c| &c.id == id).unwrap();
+        let c = w.containers.remove(i);
+        w.actions.push(format!("remove {}", c.name));
+        Ok(())
+    }
+
+    async fn mounts_of(&self, _: &str) -> Option<Vec<MountConfig>> {
+        None
+    }
+
+    async fn rewire(&self, id: &str, keep: HashMap<String, Ipv4Addr>) -> Result<(), ApiError> {
+        let mut keep: Vec<_> = keep.into_iter().collect();
+        keep.sort();
+        self.did(format!("rewire {id} {keep:?}"));
+        Ok(())
+    }
+
+    async fn wait_dependencies(
+        &self,
+        _: &Project,
+        _: &str,
+        _: &Progress,
+    ) -> Result<Vec<String>, ApiError> {
+        Ok(Vec::new())
+    }
+
+    async fn wait_ready(&self, _: &Project, _: &HashSet<String>) -> Result<(), ApiError> {
+        Ok(())
+    }
+}
+
+impl NetworkPort for Fake {
+    async fn inspect_network(&self, name: &str) -> Option<NetworkInfo> {
+        let w = self.world.lock().unwrap();
+        w.networks.iter().find(|n| n.name == name).cloned()
+    }
+
+    async fn create_network(&self, def: NetworkDefinition) -> Result<(), ApiError> {
+        self.did(format!("create network {}", def.name));
+        let mut w = self.world.lock().unwrap();
+        let info = network(&def.name, def.labels);
+        w.networks.push(info);
+        Ok(())
+    }
+
+    async fn detach(&self, network_id: &str, container_id: &str) -> Result<(), ApiError> {
+        self.did(format!("detach {container_id} from {network_id}"));
+        Ok(())
+    }
+
+    async fn remove_network(&self, id: &str) -> Result<(), ApiError> {
+        self.did(format!("remove network {id}"));
+        self.world.lock().unwrap().networks.retain(|n| n.id != id);
+        Ok(())
+    }
+}
+
+impl VolumePort for Fake {
+    async fn volume_exists(&self, name: &str) -> Result<bool, ApiError> {
+        Ok(self.world.lock().unwrap().volumes.contains(name))
+    }
+
+    async fn create_volume(&self, name: &str, _: BTreeMap<String, String>) -> Result<(), ApiError> {
+        self.did(format!("create volume {name}"));
+        self.world.lock().unwrap().volumes.insert(name.into());
+        Ok(())
+    }
+
+    async fn resolve_mounts(&self, _: &mut ContainerConfig) -> Result<(), ApiError> {
+        Ok(())
+    }
+}
+
+impl ImagePort for Fake {
+    async fn image_id(&self, reference: &str) -> Option<String> {
+        (reference != "missing:latest").then(|| "sha256:fake".into())
+    }
+}
+
+impl Ports for Fake {
+    fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+}
+
+fn network(name: &str, labels: BTreeMap<String, String>) -> NetworkInfo {
+    NetworkInfo {
+        id: format!("net-{name}"),
+        name: name.into(),
+        bridge: "br-test".into(),
+        subnet: "10.99.0.0/24".parse().unwrap(),
+        gateway: Ipv4Addr::new(10, 99, 0, 1),
+        ip_range: None,
+        internal: false,
+        mtu: 1500,
+        labels,
+        created: 0,
+        endpoints: Vec::new(),
+    }
+}
+
+fn project(yaml: &str) -> Project {
+    berth_compose::load(&berth_compose::LoadOptions {
+        files: vec!["-".into()],
+        stdin: Some(yaml.into()),
+        cwd: Some(std::env::temp_dir()),
+        ..Default::default()
+    })
+    .unwrap()
+}
+
+fn ctr(p: &Project, service: &str, number: u32, hash: &str, state: ReplicaState) -> FakeCtr {
+    let svc = p.services.get(service);
+    FakeCtr {
+        id: format!("old-{service}-{number}"),
+        service: service.into(),
+        number,
+        name: match svc {
+            Some(svc) => berth_compose::container_name(&p.name, service, svc, number),
+            None => format!("{}-{service}-{number}", p.name),
+        },
+        hash: hash.into(),
+        state,
+    }
+}
+
+async fn run_up(fake: &Arc<Fake>, p: &Project, o: UpOptions) -> Outcome {
+    up(fake, p, &o).await.unwrap()
+}
+
+const APP: &str = r#"name: s
+services:
+  db: {image: "db:1", volumes: ["data:/data"]}
+  web: {image: web:1, depends_on: [db]}
+  cache: {image: cache:1}
+volumes:
+  data: {}
+"#;
+
+#[tokio::test]
+async fn a_fresh_up_creates_networks_volumes_then_services_in_dependency_order() {
+    let p = project(APP);
+    let fake = Fake::new(World::default());
+    let out = run_up(&fake, &p, UpOptions::default()).await;
+    let actions = fake.actions();
+    assert_eq!(
+        actions[..2],
+        ["create network s_default", "create volume s_data"]
+    );
+    let at = |a: &str| {
+        actions
+            .iter()
+            .position(|x| x == a)
+            .unwrap_or_else(|| panic!("{a}: {actions:?}"))
+    };
+    assert!(at("create s-db-1") < at("start s-db-1"));
+    assert!(at("start s-db-1") < at("create s-web-1"), "{actions:?}");
+    assert!(at("create s-cache-1") < at("create s-web-1"), "{actions:?}");
+    assert_eq!(actions.len(), 2 + 6, "{actions:?}");
+    let created: Vec<_> = out
+        .events
+        .iter()
+        .filter(|e| e.action == "Created")
+        .collect();
+    assert_eq!(created.len(), 5);
+}
+
+#[tokio::test]
+async fn only_changed_replicas_are_recreated_and_stopped_ones_started() {
+    let p = project(APP);
+    let hash = |s: &str| berth_compose::config_hash(&p.services[s]);
+    let fake = Fake::new(World {
+        containers: vec![
+            ctr(&p, "db", 1, &hash("db"), ReplicaState::Running),
+            ctr(&p, "web", 1, "stale", ReplicaState::Running),
+            ctr(&p, "cache", 1, &hash("cache"), ReplicaState::Stopped),
+        ],
+        networks: vec![network("s_default", BTreeMap::new())],
+        volumes: BTreeSet::from(["s_data".to_string()]),
+        ..World::default()
+    });
+    let out = run_up(&fake, &p, UpOptions::default()).await;
+    let mut actions = fake.actions();
+    actions.sort();
+    assert_eq!(
+        actions,
+        [
+            "create s-web-1",
+            "remove s-web-1",
+            "start s-cache-1",
+            "start s-web-1",
+            "stop s-web-1",
+        ]
+    );
+    let db: Vec<_> = out.events.iter().filter(|e| e.name == "s-db-1").collect();
+    assert_eq!(db.len(), 1);
+    assert_eq!(db[0].action, "Running");
+}
+
+#[tokio::test]
+async fn orphans_and_extra_replicas_go_only_when_asked() {
+    let p = project(APP);
+    let hash = |s: &str| berth_compose::config_hash(&p.services[s]);
+    let world = || World {
+        containers: vec![
+            ctr(&p, "db", 1, &hash("db"), ReplicaState::Running),
+            ctr(&p, "web", 1, &hash("web"), ReplicaState::Running),
+            ctr(&p, "web", 2, &hash("web"), ReplicaState::Running),
+            ctr(&p, "cache", 1, &hash("cache"), ReplicaState::Running),
+            ctr(&p, "gone", 1, "x", ReplicaState::Running),
+        ],
+        networks: vec![network("s_default", BTreeMap::new())],
+        volumes: BTreeSet::from(["s_data".to_string()]),
+        ..World::default()
+    };
+    let fake = Fake::new(world());
+    let out = run_up(&fake, &p, UpOptions::default()).await;
+    // web is scaled to its file's 1: the highest number goes; the orphan stays, with a warning.
+    assert_eq!(fake.actions(), ["stop s-web-2", "remove s-web-2"]);
+    assert!(out.warnings.iter().any(|w| w.contains("--remove-orphans")));
+
+    let fake = Fake::new(world());
+    let o = UpOptions {
+        remove_orphans: true,
+        scale: BTreeMap::from([("web".to_string(), 2)]),
+        ..UpOptions::default()
+    };
+    run_up(&fake, &p, o).await;
+    assert_eq!(fake.actions(), ["stop s-gone-1", "remove s-gone-1"]);
+}
+
+#[tokio::test]
+async fn a_changed_network_is_made_again_and_its_containers_rewired() {
+    let p = project("name: s\nservices:\n  a: {image: a:1}\nnetworks:\n  default: {driver_opts: {mtu: \"1400\"}}\n");
+    let mut labels = BTreeMap::from([
+        (LABEL_PROJECT.to_string(), "s".to_string()),
+        (LABEL_HASH.to_string(), "before".to_string()),
+    ]);
+    let mut net = network("s_default", labels.clone());
+    net.endpoints.push(berth_netd::EndpointInfo {
+        container_id: "old-a-1".into(),
+        ifname: "eth0".into(),
+        host_ifname: "veth0".into(),
+        ip: Ipv4Addr::new(10, 99, 0, 7),
+        mac: String::new(),
+        dns_names: Vec::new(),
+    });
+    let hash = berth_compose::config_hash(&p.services["a"]);
+    let world = |net: NetworkInfo| World {
+        containers: vec![ctr(&p, "a", 1, &hash, ReplicaState::Running)],
+        networks: vec![net],
+        ..World::default()
+    };
+    let fake = Fake::new(world(net.clone()));
+    run_up(&fake, &p, UpOptions::default()).await;
+    assert_eq!(
+        fake.actions(),
+        [
+            "detach old-a-1 from net-s_default",
+            "remove network net-s_default",
+            "create network s_default",
+            "rewire old-a-1 [(\"s_default\", 10.99.0.7)]",
+        ]
+    );
+    // The dry run says the same, and a one-off's pass leaves the network as it runs.
+    let fake = Fake::new(world(net.clone()));
+    let steps = plan(&fake, &p, &UpOptions::default()).await.unwrap();
+    assert_eq!((steps[0].kind, steps[0].action), ("Network", "Recreate"));
+    let as_running = UpOptions {
+        as_running: true,
+        ..UpOptions::default()
+    };
+    run_up(&fake, &p, as_running).await;
+    assert!(fake.actions().is_empty(), "{:?}", fake.actions());
+    // A network of another stack is never touched.
+    labels.insert(LABEL_PROJECT.into(), "other".into());
+    net.labels = labels;
+    let fake = Fake::new(world(net));
+    run_up(&fake, &p, UpOptions::default()).await;
+    assert!(fake.actions().is_empty(), "{:?}", fake.actions());
+}
+
+#[tokio::test]
+async fn a_missing_image_fails_before_anything_is_made() {
+    let p = project("name: s\nservices:\n  a: {image: \"missing:latest\"}\n");
+    let fake = Fake::new(World::default());
+    let err = up(&fake, &p, &UpOptions::default()).await.unwrap_err();
+    assert!(err.message.contains("no such image"), "{}", err.message);
+    assert!(fake.actions().is_empty());
+}
