@@ -20,6 +20,7 @@ mod real_stack;
 mod reconcile;
 mod registry;
 mod security;
+mod stack_build;
 mod stack_cmds;
 mod stack_features;
 mod stacks;

@@ -237,12 +237,16 @@ fn bad_files_and_unsupported_keys_are_reported() {
         "services:\n  web:\n    build: .\n",
     )
     .unwrap();
+    // A build without a Dockerfile: the error names the file it looked for.
     let out = in_dir(&b, &dir, &["up", "-d"]);
     assert!(
-        !out.status.success() && text(&out.stderr).contains("building images is not supported"),
+        !out.status.success()
+            && text(&out.stderr).contains("service \"web\": failed to read dockerfile")
+            && text(&out.stderr).contains(&format!("{}/Dockerfile", dir.display())),
         "{}",
         text(&out.stderr)
     );
+    assert_eq!(b.ok(&["container", "ls", "-aq"]), "", "nothing was created");
     std::fs::write(dir.join("compose.yaml"), "services:\n  web:\n    image: bb:local\n    command: [sleep, '30']\n    init: true\n    ipc: host\n").unwrap();
     let out = in_dir(&b, &dir, &["up", "-d"]);
     assert!(out.status.success());

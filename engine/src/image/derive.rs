@@ -86,6 +86,10 @@ impl ImageStore {
         if step.layer.is_none() {
             entry["empty_layer"] = json!(true);
         }
+        // BuildKit marks a Dockerfile step's history entry so (`docker history` shows it).
+        if step.cache_key.is_some() {
+            entry["comment"] = json!("buildkit.dockerfile.v0");
+        }
         push(&mut config, "/history", entry);
 
         let config_bytes = serde_json::to_vec(&config).map_err(internal)?;
@@ -139,7 +143,10 @@ impl ImageStore {
                 .images
                 .iter()
                 .filter(|(m, r)| {
-                    r.parent.is_some() && self.tags_of(m).is_empty() && !in_use.contains(&r.config)
+                    // A step has a parent, except the first one of a `FROM scratch` stage:
+                    // that one is known by its cache entry.
+                    let built = r.parent.is_some() || old.values().any(|c| c == *m);
+                    built && self.tags_of(m).is_empty() && !in_use.contains(&r.config)
                 })
                 .map(|(_, r)| r.config.clone())
                 .collect();

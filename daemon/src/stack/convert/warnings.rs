@@ -110,6 +110,9 @@ pub fn service_warnings(name: &str, svc: &Service) -> Vec<String> {
             }
         }
     }
+    if let Some(b) = &svc.build {
+        keys.extend(build_warnings(&b.extra));
+    }
     for (net, ep) in &svc.networks {
         let Some(ep) = ep else { continue };
         for (k, set) in [
@@ -155,6 +158,37 @@ pub fn service_warnings(name: &str, svc: &Service) -> Vec<String> {
     }
     keys.into_iter()
         .map(|k| format!("service {name}: `{k}` is not supported yet and is ignored"))
+        .collect()
+}
+
+/// The `build:` keys stack/build.rs hands the builder besides context, dockerfile,
+/// dockerfile_inline, args and target (which the model holds apart).
+const BUILD_KEYS: &[&str] = &[
+    "tags",
+    "labels",
+    "no_cache",
+    "pull",
+    "network",
+    "extra_hosts",
+    "shm_size",
+];
+
+/// `build.KEY` for each key of a service's `build:` the builder does not act on (ssh,
+/// secrets, cache_from/cache_to, additional_contexts, ...); `platforms` only when it asks
+/// for another platform than this host's linux/amd64.
+fn build_warnings(extra: &berth_compose::loader::model::Extra) -> Vec<String> {
+    extra
+        .iter()
+        .filter(|(k, v)| {
+            let empty = v.is_null()
+                || v.as_array().is_some_and(|a| a.is_empty())
+                || v.as_object().is_some_and(|o| o.is_empty());
+            let this_host = k.as_str() == "platforms"
+                && v.as_array()
+                    .is_some_and(|a| a.iter().all(|p| p == "linux/amd64"));
+            !empty && !this_host && !k.starts_with("x-") && !BUILD_KEYS.contains(&k.as_str())
+        })
+        .map(|(k, _)| format!("build.{k}"))
         .collect()
 }
 
