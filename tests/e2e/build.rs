@@ -634,6 +634,9 @@ fn cancel_with(signal: nix::sys::signal::Signal) {
         "cancel",
         &[("Dockerfile", "FROM bb:local\nRUN echo started; sleep 30\n")],
     );
+    let images = b.ok(&["image", "ls", "-a", "-q"]);
+    let layers = || std::fs::read_dir(b.root.join("images/layers")).unwrap().count();
+    let layers_before = layers();
     let mut child = b
         .cmd(&["build", "-t", "slow", s(&ctx)])
         .stderr(Stdio::null())
@@ -650,6 +653,8 @@ fn cancel_with(signal: nix::sys::signal::Signal) {
     assert_clean(&b);
     let out = b.run(&["image", "inspect", "slow"]);
     assert!(!out.status.success(), "a cancelled build tagged its image");
+    assert_eq!(b.ok(&["image", "ls", "-a", "-q"]), images, "a cancelled build added images");
+    assert_eq!(layers(), layers_before, "a cancelled build added layers");
 }
 
 #[test]
@@ -660,4 +665,134 @@ fn build_cancelled_by_sigint_leaves_nothing() {
 #[test]
 fn build_cancelled_by_sigkill_leaves_nothing() {
     cancel_with(nix::sys::signal::Signal::SIGKILL);
+}
+
+#[test]
+fn scratch_stages_args_not_persisted_and_builder_prune() {
+    let b = Berth::new();
+    let ctx = context(
+        &b,
+        "scratch",
+        &[(
+            "Dockerfile",
+            "# syntax=docker/dockerfile:1\n\
+             ARG TOOLS=bb:local\n\
+             FROM ${TOOLS} AS tools\n\
+             ARG SECRET=s1\n\
+             ENV KEPT=yes\n\
+             RUN echo \"$SECRET\" > /s && echo \"${HTTP_PROXY:-none}\" > /proxy\n\
+             FROM scratch\n\
+             COPY --from=tools /bin/busybox /bin/busybox\n\
+             COPY --from=tools /s /proxy /\n\
+             ENTRYPOINT [\"/bin/busybox\"]\n\
+             CMD [\"cat\", \"/s\", \"/proxy\"]\n",
+        )],
+    );
+    // A proxy variable needs no ARG (no "not consumed" warning) and stays out of history.
+    let progress = build_ok(
+        &b,
+        &["-t", "sc", "--build-arg", "HTTP_PROXY=http://proxy.invalid:3128"],
+        &ctx,
+    );
+    assert!(!progress.contains("not consumed"), "{progress}");
+    assert!(progress.contains("[stage-1 1/3] FROM scratch"), "{progress}");
+    assert_eq!(
+        b.ok(&["container", "run", "--rm", "sc"]),
+        "s1\nhttp://proxy.invalid:3128\n"
+    );
+    let v: Value = serde_json::from_str(&b.ok(&["image", "inspect", "sc"])).unwrap();
+    let sc = &v[0];
+    assert_eq!(sc["RootFS"]["Layers"].as_array().unwrap().len(), 2, "{sc}");
+    assert_eq!(sc["Config"]["Env"], Value::Null, "the tools stage's ENV stays there");
+    assert_eq!(sc["Config"]["Entrypoint"], serde_json::json!(["/bin/busybox"]));
+    assert_eq!((sc["Os"].as_str(), sc["Architecture"].as_str()), (Some("linux"), Some("amd64")));
+    assert_eq!(sc["Comment"], "buildkit.dockerfile.v0");
+
+    // `image build` is the same command; the tools stage keeps its ENV, never its ARG, and
+    // its history shows the ARG the RUN used but not the proxy.
+    let out = b.run(&["image", "build", "-t", "tools", "--target", "tools", s(&ctx)]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        sh_in(&b, "tools", "echo ${SECRET:-unset} $KEPT; cat /s"),
+        "unset yes\ns1\n"
+    );
+    assert!(!image_config(&b, "tools")["Env"].to_string().contains("SECRET"));
+    let history = b.ok(&["image", "history", "--no-trunc", "tools"]);
+    assert!(
+        history.contains("RUN |1 SECRET=s1 /bin/sh -c echo \"$SECRET\" > /s"),
+        "{history}"
+    );
+    assert!(history.contains("ENV KEPT=yes"), "{history}");
+    assert!(history.contains("buildkit.dockerfile.v0"), "{history}");
+    assert!(history.contains("ago"), "CREATED is relative: {history}");
+    assert!(!history.contains("proxy.invalid"), "{history}");
+    let short = b.ok(&["image", "history", "tools"]);
+    assert!(
+        short.lines().all(|l| l.chars().count() < 130) && short.contains('…'),
+        "CREATED BY is cut: {short}"
+    );
+
+    // builder prune: the steps' images (a scratch stage's first one too) and the cache
+    // go; the tagged images stay and run; the next build runs every step again.
+    let all = b.ok(&["image", "ls", "-a", "-q"]);
+    assert!(all.lines().count() > 3, "{all}");
+    let out = b.ok(&["builder", "prune", "-f"]);
+    assert!(
+        out.starts_with("Deleted build cache objects:\n") && out.contains("Total reclaimed space: "),
+        "{out}"
+    );
+    let left: Vec<String> = b.ok(&["image", "ls", "-a", "-q"]).lines().map(String::from).collect();
+    assert_eq!(left.len(), 3, "bb:local, sc and tools only: {left:?}");
+    assert_eq!(b.ok(&["container", "run", "--rm", "sc"]), "s1\nhttp://proxy.invalid:3128\n");
+    let again = build_ok(&b, &["-t", "sc"], &ctx);
+    assert!(!again.contains("CACHED"), "{again}");
+    assert_eq!(b.ok(&["container", "run", "--rm", "sc"]), "s1\nnone\n");
+    let out = b.ok(&["builder", "prune", "-f"]);
+    assert!(out.contains("Total reclaimed space: "), "{out}");
+    assert_clean(&b);
+}
+
+#[test]
+fn progress_plain_tty_and_quiet() {
+    let b = Berth::new();
+    let ctx = context(
+        &b,
+        "pg",
+        &[(
+            "Dockerfile",
+            "FROM bb:local\nRUN echo out1 && echo err1 >&2\nCOPY Dockerfile /\n",
+        )],
+    );
+    // BuildKit's plain progress: numbered steps, the step's output with its time, DONE.
+    let plain = build_ok(&b, &["--progress=plain", "-t", "pg"], &ctx);
+    let lines: Vec<&str> = plain.lines().filter(|l| !l.is_empty()).collect();
+    assert_eq!(lines[0], "#1 [1/3] FROM docker.io/library/bb:local", "{plain}");
+    assert_eq!(lines[1], "#1 DONE 0.0s", "{plain}");
+    assert_eq!(lines[2], "#2 [2/3] RUN echo out1 && echo err1 >&2", "{plain}");
+    for (line, want) in lines[3..5].iter().zip(["out1", "err1"]) {
+        let mut f = line.split(' ');
+        assert_eq!(f.next(), Some("#2"), "{plain}");
+        assert!(f.next().unwrap().parse::<f64>().is_ok(), "{plain}");
+        assert_eq!(f.next(), Some(want), "{plain}");
+    }
+    assert!(lines[5].starts_with("#2 DONE ") && lines[5].ends_with('s'), "{plain}");
+    assert_eq!(lines[6], "#3 [3/3] COPY Dockerfile /", "{plain}");
+    assert_eq!(lines[8], "#4 exporting to image", "{plain}");
+    assert!(lines[9].starts_with("#4 writing image sha256:") && lines[9].ends_with(" done"));
+    assert_eq!(lines[10], "#4 naming to docker.io/library/pg:latest done", "{plain}");
+    // There is no live display: tty (and auto on a terminal) renders as plain.
+    let tty = build_ok(&b, &["--progress=tty", "--no-cache", "-t", "pg"], &ctx);
+    assert!(tty.contains("#2 [2/3] RUN echo out1 && echo err1 >&2\n#2 0."), "{tty}");
+    assert!(!tty.contains('\x1b'), "{tty:?}");
+    // quiet: nothing at all; -q: the image id on stdout, nothing on stderr.
+    let out = build(&b, &["--progress=quiet", "-t", "pg"], &ctx);
+    assert!(out.status.success());
+    assert_eq!((text(&out.stdout), text(&out.stderr)), (String::new(), String::new()));
+    let out = build(&b, &["-q", "-t", "pg"], &ctx);
+    assert_eq!(text(&out.stdout).trim(), image_id(&b, "pg"));
+    assert_eq!(text(&out.stderr), "");
+    let out = build(&b, &["--progress=fancy"], &ctx);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("invalid progress mode \"fancy\""));
+    assert_clean(&b);
 }
