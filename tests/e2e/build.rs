@@ -601,6 +601,11 @@ fn bad_input_fails_clearly_and_changes_nothing() {
         &ctx,
         &["target stage \"two\" could not be found"],
     );
+    // Flags that would make a different image are refused before anything runs.
+    dockerfile("FROM bb:local\nRUN echo first\nRUN --mount=type=secret,id=t cat /run/secrets/t\n");
+    fails(&["-t", "app"], &ctx, &["Dockerfile:3", "RUN --mount=type=secret is not supported yet"]);
+    dockerfile("FROM bb:local\nCOPY --parents a/b /c/\n");
+    fails(&["-t", "app"], &ctx, &["Dockerfile:2", "COPY --parents is not supported yet"]);
     dockerfile("FROM bb:local\nRUN echo made > /made\nRUN echo some output; exit 3\nCMD x\n");
     fails(
         &["-t", "app"],
@@ -623,6 +628,15 @@ fn bad_input_fails_clearly_and_changes_nothing() {
     assert_eq!(b.ok(&["container", "run", "--rm", "app"]), "good\n");
     let after = b.ok(&["image", "ls", "-a", "-q"]);
     assert!(after.lines().count() <= images.lines().count() + 2, "{after}");
+
+    // A cache mount only makes a RUN faster: it runs without, with a warning.
+    dockerfile("FROM bb:local\nRUN --mount=type=cache,target=/cache echo ran > /ran\n");
+    let progress = build_ok(&b, &["-t", "cm"], &ctx);
+    assert!(
+        progress.contains("[Warning] Dockerfile:2: RUN --mount=type=cache is not supported yet"),
+        "{progress}"
+    );
+    assert_eq!(sh_in(&b, "cm", "cat /ran"), "ran\n");
 }
 
 /// `RUN sleep 30` and the client killed with `signal`: the build's container goes within
