@@ -74,6 +74,7 @@ impl DaemonHost {
             work: work.join("work"),
             mountpoint: work.join("mnt"),
             op,
+            scratch: true,
             ..Default::default()
         };
         std::fs::create_dir_all(&req.upper).map_err(|e| e.to_string())?;
@@ -198,6 +199,9 @@ impl Host for DaemonHost {
             extra_hosts: spec.extra_hosts.clone(),
             shm_size: spec.shm_size,
             labels: [(BUILD_LABEL.to_string(), "run".to_string())].into(),
+            // Its layer is read into the step's image at once; a crash meanwhile loses the
+            // step, which the next daemon removes and the next build runs again.
+            ephemeral: true,
             ..Default::default()
         };
         let ctr = self.d.containers.create(cfg).await.map_err(|e| e.message)?;

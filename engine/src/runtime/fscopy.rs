@@ -22,6 +22,10 @@ pub struct FsRequest {
     pub work: PathBuf,
     pub mountpoint: PathBuf,
     pub op: FsOp,
+    /// The upper dir is scratch, read once and deleted (a build step's), not a container's:
+    /// it is mounted `volatile`, never synced.
+    #[serde(default)]
+    pub scratch: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
@@ -74,7 +78,11 @@ fn enter(req: &FsRequest) -> Result<(), String> {
         None::<&str>,
     )
     .map_err(|e| format!("making mounts private: {e}"))?;
-    super::rootfs::mount_overlay_at(
+    let mount = match req.scratch {
+        true => super::rootfs::mount_overlay_scratch,
+        false => super::rootfs::mount_overlay_at,
+    };
+    mount(
         &req.layers,
         &req.upper,
         &req.work,

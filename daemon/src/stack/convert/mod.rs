@@ -168,6 +168,7 @@ pub fn container_config(
             .map(|s| s as u64),
         log_max_files: log_opt(svc, "max-file").and_then(|s| s.parse().ok()),
         auto_remove: false,
+        ephemeral: false,
         exposed_ports: svc.expose.clone(),
         healthcheck: health_config(svc),
         no_healthcheck: svc.healthcheck.as_ref().is_some_and(|h| {
