@@ -16,6 +16,10 @@ pub struct Derivation<'a> {
     pub parent: Option<&'a str>,
     /// An uncompressed layer tar; None for a step that changes only the config.
     pub layer: Option<&'a Path>,
+    /// The same layer's files as the overlay upper dir the tar was written from, on the
+    /// store's filesystem: moved into the store as the unpacked layer (see
+    /// `LayerStore::adopt`) rather than unpacking the tar again. Gone once adopted.
+    pub unpacked: Option<&'a Path>,
     /// The runtime config the image ends with (Docker's `config` object: Env, Cmd, ...).
     pub config: Value,
     /// What made it, for `image history` (`RUN /bin/sh -c make`).
@@ -66,6 +70,12 @@ impl ImageStore {
         if let Some(path) = step.layer {
             let file = std::fs::File::open(path).map_err(ImageError::ReadArchive)?;
             let (diff_id, size) = self.blobs.put(None, std::io::BufReader::new(file))?;
+            if let Some(dir) = step.unpacked {
+                // Failing that, store_image unpacks the tar as for any image.
+                if let Err(e) = self.layers.adopt(&diff_id, dir) {
+                    tracing::warn!(diff_id, error = %e, "cannot adopt a build step's files; unpacking its layer");
+                }
+            }
             push(&mut config, "/rootfs/diff_ids", json!(diff_id));
             layers.push((diff_id.clone(), size, Compression::None));
             new_blobs.push(diff_id);
