@@ -509,6 +509,9 @@ mod tests {
             lexical(Path::new("/p/app/../docker/./Dockerfile")),
             Path::new("/p/docker/Dockerfile")
         );
-        assert_eq!(lexical(Path::new("/p/app/Dockerfile")), Path::new("/p/app/Dockerfile"));
+        assert_eq!(
+            lexical(Path::new("/p/app/Dockerfile")),
+            Path::new("/p/app/Dockerfile")
+        );
     }
 }

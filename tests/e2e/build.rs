@@ -72,7 +72,11 @@ fn assert_clean(b: &Berth) {
     });
     assert_eq!(b.ok(&["container", "ls", "-aq"]), "", "containers left");
     assert_eq!(scratch(), Vec::<PathBuf>::new(), "scratch files left");
-    assert_eq!(host_mounts_with(s(&b.root)), Vec::<String>::new(), "mounts left");
+    assert_eq!(
+        host_mounts_with(s(&b.root)),
+        Vec::<String>::new(),
+        "mounts left"
+    );
 }
 
 #[test]
@@ -108,11 +112,21 @@ fn tutorial_app_builds_and_serves() {
     assert!(cfg["Env"].to_string().contains("NAME=World"), "{cfg}");
 
     b.ok(&[
-        "container", "run", "-d", "--name", "web", "-p", "18080:8080", "helloworld",
+        "container",
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "-p",
+        "18080:8080",
+        "helloworld",
     ]);
     let mut page = String::new();
     let up = b.wait_for(Duration::from_secs(10), || {
-        page = text(&b.host(&["busybox", "wget", "-qO-", "http://127.0.0.1:18080/"]).stdout);
+        page = text(
+            &b.host(&["busybox", "wget", "-qO-", "http://127.0.0.1:18080/"])
+                .stdout,
+        );
         page.contains("Hello World")
     });
     assert!(up, "page: {page}");
@@ -178,7 +192,14 @@ fn multi_stage_targets_and_build_args() {
     );
     let progress = build_ok(
         &b,
-        &["-t", "ms:1", "--build-arg", "VER=7", "--build-arg", "UNUSED=1"],
+        &[
+            "-t",
+            "ms:1",
+            "--build-arg",
+            "VER=7",
+            "--build-arg",
+            "UNUSED=1",
+        ],
         &ctx,
     );
     assert!(
@@ -187,7 +208,10 @@ fn multi_stage_targets_and_build_args() {
     );
     // The tester stage is not needed by the last one: not built.
     assert!(!progress.contains("tester"), "{progress}");
-    assert_eq!(b.ok(&["container", "run", "--rm", "ms:1"]), "built v7 plain\n");
+    assert_eq!(
+        b.ok(&["container", "run", "--rm", "ms:1"]),
+        "built v7 plain\n"
+    );
     assert_eq!(
         sh_in(&b, "ms:1", "ls /srv; head -1 /copied-passwd; cat /app0.txt"),
         "a.txt\napp.txt\nroot:x:0:0:root:/root:/bin/sh\nbuilt v7 plain\n"
@@ -250,11 +274,18 @@ fn substitution_shells_heredocs_and_copy_semantics() {
         ],
     );
     let progress = build_ok(&b, &["-t", "sub:1"], &ctx);
-    assert!(progress.contains("+ echo with-shell"), "SHELL -x: {progress}");
+    assert!(
+        progress.contains("+ echo with-shell"),
+        "SHELL -x: {progress}"
+    );
     let listing = "find /opt /copied-dir /copied-dir2 /renamed.txt /intodir /globbed /multi | sort";
     let files = "cat /shell.txt /exec.txt /hd.txt /hdfile.txt /cont.txt";
     assert_eq!(
-        sh_in(&b, "sub:1", &format!("pwd; {listing}; {files}; echo $V2 ${{ALT}}.")),
+        sh_in(
+            &b,
+            "sub:1",
+            &format!("pwd; {listing}; {files}; echo $V2 ${{ALT}}.")
+        ),
         "/opt/w\n\
          /copied-dir\n/copied-dir/f1\n/copied-dir/inner\n/copied-dir/inner/f2\n\
          /copied-dir2\n/copied-dir2/f1\n/copied-dir2/inner\n/copied-dir2/inner/f2\n\
@@ -319,7 +350,10 @@ fn users_owners_archives_and_dockerignore() {
             ("logs/keep.log", "k\n"),
             ("src/deep/b.log", "b\n"),
             ("src/main.c", "c\n"),
-            (".dockerignore", "node_modules\n**/*.log\n!logs/keep.log\nDockerfile\n"),
+            (
+                ".dockerignore",
+                "node_modules\n**/*.log\n!logs/keep.log\nDockerfile\n",
+            ),
             (
                 "Dockerfile",
                 "FROM bb:local\n\
@@ -337,8 +371,22 @@ fn users_owners_archives_and_dockerignore() {
     let pkg = b.dir.path().join("pkg");
     std::fs::create_dir_all(pkg.join("pkg")).unwrap();
     std::fs::write(pkg.join("pkg/file"), "in-tar\n").unwrap();
-    sh(&["tar", "-C", s(&pkg), "-cf", s(&ctx.join("plain.tar")), "pkg"]);
-    sh(&["tar", "-C", s(&pkg), "-czf", s(&ctx.join("comp.tar.gz")), "pkg"]);
+    sh(&[
+        "tar",
+        "-C",
+        s(&pkg),
+        "-cf",
+        s(&ctx.join("plain.tar")),
+        "pkg",
+    ]);
+    sh(&[
+        "tar",
+        "-C",
+        s(&pkg),
+        "-czf",
+        s(&ctx.join("comp.tar.gz")),
+        "pkg",
+    ]);
     build_ok(&b, &["-t", "usr"], &ctx);
     assert_eq!(
         sh_in(
@@ -363,7 +411,10 @@ fn users_owners_archives_and_dockerignore() {
     let out = build(&b, &[], &ctx);
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
-    assert!(err.contains("Dockerfile:2") && err.contains("does not download"), "{err}");
+    assert!(
+        err.contains("Dockerfile:2") && err.contains("does not download"),
+        "{err}"
+    );
     assert_clean(&b);
 }
 
@@ -401,7 +452,10 @@ fn config_instructions_entrypoint_and_onbuild() {
         })
     );
     assert_eq!(cfg["StopSignal"], "SIGQUIT");
-    assert_eq!(cfg["Volumes"], serde_json::json!({"/data": {}, "/logs": {}}));
+    assert_eq!(
+        cfg["Volumes"],
+        serde_json::json!({"/data": {}, "/logs": {}})
+    );
     assert_eq!(
         cfg["ExposedPorts"],
         serde_json::json!({"80/tcp": {}, "53/udp": {}})
@@ -412,7 +466,10 @@ fn config_instructions_entrypoint_and_onbuild() {
     );
     // ENTRYPOINT + CMD: CMD is the default argument list, run arguments replace it.
     assert_eq!(b.ok(&["container", "run", "--rm", "cfg"]), "ep c1\n");
-    assert_eq!(b.ok(&["container", "run", "--rm", "cfg", "x", "y"]), "ep x y\n");
+    assert_eq!(
+        b.ok(&["container", "run", "--rm", "cfg", "x", "y"]),
+        "ep x y\n"
+    );
 
     // A child build runs the trigger first (as USER web), and does not inherit it;
     // an ENTRYPOINT given in the child drops the inherited CMD; HEALTHCHECK NONE.
@@ -447,7 +504,10 @@ fn config_instructions_entrypoint_and_onbuild() {
         image_config(&b, "child2")["Entrypoint"],
         serde_json::json!(["/bin/sh", "-c", "echo shell-ep"])
     );
-    assert_eq!(b.ok(&["container", "run", "--rm", "child2", "arg"]), "shell-ep\n");
+    assert_eq!(
+        b.ok(&["container", "run", "--rm", "child2", "arg"]),
+        "shell-ep\n"
+    );
     assert_clean(&b);
 }
 
@@ -457,9 +517,16 @@ fn dockerfile_elsewhere_and_contexts_on_stdin() {
     let ctx = context(&b, "ctx", &[("hello.txt", "from the context\n")]);
     let df = b.dir.path().join("elsewhere/build.Dockerfile");
     std::fs::create_dir_all(df.parent().unwrap()).unwrap();
-    std::fs::write(&df, "FROM bb:local\nCOPY hello.txt /\nCMD [\"cat\", \"/hello.txt\"]\n").unwrap();
+    std::fs::write(
+        &df,
+        "FROM bb:local\nCOPY hello.txt /\nCMD [\"cat\", \"/hello.txt\"]\n",
+    )
+    .unwrap();
     build_ok(&b, &["-t", "f", "-f", s(&df)], &ctx);
-    assert_eq!(b.ok(&["container", "run", "--rm", "f"]), "from the context\n");
+    assert_eq!(
+        b.ok(&["container", "run", "--rm", "f"]),
+        "from the context\n"
+    );
 
     // `-`: a tar context on standard input (gzip too), its Dockerfile inside.
     std::fs::write(ctx.join("Dockerfile"), "FROM bb:local\nCOPY . /in/\n").unwrap();
@@ -491,7 +558,11 @@ fn dockerfile_elsewhere_and_contexts_on_stdin() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("not found"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("not found"),
+        "{}",
+        text(&out.stderr)
+    );
     assert_clean(&b);
 }
 
@@ -544,7 +615,10 @@ fn cache_skips_unchanged_steps_and_reruns_from_a_changed_copy() {
     assert!(!step(&changed, "COPY b.txt /b.txt"));
     assert!(!step(&changed, "RUN echo after-b >> /log"));
     assert_ne!(image_id(&b, "c"), id);
-    assert_eq!(sh_in(&b, "c", "cat /log /b.txt"), "first\nafter-a\nafter-b\nb2\n");
+    assert_eq!(
+        sh_in(&b, "c", "cat /log /b.txt"),
+        "first\nafter-a\nafter-b\nb2\n"
+    );
 
     // --no-cache runs everything again.
     let nocache = build_ok(&b, &["--no-cache", "-t", "c"], &ctx);
@@ -580,22 +654,46 @@ fn bad_input_fails_clearly_and_changes_nothing() {
     };
     let dockerfile = |text: &str| std::fs::write(ctx.join("Dockerfile"), text).unwrap();
 
-    fails(&["-t", "app"], &b.dir.path().join("nope"), &["unable to prepare context"]);
+    fails(
+        &["-t", "app"],
+        &b.dir.path().join("nope"),
+        &["unable to prepare context"],
+    );
     fails(
         &["-t", "app", "-f", "missing.Dockerfile"],
         &ctx,
         &["failed to read dockerfile", "missing.Dockerfile"],
     );
     dockerfile("FROM bb:local\nFROBNICATE x\n");
-    fails(&["-t", "app"], &ctx, &["Dockerfile:2", "unknown instruction: FROBNICATE"]);
+    fails(
+        &["-t", "app"],
+        &ctx,
+        &["Dockerfile:2", "unknown instruction: FROBNICATE"],
+    );
     dockerfile("FROM bb:local\nRUN true\nCOPY ../outside /x\n");
-    fails(&["-t", "app"], &ctx, &["Dockerfile:3", "outside the build context"]);
+    fails(
+        &["-t", "app"],
+        &ctx,
+        &["Dockerfile:3", "outside the build context"],
+    );
     dockerfile("FROM bb:local\nCOPY link /x\n");
-    fails(&["-t", "app"], &ctx, &["Dockerfile:2", "outside the build context"]);
+    fails(
+        &["-t", "app"],
+        &ctx,
+        &["Dockerfile:2", "outside the build context"],
+    );
     dockerfile("FROM bb:local\nCOPY rel-link /x\n");
-    fails(&["-t", "app"], &ctx, &["Dockerfile:2", "outside the build context"]);
+    fails(
+        &["-t", "app"],
+        &ctx,
+        &["Dockerfile:2", "outside the build context"],
+    );
     dockerfile("FROM bb:local AS one\nFROM bb:local\nCOPY --from=nosuch /x /x\n");
-    fails(&["-t", "app"], &ctx, &["Dockerfile:3", "no build stage named \"nosuch\""]);
+    fails(
+        &["-t", "app"],
+        &ctx,
+        &["Dockerfile:3", "no build stage named \"nosuch\""],
+    );
     fails(
         &["-t", "app", "--target", "two"],
         &ctx,
@@ -603,9 +701,20 @@ fn bad_input_fails_clearly_and_changes_nothing() {
     );
     // Flags that would make a different image are refused before anything runs.
     dockerfile("FROM bb:local\nRUN echo first\nRUN --mount=type=secret,id=t cat /run/secrets/t\n");
-    fails(&["-t", "app"], &ctx, &["Dockerfile:3", "RUN --mount=type=secret is not supported yet"]);
+    fails(
+        &["-t", "app"],
+        &ctx,
+        &[
+            "Dockerfile:3",
+            "RUN --mount=type=secret is not supported yet",
+        ],
+    );
     dockerfile("FROM bb:local\nCOPY --parents a/b /c/\n");
-    fails(&["-t", "app"], &ctx, &["Dockerfile:2", "COPY --parents is not supported yet"]);
+    fails(
+        &["-t", "app"],
+        &ctx,
+        &["Dockerfile:2", "COPY --parents is not supported yet"],
+    );
     dockerfile("FROM bb:local\nRUN echo made > /made\nRUN echo some output; exit 3\nCMD x\n");
     fails(
         &["-t", "app"],
@@ -627,7 +736,10 @@ fn bad_input_fails_clearly_and_changes_nothing() {
     // them); the tag still runs the good image.
     assert_eq!(b.ok(&["container", "run", "--rm", "app"]), "good\n");
     let after = b.ok(&["image", "ls", "-a", "-q"]);
-    assert!(after.lines().count() <= images.lines().count() + 2, "{after}");
+    assert!(
+        after.lines().count() <= images.lines().count() + 2,
+        "{after}"
+    );
 
     // A cache mount only makes a RUN faster: it runs without, with a warning.
     dockerfile("FROM bb:local\nRUN --mount=type=cache,target=/cache echo ran > /ran\n");
@@ -649,7 +761,11 @@ fn cancel_with(signal: nix::sys::signal::Signal) {
         &[("Dockerfile", "FROM bb:local\nRUN echo started; sleep 30\n")],
     );
     let images = b.ok(&["image", "ls", "-a", "-q"]);
-    let layers = || std::fs::read_dir(b.root.join("images/layers")).unwrap().count();
+    let layers = || {
+        std::fs::read_dir(b.root.join("images/layers"))
+            .unwrap()
+            .count()
+    };
     let layers_before = layers();
     let mut child = b
         .cmd(&["build", "-t", "slow", s(&ctx)])
@@ -667,7 +783,11 @@ fn cancel_with(signal: nix::sys::signal::Signal) {
     assert_clean(&b);
     let out = b.run(&["image", "inspect", "slow"]);
     assert!(!out.status.success(), "a cancelled build tagged its image");
-    assert_eq!(b.ok(&["image", "ls", "-a", "-q"]), images, "a cancelled build added images");
+    assert_eq!(
+        b.ok(&["image", "ls", "-a", "-q"]),
+        images,
+        "a cancelled build added images"
+    );
     assert_eq!(layers(), layers_before, "a cancelled build added layers");
 }
 
@@ -705,11 +825,19 @@ fn scratch_stages_args_not_persisted_and_builder_prune() {
     // A proxy variable needs no ARG (no "not consumed" warning) and stays out of history.
     let progress = build_ok(
         &b,
-        &["-t", "sc", "--build-arg", "HTTP_PROXY=http://proxy.invalid:3128"],
+        &[
+            "-t",
+            "sc",
+            "--build-arg",
+            "HTTP_PROXY=http://proxy.invalid:3128",
+        ],
         &ctx,
     );
     assert!(!progress.contains("not consumed"), "{progress}");
-    assert!(progress.contains("[stage-1 1/3] FROM scratch"), "{progress}");
+    assert!(
+        progress.contains("[stage-1 1/3] FROM scratch"),
+        "{progress}"
+    );
     assert_eq!(
         b.ok(&["container", "run", "--rm", "sc"]),
         "s1\nhttp://proxy.invalid:3128\n"
@@ -717,20 +845,40 @@ fn scratch_stages_args_not_persisted_and_builder_prune() {
     let v: Value = serde_json::from_str(&b.ok(&["image", "inspect", "sc"])).unwrap();
     let sc = &v[0];
     assert_eq!(sc["RootFS"]["Layers"].as_array().unwrap().len(), 2, "{sc}");
-    assert_eq!(sc["Config"]["Env"], Value::Null, "the tools stage's ENV stays there");
-    assert_eq!(sc["Config"]["Entrypoint"], serde_json::json!(["/bin/busybox"]));
-    assert_eq!((sc["Os"].as_str(), sc["Architecture"].as_str()), (Some("linux"), Some("amd64")));
+    assert_eq!(
+        sc["Config"]["Env"],
+        Value::Null,
+        "the tools stage's ENV stays there"
+    );
+    assert_eq!(
+        sc["Config"]["Entrypoint"],
+        serde_json::json!(["/bin/busybox"])
+    );
+    assert_eq!(
+        (sc["Os"].as_str(), sc["Architecture"].as_str()),
+        (Some("linux"), Some("amd64"))
+    );
     assert_eq!(sc["Comment"], "buildkit.dockerfile.v0");
 
     // `image build` is the same command; the tools stage keeps its ENV, never its ARG, and
     // its history shows the ARG the RUN used but not the proxy.
-    let out = b.run(&["image", "build", "-t", "tools", "--target", "tools", s(&ctx)]);
+    let out = b.run(&[
+        "image",
+        "build",
+        "-t",
+        "tools",
+        "--target",
+        "tools",
+        s(&ctx),
+    ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(
         sh_in(&b, "tools", "echo ${SECRET:-unset} $KEPT; cat /s"),
         "unset yes\ns1\n"
     );
-    assert!(!image_config(&b, "tools")["Env"].to_string().contains("SECRET"));
+    assert!(!image_config(&b, "tools")["Env"]
+        .to_string()
+        .contains("SECRET"));
     let history = b.ok(&["image", "history", "--no-trunc", "tools"]);
     assert!(
         history.contains("RUN |1 SECRET=s1 /bin/sh -c echo \"$SECRET\" > /s"),
@@ -752,12 +900,20 @@ fn scratch_stages_args_not_persisted_and_builder_prune() {
     assert!(all.lines().count() > 3, "{all}");
     let out = b.ok(&["builder", "prune", "-f"]);
     assert!(
-        out.starts_with("Deleted build cache objects:\n") && out.contains("Total reclaimed space: "),
+        out.starts_with("Deleted build cache objects:\n")
+            && out.contains("Total reclaimed space: "),
         "{out}"
     );
-    let left: Vec<String> = b.ok(&["image", "ls", "-a", "-q"]).lines().map(String::from).collect();
+    let left: Vec<String> = b
+        .ok(&["image", "ls", "-a", "-q"])
+        .lines()
+        .map(String::from)
+        .collect();
     assert_eq!(left.len(), 3, "bb:local, sc and tools only: {left:?}");
-    assert_eq!(b.ok(&["container", "run", "--rm", "sc"]), "s1\nhttp://proxy.invalid:3128\n");
+    assert_eq!(
+        b.ok(&["container", "run", "--rm", "sc"]),
+        "s1\nhttp://proxy.invalid:3128\n"
+    );
     let again = build_ok(&b, &["-t", "sc"], &ctx);
     assert!(!again.contains("CACHED"), "{again}");
     assert_eq!(b.ok(&["container", "run", "--rm", "sc"]), "s1\nnone\n");
@@ -780,28 +936,46 @@ fn progress_plain_tty_and_quiet() {
     // BuildKit's plain progress: numbered steps, the step's output with its time, DONE.
     let plain = build_ok(&b, &["--progress=plain", "-t", "pg"], &ctx);
     let lines: Vec<&str> = plain.lines().filter(|l| !l.is_empty()).collect();
-    assert_eq!(lines[0], "#1 [1/3] FROM docker.io/library/bb:local", "{plain}");
+    assert_eq!(
+        lines[0], "#1 [1/3] FROM docker.io/library/bb:local",
+        "{plain}"
+    );
     assert_eq!(lines[1], "#1 DONE 0.0s", "{plain}");
-    assert_eq!(lines[2], "#2 [2/3] RUN echo out1 && echo err1 >&2", "{plain}");
+    assert_eq!(
+        lines[2], "#2 [2/3] RUN echo out1 && echo err1 >&2",
+        "{plain}"
+    );
     for (line, want) in lines[3..5].iter().zip(["out1", "err1"]) {
         let mut f = line.split(' ');
         assert_eq!(f.next(), Some("#2"), "{plain}");
         assert!(f.next().unwrap().parse::<f64>().is_ok(), "{plain}");
         assert_eq!(f.next(), Some(want), "{plain}");
     }
-    assert!(lines[5].starts_with("#2 DONE ") && lines[5].ends_with('s'), "{plain}");
+    assert!(
+        lines[5].starts_with("#2 DONE ") && lines[5].ends_with('s'),
+        "{plain}"
+    );
     assert_eq!(lines[6], "#3 [3/3] COPY Dockerfile /", "{plain}");
     assert_eq!(lines[8], "#4 exporting to image", "{plain}");
     assert!(lines[9].starts_with("#4 writing image sha256:") && lines[9].ends_with(" done"));
-    assert_eq!(lines[10], "#4 naming to docker.io/library/pg:latest done", "{plain}");
+    assert_eq!(
+        lines[10], "#4 naming to docker.io/library/pg:latest done",
+        "{plain}"
+    );
     // There is no live display: tty (and auto on a terminal) renders as plain.
     let tty = build_ok(&b, &["--progress=tty", "--no-cache", "-t", "pg"], &ctx);
-    assert!(tty.contains("#2 [2/3] RUN echo out1 && echo err1 >&2\n#2 0."), "{tty}");
+    assert!(
+        tty.contains("#2 [2/3] RUN echo out1 && echo err1 >&2\n#2 0."),
+        "{tty}"
+    );
     assert!(!tty.contains('\x1b'), "{tty:?}");
     // quiet: nothing at all; -q: the image id on stdout, nothing on stderr.
     let out = build(&b, &["--progress=quiet", "-t", "pg"], &ctx);
     assert!(out.status.success());
-    assert_eq!((text(&out.stdout), text(&out.stderr)), (String::new(), String::new()));
+    assert_eq!(
+        (text(&out.stdout), text(&out.stderr)),
+        (String::new(), String::new())
+    );
     let out = build(&b, &["-q", "-t", "pg"], &ctx);
     assert_eq!(text(&out.stdout).trim(), image_id(&b, "pg"));
     assert_eq!(text(&out.stderr), "");

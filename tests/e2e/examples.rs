@@ -229,9 +229,17 @@ fn example_build_serves_its_multi_stage_app() {
         "{index}"
     );
     assert!(page("about.html").contains("Only the rendered pages"));
-    assert_eq!(page("wip.draft.html"), "", ".dockerignore kept the draft out");
+    assert_eq!(
+        page("wip.draft.html"),
+        "",
+        ".dockerignore kept the draft out"
+    );
     // The final stage holds the rendered site only, owned by and served as `web`.
-    let files = exec(&b, "build-web-1", "id -un; ls /srv/www; stat -c %U /srv/www/index.html; ls /src 2>&1");
+    let files = exec(
+        &b,
+        "build-web-1",
+        "id -un; ls /srv/www; stat -c %U /srv/www/index.html; ls /src 2>&1",
+    );
     assert_eq!(
         text(&files.stdout),
         "web\nabout.html\nhealthz\nindex.html\nweb\nls: /src: No such file or directory\n"
@@ -243,7 +251,8 @@ fn example_build_serves_its_multi_stage_app() {
     text_now.push_str("Edited.\n");
     std::fs::write(&source, text_now).unwrap();
     assert!(
-        b.wait_for(Duration::from_secs(10), || page("").contains("<p>Edited.</p>")),
+        b.wait_for(Duration::from_secs(10), || page("")
+            .contains("<p>Edited.</p>")),
         "not rebuilt: {}",
         page("")
     );

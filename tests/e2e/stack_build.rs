@@ -139,7 +139,11 @@ fn up_builds_services_and_rebuilds_what_changed() {
     // 4. Watched: saving a Dockerfile rebuilds and recreates with no command, the one
     //    outside the context (tool's ../tool.Dockerfile) too. (Well within the loop's 30 s
     //    resync, which rebuilds too: the save itself must wake it.)
-    write(&dir, "tool.Dockerfile", &TOOL.replace("\"$GREETING\"", "\"$GREETING again\""));
+    write(
+        &dir,
+        "tool.Dockerfile",
+        &TOOL.replace("\"$GREETING\"", "\"$GREETING again\""),
+    );
     let rebuilt = b.wait_for(Duration::from_secs(10), || {
         exec(&b, "sb-tool-1", "cat /greeting") == "from-args again\n"
     });
@@ -149,7 +153,9 @@ fn up_builds_services_and_rebuilds_what_changed() {
         "web/Dockerfile",
         &WEB.replace("EXPOSE", "RUN echo watched > /www/watched.html\nEXPOSE"),
     );
-    let rebuilt = b.wait_for(Duration::from_secs(10), || page(&b, "watched.html") == "watched\n");
+    let rebuilt = b.wait_for(Duration::from_secs(10), || {
+        page(&b, "watched.html") == "watched\n"
+    });
     assert!(rebuilt, "{:?}", stack_error(&b, "sb"));
     let watched = ids(&b);
     assert_eq!(watched[2], now[2], "inline's image did not change");
@@ -157,7 +163,10 @@ fn up_builds_services_and_rebuilds_what_changed() {
     // 5. --build rebuilds every service, all from the cache: nothing is recreated.
     let err = progress_in(&b, &dir, &["up", "-d", "--build"]);
     for service in ["web", "tool", "inline"] {
-        assert!(err.contains(&format!("[{service} ")), "{service} not built:\n{err}");
+        assert!(
+            err.contains(&format!("[{service} ")),
+            "{service} not built:\n{err}"
+        );
     }
     assert!(!err.contains("Recreate"), "{err}");
     assert_eq!(ids(&b), watched);
@@ -165,7 +174,11 @@ fn up_builds_services_and_rebuilds_what_changed() {
     // 6. down --rmi local removes the images named after the project, not `image:`'s.
     let err = progress_in(&b, &dir, &["down", "-t", "1", "--rmi", "local"]);
     assert!(err.contains("Image sb-web  Removed"), "{err}");
-    for (image, kept) in [("sb-web", false), ("sb-inline", false), ("custom/tool:1", true)] {
+    for (image, kept) in [
+        ("sb-web", false),
+        ("sb-inline", false),
+        ("custom/tool:1", true),
+    ] {
         assert_eq!(
             b.run(&["image", "inspect", image]).status.success(),
             kept,
@@ -181,7 +194,11 @@ fn no_build_dry_run_and_failed_builds_create_nothing() {
         &b,
         "name: nb\nservices:\n  app:\n    build: .\n    command: [sleep, \"1000\"]\n    init: true\n",
     );
-    write(&dir, "Dockerfile", "FROM bb:local\nRUN echo built > /built\n");
+    write(
+        &dir,
+        "Dockerfile",
+        "FROM bb:local\nRUN echo built > /built\n",
+    );
     let exists = |image: &str| b.run(&["image", "inspect", image]).status.success();
 
     // The dry run plans and builds nothing.
@@ -223,7 +240,11 @@ fn no_build_dry_run_and_failed_builds_create_nothing() {
     );
     let out = in_dir(&b, &dir, &["build", "nosuch"]);
     assert!(!out.status.success());
-    assert!(text(&out.stderr).contains("nosuch"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("nosuch"),
+        "{}",
+        text(&out.stderr)
+    );
     progress_in(&b, &dir, &["up", "-d", "--no-build"]);
     assert_eq!(exec(&b, "nb-app-1", "cat /built"), "built\n");
     let before = id(&b, "nb-app-1");
@@ -231,7 +252,11 @@ fn no_build_dry_run_and_failed_builds_create_nothing() {
 
     // A failing build stops `up` with the step's report; the old image stays, nothing runs.
     let image = b.ok(&["image", "inspect", "-f", "{{.Id}}", "nb-app"]);
-    write(&dir, "Dockerfile", "FROM bb:local\nRUN echo failing; exit 7\n");
+    write(
+        &dir,
+        "Dockerfile",
+        "FROM bb:local\nRUN echo failing; exit 7\n",
+    );
     let out = in_dir(&b, &dir, &["up", "-d"]);
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
@@ -243,7 +268,10 @@ fn no_build_dry_run_and_failed_builds_create_nothing() {
     ] {
         assert!(err.contains(want), "{want:?} missing in\n{err}");
     }
-    assert_eq!(b.ok(&["image", "inspect", "-f", "{{.Id}}", "nb-app"]), image);
+    assert_eq!(
+        b.ok(&["image", "inspect", "-f", "{{.Id}}", "nb-app"]),
+        image
+    );
     assert_eq!(b.ok(&["container", "ls", "-aq"]), "");
     assert!(!before.is_empty());
     progress_in(&b, &dir, &["down"]);

@@ -13,7 +13,10 @@ pub fn check<'a>(
     let mut warnings = Vec::new();
     for i in stages.flat_map(|s| &s.instructions) {
         let refuse = |what: String| {
-            Err(BuildError::at(i.line, format!("{what} is not supported yet")))
+            Err(BuildError::at(
+                i.line,
+                format!("{what} is not supported yet"),
+            ))
         };
         match &i.value {
             Instruction::Run {
@@ -59,7 +62,10 @@ mod tests {
     use super::check;
     use crate::dockerfile::parse;
 
-    fn run(text: &str) -> Result<Vec<(usize, String)>, (Option<usize>, String)> {
+    /// Warnings (line, message), or the error's line and message.
+    type Checked = Result<Vec<(usize, String)>, (Option<usize>, String)>;
+
+    fn run(text: &str) -> Checked {
         let f = parse(text, "Dockerfile").unwrap();
         check(f.stages.iter()).map_err(|e| (e.line, e.message))
     }
@@ -68,11 +74,26 @@ mod tests {
     fn flags_that_change_the_image_are_refused_with_their_line() {
         let base = "FROM scratch\nCOPY a /a\n";
         for (line, want) in [
-            ("RUN --mount=target=/src make", "RUN --mount=type=bind is not supported yet"),
-            ("RUN --mount=type=secret,id=t cat /run/secrets/t", "RUN --mount=type=secret"),
-            ("RUN --security=insecure make", "RUN --security=insecure is not supported yet"),
-            ("COPY --parents a/b /c/", "COPY --parents is not supported yet"),
-            ("ADD --exclude=*.md . /c/", "ADD --exclude is not supported yet"),
+            (
+                "RUN --mount=target=/src make",
+                "RUN --mount=type=bind is not supported yet",
+            ),
+            (
+                "RUN --mount=type=secret,id=t cat /run/secrets/t",
+                "RUN --mount=type=secret",
+            ),
+            (
+                "RUN --security=insecure make",
+                "RUN --security=insecure is not supported yet",
+            ),
+            (
+                "COPY --parents a/b /c/",
+                "COPY --parents is not supported yet",
+            ),
+            (
+                "ADD --exclude=*.md . /c/",
+                "ADD --exclude is not supported yet",
+            ),
         ] {
             let err = run(&format!("{base}{line}\n")).unwrap_err();
             assert_eq!(err.0, Some(3), "{line}");
@@ -88,6 +109,8 @@ mod tests {
         .unwrap();
         assert_eq!(warnings.len(), 1);
         assert_eq!(warnings[0].0, 2);
-        assert!(warnings[0].1.starts_with("RUN --mount=type=cache is not supported yet"));
+        assert!(warnings[0]
+            .1
+            .starts_with("RUN --mount=type=cache is not supported yet"));
     }
 }

@@ -278,35 +278,44 @@ pub fn run(g: &GlobalOpts, args: &ImageArgs) -> anyhow::Result<i32> {
                 return Ok(0);
             }
             let mut table = String::from("IMAGE\tCREATED\tCREATED BY\tSIZE\tCOMMENT\n");
-            for row in h
-                .iter()
-                .map(|e| -> [String; 5] {
-                    let by = e["CreatedBy"].as_str().unwrap_or("").replace('\t', " ");
-                    let created = e["Created"].as_str().unwrap_or("");
-                    let created = match chrono::DateTime::parse_from_rfc3339(created) {
-                        Ok(t) if *human => {
-                            let age = chrono::Utc::now().signed_duration_since(t).num_seconds();
-                            format!("{} ago", crate::format::human_duration(age))
-                        }
-                        Ok(t) => t.with_timezone(&chrono::Utc).to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                        Err(_) => "N/A".to_string(),
-                    };
-                    let size = e["Size"].as_u64().unwrap_or(0);
-                    [
-                        id_of(e),
-                        created,
-                        if *no_trunc { by } else { crate::format::ellipsis(&by, 45) },
-                        if *human { human_size(size) } else { size.to_string() },
-                        e["Comment"].as_str().unwrap_or("").to_string(),
-                    ]
-                })
-            {
+            for row in h.iter().map(|e| -> [String; 5] {
+                let by = e["CreatedBy"].as_str().unwrap_or("").replace('\t', " ");
+                let created = e["Created"].as_str().unwrap_or("");
+                let created = match chrono::DateTime::parse_from_rfc3339(created) {
+                    Ok(t) if *human => {
+                        let age = chrono::Utc::now().signed_duration_since(t).num_seconds();
+                        format!("{} ago", crate::format::human_duration(age))
+                    }
+                    Ok(t) => t
+                        .with_timezone(&chrono::Utc)
+                        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    Err(_) => "N/A".to_string(),
+                };
+                let size = e["Size"].as_u64().unwrap_or(0);
+                [
+                    id_of(e),
+                    created,
+                    if *no_trunc {
+                        by
+                    } else {
+                        crate::format::ellipsis(&by, 45)
+                    },
+                    if *human {
+                        human_size(size)
+                    } else {
+                        size.to_string()
+                    },
+                    e["Comment"].as_str().unwrap_or("").to_string(),
+                ]
+            }) {
                 table.push_str(&row.join("\t"));
                 table.push('\n');
             }
             print!("{}", crate::format::tabwrite(&table));
         }
-        ImageCmd::Pull(_) | ImageCmd::Push(_) | ImageCmd::Prune(_) | ImageCmd::Build(_) => unreachable!("handled above"),
+        ImageCmd::Pull(_) | ImageCmd::Push(_) | ImageCmd::Prune(_) | ImageCmd::Build(_) => {
+            unreachable!("handled above")
+        }
     }
     Ok(0)
 }
