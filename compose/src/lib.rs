@@ -27,6 +27,7 @@ pub mod levels;
 pub mod loader;
 pub mod naming;
 pub mod plan;
+pub mod render;
 mod stack_load;
 
 pub use duration::parse_duration_secs;

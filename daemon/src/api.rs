@@ -213,8 +213,13 @@ async fn container_route(
             http::json(&json!({ "StatusCode": code }))
         }
         (&Method::GET, ["logs"]) => logs_route(cs.clone(), ctr.clone(), q).await,
-        (&Method::GET, ["top"]) => top(cs, ctr).await,
-        (&Method::GET, ["stats"]) => stats(cs, ctr).await,
+        (&Method::GET, ["top"]) => super::api_top::top(cs, ctr, q).await,
+        (&Method::GET, ["stats"]) => super::api_manage::stats(cs, ctr).await,
+        (&Method::POST, ["rename"]) => super::api_manage::rename(cs, ctr, q).await,
+        (&Method::POST, ["update"]) => {
+            super::api_manage::update(cs, ctr, read_json(req).await?).await
+        }
+        (&Method::GET, ["attach-info"]) => super::api_manage::attach_info(cs, ctr).await,
         (&Method::GET, ["exec-info"]) => exec_info(cs, ctr).await,
         (&Method::GET, ["fs-info"]) => fs_info(cs, ctr).await,
         (&Method::POST, ["commit"]) => super::api_commit::commit(d, ctr, q).await,
@@ -601,6 +606,7 @@ fn inspect(cs: &Containers, r: &ContainerRecord) -> Value {
             "NanoCpus": c.resources.cpus.map(|x| (x * 1e9) as i64).unwrap_or(0),
             "CpuShares": c.resources.cpu_shares.unwrap_or(0),
             "PidsLimit": c.resources.pids_limit,
+            "CpusetCpus": c.resources.cpuset_cpus.clone().unwrap_or_default(),
             "Ulimits": c.ulimits.iter().map(|u| json!({"Name": u.name, "Soft": u.soft, "Hard": u.hard})).collect::<Vec<_>>(),
             "Sysctls": c.sysctls,
             "ShmSize": c.shm_size.unwrap_or(64 << 20),
@@ -624,6 +630,19 @@ fn inspect(cs: &Containers, r: &ContainerRecord) -> Value {
     })
 }
 
+/// A `since`/`until` query value (`1700000000`, `1700000000.5`) in nanoseconds.
+fn unix_nanos(v: Option<&str>) -> Result<Option<i128>, ApiError> {
+    let Some(v) = v.filter(|v| !v.is_empty() && *v != "0") else {
+        return Ok(None);
+    };
+    let bad = || ApiError::bad_request(format!("invalid timestamp {v:?}"));
+    let (secs, frac) = v.split_once('.').unwrap_or((v, ""));
+    let secs: i128 = secs.parse().map_err(|_| bad())?;
+    let frac = format!("{frac:0<9}");
+    let nanos: i128 = frac.get(..9).unwrap_or("0").parse().map_err(|_| bad())?;
+    Ok(Some(secs * 1_000_000_000 + nanos))
+}
+
 async fn logs_route(cs: Arc<Containers>, ctr: Arc<Ctr>, q: &Query) -> ApiResult {
     let path = cs.layout(&ctr.id).log();
     let tail = q
@@ -631,11 +650,21 @@ async fn logs_route(cs: Arc<Containers>, ctr: Arc<Ctr>, q: &Query) -> ApiResult 
         .filter(|t| *t != "all")
         .and_then(|t| t.parse().ok());
     let follow = q.flag("follow");
+    // Docker's `since`/`until`: Unix times, `SECONDS[.NANOSECONDS]`; tail first, then the
+    // window, as Docker's json-file reader does.
+    let (since, until) = (unix_nanos(q.get("since"))?, unix_nanos(q.get("until"))?);
+    let in_window = move |e: &logs::LogEntry| {
+        let t = chrono::DateTime::parse_from_rfc3339(&e.time)
+            .ok()
+            .and_then(|t| t.timestamp_nanos_opt())
+            .unwrap_or(0) as i128;
+        since.is_none_or(|s| t >= s) && until.is_none_or(|u| t <= u)
+    };
     let (tx, reply) = http::channel("application/x-ndjson");
     tokio::spawn(async move {
         let mut follower = LogFollower::at_end(&path);
         let existing = logs::read_all(&path, tail);
-        for e in existing {
+        for e in existing.into_iter().filter(|e| in_window(e)) {
             let line = serde_json::to_string(&e).unwrap_or_default() + "\n";
             if tx.send(Bytes::from(line)).await.is_err() {
                 return;
@@ -650,81 +679,22 @@ async fn logs_route(cs: Arc<Containers>, ctr: Arc<Ctr>, q: &Query) -> ApiResult 
                 *rx.borrow_and_update(),
                 Status::Running | Status::Paused | Status::Restarting
             );
-            for e in follower.poll() {
+            let past_until = until.is_some_and(|u| {
+                chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0) as i128 > u
+            });
+            for e in follower.poll().into_iter().filter(|e| in_window(e)) {
                 let line = serde_json::to_string(&e).unwrap_or_default() + "\n";
                 if tx.send(Bytes::from(line)).await.is_err() {
                     return;
                 }
             }
-            if !running {
+            if !running || past_until {
                 return;
             }
             let _ = tokio::time::timeout(Duration::from_millis(100), rx.changed()).await;
         }
     });
     Ok(reply)
-}
-
-async fn top(cs: &Containers, ctr: &Ctr) -> ApiResult {
-    let id = ctr.id.clone();
-    if !matches!(
-        ctr.rec.lock().await.state.status,
-        Status::Running | Status::Paused
-    ) {
-        return Err(ApiError::conflict(format!(
-            "container {} is not running",
-            short(&id)
-        )));
-    }
-    let pids = cs
-        .cgroup_of(&id)
-        .and_then(|c| c.procs().ok())
-        .unwrap_or_default();
-    let mut rows = Vec::new();
-    for pid in pids {
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-        let cmd = String::from_utf8_lossy(&cmdline)
-            .split('\0')
-            .filter(|s| !s.is_empty())
-            .collect::<Vec<_>>()
-            .join(" ");
-        let after = stat.rfind(')').map(|i| &stat[i + 2..]).unwrap_or("");
-        let f: Vec<&str> = after.split_whitespace().collect();
-        let ppid = f.get(1).copied().unwrap_or("0");
-        let ticks: u64 = f.get(11).and_then(|u| u.parse().ok()).unwrap_or(0)
-            + f.get(12).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0);
-        let uid = std::fs::read_to_string(format!("/proc/{pid}/status"))
-            .ok()
-            .and_then(|s| {
-                s.lines()
-                    .find(|l| l.starts_with("Uid:"))
-                    .and_then(|l| l.split_whitespace().nth(1).map(String::from))
-            })
-            .unwrap_or_default();
-        let secs = ticks / 100;
-        rows.push(vec![
-            uid,
-            pid.to_string(),
-            ppid.to_string(),
-            format!("{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60),
-            cmd,
-        ]);
-    }
-    http::json(&json!({ "Titles": ["UID", "PID", "PPID", "TIME", "CMD"], "Processes": rows }))
-}
-
-async fn stats(cs: &Containers, ctr: &Ctr) -> ApiResult {
-    let r = ctr.rec.lock().await;
-    let s = cs.cgroup_of(&ctr.id).and_then(|c| c.stats().ok());
-    http::json(&json!({
-        "Id": r.id,
-        "Name": r.config.name,
-        "Running": matches!(r.state.status, Status::Running | Status::Paused),
-        "Stats": s,
-    }))
 }
 
 /// What `berth exec` needs to enter the container itself.

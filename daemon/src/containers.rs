@@ -28,9 +28,10 @@ use tokio::sync::{watch, Mutex, RwLock};
 /// One container the daemon knows.
 pub struct Ctr {
     pub id: String,
-    /// The container's name (names never change): lookups need no record lock, so they are
+    /// The container's name, apart from the record: lookups need no record lock, so they are
     /// safe while an operation holds one (e.g. `start` resolving `network_mode: container:X`).
-    pub name: String,
+    /// Only `rename` changes it (see [`Ctr::name`]).
+    name: std::sync::RwLock<String>,
     /// The record; every state change happens under this lock and is persisted before release.
     pub rec: Mutex<ContainerRecord>,
     /// Status broadcasts for waiters (stop, wait, logs -f).
@@ -42,10 +43,15 @@ pub struct Ctr {
 }
 
 impl Ctr {
+    /// The container's current name.
+    pub fn name(&self) -> String {
+        self.name.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
     fn new(rec: ContainerRecord) -> Arc<Ctr> {
         Arc::new(Ctr {
             id: rec.id.clone(),
-            name: rec.config.name.clone(),
+            name: std::sync::RwLock::new(rec.config.name.clone()),
             status: watch::channel(rec.state.status).0,
             health: watch::channel(rec.state.health.as_ref().map(|h| h.status)).0,
             rec: Mutex::new(rec),
@@ -139,7 +145,7 @@ impl Containers {
         }
         let name = reference.trim_start_matches('/');
         for c in map.values() {
-            if c.name == name {
+            if c.name() == name {
                 return Ok(c.clone());
             }
         }
@@ -376,7 +382,7 @@ impl Containers {
             validate_name(&config.name)?;
         }
         for c in self.all().await {
-            if c.name == config.name {
+            if c.name() == config.name {
                 return Err(ApiError::conflict(format!(
                     "the container name \"/{}\" is already in use by container \"{}\": remove (or rename) that container to be able to reuse that name",
                     config.name, c.id
@@ -457,7 +463,7 @@ impl Containers {
             let name = super::names::generate();
             let mut taken = false;
             for c in self.all().await {
-                if c.name == name {
+                if c.name() == name {
                     taken = true;
                 }
             }
@@ -923,6 +929,84 @@ impl Containers {
         self.events
             .emit(if pause { "pause" } else { "unpause" }, &rec);
         let _ = ctr.status.send_replace(rec.state.status);
+        Ok(())
+    }
+
+    /// `container rename`: a new unique name in the record and in every network's DNS (the
+    /// hostname stays, as on Docker).
+    pub async fn rename(&self, ctr: &Arc<Ctr>, new: &str) -> Result<(), ApiError> {
+        let new = new.trim_start_matches('/');
+        validate_name(new)?;
+        let mut rec = ctr.rec.lock().await;
+        let old = rec.config.name.clone();
+        if old == new {
+            return Err(ApiError::bad_request(
+                "Renaming a container with the same name as its current name",
+            ));
+        }
+        for c in self.all().await {
+            if c.id != ctr.id && c.name() == new {
+                return Err(ApiError::conflict(format!(
+                    "the container name \"/{new}\" is already in use by container \"{}\": remove (or rename) that container to be able to reuse that name",
+                    c.id
+                )));
+            }
+        }
+        rec.config.name = new.to_string();
+        persist(&self.layout(&rec.id), &rec)?;
+        *ctr.name.write().unwrap_or_else(|e| e.into_inner()) = new.to_string();
+        self.nets.netd.rename_container(&rec.id, &old, new).await?;
+        self.events.emit("rename", &rec);
+        Ok(())
+    }
+
+    /// `container update`: the limits that are `Some` replace the record's and, while the
+    /// container runs, its cgroup's (v1 and v2 alike, through [`Cgroup::update`]); a new
+    /// restart policy applies from the next exit. The cgroup is written first, so a limit
+    /// the kernel refuses (e.g. memory below what is in use) changes nothing.
+    pub async fn update(
+        &self,
+        ctr: &Arc<Ctr>,
+        res: model::Resources,
+        restart: Option<RestartPolicy>,
+    ) -> Result<(), ApiError> {
+        let mut rec = ctr.rec.lock().await;
+        if let Some(policy) = &restart {
+            if rec.config.auto_remove && *policy != RestartPolicy::No {
+                return Err(ApiError::bad_request(
+                    "Restart policy cannot be updated because AutoRemove is enabled for the container",
+                ));
+            }
+        }
+        let limits = Limits {
+            memory: res.memory,
+            cpus: res.cpus,
+            cpu_shares: res.cpu_shares,
+            pids: res.pids_limit,
+            cpuset_cpus: res.cpuset_cpus.clone(),
+            ..Default::default()
+        };
+        limits
+            .validate()
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        if matches!(rec.state.status, Status::Running | Status::Paused) {
+            let cg = Cgroup::open(&self.cgroup_parent, &rec.id)
+                .map_err(|e| ApiError::internal(e.to_string()))?;
+            cg.update(&limits).map_err(|e| {
+                ApiError::bad_request(format!("Cannot update container {}: {e}", rec.id))
+            })?;
+        }
+        let r = &mut rec.config.resources;
+        r.memory = res.memory.or(r.memory);
+        r.cpus = res.cpus.or(r.cpus);
+        r.cpu_shares = res.cpu_shares.or(r.cpu_shares);
+        r.pids_limit = res.pids_limit.or(r.pids_limit);
+        r.cpuset_cpus = res.cpuset_cpus.or(r.cpuset_cpus.take());
+        if let Some(policy) = restart {
+            rec.config.restart = policy;
+        }
+        persist(&self.layout(&rec.id), &rec)?;
+        self.events.emit("update", &rec);
         Ok(())
     }
 

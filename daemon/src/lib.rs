@@ -18,9 +18,11 @@
 mod api;
 mod api_build;
 mod api_commit;
+mod api_manage;
 mod api_networks;
 mod api_registry;
 mod api_stacks;
+mod api_top;
 mod api_volumes;
 mod build;
 mod containers;

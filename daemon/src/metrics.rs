@@ -367,13 +367,13 @@ struct Usage {
 
 /// One interface's counters from /proc/PID/net/dev.
 #[derive(Debug, Default, PartialEq)]
-struct NetDev {
+pub(crate) struct NetDev {
     interface: String,
-    rx_bytes: u64,
+    pub(crate) rx_bytes: u64,
     rx_packets: u64,
     rx_errors: u64,
     rx_dropped: u64,
-    tx_bytes: u64,
+    pub(crate) tx_bytes: u64,
     tx_packets: u64,
     tx_errors: u64,
     tx_dropped: u64,
@@ -381,7 +381,7 @@ struct NetDev {
 
 /// Parses /proc/net/dev (proc(5)): two header lines, then `iface: 16 numbers`, receive first.
 /// Loopback is left out, as cAdvisor does: traffic that never leaves the container.
-fn parse_net_dev(text: &str) -> Vec<NetDev> {
+pub(crate) fn parse_net_dev(text: &str) -> Vec<NetDev> {
     text.lines()
         .skip(2)
         .filter_map(|line| {

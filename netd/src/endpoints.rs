@@ -235,6 +235,33 @@ impl Netd {
         Ok(())
     }
 
+    /// A renamed container (`container rename`): its old name gives way to the new one in
+    /// every network's DNS, and links to it by the old name follow it, as Docker's rename
+    /// renames the container's endpoints. Aliases and the short id stay.
+    pub async fn rename_container(&self, container_id: &str, old: &str, new: &str) -> Result<()> {
+        let mut state = self.state.lock().await;
+        let mut changed = false;
+        for n in state.networks.values_mut() {
+            for ep in n.endpoints.values_mut() {
+                if ep.container_id == container_id {
+                    for name in ep.dns_names.iter_mut().filter(|d| d.as_str() == old) {
+                        *name = new.to_string();
+                        changed = true;
+                    }
+                }
+                for (target, _) in ep.links.iter_mut().filter(|(t, _)| t.as_str() == old) {
+                    *target = new.to_string();
+                    changed = true;
+                }
+            }
+        }
+        if changed {
+            self.save(&state)?;
+            self.refresh_all_dns(&state);
+        }
+        Ok(())
+    }
+
     /// Everything of a container that is being removed: its addresses, DNS names and
     /// published ports go at once; its namespace pin is dropped, and with the namespace the
     /// kernel destroys its veth pairs on its own. Deleting each veth here instead would make

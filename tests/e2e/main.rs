@@ -2,6 +2,7 @@
 //! state root, run dir, cgroup parent and network namespace, and leaves nothing behind.
 
 mod build;
+mod container_manage;
 mod containers;
 mod copy;
 mod crash;
@@ -10,7 +11,9 @@ mod dry_run;
 mod examples;
 mod formats;
 mod images;
+mod kube;
 mod lifecycle;
+mod log_fidelity;
 mod metrics;
 mod networks;
 #[path = "../programs.rs"]

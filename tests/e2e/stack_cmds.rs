@@ -57,6 +57,16 @@ fn finish(mut child: Child, limit: Duration, what: &str) -> Output {
     );
 }
 
+/// `name   | text` -> `name | text` (Compose's padding depends on who printed first).
+fn unpadded(out: &str) -> Vec<String> {
+    out.lines()
+        .map(|l| match l.split_once(" | ") {
+            Some((name, rest)) => format!("{} | {rest}", name.trim_end()),
+            None => l.to_string(),
+        })
+        .collect()
+}
+
 fn up(b: &Berth) -> PathBuf {
     let dir = stack_dir(b, STACK);
     ok_in(b, &dir, &["up", "-d"]);
@@ -76,9 +86,14 @@ fn logs_prefix_each_line_with_the_container_name() {
         logs()
     );
     let out = logs();
-    // Names padded to the longest ("cmds-worker-1"), no colour when stdout is a pipe.
-    assert!(out.contains("cmds-web-1    | hello from web\n"), "{out}");
-    assert!(out.contains("cmds-db-1     | db ready\n"), "{out}");
+    // Compose's `SERVICE-N |`, padded to the longest name printed so far; no colour when
+    // stdout is a pipe.
+    let lines = unpadded(&out);
+    assert!(
+        lines.contains(&"web-1 | hello from web".to_string()),
+        "{out}"
+    );
+    assert!(lines.contains(&"db-1 | db ready".to_string()), "{out}");
     assert!(!out.contains('\x1b'), "{out:?}");
     let only_web = ok_in(&b, &dir, &["logs", "--no-log-prefix", "web"]);
     assert_eq!(only_web, "hello from web\n");
@@ -114,13 +129,9 @@ services:
     ok_in(&b, &dir, &["up", "-d"]);
     let child = spawn_in(&b, &dir, &["logs", "-f"]);
     let out = finish(child, Duration::from_secs(20), "logs -f");
-    let stdout = text(&out.stdout);
+    let stdout = unpadded(&text(&out.stdout)).join("\n");
     assert!(out.status.success(), "{}", text(&out.stderr));
-    for line in [
-        "follow-a-1 | a-first",
-        "follow-a-1 | a-last",
-        "follow-b-1 | b-last",
-    ] {
+    for line in ["a-1 | a-first", "a-1 | a-last", "b-1 | b-last"] {
         assert!(stdout.contains(line), "{line} missing in {stdout}");
     }
 }
@@ -312,13 +323,31 @@ fn port_top_and_images_describe_the_services() {
     let none = in_dir(&b, &dir, &["port", "--protocol", "udp", "web", "80"]);
     assert!(!none.status.success());
 
+    // Compose's one table: SERVICE and # first, CMD last (tabwriter padding 2, least 4).
     let top = ok_in(&b, &dir, &["top", "web"]);
-    assert!(top.starts_with("cmds-web-1\n"), "{top}");
-    assert!(
-        top.contains("PID") && top.contains("httpd -f -p 80"),
+    let mut lines = top.lines();
+    let head: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+    assert_eq!(
+        head,
+        ["SERVICE", "#", "UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"],
         "{top}"
     );
-    assert!(!top.contains("cmds-db-1"), "{top}");
+    assert!(top.starts_with("SERVICE  #   UID "), "{top}");
+    let rows: Vec<&str> = lines.collect();
+    assert!(
+        rows.iter().all(|r| r.starts_with("web      1   root")),
+        "{top}"
+    );
+    assert!(
+        rows.iter()
+            .any(|r| r.ends_with("httpd -f -p 80 -h /var/www")),
+        "{top}"
+    );
+    let everything = ok_in(&b, &dir, &["top"]);
+    assert!(
+        everything.lines().any(|r| r.starts_with("worker   2 ")),
+        "{everything}"
+    );
 
     let images = ok_in(&b, &dir, &["images"]);
     let image_id = b.inspect("cmds-web-1")["Image"]
@@ -330,10 +359,31 @@ fn port_top_and_images_describe_the_services() {
         .lines()
         .find(|l| l.starts_with("cmds-web-1 "))
         .unwrap_or_else(|| panic!("{images}"));
+    // Compose's columns, each at least 20 wide.
+    assert!(
+        images.starts_with(
+            "CONTAINER           REPOSITORY          TAG                 PLATFORM            IMAGE ID            SIZE                CREATED\n"
+        ),
+        "{images}"
+    );
     let cols: Vec<&str> = web_row.split_whitespace().collect();
-    assert_eq!(cols[..4], ["cmds-web-1", "bb", "local", short], "{images}");
-    assert!(cols[4].ends_with("B"), "{images}");
+    assert_eq!(
+        cols[..5],
+        ["cmds-web-1", "bb", "local", "linux/amd64", short],
+        "{images}"
+    );
+    assert!(cols[5].ends_with("B"), "{images}");
+    assert!(web_row.ends_with(" ago"), "{images}");
     assert_eq!(images.lines().count(), 5, "{images}"); // header, db, web, 2 workers
+    let json: serde_json::Value =
+        serde_json::from_str(&ok_in(&b, &dir, &["images", "--format", "json"])).unwrap();
+    assert_eq!(json.as_array().unwrap().len(), 4, "{json}");
+    assert_eq!(json[0]["ContainerName"], "cmds-db-1");
+    assert_eq!(json[0]["Platform"], "linux/amd64");
+    assert_eq!(
+        ok_in(&b, &dir, &["images", "-q"]).trim(),
+        image_id.trim_start_matches("sha256:")
+    );
 }
 
 #[test]
@@ -392,8 +442,8 @@ fn attached_up_exits_with_the_code_of_exit_code_from() {
     let child = spawn_in(&b, &dir, &["up", "--exit-code-from", "job"]);
     let out = finish(child, Duration::from_secs(30), "up --exit-code-from");
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
-    let stdout = text(&out.stdout);
-    assert!(stdout.contains("att-job-1 | job done"), "{stdout}");
+    let stdout = unpadded(&text(&out.stdout)).join("\n");
+    assert!(stdout.contains("job-1 | job done"), "{stdout}");
     assert!(
         text(&out.stderr).contains("Aborting on container exit"),
         "{}",
@@ -448,3 +498,236 @@ fn version_prints_as_compose_version_does() {
         serde_json::from_str(&run(&["version", "--format", "json"])).unwrap();
     assert_eq!(json["version"], format!("v{v}"));
 }
+
+/// `stop` acts on a dependency level's containers at once, as Compose: each of three
+/// containers that ignore SIGTERM is asked to stop before any has stopped; the one they all
+/// depend on stops after them.
+#[test]
+fn stop_stops_a_level_in_parallel_after_its_dependents() {
+    let b = Berth::new();
+    let stubborn = r#"[sh, -c, "trap '' TERM; while true; do sleep 0.2; done"]"#;
+    let dir = stack_dir(
+        &b,
+        &format!(
+            "name: par\nservices:\n  base:\n    image: bb:local\n    command: {stubborn}\n  a:\n    image: bb:local\n    command: {stubborn}\n    depends_on: [base]\n  b:\n    image: bb:local\n    command: {stubborn}\n    depends_on: [base]\n  c:\n    image: bb:local\n    command: {stubborn}\n    depends_on: [base]\n"
+        ),
+    );
+    ok_in(&b, &dir, &["up", "-d", "--no-watch"]);
+    let err = crate::stacks::progress_in(&b, &dir, &["stop", "-t", "1"]);
+    let at = |what: &str| {
+        err.find(what)
+            .unwrap_or_else(|| panic!("{what} missing in\n{err}"))
+    };
+    let first_stopped = ["a", "b", "c"]
+        .iter()
+        .map(|s| at(&format!("par-{s}-1  Stopped")))
+        .min()
+        .unwrap();
+    for s in ["a", "b", "c"] {
+        assert!(at(&format!("par-{s}-1  Stopping")) < first_stopped, "{err}");
+    }
+    assert!(at("par-base-1  Stopping") > first_stopped, "{err}");
+    for s in ["base", "a", "b", "c"] {
+        assert_eq!(b.status(&format!("par-{s}-1")), "exited");
+    }
+    ok_in(&b, &dir, &["down", "-t", "0"]);
+}
+
+/// `config` prints what Docker Compose v2.40.3 printed for this file (run once side by side;
+/// `DIR` stands for the stack's directory): key order, quoting, empty fields left out, paths.
+#[test]
+fn config_prints_what_compose_prints() {
+    let b = Berth::new();
+    let dir = stack_dir(&b, CONFIG_STACK);
+    let dir_text = dir.to_string_lossy().into_owned();
+    let yaml = ok_in(&b, &dir, &["config"]).replace(&dir_text, "DIR");
+    assert_eq!(yaml, CONFIG_YAML);
+    let json = ok_in(&b, &dir, &["config", "--format", "json"]).replace(&dir_text, "DIR");
+    assert_eq!(json, CONFIG_JSON);
+}
+
+const CONFIG_STACK: &str = r#"name: cfg
+services:
+  web:
+    image: nginx
+    command: sh -c 'echo "a && b"; exit 0'
+    environment:
+      B: "3"
+      a10: 1
+      a9: yes
+    ports: ["127.0.0.1:8080:80"]
+    volumes:
+      - ./data/:/data/
+      - /abs//dir/:/z//
+      - db:/db
+    healthcheck:
+      test: ["CMD", "true"]
+      interval: 90s
+    depends_on: [db]
+    ulimits:
+      nofile: {soft: 10, hard: 20}
+  db:
+    image: busybox
+    x-note: |
+      two
+      lines
+volumes:
+  db: {}
+"#;
+
+const CONFIG_YAML: &str = r#"name: cfg
+services:
+  db:
+    image: busybox
+    networks:
+      default: null
+    x-note: |
+      two
+      lines
+  web:
+    command:
+      - sh
+      - -c
+      - echo "a && b"; exit 0
+    depends_on:
+      db:
+        condition: service_started
+        required: true
+    environment:
+      B: "3"
+      a9: "yes"
+      a10: "1"
+    healthcheck:
+      test:
+        - CMD
+        - "true"
+      interval: 1m30s
+    image: nginx
+    networks:
+      default: null
+    ports:
+      - mode: ingress
+        host_ip: 127.0.0.1
+        target: 80
+        published: "8080"
+        protocol: tcp
+    ulimits:
+      nofile:
+        soft: 10
+        hard: 20
+    volumes:
+      - type: bind
+        source: DIR/data
+        target: /data
+        bind:
+          create_host_path: true
+      - type: bind
+        source: /abs//dir/
+        target: /z
+        bind:
+          create_host_path: true
+      - type: volume
+        source: db
+        target: /db
+        volume: {}
+networks:
+  default:
+    name: cfg_default
+volumes:
+  db:
+    name: cfg_db
+"#;
+
+const CONFIG_JSON: &str = r#"{
+  "name": "cfg",
+  "networks": {
+    "default": {
+      "name": "cfg_default",
+      "ipam": {}
+    }
+  },
+  "services": {
+    "db": {
+      "command": null,
+      "entrypoint": null,
+      "image": "busybox",
+      "networks": {
+        "default": null
+      }
+    },
+    "web": {
+      "command": [
+        "sh",
+        "-c",
+        "echo \"a \u0026\u0026 b\"; exit 0"
+      ],
+      "depends_on": {
+        "db": {
+          "condition": "service_started",
+          "required": true
+        }
+      },
+      "entrypoint": null,
+      "environment": {
+        "B": "3",
+        "a10": "1",
+        "a9": "yes"
+      },
+      "healthcheck": {
+        "test": [
+          "CMD",
+          "true"
+        ],
+        "interval": "1m30s"
+      },
+      "image": "nginx",
+      "networks": {
+        "default": null
+      },
+      "ports": [
+        {
+          "mode": "ingress",
+          "host_ip": "127.0.0.1",
+          "target": 80,
+          "published": "8080",
+          "protocol": "tcp"
+        }
+      ],
+      "ulimits": {
+        "nofile": {
+          "soft": 10,
+          "hard": 20
+        }
+      },
+      "volumes": [
+        {
+          "type": "bind",
+          "source": "DIR/data",
+          "target": "/data",
+          "bind": {
+            "create_host_path": true
+          }
+        },
+        {
+          "type": "bind",
+          "source": "/abs//dir/",
+          "target": "/z",
+          "bind": {
+            "create_host_path": true
+          }
+        },
+        {
+          "type": "volume",
+          "source": "db",
+          "target": "/db",
+          "volume": {}
+        }
+      ]
+    }
+  },
+  "volumes": {
+    "db": {
+      "name": "cfg_db"
+    }
+  }
+}"#;

@@ -1,5 +1,9 @@
 //! One build stage: its FROM, then each instruction in turn, each a step whose result
 //! (an image) the next starts from.
+//!
+//! Why one long file: each instruction's step reads and writes the same stage state and
+//! cache key in one `match`; the file helpers (files.rs), ARG scoping (args.rs) and progress
+//! (progress.rs) are apart. Tests at the end.
 
 use super::args::{self, Scope};
 use super::files;

@@ -113,12 +113,11 @@ fn image_name(project: &Project, service: &str, image: Option<&str>) -> String {
     }
 }
 
-/// Renders the model in `format` (json or yaml).
+/// Renders the model in `format` (json or yaml), as Compose prints it.
 pub fn render(project: &Project, format: &str) -> anyhow::Result<String> {
-    let v = project.to_json();
     match format {
-        "json" => Ok(serde_json::to_string_pretty(&v)? + "\n"),
-        "yaml" | "yml" => Ok(serde_yaml::to_string(&v)?),
+        "json" => Ok(berth_compose::render::json(&project.to_json())),
+        "yaml" | "yml" => Ok(berth_compose::render::yaml(&project.to_model())),
         other => anyhow::bail!("unsupported format {other:?}: use yaml or json"),
     }
 }

@@ -255,12 +255,23 @@ pub enum ContainerCmd {
     },
     /// Fetch the logs of a container
     Logs {
+        /// Follow log output
         #[arg(short, long)]
         follow: bool,
+        /// Number of lines to show from the end of the logs
         #[arg(short = 'n', long, default_value = "all")]
         tail: String,
+        /// Show timestamps
         #[arg(short, long)]
         timestamps: bool,
+        /// Show logs since timestamp (e.g. "2013-01-02T13:23:37Z") or relative (e.g. "42m"
+        /// for 42 minutes)
+        #[arg(long, allow_hyphen_values = true)]
+        since: Option<String>,
+        /// Show logs before a timestamp (e.g. "2013-01-02T13:23:37Z") or relative (e.g.
+        /// "42m" for 42 minutes)
+        #[arg(long, allow_hyphen_values = true)]
+        until: Option<String>,
         container: String,
     },
     /// Display detailed information on containers
@@ -272,13 +283,23 @@ pub enum ContainerCmd {
         containers: Vec<String>,
     },
     /// Display the running processes of a container
-    Top { container: String },
-    /// Display resource usage statistics
-    Stats {
-        #[arg(long)]
-        no_stream: bool,
-        containers: Vec<String>,
+    Top {
+        container: String,
+        /// ps options (default -ef)
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "ps OPTIONS")]
+        ps_args: Vec<String>,
     },
+    /// Attach local standard input, output, and error streams to a running container
+    Attach(super::container_ops::AttachArgs),
+    /// Rename a container
+    Rename {
+        container: String,
+        new_name: String,
+    },
+    /// Update configuration of one or more containers
+    Update(super::container_ops::UpdateArgs),
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(super::stats::StatsArgs),
     /// Pause all processes within containers
     Pause {
         #[arg(required = true)]
@@ -710,13 +731,16 @@ pub fn run(g: &GlobalOpts, args: &ContainerArgs) -> anyhow::Result<i32> {
             follow,
             tail,
             timestamps,
+            since,
+            until,
             container,
         } => {
+            let window =
+                super::log_window::LogWindow::new(tail, since.as_deref(), until.as_deref())?;
             let path = format!(
-                "/containers/{}/logs?follow={}&tail={}",
+                "/containers/{}/logs?{}",
                 q(container),
-                *follow as u8,
-                q(tail)
+                window.query(*follow)
             );
             let mut printer = LogPrinter {
                 timestamps: *timestamps,
@@ -743,33 +767,16 @@ pub fn run(g: &GlobalOpts, args: &ContainerArgs) -> anyhow::Result<i32> {
             println!("{}", serde_json::to_string_pretty(&out)?);
             Ok(code)
         }
-        ContainerCmd::Top { container } => {
-            let v: Value = c.get(&format!("/containers/{}/top", q(container)))?;
-            let titles: Vec<&str> = v["Titles"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|t| t.as_str())
-                .collect();
-            println!(
-                "{:<8} {:<8} {:<8} {:<10} {}",
-                titles[0], titles[1], titles[2], titles[3], titles[4]
-            );
-            for p in v["Processes"].as_array().into_iter().flatten() {
-                let f: Vec<&str> = p
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|x| x.as_str())
-                    .collect();
-                println!("{:<8} {:<8} {:<8} {:<10} {}", f[0], f[1], f[2], f[3], f[4]);
-            }
-            Ok(0)
+        ContainerCmd::Top { container, ps_args } => {
+            super::container_ops::top(&c, container, ps_args)
         }
-        ContainerCmd::Stats {
-            no_stream,
-            containers,
-        } => super::stats::show(&c, containers, *no_stream),
+        ContainerCmd::Attach(a) => super::container_ops::attach(&c, a),
+        ContainerCmd::Rename {
+            container,
+            new_name,
+        } => super::container_ops::rename(&c, container, new_name),
+        ContainerCmd::Update(a) => super::container_ops::update(&c, a),
+        ContainerCmd::Stats(a) => super::stats::show(&c, a),
         ContainerCmd::Exec(e) => super::exec::run(&c, e),
         ContainerCmd::Cp {
             source,

@@ -97,17 +97,9 @@ fn short_id(id: &str) -> String {
     id.trim_start_matches("sha256:").chars().take(12).collect()
 }
 
+/// Docker's sizes: go-units' HumanSizeWithPrecision(size, 3), e.g. `1.98MB`.
 pub fn human_size(bytes: u64) -> String {
-    let b = bytes as f64;
-    if b >= 1e9 {
-        format!("{:.3}GB", b / 1e9)
-    } else if b >= 1e6 {
-        format!("{:.3}MB", b / 1e6)
-    } else if b >= 1e3 {
-        format!("{:.3}kB", b / 1e3)
-    } else {
-        format!("{bytes}B")
-    }
+    crate::format::units::human_size(bytes)
 }
 
 pub fn run(g: &GlobalOpts, args: &ImageArgs) -> anyhow::Result<i32> {

@@ -8,10 +8,13 @@ mod build;
 mod commit;
 mod config;
 pub mod container;
+mod container_ops;
 mod copy;
 mod exec;
 mod image;
+mod kube;
 mod listing;
+mod log_window;
 mod mounts;
 mod network;
 mod progress;
@@ -132,10 +135,12 @@ pub enum Command {
     Top { services: Vec<String> },
     /// Print the public port for a port binding
     Port(stack_info::PortArgs),
-    /// List images used by the stack's containers
-    Images { services: Vec<String> },
+    /// List images used by the created containers
+    Images(stack_info::ImagesArgs),
     /// Receive real time events from the stack's containers
     Events(stack_info::EventsArgs),
+    /// Run the stack on Kubernetes: generate manifests, apply them, take them down
+    Kube(kube::KubeArgs),
     /// Show the berth version information
     Version(VersionArgs),
     /// Internal: the per-container shim the daemon starts
@@ -210,8 +215,9 @@ pub fn main() -> i32 {
         Command::Lifecycle(cmd) => stack_lifecycle::run(&cli.global, &cmd),
         Command::Top { services } => stack_info::top(&cli.global, &services),
         Command::Port(args) => stack_info::port(&cli.global, &args),
-        Command::Images { services } => stack_info::images(&cli.global, &services),
+        Command::Images(args) => stack_info::images(&cli.global, &args),
         Command::Events(args) => stack_info::events(&cli.global, &args),
+        Command::Kube(args) => kube::run(&cli.global, &args),
         Command::Version(args) => version(&args),
         Command::Shim { bundle } => return berth_engine::runtime::shim::main(&bundle),
         Command::ExecHelper { .. } => unreachable!("dispatched above"),

@@ -246,6 +246,7 @@ pub fn up(g: &GlobalOpts, a: &UpArgs) -> anyhow::Result<i32> {
         "watch": !a.no_watch,
         "no_build": a.no_build,
     });
+    let began = chrono::Utc::now();
     post_with_progress(&c, "/stacks/up", body)?;
     if a.detach || a.no_start || a.wait {
         return Ok(0);
@@ -257,6 +258,11 @@ pub fn up(g: &GlobalOpts, a: &UpArgs) -> anyhow::Result<i32> {
         no_color: a.no_color,
         no_log_prefix: a.no_log_prefix,
         timeout: a.timeout,
+        since: Some(format!(
+            "{}.{:09}",
+            began.timestamp(),
+            began.timestamp_subsec_nanos()
+        )),
     };
     super::stack_attach::attach(g, &c, &attach)
 }

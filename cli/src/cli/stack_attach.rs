@@ -2,6 +2,7 @@
 //! services, prefixed as `logs -f`; Ctrl-C (or, with --abort-on-container-exit, any
 //! container's exit) stops the stack, dependents first, as Compose does.
 
+use super::log_window::LogWindow;
 use super::stack_lifecycle::stop_services;
 use super::stack_logs::{stream_all, LogStyle};
 use super::stack_select::{ServiceContainer, Target};
@@ -9,6 +10,7 @@ use super::GlobalOpts;
 use crate::client::Client;
 use nix::sys::signal::{SigSet, Signal};
 use std::sync::mpsc;
+use std::time::Duration;
 
 /// How an attached `up` ends.
 #[derive(Debug, Default)]
@@ -20,6 +22,10 @@ pub struct AttachOptions {
     pub no_log_prefix: bool,
     /// `up -t`: seconds the stopped containers get before SIGKILL.
     pub timeout: Option<u64>,
+    /// When `up` began (Docker's `since`, Unix seconds.nanoseconds): Compose attaches to
+    /// each container, so it shows what a container printed from then on and not what an
+    /// unchanged, long-running one printed before.
+    pub since: Option<String>,
 }
 
 enum Happening {
@@ -32,7 +38,9 @@ pub fn attach(g: &GlobalOpts, c: &Client, o: &AttachOptions) -> anyhow::Result<i
     if let Some(s) = &o.exit_code_from {
         target.check_services(std::slice::from_ref(s))?;
     }
-    let containers = target.containers(c, &o.services, false)?;
+    let mut containers = target.containers(c, &o.services, false)?;
+    // Compose sorts by name ("predictable colors assignment").
+    containers.sort_by(|a, b| a.name.cmp(&b.name));
     // Block the signals before any thread exists, so only the signal thread takes them (the
     // followers inherit the mask). Not earlier: a daemon this command starts must not
     // inherit a blocked SIGTERM.
@@ -49,10 +57,16 @@ pub fn attach(g: &GlobalOpts, c: &Client, o: &AttachOptions) -> anyhow::Result<i
             }
         });
     }
-    let names: Vec<&str> = containers.iter().map(|x| x.name.as_str()).collect();
+    // As Compose: `Attaching to web-1, worker-1` on stdout, names without the project.
+    let names: Vec<&str> = containers.iter().map(|x| x.display_name()).collect();
     println!("Attaching to {}", names.join(", "));
-    let style = LogStyle::new(&containers, o.no_log_prefix, o.no_color);
-    stream_all(g, &containers, true, "all", &style, &tx, Happening::Ended);
+    let style = LogStyle::new(o.no_log_prefix, o.no_color);
+    let window = LogWindow {
+        tail: "all".into(),
+        since: o.since.clone(),
+        until: None,
+    };
+    stream_all(g, &containers, true, &window, &style, &tx, Happening::Ended);
     let abort = o.abort_on_container_exit || o.exit_code_from.is_some();
     let mut remaining = containers.len();
     let mut first_exit: Option<i32> = None;
@@ -66,11 +80,21 @@ pub fn attach(g: &GlobalOpts, c: &Client, o: &AttachOptions) -> anyhow::Result<i
             Happening::Ended(x) => {
                 remaining -= 1;
                 let code = exit_code(c, &x.id);
-                eprintln!("{} exited with code {code}", x.name);
+                print!("{}", style.status(&x, &format!("exited with code {code}")));
                 first_exit.get_or_insert(code);
                 if abort {
                     eprintln!("Aborting on container exit...");
                     stop_services(&target, c, &o.services, o.timeout)?;
+                    // As Compose: the others' exits, as their streams end with the stop.
+                    while remaining > 0 {
+                        let Ok(Happening::Ended(x)) = rx.recv_timeout(Duration::from_secs(5))
+                        else {
+                            break;
+                        };
+                        remaining -= 1;
+                        let code = exit_code(c, &x.id);
+                        print!("{}", style.status(&x, &format!("exited with code {code}")));
+                    }
                     break;
                 }
             }

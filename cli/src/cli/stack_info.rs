@@ -6,7 +6,6 @@ use super::GlobalOpts;
 use crate::client::{q, Client};
 use clap::Args;
 use serde_json::{json, Value};
-use std::io::Write;
 
 #[derive(Args, Debug)]
 pub struct PortArgs {
@@ -28,58 +27,74 @@ pub struct EventsArgs {
     pub services: Vec<String>,
 }
 
-/// `top`: each running container's processes, under its name.
+/// `top`, as Compose's: one table of every running container's processes (one-offs
+/// included), sorted by container name, led by SERVICE and `#` (the replica; empty for a
+/// one-off), CMD last; nothing at all when no container runs. Like Compose, names that are
+/// not services select nothing rather than fail.
 pub fn top(g: &GlobalOpts, services: &[String]) -> anyhow::Result<i32> {
     let target = Target::resolve(g)?;
-    target.check_services(services)?;
     let c = Client::connect(g)?;
-    for x in target
-        .containers(&c, services, false)?
-        .iter()
+    let mut running: Vec<_> = target
+        .containers(&c, services, true)?
+        .into_iter()
         .filter(|x| x.running())
-    {
+        .collect();
+    running.sort_by(|a, b| a.name.cmp(&b.name));
+    // Titles in the order first seen (containers may differ), CMD moved last.
+    let mut titles: Vec<String> = vec!["SERVICE".into(), "#".into()];
+    let mut rows: Vec<Vec<(String, String)>> = Vec::new();
+    for x in &running {
         let v: Value = c.get(&format!("/containers/{}/top", x.id))?;
-        let rows: Vec<Vec<String>> = std::iter::once(v["Titles"].clone())
-            .chain(v["Processes"].as_array().into_iter().flatten().cloned())
-            .map(|r| {
-                r.as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(|f| f.as_str().unwrap_or("").to_string())
-                    .collect()
+        let heads: Vec<String> = cells(&v["Titles"]);
+        for h in &heads {
+            if !titles.contains(h) {
+                titles.push(h.clone());
+            }
+        }
+        let replica = if x.oneoff {
+            String::new()
+        } else {
+            x.number.to_string()
+        };
+        for p in v["Processes"].as_array().into_iter().flatten() {
+            let mut row = vec![
+                ("SERVICE".to_string(), x.service.clone()),
+                ("#".to_string(), replica.clone()),
+            ];
+            row.extend(heads.iter().cloned().zip(cells(p)));
+            rows.push(row);
+        }
+    }
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    if let Some(i) = titles.iter().position(|t| t == "CMD") {
+        let cmd = titles.remove(i);
+        titles.push(cmd);
+    }
+    let mut text = titles.join("\t") + "\n";
+    for row in &rows {
+        let line: Vec<&str> = titles
+            .iter()
+            .map(|t| {
+                row.iter()
+                    .find(|(k, _)| k == t)
+                    .map_or("-", |(_, v)| v.as_str())
             })
             .collect();
-        println!("{}", x.name);
-        print_table(&rows);
-        println!();
+        text.push_str(&line.join("\t"));
+        text.push('\n');
     }
+    print!("{}", crate::format::tabwrite_with(&text, 4, 2));
     Ok(0)
 }
 
-/// Columns as wide as their widest cell, the last one unpadded.
-fn print_table(rows: &[Vec<String>]) {
-    let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let widths: Vec<usize> = (0..cols)
-        .map(|i| {
-            rows.iter()
-                .filter_map(|r| r.get(i))
-                .map(String::len)
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut out = std::io::stdout().lock();
-    for r in rows {
-        let mut line = String::new();
-        for (i, cell) in r.iter().enumerate() {
-            if i + 1 == r.len() {
-                line.push_str(cell);
-            } else {
-                line.push_str(&format!("{cell:<w$}   ", w = widths[i]));
-            }
-        }
-        let _ = writeln!(out, "{}", line.trim_end());
-    }
+fn cells(row: &Value) -> Vec<String> {
+    row.as_array()
+        .into_iter()
+        .flatten()
+        .map(|x| x.as_str().unwrap_or("").to_string())
+        .collect()
 }
 
 /// `port`: the public address of one of the service's private ports.
@@ -109,43 +124,143 @@ pub fn port(g: &GlobalOpts, a: &PortArgs) -> anyhow::Result<i32> {
     }
 }
 
-/// `images`: the images the project's containers use, with their ids and sizes.
-pub fn images(g: &GlobalOpts, services: &[String]) -> anyhow::Result<i32> {
+#[derive(Args, Debug)]
+pub struct ImagesArgs {
+    /// Format the output. Values: [table | json]
+    #[arg(long, default_value = "table")]
+    pub format: String,
+    /// Only display IDs
+    #[arg(short, long)]
+    pub quiet: bool,
+    pub services: Vec<String>,
+}
+
+/// One container's image, as Compose's ImageSummary.
+struct ImageRow {
+    container: String,
+    id: String,
+    repository: String,
+    tag: String,
+    platform: String,
+    size: u64,
+    /// When the image was last tagged (Compose's CREATED), else its creation time.
+    last_tag_time: String,
+}
+
+/// `images`, as Compose's: one row per container of the project (stopped ones and one-offs
+/// too), sorted by container name: CONTAINER REPOSITORY TAG PLATFORM IMAGE ID SIZE CREATED;
+/// `--format json` (one array) and `-q` (the image ids, once each).
+pub fn images(g: &GlobalOpts, a: &ImagesArgs) -> anyhow::Result<i32> {
+    if !matches!(a.format.as_str(), "table" | "json") {
+        anyhow::bail!("format value {:?} could not be parsed: parsing failed", a.format);
+    }
     let target = Target::resolve(g)?;
-    target.check_services(services)?;
     let c = Client::connect(g)?;
-    let images: Vec<Value> = c.get("/images")?;
-    let rows = std::iter::once(
-        ["CONTAINER", "REPOSITORY", "TAG", "IMAGE ID", "SIZE"]
-            .map(String::from)
-            .to_vec(),
-    );
-    let body = target
-        .containers(&c, services, false)?
-        .into_iter()
-        .map(|x| {
-            let image_id = x.raw["ImageID"].as_str().unwrap_or("").to_string();
-            let size = images
-                .iter()
-                .find(|i| i["Id"] == image_id.as_str())
-                .and_then(|i| i["Size"].as_u64())
-                .unwrap_or(0);
-            let reference = x.raw["Image"].as_str().unwrap_or("").to_string();
-            let (repo, tag) = reference.rsplit_once(':').unwrap_or((&reference, "latest"));
-            vec![
-                x.name.clone(),
-                repo.to_string(),
-                tag.to_string(),
-                image_id
-                    .trim_start_matches("sha256:")
-                    .chars()
-                    .take(12)
-                    .collect(),
-                super::image::human_size(size),
-            ]
+    let mut rows: Vec<ImageRow> = Vec::new();
+    for x in target.containers(&c, &a.services, true)? {
+        let image_id = x.raw["ImageID"].as_str().unwrap_or("");
+        let i: Value = c.get(&format!("/images/{}/json", q(image_id)))?;
+        let (repository, tag) = familiar_repo_tag(x.raw["Image"].as_str().unwrap_or(""));
+        let platform = [&i["Os"], &i["Architecture"], &i["Variant"]]
+            .iter()
+            .filter_map(|v| v.as_str().filter(|s| !s.is_empty()))
+            .collect::<Vec<_>>()
+            .join("/");
+        let last_tag_time = i["Metadata"]["LastTagTime"]
+            .as_str()
+            .filter(|t| !t.is_empty() && !t.starts_with("0001-"))
+            .or(i["Created"].as_str())
+            .unwrap_or("")
+            .to_string();
+        rows.push(ImageRow {
+            container: x.name.clone(),
+            id: i["Id"].as_str().unwrap_or(image_id).to_string(),
+            repository,
+            tag,
+            platform,
+            size: i["Size"].as_u64().unwrap_or(0),
+            last_tag_time,
         });
-    print_table(&rows.chain(body).collect::<Vec<_>>());
+    }
+    rows.sort_by(|a, b| a.container.cmp(&b.container));
+    if a.quiet {
+        let mut seen: Vec<&str> = Vec::new();
+        for r in &rows {
+            let id = r.id.split_once(':').map_or(r.id.as_str(), |(_, h)| h);
+            if !seen.contains(&id) {
+                seen.push(id);
+                println!("{id}");
+            }
+        }
+        return Ok(0);
+    }
+    if a.format == "json" {
+        let list: Vec<Value> = rows
+            .iter()
+            .map(|r| {
+                json!({
+                    "ID": r.id, "ContainerName": r.container, "Repository": r.repository,
+                    "Tag": r.tag, "Platform": r.platform, "Size": r.size,
+                    "LastTagTime": r.last_tag_time,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string(&list)?);
+        return Ok(0);
+    }
+    let mut text = "CONTAINER\tREPOSITORY\tTAG\tPLATFORM\tIMAGE ID\tSIZE\tCREATED\n".to_string();
+    for r in &rows {
+        let (_, age) = crate::format::created(&r.last_tag_time);
+        let or_none = |s: &str| {
+            if s.is_empty() {
+                "<none>".to_string()
+            } else {
+                s.to_string()
+            }
+        };
+        text.push_str(&format!(
+            "{}\t{}\t{}\t{}\t{}\t{}\t{} ago\n",
+            r.container,
+            or_none(&r.repository),
+            or_none(&r.tag),
+            r.platform,
+            r.id.trim_start_matches("sha256:")
+                .chars()
+                .take(12)
+                .collect::<String>(),
+            super::image::human_size(r.size),
+            crate::format::human_duration(age),
+        ));
+    }
+    print!("{}", crate::format::tabwrite_with(&text, 20, 3));
     Ok(0)
+}
+
+/// The repository and tag Compose shows for a container's image reference: the familiar
+/// name (`docker.io/library/` dropped), `latest` when no tag is given, no tag for a digest
+/// reference, nothing for an image id.
+fn familiar_repo_tag(reference: &str) -> (String, String) {
+    if reference.starts_with("sha256:") || reference.is_empty() {
+        return (String::new(), String::new());
+    }
+    let (name, digest) = match reference.split_once('@') {
+        Some((n, _)) => (n, true),
+        None => (reference, false),
+    };
+    let (repo, tag) = match name.rfind(':') {
+        Some(i) if !name[i..].contains('/') => (&name[..i], Some(&name[i + 1..])),
+        _ => (name, None),
+    };
+    let repo = repo
+        .strip_prefix("docker.io/library/")
+        .or_else(|| repo.strip_prefix("docker.io/"))
+        .unwrap_or(repo);
+    let tag = match (tag, digest) {
+        (Some(t), _) => t.to_string(),
+        (None, true) => String::new(),
+        (None, false) => "latest".to_string(),
+    };
+    (repo.to_string(), tag)
 }
 
 /// `events`: the project's container events as they happen, as Compose prints them.
@@ -208,4 +323,30 @@ fn event_line(e: &Value, service: &str, json: bool) -> String {
         e["action"].as_str().unwrap_or(""),
         e["id"].as_str().unwrap_or("")
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_references_show_as_compose_shows_them() {
+        let rt = |r: &str| familiar_repo_tag(r);
+        assert_eq!(rt("bb:local"), ("bb".into(), "local".into()));
+        assert_eq!(rt("busybox"), ("busybox".into(), "latest".into()));
+        assert_eq!(
+            rt("docker.io/library/nginx:1"),
+            ("nginx".into(), "1".into())
+        );
+        assert_eq!(rt("docker.io/me/app"), ("me/app".into(), "latest".into()));
+        assert_eq!(
+            rt("localhost:5000/x"),
+            ("localhost:5000/x".into(), "latest".into())
+        );
+        assert_eq!(
+            rt("ghcr.io/o/a@sha256:abc"),
+            ("ghcr.io/o/a".into(), String::new())
+        );
+        assert_eq!(rt("sha256:abc"), (String::new(), String::new()));
+    }
 }

@@ -150,8 +150,9 @@ pub fn stop_services(
     )
 }
 
-/// Runs `action` on each container of `services`, in `order`; a failure does not stop the
-/// others (exit code 1 at the end, as Compose).
+/// Runs `action` on each container of `services`, level by level in `order` and in parallel
+/// within a level, as Compose does (five containers that ignore SIGTERM stop in one timeout,
+/// not five); a failure does not stop the others (exit code 1 at the end, as Compose).
 fn apply(
     target: &Target,
     c: &Client,
@@ -163,15 +164,26 @@ fn apply(
     if order == Order::Reverse {
         groups.reverse();
     }
-    let mut code = 0;
-    let mut display = Display::new();
-    for x in groups.iter().flatten() {
-        if let Err(e) = action(x).run(c, &mut display) {
-            display.event("Container", &x.name, "Error", None);
-            eprintln!("berth: {}: {e:#}", x.name);
-            code = 1;
-        }
+    let failed = std::sync::atomic::AtomicBool::new(false);
+    let display = std::sync::Mutex::new(Display::new());
+    for level in &groups {
+        let steps: Vec<(&ServiceContainer, Step)> = level.iter().map(|x| (x, action(x))).collect();
+        std::thread::scope(|scope| {
+            for (x, step) in steps {
+                let (display, failed) = (&display, &failed);
+                scope.spawn(move || {
+                    if let Err(e) = step.run(c, display) {
+                        let mut d = display.lock().unwrap_or_else(|p| p.into_inner());
+                        d.event("Container", &x.name, "Error", None);
+                        eprintln!("berth: {}: {e:#}", x.name);
+                        failed.store(true, std::sync::atomic::Ordering::Relaxed);
+                    }
+                });
+            }
+        });
     }
+    let code = i32::from(failed.into_inner());
+    let mut display = display.into_inner().unwrap_or_else(|p| p.into_inner());
     display.finish(code != 0);
     Ok(code)
 }
@@ -200,7 +212,7 @@ impl Step {
         }
     }
 
-    fn run(self, c: &Client, display: &mut Display) -> anyhow::Result<()> {
+    fn run(self, c: &Client, display: &std::sync::Mutex<Display>) -> anyhow::Result<()> {
         let Step::Post {
             id,
             name,
@@ -210,9 +222,13 @@ impl Step {
         else {
             return Ok(());
         };
-        display.event("Container", &name, &progressive(verb), None);
+        let event = |action: &str| {
+            let mut d = display.lock().unwrap_or_else(|p| p.into_inner());
+            d.event("Container", &name, action, None);
+        };
+        event(&progressive(verb));
         c.post(&format!("/containers/{id}/{path}"), None)?;
-        display.event("Container", &name, &past(verb), None);
+        event(&past(verb));
         Ok(())
     }
 }
@@ -271,15 +287,13 @@ fn rm(
     volumes: bool,
 ) -> anyhow::Result<i32> {
     target.check_services(services)?;
-    let all = target.containers(c, services, false)?;
-    let mut display = Display::new();
     if stop_first {
-        let mut groups = target.in_dependency_order(all.clone());
-        groups.reverse();
-        for x in groups.iter().flatten() {
-            stop(x, "").run(c, &mut display)?;
+        let code = apply(target, c, services, Order::Reverse, Box::new(|x| stop(x, "")))?;
+        if code != 0 {
+            return Ok(code);
         }
     }
+    let mut display = Display::new();
     let stopped: Vec<ServiceContainer> = target
         .containers(c, services, false)?
         .into_iter()

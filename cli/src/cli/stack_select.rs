@@ -23,6 +23,19 @@ pub struct ServiceContainer {
 }
 
 impl ServiceContainer {
+    /// The name Compose shows in log prefixes and `Attaching to`: `SERVICE-N` for a
+    /// container named `PROJECT-SERVICE-N`, the full name otherwise (a `container_name`, a
+    /// one-off), as its getContainerNameWithoutProject.
+    pub fn display_name(&self) -> &str {
+        let project = self.raw["Labels"][LABEL_PROJECT].as_str().unwrap_or("");
+        let default = format!("{project}-{}-{}", self.service, self.number);
+        if self.name == default {
+            &self.name[project.len() + 1..]
+        } else {
+            &self.name
+        }
+    }
+
     pub fn running(&self) -> bool {
         matches!(self.state.as_str(), "running" | "paused" | "restarting")
     }

@@ -6,6 +6,7 @@
 //! commands from the daemon's answers.
 
 pub mod template;
+pub mod units;
 
 pub use template::{go_quote, Struct, Template, Value};
 
@@ -97,13 +98,20 @@ pub fn context(
 /// at a tab; each column is as wide as its widest cell plus 3, at least 10; a line's last cell
 /// is not padded; a column block ends at the first line without that column.
 pub fn tabwrite(text: &str) -> String {
+    tabwrite_with(text, 10, 3)
+}
+
+/// Go's text/tabwriter with another `minwidth` and `padding`: `docker top` uses 20 and 3,
+/// Compose's `top` 4 and 2, its tables 20 and 3.
+pub fn tabwrite_with(text: &str, minwidth: usize, padding: usize) -> String {
     let lines: Vec<Vec<&str>> = text
         .split_terminator('\n')
         .map(|l| l.split('\t').collect())
         .collect();
     let mut out = String::new();
     let mut widths = Vec::new();
-    format_block(&lines, 0, lines.len(), &mut widths, &mut out);
+    let cell = Cell { minwidth, padding };
+    cell.format_block(&lines, 0, lines.len(), &mut widths, &mut out);
     if text.ends_with('\n') || text.is_empty() {
         // every line was written with its newline
     } else if out.ends_with('\n') {
@@ -116,33 +124,42 @@ fn width(s: &str) -> usize {
     s.chars().count()
 }
 
-fn format_block(
-    lines: &[Vec<&str>],
-    mut line0: usize,
-    line1: usize,
-    widths: &mut Vec<usize>,
-    out: &mut String,
-) {
-    let column = widths.len();
-    let mut this = line0;
-    while this < line1 {
-        if column + 1 >= lines[this].len() {
-            this += 1;
-            continue;
+/// A column's least width and the padding after its widest cell.
+struct Cell {
+    minwidth: usize,
+    padding: usize,
+}
+
+impl Cell {
+    fn format_block(
+        &self,
+        lines: &[Vec<&str>],
+        mut line0: usize,
+        line1: usize,
+        widths: &mut Vec<usize>,
+        out: &mut String,
+    ) {
+        let column = widths.len();
+        let mut this = line0;
+        while this < line1 {
+            if column + 1 >= lines[this].len() {
+                this += 1;
+                continue;
+            }
+            write_lines(lines, line0, this, widths, out);
+            line0 = this;
+            let mut w = self.minwidth;
+            while this < line1 && column + 1 < lines[this].len() {
+                w = w.max(width(lines[this][column]) + self.padding);
+                this += 1;
+            }
+            widths.push(w);
+            self.format_block(lines, line0, this, widths, out);
+            widths.pop();
+            line0 = this;
         }
-        write_lines(lines, line0, this, widths, out);
-        line0 = this;
-        let mut w = 10;
-        while this < line1 && column + 1 < lines[this].len() {
-            w = w.max(width(lines[this][column]) + 3);
-            this += 1;
-        }
-        widths.push(w);
-        format_block(lines, line0, this, widths, out);
-        widths.pop();
-        line0 = this;
+        write_lines(lines, line0, line1, widths, out);
     }
-    write_lines(lines, line0, line1, widths, out);
 }
 
 fn write_lines(lines: &[Vec<&str>], from: usize, to: usize, widths: &[usize], out: &mut String) {

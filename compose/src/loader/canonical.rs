@@ -364,6 +364,15 @@ fn canonical_service(name: &str, s: &mut Map<String, Value>) -> Result<(), Strin
                 other => out.push(other),
             }
         }
+        // A target is cleaned as Go's path.Clean cleans it (`/data/` is `/data`), whichever
+        // syntax gave it; a bind source keeps what the file says (made absolute if relative).
+        for m in out.iter_mut().filter_map(Value::as_object_mut) {
+            if let Some(Value::String(t)) = m.get_mut("target") {
+                if !t.is_empty() {
+                    *t = clean(Path::new(t.as_str()));
+                }
+            }
+        }
         s.insert("volumes".into(), Value::Array(out));
     }
     // secrets / configs
@@ -552,7 +561,6 @@ fn canonical_service(name: &str, s: &mut Map<String, Value>) -> Result<(), Strin
                             e.insert("command".into(), Value::Null);
                         }
                     }
-                    m.retain(|k, _| !k.starts_with("x-"));
                     for k in ["ignore", "include"] {
                         if let Some(Value::String(x)) = m.get(k).cloned() {
                             m.insert(k.into(), Value::Array(vec![Value::String(x)]));
@@ -1034,16 +1042,19 @@ fn bytes_value(v: &Value) -> Result<Value, String> {
     }
 }
 
-/// Joins `p` onto `base` and cleans it lexically, as Go's filepath.Join does.
+/// A path as the reference resolves it: `~` expanded, a relative path joined onto `base` and
+/// cleaned lexically (Go's filepath.Join), an absolute one kept as written.
 pub(crate) fn abs_path(base: &Path, p: &str) -> String {
-    let joined: PathBuf = if let Some(rest) = p.strip_prefix("~/") {
-        PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/".into())).join(rest)
+    let home = || PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/".into()));
+    if let Some(rest) = p.strip_prefix("~/") {
+        clean(&home().join(rest))
     } else if p == "~" {
-        PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/".into()))
+        home().to_string_lossy().into_owned()
+    } else if p.starts_with('/') || p.is_empty() {
+        p.to_string()
     } else {
-        base.join(p)
-    };
-    clean(&joined)
+        clean(&base.join(p))
+    }
 }
 
 pub(crate) fn clean(p: &Path) -> String {
@@ -1124,8 +1135,12 @@ pub(crate) fn resolve_paths(dict: &mut Map<String, Value>, base: &Path) {
                         .map(|x| x.split(',').any(|p| p == "bind"))
                         .unwrap_or(false);
                     if driver_local && bind {
-                        if let Some(d) = o.get_mut("device") {
-                            resolve(base, d);
+                        // An empty device joins to the directory itself, as the reference's
+                        // filepath.Join makes it.
+                        match o.get_mut("device") {
+                            Some(Value::String(d)) if d.is_empty() => *d = clean(base),
+                            Some(d) => resolve(base, d),
+                            None => {}
                         }
                     }
                 }

@@ -88,7 +88,7 @@ pub(super) fn finish(
     // environment resolution
     for (sname, svc) in services.iter_mut() {
         let Value::Object(s) = svc else { continue };
-        resolve_environment(ctx, s, &env).map_err(|e| match e {
+        resolve_environment(ctx, sname, s, &env).map_err(|e| match e {
             LoadError::EnvFile(msg) => ctx.service_error(sname, msg),
             other => other,
         })?;
@@ -244,10 +244,12 @@ pub(super) fn check_cycles(services: &Map<String, Value>) -> Result<(), (String,
 
 pub(super) fn resolve_environment(
     ctx: &mut Ctx,
+    service: &str,
     s: &mut Map<String, Value>,
     env: &IndexMap<String, String>,
 ) -> Result<(), LoadError> {
     let mut out: Map<String, Value> = Map::new();
+    let mut sources = Vec::new();
     if let Some(Value::Array(files)) = s.shift_remove("env_file") {
         for f in files {
             let (path, required, raw) = match &f {
@@ -265,10 +267,17 @@ pub(super) fn resolve_environment(
             let Some(parsed) = ctx.read_env_file(&path, required, raw, env)? else {
                 continue;
             };
-            for (k, v) in parsed {
-                out.insert(k, Value::String(v));
+            for (k, v) in &parsed {
+                out.insert(k.clone(), Value::String(v.clone()));
             }
+            sources.push(super::model::EnvFileSource {
+                path: PathBuf::from(path),
+                variables: parsed,
+            });
         }
+    }
+    if !sources.is_empty() {
+        ctx.env_file_sources.insert(service.to_string(), sources);
     }
     // label_file: dotenv-format labels, overridden by explicit labels
     if let Some(Value::Array(files)) = s.shift_remove("label_file") {

@@ -40,6 +40,17 @@ pub struct Project {
     model: Map<String, Value>,
     #[serde(skip)]
     pub(crate) interpolated: bool,
+    /// Per service, the env files it read, in order (their variables are already merged
+    /// into the service's `environment`).
+    #[serde(skip)]
+    pub env_file_sources: IndexMap<String, Vec<EnvFileSource>>,
+}
+
+/// One `env_file` of a service, as read: the variables it set, interpolated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EnvFileSource {
+    pub path: PathBuf,
+    pub variables: IndexMap<String, String>,
 }
 
 fn escape_dollars(v: &mut Value) {
@@ -109,6 +120,7 @@ impl Project {
             files,
             model,
             interpolated,
+            env_file_sources: IndexMap::new(),
         })
     }
 
@@ -118,17 +130,24 @@ impl Project {
         &self.files
     }
 
-    /// The normalized model as the reference prints it with `config --format json`.
+    /// The normalized model as the reference prints it with `config` (YAML).
     ///
     /// After interpolation every `$` left in a value is written `$$`, so that the output
-    /// loads back to the same model (the reference does the same). Top-level `models` are
-    /// not printed by the reference's `config`.
-    pub fn to_json(&self) -> Value {
-        let mut m = self.model.clone();
-        m.shift_remove("models");
-        let mut v = Value::Object(m);
+    /// loads back to the same model (the reference does the same).
+    pub fn to_model(&self) -> Value {
+        let mut v = Value::Object(self.model.clone());
         if self.interpolated {
             escape_dollars(&mut v);
+        }
+        v
+    }
+
+    /// The normalized model without what the reference's `config --format json` never
+    /// prints: top-level `models` (render::json leaves out the rest of its differences).
+    pub fn to_json(&self) -> Value {
+        let mut v = self.to_model();
+        if let Value::Object(m) = &mut v {
+            m.shift_remove("models");
         }
         v
     }

@@ -318,3 +318,55 @@ fn fuzz_regressions() {
         let _ = load_with(d.path(), &["-"], |o| o.stdin = Some(text));
     }
 }
+
+#[test]
+fn volume_targets_are_cleaned_and_absolute_sources_kept_as_written() {
+    let d = tempfile::tempdir().unwrap();
+    write(
+        d.path(),
+        "compose.yaml",
+        "services:\n  web:\n    image: nginx\n    volumes:\n      - ./data/:/data/\n      - ./a/../b:/x/./y/\n      - /abs//dir/:/z//\n      - {type: bind, source: ./long/, target: /long/}\n",
+    );
+    let p = load_in(d.path(), &[]).unwrap();
+    let vols = &p.to_model()["services"]["web"]["volumes"];
+    let pairs: Vec<(String, String)> = vols
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            let s = v["source"].as_str().unwrap();
+            let s = s.replace(&d.path().to_string_lossy().into_owned(), "D");
+            (s, v["target"].as_str().unwrap().to_string())
+        })
+        .collect();
+    assert_eq!(
+        pairs,
+        [
+            ("D/data".into(), "/data".into()),
+            ("D/b".into(), "/x/y".into()),
+            ("/abs//dir/".into(), "/z".into()),
+            ("D/long".into(), "/long".into()),
+        ]
+    );
+}
+
+#[test]
+fn env_file_sources_name_each_files_variables() {
+    let d = tempfile::tempdir().unwrap();
+    write(d.path(), "app.env", "A=1\nB=2\n");
+    write(d.path(), "db.secret.env", "PASSWORD=hunter2\n");
+    write(
+        d.path(),
+        "compose.yaml",
+        "services:\n  a:\n    image: x\n    env_file: [app.env, db.secret.env]\n    environment: {B: '3'}\n  b:\n    image: x\n",
+    );
+    let p = load_in(d.path(), &["compose.yaml"]).unwrap();
+    let src = &p.env_file_sources["a"];
+    assert_eq!(src.len(), 2);
+    assert!(src[1].path.ends_with("db.secret.env"));
+    assert_eq!(src[1].variables["PASSWORD"], "hunter2");
+    assert_eq!(src[0].variables["B"], "2");
+    // the inline value still wins in the merged environment
+    assert_eq!(p.services["a"].environment["B"].as_deref(), Some("3"));
+    assert!(!p.env_file_sources.contains_key("b"));
+}

@@ -15,6 +15,19 @@ use std::path::Path;
 use std::sync::Arc;
 use tokio::sync::watch;
 
+/// The keys of `build:` berth acts on beyond context, dockerfile, dockerfile_inline, args and
+/// target (which the model types); any other (additional_contexts, secrets, ssh, cache_from,
+/// platforms, ...) gets a warning from convert::warnings.
+pub const EXTRA_BUILD_KEYS: &[&str] = &[
+    "labels",
+    "tags",
+    "no_cache",
+    "pull",
+    "network",
+    "extra_hosts",
+    "shm_size",
+];
+
 /// Which services' images to build.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]

@@ -52,6 +52,8 @@ pub trait ContainerPort: Send + Sync {
         c: &Self::Handle,
         timeout: Option<u64>,
     ) -> impl Future<Output = Result<(), ApiError>> + Send;
+    /// The image reference the container was created from, as its config names it.
+    fn image_ref(&self, c: &Self::Handle) -> impl Future<Output = String> + Send;
     /// Removes the container (forcibly, with its anonymous volumes left to `down -v`).
     fn remove_container(
         &self,
@@ -95,6 +97,8 @@ pub trait NetworkPort: Send + Sync {
         container_id: &str,
     ) -> impl Future<Output = Result<(), ApiError>> + Send;
     fn remove_network(&self, id: &str) -> impl Future<Output = Result<(), ApiError>> + Send;
+    /// The networks labelled as `project`'s.
+    fn project_networks(&self, project: &str) -> impl Future<Output = Vec<NetworkInfo>> + Send;
 }
 
 /// The named volumes of a stack, and the host directories of a container's volumes.
@@ -111,15 +115,25 @@ pub trait VolumePort: Send + Sync {
         &self,
         cfg: &mut ContainerConfig,
     ) -> impl Future<Output = Result<(), ApiError>> + Send;
+    /// The names of the volumes labelled as `project`'s.
+    fn project_volumes(
+        &self,
+        project: &str,
+    ) -> impl Future<Output = Result<Vec<String>, ApiError>> + Send;
+    fn remove_volume(&self, name: &str) -> impl Future<Output = Result<(), ApiError>> + Send;
 }
 
-/// The image store, as far as `up` asks it.
+/// The image store, as far as the controller asks it.
 pub trait ImagePort: Send + Sync {
     /// The id of the image `reference` names, if the store has it.
     fn image_id(&self, reference: &str) -> impl Future<Output = Option<String>> + Send;
+    /// Whether any container (of any stack, or none) was made from image `id`.
+    fn image_in_use(&self, id: &str) -> impl Future<Output = bool> + Send;
+    fn remove_image(&self, reference: &str)
+        -> impl Future<Output = Result<(), ApiError>> + Send;
 }
 
-/// Everything the controller's `up` acts through.
+/// Everything the controller acts through.
 pub trait Ports: ContainerPort + NetworkPort + VolumePort + ImagePort + 'static {
     fn metrics(&self) -> &Metrics;
 }
@@ -210,6 +224,10 @@ impl ContainerPort for Daemon {
         self.containers.stop(c, timeout).await
     }
 
+    async fn image_ref(&self, c: &Arc<Ctr>) -> String {
+        c.rec.lock().await.config.image.clone()
+    }
+
     async fn remove_container(&self, c: &Arc<Ctr>) -> Result<(), ApiError> {
         self.containers.remove(c, true).await
     }
@@ -269,6 +287,12 @@ impl NetworkPort for Daemon {
         self.nets.netd.remove_network(id).await?;
         Ok(())
     }
+
+    async fn project_networks(&self, project: &str) -> Vec<NetworkInfo> {
+        let mut all = self.nets.netd.list().await;
+        all.retain(|n| n.labels.get(LABEL_PROJECT).map(String::as_str) == Some(project));
+        all
+    }
 }
 
 impl VolumePort for Daemon {
@@ -294,11 +318,34 @@ impl VolumePort for Daemon {
             .await
             .map(drop)
     }
+
+    async fn project_volumes(&self, project: &str) -> Result<Vec<String>, ApiError> {
+        let all = self.volumes.with(|v| Ok(v.list())).await?;
+        Ok(all
+            .into_iter()
+            .filter(|v| v.labels.get(LABEL_PROJECT).map(String::as_str) == Some(project))
+            .map(|v| v.name)
+            .collect())
+    }
+
+    async fn remove_volume(&self, name: &str) -> Result<(), ApiError> {
+        let name = name.to_string();
+        self.volumes.with(move |s| s.remove(&name)).await
+    }
 }
 
 impl ImagePort for Daemon {
     async fn image_id(&self, reference: &str) -> Option<String> {
         self.images.resolve(reference).await.ok().map(|i| i.id)
+    }
+
+    async fn image_in_use(&self, id: &str) -> bool {
+        !self.containers.using_image(id).await.is_empty()
+    }
+
+    async fn remove_image(&self, reference: &str) -> Result<(), ApiError> {
+        let name = reference.to_string();
+        self.images.with(move |s| s.remove(&name, false)).await.map(drop)
     }
 }
 

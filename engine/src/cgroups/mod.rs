@@ -6,7 +6,8 @@
 //!
 //! - v2: one directory under the cgroup2 mount; controllers are enabled for it through
 //!   cgroup.subtree_control on every level above it.
-//! - v1: one directory per hierarchy (memory, cpu, cpuacct, cpuset, pids, freezer, devices),
+//! - v1: one directory per hierarchy (memory, cpu, cpuacct, cpuset, pids, freezer, devices,
+//!   blkio),
 //!   whether cpu and cpuacct are co-mounted or not. New cpuset levels get their parent's
 //!   cpus and mems; the devices list is cut down to Docker's defaults.
 //! - hybrid: the v1 directories, plus one in the cgroup2 hierarchy (normally
@@ -259,10 +260,11 @@ impl Cgroup {
         }
         let unified = self.unified.as_deref()?;
         let core = matches!(controller, "freezer" | "cpuacct");
-        let v2_name = if controller == "cpuacct" {
-            "cpu"
-        } else {
-            controller
+        // v1's blkio is v2's io.
+        let v2_name = match controller {
+            "cpuacct" => "cpu",
+            "blkio" => "io",
+            _ => controller,
         };
         (core || self.v2_controllers.contains(&v2_name)).then_some(Place::V2(unified))
     }
@@ -465,7 +467,7 @@ impl Cgroup {
                 Place::V2(dir) => (true, dir),
             })
         };
-        read_stats(at("cpuacct"), at("memory"), at("pids"))
+        stats::read(at("cpuacct"), at("memory"), at("pids"), at("blkio"))
     }
 
     /// The stats directories opened once, for reading [`Stats`] again and again (metrics).
@@ -481,6 +483,8 @@ impl Cgroup {
             cpu: open("cpuacct")?,
             memory: open("memory")?,
             pids: open("pids")?,
+            // Containers made before berth joined them to blkio have none: no block I/O.
+            io: open("blkio").ok().flatten(),
         })
     }
 
@@ -519,6 +523,7 @@ pub struct StatsReader {
     cpu: Option<(bool, files::OpenDir)>,
     memory: Option<(bool, files::OpenDir)>,
     pids: Option<(bool, files::OpenDir)>,
+    io: Option<(bool, files::OpenDir)>,
 }
 
 impl StatsReader {
@@ -526,42 +531,13 @@ impl StatsReader {
         fn at(d: &Option<(bool, files::OpenDir)>) -> Option<(bool, &files::OpenDir)> {
             d.as_ref().map(|(v2, dir)| (*v2, dir))
         }
-        read_stats(at(&self.cpu), at(&self.memory), at(&self.pids))
+        stats::read(
+            at(&self.cpu),
+            at(&self.memory),
+            at(&self.pids),
+            at(&self.io),
+        )
     }
-}
-
-/// [`Stats`] from the cpu, memory and pids directories, each (is cgroup2, directory).
-fn read_stats<D: files::ControlDir + ?Sized>(
-    cpu: Option<(bool, &D)>,
-    memory: Option<(bool, &D)>,
-    pids: Option<(bool, &D)>,
-) -> Result<Stats> {
-    let mut s = Stats::default();
-    let cpu = match cpu {
-        Some((false, dir)) => Some(stats::cpu_v1(dir)?),
-        Some((true, dir)) => Some(stats::cpu_v2(dir)?),
-        None => None,
-    };
-    if let Some(cpu) = cpu {
-        (s.cpu_usage_ns, s.cpu_user_ns, s.cpu_system_ns) =
-            (cpu.usage_ns, cpu.user_ns, cpu.system_ns);
-    }
-    let memory = match memory {
-        Some((false, dir)) => Some(stats::memory_v1(dir)?),
-        Some((true, dir)) => Some(stats::memory_v2(dir)?),
-        None => None,
-    };
-    if let Some(m) = memory {
-        s.memory_usage_bytes = m.usage_bytes;
-        s.memory_working_set_bytes = m.working_set_bytes;
-        s.memory_rss_bytes = m.rss_bytes;
-        s.memory_limit_bytes = m.limit_bytes;
-        s.oom_kills = m.oom_kills;
-    }
-    if let Some((_, dir)) = pids {
-        s.pids_current = stats::pids_current(dir)?;
-    }
-    Ok(s)
 }
 
 /// The directories from just below `root` down to `leaf`, top first.

@@ -10,13 +10,13 @@ use std::path::{Path, PathBuf};
 use super::error::{CgroupError, Result};
 
 /// The v1 controllers berth manages.
-pub const V1_CONTROLLERS: [&str; 7] = [
-    "cpu", "cpuacct", "cpuset", "memory", "pids", "freezer", "devices",
+pub const V1_CONTROLLERS: [&str; 8] = [
+    "cpu", "cpuacct", "cpuset", "memory", "pids", "freezer", "devices", "blkio",
 ];
 
 /// The v2 controllers berth enables through cgroup.subtree_control. Freezing (cgroup.freeze),
 /// killing (cgroup.kill) and cpu.stat are part of the v2 core and need no controller.
-pub const V2_CONTROLLERS: [&str; 4] = ["cpu", "cpuset", "memory", "pids"];
+pub const V2_CONTROLLERS: [&str; 5] = ["cpu", "cpuset", "memory", "pids", "io"];
 
 /// How the host arranges its cgroup hierarchies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -168,7 +168,7 @@ fn parse_mountinfo(text: &str) -> MountTable {
 fn is_other_v1_controller(option: &str) -> bool {
     matches!(
         option,
-        "blkio" | "net_cls" | "net_prio" | "perf_event" | "hugetlb" | "rdma" | "misc"
+        "net_cls" | "net_prio" | "perf_event" | "hugetlb" | "rdma" | "misc"
     )
 }
 

@@ -21,6 +21,12 @@ pub struct Stats {
     pub pids_current: u64,
     /// How many times the kernel OOM-killed a task of this cgroup.
     pub oom_kills: u64,
+    /// Bytes read from and written to block devices by the cgroup's tasks, as `docker stats`
+    /// counts BLOCK I/O (exited tasks included).
+    #[serde(default)]
+    pub block_read_bytes: u64,
+    #[serde(default)]
+    pub block_write_bytes: u64,
 }
 
 /// The CPU part of [`Stats`].
@@ -39,6 +45,41 @@ pub struct MemoryUsage {
     pub rss_bytes: u64,
     pub limit_bytes: Option<u64>,
     pub oom_kills: u64,
+}
+
+/// v1 blkio: the Read and Write lines of blkio.throttle.io_service_bytes_recursive
+/// (`MAJ:MIN Op BYTES`) summed over devices, as Docker's CLI sums them. The throttle
+/// counters are kept for every cgroup, whatever the I/O scheduler.
+pub fn block_io_v1(dir: &(impl ControlDir + ?Sized)) -> Result<(u64, u64)> {
+    let text = files::read(dir, "blkio.throttle.io_service_bytes_recursive")?;
+    let (mut read, mut write) = (0, 0);
+    for line in text.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if let [_, op, bytes] = f[..] {
+            let n: u64 = bytes.parse().unwrap_or(0);
+            match op.to_ascii_lowercase().as_str() {
+                "read" => read += n,
+                "write" => write += n,
+                _ => {}
+            }
+        }
+    }
+    Ok((read, write))
+}
+
+/// v2 io.stat: `MAJ:MIN rbytes=N wbytes=N rios=N ...` per device.
+pub fn block_io_v2(dir: &(impl ControlDir + ?Sized)) -> Result<(u64, u64)> {
+    let text = files::read(dir, "io.stat")?;
+    let (mut read, mut write) = (0, 0);
+    for (k, v) in text.split_whitespace().filter_map(|kv| kv.split_once('=')) {
+        let n: u64 = v.parse().unwrap_or(0);
+        match k {
+            "rbytes" => read += n,
+            "wbytes" => write += n,
+            _ => {}
+        }
+    }
+    Ok((read, write))
 }
 
 /// v1 reports "no limit" as PAGE_COUNTER_MAX pages (9223372036854771712 with 4 KiB pages);
@@ -114,6 +155,51 @@ fn user_hz() -> u64 {
     }
 }
 
+/// [`Stats`] from the cpu, memory, pids and block I/O directories, each (is cgroup2,
+/// directory).
+pub(crate) fn read<D: files::ControlDir + ?Sized>(
+    cpu: Option<(bool, &D)>,
+    memory: Option<(bool, &D)>,
+    pids: Option<(bool, &D)>,
+    io: Option<(bool, &D)>,
+) -> Result<Stats> {
+    let mut s = Stats::default();
+    let cpu = match cpu {
+        Some((false, dir)) => Some(cpu_v1(dir)?),
+        Some((true, dir)) => Some(cpu_v2(dir)?),
+        None => None,
+    };
+    if let Some(cpu) = cpu {
+        (s.cpu_usage_ns, s.cpu_user_ns, s.cpu_system_ns) =
+            (cpu.usage_ns, cpu.user_ns, cpu.system_ns);
+    }
+    let memory = match memory {
+        Some((false, dir)) => Some(memory_v1(dir)?),
+        Some((true, dir)) => Some(memory_v2(dir)?),
+        None => None,
+    };
+    if let Some(m) = memory {
+        s.memory_usage_bytes = m.usage_bytes;
+        s.memory_working_set_bytes = m.working_set_bytes;
+        s.memory_rss_bytes = m.rss_bytes;
+        s.memory_limit_bytes = m.limit_bytes;
+        s.oom_kills = m.oom_kills;
+    }
+    if let Some((_, dir)) = pids {
+        s.pids_current = pids_current(dir)?;
+    }
+    // A cgroup made before berth joined containers to blkio has no such directory: zero.
+    let io = match io {
+        Some((false, dir)) => block_io_v1(dir).ok(),
+        Some((true, dir)) => block_io_v2(dir).ok(),
+        None => None,
+    };
+    if let Some((read, write)) = io {
+        (s.block_read_bytes, s.block_write_bytes) = (read, write);
+    }
+    Ok(s)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -143,6 +229,21 @@ mod tests {
                 system_ns: 7 * tick
             }
         );
+    }
+
+    #[test]
+    fn block_io_sums_reads_and_writes_over_devices() {
+        let d = tree(&[(
+            "blkio.throttle.io_service_bytes_recursive",
+            "8:0 Read 4096\n8:0 Write 8192\n8:0 Sync 0\n8:0 Total 12288\n\
+             8:16 Read 1\n8:16 Write 2\nTotal 12291\n",
+        )]);
+        assert_eq!(block_io_v1(d.path()).unwrap(), (4097, 8194));
+        let d = tree(&[(
+            "io.stat",
+            "8:0 rbytes=100 wbytes=200 rios=1 wios=2 dbytes=0 dios=0\n8:16 rbytes=1 wbytes=2\n",
+        )]);
+        assert_eq!(block_io_v2(d.path()).unwrap(), (101, 202));
     }
 
     #[test]

@@ -26,6 +26,9 @@
 //! Why one long file: every entry kind goes through the same fd-relative, no-follow discipline
 //! described above; keeping it in one room keeps that discipline auditable. About half of the
 //! file is its tests (hostile tars), at the end.
+//!
+//! Why one long file: every entry kind is placed by the same fd-relative walk, and the tests
+//! (half the file, at its end) are the attacks it must refuse.
 
 use std::ffi::{CString, OsStr, OsString};
 use std::fs::File;

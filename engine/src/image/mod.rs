@@ -17,6 +17,10 @@
 //!
 //! Why one long file: the store's invariants (write, fsync, rename, index last; the recovery in
 //! `open`) hold across all its operations, so they are read together; tests live in tests.rs.
+//!
+//! Why one long file: the index and every lookup over it (resolve, tag, remove, list) keep
+//! its invariants together; what comes in (ingest.rs), goes (gc.rs), is derived, committed
+//! or archived lives next door.
 
 mod archive;
 mod blobs;
@@ -25,6 +29,8 @@ mod commit;
 mod derive;
 pub mod diff;
 mod extract;
+mod gc;
+mod ingest;
 mod inspect;
 mod layers;
 pub mod reference;
@@ -49,6 +55,7 @@ pub use inspect::HistoryEntry;
 pub use reference::{Reference, ReferenceError};
 
 use blobs::{sha256_digest, BlobStore, Compression};
+use ingest::build_manifest;
 use layers::LayerStore;
 
 use crate::fsutil;
@@ -356,48 +363,6 @@ impl ImageStore {
         })
     }
 
-    /// `docker image prune`: removes untagged (dangling) images, or with `all` every image
-    /// whose id is not in `in_use` (the images containers were created from).
-    pub fn prune(
-        &mut self,
-        all: bool,
-        in_use: &BTreeSet<String>,
-    ) -> Result<PruneReport, ImageError> {
-        // What goes is every blob (manifests, configs, layer tars as pulled or loaded) and
-        // every unpacked layer no image uses any more: a pulled layer's compressed blob can
-        // be far larger than nothing when its unpacked layer is shared with another image.
-        let before = self.usage();
-        let victims: Vec<String> = self
-            .index
-            .images
-            .iter()
-            .filter(|(m, r)| {
-                !in_use.contains(&r.config)
-                    && (all || (self.tags_of(m).is_empty() && !self.has_children(&r.config)))
-            })
-            .map(|(_, r)| r.config.clone())
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        let mut report = PruneReport::default();
-        for id in victims {
-            // By id with force: every tag and digest of it goes, as Docker's prune does.
-            match self.remove(&id, true) {
-                Ok(lines) => report.images_deleted.extend(lines),
-                Err(ImageError::NotFound { .. }) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        report.space_reclaimed = before.saturating_sub(self.usage());
-        Ok(report)
-    }
-
-    /// Removes those of `blobs` and layers `diff_ids` no image uses: what a failed pull had
-    /// already fetched and unpacked, so that a refused pull leaves the store as it was.
-    pub fn discard(&self, blobs: &[String], diff_ids: &[String]) {
-        self.drop_unreferenced(blobs, diff_ids);
-    }
-
     /// True if the store holds the blob `digest` (`sha256:<hex>`); a pull skips those.
     pub fn has_blob(&self, digest: &str) -> bool {
         self.blobs.exists(digest)
@@ -409,215 +374,6 @@ impl ImageStore {
     pub fn put_blob(&self, digest: &str, reader: impl Read) -> Result<u64, ImageError> {
         let (_, size) = self.blobs.put(Some(digest), reader)?;
         Ok(size)
-    }
-
-    /// Records the image whose manifest is `manifest` (an OCI or Docker v2 schema 2 image
-    /// manifest; its config and layer blobs must be stored already), unpacking its layers.
-    /// Each reference with a tag becomes a tag; each with only a digest (which must be the
-    /// manifest's) is recorded as a RepoDigest. Returns the image id (config digest).
-    pub fn put_image(
-        &mut self,
-        manifest: &[u8],
-        references: &[Reference],
-    ) -> Result<String, ImageError> {
-        self.store_image(manifest, references, None)
-    }
-
-    /// [`ImageStore::put_image`], recording what a build step made the image from and, when
-    /// given, the step's cache key (both in the same index write).
-    fn store_image(
-        &mut self,
-        manifest: &[u8],
-        references: &[Reference],
-        built: Option<(&Option<String>, &Option<String>)>,
-    ) -> Result<String, ImageError> {
-        let manifest_digest = sha256_digest(manifest);
-        let bad = |reason: String| ImageError::InvalidManifest {
-            digest: manifest_digest.clone(),
-            reason,
-        };
-        let value: serde_json::Value =
-            serde_json::from_slice(manifest).map_err(|e| bad(e.to_string()))?;
-        if value.get("manifests").is_some() {
-            return Err(bad(
-                "is an image index, not an image manifest: select a platform first".into(),
-            ));
-        }
-        let parsed: ImageManifest =
-            serde_json::from_value(value).map_err(|e| bad(e.to_string()))?;
-        let config_digest = parsed.config().digest().to_string();
-        let config = self.read_config(&config_digest)?;
-        let diff_ids = config.rootfs().diff_ids();
-        if diff_ids.len() != parsed.layers().len() {
-            return Err(bad(format!(
-                "{} layers but the config lists {} diff ids",
-                parsed.layers().len(),
-                diff_ids.len()
-            )));
-        }
-        let mut layers = Vec::new();
-        let mut unpacked_now = Vec::new();
-        for (desc, diff_id) in parsed.layers().iter().zip(diff_ids) {
-            let blob = desc.digest().to_string();
-            if !self.layers.exists(diff_id) {
-                let unpacked = self
-                    .blobs
-                    .open(&blob)
-                    .and_then(|f| self.layers.unpack(diff_id, io::BufReader::new(f)));
-                if let Err(e) = unpacked {
-                    // Lower layers unpacked for this image are of no use without it.
-                    self.drop_unreferenced(&[], &unpacked_now);
-                    return Err(e);
-                }
-                unpacked_now.push(diff_id.clone());
-            }
-            layers.push(LayerRef {
-                blob,
-                diff_id: diff_id.clone(),
-            });
-        }
-        if !self.blobs.exists(&manifest_digest) {
-            self.blobs.put(Some(&manifest_digest), manifest)?;
-        }
-        let mut record = self
-            .index
-            .images
-            .get(&manifest_digest)
-            .cloned()
-            .unwrap_or(ImageRecord {
-                config: config_digest.clone(),
-                layers,
-                repo_digests: Vec::new(),
-                last_tag_time: None,
-                parent: None,
-            });
-        let mut tags = Vec::new();
-        for r in references {
-            match (r.tag(), r.digest()) {
-                (Some(tag), _) => tags.push(r.with_tag(tag)?),
-                (None, Some(d)) if d == manifest_digest => {
-                    let s = r.to_string();
-                    if !record.repo_digests.contains(&s) {
-                        record.repo_digests.push(s);
-                    }
-                }
-                (None, Some(d)) => {
-                    return Err(ImageError::DigestMismatch {
-                        expected: d.to_string(),
-                        actual: manifest_digest.clone(),
-                    })
-                }
-                (None, None) => {}
-            }
-        }
-        if !tags.is_empty() {
-            record.last_tag_time = Some(now());
-        }
-        let old_cache = self.index.build_cache.clone();
-        if let Some((parent, cache_key)) = built {
-            record.parent.clone_from(parent);
-            if let Some(key) = cache_key {
-                self.index
-                    .build_cache
-                    .insert(key.clone(), manifest_digest.clone());
-            }
-        }
-        let previous = self.index.images.insert(manifest_digest.clone(), record);
-        let old_tags = self.index.tags.clone();
-        for t in &tags {
-            // A tag that pointed elsewhere moves; the old image stays, untagged, as in Docker.
-            self.index
-                .tags
-                .insert(t.to_string(), manifest_digest.clone());
-        }
-        if let Err(e) = self.save_index() {
-            // Keep memory and disk in agreement.
-            self.index.tags = old_tags;
-            self.index.build_cache = old_cache;
-            match previous {
-                Some(p) => self.index.images.insert(manifest_digest.clone(), p),
-                None => self.index.images.remove(&manifest_digest),
-            };
-            return Err(e);
-        }
-        tracing::info!(image = %config_digest, manifest = %manifest_digest, tags = ?tags.iter().map(|t| t.familiar()).collect::<Vec<_>>(), "stored image");
-        Ok(config_digest)
-    }
-
-    /// Imports a root filesystem tar (plain, gzip or zstd) as a one-layer image, like
-    /// `docker import`; `changes` are Dockerfile lines (CMD, ENTRYPOINT, ENV, ...).
-    pub fn import(
-        &mut self,
-        tar: impl Read,
-        reference: Option<&str>,
-        changes: &[String],
-    ) -> Result<ImageSummary, ImageError> {
-        let reference = match reference {
-            Some(r) => Some(tag_reference(r)?),
-            None => None,
-        };
-        let mut config = Config::default();
-        for change in changes {
-            changes::apply_changes(&mut config, std::slice::from_ref(change)).map_err(
-                |source| ImageError::Change {
-                    change: change.clone(),
-                    source,
-                },
-            )?;
-        }
-        let decompressed = blobs::decompress(tar).map_err(ImageError::ReadArchive)?;
-        let (diff_id, layer_size) = self.blobs.put(None, decompressed)?;
-        let result = self.import_with_layer(&diff_id, layer_size, config, reference);
-        if result.is_err() {
-            self.drop_unreferenced(
-                std::slice::from_ref(&diff_id),
-                std::slice::from_ref(&diff_id),
-            );
-        }
-        result
-    }
-
-    fn import_with_layer(
-        &mut self,
-        diff_id: &str,
-        layer_size: u64,
-        config: Config,
-        reference: Option<Reference>,
-    ) -> Result<ImageSummary, ImageError> {
-        let created = now();
-        let image_config = ImageConfigurationBuilder::default()
-            .created(created.clone())
-            .architecture(Arch::default())
-            .os(Os::Linux)
-            .config(config)
-            .rootfs(
-                RootFsBuilder::default()
-                    .typ("layers")
-                    .diff_ids(vec![diff_id.to_string()])
-                    .build()
-                    .map_err(internal)?,
-            )
-            .history(vec![HistoryBuilder::default()
-                .created(created)
-                .created_by("berth import")
-                .comment("Imported from -")
-                .build()
-                .map_err(internal)?])
-            .build()
-            .map_err(internal)?;
-        let config_bytes = serde_json::to_vec(&image_config).map_err(internal)?;
-        let (config_digest, config_size) = self.blobs.put(None, config_bytes.as_slice())?;
-        let manifest = build_manifest(
-            (config_digest.as_str(), config_size),
-            &[(diff_id.to_string(), layer_size, Compression::None)],
-        )?;
-        let refs: Vec<Reference> = reference.into_iter().collect();
-        let result = self.put_image(&manifest, &refs);
-        if result.is_err() {
-            self.drop_unreferenced(&[config_digest], &[]);
-        }
-        result?;
-        self.summary(&sha256_digest(&manifest))
     }
 
     /// Loads a `docker save` tar or an OCI image-layout tar (optionally compressed); returns
@@ -923,63 +679,6 @@ impl ImageStore {
         fsutil::write_json(&path, &self.index).map_err(|source| ImageError::Io { path, source })
     }
 
-    /// Bytes of every blob and unpacked layer some image uses.
-    fn usage(&self) -> u64 {
-        let (blobs, layers) = self.referenced();
-        let blob_bytes: u64 = blobs.iter().map(|b| self.blobs.size(b).unwrap_or(0)).sum();
-        blob_bytes + layers.iter().map(|d| self.layers.size(d)).sum::<u64>()
-    }
-
-    /// Blobs and unpacked layers some image in the index uses.
-    fn referenced(&self) -> (BTreeSet<String>, BTreeSet<String>) {
-        let mut blobs = BTreeSet::new();
-        let mut diff_ids = BTreeSet::new();
-        for (manifest, rec) in &self.index.images {
-            blobs.insert(manifest.clone());
-            blobs.insert(rec.config.clone());
-            for l in &rec.layers {
-                blobs.insert(l.blob.clone());
-                diff_ids.insert(l.diff_id.clone());
-            }
-        }
-        (blobs, diff_ids)
-    }
-
-    /// Deletes those of `blobs` and `diff_ids` no image uses (and only those: a pull may be
-    /// putting other blobs meanwhile).
-    fn drop_unreferenced(&self, blobs: &[String], diff_ids: &[String]) {
-        let (used_blobs, used_layers) = self.referenced();
-        for b in blobs.iter().filter(|b| !used_blobs.contains(*b)) {
-            self.blobs.remove(b);
-        }
-        for d in diff_ids.iter().filter(|d| !used_layers.contains(*d)) {
-            self.layers.remove(d);
-        }
-    }
-
-    /// Removes every blob and layer no image uses; only safe when no write is under way,
-    /// which is the case in `open`.
-    fn collect_garbage(&self) {
-        let (used_blobs, used_layers) = self.referenced();
-        for b in self
-            .blobs
-            .list()
-            .into_iter()
-            .filter(|b| !used_blobs.contains(b))
-        {
-            tracing::info!(digest = %b, "removing unreferenced blob");
-            self.blobs.remove(&b);
-        }
-        for d in self
-            .layers
-            .scan_and_clean()
-            .into_iter()
-            .filter(|d| !used_layers.contains(d))
-        {
-            tracing::info!(diff_id = %d, "removing unreferenced layer");
-            self.layers.remove(&d);
-        }
-    }
 }
 
 /// Parses an image config, tolerating what real configs omit (`history`, `rootfs` of
@@ -1001,40 +700,6 @@ fn parse_config(digest: &str, bytes: &[u8]) -> Result<ImageConfiguration, ImageE
         return Err(bad("missing rootfs".into()));
     }
     serde_json::from_value(value).map_err(|e| bad(e.to_string()))
-}
-
-/// An OCI image manifest for a config and layers (digest, size, compression), as bytes.
-fn build_manifest(
-    config: (&str, u64),
-    layers: &[(String, u64, Compression)],
-) -> Result<Vec<u8>, ImageError> {
-    let digest = |d: &str| {
-        Digest::from_str(d).map_err(|_| ImageError::InvalidDigest {
-            digest: d.to_string(),
-        })
-    };
-    let layer_descs = layers
-        .iter()
-        .map(|(d, size, c)| {
-            Ok(Descriptor::new(
-                MediaType::from(c.media_type()),
-                *size,
-                digest(d)?,
-            ))
-        })
-        .collect::<Result<Vec<_>, ImageError>>()?;
-    let manifest = ImageManifestBuilder::default()
-        .schema_version(2u32)
-        .media_type(MediaType::ImageManifest)
-        .config(Descriptor::new(
-            MediaType::ImageConfig,
-            config.1,
-            digest(config.0)?,
-        ))
-        .layers(layer_descs)
-        .build()
-        .map_err(internal)?;
-    serde_json::to_vec(&manifest).map_err(internal)
 }
 
 /// Parses a reference meant as a tag: it must not pin a digest.

@@ -2,11 +2,9 @@
 //! request its volumes and images.
 
 use super::{convert, ev, record_metrics, Outcome, Progress};
-use crate::containers::Ctr;
 use crate::http::ApiError;
-use crate::stack::ports::project_containers as observed;
-use crate::Daemon;
-use berth_compose::{Project, LABEL_PROJECT};
+use crate::stack::ports::{Ports, Replica};
+use berth_compose::Project;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -27,34 +25,36 @@ pub struct DownOptions {
 
 /// Removes the project's containers (reverse dependency order), its networks, and with
 /// `volumes` its named volumes. External networks and volumes are never touched.
-pub async fn down(
-    d: &Arc<Daemon>,
+pub async fn down<D: Ports>(
+    d: &Arc<D>,
     project: &str,
     p: Option<&Project>,
     o: &DownOptions,
 ) -> Result<Outcome, ApiError> {
     let mut out = Outcome::default();
     let started = Instant::now();
-    let observed = observed(d, project).await;
-    let images = images_to_remove(project, p, &observed, o.rmi.as_deref()).await?;
+    let mut observed: HashMap<String, Vec<Replica<D::Handle>>> = HashMap::new();
+    for r in d.replicas(project).await {
+        observed.entry(r.service.clone()).or_default().push(r);
+    }
+    let images = images_to_remove(&**d, project, p, &observed, o.rmi.as_deref()).await?;
     // Orphans first, then dependents before their dependencies: the planner's order.
     let order = berth_compose::down_order(p, observed.keys());
     for level in order {
         let mut tasks = Vec::new();
         for s in level {
-            for (_, c) in observed.get(&s).cloned().unwrap_or_default() {
+            for r in observed.get(&s).cloned().unwrap_or_default() {
                 let d = d.clone();
                 let timeout = o.timeout;
                 let progress = o.progress.clone();
                 tasks.push(tokio::spawn(async move {
                     let t = Instant::now();
-                    let name = c.rec.lock().await.config.name.clone();
-                    progress.emit(ev("Container", &name, "Stopping", t));
-                    d.containers.stop(&c, timeout).await?;
-                    progress.emit(ev("Container", &name, "Stopped", t));
-                    progress.emit(ev("Container", &name, "Removing", t));
-                    d.containers.remove(&c, true).await?;
-                    Ok::<_, ApiError>(progress.emit(ev("Container", &name, "Removed", t)))
+                    progress.emit(ev("Container", &r.name, "Stopping", t));
+                    d.stop_container(&r.handle, timeout).await?;
+                    progress.emit(ev("Container", &r.name, "Stopped", t));
+                    progress.emit(ev("Container", &r.name, "Removing", t));
+                    d.remove_container(&r.handle).await?;
+                    Ok::<_, ApiError>(progress.emit(ev("Container", &r.name, "Removed", t)))
                 }));
             }
         }
@@ -68,20 +68,18 @@ pub async fn down(
         micros = started.elapsed().as_micros() as u64,
         "down: containers removed"
     );
-    for n in d.nets.netd.list().await {
-        if n.labels.get(LABEL_PROJECT).map(String::as_str) == Some(project) {
-            let t = Instant::now();
-            if n.endpoints.is_empty() {
-                o.progress.emit(ev("Network", &n.name, "Removing", t));
-                d.nets.netd.remove_network(&n.id).await?;
-                out.events
-                    .push(o.progress.emit(ev("Network", &n.name, "Removed", t)));
-            } else {
-                out.warnings.push(format!(
-                    "network {} is still in use by other containers",
-                    n.name
-                ));
-            }
+    for n in d.project_networks(project).await {
+        let t = Instant::now();
+        if n.endpoints.is_empty() {
+            o.progress.emit(ev("Network", &n.name, "Removing", t));
+            d.remove_network(&n.id).await?;
+            out.events
+                .push(o.progress.emit(ev("Network", &n.name, "Removed", t)));
+        } else {
+            out.warnings.push(format!(
+                "network {} is still in use by other containers",
+                n.name
+            ));
         }
     }
     tracing::debug!(
@@ -90,49 +88,44 @@ pub async fn down(
         "down: networks removed"
     );
     if o.volumes {
-        let vols = d.volumes.with(|v| Ok(v.list())).await?;
-        for v in vols
-            .into_iter()
-            .filter(|v| v.labels.get(LABEL_PROJECT).map(String::as_str) == Some(project))
-        {
+        for name in d.project_volumes(project).await? {
             let t = Instant::now();
-            let name = v.name.clone();
-            o.progress.emit(ev("Volume", &v.name, "Removing", t));
-            d.volumes.with(move |s| s.remove(&name)).await?;
+            o.progress.emit(ev("Volume", &name, "Removing", t));
+            d.remove_volume(&name).await?;
             out.events
-                .push(o.progress.emit(ev("Volume", &v.name, "Removed", t)));
+                .push(o.progress.emit(ev("Volume", &name, "Removed", t)));
         }
     }
     for image in images {
         let t = Instant::now();
-        let Ok(resolved) = d.images.resolve(&image).await else {
+        let Some(id) = d.image_id(&image).await else {
             continue;
         };
         // Another stack's (or a plain) container still using it keeps it, as Docker refuses.
-        if !d.containers.using_image(&resolved.id).await.is_empty() {
+        if d.image_in_use(&id).await {
             out.warnings.push(format!(
                 "image {image} is still in use by a container: kept"
             ));
             continue;
         }
         o.progress.emit(ev("Image", &image, "Removing", t));
-        let name = image.clone();
-        d.images.with(move |s| s.remove(&name, false)).await?;
+        d.remove_image(&image).await?;
         out.events
             .push(o.progress.emit(ev("Image", &image, "Removed", t)));
     }
-    d.metrics.forget_stack(project);
-    record_metrics(&d.metrics, project, started, &out.events);
+    d.metrics().forget_stack(project);
+    record_metrics(d.metrics(), project, started, &out.events);
     Ok(out)
 }
 
 /// The images `down --rmi` removes, as Compose picks them: `local` only the images of
 /// services without `image:` (named `project-service`), `all` every service's image. Without
 /// the files, the containers' images stand in for the services'.
-async fn images_to_remove(
+async fn images_to_remove<D: Ports>(
+    d: &D,
     project: &str,
     p: Option<&Project>,
-    observed: &HashMap<String, Vec<(u32, Arc<Ctr>)>>,
+    observed: &HashMap<String, Vec<Replica<D::Handle>>>,
     rmi: Option<&str>,
 ) -> Result<Vec<String>, ApiError> {
     let all = match rmi {
@@ -155,9 +148,9 @@ async fn images_to_remove(
             }
         }
         None => {
-            for (service, ctrs) in observed {
-                for (_, c) in ctrs {
-                    let image = c.rec.lock().await.config.image.clone();
+            for (service, replicas) in observed {
+                for r in replicas {
+                    let image = d.image_ref(&r.handle).await;
                     if all || image == format!("{project}-{service}") {
                         images.insert(image);
                     }

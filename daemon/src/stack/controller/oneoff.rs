@@ -2,9 +2,8 @@
 
 use super::resources::{ensure_networks, ensure_volumes, resolve_volumes, resolve_volumes_from};
 use super::{convert, Outcome, Progress};
-use crate::containers::Ctr;
 use crate::http::ApiError;
-use crate::Daemon;
+use crate::stack::ports::Ports;
 use berth_compose::{NetworkChanges, Project, LABEL_NUMBER};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -29,12 +28,12 @@ pub struct RunOptions {
 /// the service's config with the run's overrides, labelled oneoff, named
 /// `project-service-run-<6 hex>`, on the service's networks but publishing no ports (Compose
 /// only publishes them with --service-ports, which would clash with the service's own).
-pub async fn create_oneoff(
-    d: &Arc<Daemon>,
+pub async fn create_oneoff<D: Ports>(
+    d: &Arc<D>,
     p: &Project,
     service: &str,
     o: &RunOptions,
-) -> Result<Arc<Ctr>, ApiError> {
+) -> Result<D::Handle, ApiError> {
     let svc = p
         .services
         .get(service)
@@ -91,7 +90,7 @@ pub async fn create_oneoff(
     cfg.auto_remove = o.rm;
     resolve_volumes(&**d, &mut cfg).await?;
     resolve_volumes_from(&**d, p, service, &mut cfg).await?;
-    d.containers.create(cfg).await
+    d.create_container(cfg).await
 }
 
 fn rand_bytes<const N: usize>() -> [u8; N] {

@@ -25,6 +25,10 @@ struct World {
     containers: Vec<FakeCtr>,
     networks: Vec<NetworkInfo>,
     volumes: BTreeSet<String>,
+    /// Whether some container outside the stack uses every image (`down --rmi` keeps them).
+    images_in_use: bool,
+    /// The last container config the executor created.
+    last_config: Option<ContainerConfig>,
     /// What the executor did, in order: `verb name`.
     actions: Vec<String>,
 }
@@ -84,11 +88,16 @@ impl ContainerPort for Fake {
         w.containers.push(FakeCtr {
             id: id.clone(),
             service: cfg.labels[berth_compose::LABEL_SERVICE].clone(),
-            number: cfg.labels[berth_compose::LABEL_NUMBER].parse().unwrap(),
-            name: cfg.name,
+            // One-offs have no number.
+            number: cfg
+                .labels
+                .get(berth_compose::LABEL_NUMBER)
+                .map_or(0, |n| n.parse().unwrap()),
+            name: cfg.name.clone(),
             hash: cfg.labels[LABEL_HASH].clone(),
             state: ReplicaState::Stopped,
         });
+        w.last_config = Some(cfg);
         Ok(id)
     }
 
@@ -108,6 +117,12 @@ impl ContainerPort for Fake {
         let name = c.name.clone();
         w.actions.push(format!("stop {name}"));
         Ok(())
+    }
+
+    async fn image_ref(&self, id: &String) -> String {
+        let w = self.world.lock().unwrap();
+        let c = w.containers.iter().find(|c| &c.id == id).unwrap();
+        format!("s-{}", c.service)
     }
 
     async fn remove_container(&self, id: &String) -> Result<(), ApiError> {
@@ -167,6 +182,15 @@ impl NetworkPort for Fake {
         self.world.lock().unwrap().networks.retain(|n| n.id != id);
         Ok(())
     }
+
+    async fn project_networks(&self, project: &str) -> Vec<NetworkInfo> {
+        let w = self.world.lock().unwrap();
+        w.networks
+            .iter()
+            .filter(|n| n.labels.get(LABEL_PROJECT).map(String::as_str) == Some(project))
+            .cloned()
+            .collect()
+    }
 }
 
 impl VolumePort for Fake {
@@ -183,11 +207,32 @@ impl VolumePort for Fake {
     async fn resolve_mounts(&self, _: &mut ContainerConfig) -> Result<(), ApiError> {
         Ok(())
     }
+
+    async fn project_volumes(&self, project: &str) -> Result<Vec<String>, ApiError> {
+        let w = self.world.lock().unwrap();
+        let prefix = format!("{project}_");
+        Ok(w.volumes.iter().filter(|v| v.starts_with(&prefix)).cloned().collect())
+    }
+
+    async fn remove_volume(&self, name: &str) -> Result<(), ApiError> {
+        self.did(format!("remove volume {name}"));
+        self.world.lock().unwrap().volumes.remove(name);
+        Ok(())
+    }
 }
 
 impl ImagePort for Fake {
     async fn image_id(&self, reference: &str) -> Option<String> {
         (reference != "missing:latest").then(|| "sha256:fake".into())
+    }
+
+    async fn image_in_use(&self, _: &str) -> bool {
+        self.world.lock().unwrap().images_in_use
+    }
+
+    async fn remove_image(&self, reference: &str) -> Result<(), ApiError> {
+        self.did(format!("remove image {reference}"));
+        Ok(())
     }
 }
 
@@ -401,4 +446,112 @@ async fn a_missing_image_fails_before_anything_is_made() {
     let err = up(&fake, &p, &UpOptions::default()).await.unwrap_err();
     assert!(err.message.contains("no such image"), "{}", err.message);
     assert!(fake.actions().is_empty());
+}
+
+fn stack_labels(project: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([(LABEL_PROJECT.to_string(), project.to_string())])
+}
+
+#[tokio::test]
+async fn down_removes_dependents_first_then_networks_and_only_on_request_volumes_and_images() {
+    let p = project(APP);
+    let hash = |s: &str| berth_compose::config_hash(&p.services[s]);
+    let world = || World {
+        containers: vec![
+            ctr(&p, "db", 1, &hash("db"), ReplicaState::Running),
+            ctr(&p, "web", 1, &hash("web"), ReplicaState::Running),
+        ],
+        networks: vec![
+            network("s_default", stack_labels("s")),
+            network("other_default", stack_labels("other")),
+        ],
+        volumes: BTreeSet::from(["s_data".to_string(), "other_data".to_string()]),
+        ..World::default()
+    };
+    let fake = Fake::new(world());
+    let out = down(&fake, "s", Some(&p), &DownOptions::default()).await.unwrap();
+    assert_eq!(
+        fake.actions(),
+        [
+            "stop s-web-1",
+            "remove s-web-1",
+            "stop s-db-1",
+            "remove s-db-1",
+            "remove network net-s_default",
+        ]
+    );
+    assert!(out.warnings.is_empty(), "{:?}", out.warnings);
+
+    // -v takes the stack's volumes, --rmi all every service's image.
+    let fake = Fake::new(world());
+    let o = DownOptions {
+        volumes: true,
+        rmi: Some("all".into()),
+        ..DownOptions::default()
+    };
+    down(&fake, "s", Some(&p), &o).await.unwrap();
+    let actions = fake.actions();
+    assert_eq!(
+        actions[5..],
+        [
+            "remove volume s_data",
+            "remove image cache:1",
+            "remove image db:1",
+            "remove image web:1",
+        ]
+    );
+    assert!(fake.world.lock().unwrap().volumes.contains("other_data"));
+
+    // An image another container still uses is kept, with a warning; a bad --rmi changes nothing.
+    let fake = Fake::new(World {
+        images_in_use: true,
+        ..world()
+    });
+    let o = DownOptions {
+        rmi: Some("local".into()),
+        ..DownOptions::default()
+    };
+    let out = down(&fake, "s", None, &o).await.unwrap();
+    assert!(
+        out.warnings.iter().any(|w| w.contains("image s-db is still in use")),
+        "{:?}",
+        out.warnings
+    );
+    let fake = Fake::new(world());
+    let o = DownOptions {
+        rmi: Some("some".into()),
+        ..DownOptions::default()
+    };
+    let err = down(&fake, "s", Some(&p), &o).await.unwrap_err();
+    assert!(err.message.contains("invalid --rmi"), "{}", err.message);
+    assert!(fake.actions().is_empty());
+}
+
+#[tokio::test]
+async fn a_one_off_runs_once_unpublished_under_its_own_name() {
+    let p = project(
+        "name: s\nservices:\n  web:\n    image: web:1\n    ports: [\"8080:80\"]\n    restart: always\n    networks: {default: {aliases: [www]}}\n",
+    );
+    let fake = Fake::new(World::default());
+    let o = RunOptions {
+        command: Some(vec!["true".into()]),
+        env: vec!["A=1".into()],
+        rm: true,
+        ..RunOptions::default()
+    };
+    create_oneoff(&fake, &p, "web", &o).await.unwrap();
+    let actions = fake.actions();
+    assert_eq!(actions[0], "create network s_default");
+    assert!(actions[1].starts_with("create s-web-run-"), "{actions:?}");
+    let cfg = fake.world.lock().unwrap().last_config.clone().unwrap();
+    assert!(cfg.ports.is_empty());
+    assert_eq!(cfg.restart, berth_engine::container::RestartPolicy::No);
+    assert!(cfg.auto_remove);
+    assert_eq!(cfg.cmd, Some(vec!["true".to_string()]));
+    assert!(cfg.env.contains(&"A=1".to_string()));
+    assert!(cfg.networks.iter().all(|n| n.aliases.is_empty()));
+    assert_eq!(cfg.labels[berth_compose::LABEL_ONEOFF], "True");
+
+    let err = create_oneoff(&fake, &p, "nosuch", &o).await.unwrap_err();
+    assert_eq!(err.message, "no such service: nosuch");
 }

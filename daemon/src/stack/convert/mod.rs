@@ -249,6 +249,11 @@ name: w
 services:
   app:
     image: bb:local
+    build:
+      context: .
+      tags: [bb:extra]
+      cache_from: [bb:cache]
+      ssh: [default]
     secrets: [token]
     ipc: host
     security_opt: [no-new-privileges, "label=disable"]
@@ -285,6 +290,8 @@ volumes:
         let all = warnings.join("\n");
         for key in [
             "`secrets`",
+            "`build.cache_from`",
+            "`build.ssh`",
             "`ipc`",
             "SELinux label options are ignored",
             "`devices`",
@@ -302,7 +309,7 @@ volumes:
             assert!(all.contains(key), "{key} missing in\n{all}");
         }
         assert!(
-            !all.contains("x-custom") && !all.contains("create_host_path"),
+            !all.contains("x-custom") && !all.contains("create_host_path") && !all.contains("build.tags"),
             "{all}"
         );
         // What is supported is honoured instead.

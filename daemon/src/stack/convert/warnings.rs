@@ -161,18 +161,6 @@ pub fn service_warnings(name: &str, svc: &Service) -> Vec<String> {
         .collect()
 }
 
-/// The `build:` keys stack/build.rs hands the builder besides context, dockerfile,
-/// dockerfile_inline, args and target (which the model holds apart).
-const BUILD_KEYS: &[&str] = &[
-    "tags",
-    "labels",
-    "no_cache",
-    "pull",
-    "network",
-    "extra_hosts",
-    "shm_size",
-];
-
 /// `build.KEY` for each key of a service's `build:` the builder does not act on (ssh,
 /// secrets, cache_from/cache_to, additional_contexts, ...); `platforms` only when it asks
 /// for another platform than this host's linux/amd64.
@@ -186,7 +174,7 @@ fn build_warnings(extra: &berth_compose::loader::model::Extra) -> Vec<String> {
             let this_host = k.as_str() == "platforms"
                 && v.as_array()
                     .is_some_and(|a| a.iter().all(|p| p == "linux/amd64"));
-            !empty && !this_host && !k.starts_with("x-") && !BUILD_KEYS.contains(&k.as_str())
+            !empty && !this_host && !k.starts_with("x-") && !super::super::build::EXTRA_BUILD_KEYS.contains(&k.as_str())
         })
         .map(|(k, _)| format!("build.{k}"))
         .collect()
