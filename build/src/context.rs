@@ -152,8 +152,7 @@ impl Context {
             let meta = fs::symlink_metadata(e.path())?;
             if self.excluded(&child_rel) {
                 // A directory left out may still hold files an exception brings back.
-                if meta.is_dir() && self.ignore.may_include_under(&child_rel.to_string_lossy())
-                {
+                if meta.is_dir() && self.ignore.may_include_under(&child_rel.to_string_lossy()) {
                     self.walk_into(&e.path(), &child_rel, &child_name, out)?;
                 }
                 continue;

@@ -85,10 +85,22 @@ where
     let (tx, reply) = http::channel("application/json");
     let (msg_tx, mut msg_rx) = mpsc::unbounded_channel::<Value>();
     let (cancel_tx, cancel_rx) = watch::channel(false);
+    // Forwards messages to the client; a client gone cancels the build.
+    // A client that goes away while a step prints nothing (`RUN sleep 30`) is noticed too:
+    // hyper drops the response body, and with it the receiver `closed()` waits for.
     tokio::spawn(async move {
-        while let Some(msg) = msg_rx.recv().await {
-            let line = Bytes::from(msg.to_string() + "\n");
-            if tx.send(line).await.is_err() {
+        loop {
+            let gone = tokio::select! {
+                msg = msg_rx.recv() => match msg {
+                    Some(msg) => {
+                        let line = Bytes::from(msg.to_string() + "\n");
+                        tx.send(line).await.is_err()
+                    }
+                    None => return,
+                },
+                _ = tx.closed() => true,
+            };
+            if gone {
                 let _ = cancel_tx.send(true);
                 // Keep draining so the build never waits on a full channel.
                 while msg_rx.recv().await.is_some() {}
@@ -178,13 +190,21 @@ fn options(q: &Query) -> Result<BuildOptions, ApiError> {
         no_cache: q.flag("nocache"),
         pull: q.flag("pull"),
         labels,
-        network: q
-            .get("networkmode")
-            .filter(|n| !n.is_empty())
-            .map(|n| if n == "bridge" { "default".into() } else { n.to_string() }),
+        network: q.get("networkmode").filter(|n| !n.is_empty()).map(|n| {
+            if n == "bridge" {
+                "default".into()
+            } else {
+                n.to_string()
+            }
+        }),
         extra_hosts: q
             .get("extrahosts")
-            .map(|h| h.split(',').filter(|s| !s.is_empty()).map(String::from).collect())
+            .map(|h| {
+                h.split(',')
+                    .filter(|s| !s.is_empty())
+                    .map(String::from)
+                    .collect()
+            })
             .unwrap_or_default(),
         shm_size,
         ..Default::default()
@@ -228,9 +248,20 @@ async fn source(d: &Arc<Daemon>, q: &Query, req: Request<Incoming>) -> Result<So
     if !is_archive {
         let text = std::fs::read_to_string(upload.path())
             .map_err(|e| ApiError::bad_request(format!("reading the Dockerfile: {e}")))?;
+        // As Docker: the context of a Dockerfile sent alone is empty (`COPY . /app` copies
+        // nothing, `COPY x /` does not find x).
+        let dir = d
+            .images
+            .tmp
+            .join(format!("context-{}", berth_engine::fsutil::new_id()));
+        std::fs::create_dir_all(&dir).map_err(|e| ApiError::internal(e.to_string()))?;
+        let context = Context::open(&dir).map_err(|e| {
+            let _ = std::fs::remove_dir_all(&dir);
+            ApiError::internal(e.to_string())
+        })?;
         return Ok(Source {
-            context: None,
-            unpacked: None,
+            context: Some(context),
+            unpacked: Some(dir),
             dockerfile: text,
             dockerfile_name: dockerfile_param.unwrap_or("Dockerfile").to_string(),
         });
@@ -258,7 +289,8 @@ async fn source(d: &Arc<Daemon>, q: &Query, req: Request<Incoming>) -> Result<So
     source.dockerfile = text;
     source.dockerfile_name = name;
     source.context = Some(
-        Context::open(&dir).map_err(|e| ApiError::bad_request(format!("the build context: {e}")))?,
+        Context::open(&dir)
+            .map_err(|e| ApiError::bad_request(format!("the build context: {e}")))?,
     );
     Ok(source)
 }

@@ -22,6 +22,9 @@ struct UpRequest {
     /// `up --pull POLICY` overriding every service's pull_policy.
     #[serde(default)]
     pull: Option<String>,
+    /// `up --no-build`: recorded, so that the stack's loop does not build either.
+    #[serde(default)]
+    no_build: bool,
     /// Stream progress events as JSON lines while the work runs (see [`stream_outcome`]).
     #[serde(default)]
     stream: bool,
@@ -124,6 +127,7 @@ pub async fn route(
                 options: req.options.clone(),
                 watch: req.watch && req.load.stdin.is_none(),
                 parked: Default::default(),
+                no_build: req.no_build,
             };
             let (d, mut o, pull) = (d.clone(), req.options, req.pull);
             answer(req.stream, move |progress| async move {

@@ -13,6 +13,7 @@ use berth_engine::image::{diff, Derivation};
 use berth_engine::runtime::fscopy::{FsOp, FsRequest};
 use berth_engine::runtime::logs::LogFollower;
 use serde_json::{json, Value};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
@@ -27,6 +28,9 @@ pub struct DaemonHost {
     /// This build's scratch directory (under the image store's tmp, emptied at start).
     scratch: PathBuf,
     cancelled: watch::Receiver<bool>,
+    /// The upper dir each COPY/ADD/WORKDIR layer tar was written from, kept until the step's
+    /// commit moves it into the store as the unpacked layer (see `Derivation::unpacked`).
+    uppers: std::sync::Mutex<HashMap<PathBuf, PathBuf>>,
 }
 
 impl DaemonHost {
@@ -37,6 +41,7 @@ impl DaemonHost {
             d,
             scratch,
             cancelled,
+            uppers: Default::default(),
         })
     }
 
@@ -57,7 +62,14 @@ impl DaemonHost {
         stdout: Option<&Path>,
     ) -> Result<PathBuf, String> {
         let layers = match image {
-            Some(i) => self.d.images.resolve(i).await.map_err(|e| e.message)?.layers,
+            Some(i) => {
+                self.d
+                    .images
+                    .resolve(i)
+                    .await
+                    .map_err(|e| e.message)?
+                    .layers
+            }
             None => Vec::new(),
         };
         let work = self.scratch.join(new_id());
@@ -67,6 +79,7 @@ impl DaemonHost {
             work: work.join("work"),
             mountpoint: work.join("mnt"),
             op,
+            scratch: true,
             ..Default::default()
         };
         std::fs::create_dir_all(&req.upper).map_err(|e| e.to_string())?;
@@ -81,10 +94,14 @@ impl DaemonHost {
             Some(p) => Stdio::from(std::fs::File::create(p).map_err(|e| e.to_string())?),
             None => Stdio::null(),
         });
+        // Not `output()`: tokio's sets stdout to a pipe, and an export's tar would go there
+        // instead of into its file.
         let out = cmd
-            .output()
+            .spawn()
+            .map_err(|e| format!("starting the fs helper: {e}"))?
+            .wait_with_output()
             .await
-            .map_err(|e| format!("starting the fs helper: {e}"))?;
+            .map_err(|e| format!("running the fs helper: {e}"))?;
         if !out.status.success() {
             let _ = std::fs::remove_dir_all(&work);
             let msg = String::from_utf8_lossy(&out.stderr);
@@ -115,6 +132,14 @@ impl DaemonHost {
         if let Err(e) = self.d.containers.remove(ctr, true).await {
             tracing::warn!(container = %ctr.id, error = %e.message, "removing a build container");
         }
+    }
+}
+
+/// Removes the fs helper's work directory an upper dir is in (the upper with it, if the
+/// store did not take it).
+fn remove_work_of(upper: &Path) {
+    if let Some(work) = upper.parent() {
+        let _ = std::fs::remove_dir_all(work);
     }
 }
 
@@ -157,7 +182,12 @@ impl Host for DaemonHost {
 
     async fn cached(&self, key: &str) -> Option<String> {
         let key = key.to_string();
-        self.d.images.with(move |s| Ok(s.cached(&key))).await.ok().flatten()
+        self.d
+            .images
+            .with(move |s| Ok(s.cached(&key)))
+            .await
+            .ok()
+            .flatten()
     }
 
     async fn run(
@@ -182,6 +212,9 @@ impl Host for DaemonHost {
             extra_hosts: spec.extra_hosts.clone(),
             shm_size: spec.shm_size,
             labels: [(BUILD_LABEL.to_string(), "run".to_string())].into(),
+            // Its layer is read into the step's image at once; a crash meanwhile loses the
+            // step, which the next daemon removes and the next build runs again.
+            ephemeral: true,
             ..Default::default()
         };
         let ctr = self.d.containers.create(cfg).await.map_err(|e| e.message)?;
@@ -221,7 +254,8 @@ impl Host for DaemonHost {
         }
         let exit_code = ctr.rec.lock().await.state.exit_code;
         let layer = if exit_code == 0 {
-            self.layer_of(self.d.containers.layout(&ctr.id).upper()).await
+            self.layer_of(self.d.containers.layout(&ctr.id).upper())
+                .await
         } else {
             Ok(None)
         };
@@ -243,8 +277,12 @@ impl Host for DaemonHost {
             .fs_helper(spec.image.as_deref(), op, spec.tar.as_deref(), None)
             .await?;
         let layer = self.layer_of(upper.clone()).await;
-        if let Some(work) = upper.parent() {
-            let _ = std::fs::remove_dir_all(work);
+        match &layer {
+            Ok(Some(tar)) => {
+                let mut uppers = self.uppers.lock().unwrap_or_else(|e| e.into_inner());
+                uppers.insert(tar.clone(), upper);
+            }
+            _ => remove_work_of(&upper),
         }
         Ok(StepOutput {
             exit_code: 0,
@@ -285,12 +323,19 @@ impl Host for DaemonHost {
 
     async fn commit(&self, c: &Commit) -> Result<String, String> {
         let c = c.clone();
-        self.d
+        let upper = c.layer.as_ref().and_then(|l| {
+            let mut uppers = self.uppers.lock().unwrap_or_else(|e| e.into_inner());
+            uppers.remove(l)
+        });
+        let unpacked = upper.clone();
+        let stored = self
+            .d
             .images
             .with(move |s| {
                 s.derive(&Derivation {
                     parent: c.parent.as_deref(),
                     layer: c.layer.as_deref(),
+                    unpacked: unpacked.as_deref(),
                     config: c.config.clone(),
                     created_by: c.created_by.clone(),
                     author: c.author.clone(),
@@ -298,9 +343,12 @@ impl Host for DaemonHost {
                     reference: None,
                 })
             })
-            .await
-            .map(|s| s.id)
-            .map_err(|e| e.message)
+            .await;
+        // What the store did not take (all of it, unless it adopted the upper dir).
+        if let Some(u) = &upper {
+            remove_work_of(u);
+        }
+        stored.map(|s| s.id).map_err(|e| e.message)
     }
 
     async fn tag(&self, image: &str, reference: &str) -> Result<(), String> {

@@ -96,9 +96,10 @@ fn running_for(started_at: Option<&str>) -> Duration {
 /// Writes the container's record atomically; durably (fsync) unless the container is removed
 /// when it exits: after a host crash such a container is removed by the next daemon whatever
 /// its record says (see `readopt`; an unreadable record removes it as well), so syncing its
-/// records would buy nothing and costs two journal commits a write.
+/// records would buy nothing and costs two journal commits a write. The same holds for a
+/// build's RUN container (`ephemeral`), which the next daemon removes at start.
 fn persist(layout: &Layout, rec: &ContainerRecord) -> Result<(), ApiError> {
-    let written = match rec.config.auto_remove {
+    let written = match rec.config.auto_remove || rec.config.ephemeral {
         true => replace_json(&layout.record(), rec),
         false => write_json(&layout.record(), rec),
     };

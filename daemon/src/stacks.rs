@@ -42,6 +42,9 @@ pub struct StackRecord {
     /// Services stopped or removed by hand: the loop leaves them alone until `up`/`start`.
     #[serde(default)]
     pub parked: BTreeSet<String>,
+    /// `up --no-build`: the loop builds nothing either, even for a watched stack.
+    #[serde(default)]
+    pub no_build: bool,
 }
 
 /// A stack's state as `berth ls` shows it.
@@ -276,6 +279,17 @@ impl Stacks {
             .collect();
         trees.sort();
         trees.dedup();
+        // A Dockerfile outside its context (`dockerfile: ../Dockerfile`) is watched as a file.
+        for b in p.services.values().filter_map(|s| s.build.as_ref()) {
+            if let (Some(context), Some(file)) = (&b.context, &b.dockerfile) {
+                let path = lexical(&Path::new(context).join(file));
+                if !trees.iter().any(|t| path.starts_with(t)) {
+                    files.push(path);
+                }
+            }
+        }
+        files.sort();
+        files.dedup();
         let mut entries = self.entries.lock().await;
         let Some(e) = entries.get_mut(&p.name) else {
             return;
@@ -296,18 +310,35 @@ impl Stacks {
     }
 }
 
+/// `path` with `.` and `..` folded away without asking the filesystem, as the watcher's
+/// events name files (`ctx/../Dockerfile` is reported as `Dockerfile` in ctx's parent).
+fn lexical(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
 /// A pass's builds: missing images; and, for a watched stack, every service's (a cached
 /// build runs nothing unless its Dockerfile or context changed, and a new image id makes
-/// the controller recreate its containers).
+/// the controller recreate its containers). None after `up --no-build`.
 async fn build_in_pass(
     d: &Arc<Daemon>,
     p: &berth_compose::loader::Project,
-    watched: bool,
+    rec: &StackRecord,
     cancelled: &watch::Receiver<bool>,
 ) -> Result<(), ApiError> {
-    if p.services.values().all(|s| s.build.is_none()) {
+    if rec.no_build || p.services.values().all(|s| s.build.is_none()) {
         return Ok(());
     }
+    let watched = rec.watch;
     let stack = p.name.clone();
     let progress = berth_build::Progress::new(berth_build::ProgressMode::Plain, move |text| {
         tracing::debug!(stack = %stack, "build: {}", text.trim_end());
@@ -424,7 +455,7 @@ async fn reconcile(d: &Arc<Daemon>, name: &str, cancelled: &watch::Receiver<bool
             o.cancel = Some(cancelled.clone());
             let log = super::api_registry::log_progress(name);
             match crate::stack::pull::ensure_images_in_pass(d, &p, log).await {
-                Ok(()) => match build_in_pass(d, &p, rec.watch, cancelled).await {
+                Ok(()) => match build_in_pass(d, &p, &rec, cancelled).await {
                     Ok(()) => controller::up(d, &p, &o).await,
                     Err(e) => Err(e),
                 },
@@ -465,4 +496,22 @@ async fn reconcile(d: &Arc<Daemon>, name: &str, cancelled: &watch::Receiver<bool
         }
     }
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::lexical;
+    use std::path::Path;
+
+    #[test]
+    fn lexical_folds_dots_as_the_watcher_names_files() {
+        assert_eq!(
+            lexical(Path::new("/p/app/../docker/./Dockerfile")),
+            Path::new("/p/docker/Dockerfile")
+        );
+        assert_eq!(
+            lexical(Path::new("/p/app/Dockerfile")),
+            Path::new("/p/app/Dockerfile")
+        );
+    }
 }

@@ -66,6 +66,10 @@ pub struct ContainerConfig {
     /// `--security-opt` / `security_opt` as given (a seccomp profile inline, as Docker's CLI
     /// sends it); see [`crate::security_opt`].
     pub security_opt: Vec<String>,
+    /// The writable layer is read once and the container removed (a build's RUN step): as
+    /// with `auto_remove`, nothing of it is synced to disk (see `Spec::ephemeral`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub ephemeral: bool,
 }
 
 /// A health check, as Docker's HEALTHCHECK / Compose's `healthcheck`.
@@ -598,7 +602,7 @@ pub fn build_spec(inp: SpecInputs) -> Result<Spec, String> {
         wait_attach: inp.wait_attach,
         shim_record: inp.layout.shim_record(),
         exit_record: inp.layout.exit_record(),
-        ephemeral: cfg.auto_remove,
+        ephemeral: cfg.auto_remove || cfg.ephemeral,
         seccomp: inp.seccomp,
     })
 }

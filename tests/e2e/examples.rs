@@ -206,3 +206,56 @@ fn examples_volumes_resources_restart() {
     assert_eq!(restarts("restart-once-1"), 0);
     ok_in(&b, &dir, &["down", "-t", "0"]);
 }
+
+#[test]
+fn example_build_serves_its_multi_stage_app() {
+    let b = Berth::new();
+    let dir = example(&b, "build");
+    let page = |path: &str| {
+        let url = format!("http://127.0.0.1:8088/{path}");
+        text(&b.host(&["busybox", "wget", "-qO-", &url]).stdout)
+    };
+    let err = text(&in_dir(&b, &dir, &["up", "-d", "--wait"]).stderr);
+    assert!(
+        err.contains("naming to docker.io/library/build-web:latest done"),
+        "{err}"
+    );
+    // --wait waited for the image's own HEALTHCHECK.
+    assert!(ok_in(&b, &dir, &["ps"]).contains("(healthy)"));
+    let index = page("");
+    assert!(
+        index.contains("<h1>built by berth</h1>")
+            && index.contains("<p>Hello from a multi-stage build.</p>"),
+        "{index}"
+    );
+    assert!(page("about.html").contains("Only the rendered pages"));
+    assert_eq!(
+        page("wip.draft.html"),
+        "",
+        ".dockerignore kept the draft out"
+    );
+    // The final stage holds the rendered site only, owned by and served as `web`.
+    let files = exec(
+        &b,
+        "build-web-1",
+        "id -un; ls /srv/www; stat -c %U /srv/www/index.html; ls /src 2>&1",
+    );
+    assert_eq!(
+        text(&files.stdout),
+        "web\nabout.html\nhealthz\nindex.html\nweb\nls: /src: No such file or directory\n"
+    );
+
+    // A saved page: the watching daemon rebuilds and recreates web.
+    let source = dir.join("app/pages/index.txt");
+    let mut text_now = std::fs::read_to_string(&source).unwrap();
+    text_now.push_str("Edited.\n");
+    std::fs::write(&source, text_now).unwrap();
+    assert!(
+        b.wait_for(Duration::from_secs(10), || page("")
+            .contains("<p>Edited.</p>")),
+        "not rebuilt: {}",
+        page("")
+    );
+    ok_in(&b, &dir, &["down", "-t", "0", "--rmi", "local"]);
+    assert!(!b.run(&["image", "inspect", "build-web"]).status.success());
+}

@@ -1,6 +1,7 @@
 //! End-to-end tests: drive the `berth` binary on a real kernel. Every test has its own daemon,
 //! state root, run dir, cgroup parent and network namespace, and leaves nothing behind.
 
+mod build;
 mod container_manage;
 mod containers;
 mod copy;
@@ -23,6 +24,7 @@ mod real_stack;
 mod reconcile;
 mod registry;
 mod security;
+mod stack_build;
 mod stack_cmds;
 mod stack_features;
 mod stacks;

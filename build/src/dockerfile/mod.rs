@@ -89,8 +89,10 @@ pub struct CopySpec {
     /// ADD only: `--checksum=`, `--keep-git-dir`.
     pub checksum: Option<String>,
     pub keep_git_dir: bool,
-    /// `--exclude=` patterns (Dockerfile 1.7 labs; accepted, applied like .dockerignore).
+    /// `--exclude=` patterns (Dockerfile 1.7 labs; parsed, refused by the executor).
     pub exclude: Vec<String>,
+    /// COPY only: `--parents` (Dockerfile 1.7 labs; parsed, refused by the executor).
+    pub parents: bool,
     pub heredocs: Vec<Heredoc>,
 }
 

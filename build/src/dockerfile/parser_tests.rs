@@ -222,6 +222,10 @@ fn copy_and_add() {
             ..CopySpec::default()
         })
     );
+    let Instruction::Copy(spec) = one("COPY --parents a/b /c/") else {
+        panic!("not a COPY")
+    };
+    assert!(spec.parents);
     assert_eq!(
         one(r#"ADD --checksum=sha256:24454f830 --keep-git-dir=true ["a b", "/c d/"]"#),
         Instruction::Add(CopySpec {

@@ -250,6 +250,8 @@ pub fn write(prepared: &Prepared, out: &Path) -> io::Result<()> {
                 let mut h = tar::Header::new_gnu();
                 h.set_size(content.len() as u64);
                 h.set_mode(0o644);
+                h.set_uid(0);
+                h.set_gid(0);
                 h.set_mtime(0);
                 h.set_entry_type(tar::EntryType::Regular);
                 tar.append_data(&mut h, name, content.as_bytes())?;
@@ -287,7 +289,15 @@ fn splice<W: Write>(
         }
         let rest: PathBuf = comps.collect();
         let name = match rename {
-            Some(r) if !strip => r.join(rest.iter().skip(1).collect::<PathBuf>()),
+            Some(r) if !strip => {
+                // `PathBuf::join("")` would end the name with a `/`.
+                let below: PathBuf = rest.iter().skip(1).collect();
+                if below.as_os_str().is_empty() {
+                    r.to_path_buf()
+                } else {
+                    r.join(below)
+                }
+            }
             _ => rest,
         };
         if name.as_os_str().is_empty() {
@@ -297,7 +307,10 @@ fn splice<W: Write>(
         let mut header = entry.header().clone();
         match header.entry_type() {
             tar::EntryType::Symlink | tar::EntryType::Link => {
-                let target = entry.link_name()?.map(|t| t.into_owned()).unwrap_or_default();
+                let target = entry
+                    .link_name()?
+                    .map(|t| t.into_owned())
+                    .unwrap_or_default();
                 let target = if header.entry_type() == tar::EntryType::Link {
                     // A hard link names another entry: renamed the same way.
                     let mut c = target.components();
@@ -322,7 +335,9 @@ fn splice<W: Write>(
 /// zstd (Docker also takes bzip2 and xz, which berth copies as files).
 fn archive_kind(path: &Path) -> Option<&'static str> {
     let mut head = [0u8; 512];
-    let n = fs::File::open(path).and_then(|mut f| f.read(&mut head)).ok()?;
+    let n = fs::File::open(path)
+        .and_then(|mut f| f.read(&mut head))
+        .ok()?;
     let head = &head[..n];
     if head.starts_with(&[0x1f, 0x8b]) {
         return Some("gzip");

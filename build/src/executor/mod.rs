@@ -8,6 +8,7 @@ mod args;
 mod files;
 mod progress;
 mod stage;
+mod unsupported;
 
 pub use progress::{Progress, ProgressMode};
 
@@ -89,6 +90,9 @@ pub async fn build<H: Host>(
     let target = target_stage(file, opts.target.as_deref())?;
     let needed = needed_stages(file, target);
     let global = args::Scope::global(file, &opts.build_args)?;
+    for (line, warning) in unsupported::check(needed.iter().map(|&i| &file.stages[i]))? {
+        progress.warning(&format!("{}:{line}: {warning}", opts.dockerfile_name));
+    }
     let mut built: Vec<Option<String>> = vec![None; file.stages.len()];
     let mut counts = (0, 0);
     for index in needed {
@@ -171,8 +175,8 @@ fn needed_stages(file: &Dockerfile, target: usize) -> Vec<usize> {
             todo.push(j);
         }
         for Located { value, .. } in &stage.instructions {
-            if let crate::dockerfile::Instruction::Copy(c) | crate::dockerfile::Instruction::Add(c) =
-                value
+            if let crate::dockerfile::Instruction::Copy(c)
+            | crate::dockerfile::Instruction::Add(c) = value
             {
                 if let Some(j) = c.from.as_deref().and_then(|f| stage_ref(file, f, i)) {
                     todo.push(j);

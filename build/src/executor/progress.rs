@@ -80,7 +80,11 @@ impl Vertex<'_> {
 
     /// Output of a RUN as it comes: complete lines stamped with seconds since the step began.
     pub fn output(&self, bytes: &[u8]) {
-        let mut partial = self.progress.partial.lock().unwrap_or_else(|e| e.into_inner());
+        let mut partial = self
+            .progress
+            .partial
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         partial.extend_from_slice(bytes);
         while let Some(pos) = partial.iter().position(|b| *b == b'\n') {
             let line: Vec<u8> = partial.drain(..=pos).collect();
@@ -96,7 +100,11 @@ impl Vertex<'_> {
 
     fn flush_output(&self) {
         let rest: Vec<u8> = std::mem::take(
-            &mut *self.progress.partial.lock().unwrap_or_else(|e| e.into_inner()),
+            &mut *self
+                .progress
+                .partial
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()),
         );
         if !rest.is_empty() {
             self.output(&[rest, b"\n".to_vec()].concat());
@@ -130,8 +138,8 @@ fn qualified(tag: &str) -> String {
         _ => (tag.to_string(), "latest".to_string()),
     };
     let first = name.split('/').next().unwrap_or("");
-    let has_domain = name.contains('/')
-        && (first.contains('.') || first.contains(':') || first == "localhost");
+    let has_domain =
+        name.contains('/') && (first.contains('.') || first.contains(':') || first == "localhost");
     let full = if has_domain {
         name
     } else if name.contains('/') {

@@ -104,8 +104,7 @@ pub(super) async fn run<H: Host>(
         Some(p) => format!("{p} {}", stage_label(inp.file, inp.index)),
         None => stage_label(inp.file, inp.index),
     };
-    let step_name =
-        |k: usize, text: &str| format!("[{label}{k}/{shown_total}] {text}");
+    let step_name = |k: usize, text: &str| format!("[{label}{k}/{shown_total}] {text}");
 
     let image_word = expand::word(&stage.from.value.image, inp.file.escape, &|n| {
         inp.global.get(n)
@@ -118,7 +117,11 @@ pub(super) async fn run<H: Host>(
         let id = inp.built[j].clone().ok_or_else(|| {
             BuildError::at(from_line, format!("stage {image_word} was not built"))
         })?;
-        let config = inp.host.image_config(&id).await.map_err(|e| fail(&v, from_line, e))?;
+        let config = inp
+            .host
+            .image_config(&id)
+            .await
+            .map_err(|e| fail(&v, from_line, e))?;
         (Some(id), config)
     } else if image_word.eq_ignore_ascii_case("scratch") {
         (None, json!({}))
@@ -128,13 +131,21 @@ pub(super) async fn run<H: Host>(
             .base_image(&image_word, inp.opts.pull)
             .await
             .map_err(|e| fail(&v, from_line, e))?;
-        let config = inp.host.image_config(&id).await.map_err(|e| fail(&v, from_line, e))?;
+        let config = inp
+            .host
+            .image_config(&id)
+            .await
+            .map_err(|e| fail(&v, from_line, e))?;
         (Some(id), config)
     };
     v.done();
     let mut st = State {
         image,
-        config: if config.is_object() { config } else { json!({}) },
+        config: if config.is_object() {
+            config
+        } else {
+            json!({})
+        },
         args: Vec::new(),
         author: None,
         cmd_here: false,
@@ -205,7 +216,10 @@ pub(super) async fn add_labels<H: Host>(
 fn is_shown(i: &Instruction) -> bool {
     matches!(
         i,
-        Instruction::Run { .. } | Instruction::Copy(_) | Instruction::Add(_) | Instruction::Workdir(_)
+        Instruction::Run { .. }
+            | Instruction::Copy(_)
+            | Instruction::Add(_)
+            | Instruction::Workdir(_)
     )
 }
 
@@ -232,7 +246,8 @@ fn display_ref(word: &str) -> String {
         format!("{word}:latest")
     };
     let first = tagged.split('/').next().unwrap_or("");
-    if tagged.contains('/') && (first.contains('.') || first.contains(':') || first == "localhost") {
+    if tagged.contains('/') && (first.contains('.') || first.contains(':') || first == "localhost")
+    {
         tagged
     } else if tagged.contains('/') {
         format!("docker.io/{tagged}")
@@ -296,7 +311,9 @@ async fn config_step<H: Host>(
     st: &mut State,
     created_by: &str,
 ) -> Result<(), BuildError> {
-    let k = key(json!([st.image, "config", created_by, st.config, st.author]));
+    let k = key(json!([
+        st.image, "config", created_by, st.config, st.author
+    ]));
     if let Some(id) = cached(inp, &k).await {
         st.image = Some(id);
         return Ok(());
@@ -328,7 +345,9 @@ async fn step<H: Host>(
                 let value = match inp.opts.build_args.get(&d.name) {
                     Some(Some(v)) => Some(v.clone()),
                     _ => match &d.default {
-                        Some(def) => Some(expand::word(def, escape, &|n| st.lookup(n)).map_err(at)?),
+                        Some(def) => {
+                            Some(expand::word(def, escape, &|n| st.lookup(n)).map_err(at)?)
+                        }
                         None if inp.global.has(&d.name) => inp.global.get(&d.name),
                         None => args::platform_arg(&d.name).map(String::from),
                     },
@@ -349,7 +368,10 @@ async fn step<H: Host>(
             let mut env = st.env();
             for (k, v) in &expanded {
                 let entry = format!("{k}={v}");
-                match env.iter_mut().find(|e| e.split('=').next() == Some(k.as_str())) {
+                match env
+                    .iter_mut()
+                    .find(|e| e.split('=').next() == Some(k.as_str()))
+                {
                     Some(e) => *e = entry,
                     None => env.push(entry),
                 }
@@ -376,7 +398,10 @@ async fn step<H: Host>(
             config_step(inp, st, &format!("USER {u}")).await
         }
         Instruction::Expose(words) => {
-            let mut ports = st.config["ExposedPorts"].as_object().cloned().unwrap_or_default();
+            let mut ports = st.config["ExposedPorts"]
+                .as_object()
+                .cloned()
+                .unwrap_or_default();
             let mut shown = Vec::new();
             for w in words {
                 for p in expand::words(w, escape, &|n| st.lookup(n)).map_err(at)? {
@@ -390,11 +415,17 @@ async fn step<H: Host>(
             config_step(inp, st, &format!("EXPOSE {}", shown.join(" "))).await
         }
         Instruction::Volume(paths) => {
-            let mut vols = st.config["Volumes"].as_object().cloned().unwrap_or_default();
+            let mut vols = st.config["Volumes"]
+                .as_object()
+                .cloned()
+                .unwrap_or_default();
             for p in paths {
                 let p = expand::word(p, escape, &|n| st.lookup(n)).map_err(at)?;
                 if p.trim().is_empty() {
-                    return Err(BuildError::at(line, "VOLUME specified can not be an empty string"));
+                    return Err(BuildError::at(
+                        line,
+                        "VOLUME specified can not be an empty string",
+                    ));
                 }
                 vols.insert(p, json!({}));
             }
@@ -510,14 +541,20 @@ async fn step<H: Host>(
                 .clone()
                 .or_else(|| inp.opts.network.clone())
                 .unwrap_or_else(|| "default".into());
-            let k = key(json!([st.image, "run", argv, keyed_args, network, st.config]));
+            let k = key(json!([
+                st.image, "run", argv, keyed_args, network, st.config
+            ]));
             let created_by = if keyed_args.is_empty() {
                 format!("RUN {} # buildkit", argv.join(" "))
             } else {
                 format!(
                     "RUN |{} {} {} # buildkit",
                     keyed_args.len(),
-                    keyed_args.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" "),
+                    keyed_args
+                        .iter()
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>()
+                        .join(" "),
                     argv.join(" ")
                 )
             };
@@ -552,12 +589,11 @@ async fn step<H: Host>(
                 if let Some(l) = &out.layer {
                     let _ = std::fs::remove_file(l);
                 }
-                let shown = match command {
-                    Command::Shell(_) => argv.join(" "),
-                    Command::Exec(_) => json!(argv).to_string(),
-                };
+                // BuildKit: `process %q did not complete successfully`, of the arguments
+                // joined by spaces (exec form too).
                 let message = format!(
-                    "process \"{shown}\" did not complete successfully: exit code: {}",
+                    "process {} did not complete successfully: exit code: {}",
+                    go_quote(&argv.join(" ")),
                     out.exit_code
                 );
                 v.error(&message);
@@ -615,7 +651,13 @@ async fn step<H: Host>(
                             inp.host
                                 .base_image(&f, inp.opts.pull)
                                 .await
-                                .map_err(|e| fail(&v, line, e))?,
+                                .map_err(|e| {
+                                    // Not a stage (before this one), not an image either.
+                                    let e = format!(
+                                        "{keyword} --from={f}: no build stage named {f:?} before this one, and no image of that name: {e}"
+                                    );
+                                    fail(&v, line, e)
+                                })?,
                         ),
                     }
                 }
@@ -706,6 +748,24 @@ fn command_argv(st: &State, c: &Command) -> Vec<String> {
             argv
         }
     }
+}
+
+/// Go's `%q` of a string: double-quoted, with `\\`, `"` and control characters escaped.
+fn go_quote(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 /// The script a shell-form RUN hands its shell. With here-documents: a RUN that is only
@@ -852,8 +912,17 @@ mod tests {
     fn expose_words() {
         assert_eq!(expose_ports("80").unwrap(), ["80/tcp"]);
         assert_eq!(expose_ports("53/UDP").unwrap(), ["53/udp"]);
-        assert_eq!(expose_ports("8000-8002").unwrap(), ["8000/tcp", "8001/tcp", "8002/tcp"]);
+        assert_eq!(
+            expose_ports("8000-8002").unwrap(),
+            ["8000/tcp", "8001/tcp", "8002/tcp"]
+        );
         assert!(expose_ports("http").is_err());
+    }
+
+    #[test]
+    fn failure_messages_quote_as_go() {
+        assert_eq!(go_quote("/bin/sh -c exit 3"), "\"/bin/sh -c exit 3\"");
+        assert_eq!(go_quote("echo \"a\"\nb\\"), "\"echo \\\"a\\\"\\nb\\\\\"");
     }
 
     #[test]
@@ -863,7 +932,10 @@ mod tests {
             content: content.into(),
             expand: true,
         };
-        assert_eq!(run_script("<<EOF", &[doc("EOF", "echo a\necho b\n")]), "echo a\necho b\n");
+        assert_eq!(
+            run_script("<<EOF", &[doc("EOF", "echo a\necho b\n")]),
+            "echo a\necho b\n"
+        );
         assert_eq!(
             run_script("cat <<EOF > /x", &[doc("EOF", "hi\n")]),
             "cat <<EOF > /x\nhi\nEOF"

@@ -28,6 +28,8 @@ fn request(c: &Client, container: &str, op: FsOp) -> anyhow::Result<FsRequest> {
         work: path("work"),
         mountpoint: path("mountpoint"),
         op,
+        // A container's own upper dir: what `cp` writes there must last.
+        scratch: false,
     })
 }
 

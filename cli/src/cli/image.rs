@@ -72,7 +72,19 @@ pub enum ImageCmd {
     /// Give an image another name
     Tag { source: String, target: String },
     /// Show an image's history
-    History { image: String },
+    History {
+        /// Print sizes and dates in human readable format
+        #[arg(short = 'H', long, default_value_t = true, num_args = 0..=1,
+              default_missing_value = "true", action = clap::ArgAction::Set)]
+        human: bool,
+        /// Don't truncate output
+        #[arg(long)]
+        no_trunc: bool,
+        /// Only show image IDs
+        #[arg(short, long)]
+        quiet: bool,
+        image: String,
+    },
     /// Pull an image from a registry
     Pull(super::registry::PullArgs),
     /// Push an image to its registry
@@ -234,37 +246,68 @@ pub fn run(g: &GlobalOpts, args: &ImageArgs) -> anyhow::Result<i32> {
                 None,
             )?;
         }
-        ImageCmd::History { image } => {
+        ImageCmd::History {
+            image,
+            human,
+            no_trunc,
+            quiet,
+        } => {
             let h: Vec<Value> = c.get(&format!("/images/{}/history", q(image)))?;
-            println!(
-                "{:<14} {:<22} {:<50} {:<9} COMMENT",
-                "IMAGE", "CREATED", "CREATED BY", "SIZE"
-            );
-            for e in h {
-                let by: String = e["CreatedBy"]
-                    .as_str()
-                    .or(e["created_by"].as_str())
-                    .unwrap_or("")
-                    .chars()
-                    .take(48)
-                    .collect();
-                println!(
-                    "{:<14} {:<22} {:<50} {:<9} {}",
-                    short_id(e["Id"].as_str().or(e["id"].as_str()).unwrap_or("<missing>")),
-                    e["Created"]
-                        .as_str()
-                        .or(e["created"].as_str())
-                        .unwrap_or("")
-                        .chars()
-                        .take(19)
-                        .collect::<String>(),
-                    by,
-                    human_size(e["Size"].as_u64().or(e["size"].as_u64()).unwrap_or(0)),
-                    e["Comment"].as_str().unwrap_or("")
-                );
+            // As docker history: ids short and CREATED BY cut at 45 characters unless
+            // --no-trunc; CREATED relative (`2 minutes ago`), or RFC 3339 with -H=false.
+            let id_of = |e: &Value| {
+                let id = e["Id"].as_str().unwrap_or("<missing>");
+                if *no_trunc || id == "<missing>" {
+                    id.to_string()
+                } else {
+                    short_id(id)
+                }
+            };
+            if *quiet {
+                for e in &h {
+                    println!("{}", id_of(e));
+                }
+                return Ok(0);
             }
+            let mut table = String::from("IMAGE\tCREATED\tCREATED BY\tSIZE\tCOMMENT\n");
+            for row in h.iter().map(|e| -> [String; 5] {
+                let by = e["CreatedBy"].as_str().unwrap_or("").replace('\t', " ");
+                let created = e["Created"].as_str().unwrap_or("");
+                let created = match chrono::DateTime::parse_from_rfc3339(created) {
+                    Ok(t) if *human => {
+                        let age = chrono::Utc::now().signed_duration_since(t).num_seconds();
+                        format!("{} ago", crate::format::human_duration(age))
+                    }
+                    Ok(t) => t
+                        .with_timezone(&chrono::Utc)
+                        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    Err(_) => "N/A".to_string(),
+                };
+                let size = e["Size"].as_u64().unwrap_or(0);
+                [
+                    id_of(e),
+                    created,
+                    if *no_trunc {
+                        by
+                    } else {
+                        crate::format::ellipsis(&by, 45)
+                    },
+                    if *human {
+                        human_size(size)
+                    } else {
+                        size.to_string()
+                    },
+                    e["Comment"].as_str().unwrap_or("").to_string(),
+                ]
+            }) {
+                table.push_str(&row.join("\t"));
+                table.push('\n');
+            }
+            print!("{}", crate::format::tabwrite(&table));
         }
-        ImageCmd::Pull(_) | ImageCmd::Push(_) | ImageCmd::Prune(_) | ImageCmd::Build(_) => unreachable!("handled above"),
+        ImageCmd::Pull(_) | ImageCmd::Push(_) | ImageCmd::Prune(_) | ImageCmd::Build(_) => {
+            unreachable!("handled above")
+        }
     }
     Ok(0)
 }

@@ -241,8 +241,12 @@ pub fn up(g: &GlobalOpts, a: &UpArgs) -> anyhow::Result<i32> {
     // The pull phase streams its progress here; `up` itself then only finds the images.
     super::registry::stack_pull_phase(&c, &load, a.pull.as_deref())?;
     // Then the build phase: missing images, or all with --build; none with --no-build.
+    // A watched stack follows its build inputs as it follows its files (the daemon's passes
+    // rebuild it through the cache): `up` rebuilds it too, so that what it starts and shows
+    // is current, not replaced by the first pass after it.
     if !a.no_build {
-        let when = if a.build { "always" } else { "missing" };
+        let watched = !a.no_watch && load.stdin.is_none();
+        let when = if a.build || watched { "always" } else { "missing" };
         if super::build::stack_build(&c, &load, &a.services, when, false)? != 0 {
             return Ok(1);
         }
@@ -252,6 +256,7 @@ pub fn up(g: &GlobalOpts, a: &UpArgs) -> anyhow::Result<i32> {
         "pull": "missing",
         "options": options,
         "watch": !a.no_watch,
+        "no_build": a.no_build,
     });
     let began = chrono::Utc::now();
     post_with_progress(&c, "/stacks/up", body)?;

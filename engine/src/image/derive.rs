@@ -16,6 +16,10 @@ pub struct Derivation<'a> {
     pub parent: Option<&'a str>,
     /// An uncompressed layer tar; None for a step that changes only the config.
     pub layer: Option<&'a Path>,
+    /// The same layer's files as the overlay upper dir the tar was written from, on the
+    /// store's filesystem: moved into the store as the unpacked layer (see
+    /// `LayerStore::adopt`) rather than unpacking the tar again. Gone once adopted.
+    pub unpacked: Option<&'a Path>,
     /// The runtime config the image ends with (Docker's `config` object: Env, Cmd, ...).
     pub config: Value,
     /// What made it, for `image history` (`RUN /bin/sh -c make`).
@@ -36,12 +40,16 @@ impl ImageStore {
             Some(p) => {
                 let (manifest_digest, _) = self.lookup(p)?;
                 let record = self.index.images[&manifest_digest].clone();
-                let config: Value = serde_json::from_slice(&self.blobs.read(&record.config)?)
-                    .map_err(internal)?;
+                let config: Value =
+                    serde_json::from_slice(&self.blobs.read(&record.config)?).map_err(internal)?;
                 let mut layers = Vec::new();
                 for l in &record.layers {
                     let mut head = [0u8; 4];
-                    let n = self.blobs.open(&l.blob)?.read(&mut head).map_err(internal)?;
+                    let n = self
+                        .blobs
+                        .open(&l.blob)?
+                        .read(&mut head)
+                        .map_err(internal)?;
                     let size = self.blobs.size(&l.blob)?;
                     layers.push((l.blob.clone(), size, Compression::sniff(&head[..n])));
                 }
@@ -62,12 +70,20 @@ impl ImageStore {
         if let Some(path) = step.layer {
             let file = std::fs::File::open(path).map_err(ImageError::ReadArchive)?;
             let (diff_id, size) = self.blobs.put(None, std::io::BufReader::new(file))?;
+            if let Some(dir) = step.unpacked {
+                // Failing that, store_image unpacks the tar as for any image.
+                if let Err(e) = self.layers.adopt(&diff_id, dir) {
+                    tracing::warn!(diff_id, error = %e, "cannot adopt a build step's files; unpacking its layer");
+                }
+            }
             push(&mut config, "/rootfs/diff_ids", json!(diff_id));
             layers.push((diff_id.clone(), size, Compression::None));
             new_blobs.push(diff_id);
         }
         let created = now();
-        let obj = config.as_object_mut().ok_or_else(|| internal("config is not an object"))?;
+        let obj = config
+            .as_object_mut()
+            .ok_or_else(|| internal("config is not an object"))?;
         // What described the parent's own build does not describe this one.
         obj.remove("container");
         obj.remove("container_config");
@@ -80,6 +96,10 @@ impl ImageStore {
         if step.layer.is_none() {
             entry["empty_layer"] = json!(true);
         }
+        // BuildKit marks a Dockerfile step's history entry so (`docker history` shows it).
+        if step.cache_key.is_some() {
+            entry["comment"] = json!("buildkit.dockerfile.v0");
+        }
         push(&mut config, "/history", entry);
 
         let config_bytes = serde_json::to_vec(&config).map_err(internal)?;
@@ -87,13 +107,13 @@ impl ImageStore {
         new_blobs.push(config_digest.clone());
         let manifest = build_manifest((config_digest.as_str(), config_size), &layers)?;
         let refs: Vec<super::Reference> = reference.into_iter().collect();
-        let stored = self.store_image(
-            &manifest,
-            &refs,
-            Some((&parent_id, &step.cache_key)),
-        );
+        let stored = self.store_image(&manifest, &refs, Some((&parent_id, &step.cache_key)));
         if let Err(e) = stored {
-            let layer: Vec<String> = step.layer.map(|_| new_blobs[0].clone()).into_iter().collect();
+            let layer: Vec<String> = step
+                .layer
+                .map(|_| new_blobs[0].clone())
+                .into_iter()
+                .collect();
             self.drop_unreferenced(&new_blobs, &layer);
             return Err(e);
         }
@@ -133,7 +153,10 @@ impl ImageStore {
                 .images
                 .iter()
                 .filter(|(m, r)| {
-                    r.parent.is_some() && self.tags_of(m).is_empty() && !in_use.contains(&r.config)
+                    // A step has a parent, except the first one of a `FROM scratch` stage:
+                    // that one is known by its cache entry.
+                    let built = r.parent.is_some() || old.values().any(|c| c == *m);
+                    built && self.tags_of(m).is_empty() && !in_use.contains(&r.config)
                 })
                 .map(|(_, r)| r.config.clone())
                 .collect();

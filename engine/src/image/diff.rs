@@ -178,6 +178,30 @@ fn pax_xattrs<W: Write>(tar: &mut tar::Builder<W>, path: &Path) -> io::Result<()
     tar.append_pax_extensions(records.iter().map(|(k, v)| (k.as_str(), v.as_slice())))
 }
 
+/// Removes the `trusted.overlay.*` attributes of an upper dir's entry (copy-up origins,
+/// impure markers) but `opaque`, which the layer format keeps (not following a symlink).
+pub(super) fn drop_overlay_metadata(path: &Path) -> io::Result<()> {
+    for name in xattr_list(path) {
+        if !name.starts_with("trusted.overlay.") || name == OPAQUE_XATTR {
+            continue;
+        }
+        let (Some(p), Ok(n)) = (c_path(path), std::ffi::CString::new(name)) else {
+            continue;
+        };
+        // SAFETY: both are valid C strings that outlive the call.
+        if unsafe { libc::lremovexattr(p.as_ptr(), n.as_ptr()) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// [`xattr_list`] for the image store's tests.
+#[cfg(test)]
+pub(super) fn tests_xattr_names(path: &Path) -> Vec<String> {
+    xattr_list(path)
+}
+
 fn c_path(path: &Path) -> Option<std::ffi::CString> {
     std::ffi::CString::new(std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str())).ok()
 }

@@ -58,6 +58,17 @@ pub(super) fn inspect(store: &ImageStore, manifest: &str) -> Result<Value, Image
         };
         config.insert(field.to_string(), v);
     }
+    // Docker's ContainerConfig: Healthcheck and Shell are omitted when empty, OnBuild is
+    // null; a built image's HEALTHCHECK, ONBUILD and SHELL show here.
+    for field in ["Healthcheck", "Shell"] {
+        if let Some(v) = cfg.get(field).filter(|v| !v.is_null()) {
+            config.insert(field.to_string(), v.clone());
+        }
+    }
+    config.insert(
+        "OnBuild".to_string(),
+        cfg.get("OnBuild").cloned().unwrap_or(Value::Null),
+    );
     let history = raw.get("history").and_then(Value::as_array);
     let comment = history
         .and_then(|h| h.last())

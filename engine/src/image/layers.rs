@@ -5,7 +5,7 @@
 use std::fs;
 use std::io::{self, Read};
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::DirBuilderExt;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -78,31 +78,76 @@ impl LayerStore {
             remove_tree(&tmp);
             return Err(e);
         }
-        match fs::rename(&tmp, &final_dir) {
+        self.publish(&tmp, &final_dir, diff_id)?;
+        tracing::info!(diff_id, "unpacked layer");
+        Ok(())
+    }
+
+    /// Moves `dir`, the layer `diff_id`'s files as overlayfs keeps them (a build step's upper
+    /// dir on this store's filesystem, whose tar hashed to `diff_id`), into the store instead
+    /// of unpacking that tar again: containerd's overlay snapshotter keeps a committed upper
+    /// dir the same way. Creating the files anew (and deleting the upper) costs as much as
+    /// the step itself for a COPY of many small files. The overlay metadata of the step's
+    /// mount (`trusted.overlay.*` but `opaque`) goes, as the tar leaves it out, so the
+    /// layer holds exactly what its tar holds. On an error `dir` may be gone or stay; the
+    /// caller unpacks the tar instead.
+    pub(crate) fn adopt(&self, diff_id: &str, dir: &Path) -> Result<(), ImageError> {
+        let final_dir = self.layer_dir(diff_id)?;
+        if self.exists(diff_id) {
+            return Ok(());
+        }
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| ImageError::Io { path, source }
+        };
+        let size = strip_overlay_metadata(dir).map_err(io(dir))?;
+        let tmp = self.dir.join(format!("{TMP_PREFIX}{}", fsutil::new_id()));
+        let filled = fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&tmp)
+            .map_err(io(&tmp))
+            .and_then(|()| {
+                let content = tmp.join(CONTENT_DIR);
+                fs::rename(dir, &content).map_err(io(&content))?;
+                fs::set_permissions(&content, fs::Permissions::from_mode(0o755))
+                    .map_err(io(&content))
+            })
+            .and_then(|()| self.finish(&tmp, diff_id, size));
+        if let Err(e) = filled {
+            remove_tree(&tmp);
+            return Err(e);
+        }
+        self.publish(&tmp, &final_dir, diff_id)?;
+        tracing::info!(diff_id, "adopted layer");
+        Ok(())
+    }
+
+    /// Renames the complete `tmp` into place as the layer `diff_id`.
+    fn publish(&self, tmp: &Path, final_dir: &Path, diff_id: &str) -> Result<(), ImageError> {
+        match fs::rename(tmp, final_dir) {
             Ok(()) => {}
             // An earlier, incomplete-looking directory (no record) would block the rename:
             // move it to the trash and retry once.
             Err(e) if final_dir.exists() => {
                 tracing::warn!(diff_id, error = %e, "replacing incomplete layer directory");
                 self.remove(diff_id);
-                if let Err(source) = fs::rename(&tmp, &final_dir) {
-                    remove_tree(&tmp);
+                if let Err(source) = fs::rename(tmp, final_dir) {
+                    remove_tree(tmp);
                     return Err(ImageError::Io {
-                        path: final_dir,
+                        path: final_dir.to_path_buf(),
                         source,
                     });
                 }
             }
             Err(source) => {
-                remove_tree(&tmp);
+                remove_tree(tmp);
                 return Err(ImageError::Io {
-                    path: final_dir,
+                    path: final_dir.to_path_buf(),
                     source,
                 });
             }
         }
         sync_dir(&self.dir);
-        tracing::info!(diff_id, "unpacked layer");
         Ok(())
     }
 
@@ -136,8 +181,17 @@ impl LayerStore {
                 actual,
             });
         }
-        // The rename below must not become durable before the files it publishes: sync the
-        // filesystem the layer lives on (one syncfs per layer, not one fsync per file).
+        self.finish(tmp, diff_id, stats.size)
+    }
+
+    /// Makes the filled `tmp` durable and records the layer in it.
+    fn finish(&self, tmp: &Path, diff_id: &str, size: u64) -> Result<(), ImageError> {
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| ImageError::Io { path, source }
+        };
+        // The rename into place must not become durable before the files it publishes: sync
+        // the filesystem the layer lives on (one syncfs per layer, not one fsync per file).
         let dir = fs::File::open(tmp).map_err(io(tmp))?;
         // SAFETY: syncfs only reads the fd, which `dir` keeps open for the call.
         if unsafe { libc::syncfs(dir.as_raw_fd()) } != 0 {
@@ -148,7 +202,7 @@ impl LayerStore {
         }
         let record = LayerRecord {
             diff_id: diff_id.to_string(),
-            size: stats.size,
+            size,
         };
         let record_path = tmp.join(RECORD_FILE);
         fsutil::write_json(&record_path, &record).map_err(io(&record_path))?;
@@ -198,6 +252,29 @@ impl LayerStore {
         }
         ids
     }
+}
+
+/// Removes the `trusted.overlay.*` attributes but `opaque` from the tree `dir` (never
+/// following symlinks); returns the bytes of file content it holds.
+fn strip_overlay_metadata(dir: &Path) -> io::Result<u64> {
+    let mut size = 0;
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        super::diff::drop_overlay_metadata(&d)?;
+        for e in fs::read_dir(&d)? {
+            let e = e?;
+            let md = e.metadata()?;
+            if md.is_dir() {
+                todo.push(e.path());
+            } else if !md.file_type().is_symlink() {
+                super::diff::drop_overlay_metadata(&e.path())?;
+                if md.is_file() {
+                    size += md.len();
+                }
+            }
+        }
+    }
+    Ok(size)
 }
 
 /// Removes a tree we own. std's remove_dir_all does not follow symlinks (CVE-2022-21658 was

@@ -22,6 +22,10 @@ pub struct FsRequest {
     pub work: PathBuf,
     pub mountpoint: PathBuf,
     pub op: FsOp,
+    /// The upper dir is scratch, read once and deleted (a build step's), not a container's:
+    /// it is mounted `volatile`, never synced.
+    #[serde(default)]
+    pub scratch: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
@@ -77,7 +81,11 @@ fn enter(req: &FsRequest) -> Result<(), String> {
         None::<&str>,
     )
     .map_err(|e| format!("making mounts private: {e}"))?;
-    super::rootfs::mount_overlay_at(
+    let mount = match req.scratch {
+        true => super::rootfs::mount_overlay_scratch,
+        false => super::rootfs::mount_overlay_at,
+    };
+    mount(
         &req.layers,
         &req.upper,
         &req.work,
@@ -168,25 +176,29 @@ fn perform(op: &FsOp) -> Result<(), String> {
 /// Runs inside the image's root (chrooted), so the destination's symlinks resolve within it.
 fn add(dir: &str, chown: Option<&str>, chmod: Option<u32>) -> Result<(), String> {
     let owner = chown
-        .map(|spec| {
-            super::user::resolve(spec).map_err(|e| format!("--chown={spec}: {e}"))
-        })
+        .map(|spec| super::user::resolve(spec).map_err(|e| format!("--chown={spec}: {e}")))
         .transpose()?;
     let dir = Path::new(dir);
-    std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {}", dir.display(), text(&e)))?;
+    std::fs::create_dir_all(dir)
+        .map_err(|e| format!("creating {}: {}", dir.display(), text(&e)))?;
     let mut archive = tar::Archive::new(io::stdin().lock());
     archive.set_preserve_permissions(true);
     archive.set_preserve_ownerships(true);
     archive.set_preserve_mtime(true);
     archive.set_overwrite(true);
     archive.set_unpack_xattrs(true);
-    for entry in archive.entries().map_err(|e| format!("reading the files: {e}"))? {
+    for entry in archive
+        .entries()
+        .map_err(|e| format!("reading the files: {e}"))?
+    {
         let mut entry = entry.map_err(|e| format!("reading the files: {e}"))?;
         let rel = entry.path().map_err(|e| e.to_string())?.into_owned();
-        if rel
-            .components()
-            .any(|c| !matches!(c, std::path::Component::Normal(_) | std::path::Component::CurDir))
-        {
+        if rel.components().any(|c| {
+            !matches!(
+                c,
+                std::path::Component::Normal(_) | std::path::Component::CurDir
+            )
+        }) {
             return Err(format!("refusing the path {}", rel.display()));
         }
         let target = dir.join(&rel);

@@ -358,6 +358,7 @@ impl Line<'_> {
             checksum: flags.str("checksum"),
             keep_git_dir: flags.bool("keep-git-dir"),
             exclude: flags.many("exclude"),
+            parents: flags.bool("parents"),
             heredocs,
         })
     }

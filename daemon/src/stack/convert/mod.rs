@@ -168,6 +168,7 @@ pub fn container_config(
             .map(|s| s as u64),
         log_max_files: log_opt(svc, "max-file").and_then(|s| s.parse().ok()),
         auto_remove: false,
+        ephemeral: false,
         exposed_ports: svc.expose.clone(),
         healthcheck: health_config(svc),
         no_healthcheck: svc.healthcheck.as_ref().is_some_and(|h| {
@@ -331,6 +332,40 @@ volumes:
         let (cfg, warnings) = container_config(&p, "app", &p.services["app"], 1).unwrap();
         assert_eq!(cfg.image, "b-app");
         assert!(warnings.is_empty(), "{warnings:?}");
+    }
+
+    #[test]
+    fn build_keys_not_acted_on_are_named() {
+        let (_dir, p) = load(
+            r#"
+name: b
+services:
+  app:
+    build:
+      context: .
+      args: {A: "1"}
+      target: t
+      tags: [x:1]
+      labels: {k: v}
+      no_cache: true
+      network: none
+      shm_size: 64m
+      platforms: [linux/amd64]
+      cache_from: [type=local,src=/tmp/c]
+      ssh: [default]
+      additional_contexts: {more: ../more}
+  arm:
+    build: {context: ., platforms: [linux/arm64]}
+"#,
+        );
+        let (_, warnings) = container_config(&p, "app", &p.services["app"], 1).unwrap();
+        let all = warnings.join("\n");
+        for key in ["build.cache_from", "build.ssh", "build.additional_contexts"] {
+            assert!(all.contains(&format!("service app: `{key}` is not supported yet")), "{all}");
+        }
+        assert_eq!(warnings.len(), 3, "{all}");
+        let (_, warnings) = container_config(&p, "arm", &p.services["arm"], 1).unwrap();
+        assert_eq!(warnings, ["service arm: `build.platforms` is not supported yet and is ignored"]);
     }
 
     #[test]

@@ -111,12 +111,7 @@ pub fn service_warnings(name: &str, svc: &Service) -> Vec<String> {
         }
     }
     if let Some(b) = &svc.build {
-        keys.extend(
-            b.extra
-                .keys()
-                .filter(|k| !super::super::build::EXTRA_BUILD_KEYS.contains(&k.as_str()))
-                .map(|k| format!("build.{k}")),
-        );
+        keys.extend(build_warnings(&b.extra));
     }
     for (net, ep) in &svc.networks {
         let Some(ep) = ep else { continue };
@@ -163,6 +158,25 @@ pub fn service_warnings(name: &str, svc: &Service) -> Vec<String> {
     }
     keys.into_iter()
         .map(|k| format!("service {name}: `{k}` is not supported yet and is ignored"))
+        .collect()
+}
+
+/// `build.KEY` for each key of a service's `build:` the builder does not act on (ssh,
+/// secrets, cache_from/cache_to, additional_contexts, ...); `platforms` only when it asks
+/// for another platform than this host's linux/amd64.
+fn build_warnings(extra: &berth_compose::loader::model::Extra) -> Vec<String> {
+    extra
+        .iter()
+        .filter(|(k, v)| {
+            let empty = v.is_null()
+                || v.as_array().is_some_and(|a| a.is_empty())
+                || v.as_object().is_some_and(|o| o.is_empty());
+            let this_host = k.as_str() == "platforms"
+                && v.as_array()
+                    .is_some_and(|a| a.iter().all(|p| p == "linux/amd64"));
+            !empty && !this_host && !k.starts_with("x-") && !super::super::build::EXTRA_BUILD_KEYS.contains(&k.as_str())
+        })
+        .map(|(k, _)| format!("build.{k}"))
         .collect()
 }
 
