@@ -35,6 +35,8 @@ async fn fs_request(door: &Door, ctr: &Ctr, op: FsOp) -> Result<FsRequest, ApiEr
         work: layout.dir.join("fs/work"),
         mountpoint: layout.dir.join("fs/rootfs"),
         op,
+        // A container's own writable layer: kept, and synced as any.
+        scratch: false,
     })
 }
 
