@@ -53,21 +53,8 @@ pub struct CreateOpts {
     /// Mount the container's root filesystem as read only
     #[arg(long)]
     pub read_only: bool,
-    /// Memory limit
-    #[arg(short = 'm', long)]
-    pub memory: Option<String>,
-    /// Number of CPUs
-    #[arg(long)]
-    pub cpus: Option<f64>,
-    /// CPU shares (relative weight)
-    #[arg(short = 'c', long)]
-    pub cpu_shares: Option<u64>,
-    /// Tune container pids limit (-1 for unlimited)
-    #[arg(long, allow_hyphen_values = true)]
-    pub pids_limit: Option<i64>,
-    /// CPUs in which to allow execution (0-3, 0,1)
-    #[arg(long)]
-    pub cpuset_cpus: Option<String>,
+    #[command(flatten)]
+    pub resources: ResourceFlags,
     /// Ulimit options (name=soft[:hard])
     #[arg(long)]
     pub ulimit: Vec<String>,
@@ -433,18 +420,7 @@ pub fn build_config(
         cap_add: opts.cap_add.clone(),
         cap_drop: opts.cap_drop.clone(),
         security_opt: security_opts(&opts.security_opt)?,
-        resources: Resources {
-            memory: opts
-                .memory
-                .as_deref()
-                .map(model::parse_bytes)
-                .transpose()
-                .map_err(anyhow::Error::msg)?,
-            cpus: opts.cpus,
-            cpu_shares: opts.cpu_shares,
-            pids_limit: opts.pids_limit,
-            cpuset_cpus: opts.cpuset_cpus.clone(),
-        },
+        resources: opts.resources.to_resources()?,
         ulimits,
         stop_signal: opts.stop_signal.clone(),
         stop_timeout: opts.stop_timeout,
@@ -866,4 +842,42 @@ fn security_opts(opts: &[String]) -> anyhow::Result<Vec<String>> {
         eprintln!("WARNING: {w}");
     }
     Ok(inlined)
+}
+
+/// The resource flags `container run` and `container update` share, as Docker's.
+#[derive(Args, Debug, Clone, Default)]
+pub struct ResourceFlags {
+    /// Memory limit
+    #[arg(short = 'm', long)]
+    pub memory: Option<String>,
+    /// Number of CPUs
+    #[arg(long)]
+    pub cpus: Option<f64>,
+    /// CPU shares (relative weight)
+    #[arg(short = 'c', long)]
+    pub cpu_shares: Option<u64>,
+    /// Tune container pids limit (set -1 for unlimited)
+    #[arg(long, allow_hyphen_values = true)]
+    pub pids_limit: Option<i64>,
+    /// CPUs in which to allow execution (0-3, 0,1)
+    #[arg(long)]
+    pub cpuset_cpus: Option<String>,
+}
+
+impl ResourceFlags {
+    /// The limits as the engine takes them (a memory size parsed as Docker parses it).
+    pub fn to_resources(&self) -> anyhow::Result<Resources> {
+        Ok(Resources {
+            memory: self
+                .memory
+                .as_deref()
+                .map(model::parse_bytes)
+                .transpose()
+                .map_err(anyhow::Error::msg)?,
+            cpus: self.cpus,
+            cpu_shares: self.cpu_shares,
+            pids_limit: self.pids_limit,
+            cpuset_cpus: self.cpuset_cpus.clone(),
+        })
+    }
 }

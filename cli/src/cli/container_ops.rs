@@ -96,21 +96,8 @@ pub fn rename(c: &Client, container: &str, new_name: &str) -> anyhow::Result<i32
 
 #[derive(Args, Debug)]
 pub struct UpdateArgs {
-    /// Memory limit
-    #[arg(short = 'm', long)]
-    pub memory: Option<String>,
-    /// Number of CPUs
-    #[arg(long)]
-    pub cpus: Option<f64>,
-    /// CPU shares (relative weight)
-    #[arg(short = 'c', long)]
-    pub cpu_shares: Option<u64>,
-    /// Tune container pids limit (set -1 for unlimited)
-    #[arg(long, allow_hyphen_values = true)]
-    pub pids_limit: Option<i64>,
-    /// CPUs in which to allow execution (0-3, 0,1)
-    #[arg(long)]
-    pub cpuset_cpus: Option<String>,
+    #[command(flatten)]
+    pub resources: super::container::ResourceFlags,
     /// Restart policy to apply when a container exits
     #[arg(long)]
     pub restart: Option<String>,
@@ -122,22 +109,20 @@ pub struct UpdateArgs {
 /// it is updated, errors after, exit 1 if any failed.
 pub fn update(c: &Client, a: &UpdateArgs) -> anyhow::Result<i32> {
     let mut body = serde_json::Map::new();
-    if let Some(m) = &a.memory {
-        body.insert(
-            "Memory".into(),
-            json!(model::parse_bytes(m).map_err(anyhow::Error::msg)?),
-        );
+    let r = a.resources.to_resources()?;
+    if let Some(m) = r.memory {
+        body.insert("Memory".into(), json!(m));
     }
-    if let Some(cpus) = a.cpus {
+    if let Some(cpus) = r.cpus {
         body.insert("NanoCpus".into(), json!((cpus * 1e9).round() as i64));
     }
-    if let Some(shares) = a.cpu_shares {
+    if let Some(shares) = r.cpu_shares {
         body.insert("CpuShares".into(), json!(shares));
     }
-    if let Some(pids) = a.pids_limit {
+    if let Some(pids) = r.pids_limit {
         body.insert("PidsLimit".into(), json!(pids));
     }
-    if let Some(set) = &a.cpuset_cpus {
+    if let Some(set) = r.cpuset_cpus {
         body.insert("CpusetCpus".into(), json!(set));
     }
     if let Some(r) = &a.restart {
