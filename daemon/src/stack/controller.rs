@@ -186,7 +186,9 @@ pub async fn up<D: Ports>(d: &Arc<D>, p: &Project, o: &UpOptions) -> Result<Outc
                     .push(o.progress.emit(ev("Container", &c.name, "Removed", t)));
             }
         } else {
-            out.warnings.push("Found orphan containers for this project. If you removed or renamed this service in your compose file, you can run this command with the --remove-orphans flag to clean it up.".to_string());
+            // Compose's words, with its `%s` of a Go slice: `[a b]`.
+            let names: Vec<&str> = orphans.iter().map(|c| c.name.as_str()).collect();
+            out.warnings.push(format!("Found orphan containers ([{}]) for this project. If you removed or renamed this service in your compose file, you can run this command with the --remove-orphans flag to clean it up.", names.join(" ")));
         }
     }
 

@@ -376,7 +376,14 @@ async fn orphans_and_extra_replicas_go_only_when_asked() {
     let out = run_up(&fake, &p, UpOptions::default()).await;
     // web is scaled to its file's 1: the highest number goes; the orphan stays, with a warning.
     assert_eq!(fake.actions(), ["stop s-web-2", "remove s-web-2"]);
-    assert!(out.warnings.iter().any(|w| w.contains("--remove-orphans")));
+    assert!(
+        out.warnings
+            .iter()
+            .any(|w| w.starts_with("Found orphan containers ([s-gone-1]) for this project")
+                && w.contains("--remove-orphans")),
+        "{:?}",
+        out.warnings
+    );
 
     let fake = Fake::new(world());
     let o = UpOptions {
