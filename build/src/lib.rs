@@ -17,5 +17,5 @@ pub mod host;
 pub mod ignore;
 pub mod report;
 
-pub use executor::{build, BuildError, BuildOptions, Built, Progress, ProgressMode};
+pub use executor::{build, BuildError, BuildOptions, Built, NamedContext, Progress, ProgressMode};
 pub use host::Host;

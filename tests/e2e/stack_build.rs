@@ -276,3 +276,33 @@ fn no_build_dry_run_and_failed_builds_create_nothing() {
     assert!(!before.is_empty());
     progress_in(&b, &dir, &["down"]);
 }
+
+/// `additional_contexts`: a directory that `COPY --from=NAME` copies from, an image
+/// (`docker-image://`) that `FROM NAME` starts from; other forms are refused by name.
+#[test]
+fn additional_contexts_name_directories_and_images() {
+    let b = Berth::new();
+    let stack = "name: ac\nservices:\n  app:\n    build:\n      context: ./app\n      additional_contexts:\n        assets: ./assets\n        base: docker-image://bb:local\n    command: [sleep, '1000']\n    init: true\n";
+    let dir = stack_dir(&b, stack);
+    for sub in ["app", "assets"] {
+        std::fs::create_dir_all(dir.join(sub)).unwrap();
+    }
+    write(&dir, "app/Dockerfile", "FROM base\nCOPY --from=assets hello.txt /hello.txt\n");
+    write(&dir, "assets/hello.txt", "from the assets context\n");
+    let err = progress_in(&b, &dir, &["up", "-d", "--no-watch"]);
+    assert!(!err.contains("additional_contexts"), "no warning: {err}");
+    assert_eq!(
+        exec(&b, "ac-app-1", "cat /hello.txt"),
+        "from the assets context\n"
+    );
+    in_dir(&b, &dir, &["down", "-t", "0"]);
+    let refused = stack.replace("./assets", "service:other");
+    std::fs::write(dir.join("compose.yaml"), refused).unwrap();
+    let out = in_dir(&b, &dir, &["up", "-d", "--no-watch", "--build"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("build.additional_contexts.assets (service:other)"),
+        "{}",
+        text(&out.stderr)
+    );
+}

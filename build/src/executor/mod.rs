@@ -40,6 +40,18 @@ pub struct BuildOptions {
     pub dockerfile_name: String,
     /// Leads every step's name: the service a stack builds (`[web 2/5] RUN ...`).
     pub step_prefix: Option<String>,
+    /// Compose's `additional_contexts` (buildx's `--build-context`): names that `FROM` and
+    /// `COPY --from` take before stages and images.
+    pub named_contexts: BTreeMap<String, NamedContext>,
+}
+
+/// What a named build context is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NamedContext {
+    /// A directory: `COPY --from=NAME` copies from it as from the main context.
+    Dir(std::path::PathBuf),
+    /// An image (`docker-image://REF`): `FROM NAME` and `COPY --from=NAME` use REF.
+    Image(String),
 }
 
 /// Why a build failed: what the user sees, and the instruction's place when a step failed.

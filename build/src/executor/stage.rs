@@ -8,7 +8,7 @@
 use super::args::{self, Scope};
 use super::files;
 use super::progress::{Progress, Vertex};
-use super::{stage_ref, BuildError, BuildOptions};
+use super::{stage_ref, BuildError, BuildOptions, NamedContext};
 use crate::context::Context;
 use crate::dockerfile::{expand, Command, Dockerfile, Health, Instruction, Located, Stage};
 use crate::host::{AddSpec, Commit, Host, RunSpec};
@@ -110,6 +110,16 @@ pub(super) async fn run<H: Host>(
         inp.global.get(n)
     })
     .map_err(|e| BuildError::at(from_line, e.to_string()))?;
+    let image_word = match inp.opts.named_contexts.get(&image_word) {
+        Some(NamedContext::Image(reference)) => reference.clone(),
+        Some(NamedContext::Dir(_)) => {
+            return Err(BuildError::at(
+                from_line,
+                format!("FROM {image_word}: a directory build context cannot be a base image"),
+            ))
+        }
+        None => image_word,
+    };
     let v = inp
         .progress
         .vertex(&step_name(1, &format!("FROM {}", display_ref(&image_word))));
@@ -641,11 +651,30 @@ async fn step<H: Host>(
                 heredocs.push((h.name.clone(), content));
             }
             let v = inp.progress.vertex(&name(st.shown, &i.text));
+            let mut named_dir = None;
             let from_image = match &spec.from {
                 None => None,
                 Some(f) => {
                     let f = expand::word(f, escape, &lookup).map_err(at)?;
-                    match stage_ref(inp.file, &f, inp.index) {
+                    let named = inp.opts.named_contexts.get(&f);
+                    if let Some(NamedContext::Dir(dir)) = named {
+                        let ctx = Context::open(dir).map_err(|e| {
+                            fail(
+                                &v,
+                                line,
+                                format!("build context {f} ({}): {e}", dir.display()),
+                            )
+                        })?;
+                        named_dir = Some(ctx);
+                    }
+                    let f = match named {
+                        Some(NamedContext::Image(reference)) => reference.clone(),
+                        _ => f,
+                    };
+                    if named_dir.is_some() {
+                        None
+                    } else {
+                        match stage_ref(inp.file, &f, inp.index) {
                         Some(j) => inp.built[j].clone(),
                         None => Some(
                             inp.host
@@ -660,12 +689,13 @@ async fn step<H: Host>(
                                 })?,
                         ),
                     }
+                    }
                 }
             };
             let workdir = st.workdir();
             let prepared = files::prepare(
                 inp.host,
-                inp.context,
+                named_dir.as_ref().or(inp.context),
                 &files::Request {
                     keyword,
                     sources,

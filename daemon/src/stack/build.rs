@@ -6,19 +6,21 @@
 use crate::api_build::{self, Failure, Source};
 use crate::Daemon;
 use berth_build::context::Context;
-use berth_build::{BuildOptions, Progress};
+use berth_build::{BuildOptions, NamedContext, Progress};
 use berth_compose::loader::model::Build;
 use berth_compose::loader::{Project, Service};
 use serde::Deserialize;
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 use tokio::sync::watch;
 
 /// The keys of `build:` berth acts on beyond context, dockerfile, dockerfile_inline, args and
-/// target (which the model types); any other (additional_contexts, secrets, ssh, cache_from,
-/// platforms, ...) gets a warning from convert::warnings.
+/// target (which the model types); any other (secrets, ssh, cache_from, platforms, ...) gets
+/// a warning from convert::warnings.
 pub const EXTRA_BUILD_KEYS: &[&str] = &[
+    "additional_contexts",
     "labels",
     "tags",
     "no_cache",
@@ -139,6 +141,7 @@ fn prepare(
         ),
         _ => None,
     };
+    let named_contexts = named_contexts(extra("additional_contexts"))?;
     let opts = BuildOptions {
         tags,
         build_args: b.args.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
@@ -151,6 +154,7 @@ fn prepare(
         shm_size,
         dockerfile_name: dockerfile_name.clone(),
         step_prefix: Some(name.to_string()),
+        named_contexts,
     };
     let _ = svc;
     Ok((
@@ -163,4 +167,24 @@ fn prepare(
         file,
         opts,
     ))
+}
+
+/// `additional_contexts`: a directory (made absolute by the loader) or `docker-image://REF`.
+/// Other forms (`service:`, `oci-layout://`, remote URLs) are refused by name.
+fn named_contexts(v: Option<&Value>) -> Result<BTreeMap<String, NamedContext>, String> {
+    let mut out = BTreeMap::new();
+    for (name, v) in v.and_then(Value::as_object).into_iter().flatten() {
+        let s = v.as_str().unwrap_or_default();
+        let ctx = if let Some(reference) = s.strip_prefix("docker-image://") {
+            NamedContext::Image(reference.to_string())
+        } else if s.starts_with("service:") || s.contains("://") || s.starts_with("git@") {
+            return Err(format!(
+                "build.additional_contexts.{name} ({s}): only directories and docker-image:// are supported"
+            ));
+        } else {
+            NamedContext::Dir(s.into())
+        };
+        out.insert(name.clone(), ctx);
+    }
+    Ok(out)
 }

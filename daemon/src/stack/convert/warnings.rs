@@ -162,7 +162,7 @@ pub fn service_warnings(name: &str, svc: &Service) -> Vec<String> {
 }
 
 /// `build.KEY` for each key of a service's `build:` the builder does not act on (ssh,
-/// secrets, cache_from/cache_to, additional_contexts, ...); `platforms` only when it asks
+/// secrets, cache_from/cache_to, ...); `platforms` only when it asks
 /// for another platform than this host's linux/amd64.
 fn build_warnings(extra: &berth_compose::loader::model::Extra) -> Vec<String> {
     extra
