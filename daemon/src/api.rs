@@ -245,7 +245,9 @@ pub(crate) async fn read_body(req: Request<Incoming>) -> Result<bytes::Bytes, Ap
         .to_bytes())
 }
 
-pub(crate) async fn read_json<T: serde::de::DeserializeOwned>(req: Request<Incoming>) -> Result<T, ApiError> {
+pub(crate) async fn read_json<T: serde::de::DeserializeOwned>(
+    req: Request<Incoming>,
+) -> Result<T, ApiError> {
     let body = read_body(req).await?;
     serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("invalid request body: {e}")))
@@ -679,9 +681,8 @@ async fn logs_route(cs: Arc<Containers>, ctr: Arc<Ctr>, q: &Query) -> ApiResult 
                 *rx.borrow_and_update(),
                 Status::Running | Status::Paused | Status::Restarting
             );
-            let past_until = until.is_some_and(|u| {
-                chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0) as i128 > u
-            });
+            let past_until = until
+                .is_some_and(|u| chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0) as i128 > u);
             for e in follower.poll().into_iter().filter(|e| in_window(e)) {
                 let line = serde_json::to_string(&e).unwrap_or_default() + "\n";
                 if tx.send(Bytes::from(line)).await.is_err() {

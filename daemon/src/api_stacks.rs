@@ -189,18 +189,21 @@ pub async fn route(
                 }
             }
             let d = d.clone();
-            Ok(super::api_build::stream_build(req.quiet, move |progress, cancel| async move {
-                let built = crate::stack::build::ensure_built(
-                    &d,
-                    &project,
-                    &req.services,
-                    req.when,
-                    &progress,
-                    cancel,
-                )
-                .await?;
-                Ok(json!({ "status": "built", "Services": built }))
-            }))
+            Ok(super::api_build::stream_build(
+                req.quiet,
+                move |progress, cancel| async move {
+                    let built = crate::stack::build::ensure_built(
+                        &d,
+                        &project,
+                        &req.services,
+                        req.when,
+                        &progress,
+                        cancel,
+                    )
+                    .await?;
+                    Ok(json!({ "status": "built", "Services": built }))
+                },
+            ))
         }
         (&Method::POST, ["run"]) => {
             let req: RunRequest = serde_json::from_slice(&body).map_err(|_| parse("run"))?;
@@ -218,7 +221,11 @@ pub async fn route(
             let d = d.clone();
             stream_outcome(move |progress| async move {
                 let mut out = Outcome::default();
-                for s in req.services.iter().filter(|s| project.services.contains_key(*s)) {
+                for s in req
+                    .services
+                    .iter()
+                    .filter(|s| project.services.contains_key(*s))
+                {
                     let warnings =
                         ContainerPort::wait_dependencies(&*d, &project, s, &progress).await?;
                     out.warnings.extend(warnings);

@@ -368,12 +368,17 @@ impl Containers {
         // As Docker, the image's STOPSIGNAL and HEALTHCHECK apply unless the container says
         // otherwise; the record keeps them, so inspect shows what runs.
         if config.stop_signal.is_none() {
-            config.stop_signal = image.config.config().as_ref().and_then(|c| c.stop_signal().clone());
+            config.stop_signal = image
+                .config
+                .config()
+                .as_ref()
+                .and_then(|c| c.stop_signal().clone());
         }
         if config.healthcheck.is_none() && !config.no_healthcheck {
             let id = image.id.clone();
             if let Ok(v) = self.images.with(move |s| s.config_json(&id)).await {
-                config.healthcheck = berth_engine::container::HealthConfig::from_image(&v["config"]["Healthcheck"]);
+                config.healthcheck =
+                    berth_engine::container::HealthConfig::from_image(&v["config"]["Healthcheck"]);
             }
         }
         if config.name.is_empty() {

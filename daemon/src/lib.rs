@@ -158,7 +158,13 @@ async fn serve(opts: DaemonOptions) -> anyhow::Result<()> {
     containers.restore().await;
     // A build's RUN container outlives its build only when the daemon died mid-step.
     for c in containers.all().await {
-        if c.rec.lock().await.config.labels.contains_key(build::BUILD_LABEL) {
+        if c.rec
+            .lock()
+            .await
+            .config
+            .labels
+            .contains_key(build::BUILD_LABEL)
+        {
             if let Err(e) = containers.remove(&c, true).await {
                 tracing::warn!(container = %c.id, error = %e.message, "removing a build's leftover container");
             }

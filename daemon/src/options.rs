@@ -54,7 +54,9 @@ impl std::str::FromStr for DockerSocket {
             return Err("expected a socket path or none".into());
         }
         // `unix:///var/run/docker.sock` as DOCKER_HOST spells it works too.
-        Ok(DockerSocket(Some(PathBuf::from(s.strip_prefix("unix://").unwrap_or(s)))))
+        Ok(DockerSocket(Some(PathBuf::from(
+            s.strip_prefix("unix://").unwrap_or(s),
+        ))))
     }
 }
 

@@ -41,7 +41,8 @@ impl FileWatch {
                 if !changes_content(&event.kind) {
                     return;
                 }
-                let relevant = |p: &PathBuf| names.contains(p) || roots.iter().any(|r| p.starts_with(r));
+                let relevant =
+                    |p: &PathBuf| names.contains(p) || roots.iter().any(|r| p.starts_with(r));
                 if event.need_rescan() || event.paths.iter().any(relevant) {
                     wake.notify_one();
                 }

@@ -118,7 +118,10 @@ impl HealthConfig {
             test,
             interval_ms: ms("Interval", d.interval_ms),
             timeout_ms: ms("Timeout", d.timeout_ms),
-            retries: v["Retries"].as_u64().filter(|r| *r > 0).map_or(d.retries, |r| r as u32),
+            retries: v["Retries"]
+                .as_u64()
+                .filter(|r| *r > 0)
+                .map_or(d.retries, |r| r as u32),
             start_period_ms: ms("StartPeriod", d.start_period_ms),
             start_interval_ms: ms("StartInterval", d.start_interval_ms),
         })

@@ -11,7 +11,10 @@ pub fn to_yaml(o: &Object) -> Result<String, Error> {
         error,
     })?;
     // kubectl's layout: go-yaml's quoting, sequences at their key's column.
-    Ok(berth_compose::render::to_yaml(&v, berth_compose::render::Sequences::AtKey))
+    Ok(berth_compose::render::to_yaml(
+        &v,
+        berth_compose::render::Sequences::AtKey,
+    ))
 }
 
 /// Every object as one multi-document YAML stream, in apply order.

@@ -590,7 +590,6 @@ impl Netd {
             .map(info)
             .ok_or_else(|| NetdError::NetworkNotFound(id_or_name.into()))
     }
-
 }
 
 /// Where a namespace pin of `container_id` lives for a given run dir (for the engine).

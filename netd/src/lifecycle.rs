@@ -134,7 +134,12 @@ impl Netd {
 
     /// Re-creates bridges, DNS servers and the firewall, and with `endpoints` the veths of
     /// live namespaces.
-    pub(crate) async fn converge(&self, state: &State, force_fw: bool, endpoints: bool) -> Result<()> {
+    pub(crate) async fn converge(
+        &self,
+        state: &State,
+        force_fw: bool,
+        endpoints: bool,
+    ) -> Result<()> {
         let mut first_err = None;
         for n in state.networks.values() {
             if let Err(e) = self.realize_network(n).await {

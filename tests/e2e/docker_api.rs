@@ -307,10 +307,7 @@ fn docker_cli_stop_kill_restart_wait() {
     // memory limit is the new one.
     d.ok(&["start", "s"]);
     d.ok(&["rename", "s", "s2"]);
-    assert_eq!(
-        d.ok(&["inspect", "-f", "{{.Name}}", "s2"]).trim(),
-        "/s2"
-    );
+    assert_eq!(d.ok(&["inspect", "-f", "{{.Name}}", "s2"]).trim(), "/s2");
     d.ok(&["update", "--memory", "64m", "--restart", "always", "s2"]);
     assert_eq!(
         d.ok(&[

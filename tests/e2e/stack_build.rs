@@ -287,7 +287,11 @@ fn additional_contexts_name_directories_and_images() {
     for sub in ["app", "assets"] {
         std::fs::create_dir_all(dir.join(sub)).unwrap();
     }
-    write(&dir, "app/Dockerfile", "FROM base\nCOPY --from=assets hello.txt /hello.txt\n");
+    write(
+        &dir,
+        "app/Dockerfile",
+        "FROM base\nCOPY --from=assets hello.txt /hello.txt\n",
+    );
     write(&dir, "assets/hello.txt", "from the assets context\n");
     let err = progress_in(&b, &dir, &["up", "-d", "--no-watch"]);
     assert!(!err.contains("additional_contexts"), "no warning: {err}");

@@ -578,7 +578,10 @@ services:
     let out = in_dir(&b, &dir, &["start"]);
     assert!(!out.status.success());
     let err = text(&out.stderr);
-    assert!(err.contains("service \"init\" didn't complete successfully: exit 3"), "{err}");
+    assert!(
+        err.contains("service \"init\" didn't complete successfully: exit 3"),
+        "{err}"
+    );
     assert_eq!(b.status("st-app-1"), "created");
     ok_in(&b, &dir, &["down", "-t", "0"]);
 }

@@ -39,7 +39,10 @@ services:
     std::fs::write(dir.join("Dockerfile"), "FROM bb:local\n").unwrap();
     let marker = dir.join("out/marker");
     let err = progress_in(&b, &dir, &["up", "-d", "--no-watch"]);
-    assert!(!err.contains("Building") && !err.contains("ignored"), "{err}");
+    assert!(
+        !err.contains("Building") && !err.contains("ignored"),
+        "{err}"
+    );
     assert_eq!(b.status("rmi-app-1"), "running");
     assert!(b.inspect("rmi-app-1")["Config"]["Image"]
         .as_str()

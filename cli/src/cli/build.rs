@@ -86,7 +86,10 @@ fn query(a: &BuildArgs) -> anyhow::Result<String> {
     }
     let build_args = key_values(&a.build_args, true, "build-arg")?;
     if !build_args.is_empty() {
-        parts.push(format!("buildargs={}", q(&Value::Object(build_args).to_string())));
+        parts.push(format!(
+            "buildargs={}",
+            q(&Value::Object(build_args).to_string())
+        ));
     }
     let labels = key_values(&a.labels, false, "label")?;
     if !labels.is_empty() {
@@ -142,7 +145,13 @@ pub fn run(g: &GlobalOpts, a: &BuildArgs) -> anyhow::Result<i32> {
     }
     let load = super::stack::stack_load(g)?;
     let c = Client::connect(g)?;
-    stack_build(&c, &load, &a.args, "always", a.quiet || a.progress == "quiet")
+    stack_build(
+        &c,
+        &load,
+        &a.args,
+        "always",
+        a.quiet || a.progress == "quiet",
+    )
 }
 
 /// True when a stack file is found and every name is one of its services.
@@ -168,10 +177,15 @@ pub fn stack_build(
     let body = json!({ "load": load, "services": services, "when": when, "quiet": quiet });
     let mut failed = false;
     let mut err = std::io::stderr().lock();
-    c.post_body_lines("/stacks/build", full(serde_json::to_vec(&body)?), None, |msg| {
-        let Some(msg) = msg else { return Ok(()) };
-        show(&mut err, &msg, &mut failed)
-    })?;
+    c.post_body_lines(
+        "/stacks/build",
+        full(serde_json::to_vec(&body)?),
+        None,
+        |msg| {
+            let Some(msg) = msg else { return Ok(()) };
+            show(&mut err, &msg, &mut failed)
+        },
+    )?;
     Ok(failed as i32)
 }
 
@@ -234,7 +248,12 @@ fn run_dockerfile(g: &GlobalOpts, a: &BuildArgs, context: &str) -> anyhow::Resul
 
 /// Sends the build and shows its progress; prints the image id with `quiet`. Exit code 1
 /// when the build failed (after the report).
-pub fn build(c: &Client, query: &str, body: crate::client::Body, quiet: bool) -> anyhow::Result<i32> {
+pub fn build(
+    c: &Client,
+    query: &str,
+    body: crate::client::Body,
+    quiet: bool,
+) -> anyhow::Result<i32> {
     let mut image_id = None;
     let mut failed = false;
     let mut err = std::io::stderr().lock();

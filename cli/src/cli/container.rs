@@ -273,16 +273,17 @@ pub enum ContainerCmd {
     Top {
         container: String,
         /// ps options (default -ef)
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "ps OPTIONS")]
+        #[arg(
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "ps OPTIONS"
+        )]
         ps_args: Vec<String>,
     },
     /// Attach local standard input, output, and error streams to a running container
     Attach(super::container_ops::AttachArgs),
     /// Rename a container
-    Rename {
-        container: String,
-        new_name: String,
-    },
+    Rename { container: String, new_name: String },
     /// Update configuration of one or more containers
     Update(super::container_ops::UpdateArgs),
     /// Display a live stream of container(s) resource usage statistics

@@ -246,7 +246,11 @@ pub fn up(g: &GlobalOpts, a: &UpArgs) -> anyhow::Result<i32> {
     // is current, not replaced by the first pass after it.
     if !a.no_build {
         let watched = !a.no_watch && load.stdin.is_none();
-        let when = if a.build || watched { "always" } else { "missing" };
+        let when = if a.build || watched {
+            "always"
+        } else {
+            "missing"
+        };
         if super::build::stack_build(&c, &load, &a.services, when, false)? != 0 {
             return Ok(1);
         }

@@ -152,7 +152,10 @@ struct ImageRow {
 /// `--format json` (one array) and `-q` (the image ids, once each).
 pub fn images(g: &GlobalOpts, a: &ImagesArgs) -> anyhow::Result<i32> {
     if !matches!(a.format.as_str(), "table" | "json") {
-        anyhow::bail!("format value {:?} could not be parsed: parsing failed", a.format);
+        anyhow::bail!(
+            "format value {:?} could not be parsed: parsing failed",
+            a.format
+        );
     }
     let target = Target::resolve(g)?;
     let c = Client::connect(g)?;

@@ -347,7 +347,13 @@ fn rm(
 ) -> anyhow::Result<i32> {
     target.check_services(services)?;
     if stop_first {
-        let code = apply(target, c, services, Order::Reverse, Box::new(|x| stop(x, "")))?;
+        let code = apply(
+            target,
+            c,
+            services,
+            Order::Reverse,
+            Box::new(|x| stop(x, "")),
+        )?;
         if code != 0 {
             return Ok(code);
         }

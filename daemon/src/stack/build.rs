@@ -98,15 +98,14 @@ fn prepare(
         ));
     }
     let dir = Path::new(&context_dir);
-    let context = Context::open(dir)
-        .map_err(|e| format!("build context {}: {e}", dir.display()))?;
+    let context =
+        Context::open(dir).map_err(|e| format!("build context {}: {e}", dir.display()))?;
     let (dockerfile, dockerfile_name) = match &b.dockerfile_inline {
         Some(text) => (text.clone(), "Dockerfile".to_string()),
-        None => api_build::read_dockerfile(dir, b.dockerfile.as_deref())
-            .map_err(|e| e.message)?,
+        None => api_build::read_dockerfile(dir, b.dockerfile.as_deref()).map_err(|e| e.message)?,
     };
-    let file = berth_build::dockerfile::parse(&dockerfile, &dockerfile_name)
-        .map_err(|e| e.to_string())?;
+    let file =
+        berth_build::dockerfile::parse(&dockerfile, &dockerfile_name).map_err(|e| e.to_string())?;
     let extra = |k: &str| b.extra.get(k);
     let strings = |v: Option<&Value>| -> Vec<String> {
         v.and_then(Value::as_array)

@@ -340,8 +340,7 @@ async fn converge_service<D: Ports>(
         let stale = observed
             .as_ref()
             .is_some_and(|(_, _, id)| image_changed(current_image.as_deref(), id));
-        let action =
-            replica_action(&hash, observed_ref, policy, restart_after_dependency, stale);
+        let action = replica_action(&hash, observed_ref, policy, restart_after_dependency, stale);
         match (action, existing) {
             (ReplicaAction::Create { start }, _) => {
                 let cfg = config(n).await?;

@@ -1,8 +1,8 @@
 //! Stacks: a loaded Compose project reconciled into containers, networks and volumes by the
 //! daemon's controller (`up`, `down`), with Compose's names, labels and semantics.
 
+pub mod build;
 pub mod controller;
 pub mod convert;
-pub mod build;
 pub mod ports;
 pub mod pull;

@@ -129,8 +129,7 @@ pub trait ImagePort: Send + Sync {
     fn image_id(&self, reference: &str) -> impl Future<Output = Option<String>> + Send;
     /// Whether any container (of any stack, or none) was made from image `id`.
     fn image_in_use(&self, id: &str) -> impl Future<Output = bool> + Send;
-    fn remove_image(&self, reference: &str)
-        -> impl Future<Output = Result<(), ApiError>> + Send;
+    fn remove_image(&self, reference: &str) -> impl Future<Output = Result<(), ApiError>> + Send;
 }
 
 /// Everything the controller acts through.
@@ -345,7 +344,10 @@ impl ImagePort for Daemon {
 
     async fn remove_image(&self, reference: &str) -> Result<(), ApiError> {
         let name = reference.to_string();
-        self.images.with(move |s| s.remove(&name, false)).await.map(drop)
+        self.images
+            .with(move |s| s.remove(&name, false))
+            .await
+            .map(drop)
     }
 }
 

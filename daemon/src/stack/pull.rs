@@ -76,7 +76,8 @@ async fn pull_needed(
         // (stack::build), and always under pull_policy build.
         let buildable = svc.build.is_some();
         if buildable
-            && (policy == "build" || (!present && matches!(policy.as_str(), "missing" | "if_not_present")))
+            && (policy == "build"
+                || (!present && matches!(policy.as_str(), "missing" | "if_not_present")))
         {
             done.push(key);
             continue;

@@ -678,7 +678,6 @@ impl ImageStore {
         let path = self.root.join(INDEX_FILE);
         fsutil::write_json(&path, &self.index).map_err(|source| ImageError::Io { path, source })
     }
-
 }
 
 /// Parses an image config, tolerating what real configs omit (`history`, `rootfs` of

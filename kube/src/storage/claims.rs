@@ -101,14 +101,15 @@ pub(super) fn export(cx: &mut Ctx) -> Result<(), Error> {
             }
             continue; // an existing claim: nothing to make
         }
-        let size =
-            match vol.labels.get(SIZE_LABEL) {
-                Some(s) if is_quantity(s) => s.clone(),
-                Some(s) => return Err(Error::Invalid(format!(
+        let size = match vol.labels.get(SIZE_LABEL) {
+            Some(s) if is_quantity(s) => s.clone(),
+            Some(s) => {
+                return Err(Error::Invalid(format!(
                     "volume {key}: label {SIZE_LABEL}={s:?} is not a quantity such as 1Gi or 500Mi"
-                ))),
-                None => cx.o.volume_size.clone(),
-            };
+                )))
+            }
+            None => cx.o.volume_size.clone(),
+        };
         // Compose volumes are shared by every container that mounts them: more than one pod
         // needs a claim they can all mount at once.
         let shared = users.len() > 1

@@ -211,7 +211,11 @@ impl VolumePort for Fake {
     async fn project_volumes(&self, project: &str) -> Result<Vec<String>, ApiError> {
         let w = self.world.lock().unwrap();
         let prefix = format!("{project}_");
-        Ok(w.volumes.iter().filter(|v| v.starts_with(&prefix)).cloned().collect())
+        Ok(w.volumes
+            .iter()
+            .filter(|v| v.starts_with(&prefix))
+            .cloned()
+            .collect())
     }
 
     async fn remove_volume(&self, name: &str) -> Result<(), ApiError> {
@@ -377,10 +381,9 @@ async fn orphans_and_extra_replicas_go_only_when_asked() {
     // web is scaled to its file's 1: the highest number goes; the orphan stays, with a warning.
     assert_eq!(fake.actions(), ["stop s-web-2", "remove s-web-2"]);
     assert!(
-        out.warnings
-            .iter()
-            .any(|w| w.starts_with("Found orphan containers ([s-gone-1]) for this project")
-                && w.contains("--remove-orphans")),
+        out.warnings.iter().any(|w| w
+            .starts_with("Found orphan containers ([s-gone-1]) for this project")
+            && w.contains("--remove-orphans")),
         "{:?}",
         out.warnings
     );
@@ -476,7 +479,9 @@ async fn down_removes_dependents_first_then_networks_and_only_on_request_volumes
         ..World::default()
     };
     let fake = Fake::new(world());
-    let out = down(&fake, "s", Some(&p), &DownOptions::default()).await.unwrap();
+    let out = down(&fake, "s", Some(&p), &DownOptions::default())
+        .await
+        .unwrap();
     assert_eq!(
         fake.actions(),
         [
@@ -520,7 +525,9 @@ async fn down_removes_dependents_first_then_networks_and_only_on_request_volumes
     };
     let out = down(&fake, "s", None, &o).await.unwrap();
     assert!(
-        out.warnings.iter().any(|w| w.contains("image s-db is still in use")),
+        out.warnings
+            .iter()
+            .any(|w| w.contains("image s-db is still in use")),
         "{:?}",
         out.warnings
     );

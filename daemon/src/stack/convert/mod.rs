@@ -309,7 +309,9 @@ volumes:
             assert!(all.contains(key), "{key} missing in\n{all}");
         }
         assert!(
-            !all.contains("x-custom") && !all.contains("create_host_path") && !all.contains("build.tags"),
+            !all.contains("x-custom")
+                && !all.contains("create_host_path")
+                && !all.contains("build.tags"),
             "{all}"
         );
         // What is supported is honoured instead.
@@ -361,11 +363,17 @@ services:
         let (_, warnings) = container_config(&p, "app", &p.services["app"], 1).unwrap();
         let all = warnings.join("\n");
         for key in ["build.cache_from", "build.ssh"] {
-            assert!(all.contains(&format!("service app: `{key}` is not supported yet")), "{all}");
+            assert!(
+                all.contains(&format!("service app: `{key}` is not supported yet")),
+                "{all}"
+            );
         }
         assert_eq!(warnings.len(), 2, "{all}");
         let (_, warnings) = container_config(&p, "arm", &p.services["arm"], 1).unwrap();
-        assert_eq!(warnings, ["service arm: `build.platforms` is not supported yet and is ignored"]);
+        assert_eq!(
+            warnings,
+            ["service arm: `build.platforms` is not supported yet and is ignored"]
+        );
     }
 
     #[test]

@@ -174,7 +174,10 @@ fn build_warnings(extra: &berth_compose::loader::model::Extra) -> Vec<String> {
             let this_host = k.as_str() == "platforms"
                 && v.as_array()
                     .is_some_and(|a| a.iter().all(|p| p == "linux/amd64"));
-            !empty && !this_host && !k.starts_with("x-") && !super::super::build::EXTRA_BUILD_KEYS.contains(&k.as_str())
+            !empty
+                && !this_host
+                && !k.starts_with("x-")
+                && !super::super::build::EXTRA_BUILD_KEYS.contains(&k.as_str())
         })
         .map(|(k, _)| format!("build.{k}"))
         .collect()
