@@ -15,13 +15,11 @@ use std::sync::Arc;
 
 /// The container `r` names, or Docker's 404.
 pub async fn get(door: &Door, r: &str) -> Result<Arc<Ctr>, ApiError> {
-    door.d.containers.get(r).await.map_err(|e| {
-        if e.status == StatusCode::NOT_FOUND {
-            ApiError::not_found(format!("No such container: {r}"))
-        } else {
-            e
-        }
-    })
+    door.d
+        .containers
+        .get(r)
+        .await
+        .map_err(|e| super::no_such(e, "container", r))
 }
 
 pub async fn route(
@@ -79,11 +77,7 @@ async fn create(door: &Door, q: &Query, req: Request<Incoming>) -> ApiResult {
     }
     // Docker's wording: the CLI pulls the image when it reads this 404.
     if let Err(e) = door.d.images.resolve(&cfg.image).await {
-        return Err(if e.status == StatusCode::NOT_FOUND {
-            ApiError::not_found(format!("No such image: {}", cfg.image))
-        } else {
-            e
-        });
+        return Err(super::no_such(e, "image", &cfg.image));
     }
     let ctr = super::super::api_volumes::create_container(&door.d, cfg).await?;
     for w in &warnings {

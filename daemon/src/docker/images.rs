@@ -59,11 +59,7 @@ pub async fn summaries(door: &Door, all: bool) -> Result<Vec<Value>, ApiError> {
 }
 
 fn not_found(e: ApiError, r: &str) -> ApiError {
-    if e.status == StatusCode::NOT_FOUND {
-        ApiError::not_found(format!("No such image: {r}"))
-    } else {
-        e
-    }
+    super::no_such(e, "image", r)
 }
 
 pub async fn route(

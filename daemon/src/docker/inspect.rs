@@ -151,43 +151,15 @@ pub async fn inspect(door: &Door, ctr: &Ctr) -> Value {
             )
         })
         .collect();
-    hc.insert(
-        "Binds".into(),
-        if binds.is_empty() {
-            Value::Null
-        } else {
-            json!(binds)
-        },
-    );
+    hc.insert("Binds".into(), null_if_empty(json!(binds)));
     hc.insert("PortBindings".into(), port_bindings(&rec));
     hc.insert("PublishAllPorts".into(), json!(c.publish_all));
     hc.insert("Dns".into(), json!(c.dns));
     hc.insert("DnsSearch".into(), json!(c.dns_search));
     hc.insert("DnsOptions".into(), json!([]));
-    hc.insert(
-        "ExtraHosts".into(),
-        if c.extra_hosts.is_empty() {
-            Value::Null
-        } else {
-            json!(c.extra_hosts)
-        },
-    );
-    hc.insert(
-        "Links".into(),
-        if c.links.is_empty() {
-            Value::Null
-        } else {
-            json!(c.links)
-        },
-    );
-    hc.insert(
-        "SecurityOpt".into(),
-        if c.security_opt.is_empty() {
-            Value::Null
-        } else {
-            json!(c.security_opt)
-        },
-    );
+    hc.insert("ExtraHosts".into(), null_if_empty(json!(c.extra_hosts)));
+    hc.insert("Links".into(), null_if_empty(json!(c.links)));
+    hc.insert("SecurityOpt".into(), null_if_empty(json!(c.security_opt)));
     hc.insert(
         "CpusetCpus".into(),
         json!(c.resources.cpuset_cpus.clone().unwrap_or_default()),
@@ -204,11 +176,7 @@ pub async fn inspect(door: &Door, ctr: &Ctr) -> Value {
                 )
             })
             .collect();
-        if t.is_empty() {
-            Value::Null
-        } else {
-            json!(t)
-        }
+        null_if_empty(json!(t))
     });
     hc.insert("LogConfig".into(), {
         let mut cfg = Map::new();
@@ -250,14 +218,7 @@ pub async fn inspect(door: &Door, ctr: &Ctr) -> Value {
         .iter()
         .map(|p| (p.clone(), json!({})))
         .collect();
-    cfg.insert(
-        "ExposedPorts".into(),
-        if exposed.is_empty() {
-            Value::Null
-        } else {
-            Value::Object(exposed)
-        },
-    );
+    cfg.insert("ExposedPorts".into(), null_if_empty(Value::Object(exposed)));
     cfg.insert("AttachStdin".into(), json!(false));
     cfg.insert("AttachStdout".into(), json!(false));
     cfg.insert("AttachStderr".into(), json!(false));
@@ -268,14 +229,7 @@ pub async fn inspect(door: &Door, ctr: &Ctr) -> Value {
         .filter(|m| m.kind == "volume" && m.source.is_empty())
         .map(|m| (m.target.clone(), json!({})))
         .collect();
-    cfg.insert(
-        "Volumes".into(),
-        if anon.is_empty() {
-            Value::Null
-        } else {
-            Value::Object(anon)
-        },
-    );
+    cfg.insert("Volumes".into(), null_if_empty(Value::Object(anon)));
     cfg.insert("OnBuild".into(), Value::Null);
     if let Some(h) = &c.healthcheck {
         cfg.insert("Healthcheck".into(), json!({
@@ -498,4 +452,13 @@ pub async fn list(door: &Door, all: bool, f: &Filters) -> Vec<Value> {
         }
     }
     out
+}
+
+/// Docker writes an empty list or map of these fields as `null`.
+fn null_if_empty(v: Value) -> Value {
+    match &v {
+        Value::Array(a) if a.is_empty() => Value::Null,
+        Value::Object(m) if m.is_empty() => Value::Null,
+        _ => v,
+    }
 }

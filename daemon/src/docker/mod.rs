@@ -257,6 +257,16 @@ pub(crate) fn flag(q: &Query, k: &str) -> bool {
     matches!(q.get(k), Some(v) if v == "1" || v.eq_ignore_ascii_case("true"))
 }
 
+/// A 404 of berth's own in Docker's words (`No such container: web`), which clients match
+/// on (the docker CLI pulls an image when it reads "No such image"); other errors as they are.
+pub(crate) fn no_such(e: ApiError, what: &str, reference: &str) -> ApiError {
+    if e.status == hyper::StatusCode::NOT_FOUND {
+        ApiError::not_found(format!("No such {what}: {reference}"))
+    } else {
+        e
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
