@@ -95,14 +95,8 @@ fn reason(key: &str) -> &'static str {
 
 /// Warnings for a service's keys that nothing maps; nested keys are the mappers' to report.
 pub(crate) fn service(cx: &mut Ctx, s: &str, svc: &Service) {
-    let Ok(Value::Object(m)) = serde_json::to_value(svc) else {
-        return;
-    };
-    for (k, v) in m {
-        let empty = v.is_null()
-            || v.as_array().is_some_and(|a| a.is_empty())
-            || v.as_object().is_some_and(|o| o.is_empty());
-        if empty || k.starts_with("x-") || MAPPED.contains(&k.as_str()) {
+    for (k, v) in svc.set_keys() {
+        if MAPPED.contains(&k.as_str()) {
             continue;
         }
         // Settings at their defaults ask for nothing.

@@ -377,6 +377,22 @@ pub struct Service {
 }
 
 impl Service {
+    /// The keys this service sets, each with its value: every key whose value is not empty
+    /// (null, `[]`, `{}`), `x-` extensions left out. What a consumer audits key by key.
+    pub fn set_keys(&self) -> Vec<(String, Value)> {
+        let Ok(Value::Object(m)) = serde_json::to_value(self) else {
+            return Vec::new();
+        };
+        m.into_iter()
+            .filter(|(k, v)| {
+                let empty = v.is_null()
+                    || v.as_array().is_some_and(|a| a.is_empty())
+                    || v.as_object().is_some_and(|o| o.is_empty());
+                !empty && !k.starts_with("x-")
+            })
+            .collect()
+    }
+
     /// Replicas wanted: deploy.replicas, else scale, else 1.
     pub fn replicas(&self) -> u64 {
         self.deploy

@@ -62,17 +62,12 @@ const SUPPORTED_KEYS: &[&str] = &[
 /// Warnings for what berth does not act on, key by key: the service's keys and the nested
 /// ones only partly supported. Never silence: a user must know what is ignored.
 pub fn service_warnings(name: &str, svc: &Service) -> Vec<String> {
-    let mut keys = Vec::new();
-    if let Ok(Value::Object(m)) = serde_json::to_value(svc) {
-        for (k, v) in m {
-            let empty = v.is_null()
-                || v.as_array().is_some_and(|a| a.is_empty())
-                || v.as_object().is_some_and(|o| o.is_empty());
-            if !empty && !k.starts_with("x-") && !SUPPORTED_KEYS.contains(&k.as_str()) {
-                keys.push(k);
-            }
-        }
-    }
+    let mut keys: Vec<String> = svc
+        .set_keys()
+        .into_iter()
+        .map(|(k, _)| k)
+        .filter(|k| !SUPPORTED_KEYS.contains(&k.as_str()))
+        .collect();
     if let Some(d) = &svc.deploy {
         // The loader normalizes some keys to empty maps (placement: {}): those ask nothing.
         keys.extend(
