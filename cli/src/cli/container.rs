@@ -538,7 +538,12 @@ fn run_failure(e: anyhow::Error) -> anyhow::Result<i32> {
 
 /// A container that could not start exits as Docker's do: 127 when the command is missing,
 /// 126 when it cannot run, 125 otherwise; with --rm it is removed.
-fn start_failure(c: &Client, id: &str, e: anyhow::Error, auto_remove: bool) -> anyhow::Result<i32> {
+pub(super) fn start_failure(
+    c: &Client,
+    id: &str,
+    e: anyhow::Error,
+    auto_remove: bool,
+) -> anyhow::Result<i32> {
     eprintln!("berth: {e:#}");
     let code = c
         .get::<Value>(&format!("/containers/{id}/json"))
@@ -655,13 +660,17 @@ pub fn run(g: &GlobalOpts, args: &ContainerArgs) -> anyhow::Result<i32> {
             volumes,
             containers,
         } => each(containers, |x| {
-            c.delete(&format!(
+            let answer = c.delete(&format!(
                 "/containers/{}?force={}&v={}",
                 q(x),
                 *force as u8,
                 *volumes as u8
-            ))
-            .map(drop)
+            ))?;
+            // A stack's replica comes back (the daemon says so, and how to keep it down).
+            if let Some(notice) = answer["notice"].as_str() {
+                eprintln!("WARN[0000] {notice}");
+            }
+            Ok(())
         }),
         ContainerCmd::Pause { containers } => each(containers, |x| {
             c.post(&format!("/containers/{}/pause", q(x)), None)

@@ -130,12 +130,17 @@ pub fn run(g: &GlobalOpts, a: &StackRunArgs) -> anyhow::Result<i32> {
     });
     let created = c.post("/stacks/run", Some(&body))?;
     let id = created["Id"].as_str().unwrap_or("").to_string();
+    // A command that cannot start fails the run with exit 1, as Compose's (the daemon's
+    // error), and with --rm leaves no `Created` container behind, as Docker's daemon removes it.
+    let start = if a.detach { "start" } else { "start?attach=1" };
+    let started = match c.post(&format!("/containers/{id}/{start}"), None) {
+        Ok(v) => v,
+        Err(e) => return super::container::start_failure(&c, &id, e, a.rm).map(|_| 1),
+    };
     if a.detach {
-        c.post(&format!("/containers/{id}/start"), None)?;
         println!("{}", created["Name"].as_str().unwrap_or(&id));
         return Ok(0);
     }
-    let started = c.post(&format!("/containers/{id}/start?attach=1"), None)?;
     let sock = started["attach_socket"].as_str().unwrap_or("");
     let code = super::attach::attach(&c, &id, sock, interactive, tty)?;
     if a.rm {

@@ -33,6 +33,9 @@ pub trait ContainerPort: Send + Sync {
     type Handle: Clone + Send + Sync + 'static;
     /// The project's service containers (one-offs excluded), each service's by number.
     fn replicas(&self, project: &str) -> impl Future<Output = Vec<Replica<Self::Handle>>> + Send;
+    /// The project's one-off `run` containers (number 0), which only `down --remove-orphans`
+    /// takes, as Compose's.
+    fn oneoffs(&self, project: &str) -> impl Future<Output = Vec<Replica<Self::Handle>>> + Send;
     /// The container's config hash label and state, read now.
     /// The container's config hash label, state, and the id of the image it was made from.
     fn observe(
@@ -152,11 +155,20 @@ pub(crate) async fn project_containers(
     d: &Daemon,
     project: &str,
 ) -> HashMap<String, Vec<(u32, Arc<Ctr>)>> {
+    containers_of(d, project, false).await
+}
+
+/// `project`'s replicas (`oneoff` false) or its one-off `run` containers (true), by service.
+async fn containers_of(
+    d: &Daemon,
+    project: &str,
+    oneoff: bool,
+) -> HashMap<String, Vec<(u32, Arc<Ctr>)>> {
     let mut out: HashMap<String, Vec<(u32, Arc<Ctr>)>> = HashMap::new();
     for c in d.containers.all().await {
         let r = c.rec.lock().await;
         if r.config.labels.get(LABEL_PROJECT).map(String::as_str) != Some(project)
-            || r.config.labels.get(LABEL_ONEOFF).map(String::as_str) == Some("True")
+            || (r.config.labels.get(LABEL_ONEOFF).map(String::as_str) == Some("True")) != oneoff
         {
             continue;
         }
@@ -181,28 +193,34 @@ pub(crate) async fn project_containers(
     out
 }
 
+/// `containers_of`'s map as a list, by service then number.
+async fn as_replicas(by_service: HashMap<String, Vec<(u32, Arc<Ctr>)>>) -> Vec<Replica<Arc<Ctr>>> {
+    let mut by_service: Vec<_> = by_service.into_iter().collect();
+    by_service.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut out = Vec::new();
+    for (service, list) in by_service {
+        for (number, c) in list {
+            let name = c.rec.lock().await.config.name.clone();
+            out.push(Replica {
+                service: service.clone(),
+                number,
+                name,
+                handle: c,
+            });
+        }
+    }
+    out
+}
+
 impl ContainerPort for Daemon {
     type Handle = Arc<Ctr>;
 
     async fn replicas(&self, project: &str) -> Vec<Replica<Arc<Ctr>>> {
-        let mut by_service: Vec<_> = project_containers(self, project)
-            .await
-            .into_iter()
-            .collect();
-        by_service.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut out = Vec::new();
-        for (service, list) in by_service {
-            for (number, c) in list {
-                let name = c.rec.lock().await.config.name.clone();
-                out.push(Replica {
-                    service: service.clone(),
-                    number,
-                    name,
-                    handle: c,
-                });
-            }
-        }
-        out
+        as_replicas(containers_of(self, project, false).await).await
+    }
+
+    async fn oneoffs(&self, project: &str) -> Vec<Replica<Arc<Ctr>>> {
+        as_replicas(containers_of(self, project, true).await).await
     }
 
     async fn observe(&self, c: &Arc<Ctr>) -> (String, ReplicaState, String) {

@@ -38,30 +38,20 @@ pub async fn down<D: Ports>(
         observed.entry(r.service.clone()).or_default().push(r);
     }
     let images = images_to_remove(&**d, project, p, &observed, o.rmi.as_deref()).await?;
+    // One-off `run` containers, running or not, go with --remove-orphans only (Compose's
+    // down leaves them otherwise), and before the services they may depend on.
+    if o.remove_orphans {
+        let oneoffs = d.oneoffs(project).await;
+        out.events.extend(remove_all(d, oneoffs, o).await?);
+    }
     // Orphans first, then dependents before their dependencies: the planner's order.
     let order = berth_compose::down_order(p, observed.keys());
     for level in order {
-        let mut tasks = Vec::new();
-        for s in level {
-            for r in observed.get(&s).cloned().unwrap_or_default() {
-                let d = d.clone();
-                let timeout = o.timeout;
-                let progress = o.progress.clone();
-                tasks.push(tokio::spawn(async move {
-                    let t = Instant::now();
-                    progress.emit(ev("Container", &r.name, "Stopping", t));
-                    d.stop_container(&r.handle, timeout).await?;
-                    progress.emit(ev("Container", &r.name, "Stopped", t));
-                    progress.emit(ev("Container", &r.name, "Removing", t));
-                    d.remove_container(&r.handle).await?;
-                    Ok::<_, ApiError>(progress.emit(ev("Container", &r.name, "Removed", t)))
-                }));
-            }
-        }
-        for t in tasks {
-            out.events
-                .push(t.await.map_err(|e| ApiError::internal(e.to_string()))??);
-        }
+        let level: Vec<_> = level
+            .iter()
+            .flat_map(|s| observed.get(s).cloned().unwrap_or_default())
+            .collect();
+        out.events.extend(remove_all(d, level, o).await?);
     }
     tracing::debug!(
         project,
@@ -116,6 +106,35 @@ pub async fn down<D: Ports>(
     d.metrics().forget_stack(project);
     record_metrics(d.metrics(), project, started, &out.events);
     Ok(out)
+}
+
+/// Stops and removes `containers` in parallel (one level of the dependency order), as
+/// Compose's down; the Removed events, or the first failure.
+async fn remove_all<D: Ports>(
+    d: &Arc<D>,
+    containers: Vec<Replica<D::Handle>>,
+    o: &DownOptions,
+) -> Result<Vec<super::Event>, ApiError> {
+    let mut tasks = Vec::new();
+    for r in containers {
+        let d = d.clone();
+        let timeout = o.timeout;
+        let progress = o.progress.clone();
+        tasks.push(tokio::spawn(async move {
+            let t = Instant::now();
+            progress.emit(ev("Container", &r.name, "Stopping", t));
+            d.stop_container(&r.handle, timeout).await?;
+            progress.emit(ev("Container", &r.name, "Stopped", t));
+            progress.emit(ev("Container", &r.name, "Removing", t));
+            d.remove_container(&r.handle).await?;
+            Ok::<_, ApiError>(progress.emit(ev("Container", &r.name, "Removed", t)))
+        }));
+    }
+    let mut events = Vec::new();
+    for t in tasks {
+        events.push(t.await.map_err(|e| ApiError::internal(e.to_string()))??);
+    }
+    Ok(events)
 }
 
 /// The images `down --rmi` removes, as Compose picks them: `local` only the images of

@@ -75,6 +75,10 @@ impl ContainerPort for Fake {
         out
     }
 
+    async fn oneoffs(&self, _project: &str) -> Vec<Replica<String>> {
+        Vec::new()
+    }
+
     async fn observe(&self, id: &String) -> (String, ReplicaState, String) {
         let w = self.world.lock().unwrap();
         let c = w.containers.iter().find(|c| &c.id == id).unwrap();
