@@ -191,8 +191,10 @@ async fn container_route(
             http::empty()
         }
         (&Method::DELETE, []) => {
-            cs.remove_with(ctr, q.flag("force"), q.flag("v")).await?;
-            http::empty()
+            match super::comeback::remove(d, ctr, q.flag("force"), q.flag("v")).await? {
+                Some(c) => http::json(&json!({ "notice": c.notice() })),
+                None => http::empty(),
+            }
         }
         (&Method::POST, ["wait"]) | (&Method::GET, ["wait"]) => {
             let mut rx = ctr.status.subscribe();

@@ -1,5 +1,6 @@
 //! The daemon's event bus: container lifecycle events (create, start, die, stop, pause,
-//! unpause, destroy) and stack events (a stack file that stopped loading, and its recovery)
+//! unpause, destroy) and stack events (a stack file that stopped loading, and its recovery;
+//! a replica removed by hand that the stack recreates)
 //! broadcast to every `GET /events` subscriber, as Docker's event stream.
 //! A slow subscriber loses the oldest events rather than slowing the containers down.
 
@@ -47,14 +48,26 @@ impl EventBus {
     /// Publishes a stack event: `error` (with the reason, e.g. the file and line that no
     /// longer load) or `reconciled` once the stack converges again.
     pub fn emit_stack(&self, action: &str, project: &str, error: &str) {
-        let mut labels = BTreeMap::new();
+        let error = (!error.is_empty()).then_some(("error", error));
+        self.emit_stack_with(action, project, error);
+    }
+
+    /// Publishes a stack event with more labels (`recreate`: the service, the container
+    /// and why).
+    pub fn emit_stack_with<'a>(
+        &self,
+        action: &str,
+        project: &str,
+        labels: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) {
+        let mut labels: BTreeMap<String, String> = labels
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         labels.insert(
             berth_compose::LABEL_PROJECT.to_string(),
             project.to_string(),
         );
-        if !error.is_empty() {
-            labels.insert("error".to_string(), error.to_string());
-        }
         let _ = self.0.send(ContainerEvent {
             kind: "stack",
             time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),

@@ -26,6 +26,7 @@ mod api_stacks;
 mod api_top;
 mod api_volumes;
 mod build;
+mod comeback;
 mod containers;
 mod docker;
 mod events;

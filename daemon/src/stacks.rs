@@ -192,6 +192,19 @@ impl Stacks {
         Ok(())
     }
 
+    /// Whether the stack's loop recreates a removed replica of `service`: the stack is
+    /// registered, the service not parked, and among those its last `up` named (all when
+    /// it named none).
+    pub async fn brings_back(&self, project: &str, service: &str) -> bool {
+        let entries = self.entries.lock().await;
+        entries.get(project).is_some_and(|e| {
+            let r = &e.record;
+            !r.parked.contains(service)
+                && (r.options.services.is_empty()
+                    || r.options.services.iter().any(|s| s == service))
+        })
+    }
+
     /// How a registered stack is loaded (its files and environment as `up` recorded
     /// them); None when the stack is not registered.
     pub async fn load_of(&self, name: &str) -> Option<StackLoad> {

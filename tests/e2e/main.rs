@@ -2,6 +2,7 @@
 //! state root, run dir, cgroup parent and network namespace, and leaves nothing behind.
 
 mod build;
+mod compose_fidelity;
 mod container_manage;
 mod containers;
 mod copy;

@@ -294,13 +294,22 @@ fn event_line(e: &Value, service: &str, json: bool) -> String {
     );
     if e["type"] == "stack" {
         let error = e["labels"]["error"].as_str().unwrap_or("");
+        // `recreate`: which container of which service, and why.
+        let reason = e["labels"]["reason"].as_str().unwrap_or("");
         if json {
+            let mut attributes = json!({ "name": name, "error": error });
+            if !reason.is_empty() {
+                attributes["service"] = json!(service);
+                attributes["container"] = e["labels"]["container"].clone();
+                attributes["reason"] = json!(reason);
+            }
             return json!({
                 "time": e["time"], "type": "stack", "action": e["action"],
-                "attributes": { "name": name, "error": error },
+                "attributes": attributes,
             })
             .to_string();
         }
+        let error = if error.is_empty() { reason } else { error };
         let detail = if error.is_empty() {
             String::new()
         } else {

@@ -242,7 +242,8 @@ async fn one(
             if flag(q, "link") {
                 return Err(ApiError::bad_request("berth has no legacy links to remove"));
             }
-            cs.remove_with(ctr, flag(q, "force"), flag(q, "v")).await?;
+            // A stack's replica comes back: `berth events` carries the stack's `recreate`.
+            crate::comeback::remove(&door.d, ctr, flag(q, "force"), flag(q, "v")).await?;
             http::empty()
         }
         (&Method::GET, ["logs"]) => super::logs::logs(door, ctr, q).await,

@@ -1,0 +1,137 @@
+//! Issue 17's last points, driven as a Compose user would and checked against what Docker
+//! Compose v2.40.3 printed on the same stacks (quoted where it matters): one-off `run`
+//! containers (a command that cannot start, `down --remove-orphans`), the notice when a
+//! watched stack's container is removed by hand, and `up`'s `--attach`, `--timestamps`,
+//! `-V` and `-y`.
+
+use crate::stacks::{in_dir, ok_in, progress_in, stack_dir};
+use crate::support::*;
+use std::time::Duration;
+
+const ONEOFF: &str = r#"
+name: oneoff
+services:
+  app:
+    image: bb:local
+    command: ["sleep", "600"]
+    init: true
+"#;
+
+/// The names of every container of this berth, stopped ones too.
+fn all_names(b: &Berth) -> String {
+    b.ok(&[
+        "container",
+        "ls",
+        "-a",
+        "--format",
+        "{{.Names}} {{.Status}}",
+    ])
+}
+
+#[test]
+fn run_that_cannot_start_leaves_nothing_and_down_remove_orphans_takes_one_offs() {
+    let b = Berth::new();
+    let dir = stack_dir(&b, ONEOFF);
+    // Compose: `docker compose run --rm app nosuchbin` prints the daemon's error
+    // (`... exec: "nosuchbin": executable file not found in $PATH`), exits 1 and leaves no
+    // container; without --rm the `Created` one stays.
+    let out = in_dir(&b, &dir, &["run", "--rm", "-T", "app", "nosuchbin"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("nosuchbin"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!all_names(&b).contains("-run-"), "{}", all_names(&b));
+    let out = in_dir(&b, &dir, &["run", "-d", "--rm", "app", "nosuchbin"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(!all_names(&b).contains("-run-"), "{}", all_names(&b));
+    let out = in_dir(&b, &dir, &["run", "-T", "app", "nosuchbin"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(all_names(&b).contains("Created"), "{}", all_names(&b));
+
+    // `down` leaves one-offs (running, exited or created) alone; `down --remove-orphans`
+    // stops and removes them all, with Compose's progress lines.
+    ok_in(&b, &dir, &["up", "-d"]);
+    let running = ok_in(&b, &dir, &["run", "-d", "app", "sleep", "600"]);
+    let running = running.trim();
+    ok_in(&b, &dir, &["run", "-T", "app", "true"]);
+    progress_in(&b, &dir, &["down"]);
+    let left = all_names(&b);
+    assert_eq!(left.matches("oneoff-app-run-").count(), 3, "{left}");
+    assert!(!left.contains("oneoff-app-1"), "{left}");
+    let progress = progress_in(&b, &dir, &["down", "--remove-orphans"]);
+    for action in ["Stopping", "Stopped", "Removing", "Removed"] {
+        assert!(
+            progress.contains(&format!("Container {running}  {action}")),
+            "{progress}"
+        );
+    }
+    let left = all_names(&b);
+    assert!(!left.contains("oneoff-"), "{left}");
+}
+
+#[test]
+fn a_watched_replica_removed_by_hand_comes_back_and_says_so() {
+    let b = Berth::new();
+    let dir = stack_dir(&b, &ONEOFF.replace("name: oneoff", "name: kept"));
+    ok_in(&b, &dir, &["up", "-d"]);
+    let first = b.inspect("kept-app-1")["Id"].as_str().unwrap().to_string();
+    let mut events = b
+        .cmd(&["events", "--json"])
+        .current_dir(&dir)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    // Docker's `rm -f` is final; here the stack brings the replica back, and says so.
+    let out = b.run(&["container", "rm", "-f", "kept-app-1"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "kept-app-1\n");
+    let notice = text(&out.stderr);
+    for words in [
+        "container kept-app-1 belongs to service app of stack kept",
+        "it will be recreated",
+        "`berth -p kept stop app`",
+        "`berth -p kept rm -s -f app`",
+    ] {
+        assert!(notice.contains(words), "{words:?} not in {notice}");
+    }
+    let back = b.wait_for(Duration::from_secs(20), || {
+        let out = b.run(&["container", "inspect", "kept-app-1"]);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        v[0]["State"]["Status"] == "running" && v[0]["Id"] != first.as_str()
+    });
+    assert!(back, "{}", all_names(&b));
+    std::thread::sleep(Duration::from_millis(300));
+    events.kill().unwrap();
+    let out = events.wait_with_output().unwrap();
+    let lines: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let recreate = lines
+        .iter()
+        .position(|e| e["type"] == "stack" && e["action"] == "recreate")
+        .unwrap_or_else(|| panic!("no recreate event in {lines:?}"));
+    let e = &lines[recreate];
+    assert_eq!(e["attributes"]["name"], "kept", "{e}");
+    assert_eq!(e["attributes"]["service"], "app", "{e}");
+    assert_eq!(e["attributes"]["container"], "kept-app-1", "{e}");
+    // The new replica's start follows the announcement.
+    assert!(
+        lines[recreate..]
+            .iter()
+            .any(|e| e["type"] == "container" && e["action"] == "start"),
+        "{lines:?}"
+    );
+
+    // A parked service is left alone: no notice, and it stays removed.
+    ok_in(&b, &dir, &["stop", "-t", "1", "app"]);
+    let out = b.run(&["container", "rm", "kept-app-1"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stderr), "");
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(!all_names(&b).contains("kept-app-1"), "{}", all_names(&b));
+    ok_in(&b, &dir, &["down"]);
+}
