@@ -261,6 +261,7 @@ async fn one_off_dependencies(d: &Arc<Daemon>, running: StackLoad, req: UpReques
     let mut o = req.options;
     o.no_recreate = true;
     o.force_recreate = false;
+    o.renew_anon_volumes = false;
     o.as_running = true;
     o.remove_orphans = false;
     let d = d.clone();

@@ -135,3 +135,118 @@ fn a_watched_replica_removed_by_hand_comes_back_and_says_so() {
     assert!(!all_names(&b).contains("kept-app-1"), "{}", all_names(&b));
     ok_in(&b, &dir, &["down"]);
 }
+
+const ATTACH: &str = r#"
+name: att
+services:
+  a:
+    image: bb:local
+    command: ["sh", "-c", "echo from-a; sleep 1; echo a-done"]
+  b:
+    image: bb:local
+    command: ["sh", "-c", "echo from-b; exec sleep 600"]
+    init: true
+"#;
+
+#[test]
+fn up_attach_and_timestamps_follow_only_the_named_services() {
+    let b = Berth::new();
+    let dir = stack_dir(&b, ATTACH);
+    // Compose, `up --attach nosuch`: `cannot attach to services not included in up: nosuch`,
+    // exit 1, nothing made; with -d: its own error.
+    let out = in_dir(&b, &dir, &["up", "--attach", "nosuch"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("cannot attach to services not included in up: nosuch"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = in_dir(&b, &dir, &["up", "-d", "--attach", "a"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("--detach cannot be combined with"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!all_names(&b).contains("att-"), "{}", all_names(&b));
+    // Compose, `up --attach a --timestamps`: `Attaching to a-1`, `a-1  | 2026-...Z from-a`,
+    // `a-1 exited with code 0`, and it returns while b-1 runs on.
+    let started = std::time::Instant::now();
+    let out = in_dir(&b, &dir, &["up", "--attach", "a", "--timestamps"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(started.elapsed() < Duration::from_secs(30));
+    let stdout = text(&out.stdout);
+    assert!(stdout.starts_with("Attaching to a-1\n"), "{stdout}");
+    assert!(!stdout.contains("b-1"), "{stdout}");
+    assert!(stdout.contains("a-1 exited with code 0"), "{stdout}");
+    let stamped: Vec<&str> = stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("a-1  | "))
+        .collect();
+    assert_eq!(stamped.len(), 2, "{stdout}");
+    for (line, said) in stamped.iter().zip(["from-a", "a-done"]) {
+        let (stamp, rest) = line.split_once(' ').unwrap();
+        assert_eq!(rest, said, "{stdout}");
+        assert!(
+            chrono::DateTime::parse_from_rfc3339(stamp).is_ok() && stamp.ends_with('Z'),
+            "{stamp}"
+        );
+    }
+    assert_eq!(b.status("att-b-1"), "running");
+    ok_in(&b, &dir, &["down", "-t", "1"]);
+}
+
+const ANON: &str = r#"
+name: anon
+services:
+  app:
+    image: bb:local
+    command: ["sleep", "600"]
+    init: true
+    volumes: [/data]
+"#;
+
+#[test]
+fn up_renew_anon_volumes_recreates_with_fresh_anonymous_volumes() {
+    let b = Berth::new();
+    let dir = stack_dir(&b, ANON);
+    ok_in(&b, &dir, &["up", "-d"]);
+    ok_in(
+        &b,
+        &dir,
+        &["exec", "-T", "app", "sh", "-c", "echo x > /data/f"],
+    );
+    let id = |b: &Berth| b.inspect("anon-app-1")["Id"].as_str().unwrap().to_string();
+    let first = id(&b);
+    // Without -V the data carries over (nothing changed: the container stays).
+    let progress = progress_in(&b, &dir, &["up", "-d"]);
+    assert!(
+        progress.contains("Container anon-app-1  Running"),
+        "{progress}"
+    );
+    // Compose, `up -d -V`: `Recreate`, `Recreated`, `Starting`, `Started`, and /data empty.
+    let progress = progress_in(&b, &dir, &["up", "-d", "-V"]);
+    for action in ["Recreate", "Recreated", "Starting", "Started"] {
+        assert!(
+            progress.contains(&format!("Container anon-app-1  {action}\n")),
+            "{progress}"
+        );
+    }
+    let second = id(&b);
+    assert_ne!(first, second);
+    let ls = ok_in(&b, &dir, &["exec", "-T", "app", "ls", "-A", "/data"]);
+    assert_eq!(ls, "", "the renewed volume still holds {ls}");
+    // -V is for that `up` only: the stack's loop does not recreate it again.
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(id(&b), second);
+    let out = in_dir(&b, &dir, &["up", "-d", "-V", "--no-recreate"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("--no-recreate and --renew-anon-volumes are incompatible"),
+        "{}",
+        text(&out.stderr)
+    );
+    ok_in(&b, &dir, &["down", "-v", "-t", "1"]);
+    let vols = b.ok(&["volume", "ls", "-q"]);
+    assert_eq!(vols, "", "{vols}");
+}

@@ -19,6 +19,18 @@ pub struct UpArgs {
     /// If containers already exist, don't recreate them
     #[arg(long, conflicts_with = "force_recreate")]
     pub no_recreate: bool,
+    /// Recreate anonymous volumes instead of retrieving data from the previous containers
+    #[arg(short = 'V', long)]
+    pub renew_anon_volumes: bool,
+    /// Restrict attaching to the specified services (repeatable)
+    #[arg(long)]
+    pub attach: Vec<String>,
+    /// Do not attach (stream logs) to the specified services (repeatable)
+    #[arg(long)]
+    pub no_attach: Vec<String>,
+    /// Show timestamps
+    #[arg(long)]
+    pub timestamps: bool,
     /// Remove containers for services not defined in the Compose file
     #[arg(long)]
     pub remove_orphans: bool,
@@ -210,7 +222,36 @@ fn print_plan(plan: &Value) {
     }
 }
 
+/// Compose's checks of `up`'s flags that clap does not make, in Compose's words.
+fn check_up_flags(g: &GlobalOpts, a: &UpArgs) -> anyhow::Result<()> {
+    if a.no_recreate && a.renew_anon_volumes {
+        anyhow::bail!("--no-recreate and --renew-anon-volumes are incompatible");
+    }
+    if a.detach && !a.attach.is_empty() {
+        anyhow::bail!("--detach cannot be combined with --abort-on-container-exit, --abort-on-container-failure, --attach, --attach-dependencies or --watch");
+    }
+    if !a.attach.is_empty() {
+        let target = super::stack_select::Target::resolve(g)?;
+        if let Some(p) = &target.project {
+            let unexpected: Vec<&str> = a
+                .attach
+                .iter()
+                .filter(|s| !p.services.contains_key(*s))
+                .map(String::as_str)
+                .collect();
+            if !unexpected.is_empty() {
+                anyhow::bail!(
+                    "cannot attach to services not included in up: {}",
+                    unexpected.join(", ")
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
 pub fn up(g: &GlobalOpts, a: &UpArgs) -> anyhow::Result<i32> {
+    check_up_flags(g, a)?;
     let load = stack_load(g)?;
     let mut scale = serde_json::Map::new();
     for s in &a.scale {
@@ -227,6 +268,7 @@ pub fn up(g: &GlobalOpts, a: &UpArgs) -> anyhow::Result<i32> {
     let c = Client::connect(g)?;
     let options = json!({
         "services": a.services, "force_recreate": a.force_recreate, "no_recreate": a.no_recreate,
+        "renew_anon_volumes": a.renew_anon_volumes,
         "remove_orphans": a.remove_orphans, "no_start": a.no_start, "no_deps": a.no_deps, "scale": scale,
         "wait": a.wait, "wait_timeout": a.wait_timeout, "timeout": a.timeout,
     });
@@ -269,6 +311,9 @@ pub fn up(g: &GlobalOpts, a: &UpArgs) -> anyhow::Result<i32> {
     }
     let attach = super::stack_attach::AttachOptions {
         services: a.services.clone(),
+        attach: a.attach.clone(),
+        no_attach: a.no_attach.clone(),
+        timestamps: a.timestamps,
         abort_on_container_exit: a.abort_on_container_exit,
         exit_code_from: a.exit_code_from.clone(),
         no_color: a.no_color,

@@ -16,6 +16,12 @@ use std::time::Duration;
 #[derive(Debug, Default)]
 pub struct AttachOptions {
     pub services: Vec<String>,
+    /// `--attach`: only these services' logs are shown and waited for (all when empty).
+    pub attach: Vec<String>,
+    /// `--no-attach`: these services' are not.
+    pub no_attach: Vec<String>,
+    /// `--timestamps`: each line after its prefix carries the time Docker's logs give it.
+    pub timestamps: bool,
     pub abort_on_container_exit: bool,
     pub exit_code_from: Option<String>,
     pub no_color: bool,
@@ -39,6 +45,10 @@ pub fn attach(g: &GlobalOpts, c: &Client, o: &AttachOptions) -> anyhow::Result<i
         target.check_services(std::slice::from_ref(s))?;
     }
     let mut containers = target.containers(c, &o.services, false)?;
+    // As Compose: up ends once the attached containers have exited; the others run on.
+    containers.retain(|x| {
+        (o.attach.is_empty() || o.attach.contains(&x.service)) && !o.no_attach.contains(&x.service)
+    });
     // Compose sorts by name ("predictable colors assignment").
     containers.sort_by(|a, b| a.name.cmp(&b.name));
     // Block the signals before any thread exists, so only the signal thread takes them (the
@@ -60,7 +70,8 @@ pub fn attach(g: &GlobalOpts, c: &Client, o: &AttachOptions) -> anyhow::Result<i
     // As Compose: `Attaching to web-1, worker-1` on stdout, names without the project.
     let names: Vec<&str> = containers.iter().map(|x| x.display_name()).collect();
     println!("Attaching to {}", names.join(", "));
-    let style = LogStyle::new(o.no_log_prefix, o.no_color);
+    let mut style = LogStyle::new(o.no_log_prefix, o.no_color);
+    style.timestamps = o.timestamps;
     let window = LogWindow {
         tail: "all".into(),
         since: o.since.clone(),

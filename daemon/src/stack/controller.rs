@@ -70,6 +70,9 @@ impl Progress {
 pub struct UpOptions {
     pub services: Vec<String>,
     pub force_recreate: bool,
+    /// `up -V`: recreate every container (as --force-recreate) with fresh anonymous
+    /// volumes instead of its predecessor's.
+    pub renew_anon_volumes: bool,
     pub no_recreate: bool,
     pub remove_orphans: bool,
     pub no_start: bool,
@@ -133,7 +136,7 @@ fn selection(p: &Project, o: &UpOptions) -> Result<HashSet<String>, ApiError> {
 impl UpOptions {
     fn policy(&self) -> ReplicaPolicy {
         ReplicaPolicy {
-            force_recreate: self.force_recreate,
+            force_recreate: self.force_recreate || self.renew_anon_volumes,
             no_recreate: self.no_recreate,
             no_start: self.no_start,
             keep_stopped: self.keep_stopped,
@@ -356,10 +359,18 @@ async fn converge_service<D: Ports>(
             (ReplicaAction::Recreate { start, .. }, Some(c)) => {
                 emit("Recreate");
                 // The old container's anonymous volumes carry over: the new one mounts the
-                // same (per replica and target) volume, as Compose hands them on.
-                let cfg = config(n).await?;
+                // same (per replica and target) volume, as Compose hands them on; with -V
+                // they go with it, and the new one's are made (and filled) afresh.
+                let (mut cfg, _) =
+                    convert::container_config(p, s, svc, n).map_err(ApiError::bad_request)?;
                 d.stop_container(&c, o.timeout.or(cfg.stop_timeout)).await?;
-                d.remove_container(&c).await?;
+                if o.renew_anon_volumes {
+                    d.remove_container_and_volumes(&c).await?;
+                } else {
+                    d.remove_container(&c).await?;
+                }
+                resolve_volumes(d, &mut cfg).await?;
+                resolve_volumes_from(d, p, s, &mut cfg).await?;
                 let c = d.create_container(cfg).await?;
                 events.push(emit("Recreated"));
                 if start {

@@ -62,6 +62,12 @@ pub trait ContainerPort: Send + Sync {
         &self,
         c: &Self::Handle,
     ) -> impl Future<Output = Result<(), ApiError>> + Send;
+    /// Removes the container and its anonymous volumes (`up -V`), but for those another
+    /// container still mounts.
+    fn remove_container_and_volumes(
+        &self,
+        c: &Self::Handle,
+    ) -> impl Future<Output = Result<(), ApiError>> + Send;
     /// The mounts of the container `reference` names, if it exists (`volumes_from`).
     fn mounts_of(&self, reference: &str) -> impl Future<Output = Option<Vec<MountConfig>>> + Send;
     /// Wires container `id` (if it still exists) to its networks again, keeping the
@@ -247,6 +253,10 @@ impl ContainerPort for Daemon {
 
     async fn remove_container(&self, c: &Arc<Ctr>) -> Result<(), ApiError> {
         self.containers.remove(c, true).await
+    }
+
+    async fn remove_container_and_volumes(&self, c: &Arc<Ctr>) -> Result<(), ApiError> {
+        self.containers.remove_with(c, true, true).await
     }
 
     async fn mounts_of(&self, reference: &str) -> Option<Vec<MountConfig>> {

@@ -137,6 +137,12 @@ impl ContainerPort for Fake {
         Ok(())
     }
 
+    async fn remove_container_and_volumes(&self, id: &String) -> Result<(), ApiError> {
+        self.remove_container(id).await?;
+        self.did("and its anonymous volumes".into());
+        Ok(())
+    }
+
     async fn mounts_of(&self, _: &str) -> Option<Vec<MountConfig>> {
         None
     }
