@@ -250,3 +250,166 @@ fn up_renew_anon_volumes_recreates_with_fresh_anonymous_volumes() {
     let vols = b.ok(&["volume", "ls", "-q"]);
     assert_eq!(vols, "", "{vols}");
 }
+
+const DEVELOP: &str = r#"
+name: dev
+services:
+  app:
+    image: bb:local
+    command: ["sleep", "600"]
+    init: true
+    develop:
+      watch:
+        - action: sync
+          path: ./src
+          target: /app
+          ignore: ["*.tmp", "cache/"]
+        - action: sync+restart
+          path: ./conf
+          target: /etc/conf
+  web:
+    build: ./web
+    command: ["sleep", "600"]
+    init: true
+    develop:
+      watch:
+        - action: rebuild
+          path: ./web
+"#;
+
+/// `berth watch`'s stdout as it comes, for the test to wait on.
+fn lines_of(child: &mut std::process::Child) -> std::sync::Arc<std::sync::Mutex<String>> {
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let out = child.stdout.take().unwrap();
+    let s = seen.clone();
+    std::thread::spawn(move || {
+        for l in std::io::BufRead::lines(std::io::BufReader::new(out)).map_while(Result::ok) {
+            let mut s = s.lock().unwrap();
+            s.push_str(&l);
+            s.push('\n');
+        }
+    });
+    seen
+}
+
+#[test]
+fn watch_syncs_restarts_and_rebuilds_as_develop_watch_says() {
+    let b = Berth::new();
+    // Compose without a develop section: `none of the selected services is configured for
+    // watch, consider setting a 'develop' section`, exit 1.
+    let plain = stack_dir(&b, ONEOFF);
+    let out = in_dir(&b, &plain, &["watch"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains(
+            "none of the selected services is configured for watch, consider setting a 'develop' section"
+        ),
+        "{}",
+        text(&out.stderr)
+    );
+    let dir = stack_dir(&b, DEVELOP);
+    for d in ["src/cache", "conf", "web"] {
+        std::fs::create_dir_all(dir.join(d)).unwrap();
+    }
+    std::fs::write(
+        dir.join("web/Dockerfile"),
+        "FROM bb:local\nCOPY version /version\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("web/version"), "1\n").unwrap();
+
+    let mut child = b
+        .cmd(&["watch"])
+        .current_dir(&dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let seen = lines_of(&mut child);
+    let said = |what: &str| {
+        let ok = b.wait_for(Duration::from_secs(60), || {
+            seen.lock().unwrap().contains(what)
+        });
+        assert!(ok, "{what:?} not in {}", seen.lock().unwrap());
+    };
+    said("Watch enabled\n");
+    assert_eq!(b.status("dev-app-1"), "running");
+    let cat = |ctr: &str, path: &str| {
+        let out = b.run(&["container", "exec", ctr, "cat", path]);
+        out.status.success().then(|| text(&out.stdout))
+    };
+
+    // sync: a new file (in a new directory too), with ignored ones left out.
+    std::fs::create_dir_all(dir.join("src/lib")).unwrap();
+    std::fs::write(dir.join("src/lib/a.txt"), "one\n").unwrap();
+    std::fs::write(dir.join("src/x.tmp"), "no\n").unwrap();
+    std::fs::write(dir.join("src/cache/c"), "no\n").unwrap();
+    said("Syncing service \"app\" after");
+    let synced = b.wait_for(Duration::from_secs(10), || {
+        cat("dev-app-1", "/app/lib/a.txt").as_deref() == Some("one\n")
+    });
+    assert!(synced, "{}", seen.lock().unwrap());
+    assert_eq!(cat("dev-app-1", "/app/x.tmp"), None);
+    assert_eq!(cat("dev-app-1", "/app/cache/c"), None);
+    // A deleted file goes from the container too.
+    std::fs::remove_file(dir.join("src/lib/a.txt")).unwrap();
+    let gone = b.wait_for(Duration::from_secs(10), || {
+        cat("dev-app-1", "/app/lib/a.txt").is_none()
+    });
+    assert!(gone, "{}", seen.lock().unwrap());
+
+    // sync+restart: copied, then the container restarted (same container, new start).
+    let started = b.inspect("dev-app-1")["State"]["StartedAt"].clone();
+    std::fs::write(dir.join("conf/app.conf"), "x=1\n").unwrap();
+    let restarted = b.wait_for(Duration::from_secs(20), || {
+        b.inspect("dev-app-1")["State"]["StartedAt"] != started
+            && b.status("dev-app-1") == "running"
+    });
+    assert!(restarted, "{}", seen.lock().unwrap());
+    assert_eq!(
+        cat("dev-app-1", "/etc/conf/app.conf").as_deref(),
+        Some("x=1\n")
+    );
+
+    // rebuild: the image is built again and the service recreated from it.
+    assert_eq!(cat("dev-web-1", "/version").as_deref(), Some("1\n"));
+    std::fs::write(dir.join("web/version"), "2\n").unwrap();
+    said("Rebuilding service(s) [\"web\"] after changes were detected...");
+    let rebuilt = b.wait_for(Duration::from_secs(60), || {
+        cat("dev-web-1", "/version").as_deref() == Some("2\n")
+    });
+    assert!(rebuilt, "{}", seen.lock().unwrap());
+
+    child.kill().unwrap();
+    let _ = child.wait();
+
+    // `up --watch`: attached, with the same watch; Ctrl-C stops both.
+    let mut child = b
+        .cmd(&["up", "--watch", "app"])
+        .current_dir(&dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let seen = lines_of(&mut child);
+    let said = |what: &str| {
+        let ok = b.wait_for(Duration::from_secs(60), || {
+            seen.lock().unwrap().contains(what)
+        });
+        assert!(ok, "{what:?} not in {}", seen.lock().unwrap());
+    };
+    said("Attaching to app-1\n");
+    said("Watch enabled\n");
+    std::fs::write(dir.join("src/b.txt"), "two\n").unwrap();
+    let synced = b.wait_for(Duration::from_secs(10), || {
+        cat("dev-app-1", "/app/b.txt").as_deref() == Some("two\n")
+    });
+    assert!(synced, "{}", seen.lock().unwrap());
+    sh(&["kill", "-INT", &child.id().to_string()]);
+    let stopped = b.wait_for(Duration::from_secs(20), || {
+        child.try_wait().unwrap().is_some()
+    });
+    assert!(stopped, "up --watch did not end on SIGINT");
+    assert_eq!(b.status("dev-app-1"), "exited");
+    ok_in(&b, &dir, &["down", "-t", "1", "--rmi", "local"]);
+}

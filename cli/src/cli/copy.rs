@@ -273,3 +273,47 @@ fn dir_exists_in(probe: &FsRequest, path: &str) -> anyhow::Result<bool> {
         .context("starting the copy helper")?;
     Ok(status.success())
 }
+
+/// `develop.watch`'s sync: the host files `files` (host path, path relative to `dir`) into
+/// the directory `dir` of the container, made with its missing parents (as Compose's tar
+/// sync extracts at the target), replacing what is there; a directory goes whole.
+pub(super) fn sync_into(
+    c: &Client,
+    ctr: &str,
+    dir: &str,
+    files: &[(PathBuf, String)],
+) -> anyhow::Result<()> {
+    let req = request(
+        c,
+        ctr,
+        FsOp::Add {
+            dir: dir.to_string(),
+            chown: None,
+            chmod: None,
+        },
+    )?;
+    let (_sealed, mut cmd) = helper(&req)?;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .spawn()
+        .context("starting the copy helper")?;
+    let sent = {
+        let stdin = child.stdin.take().expect("piped");
+        let mut b = tar::Builder::new(stdin);
+        b.follow_symlinks(false);
+        let mut appended = Ok(());
+        for (host, rel) in files {
+            appended = if host.is_dir() {
+                b.append_dir_all(rel, host)
+            } else {
+                b.append_path_with_name(host, rel)
+            };
+            if appended.is_err() {
+                break;
+            }
+        }
+        appended.and_then(|()| b.into_inner().map(drop))
+    };
+    finish(child)?;
+    sent.with_context(|| format!("archiving the changes for {dir}"))
+}

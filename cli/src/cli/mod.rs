@@ -29,6 +29,7 @@ mod stack_select;
 mod stats;
 mod system;
 mod volume;
+mod watch;
 
 /// Options every command shares: where state lives, and which stack files make the project.
 #[derive(Args, Debug, Clone, Default)]
@@ -139,6 +140,8 @@ pub enum Command {
     Images(stack_info::ImagesArgs),
     /// Receive real time events from the stack's containers
     Events(stack_info::EventsArgs),
+    /// Watch build context for service and rebuild/refresh containers when files are updated
+    Watch(watch::WatchArgs),
     /// Run the stack on Kubernetes: generate manifests, apply them, take them down
     Kube(kube::KubeArgs),
     /// Show the berth version information
@@ -218,6 +221,7 @@ pub fn main() -> i32 {
         Command::Images(args) => stack_info::images(&cli.global, &args),
         Command::Events(args) => stack_info::events(&cli.global, &args),
         Command::Kube(args) => kube::run(&cli.global, &args),
+        Command::Watch(args) => watch::watch(&cli.global, &args),
         Command::Version(args) => version(&args),
         Command::Shim { bundle } => return berth_engine::runtime::shim::main(&bundle),
         Command::ExecHelper { .. } => unreachable!("dispatched above"),

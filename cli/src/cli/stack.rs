@@ -8,7 +8,7 @@ use clap::Args;
 use serde_json::{json, Value};
 use std::io::Read;
 
-#[derive(Args, Debug)]
+#[derive(Args, Debug, Default)]
 pub struct UpArgs {
     /// Detached mode: run containers in the background
     #[arg(short, long)]
@@ -31,6 +31,10 @@ pub struct UpArgs {
     /// Show timestamps
     #[arg(long)]
     pub timestamps: bool,
+    /// Watch source code and rebuild/refresh containers when files are updated (the
+    /// services' `develop.watch`)
+    #[arg(short = 'w', long)]
+    pub watch: bool,
     /// Remove containers for services not defined in the Compose file
     #[arg(long)]
     pub remove_orphans: bool,
@@ -227,7 +231,7 @@ fn check_up_flags(g: &GlobalOpts, a: &UpArgs) -> anyhow::Result<()> {
     if a.no_recreate && a.renew_anon_volumes {
         anyhow::bail!("--no-recreate and --renew-anon-volumes are incompatible");
     }
-    if a.detach && !a.attach.is_empty() {
+    if a.detach && (!a.attach.is_empty() || a.watch) {
         anyhow::bail!("--detach cannot be combined with --abort-on-container-exit, --abort-on-container-failure, --attach, --attach-dependencies or --watch");
     }
     if !a.attach.is_empty() {
@@ -308,6 +312,9 @@ pub fn up(g: &GlobalOpts, a: &UpArgs) -> anyhow::Result<i32> {
     post_with_progress(&c, "/stacks/up", body)?;
     if a.detach || a.no_start || a.wait {
         return Ok(0);
+    }
+    if a.watch {
+        super::watch::spawn(g, &a.services)?;
     }
     let attach = super::stack_attach::AttachOptions {
         services: a.services.clone(),
