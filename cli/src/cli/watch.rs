@@ -82,6 +82,16 @@ fn rules(target: &Target, services: &[String]) -> anyhow::Result<Vec<Rule>> {
                 "sync+exec" => bail!("{}: action sync+exec is not supported yet", at()),
                 other => bail!("{}: unknown action {other:?}", at()),
             };
+            // Nothing is ignored silently (the README's promise): newer keys are named.
+            for key in w.as_object().into_iter().flat_map(|m| m.keys()) {
+                let empty_exec = key == "exec" && w["exec"]["command"].is_null();
+                if !empty_exec && !matches!(key.as_str(), "action" | "path" | "target" | "ignore") {
+                    eprintln!(
+                        "WARN[0000] {}.{key} is not supported yet and is ignored",
+                        at()
+                    );
+                }
+            }
             let path = PathBuf::from(w["path"].as_str().unwrap_or(""));
             let target = w["target"].as_str().unwrap_or("").to_string();
             if matches!(action, Action::Sync | Action::SyncRestart) && target.is_empty() {
