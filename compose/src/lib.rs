@@ -36,9 +36,9 @@ pub use levels::levels;
 pub use loader::{load, LoadError, LoadOptions, Project, Service};
 pub use naming::{config_hash, container_name, hash_of, network_name, replicas, volume_name};
 pub use plan::{
-    down_order, network_definition, orphan_services, plan_networks, plan_up, plan_volumes,
-    replica_action, select_services, NetworkAction, NetworkChanges, NetworkDefinition, Observed,
-    ObservedReplica, PlanError, RecreateReason, ReplicaAction, ReplicaPolicy, ReplicaState, Step,
-    UpPlanOptions,
+    diverged_volumes, down_order, network_definition, orphan_services, plan_networks, plan_up,
+    plan_volumes, replica_action, select_services, NetworkAction, NetworkChanges,
+    NetworkDefinition, Observed, ObservedReplica, PlanError, RecreateReason, ReplicaAction,
+    ReplicaPolicy, ReplicaState, Step, UpPlanOptions,
 };
 pub use stack_load::StackLoad;

@@ -262,6 +262,7 @@ async fn one_off_dependencies(d: &Arc<Daemon>, running: StackLoad, req: UpReques
     o.no_recreate = true;
     o.force_recreate = false;
     o.renew_anon_volumes = false;
+    o.recreate_volumes.clear();
     o.as_running = true;
     o.remove_orphans = false;
     let d = d.clone();

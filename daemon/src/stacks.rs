@@ -110,6 +110,7 @@ impl Stacks {
         rec.options.wait_timeout = None;
         rec.options.force_recreate = false;
         rec.options.renew_anon_volumes = false;
+        rec.options.recreate_volumes.clear();
         let mut entries = self.entries.lock().await;
         if let Some(old) = entries.get(&rec.name) {
             // `up SERVICE...` unparks what it names; a plain `up` unparks everything.

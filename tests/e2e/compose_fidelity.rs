@@ -413,3 +413,78 @@ fn watch_syncs_restarts_and_rebuilds_as_develop_watch_says() {
     assert_eq!(b.status("dev-app-1"), "exited");
     ok_in(&b, &dir, &["down", "-t", "1", "--rmi", "local"]);
 }
+
+const VOLUME: &str = r#"
+name: vol
+services:
+  app:
+    image: bb:local
+    command: ["sleep", "600"]
+    init: true
+    volumes: [data:/data]
+volumes:
+  data:
+    labels: {x: "1"}
+"#;
+
+#[test]
+fn up_asks_before_recreating_a_changed_volume_and_y_says_yes() {
+    let b = Berth::new();
+    let dir = stack_dir(&b, VOLUME);
+    ok_in(&b, &dir, &["up", "-d"]);
+    ok_in(
+        &b,
+        &dir,
+        &["exec", "-T", "app", "sh", "-c", "echo kept > /data/f"],
+    );
+    std::fs::write(
+        dir.join("compose.yaml"),
+        VOLUME.replace("x: \"1\"", "x: \"2\""),
+    )
+    .unwrap();
+    // Compose: `Volume "vol_data" exists but doesn't match configuration in compose file.
+    // Recreate (data will be lost)?`; no answer is a no: the volume and its data stay.
+    let out = in_dir(&b, &dir, &["up", "-d"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("Volume \"vol_data\" exists but doesn't match configuration in compose file. Recreate (data will be lost)? "),
+        "{}",
+        text(&out.stderr)
+    );
+    let f = ok_in(&b, &dir, &["exec", "-T", "app", "cat", "/data/f"]);
+    assert_eq!(f, "kept\n");
+    // -y: the container goes, the volume is made again (with the new labels), then the
+    // container, as Compose's progress shows.
+    let progress = progress_in(&b, &dir, &["up", "-d", "-y"]);
+    assert!(
+        !progress.contains("Recreate (data will be lost)"),
+        "{progress}"
+    );
+    for line in [
+        "Container vol-app-1  Stopping",
+        "Container vol-app-1  Removed",
+        "Volume vol_data  Creating",
+        "Volume vol_data  Created",
+        "Container vol-app-1  Created",
+        "Container vol-app-1  Started",
+    ] {
+        assert!(progress.contains(line), "{line:?} not in {progress}");
+    }
+    let out = in_dir(&b, &dir, &["exec", "-T", "app", "ls", "-A", "/data"]);
+    assert_eq!(
+        text(&out.stdout),
+        "",
+        "the recreated volume still holds data"
+    );
+    let labels = b.ok(&["volume", "inspect", "-f", "{{json .Labels}}", "vol_data"]);
+    assert!(labels.contains("\"x\":\"2\""), "{labels}");
+    // Converged: nothing more to ask.
+    let out = in_dir(&b, &dir, &["create", "-y"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        !text(&out.stderr).contains("Recreate"),
+        "{}",
+        text(&out.stderr)
+    );
+    ok_in(&b, &dir, &["down", "-v", "-t", "1"]);
+}

@@ -31,6 +31,9 @@ pub struct UpArgs {
     /// Show timestamps
     #[arg(long)]
     pub timestamps: bool,
+    /// Assume "yes" as answer to all prompts and run non-interactively
+    #[arg(short = 'y', long)]
+    pub yes: bool,
     /// Watch source code and rebuild/refresh containers when files are updated (the
     /// services' `develop.watch`)
     #[arg(short = 'w', long)]
@@ -202,6 +205,38 @@ pub(super) fn post_into(
     outcome.ok_or_else(|| anyhow::anyhow!("the daemon ended the answer early"))
 }
 
+/// The project's volumes whose definition changed since they were made, that the person
+/// agrees to recreate (data lost): Compose's question for each, or yes to all with `-y`.
+/// No answer (stdin not a terminal, or at its end) is a no: the volume stays as it is.
+pub(super) fn volumes_to_recreate(
+    c: &Client,
+    load: &StackLoad,
+    yes: bool,
+) -> anyhow::Result<Vec<String>> {
+    let Ok(p) = load.load() else {
+        // The daemon's `up` reports what does not load, with file and line.
+        return Ok(Vec::new());
+    };
+    let v: Value = c.get("/volumes")?;
+    let existing = v["Volumes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| {
+            let labels = serde_json::from_value(v["Labels"].clone()).unwrap_or_default();
+            Some((v["Name"].as_str()?.to_string(), labels))
+        })
+        .collect();
+    let mut out = Vec::new();
+    for name in berth_compose::diverged_volumes(&p, &existing) {
+        let question = format!("Volume {name:?} exists but doesn't match configuration in compose file. Recreate (data will be lost)? ");
+        if yes || super::confirm(&question).unwrap_or(false) {
+            out.push(name);
+        }
+    }
+    Ok(out)
+}
+
 /// `up --dry-run`: one line per step, as Compose's dry run marks them; images are not part
 /// of the plan (`up` pulls per pull_policy first).
 fn print_plan(plan: &Value) {
@@ -284,6 +319,9 @@ pub fn up(g: &GlobalOpts, a: &UpArgs) -> anyhow::Result<i32> {
         print_plan(&plan);
         return Ok(0);
     }
+    let recreate_volumes = volumes_to_recreate(&c, &load, a.yes)?;
+    let mut options = options;
+    options["recreate_volumes"] = json!(recreate_volumes);
     // The pull phase streams its progress here; `up` itself then only finds the images.
     super::registry::stack_pull_phase(&c, &load, a.pull.as_deref())?;
     // Then the build phase: missing images, or all with --build; none with --no-build.

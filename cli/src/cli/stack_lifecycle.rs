@@ -23,10 +23,18 @@ pub struct ServicesArgs {
     pub services: Vec<String>,
 }
 
+#[derive(Args, Debug)]
+pub struct CreateArgs {
+    /// Assume "yes" as answer to all prompts and run non-interactively
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+    pub services: Vec<String>,
+}
+
 #[derive(Subcommand, Debug)]
 pub enum Lifecycle {
     /// Creates containers for a service
-    Create(ServicesArgs),
+    Create(CreateArgs),
     /// Start services
     Start(ServicesArgs),
     /// Stop services
@@ -70,7 +78,7 @@ pub fn run(g: &GlobalOpts, cmd: &Lifecycle) -> anyhow::Result<i32> {
     let target = Target::resolve(g)?;
     let c = Client::connect(g)?;
     let (services, order, action): (&[String], Order, Action) = match cmd {
-        Lifecycle::Create(a) => return create(g, &target, &c, &a.services),
+        Lifecycle::Create(a) => return create(g, &target, &c, a),
         Lifecycle::Start(a) => (&a.services, Order::Dependencies, Box::new(start)),
         Lifecycle::Stop(a) => {
             let t = a.timeout.map(|t| format!("?t={t}")).unwrap_or_default();
@@ -325,11 +333,14 @@ fn stop(x: &ServiceContainer, t: &str) -> Step {
 }
 
 /// `create`: the daemon's `up` without starting, so names, hashes and networks are the same.
-fn create(g: &GlobalOpts, target: &Target, c: &Client, services: &[String]) -> anyhow::Result<i32> {
+fn create(g: &GlobalOpts, target: &Target, c: &Client, a: &CreateArgs) -> anyhow::Result<i32> {
+    let services = &a.services;
     target.check_services(services)?;
+    let load = super::stack::stack_load(g)?;
+    let recreate_volumes = super::stack::volumes_to_recreate(c, &load, a.yes)?;
     let body = json!({
-        "load": super::stack::stack_load(g)?,
-        "options": { "services": services, "no_start": true },
+        "load": load,
+        "options": { "services": services, "no_start": true, "recreate_volumes": recreate_volumes },
     });
     super::stack::post_with_progress(c, "/stacks/up", body)?;
     Ok(0)

@@ -9,8 +9,8 @@
 mod resources;
 
 pub use resources::{
-    network_definition, plan_networks, plan_volumes, NetworkAction, NetworkChanges,
-    NetworkDefinition, PlanError,
+    diverged_volumes, network_definition, plan_networks, plan_volumes, NetworkAction,
+    NetworkChanges, NetworkDefinition, PlanError,
 };
 
 use crate::{config_hash, container_name, levels, replicas, Project};

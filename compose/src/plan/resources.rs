@@ -189,9 +189,26 @@ pub fn plan_volumes(
             .collect();
         labels.insert(LABEL_PROJECT.into(), p.name.clone());
         labels.insert(LABEL_VOLUME.into(), key.clone());
+        labels.insert(LABEL_HASH.into(), hash_of(vol));
         out.push((name, labels));
     }
     Ok(out)
+}
+
+/// The project's volumes that exist (`existing`: name -> labels) but were made from another
+/// definition than the file's now: their recorded hash differs. Compose asks before it
+/// recreates one (`up -y` says yes); a volume without the label (made by hand, or before
+/// berth recorded it) or an external one is never among them.
+pub fn diverged_volumes(p: &Project, existing: &BTreeMap<String, Labels>) -> Vec<String> {
+    p.volumes
+        .iter()
+        .filter(|(_, vol)| vol.external != Some(true))
+        .filter_map(|(key, vol)| {
+            let name = volume_name(p, key);
+            let recorded = existing.get(&name)?.get(LABEL_HASH)?;
+            (*recorded != hash_of(vol)).then_some(name)
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -206,6 +223,24 @@ mod tests {
             ..Default::default()
         })
         .unwrap()
+    }
+
+    #[test]
+    fn a_volume_diverges_when_its_recorded_hash_differs() {
+        let p = project("name: s\nservices: {a: {image: x}}\nvolumes:\n  d: {labels: {x: '2'}}\n  e: {external: true}\n");
+        let made = plan_volumes(&p, &BTreeSet::from(["s_e".to_string()])).unwrap();
+        let (name, labels) = made[0].clone();
+        assert_eq!(name, "s_d");
+        let mut existing = BTreeMap::from([(name.clone(), labels.clone())]);
+        assert!(diverged_volumes(&p, &existing).is_empty());
+        existing
+            .get_mut(&name)
+            .unwrap()
+            .insert(LABEL_HASH.into(), "old".into());
+        assert_eq!(diverged_volumes(&p, &existing), vec!["s_d".to_string()]);
+        // Made without the label (by hand, or by an older berth): never asked about.
+        existing.get_mut(&name).unwrap().remove(LABEL_HASH);
+        assert!(diverged_volumes(&p, &existing).is_empty());
     }
 
     #[test]

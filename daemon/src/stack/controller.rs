@@ -73,6 +73,9 @@ pub struct UpOptions {
     /// `up -V`: recreate every container (as --force-recreate) with fresh anonymous
     /// volumes instead of its predecessor's.
     pub renew_anon_volumes: bool,
+    /// Volumes whose definition changed that the person agreed to recreate (Compose's
+    /// prompt, or `up -y`): made again, with the containers that mount them.
+    pub recreate_volumes: Vec<String>,
     pub no_recreate: bool,
     pub remove_orphans: bool,
     pub no_start: bool,
@@ -171,6 +174,7 @@ pub async fn up<D: Ports>(d: &Arc<D>, p: &Project, o: &UpOptions) -> Result<Outc
     preflight(&**d, p, &selected).await?;
     out.warnings.extend(convert::project_warnings(p));
     ensure_networks(&**d, p, &mut out, &o.progress, o.network_changes()).await?;
+    resources::recreate_volumes(&**d, p, &o.recreate_volumes, &mut out, &o.progress).await?;
     ensure_volumes(&**d, p, &mut out, &o.progress).await?;
     let mut observed = replicas_by_service(&**d, &p.name).await;
 

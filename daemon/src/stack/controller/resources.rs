@@ -110,6 +110,45 @@ pub(super) async fn ensure_volumes<D: VolumePort>(
     Ok(())
 }
 
+/// `up` after the person said yes (or `-y`) to recreating `names`, volumes whose definition
+/// changed: the project's containers that mount one are stopped and removed, then the
+/// volume, as Compose does; `ensure_volumes` makes it again and the pass the containers.
+pub(super) async fn recreate_volumes<D: VolumePort + ContainerPort>(
+    d: &D,
+    p: &Project,
+    names: &[String],
+    out: &mut Outcome,
+    progress: &Progress,
+) -> Result<(), ApiError> {
+    if names.is_empty() {
+        return Ok(());
+    }
+    let data = |n: &str| format!("/volumes/{n}/_data");
+    for r in d.replicas(&p.name).await {
+        let mounts = d.mounts_of(&r.name).await.unwrap_or_default();
+        let uses = mounts
+            .iter()
+            .any(|m| names.iter().any(|n| m.source.ends_with(&data(n))));
+        if !uses {
+            continue;
+        }
+        let t = Instant::now();
+        progress.emit(ev("Container", &r.name, "Stopping", t));
+        d.stop_container(&r.handle, None).await?;
+        progress.emit(ev("Container", &r.name, "Stopped", t));
+        progress.emit(ev("Container", &r.name, "Removing", t));
+        d.remove_container(&r.handle).await?;
+        out.events
+            .push(progress.emit(ev("Container", &r.name, "Removed", t)));
+    }
+    for n in names {
+        if d.volume_exists(n).await? {
+            d.remove_volume(n).await?;
+        }
+    }
+    Ok(())
+}
+
 /// Named and anonymous volumes become host directories, as for any container (see
 /// `Volumes::resolve_mounts`); anonymous ones carry the project label, so `down -v` and
 /// `rm -v` find them.
