@@ -227,17 +227,20 @@ mod tests {
 
     #[test]
     fn a_volume_diverges_when_its_recorded_hash_differs() {
-        let p = project("name: s\nservices: {a: {image: x}}\nvolumes:\n  d: {labels: {x: '2'}}\n  e: {external: true}\n");
-        let made = plan_volumes(&p, &BTreeSet::from(["s_e".to_string()])).unwrap();
+        // (One-letter names would read as Windows drives: `d:/d`.)
+        let p = project(
+            "name: s\nservices:\n  a:\n    image: x\n    volumes: [\"dd:/d\", \"ee:/e\"]\nvolumes:\n  dd:\n    labels: {x: \"2\"}\n  ee:\n    external: true\n",
+        );
+        let made = plan_volumes(&p, &BTreeSet::from(["s_ee".to_string()])).unwrap();
         let (name, labels) = made[0].clone();
-        assert_eq!(name, "s_d");
+        assert_eq!(name, "s_dd");
         let mut existing = BTreeMap::from([(name.clone(), labels.clone())]);
         assert!(diverged_volumes(&p, &existing).is_empty());
         existing
             .get_mut(&name)
             .unwrap()
             .insert(LABEL_HASH.into(), "old".into());
-        assert_eq!(diverged_volumes(&p, &existing), vec!["s_d".to_string()]);
+        assert_eq!(diverged_volumes(&p, &existing), vec!["s_dd".to_string()]);
         // Made without the label (by hand, or by an older berth): never asked about.
         existing.get_mut(&name).unwrap().remove(LABEL_HASH);
         assert!(diverged_volumes(&p, &existing).is_empty());
