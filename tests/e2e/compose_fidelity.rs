@@ -277,19 +277,45 @@ services:
           path: ./web
 "#;
 
-/// `berth watch`'s stdout as it comes, for the test to wait on.
-fn lines_of(child: &mut std::process::Child) -> std::sync::Arc<std::sync::Mutex<String>> {
-    let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-    let out = child.stdout.take().unwrap();
-    let s = seen.clone();
-    std::thread::spawn(move || {
-        for l in std::io::BufRead::lines(std::io::BufReader::new(out)).map_while(Result::ok) {
-            let mut s = s.lock().unwrap();
-            s.push_str(&l);
-            s.push('\n');
-        }
-    });
-    seen
+/// A long-running `berth` command (`watch`, `up --watch`) whose stdout the test waits on.
+struct Running {
+    child: std::process::Child,
+    seen: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Running {
+    fn start(b: &Berth, dir: &std::path::Path, args: &[&str]) -> Running {
+        let mut child = b
+            .cmd(args)
+            .current_dir(dir)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let out = child.stdout.take().unwrap();
+        let s = seen.clone();
+        std::thread::spawn(move || {
+            for l in std::io::BufRead::lines(std::io::BufReader::new(out)).map_while(Result::ok) {
+                let mut s = s.lock().unwrap();
+                s.push_str(&l);
+                s.push('\n');
+            }
+        });
+        Running { child, seen }
+    }
+
+    /// Waits until it has printed `what`.
+    fn said(&self, b: &Berth, what: &str) {
+        let ok = b.wait_for(Duration::from_secs(60), || {
+            self.seen.lock().unwrap().contains(what)
+        });
+        assert!(ok, "{what:?} not in {}", self.seen());
+    }
+
+    fn seen(&self) -> String {
+        self.seen.lock().unwrap().clone()
+    }
 }
 
 #[test]
@@ -318,21 +344,8 @@ fn watch_syncs_restarts_and_rebuilds_as_develop_watch_says() {
     .unwrap();
     std::fs::write(dir.join("web/version"), "1\n").unwrap();
 
-    let mut child = b
-        .cmd(&["watch"])
-        .current_dir(&dir)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let seen = lines_of(&mut child);
-    let said = |what: &str| {
-        let ok = b.wait_for(Duration::from_secs(60), || {
-            seen.lock().unwrap().contains(what)
-        });
-        assert!(ok, "{what:?} not in {}", seen.lock().unwrap());
-    };
-    said("Watch enabled\n");
+    let mut watch = Running::start(&b, &dir, &["watch"]);
+    watch.said(&b, "Watch enabled\n");
     assert_eq!(b.status("dev-app-1"), "running");
     let cat = |ctr: &str, path: &str| {
         let out = b.run(&["container", "exec", ctr, "cat", path]);
@@ -344,11 +357,11 @@ fn watch_syncs_restarts_and_rebuilds_as_develop_watch_says() {
     std::fs::write(dir.join("src/lib/a.txt"), "one\n").unwrap();
     std::fs::write(dir.join("src/x.tmp"), "no\n").unwrap();
     std::fs::write(dir.join("src/cache/c"), "no\n").unwrap();
-    said("Syncing service \"app\" after");
+    watch.said(&b, "Syncing service \"app\" after");
     let synced = b.wait_for(Duration::from_secs(10), || {
         cat("dev-app-1", "/app/lib/a.txt").as_deref() == Some("one\n")
     });
-    assert!(synced, "{}", seen.lock().unwrap());
+    assert!(synced, "{}", watch.seen());
     assert_eq!(cat("dev-app-1", "/app/x.tmp"), None);
     assert_eq!(cat("dev-app-1", "/app/cache/c"), None);
     // A deleted file goes from the container too.
@@ -356,7 +369,7 @@ fn watch_syncs_restarts_and_rebuilds_as_develop_watch_says() {
     let gone = b.wait_for(Duration::from_secs(10), || {
         cat("dev-app-1", "/app/lib/a.txt").is_none()
     });
-    assert!(gone, "{}", seen.lock().unwrap());
+    assert!(gone, "{}", watch.seen());
 
     // sync+restart: copied, then the container restarted (same container, new start).
     let started = b.inspect("dev-app-1")["State"]["StartedAt"].clone();
@@ -365,7 +378,7 @@ fn watch_syncs_restarts_and_rebuilds_as_develop_watch_says() {
         b.inspect("dev-app-1")["State"]["StartedAt"] != started
             && b.status("dev-app-1") == "running"
     });
-    assert!(restarted, "{}", seen.lock().unwrap());
+    assert!(restarted, "{}", watch.seen());
     assert_eq!(
         cat("dev-app-1", "/etc/conf/app.conf").as_deref(),
         Some("x=1\n")
@@ -374,40 +387,30 @@ fn watch_syncs_restarts_and_rebuilds_as_develop_watch_says() {
     // rebuild: the image is built again and the service recreated from it.
     assert_eq!(cat("dev-web-1", "/version").as_deref(), Some("1\n"));
     std::fs::write(dir.join("web/version"), "2\n").unwrap();
-    said("Rebuilding service(s) [\"web\"] after changes were detected...");
+    watch.said(
+        &b,
+        "Rebuilding service(s) [\"web\"] after changes were detected...",
+    );
     let rebuilt = b.wait_for(Duration::from_secs(60), || {
         cat("dev-web-1", "/version").as_deref() == Some("2\n")
     });
-    assert!(rebuilt, "{}", seen.lock().unwrap());
+    assert!(rebuilt, "{}", watch.seen());
 
-    child.kill().unwrap();
-    let _ = child.wait();
+    watch.child.kill().unwrap();
+    let _ = watch.child.wait();
 
     // `up --watch`: attached, with the same watch; Ctrl-C stops both.
-    let mut child = b
-        .cmd(&["up", "--watch", "app"])
-        .current_dir(&dir)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let seen = lines_of(&mut child);
-    let said = |what: &str| {
-        let ok = b.wait_for(Duration::from_secs(60), || {
-            seen.lock().unwrap().contains(what)
-        });
-        assert!(ok, "{what:?} not in {}", seen.lock().unwrap());
-    };
-    said("Attaching to app-1\n");
-    said("Watch enabled\n");
+    let mut up = Running::start(&b, &dir, &["up", "--watch", "app"]);
+    up.said(&b, "Attaching to app-1\n");
+    up.said(&b, "Watch enabled\n");
     std::fs::write(dir.join("src/b.txt"), "two\n").unwrap();
     let synced = b.wait_for(Duration::from_secs(10), || {
         cat("dev-app-1", "/app/b.txt").as_deref() == Some("two\n")
     });
-    assert!(synced, "{}", seen.lock().unwrap());
-    sh(&["kill", "-INT", &child.id().to_string()]);
+    assert!(synced, "{}", up.seen());
+    sh(&["kill", "-INT", &up.child.id().to_string()]);
     let stopped = b.wait_for(Duration::from_secs(20), || {
-        child.try_wait().unwrap().is_some()
+        up.child.try_wait().unwrap().is_some()
     });
     assert!(stopped, "up --watch did not end on SIGINT");
     assert_eq!(b.status("dev-app-1"), "exited");

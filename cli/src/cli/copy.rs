@@ -210,8 +210,7 @@ fn place(from: &Path, to: &Path) -> anyhow::Result<()> {
 
 fn copy_in(c: &Client, src: &str, ctr: &str, path: &str) -> anyhow::Result<i32> {
     let src_path = Path::new(src);
-    let md =
-        std::fs::symlink_metadata(src_path).with_context(|| format!("could not find {src}"))?;
+    std::fs::symlink_metadata(src_path).with_context(|| format!("could not find {src}"))?;
     // As Docker: into an existing directory, else as that name (its parent must exist).
     let probe = request(c, ctr, FsOp::In(path.to_string()))?;
     let (target_dir, name) = if path.ends_with('/') || dir_exists_in(&probe, path)? {
@@ -236,7 +235,14 @@ fn copy_in(c: &Client, src: &str, ctr: &str, path: &str) -> anyhow::Result<i32> 
         op: FsOp::In(target_dir),
         ..probe
     };
-    let (_sealed, mut cmd) = helper(&req)?;
+    send_tar(&req, &[(src_path.to_path_buf(), name)], src)?;
+    Ok(0)
+}
+
+/// Runs the helper for `req` (an extraction) with a tar of `files` (host path, name in the
+/// tar; a directory goes whole, a symlink as itself) on its stdin.
+fn send_tar(req: &FsRequest, files: &[(PathBuf, PathBuf)], what: &str) -> anyhow::Result<()> {
+    let (_sealed, mut cmd) = helper(req)?;
     let mut child = cmd
         .stdin(Stdio::piped())
         .spawn()
@@ -245,18 +251,24 @@ fn copy_in(c: &Client, src: &str, ctr: &str, path: &str) -> anyhow::Result<i32> 
         let stdin = child.stdin.take().expect("piped");
         let mut b = tar::Builder::new(stdin);
         b.follow_symlinks(false);
-        let appended = if md.is_dir() {
-            b.append_dir_all(&name, src_path)
-        } else {
-            b.append_path_with_name(src_path, &name)
-        };
+        let mut appended = Ok(());
+        for (host, name) in files {
+            let is_dir = std::fs::symlink_metadata(host).is_ok_and(|m| m.is_dir());
+            appended = if is_dir {
+                b.append_dir_all(name, host)
+            } else {
+                b.append_path_with_name(host, name)
+            };
+            if appended.is_err() {
+                break;
+            }
+        }
         appended.and_then(|()| b.into_inner().map(drop))
     };
     // A helper that failed closed its end (our write then fails with EPIPE): its own error
     // says what went wrong, so it comes first.
     finish(child)?;
-    sent.with_context(|| format!("archiving {src}"))?;
-    Ok(0)
+    sent.with_context(|| format!("archiving {what}"))
 }
 
 /// Whether `path` is a directory inside the container.
@@ -292,28 +304,9 @@ pub(super) fn sync_into(
             chmod: None,
         },
     )?;
-    let (_sealed, mut cmd) = helper(&req)?;
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .spawn()
-        .context("starting the copy helper")?;
-    let sent = {
-        let stdin = child.stdin.take().expect("piped");
-        let mut b = tar::Builder::new(stdin);
-        b.follow_symlinks(false);
-        let mut appended = Ok(());
-        for (host, rel) in files {
-            appended = if host.is_dir() {
-                b.append_dir_all(rel, host)
-            } else {
-                b.append_path_with_name(host, rel)
-            };
-            if appended.is_err() {
-                break;
-            }
-        }
-        appended.and_then(|()| b.into_inner().map(drop))
-    };
-    finish(child)?;
-    sent.with_context(|| format!("archiving the changes for {dir}"))
+    let files: Vec<(PathBuf, PathBuf)> = files
+        .iter()
+        .map(|(host, rel)| (host.clone(), PathBuf::from(rel)))
+        .collect();
+    send_tar(&req, &files, &format!("the changes for {dir}"))
 }

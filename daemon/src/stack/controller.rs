@@ -174,7 +174,7 @@ pub async fn up<D: Ports>(d: &Arc<D>, p: &Project, o: &UpOptions) -> Result<Outc
     preflight(&**d, p, &selected).await?;
     out.warnings.extend(convert::project_warnings(p));
     ensure_networks(&**d, p, &mut out, &o.progress, o.network_changes()).await?;
-    resources::recreate_volumes(&**d, p, &o.recreate_volumes, &mut out, &o.progress).await?;
+    resources::recreate_volumes(d, p, &o.recreate_volumes, &mut out, &o.progress).await?;
     ensure_volumes(&**d, p, &mut out, &o.progress).await?;
     let mut observed = replicas_by_service(&**d, &p.name).await;
 

@@ -42,7 +42,8 @@ pub async fn down<D: Ports>(
     // down leaves them otherwise), and before the services they may depend on.
     if o.remove_orphans {
         let oneoffs = d.oneoffs(project).await;
-        out.events.extend(remove_all(d, oneoffs, o).await?);
+        out.events
+            .extend(remove_all(d, oneoffs, o.timeout, &o.progress).await?);
     }
     // Orphans first, then dependents before their dependencies: the planner's order.
     let order = berth_compose::down_order(p, observed.keys());
@@ -51,7 +52,8 @@ pub async fn down<D: Ports>(
             .iter()
             .flat_map(|s| observed.get(s).cloned().unwrap_or_default())
             .collect();
-        out.events.extend(remove_all(d, level, o).await?);
+        out.events
+            .extend(remove_all(d, level, o.timeout, &o.progress).await?);
     }
     tracing::debug!(
         project,
@@ -110,16 +112,16 @@ pub async fn down<D: Ports>(
 
 /// Stops and removes `containers` in parallel (one level of the dependency order), as
 /// Compose's down; the Removed events, or the first failure.
-async fn remove_all<D: Ports>(
+pub(super) async fn remove_all<D: Ports>(
     d: &Arc<D>,
     containers: Vec<Replica<D::Handle>>,
-    o: &DownOptions,
+    timeout: Option<u64>,
+    progress: &Progress,
 ) -> Result<Vec<super::Event>, ApiError> {
     let mut tasks = Vec::new();
     for r in containers {
         let d = d.clone();
-        let timeout = o.timeout;
-        let progress = o.progress.clone();
+        let progress = progress.clone();
         tasks.push(tokio::spawn(async move {
             let t = Instant::now();
             progress.emit(ev("Container", &r.name, "Stopping", t));

@@ -5,10 +5,11 @@
 
 use super::{ev, Outcome, Progress};
 use crate::http::ApiError;
-use crate::stack::ports::{ContainerPort, NetworkPort, VolumePort};
+use crate::stack::ports::{ContainerPort, NetworkPort, Ports, VolumePort};
 use berth_compose::{plan_networks, plan_volumes, NetworkAction, NetworkChanges, Project};
 use berth_engine::container::ContainerConfig;
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::time::Instant;
 
 /// The networks of the project that exist, by name, with their labels.
@@ -113,8 +114,8 @@ pub(super) async fn ensure_volumes<D: VolumePort>(
 /// `up` after the person said yes (or `-y`) to recreating `names`, volumes whose definition
 /// changed: the project's containers that mount one are stopped and removed, then the
 /// volume, as Compose does; `ensure_volumes` makes it again and the pass the containers.
-pub(super) async fn recreate_volumes<D: VolumePort + ContainerPort>(
-    d: &D,
+pub(super) async fn recreate_volumes<D: Ports>(
+    d: &Arc<D>,
     p: &Project,
     names: &[String],
     out: &mut Outcome,
@@ -124,23 +125,18 @@ pub(super) async fn recreate_volumes<D: VolumePort + ContainerPort>(
         return Ok(());
     }
     let data = |n: &str| format!("/volumes/{n}/_data");
+    let mut users = Vec::new();
     for r in d.replicas(&p.name).await {
         let mounts = d.mounts_of(&r.name).await.unwrap_or_default();
-        let uses = mounts
+        if mounts
             .iter()
-            .any(|m| names.iter().any(|n| m.source.ends_with(&data(n))));
-        if !uses {
-            continue;
+            .any(|m| names.iter().any(|n| m.source.ends_with(&data(n))))
+        {
+            users.push(r);
         }
-        let t = Instant::now();
-        progress.emit(ev("Container", &r.name, "Stopping", t));
-        d.stop_container(&r.handle, None).await?;
-        progress.emit(ev("Container", &r.name, "Stopped", t));
-        progress.emit(ev("Container", &r.name, "Removing", t));
-        d.remove_container(&r.handle).await?;
-        out.events
-            .push(progress.emit(ev("Container", &r.name, "Removed", t)));
     }
+    out.events
+        .extend(super::down::remove_all(d, users, None, progress).await?);
     for n in names {
         if d.volume_exists(n).await? {
             d.remove_volume(n).await?;
