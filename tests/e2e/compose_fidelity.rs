@@ -53,8 +53,9 @@ fn run_that_cannot_start_leaves_nothing_and_down_remove_orphans_takes_one_offs()
     // `down` leaves one-offs (running, exited or created) alone; `down --remove-orphans`
     // stops and removes them all, with Compose's progress lines.
     ok_in(&b, &dir, &["up", "-d"]);
-    let running = ok_in(&b, &dir, &["run", "-d", "app", "sleep", "600"]);
-    let running = running.trim();
+    let id = ok_in(&b, &dir, &["run", "-d", "app", "sleep", "600"]);
+    let running = b.inspect(id.trim())["Name"].as_str().unwrap().to_string();
+    let running = running.trim_start_matches('/');
     ok_in(&b, &dir, &["run", "-T", "app", "true"]);
     progress_in(&b, &dir, &["down"]);
     let left = all_names(&b);

@@ -224,14 +224,25 @@ fn run_starts_dependencies_and_propagates_the_exit_code() {
             "60",
         ],
     );
-    let name = name.trim();
+    // Compose prints the full id, and names it `PROJECT-SERVICE-run-<12 hex>`.
+    let id = name.trim();
+    assert!(
+        id.len() == 64 && id.chars().all(|c| c.is_ascii_hexdigit()),
+        "{id}"
+    );
+    let v = b.inspect(id);
+    let name = v["Name"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches('/')
+        .to_string();
+    let name = name.as_str();
     let (prefix, suffix) = name.split_at("cmds-worker-run-".len());
     assert_eq!(prefix, "cmds-worker-run-");
     assert!(
-        suffix.len() == 6 && suffix.chars().all(|c| c.is_ascii_hexdigit()),
+        suffix.len() == 12 && suffix.chars().all(|c| c.is_ascii_hexdigit()),
         "{name}"
     );
-    let v = b.inspect(name);
     let labels = &v["Config"]["Labels"];
     assert_eq!(labels["com.docker.compose.oneoff"], "True");
     assert_eq!(labels["com.docker.compose.project"], "cmds");

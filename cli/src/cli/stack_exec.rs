@@ -138,7 +138,8 @@ pub fn run(g: &GlobalOpts, a: &StackRunArgs) -> anyhow::Result<i32> {
         Err(e) => return super::container::start_failure(&c, &id, e, a.rm).map(|_| 1),
     };
     if a.detach {
-        println!("{}", created["Name"].as_str().unwrap_or(&id));
+        // As Compose: the container's full id.
+        println!("{id}");
         return Ok(0);
     }
     let sock = started["attach_socket"].as_str().unwrap_or("");

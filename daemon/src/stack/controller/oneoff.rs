@@ -26,7 +26,7 @@ pub struct RunOptions {
 
 /// Creates (without starting) a one-off container of `service`, as `docker compose run`:
 /// the service's config with the run's overrides, labelled oneoff, named
-/// `project-service-run-<6 hex>`, on the service's networks but publishing no ports (Compose
+/// `project-service-run-<12 hex>`, on the service's networks but publishing no ports (Compose
 /// only publishes them with --service-ports, which would clash with the service's own).
 pub async fn create_oneoff<D: Ports>(
     d: &Arc<D>,
@@ -51,7 +51,7 @@ pub async fn create_oneoff<D: Ports>(
     ensure_volumes(&**d, p, &mut ignored, &Progress::default()).await?;
     let (mut cfg, _) =
         convert::container_config(p, service, svc, 1).map_err(ApiError::bad_request)?;
-    let suffix: [u8; 3] = rand_bytes();
+    let suffix: [u8; 6] = rand_bytes();
     cfg.name = o
         .name
         .clone()
