@@ -57,6 +57,14 @@ fn run_that_cannot_start_leaves_nothing_and_down_remove_orphans_takes_one_offs()
     let running = b.inspect(id.trim())["Name"].as_str().unwrap().to_string();
     let running = running.trim_start_matches('/');
     ok_in(&b, &dir, &["run", "-T", "app", "true"]);
+    // Compose's `up` names the one-offs that ended (not the running one) as orphans:
+    // `Found orphan containers ([p1-app-run-9066ef5ad263]) for this project. ...`.
+    let warned = progress_in(&b, &dir, &["up", "-d"]);
+    let line = warned
+        .lines()
+        .find(|l| l.contains("Found orphan containers ([oneoff-app-run-"))
+        .unwrap_or_else(|| panic!("no orphan warning in {warned}"));
+    assert!(!line.contains(running), "{line}");
     progress_in(&b, &dir, &["down"]);
     let left = all_names(&b);
     assert_eq!(left.matches("oneoff-app-run-").count(), 3, "{left}");

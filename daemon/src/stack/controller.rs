@@ -178,20 +178,23 @@ pub async fn up<D: Ports>(d: &Arc<D>, p: &Project, o: &UpOptions) -> Result<Outc
     ensure_volumes(&**d, p, &mut out, &o.progress).await?;
     let mut observed = replicas_by_service(&**d, &p.name).await;
 
-    let orphans: Vec<&Replica<D::Handle>> = berth_compose::orphan_services(p, observed.keys())
+    let mut orphans: Vec<Replica<D::Handle>> = berth_compose::orphan_services(p, observed.keys())
         .iter()
-        .flat_map(|s| &observed[s])
+        .flat_map(|s| observed[s].clone())
         .collect();
+    // As Compose's isOrphaned: one-off `run` containers that ended are orphans too (at a
+    // person's `up`; the stack's loop leaves them to `down --remove-orphans`).
+    if !o.keep_stopped {
+        for r in d.oneoffs(&p.name).await {
+            if d.observe(&r.handle).await.1 == berth_compose::ReplicaState::Stopped {
+                orphans.push(r);
+            }
+        }
+    }
     if !orphans.is_empty() {
         if o.remove_orphans {
-            for c in orphans {
-                let t = Instant::now();
-                o.progress.emit(ev("Container", &c.name, "Stopping", t));
-                d.stop_container(&c.handle, o.timeout).await?;
-                d.remove_container(&c.handle).await?;
-                out.events
-                    .push(o.progress.emit(ev("Container", &c.name, "Removed", t)));
-            }
+            let removed = down::remove_all(d, orphans, o.timeout, &o.progress).await?;
+            out.events.extend(removed);
         } else {
             // Compose's words, with its `%s` of a Go slice: `[a b]`.
             let names: Vec<&str> = orphans.iter().map(|c| c.name.as_str()).collect();
