@@ -39,17 +39,33 @@ pub fn replicas(svc: &Service) -> u32 {
         .max(0) as u32
 }
 
-/// The real name of a project network (`name:` or `project_key`).
+/// The real name of a project network: `name:`, else the key itself for an external one
+/// (Compose looks `external: true` objects up by their key), else `project_key`.
 pub fn network_name(p: &Project, key: &str) -> String {
-    p.networks
-        .get(key)
-        .and_then(|n| n.name.clone())
-        .unwrap_or_else(|| format!("{}_{key}", p.name))
+    let n = p.networks.get(key);
+    real_name(
+        p,
+        key,
+        n.and_then(|n| n.name.clone()),
+        n.and_then(|n| n.external),
+    )
 }
 
+/// The real name of a project volume, as [`network_name`].
 pub fn volume_name(p: &Project, key: &str) -> String {
-    p.volumes
-        .get(key)
-        .and_then(|v| v.name.clone())
-        .unwrap_or_else(|| format!("{}_{key}", p.name))
+    let v = p.volumes.get(key);
+    real_name(
+        p,
+        key,
+        v.and_then(|v| v.name.clone()),
+        v.and_then(|v| v.external),
+    )
+}
+
+fn real_name(p: &Project, key: &str, name: Option<String>, external: Option<bool>) -> String {
+    match (name, external) {
+        (Some(n), _) => n,
+        (None, Some(true)) => key.to_string(),
+        (None, _) => format!("{}_{key}", p.name),
+    }
 }

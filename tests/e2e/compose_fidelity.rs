@@ -433,17 +433,23 @@ services:
     image: bb:local
     command: ["sleep", "600"]
     init: true
-    volumes: [data:/data]
+    volumes: [data:/data, shared:/shared]
 volumes:
   data:
     labels: {x: "1"}
+  shared:
+    external: true
 "#;
 
 #[test]
 fn up_asks_before_recreating_a_changed_volume_and_y_says_yes() {
     let b = Berth::new();
     let dir = stack_dir(&b, VOLUME);
+    // An external volume is found by its key, as Compose finds it (not as `vol_shared`).
+    b.ok(&["volume", "create", "shared"]);
     ok_in(&b, &dir, &["up", "-d"]);
+    ok_in(&b, &dir, &["exec", "-T", "app", "touch", "/shared/seen"]);
+    assert!(!b.ok(&["volume", "ls", "-q"]).contains("vol_shared"));
     ok_in(
         &b,
         &dir,
@@ -499,4 +505,7 @@ fn up_asks_before_recreating_a_changed_volume_and_y_says_yes() {
         text(&out.stderr)
     );
     ok_in(&b, &dir, &["down", "-v", "-t", "1"]);
+    // `down -v` leaves an external volume alone.
+    assert_eq!(b.ok(&["volume", "ls", "-q"]), "shared\n");
+    b.ok(&["volume", "rm", "shared"]);
 }

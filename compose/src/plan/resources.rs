@@ -231,7 +231,7 @@ mod tests {
         let p = project(
             "name: s\nservices:\n  a:\n    image: x\n    volumes: [\"dd:/d\", \"ee:/e\"]\nvolumes:\n  dd:\n    labels: {x: \"2\"}\n  ee:\n    external: true\n",
         );
-        let made = plan_volumes(&p, &BTreeSet::from(["s_ee".to_string()])).unwrap();
+        let made = plan_volumes(&p, &BTreeSet::from(["ee".to_string()])).unwrap();
         let (name, labels) = made[0].clone();
         assert_eq!(name, "s_dd");
         let mut existing = BTreeMap::from([(name.clone(), labels.clone())]);
@@ -273,7 +273,10 @@ mod tests {
         let err = plan_networks(&p, &BTreeMap::new(), NetworkChanges::Apply).unwrap_err();
         assert!(matches!(err, PlanError::NotFound(_)), "{err}");
         let err = plan_volumes(&p, &BTreeSet::new()).unwrap_err();
-        assert_eq!(err.to_string(), "external volume \"s_data\" not found");
+        assert_eq!(err.to_string(), "external volume \"data\" not found");
+        // Found by their keys, as Compose looks external objects up.
+        assert_eq!(crate::network_name(&p, "e"), "e");
+        assert_eq!(crate::volume_name(&p, "data"), "data");
         let p = project("name: s\nservices: {a: {image: x, networks: [o]}}\nnetworks:\n  o: {driver: overlay}\n");
         let err = plan_networks(&p, &BTreeMap::new(), NetworkChanges::Apply).unwrap_err();
         assert!(matches!(err, PlanError::Invalid(_)), "{err}");
