@@ -291,6 +291,11 @@ fn check_up_flags(g: &GlobalOpts, a: &UpArgs) -> anyhow::Result<()> {
 
 pub fn up(g: &GlobalOpts, a: &UpArgs) -> anyhow::Result<i32> {
     check_up_flags(g, a)?;
+    // Before anything is made: a stack without `develop.watch` is told so at once.
+    let watching = match a.watch {
+        true => Some(super::watch::Watching::prepare(g, &a.services)?),
+        false => None,
+    };
     let load = stack_load(g)?;
     let mut scale = serde_json::Map::new();
     for s in &a.scale {
@@ -351,8 +356,8 @@ pub fn up(g: &GlobalOpts, a: &UpArgs) -> anyhow::Result<i32> {
     if a.detach || a.no_start || a.wait {
         return Ok(0);
     }
-    if a.watch {
-        super::watch::spawn(g, &a.services)?;
+    if let Some(w) = watching {
+        w.spawn(g, &a.services)?;
     }
     let attach = super::stack_attach::AttachOptions {
         services: a.services.clone(),

@@ -169,25 +169,40 @@ pub fn watch(g: &GlobalOpts, a: &WatchArgs) -> anyhow::Result<i32> {
     follow(g, &target.name, rules, &a.services, a.quiet)
 }
 
-/// `up --watch`: the rules of `services`, followed on a thread of their own while `up`
-/// stays attached; a stack without rules is told so and not watched.
-pub fn spawn(g: &GlobalOpts, services: &[String]) -> anyhow::Result<()> {
-    let target = Target::resolve(g)?;
-    let rules = rules(&target, services)?;
-    // Attached `up` takes Ctrl-C on its signal thread (see stack_attach): this thread must
-    // not be the one the kernel hands SIGINT to, or the default action ends the process
-    // before the containers are stopped. A thread inherits its creator's mask.
-    let mut sigs = nix::sys::signal::SigSet::empty();
-    sigs.add(nix::sys::signal::Signal::SIGINT);
-    sigs.add(nix::sys::signal::Signal::SIGTERM);
-    sigs.thread_block()?;
-    let (g, services) = (g.clone(), services.to_vec());
-    std::thread::spawn(move || {
-        if let Err(e) = follow(&g, &target.name, rules, &services, false) {
-            eprintln!("berth: watch: {e:#}");
-        }
-    });
-    Ok(())
+/// `up --watch`'s watch: the rules, read (and refused) before `up` makes anything.
+pub struct Watching {
+    project: String,
+    rules: Vec<Rule>,
+}
+
+impl Watching {
+    /// The rules of `services` (all when empty); an error names what cannot be followed.
+    pub fn prepare(g: &GlobalOpts, services: &[String]) -> anyhow::Result<Watching> {
+        let target = Target::resolve(g)?;
+        let rules = rules(&target, services)?;
+        Ok(Watching {
+            project: target.name,
+            rules,
+        })
+    }
+
+    /// Follows the rules on a thread of its own while `up` stays attached.
+    pub fn spawn(self, g: &GlobalOpts, services: &[String]) -> anyhow::Result<()> {
+        // Attached `up` takes Ctrl-C on its signal thread (see stack_attach): this thread
+        // must not be the one the kernel hands SIGINT to, or the default action ends the
+        // process before the containers are stopped. A thread inherits its creator's mask.
+        let mut sigs = nix::sys::signal::SigSet::empty();
+        sigs.add(nix::sys::signal::Signal::SIGINT);
+        sigs.add(nix::sys::signal::Signal::SIGTERM);
+        sigs.thread_block()?;
+        let (g, services) = (g.clone(), services.to_vec());
+        std::thread::spawn(move || {
+            if let Err(e) = follow(&g, &self.project, self.rules, &services, false) {
+                eprintln!("berth: watch: {e:#}");
+            }
+        });
+        Ok(())
+    }
 }
 
 /// Watches every rule's path and acts on each quiet batch of changes until interrupted.
