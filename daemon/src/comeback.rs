@@ -20,10 +20,12 @@ pub async fn remove(
     force: bool,
     volumes: bool,
 ) -> Result<Option<Comeback>, ApiError> {
-    let comeback = {
+    // Read, then asked of the registry with the container's lock released.
+    let (name, labels) = {
         let r = ctr.rec.lock().await;
-        Comeback::of(d, &r.config.name, &r.config.labels).await
+        (r.config.name.clone(), r.config.labels.clone())
     };
+    let comeback = Comeback::of(d, &name, &labels).await;
     d.containers.remove_with(ctr, force, volumes).await?;
     if let Some(c) = &comeback {
         c.announce(d);

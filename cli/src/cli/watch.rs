@@ -218,10 +218,16 @@ fn follow(
     let mut watched = BTreeSet::new();
     for r in &rules {
         if watched.insert(r.path.clone()) {
-            // A path that does not exist yet is not watched, as Compose skips it.
+            // A path that does not exist yet cannot be watched: said, and skipped.
             if r.path.exists() {
                 notify::Watcher::watch(&mut watcher, &r.path, notify::RecursiveMode::Recursive)
                     .with_context(|| format!("watching {}", r.path.display()))?;
+            } else {
+                eprintln!(
+                    "WARN[0000] service {}: {} does not exist and is not watched",
+                    r.service,
+                    r.path.display()
+                );
             }
         }
     }
