@@ -155,6 +155,7 @@ pub(super) fn load_parsed(
             message: e,
         }
     })?;
+    name_externals(&mut m);
     omit_empty(&mut m);
     let mut v = Value::Object(m);
     merge::enforce_unicity(&mut v, &mut vec![]);
@@ -162,6 +163,23 @@ pub(super) fn load_parsed(
         *dict = m;
     }
     Ok(())
+}
+
+/// An external network or volume without `name:` is named by its key (compose-go sets it so
+/// and `config` prints it). A `name:` that interpolates to `""` is a name given, dropped
+/// by [`omit_empty`] next: the reference prints none then, so this runs first.
+fn name_externals(m: &mut Map<String, Value>) {
+    for k in ["networks", "volumes"] {
+        if let Some(Value::Object(items)) = m.get_mut(k) {
+            for (key, item) in items.iter_mut() {
+                if let Value::Object(x) = item {
+                    if x.get("external") == Some(&Value::Bool(true)) && !x.contains_key("name") {
+                        x.insert("name".into(), Value::String(key.clone()));
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// Drops `""` values inside services and resources, as the reference does for absent keys.

@@ -277,6 +277,9 @@ mod tests {
         // Found by their keys, as Compose looks external objects up.
         assert_eq!(crate::network_name(&p, "e"), "e");
         assert_eq!(crate::volume_name(&p, "data"), "data");
+        // ... and `config` shows that name, as Compose's does.
+        assert_eq!(p.volumes["data"].name.as_deref(), Some("data"));
+        assert_eq!(p.networks["e"].name.as_deref(), Some("e"));
         let p = project("name: s\nservices: {a: {image: x, networks: [o]}}\nnetworks:\n  o: {driver: overlay}\n");
         let err = plan_networks(&p, &BTreeMap::new(), NetworkChanges::Apply).unwrap_err();
         assert!(matches!(err, PlanError::Invalid(_)), "{err}");
