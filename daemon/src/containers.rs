@@ -534,6 +534,8 @@ impl Containers {
         attach: bool,
         lock: &StartLock,
     ) -> Result<ShimRecord, ApiError> {
+        // Phase timings for `BERTH_LOG=berth_daemon::containers=debug` (docs/performance.md).
+        let began = Instant::now();
         let image = self.images.resolve(&rec.image_id).await?;
         let defaults = image_defaults(&image.config);
         let cg_name = rec.id.clone();
@@ -549,10 +551,12 @@ impl Containers {
         };
         let exposed = exposed_ports(&image.config);
         let keep = HashMap::new();
+        let cgroup_done = began.elapsed();
         let net = self
             .nets
             .prepare(rec, &exposed, shared_netns, &keep)
             .await?;
+        let net_done = began.elapsed();
         let etc_files = write_etc_files(layout, rec, &net.hosts, &net.resolv)?;
         let seccomp = self.write_seccomp(&rec.config, layout).await?;
         let _ = std::fs::remove_file(layout.exit_record());
@@ -585,6 +589,7 @@ impl Containers {
         // Rewritten before every start and read by the shim at once: atomic, not durable.
         replace_json(&layout.dir.join(SPEC_FILE), &spec)?;
 
+        let files_done = began.elapsed();
         let lock_fd = lock.raw_fd();
         let mut cmd = tokio::process::Command::new(&self.shim_exe);
         cmd.arg("shim")
@@ -600,6 +605,15 @@ impl Containers {
             .output()
             .await
             .map_err(|e| ApiError::internal(format!("starting the shim: {e}")))?;
+        let us = |d: Duration| d.as_micros() as u64;
+        tracing::debug!(
+            container = %short(&rec.id),
+            cgroup = us(cgroup_done),
+            network = us(net_done - cgroup_done),
+            files = us(files_done - net_done),
+            shim = us(began.elapsed() - files_done),
+            "start phases (micros)"
+        );
         if !out.status.success() {
             let msg = String::from_utf8_lossy(&out.stderr).trim().to_string();
             let exit: Option<ExitRecord> = read_json(&layout.exit_record()).ok();
