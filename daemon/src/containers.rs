@@ -744,9 +744,12 @@ impl Containers {
         };
         let auto_remove = rec.config.auto_remove && !restart;
         if !auto_remove {
-            // A container about to be removed needs no record of its exit: a daemon killed
-            // before the removal finds a dead shim and an exit record, and comes back here.
-            let _ = persist(&layout, &rec);
+            // Atomic, not durable: what it records of the exit comes from the shim's exit
+            // record, which is durable, and a daemon that finds this record still running
+            // with a dead shim (a crash, even of the host) comes back here and derives it
+            // again. One fsync fewer on every stop. A container about to be removed needs
+            // no record of its exit at all.
+            let _ = replace_json(&layout.record(), &*rec);
         }
         let status = rec.state.status;
         tracing::info!(container = %ctr.id, exit_code = rec.state.exit_code, oom, restart, "container exited");
