@@ -35,6 +35,15 @@ pub async fn route(d: Arc<Daemon>, req: Request<Incoming>) -> ApiResult {
             http::empty()
         }
         (&Method::GET, ["containers"]) => list(&d, q.flag("all")).await,
+        // `berth system df|prune`: the Docker door's answers (`/system/df`,
+        // `/system/prune/{containers,networks,volumes,images,build}`).
+        (&Method::GET, ["system", "df"]) => {
+            super::docker::housekeeping(d.clone(), &m, &segs, &q, req).await
+        }
+        (&Method::POST, ["system", "prune", kind]) => {
+            let kind = kind.to_string();
+            super::docker::housekeeping(d.clone(), &m, &[&kind, "prune"], &q, req).await
+        }
         (&Method::GET, ["events"]) => super::api_stacks::events(&d, q.get("project")).await,
         (&Method::POST, ["containers"]) => {
             let cfg: ContainerConfig = read_json(req).await?;

@@ -29,4 +29,5 @@ mod stack_cmds;
 mod stack_features;
 mod stacks;
 mod support;
+mod system;
 mod volumes;

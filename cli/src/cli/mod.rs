@@ -28,6 +28,7 @@ mod stack_logs;
 mod stack_select;
 mod stats;
 mod system;
+mod system_df;
 mod volume;
 
 /// Options every command shares: where state lives, and which stack files make the project.
@@ -141,6 +142,8 @@ pub enum Command {
     Events(stack_info::EventsArgs),
     /// Run the stack on Kubernetes: generate manifests, apply them, take them down
     Kube(kube::KubeArgs),
+    /// Manage berth: disk usage, prune, info
+    System(system_df::SystemArgs),
     /// Show the berth version information
     Version(VersionArgs),
     /// Internal: the per-container shim the daemon starts
@@ -218,6 +221,7 @@ pub fn main() -> i32 {
         Command::Images(args) => stack_info::images(&cli.global, &args),
         Command::Events(args) => stack_info::events(&cli.global, &args),
         Command::Kube(args) => kube::run(&cli.global, &args),
+        Command::System(args) => system_df::run(&cli.global, &args),
         Command::Version(args) => version(&args),
         Command::Shim { bundle } => return berth_engine::runtime::shim::main(&bundle),
         Command::ExecHelper { .. } => unreachable!("dispatched above"),
