@@ -25,6 +25,7 @@ mod stack_exec;
 mod stack_info;
 mod stack_lifecycle;
 mod stack_logs;
+mod stack_replica;
 mod stack_select;
 mod stats;
 mod system;
@@ -134,6 +135,19 @@ pub enum Command {
     Lifecycle(stack_lifecycle::Lifecycle),
     /// Display the running processes of the stack's containers
     Top { services: Vec<String> },
+    /// Copy files/folders between a service container and the local filesystem
+    Cp(stack_replica::CpArgs),
+    /// Export a service container's filesystem as a tar archive
+    Export(stack_replica::ExportArgs),
+    /// Display a live stream of the stack's container resource usage statistics
+    Stats(stack_replica::StatsArgs),
+    /// Block until containers of all (or specified) services stop
+    Wait(stack_replica::WaitArgs),
+    /// Attach local standard input, output, and error streams to a service's running
+    /// container
+    Attach(stack_replica::AttachArgs),
+    /// Scale services
+    Scale(stack::ScaleArgs),
     /// Print the public port for a port binding
     Port(stack_info::PortArgs),
     /// List images used by the created containers
@@ -217,6 +231,12 @@ pub fn main() -> i32 {
         Command::Run(args) => stack_exec::run(&cli.global, &args),
         Command::Lifecycle(cmd) => stack_lifecycle::run(&cli.global, &cmd),
         Command::Top { services } => stack_info::top(&cli.global, &services),
+        Command::Cp(args) => stack_replica::cp(&cli.global, &args),
+        Command::Export(args) => stack_replica::export(&cli.global, &args),
+        Command::Stats(args) => stack_replica::stats(&cli.global, &args),
+        Command::Wait(args) => stack_replica::wait(&cli.global, &args),
+        Command::Attach(args) => stack_replica::attach(&cli.global, &args),
+        Command::Scale(args) => stack::scale(&cli.global, &args),
         Command::Port(args) => stack_info::port(&cli.global, &args),
         Command::Images(args) => stack_info::images(&cli.global, &args),
         Command::Events(args) => stack_info::events(&cli.global, &args),
