@@ -238,3 +238,80 @@ fn scale_cp_export_stats_wait_attach_as_compose() {
     );
     assert_eq!(ok_in(&b, &dir, &["ps", "-a", "-q"]), "");
 }
+
+/// `logs -f` follows what starts after it began: a replica `scale` adds, a container
+/// `up --force-recreate` makes anew, one `restart` starts again (from where it left off);
+/// it ends once nothing runs (Compose v2.40 printed the same lines).
+#[test]
+fn logs_follow_takes_in_containers_started_later() {
+    let b = Berth::new();
+    let dir = stack_dir(
+        &b,
+        r#"
+name: lf
+services:
+  web:
+    image: bb:local
+    command: ["sh", "-c", "echo started $$HOSTNAME; trap 'exit 0' TERM; while true; do sleep 0.2; done"]
+  db:
+    image: bb:local
+    command: ["sh", "-c", "echo db up; exec sleep 1000"]
+    init: true
+"#,
+    );
+    ok_in(&b, &dir, &["up", "-d"]);
+    let mut follower = b
+        .cmd(&["logs", "-f"])
+        .current_dir(&dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = follower.stdout.take().unwrap();
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let reader = {
+        let lines = lines.clone();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for l in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                lines.lock().unwrap().push(l);
+            }
+        })
+    };
+    let count = |prefix: &str| {
+        lines
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.starts_with(prefix))
+            .count()
+    };
+    let secs = std::time::Duration::from_secs;
+    assert!(b.wait_for(secs(10), || count("db-1") == 1 && count("web-1") == 1));
+    ok_in(&b, &dir, &["scale", "web=2"]);
+    assert!(
+        b.wait_for(secs(10), || count("web-2  | started ") == 1),
+        "{:?}",
+        lines.lock().unwrap()
+    );
+    ok_in(&b, &dir, &["restart", "db"]);
+    assert!(
+        b.wait_for(secs(10), || count("db-1") == 2),
+        "{:?}",
+        lines.lock().unwrap()
+    );
+    ok_in(&b, &dir, &["up", "-d", "--force-recreate", "db"]);
+    assert!(
+        b.wait_for(secs(10), || count("db-1") == 3),
+        "{:?}",
+        lines.lock().unwrap()
+    );
+    // Nothing logged twice: the restarted container resumes where it ended.
+    assert_eq!(count("web-1  | started "), 1);
+    ok_in(&b, &dir, &["stop", "-t", "1"]);
+    assert!(b.wait_for(secs(15), || follower.try_wait().unwrap().is_some()));
+    reader.join().unwrap();
+}

@@ -14,6 +14,7 @@ mod exec;
 mod image;
 mod kube;
 mod listing;
+mod log_follow;
 mod log_window;
 mod mounts;
 mod network;
