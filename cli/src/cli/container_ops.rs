@@ -137,6 +137,20 @@ pub fn update(c: &Client, a: &UpdateArgs) -> anyhow::Result<i32> {
     if let Some(set) = r.cpuset_cpus {
         body.insert("CpusetCpus".into(), json!(set));
     }
+    for (k, v) in [
+        ("MemorySwap", r.memory_swap),
+        ("MemoryReservation", r.memory_reservation),
+        ("CpuPeriod", r.cpu_period.map(|p| p as i64)),
+        ("CpuQuota", r.cpu_quota),
+        ("BlkioWeight", r.blkio_weight.map(i64::from)),
+    ] {
+        if let Some(v) = v {
+            body.insert(k.into(), json!(v));
+        }
+    }
+    if let Some(set) = r.cpuset_mems {
+        body.insert("CpusetMems".into(), json!(set));
+    }
     if let Some(r) = &a.restart {
         let policy = model::RestartPolicy::parse(r).map_err(anyhow::Error::msg)?;
         let retries = match policy {
