@@ -22,9 +22,6 @@ pub struct CpArgs {
     /// Archive mode (copy all uid/gid information; berth always keeps them)
     #[arg(short, long)]
     pub archive: bool,
-    /// Always follow symbol link in SRC_PATH
-    #[arg(short = 'L', long)]
-    pub follow_link: bool,
     /// SERVICE:SRC_PATH or SRC_PATH
     pub source: String,
     /// DEST_PATH or SERVICE:DEST_PATH
