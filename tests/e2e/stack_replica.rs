@@ -314,4 +314,13 @@ services:
     ok_in(&b, &dir, &["stop", "-t", "1"]);
     assert!(b.wait_for(secs(15), || follower.try_wait().unwrap().is_some()));
     reader.join().unwrap();
+    // Each stop of a followed container is told, in Compose's words.
+    let lines = lines.lock().unwrap();
+    for l in [
+        "db-1 exited with code 143",
+        "web-1 exited with code 0",
+        "web-2 exited with code 0",
+    ] {
+        assert!(lines.iter().any(|x| x == l), "{l} missing in {lines:?}");
+    }
 }

@@ -65,6 +65,14 @@ pub fn follow(
         match seen {
             Seen::Ended(x) => {
                 following.remove(&x.id);
+                // As Compose: `db-1 exited with code 143` for one that stopped while followed
+                // (not for one that was stopped already, nor one removed meanwhile).
+                if x.running() {
+                    if let Ok(v) = c.post(&format!("/containers/{}/wait", x.id), None) {
+                        let code = v["StatusCode"].as_i64().unwrap_or(0);
+                        print!("{}", style.status(&x, &format!("exited with code {code}")));
+                    }
+                }
                 let now = chrono::Utc::now();
                 ended.insert(
                     x.id,
