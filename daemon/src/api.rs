@@ -35,6 +35,15 @@ pub async fn route(d: Arc<Daemon>, req: Request<Incoming>) -> ApiResult {
             http::empty()
         }
         (&Method::GET, ["containers"]) => list(&d, q.flag("all")).await,
+        // `berth system df|prune`: the Docker door's answers (`/system/df`,
+        // `/system/prune/{containers,networks,volumes,images,build}`).
+        (&Method::GET, ["system", "df"]) => {
+            super::docker::housekeeping(d.clone(), &m, &segs, &q, req).await
+        }
+        (&Method::POST, ["system", "prune", kind]) => {
+            let kind = kind.to_string();
+            super::docker::housekeeping(d.clone(), &m, &[&kind, "prune"], &q, req).await
+        }
         (&Method::GET, ["events"]) => super::api_stacks::events(&d, q.get("project")).await,
         (&Method::POST, ["containers"]) => {
             let cfg: ContainerConfig = read_json(req).await?;
@@ -609,6 +618,12 @@ pub(crate) fn inspect(cs: &Containers, r: &ContainerRecord) -> Value {
             "CpuShares": c.resources.cpu_shares.unwrap_or(0),
             "PidsLimit": c.resources.pids_limit,
             "CpusetCpus": c.resources.cpuset_cpus.clone().unwrap_or_default(),
+            "MemorySwap": c.resources.memory_swap.or(c.resources.memory).unwrap_or(0),
+            "MemoryReservation": c.resources.memory_reservation.unwrap_or(0),
+            "CpuPeriod": c.resources.cpu_period.unwrap_or(0),
+            "CpuQuota": c.resources.cpu_quota.unwrap_or(0),
+            "CpusetMems": c.resources.cpuset_mems.clone().unwrap_or_default(),
+            "BlkioWeight": c.resources.blkio_weight.unwrap_or(0),
             "Ulimits": c.ulimits.iter().map(|u| json!({"Name": u.name, "Soft": u.soft, "Hard": u.hard})).collect::<Vec<_>>(),
             "Sysctls": c.sysctls,
             "ShmSize": c.shm_size.unwrap_or(64 << 20),

@@ -35,6 +35,10 @@ struct UpRequest {
     /// `up --dry-run`: answer the plan (the steps `up` would take) and change nothing.
     #[serde(default)]
     dry_run: bool,
+    /// `scale SERVICE=N`: act on the named services only, and keep the registered stack as
+    /// its last `up` left it (services, watch) with these replica counts on top.
+    #[serde(default)]
+    scale_only: bool,
 }
 
 fn yes() -> bool {
@@ -121,7 +125,7 @@ pub async fn route(
                 }
             }
             // Registered first: a stack whose first `up` fails half-way is retried by its loop.
-            let record = super::stacks::StackRecord {
+            let mut record = super::stacks::StackRecord {
                 name: project.name.clone(),
                 load: req.load.clone(),
                 options: req.options.clone(),
@@ -129,6 +133,15 @@ pub async fn route(
                 parked: Default::default(),
                 no_build: req.no_build,
             };
+            if req.scale_only {
+                if let Some((old, _)) = d.stacks.snapshot(&project.name).await {
+                    let scale = std::mem::take(&mut record.options.scale);
+                    record.options = old.options;
+                    record.options.scale.extend(scale);
+                    record.watch = old.watch;
+                    record.no_build = old.no_build;
+                }
+            }
             let (d, mut o, pull) = (d.clone(), req.options, req.pull);
             answer(req.stream, move |progress| async move {
                 o.progress = progress;

@@ -991,7 +991,8 @@ impl Containers {
         ctr: &Arc<Ctr>,
         res: model::Resources,
         restart: Option<RestartPolicy>,
-    ) -> Result<(), ApiError> {
+    ) -> Result<Vec<String>, ApiError> {
+        let mut warnings = Vec::new();
         let mut rec = ctr.rec.lock().await;
         if let Some(policy) = &restart {
             if rec.config.auto_remove && *policy != RestartPolicy::No {
@@ -1000,36 +1001,67 @@ impl Containers {
                 ));
             }
         }
-        let limits = Limits {
-            memory: res.memory,
-            cpus: res.cpus,
-            cpu_shares: res.cpu_shares,
-            pids: res.pids_limit,
-            cpuset_cpus: res.cpuset_cpus.clone(),
-            ..Default::default()
+        let mut res = res;
+        let running = matches!(rec.state.status, Status::Running | Status::Paused);
+        let cg = match running {
+            true => Some(
+                Cgroup::open(&self.cgroup_parent, &rec.id)
+                    .map_err(|e| ApiError::internal(e.to_string()))?,
+            ),
+            false => None,
         };
-        limits
-            .validate()
-            .map_err(|e| ApiError::bad_request(e.to_string()))?;
-        if matches!(rec.state.status, Status::Running | Status::Paused) {
-            let cg = Cgroup::open(&self.cgroup_parent, &rec.id)
-                .map_err(|e| ApiError::internal(e.to_string()))?;
+        if res.blkio_weight.is_some() && cg.as_ref().is_some_and(|cg| !cg.supports_blkio_weight()) {
+            // dockerd's words, and its choice: the weight is dropped (before its range is
+            // checked), the rest applies.
+            warnings.push("Your kernel does not support Block I/O weight or the cgroup is not mounted. Weight discarded.".to_string());
+            res.blkio_weight = None;
+        }
+        let current = &rec.config.resources;
+        // Docker's rules for swap against what the container has (daemon/update_linux.go).
+        let memory = res.memory.or(current.memory).filter(|m| *m > 0);
+        if res.memory_swap.is_some_and(|s| s > 0) && memory.is_none() {
+            return Err(ApiError::bad_request(
+                "You should always set the Memory limit when using Memoryswap limit, see usage",
+            ));
+        }
+        if let (Some(m), None, Some(swap)) = (res.memory, res.memory_swap, current.memory_swap) {
+            if swap > 0 && m > swap {
+                return Err(ApiError::bad_request(format!(
+                    "Cannot update container {}: Memory limit should be smaller than already set memoryswap limit, update the memoryswap at the same time",
+                    rec.id
+                )));
+            }
+            // The swap set before stays (berth's default of no swap only without one).
+            res.memory_swap = Some(swap);
+        }
+        if let (Some(m), Some(swap)) = (memory, res.memory_swap.filter(|s| *s > 0)) {
+            if swap < m {
+                return Err(ApiError::bad_request(
+                    "Minimum memoryswap limit should be larger than memory limit, see usage",
+                ));
+            }
+        }
+        let limits = res.limits();
+        limits.validate().map_err(|e| match e {
+            berth_engine::cgroups::CgroupError::InvalidLimit { reason, .. }
+                if reason.starts_with(char::is_uppercase) =>
+            {
+                ApiError::bad_request(reason)
+            }
+            e => ApiError::bad_request(e.to_string()),
+        })?;
+        if let Some(cg) = cg {
             cg.update(&limits).map_err(|e| {
                 ApiError::bad_request(format!("Cannot update container {}: {e}", rec.id))
             })?;
         }
-        let r = &mut rec.config.resources;
-        r.memory = res.memory.or(r.memory);
-        r.cpus = res.cpus.or(r.cpus);
-        r.cpu_shares = res.cpu_shares.or(r.cpu_shares);
-        r.pids_limit = res.pids_limit.or(r.pids_limit);
-        r.cpuset_cpus = res.cpuset_cpus.or(r.cpuset_cpus.take());
+        rec.config.resources = rec.config.resources.merged(&res);
         if let Some(policy) = restart {
             rec.config.restart = policy;
         }
         persist(&self.layout(&rec.id), &rec)?;
         self.events.emit("update", &rec);
-        Ok(())
+        Ok(warnings)
     }
 
     /// Removes everything a container had: process (with `force`), cgroup, records, logs.
@@ -1306,15 +1338,7 @@ mod oci_spec_config {
 }
 
 fn limits_of(cfg: &ContainerConfig) -> Limits {
-    let r = &cfg.resources;
-    Limits {
-        memory: r.memory,
-        cpus: r.cpus,
-        cpu_shares: r.cpu_shares,
-        pids: r.pids_limit,
-        cpuset_cpus: r.cpuset_cpus.clone(),
-        ..Default::default()
-    }
+    cfg.resources.limits()
 }
 
 /// The image's EXPOSE list (`--publish-all` publishes these).

@@ -251,7 +251,7 @@ impl Stacks {
     }
 
     /// The record as the loop should act on it, or None once the stack is gone.
-    async fn snapshot(&self, name: &str) -> Option<(StackRecord, Arc<Mutex<StackStatus>>)> {
+    pub async fn snapshot(&self, name: &str) -> Option<(StackRecord, Arc<Mutex<StackStatus>>)> {
         let entries = self.entries.lock().await;
         entries
             .get(name)

@@ -195,6 +195,56 @@ pub struct Resources {
     pub cpu_shares: Option<u64>,
     pub pids_limit: Option<i64>,
     pub cpuset_cpus: Option<String>,
+    /// Memory plus swap in bytes (-1: unlimited swap); without it, swap is limited to zero.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory_swap: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory_reservation: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_period: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_quota: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpuset_mems: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub blkio_weight: Option<u16>,
+}
+
+impl Resources {
+    /// The cgroup limits these resources set.
+    pub fn limits(&self) -> crate::cgroups::Limits {
+        crate::cgroups::Limits {
+            memory: self.memory,
+            memory_swap: self.memory_swap,
+            cpus: self.cpus,
+            cpu_shares: self.cpu_shares,
+            pids: self.pids_limit,
+            cpuset_cpus: self.cpuset_cpus.clone(),
+            cpuset_mems: self.cpuset_mems.clone(),
+            memory_reservation: self.memory_reservation,
+            cpu_period: self.cpu_period,
+            cpu_quota: self.cpu_quota,
+            blkio_weight: self.blkio_weight,
+        }
+    }
+
+    /// `self` with every setting `update` has replaced (an update names only what changes).
+    pub fn merged(&self, update: &Resources) -> Resources {
+        let r = self.clone();
+        Resources {
+            memory: update.memory.or(r.memory),
+            cpus: update.cpus.or(r.cpus),
+            cpu_shares: update.cpu_shares.or(r.cpu_shares),
+            pids_limit: update.pids_limit.or(r.pids_limit),
+            cpuset_cpus: update.cpuset_cpus.clone().or(r.cpuset_cpus),
+            memory_swap: update.memory_swap.or(r.memory_swap),
+            memory_reservation: update.memory_reservation.or(r.memory_reservation),
+            cpu_period: update.cpu_period.or(r.cpu_period),
+            cpu_quota: update.cpu_quota.or(r.cpu_quota),
+            cpuset_mems: update.cpuset_mems.clone().or(r.cpuset_mems),
+            blkio_weight: update.blkio_weight.or(r.blkio_weight),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

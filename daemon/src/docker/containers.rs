@@ -376,10 +376,6 @@ async fn wait(door: &Arc<Door>, ctr: &Arc<Ctr>, q: &Query) -> ApiResult {
 /// `POST /containers/prune`: every stopped container (with `until` and `label` filters).
 async fn prune(door: &Door, q: &Query) -> ApiResult {
     let f = Filters::parse(q, &["until", "label", "label!"])?;
-    let until = match f.values("until").first() {
-        Some(u) => Some(parse_until(u)?),
-        None => None,
-    };
     let mut deleted = Vec::new();
     let mut reclaimed = 0u64;
     for c in door.d.containers.all().await {
@@ -387,24 +383,11 @@ async fn prune(door: &Door, q: &Query) -> ApiResult {
             let r = c.rec.lock().await;
             (r.state.status, r.config.labels.clone(), r.created.clone())
         };
-        if running(status) || status == Status::Removing || !f.labels_match(&labels) {
+        let created = chrono::DateTime::parse_from_rfc3339(&created)
+            .map(|t| t.timestamp())
+            .ok();
+        if running(status) || status == Status::Removing || !f.prunable(&labels, created)? {
             continue;
-        }
-        if f.has("label!")
-            && f.values("label!").iter().any(|l| match l.split_once('=') {
-                Some((k, v)) => labels.get(k).is_some_and(|x| x == v),
-                None => labels.contains_key(l.as_str()),
-            })
-        {
-            continue;
-        }
-        if let Some(u) = until {
-            let t = chrono::DateTime::parse_from_rfc3339(&created)
-                .map(|t| t.timestamp())
-                .unwrap_or(0);
-            if t >= u {
-                continue;
-            }
         }
         let upper = door.d.containers.layout(&c.id).upper();
         let size = tokio::task::spawn_blocking(move || super::super::volumes::disk_usage(&upper))

@@ -163,6 +163,7 @@ fn translate_body(name: &str, b: CreateBody) -> Result<(ContainerConfig, Vec<Str
         // 0 and -1 are both "unlimited" in Docker's API.
         pids_limit: h.pids_limit.filter(|p| *p > 0),
         cpuset_cpus: h.cpuset_cpus.filter(|c| !c.is_empty()),
+        ..Default::default()
     };
     ig.check("CgroupParent", &h.cgroup_parent);
     ig.check("BlkioWeight", &h.blkio_weight);

@@ -118,11 +118,18 @@ pub async fn route(
         (&Method::GET, ["images", "get"]) => save(door, q.all("names")).await,
         (&Method::GET, ["images", name @ .., "get"]) => save(door, vec![name.join("/")]).await,
         (&Method::POST, ["images", "prune"]) => {
-            let f = Filters::parse(q, &["dangling", "label", "until"])?;
+            let f = Filters::parse(q, &["dangling", "label", "label!", "until"])?;
             let all = f.truth("dangling")? == Some(false);
             let mut in_use = BTreeSet::new();
             for c in d.containers.all().await {
                 in_use.insert(c.rec.lock().await.image_id.clone());
+            }
+            // What the label and until filters spare is kept as if in use.
+            for i in summaries(door, true).await? {
+                let labels = serde_json::from_value(i["Labels"].clone()).unwrap_or_default();
+                if !f.prunable(&labels, i["Created"].as_i64())? {
+                    in_use.insert(i["Id"].as_str().unwrap_or("").to_string());
+                }
             }
             let report = d.images.with(move |s| s.prune(all, &in_use)).await?;
             let deleted: Vec<Value> = report

@@ -195,14 +195,25 @@ pub async fn inspect(door: &Door, ctr: &Ctr) -> Value {
     hc.insert("Runtime".into(), json!("berth"));
     hc.insert("ConsoleSize".into(), json!([0, 0]));
     hc.insert("Isolation".into(), json!(""));
-    hc.insert("MemorySwap".into(), json!(c.resources.memory.unwrap_or(0)));
-    hc.insert("MemoryReservation".into(), json!(0));
+    let r = &c.resources;
+    hc.insert(
+        "MemorySwap".into(),
+        json!(r.memory_swap.or(r.memory).unwrap_or(0)),
+    );
+    hc.insert(
+        "MemoryReservation".into(),
+        json!(r.memory_reservation.unwrap_or(0)),
+    );
+    hc.insert(
+        "CpusetMems".into(),
+        json!(r.cpuset_mems.clone().unwrap_or_default()),
+    );
     hc.insert("MemorySwappiness".into(), Value::Null);
     hc.insert("OomKillDisable".into(), json!(false));
-    hc.insert("CpuPeriod".into(), json!(0));
-    hc.insert("CpuQuota".into(), json!(0));
+    hc.insert("CpuPeriod".into(), json!(r.cpu_period.unwrap_or(0)));
+    hc.insert("CpuQuota".into(), json!(r.cpu_quota.unwrap_or(0)));
     hc.insert("Devices".into(), json!([]));
-    hc.insert("BlkioWeight".into(), json!(0));
+    hc.insert("BlkioWeight".into(), json!(r.blkio_weight.unwrap_or(0)));
     hc.insert("OomScoreAdj".into(), json!(0));
     hc.insert("GroupAdd".into(), Value::Null);
     hc.insert("UTSMode".into(), json!(""));

@@ -219,6 +219,39 @@ async fn route(door: Arc<Door>, req: Request<Incoming>) -> ApiResult {
     }
 }
 
+/// The Docker routes berth's own API answers too (under `/system/`): `system df`, and the
+/// prunes `system prune` is made of, as the docker CLI makes it (containers, networks,
+/// volumes, images, build cache). `berth system df|prune` read the same JSON as `docker
+/// system df|prune`, from the same code, so the two never disagree.
+pub async fn housekeeping(
+    d: Arc<Daemon>,
+    m: &Method,
+    segs: &[&str],
+    q: &Query,
+    req: Request<Incoming>,
+) -> ApiResult {
+    // Exec and attach state is never used by these routes: a door of the moment will do.
+    let door = Arc::new(Door {
+        d,
+        execs: Default::default(),
+        attaches: Default::default(),
+    });
+    match (m, segs) {
+        (&Method::GET, ["system", "df"]) => system::route(&door, m, segs, q).await,
+        (&Method::POST, ["containers", "prune"]) => {
+            containers::route(&door, m, &segs[1..], q, req).await
+        }
+        (&Method::POST, ["networks", "prune"]) => {
+            networks::route(&door, m, &segs[1..], q, req).await
+        }
+        (&Method::POST, ["volumes", "prune"]) => volumes::route(&door, m, &segs[1..], q, req).await,
+        (&Method::POST, ["images" | "build", "prune"]) => {
+            images::route(&door, m, segs, q, req).await
+        }
+        _ => Err(ApiError::not_found("page not found")),
+    }
+}
+
 /// A JSON request body, strictly: malformed JSON, a field Docker's API does not have, or a
 /// value of the wrong type is the caller's 400, never a panic or half-made object.
 pub(crate) async fn read_json<T: serde::de::DeserializeOwned>(

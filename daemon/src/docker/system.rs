@@ -322,8 +322,14 @@ async fn events(door: &Arc<Door>, q: &Query) -> ApiResult {
 /// `docker system df`: images, containers, volumes and their sizes.
 async fn df(door: &Arc<Door>) -> ApiResult {
     let d = &door.d;
-    let images = super::images::summaries(door, true).await?;
+    let mut images = super::images::summaries(door, true).await?;
     let layers: u64 = images.iter().filter_map(|i| i["Size"].as_u64()).sum();
+    // Each image's size counts once in LayersSize above, so no part of it is shared: 0 (not
+    // the list's -1, "not computed"), which lets the CLI count a used image as not
+    // reclaimable, as Docker's does.
+    for i in images.iter_mut() {
+        i["SharedSize"] = json!(0);
+    }
     let mut containers = super::containers::summaries(door, true, &Filters::default()).await?;
     for c in containers.iter_mut() {
         let id = c["Id"].as_str().unwrap_or("").to_string();
@@ -332,7 +338,8 @@ async fn df(door: &Arc<Door>) -> ApiResult {
             .await
             .unwrap_or(0);
         c["SizeRw"] = json!(size);
-        c["SizeRootFs"] = json!(size);
+        // As dockerd's df: the writable layer only (the CLI would print "(virtual ...)").
+        c["SizeRootFs"] = json!(0);
     }
     let vols = d.volumes.with(|v| Ok(v.list())).await?;
     let mut volumes = Vec::new();
