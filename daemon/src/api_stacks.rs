@@ -367,8 +367,9 @@ async fn list(d: &Daemon) -> ApiResult {
     http::json(&out)
 }
 
-/// `GET /events?project=X`: the container events of one project (or all), as JSON lines,
-/// until the client goes away.
+/// `GET /events?project=X`: the events of one project (or all): its containers', networks',
+/// volumes' and the stack's own, from the daemon's one bus (which the Docker door's
+/// `/events` reads too), as JSON lines, until the client goes away.
 pub async fn events(d: &Daemon, project: Option<&str>) -> ApiResult {
     let mut rx = d.containers.events.subscribe();
     let project = project.map(String::from);

@@ -402,7 +402,7 @@ async fn settle(wake: &Notify) {
 
 /// A container of the stack removed behind the controller's back comes back within a pass.
 async fn wake_on_destroy(
-    mut events: tokio::sync::broadcast::Receiver<super::events::ContainerEvent>,
+    mut events: tokio::sync::broadcast::Receiver<super::events::Event>,
     name: String,
     wake: Arc<Notify>,
     mut cancelled: watch::Receiver<bool>,

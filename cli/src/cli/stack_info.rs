@@ -312,6 +312,32 @@ fn event_line(e: &Value, service: &str, json: bool) -> String {
             e["action"].as_str().unwrap_or("")
         );
     }
+    let kind = e["type"].as_str().unwrap_or("container");
+    if kind != "container" {
+        // A network's or volume's event: its own attributes (type, container, driver...).
+        let mut attrs = e["attributes"].as_object().cloned().unwrap_or_default();
+        if !name.is_empty() {
+            attrs.insert("name".into(), json!(name));
+        }
+        if json {
+            return json!({
+                "time": e["time"], "type": kind, "action": e["action"],
+                "id": e["id"], "attributes": attrs,
+            })
+            .to_string();
+        }
+        let shown: Vec<String> = attrs
+            .iter()
+            .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
+            .collect();
+        return format!(
+            "{} {kind} {} {} ({})",
+            e["time"].as_str().unwrap_or(""),
+            e["action"].as_str().unwrap_or(""),
+            e["id"].as_str().unwrap_or(""),
+            shown.join(", ")
+        );
+    }
     if json {
         return json!({
             "time": e["time"], "type": "container", "action": e["action"],

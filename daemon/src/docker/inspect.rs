@@ -193,7 +193,10 @@ pub async fn inspect(door: &Door, ctr: &Ctr) -> Value {
     hc.insert("IpcMode".into(), json!("private"));
     hc.insert("PidMode".into(), json!(""));
     hc.insert("Runtime".into(), json!("berth"));
-    hc.insert("ConsoleSize".into(), json!([0, 0]));
+    hc.insert(
+        "ConsoleSize".into(),
+        json!(c.console_size.unwrap_or_default()),
+    );
     hc.insert("Isolation".into(), json!(""));
     hc.insert("MemorySwap".into(), json!(c.resources.memory.unwrap_or(0)));
     hc.insert("MemoryReservation".into(), json!(0));

@@ -8,9 +8,19 @@ use nix::pty::{grantpt, posix_openpt, ptsname_r, unlockpt};
 use nix::unistd::{dup2, setsid, Uid};
 use std::os::fd::{AsRawFd, IntoRawFd};
 
-pub(crate) fn make_controlling_pty(chan: &Channel, uid: u32) -> Result<(), String> {
+/// `size` (rows, columns) is the client's terminal at create (Docker's
+/// `HostConfig.ConsoleSize`): set before the process runs, so it never sees 0x0 while the
+/// client's first resize is on its way.
+pub(crate) fn make_controlling_pty(
+    chan: &Channel,
+    uid: u32,
+    size: Option<[u16; 2]>,
+) -> Result<(), String> {
     let master = posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
         .map_err(|e| format!("opening /dev/ptmx: {e}"))?;
+    if let Some([rows, cols]) = size {
+        set_size(master.as_raw_fd(), rows, cols);
+    }
     grantpt(&master).map_err(|e| format!("grantpt: {e}"))?;
     unlockpt(&master).map_err(|e| format!("unlockpt: {e}"))?;
     let name = ptsname_r(&master).map_err(|e| format!("ptsname: {e}"))?;
@@ -41,3 +51,16 @@ pub(crate) fn make_controlling_pty(chan: &Channel, uid: u32) -> Result<(), Strin
 }
 
 use std::os::unix::fs::OpenOptionsExt;
+
+/// Sets the terminal size of the pty whose master (or slave) is `fd` (tty_ioctl(4)
+/// TIOCSWINSZ); the foreground process group gets SIGWINCH.
+pub fn set_size(fd: std::os::fd::RawFd, rows: u16, cols: u16) {
+    let ws = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ reads a winsize struct that lives across the call.
+    unsafe { libc::ioctl(fd, libc::TIOCSWINSZ, &ws) };
+}
