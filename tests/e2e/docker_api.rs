@@ -802,3 +802,9 @@ fn docker_cli_login_push_pull_through_a_registry() {
     let out = d.docker(&["pull", "127.0.0.1:5077/bb:1"]);
     assert!(!out.status.success());
 }
+
+mod compose_build;
+mod console;
+mod events;
+mod signals;
+mod sizes;

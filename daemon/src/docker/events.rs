@@ -123,13 +123,15 @@ fn include(f: &Filters, e: &Event) -> bool {
         )
 }
 
-/// `docker events`: remembered events from `since`, then live ones until `until` (an `until`
-/// in the past ends the stream after the replay, as dockerd's).
+/// `docker events`: remembered events from `since` (from the first with only an `until`),
+/// then live ones until `until` (one in the past ends the stream after the replay), as
+/// dockerd's.
 pub async fn events(door: &Arc<Door>, q: &Query) -> ApiResult {
     let f = Filters::parse(q, KNOWN)?;
     let since = nanos(q, "since")?;
     let until = nanos(q, "until")?;
-    let sub = door.d.containers.events.since(since);
+    // As dockerd: an `until` alone replays every remembered event before it.
+    let sub = door.d.containers.events.since(since.or(until.map(|_| 0)));
     let mut rx = sub.live;
     let (tx, reply) = http::channel("application/json");
     tokio::spawn(async move {

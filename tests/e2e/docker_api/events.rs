@@ -1,0 +1,150 @@
+//! `docker events` and docker-py's `events()` replaying the past: network, volume, image and
+//! container events between `--since` and `--until`, in Docker's shape, with its filters.
+
+use super::*;
+
+/// Now, as the CLI and the API take `--since`/`--until`: unix seconds with nanoseconds.
+pub(super) fn now() -> String {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    format!("{}.{:09}", t.as_secs(), t.subsec_nanos())
+}
+
+const PY_EVENTS: &str = r#"
+import docker, sys
+c = docker.DockerClient(base_url=sys.argv[1])
+for kind in ["network", "volume", "image"]:
+    got = c.events(since=float(sys.argv[2]), until=float(sys.argv[3]), decode=True,
+                   filters={"type": kind})
+    print(kind, " ".join(e["Action"] for e in got))
+"#;
+
+#[test]
+fn docker_events_replay_networks_volumes_images_with_filters() {
+    let d = Docker::new();
+    let since = now();
+    d.ok(&["network", "create", "evnet"]);
+    d.ok(&["volume", "create", "evvol"]);
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "ev",
+        "--network",
+        "evnet",
+        "-v",
+        "evvol:/data",
+        "bb:local",
+        "sleep",
+        "300",
+    ]);
+    // sleep as pid 1 ignores SIGTERM: the grace period ends in SIGKILL.
+    d.ok(&["stop", "-t", "1", "ev"]);
+    d.ok(&["rm", "ev"]);
+    d.ok(&["network", "rm", "evnet"]);
+    d.ok(&["volume", "rm", "evvol"]);
+    d.ok(&["tag", "bb:local", "bb:ev"]);
+    d.ok(&["rmi", "bb:ev"]);
+    let tar = d.b.dir.path().join("ev.tar");
+    d.ok(&["save", "-o", tar.to_str().unwrap(), "bb:local"]);
+    d.ok(&["load", "-i", tar.to_str().unwrap()]);
+    let until = now();
+    let events = |filters: &[&str], format: &str| {
+        let mut args = vec!["events", "--since", &since, "--until", &until];
+        for f in filters {
+            args.extend(["--filter", f]);
+        }
+        args.extend(["--format", format]);
+        d.ok(&args)
+    };
+    let short = "{{.Type}} {{.Action}} {{.Actor.Attributes.name}}";
+    assert_eq!(
+        events(&["type=network"], short),
+        "network create evnet\nnetwork connect evnet\nnetwork disconnect evnet\nnetwork destroy evnet\n"
+    );
+    let ev_id = events(&["type=container", "event=create"], "{{.Actor.ID}}");
+    let ev_id = ev_id.trim();
+    assert_eq!(ev_id.len(), 64, "{ev_id}");
+    assert_eq!(
+        events(&["type=volume"], "{{.Action}} {{.Actor.ID}} {{json .Actor.Attributes}}"),
+        format!(
+            "create evvol {{\"driver\":\"local\"}}\n\
+             mount evvol {{\"container\":\"{ev_id}\",\"destination\":\"/data\",\"driver\":\"local\",\"propagation\":\"\",\"read/write\":\"true\"}}\n\
+             unmount evvol {{\"container\":\"{ev_id}\",\"driver\":\"local\"}}\n\
+             destroy evvol {{\"driver\":\"local\"}}\n"
+        )
+    );
+    assert_eq!(
+        events(
+            &["type=container"],
+            "{{.Action}} {{index .Actor.Attributes \"signal\"}}{{index .Actor.Attributes \"exitCode\"}}"
+        ),
+        "create \nstart \nkill 15\nkill 9\ndie 137\nstop \ndestroy \n"
+    );
+    let id = d.ok(&["image", "inspect", "-f", "{{.Id}}", "bb:local"]);
+    let id = id.trim();
+    assert_eq!(
+        events(
+            &["type=image"],
+            "{{.Action}} {{.Actor.ID}} {{.Actor.Attributes.name}}"
+        ),
+        format!("tag {id} bb:ev\nuntag {id} {id}\nsave {id} {id}\nload {id} {id}\n")
+    );
+    // Filters as dockerd's: an actor by name or id prefix, AND across keys, OR within one.
+    assert_eq!(
+        events(&["network=evn", "event=connect"], short),
+        "network connect evnet\n"
+    );
+    assert_eq!(
+        events(
+            &["volume=evvol", "event=mount", "event=destroy"],
+            "{{.Action}}"
+        ),
+        "mount\ndestroy\n"
+    );
+    assert_eq!(events(&["network=evnet", "volume=evvol"], short), "");
+    assert_eq!(
+        events(&["container=ev", "event=die"], short),
+        "container die ev\n"
+    );
+    assert_eq!(events(&["image=bb:ev"], "{{.Action}}"), "tag\n");
+    // The legacy fields dockerd fills for containers and images only.
+    let raw = events(&["type=network", "event=create"], "{{json .}}");
+    let v: serde_json::Value = serde_json::from_str(raw.trim()).unwrap();
+    assert_eq!(v["scope"], "local");
+    assert!(v.get("status").is_none(), "{raw}");
+    assert!(v["timeNano"].as_i64().unwrap() / 1_000_000_000 == v["time"].as_i64().unwrap());
+    // docker-py reads the same replay.
+    let script = d.b.dir.path().join("events.py");
+    std::fs::write(&script, PY_EVENTS).unwrap();
+    let out = d
+        .cmd("python3")
+        .arg(&script)
+        .arg(format!("unix://{}", d.sock().display()))
+        .args([&since, &until])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "network create connect disconnect destroy\nvolume create mount unmount destroy\nimage tag untag save load\n"
+    );
+    // An `until` alone replays from the first remembered event, and ends the stream.
+    assert_eq!(
+        d.ok(&[
+            "events",
+            "--until",
+            &until,
+            "--filter",
+            "type=volume",
+            "--format",
+            "{{.Action}}"
+        ]),
+        "create
+mount
+unmount
+destroy
+"
+    );
+}
