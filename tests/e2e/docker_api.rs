@@ -783,6 +783,7 @@ fn docker_cli_login_push_pull_through_a_registry() {
     assert!(text(&out.stdout).contains("Login Succeeded"));
     // Nothing stored daemon-side: berth's own pull still needs its own login.
     assert!(!d.b.root.join("credentials.json").exists());
+    let since = events::now();
     d.ok(&["tag", "bb:local", "127.0.0.1:5077/bb:1"]);
     let pushed = d.ok(&["push", "127.0.0.1:5077/bb:1"]);
     assert!(pushed.contains("digest: sha256:"), "{pushed}");
@@ -795,6 +796,17 @@ fn docker_cli_login_push_pull_through_a_registry() {
     assert_eq!(
         d.ok(&["run", "--rm", "127.0.0.1:5077/bb:1", "echo", "pulled"]),
         "pulled\n"
+    );
+    // The push and the pull are image events, as dockerd tells them: the reference as the
+    // actor, its repository as the name.
+    let until = events::now();
+    assert_eq!(
+        d.ok(&[
+            "events", "--since", &since, "--until", &until, "--filter", "event=push",
+            "--filter", "event=pull", "--format",
+            "{{.Type}} {{.Action}} {{.Actor.ID}} {{.Actor.Attributes.name}}",
+        ]),
+        "image push 127.0.0.1:5077/bb:1 127.0.0.1:5077/bb\nimage pull 127.0.0.1:5077/bb:1 127.0.0.1:5077/bb\n"
     );
     // Logged out, the registry refuses.
     d.ok(&["logout", "127.0.0.1:5077"]);

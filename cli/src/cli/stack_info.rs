@@ -274,6 +274,11 @@ pub fn events(g: &GlobalOpts, a: &EventsArgs) -> anyhow::Result<i32> {
     let services = a.services.clone();
     let json = a.json;
     let mut out = JsonLines::new(|e: Value| {
+        // The daemon's stream carries the project's network and volume events too; Compose's
+        // `events` shows containers only (and berth's stack events).
+        if !matches!(e["type"].as_str(), Some("container" | "stack")) {
+            return None;
+        }
         let service = e["labels"][berth_compose::LABEL_SERVICE]
             .as_str()
             .unwrap_or("");
@@ -310,32 +315,6 @@ fn event_line(e: &Value, service: &str, json: bool) -> String {
             "{} stack {} {name}{detail}",
             e["time"].as_str().unwrap_or(""),
             e["action"].as_str().unwrap_or("")
-        );
-    }
-    let kind = e["type"].as_str().unwrap_or("container");
-    if kind != "container" {
-        // A network's or volume's event: its own attributes (type, container, driver...).
-        let mut attrs = e["attributes"].as_object().cloned().unwrap_or_default();
-        if !name.is_empty() {
-            attrs.insert("name".into(), json!(name));
-        }
-        if json {
-            return json!({
-                "time": e["time"], "type": kind, "action": e["action"],
-                "id": e["id"], "attributes": attrs,
-            })
-            .to_string();
-        }
-        let shown: Vec<String> = attrs
-            .iter()
-            .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
-            .collect();
-        return format!(
-            "{} {kind} {} {} ({})",
-            e["time"].as_str().unwrap_or(""),
-            e["action"].as_str().unwrap_or(""),
-            e["id"].as_str().unwrap_or(""),
-            shown.join(", ")
         );
     }
     if json {
