@@ -85,6 +85,27 @@ impl Docker {
         text(&out.stdout)
     }
 
+    /// Runs the docker-py script `src` with the socket's URL as argv[1] and `args` after it;
+    /// asserts it succeeds and returns what it printed.
+    fn py(&self, src: &str, args: &[&str]) -> String {
+        let script = self.b.dir.path().join("client.py");
+        std::fs::write(&script, src).unwrap();
+        let out = self
+            .cmd("python3")
+            .arg(&script)
+            .arg(format!("unix://{}", self.sock().display()))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}\n{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+        text(&out.stdout)
+    }
+
     fn curl(&self, url: &str) -> String {
         text(&self.b.host(&["curl", "-sS", "--max-time", "5", url]).stdout)
     }
@@ -580,22 +601,8 @@ except docker.errors.NotFound:
 #[test]
 fn docker_py_runs_logs_execs_and_networks() {
     let d = Docker::new();
-    let script = d.b.dir.path().join("client.py");
-    std::fs::write(&script, DOCKER_PY).unwrap();
-    let out = d
-        .cmd("python3")
-        .arg(&script)
-        .arg(format!("unix://{}", d.sock().display()))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
     assert_eq!(
-        text(&out.stdout),
+        d.py(DOCKER_PY, &[]),
         "run b'hello-py\\n'\nlogs b'started\\n'\nexec 3 b'inexec\\n'\nnets ['bridge', 'pynet']\nlist ['pynet']\ngone\n"
     );
 }

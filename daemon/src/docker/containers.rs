@@ -193,11 +193,15 @@ async fn one(
             if !running(ctr.rec.lock().await.state.status) {
                 return not_modified();
             }
-            cs.stop(ctr, grace(q)?, stop_signal(q)).await?;
+            cs.stop(ctr, grace(q)?, stop_signal(q))
+                .await
+                .map_err(signal_wording)?;
             http::empty()
         }
         (&Method::POST, ["restart"]) => {
-            cs.stop(ctr, grace(q)?, stop_signal(q)).await?;
+            cs.stop(ctr, grace(q)?, stop_signal(q))
+                .await
+                .map_err(signal_wording)?;
             super::attach::start(door, ctr).await?;
             http::empty()
         }
@@ -216,7 +220,7 @@ async fn one(
                         ctr.id
                     ))
                 } else {
-                    e
+                    signal_wording(e)
                 }
             })?;
             http::empty()
@@ -274,6 +278,16 @@ async fn one(
 /// container's own stop signal (`docker stop -s`); SIGKILL still follows the grace period.
 fn stop_signal(q: &Query) -> Option<&str> {
     q.get("signal").filter(|s| !s.is_empty())
+}
+
+/// dockerd's words for a signal it does not know (moby/sys/signal: `Invalid signal: X`).
+fn signal_wording(e: ApiError) -> ApiError {
+    match e.message.strip_prefix("invalid signal: ") {
+        Some(s) if e.status == StatusCode::BAD_REQUEST => {
+            ApiError::bad_request(format!("Invalid signal: {s}"))
+        }
+        _ => e,
+    }
 }
 
 /// 200 with no body, as Docker answers resize.

@@ -396,8 +396,12 @@ pub async fn summary(door: &Door, rec: &ContainerRecord) -> Value {
         Vec::new()
     };
     let settings = network_settings(door, rec).await;
+    // As dockerd's list (moby container/view.go): an argument with a space in single quotes.
     let command = std::iter::once(rec.path.clone())
-        .chain(rec.args.iter().cloned())
+        .chain(rec.args.iter().map(|a| match a.contains(' ') {
+            true => format!("'{a}'"),
+            false => a.clone(),
+        }))
         .collect::<Vec<_>>()
         .join(" ");
     let created = chrono::DateTime::parse_from_rfc3339(&rec.created)

@@ -466,7 +466,7 @@ impl Shim {
             attach::CLOSE_STDIN if self.tty_master.is_none() => self.stdin = None,
             attach::RESIZE if payload.len() == 4 => {
                 if let Some(master) = &self.tty_master {
-                    super::tty::set_size(
+                    super::terminal::set_size(
                         master.as_raw_fd(),
                         u16::from_be_bytes([payload[0], payload[1]]),
                         u16::from_be_bytes([payload[2], payload[3]]),

@@ -19,7 +19,7 @@ pub(crate) fn make_controlling_pty(
     let master = posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
         .map_err(|e| format!("opening /dev/ptmx: {e}"))?;
     if let Some([rows, cols]) = size {
-        set_size(master.as_raw_fd(), rows, cols);
+        super::terminal::set_size(master.as_raw_fd(), rows, cols);
     }
     grantpt(&master).map_err(|e| format!("grantpt: {e}"))?;
     unlockpt(&master).map_err(|e| format!("unlockpt: {e}"))?;
@@ -51,16 +51,3 @@ pub(crate) fn make_controlling_pty(
 }
 
 use std::os::unix::fs::OpenOptionsExt;
-
-/// Sets the terminal size of the pty whose master (or slave) is `fd` (tty_ioctl(4)
-/// TIOCSWINSZ); the foreground process group gets SIGWINCH.
-pub fn set_size(fd: std::os::fd::RawFd, rows: u16, cols: u16) {
-    let ws = libc::winsize {
-        ws_row: rows,
-        ws_col: cols,
-        ws_xpixel: 0,
-        ws_ypixel: 0,
-    };
-    // SAFETY: TIOCSWINSZ reads a winsize struct that lives across the call.
-    unsafe { libc::ioctl(fd, libc::TIOCSWINSZ, &ws) };
-}

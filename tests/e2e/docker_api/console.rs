@@ -21,17 +21,8 @@ print("size", c.api.inspect_container(ctr)["HostConfig"]["ConsoleSize"])
 #[test]
 fn docker_create_console_size_is_the_terminals_first_size() {
     let d = Docker::new();
-    let script = d.b.dir.path().join("console.py");
-    std::fs::write(&script, PY_CONSOLE).unwrap();
-    let out = d
-        .cmd("python3")
-        .arg(&script)
-        .arg(format!("unix://{}", d.sock().display()))
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(
-        text(&out.stdout),
+        d.py(PY_CONSOLE, &[]),
         "exit 0\nlogs b'22 66\\r\\n'\nsize [22, 66]\n"
     );
     // A create with no terminal (the CLI sends [0, 0], or nothing): none is set.

@@ -116,18 +116,8 @@ fn docker_events_replay_networks_volumes_images_with_filters() {
     assert!(v.get("status").is_none(), "{raw}");
     assert!(v["timeNano"].as_i64().unwrap() / 1_000_000_000 == v["time"].as_i64().unwrap());
     // docker-py reads the same replay.
-    let script = d.b.dir.path().join("events.py");
-    std::fs::write(&script, PY_EVENTS).unwrap();
-    let out = d
-        .cmd("python3")
-        .arg(&script)
-        .arg(format!("unix://{}", d.sock().display()))
-        .args([&since, &until])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(
-        text(&out.stdout),
+        d.py(PY_EVENTS, &[&since, &until]),
         "network create connect disconnect destroy\nvolume create mount unmount destroy\nimage tag untag save load\n"
     );
     // An `until` alone replays from the first remembered event, and ends the stream.

@@ -16,9 +16,9 @@ fn trapping(sig: &str, exit: Option<u8>) -> String {
 const PY_STOP: &str = r#"
 import docker, sys
 c = docker.DockerClient(base_url=sys.argv[1])
-r = c.api.post(c.api._url("/containers/{0}/stop", "u"), params={"signal": "USR1", "t": 20})
+r = c.api.post(c.api._url("/containers/{0}/stop", "usr1"), params={"signal": "USR1", "t": 20})
 print("stop", r.status_code)
-print("exit", c.api.wait("u")["StatusCode"])
+print("exit", c.api.wait("usr1")["StatusCode"])
 "#;
 
 #[test]
@@ -32,83 +32,79 @@ fn docker_stop_and_kill_send_any_signal() {
         "run",
         "-d",
         "--name",
-        "u",
+        "usr1",
         "bb:local",
         "sh",
         "-c",
         &trapping("USR1", Some(7)),
     ]);
     std::thread::sleep(Duration::from_millis(300));
-    let script = d.b.dir.path().join("stop.py");
-    std::fs::write(&script, PY_STOP).unwrap();
     let t = std::time::Instant::now();
-    let out = d
-        .cmd("python3")
-        .arg(&script)
-        .arg(format!("unix://{}", d.sock().display()))
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    assert_eq!(text(&out.stdout), "stop 204\nexit 7\n");
+    assert_eq!(d.py(PY_STOP, &[]), "stop 204\nexit 7\n");
     assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
-    assert_eq!(d.ok(&["logs", "u"]), "got-USR1\n");
+    assert_eq!(d.ok(&["logs", "usr1"]), "got-USR1\n");
     // A stop signal the process survives: SIGKILL after the grace period.
     d.ok(&[
         "run",
         "-d",
         "--name",
-        "k",
+        "usr2",
         "bb:local",
         "sh",
         "-c",
         &trapping("USR2", None),
     ]);
     std::thread::sleep(Duration::from_millis(300));
-    let (code, body) = d.raw("POST", "/v1.44/containers/k/stop?signal=SIGUSR2&t=1", "");
+    let (code, body) = d.raw("POST", "/v1.44/containers/usr2/stop?signal=SIGUSR2&t=1", "");
     assert_eq!(code, 204, "{body}");
     assert_eq!(
-        d.ok(&["inspect", "-f", "{{.State.ExitCode}}", "k"]).trim(),
+        d.ok(&["inspect", "-f", "{{.State.ExitCode}}", "usr2"])
+            .trim(),
         "137"
     );
-    assert_eq!(d.ok(&["logs", "k"]), "got-USR2\n");
+    assert_eq!(d.ok(&["logs", "usr2"]), "got-USR2\n");
     // kill -s: a real-time signal by name (glibc's SIGRTMIN is 34: RTMIN+3 is 37) and by
     // number; the container keeps running.
     d.ok(&[
         "run",
         "-d",
         "--name",
-        "r",
+        "rt",
         "bb:local",
         "sh",
         "-c",
         &trapping("37", None),
     ]);
     std::thread::sleep(Duration::from_millis(300));
-    d.ok(&["kill", "-s", "RTMIN+3", "r"]);
+    d.ok(&["kill", "-s", "RTMIN+3", "rt"]);
     // The shell notes a pending signal once: the second comes after the first's trap ran.
-    assert!(d.b.wait_for(Duration::from_secs(5), || d.ok(&["logs", "r"])
-        == "got-37\n"));
-    d.ok(&["kill", "--signal", "37", "r"]);
-    assert!(d.b.wait_for(Duration::from_secs(5), || d.ok(&["logs", "r"])
-        == "got-37\ngot-37\n"));
+    assert!(d
+        .b
+        .wait_for(Duration::from_secs(5), || d.ok(&["logs", "rt"])
+            == "got-37\n"));
+    d.ok(&["kill", "--signal", "37", "rt"]);
+    assert!(d
+        .b
+        .wait_for(Duration::from_secs(5), || d.ok(&["logs", "rt"])
+            == "got-37\ngot-37\n"));
     assert_eq!(
-        d.ok(&["inspect", "-f", "{{.State.Running}}", "r"]).trim(),
+        d.ok(&["inspect", "-f", "{{.State.Running}}", "rt"]).trim(),
         "true"
     );
-    let out = d.docker(&["kill", "-s", "BOGUS", "r"]);
+    let out = d.docker(&["kill", "-s", "BOGUS", "rt"]);
     assert!(!out.status.success());
     assert!(
-        text(&out.stderr).contains("invalid signal: BOGUS"),
+        text(&out.stderr).contains("Invalid signal: BOGUS"),
         "{}",
         text(&out.stderr)
     );
-    let (code, body) = d.raw("POST", "/v1.44/containers/r/stop?signal=RTMAX%2B1", "");
+    let (code, body) = d.raw("POST", "/v1.44/containers/rt/stop?signal=RTMAX%2B1", "");
     assert_eq!(
         (code, body.trim()),
-        (400, r#"{"message":"invalid signal: RTMAX+1"}"#)
+        (400, r#"{"message":"Invalid signal: RTMAX+1"}"#)
     );
     assert_eq!(
-        d.ok(&["inspect", "-f", "{{.State.Running}}", "r"]).trim(),
+        d.ok(&["inspect", "-f", "{{.State.Running}}", "rt"]).trim(),
         "true"
     );
     // Each signal is a `kill` event with its number, as dockerd tells them.
@@ -124,6 +120,6 @@ fn docker_stop_and_kill_send_any_signal() {
         "--format",
         "{{.Actor.Attributes.name}} {{.Actor.Attributes.signal}}",
     ]);
-    assert_eq!(kills, "u 10\nk 12\nk 9\nr 37\nr 37\n");
-    d.ok(&["rm", "-f", "u", "k", "r"]);
+    assert_eq!(kills, "usr1 10\nusr2 12\nusr2 9\nrt 37\nrt 37\n");
+    d.ok(&["rm", "-f", "usr1", "usr2", "rt"]);
 }

@@ -37,6 +37,12 @@ fn docker_ps_and_inspect_show_container_sizes() {
         shown.starts_with("sz 2.1MB (virtual ") && shown.trim_end().ends_with("MB)"),
         "{shown}"
     );
+    // The command as dockerd lists it: an argument with spaces in single quotes.
+    assert_eq!(
+        d.ok(&["ps", "--no-trunc", "--format", "{{.Command}}"])
+            .trim(),
+        "\"sh -c 'dd if=/dev/zero of=/big bs=1k count=2048 2>/dev/null; touch /ready; sleep 300'\""
+    );
     let table = d.ok(&["ps", "-s"]);
     assert!(table.lines().next().unwrap().ends_with("SIZE"), "{table}");
     // Without size=1 the fields are absent, as dockerd leaves them out.
