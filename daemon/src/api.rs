@@ -84,13 +84,12 @@ pub async fn route(d: Arc<Daemon>, req: Request<Incoming>) -> ApiResult {
         (&Method::POST, ["images", "import"]) => {
             let reference = q.get("ref").filter(|s| !s.is_empty()).map(String::from);
             let changes = q.all("change");
+            let tagged = reference.clone();
             let summary = with_upload(&d, req, move |s, f| {
                 s.import(f, reference.as_deref(), &changes)
             })
             .await?;
-            d.images
-                .noted("import", std::slice::from_ref(&summary.id))
-                .await;
+            d.images.imported(&summary.id, tagged.as_deref());
             http::json(&summary)
         }
         (&Method::POST, ["images", "load"]) => {

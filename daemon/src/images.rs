@@ -219,7 +219,18 @@ impl Images {
         }
     }
 
-    /// A `load`, `save` or `import` event for each image id of `references` (ids or names).
+    /// An import's events, as dockerd's: `tag` when it was given a name, then `import`.
+    pub fn imported(&self, id: &str, reference: Option<&str>) {
+        if let Some(r) = reference {
+            let name = Reference::parse(r)
+                .map(|r| r.familiar())
+                .unwrap_or_else(|_| r.to_string());
+            self.events.image("tag", id, &name);
+        }
+        self.events.image("import", id, id);
+    }
+
+    /// A `load` or `save` event for each image id of `references` (ids or names).
     pub async fn noted(&self, action: &str, references: &[String]) {
         let refs = references.to_vec();
         let ids = self

@@ -433,13 +433,12 @@ async fn create(door: &Arc<Door>, q: &Query, req: Request<Incoming>) -> ApiResul
             _ => None,
         };
         let changes = q.all("changes");
+        let tagged = reference.clone();
         let summary = api::with_upload(&d, req, move |s, f| {
             s.import(f, reference.as_deref(), &changes)
         })
         .await?;
-        d.images
-            .noted("import", std::slice::from_ref(&summary.id))
-            .await;
+        d.images.imported(&summary.id, tagged.as_deref());
         return http::json(&json!({ "status": summary.id }));
     }
     let from = q

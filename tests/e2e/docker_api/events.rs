@@ -49,6 +49,9 @@ fn docker_events_replay_networks_volumes_images_with_filters() {
     let tar = d.b.dir.path().join("ev.tar");
     d.ok(&["save", "-o", tar.to_str().unwrap(), "bb:local"]);
     d.ok(&["load", "-i", tar.to_str().unwrap()]);
+    let rootfs = d.b.busybox_tar();
+    let imported = d.ok(&["import", rootfs.to_str().unwrap(), "bb:imp"]);
+    let imported = imported.trim();
     let until = now();
     let events = |filters: &[&str], format: &str| {
         let mut args = vec!["events", "--since", &since, "--until", &until];
@@ -89,7 +92,10 @@ fn docker_events_replay_networks_volumes_images_with_filters() {
             &["type=image"],
             "{{.Action}} {{.Actor.ID}} {{.Actor.Attributes.name}}"
         ),
-        format!("tag {id} bb:ev\nuntag {id} {id}\nsave {id} {id}\nload {id} {id}\n")
+        format!(
+            "tag {id} bb:ev\nuntag {id} {id}\nsave {id} {id}\nload {id} {id}\n\
+             tag {imported} bb:imp\nimport {imported} {imported}\n"
+        )
     );
     // Filters as dockerd's: an actor by name or id prefix, AND across keys, OR within one.
     assert_eq!(
@@ -118,7 +124,7 @@ fn docker_events_replay_networks_volumes_images_with_filters() {
     // docker-py reads the same replay.
     assert_eq!(
         d.py(PY_EVENTS, &[&since, &until]),
-        "network create connect disconnect destroy\nvolume create mount unmount destroy\nimage tag untag save load\n"
+        "network create connect disconnect destroy\nvolume create mount unmount destroy\nimage tag untag save load tag import\n"
     );
     // An `until` alone replays from the first remembered event, and ends the stream.
     assert_eq!(
