@@ -35,7 +35,7 @@ pub async fn route(d: Arc<Daemon>, req: Request<Incoming>) -> ApiResult {
             http::empty()
         }
         (&Method::GET, ["containers"]) => list(&d, q.flag("all")).await,
-        (&Method::GET, ["events"]) => super::api_stacks::events(&d, q.get("project")).await,
+        (&Method::GET, ["events"]) => super::api_stacks::events(&d, &q).await,
         (&Method::POST, ["containers"]) => {
             let cfg: ContainerConfig = read_json(req).await?;
             let c = super::api_volumes::create_container(&d, cfg).await?;

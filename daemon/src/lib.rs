@@ -28,6 +28,7 @@ mod api_volumes;
 mod build;
 mod containers;
 mod docker;
+mod event_feed;
 mod events;
 mod exposition;
 mod health;

@@ -3,11 +3,11 @@
 //! and the legacy status/id/from), with dockerd's filters (moby daemon/events/filter.go) and
 //! its `since`/`until` replay of remembered events.
 
+use super::super::event_feed::{self, Window};
 use super::super::events::Event;
-use super::super::http::{self, ApiError, ApiResult, Query};
+use super::super::http::{ApiResult, Query};
 use super::filters::Filters;
 use super::Door;
-use bytes::Bytes;
 use serde_json::{json, Value};
 use std::sync::Arc;
 
@@ -22,22 +22,6 @@ const KNOWN: &[&str] = &[
     "volume",
     "daemon",
 ];
-
-/// Docker's time parameter: unix seconds with an optional fraction (`1700000000.123456789`),
-/// as the CLI sends `--since`/`--until` after resolving `10m` or RFC 3339; in nanoseconds.
-fn nanos(q: &Query, key: &str) -> Result<Option<i64>, ApiError> {
-    let Some(v) = q.get(key).filter(|s| !s.is_empty()) else {
-        return Ok(None);
-    };
-    let bad = || ApiError::bad_request(format!("invalid {key}: {v}"));
-    let (secs, frac) = v.split_once('.').unwrap_or((v, ""));
-    let secs: i64 = secs.parse().map_err(|_| bad())?;
-    if frac.len() > 9 || !frac.chars().all(|c| c.is_ascii_digit()) {
-        return Err(bad());
-    }
-    let frac: i64 = format!("{frac:0<9}").parse().map_err(|_| bad())?;
-    Ok(Some(secs * 1_000_000_000 + frac))
-}
 
 /// dockerd's attributes of the actor: a container's and an image's labels, `name` and
 /// `image` where they apply, then the event's own (exitCode, signal, container, type, driver...).
@@ -123,58 +107,17 @@ fn include(f: &Filters, e: &Event) -> bool {
         )
 }
 
-/// `docker events`: remembered events from `since` (from the first with only an `until`),
-/// then live ones until `until` (one in the past ends the stream after the replay), as
-/// dockerd's.
+/// `docker events`: the bus through the `since`/`until` window (see `event_feed`), in
+/// dockerd's shape and filters; the reconcile loop's stack events are berth's own.
 pub async fn events(door: &Arc<Door>, q: &Query) -> ApiResult {
     let f = Filters::parse(q, KNOWN)?;
-    let since = nanos(q, "since")?;
-    let until = nanos(q, "until")?;
-    // As dockerd: an `until` alone replays every remembered event before it.
-    let sub = door.d.containers.events.since(since.or(until.map(|_| 0)));
-    let mut rx = sub.live;
-    let (tx, reply) = http::channel("application/json");
-    tokio::spawn(async move {
-        let send = |e: &Event| Bytes::from(message(e).to_string() + "\n");
-        for e in sub
-            .past
-            .iter()
-            .filter(|e| until.is_none_or(|u| e.time_nano <= u))
-        {
-            if include(&f, e) && tx.send(send(e)).await.is_err() {
-                return;
-            }
-        }
-        let left = until.map(|u| {
-            let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0);
-            std::time::Duration::from_nanos(u.saturating_sub(now).max(0) as u64)
-        });
-        if left == Some(std::time::Duration::ZERO) {
-            return;
-        }
-        let sleep =
-            tokio::time::sleep(left.unwrap_or(std::time::Duration::from_secs(u32::MAX as u64)));
-        tokio::pin!(sleep);
-        loop {
-            let received = tokio::select! {
-                r = rx.recv() => r,
-                _ = tx.closed() => return,
-                _ = &mut sleep => return,
-            };
-            let e = match received {
-                Ok(e) => e,
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
-                Err(_) => return,
-            };
-            if e.kind == "stack" || !include(&f, &e) {
-                continue;
-            }
-            if tx.send(send(&e)).await.is_err() {
-                return;
-            }
-        }
-    });
-    Ok(reply)
+    let w = Window::from_query(q)?;
+    Ok(event_feed::serve(
+        &door.d.containers.events,
+        w,
+        "application/json",
+        move |e| (e.kind != "stack" && include(&f, e)).then(|| message(e).to_string() + "\n"),
+    ))
 }
 
 #[cfg(test)]
@@ -219,17 +162,5 @@ mod tests {
         assert_eq!(t(r#"{"event":["mount","tag"]}"#), ["volume", "image"]);
         assert!(t(r#"{"container":["c1"]}"#).is_empty());
         assert_eq!(t("{}").len(), 3);
-    }
-
-    #[test]
-    fn docker_times() {
-        let q = |s: &str| Query::parse(Some(s));
-        assert_eq!(
-            nanos(&q("since=12.5"), "since").unwrap(),
-            Some(12_500_000_000)
-        );
-        assert_eq!(nanos(&q("since=7"), "since").unwrap(), Some(7_000_000_000));
-        assert_eq!(nanos(&q("x=1"), "since").unwrap(), None);
-        assert!(nanos(&q("since=abc"), "since").is_err());
     }
 }

@@ -144,3 +144,55 @@ destroy
 "
     );
 }
+
+/// `berth events --since --until` reads the same remembered stream as `docker events`: a
+/// stack's container events replayed, in the same order, then the command ends.
+#[test]
+fn berth_events_replay_what_docker_events_shows() {
+    let d = Docker::new();
+    let dir = d.b.dir.path().join("evstack");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(
+        dir.join("compose.yaml"),
+        "services:\n  web:\n    image: bb:local\n    command: [\"sh\", \"-c\", \"trap 'exit 0' TERM; while true; do sleep 0.1; done\"]\n",
+    )
+    .unwrap();
+    let berth = |args: &[&str]| {
+        let out = d.b.cmd(args).current_dir(&dir).output().unwrap();
+        assert!(
+            out.status.success(),
+            "berth {args:?}: {}",
+            text(&out.stderr)
+        );
+        text(&out.stdout)
+    };
+    berth(&["up", "-d"]);
+    let since = now();
+    berth(&["stop", "-t", "5", "web"]);
+    berth(&["start", "web"]);
+    let until = now();
+    let ours: Vec<String> = berth(&["events", "--json", "--since", &since, "--until", &until])
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            assert_eq!(v["service"], "web", "{l}");
+            v["action"].as_str().unwrap().to_string()
+        })
+        .collect();
+    assert_eq!(ours, ["kill", "die", "stop", "start"]);
+    let docker = d.ok(&[
+        "events",
+        "--since",
+        &since,
+        "--until",
+        &until,
+        "--filter",
+        "type=container",
+        "--filter",
+        "label=com.docker.compose.project=evstack",
+        "--format",
+        "{{.Action}}",
+    ]);
+    assert_eq!(docker, ours.join("\n") + "\n");
+    berth(&["down"]);
+}
