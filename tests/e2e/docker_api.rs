@@ -808,11 +808,13 @@ fn docker_cli_login_push_pull_through_a_registry() {
     // actor, its repository as the name.
     let until = events::now();
     assert_eq!(
-        d.ok(&[
-            "events", "--since", &since, "--until", &until, "--filter", "event=push",
-            "--filter", "event=pull", "--format",
-            "{{.Type}} {{.Action}} {{.Actor.ID}} {{.Actor.Attributes.name}}",
-        ]),
+        events::replay(
+            &d,
+            &since,
+            &until,
+            &["event=push", "event=pull"],
+            "{{.Type}} {{.Action}} {{.Actor.ID}} {{.Actor.Attributes.name}}"
+        ),
         "image push 127.0.0.1:5077/bb:1 127.0.0.1:5077/bb\nimage pull 127.0.0.1:5077/bb:1 127.0.0.1:5077/bb\n"
     );
     // Logged out, the registry refuses.

@@ -11,6 +11,22 @@ pub(super) fn now() -> String {
     format!("{}.{:09}", t.as_secs(), t.subsec_nanos())
 }
 
+/// `docker events --since SINCE --until UNTIL --filter F... --format FORMAT`: the replay.
+pub(super) fn replay(
+    d: &Docker,
+    since: &str,
+    until: &str,
+    filters: &[&str],
+    format: &str,
+) -> String {
+    let mut args = vec!["events", "--since", since, "--until", until];
+    for f in filters {
+        args.extend(["--filter", f]);
+    }
+    args.extend(["--format", format]);
+    d.ok(&args)
+}
+
 const PY_EVENTS: &str = r#"
 import docker, sys
 c = docker.DockerClient(base_url=sys.argv[1])
@@ -53,14 +69,7 @@ fn docker_events_replay_networks_volumes_images_with_filters() {
     let imported = d.ok(&["import", rootfs.to_str().unwrap(), "bb:imp"]);
     let imported = imported.trim();
     let until = now();
-    let events = |filters: &[&str], format: &str| {
-        let mut args = vec!["events", "--since", &since, "--until", &until];
-        for f in filters {
-            args.extend(["--filter", f]);
-        }
-        args.extend(["--format", format]);
-        d.ok(&args)
-    };
+    let events = |filters: &[&str], format: &str| replay(&d, &since, &until, filters, format);
     let short = "{{.Type}} {{.Action}} {{.Actor.Attributes.name}}";
     assert_eq!(
         events(&["type=network"], short),
@@ -180,19 +189,13 @@ fn berth_events_replay_what_docker_events_shows() {
         })
         .collect();
     assert_eq!(ours, ["kill", "die", "stop", "start"]);
-    let docker = d.ok(&[
-        "events",
-        "--since",
+    let docker = replay(
+        &d,
         &since,
-        "--until",
         &until,
-        "--filter",
-        "type=container",
-        "--filter",
-        "label=com.docker.compose.project=evstack",
-        "--format",
+        &["type=container", "label=com.docker.compose.project=evstack"],
         "{{.Action}}",
-    ]);
+    );
     assert_eq!(docker, ours.join("\n") + "\n");
     berth(&["down"]);
 }

@@ -2,7 +2,7 @@
 //! included: the container's process gets the signal asked for; stop still ends in SIGKILL
 //! once the grace period is over.
 
-use super::events::now;
+use super::events::{now, replay};
 use super::*;
 
 /// A shell that reports the signal `sig` (by number) and, when `exit` is set, exits with it.
@@ -109,17 +109,13 @@ fn docker_stop_and_kill_send_any_signal() {
     );
     // Each signal is a `kill` event with its number, as dockerd tells them.
     let until = now();
-    let kills = d.ok(&[
-        "events",
-        "--since",
+    let kills = replay(
+        &d,
         &since,
-        "--until",
         &until,
-        "--filter",
-        "event=kill",
-        "--format",
+        &["event=kill"],
         "{{.Actor.Attributes.name}} {{.Actor.Attributes.signal}}",
-    ]);
+    );
     assert_eq!(kills, "usr1 10\nusr2 12\nusr2 9\nrt 37\nrt 37\n");
     d.ok(&["rm", "-f", "usr1", "usr2", "rt"]);
 }
