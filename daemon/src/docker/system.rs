@@ -37,9 +37,10 @@ pub async fn route(
 /// daemon advertises BuildKit, or the ping's `OSType` is `windows`; with BuildKit and no
 /// `/grpc` (buildx's docker driver dials it to qualify) it falls back to buildx's
 /// docker-container driver, which pulls moby/buildkit and runs it as a container. So to
-/// Compose alone (User-Agent `compose/...`), whose only other use of `OSType` is refusing
-/// `use_api_socket`, the ping answers `windows`: its `build:` then takes the classic
-/// `POST /build` that berth serves. Every other client is told `linux`.
+/// Compose alone (User-Agent `compose/...`) the ping answers `windows`: its `build:` then
+/// takes the classic `POST /build` that berth serves. Compose's other uses of it: refusing
+/// `use_api_socket`, and `stats`' columns only when no stats answer (whose header says
+/// `linux`) came first. Every other client, and every other answer, says `linux`.
 fn ping(head: bool, agent: &str) -> ApiResult {
     let os = if agent.starts_with("compose/") {
         "windows"

@@ -57,6 +57,13 @@ fn docker_compose_builds_with_the_classic_builder() {
     assert!(d.b.wait_for(Duration::from_secs(10), || d
         .compose(&dir, &["logs", "--no-color", "app"])
         .contains("rebuilt")));
+    // Compose's other use of the ping's OSType, `stats` (docker/cli's RunStats), still
+    // shows Linux columns: it reads the OS from each stats answer, which says linux.
+    let stats = d.compose(&dir, &["stats", "--no-stream"]);
+    assert!(
+        stats.contains("MEM USAGE / LIMIT") && !stats.contains("PRIV WORKING SET"),
+        "{stats}"
+    );
     run(&["down", "--rmi", "all"]);
     assert_eq!(d.b.ok(&["container", "ls", "-aq"]), "");
     // Everyone else is told the truth: a Linux engine.
