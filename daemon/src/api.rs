@@ -44,7 +44,7 @@ pub async fn route(d: Arc<Daemon>, req: Request<Incoming>) -> ApiResult {
             let kind = kind.to_string();
             super::docker::housekeeping(d.clone(), &m, &[&kind, "prune"], &q, req).await
         }
-        (&Method::GET, ["events"]) => super::api_stacks::events(&d, q.get("project")).await,
+        (&Method::GET, ["events"]) => super::api_stacks::events(&d, &q).await,
         (&Method::POST, ["containers"]) => {
             let cfg: ContainerConfig = read_json(req).await?;
             let c = super::api_volumes::create_container(&d, cfg).await?;
@@ -93,17 +93,22 @@ pub async fn route(d: Arc<Daemon>, req: Request<Incoming>) -> ApiResult {
         (&Method::POST, ["images", "import"]) => {
             let reference = q.get("ref").filter(|s| !s.is_empty()).map(String::from);
             let changes = q.all("change");
+            let tagged = reference.clone();
             let summary = with_upload(&d, req, move |s, f| {
                 s.import(f, reference.as_deref(), &changes)
             })
             .await?;
+            d.images.imported(&summary.id, tagged.as_deref());
             http::json(&summary)
         }
         (&Method::POST, ["images", "load"]) => {
-            http::json(&with_upload(&d, req, |s, f| s.load(f)).await?)
+            let loaded = with_upload(&d, req, |s, f| s.load(f)).await?;
+            d.images.noted("load", &loaded).await;
+            http::json(&loaded)
         }
         (&Method::GET, ["images", "save"]) => {
             let names = q.all("name");
+            let saved = names.clone();
             let out = d
                 .images
                 .tmp
@@ -124,6 +129,7 @@ pub async fn route(d: Arc<Daemon>, req: Request<Incoming>) -> ApiResult {
                     s.save(&refs, std::io::BufWriter::new(f))
                 })
                 .await?;
+            d.images.noted("save", &saved).await;
             stream_file(partial.keep(), true).await
         }
         (&Method::GET, ["images", r @ .., "json"]) => {
@@ -136,7 +142,7 @@ pub async fn route(d: Arc<Daemon>, req: Request<Incoming>) -> ApiResult {
         }
         (&Method::POST, ["images", r @ .., "tag"]) => {
             let (r, target) = (r.join("/"), q.get("target").unwrap_or("").to_string());
-            d.images.with(move |s| s.tag(&r, &target)).await?;
+            d.images.tag(&r, &target).await?;
             http::empty()
         }
         (&Method::DELETE, ["images", r @ ..]) => {
@@ -151,7 +157,7 @@ pub async fn route(d: Arc<Daemon>, req: Request<Incoming>) -> ApiResult {
                     short(image.id.trim_start_matches("sha256:"))
                 )));
             }
-            http::json(&d.images.with(move |s| s.remove(&r, force)).await?)
+            http::json(&d.images.remove(&r, force).await?)
         }
         _ => Err(ApiError::not_found(format!("no route for {m} {path}"))),
     }
@@ -179,11 +185,11 @@ async fn container_route(
         (&Method::GET, ["port"]) => super::api_networks::port(d, ctr).await,
         (&Method::POST, ["start"]) => http::json(&cs.start(ctr, q.flag("attach")).await?),
         (&Method::POST, ["stop"]) => {
-            cs.stop(ctr, timeout).await?;
+            cs.stop(ctr, timeout, q.get("signal")).await?;
             http::empty()
         }
         (&Method::POST, ["restart"]) => {
-            cs.stop(ctr, timeout).await?;
+            cs.stop(ctr, timeout, q.get("signal")).await?;
             cs.start(ctr, false).await?;
             http::empty()
         }

@@ -71,7 +71,8 @@ pub struct Containers {
     /// For `--rm`: the anonymous volumes of an auto-removed container go with it.
     volumes: super::volumes::Volumes,
     map: RwLock<HashMap<String, Arc<Ctr>>>,
-    /// Lifecycle events for `GET /events` (see `super::events`).
+    /// The daemon's event bus, for lifecycle events and every door's `GET /events` (see
+    /// `super::events`).
     pub events: super::events::EventBus,
 }
 
@@ -122,10 +123,11 @@ impl Containers {
             cgroup_parent: cgroup_parent.to_string(),
             shim_exe,
             images,
-            nets,
             volumes,
             map: RwLock::new(HashMap::new()),
-            events: Default::default(),
+            // The daemon's one bus (made in `run`), which the networks already tell.
+            events: nets.events.clone(),
+            nets,
         })
     }
 
@@ -518,6 +520,9 @@ impl Containers {
                 return Err(e);
             }
         };
+        // Docker's order: the networks connect and the volumes mount before `start`.
+        self.nets.tell_all("connect", &rec).await;
+        self.volumes.tell_mounts("mount", &rec);
         self.mark_running(ctr, rec, &shim)?;
         tracing::info!(container = %ctr.id, pid = shim.pid, "container started");
         Ok(Started {
@@ -754,6 +759,9 @@ impl Containers {
         let status = rec.state.status;
         tracing::info!(container = %ctr.id, exit_code = rec.state.exit_code, oom, restart, "container exited");
         self.events.emit("die", &rec);
+        // As dockerd, which leaves its networks and unmounts its volumes when it stops.
+        self.nets.tell_all("disconnect", &rec).await;
+        self.volumes.tell_mounts("unmount", &rec);
         drop(rec);
         if health.is_some() {
             ctr.health.send_replace(health);
@@ -834,7 +842,8 @@ impl Containers {
         .unwrap_or(false)
     }
 
-    /// Sends `signal`; `Ok(false)` when the container is not running.
+    /// Sends `signal`, with its `kill` event (told under the record's lock, so always before
+    /// the `die` it causes); `Ok(false)` when the container is not running.
     async fn signal(&self, ctr: &Ctr, signal: i32, manual_stop: bool) -> Result<bool, ApiError> {
         let layout = self.layout(&ctr.id);
         let mut rec = ctr.rec.lock().await;
@@ -856,9 +865,13 @@ impl Containers {
                 let _ = cg.thaw();
             }
         }
-        procinfo::send_signal(rec.state.pid, rec.state.pid_start_time, signal).map_err(|e| {
-            ApiError::internal(format!("signalling container {}: {e}", short(&rec.id)))
-        })
+        let sent = procinfo::send_signal(rec.state.pid, rec.state.pid_start_time, signal).map_err(
+            |e| ApiError::internal(format!("signalling container {}: {e}", short(&rec.id))),
+        )?;
+        if sent {
+            self.events.emit_kill(&rec, signal);
+        }
+        Ok(sent)
     }
 
     /// Waits until the container is no longer running, or `limit` passes. True when it stopped.
@@ -869,23 +882,27 @@ impl Containers {
         stopped
     }
 
-    /// Stop signal, then SIGKILL after the grace period (`timeout` seconds, default from config).
-    pub async fn stop(&self, ctr: &Arc<Ctr>, timeout: Option<u64>) -> Result<(), ApiError> {
+    /// `signal` (default: the container's stop signal, else SIGTERM), then SIGKILL after the
+    /// grace period (`timeout` seconds, default from config), as `docker stop --signal`.
+    pub async fn stop(
+        &self,
+        ctr: &Arc<Ctr>,
+        timeout: Option<u64>,
+        signal: Option<&str>,
+    ) -> Result<(), ApiError> {
         let (sig, grace) = {
             let r = ctr.rec.lock().await;
-            let sig = r
-                .config
-                .stop_signal
-                .as_deref()
-                .map(model::parse_signal)
+            let sig = signal
+                .or(r.config.stop_signal.as_deref())
+                .map(model::parse_signal_number)
                 .transpose()
                 .map_err(ApiError::bad_request)?;
             (
-                sig.unwrap_or(nix::sys::signal::Signal::SIGTERM),
+                sig.unwrap_or(libc::SIGTERM),
                 timeout.or(r.config.stop_timeout).unwrap_or(10),
             )
         };
-        if !self.signal(ctr, sig as i32, true).await? {
+        if !self.signal(ctr, sig, true).await? {
             return Ok(());
         }
         if self.wait_not_running(ctr, Duration::from_secs(grace)).await {
@@ -905,19 +922,15 @@ impl Containers {
     }
 
     pub async fn kill(&self, ctr: &Arc<Ctr>, signal: &str) -> Result<(), ApiError> {
-        let sig = model::parse_signal(signal).map_err(ApiError::bad_request)?;
-        let ends = matches!(
-            sig,
-            nix::sys::signal::Signal::SIGKILL | nix::sys::signal::Signal::SIGTERM
-        );
-        if !self.signal(ctr, sig as i32, ends).await? {
+        let sig = model::parse_signal_number(signal).map_err(ApiError::bad_request)?;
+        let ends = matches!(sig, libc::SIGKILL | libc::SIGTERM);
+        if !self.signal(ctr, sig, ends).await? {
             return Err(ApiError::conflict(format!(
                 "cannot kill container: {}: container is not running",
                 short(&ctr.id)
             )));
         }
-        self.events.emit("kill", &*ctr.rec.lock().await);
-        if sig == nix::sys::signal::Signal::SIGKILL {
+        if sig == libc::SIGKILL {
             self.wait_not_running(ctr, Duration::from_secs(10)).await;
         }
         Ok(())

@@ -387,7 +387,7 @@ async fn run_loop(
 
 /// A container of the stack removed behind the controller's back comes back within a pass.
 async fn wake_on_destroy(
-    mut events: tokio::sync::broadcast::Receiver<super::events::ContainerEvent>,
+    mut events: tokio::sync::broadcast::Receiver<super::events::Event>,
     name: String,
     wake: Arc<Wake>,
     mut cancelled: watch::Receiver<bool>,

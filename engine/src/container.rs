@@ -26,6 +26,10 @@ pub struct ContainerConfig {
     pub domainname: Option<String>,
     pub labels: BTreeMap<String, String>,
     pub tty: bool,
+    /// The client's terminal (rows, columns) at create, for `tty` (Docker's
+    /// `HostConfig.ConsoleSize`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub console_size: Option<[u16; 2]>,
     pub open_stdin: bool,
     pub mounts: Vec<MountConfig>,
     pub read_only: bool,
@@ -627,6 +631,7 @@ pub fn build_spec(inp: SpecInputs) -> Result<Spec, String> {
             cwd: if cwd.is_empty() { "/".into() } else { cwd },
             user,
             tty: cfg.tty,
+            console_size: cfg.console_size.filter(|_| cfg.tty),
             stdin: cfg.open_stdin,
             capabilities,
             rlimits: cfg.ulimits.clone(),
@@ -769,6 +774,36 @@ pub fn parse_signal(s: &str) -> Result<nix::sys::signal::Signal, String> {
     nix::sys::signal::Signal::from_str(&name).map_err(|_| format!("invalid signal: {s}"))
 }
 
+/// Any signal's number, as `docker kill -s` and `docker stop -s` take it: what
+/// [`parse_signal`] knows, plus 1 to 64 by number and the real-time signals (`RTMIN`,
+/// `SIGRTMIN+3`, `RTMAX-1`: signal(7)), which nix's `Signal` cannot name.
+pub fn parse_signal_number(s: &str) -> Result<i32, String> {
+    if let Ok(sig) = parse_signal(s) {
+        return Ok(sig as i32);
+    }
+    let bad = || format!("invalid signal: {s}");
+    let (min, max) = (libc::SIGRTMIN(), libc::SIGRTMAX());
+    if let Ok(n) = s.parse::<i32>() {
+        return (1..=max).contains(&n).then_some(n).ok_or_else(bad);
+    }
+    let up = s.to_ascii_uppercase();
+    let up = up.strip_prefix("SIG").unwrap_or(&up);
+    let (base, rest) = if let Some(r) = up.strip_prefix("RTMIN") {
+        (min, r)
+    } else if let Some(r) = up.strip_prefix("RTMAX") {
+        (max, r)
+    } else {
+        return Err(bad());
+    };
+    let n = match rest.chars().next() {
+        None => base,
+        Some('+') => base + rest[1..].parse::<i32>().map_err(|_| bad())?,
+        Some('-') => base - rest[1..].parse::<i32>().map_err(|_| bad())?,
+        Some(_) => return Err(bad()),
+    };
+    (min..=max).contains(&n).then_some(n).ok_or_else(bad)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -872,5 +907,11 @@ mod tests {
             nix::sys::signal::Signal::SIGKILL
         );
         assert!(parse_signal("NOPE").is_err());
+        assert_eq!(parse_signal_number("usr1"), Ok(libc::SIGUSR1));
+        assert_eq!(parse_signal_number("SIGRTMIN+3"), Ok(libc::SIGRTMIN() + 3));
+        assert_eq!(parse_signal_number("RTMAX-1"), Ok(libc::SIGRTMAX() - 1));
+        assert_eq!(parse_signal_number("40"), Ok(40));
+        assert!(parse_signal_number("65").is_err());
+        assert!(parse_signal_number("RTMAX+1").is_err());
     }
 }

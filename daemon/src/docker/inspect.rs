@@ -193,7 +193,10 @@ pub async fn inspect(door: &Door, ctr: &Ctr) -> Value {
     hc.insert("IpcMode".into(), json!("private"));
     hc.insert("PidMode".into(), json!(""));
     hc.insert("Runtime".into(), json!("berth"));
-    hc.insert("ConsoleSize".into(), json!([0, 0]));
+    hc.insert(
+        "ConsoleSize".into(),
+        json!(c.console_size.unwrap_or_default()),
+    );
     hc.insert("Isolation".into(), json!(""));
     let r = &c.resources;
     hc.insert(
@@ -404,8 +407,12 @@ pub async fn summary(door: &Door, rec: &ContainerRecord) -> Value {
         Vec::new()
     };
     let settings = network_settings(door, rec).await;
+    // As dockerd's list (moby container/view.go): an argument with a space in single quotes.
     let command = std::iter::once(rec.path.clone())
-        .chain(rec.args.iter().cloned())
+        .chain(rec.args.iter().map(|a| match a.contains(' ') {
+            true => format!("'{a}'"),
+            false => a.clone(),
+        }))
         .collect::<Vec<_>>()
         .join(" ");
     let created = chrono::DateTime::parse_from_rfc3339(&rec.created)

@@ -7,7 +7,7 @@
 //! and the answer back into Docker's JSON, status codes and stream framings. What one door
 //! makes the other shows, because there is only one set of containers behind both.
 //!
-//! Rooms: `system` (ping, version, info, events, df), `create` (Docker's create body ->
+//! Rooms: `system` (ping, version, info, df), `events`, `create` (Docker's create body ->
 //! berth's ContainerConfig), `containers` (list, inspect, lifecycle), `attach`, `logs`,
 //! `exec`, `archive` (cp), `images`, `networks`, `volumes`; `stream` holds the hijack and
 //! the multiplexed framing they share, `filters` Docker's `filters` parameter.
@@ -17,12 +17,14 @@ mod attach;
 mod containers;
 mod create;
 mod create_body;
+mod events;
 mod exec;
 mod filters;
 mod images;
 mod inspect;
 mod logs;
 mod networks;
+mod sizes;
 mod stats;
 mod stream;
 mod system;
@@ -124,7 +126,10 @@ async fn handle(door: Arc<Door>, req: Request<Incoming>) -> Reply {
     let h = reply.headers_mut();
     h.insert("api-version", API_VERSION.parse().expect("header"));
     h.insert("docker-experimental", "false".parse().expect("header"));
-    h.insert("ostype", "linux".parse().expect("header"));
+    // The ping may have answered otherwise to Compose (see `system::ping`).
+    if !h.contains_key("ostype") {
+        h.insert("ostype", "linux".parse().expect("header"));
+    }
     h.insert(
         "server",
         format!(
@@ -193,7 +198,12 @@ async fn route(door: Arc<Door>, req: Request<Incoming>) -> ApiResult {
     let m = req.method().clone();
     match segs.first().copied().unwrap_or("") {
         "_ping" | "version" | "info" | "events" | "system" => {
-            system::route(&door, &m, &segs, &q).await
+            let agent = req
+                .headers()
+                .get(hyper::header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            system::route(&door, &m, &segs, &q, agent).await
         }
         "containers" => containers::route(&door, &m, &segs[1..], &q, req).await,
         "exec" => exec::route(&door, &m, &segs[1..], &q, req).await,
@@ -237,7 +247,7 @@ pub async fn housekeeping(
         attaches: Default::default(),
     });
     match (m, segs) {
-        (&Method::GET, ["system", "df"]) => system::route(&door, m, segs, q).await,
+        (&Method::GET, ["system", "df"]) => system::route(&door, m, segs, q, "").await,
         (&Method::POST, ["containers", "prune"]) => {
             containers::route(&door, m, &segs[1..], q, req).await
         }

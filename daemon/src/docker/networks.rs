@@ -192,7 +192,7 @@ pub async fn route(
                 if n.endpoints.is_empty()
                     && n.name != DEFAULT_NETWORK
                     && f.prunable(&n.labels, Some(n.created as i64))?
-                    && d.nets.netd.remove_network(&n.id).await.is_ok()
+                    && d.nets.remove_network(&n).await.is_ok()
                 {
                     deleted.push(n.name);
                 }
