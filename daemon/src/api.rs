@@ -35,7 +35,16 @@ pub async fn route(d: Arc<Daemon>, req: Request<Incoming>) -> ApiResult {
             http::empty()
         }
         (&Method::GET, ["containers"]) => list(&d, q.flag("all")).await,
-        (&Method::GET, ["events"]) => super::api_stacks::events(&d, q.get("project")).await,
+        // `berth system df|prune`: the Docker door's answers (`/system/df`,
+        // `/system/prune/{containers,networks,volumes,images,build}`).
+        (&Method::GET, ["system", "df"]) => {
+            super::docker::housekeeping(d.clone(), &m, &segs, &q, req).await
+        }
+        (&Method::POST, ["system", "prune", kind]) => {
+            let kind = kind.to_string();
+            super::docker::housekeeping(d.clone(), &m, &[&kind, "prune"], &q, req).await
+        }
+        (&Method::GET, ["events"]) => super::api_stacks::events(&d, &q).await,
         (&Method::POST, ["containers"]) => {
             let cfg: ContainerConfig = read_json(req).await?;
             let c = super::api_volumes::create_container(&d, cfg).await?;
@@ -84,17 +93,22 @@ pub async fn route(d: Arc<Daemon>, req: Request<Incoming>) -> ApiResult {
         (&Method::POST, ["images", "import"]) => {
             let reference = q.get("ref").filter(|s| !s.is_empty()).map(String::from);
             let changes = q.all("change");
+            let tagged = reference.clone();
             let summary = with_upload(&d, req, move |s, f| {
                 s.import(f, reference.as_deref(), &changes)
             })
             .await?;
+            d.images.imported(&summary.id, tagged.as_deref());
             http::json(&summary)
         }
         (&Method::POST, ["images", "load"]) => {
-            http::json(&with_upload(&d, req, |s, f| s.load(f)).await?)
+            let loaded = with_upload(&d, req, |s, f| s.load(f)).await?;
+            d.images.noted("load", &loaded).await;
+            http::json(&loaded)
         }
         (&Method::GET, ["images", "save"]) => {
             let names = q.all("name");
+            let saved = names.clone();
             let out = d
                 .images
                 .tmp
@@ -115,6 +129,7 @@ pub async fn route(d: Arc<Daemon>, req: Request<Incoming>) -> ApiResult {
                     s.save(&refs, std::io::BufWriter::new(f))
                 })
                 .await?;
+            d.images.noted("save", &saved).await;
             stream_file(partial.keep(), true).await
         }
         (&Method::GET, ["images", r @ .., "json"]) => {
@@ -127,7 +142,7 @@ pub async fn route(d: Arc<Daemon>, req: Request<Incoming>) -> ApiResult {
         }
         (&Method::POST, ["images", r @ .., "tag"]) => {
             let (r, target) = (r.join("/"), q.get("target").unwrap_or("").to_string());
-            d.images.with(move |s| s.tag(&r, &target)).await?;
+            d.images.tag(&r, &target).await?;
             http::empty()
         }
         (&Method::DELETE, ["images", r @ ..]) => {
@@ -142,7 +157,7 @@ pub async fn route(d: Arc<Daemon>, req: Request<Incoming>) -> ApiResult {
                     short(image.id.trim_start_matches("sha256:"))
                 )));
             }
-            http::json(&d.images.with(move |s| s.remove(&r, force)).await?)
+            http::json(&d.images.remove(&r, force).await?)
         }
         _ => Err(ApiError::not_found(format!("no route for {m} {path}"))),
     }
@@ -170,11 +185,11 @@ async fn container_route(
         (&Method::GET, ["port"]) => super::api_networks::port(d, ctr).await,
         (&Method::POST, ["start"]) => http::json(&cs.start(ctr, q.flag("attach")).await?),
         (&Method::POST, ["stop"]) => {
-            cs.stop(ctr, timeout).await?;
+            cs.stop(ctr, timeout, q.get("signal")).await?;
             http::empty()
         }
         (&Method::POST, ["restart"]) => {
-            cs.stop(ctr, timeout).await?;
+            cs.stop(ctr, timeout, q.get("signal")).await?;
             cs.start(ctr, false).await?;
             http::empty()
         }
@@ -611,6 +626,12 @@ pub(crate) fn inspect(cs: &Containers, r: &ContainerRecord) -> Value {
             "CpuShares": c.resources.cpu_shares.unwrap_or(0),
             "PidsLimit": c.resources.pids_limit,
             "CpusetCpus": c.resources.cpuset_cpus.clone().unwrap_or_default(),
+            "MemorySwap": c.resources.memory_swap.or(c.resources.memory).unwrap_or(0),
+            "MemoryReservation": c.resources.memory_reservation.unwrap_or(0),
+            "CpuPeriod": c.resources.cpu_period.unwrap_or(0),
+            "CpuQuota": c.resources.cpu_quota.unwrap_or(0),
+            "CpusetMems": c.resources.cpuset_mems.clone().unwrap_or_default(),
+            "BlkioWeight": c.resources.blkio_weight.unwrap_or(0),
             "Ulimits": c.ulimits.iter().map(|u| json!({"Name": u.name, "Soft": u.soft, "Hard": u.hard})).collect::<Vec<_>>(),
             "Sysctls": c.sysctls,
             "ShmSize": c.shm_size.unwrap_or(64 << 20),

@@ -56,6 +56,12 @@ pub struct UpdateBody {
     cpu_shares: u64,
     pids_limit: Option<i64>,
     cpuset_cpus: String,
+    memory_swap: i64,
+    memory_reservation: i64,
+    cpu_period: i64,
+    cpu_quota: i64,
+    cpuset_mems: String,
+    blkio_weight: u16,
     restart_policy: Option<RestartBody>,
 }
 
@@ -79,12 +85,26 @@ pub async fn update(cs: &Containers, ctr: &Arc<Ctr>, body: UpdateBody) -> ApiRes
             "Range of CPUs is from 0.01 to {ncpu}.00, as there are only {ncpu} CPUs available"
         )));
     }
+    if body.cpu_period < 0 {
+        return Err(ApiError::bad_request(
+            "CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)",
+        ));
+    }
+    if !body.cpuset_mems.is_empty() {
+        check_memory_nodes(&body.cpuset_mems)?;
+    }
     let res = Resources {
         memory: (body.memory != 0).then_some(body.memory),
         cpus: (body.nano_cpus != 0).then(|| body.nano_cpus as f64 / 1e9),
         cpu_shares: (body.cpu_shares != 0).then_some(body.cpu_shares),
         pids_limit: body.pids_limit.map(|p| if p <= 0 { -1 } else { p }),
         cpuset_cpus: (!body.cpuset_cpus.is_empty()).then_some(body.cpuset_cpus),
+        memory_swap: (body.memory_swap != 0).then_some(body.memory_swap),
+        memory_reservation: (body.memory_reservation != 0).then_some(body.memory_reservation),
+        cpu_period: (body.cpu_period != 0).then_some(body.cpu_period as u64),
+        cpu_quota: (body.cpu_quota != 0).then_some(body.cpu_quota),
+        cpuset_mems: (!body.cpuset_mems.is_empty()).then_some(body.cpuset_mems),
+        blkio_weight: (body.blkio_weight != 0).then_some(body.blkio_weight),
     };
     let restart = match body.restart_policy {
         Some(p) if !p.name.is_empty() => {
@@ -96,8 +116,37 @@ pub async fn update(cs: &Containers, ctr: &Arc<Ctr>, body: UpdateBody) -> ApiRes
         }
         _ => None,
     };
-    cs.update(ctr, res, restart).await?;
-    http::json(&json!({ "Warnings": [] }))
+    let warnings = cs.update(ctr, res, restart).await?;
+    http::json(&json!({ "Warnings": warnings }))
+}
+
+/// The kernel list syntax ("0-1,3") as numbers.
+fn node_list(list: &str) -> Option<Vec<u32>> {
+    let mut out = Vec::new();
+    for part in list.trim().split(',').filter(|p| !p.is_empty()) {
+        match part.split_once('-') {
+            Some((a, b)) => out.extend(a.parse::<u32>().ok()?..=b.parse::<u32>().ok()?),
+            None => out.push(part.parse().ok()?),
+        }
+    }
+    Some(out)
+}
+
+/// `--cpuset-mems` must name memory nodes the host has, as dockerd checks (sysinfo).
+fn check_memory_nodes(requested: &str) -> Result<(), ApiError> {
+    let online =
+        std::fs::read_to_string("/sys/devices/system/node/online").unwrap_or_else(|_| "0".into());
+    let have = node_list(&online).unwrap_or_default();
+    let wanted = node_list(requested).ok_or_else(|| {
+        ApiError::bad_request(format!("Invalid value {requested} for cpuset mems"))
+    })?;
+    if wanted.iter().any(|n| !have.contains(n)) {
+        return Err(ApiError::bad_request(format!(
+            "Requested memory nodes are not available - requested {requested}, available: {}",
+            online.trim()
+        )));
+    }
+    Ok(())
 }
 
 /// `GET /containers/{id}/attach-info`: the shim's attach socket of a running container, and

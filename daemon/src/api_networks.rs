@@ -59,7 +59,7 @@ pub async fn create(d: &Daemon, body: CreateNetwork) -> ApiResult {
         mtu: body.mtu,
         labels: body.labels,
     };
-    http::json(&d.nets.netd.create_network(spec).await?)
+    http::json(&d.nets.create_network(spec).await?)
 }
 
 pub async fn remove(d: &Daemon, name: &str) -> ApiResult {
@@ -70,7 +70,7 @@ pub async fn remove(d: &Daemon, name: &str) -> ApiResult {
             info.name
         )));
     }
-    d.nets.netd.remove_network(&info.id).await?;
+    d.nets.remove_network(&info).await?;
     http::empty()
 }
 
@@ -79,7 +79,7 @@ pub async fn prune(d: &Daemon) -> ApiResult {
     for n in d.nets.netd.list().await {
         if n.endpoints.is_empty()
             && n.name != DEFAULT_NETWORK
-            && d.nets.netd.remove_network(&n.id).await.is_ok()
+            && d.nets.remove_network(&n).await.is_ok()
         {
             removed.push(n.name);
         }
@@ -132,6 +132,7 @@ pub async fn connect(d: &Arc<Daemon>, net: &str, body: Connect) -> ApiResult {
             links: Vec::new(),
         };
         d.nets.netd.attach(&info.name, req).await?;
+        d.nets.tell("connect", &info.id, &rec.id).await;
     }
     rec.config.networks.push(ep);
     berth_engine::fsutil::write_json(&d.containers.layout(&rec.id).record(), &*rec)?;
@@ -154,6 +155,7 @@ pub async fn disconnect(d: &Arc<Daemon>, net: &str, body: Connect) -> ApiResult 
     }
     if attached {
         d.nets.netd.detach(&info.id, &rec.id).await?;
+        d.nets.tell("disconnect", &info.id, &rec.id).await;
     }
     if rec.config.networks.is_empty() {
         rec.config.networks.push(NetworkEndpoint {

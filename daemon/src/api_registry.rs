@@ -66,7 +66,9 @@ pub async fn route(
             for c in d.containers.all().await {
                 in_use.insert(c.rec.lock().await.image_id.clone());
             }
-            http::json(&d.images.with(move |s| s.prune(all, &in_use)).await?)
+            let report = d.images.with(move |s| s.prune(all, &in_use)).await?;
+            d.images.removed("", &report.images_deleted);
+            http::json(&report)
         }
         (&Method::POST, ["auth"]) => {
             let v: Value = serde_json::from_slice(&body)

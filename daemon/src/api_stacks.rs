@@ -1,7 +1,7 @@
 //! Stack routes: `up`, `down`, and the list of stacks. The daemon loads the stack files itself
 //! (with the caller's environment and directory), so it can reload them later.
 
-use super::http::{self, ApiError, ApiResult};
+use super::http::{self, ApiError, ApiResult, Query};
 use super::Daemon;
 use crate::stack::controller::{self, DownOptions, Outcome, Progress, RunOptions, UpOptions};
 use crate::stack::ports::ContainerPort;
@@ -35,6 +35,10 @@ struct UpRequest {
     /// `up --dry-run`: answer the plan (the steps `up` would take) and change nothing.
     #[serde(default)]
     dry_run: bool,
+    /// `scale SERVICE=N`: act on the named services only, and keep the registered stack as
+    /// its last `up` left it (services, watch) with these replica counts on top.
+    #[serde(default)]
+    scale_only: bool,
 }
 
 fn yes() -> bool {
@@ -121,7 +125,7 @@ pub async fn route(
                 }
             }
             // Registered first: a stack whose first `up` fails half-way is retried by its loop.
-            let record = super::stacks::StackRecord {
+            let mut record = super::stacks::StackRecord {
                 name: project.name.clone(),
                 load: req.load.clone(),
                 options: req.options.clone(),
@@ -129,6 +133,15 @@ pub async fn route(
                 parked: Default::default(),
                 no_build: req.no_build,
             };
+            if req.scale_only {
+                if let Some((old, _)) = d.stacks.snapshot(&project.name).await {
+                    let scale = std::mem::take(&mut record.options.scale);
+                    record.options = old.options;
+                    record.options.scale.extend(scale);
+                    record.watch = old.watch;
+                    record.no_build = old.no_build;
+                }
+            }
             let (d, mut o, pull) = (d.clone(), req.options, req.pull);
             answer(req.stream, move |progress| async move {
                 o.progress = progress;
@@ -369,32 +382,20 @@ async fn list(d: &Daemon) -> ApiResult {
     http::json(&out)
 }
 
-/// `GET /events?project=X`: the container events of one project (or all), as JSON lines,
-/// until the client goes away.
-pub async fn events(d: &Daemon, project: Option<&str>) -> ApiResult {
-    let mut rx = d.containers.events.subscribe();
-    let project = project.map(String::from);
-    let (tx, reply) = http::channel("application/x-ndjson");
-    tokio::spawn(async move {
-        loop {
-            // A client that went away ends the subscription now, not at the next event.
-            let received = tokio::select! {
-                r = rx.recv() => r,
-                _ = tx.closed() => return,
-            };
-            let e = match received {
-                Ok(e) => e,
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
-                Err(_) => return,
-            };
-            if project.is_some() && e.labels.get(LABEL_PROJECT) != project.as_ref() {
-                continue;
-            }
-            let line = serde_json::to_string(&e).unwrap_or_default() + "\n";
-            if tx.send(bytes::Bytes::from(line)).await.is_err() {
-                return;
-            }
-        }
-    });
-    Ok(reply)
+/// `GET /events?project=X&since=&until=`: the events of one project (or all): its
+/// containers', networks', volumes' and the stack's own, from the daemon's one bus (which the
+/// Docker door's `/events` reads too), past ones from `since`, as JSON lines, until `until`
+/// or the client goes away.
+pub async fn events(d: &Daemon, q: &Query) -> ApiResult {
+    let project = q.get("project").map(String::from);
+    let w = super::event_feed::Window::from_query(q)?;
+    Ok(super::event_feed::serve(
+        &d.containers.events,
+        w,
+        "application/x-ndjson",
+        move |e| {
+            (project.is_none() || e.labels.get(LABEL_PROJECT) == project.as_ref())
+                .then(|| serde_json::to_string(e).unwrap_or_default() + "\n")
+        },
+    ))
 }

@@ -141,7 +141,7 @@ async fn create(d: &Daemon, req: CreateVolume) -> ApiResult {
         labels.insert(LABEL_ANONYMOUS.to_string(), String::new());
     }
     // An existing volume is handed back as it is, as Docker does.
-    let rec = d.volumes.with(move |v| v.ensure(&name, &labels)).await?;
+    let rec = d.volumes.create(&name, labels).await?;
     http::json(&describe(d, &rec).await?)
 }
 
@@ -161,8 +161,7 @@ async fn remove(d: &Daemon, name: &str, force: bool) -> ApiResult {
             users.join(", ")
         )));
     }
-    let n = name.to_string();
-    d.volumes.with(move |v| v.remove(&n)).await?;
+    d.volumes.remove(name).await?;
     http::empty()
 }
 
@@ -267,15 +266,7 @@ async fn prune(d: &Daemon, f: &Filters) -> ApiResult {
         if !d.volumes.users(&d.containers, &rec.name).await?.is_empty() {
             continue;
         }
-        let n = rec.name.clone();
-        let size = d
-            .volumes
-            .with(move |v| {
-                let size = super::volumes::disk_usage(&v.data_path(&n)?);
-                v.remove(&n)?;
-                Ok(size)
-            })
-            .await;
+        let size = d.volumes.remove(&rec.name).await;
         match size {
             Ok(s) => {
                 reclaimed += s;

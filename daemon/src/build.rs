@@ -352,10 +352,9 @@ impl Host for DaemonHost {
     }
 
     async fn tag(&self, image: &str, reference: &str) -> Result<(), String> {
-        let (image, reference) = (image.to_string(), reference.to_string());
         self.d
             .images
-            .with(move |s| s.tag(&image, &reference))
+            .tag(image, reference)
             .await
             .map_err(|e| e.message)
     }

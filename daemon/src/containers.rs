@@ -71,7 +71,8 @@ pub struct Containers {
     /// For `--rm`: the anonymous volumes of an auto-removed container go with it.
     volumes: super::volumes::Volumes,
     map: RwLock<HashMap<String, Arc<Ctr>>>,
-    /// Lifecycle events for `GET /events` (see `super::events`).
+    /// The daemon's event bus, for lifecycle events and every door's `GET /events` (see
+    /// `super::events`).
     pub events: super::events::EventBus,
 }
 
@@ -122,10 +123,11 @@ impl Containers {
             cgroup_parent: cgroup_parent.to_string(),
             shim_exe,
             images,
-            nets,
             volumes,
             map: RwLock::new(HashMap::new()),
-            events: Default::default(),
+            // The daemon's one bus (made in `run`), which the networks already tell.
+            events: nets.events.clone(),
+            nets,
         })
     }
 
@@ -518,6 +520,9 @@ impl Containers {
                 return Err(e);
             }
         };
+        // Docker's order: the networks connect and the volumes mount before `start`.
+        self.nets.tell_all("connect", &rec).await;
+        self.volumes.tell_mounts("mount", &rec);
         self.mark_running(ctr, rec, &shim)?;
         tracing::info!(container = %ctr.id, pid = shim.pid, "container started");
         Ok(Started {
@@ -534,6 +539,8 @@ impl Containers {
         attach: bool,
         lock: &StartLock,
     ) -> Result<ShimRecord, ApiError> {
+        // Phase timings for `BERTH_LOG=berth_daemon::containers=debug` (docs/performance.md).
+        let began = Instant::now();
         let image = self.images.resolve(&rec.image_id).await?;
         let defaults = image_defaults(&image.config);
         let cg_name = rec.id.clone();
@@ -549,10 +556,12 @@ impl Containers {
         };
         let exposed = exposed_ports(&image.config);
         let keep = HashMap::new();
+        let cgroup_done = began.elapsed();
         let net = self
             .nets
             .prepare(rec, &exposed, shared_netns, &keep)
             .await?;
+        let net_done = began.elapsed();
         let etc_files = write_etc_files(layout, rec, &net.hosts, &net.resolv)?;
         let seccomp = self.write_seccomp(&rec.config, layout).await?;
         let _ = std::fs::remove_file(layout.exit_record());
@@ -585,6 +594,7 @@ impl Containers {
         // Rewritten before every start and read by the shim at once: atomic, not durable.
         replace_json(&layout.dir.join(SPEC_FILE), &spec)?;
 
+        let files_done = began.elapsed();
         let lock_fd = lock.raw_fd();
         let mut cmd = tokio::process::Command::new(&self.shim_exe);
         cmd.arg("shim")
@@ -600,6 +610,15 @@ impl Containers {
             .output()
             .await
             .map_err(|e| ApiError::internal(format!("starting the shim: {e}")))?;
+        let us = |d: Duration| d.as_micros() as u64;
+        tracing::debug!(
+            container = %short(&rec.id),
+            cgroup = us(cgroup_done),
+            network = us(net_done - cgroup_done),
+            files = us(files_done - net_done),
+            shim = us(began.elapsed() - files_done),
+            "start phases (micros)"
+        );
         if !out.status.success() {
             let msg = String::from_utf8_lossy(&out.stderr).trim().to_string();
             let exit: Option<ExitRecord> = read_json(&layout.exit_record()).ok();
@@ -730,13 +749,19 @@ impl Containers {
         };
         let auto_remove = rec.config.auto_remove && !restart;
         if !auto_remove {
-            // A container about to be removed needs no record of its exit: a daemon killed
-            // before the removal finds a dead shim and an exit record, and comes back here.
-            let _ = persist(&layout, &rec);
+            // Atomic, not durable: what it records of the exit comes from the shim's exit
+            // record, which is durable, and a daemon that finds this record still running
+            // with a dead shim (a crash, even of the host) comes back here and derives it
+            // again. One fsync fewer on every stop. A container about to be removed needs
+            // no record of its exit at all.
+            let _ = replace_json(&layout.record(), &*rec);
         }
         let status = rec.state.status;
         tracing::info!(container = %ctr.id, exit_code = rec.state.exit_code, oom, restart, "container exited");
         self.events.emit("die", &rec);
+        // As dockerd, which leaves its networks and unmounts its volumes when it stops.
+        self.nets.tell_all("disconnect", &rec).await;
+        self.volumes.tell_mounts("unmount", &rec);
         drop(rec);
         if health.is_some() {
             ctr.health.send_replace(health);
@@ -817,7 +842,8 @@ impl Containers {
         .unwrap_or(false)
     }
 
-    /// Sends `signal`; `Ok(false)` when the container is not running.
+    /// Sends `signal`, with its `kill` event (told under the record's lock, so always before
+    /// the `die` it causes); `Ok(false)` when the container is not running.
     async fn signal(&self, ctr: &Ctr, signal: i32, manual_stop: bool) -> Result<bool, ApiError> {
         let layout = self.layout(&ctr.id);
         let mut rec = ctr.rec.lock().await;
@@ -839,9 +865,13 @@ impl Containers {
                 let _ = cg.thaw();
             }
         }
-        procinfo::send_signal(rec.state.pid, rec.state.pid_start_time, signal).map_err(|e| {
-            ApiError::internal(format!("signalling container {}: {e}", short(&rec.id)))
-        })
+        let sent = procinfo::send_signal(rec.state.pid, rec.state.pid_start_time, signal).map_err(
+            |e| ApiError::internal(format!("signalling container {}: {e}", short(&rec.id))),
+        )?;
+        if sent {
+            self.events.emit_kill(&rec, signal);
+        }
+        Ok(sent)
     }
 
     /// Waits until the container is no longer running, or `limit` passes. True when it stopped.
@@ -852,23 +882,27 @@ impl Containers {
         stopped
     }
 
-    /// Stop signal, then SIGKILL after the grace period (`timeout` seconds, default from config).
-    pub async fn stop(&self, ctr: &Arc<Ctr>, timeout: Option<u64>) -> Result<(), ApiError> {
+    /// `signal` (default: the container's stop signal, else SIGTERM), then SIGKILL after the
+    /// grace period (`timeout` seconds, default from config), as `docker stop --signal`.
+    pub async fn stop(
+        &self,
+        ctr: &Arc<Ctr>,
+        timeout: Option<u64>,
+        signal: Option<&str>,
+    ) -> Result<(), ApiError> {
         let (sig, grace) = {
             let r = ctr.rec.lock().await;
-            let sig = r
-                .config
-                .stop_signal
-                .as_deref()
-                .map(model::parse_signal)
+            let sig = signal
+                .or(r.config.stop_signal.as_deref())
+                .map(model::parse_signal_number)
                 .transpose()
                 .map_err(ApiError::bad_request)?;
             (
-                sig.unwrap_or(nix::sys::signal::Signal::SIGTERM),
+                sig.unwrap_or(libc::SIGTERM),
                 timeout.or(r.config.stop_timeout).unwrap_or(10),
             )
         };
-        if !self.signal(ctr, sig as i32, true).await? {
+        if !self.signal(ctr, sig, true).await? {
             return Ok(());
         }
         if self.wait_not_running(ctr, Duration::from_secs(grace)).await {
@@ -888,19 +922,15 @@ impl Containers {
     }
 
     pub async fn kill(&self, ctr: &Arc<Ctr>, signal: &str) -> Result<(), ApiError> {
-        let sig = model::parse_signal(signal).map_err(ApiError::bad_request)?;
-        let ends = matches!(
-            sig,
-            nix::sys::signal::Signal::SIGKILL | nix::sys::signal::Signal::SIGTERM
-        );
-        if !self.signal(ctr, sig as i32, ends).await? {
+        let sig = model::parse_signal_number(signal).map_err(ApiError::bad_request)?;
+        let ends = matches!(sig, libc::SIGKILL | libc::SIGTERM);
+        if !self.signal(ctr, sig, ends).await? {
             return Err(ApiError::conflict(format!(
                 "cannot kill container: {}: container is not running",
                 short(&ctr.id)
             )));
         }
-        self.events.emit("kill", &*ctr.rec.lock().await);
-        if sig == nix::sys::signal::Signal::SIGKILL {
+        if sig == libc::SIGKILL {
             self.wait_not_running(ctr, Duration::from_secs(10)).await;
         }
         Ok(())
@@ -974,7 +1004,8 @@ impl Containers {
         ctr: &Arc<Ctr>,
         res: model::Resources,
         restart: Option<RestartPolicy>,
-    ) -> Result<(), ApiError> {
+    ) -> Result<Vec<String>, ApiError> {
+        let mut warnings = Vec::new();
         let mut rec = ctr.rec.lock().await;
         if let Some(policy) = &restart {
             if rec.config.auto_remove && *policy != RestartPolicy::No {
@@ -983,36 +1014,67 @@ impl Containers {
                 ));
             }
         }
-        let limits = Limits {
-            memory: res.memory,
-            cpus: res.cpus,
-            cpu_shares: res.cpu_shares,
-            pids: res.pids_limit,
-            cpuset_cpus: res.cpuset_cpus.clone(),
-            ..Default::default()
+        let mut res = res;
+        let running = matches!(rec.state.status, Status::Running | Status::Paused);
+        let cg = match running {
+            true => Some(
+                Cgroup::open(&self.cgroup_parent, &rec.id)
+                    .map_err(|e| ApiError::internal(e.to_string()))?,
+            ),
+            false => None,
         };
-        limits
-            .validate()
-            .map_err(|e| ApiError::bad_request(e.to_string()))?;
-        if matches!(rec.state.status, Status::Running | Status::Paused) {
-            let cg = Cgroup::open(&self.cgroup_parent, &rec.id)
-                .map_err(|e| ApiError::internal(e.to_string()))?;
+        if res.blkio_weight.is_some() && cg.as_ref().is_some_and(|cg| !cg.supports_blkio_weight()) {
+            // dockerd's words, and its choice: the weight is dropped (before its range is
+            // checked), the rest applies.
+            warnings.push("Your kernel does not support Block I/O weight or the cgroup is not mounted. Weight discarded.".to_string());
+            res.blkio_weight = None;
+        }
+        let current = &rec.config.resources;
+        // Docker's rules for swap against what the container has (daemon/update_linux.go).
+        let memory = res.memory.or(current.memory).filter(|m| *m > 0);
+        if res.memory_swap.is_some_and(|s| s > 0) && memory.is_none() {
+            return Err(ApiError::bad_request(
+                "You should always set the Memory limit when using Memoryswap limit, see usage",
+            ));
+        }
+        if let (Some(m), None, Some(swap)) = (res.memory, res.memory_swap, current.memory_swap) {
+            if swap > 0 && m > swap {
+                return Err(ApiError::bad_request(format!(
+                    "Cannot update container {}: Memory limit should be smaller than already set memoryswap limit, update the memoryswap at the same time",
+                    rec.id
+                )));
+            }
+            // The swap set before stays (berth's default of no swap only without one).
+            res.memory_swap = Some(swap);
+        }
+        if let (Some(m), Some(swap)) = (memory, res.memory_swap.filter(|s| *s > 0)) {
+            if swap < m {
+                return Err(ApiError::bad_request(
+                    "Minimum memoryswap limit should be larger than memory limit, see usage",
+                ));
+            }
+        }
+        let limits = res.limits();
+        limits.validate().map_err(|e| match e {
+            berth_engine::cgroups::CgroupError::InvalidLimit { reason, .. }
+                if reason.starts_with(char::is_uppercase) =>
+            {
+                ApiError::bad_request(reason)
+            }
+            e => ApiError::bad_request(e.to_string()),
+        })?;
+        if let Some(cg) = cg {
             cg.update(&limits).map_err(|e| {
                 ApiError::bad_request(format!("Cannot update container {}: {e}", rec.id))
             })?;
         }
-        let r = &mut rec.config.resources;
-        r.memory = res.memory.or(r.memory);
-        r.cpus = res.cpus.or(r.cpus);
-        r.cpu_shares = res.cpu_shares.or(r.cpu_shares);
-        r.pids_limit = res.pids_limit.or(r.pids_limit);
-        r.cpuset_cpus = res.cpuset_cpus.or(r.cpuset_cpus.take());
+        rec.config.resources = rec.config.resources.merged(&res);
         if let Some(policy) = restart {
             rec.config.restart = policy;
         }
         persist(&self.layout(&rec.id), &rec)?;
         self.events.emit("update", &rec);
-        Ok(())
+        Ok(warnings)
     }
 
     /// Removes everything a container had: process (with `force`), cgroup, records, logs.
@@ -1289,15 +1351,7 @@ mod oci_spec_config {
 }
 
 fn limits_of(cfg: &ContainerConfig) -> Limits {
-    let r = &cfg.resources;
-    Limits {
-        memory: r.memory,
-        cpus: r.cpus,
-        cpu_shares: r.cpu_shares,
-        pids: r.pids_limit,
-        cpuset_cpus: r.cpuset_cpus.clone(),
-        ..Default::default()
-    }
+    cfg.resources.limits()
 }
 
 /// The image's EXPOSE list (`--publish-all` publishes these).

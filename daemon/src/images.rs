@@ -1,5 +1,6 @@
 //! The daemon's door to the image store: one writer at a time, blocking work off the runtime.
 
+use super::events::EventBus;
 use super::http::ApiError;
 use berth_engine::image::{ImageError, ImageStore, Reference, ResolvedImage};
 use berth_engine::registry::{
@@ -17,6 +18,8 @@ pub struct Images {
     registries: Arc<Registries>,
     /// Scratch space for uploads (same filesystem as the store).
     pub tmp: PathBuf,
+    /// Where pulls, pushes, tags and removals are told (see `super::events`).
+    pub events: EventBus,
 }
 
 impl From<ImageError> for ApiError {
@@ -55,7 +58,7 @@ impl From<RegistryError> for ApiError {
 
 impl Images {
     /// Opens the store under `root/images`; `insecure` registries get plain HTTP.
-    pub fn open(root: &Path, insecure: &[String]) -> Result<Self, ImageError> {
+    pub fn open(root: &Path, insecure: &[String], events: EventBus) -> Result<Self, ImageError> {
         let tmp = root.join("tmp");
         let _ = std::fs::remove_dir_all(&tmp);
         std::fs::create_dir_all(&tmp).map_err(|source| ImageError::Io {
@@ -71,6 +74,7 @@ impl Images {
                 max_concurrent: 3,
             })),
             tmp,
+            events,
         })
     }
 
@@ -123,12 +127,15 @@ impl Images {
             None => Platform::host(),
         };
         let (store, registries) = (self.store.clone(), self.registries.clone());
-        tokio::task::spawn_blocking(move || {
+        let (id, name) = (reference.familiar(), reference.familiar_name());
+        let pulled = tokio::task::spawn_blocking(move || {
             registries.pull_as(&store, &reference, &platform, credential, &*progress)
         })
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?
-        .map_err(ApiError::from)
+        .map_err(ApiError::from)?;
+        self.events.image("pull", &id, &name);
+        Ok(pulled)
     }
 
     /// Pushes the image `local` names to the registry and tag of `target` (default: `local`).
@@ -152,12 +159,92 @@ impl Images {
         let target = Reference::parse(target.unwrap_or(local)).map_err(ImageError::from)?;
         let local = local.to_string();
         let (store, registries) = (self.store.clone(), self.registries.clone());
-        tokio::task::spawn_blocking(move || {
+        let (id, name) = (target.familiar(), target.familiar_name());
+        let digest = tokio::task::spawn_blocking(move || {
             registries.push_as(&store, &local, &target, credential, &*progress)
         })
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?
-        .map_err(ApiError::from)
+        .map_err(ApiError::from)?;
+        self.events.image("push", &id, &name);
+        Ok(digest)
+    }
+
+    /// Points the tag `target` at the image `source` names; a `tag` event.
+    pub async fn tag(&self, source: &str, target: &str) -> Result<(), ApiError> {
+        let (s, t) = (source.to_string(), target.to_string());
+        let id = self
+            .with(move |st| {
+                st.tag(&s, &t)?;
+                Ok(st.resolve(&s)?.id)
+            })
+            .await?;
+        let name = Reference::parse(target)
+            .map(|r| r.familiar())
+            .unwrap_or_else(|_| target.to_string());
+        self.events.image("tag", &id, &name);
+        Ok(())
+    }
+
+    /// `rmi`: Docker's report lines, with an `untag` event for each tag removed and a
+    /// `delete` for the image when it went.
+    pub async fn remove(&self, reference: &str, force: bool) -> Result<Vec<String>, ApiError> {
+        let r = reference.to_string();
+        let (id, lines) = self
+            .with(move |s| {
+                let id = s.resolve(&r)?.id;
+                Ok((id, s.remove(&r, force)?))
+            })
+            .await?;
+        self.removed(&id, &lines);
+        Ok(lines)
+    }
+
+    /// The events of a removal's report lines (`Untagged: X`, `Deleted: ID`) of image `id`
+    /// (empty for a prune's report: each image's untags come before its `Deleted` line).
+    pub fn removed(&self, id: &str, lines: &[String]) {
+        let mut untags = 0;
+        for l in lines {
+            if l.starts_with("Untagged: ") {
+                untags += 1;
+            } else if let Some(d) = l.strip_prefix("Deleted: ") {
+                for _ in 0..std::mem::take(&mut untags) {
+                    self.events.image("untag", d, d);
+                }
+                self.events.image("delete", d, d);
+            }
+        }
+        for _ in 0..untags {
+            self.events.image("untag", id, id);
+        }
+    }
+
+    /// An import's events, as dockerd's: `tag` when it was given a name, then `import`.
+    pub fn imported(&self, id: &str, reference: Option<&str>) {
+        if let Some(r) = reference {
+            let name = Reference::parse(r)
+                .map(|r| r.familiar())
+                .unwrap_or_else(|_| r.to_string());
+            self.events.image("tag", id, &name);
+        }
+        self.events.image("import", id, id);
+    }
+
+    /// A `load` or `save` event for each image id of `references` (ids or names).
+    pub async fn noted(&self, action: &str, references: &[String]) {
+        let refs = references.to_vec();
+        let ids = self
+            .with(move |s| {
+                Ok(refs
+                    .iter()
+                    .filter_map(|r| s.resolve(r).ok().map(|i| i.id))
+                    .collect::<Vec<_>>())
+            })
+            .await
+            .unwrap_or_default();
+        for id in ids {
+            self.events.image(action, &id, &id);
+        }
     }
 
     /// `login`: checks the credential against the registry, then stores it (0600).

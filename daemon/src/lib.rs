@@ -29,6 +29,7 @@ mod build;
 mod comeback;
 mod containers;
 mod docker;
+mod event_feed;
 mod events;
 mod exposition;
 mod health;
@@ -120,8 +121,10 @@ async fn serve(opts: DaemonOptions) -> anyhow::Result<()> {
     });
     let sealed = berth_engine::runtime::sealed::SealedExe::create()
         .map_err(|e| anyhow::anyhow!("copying the berth binary into a sealed memfd: {e}"))?;
+    // The one event source every part tells and both doors' `/events` read.
+    let events = events::EventBus::default();
     let images = Arc::new(
-        Images::open(&opts.root, &opts.insecure_registries)
+        Images::open(&opts.root, &opts.insecure_registries, events.clone())
             .map_err(|e| anyhow::anyhow!("opening the image store: {e}"))?,
     );
     let mut netd_opts = berth_netd::NetdOptions::new(opts.root.join("network"), &opts.run_dir);
@@ -144,8 +147,9 @@ async fn serve(opts: DaemonOptions) -> anyhow::Result<()> {
     let nets = Arc::new(networks::Networks::new(
         Arc::new(netd),
         opts.run_dir.clone(),
+        events.clone(),
     ));
-    let volumes = volumes::Volumes::open(&opts.root)
+    let volumes = volumes::Volumes::open(&opts.root, events)
         .map_err(|e| anyhow::anyhow!("opening the volume store: {e}"))?;
     let containers = Containers::new(
         &opts.root,

@@ -274,10 +274,10 @@ impl Metrics {
             let Ok(stats) = src.cgroup.stats() else {
                 continue;
             };
-            let net = match &src.proc {
-                Some(p) => match read_at(p, c"net/dev") {
-                    Some(text) => parse_net_dev(&text),
-                    None => continue,
+            let net = match &src.net_dev {
+                Some(f) => match berth_engine::fsutil::read_whole_at(f).map(String::from_utf8) {
+                    Ok(Ok(text)) => parse_net_dev(&text),
+                    _ => continue,
                 },
                 None => Vec::new(),
             };
@@ -288,61 +288,29 @@ impl Metrics {
     }
 }
 
-/// One running container's cgroup directories and /proc/PID directory, held open.
+/// One running container's cgroup directories and /proc/PID/net/dev, held open.
 struct Source {
     pid: i32,
     cgroup: StatsReader,
-    /// /proc/PID of the container's init, opened after checking its start time: the fd keeps
-    /// naming that process even if the pid is reused (reads fail once it is gone), so no
-    /// scrape can read another process's network namespace.
-    proc: Option<std::os::fd::OwnedFd>,
+    /// /proc/PID/net/dev of the container's init, opened after checking its start time: the
+    /// file stays bound to that process's network namespace even if the pid is reused, so
+    /// no scrape can read another process's counters; read again from offset 0, it is
+    /// generated anew.
+    net_dev: Option<std::fs::File>,
 }
 
 impl Source {
     fn open(parent: &str, s: &Seen) -> Option<Source> {
         let cgroup = Cgroup::open(parent, &s.id).ok()?.stats_reader().ok()?;
-        let proc = nix::fcntl::open(
-            format!("/proc/{}", s.pid).as_str(),
-            nix::fcntl::OFlag::O_RDONLY
-                | nix::fcntl::OFlag::O_DIRECTORY
-                | nix::fcntl::OFlag::O_CLOEXEC,
-            nix::sys::stat::Mode::empty(),
-        )
-        .ok()
-        // SAFETY: open just returned this fd and nothing else owns it.
-        .map(|fd| unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) })
-        .filter(|_| procinfo::is_same_process(s.pid, s.pid_start_time));
+        let net_dev = std::fs::File::open(format!("/proc/{}/net/dev", s.pid))
+            .ok()
+            .filter(|_| procinfo::is_same_process(s.pid, s.pid_start_time));
         Some(Source {
             pid: s.pid,
             cgroup,
-            proc,
+            net_dev,
         })
     }
-}
-
-/// Reads `file` relative to the open directory `dir`.
-fn read_at(dir: &std::os::fd::OwnedFd, file: &std::ffi::CStr) -> Option<String> {
-    use std::io::Read;
-    use std::os::fd::{AsRawFd, FromRawFd};
-    let fd = nix::fcntl::openat(
-        Some(dir.as_raw_fd()),
-        file,
-        nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
-        nix::sys::stat::Mode::empty(),
-    )
-    .ok()?;
-    // SAFETY: openat just returned this fd and nothing else owns it.
-    let mut f = unsafe { std::fs::File::from_raw_fd(fd) };
-    // Plain reads: File::read_to_string would first stat the file for a size /proc cannot give.
-    let mut buf = Vec::with_capacity(4096);
-    let mut chunk = [0u8; 4096];
-    loop {
-        match f.read(&mut chunk).ok()? {
-            0 => break,
-            n => buf.extend_from_slice(&chunk[..n]),
-        }
-    }
-    String::from_utf8(buf).ok()
 }
 
 /// What a scrape needs of one container record.

@@ -1,10 +1,12 @@
 //! The daemon's side of networking: joins containers to netd networks before their shim starts
 //! (pinned netns, veths, addresses, DNS names, published ports), writes their /etc/hosts and
-//! resolv.conf, and releases everything when a container is removed.
+//! resolv.conf, and releases everything when a container is removed. Networks are made and
+//! removed here too, so each tells its events once whichever door asked.
 
+use super::events::EventBus;
 use super::http::ApiError;
 use berth_engine::container::{ContainerRecord, NetworkEndpoint};
-use berth_netd::{AttachRequest, Netd, NetdError, NetworkSpec, PortSpec};
+use berth_netd::{AttachRequest, Netd, NetdError, NetworkInfo, NetworkSpec, PortSpec};
 use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
@@ -33,6 +35,8 @@ impl From<NetdError> for ApiError {
 pub struct Networks {
     pub netd: Arc<Netd>,
     run_dir: PathBuf,
+    /// Where networks made, removed, joined and left are told (see `super::events`).
+    pub events: EventBus,
 }
 
 /// What a started container gets from its networks.
@@ -57,19 +61,54 @@ pub fn endpoints_of(rec: &ContainerRecord) -> Vec<NetworkEndpoint> {
 }
 
 impl Networks {
-    pub fn new(netd: Arc<Netd>, run_dir: PathBuf) -> Self {
-        Networks { netd, run_dir }
+    pub fn new(netd: Arc<Netd>, run_dir: PathBuf, events: EventBus) -> Self {
+        Networks {
+            netd,
+            run_dir,
+            events,
+        }
+    }
+
+    /// Makes a network; a `create` event. Every door and the stack controller come here.
+    pub async fn create_network(&self, spec: NetworkSpec) -> Result<NetworkInfo, ApiError> {
+        let info = self.netd.create_network(spec).await?;
+        self.events
+            .network("create", &info.id, &info.name, &info.labels, None);
+        Ok(info)
+    }
+
+    /// Removes a network (refused by netd while it has endpoints); a `destroy` event.
+    pub async fn remove_network(&self, info: &NetworkInfo) -> Result<(), ApiError> {
+        self.netd.remove_network(&info.id).await?;
+        self.events
+            .network("destroy", &info.id, &info.name, &info.labels, None);
+        Ok(())
+    }
+
+    /// A `connect` or `disconnect` event of container `id` on the network `net` (id or name).
+    pub async fn tell(&self, action: &str, net: &str, id: &str) {
+        if let Ok(n) = self.netd.inspect(net).await {
+            self.events
+                .network(action, &n.id, &n.name, &n.labels, Some(id));
+        }
+    }
+
+    /// `connect` (at start) or `disconnect` (at exit) events for each of `rec`'s networks,
+    /// as dockerd tells them when it joins and leaves them.
+    pub async fn tell_all(&self, action: &str, rec: &ContainerRecord) {
+        for ep in endpoints_of(rec) {
+            self.tell(action, &ep.name, &rec.id).await;
+        }
     }
 
     /// The default network exists once a container needs it, as Docker's docker0.
     async fn ensure_default(&self) -> Result<(), ApiError> {
         if self.netd.inspect(DEFAULT_NETWORK).await.is_err() {
-            self.netd
-                .create_network(NetworkSpec {
-                    name: DEFAULT_NETWORK.into(),
-                    ..Default::default()
-                })
-                .await?;
+            self.create_network(NetworkSpec {
+                name: DEFAULT_NETWORK.into(),
+                ..Default::default()
+            })
+            .await?;
         }
         Ok(())
     }

@@ -10,7 +10,7 @@
 //! `berth ls`/`ps`, published as a stack event and logged, until a later edit fixes it.
 
 use super::http::ApiError;
-use super::watch::FileWatch;
+use super::watch::{FileWatch, Wake};
 use super::Daemon;
 use crate::stack::controller::{self, UpOptions};
 use berth_compose::StackLoad;
@@ -20,16 +20,11 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
-use tokio::sync::{watch, Notify};
+use tokio::sync::watch;
 
 /// How often a loop reconciles when nothing woke it: a safety net only, since edits and lost
 /// containers wake it at once and restart policies are the engine's.
 const PERIOD: Duration = Duration::from_secs(30);
-/// A burst of file events (an editor's truncate+write, temp file+rename) settles this long
-/// before the stack is reloaded.
-const QUIET: Duration = Duration::from_millis(40);
-/// A stream of events that never settles is reloaded after this long anyway.
-const MAX_DEBOUNCE: Duration = Duration::from_millis(500);
 
 /// What the daemon keeps of a stack between restarts.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -60,7 +55,7 @@ pub struct StackStatus {
 
 struct Entry {
     record: StackRecord,
-    wake: Arc<Notify>,
+    wake: Arc<Wake>,
     cancel: watch::Sender<bool>,
     status: Arc<Mutex<StackStatus>>,
     watch: Option<FileWatch>,
@@ -139,7 +134,7 @@ impl Stacks {
     pub async fn deregister(&self, name: &str) {
         if let Some(e) = self.entries.lock().await.remove(name) {
             let _ = e.cancel.send(true);
-            e.wake.notify_one();
+            e.wake.poke();
         }
         let _ = std::fs::remove_file(self.record_path(name));
     }
@@ -189,7 +184,7 @@ impl Stacks {
         e.record = rec;
         // A service taken back converges now (a file edit may be waiting for it).
         if !parked {
-            e.wake.notify_one();
+            e.wake.poke();
         }
         Ok(())
     }
@@ -250,7 +245,7 @@ impl Stacks {
     }
 
     async fn start(&self, d: &Arc<Daemon>, rec: StackRecord, reconcile_now: bool) {
-        let wake = Arc::new(Notify::new());
+        let wake = Arc::new(Wake::default());
         let (cancel, cancelled) = watch::channel(false);
         let status = Arc::new(Mutex::new(StackStatus::default()));
         let name = rec.name.clone();
@@ -265,13 +260,13 @@ impl Stacks {
             },
         );
         if reconcile_now {
-            wake.notify_one();
+            wake.poke();
         }
         tokio::spawn(run_loop(Arc::downgrade(d), name, wake, cancelled));
     }
 
     /// The record as the loop should act on it, or None once the stack is gone.
-    async fn snapshot(&self, name: &str) -> Option<(StackRecord, Arc<Mutex<StackStatus>>)> {
+    pub async fn snapshot(&self, name: &str) -> Option<(StackRecord, Arc<Mutex<StackStatus>>)> {
         let entries = self.entries.lock().await;
         entries
             .get(name)
@@ -371,7 +366,7 @@ async fn build_in_pass(
 async fn run_loop(
     d: Weak<Daemon>,
     name: String,
-    wake: Arc<Notify>,
+    wake: Arc<Wake>,
     cancelled: watch::Receiver<bool>,
 ) {
     let containers_gone = {
@@ -386,7 +381,7 @@ async fn run_loop(
     ));
     loop {
         if tokio::time::timeout(PERIOD, wake.notified()).await.is_ok() {
-            settle(&wake).await;
+            wake.settle().await;
         }
         if *cancelled.borrow() {
             return;
@@ -405,21 +400,11 @@ async fn run_loop(
     }
 }
 
-/// Waits until wake-ups stop arriving for QUIET (at most MAX_DEBOUNCE in all).
-async fn settle(wake: &Notify) {
-    let until = tokio::time::Instant::now() + MAX_DEBOUNCE;
-    while tokio::time::Instant::now() < until {
-        if tokio::time::timeout(QUIET, wake.notified()).await.is_err() {
-            return;
-        }
-    }
-}
-
 /// A container of the stack removed behind the controller's back comes back within a pass.
 async fn wake_on_destroy(
-    mut events: tokio::sync::broadcast::Receiver<super::events::ContainerEvent>,
+    mut events: tokio::sync::broadcast::Receiver<super::events::Event>,
     name: String,
-    wake: Arc<Notify>,
+    wake: Arc<Wake>,
     mut cancelled: watch::Receiver<bool>,
 ) {
     loop {
@@ -429,7 +414,7 @@ async fn wake_on_destroy(
         };
         match e {
             Ok(e) if e.action == "destroy" && e.labels.get(LABEL_PROJECT) == Some(&name) => {
-                wake.notify_one()
+                wake.poke()
             }
             Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
             Err(_) => return,

@@ -3,11 +3,12 @@
 //! and `container run` alike.
 
 use super::containers::Containers;
+use super::events::EventBus;
 use super::http::ApiError;
 use super::images::Images;
 use berth_compose::{LABEL_ANONYMOUS, LABEL_PROJECT};
-use berth_engine::container::ContainerConfig;
-use berth_engine::volume::{VolumeError, VolumeStore};
+use berth_engine::container::{ContainerConfig, ContainerRecord};
+use berth_engine::volume::{VolumeError, VolumeRecord, VolumeStore};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -19,6 +20,8 @@ pub const ANONYMOUS_VOLUME: &str = "volume-anonymous";
 #[derive(Clone)]
 pub struct Volumes {
     store: Arc<Mutex<VolumeStore>>,
+    /// Where volumes made, removed, mounted and unmounted are told (see `super::events`).
+    events: EventBus,
 }
 
 impl From<VolumeError> for ApiError {
@@ -32,10 +35,65 @@ impl From<VolumeError> for ApiError {
 }
 
 impl Volumes {
-    pub fn open(root: &Path) -> Result<Self, VolumeError> {
+    pub fn open(root: &Path, events: EventBus) -> Result<Self, VolumeError> {
         Ok(Volumes {
             store: Arc::new(Mutex::new(VolumeStore::open(root)?)),
+            events,
         })
+    }
+
+    /// Makes the volume unless it exists (a `create` event when it did not); its record.
+    pub async fn create(
+        &self,
+        name: &str,
+        labels: BTreeMap<String, String>,
+    ) -> Result<VolumeRecord, ApiError> {
+        let n = name.to_string();
+        let (rec, made) = self
+            .with(move |v| {
+                let made = v.get(&n).is_err();
+                Ok((v.ensure(&n, &labels)?, made))
+            })
+            .await?;
+        if made {
+            self.events.volume("create", &rec.name, &rec.labels, &[]);
+        }
+        Ok(rec)
+    }
+
+    /// Removes the volume, with its `destroy` event; returns the bytes its data held.
+    pub async fn remove(&self, name: &str) -> Result<u64, ApiError> {
+        let n = name.to_string();
+        let (rec, size) = self
+            .with(move |v| {
+                let rec = v.get(&n)?;
+                let size = disk_usage(&v.data_path(&n)?);
+                v.remove(&n)?;
+                Ok((rec, size))
+            })
+            .await?;
+        self.events.volume("destroy", &rec.name, &rec.labels, &[]);
+        Ok(size)
+    }
+
+    /// `mount` (at start) or `unmount` (at exit) events for each named or anonymous volume
+    /// `rec` mounts, with the attributes dockerd gives them.
+    pub fn tell_mounts(&self, action: &str, rec: &ContainerRecord) {
+        for m in rec.config.mounts.iter().filter(|m| m.kind == "volume") {
+            // A resolved volume mount's source is the volume's data directory, NAME/_data.
+            let path = Path::new(&m.source);
+            let Some(name) = path.parent().and_then(Path::file_name) else {
+                continue;
+            };
+            let mut attrs = vec![("container", rec.id.clone())];
+            if action == "mount" {
+                attrs.push(("destination", m.target.clone()));
+                attrs.push(("propagation", String::new()));
+                attrs.push(("read/write", (!m.read_only).to_string()));
+            }
+            self.events
+                .volume(action, &name.to_string_lossy(), &BTreeMap::new(), &attrs);
+        }
     }
 
     pub async fn with<T: Send + 'static>(
@@ -91,6 +149,7 @@ impl Volumes {
                     labels.insert(LABEL_PROJECT.to_string(), p.clone());
                 }
             }
+            let told = labels.clone();
             let (target, layers, n) = (m.target.clone(), layers.clone(), name.clone());
             let (path, made) = self
                 .with(move |v| {
@@ -103,6 +162,7 @@ impl Volumes {
                 })
                 .await?;
             if made {
+                self.events.volume("create", &name, &told, &[]);
                 created.push(name);
             }
             m.kind = "volume".into();
@@ -117,16 +177,10 @@ impl Volumes {
         if names.is_empty() {
             return;
         }
-        let done = self
-            .with(move |v| {
-                for n in &names {
-                    v.remove(n)?;
-                }
-                Ok(())
-            })
-            .await;
-        if let Err(e) = done {
-            tracing::warn!(error = %e.message, "removing the volumes of a failed create");
+        for n in names {
+            if let Err(e) = self.remove(&n).await {
+                tracing::warn!(volume = %n, error = %e.message, "removing the volumes of a failed create");
+            }
         }
     }
 
@@ -146,17 +200,23 @@ impl Volumes {
         if sources.is_empty() {
             return Ok(());
         }
-        self.with(move |store| {
-            for v in store.list() {
-                if v.labels.contains_key(LABEL_ANONYMOUS)
-                    && sources.contains(&store.data_path(&v.name)?)
-                {
-                    store.remove(&v.name)?;
+        let names = self
+            .with(move |store| {
+                let mut names = Vec::new();
+                for v in store.list() {
+                    if v.labels.contains_key(LABEL_ANONYMOUS)
+                        && sources.contains(&store.data_path(&v.name)?)
+                    {
+                        names.push(v.name);
+                    }
                 }
-            }
-            Ok(())
-        })
-        .await
+                Ok(names)
+            })
+            .await?;
+        for n in names {
+            self.remove(&n).await?;
+        }
+        Ok(())
     }
 
     /// The ids of the containers (running or not) that mount the volume `name`.

@@ -9,12 +9,79 @@
 //! Build contexts are watched whole (recursively): a saved Dockerfile or source file there
 //! wakes the loop, whose pass rebuilds (from the cache, so only what changed runs).
 
-use notify::event::{AccessKind, AccessMode, EventKind};
+use notify::event::{AccessKind, AccessMode, EventKind, ModifyKind, RenameMode};
 use notify::{RecommendedWatcher, RecursiveMode, Watcher};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::Notify;
+
+/// A burst of file events (an editor's truncate+write, temp file+rename) settles this long
+/// before the stack is reloaded, while the writer may still be writing.
+const QUIET: Duration = Duration::from_millis(40);
+/// The same once the last event finished a file (closed after writing, renamed into place):
+/// only a save touching several files at once still has events to come.
+const QUIET_AFTER_SAVE: Duration = Duration::from_millis(5);
+/// A stream of events that never settles is reloaded after this long anyway.
+const MAX_DEBOUNCE: Duration = Duration::from_millis(500);
+
+/// What wakes a stack's reconcile loop: any reason to look again, and for file events,
+/// whether the last one finished a save.
+#[derive(Default)]
+pub struct Wake {
+    notify: Notify,
+    saved: AtomicBool,
+}
+
+impl Wake {
+    /// Wakes the loop for a reason other than a file (a lost container, `up`, `down`).
+    pub fn poke(&self) {
+        self.saved.store(true, Ordering::Relaxed);
+        self.notify.notify_one();
+    }
+
+    fn file_event(&self, kind: &EventKind) {
+        if let Some(done) = save_state(kind) {
+            self.saved.store(done, Ordering::Relaxed);
+        }
+        self.notify.notify_one();
+    }
+
+    pub async fn notified(&self) {
+        self.notify.notified().await
+    }
+
+    /// Waits until wake-ups stop arriving (QUIET, or QUIET_AFTER_SAVE after a finished save;
+    /// at most MAX_DEBOUNCE in all).
+    pub async fn settle(&self) {
+        let until = tokio::time::Instant::now() + MAX_DEBOUNCE;
+        while tokio::time::Instant::now() < until {
+            let quiet = match self.saved.load(Ordering::Relaxed) {
+                true => QUIET_AFTER_SAVE,
+                false => QUIET,
+            };
+            if tokio::time::timeout(quiet, self.notify.notified())
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+    }
+}
+
+/// Whether an event finishes a save (Some(true)), leaves a file mid-write (Some(false)), or
+/// says nothing about it (None: attributes changed).
+fn save_state(kind: &EventKind) -> Option<bool> {
+    match kind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => Some(true),
+        EventKind::Modify(ModifyKind::Name(RenameMode::To | RenameMode::Both)) => Some(true),
+        EventKind::Modify(ModifyKind::Metadata(_)) => None,
+        _ => Some(false),
+    }
+}
 
 pub struct FileWatch {
     files: Vec<PathBuf>,
@@ -27,7 +94,7 @@ impl FileWatch {
     pub fn new(
         files: Vec<PathBuf>,
         trees: Vec<PathBuf>,
-        wake: Arc<Notify>,
+        wake: Arc<Wake>,
     ) -> notify::Result<FileWatch> {
         let names: BTreeSet<PathBuf> = files.iter().cloned().collect();
         let roots = trees.clone();
@@ -35,7 +102,7 @@ impl FileWatch {
             notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
                 let Ok(event) = res else {
                     // An overflowed queue lost events: reload to be sure.
-                    wake.notify_one();
+                    wake.poke();
                     return;
                 };
                 if !changes_content(&event.kind) {
@@ -44,7 +111,7 @@ impl FileWatch {
                 let relevant =
                     |p: &PathBuf| names.contains(p) || roots.iter().any(|r| p.starts_with(r));
                 if event.need_rescan() || event.paths.iter().any(relevant) {
-                    wake.notify_one();
+                    wake.file_event(&event.kind);
                 }
             })?;
         let dirs: BTreeSet<&Path> = files.iter().filter_map(|f| f.parent()).collect();
@@ -78,15 +145,14 @@ fn changes_content(kind: &EventKind) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
-    async fn woken(wake: &Notify) -> bool {
+    async fn woken(wake: &Wake) -> bool {
         tokio::time::timeout(Duration::from_secs(2), wake.notified())
             .await
             .is_ok()
     }
 
-    async fn quiet(wake: &Notify) -> bool {
+    async fn quiet(wake: &Wake) -> bool {
         tokio::time::timeout(Duration::from_millis(300), wake.notified())
             .await
             .is_err()
@@ -97,7 +163,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("compose.yaml");
         std::fs::write(&file, "a").unwrap();
-        let wake = Arc::new(Notify::new());
+        let wake = Arc::new(Wake::default());
         let _w = FileWatch::new(vec![file.clone()], Vec::new(), wake.clone()).unwrap();
 
         std::fs::read_to_string(&file).unwrap();

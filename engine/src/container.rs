@@ -26,6 +26,10 @@ pub struct ContainerConfig {
     pub domainname: Option<String>,
     pub labels: BTreeMap<String, String>,
     pub tty: bool,
+    /// The client's terminal (rows, columns) at create, for `tty` (Docker's
+    /// `HostConfig.ConsoleSize`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub console_size: Option<[u16; 2]>,
     pub open_stdin: bool,
     pub mounts: Vec<MountConfig>,
     pub read_only: bool,
@@ -195,6 +199,56 @@ pub struct Resources {
     pub cpu_shares: Option<u64>,
     pub pids_limit: Option<i64>,
     pub cpuset_cpus: Option<String>,
+    /// Memory plus swap in bytes (-1: unlimited swap); without it, swap is limited to zero.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory_swap: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory_reservation: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_period: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_quota: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpuset_mems: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub blkio_weight: Option<u16>,
+}
+
+impl Resources {
+    /// The cgroup limits these resources set.
+    pub fn limits(&self) -> crate::cgroups::Limits {
+        crate::cgroups::Limits {
+            memory: self.memory,
+            memory_swap: self.memory_swap,
+            cpus: self.cpus,
+            cpu_shares: self.cpu_shares,
+            pids: self.pids_limit,
+            cpuset_cpus: self.cpuset_cpus.clone(),
+            cpuset_mems: self.cpuset_mems.clone(),
+            memory_reservation: self.memory_reservation,
+            cpu_period: self.cpu_period,
+            cpu_quota: self.cpu_quota,
+            blkio_weight: self.blkio_weight,
+        }
+    }
+
+    /// `self` with every setting `update` has replaced (an update names only what changes).
+    pub fn merged(&self, update: &Resources) -> Resources {
+        let r = self.clone();
+        Resources {
+            memory: update.memory.or(r.memory),
+            cpus: update.cpus.or(r.cpus),
+            cpu_shares: update.cpu_shares.or(r.cpu_shares),
+            pids_limit: update.pids_limit.or(r.pids_limit),
+            cpuset_cpus: update.cpuset_cpus.clone().or(r.cpuset_cpus),
+            memory_swap: update.memory_swap.or(r.memory_swap),
+            memory_reservation: update.memory_reservation.or(r.memory_reservation),
+            cpu_period: update.cpu_period.or(r.cpu_period),
+            cpu_quota: update.cpu_quota.or(r.cpu_quota),
+            cpuset_mems: update.cpuset_mems.clone().or(r.cpuset_mems),
+            blkio_weight: update.blkio_weight.or(r.blkio_weight),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -577,6 +631,7 @@ pub fn build_spec(inp: SpecInputs) -> Result<Spec, String> {
             cwd: if cwd.is_empty() { "/".into() } else { cwd },
             user,
             tty: cfg.tty,
+            console_size: cfg.console_size.filter(|_| cfg.tty),
             stdin: cfg.open_stdin,
             capabilities,
             rlimits: cfg.ulimits.clone(),
@@ -719,6 +774,36 @@ pub fn parse_signal(s: &str) -> Result<nix::sys::signal::Signal, String> {
     nix::sys::signal::Signal::from_str(&name).map_err(|_| format!("invalid signal: {s}"))
 }
 
+/// Any signal's number, as `docker kill -s` and `docker stop -s` take it: what
+/// [`parse_signal`] knows, plus 1 to 64 by number and the real-time signals (`RTMIN`,
+/// `SIGRTMIN+3`, `RTMAX-1`: signal(7)), which nix's `Signal` cannot name.
+pub fn parse_signal_number(s: &str) -> Result<i32, String> {
+    if let Ok(sig) = parse_signal(s) {
+        return Ok(sig as i32);
+    }
+    let bad = || format!("invalid signal: {s}");
+    let (min, max) = (libc::SIGRTMIN(), libc::SIGRTMAX());
+    if let Ok(n) = s.parse::<i32>() {
+        return (1..=max).contains(&n).then_some(n).ok_or_else(bad);
+    }
+    let up = s.to_ascii_uppercase();
+    let up = up.strip_prefix("SIG").unwrap_or(&up);
+    let (base, rest) = if let Some(r) = up.strip_prefix("RTMIN") {
+        (min, r)
+    } else if let Some(r) = up.strip_prefix("RTMAX") {
+        (max, r)
+    } else {
+        return Err(bad());
+    };
+    let n = match rest.chars().next() {
+        None => base,
+        Some('+') => base + rest[1..].parse::<i32>().map_err(|_| bad())?,
+        Some('-') => base - rest[1..].parse::<i32>().map_err(|_| bad())?,
+        Some(_) => return Err(bad()),
+    };
+    (min..=max).contains(&n).then_some(n).ok_or_else(bad)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -822,5 +907,11 @@ mod tests {
             nix::sys::signal::Signal::SIGKILL
         );
         assert!(parse_signal("NOPE").is_err());
+        assert_eq!(parse_signal_number("usr1"), Ok(libc::SIGUSR1));
+        assert_eq!(parse_signal_number("SIGRTMIN+3"), Ok(libc::SIGRTMIN() + 3));
+        assert_eq!(parse_signal_number("RTMAX-1"), Ok(libc::SIGRTMAX() - 1));
+        assert_eq!(parse_signal_number("40"), Ok(40));
+        assert!(parse_signal_number("65").is_err());
+        assert!(parse_signal_number("RTMAX+1").is_err());
     }
 }

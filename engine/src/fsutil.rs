@@ -110,6 +110,22 @@ pub fn io_error_text(e: &io::Error) -> String {
     }
 }
 
+/// Reads `f` whole from offset 0 with pread(2), whatever was read from it before. A kernel
+/// file generated on read (seq_file: cgroup control files, /proc) is generated anew, so one
+/// kept open can be read again and again without being reopened.
+pub fn read_whole_at(f: &std::fs::File) -> std::io::Result<Vec<u8>> {
+    use std::os::unix::fs::FileExt;
+    let mut buf = Vec::with_capacity(4096);
+    let mut chunk = [0u8; 4096];
+    loop {
+        match f.read_at(&mut chunk, buf.len() as u64)? {
+            0 => break,
+            n => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+    Ok(buf)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

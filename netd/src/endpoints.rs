@@ -31,9 +31,95 @@ impl Netd {
         ))
     }
 
-    /// Joins a container's namespace to a network.
+    /// Joins a container's namespace to a network. The address is reserved under the state
+    /// lock; the veth is made and configured outside it (a handful of netlink round trips),
+    /// so the containers of a stack starting at once are plumbed side by side instead of
+    /// queueing behind each other; the endpoint is then committed under the lock again.
     pub async fn attach(&self, network: &str, req: AttachRequest) -> Result<Attachment> {
         valid_id("container id", &req.container_id)?;
+        let cid = req.container_id.clone();
+        let c = format!("attach container {cid} to network {network}");
+        let ctr = Netlink::in_netns(&req.netns_path).map_err(ctx(c.clone(), e_link))?;
+        // Read before the lock: only attaches of this container add links to its namespace,
+        // and their reserved names are excluded below.
+        let names = ctr.link_names().await.map_err(ctx(c.clone(), e_link))?;
+        let (n, ep, dynamic) = self.reserve(network, &req, &names).await?;
+        let c = format!("attach container {cid} to network {}", n.name);
+        let plumbed = self.plumb(&n, &ep, &ctr).await;
+
+        let mut state = self.state.lock().await;
+        let reserved = state
+            .networks
+            .get_mut(&n.id)
+            .and_then(|r| r.endpoints.get_mut(&cid))
+            .filter(|e| e.host_ifname == ep.host_ifname);
+        let committed = match (plumbed, reserved) {
+            (Ok(()), Some(e)) => {
+                e.plumbing = false;
+                Ok(())
+            }
+            (Err(e), _) => Err(e_link(c.clone(), e)),
+            // Released (the container removed, the daemon's gc) while the veth was made.
+            (Ok(()), None) => Err(NetdError::NotAttached {
+                network: n.name.clone(),
+                container: cid.clone(),
+            }),
+        };
+        let committed = match committed {
+            Ok(()) => self
+                .fix_default_route(&state, &cid, &ctr)
+                .await
+                .map_err(ctx(c.clone(), e_link)),
+            Err(e) => Err(e),
+        };
+        let staged = match committed {
+            Ok(()) => {
+                self.refresh_all_dns(&state);
+                self.saver.stage(&state)
+            }
+            Err(e) => {
+                self.unreserve(&mut state, &n.id, &ep, dynamic, n.last_ip);
+                drop(state);
+                let _ = self.host.delete(&ep.host_ifname).await;
+                return Err(e);
+            }
+        };
+        drop(state);
+        // Written outside the lock: the attaches of containers starting together share a
+        // write (see Saver).
+        let saver = self.saver.clone();
+        let saved = tokio::task::spawn_blocking(move || saver.flush(staged))
+            .await
+            .expect("state write does not panic")
+            .map_err(ctx("save netd state", e_store));
+        if let Err(e) = saved {
+            let mut state = self.state.lock().await;
+            self.unreserve(&mut state, &n.id, &ep, dynamic, n.last_ip);
+            self.refresh_all_dns(&state);
+            drop(state);
+            let _ = self.host.delete(&ep.host_ifname).await;
+            return Err(e);
+        }
+        tracing::info!(network = %n.name, container = %cid, ip = %ep.ip, ifname = %ep.ifname, "attached");
+        Ok(Attachment {
+            network_id: n.id.clone(),
+            ifname: ep.ifname,
+            ip: ep.ip,
+            prefix_len: n.subnet.prefix(),
+            gateway: n.gateway,
+            mac: mac_string(ep.mac),
+        })
+    }
+
+    /// The first half of [`Netd::attach`], under the lock: the address (asked for, preferred
+    /// or allocated) and the interface name, held by an endpoint marked as being plumbed.
+    /// Returns the network as it was, the endpoint, and whether the address was allocated.
+    async fn reserve(
+        &self,
+        network: &str,
+        req: &AttachRequest,
+        names_in_netns: &[String],
+    ) -> Result<(NetworkRecord, EndpointRecord, bool)> {
         let mut state = self.state.lock().await;
         let n = state
             .find(network)
@@ -68,11 +154,16 @@ impl Netd {
             )
             .map_err(ctx(c.clone(), e_ipam))?,
         };
-        let ctr = Netlink::in_netns(&req.netns_path).map_err(ctx(c.clone(), e_link))?;
-        let names = ctr.link_names().await.map_err(ctx(c.clone(), e_link))?;
+        // Names this container's other endpoints hold, plumbed or not yet.
+        let held: Vec<&str> = state
+            .networks
+            .values()
+            .filter_map(|m| m.endpoints.get(&cid))
+            .map(|e| e.ifname.as_str())
+            .collect();
         let ifname = (0..)
             .map(|i| format!("eth{i}"))
-            .find(|n| !names.contains(n))
+            .find(|name| !names_in_netns.contains(name) && !held.contains(&name.as_str()))
             .unwrap();
         state.seq += 1;
         let ep = EndpointRecord {
@@ -86,43 +177,42 @@ impl Netd {
             gateway_priority: req.gateway_priority,
             links: req.links.clone(),
             seq: state.seq,
+            plumbing: true,
         };
-        self.plumb(&n, &ep, &ctr)
-            .await
-            .map_err(ctx(c.clone(), e_link))?;
+        // Only dynamic allocations move the cursor, as in Docker: a static address elsewhere
+        // in the range must not make the allocator skip ahead.
+        let dynamic = req.ipv4.is_none() && preferred.is_none();
+        let rec = state.networks.get_mut(&n.id).unwrap();
+        rec.endpoints.insert(cid, ep.clone());
+        if dynamic {
+            rec.last_ip = Some(ip);
+        }
+        Ok((n, ep, dynamic))
+    }
+
+    /// Undoes [`Netd::reserve`] after a failed attach (if the endpoint is still the one it
+    /// reserved), giving the allocator its cursor back.
+    fn unreserve(
+        &self,
+        state: &mut State,
+        net_id: &str,
+        ep: &EndpointRecord,
+        dynamic: bool,
+        last_ip: Option<Ipv4Addr>,
+    ) {
+        let Some(rec) = state.networks.get_mut(net_id) else {
+            return;
+        };
+        if rec
+            .endpoints
+            .get(&ep.container_id)
+            .is_some_and(|e| e.host_ifname == ep.host_ifname)
         {
-            let rec = state.networks.get_mut(&n.id).unwrap();
-            rec.endpoints.insert(cid.clone(), ep.clone());
-            // Only dynamic allocations move the cursor, as in Docker: a static address
-            // elsewhere in the range must not make the allocator skip ahead.
-            if req.ipv4.is_none() && preferred.is_none() {
-                rec.last_ip = Some(ip);
-            }
+            rec.endpoints.remove(&ep.container_id);
         }
-        let routed = self
-            .fix_default_route(&state, &cid, &ctr)
-            .await
-            .map_err(ctx(c.clone(), e_link));
-        if let Err(e) = routed.and_then(|_| self.save(&state)) {
-            state
-                .networks
-                .get_mut(&n.id)
-                .unwrap()
-                .endpoints
-                .remove(&cid);
-            let _ = self.host.delete(&ep.host_ifname).await;
-            return Err(e);
+        if dynamic && rec.last_ip == Some(ep.ip) {
+            rec.last_ip = last_ip;
         }
-        self.refresh_all_dns(&state);
-        tracing::info!(network = %n.name, container = %cid, ip = %ip, ifname = %ep.ifname, "attached");
-        Ok(Attachment {
-            network_id: n.id.clone(),
-            ifname: ep.ifname,
-            ip,
-            prefix_len: n.subnet.prefix(),
-            gateway: n.gateway,
-            mac: mac_string(ep.mac),
-        })
     }
 
     /// veth pair, host end on the bridge, peer configured inside the namespace.
@@ -183,6 +273,10 @@ impl Netd {
         n: &NetworkRecord,
         ep: &EndpointRecord,
     ) -> Result<(), LinkError> {
+        // An attach in flight makes its veth itself.
+        if ep.plumbing {
+            return Ok(());
+        }
         if let Some(host_end) = self.host.link(&ep.host_ifname).await? {
             // Deleting a bridge frees its ports without deleting them: re-enslave the host
             // end to the (re-created) bridge if needed.
@@ -302,9 +396,9 @@ impl Netd {
         // The pairs would go with the container's namespace, but only once its last
         // reference is dropped, which the kernel does from a work queue (seconds behind under
         // load) or later if anything still holds it. Docker's bridge driver deletes the host
-        // end itself too. In the background: each deletion waits out an RCU grace period,
-        // which `down` need not wait for.
-        self.host.delete_in_background(host_ends);
+        // end itself too. In the background, batched (see link_reaper): each deletion waits
+        // out an RCU grace period, which `down` need not wait for.
+        self.reaper.delete(host_ends);
         match self.remove_netns(container_id).await {
             Ok(()) => Ok(()),
             // A container without a namespace of its own (host, none, container:X).

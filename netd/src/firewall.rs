@@ -99,7 +99,12 @@ pub(crate) struct Firewall {
     prefix: String,
     /// What `iptables-save` showed of our chains right after the last apply, per table, and
     /// the rule set it came from: resync compares against it to skip needless rewrites.
-    applied: tokio::sync::Mutex<Option<(Desired, KernelView)>>,
+    applied: std::sync::Arc<tokio::sync::Mutex<Option<(Desired, KernelView)>>>,
+}
+
+/// No network and no port: nothing of ours belongs in the kernel.
+fn is_empty(d: &Desired) -> bool {
+    d.networks.is_empty() && d.ports.is_empty()
 }
 
 impl Firewall {
@@ -108,7 +113,7 @@ impl Firewall {
             save: format!("{iptables}-save"),
             restore: format!("{iptables}-restore"),
             prefix: prefix.to_string(),
-            applied: tokio::sync::Mutex::new(None),
+            applied: Default::default(),
         }
     }
 
@@ -229,10 +234,33 @@ impl Firewall {
 
     /// Converges our chains and jumps to `d`. With `force` false and nothing changed (same
     /// desired set, kernel still showing what we wrote) it only runs one iptables-save.
+    ///
+    /// A change made on top of what the kernel showed after our last apply is written from
+    /// that view, without reading the kernel first, and the kernel's new view is read in the
+    /// background (holding the lock, so the next apply waits for it): a network or a port
+    /// then costs one iptables-restore on the caller's path instead of save, restore, save.
+    /// A kernel that drifted meanwhile makes the restore fail (a jump to delete is gone), and
+    /// the full path runs; a drift the restore cannot see is healed by the next resync.
     pub async fn apply(&self, d: &Desired, force: bool) -> Result<(), FirewallError> {
-        let mut applied = self.applied.lock().await;
+        let mut applied = self.applied.clone().lock_owned().await;
+        if let (false, Some((prev, seen))) = (force, applied.as_ref()) {
+            if prev != d && self.restore(&self.text_for(d, seen)).await.is_ok() {
+                if is_empty(d) {
+                    *applied = Some((d.clone(), KernelView::new()));
+                } else {
+                    *applied = None;
+                    let (save, ours, d) = (self.save.clone(), self.chain_names(), d.clone());
+                    tokio::spawn(async move {
+                        if let Ok(text) = output(&save, &[]).await {
+                            *applied = Some((d, parse_save(&text, &ours)));
+                        }
+                    });
+                }
+                return Ok(());
+            }
+        }
         let current = self.ours_in_kernel().await?;
-        if d.networks.is_empty() && d.ports.is_empty() {
+        if is_empty(d) {
             // Nothing to enforce: no chains and no jumps, so once the last network is gone
             // iptables-save shows nothing of berth (the chains come back with the next
             // network).
@@ -252,6 +280,14 @@ impl Firewall {
             *applied = Some((d.clone(), seen));
         }
         Ok(())
+    }
+
+    /// The restore file that takes the kernel from `current` to `d`.
+    fn text_for(&self, d: &Desired, current: &KernelView) -> String {
+        match is_empty(d) {
+            true => self.teardown_text(current),
+            false => self.rebuild_text(d, current),
+        }
     }
 
     /// Removes the jumps and our chains.
@@ -338,9 +374,12 @@ impl Firewall {
 
     /// Our chains and the jumps into them, as one `iptables-save` of every table shows them.
     async fn ours_in_kernel(&self) -> Result<KernelView, FirewallError> {
-        let text = self.output(&self.save, &[]).await?;
-        let ours: Vec<String> = self.chains().into_iter().map(|(_, c)| c).collect();
-        Ok(parse_save(&text, &ours))
+        let text = output(&self.save, &[]).await?;
+        Ok(parse_save(&text, &self.chain_names()))
+    }
+
+    fn chain_names(&self) -> Vec<String> {
+        self.chains().into_iter().map(|(_, c)| c).collect()
     }
 
     async fn restore(&self, text: &str) -> Result<(), FirewallError> {
@@ -380,27 +419,28 @@ impl Firewall {
         }
         Ok(())
     }
+}
 
-    async fn output(&self, bin: &str, args: &[&str]) -> Result<String, FirewallError> {
-        let cmd = format!("{bin} {}", args.join(" "));
-        let out = Command::new(bin)
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .await
-            .map_err(|source| FirewallError::Spawn {
-                cmd: cmd.clone(),
-                source,
-            })?;
-        if !out.status.success() {
-            return Err(FirewallError::Failed {
-                cmd,
-                status: out.status.to_string(),
-                stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-            });
-        }
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+/// Runs `bin args` and returns its standard output; a failure carries its standard error.
+async fn output(bin: &str, args: &[&str]) -> Result<String, FirewallError> {
+    let cmd = format!("{bin} {}", args.join(" "));
+    let out = Command::new(bin)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .map_err(|source| FirewallError::Spawn {
+            cmd: cmd.clone(),
+            source,
+        })?;
+    if !out.status.success() {
+        return Err(FirewallError::Failed {
+            cmd,
+            status: out.status.to_string(),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        });
     }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// Picks our chains (declarations without counters, rules) and the rules of other chains

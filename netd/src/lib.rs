@@ -77,6 +77,7 @@ mod firewall;
 mod ipam;
 mod lifecycle;
 mod link;
+mod link_reaper;
 mod netns;
 mod ports;
 mod resolv;
@@ -322,6 +323,8 @@ pub struct Netd {
     saver: std::sync::Arc<Saver>,
     state: tokio::sync::Mutex<State>,
     host: Netlink,
+    /// Deletes released veths in the background (see link_reaper).
+    reaper: link_reaper::LinkReaper,
     fw: Firewall,
     /// network id -> its DNS server (only touched with `state` held).
     dns: std::sync::Mutex<HashMap<String, Server>>,

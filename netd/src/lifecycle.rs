@@ -27,6 +27,7 @@ impl Netd {
         let state_path = opts.state_dir.join("netd.json");
         let state = State::load(&state_path).map_err(ctx("open netd state", e_store))?;
         let host = Netlink::current().map_err(ctx("open netlink", e_link))?;
+        let reaper = link_reaper::LinkReaper::start().map_err(ctx("open netlink", e_link))?;
         let upstream = match &opts.upstream_dns {
             Some(u) => u.clone(),
             None => std::fs::read_to_string("/etc/resolv.conf")
@@ -39,6 +40,7 @@ impl Netd {
             saver: std::sync::Arc::new(Saver::new(state_path)),
             state: tokio::sync::Mutex::new(state),
             host,
+            reaper,
             fw,
             dns: Default::default(),
             upstream,

@@ -75,6 +75,10 @@ pub(crate) struct EndpointRecord {
     #[serde(default)]
     pub links: Vec<(String, String)>,
     pub seq: u64,
+    /// Reserved by an attach whose veth is being made (never true on disk after a restart:
+    /// an endpoint saved mid-attach is healed like any other).
+    #[serde(skip)]
+    pub plumbing: bool,
 }
 
 impl NetworkRecord {

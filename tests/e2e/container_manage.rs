@@ -442,14 +442,7 @@ fn rename_shows_in_ps_and_in_dns() {
 
 /// The limit files of the container's cgroup, read on the host.
 fn cgroup_file(b: &Berth, id: &str, names: &[&str]) -> String {
-    let cg = berth_engine::cgroups::Cgroup::open(&b.cgroup_parent, id).expect("cgroup");
-    cg.paths()
-        .iter()
-        .flat_map(|p| names.iter().map(move |f| p.join(f)))
-        .find_map(|p| std::fs::read_to_string(p).ok())
-        .unwrap_or_else(|| panic!("none of {names:?}"))
-        .trim()
-        .to_string()
+    cgroup_file_opt(b, id, names).unwrap_or_else(|| panic!("none of {names:?}"))
 }
 
 #[test]
@@ -553,4 +546,161 @@ fn update_changes_the_cgroup_limits_and_the_restart_policy() {
         "{}",
         text(&out.stderr)
     );
+}
+
+/// A limit file of the container's cgroup, or None when the host has none of `names` (swap
+/// accounting, a blkio weight).
+fn cgroup_file_opt(b: &Berth, id: &str, names: &[&str]) -> Option<String> {
+    let cg = berth_engine::cgroups::Cgroup::open(&b.cgroup_parent, id).expect("cgroup");
+    cg.paths()
+        .iter()
+        .flat_map(|p| names.iter().map(move |f| p.join(f)))
+        .find_map(|p| std::fs::read_to_string(p).ok())
+        .map(|s| s.trim().to_string())
+}
+
+/// `update --memory-swap --memory-reservation --cpu-period --cpu-quota --cpuset-mems
+/// --blkio-weight` on a running container: written to its cgroup (v1 or v2 files), shown by
+/// inspect, refused in dockerd's words (Docker 28.2 answered the same on this host).
+#[test]
+fn update_sets_swap_reservation_cfs_cpuset_mems_and_blkio_weight() {
+    let b = Berth::new();
+    let id = b
+        .ok(&[
+            "container",
+            "run",
+            "-d",
+            "--name",
+            "up1",
+            "-m",
+            "64m",
+            "bb:local",
+            "sleep",
+            "600",
+        ])
+        .trim()
+        .to_string();
+    assert_eq!(
+        b.ok(&["container", "update", "--memory-swap", "128m", "up1"]),
+        "up1\n"
+    );
+    // v1 counts memory plus swap, v2 swap alone.
+    match cgroup_file_opt(&b, &id, &["memory.memsw.limit_in_bytes"]) {
+        Some(v) => assert_eq!(v, "134217728"),
+        None => {
+            if let Some(v) = cgroup_file_opt(&b, &id, &["memory.swap.max"]) {
+                assert_eq!(v, "67108864");
+            }
+        }
+    }
+    let out = b.run(&[
+        "container",
+        "update",
+        "--memory-reservation",
+        "32m",
+        "--cpu-period",
+        "100000",
+        "--cpu-quota",
+        "50000",
+        "--cpuset-mems",
+        "0",
+        "--blkio-weight",
+        "300",
+        "up1",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "up1\n");
+    let weight = cgroup_file_opt(
+        &b,
+        &id,
+        &[
+            "blkio.weight",
+            "blkio.bfq.weight",
+            "io.bfq.weight",
+            "io.weight",
+        ],
+    );
+    match &weight {
+        // As dockerd on a kernel without a weight: warned about, dropped.
+        None => assert_eq!(
+            text(&out.stderr),
+            "WARNING: Your kernel does not support Block I/O weight or the cgroup is not mounted. Weight discarded.\n"
+        ),
+        Some(w) => assert!(w.contains("300") || w.contains("2930"), "{w}"),
+    }
+    assert_eq!(
+        cgroup_file(&b, &id, &["memory.soft_limit_in_bytes", "memory.low"]),
+        "33554432"
+    );
+    let quota = cgroup_file(&b, &id, &["cpu.cfs_quota_us", "cpu.max"]);
+    assert!(quota == "50000" || quota == "50000 100000", "{quota}");
+    assert_eq!(cgroup_file(&b, &id, &["cpuset.mems"]), "0");
+    let format = "{{.HostConfig.Memory}} {{.HostConfig.MemorySwap}} {{.HostConfig.MemoryReservation}} {{.HostConfig.CpuPeriod}} {{.HostConfig.CpuQuota}} {{.HostConfig.CpusetMems}} {{.HostConfig.BlkioWeight}}";
+    let shown = b.ok(&["container", "inspect", "-f", format, "up1"]);
+    let w = if weight.is_some() { "300" } else { "0" };
+    assert_eq!(
+        shown,
+        format!("67108864 134217728 33554432 100000 50000 0 {w}\n")
+    );
+    // The period alone: the quota stays.
+    b.ok(&["container", "update", "--cpu-period", "200000", "up1"]);
+    let period = cgroup_file(&b, &id, &["cpu.cfs_period_us", "cpu.max"]);
+    assert!(period == "200000" || period == "50000 200000", "{period}");
+    assert_eq!(
+        cgroup_file(&b, &id, &["cpu.cfs_quota_us", "cpu.max"])
+            .split(' ')
+            .next(),
+        Some("50000")
+    );
+
+    for (args, message) in [
+        (&["-m", "256m"][..], format!("berth: Cannot update container {id}: Memory limit should be smaller than already set memoryswap limit, update the memoryswap at the same time\n")),
+        (&["--memory-swap", "32m"][..], "berth: Minimum memoryswap limit should be larger than memory limit, see usage\n".into()),
+        (&["--cpu-quota", "500"][..], "berth: CPU cfs quota can not be less than 1ms (i.e. 1000)\n".into()),
+        (&["--cpu-period", "500"][..], "berth: CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)\n".into()),
+        (&["--cpuset-mems", "77"][..], format!("berth: Requested memory nodes are not available - requested 77, available: {}\n", std::fs::read_to_string("/sys/devices/system/node/online").unwrap_or("0".into()).trim())),
+        (&["--cpus", "0.5", "--cpu-quota", "50000"][..], "berth: Conflicting options: Nano CPUs and CPU Quota cannot both be set\n".into()),
+    ] {
+        let mut all = vec!["container", "update"];
+        all.extend_from_slice(args);
+        all.push("up1");
+        let out = b.run(&all);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert_eq!(text(&out.stderr), message, "{args:?}");
+    }
+    if weight.is_some() {
+        let out = b.run(&["container", "update", "--blkio-weight", "5", "up1"]);
+        assert_eq!(
+            text(&out.stderr),
+            "berth: Range of blkio weight is from 10 to 1000\n"
+        );
+    }
+    // Unlimited swap; and swap without a memory limit is refused before the kernel is asked.
+    b.ok(&["container", "update", "--memory-swap", "-1", "up1"]);
+    assert_eq!(
+        b.ok(&[
+            "container",
+            "inspect",
+            "-f",
+            "{{.HostConfig.Memory}} {{.HostConfig.MemorySwap}}",
+            "up1"
+        ]),
+        "67108864 -1\n"
+    );
+    b.ok(&[
+        "container",
+        "run",
+        "-d",
+        "--name",
+        "up2",
+        "bb:local",
+        "sleep",
+        "600",
+    ]);
+    let out = b.run(&["container", "update", "--memory-swap", "128m", "up2"]);
+    assert_eq!(
+        text(&out.stderr),
+        "berth: You should always set the Memory limit when using Memoryswap limit, see usage\n"
+    );
+    b.ok(&["container", "rm", "-f", "up1", "up2"]);
 }

@@ -85,6 +85,27 @@ impl Docker {
         text(&out.stdout)
     }
 
+    /// Runs the docker-py script `src` with the socket's URL as argv[1] and `args` after it;
+    /// asserts it succeeds and returns what it printed.
+    fn py(&self, src: &str, args: &[&str]) -> String {
+        let script = self.b.dir.path().join("client.py");
+        std::fs::write(&script, src).unwrap();
+        let out = self
+            .cmd("python3")
+            .arg(&script)
+            .arg(format!("unix://{}", self.sock().display()))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}\n{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+        text(&out.stdout)
+    }
+
     fn curl(&self, url: &str) -> String {
         text(&self.b.host(&["curl", "-sS", "--max-time", "5", url]).stdout)
     }
@@ -580,22 +601,8 @@ except docker.errors.NotFound:
 #[test]
 fn docker_py_runs_logs_execs_and_networks() {
     let d = Docker::new();
-    let script = d.b.dir.path().join("client.py");
-    std::fs::write(&script, DOCKER_PY).unwrap();
-    let out = d
-        .cmd("python3")
-        .arg(&script)
-        .arg(format!("unix://{}", d.sock().display()))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
     assert_eq!(
-        text(&out.stdout),
+        d.py(DOCKER_PY, &[]),
         "run b'hello-py\\n'\nlogs b'started\\n'\nexec 3 b'inexec\\n'\nnets ['bridge', 'pynet']\nlist ['pynet']\ngone\n"
     );
 }
@@ -783,6 +790,7 @@ fn docker_cli_login_push_pull_through_a_registry() {
     assert!(text(&out.stdout).contains("Login Succeeded"));
     // Nothing stored daemon-side: berth's own pull still needs its own login.
     assert!(!d.b.root.join("credentials.json").exists());
+    let since = events::now();
     d.ok(&["tag", "bb:local", "127.0.0.1:5077/bb:1"]);
     let pushed = d.ok(&["push", "127.0.0.1:5077/bb:1"]);
     assert!(pushed.contains("digest: sha256:"), "{pushed}");
@@ -796,9 +804,28 @@ fn docker_cli_login_push_pull_through_a_registry() {
         d.ok(&["run", "--rm", "127.0.0.1:5077/bb:1", "echo", "pulled"]),
         "pulled\n"
     );
+    // The push and the pull are image events, as dockerd tells them: the reference as the
+    // actor, its repository as the name.
+    let until = events::now();
+    assert_eq!(
+        events::replay(
+            &d,
+            &since,
+            &until,
+            &["event=push", "event=pull"],
+            "{{.Type}} {{.Action}} {{.Actor.ID}} {{.Actor.Attributes.name}}"
+        ),
+        "image push 127.0.0.1:5077/bb:1 127.0.0.1:5077/bb\nimage pull 127.0.0.1:5077/bb:1 127.0.0.1:5077/bb\n"
+    );
     // Logged out, the registry refuses.
     d.ok(&["logout", "127.0.0.1:5077"]);
     d.ok(&["rmi", "127.0.0.1:5077/bb:1"]);
     let out = d.docker(&["pull", "127.0.0.1:5077/bb:1"]);
     assert!(!out.status.success());
 }
+
+mod compose_build;
+mod console;
+mod events;
+mod signals;
+mod sizes;

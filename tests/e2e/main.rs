@@ -28,6 +28,8 @@ mod security;
 mod stack_build;
 mod stack_cmds;
 mod stack_features;
+mod stack_replica;
 mod stacks;
 mod support;
+mod system;
 mod volumes;

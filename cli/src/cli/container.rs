@@ -872,22 +872,56 @@ pub struct ResourceFlags {
     /// CPUs in which to allow execution (0-3, 0,1)
     #[arg(long)]
     pub cpuset_cpus: Option<String>,
+    /// Swap limit equal to memory plus swap: -1 to enable unlimited swap
+    #[arg(long, allow_hyphen_values = true)]
+    pub memory_swap: Option<String>,
+    /// Memory soft limit
+    #[arg(long)]
+    pub memory_reservation: Option<String>,
+    /// Limit CPU CFS (Completely Fair Scheduler) period
+    #[arg(long)]
+    pub cpu_period: Option<i64>,
+    /// Limit CPU CFS (Completely Fair Scheduler) quota
+    #[arg(long, allow_hyphen_values = true)]
+    pub cpu_quota: Option<i64>,
+    /// MEMs in which to allow execution (0-3, 0,1)
+    #[arg(long)]
+    pub cpuset_mems: Option<String>,
+    /// Block IO (relative weight), between 10 and 1000, or 0 to disable (default 0)
+    #[arg(long)]
+    pub blkio_weight: Option<u16>,
 }
 
 impl ResourceFlags {
     /// The limits as the engine takes them (a memory size parsed as Docker parses it).
     pub fn to_resources(&self) -> anyhow::Result<Resources> {
-        Ok(Resources {
-            memory: self
-                .memory
-                .as_deref()
-                .map(model::parse_bytes)
+        let bytes = |v: &Option<String>| {
+            v.as_deref()
+                .map(|s| {
+                    if s == "-1" {
+                        Ok(-1)
+                    } else {
+                        model::parse_bytes(s)
+                    }
+                })
                 .transpose()
-                .map_err(anyhow::Error::msg)?,
+                .map_err(anyhow::Error::msg)
+        };
+        if self.cpu_period.is_some_and(|p| p < 0) {
+            anyhow::bail!("CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)");
+        }
+        Ok(Resources {
+            memory: bytes(&self.memory)?,
             cpus: self.cpus,
             cpu_shares: self.cpu_shares,
             pids_limit: self.pids_limit,
             cpuset_cpus: self.cpuset_cpus.clone(),
+            memory_swap: bytes(&self.memory_swap)?,
+            memory_reservation: bytes(&self.memory_reservation)?,
+            cpu_period: self.cpu_period.map(|p| p as u64),
+            cpu_quota: self.cpu_quota,
+            cpuset_mems: self.cpuset_mems.clone(),
+            blkio_weight: self.blkio_weight,
         })
     }
 }

@@ -9,6 +9,14 @@ use serde_json::{json, Value};
 
 #[derive(Args, Debug)]
 pub struct AttachArgs {
+    #[command(flatten)]
+    pub flags: AttachFlags,
+    pub container: String,
+}
+
+/// The flags `container attach` and a stack's `attach` share.
+#[derive(Args, Debug)]
+pub struct AttachFlags {
     /// Do not attach STDIN
     #[arg(long)]
     pub no_stdin: bool,
@@ -25,18 +33,22 @@ pub struct AttachArgs {
     /// Override the key sequence for detaching a container
     #[arg(long)]
     pub detach_keys: Option<String>,
-    pub container: String,
 }
 
 /// `container attach`: the container's output from now on, our input to it; ends with the
 /// container (its exit code) or on the detach keys (Docker prints `read escape sequence`
 /// and exits 1, the container runs on).
 pub fn attach(c: &Client, a: &AttachArgs) -> anyhow::Result<i32> {
+    attach_to(c, &a.container, &a.flags)
+}
+
+/// [`attach`] to `container` (a name or id).
+pub fn attach_to(c: &Client, container: &str, a: &AttachFlags) -> anyhow::Result<i32> {
     let detach_keys = match &a.detach_keys {
         Some(k) => parse_detach_keys(k)?,
         None => DEFAULT_DETACH_KEYS.to_vec(),
     };
-    let info: Value = c.get(&format!("/containers/{}/attach-info", q(&a.container)))?;
+    let info: Value = c.get(&format!("/containers/{}/attach-info", q(container)))?;
     not_running_message(&info)?;
     let tty = info["Tty"].as_bool().unwrap_or(false);
     let stdin = !a.no_stdin && info["OpenStdin"].as_bool().unwrap_or(false);
@@ -124,6 +136,20 @@ pub fn update(c: &Client, a: &UpdateArgs) -> anyhow::Result<i32> {
     }
     if let Some(set) = r.cpuset_cpus {
         body.insert("CpusetCpus".into(), json!(set));
+    }
+    for (k, v) in [
+        ("MemorySwap", r.memory_swap),
+        ("MemoryReservation", r.memory_reservation),
+        ("CpuPeriod", r.cpu_period.map(|p| p as i64)),
+        ("CpuQuota", r.cpu_quota),
+        ("BlkioWeight", r.blkio_weight.map(i64::from)),
+    ] {
+        if let Some(v) = v {
+            body.insert(k.into(), json!(v));
+        }
+    }
+    if let Some(set) = r.cpuset_mems {
+        body.insert("CpusetMems".into(), json!(set));
     }
     if let Some(r) = &a.restart {
         let policy = model::RestartPolicy::parse(r).map_err(anyhow::Error::msg)?;

@@ -3,8 +3,8 @@
 //! alphabetical order, as Docker marshals a context).
 
 use crate::format::{
-    context, created, created_unix, displayable_ports, ellipsis, go_quote, header, human_duration,
-    labels_text, string_map, Port, Value,
+    context, created_either, created_unix, displayable_ports, ellipsis, go_quote, header,
+    human_duration, labels_text, string_map, Port, Value,
 };
 use serde_json::Value as J;
 
@@ -84,7 +84,7 @@ pub fn container_header() -> Value {
 pub fn container(x: &J, trunc: bool) -> Value {
     let id = s(&x["Id"]);
     let cmd = s(&x["Command"]);
-    let (created_at, age) = created(x["Created"].as_str().unwrap_or(""));
+    let (created_at, age) = created_either(&x["Created"]);
     let (mounts, local) = mounts(x, trunc);
     let labels = string_map(&x["Labels"]);
     let names: Vec<String> = x["Names"]
@@ -113,8 +113,11 @@ pub fn container(x: &J, trunc: bool) -> Value {
                 "RunningFor",
                 Value::Str(format!("{} ago", human_duration(age))),
             ),
-            // Sizes are not computed (`--size` is not supported): Docker prints 0B then too.
-            ("Size", Value::str("0B")),
+            // Sized only where the answer has it (`system df`): Docker prints 0B otherwise too.
+            (
+                "Size",
+                Value::Str(super::image::human_size(x["SizeRw"].as_u64().unwrap_or(0))),
+            ),
             ("State", Value::Str(s(&x["State"]))),
             ("Status", Value::Str(s(&x["Status"]))),
         ],
@@ -263,8 +266,21 @@ pub fn image_header() -> Value {
 /// docker CLI's `formatter.imageContext`: one per repository:tag of each image.
 pub fn images(i: &J, trunc: bool) -> Vec<Value> {
     let id = s(&i["Id"]);
-    let (created_at, age) = created(i["Created"].as_str().unwrap_or(""));
+    let (created_at, age) = created_either(&i["Created"]);
     let size = super::image::human_size(i["Size"].as_u64().unwrap_or(0));
+    // Counted only by `system df` (Docker's list says -1, shown as N/A).
+    let counted = |k: &str| i[k].as_i64().filter(|n| *n >= 0);
+    let containers = counted("Containers").map_or("N/A".into(), |n| n.to_string());
+    let shared = counted("SharedSize");
+    let (shared_size, unique_size) = match shared {
+        Some(sh) => (
+            crate::format::units::human_size_4(sh as u64),
+            crate::format::units::human_size_4(
+                i["Size"].as_u64().unwrap_or(0).saturating_sub(sh as u64),
+            ),
+        ),
+        None => ("N/A".into(), "N/A".into()),
+    };
     let mut tags: Vec<String> = i["RepoTags"]
         .as_array()
         .into_iter()
@@ -283,7 +299,7 @@ pub fn images(i: &J, trunc: bool) -> Vec<Value> {
             context(
                 "*formatter.imageContext",
                 vec![
-                    ("Containers", Value::str("N/A")),
+                    ("Containers", Value::Str(containers.clone())),
                     ("CreatedAt", Value::Str(created_at.clone())),
                     (
                         "CreatedSince",
@@ -295,10 +311,10 @@ pub fn images(i: &J, trunc: bool) -> Vec<Value> {
                         Value::Str(if trunc { short(&id) } else { id.clone() }),
                     ),
                     ("Repository", Value::str(repo)),
-                    ("SharedSize", Value::str("N/A")),
+                    ("SharedSize", Value::Str(shared_size.clone())),
                     ("Size", Value::Str(size.clone())),
                     ("Tag", Value::str(tag)),
-                    ("UniqueSize", Value::str("N/A")),
+                    ("UniqueSize", Value::Str(unique_size.clone())),
                     ("VirtualSize", Value::Str(size.clone())),
                 ],
                 None,

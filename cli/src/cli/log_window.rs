@@ -33,7 +33,17 @@ impl LogWindow {
     }
 
     pub fn query(&self, follow: bool) -> String {
-        let mut query = format!("follow={}&tail={}", follow as u8, q(&self.tail));
+        format!(
+            "follow={}&tail={}{}",
+            follow as u8,
+            q(&self.tail),
+            self.range()
+        )
+    }
+
+    /// `&since=...&until=...`, of those given (`events` takes them too).
+    pub fn range(&self) -> String {
+        let mut query = String::new();
         for (k, v) in [("since", &self.since), ("until", &self.until)] {
             if let Some(v) = v {
                 query.push_str(&format!("&{k}={}", q(v)));

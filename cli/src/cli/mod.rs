@@ -14,6 +14,7 @@ mod exec;
 mod image;
 mod kube;
 mod listing;
+mod log_follow;
 mod log_window;
 mod mounts;
 mod network;
@@ -25,9 +26,11 @@ mod stack_exec;
 mod stack_info;
 mod stack_lifecycle;
 mod stack_logs;
+mod stack_replica;
 mod stack_select;
 mod stats;
 mod system;
+mod system_df;
 mod volume;
 mod watch;
 
@@ -134,6 +137,19 @@ pub enum Command {
     Lifecycle(stack_lifecycle::Lifecycle),
     /// Display the running processes of the stack's containers
     Top { services: Vec<String> },
+    /// Copy files/folders between a service container and the local filesystem
+    Cp(stack_replica::CpArgs),
+    /// Export a service container's filesystem as a tar archive
+    Export(stack_replica::ExportArgs),
+    /// Display a live stream of the stack's container resource usage statistics
+    Stats(stack_replica::StatsArgs),
+    /// Block until containers of all (or specified) services stop
+    Wait(stack_replica::WaitArgs),
+    /// Attach local standard input, output, and error streams to a service's running
+    /// container
+    Attach(stack_replica::AttachArgs),
+    /// Scale services
+    Scale(stack::ScaleArgs),
     /// Print the public port for a port binding
     Port(stack_info::PortArgs),
     /// List images used by the created containers
@@ -144,6 +160,8 @@ pub enum Command {
     Watch(watch::WatchArgs),
     /// Run the stack on Kubernetes: generate manifests, apply them, take them down
     Kube(kube::KubeArgs),
+    /// Manage berth: disk usage, prune, info
+    System(system_df::SystemArgs),
     /// Show the berth version information
     Version(VersionArgs),
     /// Internal: the per-container shim the daemon starts
@@ -217,11 +235,18 @@ pub fn main() -> i32 {
         Command::Run(args) => stack_exec::run(&cli.global, &args),
         Command::Lifecycle(cmd) => stack_lifecycle::run(&cli.global, &cmd),
         Command::Top { services } => stack_info::top(&cli.global, &services),
+        Command::Cp(args) => stack_replica::cp(&cli.global, &args),
+        Command::Export(args) => stack_replica::export(&cli.global, &args),
+        Command::Stats(args) => stack_replica::stats(&cli.global, &args),
+        Command::Wait(args) => stack_replica::wait(&cli.global, &args),
+        Command::Attach(args) => stack_replica::attach(&cli.global, &args),
+        Command::Scale(args) => stack::scale(&cli.global, &args),
         Command::Port(args) => stack_info::port(&cli.global, &args),
         Command::Images(args) => stack_info::images(&cli.global, &args),
         Command::Events(args) => stack_info::events(&cli.global, &args),
         Command::Kube(args) => kube::run(&cli.global, &args),
         Command::Watch(args) => watch::watch(&cli.global, &args),
+        Command::System(args) => system_df::run(&cli.global, &args),
         Command::Version(args) => version(&args),
         Command::Shim { bundle } => return berth_engine::runtime::shim::main(&bundle),
         Command::ExecHelper { .. } => unreachable!("dispatched above"),

@@ -378,6 +378,46 @@ pub fn up(g: &GlobalOpts, a: &UpArgs) -> anyhow::Result<i32> {
     super::stack_attach::attach(g, &c, &attach)
 }
 
+#[derive(Args, Debug)]
+pub struct ScaleArgs {
+    /// Don't start linked services
+    #[arg(long)]
+    pub no_deps: bool,
+    /// SERVICE=REPLICAS
+    #[arg(required = true)]
+    pub services: Vec<String>,
+}
+
+/// `scale SERVICE=N...`: as `up -d` of those services with those replica counts (Compose's
+/// Scale is create + start of them), which the stack then keeps.
+pub fn scale(g: &GlobalOpts, a: &ScaleArgs) -> anyhow::Result<i32> {
+    let mut scale = serde_json::Map::new();
+    for s in &a.services {
+        let (k, v) = s
+            .split_once('=')
+            .ok_or_else(|| anyhow::anyhow!("invalid scale specifier: {s}"))?;
+        let n: u32 = v.parse().map_err(|_| {
+            anyhow::anyhow!("invalid scale specifier: can't parse replica value as int: {s}")
+        })?;
+        scale.insert(k.into(), json!(n));
+    }
+    let load = stack_load(g)?;
+    let project = load.load().map_err(|e| anyhow::anyhow!("{e}"))?;
+    if let Some(bad) = scale.keys().find(|s| !project.services.contains_key(*s)) {
+        anyhow::bail!("no such service: {bad}");
+    }
+    let c = Client::connect(g)?;
+    let services: Vec<&String> = scale.keys().collect();
+    let body = json!({
+        "load": load,
+        "pull": "missing",
+        "options": { "services": services, "no_deps": a.no_deps, "scale": scale },
+        "scale_only": true,
+    });
+    post_with_progress(&c, "/stacks/up", body)?;
+    Ok(0)
+}
+
 pub fn down(g: &GlobalOpts, a: &DownArgs) -> anyhow::Result<i32> {
     let load = stack_load(g)?;
     let c = Client::connect(g)?;

@@ -24,6 +24,12 @@ pub struct EventsArgs {
     /// Output events as a stream of json objects
     #[arg(long)]
     pub json: bool,
+    /// Show all events created since timestamp
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Stream events until this timestamp
+    #[arg(long)]
+    pub until: Option<String>,
     pub services: Vec<String>,
 }
 
@@ -274,6 +280,11 @@ pub fn events(g: &GlobalOpts, a: &EventsArgs) -> anyhow::Result<i32> {
     let services = a.services.clone();
     let json = a.json;
     let mut out = JsonLines::new(|e: Value| {
+        // The daemon's stream carries the project's network and volume events too; Compose's
+        // `events` shows containers only (and berth's stack events).
+        if !matches!(e["type"].as_str(), Some("container" | "stack")) {
+            return None;
+        }
         let service = e["labels"][berth_compose::LABEL_SERVICE]
             .as_str()
             .unwrap_or("");
@@ -282,7 +293,10 @@ pub fn events(g: &GlobalOpts, a: &EventsArgs) -> anyhow::Result<i32> {
         }
         Some(event_line(&e, service, json) + "\n")
     });
-    c.download(&format!("/events?project={}", q(&target.name)), &mut out)?;
+    // Compose's --since/--until, read as the docker CLI reads them (10m, RFC 3339, Unix).
+    let window = super::log_window::LogWindow::new("", a.since.as_deref(), a.until.as_deref())?;
+    let path = format!("/events?project={}{}", q(&target.name), window.range());
+    c.download(&path, &mut out)?;
     Ok(0)
 }
 

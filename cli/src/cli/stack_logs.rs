@@ -237,9 +237,17 @@ pub fn logs(g: &GlobalOpts, a: &LogsArgs) -> anyhow::Result<i32> {
     }
     let mut style = LogStyle::new(a.no_log_prefix, a.no_color);
     style.timestamps = a.timestamps;
+    if a.follow {
+        let wanted = |x: &ServiceContainer| {
+            (services.is_empty() || services.contains(&x.service))
+                && index.is_none_or(|i| x.number == i)
+        };
+        super::log_follow::follow(g, &target, &c, &containers, wanted, &window, &style)?;
+        return Ok(0);
+    }
     let (done, ended) = mpsc::channel();
-    stream_all(g, &containers, a.follow, &window, &style, &done, |c| c);
-    // Each container's stream ends on its own (-f: when it stops); Ctrl-C ends them all.
+    stream_all(g, &containers, false, &window, &style, &done, |c| c);
+    // Each container's stream ends on its own.
     for _ in 0..containers.len() {
         let _ = ended.recv();
     }

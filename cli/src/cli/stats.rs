@@ -12,6 +12,14 @@ use std::time::{Duration, Instant};
 
 #[derive(Args, Debug)]
 pub struct StatsArgs {
+    #[command(flatten)]
+    pub flags: StatsFlags,
+    pub containers: Vec<String>,
+}
+
+/// The flags `container stats` and a stack's `stats` share.
+#[derive(Args, Debug)]
+pub struct StatsFlags {
     /// Show all containers (default shows just running)
     #[arg(short, long)]
     pub all: bool,
@@ -25,7 +33,6 @@ pub struct StatsArgs {
     /// template
     #[arg(long)]
     pub format: Option<String>,
-    pub containers: Vec<String>,
 }
 
 const STATS_TABLE: &str = "table {{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t{{.NetIO}}\t{{.BlockIO}}\t{{.PIDs}}";
@@ -76,22 +83,37 @@ fn sample_all(c: &Client, targets: &[String]) -> Vec<(String, Sample)> {
 }
 
 pub fn show(c: &Client, a: &StatsArgs) -> anyhow::Result<i32> {
-    let f = Formatter::new(a.format.as_deref(), STATS_TABLE)?;
     // Named containers must exist, as Docker checks before the first frame.
     for x in &a.containers {
         c.get::<Value>(&format!("/containers/{}/json", q(x)))?;
     }
+    show_listed(c, &a.flags, &a.containers, |list| {
+        list.iter().map(|_| true).collect()
+    })
+}
+
+/// [`show`] over the listed containers `pick` keeps (one flag each), listed afresh for every
+/// frame so that containers started meanwhile join the table: `berth stats` of a stack.
+pub fn show_listed(
+    c: &Client,
+    a: &StatsFlags,
+    named: &[String],
+    pick: impl Fn(&[Value]) -> Vec<bool>,
+) -> anyhow::Result<i32> {
+    let f = Formatter::new(a.format.as_deref(), STATS_TABLE)?;
     let mut previous: HashMap<String, Sample> = HashMap::new();
     let mut first = true;
     loop {
         // As the user named them, or the short ids of the running (-a: all) containers.
-        let targets: Vec<String> = if a.containers.is_empty() {
+        let targets: Vec<String> = if named.is_empty() {
             let list: Vec<Value> = c.get(&format!("/containers?all={}", a.all as u8))?;
             list.iter()
-                .filter_map(|x| x["Id"].as_str().map(|id| id.chars().take(12).collect()))
+                .zip(pick(&list))
+                .filter(|(_, keep)| *keep)
+                .filter_map(|(x, _)| x["Id"].as_str().map(|id| id.chars().take(12).collect()))
                 .collect()
         } else {
-            a.containers.clone()
+            named.to_vec()
         };
         if first {
             // CPU % needs two samples: the first, then the second half a second on.

@@ -93,24 +93,8 @@ fn filters(list: &[String], extra: &[(&str, &str)]) -> anyhow::Result<String> {
 }
 
 /// Docker's units.HumanSize: decimal units, four significant digits.
-fn human_size(bytes: u64) -> String {
-    let units = ["B", "kB", "MB", "GB", "TB", "PB"];
-    let mut size = bytes as f64;
-    let mut i = 0;
-    while size >= 1000.0 && i < units.len() - 1 {
-        size /= 1000.0;
-        i += 1;
-    }
-    let text = format!("{size:.4}");
-    // Four significant digits, trailing zeros dropped (%.4g).
-    let digits = text.split('.').next().map_or(0, str::len);
-    let text = format!("{size:.*}", 4usize.saturating_sub(digits));
-    let text = if text.contains('.') {
-        text.trim_end_matches('0').trim_end_matches('.').to_string()
-    } else {
-        text
-    };
-    format!("{text}{}", units[i])
+pub(crate) fn human_size(bytes: u64) -> String {
+    crate::format::units::human_size_4(bytes)
 }
 
 /// Docker's inspect output: a JSON array indented by four spaces.

@@ -320,6 +320,15 @@ pub fn created(rfc3339: &str) -> (String, i64) {
     }
 }
 
+/// A `Created` as either API gives it: RFC 3339 (berth's) or unix seconds (Docker's,
+/// `/system/df`), as [`created`] returns it.
+pub fn created_either(v: &serde_json::Value) -> (String, i64) {
+    match v.as_i64() {
+        Some(secs) => (created_unix(secs), chrono::Utc::now().timestamp() - secs),
+        None => created(v.as_str().unwrap_or("")),
+    }
+}
+
 /// Unix seconds as [`created`] prints them.
 pub fn created_unix(secs: i64) -> String {
     chrono::DateTime::from_timestamp(secs, 0)

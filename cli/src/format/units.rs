@@ -11,6 +11,12 @@ pub fn human_size(bytes: u64) -> String {
     scaled(bytes as f64, 1000.0, &DECIMAL, 3)
 }
 
+/// go-units' `HumanSize`: four significant digits (`1.984MB`), as `system df`, `volume
+/// prune` and the prune reports print sizes.
+pub fn human_size_4(bytes: u64) -> String {
+    scaled(bytes as f64, 1000.0, &DECIMAL, 4)
+}
+
 /// go-units' `BytesSize`: `CustomSize("%.4g%s", size, 1024.0, binaryAbbrs)`.
 pub fn bytes_size(bytes: u64) -> String {
     scaled(bytes as f64, 1024.0, &BINARY, 4)

@@ -40,6 +40,13 @@ pub async fn route(
             {
                 all.truncate(n as usize);
             }
+            if flag(q, "size") {
+                for c in all.iter_mut() {
+                    let id = c["Id"].as_str().unwrap_or("").to_string();
+                    let image = c["ImageID"].as_str().unwrap_or("").to_string();
+                    super::sizes::add(door, c, &id, &image).await;
+                }
+            }
             http::json(&all)
         }
         (&Method::POST, ["create"]) => create(door, q, req).await,
@@ -165,13 +172,8 @@ async fn one(
         (&Method::GET, ["json"]) => {
             let mut v = super::inspect::inspect(door, ctr).await;
             if flag(q, "size") {
-                let upper = cs.layout(&ctr.id).upper();
-                let size =
-                    tokio::task::spawn_blocking(move || super::super::volumes::disk_usage(&upper))
-                        .await
-                        .unwrap_or(0);
-                v["SizeRw"] = json!(size);
-                v["SizeRootFs"] = json!(size);
+                let image = ctr.rec.lock().await.image_id.clone();
+                super::sizes::add(door, &mut v, &ctr.id, &image).await;
             }
             http::json(&v)
         }
@@ -188,16 +190,18 @@ async fn one(
             http::empty()
         }
         (&Method::POST, ["stop"]) => {
-            stop_signal_is_the_containers(ctr, q).await?;
             if !running(ctr.rec.lock().await.state.status) {
                 return not_modified();
             }
-            cs.stop(ctr, grace(q)?).await?;
+            cs.stop(ctr, grace(q)?, stop_signal(q))
+                .await
+                .map_err(signal_wording)?;
             http::empty()
         }
         (&Method::POST, ["restart"]) => {
-            stop_signal_is_the_containers(ctr, q).await?;
-            cs.stop(ctr, grace(q)?).await?;
+            cs.stop(ctr, grace(q)?, stop_signal(q))
+                .await
+                .map_err(signal_wording)?;
             super::attach::start(door, ctr).await?;
             http::empty()
         }
@@ -216,7 +220,7 @@ async fn one(
                         ctr.id
                     ))
                 } else {
-                    e
+                    signal_wording(e)
                 }
             })?;
             http::empty()
@@ -271,36 +275,20 @@ async fn one(
     }
 }
 
-/// `signal` of stop and restart (API 1.42): berth stops with the container's own stop signal;
-/// another one is refused rather than ignored.
-async fn stop_signal_is_the_containers(ctr: &Ctr, q: &Query) -> Result<(), ApiError> {
-    let Some(sig) = q.get("signal").filter(|s| !s.is_empty()) else {
-        return Ok(());
-    };
-    let own = ctr
-        .rec
-        .lock()
-        .await
-        .config
-        .stop_signal
-        .clone()
-        .unwrap_or_else(|| "SIGTERM".into());
-    let norm = |s: &str| {
-        let s = s.to_ascii_uppercase();
-        match s.parse::<i32>() {
-            Ok(n) => nix::sys::signal::Signal::try_from(n)
-                .map(|x| x.as_str().to_string())
-                .unwrap_or(s),
-            Err(_) if s.starts_with("SIG") => s,
-            Err(_) => format!("SIG{s}"),
+/// `signal` of stop and restart (API 1.42): the signal to stop with instead of the
+/// container's own stop signal (`docker stop -s`); SIGKILL still follows the grace period.
+fn stop_signal(q: &Query) -> Option<&str> {
+    q.get("signal").filter(|s| !s.is_empty())
+}
+
+/// dockerd's words for a signal it does not know (moby/sys/signal: `Invalid signal: X`).
+fn signal_wording(e: ApiError) -> ApiError {
+    match e.message.strip_prefix("invalid signal: ") {
+        Some(s) if e.status == StatusCode::BAD_REQUEST => {
+            ApiError::bad_request(format!("Invalid signal: {s}"))
         }
-    };
-    if norm(sig) == norm(&own) {
-        return Ok(());
+        _ => e,
     }
-    Err(super::unsupported(&format!(
-        "stopping with a signal other than the container's stop signal ({own}); use kill"
-    )))
 }
 
 /// 200 with no body, as Docker answers resize.
@@ -377,10 +365,6 @@ async fn wait(door: &Arc<Door>, ctr: &Arc<Ctr>, q: &Query) -> ApiResult {
 /// `POST /containers/prune`: every stopped container (with `until` and `label` filters).
 async fn prune(door: &Door, q: &Query) -> ApiResult {
     let f = Filters::parse(q, &["until", "label", "label!"])?;
-    let until = match f.values("until").first() {
-        Some(u) => Some(parse_until(u)?),
-        None => None,
-    };
     let mut deleted = Vec::new();
     let mut reclaimed = 0u64;
     for c in door.d.containers.all().await {
@@ -388,24 +372,11 @@ async fn prune(door: &Door, q: &Query) -> ApiResult {
             let r = c.rec.lock().await;
             (r.state.status, r.config.labels.clone(), r.created.clone())
         };
-        if running(status) || status == Status::Removing || !f.labels_match(&labels) {
+        let created = chrono::DateTime::parse_from_rfc3339(&created)
+            .map(|t| t.timestamp())
+            .ok();
+        if running(status) || status == Status::Removing || !f.prunable(&labels, created)? {
             continue;
-        }
-        if f.has("label!")
-            && f.values("label!").iter().any(|l| match l.split_once('=') {
-                Some((k, v)) => labels.get(k).is_some_and(|x| x == v),
-                None => labels.contains_key(l.as_str()),
-            })
-        {
-            continue;
-        }
-        if let Some(u) = until {
-            let t = chrono::DateTime::parse_from_rfc3339(&created)
-                .map(|t| t.timestamp())
-                .unwrap_or(0);
-            if t >= u {
-                continue;
-            }
         }
         let upper = door.d.containers.layout(&c.id).upper();
         let size = tokio::task::spawn_blocking(move || super::super::volumes::disk_usage(&upper))

@@ -104,6 +104,12 @@ fn translate_body(name: &str, b: CreateBody) -> Result<(ContainerConfig, Vec<Str
         exposed_ports: b.exposed_ports.unwrap_or_default().into_keys().collect(),
         ..Default::default()
     };
+    // `docker run -t` on a terminal sends its size (rows, columns), [0, 0] when it has none:
+    // the container's terminal starts at that size, before the client's first resize.
+    if let Some([rows, cols]) = h.console_size.as_deref() {
+        let fit = |n: u32| u16::try_from(n).unwrap_or(u16::MAX);
+        cfg.console_size = (*rows > 0 && *cols > 0).then(|| [fit(*rows), fit(*cols)]);
+    }
     if let Some(hc) = &b.healthcheck {
         let test: Vec<String> = hc["Test"]
             .as_array()
@@ -163,6 +169,7 @@ fn translate_body(name: &str, b: CreateBody) -> Result<(ContainerConfig, Vec<Str
         // 0 and -1 are both "unlimited" in Docker's API.
         pids_limit: h.pids_limit.filter(|p| *p > 0),
         cpuset_cpus: h.cpuset_cpus.filter(|c| !c.is_empty()),
+        ..Default::default()
     };
     ig.check("CgroupParent", &h.cgroup_parent);
     ig.check("BlkioWeight", &h.blkio_weight);

@@ -63,10 +63,29 @@ impl Filters {
 
     /// As [`Self::labels_match`] for another key (`label!` negates each).
     pub fn label_filters_match(&self, key: &str, labels: &BTreeMap<String, String>) -> bool {
-        self.values(key).iter().all(|l| match l.split_once('=') {
-            Some((k, v)) => labels.get(k).is_some_and(|x| x == v),
-            None => labels.contains_key(l.as_str()),
-        })
+        self.values(key).iter().all(|l| label_holds(l, labels))
+    }
+
+    /// Whether an object with `labels`, made at `created` (unix seconds), passes a prune's
+    /// filters as dockerd's prunes read them: every `label` holds, no `label!` does, and it
+    /// is older than `until` (one of unknown age is kept then).
+    pub fn prunable(
+        &self,
+        labels: &BTreeMap<String, String>,
+        created: Option<i64>,
+    ) -> Result<bool, ApiError> {
+        if !self.labels_match(labels)
+            || self.values("label!").iter().any(|l| label_holds(l, labels))
+        {
+            return Ok(false);
+        }
+        match self.values("until").first() {
+            Some(u) => {
+                let until = super::containers::parse_until(u)?;
+                Ok(created.is_some_and(|t| t < until))
+            }
+            None => Ok(true),
+        }
     }
 
     /// A key whose value is true or false (`dangling`); None when absent.
@@ -79,6 +98,14 @@ impl Filters {
                 "invalid filter '{k}={v}': expected true or false"
             ))),
         }
+    }
+}
+
+/// `key` (present) or `key=value` (equal) holds for `labels`.
+fn label_holds(filter: &str, labels: &BTreeMap<String, String>) -> bool {
+    match filter.split_once('=') {
+        Some((k, v)) => labels.get(k).is_some_and(|x| x == v),
+        None => labels.contains_key(filter),
     }
 }
 

@@ -100,6 +100,7 @@ pub async fn route(
         (&Method::POST, ["images", "load"]) => {
             let quiet = flag(q, "quiet");
             let loaded = api::with_upload(d, req, |s, f| s.load(f)).await?;
+            d.images.noted("load", &loaded).await;
             let (tx, reply) = http::channel("application/json");
             tokio::spawn(async move {
                 for name in loaded {
@@ -118,13 +119,21 @@ pub async fn route(
         (&Method::GET, ["images", "get"]) => save(door, q.all("names")).await,
         (&Method::GET, ["images", name @ .., "get"]) => save(door, vec![name.join("/")]).await,
         (&Method::POST, ["images", "prune"]) => {
-            let f = Filters::parse(q, &["dangling", "label", "until"])?;
+            let f = Filters::parse(q, &["dangling", "label", "label!", "until"])?;
             let all = f.truth("dangling")? == Some(false);
             let mut in_use = BTreeSet::new();
             for c in d.containers.all().await {
                 in_use.insert(c.rec.lock().await.image_id.clone());
             }
+            // What the label and until filters spare is kept as if in use.
+            for i in summaries(door, true).await? {
+                let labels = serde_json::from_value(i["Labels"].clone()).unwrap_or_default();
+                if !f.prunable(&labels, i["Created"].as_i64())? {
+                    in_use.insert(i["Id"].as_str().unwrap_or("").to_string());
+                }
+            }
             let report = d.images.with(move |s| s.prune(all, &in_use)).await?;
+            d.images.removed("", &report.images_deleted);
             let deleted: Vec<Value> = report
                 .images_deleted
                 .iter()
@@ -175,9 +184,8 @@ pub async fn route(
                 Some(t) => format!("{repo}:{t}"),
                 None => repo.to_string(),
             };
-            let r2 = r.clone();
             d.images
-                .with(move |s| s.tag(&r2, &target))
+                .tag(&r, &target)
                 .await
                 .map_err(|e| not_found(e, &r))?;
             let mut reply = http::empty()?;
@@ -230,7 +238,7 @@ pub async fn route(
                 )));
             }
             let force = flag(q, "force");
-            let lines = d.images.with(move |s| s.remove(&r, force)).await?;
+            let lines = d.images.remove(&r, force).await?;
             let out: Vec<Value> = lines
                 .iter()
                 .map(|l| match l.split_once(": ") {
@@ -320,6 +328,7 @@ fn reference_matches(pattern: &str, tag: &str) -> bool {
 }
 
 async fn save(door: &Door, names: Vec<String>) -> ApiResult {
+    let saved = names.clone();
     for n in &names {
         door.d
             .images
@@ -346,6 +355,7 @@ async fn save(door: &Door, names: Vec<String>) -> ApiResult {
             s.save(&refs, std::io::BufWriter::new(f))
         })
         .await?;
+    door.d.images.noted("save", &saved).await;
     api::stream_file(partial.keep(), true).await
 }
 
@@ -430,10 +440,12 @@ async fn create(door: &Arc<Door>, q: &Query, req: Request<Incoming>) -> ApiResul
             _ => None,
         };
         let changes = q.all("changes");
+        let tagged = reference.clone();
         let summary = api::with_upload(&d, req, move |s, f| {
             s.import(f, reference.as_deref(), &changes)
         })
         .await?;
+        d.images.imported(&summary.id, tagged.as_deref());
         return http::json(&json!({ "status": summary.id }));
     }
     let from = q

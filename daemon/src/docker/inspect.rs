@@ -193,16 +193,30 @@ pub async fn inspect(door: &Door, ctr: &Ctr) -> Value {
     hc.insert("IpcMode".into(), json!("private"));
     hc.insert("PidMode".into(), json!(""));
     hc.insert("Runtime".into(), json!("berth"));
-    hc.insert("ConsoleSize".into(), json!([0, 0]));
+    hc.insert(
+        "ConsoleSize".into(),
+        json!(c.console_size.unwrap_or_default()),
+    );
     hc.insert("Isolation".into(), json!(""));
-    hc.insert("MemorySwap".into(), json!(c.resources.memory.unwrap_or(0)));
-    hc.insert("MemoryReservation".into(), json!(0));
+    let r = &c.resources;
+    hc.insert(
+        "MemorySwap".into(),
+        json!(r.memory_swap.or(r.memory).unwrap_or(0)),
+    );
+    hc.insert(
+        "MemoryReservation".into(),
+        json!(r.memory_reservation.unwrap_or(0)),
+    );
+    hc.insert(
+        "CpusetMems".into(),
+        json!(r.cpuset_mems.clone().unwrap_or_default()),
+    );
     hc.insert("MemorySwappiness".into(), Value::Null);
     hc.insert("OomKillDisable".into(), json!(false));
-    hc.insert("CpuPeriod".into(), json!(0));
-    hc.insert("CpuQuota".into(), json!(0));
+    hc.insert("CpuPeriod".into(), json!(r.cpu_period.unwrap_or(0)));
+    hc.insert("CpuQuota".into(), json!(r.cpu_quota.unwrap_or(0)));
     hc.insert("Devices".into(), json!([]));
-    hc.insert("BlkioWeight".into(), json!(0));
+    hc.insert("BlkioWeight".into(), json!(r.blkio_weight.unwrap_or(0)));
     hc.insert("OomScoreAdj".into(), json!(0));
     hc.insert("GroupAdd".into(), Value::Null);
     hc.insert("UTSMode".into(), json!(""));
@@ -393,8 +407,12 @@ pub async fn summary(door: &Door, rec: &ContainerRecord) -> Value {
         Vec::new()
     };
     let settings = network_settings(door, rec).await;
+    // As dockerd's list (moby container/view.go): an argument with a space in single quotes.
     let command = std::iter::once(rec.path.clone())
-        .chain(rec.args.iter().cloned())
+        .chain(rec.args.iter().map(|a| match a.contains(' ') {
+            true => format!("'{a}'"),
+            false => a.clone(),
+        }))
         .collect::<Vec<_>>()
         .join(" ");
     let created = chrono::DateTime::parse_from_rfc3339(&rec.created)

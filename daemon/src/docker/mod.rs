@@ -7,7 +7,7 @@
 //! and the answer back into Docker's JSON, status codes and stream framings. What one door
 //! makes the other shows, because there is only one set of containers behind both.
 //!
-//! Rooms: `system` (ping, version, info, events, df), `create` (Docker's create body ->
+//! Rooms: `system` (ping, version, info, df), `events`, `create` (Docker's create body ->
 //! berth's ContainerConfig), `containers` (list, inspect, lifecycle), `attach`, `logs`,
 //! `exec`, `archive` (cp), `images`, `networks`, `volumes`; `stream` holds the hijack and
 //! the multiplexed framing they share, `filters` Docker's `filters` parameter.
@@ -17,12 +17,14 @@ mod attach;
 mod containers;
 mod create;
 mod create_body;
+mod events;
 mod exec;
 mod filters;
 mod images;
 mod inspect;
 mod logs;
 mod networks;
+mod sizes;
 mod stats;
 mod stream;
 mod system;
@@ -124,7 +126,10 @@ async fn handle(door: Arc<Door>, req: Request<Incoming>) -> Reply {
     let h = reply.headers_mut();
     h.insert("api-version", API_VERSION.parse().expect("header"));
     h.insert("docker-experimental", "false".parse().expect("header"));
-    h.insert("ostype", "linux".parse().expect("header"));
+    // The ping may have answered otherwise to Compose (see `system::ping`).
+    if !h.contains_key("ostype") {
+        h.insert("ostype", "linux".parse().expect("header"));
+    }
     h.insert(
         "server",
         format!(
@@ -193,7 +198,12 @@ async fn route(door: Arc<Door>, req: Request<Incoming>) -> ApiResult {
     let m = req.method().clone();
     match segs.first().copied().unwrap_or("") {
         "_ping" | "version" | "info" | "events" | "system" => {
-            system::route(&door, &m, &segs, &q).await
+            let agent = req
+                .headers()
+                .get(hyper::header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            system::route(&door, &m, &segs, &q, agent).await
         }
         "containers" => containers::route(&door, &m, &segs[1..], &q, req).await,
         "exec" => exec::route(&door, &m, &segs[1..], &q, req).await,
@@ -215,6 +225,39 @@ async fn route(door: Arc<Door>, req: Request<Incoming>) -> ApiResult {
             "BuildKit sessions (/session): build with the classic builder (DOCKER_BUILDKIT=0)",
         )),
         "grpc" => Err(unsupported("BuildKit (/grpc)")),
+        _ => Err(ApiError::not_found("page not found")),
+    }
+}
+
+/// The Docker routes berth's own API answers too (under `/system/`): `system df`, and the
+/// prunes `system prune` is made of, as the docker CLI makes it (containers, networks,
+/// volumes, images, build cache). `berth system df|prune` read the same JSON as `docker
+/// system df|prune`, from the same code, so the two never disagree.
+pub async fn housekeeping(
+    d: Arc<Daemon>,
+    m: &Method,
+    segs: &[&str],
+    q: &Query,
+    req: Request<Incoming>,
+) -> ApiResult {
+    // Exec and attach state is never used by these routes: a door of the moment will do.
+    let door = Arc::new(Door {
+        d,
+        execs: Default::default(),
+        attaches: Default::default(),
+    });
+    match (m, segs) {
+        (&Method::GET, ["system", "df"]) => system::route(&door, m, segs, q, "").await,
+        (&Method::POST, ["containers", "prune"]) => {
+            containers::route(&door, m, &segs[1..], q, req).await
+        }
+        (&Method::POST, ["networks", "prune"]) => {
+            networks::route(&door, m, &segs[1..], q, req).await
+        }
+        (&Method::POST, ["volumes", "prune"]) => volumes::route(&door, m, &segs[1..], q, req).await,
+        (&Method::POST, ["images" | "build", "prune"]) => {
+            images::route(&door, m, segs, q, req).await
+        }
         _ => Err(ApiError::not_found("page not found")),
     }
 }

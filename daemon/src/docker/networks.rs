@@ -186,13 +186,13 @@ pub async fn route(
             create(door, body).await
         }
         (&Method::POST, ["prune"]) => {
-            let f = Filters::parse(q, &["label", "until"])?;
+            let f = Filters::parse(q, &["label", "label!", "until"])?;
             let mut deleted = Vec::new();
             for n in d.nets.netd.list().await {
                 if n.endpoints.is_empty()
                     && n.name != DEFAULT_NETWORK
-                    && f.labels_match(&n.labels)
-                    && d.nets.netd.remove_network(&n.id).await.is_ok()
+                    && f.prunable(&n.labels, Some(n.created as i64))?
+                    && d.nets.remove_network(&n).await.is_ok()
                 {
                     deleted.push(n.name);
                 }

@@ -1,5 +1,5 @@
-//! System routes: `/_ping` (GET and HEAD), `/version`, `/info`, `/events` (streamed, with
-//! filters) and `/system/df`. Clients ping first and negotiate the API version from the
+//! System routes: `/_ping` (GET and HEAD), `/version`, `/info`, `/events` (in `events`)
+//! and `/system/df`. Clients ping first and negotiate the API version from the
 //! `API-Version` header; `docker info` and Compose read `/info`.
 
 use super::super::http::{self, ApiError, ApiResult, Query};
@@ -11,25 +11,48 @@ use hyper::{Method, Response};
 use serde_json::{json, Value};
 use std::sync::Arc;
 
-pub async fn route(door: &Arc<Door>, m: &Method, segs: &[&str], q: &Query) -> ApiResult {
+/// `agent`: the client's User-Agent, which the ping's answer depends on (see [`ping`]).
+pub async fn route(
+    door: &Arc<Door>,
+    m: &Method,
+    segs: &[&str],
+    q: &Query,
+    agent: &str,
+) -> ApiResult {
     match (m, segs) {
-        (&Method::GET | &Method::HEAD, ["_ping"]) => ping(m == Method::HEAD),
+        (&Method::GET | &Method::HEAD, ["_ping"]) => ping(m == Method::HEAD, agent),
         (&Method::GET, ["version"]) => http::json(&version()),
         (&Method::GET, ["info"]) => info(door).await,
-        (&Method::GET, ["events"]) => events(door, q).await,
+        (&Method::GET, ["events"]) => super::events::events(door, q).await,
         (&Method::GET, ["system", "df"]) => df(door).await,
         _ => Err(ApiError::not_found("page not found")),
     }
 }
 
 /// `OK`, with the headers clients negotiate from. `Builder-Version: 1`: the classic builder
-/// (`POST /build`), as berth has no BuildKit session endpoint.
-fn ping(head: bool) -> ApiResult {
+/// (`POST /build`), as berth has no BuildKit (`/grpc`, `/session`).
+///
+/// Docker Compose v2.40 does not heed `Builder-Version: 1`: its docker/cli (v28,
+/// `DockerCli.BuildKitEnabled`) picks BuildKit unless DOCKER_BUILDKIT says otherwise, the
+/// daemon advertises BuildKit, or the ping's `OSType` is `windows`; with BuildKit and no
+/// `/grpc` (buildx's docker driver dials it to qualify) it falls back to buildx's
+/// docker-container driver, which pulls moby/buildkit and runs it as a container. So to
+/// Compose alone (User-Agent `compose/...`) the ping answers `windows`: its `build:` then
+/// takes the classic `POST /build` that berth serves. Compose's other uses of it: refusing
+/// `use_api_socket`, and `stats`' columns only when no stats answer (whose header says
+/// `linux`) came first. Every other client, and every other answer, says `linux`.
+fn ping(head: bool, agent: &str) -> ApiResult {
+    let os = if agent.starts_with("compose/") {
+        "windows"
+    } else {
+        "linux"
+    };
     Ok(Response::builder()
         .header("content-type", "text/plain; charset=utf-8")
         .header("cache-control", "no-cache, no-store, must-revalidate")
         .header("pragma", "no-cache")
         .header("builder-version", "1")
+        .header("ostype", os)
         .body(http::full(if head {
             Bytes::new()
         } else {
@@ -202,137 +225,24 @@ async fn info(door: &Door) -> ApiResult {
     http::json(&v)
 }
 
-/// The container's exit code, for `die` events (the record still has it, unless the
-/// container is gone already).
-async fn exit_code(door: &Door, id: &str) -> Option<i32> {
-    let c = door.d.containers.get(id).await.ok()?;
-    let code = c.rec.lock().await.state.exit_code;
-    Some(code)
-}
-
-/// `docker events`: live container events in Docker's shape. berth keeps no event history,
-/// so `since` replays nothing; an `until` in the past ends the stream at once.
-async fn events(door: &Arc<Door>, q: &Query) -> ApiResult {
-    let f = Filters::parse(
-        q,
-        &[
-            "type",
-            "event",
-            "container",
-            "label",
-            "image",
-            "scope",
-            "network",
-            "volume",
-            "daemon",
-        ],
-    )?;
-    let until = match q.get("until").filter(|s| !s.is_empty()) {
-        Some(u) => Some(
-            u.split('.')
-                .next()
-                .unwrap_or("")
-                .parse::<i64>()
-                .map_err(|_| ApiError::bad_request(format!("invalid until: {u}")))?,
-        ),
-        None => None,
-    };
-    let mut rx = door.d.containers.events.subscribe();
-    let (tx, reply) = http::channel("application/json");
-    let door = door.clone();
-    tokio::spawn(async move {
-        let deadline = until.map(|u| {
-            let now = chrono::Utc::now().timestamp();
-            std::time::Duration::from_secs(u.saturating_sub(now).max(0) as u64)
-        });
-        let sleep =
-            tokio::time::sleep(deadline.unwrap_or(std::time::Duration::from_secs(u32::MAX as u64)));
-        tokio::pin!(sleep);
-        loop {
-            let received = tokio::select! {
-                r = rx.recv() => r,
-                _ = tx.closed() => return,
-                _ = &mut sleep => return,
-            };
-            let e = match received {
-                Ok(e) => e,
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
-                Err(_) => return,
-            };
-            if e.kind != "container" {
-                continue;
-            }
-            let types = f.values("type");
-            if !types.is_empty() && !types.iter().any(|t| t == "container") {
-                continue;
-            }
-            let actions = f.values("event");
-            if !actions.is_empty() && !actions.iter().any(|a| a == &e.action) {
-                continue;
-            }
-            let ctrs = f.values("container");
-            if !ctrs.is_empty()
-                && !ctrs
-                    .iter()
-                    .any(|c| e.id.starts_with(c.as_str()) || *c == e.name)
-            {
-                continue;
-            }
-            let images = f.values("image");
-            if !images.is_empty() && !images.contains(&e.image) {
-                continue;
-            }
-            if !f.labels_match(&e.labels) {
-                continue;
-            }
-            let mut attrs: serde_json::Map<String, Value> = e
-                .labels
-                .iter()
-                .map(|(k, v)| (k.clone(), json!(v)))
-                .collect();
-            attrs.insert("image".into(), json!(e.image));
-            attrs.insert("name".into(), json!(e.name));
-            if e.action == "die" {
-                if let Some(code) = exit_code(&door, &e.id).await {
-                    attrs.insert("exitCode".into(), json!(code.to_string()));
-                }
-            }
-            let t = chrono::DateTime::parse_from_rfc3339(&e.time)
-                .map(|t| t.with_timezone(&chrono::Utc))
-                .unwrap_or_else(|_| chrono::Utc::now());
-            let line = json!({
-                "status": e.action,
-                "id": e.id,
-                "from": e.image,
-                "Type": "container",
-                "Action": e.action,
-                "Actor": { "ID": e.id, "Attributes": attrs },
-                "scope": "local",
-                "time": t.timestamp(),
-                "timeNano": t.timestamp_nanos_opt().unwrap_or(0),
-            });
-            if tx.send(Bytes::from(line.to_string() + "\n")).await.is_err() {
-                return;
-            }
-        }
-    });
-    Ok(reply)
-}
-
 /// `docker system df`: images, containers, volumes and their sizes.
 async fn df(door: &Arc<Door>) -> ApiResult {
     let d = &door.d;
-    let images = super::images::summaries(door, true).await?;
+    let mut images = super::images::summaries(door, true).await?;
     let layers: u64 = images.iter().filter_map(|i| i["Size"].as_u64()).sum();
+    // Each image's size counts once in LayersSize above, so no part of it is shared: 0 (not
+    // the list's -1, "not computed"), which lets the CLI count a used image as not
+    // reclaimable, as Docker's does.
+    for i in images.iter_mut() {
+        i["SharedSize"] = json!(0);
+    }
     let mut containers = super::containers::summaries(door, true, &Filters::default()).await?;
     for c in containers.iter_mut() {
         let id = c["Id"].as_str().unwrap_or("").to_string();
-        let upper = d.containers.layout(&id).upper();
-        let size = tokio::task::spawn_blocking(move || super::super::volumes::disk_usage(&upper))
-            .await
-            .unwrap_or(0);
-        c["SizeRw"] = json!(size);
-        c["SizeRootFs"] = json!(size);
+        let image = c["ImageID"].as_str().unwrap_or("").to_string();
+        super::sizes::add(door, c, &id, &image).await;
+        // As dockerd's df: the writable layer only (the CLI would print "(virtual ...)").
+        c["SizeRootFs"] = json!(0);
     }
     let vols = d.volumes.with(|v| Ok(v.list())).await?;
     let mut volumes = Vec::new();

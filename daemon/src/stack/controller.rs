@@ -172,10 +172,12 @@ pub async fn up<D: Ports>(d: &Arc<D>, p: &Project, o: &UpOptions) -> Result<Outc
     let selected = selection(p, o)?;
     // A missing image or a refused sysctl fails the whole `up` before anything is created.
     preflight(&**d, p, &selected).await?;
+    let checked = started.elapsed();
     out.warnings.extend(convert::project_warnings(p));
     ensure_networks(&**d, p, &mut out, &o.progress, o.network_changes()).await?;
     resources::recreate_volumes(d, p, &o.recreate_volumes, &mut out, &o.progress).await?;
     ensure_volumes(&**d, p, &mut out, &o.progress).await?;
+    let resources = started.elapsed();
     let mut observed = replicas_by_service(&**d, &p.name).await;
 
     let mut orphans: Vec<Replica<D::Handle>> = berth_compose::orphan_services(p, observed.keys())
@@ -250,6 +252,14 @@ pub async fn up<D: Ports>(d: &Arc<D>, p: &Project, o: &UpOptions) -> Result<Outc
         }
     }
     record_metrics(d.metrics(), &p.name, started, &out.events);
+    let us = |d: std::time::Duration| d.as_micros() as u64;
+    tracing::debug!(
+        project = %p.name,
+        preflight = us(checked),
+        networks_volumes = us(resources - checked),
+        containers = us(started.elapsed() - resources),
+        "up phases (micros)"
+    );
     if o.wait {
         let limit = std::time::Duration::from_secs(o.wait_timeout.unwrap_or(3600));
         tokio::time::timeout(limit, cancellable(o, d.wait_ready(p, &selected)))

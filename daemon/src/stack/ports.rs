@@ -244,7 +244,7 @@ impl ContainerPort for Daemon {
     }
 
     async fn stop_container(&self, c: &Arc<Ctr>, timeout: Option<u64>) -> Result<(), ApiError> {
-        self.containers.stop(c, timeout).await
+        self.containers.stop(c, timeout, None).await
     }
 
     async fn image_ref(&self, c: &Arc<Ctr>) -> String {
@@ -301,18 +301,19 @@ impl NetworkPort for Daemon {
             mtu: def.mtu,
             labels: def.labels,
         };
-        self.nets.netd.create_network(spec).await?;
+        self.nets.create_network(spec).await?;
         Ok(())
     }
 
     async fn detach(&self, network_id: &str, container_id: &str) -> Result<(), ApiError> {
         self.nets.netd.detach(network_id, container_id).await?;
+        self.nets.tell("disconnect", network_id, container_id).await;
         Ok(())
     }
 
     async fn remove_network(&self, id: &str) -> Result<(), ApiError> {
-        self.nets.netd.remove_network(id).await?;
-        Ok(())
+        let info = self.nets.netd.inspect(id).await?;
+        self.nets.remove_network(&info).await
     }
 
     async fn project_networks(&self, project: &str) -> Vec<NetworkInfo> {
@@ -333,10 +334,7 @@ impl VolumePort for Daemon {
         name: &str,
         labels: BTreeMap<String, String>,
     ) -> Result<(), ApiError> {
-        let n = name.to_string();
-        self.volumes
-            .with(move |v| v.ensure(&n, &labels).map(drop))
-            .await
+        self.volumes.create(name, labels).await.map(drop)
     }
 
     async fn resolve_mounts(&self, cfg: &mut ContainerConfig) -> Result<(), ApiError> {
@@ -356,8 +354,7 @@ impl VolumePort for Daemon {
     }
 
     async fn remove_volume(&self, name: &str) -> Result<(), ApiError> {
-        let name = name.to_string();
-        self.volumes.with(move |s| s.remove(&name)).await
+        self.volumes.remove(name).await.map(drop)
     }
 }
 
@@ -371,11 +368,7 @@ impl ImagePort for Daemon {
     }
 
     async fn remove_image(&self, reference: &str) -> Result<(), ApiError> {
-        let name = reference.to_string();
-        self.images
-            .with(move |s| s.remove(&name, false))
-            .await
-            .map(drop)
+        self.images.remove(reference, false).await.map(drop)
     }
 }
 

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
@@ -36,6 +36,10 @@ pub trait ControlDir {
     fn path(&self) -> &Path;
     /// Opens `file` in this directory for reading.
     fn open(&self, file: &str) -> io::Result<File>;
+    /// The whole content of `file`.
+    fn read_all(&self, file: &str) -> io::Result<Vec<u8>> {
+        crate::fsutil::read_whole_at(&self.open(file)?)
+    }
 }
 
 impl ControlDir for Path {
@@ -63,6 +67,41 @@ impl ControlDir for PathBuf {
 pub struct OpenDir {
     path: PathBuf,
     fd: OwnedFd,
+    /// The files read so far, kept open: a control file read again from offset 0 is
+    /// generated anew (seq_file), and a scrape of many containers then spends no time on
+    /// path lookups, opens and closes (most of its system time before).
+    files: std::sync::Mutex<HashMap<String, KeptFile>>,
+}
+
+/// A control file kept open, counted against a share of the open-file limit: a daemon on a
+/// host whose limit is 1024 must not spend it all on cached reads.
+#[derive(Debug)]
+struct KeptFile(File);
+
+static KEPT_FILES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+impl KeptFile {
+    /// Keeps `f` if the budget (a quarter of RLIMIT_NOFILE's soft limit) allows; else hands it
+    /// back to be read once and closed.
+    fn keep(f: File) -> std::result::Result<KeptFile, File> {
+        use std::sync::atomic::Ordering::Relaxed;
+        static BUDGET: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+        let budget = *BUDGET.get_or_init(|| {
+            nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+                .map(|(soft, _)| (soft / 4) as usize)
+                .unwrap_or(256)
+        });
+        match KEPT_FILES.fetch_update(Relaxed, Relaxed, |n| (n < budget).then_some(n + 1)) {
+            Ok(_) => Ok(KeptFile(f)),
+            Err(_) => Err(f),
+        }
+    }
+}
+
+impl Drop for KeptFile {
+    fn drop(&mut self) {
+        KEPT_FILES.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 impl OpenDir {
@@ -82,6 +121,7 @@ impl OpenDir {
         Ok(OpenDir {
             path: path.to_path_buf(),
             fd,
+            files: Default::default(),
         })
     }
 }
@@ -100,22 +140,32 @@ impl ControlDir for OpenDir {
         // SAFETY: openat just returned this fd and nothing else owns it.
         Ok(File::from(unsafe { OwnedFd::from_raw_fd(fd) }))
     }
+
+    fn read_all(&self, file: &str) -> io::Result<Vec<u8>> {
+        let mut files = self.files.lock().unwrap_or_else(|e| e.into_inner());
+        if !files.contains_key(file) {
+            let f = self.open(file)?;
+            match KeptFile::keep(f) {
+                Ok(kept) => files.insert(file.to_string(), kept),
+                Err(f) => return crate::fsutil::read_whole_at(&f),
+            };
+        }
+        let read = crate::fsutil::read_whole_at(&files[file].0);
+        if read.is_err() {
+            // Gone with its cgroup (ENODEV): the next read opens it again, and fails the same
+            // way if the directory is gone too.
+            files.remove(file);
+        }
+        read
+    }
 }
 
-/// Reads the whole control file `dir/file` as text. Plain read(2)s into one buffer: control
+/// Reads the whole control file `dir/file` as text. Plain reads into one buffer: control
 /// files report a size of 4096 or 0, so the stat that fs::read_to_string makes for a size hint
 /// only costs a syscall.
 pub fn read(dir: &(impl ControlDir + ?Sized), file: &str) -> Result<String> {
     let read = || -> io::Result<String> {
-        let mut f = dir.open(file)?;
-        let mut buf = Vec::with_capacity(4096);
-        let mut chunk = [0u8; 4096];
-        loop {
-            match f.read(&mut chunk)? {
-                0 => break,
-                n => buf.extend_from_slice(&chunk[..n]),
-            }
-        }
+        let buf = dir.read_all(file)?;
         String::from_utf8(buf).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
     };
     read().map_err(|source| CgroupError::Read {
@@ -261,9 +311,10 @@ mod tests {
             err.contains(&*dir.path().join("pids.current").to_string_lossy()),
             "{err}"
         );
-        // The fd names the directory itself: once it is gone, reads fail.
+        // The fd names the directory itself: once it is gone, files not yet read fail. (A
+        // file read before stays open; on cgroupfs its reads then fail too, see host_tests.)
         fs::remove_dir_all(dir.path()).unwrap();
-        assert!(read(&open, "cpu.stat").is_err());
+        assert!(read(&open, "memory.stat").is_err());
     }
 
     #[test]

@@ -31,6 +31,15 @@ pub struct Limits {
     pub cpuset_cpus: Option<String>,
     /// Allowed memory nodes, kernel list syntax.
     pub cpuset_mems: Option<String>,
+    /// Soft memory limit in bytes (`--memory-reservation`): v1 memory.soft_limit_in_bytes,
+    /// v2 memory.low; 0 or -1 for none.
+    pub memory_reservation: Option<i64>,
+    /// CFS period in microseconds (`--cpu-period`), 0 for the kernel default; not with `cpus`.
+    pub cpu_period: Option<u64>,
+    /// CFS quota in microseconds (`--cpu-quota`), 0 or -1 for none; not with `cpus`.
+    pub cpu_quota: Option<i64>,
+    /// Block I/O weight, 10..=1000 (`--blkio-weight`), 0 for the default.
+    pub blkio_weight: Option<u16>,
 }
 
 /// The value to write for a memory limit: v1 wants -1 for "no limit", v2 wants "max".
@@ -95,6 +104,57 @@ impl Limits {
                 );
             }
         }
+        // Docker's words (daemon/daemon_unix.go, verifyPlatformContainerResources).
+        if self.cpus.is_some_and(|c| c > 0.0) {
+            if self.cpu_quota.is_some_and(|q| q > 0) {
+                return invalid(
+                    "cpu_quota",
+                    "Conflicting options: Nano CPUs and CPU Quota cannot both be set".into(),
+                );
+            }
+            if self.cpu_period.is_some_and(|p| p > 0) {
+                return invalid(
+                    "cpu_period",
+                    "Conflicting options: Nano CPUs and CPU Period cannot both be set".into(),
+                );
+            }
+        }
+        if self
+            .cpu_period
+            .is_some_and(|p| p != 0 && !(1_000..=1_000_000).contains(&p))
+        {
+            return invalid(
+                "cpu_period",
+                "CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)".into(),
+            );
+        }
+        if self
+            .cpu_quota
+            .is_some_and(|q| q > 0 && (q as u64) < MIN_CPU_QUOTA_US)
+        {
+            return invalid(
+                "cpu_quota",
+                "CPU cfs quota can not be less than 1ms (i.e. 1000)".into(),
+            );
+        }
+        if self
+            .blkio_weight
+            .is_some_and(|w| w != 0 && !(10..=1000).contains(&w))
+        {
+            return invalid(
+                "blkio_weight",
+                "Range of blkio weight is from 10 to 1000".into(),
+            );
+        }
+        if let (Some(m), Some(r)) = (self.memory, self.memory_reservation) {
+            if m > 0 && r > 0 && r > m {
+                return invalid(
+                    "memory_reservation",
+                    "Minimum memory limit can not be less than memory reservation limit, see usage"
+                        .into(),
+                );
+            }
+        }
         if let Some(shares) = self.cpu_shares {
             if shares != 0 && !(2..=262_144).contains(&shares) {
                 return invalid("cpu_shares", format!("{shares} is outside 2..=262144"));
@@ -154,6 +214,41 @@ impl Limits {
                 Some(cpu_quota_us(cpus))
             }
         })
+    }
+}
+
+/// What cpu.max / cfs_quota_us and cfs_period_us become: from `cpus` (quota over the fixed
+/// period), else from an explicit `cpu_quota` and/or `cpu_period`, each None when unchanged.
+/// A quota of None inside means no limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct CpuMax {
+    pub quota: Option<Option<u64>>,
+    pub period: Option<u64>,
+}
+
+impl Limits {
+    pub(crate) fn cpu_max(&self) -> CpuMax {
+        if let Some(quota) = self.cpu_quota() {
+            return CpuMax {
+                quota: Some(quota),
+                period: Some(CPU_PERIOD_US),
+            };
+        }
+        CpuMax {
+            quota: self.cpu_quota.map(|q| (q > 0).then_some(q as u64)),
+            // 0 is the default period.
+            period: self
+                .cpu_period
+                .map(|p| if p == 0 { CPU_PERIOD_US } else { p }),
+        }
+    }
+
+    /// Whether anything of the cpu controller is to change.
+    pub(crate) fn touches_cpu(&self) -> bool {
+        self.cpus.is_some()
+            || self.cpu_shares.is_some()
+            || self.cpu_quota.is_some()
+            || self.cpu_period.is_some()
     }
 }
 

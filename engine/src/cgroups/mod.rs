@@ -284,7 +284,30 @@ impl Cgroup {
                 Place::V2(dir) => v2::apply_memory(dir, &plan)?,
             }
         }
-        if limits.cpus.is_some() || limits.cpu_shares.is_some() {
+        if let Some(r) = limits.memory_reservation {
+            match self.require("memory")? {
+                Place::V1(dir) => v1::apply_memory_reservation(dir, r)?,
+                Place::V2(dir) => v2::apply_memory_reservation(dir, r)?,
+            }
+        }
+        if let Some(w) = limits.blkio_weight.filter(|w| *w > 0) {
+            // A host without a weight file was warned about by the caller (Docker discards
+            // the weight then); nothing to write.
+            match self.place("blkio") {
+                Some(Place::V1(dir)) => {
+                    if let Some(f) = v1::blkio_weight_file(dir) {
+                        files::write("blkio", dir, f, &w.to_string())?;
+                    }
+                }
+                Some(Place::V2(dir)) => {
+                    if let Some((f, v)) = v2::io_weight(dir, w) {
+                        files::write("blkio", dir, f, &v.to_string())?;
+                    }
+                }
+                None => {}
+            }
+        }
+        if limits.touches_cpu() {
             match self.require("cpu")? {
                 Place::V1(dir) => v1::apply_cpu(dir, limits)?,
                 Place::V2(dir) => v2::apply_cpu(dir, limits)?,
@@ -299,6 +322,16 @@ impl Cgroup {
             v1::apply_cpuset(dir, limits)?;
         }
         Ok(())
+    }
+
+    /// Whether a block I/O weight can be set here (blkio.weight or BFQ's on v1, io.weight or
+    /// io.bfq.weight on v2): dockerd's sysinfo.BlkioWeight.
+    pub fn supports_blkio_weight(&self) -> bool {
+        match self.place("blkio") {
+            Some(Place::V1(dir)) => v1::blkio_weight_file(dir).is_some(),
+            Some(Place::V2(dir)) => v2::io_weight(dir, 500).is_some(),
+            None => false,
+        }
     }
 
     /// Moves process `pid` (and, on v1, only that thread group) into this cgroup in every

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use super::error::{CgroupError, Result};
 use super::files;
-use super::limits::{Bytes, Limits, MemoryPlan, CPU_PERIOD_US};
+use super::limits::{Bytes, Limits, MemoryPlan};
 
 /// A new v1 cpuset cgroup starts with empty cpuset.cpus and cpuset.mems and refuses tasks
 /// (ENOSPC) until both are set (cgroup-v1/cpusets.rst), so every level berth creates gets
@@ -93,8 +93,11 @@ pub fn apply_memory(dir: &Path, plan: &MemoryPlan) -> Result<()> {
 
 /// cpu.cfs_period_us/cfs_quota_us (-1 = no limit) and cpu.shares.
 pub fn apply_cpu(dir: &Path, limits: &Limits) -> Result<()> {
-    if let Some(quota) = limits.cpu_quota() {
-        files::write("cpu", dir, "cpu.cfs_period_us", &CPU_PERIOD_US.to_string())?;
+    let max = limits.cpu_max();
+    if let Some(period) = max.period {
+        files::write("cpu", dir, "cpu.cfs_period_us", &period.to_string())?;
+    }
+    if let Some(quota) = max.quota {
         let quota = quota.map_or_else(|| "-1".to_string(), |q| q.to_string());
         files::write("cpu", dir, "cpu.cfs_quota_us", &quota)?;
     }
@@ -147,4 +150,22 @@ pub fn set_frozen(dir: &Path, frozen: bool) -> Result<()> {
         }
         std::thread::sleep(Duration::from_millis(10));
     }
+}
+
+/// memory.soft_limit_in_bytes (-1: none).
+pub fn apply_memory_reservation(dir: &Path, bytes: i64) -> Result<()> {
+    let v = if bytes <= 0 {
+        "-1".to_string()
+    } else {
+        bytes.to_string()
+    };
+    files::write("memory", dir, "memory.soft_limit_in_bytes", &v)
+}
+
+/// blkio.weight, or blkio.bfq.weight where only BFQ offers one (as runc); the file written,
+/// None when the host has neither (Docker then warns and discards the weight).
+pub fn blkio_weight_file(dir: &Path) -> Option<&'static str> {
+    ["blkio.weight", "blkio.bfq.weight"]
+        .into_iter()
+        .find(|f| dir.join(f).exists())
 }

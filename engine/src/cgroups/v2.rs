@@ -71,9 +71,22 @@ pub fn apply_memory(dir: &Path, plan: &MemoryPlan) -> Result<()> {
 
 /// cpu.max ("quota period" or "max period") and cpu.weight.
 pub fn apply_cpu(dir: &Path, limits: &Limits) -> Result<()> {
-    if let Some(quota) = limits.cpu_quota() {
-        let quota = quota.map_or_else(|| "max".to_string(), |q| q.to_string());
-        files::write("cpu", dir, "cpu.max", &format!("{quota} {CPU_PERIOD_US}"))?;
+    let max = limits.cpu_max();
+    if max.quota.is_some() || max.period.is_some() {
+        // One file holds both: what is not changing is kept as it is.
+        let current = files::read(dir, "cpu.max").unwrap_or_default();
+        let mut parts = current.split_whitespace();
+        let (cur_quota, cur_period) = (parts.next().unwrap_or("max"), parts.next());
+        let quota = match max.quota {
+            Some(q) => q.map_or_else(|| "max".to_string(), |q| q.to_string()),
+            None => cur_quota.to_string(),
+        };
+        let period = max
+            .period
+            .map(|p| p.to_string())
+            .or(cur_period.map(String::from))
+            .unwrap_or_else(|| CPU_PERIOD_US.to_string());
+        files::write("cpu", dir, "cpu.max", &format!("{quota} {period}"))?;
     }
     if let Some(shares) = limits.cpu_shares {
         // 0 means "unset": the default weight.
@@ -112,4 +125,23 @@ pub fn set_frozen(dir: &Path, frozen: bool) -> Result<()> {
         }
         std::thread::sleep(Duration::from_millis(10));
     }
+}
+
+/// memory.low (0: none), cgroup v2's counterpart of v1's soft limit (as runc maps it).
+pub fn apply_memory_reservation(dir: &Path, bytes: i64) -> Result<()> {
+    files::write("memory", dir, "memory.low", &bytes.max(0).to_string())
+}
+
+/// io.bfq.weight where BFQ offers it (the same 10..=1000 scale), else io.weight with the
+/// weight mapped onto its 1..=10000 scale as runc maps it; None when neither exists.
+pub fn io_weight(dir: &Path, weight: u16) -> Option<(&'static str, u64)> {
+    if dir.join("io.bfq.weight").exists() {
+        return Some(("io.bfq.weight", weight as u64));
+    }
+    dir.join("io.weight").exists().then(|| {
+        (
+            "io.weight",
+            1 + (weight as u64).saturating_sub(10) * 9999 / 990,
+        )
+    })
 }

@@ -94,7 +94,7 @@ fn setup_and_exec(spec: &Spec, chan: &Channel, cgroup: Option<&Cgroup>) -> Resul
     // Docker creates a missing working directory (owned by root) rather than failing.
     let _ = std::fs::create_dir_all(&cwd);
     if proc.tty {
-        super::tty::make_controlling_pty(chan, who.uid)?;
+        super::tty::make_controlling_pty(chan, who.uid, proc.console_size)?;
     }
     let keep = caps::parse_set(&proc.capabilities)?;
     let mut env = proc.env.clone();

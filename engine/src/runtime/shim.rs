@@ -466,14 +466,11 @@ impl Shim {
             attach::CLOSE_STDIN if self.tty_master.is_none() => self.stdin = None,
             attach::RESIZE if payload.len() == 4 => {
                 if let Some(master) = &self.tty_master {
-                    let ws = libc::winsize {
-                        ws_row: u16::from_be_bytes([payload[0], payload[1]]),
-                        ws_col: u16::from_be_bytes([payload[2], payload[3]]),
-                        ws_xpixel: 0,
-                        ws_ypixel: 0,
-                    };
-                    // SAFETY: TIOCSWINSZ reads a winsize struct that lives across the call.
-                    unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
+                    super::terminal::set_size(
+                        master.as_raw_fd(),
+                        u16::from_be_bytes([payload[0], payload[1]]),
+                        u16::from_be_bytes([payload[2], payload[3]]),
+                    );
                 }
             }
             _ => {}

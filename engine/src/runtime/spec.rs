@@ -83,6 +83,9 @@ pub struct Process {
     pub user: String,
     #[serde(default)]
     pub tty: bool,
+    /// The terminal's size (rows, columns) when it is made, with `tty`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub console_size: Option<[u16; 2]>,
     /// Keep stdin open (`-i`).
     #[serde(default)]
     pub stdin: bool,

@@ -40,13 +40,19 @@ pub fn size(fd: i32) -> Option<(u16, u16)> {
 /// Copies the window size of terminal `from` to terminal `to`.
 pub fn copy_size(from: i32, to: i32) {
     if let Some((rows, cols)) = size(from) {
-        let ws = libc::winsize {
-            ws_row: rows,
-            ws_col: cols,
-            ws_xpixel: 0,
-            ws_ypixel: 0,
-        };
-        // SAFETY: TIOCSWINSZ reads the struct we pass.
-        unsafe { libc::ioctl(to, libc::TIOCSWINSZ, &ws) };
+        set_size(to, rows, cols);
     }
+}
+
+/// Sets the window size of terminal `fd` (a pty's master or slave; tty_ioctl(4)
+/// TIOCSWINSZ); its foreground process group gets SIGWINCH.
+pub fn set_size(fd: i32, rows: u16, cols: u16) {
+    let ws = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ reads the struct we pass.
+    unsafe { libc::ioctl(fd, libc::TIOCSWINSZ, &ws) };
 }

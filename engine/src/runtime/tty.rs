@@ -8,9 +8,19 @@ use nix::pty::{grantpt, posix_openpt, ptsname_r, unlockpt};
 use nix::unistd::{dup2, setsid, Uid};
 use std::os::fd::{AsRawFd, IntoRawFd};
 
-pub(crate) fn make_controlling_pty(chan: &Channel, uid: u32) -> Result<(), String> {
+/// `size` (rows, columns) is the client's terminal at create (Docker's
+/// `HostConfig.ConsoleSize`): set before the process runs, so it never sees 0x0 while the
+/// client's first resize is on its way.
+pub(crate) fn make_controlling_pty(
+    chan: &Channel,
+    uid: u32,
+    size: Option<[u16; 2]>,
+) -> Result<(), String> {
     let master = posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
         .map_err(|e| format!("opening /dev/ptmx: {e}"))?;
+    if let Some([rows, cols]) = size {
+        super::terminal::set_size(master.as_raw_fd(), rows, cols);
+    }
     grantpt(&master).map_err(|e| format!("grantpt: {e}"))?;
     unlockpt(&master).map_err(|e| format!("unlockpt: {e}"))?;
     let name = ptsname_r(&master).map_err(|e| format!("ptsname: {e}"))?;

@@ -29,6 +29,7 @@ pub(super) fn resources(svc: &Service) -> Resources {
         cpu_shares: svc.cpu_shares.map(|s| s as u64),
         pids_limit: pids,
         cpuset_cpus: svc.cpuset.clone(),
+        ..Default::default()
     }
 }
 

@@ -130,6 +130,7 @@ pub fn container_config(
         domainname: svc.domainname.clone(),
         labels,
         tty: svc.tty.unwrap_or(false),
+        console_size: None,
         open_stdin: svc.stdin_open.unwrap_or(false),
         mounts,
         read_only: svc.read_only.unwrap_or(false),
