@@ -128,21 +128,26 @@ pub fn run(g: &GlobalOpts, cmd: &Lifecycle) -> anyhow::Result<i32> {
     target.check_services(services)?;
     // What a person stops by hand stays stopped: the daemon's reconcile loop must not bring
     // it back (nor recreate it on a file edit) until it is started again.
-    let parks = matches!(cmd, Lifecycle::Stop(_) | Lifecycle::Kill { .. });
-    let unparks = matches!(cmd, Lifecycle::Start(_) | Lifecycle::Restart(_));
-    if parks || unparks {
-        super::stack::park(&c, &target.name, services, parks)?;
+    // A service is taken back only once its containers were started here: the loop, woken
+    // by the unpark, may recreate them for an edit made while they were parked, and must not
+    // do so under this command's feet.
+    if matches!(cmd, Lifecycle::Stop(_) | Lifecycle::Kill { .. }) {
+        super::stack::park(&c, &target.name, services, true)?;
     }
-    if matches!(cmd, Lifecycle::Restart(_)) {
-        let services = target.with_restart_dependents(services);
-        return apply(&target, &c, &services, order, action);
-    }
-    if matches!(cmd, Lifecycle::Start(_)) {
+    let code = match cmd {
+        Lifecycle::Restart(_) => {
+            let services = target.with_restart_dependents(services);
+            apply(&target, &c, &services, order, action)
+        }
         // As `up`: a level starts once the conditions its services wait on hold.
-        let load = serde_json::to_value(super::stack::stack_load(g)?)?;
-        return apply_waiting(&target, &c, services, order, action, Some(load));
-    }
-    apply(&target, &c, services, order, action)
+        Lifecycle::Start(_) => {
+            let load = serde_json::to_value(super::stack::stack_load(g)?)?;
+            apply_waiting(&target, &c, services, order, action, Some(load))
+        }
+        _ => return apply(&target, &c, services, order, action),
+    };
+    super::stack::park(&c, &target.name, services, false)?;
+    code
 }
 
 /// Stops the services' running containers, dependents first: `up`'s Ctrl-C and abort.
