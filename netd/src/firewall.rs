@@ -410,14 +410,22 @@ impl Firewall {
                 cmd: cmd.clone(),
                 source,
             })?;
-        if !out.status.success() {
-            return Err(FirewallError::Failed {
-                cmd: format!("{cmd} <<{}", text.lines().next().unwrap_or("")),
-                status: out.status.to_string(),
-                stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-            });
-        }
-        Ok(())
+        succeeded(
+            format!("{cmd} <<{}", text.lines().next().unwrap_or("")),
+            &out,
+        )
+    }
+}
+
+/// A process's non-zero exit as an error naming the command, with what it said on stderr.
+fn succeeded(cmd: String, out: &std::process::Output) -> Result<(), FirewallError> {
+    match out.status.success() {
+        true => Ok(()),
+        false => Err(FirewallError::Failed {
+            cmd,
+            status: out.status.to_string(),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        }),
     }
 }
 
@@ -433,13 +441,7 @@ async fn output(bin: &str, args: &[&str]) -> Result<String, FirewallError> {
             cmd: cmd.clone(),
             source,
         })?;
-    if !out.status.success() {
-        return Err(FirewallError::Failed {
-            cmd,
-            status: out.status.to_string(),
-            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        });
-    }
+    succeeded(cmd, &out)?;
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
