@@ -77,10 +77,7 @@ pub async fn route(d: Arc<Daemon>, req: Request<Incoming>) -> ApiResult {
         }
         (&Method::POST, ["build"]) => super::api_build::build(&d, &q, req).await,
         (&Method::POST, ["build", "prune"]) => {
-            let mut in_use = std::collections::BTreeSet::new();
-            for c in d.containers.all().await {
-                in_use.insert(c.rec.lock().await.image_id.clone());
-            }
+            let in_use = d.containers.image_ids().await;
             http::json(&d.images.with(move |s| s.prune_build_cache(&in_use)).await?)
         }
         (&Method::GET, ["images"]) => {
@@ -396,15 +393,7 @@ pub(crate) async fn stream_file(path: std::path::PathBuf, remove: bool) -> ApiRe
 }
 
 async fn info(d: &Daemon) -> ApiResult {
-    let all = d.containers.all().await;
-    let (mut running, mut paused, mut stopped) = (0, 0, 0);
-    for c in &all {
-        match c.rec.lock().await.state.status {
-            Status::Running | Status::Restarting => running += 1,
-            Status::Paused => paused += 1,
-            _ => stopped += 1,
-        }
-    }
+    let (total, running, paused, stopped) = d.containers.tally().await;
     let layout = berth_engine::cgroups::detect()
         .map(|l| l.to_string())
         .unwrap_or_else(|e| format!("unknown ({e})"));
@@ -414,7 +403,7 @@ async fn info(d: &Daemon) -> ApiResult {
         "CgroupParent": d.containers.cgroup_parent,
         "StorageRoot": d.containers.root,
         "RunDir": d.containers.run_dir,
-        "Containers": all.len(),
+        "Containers": total,
         "ContainersRunning": running,
         "ContainersPaused": paused,
         "ContainersStopped": stopped,

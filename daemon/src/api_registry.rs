@@ -11,7 +11,6 @@ use berth_engine::registry::{Credential, Progress};
 use bytes::Bytes;
 use hyper::Method;
 use serde_json::{json, Value};
-use std::collections::BTreeSet;
 use std::future::Future;
 use std::sync::Arc;
 
@@ -62,10 +61,7 @@ pub async fn route(
         }
         (&Method::POST, ["images", "prune"]) => {
             let all = q.flag("all");
-            let mut in_use = BTreeSet::new();
-            for c in d.containers.all().await {
-                in_use.insert(c.rec.lock().await.image_id.clone());
-            }
+            let in_use = d.containers.image_ids().await;
             let report = d.images.with(move |s| s.prune(all, &in_use)).await?;
             d.images.removed("", &report.images_deleted);
             http::json(&report)

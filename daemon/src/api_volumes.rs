@@ -4,6 +4,7 @@
 //! Stack volumes live in the same store, so they are listed and guarded here too.
 
 use super::containers::Ctr;
+use super::docker::filters::Filters;
 use super::http::{self, ApiError, ApiResult, Query};
 use super::Daemon;
 use berth_compose::LABEL_ANONYMOUS;
@@ -12,7 +13,7 @@ use berth_engine::volume::VolumeRecord;
 use hyper::Method;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 #[derive(Deserialize, Default)]
@@ -32,7 +33,7 @@ pub async fn route(
     body: bytes::Bytes,
 ) -> ApiResult {
     match (m, rest) {
-        (&Method::GET, []) => list(d, &Filters::parse(q)?).await,
+        (&Method::GET, []) => list(d, &Filters::parse(q, VOLUME_FILTERS)?).await,
         (&Method::POST, ["create"]) => {
             let req: CreateVolume = if body.is_empty() {
                 CreateVolume::default()
@@ -42,7 +43,7 @@ pub async fn route(
             };
             create(d, req).await
         }
-        (&Method::POST, ["prune"]) => prune(d, &Filters::parse(q)?).await,
+        (&Method::POST, ["prune"]) => prune(d, &Filters::parse(q, VOLUME_FILTERS)?).await,
         (&Method::GET, [name]) => {
             let rec = get(d, name).await?;
             http::json(&describe(d, &rec).await?)
@@ -165,83 +166,24 @@ async fn remove(d: &Daemon, name: &str, force: bool) -> ApiResult {
     http::empty()
 }
 
-/// `volume ls` and `volume prune` filters, Docker's `filters` query parameter: a JSON object
-/// of lists (`{"name":["x"],"label":["k=v"],"dangling":["true"]}`), or of sets as Docker's
-/// own client sends them (`{"name":{"x":true}}`).
-#[derive(Default)]
-struct Filters(HashMap<String, Vec<String>>);
+/// The keys `volume ls` and `volume prune` filter on (Docker's `filters` parameter).
+const VOLUME_FILTERS: &[&str] = &["name", "label", "dangling", "driver", "all"];
 
-impl Filters {
-    fn parse(q: &Query) -> Result<Filters, ApiError> {
-        let Some(raw) = q.get("filters").filter(|s| !s.is_empty()) else {
-            return Ok(Filters::default());
-        };
-        Self::from_json(raw)
-    }
-
-    fn from_json(raw: &str) -> Result<Filters, ApiError> {
-        let bad = |why: String| ApiError::bad_request(format!("invalid filters {raw:?}: {why}"));
-        let map: serde_json::Map<String, Value> =
-            serde_json::from_str(raw).map_err(|e| bad(e.to_string()))?;
-        let mut out = HashMap::new();
-        for (k, v) in map {
-            if !matches!(k.as_str(), "name" | "label" | "dangling" | "driver" | "all") {
-                return Err(ApiError::bad_request(format!("invalid filter '{k}'")));
-            }
-            let values: Vec<String> = match v {
-                Value::Array(a) => a
-                    .iter()
-                    .filter_map(|x| x.as_str().map(String::from))
-                    .collect(),
-                Value::Object(o) => o
-                    .into_iter()
-                    .filter(|(_, on)| on.as_bool() == Some(true))
-                    .map(|(x, _)| x)
-                    .collect(),
-                other => return Err(bad(format!("{k}: {other} is neither a list nor a set"))),
-            };
-            out.insert(k, values);
-        }
-        Ok(Filters(out))
-    }
-
-    fn values(&self, k: &str) -> &[String] {
-        self.0.get(k).map(Vec::as_slice).unwrap_or(&[])
-    }
-
-    fn truth(&self, k: &str) -> Result<Option<bool>, ApiError> {
-        match self.values(k).first().map(String::as_str) {
-            None => Ok(None),
-            Some("true" | "1") => Ok(Some(true)),
-            Some("false" | "0") => Ok(Some(false)),
-            Some(v) => Err(ApiError::bad_request(format!(
-                "invalid filter '{k}={v}': expected true or false"
-            ))),
-        }
-    }
-
-    /// Whether the volume passes the name, label and driver filters (each value of one key
-    /// is an alternative for name and driver; every label filter must hold, as Docker's).
-    fn matches(&self, rec: &VolumeRecord) -> bool {
-        let names = self.values("name");
-        let drivers = self.values("driver");
-        (names.is_empty() || names.iter().any(|n| rec.name.contains(n.as_str())))
-            && (drivers.is_empty() || drivers.iter().any(|d| d == "local"))
-            && self
-                .values("label")
-                .iter()
-                .all(|l| match l.split_once('=') {
-                    Some((k, v)) => rec.labels.get(k).is_some_and(|x| x == v),
-                    None => rec.labels.contains_key(l.as_str()),
-                })
-    }
+/// Whether the volume passes the name, label and driver filters (each value of one key is
+/// an alternative for name and driver; every label filter must hold, as Docker's).
+fn matches(f: &Filters, rec: &VolumeRecord) -> bool {
+    let names = f.values("name");
+    let drivers = f.values("driver");
+    (names.is_empty() || names.iter().any(|n| rec.name.contains(n.as_str())))
+        && (drivers.is_empty() || drivers.iter().any(|d| d == "local"))
+        && f.labels_match(&rec.labels)
 }
 
 async fn list(d: &Daemon, f: &Filters) -> ApiResult {
     let dangling = f.truth("dangling")?;
     let all = d.volumes.with(|v| Ok(v.list())).await?;
     let mut out = Vec::new();
-    for rec in all.iter().filter(|r| f.matches(r)) {
+    for rec in all.iter().filter(|r| matches(f, r)) {
         if let Some(want) = dangling {
             let unused = d.volumes.users(&d.containers, &rec.name).await?.is_empty();
             if unused != want {
@@ -259,7 +201,7 @@ async fn prune(d: &Daemon, f: &Filters) -> ApiResult {
     let list = d.volumes.with(|v| Ok(v.list())).await?;
     let mut deleted = Vec::new();
     let mut reclaimed = 0u64;
-    for rec in list.iter().filter(|r| f.matches(r)) {
+    for rec in list.iter().filter(|r| matches(f, r)) {
         if !all && !rec.labels.contains_key(LABEL_ANONYMOUS) {
             continue;
         }
@@ -295,18 +237,24 @@ mod tests {
 
     #[test]
     fn filters_as_docker() {
-        let f = Filters::from_json(r#"{"name":["dat"],"label":["tier=db","keep"]}"#).unwrap();
-        assert!(f.matches(&rec("data", &[("tier", "db"), ("keep", "")])));
-        assert!(!f.matches(&rec("data", &[("tier", "web"), ("keep", "")])));
-        assert!(!f.matches(&rec("data", &[("tier", "db")])));
-        assert!(!f.matches(&rec("logs", &[("tier", "db"), ("keep", "")])));
+        let f = Filters::from_json(
+            r#"{"name":["dat"],"label":["tier=db","keep"]}"#,
+            VOLUME_FILTERS,
+        )
+        .unwrap();
+        assert!(matches(&f, &rec("data", &[("tier", "db"), ("keep", "")])));
+        assert!(!matches(&f, &rec("data", &[("tier", "web"), ("keep", "")])));
+        assert!(!matches(&f, &rec("data", &[("tier", "db")])));
+        assert!(!matches(&f, &rec("logs", &[("tier", "db"), ("keep", "")])));
         // Docker's client sends sets.
-        let f = Filters::from_json(r#"{"dangling":{"true":true}}"#).unwrap();
+        let f = Filters::from_json(r#"{"dangling":{"true":true}}"#, VOLUME_FILTERS).unwrap();
         assert_eq!(f.truth("dangling").unwrap(), Some(true));
-        assert!(Filters::from_json(r#"{"bogus":["x"]}"#).is_err());
-        assert!(Filters::from_json(r#"{"dangling":["maybe"]}"#)
-            .unwrap()
-            .truth("dangling")
-            .is_err());
+        assert!(Filters::from_json(r#"{"bogus":["x"]}"#, VOLUME_FILTERS).is_err());
+        assert!(
+            Filters::from_json(r#"{"dangling":["maybe"]}"#, VOLUME_FILTERS)
+                .unwrap()
+                .truth("dangling")
+                .is_err()
+        );
     }
 }

@@ -139,6 +139,30 @@ impl Containers {
         self.map.read().await.values().cloned().collect()
     }
 
+    /// The images containers use (by id): what a prune keeps.
+    pub async fn image_ids(&self) -> std::collections::BTreeSet<String> {
+        let mut ids = std::collections::BTreeSet::new();
+        for c in self.all().await {
+            ids.insert(c.rec.lock().await.image_id.clone());
+        }
+        ids
+    }
+
+    /// How many containers there are: (all, running or restarting, paused, the rest), as
+    /// both doors' `info` report them.
+    pub async fn tally(&self) -> (usize, usize, usize, usize) {
+        let all = self.all().await;
+        let (mut running, mut paused) = (0, 0);
+        for c in &all {
+            match c.rec.lock().await.state.status {
+                Status::Running | Status::Restarting => running += 1,
+                Status::Paused => paused += 1,
+                _ => {}
+            }
+        }
+        (all.len(), running, paused, all.len() - running - paused)
+    }
+
     /// Finds a container by full id, unique id prefix or name (with or without a leading /).
     pub async fn get(&self, reference: &str) -> Result<Arc<Ctr>, ApiError> {
         let map = self.map.read().await;

@@ -70,34 +70,27 @@ impl Netd {
                 .fix_default_route(&state, &cid, &ctr)
                 .await
                 .map_err(ctx(c.clone(), e_link)),
-            Err(e) => Err(e),
+            failed => failed,
         };
-        let staged = match committed {
-            Ok(()) => {
-                self.refresh_all_dns(&state);
-                self.saver.stage(&state)
-            }
-            Err(e) => {
-                self.unreserve(&mut state, &n.id, &ep, dynamic, n.last_ip);
-                drop(state);
-                let _ = self.host.delete(&ep.host_ifname).await;
-                return Err(e);
-            }
-        };
+        let staged = committed.map(|()| {
+            self.refresh_all_dns(&state);
+            self.saver.stage(&state)
+        });
         drop(state);
         // Written outside the lock: the attaches of containers starting together share a
         // write (see Saver).
-        let saver = self.saver.clone();
-        let saved = tokio::task::spawn_blocking(move || saver.flush(staged))
-            .await
-            .expect("state write does not panic")
-            .map_err(ctx("save netd state", e_store));
+        let saved = match staged {
+            Ok(gen) => {
+                let saver = self.saver.clone();
+                tokio::task::spawn_blocking(move || saver.flush(gen))
+                    .await
+                    .expect("state write does not panic")
+                    .map_err(ctx("save netd state", e_store))
+            }
+            Err(e) => Err(e),
+        };
         if let Err(e) = saved {
-            let mut state = self.state.lock().await;
-            self.unreserve(&mut state, &n.id, &ep, dynamic, n.last_ip);
-            self.refresh_all_dns(&state);
-            drop(state);
-            let _ = self.host.delete(&ep.host_ifname).await;
+            self.unreserve(&n.id, &ep, dynamic, n.last_ip).await;
             return Err(e);
         }
         tracing::info!(network = %n.name, container = %cid, ip = %ep.ip, ifname = %ep.ifname, "attached");
@@ -190,29 +183,32 @@ impl Netd {
         Ok((n, ep, dynamic))
     }
 
-    /// Undoes [`Netd::reserve`] after a failed attach (if the endpoint is still the one it
-    /// reserved), giving the allocator its cursor back.
-    fn unreserve(
+    /// Undoes [`Netd::reserve`] after a failed attach: the endpoint (if it is still the one
+    /// reserved) and its veth go, and the allocator gets its cursor back.
+    async fn unreserve(
         &self,
-        state: &mut State,
         net_id: &str,
         ep: &EndpointRecord,
         dynamic: bool,
         last_ip: Option<Ipv4Addr>,
     ) {
-        let Some(rec) = state.networks.get_mut(net_id) else {
-            return;
-        };
-        if rec
-            .endpoints
-            .get(&ep.container_id)
-            .is_some_and(|e| e.host_ifname == ep.host_ifname)
         {
-            rec.endpoints.remove(&ep.container_id);
+            let mut state = self.state.lock().await;
+            if let Some(rec) = state.networks.get_mut(net_id) {
+                if rec
+                    .endpoints
+                    .get(&ep.container_id)
+                    .is_some_and(|e| e.host_ifname == ep.host_ifname)
+                {
+                    rec.endpoints.remove(&ep.container_id);
+                }
+                if dynamic && rec.last_ip == Some(ep.ip) {
+                    rec.last_ip = last_ip;
+                }
+            }
+            self.refresh_all_dns(&state);
         }
-        if dynamic && rec.last_ip == Some(ep.ip) {
-            rec.last_ip = last_ip;
-        }
+        let _ = self.host.delete(&ep.host_ifname).await;
     }
 
     /// veth pair, host end on the bridge, peer configured inside the namespace.

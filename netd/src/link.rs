@@ -224,29 +224,27 @@ impl Netlink {
     /// `group`, then the group is deleted (one RCU grace period for all, not one each). A
     /// single link is deleted by its index, which costs the same.
     pub async fn delete_group(&self, names: &[String], group: u32) -> Result<(), LinkError> {
-        let mut marked = Vec::new();
+        let mut found = Vec::new();
         for name in names {
-            let Some(idx) = self.index(name).await? else {
-                continue;
-            };
-            if names.len() == 1 {
-                marked.push(idx);
-                break;
-            }
-            let mut set = self.handle.link().set(idx);
-            set.message_mut()
-                .attributes
-                .push(LinkAttribute::Group(group));
-            match set.execute().await {
-                Ok(()) => marked.push(idx),
-                Err(e) if errno(&e) == Some(libc::ENODEV) => {}
-                Err(e) => return Err(nl("set link group", name.clone())(e)),
+            if let Some(idx) = self.index(name).await? {
+                found.push((name, idx));
             }
         }
-        let del = match marked[..] {
+        let del = match found[..] {
             [] => return Ok(()),
-            [idx] if names.len() == 1 => self.handle.link().del(idx),
+            [(_, idx)] => self.handle.link().del(idx),
             _ => {
+                for (name, idx) in &found {
+                    let mut set = self.handle.link().set(*idx);
+                    set.message_mut()
+                        .attributes
+                        .push(LinkAttribute::Group(group));
+                    match set.execute().await {
+                        Ok(()) => {}
+                        Err(e) if errno(&e) == Some(libc::ENODEV) => {}
+                        Err(e) => return Err(nl("set link group", name.as_str())(e)),
+                    }
+                }
                 let mut del = self.handle.link().del(0);
                 del.message_mut()
                     .attributes

@@ -201,7 +201,8 @@ pub fn top(c: &Client, container: &str, ps_args: &[String]) -> anyhow::Result<i3
     Ok(0)
 }
 
-fn cells(row: &Value) -> Vec<String> {
+/// A JSON array of strings (a `top` row) as its cells.
+pub(super) fn cells(row: &Value) -> Vec<String> {
     row.as_array()
         .into_iter()
         .flatten()

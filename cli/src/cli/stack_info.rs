@@ -51,7 +51,7 @@ pub fn top(g: &GlobalOpts, services: &[String]) -> anyhow::Result<i32> {
     let mut rows: Vec<Vec<(String, String)>> = Vec::new();
     for x in &running {
         let v: Value = c.get(&format!("/containers/{}/top", x.id))?;
-        let heads: Vec<String> = cells(&v["Titles"]);
+        let heads: Vec<String> = super::container_ops::cells(&v["Titles"]);
         for h in &heads {
             if !titles.contains(h) {
                 titles.push(h.clone());
@@ -67,7 +67,7 @@ pub fn top(g: &GlobalOpts, services: &[String]) -> anyhow::Result<i32> {
                 ("SERVICE".to_string(), x.service.clone()),
                 ("#".to_string(), replica.clone()),
             ];
-            row.extend(heads.iter().cloned().zip(cells(p)));
+            row.extend(heads.iter().cloned().zip(super::container_ops::cells(p)));
             rows.push(row);
         }
     }
@@ -93,14 +93,6 @@ pub fn top(g: &GlobalOpts, services: &[String]) -> anyhow::Result<i32> {
     }
     print!("{}", crate::format::tabwrite_with(&text, 4, 2));
     Ok(0)
-}
-
-fn cells(row: &Value) -> Vec<String> {
-    row.as_array()
-        .into_iter()
-        .flatten()
-        .map(|x| x.as_str().unwrap_or("").to_string())
-        .collect()
 }
 
 /// `port`: the public address of one of the service's private ports.

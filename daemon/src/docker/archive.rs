@@ -57,6 +57,23 @@ fn helper_error(stderr: &[u8]) -> String {
     msg.strip_prefix("berth: ").unwrap_or(msg).to_string()
 }
 
+/// The helper's failure as Docker answers it: a path that is not there is a 404 in dockerd's
+/// words; anything else is `other(msg)`.
+fn helper_failure(
+    msg: String,
+    path: &str,
+    ctr: &Ctr,
+    other: impl FnOnce(String) -> ApiError,
+) -> ApiError {
+    match msg.contains("could not find") {
+        true => ApiError::not_found(format!(
+            "Could not find the file {path} in container {}",
+            ctr.name()
+        )),
+        false => other(msg),
+    }
+}
+
 /// Go's os.FileMode of a unix mode: permissions, plus type and special bits where Go keeps them.
 fn go_mode(mode: u32) -> u32 {
     let mut m = mode & 0o777;
@@ -90,15 +107,12 @@ async fn stat(door: &Door, ctr: &Ctr, path: &str) -> Result<String, ApiError> {
         .await
         .map_err(|e| ApiError::internal(format!("starting the fs helper: {e}")))?;
     if !out.status.success() {
-        let msg = helper_error(&out.stderr);
-        return Err(if msg.contains("could not find") {
-            ApiError::not_found(format!(
-                "Could not find the file {path} in container {}",
-                ctr.name()
-            ))
-        } else {
-            ApiError::internal(msg)
-        });
+        return Err(helper_failure(
+            helper_error(&out.stderr),
+            path,
+            ctr,
+            ApiError::internal,
+        ));
     }
     let v: Value =
         serde_json::from_slice(&out.stdout).map_err(|e| ApiError::internal(e.to_string()))?;
@@ -194,17 +208,15 @@ pub async fn route(
                 .await
                 .map_err(|e| ApiError::internal(format!("starting the fs helper: {e}")))?;
             if !out.status.success() {
-                let msg = helper_error(&out.stderr);
-                return Err(if msg.contains("could not find") {
-                    ApiError::not_found(format!(
-                        "Could not find the file {path} in container {}",
-                        ctr.name()
-                    ))
-                } else if msg.contains("not a directory") {
-                    ApiError::bad_request("extraction point is not a directory")
-                } else {
-                    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, msg)
-                });
+                return Err(helper_failure(
+                    helper_error(&out.stderr),
+                    &path,
+                    ctr,
+                    |msg| match msg.contains("not a directory") {
+                        true => ApiError::bad_request("extraction point is not a directory"),
+                        false => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, msg),
+                    },
+                ));
             }
             let mut reply = http::empty()?;
             *reply.status_mut() = StatusCode::OK;

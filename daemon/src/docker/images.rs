@@ -13,7 +13,6 @@ use bytes::Bytes;
 use hyper::body::Incoming;
 use hyper::{Method, Request, StatusCode};
 use serde_json::{json, Value};
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
 fn unix(t: Option<&str>) -> i64 {
@@ -121,10 +120,7 @@ pub async fn route(
         (&Method::POST, ["images", "prune"]) => {
             let f = Filters::parse(q, &["dangling", "label", "label!", "until"])?;
             let all = f.truth("dangling")? == Some(false);
-            let mut in_use = BTreeSet::new();
-            for c in d.containers.all().await {
-                in_use.insert(c.rec.lock().await.image_id.clone());
-            }
+            let mut in_use = d.containers.image_ids().await;
             // What the label and until filters spare is kept as if in use.
             for i in summaries(door, true).await? {
                 let labels = serde_json::from_value(i["Labels"].clone()).unwrap_or_default();
@@ -134,15 +130,7 @@ pub async fn route(
             }
             let report = d.images.with(move |s| s.prune(all, &in_use)).await?;
             d.images.removed("", &report.images_deleted);
-            let deleted: Vec<Value> = report
-                .images_deleted
-                .iter()
-                .map(|l| match l.split_once(": ") {
-                    Some(("Untagged", x)) => json!({ "Untagged": x }),
-                    Some((_, x)) => json!({ "Deleted": x }),
-                    None => json!({ "Deleted": l }),
-                })
-                .collect();
+            let deleted: Vec<Value> = report.images_deleted.iter().map(|l| removal(l)).collect();
             http::json(
                 &json!({ "ImagesDeleted": deleted, "SpaceReclaimed": report.space_reclaimed }),
             )
@@ -239,22 +227,12 @@ pub async fn route(
             }
             let force = flag(q, "force");
             let lines = d.images.remove(&r, force).await?;
-            let out: Vec<Value> = lines
-                .iter()
-                .map(|l| match l.split_once(": ") {
-                    Some(("Untagged", x)) => json!({ "Untagged": x }),
-                    Some((_, x)) => json!({ "Deleted": x }),
-                    None => json!({ "Deleted": l }),
-                })
-                .collect();
+            let out: Vec<Value> = lines.iter().map(|l| removal(l)).collect();
             http::json(&out)
         }
         (&Method::POST, ["build"]) => super::super::api_build::build(d, q, req).await,
         (&Method::POST, ["build", "prune"]) => {
-            let mut in_use = BTreeSet::new();
-            for c in d.containers.all().await {
-                in_use.insert(c.rec.lock().await.image_id.clone());
-            }
+            let in_use = d.containers.image_ids().await;
             let v =
                 serde_json::to_value(d.images.with(move |s| s.prune_build_cache(&in_use)).await?)
                     .unwrap_or_default();
@@ -515,6 +493,16 @@ where
         }
     });
     reply
+}
+
+/// A line of the image store's removal report ("Untagged: x", "Deleted: y") as Docker's
+/// `{"Untagged": x}` / `{"Deleted": y}`.
+fn removal(line: &str) -> Value {
+    match line.split_once(": ") {
+        Some(("Untagged", x)) => json!({ "Untagged": x }),
+        Some((_, x)) => json!({ "Deleted": x }),
+        None => json!({ "Deleted": line }),
+    }
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ mod create;
 mod create_body;
 mod events;
 mod exec;
-mod filters;
+pub(crate) mod filters;
 mod images;
 mod inspect;
 mod logs;

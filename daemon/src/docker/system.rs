@@ -5,7 +5,6 @@
 use super::super::http::{self, ApiError, ApiResult, Query};
 use super::filters::Filters;
 use super::{Door, API_VERSION, DOCKER_VERSION};
-use berth_engine::container::Status;
 use bytes::Bytes;
 use hyper::{Method, Response};
 use serde_json::{json, Value};
@@ -68,6 +67,7 @@ fn kernel() -> String {
 }
 
 fn version() -> Value {
+    // The engine's details are the top level's fields too, as dockerd answers.
     let engine = json!({
         "ApiVersion": API_VERSION,
         "MinAPIVersion": "1.24",
@@ -76,22 +76,16 @@ fn version() -> Value {
         "Os": "linux",
         "Arch": "amd64",
         "KernelVersion": kernel(),
-        "Experimental": "false",
         "BuildTime": "",
     });
-    json!({
-        "Platform": { "Name": format!("berth {}", env!("CARGO_PKG_VERSION")) },
-        "Components": [{ "Name": "Engine", "Version": DOCKER_VERSION, "Details": engine }],
-        "Version": DOCKER_VERSION,
-        "ApiVersion": API_VERSION,
-        "MinAPIVersion": "1.24",
-        "GitCommit": "berth",
-        "GoVersion": "none (berth is written in Rust)",
-        "Os": "linux",
-        "Arch": "amd64",
-        "KernelVersion": kernel(),
-        "BuildTime": "",
-    })
+    let mut top = engine.clone();
+    let mut details = engine;
+    details["Experimental"] = json!("false");
+    top["Platform"] = json!({ "Name": format!("berth {}", env!("CARGO_PKG_VERSION")) });
+    top["Components"] =
+        json!([{ "Name": "Engine", "Version": DOCKER_VERSION, "Details": details }]);
+    top["Version"] = json!(DOCKER_VERSION);
+    top
 }
 
 /// The first value of `key` in /proc/meminfo, in bytes.
@@ -121,15 +115,7 @@ fn os_name() -> String {
 
 async fn info(door: &Door) -> ApiResult {
     let d = &door.d;
-    let all = d.containers.all().await;
-    let (mut running, mut paused, mut stopped) = (0, 0, 0);
-    for c in &all {
-        match c.rec.lock().await.state.status {
-            Status::Running | Status::Restarting => running += 1,
-            Status::Paused => paused += 1,
-            _ => stopped += 1,
-        }
-    }
+    let (total, running, paused, stopped) = d.containers.tally().await;
     let cgroup_version = match berth_engine::cgroups::detect().map(|l| l.to_string()) {
         Ok(l) if l.contains("v2") && !l.contains("hybrid") => "2",
         _ => "1",
@@ -142,7 +128,7 @@ async fn info(door: &Door) -> ApiResult {
         .unwrap_or(1);
     let mut v = json!({
         "ID": format!("berth:{}", d.containers.root.display()),
-        "Containers": all.len(),
+        "Containers": total,
         "ContainersRunning": running,
         "ContainersPaused": paused,
         "ContainersStopped": stopped,
