@@ -871,7 +871,10 @@ impl Containers {
     async fn signal(&self, ctr: &Ctr, signal: i32, manual_stop: bool) -> Result<bool, ApiError> {
         let layout = self.layout(&ctr.id);
         let mut rec = ctr.rec.lock().await;
-        if manual_stop {
+        // Durable before the signal (a restart policy must not bring back a container the
+        // user stopped, whatever crashes next), and once: `stop`'s SIGKILL after its SIGTERM
+        // changes nothing more.
+        if manual_stop && !rec.state.manually_stopped {
             rec.state.manually_stopped = true;
             persist(&layout, &rec)?;
         }

@@ -70,15 +70,17 @@ impl Netd {
         names
     }
 
-    /// Pushes every network's current names to its DNS server (an attach on one network
-    /// changes what a multi-homed container sees through the others too).
-    pub(crate) fn refresh_all_dns(&self, state: &State) {
+    /// Gives every network's DNS server its current names (an attach on one network changes
+    /// what a multi-homed container sees through the others too). Call with the state lock
+    /// held; the returned push may finish after it is released.
+    pub(crate) fn refresh_all_dns(&self, state: &State) -> DnsPush {
         let by_net: HashMap<&str, HashMap<String, Vec<Ipv4Addr>>> = state
             .networks
             .values()
             .map(|n| (n.id.as_str(), Self::names_on(n)))
             .collect();
         let dns = self.dns.lock().unwrap();
+        let mut push = DnsPush::default();
         for n in state.networks.values() {
             let Some(server) = dns.get(&n.id) else {
                 continue;
@@ -115,10 +117,8 @@ impl Netd {
                     extra.insert(ep.ip, view);
                 }
             }
-            if let Err(e) = server.set_records(dns::Records { names, extra, ptr }) {
-                // The next resync restarts a server that died and pushes its table again.
-                tracing::warn!(network = %n.name, error = %e, "updating the dns server's names");
-            }
+            server.set_records(dns::Records { names, extra, ptr }, &mut push);
         }
+        push
     }
 }

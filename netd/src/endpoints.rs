@@ -72,20 +72,15 @@ impl Netd {
                 .map_err(ctx(c.clone(), e_link)),
             failed => failed,
         };
-        let staged = committed.map(|()| {
-            self.refresh_all_dns(&state);
-            self.saver.stage(&state)
-        });
+        let staged = committed.map(|()| (self.refresh_all_dns(&state), self.saver.stage(&state)));
         drop(state);
-        // Written outside the lock: the attaches of containers starting together share a
-        // write (see Saver).
+        // Written and pushed outside the lock: the attaches of containers starting together
+        // share a write (see Saver) and a push to each DNS server (see DnsPush).
         let saved = match staged {
-            Ok(gen) => {
-                let saver = self.saver.clone();
-                tokio::task::spawn_blocking(move || saver.flush(gen))
-                    .await
-                    .expect("state write does not panic")
-                    .map_err(ctx("save netd state", e_store))
+            Ok((names, gen)) => {
+                let (saved, ()) =
+                    tokio::join!(self.write_staged(gen, Durability::Durable), names.finish());
+                saved
             }
             Err(e) => Err(e),
         };
@@ -206,7 +201,7 @@ impl Netd {
                     rec.last_ip = last_ip;
                 }
             }
-            self.refresh_all_dns(&state);
+            self.refresh_all_dns(&state).finish().await;
         }
         let _ = self.host.delete(&ep.host_ifname).await;
     }
@@ -347,7 +342,7 @@ impl Netd {
         }
         if changed {
             self.save(&state)?;
-            self.refresh_all_dns(&state);
+            self.refresh_all_dns(&state).finish().await;
         }
         Ok(())
     }
@@ -359,7 +354,7 @@ impl Netd {
     /// ~10-20 ms a device).
     pub async fn release_container(&self, container_id: &str) -> Result<()> {
         let mut host_ends = Vec::new();
-        let (staged, rules) = {
+        let (staged, names, rules) = {
             let mut state = self.state.lock().await;
             let had_ports = state.published.remove(container_id).is_some();
             let mut changed = had_ports;
@@ -369,25 +364,28 @@ impl Netd {
                     changed = true;
                 }
             }
-            if changed {
-                self.refresh_all_dns(&state);
-            }
+            let names = match changed {
+                true => self.refresh_all_dns(&state),
+                false => DnsPush::default(),
+            };
             let staged = changed.then(|| self.saver.stage(&state));
             let rules = match had_ports {
                 true => self.apply_firewall(&state, false).await,
                 false => Ok(()),
             };
-            (staged, rules)
+            (staged, names, rules)
         };
-        // Written outside the lock: the containers of a stack going down at once share a
-        // write (see Saver), instead of each waiting out an fsync'd write of its own.
-        if let Some(gen) = staged {
-            let saver = self.saver.clone();
-            tokio::task::spawn_blocking(move || saver.flush(gen))
-                .await
-                .expect("state write does not panic")
-                .map_err(ctx("save netd state", e_store))?;
-        }
+        // Written and pushed outside the lock: the containers of a stack going down at once
+        // share a write (see Saver) and a push (see DnsPush). Not durable: a release only
+        // frees (see Durability::Atomic).
+        let saved = async {
+            match staged {
+                Some(gen) => self.write_staged(gen, Durability::Atomic).await,
+                None => Ok(()),
+            }
+        };
+        let (saved, ()) = tokio::join!(saved, names.finish());
+        saved?;
         rules?;
         // The pairs would go with the container's namespace, but only once its last
         // reference is dropped, which the kernel does from a work queue (seconds behind under
@@ -428,7 +426,7 @@ impl Netd {
                 state.published.remove(container_id);
             }
         }
-        self.refresh_all_dns(state);
+        self.refresh_all_dns(state).finish().await;
         if ep.netns_path.exists() {
             // The default route may have gone with the veth; give it to the next holder.
             if let Ok(ctr) = Netlink::in_netns(&ep.netns_path) {

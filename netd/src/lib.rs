@@ -94,7 +94,7 @@ pub use resolv::{render_hosts, render_resolv_conf};
 pub use store::StoreError;
 
 use dns::process::{ServerConfig, ServerProcess};
-use dns::{DnsServer, Server};
+use dns::{DnsPush, DnsServer, Server};
 use firewall::{Desired, Firewall, FwNetwork, FwPort};
 use ipnetwork::Ipv4Network;
 use link::Netlink;
@@ -102,7 +102,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
-use store::{EndpointRecord, NetworkRecord, Saver, State};
+use store::{Durability, EndpointRecord, NetworkRecord, Saver, State};
 
 /// Errors of [`Netd`]; module errors are wrapped with what was being done.
 #[derive(Debug, thiserror::Error)]
@@ -450,7 +450,17 @@ fn route_holder<'a>(
 impl Netd {
     fn save(&self, state: &State) -> Result<()> {
         self.saver
-            .flush(self.saver.stage(state))
+            .flush(self.saver.stage(state), Durability::Durable)
+            .map_err(ctx("save netd state", e_store))
+    }
+
+    /// Writes staged snapshot `gen` (see Saver) from a blocking thread, for callers that
+    /// released the state lock first.
+    async fn write_staged(&self, gen: u64, durability: Durability) -> Result<()> {
+        let saver = self.saver.clone();
+        tokio::task::spawn_blocking(move || saver.flush(gen, durability))
+            .await
+            .expect("state write does not panic")
             .map_err(ctx("save netd state", e_store))
     }
 
@@ -552,12 +562,14 @@ impl Netd {
         let t = std::time::Instant::now();
         self.stop_dns(&n.id);
         state.networks.remove(&n.id);
-        // The bridge's deletion and the rules' rewrite each wait out RCU grace periods in
-        // the kernel (unregister_netdevice, nft commit); they do not depend on each other,
-        // so they wait together. The rules no longer name the bridge either way.
-        let (deleted, rules) = tokio::join!(
-            self.host.delete(&n.bridge),
-            self.apply_firewall(&state, false)
+        // The bridge's deletion waits out full RCU grace periods in the kernel (~40 ms): it
+        // is retired (down, which takes its routes, and renamed, which frees its name) and
+        // deleted in the background. The rules' rewrite does not depend on it, and the rules
+        // no longer name the bridge either way.
+        let since = |t: std::time::Instant| t.elapsed().as_micros() as u64;
+        let ((deleted, retired_at), (rules, rules_at)) = tokio::join!(
+            async { (self.reaper.retire(&self.host, &n.bridge).await, since(t)) },
+            async { (self.apply_firewall(&state, false).await, since(t)) }
         );
         if let Err(e) = deleted {
             state.networks.insert(n.id.clone(), n.clone());
@@ -569,7 +581,9 @@ impl Netd {
         self.save(&state)?;
         tracing::debug!(
             network = %n.name,
-            micros = t.elapsed().as_micros() as u64,
+            micros = since(t),
+            bridge_retired = retired_at,
+            rules_applied = rules_at,
             "network removed"
         );
         rules

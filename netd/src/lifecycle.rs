@@ -158,7 +158,7 @@ impl Netd {
                 }
             }
         }
-        self.refresh_all_dns(state);
+        self.refresh_all_dns(state).finish().await;
         if let Err(e) = self.apply_firewall(state, force_fw).await {
             first_err.get_or_insert(e);
         }
@@ -199,7 +199,7 @@ impl Netd {
                 Some(exe) => {
                     let cfg = self.dns_server_config(n, addr);
                     let adopted = ServerProcess::adopt(&cfg);
-                    Server::Process(Box::new(match adopted {
+                    Server::Process(std::sync::Arc::new(match adopted {
                         Some(p) => p,
                         None => {
                             std::fs::create_dir_all(self.dns_dir()).map_err(|e| {

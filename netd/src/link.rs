@@ -220,43 +220,60 @@ impl Netlink {
         }
     }
 
-    /// Deletes the links named `names` that exist, in one request: each is moved to link group
-    /// `group`, then the group is deleted (one RCU grace period for all, not one each). A
-    /// single link is deleted by its index, which costs the same.
+    /// Deletes the links named `names` that exist, and every link already in link group
+    /// `group`, in one request: each is moved to the group, then the group is deleted (one
+    /// RCU grace period for all, not one each).
     pub async fn delete_group(&self, names: &[String], group: u32) -> Result<(), LinkError> {
-        let mut found = Vec::new();
         for name in names {
-            if let Some(idx) = self.index(name).await? {
-                found.push((name, idx));
+            let Some(idx) = self.index(name).await? else {
+                continue;
+            };
+            let mut set = self.handle.link().set(idx);
+            set.message_mut()
+                .attributes
+                .push(LinkAttribute::Group(group));
+            match set.execute().await {
+                Ok(()) => {}
+                Err(e) if errno(&e) == Some(libc::ENODEV) => {}
+                Err(e) => return Err(nl("set link group", name.as_str())(e)),
             }
         }
-        let del = match found[..] {
-            [] => return Ok(()),
-            [(_, idx)] => self.handle.link().del(idx),
-            _ => {
-                for (name, idx) in &found {
-                    let mut set = self.handle.link().set(*idx);
-                    set.message_mut()
-                        .attributes
-                        .push(LinkAttribute::Group(group));
-                    match set.execute().await {
-                        Ok(()) => {}
-                        Err(e) if errno(&e) == Some(libc::ENODEV) => {}
-                        Err(e) => return Err(nl("set link group", name.as_str())(e)),
-                    }
-                }
-                let mut del = self.handle.link().del(0);
-                del.message_mut()
-                    .attributes
-                    .push(LinkAttribute::Group(group));
-                del
-            }
-        };
+        let mut del = self.handle.link().del(0);
+        del.message_mut()
+            .attributes
+            .push(LinkAttribute::Group(group));
         match del.execute().await {
             Ok(()) => Ok(()),
+            // Nothing in the group: everything was gone already.
             Err(e) if errno(&e) == Some(libc::ENODEV) => Ok(()),
             Err(e) => Err(nl("delete link group", format!("{names:?}"))(e)),
         }
+    }
+
+    /// Takes link `name` out of the way at once, for a deletion that may finish later: down,
+    /// renamed out of its name (which is free again when this returns) and moved into link
+    /// group `group`. Returns the new name, or None when no link of that name exists. Both
+    /// steps wait only for an expedited grace period, where the deletion waits for full ones.
+    pub async fn retire(&self, name: &str, group: u32) -> Result<Option<String>, LinkError> {
+        let Some(idx) = self.index(name).await? else {
+            return Ok(None);
+        };
+        // A link is renamed only while down (dev_change_name: EBUSY).
+        self.handle
+            .link()
+            .set(idx)
+            .down()
+            .execute()
+            .await
+            .map_err(nl("set down", name))?;
+        // Unique while the link lives: no two links of a namespace share an index.
+        let doomed = format!("bdel{idx:x}");
+        let mut set = self.handle.link().set(idx).name(doomed.clone());
+        set.message_mut()
+            .attributes
+            .push(LinkAttribute::Group(group));
+        set.execute().await.map_err(nl("retire link", name))?;
+        Ok(Some(doomed))
     }
 
     /// Creates a veth pair, enslaves `host` to the bridge and moves `peer` into `netns`.

@@ -123,14 +123,34 @@ impl State {
 /// Writes of the state file, grouped: concurrent changes (ten containers of a stack released
 /// at once) share one write instead of queueing an fsync'd write each. A change is staged
 /// while the state lock is held, so staged snapshots are ordered as the changes they capture;
-/// [`Saver::flush`] then returns once a snapshot at least that new is on disk, writing the
+/// [`Saver::flush`] then returns once a snapshot at least that new is written, writing the
 /// newest staged one itself if none is.
+///
+/// A change only ever freeing things (a container's release) need not be durable: a state
+/// file that lost it after a host crash still holds the container's endpoints, which the
+/// next start's garbage collection frees as it frees any dead container's. Such a change is
+/// flushed with [`Durability::Atomic`]: the rename, without the two fsyncs.
 pub(crate) struct Saver {
     path: PathBuf,
     /// The newest staged snapshot and its number.
     staged: std::sync::Mutex<(u64, std::sync::Arc<Vec<u8>>)>,
-    /// The number of the snapshot on disk; held while writing.
-    written: std::sync::Mutex<u64>,
+    /// The numbers of the snapshot in the file and of the newest one known durable; held
+    /// while writing.
+    written: std::sync::Mutex<Written>,
+}
+
+#[derive(Default)]
+struct Written {
+    visible: u64,
+    durable: u64,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+pub(crate) enum Durability {
+    /// On disk when flush returns: survives a host crash.
+    Durable,
+    /// In the file when flush returns (a crash leaves the old or the new file, never a mix).
+    Atomic,
 }
 
 impl Saver {
@@ -151,25 +171,35 @@ impl Saver {
         staged.0
     }
 
-    /// Makes snapshot `gen` (or a newer one) durable.
-    pub fn flush(&self, gen: u64) -> Result<(), StoreError> {
+    /// Writes snapshot `gen` (or a newer one) as `durability` asks.
+    pub fn flush(&self, gen: u64, durability: Durability) -> Result<(), StoreError> {
         let mut written = self.written.lock().unwrap();
-        if *written >= gen {
+        let done = match durability {
+            Durability::Durable => written.durable,
+            Durability::Atomic => written.visible,
+        };
+        if done >= gen {
             return Ok(());
         }
         let (newest, bytes) = self.staged.lock().unwrap().clone();
-        write_atomic(&self.path, &bytes).map_err(|source| StoreError::Write {
-            path: self.path.clone(),
-            source,
+        write_atomic(&self.path, &bytes, durability == Durability::Durable).map_err(|source| {
+            StoreError::Write {
+                path: self.path.clone(),
+                source,
+            }
         })?;
-        *written = newest;
+        written.visible = newest;
+        if durability == Durability::Durable {
+            written.durable = newest;
+        }
         Ok(())
     }
 }
 
-/// temp file + fsync + rename + fsync(dir): after a crash the file is either the old or the
-/// new content, never a torn mix (rename(2) is atomic within a filesystem).
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+/// temp file + rename, and with `durable` fsync before the rename and of the directory after:
+/// after a crash the file is either the old or the new content, never a torn mix (rename(2)
+/// is atomic within a filesystem).
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8], durable: bool) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
     let tmp = dir.join(format!(
@@ -179,10 +209,15 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(bytes)?;
-        f.sync_all()?;
+        if durable {
+            f.sync_all()?;
+        }
     }
     std::fs::rename(&tmp, path)?;
-    std::fs::File::open(dir)?.sync_all()
+    match durable {
+        true => std::fs::File::open(dir)?.sync_all(),
+        false => Ok(()),
+    }
 }
 
 #[cfg(test)]
@@ -200,7 +235,7 @@ mod tests {
             ..Default::default()
         };
         let saver = Saver::new(p.clone());
-        saver.flush(saver.stage(&s)).unwrap();
+        saver.flush(saver.stage(&s), Durability::Durable).unwrap();
         assert_eq!(State::load(&p).unwrap().seq, 7);
     }
 
@@ -216,18 +251,43 @@ mod tests {
         let first = saver.stage(&s);
         s.seq = 2;
         let second = saver.stage(&s);
-        saver.flush(first).unwrap();
+        saver.flush(first, Durability::Durable).unwrap();
         assert_eq!(
             State::load(&p).unwrap().seq,
             2,
             "the newest staged state is written"
         );
         std::fs::remove_file(&p).unwrap();
-        saver.flush(second).unwrap();
+        saver.flush(second, Durability::Durable).unwrap();
         assert!(!p.exists(), "already durable: no second write");
         s.seq = 3;
         let third = saver.stage(&s);
-        saver.flush(third).unwrap();
+        saver.flush(third, Durability::Durable).unwrap();
         assert_eq!(State::load(&p).unwrap().seq, 3);
+    }
+
+    #[test]
+    fn an_atomic_write_does_not_count_as_durable() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("netd.json");
+        let saver = Saver::new(p.clone());
+        let mut s = State {
+            seq: 1,
+            ..Default::default()
+        };
+        let first = saver.stage(&s);
+        saver.flush(first, Durability::Atomic).unwrap();
+        assert_eq!(State::load(&p).unwrap().seq, 1);
+        std::fs::remove_file(&p).unwrap();
+        saver.flush(first, Durability::Atomic).unwrap();
+        assert!(!p.exists(), "already written: no second write");
+        saver.flush(first, Durability::Durable).unwrap();
+        assert_eq!(State::load(&p).unwrap().seq, 1, "written again, durably");
+        s.seq = 2;
+        let second = saver.stage(&s);
+        saver.flush(second, Durability::Durable).unwrap();
+        std::fs::remove_file(&p).unwrap();
+        saver.flush(second, Durability::Atomic).unwrap();
+        assert!(!p.exists(), "durable is written as well");
     }
 }

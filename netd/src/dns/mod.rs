@@ -191,7 +191,29 @@ impl DnsServer {
 /// A network's server, in this process or a process of its own.
 pub(crate) enum Server {
     InProcess(DnsServer),
-    Process(Box<process::ServerProcess>),
+    Process(Arc<process::ServerProcess>),
+}
+
+/// Tables staged for server processes, to push once netd's state lock is released.
+#[must_use = "the servers get their tables only once pushed"]
+#[derive(Default)]
+pub(crate) struct DnsPush(Vec<(Arc<process::ServerProcess>, u64)>);
+
+impl DnsPush {
+    /// Returns once every server uses its table. A server that cannot be reached is left to
+    /// the next resync, which restarts a dead one and pushes its table again.
+    pub async fn finish(self) {
+        for (server, gen) in self.0 {
+            let pushed = tokio::task::spawn_blocking({
+                let server = server.clone();
+                move || server.push(gen)
+            })
+            .await;
+            if let Ok(Err(e)) = pushed {
+                tracing::warn!(error = %e, "updating the dns server's names");
+            }
+        }
+    }
 }
 
 impl Server {
@@ -202,13 +224,11 @@ impl Server {
         }
     }
 
-    pub fn set_records(&self, records: Records) -> Result<(), DnsError> {
+    /// Gives the server `records`: at once in this process, staged in `push` for a process.
+    pub fn set_records(&self, records: Records, push: &mut DnsPush) {
         match self {
-            Server::InProcess(s) => {
-                s.set_records(records);
-                Ok(())
-            }
-            Server::Process(p) => p.set_records(&records.normalised()),
+            Server::InProcess(s) => s.set_records(records),
+            Server::Process(p) => push.0.push((p.clone(), p.stage(records.normalised()))),
         }
     }
 

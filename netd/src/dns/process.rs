@@ -237,8 +237,10 @@ pub(crate) struct ServerProcess {
     network: String,
     record: ServerRecord,
     record_path: PathBuf,
-    /// The table last pushed, so an unchanged one is not pushed again.
-    last: Mutex<Option<Records>>,
+    /// The newest table staged for the server, numbered (see [`ServerProcess::stage`]).
+    staged: Mutex<(u64, Option<Records>)>,
+    /// The number of the table the server has; held while pushing.
+    pushed: Mutex<u64>,
 }
 
 impl ServerProcess {
@@ -264,7 +266,8 @@ impl ServerProcess {
                     network: cfg.network,
                     record,
                     record_path: cfg.record,
-                    last: Mutex::new(None),
+                    staged: Default::default(),
+                    pushed: Default::default(),
                 })
             }
             _ => Err(DnsError::Start {
@@ -286,7 +289,8 @@ impl ServerProcess {
             record,
             record_path: cfg.record.clone(),
             // Unknown: whatever it serves is replaced by the first push.
-            last: Mutex::new(None),
+            staged: Default::default(),
+            pushed: Default::default(),
         };
         if server.is_running()
             && server.record.listen == cfg.listen
@@ -308,7 +312,8 @@ impl ServerProcess {
             network: network.to_string(),
             record,
             record_path: record_path.to_path_buf(),
-            last: Mutex::new(None),
+            staged: Default::default(),
+            pushed: Default::default(),
         })
     }
 
@@ -322,12 +327,30 @@ impl ServerProcess {
         self.record.pid > 0 && start_time(self.record.pid) == Some(self.record.start_time)
     }
 
-    /// Pushes `records` unless they are what the server has; waits until it uses them.
-    pub fn set_records(&self, records: &Records) -> Result<(), DnsError> {
-        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
-        if last.as_ref() == Some(records) {
+    /// Stages `records` as the server's next table and returns its number for
+    /// [`ServerProcess::push`]. Staged under netd's state lock, so tables are numbered in the
+    /// order of the changes they capture; pushed after it, so the ten attaches of a stack
+    /// starting together wait out one round trip to the server process, not ten in a row.
+    pub fn stage(&self, records: Records) -> u64 {
+        let mut staged = self.staged.lock().unwrap_or_else(|e| e.into_inner());
+        if staged.1.as_ref() != Some(&records) {
+            staged.0 += 1;
+            staged.1 = Some(records);
+        }
+        staged.0
+    }
+
+    /// Returns once the server uses table `gen` or a newer one, pushing the newest staged
+    /// table itself if it does not yet.
+    pub fn push(&self, gen: u64) -> Result<(), DnsError> {
+        let mut pushed = self.pushed.lock().unwrap_or_else(|e| e.into_inner());
+        if *pushed >= gen {
             return Ok(());
         }
+        let (newest, records) = {
+            let staged = self.staged.lock().unwrap_or_else(|e| e.into_inner());
+            (staged.0, staged.1.clone().unwrap_or_default())
+        };
         let io = |source| DnsError::Io {
             network: self.network.clone(),
             path: self.record.control.clone(),
@@ -336,7 +359,7 @@ impl ServerProcess {
         let mut conn = UnixStream::connect(&self.record.control).map_err(io)?;
         conn.set_write_timeout(Some(CONTROL_TIMEOUT)).map_err(io)?;
         conn.set_read_timeout(Some(CONTROL_TIMEOUT)).map_err(io)?;
-        let json = serde_json::to_vec(records).map_err(|e| io(std::io::Error::other(e)))?;
+        let json = serde_json::to_vec(&records).map_err(|e| io(std::io::Error::other(e)))?;
         conn.write_all(&json).map_err(io)?;
         conn.shutdown(std::net::Shutdown::Write).map_err(io)?;
         let mut reply = String::new();
@@ -347,7 +370,7 @@ impl ServerProcess {
                 reply.trim()
             ))));
         }
-        *last = Some(records.clone());
+        *pushed = newest;
         Ok(())
     }
 
