@@ -71,6 +71,8 @@ pub struct Containers {
     /// For `--rm`: the anonymous volumes of an auto-removed container go with it.
     volumes: super::volumes::Volumes,
     map: RwLock<HashMap<String, Arc<Ctr>>>,
+    /// Where removed containers' directories go to be deleted (see `remove`).
+    trash: Arc<super::trash::Trash>,
     /// The daemon's event bus, for lifecycle events and every door's `GET /events` (see
     /// `super::events`).
     pub events: super::events::EventBus,
@@ -125,6 +127,7 @@ impl Containers {
             images,
             volumes,
             map: RwLock::new(HashMap::new()),
+            trash: Arc::new(super::trash::Trash::new(root.join("removed"))),
             // The daemon's one bus (made in `run`), which the networks already tell.
             events: nets.events.clone(),
             nets,
@@ -193,15 +196,10 @@ impl Containers {
         }
     }
 
-    /// Where removed containers' directories wait for their deletion (see `remove`).
-    fn trash_dir(&self) -> PathBuf {
-        self.root.join("removed")
-    }
-
     /// Loads every record and re-adopts what is still running (called once at daemon start).
     pub async fn restore(self: &Arc<Self>) {
         // Directories of containers removed just before a crash.
-        let _ = std::fs::remove_dir_all(self.trash_dir());
+        let _ = std::fs::remove_dir_all(self.trash.dir());
         let dir = self.root.join("containers");
         let Ok(entries) = std::fs::read_dir(&dir) else {
             return;
@@ -1137,12 +1135,15 @@ impl Containers {
             let mut rec = ctr.rec.lock().await;
             rec.state.manually_stopped = true;
             rec.state.status = Status::Removing;
-            self.events.emit("destroy", &rec);
         }
         let _ = ctr.status.send_replace(Status::Removing);
         self.nets.release(&ctr.id).await;
         let layout = self.layout(&ctr.id);
-        let (parent, id, trash) = (self.cgroup_parent.clone(), ctr.id.clone(), self.trash_dir());
+        let (parent, id, trash) = (
+            self.cgroup_parent.clone(),
+            ctr.id.clone(),
+            self.trash.clone(),
+        );
         // One hop to a blocking thread for the whole filesystem part (each hop is a wake-up
         // of another thread, which a loaded host makes slow).
         tokio::task::spawn_blocking(move || {
@@ -1156,22 +1157,8 @@ impl Containers {
             // The record goes first, so a crash mid-removal leaves nothing restore would adopt.
             let _ = std::fs::remove_file(layout.record());
             // The directory (the writable layer may be large) leaves with one rename and is
-            // deleted in the background, as moby removes layers; a daemon start deletes what
-            // a crash left there.
-            let doomed = trash.join(&id);
-            let moved = std::fs::create_dir_all(&trash)
-                .and_then(|()| std::fs::rename(&layout.dir, &doomed));
-            match moved {
-                Ok(()) => {
-                    tokio::runtime::Handle::current().spawn_blocking(move || {
-                        if let Err(e) = std::fs::remove_dir_all(&doomed) {
-                            tracing::warn!(path = %doomed.display(), error = %e, "deleting a removed container's files");
-                        }
-                    });
-                    Ok(())
-                }
-                Err(_) => std::fs::remove_dir_all(&layout.dir),
-            }
+            // deleted in the background, as moby removes layers (see trash).
+            trash.discard(&layout.dir, &id)
         })
         .await
         .map_err(|e| ApiError::internal(e.to_string()))??;
@@ -1181,6 +1168,9 @@ impl Containers {
         } else {
             Ok(())
         };
+        // Last, as dockerd emits it: whoever acts on a `destroy` (a stack's loop bringing the
+        // container back) finds the container gone, not still being removed.
+        self.events.emit("destroy", &*ctr.rec.lock().await);
         let _ = ctr.status.send_replace(Status::Dead);
         tracing::info!(container = %ctr.id, "container removed");
         volumes_gone

@@ -42,6 +42,7 @@ mod options;
 mod reaper;
 mod stack;
 mod stacks;
+mod trash;
 mod volumes;
 mod watch;
 
