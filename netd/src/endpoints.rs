@@ -246,12 +246,8 @@ impl Netd {
         ctr: &Netlink,
     ) -> Result<(), LinkError> {
         match route_holder(state, container) {
-            Some((n, _)) => {
-                if ctr.default_gateway().await? != Some(n.gateway) {
-                    ctr.set_default_route(n.gateway).await?;
-                }
-                Ok(())
-            }
+            // Idempotent: cheaper than reading the routes first to see whether it is needed.
+            Some((n, _)) => ctr.set_default_route(n.gateway).await,
             None => ctr.clear_default_route().await,
         }
     }

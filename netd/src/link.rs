@@ -291,8 +291,6 @@ impl Netlink {
         mac: [u8; 6],
     ) -> Result<(), LinkError> {
         use netlink_packet_route::link::{InfoData, InfoKind, InfoVeth, LinkFlag, LinkInfo};
-        // A leftover from a crash between create and record would make the add fail with EEXIST.
-        self.delete(host).await?;
         let ns = std::fs::File::open(netns).map_err(|source| LinkError::OpenNetns {
             path: netns.into(),
             source,
@@ -317,9 +315,18 @@ impl Netlink {
                 LinkInfo::Data(InfoData::Veth(InfoVeth::Peer(peer_msg))),
             ]),
         ];
-        req.execute()
-            .await
-            .map_err(nl("add veth", format!("{host}/{peer}")))?;
+        let msg = req.message_mut().clone();
+        match req.execute().await {
+            // A leftover of a crash between create and record: deleted, then made anew.
+            Err(e) if errno(&e) == Some(libc::EEXIST) => {
+                self.delete(host).await?;
+                let mut again = self.handle.link().add();
+                *again.message_mut() = msg;
+                again.execute().await
+            }
+            done => done,
+        }
+        .map_err(nl("add veth", format!("{host}/{peer}")))?;
         drop(ns);
         let res = self.set_hairpin(host).await;
         if res.is_err() {
@@ -460,13 +467,14 @@ impl Netlink {
             .collect())
     }
 
-    /// Makes `gateway` the only IPv4 default route of this namespace.
+    /// Makes `gateway` the IPv4 default route of this namespace, in one request: a replace
+    /// takes the place of the default route there is (berth's all share metric 0).
     pub async fn set_default_route(&self, gateway: Ipv4Addr) -> Result<(), LinkError> {
-        self.clear_default_route().await?;
         self.handle
             .route()
             .add()
             .v4()
+            .replace()
             .gateway(gateway)
             .execute()
             .await
@@ -484,19 +492,5 @@ impl Netlink {
             }
         }
         Ok(())
-    }
-
-    pub async fn default_gateway(&self) -> Result<Option<Ipv4Addr>, LinkError> {
-        Ok(self
-            .main_routes()
-            .await?
-            .iter()
-            .filter(|r| r.header.destination_prefix_length == 0)
-            .find_map(|r| {
-                r.attributes.iter().find_map(|a| match a {
-                    RouteAttribute::Gateway(RouteAddress::Inet(ip)) => Some(*ip),
-                    _ => None,
-                })
-            }))
     }
 }
