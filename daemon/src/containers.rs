@@ -8,6 +8,7 @@
 use super::http::ApiError;
 use super::images::Images;
 use super::networks::Networks;
+use super::shim_spawn::Outcome;
 use berth_engine::cgroups::{Cgroup, Limits};
 use berth_engine::container::{
     self as model, ContainerConfig, ContainerRecord, HealthStatus, ImageDefaults, Layout,
@@ -570,10 +571,13 @@ impl Containers {
         let cg_name = rec.id.clone();
         let limits = limits_of(&rec.config);
         let parent = self.cgroup_parent.clone();
-        tokio::task::spawn_blocking(move || Cgroup::create(&parent, &cg_name, &limits))
-            .await
-            .map_err(|e| ApiError::internal(e.to_string()))?
-            .map_err(|e| ApiError::internal(format!("creating cgroup: {e}")))?;
+        let hierarchies = tokio::task::spawn_blocking(move || {
+            Cgroup::create(&parent, &cg_name, &limits)?;
+            berth_engine::cgroups::hierarchies()
+        })
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .map_err(|e| ApiError::internal(format!("creating cgroup: {e}")))?;
         let shared_netns = match rec.config.network_mode.strip_prefix("container:") {
             Some(other) => Some(self.netns_of(other).await?),
             None => None,
@@ -604,6 +608,7 @@ impl Containers {
             cgroup: Some(CgroupRef {
                 parent: self.cgroup_parent.clone(),
                 name: rec.id.clone(),
+                hierarchies: Some(hierarchies),
             }),
             etc_files,
             wait_attach: attach,
@@ -619,19 +624,7 @@ impl Containers {
         replace_json(&layout.dir.join(SPEC_FILE), &spec)?;
 
         let files_done = began.elapsed();
-        let lock_fd = lock.raw_fd();
-        let mut cmd = tokio::process::Command::new(&self.shim_exe);
-        cmd.arg("shim")
-            .arg(&layout.dir)
-            .env(shim_lock::ENV, lock_fd.to_string())
-            .stdin(std::process::Stdio::null());
-        // SAFETY: the hook runs in the forked child before exec and only calls fcntl, which
-        // is async-signal-safe.
-        unsafe {
-            cmd.pre_exec(move || shim_lock::hand_down(lock_fd));
-        }
-        let out = cmd
-            .output()
+        let outcome = super::shim_spawn::start(&self.shim_exe, &layout.dir, lock)
             .await
             .map_err(|e| ApiError::internal(format!("starting the shim: {e}")))?;
         let us = |d: Duration| d.as_micros() as u64;
@@ -643,19 +636,19 @@ impl Containers {
             shim = us(began.elapsed() - files_done),
             "start phases (micros)"
         );
-        if !out.status.success() {
-            let msg = String::from_utf8_lossy(&out.stderr).trim().to_string();
-            let exit: Option<ExitRecord> = read_json(&layout.exit_record()).ok();
-            rec.state.exit_code = exit.map(|e| e.exit_code).unwrap_or(128);
-            rec.state.error = msg.clone();
-            persist(layout, rec)?;
-            return Err(ApiError::bad_request(format!(
-                "failed to start container {}: {msg}",
-                short(&rec.id)
-            )));
+        match outcome {
+            Outcome::Started(record) => Ok(record),
+            Outcome::Failed(msg) => {
+                let exit: Option<ExitRecord> = read_json(&layout.exit_record()).ok();
+                rec.state.exit_code = exit.map(|e| e.exit_code).unwrap_or(128);
+                rec.state.error = msg.clone();
+                persist(layout, rec)?;
+                Err(ApiError::bad_request(format!(
+                    "failed to start container {}: {msg}",
+                    short(&rec.id)
+                )))
+            }
         }
-        serde_json::from_slice(&out.stdout)
-            .map_err(|e| ApiError::internal(format!("reading the shim's report: {e}")))
     }
 
     /// Records that `shim` runs the container and starts watching it (a fresh start, or a

@@ -1,11 +1,14 @@
 //! `berth shim BUNDLE`: one per container, single-threaded, no async runtime.
 //!
-//! The daemon execs the shim and waits for it to print a [`ShimRecord`] (or an error) and exit;
-//! by then the shim has forked itself off (in its own session, so it survives the daemon and
-//! its terminal; the daemon, a child subreaper, becomes its parent again and reaps it),
-//! created the container, and holds its stdio: it writes the JSON log, serves attach clients
-//! on a unix socket, and records the exit status on disk before it exits. It holds the
-//! container's shim lock (`shim_lock`) all along.
+//! The daemon execs the shim and reads its stdout to end-of-file: one line, `ok ` and a
+//! [`ShimRecord`], or `error ` and why the container could not start. The process the daemon
+//! started forks the real shim off at once (in its own session, so it survives the daemon and
+//! its terminal; the daemon, a child subreaper, becomes its parent again and reaps it) and
+//! exits. The real shim creates the container, writes that line and lets go of the pipe, so
+//! the daemon goes on the moment the container is ready, not when a process it waits for has
+//! ended. The shim then holds the container's stdio: it writes the JSON log, serves attach
+//! clients on a unix socket, and records the exit status on disk before it exits. It holds
+//! the container's shim lock (`shim_lock`) all along.
 
 use super::attach;
 use super::fork;
@@ -32,7 +35,8 @@ use std::time::Duration;
 /// The spec file's name inside a container's bundle directory.
 pub const SPEC_FILE: &str = "runtime.json";
 
-/// Entry point of `berth shim BUNDLE`; returns the exit code of the first process.
+/// Entry point of `berth shim BUNDLE`; returns the exit code of the first process, which
+/// says only whether the real shim was forked (the outcome is the line on stdout).
 pub fn main(bundle: &Path) -> i32 {
     // Before anything else: the lock the daemon handed down proves we are alive until the
     // last of our processes ends.
@@ -44,42 +48,26 @@ pub fn main(bundle: &Path) -> i32 {
             return 1;
         }
     };
-    let (report_rd, report_wr) = match pipe2(nix::fcntl::OFlag::O_CLOEXEC) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("pipe: {e}");
-            return 1;
-        }
-    };
     // SAFETY: the shim is single-threaded at this point (no runtime, no threads started).
     match unsafe { fork() } {
         Err(e) => {
             eprintln!("fork: {e}");
             1
         }
-        Ok(ForkResult::Parent { .. }) => {
-            drop(report_wr);
-            let mut msg = String::new();
-            let _ = File::from(report_rd).read_to_string(&mut msg);
-            match msg.strip_prefix("ok ") {
-                Some(record) => {
-                    println!("{record}");
-                    0
-                }
-                None => {
-                    eprintln!(
-                        "{}",
-                        msg.strip_prefix("error ")
-                            .unwrap_or("the shim ended before the container started")
-                    );
-                    1
-                }
-            }
-        }
+        Ok(ForkResult::Parent { .. }) => 0,
         Ok(ForkResult::Child) => {
-            drop(report_rd);
             let _ = setsid();
-            std::process::exit(Shim::run(spec, File::from(report_wr)))
+            // The outcome goes to the daemon's pipe (our stdout) through a descriptor of its
+            // own: stdio itself is let go of at once (see detach_stdio).
+            let report = match nix::fcntl::fcntl(
+                1,
+                nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(3),
+            ) {
+                // SAFETY: a fresh descriptor that nothing else owns.
+                Ok(fd) => unsafe { <File as std::os::fd::FromRawFd>::from_raw_fd(fd) },
+                Err(_) => std::process::exit(1),
+            };
+            std::process::exit(Shim::run(spec, report))
         }
     }
 }
@@ -171,8 +159,11 @@ impl Shim {
         let (mine, theirs) = sync::pair().map_err(e("socketpair"))?;
         let cgroup = match &spec.cgroup {
             Some(cg) => Some(
-                crate::cgroups::Cgroup::open(&cg.parent, &cg.name)
-                    .map_err(|err| format!("opening cgroup {}/{}: {err}", cg.parent, cg.name))?,
+                match &cg.hierarchies {
+                    Some(h) => crate::cgroups::Cgroup::open_on(h, &cg.parent, &cg.name),
+                    None => crate::cgroups::Cgroup::open(&cg.parent, &cg.name),
+                }
+                .map_err(|err| format!("opening cgroup {}/{}: {err}", cg.parent, cg.name))?,
             ),
             None => None,
         };
