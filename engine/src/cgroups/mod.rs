@@ -542,7 +542,12 @@ impl Cgroup {
     /// Whether the kernel OOM-killed a task of this cgroup; the daemon sets State.OOMKilled
     /// from it when the container exits.
     pub fn oom_killed(&self) -> Result<bool> {
-        Ok(self.stats()?.oom_kills > 0)
+        let kills = match self.place("memory") {
+            Some(Place::V1(dir)) => stats::oom_kills(false, dir)?,
+            Some(Place::V2(dir)) => stats::oom_kills(true, dir)?,
+            None => 0,
+        };
+        Ok(kills > 0)
     }
 
     /// Every directory of this cgroup, once each. A process joins the cgroup by writing its
