@@ -555,8 +555,10 @@ impl Containers {
         })
     }
 
-    /// Everything of a start up to the shim's report: cgroup, network, /etc files, spec, the
-    /// shim itself (which inherits `lock`). A failure is recorded in `rec` when the shim ran.
+    /// Everything of a start up to the shim's report: the shim spawned first (it inherits
+    /// `lock` and waits), then cgroup, network, /etc files and spec, then the shim let on. A
+    /// failure is recorded in `rec` when the shim ran. The debug log's `cgroup` phase
+    /// includes the shim's spawn; its `shim` phase runs from the go-ahead to the report.
     async fn launch(
         &self,
         layout: &Layout,
@@ -566,6 +568,55 @@ impl Containers {
     ) -> Result<ShimRecord, ApiError> {
         // Phase timings for `BERTH_LOG=berth_daemon::containers=debug` (docs/performance.md).
         let began = Instant::now();
+        // The shim loads while the rest of the start is prepared, and waits for it.
+        let shim = super::shim_spawn::spawn(&self.shim_exe, &layout.dir, lock)
+            .map_err(|e| ApiError::internal(format!("starting the shim: {e}")))?;
+        let prepared = self.prepare_launch(layout, rec, attach, began).await;
+        let (cgroup_done, net_done, files_done) = match prepared {
+            Ok(times) => times,
+            Err(e) => {
+                shim.cancel().await;
+                return Err(e);
+            }
+        };
+        let outcome = shim
+            .go()
+            .await
+            .map_err(|e| ApiError::internal(format!("starting the shim: {e}")))?;
+        let us = |d: Duration| d.as_micros() as u64;
+        tracing::debug!(
+            container = %short(&rec.id),
+            cgroup = us(cgroup_done),
+            network = us(net_done - cgroup_done),
+            files = us(files_done - net_done),
+            shim = us(began.elapsed() - files_done),
+            "start phases (micros)"
+        );
+        match outcome {
+            Outcome::Started(record) => Ok(record),
+            Outcome::Failed(msg) => {
+                let exit: Option<ExitRecord> = read_json(&layout.exit_record()).ok();
+                rec.state.exit_code = exit.map(|e| e.exit_code).unwrap_or(128);
+                rec.state.error = msg.clone();
+                persist(layout, rec)?;
+                Err(ApiError::bad_request(format!(
+                    "failed to start container {}: {msg}",
+                    short(&rec.id)
+                )))
+            }
+        }
+    }
+
+    /// The daemon's part of a start, up to the spec the shim reads: cgroup, network, /etc
+    /// files, seccomp filter, init layer. Returns when each phase was done (for the debug
+    /// log of `launch`).
+    async fn prepare_launch(
+        &self,
+        layout: &Layout,
+        rec: &mut ContainerRecord,
+        attach: bool,
+        began: Instant,
+    ) -> Result<(Duration, Duration, Duration), ApiError> {
         let image = self.images.resolve(&rec.image_id).await?;
         let defaults = image_defaults(&image.config);
         let cg_name = rec.id.clone();
@@ -622,33 +673,7 @@ impl Containers {
         });
         // Rewritten before every start and read by the shim at once: atomic, not durable.
         replace_json(&layout.dir.join(SPEC_FILE), &spec)?;
-
-        let files_done = began.elapsed();
-        let outcome = super::shim_spawn::start(&self.shim_exe, &layout.dir, lock)
-            .await
-            .map_err(|e| ApiError::internal(format!("starting the shim: {e}")))?;
-        let us = |d: Duration| d.as_micros() as u64;
-        tracing::debug!(
-            container = %short(&rec.id),
-            cgroup = us(cgroup_done),
-            network = us(net_done - cgroup_done),
-            files = us(files_done - net_done),
-            shim = us(began.elapsed() - files_done),
-            "start phases (micros)"
-        );
-        match outcome {
-            Outcome::Started(record) => Ok(record),
-            Outcome::Failed(msg) => {
-                let exit: Option<ExitRecord> = read_json(&layout.exit_record()).ok();
-                rec.state.exit_code = exit.map(|e| e.exit_code).unwrap_or(128);
-                rec.state.error = msg.clone();
-                persist(layout, rec)?;
-                Err(ApiError::bad_request(format!(
-                    "failed to start container {}: {msg}",
-                    short(&rec.id)
-                )))
-            }
-        }
+        Ok((cgroup_done, net_done, began.elapsed()))
     }
 
     /// Records that `shim` runs the container and starts watching it (a fresh start, or a

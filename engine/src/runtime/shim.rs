@@ -1,6 +1,7 @@
 //! `berth shim BUNDLE`: one per container, single-threaded, no async runtime.
 //!
-//! The daemon execs the shim and reads its stdout to end-of-file: one line, `ok ` and a
+//! The daemon execs the shim, lets it go on once the container's files are ready (see
+//! [`GO_ENV`]) and reads its stdout to end-of-file: one line, `ok ` and a
 //! [`ShimRecord`], or `error ` and why the container could not start. The process the daemon
 //! started forks the real shim off at once (in its own session, so it survives the daemon and
 //! its terminal; the daemon, a child subreaper, becomes its parent again and reaps it) and
@@ -35,12 +36,26 @@ use std::time::Duration;
 /// The spec file's name inside a container's bundle directory.
 pub const SPEC_FILE: &str = "runtime.json";
 
+/// With this in its environment the shim waits, before it reads its spec, for one byte on
+/// its stdout (then a socket of the daemon's, which also carries the report back): the
+/// daemon spawns the shim first and prepares the container's cgroup, network and files
+/// while the shim's binary loads. End-of-file instead of the byte means the start was given
+/// up: the shim exits having done nothing.
+pub const GO_ENV: &str = "BERTH_SHIM_GO";
+
 /// Entry point of `berth shim BUNDLE`; returns the exit code of the first process, which
 /// says only whether the real shim was forked (the outcome is the line on stdout).
 pub fn main(bundle: &Path) -> i32 {
     // Before anything else: the lock the daemon handed down proves we are alive until the
     // last of our processes ends.
     super::shim_lock::keep_inherited();
+    if std::env::var_os(GO_ENV).is_some() {
+        // Single-threaded: changing the environment races with nothing.
+        std::env::remove_var(GO_ENV);
+        if !wait_for_go() {
+            return 1;
+        }
+    }
     let spec: Spec = match read_json(&bundle.join(SPEC_FILE)) {
         Ok(s) => s,
         Err(e) => {
@@ -59,15 +74,24 @@ pub fn main(bundle: &Path) -> i32 {
             let _ = setsid();
             // The outcome goes to the daemon's pipe (our stdout) through a descriptor of its
             // own: stdio itself is let go of at once (see detach_stdio).
-            let report = match nix::fcntl::fcntl(
-                1,
-                nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(3),
-            ) {
+            let report = match nix::fcntl::fcntl(1, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(3)) {
                 // SAFETY: a fresh descriptor that nothing else owns.
                 Ok(fd) => unsafe { <File as std::os::fd::FromRawFd>::from_raw_fd(fd) },
                 Err(_) => std::process::exit(1),
             };
             std::process::exit(Shim::run(spec, report))
+        }
+    }
+}
+
+/// Reads the daemon's go-ahead (see [`GO_ENV`]); false at end-of-file or on an error.
+fn wait_for_go() -> bool {
+    let mut byte = [0u8; 1];
+    loop {
+        match nix::unistd::read(1, &mut byte) {
+            Ok(1) => return true,
+            Err(nix::errno::Errno::EINTR) => continue,
+            _ => return false,
         }
     }
 }

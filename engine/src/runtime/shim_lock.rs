@@ -156,8 +156,9 @@ mod tests {
         ));
         // A duplicate (what the shim inherits) keeps it held after the original goes.
         // SAFETY: dup of a descriptor we own; the result is owned by the File below.
-        let dup =
-            unsafe { <File as std::os::fd::FromRawFd>::from_raw_fd(libc::dup(lock.file.as_raw_fd())) };
+        let dup = unsafe {
+            <File as std::os::fd::FromRawFd>::from_raw_fd(libc::dup(lock.file.as_raw_fd()))
+        };
         drop(lock);
         assert_eq!(probe(&path).unwrap(), LockState::Held);
         drop(dup);
