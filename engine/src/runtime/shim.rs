@@ -5,9 +5,9 @@
 //! [`ShimRecord`], or `error ` and why the container could not start. The process the daemon
 //! started forks the real shim off at once (in its own session, so it survives the daemon and
 //! its terminal; the daemon, a child subreaper, becomes its parent again and reaps it) and
-//! exits. The real shim creates the container, writes that line and lets go of the pipe, so
-//! the daemon goes on the moment the container is ready, not when a process it waits for has
-//! ended. The shim then holds the container's stdio: it writes the JSON log, serves attach
+//! exits. The real shim creates the container, writes that line and lets go of the socket,
+//! so the daemon goes on the moment the container is ready, not when a process it waits for
+//! has ended. The shim then holds the container's stdio: it writes the JSON log, serves attach
 //! clients on a unix socket, and records the exit status on disk before it exits. It holds
 //! the container's shim lock (`shim_lock`) all along.
 
@@ -72,8 +72,8 @@ pub fn main(bundle: &Path) -> i32 {
         Ok(ForkResult::Parent { .. }) => 0,
         Ok(ForkResult::Child) => {
             let _ = setsid();
-            // The outcome goes to the daemon's pipe (our stdout) through a descriptor of its
-            // own: stdio itself is let go of at once (see detach_stdio).
+            // The outcome goes to the daemon's socket (our stdout) through a descriptor of
+            // its own: stdio itself is let go of at once (see detach_stdio).
             let report = match nix::fcntl::fcntl(1, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(3)) {
                 // SAFETY: a fresh descriptor that nothing else owns.
                 Ok(fd) => unsafe { <File as std::os::fd::FromRawFd>::from_raw_fd(fd) },
@@ -545,8 +545,8 @@ fn reap(child: Pid) -> Option<WaitStatus> {
     }
 }
 
-/// The daemon reads our first stdout/stderr until end-of-file; the long-lived shim must not
-/// keep those pipes open.
+/// The daemon reads our stdout (its socket) and stderr until end-of-file; the long-lived
+/// shim must not keep them open (its report goes through a descriptor of its own).
 fn detach_stdio() {
     if let Ok(null) = std::fs::OpenOptions::new()
         .read(true)
