@@ -6,6 +6,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use bytes::Bytes;
 use http_body_util::{combinators::BoxBody, BodyExt, Empty, Full, StreamBody};
 use hyper::body::{Frame, Incoming};
+use hyper::client::conn::http1::SendRequest;
 use hyper::{Method, Request, Response};
 use hyper_util::rt::TokioIo;
 use serde::de::DeserializeOwned;
@@ -20,7 +21,17 @@ pub type Body = BoxBody<Bytes, std::io::Error>;
 pub struct Client {
     sock: PathBuf,
     rt: tokio::runtime::Runtime,
+    /// The connection of the last request whose answer was read whole, kept for the next
+    /// (HTTP/1.1 keep-alive): a command's requests follow each other closely (`run`: ping,
+    /// create, start, then the wait), and each new connection costs a connect, an accept and
+    /// a connection task in the daemon. See [`Client::sender`].
+    idle: std::sync::Mutex<Option<(SendRequest<Body>, Instant)>>,
 }
+
+/// How long a kept connection is reused: a daemon never closes one on its own, but one
+/// restarted meanwhile has, and the request sent on it would be lost. Within a second of
+/// its last answer it is known alive (the ping's guarantee, see [`Client::connect`]).
+const KEEP_IDLE: Duration = Duration::from_secs(1);
 
 /// Waits (up to `limit`) until no process holds the daemon's pid-file lock. A daemon killed a
 /// moment ago holds it until its last thread has exited, which can be well after its main
@@ -54,10 +65,20 @@ impl Client {
             .enable_all()
             .build()?;
         let sock = berth_daemon::DaemonOptions::socket_path(&g.run_dir);
-        let c = Client { sock, rt };
-        if c.rt.block_on(UnixStream::connect(&c.sock)).is_err() {
+        let c = Client {
+            sock,
+            rt,
+            idle: std::sync::Mutex::new(None),
+        };
+        // The ping's connection is kept for the command's first request. A failed connect
+        // (no socket, nobody listening) is the one error of type io::Error here.
+        let pinged = c.get_bytes("/_ping");
+        let unreachable = pinged
+            .as_ref()
+            .is_err_and(|e| e.downcast_ref::<std::io::Error>().is_some());
+        if unreachable {
             c.start_daemon(g)?;
-        } else if c.request(Method::GET, "/_ping", empty()).is_err() {
+        } else if pinged.is_err() {
             // A daemon killed a moment ago may still accept and then reset: wait for it to be
             // gone (its pid file lock is released with it), then start a new one.
             let pid = std::fs::read_to_string(g.run_dir.join("berth.pid"))
@@ -128,14 +149,41 @@ impl Client {
         )
     }
 
+    /// The kept connection if it is fresh and ready, else a new one.
+    async fn sender(&self) -> Result<SendRequest<Body>> {
+        let kept = self.idle.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some((mut sender, at)) = kept {
+            // Its connection task runs only inside block_on: a turn lets it see a close.
+            tokio::task::yield_now().await;
+            if at.elapsed() < KEEP_IDLE && !sender.is_closed() && sender.ready().await.is_ok() {
+                return Ok(sender);
+            }
+        }
+        let stream = UnixStream::connect(&self.sock).await.map_err(|e| {
+            let kind = e.kind();
+            anyhow::Error::new(std::io::Error::new(
+                kind,
+                format!("connecting to {}: {e}", self.sock.display()),
+            ))
+        })?;
+        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+        tokio::spawn(conn);
+        Ok(sender)
+    }
+
     pub fn request(&self, method: Method, path: &str, body: Body) -> Result<Response<Incoming>> {
+        Ok(self.exchange(method, path, body)?.0)
+    }
+
+    /// One request; the answer and the connection it came on (to keep once it is read).
+    fn exchange(
+        &self,
+        method: Method,
+        path: &str,
+        body: Body,
+    ) -> Result<(Response<Incoming>, SendRequest<Body>)> {
         self.rt.block_on(async {
-            let stream = UnixStream::connect(&self.sock)
-                .await
-                .with_context(|| format!("connecting to {}", self.sock.display()))?;
-            let (mut sender, conn) =
-                hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-            tokio::spawn(conn);
+            let mut sender = self.sender().await?;
             let req = Request::builder()
                 .method(method)
                 .uri(path)
@@ -154,17 +202,24 @@ impl Client {
                     message: msg
                 }));
             }
-            Ok(resp)
+            Ok((resp, sender))
         })
     }
 
-    fn collect(&self, resp: Response<Incoming>) -> Result<Bytes> {
-        Ok(self.rt.block_on(resp.into_body().collect())?.to_bytes())
+    /// A request whose answer is read whole; its connection is kept for the next one.
+    fn whole(&self, method: Method, path: &str, body: Body) -> Result<Bytes> {
+        let (resp, sender) = self.exchange(method, path, body)?;
+        let bytes = self.rt.block_on(resp.into_body().collect())?.to_bytes();
+        *self.idle.lock().unwrap_or_else(|e| e.into_inner()) = Some((sender, Instant::now()));
+        Ok(bytes)
+    }
+
+    fn get_bytes(&self, path: &str) -> Result<Bytes> {
+        self.whole(Method::GET, path, empty())
     }
 
     pub fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
-        let resp = self.request(Method::GET, path, empty())?;
-        Ok(serde_json::from_slice(&self.collect(resp)?)?)
+        Ok(serde_json::from_slice(&self.get_bytes(path)?)?)
     }
 
     /// POST with an optional JSON body; returns the JSON answer (Null for 204).
@@ -173,8 +228,7 @@ impl Client {
             Some(v) => full(serde_json::to_vec(v)?),
             None => empty(),
         };
-        let resp = self.request(Method::POST, path, b)?;
-        let bytes = self.collect(resp)?;
+        let bytes = self.whole(Method::POST, path, b)?;
         Ok(if bytes.is_empty() {
             Value::Null
         } else {
@@ -183,8 +237,7 @@ impl Client {
     }
 
     pub fn delete(&self, path: &str) -> Result<Value> {
-        let resp = self.request(Method::DELETE, path, empty())?;
-        let bytes = self.collect(resp)?;
+        let bytes = self.whole(Method::DELETE, path, empty())?;
         Ok(if bytes.is_empty() {
             Value::Null
         } else {
@@ -194,8 +247,7 @@ impl Client {
 
     /// POSTs the bytes of `reader` as a streamed body.
     pub fn upload(&self, path: &str, reader: impl Read + Send + 'static) -> Result<Value> {
-        let resp = self.request(Method::POST, path, streamed(reader))?;
-        let bytes = self.collect(resp)?;
+        let bytes = self.whole(Method::POST, path, streamed(reader))?;
         Ok(if bytes.is_empty() {
             Value::Null
         } else {

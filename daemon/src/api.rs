@@ -48,6 +48,9 @@ pub async fn route(d: Arc<Daemon>, req: Request<Incoming>) -> ApiResult {
         (&Method::POST, ["containers"]) => {
             let cfg: ContainerConfig = read_json(req).await?;
             let c = super::api_volumes::create_container(&d, cfg).await?;
+            if q.flag("start") {
+                return create_and_start(&d, &c, q.flag("attach")).await;
+            }
             http::json(&json!({ "Id": c.id }))
         }
         (_, ["stacks", rest @ ..]) => {
@@ -157,6 +160,25 @@ pub async fn route(d: Arc<Daemon>, req: Request<Incoming>) -> ApiResult {
             http::json(&d.images.remove(&r, force).await?)
         }
         _ => Err(ApiError::not_found(format!("no route for {m} {path}"))),
+    }
+}
+
+/// `run`'s create and start in one request (`POST /containers?start=1`, `attach=1` as the
+/// start's): one round trip fewer on its path. The container exists once created, so a start
+/// that fails still answers its id, with the start's error as `StartError`, for the client to
+/// report, inspect and remove as after a start of its own; `Started` says the start was done
+/// (a daemon that does not know `start=1` answers the id alone).
+async fn create_and_start(d: &Arc<Daemon>, c: &Arc<Ctr>, attach: bool) -> ApiResult {
+    match d.containers.start(c, attach).await {
+        Ok(s) => http::json(&json!({
+            "Id": c.id,
+            "Started": true,
+            "attach_socket": s.attach_socket,
+        })),
+        Err(e) => http::json(&json!({
+            "Id": c.id,
+            "StartError": { "status": e.status.as_u16(), "message": e.message },
+        })),
     }
 }
 

@@ -8,6 +8,7 @@
 use super::http::ApiError;
 use super::images::Images;
 use super::networks::Networks;
+use super::shim_spawn::Outcome;
 use berth_engine::cgroups::{Cgroup, Limits};
 use berth_engine::container::{
     self as model, ContainerConfig, ContainerRecord, HealthStatus, ImageDefaults, Layout,
@@ -552,8 +553,10 @@ impl Containers {
         })
     }
 
-    /// Everything of a start up to the shim's report: cgroup, network, /etc files, spec, the
-    /// shim itself (which inherits `lock`). A failure is recorded in `rec` when the shim ran.
+    /// Everything of a start up to the shim's report: the shim spawned first (it inherits
+    /// `lock` and waits), then cgroup, network, /etc files and spec, then the shim let on. A
+    /// failure is recorded in `rec` when the shim ran. The debug log's `cgroup` phase
+    /// includes the shim's spawn; its `shim` phase runs from the go-ahead to the report.
     async fn launch(
         &self,
         layout: &Layout,
@@ -563,15 +566,67 @@ impl Containers {
     ) -> Result<ShimRecord, ApiError> {
         // Phase timings for `BERTH_LOG=berth_daemon::containers=debug` (docs/performance.md).
         let began = Instant::now();
+        // The shim loads while the rest of the start is prepared, and waits for it.
+        let shim = super::shim_spawn::spawn(&self.shim_exe, &layout.dir, lock)
+            .map_err(|e| ApiError::internal(format!("starting the shim: {e}")))?;
+        let prepared = self.prepare_launch(layout, rec, attach, began).await;
+        let (cgroup_done, net_done, files_done) = match prepared {
+            Ok(times) => times,
+            Err(e) => {
+                shim.cancel().await;
+                return Err(e);
+            }
+        };
+        let outcome = shim
+            .go()
+            .await
+            .map_err(|e| ApiError::internal(format!("starting the shim: {e}")))?;
+        let us = |d: Duration| d.as_micros() as u64;
+        tracing::debug!(
+            container = %short(&rec.id),
+            cgroup = us(cgroup_done),
+            network = us(net_done - cgroup_done),
+            files = us(files_done - net_done),
+            shim = us(began.elapsed() - files_done),
+            "start phases (micros)"
+        );
+        match outcome {
+            Outcome::Started(record) => Ok(record),
+            Outcome::Failed(msg) => {
+                let exit: Option<ExitRecord> = read_json(&layout.exit_record()).ok();
+                rec.state.exit_code = exit.map(|e| e.exit_code).unwrap_or(128);
+                rec.state.error = msg.clone();
+                persist(layout, rec)?;
+                Err(ApiError::bad_request(format!(
+                    "failed to start container {}: {msg}",
+                    short(&rec.id)
+                )))
+            }
+        }
+    }
+
+    /// The daemon's part of a start, up to the spec the shim reads: cgroup, network, /etc
+    /// files, seccomp filter, init layer. Returns when each phase was done (for the debug
+    /// log of `launch`).
+    async fn prepare_launch(
+        &self,
+        layout: &Layout,
+        rec: &mut ContainerRecord,
+        attach: bool,
+        began: Instant,
+    ) -> Result<(Duration, Duration, Duration), ApiError> {
         let image = self.images.resolve(&rec.image_id).await?;
         let defaults = image_defaults(&image.config);
         let cg_name = rec.id.clone();
         let limits = limits_of(&rec.config);
         let parent = self.cgroup_parent.clone();
-        tokio::task::spawn_blocking(move || Cgroup::create(&parent, &cg_name, &limits))
-            .await
-            .map_err(|e| ApiError::internal(e.to_string()))?
-            .map_err(|e| ApiError::internal(format!("creating cgroup: {e}")))?;
+        let hierarchies = tokio::task::spawn_blocking(move || {
+            Cgroup::create(&parent, &cg_name, &limits)?;
+            berth_engine::cgroups::hierarchies()
+        })
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .map_err(|e| ApiError::internal(format!("creating cgroup: {e}")))?;
         let shared_netns = match rec.config.network_mode.strip_prefix("container:") {
             Some(other) => Some(self.netns_of(other).await?),
             None => None,
@@ -602,6 +657,7 @@ impl Containers {
             cgroup: Some(CgroupRef {
                 parent: self.cgroup_parent.clone(),
                 name: rec.id.clone(),
+                hierarchies: Some(hierarchies),
             }),
             etc_files,
             wait_attach: attach,
@@ -615,45 +671,7 @@ impl Containers {
         });
         // Rewritten before every start and read by the shim at once: atomic, not durable.
         replace_json(&layout.dir.join(SPEC_FILE), &spec)?;
-
-        let files_done = began.elapsed();
-        let lock_fd = lock.raw_fd();
-        let mut cmd = tokio::process::Command::new(&self.shim_exe);
-        cmd.arg("shim")
-            .arg(&layout.dir)
-            .env(shim_lock::ENV, lock_fd.to_string())
-            .stdin(std::process::Stdio::null());
-        // SAFETY: the hook runs in the forked child before exec and only calls fcntl, which
-        // is async-signal-safe.
-        unsafe {
-            cmd.pre_exec(move || shim_lock::hand_down(lock_fd));
-        }
-        let out = cmd
-            .output()
-            .await
-            .map_err(|e| ApiError::internal(format!("starting the shim: {e}")))?;
-        let us = |d: Duration| d.as_micros() as u64;
-        tracing::debug!(
-            container = %short(&rec.id),
-            cgroup = us(cgroup_done),
-            network = us(net_done - cgroup_done),
-            files = us(files_done - net_done),
-            shim = us(began.elapsed() - files_done),
-            "start phases (micros)"
-        );
-        if !out.status.success() {
-            let msg = String::from_utf8_lossy(&out.stderr).trim().to_string();
-            let exit: Option<ExitRecord> = read_json(&layout.exit_record()).ok();
-            rec.state.exit_code = exit.map(|e| e.exit_code).unwrap_or(128);
-            rec.state.error = msg.clone();
-            persist(layout, rec)?;
-            return Err(ApiError::bad_request(format!(
-                "failed to start container {}: {msg}",
-                short(&rec.id)
-            )));
-        }
-        serde_json::from_slice(&out.stdout)
-            .map_err(|e| ApiError::internal(format!("reading the shim's report: {e}")))
+        Ok((cgroup_done, net_done, began.elapsed()))
     }
 
     /// Records that `shim` runs the container and starts watching it (a fresh start, or a

@@ -40,6 +40,7 @@ mod names;
 mod networks;
 mod options;
 mod reaper;
+mod shim_spawn;
 mod stack;
 mod stacks;
 mod trash;

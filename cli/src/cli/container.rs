@@ -530,6 +530,19 @@ fn expand_env(e: &str) -> String {
     }
 }
 
+/// How the start of a created-and-started container went, from the create's answer: `None`
+/// when the daemon did not start it (one that does not know `start=1`).
+fn started_with(created: &Value) -> Option<anyhow::Result<()>> {
+    if created["Started"].as_bool() == Some(true) {
+        return Some(Ok(()));
+    }
+    let e = created.get("StartError")?;
+    Some(Err(anyhow::anyhow!(crate::client::ApiFailure {
+        status: e["status"].as_u64().unwrap_or(500) as u16,
+        message: e["message"].as_str().unwrap_or("").to_string(),
+    })))
+}
+
 /// Exit code for a failed `run`, as Docker: 125 for the daemon's refusals.
 fn run_failure(e: anyhow::Error) -> anyhow::Result<i32> {
     eprintln!("berth: {e:#}");
@@ -570,21 +583,32 @@ pub fn run(g: &GlobalOpts, args: &ContainerArgs) -> anyhow::Result<i32> {
                     Err(e) => return run_failure(e),
                 };
             let auto_remove = cfg.auto_remove;
-            let id = match c.post("/containers", Some(&serde_json::to_value(&cfg)?)) {
-                Ok(v) => v["Id"].as_str().unwrap_or("").to_string(),
+            // Created and started in one request (see the daemon's create_and_start).
+            let attach_flag = if r.detach { "0" } else { "1" };
+            let created = match c.post(
+                &format!("/containers?start=1&attach={attach_flag}"),
+                Some(&serde_json::to_value(&cfg)?),
+            ) {
+                Ok(v) => v,
                 Err(e) => return run_failure(e),
             };
+            let id = created["Id"].as_str().unwrap_or("").to_string();
+            let started = match started_with(&created) {
+                Some(Ok(())) => created,
+                Some(Err(e)) => return start_failure(&c, &id, e, auto_remove),
+                // A daemon from before the one-request run: start on its own.
+                None => match c.post(
+                    &format!("/containers/{id}/start?attach={attach_flag}"),
+                    None,
+                ) {
+                    Ok(v) => v,
+                    Err(e) => return start_failure(&c, &id, e, auto_remove),
+                },
+            };
             if r.detach {
-                if let Err(e) = c.post(&format!("/containers/{id}/start"), None) {
-                    return start_failure(&c, &id, e, auto_remove);
-                }
                 println!("{id}");
                 return Ok(0);
             }
-            let started = match c.post(&format!("/containers/{id}/start?attach=1"), None) {
-                Ok(v) => v,
-                Err(e) => return start_failure(&c, &id, e, auto_remove),
-            };
             let sock = started["attach_socket"].as_str().unwrap_or("").to_string();
             let code = attach::attach(&c, &id, &sock, r.opts.interactive, r.opts.tty)?;
             if auto_remove {

@@ -20,7 +20,8 @@
 //!   "v1", "v2", "hybrid".
 //! - [`Limits`]: memory, memory_swap, cpus, cpu_shares, pids, cpuset_cpus, cpuset_mems, all
 //!   optional (`None` = leave as is). Memory alone also caps swap at zero.
-//! - [`Cgroup::create`] / [`Cgroup::open`] `(parent, name)`, then [`Cgroup::add_pid`],
+//! - [`Cgroup::create`] / [`Cgroup::open`] `(parent, name)` (or [`Cgroup::open_on`] the
+//!   [`Hierarchies`] another process read with [`hierarchies`]), then [`Cgroup::add_pid`],
 //!   [`Cgroup::update`], [`Cgroup::procs`], [`Cgroup::freeze`] / [`Cgroup::thaw`],
 //!   [`Cgroup::kill_all`], [`Cgroup::destroy`], [`Cgroup::stats`] ([`Stats`]),
 //!   [`Cgroup::oom_killed`], [`Cgroup::paths`] (the directories an exec helper joins).
@@ -76,16 +77,28 @@ pub use view::{View, ViewMount, CGROUP_ROOT};
 use mounts::{MountTable, V1_CONTROLLERS, V2_CONTROLLERS};
 use names::{validate_parent, validate_segment};
 
+/// The host's cgroup mounts as one process read them, for another that starts on the same
+/// host and mount namespace and must not spend its start reading them again: the daemon
+/// hands them to a container's shim in its spec (see [`Cgroup::open_on`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
+pub struct Hierarchies(MountTable);
+
+/// The host's cgroup mounts (read again only after the mount table changed).
+pub fn hierarchies() -> Result<Hierarchies> {
+    MountTable::host().map(Hierarchies)
+}
+
 /// Detects the host's layout from /proc/self/mountinfo.
 pub fn detect() -> Result<Layout> {
-    MountTable::from_host()?.layout()
+    MountTable::host()?.layout()
 }
 
 /// Removes the (empty) parent cgroup `parent` from every hierarchy. The daemon leaves its
 /// parent in place; tests call this to clean up their unique parent. Fails with EBUSY if a
 /// container cgroup is still inside.
 pub fn remove_parent(parent: &str) -> Result<()> {
-    remove_parent_in(&MountTable::from_host()?, parent)
+    remove_parent_in(&MountTable::host()?, parent)
 }
 
 fn remove_parent_in(table: &MountTable, parent: &str) -> Result<()> {
@@ -136,13 +149,18 @@ impl Cgroup {
     /// create again. On error the cgroup's own directories are removed again; the parent
     /// stays, as it is shared.
     pub fn create(parent: &str, name: &str, limits: &Limits) -> Result<Cgroup> {
-        Cgroup::create_in(&MountTable::from_host()?, parent, name, limits)
+        Cgroup::create_in(&MountTable::host()?, parent, name, limits)
     }
 
     /// Re-opens an existing cgroup, e.g. after a daemon restart. Fails with
     /// [`CgroupError::NotFound`] when it exists in no hierarchy.
     pub fn open(parent: &str, name: &str) -> Result<Cgroup> {
-        Cgroup::open_in(&MountTable::from_host()?, parent, name)
+        Cgroup::open_in(&MountTable::host()?, parent, name)
+    }
+
+    /// [`Cgroup::open`] on hierarchies read before (by the daemon, for a shim).
+    pub fn open_on(hierarchies: &Hierarchies, parent: &str, name: &str) -> Result<Cgroup> {
+        Cgroup::open_in(&hierarchies.0, parent, name)
     }
 
     fn create_in(table: &MountTable, parent: &str, name: &str, limits: &Limits) -> Result<Cgroup> {
@@ -524,7 +542,12 @@ impl Cgroup {
     /// Whether the kernel OOM-killed a task of this cgroup; the daemon sets State.OOMKilled
     /// from it when the container exits.
     pub fn oom_killed(&self) -> Result<bool> {
-        Ok(self.stats()?.oom_kills > 0)
+        let kills = match self.place("memory") {
+            Some(Place::V1(dir)) => stats::oom_kills(false, dir)?,
+            Some(Place::V2(dir)) => stats::oom_kills(true, dir)?,
+            None => 0,
+        };
+        Ok(kills > 0)
     }
 
     /// Every directory of this cgroup, once each. A process joins the cgroup by writing its

@@ -142,6 +142,20 @@ pub fn memory_v2(dir: &(impl ControlDir + ?Sized)) -> Result<MemoryUsage> {
     })
 }
 
+/// The kernel's count of OOM kills alone (the oom_kill line of v1 memory.oom_control, of v2
+/// memory.events), for a question that needs no other figure: whether an exited container
+/// was OOM-killed. Reading all of [`memory_v1`] renders memory.stat for nothing.
+pub fn oom_kills(cgroup2: bool, dir: &(impl ControlDir + ?Sized)) -> Result<u64> {
+    let file = match cgroup2 {
+        false => "memory.oom_control",
+        true => "memory.events",
+    };
+    Ok(files::read_keyed(dir, file)?
+        .get("oom_kill")
+        .copied()
+        .unwrap_or(0))
+}
+
 /// pids.current has the same name and meaning in v1 and v2.
 pub fn pids_current(dir: &(impl ControlDir + ?Sized)) -> Result<u64> {
     files::read_u64(dir, "pids.current")
@@ -313,6 +327,22 @@ mod tests {
         assert_eq!(m.rss_bytes, 4096);
         assert_eq!(m.limit_bytes, None);
         assert_eq!(m.oom_kills, 1);
+    }
+
+    #[test]
+    fn oom_kills_alone_from_either_version() {
+        let d = tree(&[
+            (
+                "memory.oom_control",
+                "oom_kill_disable 0\nunder_oom 0\noom_kill 2\n",
+            ),
+            ("memory.events", "low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n"),
+        ]);
+        assert_eq!(oom_kills(false, d.path()).unwrap(), 2);
+        assert_eq!(oom_kills(true, d.path()).unwrap(), 1);
+        // Kernels before 4.13 have no oom_kill line in v1: none counted.
+        fs::write(d.path().join("memory.oom_control"), "under_oom 0\n").unwrap();
+        assert_eq!(oom_kills(false, d.path()).unwrap(), 0);
     }
 
     #[test]

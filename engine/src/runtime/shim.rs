@@ -1,11 +1,15 @@
 //! `berth shim BUNDLE`: one per container, single-threaded, no async runtime.
 //!
-//! The daemon execs the shim and waits for it to print a [`ShimRecord`] (or an error) and exit;
-//! by then the shim has forked itself off (in its own session, so it survives the daemon and
-//! its terminal; the daemon, a child subreaper, becomes its parent again and reaps it),
-//! created the container, and holds its stdio: it writes the JSON log, serves attach clients
-//! on a unix socket, and records the exit status on disk before it exits. It holds the
-//! container's shim lock (`shim_lock`) all along.
+//! The daemon execs the shim, lets it go on once the container's files are ready (see
+//! [`GO_ENV`]) and reads its stdout to end-of-file: one line, `ok ` and a
+//! [`ShimRecord`], or `error ` and why the container could not start. The process the daemon
+//! started forks the real shim off at once (in its own session, so it survives the daemon and
+//! its terminal; the daemon, a child subreaper, becomes its parent again and reaps it) and
+//! exits. The real shim creates the container, writes that line and lets go of the socket,
+//! so the daemon goes on the moment the container is ready, not when a process it waits for
+//! has ended. The shim then holds the container's stdio: it writes the JSON log, serves attach
+//! clients on a unix socket, and records the exit status on disk before it exits. It holds
+//! the container's shim lock (`shim_lock`) all along.
 
 use super::attach;
 use super::fork;
@@ -32,22 +36,30 @@ use std::time::Duration;
 /// The spec file's name inside a container's bundle directory.
 pub const SPEC_FILE: &str = "runtime.json";
 
-/// Entry point of `berth shim BUNDLE`; returns the exit code of the first process.
+/// With this in its environment the shim waits, before it reads its spec, for one byte on
+/// its stdout (then a socket of the daemon's, which also carries the report back): the
+/// daemon spawns the shim first and prepares the container's cgroup, network and files
+/// while the shim's binary loads. End-of-file instead of the byte means the start was given
+/// up: the shim exits having done nothing.
+pub const GO_ENV: &str = "BERTH_SHIM_GO";
+
+/// Entry point of `berth shim BUNDLE`; returns the exit code of the first process, which
+/// says only whether the real shim was forked (the outcome is the line on stdout).
 pub fn main(bundle: &Path) -> i32 {
     // Before anything else: the lock the daemon handed down proves we are alive until the
     // last of our processes ends.
     super::shim_lock::keep_inherited();
+    if std::env::var_os(GO_ENV).is_some() {
+        // Single-threaded: changing the environment races with nothing.
+        std::env::remove_var(GO_ENV);
+        if !wait_for_go() {
+            return 1;
+        }
+    }
     let spec: Spec = match read_json(&bundle.join(SPEC_FILE)) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("reading {}: {e}", bundle.join(SPEC_FILE).display());
-            return 1;
-        }
-    };
-    let (report_rd, report_wr) = match pipe2(nix::fcntl::OFlag::O_CLOEXEC) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("pipe: {e}");
             return 1;
         }
     };
@@ -57,29 +69,29 @@ pub fn main(bundle: &Path) -> i32 {
             eprintln!("fork: {e}");
             1
         }
-        Ok(ForkResult::Parent { .. }) => {
-            drop(report_wr);
-            let mut msg = String::new();
-            let _ = File::from(report_rd).read_to_string(&mut msg);
-            match msg.strip_prefix("ok ") {
-                Some(record) => {
-                    println!("{record}");
-                    0
-                }
-                None => {
-                    eprintln!(
-                        "{}",
-                        msg.strip_prefix("error ")
-                            .unwrap_or("the shim ended before the container started")
-                    );
-                    1
-                }
-            }
-        }
+        Ok(ForkResult::Parent { .. }) => 0,
         Ok(ForkResult::Child) => {
-            drop(report_rd);
             let _ = setsid();
-            std::process::exit(Shim::run(spec, File::from(report_wr)))
+            // The outcome goes to the daemon's socket (our stdout) through a descriptor of
+            // its own: stdio itself is let go of at once (see detach_stdio).
+            let report = match nix::fcntl::fcntl(1, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(3)) {
+                // SAFETY: a fresh descriptor that nothing else owns.
+                Ok(fd) => unsafe { <File as std::os::fd::FromRawFd>::from_raw_fd(fd) },
+                Err(_) => std::process::exit(1),
+            };
+            std::process::exit(Shim::run(spec, report))
+        }
+    }
+}
+
+/// Reads the daemon's go-ahead (see [`GO_ENV`]); false at end-of-file or on an error.
+fn wait_for_go() -> bool {
+    let mut byte = [0u8; 1];
+    loop {
+        match nix::unistd::read(1, &mut byte) {
+            Ok(1) => return true,
+            Err(nix::errno::Errno::EINTR) => continue,
+            _ => return false,
         }
     }
 }
@@ -171,8 +183,11 @@ impl Shim {
         let (mine, theirs) = sync::pair().map_err(e("socketpair"))?;
         let cgroup = match &spec.cgroup {
             Some(cg) => Some(
-                crate::cgroups::Cgroup::open(&cg.parent, &cg.name)
-                    .map_err(|err| format!("opening cgroup {}/{}: {err}", cg.parent, cg.name))?,
+                match &cg.hierarchies {
+                    Some(h) => crate::cgroups::Cgroup::open_on(h, &cg.parent, &cg.name),
+                    None => crate::cgroups::Cgroup::open(&cg.parent, &cg.name),
+                }
+                .map_err(|err| format!("opening cgroup {}/{}: {err}", cg.parent, cg.name))?,
             ),
             None => None,
         };
@@ -530,8 +545,8 @@ fn reap(child: Pid) -> Option<WaitStatus> {
     }
 }
 
-/// The daemon reads our first stdout/stderr until end-of-file; the long-lived shim must not
-/// keep those pipes open.
+/// The daemon reads our stdout (its socket) and stderr until end-of-file; the long-lived
+/// shim must not keep them open (its report goes through a descriptor of its own).
 fn detach_stdio() {
     if let Ok(null) = std::fs::OpenOptions::new()
         .read(true)

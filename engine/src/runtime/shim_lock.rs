@@ -1,7 +1,8 @@
 //! The shim lock: proof that a container's shim is alive, held from before the shim exists.
 //!
 //! The daemon takes an exclusive flock(2) on `shim.lock` in the container's run dir before it
-//! spawns the shim, and hands the locked descriptor down (its number in [`ENV`]). A flock
+//! spawns the shim, and hands the locked descriptor down (as the shim's stdin, its number in
+//! [`ENV`]). A flock
 //! belongs to the open file description, which fork and exec share (flock(2)): the lock stays
 //! held while any process of the shim holds that descriptor — after the daemon closed its
 //! copy, after the daemon died — and goes with the last of them. So a daemon started after a crash tells a
@@ -68,9 +69,14 @@ impl StartLock {
         }
     }
 
-    /// The locked descriptor (close-on-exec: only [`hand_down`] passes it on).
-    pub fn raw_fd(&self) -> RawFd {
-        self.file.as_raw_fd()
+    /// A duplicate of the locked descriptor (same open file description, so same lock) to
+    /// become the shim's stdin: the spawn puts it on descriptor 0, the one kind of
+    /// descriptor a spawn passes on without a hook in the child (a `pre_exec` hook makes the
+    /// daemon fork its whole address space instead of vfork-spawning, ~0.5 ms a start). Its
+    /// number goes in [`ENV`] as 0. The daemon's own copies are close-on-exec, so no other
+    /// child of the multi-threaded daemon inherits the lock.
+    pub fn as_stdin(&self) -> io::Result<std::process::Stdio> {
+        Ok(self.file.try_clone()?.into())
     }
 }
 
@@ -111,21 +117,10 @@ fn try_lock(file: &File) -> io::Result<bool> {
     }
 }
 
-/// Makes the locked descriptor `fd` survive the exec of the shim. Runs in the forked child
-/// just before the exec (a `pre_exec` hook): descriptor flags belong to the child's own
-/// table, so no other child of the multi-threaded daemon can inherit the lock. The number
-/// stays as it is (a dup2 onto a fixed number could close a descriptor the spawn machinery
-/// still uses, such as its exec-error pipe). Only async-signal-safe calls here.
-pub fn hand_down(fd: RawFd) -> io::Result<()> {
-    // SAFETY: fcntl on a descriptor of this process; it is async-signal-safe.
-    if unsafe { libc::fcntl(fd, libc::F_SETFD, 0) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
-
 /// In the shim: keeps the inherited lock for the shim's whole life (it is never closed), but
-/// marks it close-on-exec so that no container process inherits it past its exec.
+/// marks it close-on-exec so that no container process inherits it past its exec. One
+/// handed down as a standard descriptor (stdin, see [`StartLock::as_stdin`]) is moved above
+/// them first: the shim points its stdio at /dev/null once it runs on its own.
 pub(crate) fn keep_inherited() {
     let Some(fd) = std::env::var(ENV)
         .ok()
@@ -135,6 +130,11 @@ pub(crate) fn keep_inherited() {
     };
     // The shim is single-threaded: changing its environment races with nothing.
     std::env::remove_var(ENV);
+    if fd <= 2 {
+        // SAFETY: fcntl on a descriptor number; the duplicate is deliberately never closed.
+        unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) };
+        return;
+    }
     // SAFETY: fcntl on a descriptor number; an invalid one only fails with EBADF.
     unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
 }
@@ -156,8 +156,9 @@ mod tests {
         ));
         // A duplicate (what the shim inherits) keeps it held after the original goes.
         // SAFETY: dup of a descriptor we own; the result is owned by the File below.
-        let dup =
-            unsafe { <File as std::os::fd::FromRawFd>::from_raw_fd(libc::dup(lock.raw_fd())) };
+        let dup = unsafe {
+            <File as std::os::fd::FromRawFd>::from_raw_fd(libc::dup(lock.file.as_raw_fd()))
+        };
         drop(lock);
         assert_eq!(probe(&path).unwrap(), LockState::Held);
         drop(dup);

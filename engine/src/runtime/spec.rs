@@ -137,6 +137,10 @@ pub struct Mount {
 pub struct CgroupRef {
     pub parent: String,
     pub name: String,
+    /// The host's cgroup mounts as the daemon knows them, so the shim does not read and
+    /// parse the mount table again on its way to the container; read by the shim when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hierarchies: Option<crate::cgroups::Hierarchies>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]

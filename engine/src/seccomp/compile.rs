@@ -28,7 +28,7 @@ pub(super) fn compile(profile: &Profile, target: &Target) -> Result<Program, Sec
     }
     // Sort the syscalls into a binary tree: a check costs O(log n) instead of a walk down
     // Docker's ~370 allowed calls on every syscall the container makes.
-    //ctx.set_ctl_optimize(2).map_err(|e| err("optimize", e))?;
+    ctx.set_ctl_optimize(2).map_err(|e| err("optimize", e))?;
     for rule in profile.rules_for(target)? {
         let act = action(&rule.action, rule.errno_ret)?;
         // libseccomp refuses a rule that does what the default does; it would change nothing.
