@@ -15,7 +15,6 @@ use super::Daemon;
 use crate::stack::controller::{self, UpOptions};
 use berth_compose::StackLoad;
 use berth_compose::LABEL_PROJECT;
-use berth_engine::container::Status;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -375,7 +374,6 @@ async fn run_loop(
         d.containers.events.subscribe()
     };
     tokio::spawn(wake_on_destroy(
-        d.clone(),
         containers_gone,
         name.clone(),
         wake.clone(),
@@ -403,11 +401,7 @@ async fn run_loop(
 }
 
 /// A container of the stack removed behind the controller's back comes back within a pass.
-/// "destroy" is told as a removal begins, and a pass that runs while the container is still
-/// being removed finds it there and has nothing to do: the loop is poked again once it is
-/// gone (how soon that pass comes was a matter of timing before).
 async fn wake_on_destroy(
-    d: Weak<Daemon>,
     mut events: tokio::sync::broadcast::Receiver<super::events::Event>,
     name: String,
     wake: Arc<Wake>,
@@ -420,18 +414,7 @@ async fn wake_on_destroy(
         };
         match e {
             Ok(e) if e.action == "destroy" && e.labels.get(LABEL_PROJECT) == Some(&name) => {
-                wake.poke();
-                let Some(d) = d.upgrade() else { return };
-                if let Ok(ctr) = d.containers.get(&e.id).await {
-                    let mut status = ctr.status.subscribe();
-                    let wake = wake.clone();
-                    tokio::spawn(async move {
-                        // A removal that fails stops short of Dead: poke all the same.
-                        let gone = status.wait_for(|s| *s == Status::Dead);
-                        let _ = tokio::time::timeout(Duration::from_secs(30), gone).await;
-                        wake.poke();
-                    });
-                }
+                wake.poke()
             }
             Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
             Err(_) => return,
