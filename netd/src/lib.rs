@@ -562,13 +562,13 @@ impl Netd {
         let t = std::time::Instant::now();
         self.stop_dns(&n.id);
         state.networks.remove(&n.id);
-        // The bridge's deletion waits out full RCU grace periods in the kernel (~40 ms): it
-        // is retired (down, which takes its routes, and renamed, which frees its name) and
-        // deleted in the background. The rules' rewrite does not depend on it, and the rules
-        // no longer name the bridge either way.
+        // The bridge's deletion waits out full RCU grace periods in the kernel (~40 ms), on
+        // the link reaper's thread (with the veths released just before, in one request);
+        // the rules' rewrite does not depend on it, and the rules no longer name the bridge
+        // either way.
         let since = |t: std::time::Instant| t.elapsed().as_micros() as u64;
-        let ((deleted, retired_at), (rules, rules_at)) = tokio::join!(
-            async { (self.reaper.retire(&self.host, &n.bridge).await, since(t)) },
+        let ((deleted, deleted_at), (rules, rules_at)) = tokio::join!(
+            async { (self.reaper.delete_now(&n.bridge).await, since(t)) },
             async { (self.apply_firewall(&state, false).await, since(t)) }
         );
         if let Err(e) = deleted {
@@ -582,7 +582,7 @@ impl Netd {
         tracing::debug!(
             network = %n.name,
             micros = since(t),
-            bridge_retired = retired_at,
+            bridge_deleted = deleted_at,
             rules_applied = rules_at,
             "network removed"
         );

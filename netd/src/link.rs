@@ -30,6 +30,9 @@ pub enum LinkError {
     Netns(#[from] netns::NetnsError),
     #[error("link {0} not found")]
     NotFound(String),
+    /// A batched deletion's failure, as told to each link's waiter (see link_reaper).
+    #[error("{0}")]
+    Batch(String),
     #[error("open netns {path}: {source}")]
     OpenNetns {
         path: std::path::PathBuf,
@@ -248,32 +251,6 @@ impl Netlink {
             Err(e) if errno(&e) == Some(libc::ENODEV) => Ok(()),
             Err(e) => Err(nl("delete link group", format!("{names:?}"))(e)),
         }
-    }
-
-    /// Takes link `name` out of the way at once, for a deletion that may finish later: down,
-    /// renamed out of its name (which is free again when this returns) and moved into link
-    /// group `group`. Returns the new name, or None when no link of that name exists. Both
-    /// steps wait only for an expedited grace period, where the deletion waits for full ones.
-    pub async fn retire(&self, name: &str, group: u32) -> Result<Option<String>, LinkError> {
-        let Some(idx) = self.index(name).await? else {
-            return Ok(None);
-        };
-        // A link is renamed only while down (dev_change_name: EBUSY).
-        self.handle
-            .link()
-            .set(idx)
-            .down()
-            .execute()
-            .await
-            .map_err(nl("set down", name))?;
-        // Unique while the link lives: no two links of a namespace share an index.
-        let doomed = format!("bdel{idx:x}");
-        let mut set = self.handle.link().set(idx).name(doomed.clone());
-        set.message_mut()
-            .attributes
-            .push(LinkAttribute::Group(group));
-        set.execute().await.map_err(nl("retire link", name))?;
-        Ok(Some(doomed))
     }
 
     /// Creates a veth pair, enslaves `host` to the bridge and moves `peer` into `netns`.

@@ -1,4 +1,4 @@
-//! Deleting links in the background, in batches, off the daemon's runtime.
+//! Deleting links in batches, off the daemon's runtime.
 //!
 //! Every link deletion waits in the kernel for RCU grace periods (netdev_run_todo ->
 //! rcu_barrier, ~15-30 ms; a bridge waits one more in br_multicast_dev_del) inside the
@@ -18,10 +18,14 @@ use tokio::sync::mpsc;
 
 /// The link group (IFLA_GROUP) doomed links are moved to just before their deletion. Only
 /// links berth is deleting are ever in it.
-pub(crate) const DOOMED_GROUP: u32 = 0x6274_6800; // "bth\0"
+const DOOMED_GROUP: u32 = 0x6274_6800; // "bth\0"
+
+/// Told how the deletion went (a failed batch fails each of its links).
+type Waiter = tokio::sync::oneshot::Sender<Result<(), LinkError>>;
 
 pub(crate) struct LinkReaper {
-    queue: mpsc::UnboundedSender<String>,
+    /// Links to delete, each with whoever waits for its deletion.
+    queue: mpsc::UnboundedSender<(String, Option<Waiter>)>,
 }
 
 impl LinkReaper {
@@ -58,21 +62,15 @@ impl LinkReaper {
         Ok(LinkReaper { queue })
     }
 
-    /// Frees link `name` (a bridge, say) at once and deletes it soon: it is taken down, out
-    /// of its name and into the doomed group on `host` (netd's own connection), then deleted
-    /// here. A link that cannot be retired is deleted in place.
-    pub async fn retire(&self, host: &Netlink, name: &str) -> Result<(), LinkError> {
-        match host.retire(name, DOOMED_GROUP).await {
-            Ok(Some(doomed)) => {
-                self.delete(vec![doomed]);
-                Ok(())
-            }
-            Ok(None) => Ok(()),
-            Err(e) => {
-                tracing::debug!(link = name, error = %e, "retiring a link; deleting it in place");
-                host.delete(name).await
-            }
-        }
+    /// Deletes link `name` (a bridge) and returns once it is gone, without holding a runtime
+    /// worker for the kernel's wait.
+    pub async fn delete_now(&self, name: &str) -> Result<(), LinkError> {
+        let gone = || LinkError::Batch("the link reaper is gone".into());
+        let (done, deleted) = tokio::sync::oneshot::channel();
+        self.queue
+            .send((name.to_string(), Some(done)))
+            .map_err(|_| gone())?;
+        deleted.await.unwrap_or_else(|_| Err(gone()))
     }
 
     /// Deletes the links named `names` that still exist, soon.
@@ -80,22 +78,28 @@ impl LinkReaper {
         for name in names {
             // The worker ends only with the process; links then left are deleted by the next
             // start if they were in the group, or go with their namespaces (veths).
-            let _ = self.queue.send(name);
+            let _ = self.queue.send((name, None));
         }
     }
 }
 
-async fn reap(nl: Netlink, mut rx: mpsc::UnboundedReceiver<String>) {
+async fn reap(nl: Netlink, mut rx: mpsc::UnboundedReceiver<(String, Option<Waiter>)>) {
     if let Err(e) = nl.delete_group(&[], DOOMED_GROUP).await {
         tracing::warn!(error = %e, "deleting links an earlier daemon left doomed");
     }
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
-        while let Ok(name) = rx.try_recv() {
-            batch.push(name);
+        while let Ok(next) = rx.try_recv() {
+            batch.push(next);
         }
-        if let Err(e) = nl.delete_group(&batch, DOOMED_GROUP).await {
-            tracing::debug!(links = ?batch, error = %e, "deleting released links");
+        let (names, waiting): (Vec<String>, Vec<_>) = batch.into_iter().unzip();
+        let deleted = nl.delete_group(&names, DOOMED_GROUP).await;
+        if let Err(e) = &deleted {
+            tracing::debug!(links = ?names, error = %e, "deleting released links");
+        }
+        for done in waiting.into_iter().flatten() {
+            let told = deleted.as_ref().map(drop);
+            let _ = done.send(told.map_err(|e| LinkError::Batch(e.to_string())));
         }
     }
 }
