@@ -204,11 +204,7 @@ impl DnsPush {
     /// the next resync, which restarts a dead one and pushes its table again.
     pub async fn finish(self) {
         for (server, gen) in self.0 {
-            let pushed = tokio::task::spawn_blocking({
-                let server = server.clone();
-                move || server.push(gen)
-            })
-            .await;
+            let pushed = tokio::task::spawn_blocking(move || server.push(gen)).await;
             if let Ok(Err(e)) = pushed {
                 tracing::warn!(error = %e, "updating the dns server's names");
             }
