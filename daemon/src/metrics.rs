@@ -853,3 +853,187 @@ mod tests {
         assert_eq!(types, 24, "one HELP and TYPE per family");
     }
 }
+
+#[cfg(test)]
+mod golden_gen {
+    use super::*;
+
+    fn seen(
+        id: &str,
+        name: &str,
+        compose: Option<(&str, &str)>,
+        replica: bool,
+        status: Status,
+        health: Option<HealthStatus>,
+        restarts: u32,
+        started_at: Option<f64>,
+    ) -> Seen {
+        let mut labels = vec![
+            ("id", format!("/berth/{id}")),
+            ("name", name.to_string()),
+            ("image", "registry.example:5000/team/app:1.2".to_string()),
+        ];
+        if let Some((p, s)) = compose {
+            labels.push((PROM_PROJECT, p.to_string()));
+            labels.push((PROM_SERVICE, s.to_string()));
+        }
+        Seen {
+            id: id.into(),
+            labels,
+            replica: compose
+                .filter(|_| replica)
+                .map(|(p, s)| (p.to_string(), s.to_string())),
+            status,
+            health,
+            restarts,
+            started_at,
+            pid: 1,
+            pid_start_time: 0,
+        }
+    }
+
+    fn net(name: &str, base: u64) -> NetDev {
+        NetDev {
+            interface: name.into(),
+            rx_bytes: base,
+            rx_packets: base + 1,
+            rx_errors: base + 2,
+            rx_dropped: base + 3,
+            tx_bytes: base + 4,
+            tx_packets: base + 5,
+            tx_errors: base + 6,
+            tx_dropped: base + 7,
+        }
+    }
+
+    #[test]
+    #[ignore]
+    fn write_golden() {
+        let m = Metrics::new("berth");
+        m.observe_reconcile("demo", Duration::from_millis(30));
+        m.observe_reconcile("demo", Duration::from_micros(2_345_678));
+        m.count_action("demo", "container_created");
+        m.count_action("demo", "container_created");
+        m.count_action("other", "network_created");
+        m.set_stack_config_error("demo", true);
+        m.set_stack_config_error("other", false);
+        let rows = vec![
+            (
+                seen(
+                    "aaa",
+                    "demo-web-1",
+                    Some(("demo", "web")),
+                    true,
+                    Status::Running,
+                    Some(HealthStatus::Healthy),
+                    3,
+                    Some(1_700_000_000.5),
+                ),
+                Some(Usage {
+                    stats: Stats {
+                        cpu_usage_ns: 1_500_000_000,
+                        cpu_user_ns: 1_000_000_001,
+                        cpu_system_ns: 123,
+                        memory_usage_bytes: 123_456_789_012_345_678,
+                        memory_working_set_bytes: 4096,
+                        memory_rss_bytes: 0,
+                        memory_limit_bytes: Some(64 << 20),
+                        pids_current: 7,
+                        oom_kills: 2,
+                        ..Default::default()
+                    },
+                    net: vec![net("eth0", 10), net("eth1", 18_446_744_073_709_551_000)],
+                }),
+            ),
+            (
+                seen("bbb", "solo", None, false, Status::Paused, None, 0, None),
+                Some(Usage {
+                    stats: Stats {
+                        cpu_usage_ns: 18_446_744_073_709_551_615,
+                        memory_usage_bytes: 1,
+                        memory_limit_bytes: None,
+                        ..Default::default()
+                    },
+                    net: vec![],
+                }),
+            ),
+            (
+                seen(
+                    "ccc",
+                    "demo-run-abc",
+                    Some(("demo", "web")),
+                    false,
+                    Status::Exited,
+                    Some(HealthStatus::Unhealthy),
+                    1,
+                    Some(1_699_999_999.001),
+                ),
+                None,
+            ),
+            (
+                seen(
+                    "ddd",
+                    "demo-db-1",
+                    Some(("demo", "db")),
+                    true,
+                    Status::Running,
+                    Some(HealthStatus::Starting),
+                    0,
+                    Some(1_700_000_123.0),
+                ),
+                Some(Usage {
+                    stats: Stats {
+                        cpu_usage_ns: 999,
+                        memory_usage_bytes: 1 << 40,
+                        pids_current: 1,
+                        ..Default::default()
+                    },
+                    net: vec![net("eth0", 0)],
+                }),
+            ),
+            (
+                seen(
+                    "eee",
+                    "demo-web-2",
+                    Some(("demo", "web")),
+                    true,
+                    Status::Restarting,
+                    None,
+                    9,
+                    Some(1_700_000_000.25),
+                ),
+                None,
+            ),
+        ];
+        let desired: BTreeMap<(String, String), u32> = [
+            (("demo".to_string(), "web".to_string()), 2),
+            (("demo".to_string(), "db".to_string()), 1),
+            (("demo".to_string(), "cache".to_string()), 3),
+        ]
+        .into();
+        let running: BTreeMap<(String, String), u64> = [
+            (("demo".to_string(), "web".to_string()), 1),
+            (("demo".to_string(), "db".to_string()), 1),
+            (("demo".to_string(), "cache".to_string()), 0),
+        ]
+        .into();
+        let scrape = Scrape {
+            rows,
+            desired,
+            running,
+            now: 1_700_000_500.123_456,
+        };
+        let mut out = String::new();
+        let mut per_scrape = Registry::default();
+        per_scrape.register_collector(Box::new(scrape));
+        prometheus_client::encoding::text::encode_registry(&mut out, &m.registry).unwrap();
+        prometheus_client::encoding::text::encode(&mut out, &per_scrape).unwrap();
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src/metrics");
+        std::fs::write(format!("{dir}/golden-openmetrics.txt"), &out).unwrap();
+        std::fs::write(
+            format!("{dir}/golden-text-0.0.4.txt"),
+            exposition::to_text_004(&out),
+        )
+        .unwrap();
+    }
+}
