@@ -63,6 +63,9 @@ impl ControlDir for PathBuf {
 /// A control directory held open, so that reading one of its files resolves one name instead
 /// of walking the whole /sys/fs/cgroup/... path again: a metrics scrape reads hundreds of
 /// them. The fd keeps naming the same directory; once the cgroup is removed, opens fail.
+/// Its files are read as single seq_file records (see [`crate::fsutil::read_record_at`]):
+/// every stats file is one; the task lists (cgroup.procs, tasks) are not, and are not read
+/// through it.
 #[derive(Debug)]
 pub struct OpenDir {
     path: PathBuf,
@@ -147,10 +150,10 @@ impl ControlDir for OpenDir {
             let f = self.open(file)?;
             match KeptFile::keep(f) {
                 Ok(kept) => files.insert(file.to_string(), kept),
-                Err(f) => return crate::fsutil::read_whole_at(&f),
+                Err(f) => return crate::fsutil::read_record_at(&f),
             };
         }
-        let read = crate::fsutil::read_whole_at(&files[file].0);
+        let read = crate::fsutil::read_record_at(&files[file].0);
         if read.is_err() {
             // Gone with its cgroup (ENODEV): the next read opens it again, and fails the same
             // way if the directory is gone too.
@@ -194,6 +197,18 @@ pub fn read_max(dir: &(impl ControlDir + ?Sized), file: &str) -> Result<Option<u
 /// kernels add keys over time and some values are not numbers.
 pub fn read_keyed(dir: &(impl ControlDir + ?Sized), file: &str) -> Result<HashMap<String, u64>> {
     Ok(parse_keyed(&read(dir, file)?))
+}
+
+/// The value of `key` in flat keyed text (see [`read_keyed`]), found without building the
+/// map: stats look up two of memory.stat's ~40 keys per container and scrape.
+pub fn keyed(text: &str, key: &str) -> Option<u64> {
+    text.lines().find_map(|line| {
+        let mut parts = line.split_whitespace();
+        if parts.next()? != key {
+            return None;
+        }
+        parts.next()?.parse().ok()
+    })
 }
 
 /// Parses flat keyed text; see [`read_keyed`].
@@ -285,6 +300,12 @@ mod tests {
         assert_eq!(map.len(), 2);
         assert_eq!(map["user"], 10);
         assert_eq!(map["system"], 20);
+        let text = "user 10\nsystem 20\nbroken\nname text\nuser_extra 3\n";
+        assert_eq!(keyed(text, "system"), Some(20));
+        assert_eq!(keyed(text, "user"), Some(10));
+        assert_eq!(keyed(text, "name"), None, "not a number");
+        assert_eq!(keyed(text, "use"), None, "a prefix is not a key");
+        assert_eq!(keyed(text, "missing"), None);
     }
 
     #[test]
