@@ -1,23 +1,18 @@
 //! A scrape's figures from the kernel: each live container's cgroup files and
-//! `/proc/PID/net/dev`, held open between scrapes and read on as many threads as the host
-//! has cores (up to [`MAX_READERS`]).
+//! `/proc/PID/net/dev`, held open between scrapes.
 //!
-//! Why threads: the reads are most of a scrape. 100 containers are 800 preads into cgroupfs
-//! and procfs, each 2-4 µs when its caches are cold (as they are every 15 s), and the
-//! kernel generates every file anew; nothing else of the scrape waits on a second core.
+//! The reads are most of a scrape: 100 containers are 800 preads into cgroupfs and procfs,
+//! ~1.3 µs each back to back and 3-4 µs on a CPU that was idle, the kernel generating every
+//! file anew. They run on one thread: on this project's 2-core hosts a second thread started
+//! for them stayed on its parent's core (the scheduler packs a VM's threads onto few vCPUs),
+//! and two threads measured no faster.
 
 use super::Seen;
 use berth_engine::cgroups::{Cgroup, Stats, StatsReader};
 use berth_engine::container::Status;
 use berth_engine::runtime::procinfo;
-use std::collections::{HashMap, HashSet};
-use std::sync::{Mutex, OnceLock};
-
-/// More threads than this do not pay for their start on a scrape of a few hundred containers.
-const MAX_READERS: usize = 4;
-/// A thread is started for at least this many containers: starting one costs about as much
-/// as reading ten.
-const MIN_PER_READER: usize = 16;
+use std::collections::HashMap;
+use std::sync::Mutex;
 
 /// The kernel's figures of one live container.
 pub(super) struct Usage {
@@ -29,14 +24,21 @@ pub(super) struct Usage {
 /// and walks long paths, a scrape should do neither.
 pub(super) struct Reader {
     cgroup_parent: String,
-    sources: Mutex<HashMap<String, Source>>,
+    sources: Mutex<Sources>,
+}
+
+#[derive(Default)]
+struct Sources {
+    by_id: HashMap<String, Source>,
+    /// Counts scrapes; a source not used by the current one belongs to a container gone.
+    scrape: u64,
 }
 
 impl Reader {
     pub(super) fn new(cgroup_parent: &str) -> Reader {
         Reader {
             cgroup_parent: cgroup_parent.to_string(),
-            sources: Mutex::new(HashMap::new()),
+            sources: Mutex::new(Sources::default()),
         }
     }
 
@@ -44,90 +46,40 @@ impl Reader {
     /// container whose cgroup is gone), in the order of `rows`. Blocking.
     pub(super) fn read(&self, rows: &[Seen]) -> Vec<Option<Usage>> {
         let mut sources = self.sources.lock().unwrap_or_else(|e| e.into_inner());
-        let ids: HashSet<&str> = rows.iter().map(|s| s.id.as_str()).collect();
-        sources.retain(|id, _| ids.contains(id.as_str()));
-        let mut jobs: Vec<Job> = rows
+        let Sources { by_id, scrape } = &mut *sources;
+        *scrape += 1;
+        let usage = rows
             .iter()
-            .enumerate()
-            .filter(|(_, s)| matches!(s.status, Status::Running | Status::Paused))
-            .map(|(row, seen)| Job {
-                row,
-                seen,
-                source: sources.remove(&seen.id),
-                usage: None,
+            .map(|seen| {
+                if !matches!(seen.status, Status::Running | Status::Paused) {
+                    return None;
+                }
+                // A kept source can be stale (the container restarted: a new init, a new
+                // cgroup directory); its reads then fail, and one fresh open is tried.
+                let kept = by_id.get_mut(&seen.id).filter(|s| s.pid == seen.pid);
+                if let Some(source) = kept {
+                    if let Some(usage) = source.usage() {
+                        source.scrape = *scrape;
+                        return Some(usage);
+                    }
+                }
+                let mut source = Source::open(&self.cgroup_parent, seen)?;
+                let usage = source.usage()?;
+                source.scrape = *scrape;
+                by_id.insert(seen.id.clone(), source);
+                Some(usage)
             })
             .collect();
-        let readers = readers().min(jobs.len().div_ceil(MIN_PER_READER)).max(1);
-        let parent = self.cgroup_parent.as_str();
-        if readers == 1 {
-            jobs.iter_mut().for_each(|j| j.run(parent));
-        } else {
-            let per = jobs.len().div_ceil(readers);
-            std::thread::scope(|scope| {
-                let mut chunks = jobs.chunks_mut(per);
-                let here = chunks.next();
-                for chunk in chunks {
-                    scope.spawn(move || chunk.iter_mut().for_each(|j| j.run(parent)));
-                }
-                here.into_iter().flatten().for_each(|j| j.run(parent));
-            });
-        }
-        let mut out: Vec<Option<Usage>> = rows.iter().map(|_| None).collect();
-        for job in jobs {
-            if let Some(source) = job.source {
-                sources.insert(job.seen.id.clone(), source);
-            }
-            out[job.row] = job.usage;
-        }
-        out
-    }
-}
-
-/// Threads a scrape reads on: the cores this process may use, counted once (std reads the
-/// cgroup's CPU quota to count them).
-fn readers() -> usize {
-    static READERS: OnceLock<usize> = OnceLock::new();
-    *READERS.get_or_init(|| {
-        std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .min(MAX_READERS)
-    })
-}
-
-/// One container's read: its source from the last scrape, if any, and what it read.
-struct Job<'a> {
-    row: usize,
-    seen: &'a Seen,
-    source: Option<Source>,
-    usage: Option<Usage>,
-}
-
-impl Job<'_> {
-    fn run(&mut self, parent: &str) {
-        // A kept source can be stale (the container restarted: a new init, a new cgroup
-        // directory); its reads then fail, and one fresh open is tried.
-        for fresh in [false, true] {
-            if fresh || self.source.as_ref().is_some_and(|s| s.pid != self.seen.pid) {
-                self.source = None;
-            }
-            if self.source.is_none() {
-                self.source = Source::open(parent, self.seen);
-            }
-            let Some(source) = &self.source else {
-                return;
-            };
-            if let Some(usage) = source.usage() {
-                self.usage = Some(usage);
-                return;
-            }
-        }
-        self.source = None;
+        by_id.retain(|_, s| s.scrape == *scrape);
+        usage
     }
 }
 
 /// One running container's cgroup files and /proc/PID/net/dev, held open.
 struct Source {
     pid: i32,
+    /// The last scrape that read it.
+    scrape: u64,
     cgroup: StatsReader,
     /// /proc/PID/net/dev of the container's init, opened after checking its start time: the
     /// file stays bound to that process's network namespace even if the pid is reused, so
@@ -149,6 +101,7 @@ impl Source {
             .filter(|_| procinfo::is_same_process(s.pid, s.pid_start_time));
         Some(Source {
             pid: s.pid,
+            scrape: 0,
             cgroup,
             net_dev,
         })
