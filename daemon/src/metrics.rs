@@ -16,7 +16,7 @@ pub(crate) use read::parse_net_dev;
 
 use super::containers::Containers;
 use super::exposition::{self, Format, Writer};
-use berth_engine::container::{HealthStatus, Status};
+use berth_engine::container::{ContainerRecord, HealthStatus, Status};
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::server::conn::http1;
@@ -199,27 +199,8 @@ impl Metrics {
                     Err(_) => continue,
                 },
             };
-            let label = |k: &str| {
-                rec.config
-                    .labels
-                    .get(k)
-                    .map(String::as_str)
-                    .filter(|v| !v.is_empty())
-            };
-            let (project, service) = (label(LABEL_PROJECT), label(LABEL_SERVICE));
-            let labels = self.label_set(
-                &rec.id,
-                &rec.config.name,
-                &rec.config.image,
-                project,
-                service,
-            );
             seen.push(Seen {
-                id: rec.id.clone(),
-                labels,
-                replica: project.is_some()
-                    && service.is_some()
-                    && label(LABEL_ONEOFF) != Some("True"),
+                labels: self.label_set(&rec),
                 status: rec.state.status,
                 health: rec.state.health.as_ref().map(|h| h.status),
                 restarts: rec.state.restart_count,
@@ -233,41 +214,41 @@ impl Metrics {
                 pid_start_time: rec.state.pid_start_time,
             });
         }
-        let ids: HashSet<&str> = seen.iter().map(|s| s.id.as_str()).collect();
-        self.label_sets
-            .lock()
-            .unwrap()
-            .retain(|id, _| ids.contains(id.as_str()));
+        let mut sets = self.label_sets.lock().unwrap();
+        if sets.len() > seen.len() {
+            // Containers were removed: their sets go.
+            let ids: HashSet<&str> = seen.iter().map(|s| s.labels.id.as_str()).collect();
+            sets.retain(|id, _| ids.contains(id.as_str()));
+        }
+        drop(sets);
         seen.sort_by(|a, b| a.labels.name.cmp(&b.labels.name));
         seen
     }
 
-    /// The container's label set: the one rendered before, unless the container was renamed
-    /// (or its image or Compose labels changed with a new record under the same id).
-    fn label_set(
-        &self,
-        id: &str,
-        name: &str,
-        image: &str,
-        project: Option<&str>,
-        service: Option<&str>,
-    ) -> Arc<LabelSet> {
+    /// The container's label set: the one rendered before, unless the container was renamed.
+    /// (A record's image and labels are set when it is created; an id is never reused.)
+    fn label_set(&self, rec: &ContainerRecord) -> Arc<LabelSet> {
         let mut sets = self.label_sets.lock().unwrap();
-        match sets.get(id) {
-            Some(set) if set.matches(name, image, project, service) => set.clone(),
-            _ => {
-                let set = Arc::new(LabelSet::new(
-                    &self.cgroup_parent,
-                    id,
-                    name,
-                    image,
-                    project,
-                    service,
-                ));
-                sets.insert(id.to_string(), set.clone());
-                set
-            }
+        if let Some(set) = sets.get(&rec.id).filter(|s| s.name == rec.config.name) {
+            return set.clone();
         }
+        let label = |k: &str| {
+            rec.config
+                .labels
+                .get(k)
+                .map(String::as_str)
+                .filter(|v| !v.is_empty())
+        };
+        let set = Arc::new(LabelSet::new(
+            &self.cgroup_parent,
+            &rec.id,
+            &rec.config.name,
+            &rec.config.image,
+            (label(LABEL_PROJECT), label(LABEL_SERVICE)),
+            label(LABEL_ONEOFF) == Some("True"),
+        ));
+        sets.insert(rec.id.clone(), set.clone());
+        set
     }
 }
 
@@ -280,10 +261,8 @@ fn unix_now() -> f64 {
 
 /// What a scrape needs of one container record.
 struct Seen {
-    id: String,
+    /// The container's id, name and labels.
     labels: Arc<LabelSet>,
-    /// A replica of its Compose service (not a one-off `run`).
-    replica: bool,
     status: Status,
     health: Option<HealthStatus>,
     restarts: u32,
@@ -433,11 +412,9 @@ mod tests {
         started_at: Option<f64>,
     ) -> Seen {
         let image = "registry.example:5000/team/app:1.2";
-        let (project, service) = (compose.map(|c| c.0), compose.map(|c| c.1));
+        let compose = (compose.map(|c| c.0), compose.map(|c| c.1));
         Seen {
-            id: id.into(),
-            labels: Arc::new(LabelSet::new("berth", id, name, image, project, service)),
-            replica,
+            labels: Arc::new(LabelSet::new("berth", id, name, image, compose, !replica)),
             status,
             health,
             restarts,

@@ -11,13 +11,16 @@ use berth_engine::container::{HealthStatus, Status};
 use std::collections::BTreeMap;
 
 /// A container's labels as its series carry them, in this order: id, name, image, then the
-/// Compose project and service where set. They change only when the container is renamed
-/// (or its record replaced), so the rendered text is kept between scrapes.
+/// Compose project and service where set. They change only when the container is renamed,
+/// so the rendered text is kept between scrapes.
 pub(super) struct LabelSet {
+    /// The container's id: a scrape's rows are known by it.
+    pub(super) id: String,
     pub(super) name: String,
-    image: String,
     pub(super) project: Option<String>,
     pub(super) service: Option<String>,
+    /// A replica of its Compose service: both labels set, and not a one-off `run`.
+    pub(super) replica: bool,
     /// `id="/parent/ID",name="...",...`, escaped: what goes between a sample's braces.
     pub(super) text: String,
 }
@@ -28,8 +31,8 @@ impl LabelSet {
         id: &str,
         name: &str,
         image: &str,
-        project: Option<&str>,
-        service: Option<&str>,
+        (project, service): (Option<&str>, Option<&str>),
+        one_off: bool,
     ) -> LabelSet {
         let mut text = String::new();
         push_label(&mut text, "id", &format!("/{cgroup_parent}/{id}"));
@@ -42,27 +45,13 @@ impl LabelSet {
             push_label(&mut text, PROM_SERVICE, s);
         }
         LabelSet {
+            id: id.to_string(),
             name: name.to_string(),
-            image: image.to_string(),
             project: project.map(str::to_string),
             service: service.map(str::to_string),
+            replica: project.is_some() && service.is_some() && !one_off,
             text,
         }
-    }
-
-    /// Whether this set is still the one of a container with these values (its id and the
-    /// cgroup parent never change).
-    pub(super) fn matches(
-        &self,
-        name: &str,
-        image: &str,
-        project: Option<&str>,
-        service: Option<&str>,
-    ) -> bool {
-        self.name == name
-            && self.image == image
-            && self.project.as_deref() == project
-            && self.service.as_deref() == service
     }
 }
 
@@ -273,7 +262,8 @@ fn write_replicas(
         .map(|(p, s)| ((p.as_str(), s.as_str()), 0))
         .collect();
     for (s, _) in rows.iter().filter(|(s, _)| s.status == Status::Running) {
-        if let (true, Some(p), Some(svc)) = (s.replica, &s.labels.project, &s.labels.service) {
+        let set = &s.labels;
+        if let (true, Some(p), Some(svc)) = (set.replica, &set.project, &set.service) {
             *running.entry((p, svc)).or_default() += 1;
         }
     }
