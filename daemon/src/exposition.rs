@@ -1,10 +1,165 @@
-//! Which exposition format a scraper gets. Metrics are encoded as OpenMetrics (what the
-//! prometheus-client crate writes); a client that does not ask for OpenMetrics in its
-//! `Accept` header (promtool, older Prometheus servers, curl, most agents) gets the classic
-//! Prometheus text format 0.0.4, converted line by line.
+//! The exposition formats. A scraper that asks for OpenMetrics in its `Accept` header
+//! (Prometheus) gets it; any other client (promtool, older Prometheus servers, curl, most
+//! agents) gets the classic Prometheus text format 0.0.4.
+//!
+//! Two writers make the same text: the controller series are encoded by prometheus-client,
+//! which writes OpenMetrics, converted line by line for 0.0.4 ([`to_text_004`]); the
+//! per-container series, 99 % of a scrape, are written straight in the format asked for by
+//! [`Writer`], byte for byte as that encoding and conversion would write them (the golden
+//! tests in metrics.rs hold the two together). Encoding them through the crate and
+//! converting afterwards cost ~2 ms of a 100-container scrape: a label set cloned per series,
+//! and a second pass over ~700 KB.
+
+use std::fmt::Write as _;
 
 pub const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 pub const TEXT_004: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// The format of one scrape's exposition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    OpenMetrics,
+    Text004,
+}
+
+impl Format {
+    /// The format a scraper's `Accept` header asks for.
+    pub fn for_accept(accept: Option<&str>) -> Format {
+        if wants_openmetrics(accept) {
+            Format::OpenMetrics
+        } else {
+            Format::Text004
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::OpenMetrics => OPENMETRICS,
+            Format::Text004 => TEXT_004,
+        }
+    }
+}
+
+/// A family's type; a counter's samples end in `_total`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Counter,
+    Gauge,
+}
+
+/// A sample's value, written as prometheus-client writes it: floats by dtoa (`1.0`, `9.99e-7`),
+/// integers by itoa.
+pub trait Value {
+    fn write(&self, out: &mut String);
+}
+
+impl Value for f64 {
+    fn write(&self, out: &mut String) {
+        out.push_str(dtoa::Buffer::new().format(*self));
+    }
+}
+
+impl Value for u64 {
+    fn write(&self, out: &mut String) {
+        out.push_str(itoa::Buffer::new().format(*self));
+    }
+}
+
+impl Value for i64 {
+    fn write(&self, out: &mut String) {
+        out.push_str(itoa::Buffer::new().format(*self));
+    }
+}
+
+/// Appends `key="value"` to a label list, with a comma if the list has labels already.
+pub fn push_label(list: &mut String, key: &str, value: &str) {
+    if !list.is_empty() {
+        list.push(',');
+    }
+    write_label(list, key, value);
+}
+
+/// `key="value"`, the value escaped as both formats want (backslash, double quote, newline).
+fn write_label(out: &mut String, key: &str, value: &str) {
+    out.push_str(key);
+    out.push_str("=\"");
+    if value.contains(['\\', '"', '\n']) {
+        for c in value.chars() {
+            match c {
+                '\\' => out.push_str("\\\\"),
+                '"' => out.push_str("\\\""),
+                '\n' => out.push_str("\\n"),
+                c => out.push(c),
+            }
+        }
+    } else {
+        out.push_str(value);
+    }
+    out.push('"');
+}
+
+/// Writes families and their samples into an exposition, in one format.
+pub struct Writer<'a> {
+    out: &'a mut String,
+    format: Format,
+    /// The current family's sample name (`name`, or `name_total` for a counter).
+    sample: String,
+}
+
+impl<'a> Writer<'a> {
+    pub fn new(out: &'a mut String, format: Format) -> Writer<'a> {
+        Writer {
+            out,
+            format,
+            sample: String::new(),
+        }
+    }
+
+    /// Starts a family: its HELP and TYPE lines. OpenMetrics names a counter family without
+    /// `_total`, 0.0.4 by its samples' name; `help` gets the period prometheus-client ends
+    /// every HELP with.
+    pub fn family(&mut self, name: &str, help: &str, kind: Kind) {
+        self.sample.clear();
+        self.sample.push_str(name);
+        if kind == Kind::Counter {
+            self.sample.push_str("_total");
+        }
+        let family = match self.format {
+            Format::OpenMetrics => name,
+            Format::Text004 => &self.sample,
+        };
+        let kind = match kind {
+            Kind::Counter => "counter",
+            Kind::Gauge => "gauge",
+        };
+        // Writing to a String cannot fail.
+        let _ = write!(
+            self.out,
+            "# HELP {family} {help}.\n# TYPE {family} {kind}\n"
+        );
+    }
+
+    /// One sample of the current family: `labels` is a label list made by [`push_label`],
+    /// `extra` one more label after it (a series' interface, state, ...).
+    pub fn sample(&mut self, labels: &str, extra: Option<(&str, &str)>, value: impl Value) {
+        let out = &mut *self.out;
+        out.push_str(&self.sample);
+        if !labels.is_empty() || extra.is_some() {
+            out.push('{');
+            out.push_str(labels);
+            if let Some((key, v)) = extra {
+                if !labels.is_empty() {
+                    out.push(',');
+                }
+                write_label(out, key, v);
+            }
+            out.push('}');
+        }
+        out.push(' ');
+        value.write(out);
+        out.push('\n');
+    }
+}
 
 /// True when `accept` lists OpenMetrics with a non-zero quality (Prometheus sends it first).
 pub fn wants_openmetrics(accept: Option<&str>) -> bool {
@@ -108,5 +263,42 @@ mod tests {
              # HELP build_info Build.\n# TYPE build_info gauge\nbuild_info{version=\"1\"} 1\n\
              # TYPE odd untyped\nodd 1\n"
         );
+    }
+
+    #[test]
+    fn writer_names_counters_per_format_and_escapes_label_values() {
+        let mut labels = String::new();
+        push_label(&mut labels, "name", "a\"b\\c\nd");
+        push_label(&mut labels, "image", "bb:local");
+        assert_eq!(labels, r#"name="a\"b\\c\nd",image="bb:local""#);
+        let write = |format| {
+            let mut out = String::new();
+            let mut w = Writer::new(&mut out, format);
+            w.family("requests", "Requests served", Kind::Counter);
+            w.sample(&labels, Some(("interface", "eth0")), 3u64);
+            w.sample("", None, 0.5);
+            w.family("temp", "Temperature", Kind::Gauge);
+            w.sample("", Some(("room", "1")), -2i64);
+            out
+        };
+        let samples =
+            "requests_total{name=\"a\\\"b\\\\c\\nd\",image=\"bb:local\",interface=\"eth0\"} 3\n\
+                       requests_total 0.5\n";
+        assert_eq!(
+            write(Format::OpenMetrics),
+            format!(
+                "# HELP requests Requests served.\n# TYPE requests counter\n{samples}\
+                 # HELP temp Temperature.\n# TYPE temp gauge\ntemp{{room=\"1\"}} -2\n"
+            )
+        );
+        assert_eq!(
+            write(Format::Text004),
+            format!(
+                "# HELP requests_total Requests served.\n# TYPE requests_total counter\n{samples}\
+                 # HELP temp Temperature.\n# TYPE temp gauge\ntemp{{room=\"1\"}} -2\n"
+            )
+        );
+        assert_eq!(Format::for_accept(None), Format::Text004);
+        assert_eq!(Format::Text004.content_type(), TEXT_004);
     }
 }

@@ -215,7 +215,7 @@ async fn serve(opts: DaemonOptions) -> anyhow::Result<()> {
     });
 
     if let Some(addr) = opts.metrics_addr {
-        let served = metrics::serve(addr, daemon.metrics.clone(), daemon.containers.clone()).await;
+        let served = metrics::serve(addr, daemon.metrics.clone(), daemon.containers.clone());
         match served {
             Err(e) if !opts.metrics_addr_required => {
                 tracing::warn!(address = %addr, error = %e, "metrics are off: the default address is busy");

@@ -114,16 +114,31 @@ pub fn io_error_text(e: &io::Error) -> String {
 /// file generated on read (seq_file: cgroup control files, /proc) is generated anew, so one
 /// kept open can be read again and again without being reopened.
 pub fn read_whole_at(f: &std::fs::File) -> std::io::Result<Vec<u8>> {
+    read_from_start(f, false)
+}
+
+/// [`read_whole_at`] for a file the kernel hands out as one seq_file record: a cgroup control
+/// file other than the task lists (cgroup.procs, tasks, cgroup.threads). The record is
+/// generated whole and copied out as far as the buffer goes, so a read shorter than the
+/// buffer has all of it, and the read that would return 0 is not made: it was half of a
+/// metrics scrape's syscalls.
+pub fn read_record_at(f: &std::fs::File) -> std::io::Result<Vec<u8>> {
+    read_from_start(f, true)
+}
+
+/// Reads from offset 0 in 4 KiB preads to the end (a read of 0), or to the first short read;
+/// the buffer is sized to what was read (control files are a few bytes to a few KiB).
+fn read_from_start(f: &std::fs::File, short_read_ends: bool) -> std::io::Result<Vec<u8>> {
     use std::os::unix::fs::FileExt;
-    let mut buf = Vec::with_capacity(4096);
+    let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
     loop {
-        match f.read_at(&mut chunk, buf.len() as u64)? {
-            0 => break,
-            n => buf.extend_from_slice(&chunk[..n]),
+        let n = f.read_at(&mut chunk, buf.len() as u64)?;
+        buf.extend_from_slice(&chunk[..n]);
+        if n == 0 || (short_read_ends && n < chunk.len()) {
+            return Ok(buf);
         }
     }
-    Ok(buf)
 }
 
 #[cfg(test)]
@@ -160,6 +175,20 @@ mod tests {
         replace_file(&p, b"two").unwrap();
         assert_eq!(fs::read(&p).unwrap(), b"two");
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn whole_and_record_reads_start_at_zero_and_read_past_one_buffer() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f");
+        let long: Vec<u8> = (0..10_000u32).map(|i| b'a' + (i % 26) as u8).collect();
+        fs::write(&p, &long).unwrap();
+        let f = fs::File::open(&p).unwrap();
+        assert_eq!(read_whole_at(&f).unwrap(), long);
+        assert_eq!(read_record_at(&f).unwrap(), long, "full reads go on");
+        fs::write(&p, b"12\n").unwrap();
+        assert_eq!(read_record_at(&f).unwrap(), b"12\n");
+        assert_eq!(read_whole_at(&f).unwrap(), b"12\n");
     }
 
     #[test]

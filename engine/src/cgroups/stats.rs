@@ -89,20 +89,20 @@ const V1_UNLIMITED: u64 = 1 << 62;
 /// v1 cpuacct: cpuacct.usage is in ns, cpuacct.stat in USER_HZ ticks (proc(5)).
 pub fn cpu_v1(dir: &(impl ControlDir + ?Sized)) -> Result<CpuUsage> {
     let usage_ns = files::read_u64(dir, "cpuacct.usage")?;
-    let ticks = files::read_keyed(dir, "cpuacct.stat")?;
+    let ticks = files::read(dir, "cpuacct.stat")?;
     let ns_per_tick = 1_000_000_000 / user_hz();
     Ok(CpuUsage {
         usage_ns,
-        user_ns: ticks.get("user").copied().unwrap_or(0) * ns_per_tick,
-        system_ns: ticks.get("system").copied().unwrap_or(0) * ns_per_tick,
+        user_ns: keyed(&ticks, "user") * ns_per_tick,
+        system_ns: keyed(&ticks, "system") * ns_per_tick,
     })
 }
 
 /// v2 cpu.stat, in microseconds; present in every non-root cgroup even without the cpu
 /// controller enabled.
 pub fn cpu_v2(dir: &(impl ControlDir + ?Sized)) -> Result<CpuUsage> {
-    let stat = files::read_keyed(dir, "cpu.stat")?;
-    let ns = |key: &str| stat.get(key).copied().unwrap_or(0) * 1_000;
+    let stat = files::read(dir, "cpu.stat")?;
+    let ns = |key: &str| keyed(&stat, key) * 1_000;
     Ok(CpuUsage {
         usage_ns: ns("usage_usec"),
         user_ns: ns("user_usec"),
@@ -114,31 +114,31 @@ pub fn cpu_v2(dir: &(impl ControlDir + ?Sized)) -> Result<CpuUsage> {
 /// children. The oom_kill line of memory.oom_control exists since Linux 4.13.
 pub fn memory_v1(dir: &(impl ControlDir + ?Sized)) -> Result<MemoryUsage> {
     let usage_bytes = files::read_u64(dir, "memory.usage_in_bytes")?;
-    let stat = files::read_keyed(dir, "memory.stat")?;
-    let inactive_file = stat.get("total_inactive_file").copied().unwrap_or(0);
+    let stat = files::read(dir, "memory.stat")?;
+    let inactive_file = keyed(&stat, "total_inactive_file");
     let limit = files::read_u64(dir, "memory.limit_in_bytes")?;
-    let oom = files::read_keyed(dir, "memory.oom_control")?;
+    let oom = files::read(dir, "memory.oom_control")?;
     Ok(MemoryUsage {
         usage_bytes,
         working_set_bytes: usage_bytes.saturating_sub(inactive_file),
-        rss_bytes: stat.get("total_rss").copied().unwrap_or(0),
+        rss_bytes: keyed(&stat, "total_rss"),
         limit_bytes: (limit < V1_UNLIMITED).then_some(limit),
-        oom_kills: oom.get("oom_kill").copied().unwrap_or(0),
+        oom_kills: keyed(&oom, "oom_kill"),
     })
 }
 
 /// v2 memory. memory.events (not .local) counts OOM kills of the whole subtree.
 pub fn memory_v2(dir: &(impl ControlDir + ?Sized)) -> Result<MemoryUsage> {
     let usage_bytes = files::read_u64(dir, "memory.current")?;
-    let stat = files::read_keyed(dir, "memory.stat")?;
-    let inactive_file = stat.get("inactive_file").copied().unwrap_or(0);
-    let events = files::read_keyed(dir, "memory.events")?;
+    let stat = files::read(dir, "memory.stat")?;
+    let inactive_file = keyed(&stat, "inactive_file");
+    let events = files::read(dir, "memory.events")?;
     Ok(MemoryUsage {
         usage_bytes,
         working_set_bytes: usage_bytes.saturating_sub(inactive_file),
-        rss_bytes: stat.get("anon").copied().unwrap_or(0),
+        rss_bytes: keyed(&stat, "anon"),
         limit_bytes: files::read_max(dir, "memory.max")?,
-        oom_kills: events.get("oom_kill").copied().unwrap_or(0),
+        oom_kills: keyed(&events, "oom_kill"),
     })
 }
 
@@ -159,6 +159,12 @@ pub fn oom_kills(cgroup2: bool, dir: &(impl ControlDir + ?Sized)) -> Result<u64>
 /// pids.current has the same name and meaning in v1 and v2.
 pub fn pids_current(dir: &(impl ControlDir + ?Sized)) -> Result<u64> {
     files::read_u64(dir, "pids.current")
+}
+
+/// A key of flat keyed text (memory.stat, cpu.stat, ...); a key the kernel does not show
+/// counts zero.
+fn keyed(text: &str, key: &str) -> u64 {
+    files::keyed(text, key).unwrap_or(0)
 }
 
 /// The kernel's USER_HZ, the unit of cpuacct.stat; 100 on every mainstream architecture.
