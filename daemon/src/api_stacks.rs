@@ -159,8 +159,10 @@ pub async fn route(
         }
         (&Method::POST, ["down"]) => {
             let req: DownRequest = serde_json::from_slice(&body).map_err(|_| parse("down"))?;
+            let began = std::time::Instant::now();
             // A file that no longer loads must not stop a `down`: the labels name the project.
             let project = req.load.as_ref().map(|l| l.load()).transpose();
+            let loaded = began.elapsed().as_micros() as u64;
             let (name, project) = match (project, req.project) {
                 (Ok(Some(p)), _) => (p.name.clone(), Some(p)),
                 (_, Some(name)) => (name, None),
@@ -169,6 +171,8 @@ pub async fn route(
             };
             // Forgotten first, so no reconcile pass brings anything back while it goes.
             d.stacks.deregister(&name).await;
+            let deregistered = began.elapsed().as_micros() as u64;
+            tracing::debug!(project = %name, loaded, deregistered, "down request (micros)");
             let (d, mut o) = (d.clone(), req.options);
             answer(req.stream, move |progress| async move {
                 o.progress = progress;

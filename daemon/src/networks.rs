@@ -79,7 +79,17 @@ impl Networks {
 
     /// Removes a network (refused by netd while it has endpoints); a `destroy` event.
     pub async fn remove_network(&self, info: &NetworkInfo) -> Result<(), ApiError> {
-        self.netd.remove_network(&info.id).await?;
+        self.remove_network_evicting(info, &HashSet::new()).await
+    }
+
+    /// Removes a network whose remaining endpoints all belong to the stopped containers in
+    /// `leaving` (see [`Netd::remove_network_evicting`]); a `destroy` event.
+    pub async fn remove_network_evicting(
+        &self,
+        info: &NetworkInfo,
+        leaving: &HashSet<String>,
+    ) -> Result<(), ApiError> {
+        self.netd.remove_network_evicting(&info.id, leaving).await?;
         self.events
             .network("destroy", &info.id, &info.name, &info.labels, None);
         Ok(())

@@ -548,41 +548,90 @@ impl Netd {
 
     /// Removes a network without endpoints: DNS server, bridge, rules, record.
     pub async fn remove_network(&self, id_or_name: &str) -> Result<()> {
+        self.remove_network_evicting(id_or_name, &HashSet::new())
+            .await
+    }
+
+    /// Removes a network whose endpoints all belong to containers in `leaving` (stopped
+    /// containers on their way out): their endpoints on it go with it, their host veths in
+    /// the bridge's own deletion. `down` removes a network this way as soon as its
+    /// containers have stopped, without waiting for the rest of their removal; their
+    /// release later finds nothing left of them on it. Any other endpoint refuses it.
+    pub async fn remove_network_evicting(
+        &self,
+        id_or_name: &str,
+        leaving: &HashSet<String>,
+    ) -> Result<()> {
         let mut state = self.state.lock().await;
         let n = state
             .find(id_or_name)
             .ok_or_else(|| NetdError::NetworkNotFound(id_or_name.into()))?
             .clone();
-        if !n.endpoints.is_empty() {
+        let staying: Vec<String> = n
+            .endpoints
+            .keys()
+            .filter(|c| !leaving.contains(*c))
+            .cloned()
+            .collect();
+        if !staying.is_empty() {
             return Err(NetdError::NetworkInUse {
                 network: n.name,
-                containers: n.endpoints.keys().cloned().collect(),
+                containers: staying,
             });
         }
         let t = std::time::Instant::now();
         self.stop_dns(&n.id);
         state.networks.remove(&n.id);
-        // The bridge's deletion waits out full RCU grace periods in the kernel (~40 ms), on
-        // the link reaper's thread (with the veths released just before, in one request);
-        // the rules' rewrite does not depend on it, and the rules no longer name the bridge
-        // either way.
-        let since = |t: std::time::Instant| t.elapsed().as_micros() as u64;
-        let ((deleted, deleted_at), (rules, rules_at)) = tokio::join!(
-            async { (self.reaper.delete_now(&n.bridge).await, since(t)) },
-            async { (self.apply_firewall(&state, false).await, since(t)) }
-        );
-        if let Err(e) = deleted {
+        let published_before = state.published.clone();
+        for ep in n.endpoints.values() {
+            if let Some(b) = state.published.get_mut(&ep.container_id) {
+                b.retain(|b| b.container_ip != ep.ip);
+                if b.is_empty() {
+                    state.published.remove(&ep.container_id);
+                }
+            }
+        }
+        // The bridge's deletion waits out full RCU grace periods in the kernel (~40 ms): on
+        // the link reaper's thread, in one request with the evicted veths (deleted apart,
+        // each set waits its own), and without the state lock, which the releases of the
+        // containers being removed beside it need. The rules' rewrite does not depend on
+        // it, and the rules no longer name the bridge either way. Until the bridge is gone
+        // its route keeps its subnet from being picked for a new network.
+        let mut links: Vec<String> = n
+            .endpoints
+            .values()
+            .map(|ep| ep.host_ifname.clone())
+            .collect();
+        links.push(n.bridge.clone());
+        let mut deletion = self.reaper.delete_now(links);
+        let (rules, ()) = tokio::join!(self.apply_firewall(&state, false), deletion.doomed());
+        let rules_at = t.elapsed().as_micros() as u64;
+        // Saved once the links are doomed: a crash from here on leaves them to the next
+        // start, which deletes the doomed group.
+        self.save(&state)?;
+        drop(state);
+        if let Err(e) = deletion.gone().await {
+            // Back as it was, but for the containers released meanwhile; a veth that did
+            // go is made again by the next resync.
+            let mut state = self.state.lock().await;
+            let mut n = n.clone();
+            n.endpoints.retain(|c, _| self.pin_path(c).exists());
+            for c in n.endpoints.keys() {
+                if let Some(b) = published_before.get(c) {
+                    state.published.insert(c.clone(), b.clone());
+                }
+            }
             state.networks.insert(n.id.clone(), n.clone());
             if let Err(e) = self.apply_firewall(&state, false).await {
                 tracing::warn!(network = %n.name, error = %e, "restoring rules after a failed removal");
             }
+            self.save(&state)?;
             return Err(e_link(format!("remove network {}", n.name), e));
         }
-        self.save(&state)?;
         tracing::debug!(
             network = %n.name,
-            micros = since(t),
-            bridge_deleted = deleted_at,
+            micros = t.elapsed().as_micros() as u64,
+            evicted = n.endpoints.len(),
             rules_applied = rules_at,
             "network removed"
         );

@@ -226,7 +226,8 @@ impl Netlink {
     /// Deletes the links named `names` that exist, and every link already in link group
     /// `group`, in one request: each is moved to the group, then the group is deleted (one
     /// RCU grace period for all, not one each).
-    pub async fn delete_group(&self, names: &[String], group: u32) -> Result<(), LinkError> {
+    /// Moves the links `names` that exist into link group `group`.
+    pub async fn move_to_group(&self, names: &[String], group: u32) -> Result<(), LinkError> {
         for name in names {
             let Some(idx) = self.index(name).await? else {
                 continue;
@@ -241,6 +242,11 @@ impl Netlink {
                 Err(e) => return Err(nl("set link group", name.as_str())(e)),
             }
         }
+        Ok(())
+    }
+
+    /// Deletes every link in group `group`, under one RCU grace period.
+    pub async fn delete_group(&self, group: u32) -> Result<(), LinkError> {
         let mut del = self.handle.link().del(0);
         del.message_mut()
             .attributes
@@ -249,7 +255,7 @@ impl Netlink {
             Ok(()) => Ok(()),
             // Nothing in the group: everything was gone already.
             Err(e) if errno(&e) == Some(libc::ENODEV) => Ok(()),
-            Err(e) => Err(nl("delete link group", format!("{names:?}"))(e)),
+            Err(e) => Err(nl("delete link group", group.to_string())(e)),
         }
     }
 

@@ -20,12 +20,39 @@ use tokio::sync::mpsc;
 /// links berth is deleting are ever in it.
 const DOOMED_GROUP: u32 = 0x6274_6800; // "bth\0"
 
-/// Told how the deletion went (a failed batch fails each of its links).
-type Waiter = tokio::sync::oneshot::Sender<Result<(), LinkError>>;
+/// Whoever waits for a deletion: told when the links are in the doomed group, then how the
+/// deletion went (a failed batch fails each of its links).
+struct Waiter {
+    doomed: Option<tokio::sync::oneshot::Sender<()>>,
+    gone: tokio::sync::oneshot::Sender<Result<(), LinkError>>,
+}
+
+/// A deletion [`LinkReaper::delete_now`] sent.
+pub(crate) struct Deletion {
+    doomed: tokio::sync::oneshot::Receiver<()>,
+    gone: tokio::sync::oneshot::Receiver<Result<(), LinkError>>,
+}
+
+impl Deletion {
+    /// Once the links are in the doomed group (or their move failed, which [`Deletion::gone`]
+    /// then tells): from then on a daemon that dies before the deletion is over leaves them
+    /// to the next start, which deletes them.
+    pub async fn doomed(&mut self) {
+        let _ = (&mut self.doomed).await;
+    }
+
+    /// Once the links are gone, or the deletion failed. Without holding a runtime worker for
+    /// the kernel's wait.
+    pub async fn gone(self) -> Result<(), LinkError> {
+        let lost = || LinkError::Batch("the link reaper is gone".into());
+        self.gone.await.unwrap_or_else(|_| Err(lost()))
+    }
+}
 
 pub(crate) struct LinkReaper {
-    /// Links to delete, each with whoever waits for its deletion.
-    queue: mpsc::UnboundedSender<(String, Option<Waiter>)>,
+    /// Links to delete, each set with whoever waits for its deletion. A set is never split
+    /// between two deletions.
+    queue: mpsc::UnboundedSender<(Vec<String>, Option<Waiter>)>,
 }
 
 impl LinkReaper {
@@ -62,29 +89,33 @@ impl LinkReaper {
         Ok(LinkReaper { queue })
     }
 
-    /// Deletes link `name` (a bridge) and returns once it is gone, without holding a runtime
-    /// worker for the kernel's wait.
-    pub async fn delete_now(&self, name: &str) -> Result<(), LinkError> {
-        let gone = || LinkError::Batch("the link reaper is gone".into());
-        let (done, deleted) = tokio::sync::oneshot::channel();
-        self.queue
-            .send((name.to_string(), Some(done)))
-            .map_err(|_| gone())?;
-        deleted.await.unwrap_or_else(|_| Err(gone()))
+    /// Deletes the links `names` (a bridge, and the veths that were on it) in one request,
+    /// sent at once; see [`Deletion`] for what can be waited for.
+    pub fn delete_now(&self, names: Vec<String>) -> Deletion {
+        let (doomed_tx, doomed) = tokio::sync::oneshot::channel();
+        let (gone_tx, gone) = tokio::sync::oneshot::channel();
+        let waiter = Waiter {
+            doomed: Some(doomed_tx),
+            gone: gone_tx,
+        };
+        // Unsent, both senders are dropped: the waits below end at once, as failed.
+        let _ = self.queue.send((names, Some(waiter)));
+        Deletion { doomed, gone }
     }
 
     /// Deletes the links named `names` that still exist, soon.
     pub fn delete(&self, names: Vec<String>) {
-        for name in names {
-            // The worker ends only with the process; links then left are deleted by the next
-            // start if they were in the group, or go with their namespaces (veths).
-            let _ = self.queue.send((name, None));
+        if names.is_empty() {
+            return;
         }
+        // The worker ends only with the process; links then left are deleted by the next
+        // start if they were in the group, or go with their namespaces (veths).
+        let _ = self.queue.send((names, None));
     }
 }
 
-async fn reap(nl: Netlink, mut rx: mpsc::UnboundedReceiver<(String, Option<Waiter>)>) {
-    if let Err(e) = nl.delete_group(&[], DOOMED_GROUP).await {
+async fn reap(nl: Netlink, mut rx: mpsc::UnboundedReceiver<(Vec<String>, Option<Waiter>)>) {
+    if let Err(e) = nl.delete_group(DOOMED_GROUP).await {
         tracing::warn!(error = %e, "deleting links an earlier daemon left doomed");
     }
     while let Some(first) = rx.recv().await {
@@ -92,14 +123,24 @@ async fn reap(nl: Netlink, mut rx: mpsc::UnboundedReceiver<(String, Option<Waite
         while let Ok(next) = rx.try_recv() {
             batch.push(next);
         }
-        let (names, waiting): (Vec<String>, Vec<_>) = batch.into_iter().unzip();
-        let deleted = nl.delete_group(&names, DOOMED_GROUP).await;
+        let (names, waiting): (Vec<Vec<String>>, Vec<_>) = batch.into_iter().unzip();
+        let names = names.concat();
+        let mut waiting: Vec<Waiter> = waiting.into_iter().flatten().collect();
+        let mut deleted = nl.move_to_group(&names, DOOMED_GROUP).await;
+        if deleted.is_ok() {
+            for doomed in waiting.iter_mut().filter_map(|w| w.doomed.take()) {
+                let _ = doomed.send(());
+            }
+            deleted = nl.delete_group(DOOMED_GROUP).await;
+        }
         if let Err(e) = &deleted {
             tracing::debug!(links = ?names, error = %e, "deleting released links");
         }
-        for done in waiting.into_iter().flatten() {
+        for w in waiting {
             let told = deleted.as_ref().map(drop);
-            let _ = done.send(told.map_err(|e| LinkError::Batch(e.to_string())));
+            let _ = w
+                .gone
+                .send(told.map_err(|e| LinkError::Batch(e.to_string())));
         }
     }
 }

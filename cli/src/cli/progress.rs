@@ -50,7 +50,9 @@ impl Display {
     /// One step of one object: a new line, or the object's line updated.
     pub fn event(&mut self, kind: &str, name: &str, action: &str, millis: Option<u64>) {
         if !self.tty {
-            eprintln!(" {kind} {name}  {action}");
+            // One write per line (stderr is unbuffered: eprintln! writes each piece).
+            let line = format!(" {kind} {name}  {action}\n");
+            let _ = std::io::stderr().lock().write_all(line.as_bytes());
             return;
         }
         let took_ms = if in_progress(action) { None } else { millis };

@@ -195,7 +195,7 @@ pub async fn up<D: Ports>(d: &Arc<D>, p: &Project, o: &UpOptions) -> Result<Outc
     }
     if !orphans.is_empty() {
         if o.remove_orphans {
-            let removed = down::remove_all(d, orphans, o.timeout, &o.progress).await?;
+            let removed = down::remove_all(d, orphans, o.timeout, &o.progress, None).await?;
             out.events.extend(removed);
         } else {
             // Compose's words, with its `%s` of a Go slice: `[a b]`.

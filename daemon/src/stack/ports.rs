@@ -36,7 +36,8 @@ pub trait ContainerPort: Send + Sync {
     /// The project's one-off `run` containers (number 0), which only `down --remove-orphans`
     /// takes, as Compose's.
     fn oneoffs(&self, project: &str) -> impl Future<Output = Vec<Replica<Self::Handle>>> + Send;
-    /// The container's config hash label and state, read now.
+    /// The container's id.
+    fn id(&self, c: &Self::Handle) -> String;
     /// The container's config hash label, state, and the id of the image it was made from.
     fn observe(
         &self,
@@ -105,7 +106,13 @@ pub trait NetworkPort: Send + Sync {
         network_id: &str,
         container_id: &str,
     ) -> impl Future<Output = Result<(), ApiError>> + Send;
-    fn remove_network(&self, id: &str) -> impl Future<Output = Result<(), ApiError>> + Send;
+    /// Removes a network; its endpoints must all be of the (stopped) containers in `leaving`,
+    /// which lose them with it.
+    fn remove_network(
+        &self,
+        id: &str,
+        leaving: &HashSet<String>,
+    ) -> impl Future<Output = Result<(), ApiError>> + Send;
     /// The networks labelled as `project`'s.
     fn project_networks(&self, project: &str) -> impl Future<Output = Vec<NetworkInfo>> + Send;
 }
@@ -229,6 +236,10 @@ impl ContainerPort for Daemon {
         as_replicas(containers_of(self, project, true).await).await
     }
 
+    fn id(&self, c: &Arc<Ctr>) -> String {
+        c.id.clone()
+    }
+
     async fn observe(&self, c: &Arc<Ctr>) -> (String, ReplicaState, String) {
         let r = c.rec.lock().await;
         let hash = r.config.labels.get(LABEL_HASH).cloned().unwrap_or_default();
@@ -311,9 +322,9 @@ impl NetworkPort for Daemon {
         Ok(())
     }
 
-    async fn remove_network(&self, id: &str) -> Result<(), ApiError> {
+    async fn remove_network(&self, id: &str, leaving: &HashSet<String>) -> Result<(), ApiError> {
         let info = self.nets.netd.inspect(id).await?;
-        self.nets.remove_network(&info).await
+        self.nets.remove_network_evicting(&info, leaving).await
     }
 
     async fn project_networks(&self, project: &str) -> Vec<NetworkInfo> {

@@ -80,7 +80,7 @@ pub(super) async fn ensure_networks<D: NetworkPort + ContainerPort>(
                 for (id, _) in &attached {
                     d.detach(&info.id, id).await?;
                 }
-                d.remove_network(&info.id).await?;
+                d.remove_network(&info.id, &Default::default()).await?;
                 d.create_network(def).await?;
                 for (id, ip) in &attached {
                     let keep = std::collections::HashMap::from([(name.clone(), *ip)]);
@@ -136,7 +136,7 @@ pub(super) async fn recreate_volumes<D: Ports>(
         }
     }
     out.events
-        .extend(super::down::remove_all(d, users, None, progress).await?);
+        .extend(super::down::remove_all(d, users, None, progress, None).await?);
     for n in names {
         if d.volume_exists(n).await? {
             d.remove_volume(n).await?;

@@ -7,6 +7,7 @@ use crate::stack::ports::{ImagePort, NetworkPort, VolumePort};
 use berth_compose::{NetworkDefinition, ReplicaState, LABEL_HASH, LABEL_PROJECT};
 use berth_engine::container::{ContainerConfig, MountConfig};
 use berth_netd::NetworkInfo;
+use std::collections::HashSet;
 use std::net::Ipv4Addr;
 use std::sync::Mutex;
 
@@ -57,6 +58,10 @@ impl Fake {
 
 impl ContainerPort for Fake {
     type Handle = String;
+
+    fn id(&self, c: &String) -> String {
+        c.clone()
+    }
 
     async fn replicas(&self, project: &str) -> Vec<Replica<String>> {
         let w = self.world.lock().unwrap();
@@ -115,6 +120,8 @@ impl ContainerPort for Fake {
     }
 
     async fn stop_container(&self, id: &String, _: Option<u64>) -> Result<(), ApiError> {
+        // A stop takes time: whatever was set going before it runs first.
+        tokio::task::yield_now().await;
         let mut w = self.world.lock().unwrap();
         let c = w.containers.iter_mut().find(|c| &c.id == id).unwrap();
         c.state = ReplicaState::Stopped;
@@ -184,11 +191,28 @@ impl NetworkPort for Fake {
 
     async fn detach(&self, network_id: &str, container_id: &str) -> Result<(), ApiError> {
         self.did(format!("detach {container_id} from {network_id}"));
+        let mut w = self.world.lock().unwrap();
+        for n in w.networks.iter_mut().filter(|n| n.id == network_id) {
+            n.endpoints.retain(|e| e.container_id != container_id);
+        }
         Ok(())
     }
 
-    async fn remove_network(&self, id: &str) -> Result<(), ApiError> {
+    async fn remove_network(&self, id: &str, leaving: &HashSet<String>) -> Result<(), ApiError> {
         self.did(format!("remove network {id}"));
+        let w = self.world.lock().unwrap();
+        let n = w.networks.iter().find(|n| n.id == id);
+        let staying = n.into_iter().flat_map(|n| &n.endpoints);
+        if let Some(ep) = staying
+            .into_iter()
+            .find(|e| !leaving.contains(&e.container_id))
+        {
+            return Err(ApiError::conflict(format!(
+                "network {id} is in use by {}",
+                ep.container_id
+            )));
+        }
+        drop(w);
         self.world.lock().unwrap().networks.retain(|n| n.id != id);
         Ok(())
     }
@@ -482,7 +506,10 @@ async fn down_removes_dependents_first_then_networks_and_only_on_request_volumes
             ctr(&p, "web", 1, &hash("web"), ReplicaState::Running),
         ],
         networks: vec![
-            network("s_default", stack_labels("s")),
+            attached(
+                network("s_default", stack_labels("s")),
+                &["old-db-1", "old-web-1"],
+            ),
             network("other_default", stack_labels("other")),
         ],
         volumes: BTreeSet::from(["s_data".to_string(), "other_data".to_string()]),
@@ -549,6 +576,88 @@ async fn down_removes_dependents_first_then_networks_and_only_on_request_volumes
     let err = down(&fake, "s", Some(&p), &o).await.unwrap_err();
     assert!(err.message.contains("invalid --rmi"), "{}", err.message);
     assert!(fake.actions().is_empty());
+}
+
+/// `net` with an endpoint for each of `containers`.
+fn attached(mut net: NetworkInfo, containers: &[&str]) -> NetworkInfo {
+    for (i, c) in containers.iter().enumerate() {
+        net.endpoints.push(berth_netd::EndpointInfo {
+            container_id: c.to_string(),
+            ifname: "eth0".into(),
+            host_ifname: format!("veth{i}"),
+            ip: Ipv4Addr::new(10, 99, 0, 2 + i as u8),
+            mac: String::new(),
+            dns_names: Vec::new(),
+        });
+    }
+    net
+}
+
+#[tokio::test]
+async fn down_removes_a_network_once_its_containers_are_done_with_it() {
+    let p = project(APP);
+    let hash = |s: &str| berth_compose::config_hash(&p.services[s]);
+    let world = || World {
+        containers: vec![
+            ctr(&p, "db", 1, &hash("db"), ReplicaState::Running),
+            ctr(&p, "web", 1, &hash("web"), ReplicaState::Running),
+        ],
+        networks: vec![
+            // Only web is on it: it goes once web has stopped, before db is stopped.
+            attached(network("s_front", stack_labels("s")), &["old-web-1"]),
+            // A container of another stack is on it: kept, with a warning.
+            attached(network("s_shared", stack_labels("s")), &["old-db-1", "x-1"]),
+            // Nobody is on it: it goes at once.
+            network("s_empty", stack_labels("s")),
+        ],
+        ..World::default()
+    };
+    let fake = Fake::new(world());
+    let out = down(&fake, "s", Some(&p), &DownOptions::default())
+        .await
+        .unwrap();
+    let actions = fake.actions();
+    let at = |a: &str| {
+        actions
+            .iter()
+            .position(|x| x == a)
+            .unwrap_or_else(|| panic!("{a} in {actions:?}"))
+    };
+    assert_eq!(at("remove network net-s_empty"), 0, "{actions:?}");
+    assert!(
+        at("stop s-web-1") < at("remove network net-s_front"),
+        "{actions:?}"
+    );
+    assert!(
+        at("remove network net-s_front") < at("stop s-db-1"),
+        "{actions:?}"
+    );
+    assert!(!actions.contains(&"remove network net-s_shared".to_string()));
+    assert_eq!(
+        out.warnings,
+        ["network s_shared is still in use by other containers"]
+    );
+    let removed: Vec<_> = out
+        .events
+        .iter()
+        .filter(|e| e.kind == "Network")
+        .map(|e| e.name.as_str())
+        .collect();
+    assert_eq!(removed, ["s_empty", "s_front"]);
+
+    // Without a grace period a container is done with its networks as its stop begins.
+    let fake = Fake::new(world());
+    let o = DownOptions {
+        timeout: Some(0),
+        ..DownOptions::default()
+    };
+    down(&fake, "s", Some(&p), &o).await.unwrap();
+    let actions = fake.actions();
+    let at = |a: &str| actions.iter().position(|x| x == a).unwrap();
+    assert!(
+        at("remove network net-s_front") < at("stop s-web-1"),
+        "{actions:?}"
+    );
 }
 
 #[tokio::test]
