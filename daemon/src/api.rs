@@ -744,7 +744,7 @@ pub(crate) async fn fs_info(cs: &Containers, ctr: &Ctr) -> ApiResult {
     let image = cs.images().resolve(&r.image_id).await?;
     let layout = cs.layout(&r.id);
     let mut layers = image.layers;
-    // A container that has run has its init layer; one only created has none yet.
+    // The shared init layer, once any container has started (made at the first start).
     if layout.init_layer().exists() {
         layers.push(layout.init_layer());
     }

@@ -499,12 +499,15 @@ pub fn merge_env(image: &[String], user: &[String], hostname: &str) -> Vec<Strin
 pub struct Layout {
     pub dir: PathBuf,
     pub run: PathBuf,
+    /// The init layer every container shares (see [`Layout::init_layer`]).
+    init: PathBuf,
 }
 
 impl Layout {
     pub fn new(root: &Path, run_dir: &Path, id: &str) -> Self {
         Layout {
             dir: root.join("containers").join(id),
+            init: root.join("init-layer"),
             run: run_dir.join("c").join(&id[..12.min(id.len())]),
         }
     }
@@ -523,9 +526,10 @@ impl Layout {
         self.dir.join("fs/upper")
     }
     /// The mount points every container needs (see [`crate::runtime::rootfs::write_init_layer`]),
-    /// a lower layer above the image's so they stay out of the writable layer.
+    /// a lower layer above the image's so they stay out of the writable layer. The same for
+    /// every container, so made once and shared: read-only to overlayfs as any lower layer.
     pub fn init_layer(&self) -> PathBuf {
-        self.dir.join("fs/init")
+        self.init.clone()
     }
     pub fn attach_socket(&self) -> PathBuf {
         self.run.join("attach.sock")
