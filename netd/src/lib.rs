@@ -523,17 +523,18 @@ impl Netd {
             last_ip: None,
             endpoints: BTreeMap::new(),
         };
-        if let Err(e) = self.realize_network(&rec).await {
-            self.stop_dns(&id);
-            let _ = self.host.delete(&rec.bridge).await;
-            return Err(e);
-        }
         state.networks.insert(id.clone(), rec.clone());
-        // Rules first, record second: a network whose isolation rules could not be installed
-        // must not exist (it would be reachable from every other network).
-        let done = match self.apply_firewall(&state, false).await {
-            Ok(()) => self.save(&state),
-            Err(e) => Err(e),
+        // Rules and record only with the network: a network whose isolation rules could not
+        // be installed must not exist (it would be reachable from every other network). The
+        // rules name the bridge, not need it: they go in while it is made (the firewall's
+        // iptables-restore and the DNS server's start are each several ms of waiting).
+        let (realized, rules) = tokio::join!(
+            self.realize_network(&rec),
+            self.apply_firewall(&state, false)
+        );
+        let done = match (realized, rules) {
+            (Ok(()), Ok(())) => self.save(&state),
+            (Err(e), _) | (_, Err(e)) => Err(e),
         };
         if let Err(e) = done {
             state.networks.remove(&id);
