@@ -492,6 +492,15 @@ async fn a_missing_image_fails_before_anything_is_made() {
     assert!(fake.actions().is_empty());
 }
 
+/// APP's db and web, running as their files say.
+fn app_running(p: &Project) -> Vec<FakeCtr> {
+    let hash = |s: &str| berth_compose::config_hash(&p.services[s]);
+    vec![
+        ctr(p, "db", 1, &hash("db"), ReplicaState::Running),
+        ctr(p, "web", 1, &hash("web"), ReplicaState::Running),
+    ]
+}
+
 fn stack_labels(project: &str) -> BTreeMap<String, String> {
     BTreeMap::from([(LABEL_PROJECT.to_string(), project.to_string())])
 }
@@ -499,12 +508,8 @@ fn stack_labels(project: &str) -> BTreeMap<String, String> {
 #[tokio::test]
 async fn down_removes_dependents_first_then_networks_and_only_on_request_volumes_and_images() {
     let p = project(APP);
-    let hash = |s: &str| berth_compose::config_hash(&p.services[s]);
     let world = || World {
-        containers: vec![
-            ctr(&p, "db", 1, &hash("db"), ReplicaState::Running),
-            ctr(&p, "web", 1, &hash("web"), ReplicaState::Running),
-        ],
+        containers: app_running(&p),
         networks: vec![
             attached(
                 network("s_default", stack_labels("s")),
@@ -596,12 +601,8 @@ fn attached(mut net: NetworkInfo, containers: &[&str]) -> NetworkInfo {
 #[tokio::test]
 async fn down_removes_a_network_once_its_containers_are_done_with_it() {
     let p = project(APP);
-    let hash = |s: &str| berth_compose::config_hash(&p.services[s]);
     let world = || World {
-        containers: vec![
-            ctr(&p, "db", 1, &hash("db"), ReplicaState::Running),
-            ctr(&p, "web", 1, &hash("web"), ReplicaState::Running),
-        ],
+        containers: app_running(&p),
         networks: vec![
             // Only web is on it: it goes once web has stopped, before db is stopped.
             attached(network("s_front", stack_labels("s")), &["old-web-1"]),
