@@ -583,7 +583,10 @@ impl Netd {
         let t = std::time::Instant::now();
         self.stop_dns(&n.id);
         state.networks.remove(&n.id);
-        let published_before = state.published.clone();
+        // The evicted containers' published ports, for a failed removal to put back.
+        let published_before: Vec<(String, Vec<PortBinding>)> = (n.endpoints.keys())
+            .filter_map(|c| Some((c.clone(), state.published.get(c)?.clone())))
+            .collect();
         for ep in n.endpoints.values() {
             if let Some(b) = state.published.get_mut(&ep.container_id) {
                 b.retain(|b| b.container_ip != ep.ip);
@@ -617,9 +620,9 @@ impl Netd {
             let mut state = self.state.lock().await;
             let mut n = n.clone();
             n.endpoints.retain(|c, _| self.pin_path(c).exists());
-            for c in n.endpoints.keys() {
-                if let Some(b) = published_before.get(c) {
-                    state.published.insert(c.clone(), b.clone());
+            for (c, b) in published_before {
+                if n.endpoints.contains_key(&c) {
+                    state.published.insert(c, b);
                 }
             }
             state.networks.insert(n.id.clone(), n.clone());

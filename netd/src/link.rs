@@ -223,10 +223,8 @@ impl Netlink {
         }
     }
 
-    /// Deletes the links named `names` that exist, and every link already in link group
-    /// `group`, in one request: each is moved to the group, then the group is deleted (one
-    /// RCU grace period for all, not one each).
-    /// Moves the links `names` that exist into link group `group`.
+    /// Moves the links `names` that exist into link group `group`, for [`Netlink::delete_group`]
+    /// to delete them all under one RCU grace period, not one each.
     pub async fn move_to_group(&self, names: &[String], group: u32) -> Result<(), LinkError> {
         for name in names {
             let Some(idx) = self.index(name).await? else {

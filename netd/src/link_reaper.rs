@@ -23,7 +23,7 @@ const DOOMED_GROUP: u32 = 0x6274_6800; // "bth\0"
 /// Whoever waits for a deletion: told when the links are in the doomed group, then how the
 /// deletion went (a failed batch fails each of its links).
 struct Waiter {
-    doomed: Option<tokio::sync::oneshot::Sender<()>>,
+    doomed: tokio::sync::oneshot::Sender<()>,
     gone: tokio::sync::oneshot::Sender<Result<(), LinkError>>,
 }
 
@@ -95,7 +95,7 @@ impl LinkReaper {
         let (doomed_tx, doomed) = tokio::sync::oneshot::channel();
         let (gone_tx, gone) = tokio::sync::oneshot::channel();
         let waiter = Waiter {
-            doomed: Some(doomed_tx),
+            doomed: doomed_tx,
             gone: gone_tx,
         };
         // Unsent, both senders are dropped: the waits below end at once, as failed.
@@ -125,22 +125,22 @@ async fn reap(nl: Netlink, mut rx: mpsc::UnboundedReceiver<(Vec<String>, Option<
         }
         let (names, waiting): (Vec<Vec<String>>, Vec<_>) = batch.into_iter().unzip();
         let names = names.concat();
-        let mut waiting: Vec<Waiter> = waiting.into_iter().flatten().collect();
+        let (doomed, gone): (Vec<_>, Vec<_>) = (waiting.into_iter().flatten())
+            .map(|w| (w.doomed, w.gone))
+            .unzip();
         let mut deleted = nl.move_to_group(&names, DOOMED_GROUP).await;
         if deleted.is_ok() {
-            for doomed in waiting.iter_mut().filter_map(|w| w.doomed.take()) {
-                let _ = doomed.send(());
+            for d in doomed {
+                let _ = d.send(());
             }
             deleted = nl.delete_group(DOOMED_GROUP).await;
         }
         if let Err(e) = &deleted {
             tracing::debug!(links = ?names, error = %e, "deleting released links");
         }
-        for w in waiting {
+        for g in gone {
             let told = deleted.as_ref().map(drop);
-            let _ = w
-                .gone
-                .send(told.map_err(|e| LinkError::Batch(e.to_string())));
+            let _ = g.send(told.map_err(|e| LinkError::Batch(e.to_string())));
         }
     }
 }
