@@ -39,6 +39,11 @@ struct UpRequest {
     /// its last `up` left it (services, watch) with these replica counts on top.
     #[serde(default)]
     scale_only: bool,
+    /// The CLI sent this `up` before its pull and build phases (and its volume question),
+    /// `When` being its build phase's choice: go on only if none of them would act, else
+    /// answer `{"not_ready": why}` having changed nothing (see stack::ready).
+    #[serde(default)]
+    only_if_ready: Option<crate::stack::build::When>,
 }
 
 fn yes() -> bool {
@@ -124,6 +129,11 @@ pub async fn route(
                     return one_off_dependencies(d, running, req).await;
                 }
             }
+            if let Some(when) = req.only_if_ready {
+                if let Some(why) = crate::stack::ready::unready(d, &project, when).await? {
+                    return http::json(&json!({ "not_ready": why }));
+                }
+            }
             // Registered first: a stack whose first `up` fails half-way is retried by its loop.
             let mut record = super::stacks::StackRecord {
                 name: project.name.clone(),
@@ -146,11 +156,20 @@ pub async fn route(
             answer(req.stream, move |progress| async move {
                 o.progress = progress;
                 let _guard = d.stack_lock(&project.name).await;
-                d.stacks.register(&d, record).await?;
-                d.stacks.watch_project(&project).await;
+                // The record's write (it waits for the disk) beside the images' check; the
+                // stack is registered before anything is made, watched while it is made.
                 let log = super::api_registry::log_progress(&project.name);
-                crate::stack::pull::ensure_images(&d, &project, &[], pull.as_deref(), log).await?;
-                let outcome = controller::up(&d, &project, &o).await?;
+                let (registered, pulled) = tokio::join!(
+                    d.stacks.register(&d, record),
+                    crate::stack::pull::ensure_images(&d, &project, &[], pull.as_deref(), log)
+                );
+                registered?;
+                pulled?;
+                let (outcome, ()) = tokio::join!(
+                    controller::up(&d, &project, &o),
+                    d.stacks.watch_project(&project)
+                );
+                let outcome = outcome?;
                 d.stacks.converged(&project.name).await;
                 d.metrics.set_stack_config_error(&project.name, false);
                 Ok(outcome)

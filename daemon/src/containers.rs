@@ -111,8 +111,8 @@ fn persist(layout: &Layout, rec: &ContainerRecord) -> Result<(), ApiError> {
 }
 
 /// [`persist`] on a blocking thread: a durable write waits for the disk (~1-3 ms here), and
-/// the containers of a stack going down at once each make one before their signal; on the
-/// runtime's two workers they went one after another.
+/// the containers of a stack created, started or going down at once each make one; on the
+/// runtime's two workers they went one after another, and nothing else ran meanwhile.
 async fn persist_off_runtime(layout: &Layout, rec: &ContainerRecord) -> Result<(), ApiError> {
     let (layout, rec) = (layout.clone(), rec.clone());
     tokio::task::spawn_blocking(move || persist(&layout, &rec))
@@ -371,7 +371,7 @@ impl Containers {
             return true;
         }
         tracing::info!(container = %ctr.id, shim = shim.shim_pid, "adopted a container whose start a previous daemon did not record");
-        if let Err(e) = self.mark_running(ctr, rec, &shim) {
+        if let Err(e) = self.mark_running(ctr, rec, &shim).await {
             tracing::warn!(container = %ctr.id, error = %e.message, "recording an adopted container");
         }
         true
@@ -494,7 +494,7 @@ impl Containers {
             args: argv[1..].to_vec(),
             state: Default::default(),
         };
-        persist(&layout, &rec)?;
+        persist_off_runtime(&layout, &rec).await?;
         self.events.emit("create", &rec);
         let ctr = Ctr::new(rec);
         self.map.write().await.insert(id, ctr.clone());
@@ -559,7 +559,7 @@ impl Containers {
         // Docker's order: the networks connect and the volumes mount before `start`.
         self.nets.tell_all("connect", &rec).await;
         self.volumes.tell_mounts("mount", &rec);
-        self.mark_running(ctr, rec, &shim)?;
+        self.mark_running(ctr, rec, &shim).await?;
         tracing::info!(container = %ctr.id, pid = shim.pid, "container started");
         Ok(Started {
             attach_socket: layout.attach_socket().display().to_string(),
@@ -689,7 +689,7 @@ impl Containers {
 
     /// Records that `shim` runs the container and starts watching it (a fresh start, or a
     /// shim adopted after a crash).
-    fn mark_running(
+    async fn mark_running(
         self: &Arc<Self>,
         ctr: &Arc<Ctr>,
         mut rec: tokio::sync::MutexGuard<'_, ContainerRecord>,
@@ -710,7 +710,7 @@ impl Containers {
         st.manually_stopped = false;
         let healthcheck = rec.config.healthcheck.clone();
         rec.state.health = healthcheck.as_ref().map(|_| Default::default());
-        persist(&layout, &rec)?;
+        persist_off_runtime(&layout, &rec).await?;
         self.events.emit("start", &rec);
         drop(rec);
         ctr.health

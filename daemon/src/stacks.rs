@@ -116,7 +116,7 @@ impl Stacks {
                 rec.parked.retain(|s| !rec.options.services.contains(s));
             }
         }
-        self.persist(&rec)?;
+        self.persist(&rec).await?;
         if let Some(e) = entries.get_mut(&rec.name) {
             let watch_changed = e.record.watch != rec.watch;
             e.record = rec;
@@ -180,7 +180,7 @@ impl Stacks {
             // Taking everything back includes services the files no longer name.
             rec.parked.clear();
         }
-        self.persist(&rec)?;
+        self.persist(&rec).await?;
         e.record = rec;
         // A service taken back converges now (a file edit may be waiting for it).
         if !parked {
@@ -232,16 +232,23 @@ impl Stacks {
         self.dir.join(format!("{name}.json"))
     }
 
-    fn persist(&self, rec: &StackRecord) -> Result<(), ApiError> {
-        use std::os::unix::fs::DirBuilderExt;
-        // The record holds the caller's environment: root's eyes only.
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&self.dir)
-            .map_err(|e| ApiError::internal(format!("creating {}: {e}", self.dir.display())))?;
-        berth_engine::fsutil::write_json(&self.record_path(&rec.name), rec)
-            .map_err(|e| ApiError::internal(format!("recording stack {}: {e}", rec.name)))
+    /// The record's durable write, on a blocking thread: it waits for the disk, and `up`
+    /// has other work to do meanwhile.
+    async fn persist(&self, rec: &StackRecord) -> Result<(), ApiError> {
+        let (dir, path, rec) = (self.dir.clone(), self.record_path(&rec.name), rec.clone());
+        tokio::task::spawn_blocking(move || {
+            use std::os::unix::fs::DirBuilderExt;
+            // The record holds the caller's environment: root's eyes only.
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&dir)
+                .map_err(|e| ApiError::internal(format!("creating {}: {e}", dir.display())))?;
+            berth_engine::fsutil::write_json(&path, &rec)
+                .map_err(|e| ApiError::internal(format!("recording stack {}: {e}", rec.name)))
+        })
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?
     }
 
     async fn start(&self, d: &Arc<Daemon>, rec: StackRecord, reconcile_now: bool) {

@@ -57,15 +57,17 @@ fn replace(path: &Path, data: &[u8], mode: u32, durable: bool) -> io::Result<()>
     Ok(())
 }
 
-/// Serializes `value` as pretty JSON and writes it atomically.
+/// Serializes `value` as JSON and writes it atomically. Compact: these records are read by
+/// programs, and a container's are written at every create and start.
 pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> io::Result<()> {
-    let data = serde_json::to_vec_pretty(value).map_err(io::Error::other)?;
+    let data = serde_json::to_vec(value).map_err(io::Error::other)?;
     atomic_write(path, &data)
 }
 
-/// Serializes `value` as pretty JSON and writes it with [`replace_file`] (atomic, not durable).
+/// Serializes `value` as (compact) JSON and writes it with [`replace_file`] (atomic, not
+/// durable).
 pub fn replace_json<T: serde::Serialize>(path: &Path, value: &T) -> io::Result<()> {
-    let data = serde_json::to_vec_pretty(value).map_err(io::Error::other)?;
+    let data = serde_json::to_vec(value).map_err(io::Error::other)?;
     replace_file(path, &data)
 }
 

@@ -13,12 +13,7 @@ impl Netd {
         tokio::task::spawn_blocking(move || netns::create(&p))
             .await
             .expect("netns create task")
-            .map_err(ctx(c.clone(), e_netns))?;
-        let up = async { Netlink::in_netns(&pin)?.set_up("lo").await };
-        if let Err(e) = up.await {
-            let _ = netns::remove(&pin);
-            return Err(e_link(c, e));
-        }
+            .map_err(ctx(c, e_netns))?;
         Ok(pin)
     }
 

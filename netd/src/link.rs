@@ -66,10 +66,71 @@ pub(crate) fn controller_of(m: &LinkMessage) -> Option<u32> {
 
 pub(crate) struct Netlink {
     handle: Handle,
+    /// A datagram socket of the same namespace, for the interface ioctls: a name's index is
+    /// one SIOCGIFINDEX, where RTM_GETLINK answers with the whole link, whose parse (a
+    /// bridge's or a bridge port's dozens of attributes) cost more than the attach's own
+    /// requests.
+    ioctl_sock: std::os::fd::OwnedFd,
     /// The connection task owns the socket, and a socket holds a reference on its network
     /// namespace: abort it on drop so a removed container's namespace is really freed
     /// (netlink-proto ends the task on its own only once it sees its channels closed).
     conn: tokio::task::JoinHandle<()>,
+}
+
+/// A socket for interface ioctls in the calling thread's namespace.
+pub(crate) fn ioctl_socket() -> std::io::Result<std::os::fd::OwnedFd> {
+    use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType};
+    socket(
+        AddressFamily::Inet,
+        SockType::Datagram,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .map_err(std::io::Error::from)
+}
+
+/// The index of the interface `name` in the namespace of `sock` (SIOCGIFINDEX); None when
+/// there is no such interface.
+fn interface_index(sock: &std::os::fd::OwnedFd, name: &str) -> Result<Option<u32>, LinkError> {
+    // SAFETY: ifreq is plain data; an all-zero one is valid.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    if name.is_empty() || name.len() >= req.ifr_name.len() {
+        return Ok(None);
+    }
+    for (dst, src) in req.ifr_name.iter_mut().zip(name.bytes()) {
+        *dst = src as libc::c_char;
+    }
+    // SAFETY: SIOCGIFINDEX reads the name and writes the index within `req`.
+    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFINDEX, &mut req) } != 0 {
+        let e = std::io::Error::last_os_error();
+        return match e.raw_os_error() {
+            Some(libc::ENODEV) => Ok(None),
+            _ => Err(LinkError::Socket(e)),
+        };
+    }
+    // SAFETY: the ioctl filled the union's index member.
+    Ok(Some(unsafe { req.ifr_ifru.ifru_ifindex } as u32))
+}
+
+/// Brings up the loopback interface of the calling thread's namespace (a new namespace's
+/// starts down): two ioctls, no netlink connection.
+pub(crate) fn loopback_up() -> std::io::Result<()> {
+    let sock = ioctl_socket()?;
+    // SAFETY: ifreq is plain data; an all-zero one is valid.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    req.ifr_name[0] = b'l' as libc::c_char;
+    req.ifr_name[1] = b'o' as libc::c_char;
+    // SAFETY: SIOCGIFFLAGS and SIOCSIFFLAGS read and write the flags within `req`.
+    unsafe {
+        if libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
+        if libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
 }
 
 impl Drop for Netlink {
@@ -82,22 +143,32 @@ impl Netlink {
     /// A handle on the calling thread's namespace. Must run inside a tokio runtime.
     pub fn current() -> Result<Netlink, LinkError> {
         let (conn, handle, _) = rtnetlink::new_connection().map_err(LinkError::Socket)?;
+        let ioctl_sock = ioctl_socket().map_err(LinkError::Socket)?;
         let conn = tokio::spawn(conn);
-        Ok(Netlink { handle, conn })
+        Ok(Netlink {
+            handle,
+            ioctl_sock,
+            conn,
+        })
     }
 
     /// A handle on the namespace pinned at `path`.
     pub fn in_netns(path: &Path) -> Result<Netlink, LinkError> {
         let rt = tokio::runtime::Handle::current();
-        let (handle, conn) = netns::run_in(path, move || {
+        let (handle, ioctl_sock, conn) = netns::run_in(path, move || {
             // The connection future is spawned on the caller's runtime; only socket creation
             // has to happen in here.
             let _guard = rt.enter();
             let (conn, handle, _) = rtnetlink::new_connection()?;
-            Ok::<_, std::io::Error>((handle, tokio::spawn(conn)))
+            let ioctl_sock = ioctl_socket()?;
+            Ok::<_, std::io::Error>((handle, ioctl_sock, tokio::spawn(conn)))
         })?
         .map_err(LinkError::Socket)?;
-        Ok(Netlink { handle, conn })
+        Ok(Netlink {
+            handle,
+            ioctl_sock,
+            conn,
+        })
     }
 
     pub async fn link(&self, name: &str) -> Result<Option<LinkMessage>, LinkError> {
@@ -115,7 +186,7 @@ impl Netlink {
     }
 
     pub async fn index(&self, name: &str) -> Result<Option<u32>, LinkError> {
-        Ok(self.link(name).await?.map(|m| m.header.index))
+        interface_index(&self.ioctl_sock, name)
     }
 
     async fn must_index(&self, name: &str) -> Result<u32, LinkError> {

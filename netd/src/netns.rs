@@ -54,6 +54,9 @@ pub(crate) fn create(pin: &Path) -> Result<(), NetnsError> {
     let p = pin.to_path_buf();
     let res = std::thread::spawn(move || -> Result<(), (&'static str, std::io::Error)> {
         unshare(CloneFlags::CLONE_NEWNET).map_err(|e| ("unshare", io(e)))?;
+        // Here, while this thread is in it: a netlink connection opened for it later would
+        // cost a thread of its own and a round trip more.
+        crate::link::loopback_up().map_err(|e| ("bring up lo", e))?;
         // thread-self, not self: /proc/self/ns/net names the thread-group leader's namespace,
         // which is still the host's.
         mount(

@@ -164,7 +164,8 @@ impl Saver {
 
     /// Call with the state lock held. Returns the snapshot's number for [`Saver::flush`].
     pub fn stage(&self, state: &State) -> u64 {
-        let bytes = serde_json::to_vec_pretty(state).expect("state serialises");
+        // Compact: the whole state is serialised at every attach and release.
+        let bytes = serde_json::to_vec(state).expect("state serialises");
         let mut staged = self.staged.lock().unwrap();
         staged.0 += 1;
         staged.1 = std::sync::Arc::new(bytes);

@@ -194,6 +194,8 @@ pub(super) fn post_into(
                     );
                 }
                 Some(v) if v.get("outcome").is_some() => outcome = Some(v["outcome"].clone()),
+                // An `up` sent before its phases, which found that they must run first.
+                Some(v) if v.get("not_ready").is_some() => outcome = Some(v),
                 Some(v) => error = Some(v["error"].as_str().unwrap_or("").to_string()),
             }
             Ok(())
@@ -324,35 +326,44 @@ pub fn up(g: &GlobalOpts, a: &UpArgs) -> anyhow::Result<i32> {
         print_plan(&plan);
         return Ok(0);
     }
-    let recreate_volumes = volumes_to_recreate(&c, &load, a.yes)?;
-    let mut options = options;
-    options["recreate_volumes"] = json!(recreate_volumes);
-    // The pull phase streams its progress here; `up` itself then only finds the images.
-    super::registry::stack_pull_phase(&c, &load, a.pull.as_deref())?;
-    // Then the build phase: missing images, or all with --build; none with --no-build.
+    // The build phase's choice: missing images, or all with --build; none with --no-build.
     // A watched stack follows its build inputs as it follows its files (the daemon's passes
     // rebuild it through the cache): `up` rebuilds it too, so that what it starts and shows
     // is current, not replaced by the first pass after it.
-    if !a.no_build {
-        let watched = !a.no_watch && load.stdin.is_none();
-        let when = if a.build || watched {
-            "always"
-        } else {
-            "missing"
-        };
-        if super::build::stack_build(&c, &load, &a.services, when, false)? != 0 {
-            return Ok(1);
-        }
-    }
-    let body = json!({
+    let watched = !a.no_watch && load.stdin.is_none();
+    let when = match (a.no_build, a.build || watched) {
+        (true, _) => "never",
+        (false, true) => "always",
+        (false, false) => "missing",
+    };
+    let mut body = json!({
         "load": load,
         "pull": "missing",
         "options": options,
         "watch": !a.no_watch,
         "no_build": a.no_build,
     });
-    let began = chrono::Utc::now();
-    post_with_progress(&c, "/stacks/up", body)?;
+    let mut began = chrono::Utc::now();
+    // Most `up`s have nothing to pull, build or ask about: the daemon is asked to go on at
+    // once if so, and the phases below run only when it answers that one of them would act.
+    let mut done = false;
+    if a.pull.is_none() {
+        let mut first = body.clone();
+        first["only_if_ready"] = json!(when);
+        done = post_with_progress(&c, "/stacks/up", first)?
+            .get("not_ready")
+            .is_none();
+    }
+    if !done {
+        body["options"]["recreate_volumes"] = json!(volumes_to_recreate(&c, &load, a.yes)?);
+        // The pull phase streams its progress here; `up` itself then only finds the images.
+        super::registry::stack_pull_phase(&c, &load, a.pull.as_deref())?;
+        if when != "never" && super::build::stack_build(&c, &load, &a.services, when, false)? != 0 {
+            return Ok(1);
+        }
+        began = chrono::Utc::now();
+        post_with_progress(&c, "/stacks/up", body)?;
+    }
     if a.detach || a.no_start || a.wait {
         return Ok(0);
     }

@@ -6,3 +6,4 @@ pub mod controller;
 pub mod convert;
 pub mod ports;
 pub mod pull;
+pub mod ready;
