@@ -35,10 +35,7 @@ impl Netd {
         let cid = req.container_id.clone();
         let c = format!("attach container {cid} to network {network}");
         let ctr = Netlink::in_netns(&req.netns_path).map_err(ctx(c.clone(), e_link))?;
-        // Read before the lock: only attaches of this container add links to its namespace,
-        // and their reserved names are excluded below.
-        let names = ctr.link_names().await.map_err(ctx(c.clone(), e_link))?;
-        let (n, ep, dynamic) = self.reserve(network, &req, &names).await?;
+        let (n, ep, dynamic) = self.reserve(network, &req, &ctr).await?;
         let c = format!("attach container {cid} to network {}", n.name);
         let plumbed = self.plumb(&n, &ep, &ctr).await;
 
@@ -95,13 +92,15 @@ impl Netd {
     }
 
     /// The first half of [`Netd::attach`], under the lock: the address (asked for, preferred
-    /// or allocated) and the interface name, held by an endpoint marked as being plumbed.
-    /// Returns the network as it was, the endpoint, and whether the address was allocated.
+    /// or allocated) and the interface name (the first ethN neither in `ctr`'s namespace nor
+    /// held by another endpoint of the container), held by an endpoint marked as being
+    /// plumbed. Returns the network as it was, the endpoint, and whether the address was
+    /// allocated.
     async fn reserve(
         &self,
         network: &str,
         req: &AttachRequest,
-        names_in_netns: &[String],
+        ctr: &Netlink,
     ) -> Result<(NetworkRecord, EndpointRecord, bool)> {
         let mut state = self.state.lock().await;
         let n = state
@@ -146,7 +145,7 @@ impl Netd {
             .collect();
         let ifname = (0..)
             .map(|i| format!("eth{i}"))
-            .find(|name| !names_in_netns.contains(name) && !held.contains(&name.as_str()))
+            .find(|name| !held.contains(&name.as_str()) && !ctr.has_link(name))
             .unwrap();
         state.seq += 1;
         let ep = EndpointRecord {

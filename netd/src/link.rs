@@ -195,24 +195,10 @@ impl Netlink {
             .ok_or_else(|| LinkError::NotFound(name.to_string()))
     }
 
-    pub async fn link_names(&self) -> Result<Vec<String>, LinkError> {
-        let links: Vec<LinkMessage> = self
-            .handle
-            .link()
-            .get()
-            .execute()
-            .try_collect()
-            .await
-            .map_err(nl("dump links", "all"))?;
-        Ok(links
-            .iter()
-            .filter_map(|m| {
-                m.attributes.iter().find_map(|a| match a {
-                    LinkAttribute::IfName(n) => Some(n.clone()),
-                    _ => None,
-                })
-            })
-            .collect())
+    /// Whether the namespace has a link named `name` (an ioctl: no await, so it can be
+    /// asked under a lock). A failed lookup counts as taken: the caller picks another name.
+    pub fn has_link(&self, name: &str) -> bool {
+        !matches!(interface_index(&self.ioctl_sock, name), Ok(None))
     }
 
     /// Creates (or finds) the bridge, gives it the gateway address and brings it up.
@@ -411,14 +397,14 @@ impl Netlink {
                 .map_err(nl("rename", format!("{peer} to {ifname}")))?;
         }
         self.ensure_addr(idx, ifname, ip, prefix).await?;
+        // Its loopback is up already: netns::create brings it up.
         self.handle
             .link()
             .set(idx)
             .up()
             .execute()
             .await
-            .map_err(nl("set up", ifname))?;
-        self.set_up("lo").await
+            .map_err(nl("set up", ifname))
     }
 
     pub async fn set_controller(&self, name: &str, bridge: u32) -> Result<(), LinkError> {
@@ -462,17 +448,6 @@ impl Netlink {
             nested,
         )));
         req.execute().await.map_err(nl("set hairpin", name))
-    }
-
-    pub async fn set_up(&self, name: &str) -> Result<(), LinkError> {
-        let idx = self.must_index(name).await?;
-        self.handle
-            .link()
-            .set(idx)
-            .up()
-            .execute()
-            .await
-            .map_err(nl("set up", name))
     }
 
     async fn main_routes(&self) -> Result<Vec<RouteMessage>, LinkError> {
