@@ -67,6 +67,8 @@ pub struct Containers {
     pub cgroup_parent: String,
     /// The binary shims are started from: a sealed copy of ourselves (see `sealed`).
     shim_exe: PathBuf,
+    /// Forks the shims (see `shim_spawn`), from the same binary.
+    shim_server: super::shim_spawn::ShimServer,
     images: Arc<Images>,
     pub nets: Arc<Networks>,
     /// For `--rm`: the anonymous volumes of an auto-removed container go with it.
@@ -134,6 +136,7 @@ impl Containers {
             root: root.to_path_buf(),
             run_dir: run_dir.to_path_buf(),
             cgroup_parent: cgroup_parent.to_string(),
+            shim_server: super::shim_spawn::ShimServer::new(&shim_exe),
             shim_exe,
             images,
             volumes,
@@ -580,7 +583,7 @@ impl Containers {
         // Phase timings for `BERTH_LOG=berth_daemon::containers=debug` (docs/performance.md).
         let began = Instant::now();
         // The shim loads while the rest of the start is prepared, and waits for it.
-        let shim = super::shim_spawn::spawn(&self.shim_exe, &layout.dir, lock)
+        let shim = super::shim_spawn::spawn(&self.shim_server, &self.shim_exe, &layout.dir, lock)
             .map_err(|e| ApiError::internal(format!("starting the shim: {e}")))?;
         let prepared = self.prepare_launch(layout, rec, attach, began).await;
         let (cgroup_done, net_done, files_done) = match prepared {

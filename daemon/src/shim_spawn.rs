@@ -1,25 +1,30 @@
 //! Starting a container's shim and reading its report.
 //!
-//! The shim (`berth_engine::runtime::shim`) is spawned first, before anything of the start is
-//! ready, and waits (`shim::GO_ENV`): exec'ing and loading the 26 MB binary takes as long as
-//! the daemon's own part of a start (cgroup, network, /etc files, spec), so the two overlap on
-//! a second CPU. [`Pending::go`] then lets it on and reads its answer from the same socket,
-//! its stdout: `ok ` and its [`ShimRecord`] once the container is ready, or `error ` and why
-//! not, then end-of-file. Nothing more is waited for: the process spawned here only forks
-//! the real shim off and exits, and is reaped in the background. Its stderr carries what a
-//! shim says before it could fork (an unreadable spec).
+//! The shim (`berth_engine::runtime::shim`) is started first, before anything of the start is
+//! ready, and waits (`shim::GO_ENV`): starting it takes as long as the daemon's own part of a
+//! start (cgroup, network, /etc files, spec), so the two overlap on a second CPU.
+//! [`Pending::go`] then lets it on and reads its answer from the same socket, its stdout:
+//! `ok ` and its [`ShimRecord`] once the container is ready, or `error ` and why not, then
+//! end-of-file. Nothing more is waited for: the first shim process only forks the real shim
+//! off and exits. Its stderr carries what a shim says before it could fork (an unreadable
+//! spec).
 //!
-//! The spawn passes the container's shim lock as the shim's stdin (see
+//! A shim is forked by the daemon's [`ShimServer`] (`berth_engine::runtime::shim_server`),
+//! which spares each start an exec of the 26 MB binary. When the server cannot take it (it
+//! could not be started, or its socket is full), the shim is exec'd as before: the spawn
+//! passes the container's shim lock as the shim's stdin (see
 //! `shim_lock::StartLock::as_stdin`) and sets no hook in the child, so the standard library
 //! spawns with vfork semantics instead of copying the daemon's address space with fork.
 
 use berth_engine::runtime::shim::GO_ENV;
 use berth_engine::runtime::shim_lock::{self, StartLock};
+use berth_engine::runtime::shim_server;
 use berth_engine::runtime::spec::ShimRecord;
-use std::os::fd::OwnedFd;
-use std::path::Path;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::process::Stdio;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
 /// How a shim's start ended.
 pub enum Outcome {
@@ -29,28 +34,126 @@ pub enum Outcome {
     Failed(String),
 }
 
-/// A shim spawned and waiting for [`Pending::go`] (or [`Pending::cancel`]).
-pub struct Pending {
-    child: tokio::process::Child,
-    chan: tokio::net::UnixStream,
+/// The daemon's shim server: started at the first container start, and again when it is
+/// found gone (its socket refuses a request).
+pub struct ShimServer {
+    exe: PathBuf,
+    /// The daemon's end of the server's socket.
+    conn: std::sync::Mutex<Option<OwnedFd>>,
 }
 
-/// Runs `exe shim bundle` with `lock` handed down; the shim waits until told to go.
-pub fn spawn(exe: &Path, bundle: &Path, lock: &StartLock) -> std::io::Result<Pending> {
+impl ShimServer {
+    pub fn new(exe: &Path) -> ShimServer {
+        ShimServer {
+            exe: exe.to_path_buf(),
+            conn: Default::default(),
+        }
+    }
+
+    /// Hands a start to the server; false when it could not be (the caller execs the shim).
+    fn hand(&self, bundle: &Path, lock: &StartLock, report: &OwnedFd, stderr: &OwnedFd) -> bool {
+        let mut conn = self.conn.lock().unwrap();
+        for _ in 0..2 {
+            if conn.is_none() {
+                match self.launch() {
+                    Ok(c) => *conn = Some(c),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "starting the shim server; shims are exec'd");
+                        return false;
+                    }
+                }
+            }
+            let sock = conn.as_ref().expect("connected").as_raw_fd();
+            let fds = (lock.as_fd(), report.as_fd(), stderr.as_fd());
+            let sent = shim_server::request(
+                sock,
+                bundle,
+                fds.0.as_raw_fd(),
+                fds.1.as_raw_fd(),
+                fds.2.as_raw_fd(),
+            );
+            match sent {
+                Ok(()) => return true,
+                // Full: this one is exec'd, the server catches up.
+                Err(nix::errno::Errno::EAGAIN) => return false,
+                // Gone (killed, or failed): a new one.
+                Err(e) => {
+                    tracing::warn!(error = %e, "the shim server is gone; starting another");
+                    *conn = None;
+                }
+            }
+        }
+        false
+    }
+
+    /// `exe shim-server PAD` on one end of a new socket pair; the other end is ours. It ends
+    /// when that end closes (this daemon gone), and is reaped then.
+    fn launch(&self) -> std::io::Result<OwnedFd> {
+        use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
+        let (ours, theirs) = socketpair(
+            AddressFamily::Unix,
+            SockType::SeqPacket,
+            None,
+            SockFlag::SOCK_CLOEXEC,
+        )?;
+        let mut child = tokio::process::Command::new(&self.exe)
+            .arg("shim-server")
+            .arg(" ".repeat(shim_server::PAD_LEN))
+            .stdin(Stdio::from(theirs))
+            .stdout(Stdio::null())
+            .spawn()?;
+        tokio::spawn(async move {
+            let _ = child.wait().await;
+        });
+        Ok(ours)
+    }
+}
+
+/// A shim started and waiting for [`Pending::go`] (or [`Pending::cancel`]).
+pub struct Pending {
+    /// The exec'd shim; None for one the server forked (the server reaps it).
+    child: Option<tokio::process::Child>,
+    chan: tokio::net::UnixStream,
+    stderr: Pin<Box<dyn AsyncRead + Send>>,
+}
+
+/// Starts the shim of the container whose bundle is `bundle`, with `lock` handed down: forked
+/// by `server`, else `exe shim bundle` exec'd. The shim waits until told to go.
+pub fn spawn(
+    server: &ShimServer,
+    exe: &Path,
+    bundle: &Path,
+    lock: &StartLock,
+) -> std::io::Result<Pending> {
     let (ours, theirs) = std::os::unix::net::UnixStream::pair()?;
-    let child = tokio::process::Command::new(exe)
+    ours.set_nonblocking(true)?;
+    let chan = tokio::net::UnixStream::from_std(ours)?;
+    let theirs = OwnedFd::from(theirs);
+    let (err_read, err_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+    if server.hand(bundle, lock, &theirs, &err_write) {
+        drop((theirs, err_write));
+        let stderr = tokio::net::unix::pipe::Receiver::from_owned_fd(err_read)?;
+        return Ok(Pending {
+            child: None,
+            chan,
+            stderr: Box::pin(stderr),
+        });
+    }
+    drop((err_read, err_write));
+    let mut child = tokio::process::Command::new(exe)
         .arg("shim")
         .arg(bundle)
         .env(shim_lock::ENV, "0")
         .env(GO_ENV, "1")
         .stdin(lock.as_stdin()?)
-        .stdout(Stdio::from(OwnedFd::from(theirs)))
+        .stdout(Stdio::from(theirs))
         .stderr(Stdio::piped())
         .spawn()?;
-    ours.set_nonblocking(true)?;
+    let stderr = child.stderr.take().expect("piped");
     Ok(Pending {
-        child,
-        chan: tokio::net::UnixStream::from_std(ours)?,
+        child: Some(child),
+        chan,
+        stderr: Box::pin(stderr),
     })
 }
 
@@ -60,16 +163,16 @@ impl Pending {
         // A shim gone already fails this write; what it said is read below all the same.
         let _ = self.chan.write_all(b"g").await;
         let (mut out, mut err) = (Vec::new(), Vec::new());
-        let mut stderr = self.child.stderr.take().expect("piped");
         let (read_out, read_err) = tokio::join!(
             self.chan.read_to_end(&mut out),
-            stderr.read_to_end(&mut err)
+            self.stderr.read_to_end(&mut err)
         );
         // Its status says only whether it forked; the report says how the start went.
-        let mut child = self.child;
-        tokio::spawn(async move {
-            let _ = child.wait().await;
-        });
+        if let Some(mut child) = self.child {
+            tokio::spawn(async move {
+                let _ = child.wait().await;
+            });
+        }
         read_out?;
         read_err?;
         Ok(parse(&out, &err))
@@ -79,8 +182,20 @@ impl Pending {
     /// having done nothing. Waited for, so that its hold on the shim lock is gone when this
     /// returns (a start tried again at once finds the lock free).
     pub async fn cancel(mut self) {
-        drop(self.chan);
-        let _ = self.child.wait().await;
+        match self.child {
+            Some(mut child) => {
+                drop(self.chan);
+                let _ = child.wait().await;
+            }
+            None => {
+                // Our end stays open for reading: its end-of-file comes once every holder of
+                // the shim's end is gone, the shim (whose lock goes with it) and the server's
+                // copy (closed after its copy of the lock).
+                let _ = self.chan.shutdown().await;
+                let mut rest = Vec::new();
+                let _ = self.chan.read_to_end(&mut rest).await;
+            }
+        }
     }
 }
 

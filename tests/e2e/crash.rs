@@ -358,3 +358,68 @@ fn the_shim_holds_its_lock_for_its_whole_life_with_or_without_a_daemon() {
     drop(b);
     drop(reaper);
 }
+
+/// Pids of live shim servers (see berth_engine::runtime::shim_server) whose parent is `daemon`.
+fn shim_servers(daemon: i32) -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let parent = stat
+                .rfind(')')
+                .and_then(|i| stat[i + 1..].split_whitespace().nth(1)?.parse::<i32>().ok());
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let second = cmdline.split(|c| *c == 0).nth(1).unwrap_or_default();
+            parent == Some(daemon) && second == b"shim-server" && !is_zombie(*pid)
+        })
+        .collect()
+}
+
+#[test]
+fn a_killed_shim_server_is_replaced_and_reaped() {
+    let b = Berth::new();
+    let daemon = b.daemon_pid();
+    let run = |name: &str| {
+        b.ok(&[
+            "container",
+            "run",
+            "-d",
+            "--name",
+            name,
+            "--network",
+            "none",
+            "bb:local",
+            "sleep",
+            "100",
+        ]);
+        assert_eq!(b.status(name), "running");
+    };
+    run("first");
+    let servers = shim_servers(daemon);
+    assert_eq!(servers.len(), 1, "one shim server forks the shims");
+    kill9(servers[0]);
+    // Reaped by the daemon, not left a zombie; the running container is not its business.
+    assert!(
+        b.wait_for(Duration::from_secs(5), || !Path::new(&format!(
+            "/proc/{}",
+            servers[0]
+        ))
+        .exists()),
+        "the killed shim server is left a zombie"
+    );
+    assert_eq!(b.status("first"), "running");
+    run("second");
+    let now = shim_servers(daemon);
+    assert_eq!(now.len(), 1, "a new shim server took over");
+    assert_ne!(now[0], servers[0]);
+    let shims: BTreeSet<String> = live_shims(&b).into_iter().map(|(id, _)| id).collect();
+    for name in ["first", "second"] {
+        let id = b.inspect(name)["Id"].as_str().unwrap().to_string();
+        assert!(
+            shims.contains(&id),
+            "{name}'s shim is found by its command line"
+        );
+    }
+}

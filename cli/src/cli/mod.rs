@@ -188,6 +188,10 @@ pub fn main() -> i32 {
         Some("shim") if args.len() == 3 => {
             return berth_engine::runtime::shim::main(std::path::Path::new(&args[2]))
         }
+        // The daemon's fork server for shims; its last argument is only padding.
+        Some("shim-server") if args.len() == 3 => {
+            return berth_engine::runtime::shim_server::serve()
+        }
         Some("exec-helper") if args.len() == 3 => {
             return match serde_json::from_str(&args[2]) {
                 Ok(req) => berth_engine::runtime::exec::run(&req),

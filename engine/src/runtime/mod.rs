@@ -13,6 +13,7 @@ pub mod rootfs;
 pub mod sealed;
 pub mod shim;
 pub mod shim_lock;
+pub mod shim_server;
 pub mod spec;
 mod sync;
 pub mod terminal;

@@ -80,6 +80,14 @@ impl StartLock {
     }
 }
 
+/// The locked descriptor itself, to hand to the shim server (which passes on a copy of the
+/// same open file description, so the same lock).
+impl std::os::fd::AsFd for StartLock {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.file.as_fd()
+    }
+}
+
 /// Whether a shim holds the lock at `path`. Probing takes and drops the lock at once when it
 /// is free.
 pub fn probe(path: &Path) -> Result<LockState, ShimLockError> {
