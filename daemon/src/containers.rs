@@ -214,10 +214,14 @@ impl Containers {
     pub async fn restore(self: &Arc<Self>) {
         // Directories of containers removed just before a crash.
         let _ = std::fs::remove_dir_all(self.trash.dir());
-        let dir = self.root.join("containers");
-        if let Err(e) = berth_engine::fsutil::mark_top_directory(&dir) {
-            tracing::warn!(path = %dir.display(), error = %e, "preparing the containers directory");
+        // The per-container run dirs too: on a host whose /run is not a tmpfs they churn
+        // as the container dirs do (an attach socket, the shim's lock and record each).
+        for dir in [self.root.join("containers"), self.run_dir.join("c")] {
+            if let Err(e) = berth_engine::fsutil::mark_top_directory(&dir) {
+                tracing::warn!(path = %dir.display(), error = %e, "preparing a containers directory");
+            }
         }
+        let dir = self.root.join("containers");
         let Ok(entries) = std::fs::read_dir(&dir) else {
             return;
         };
@@ -460,7 +464,7 @@ impl Containers {
             if ep.name != super::networks::DEFAULT_NETWORK {
                 self.nets
                     .netd
-                    .inspect(&ep.name)
+                    .brief(&ep.name, "")
                     .await
                     .map_err(|_| ApiError::not_found(format!("network {} not found", ep.name)))?;
             }

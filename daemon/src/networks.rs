@@ -97,7 +97,7 @@ impl Networks {
 
     /// A `connect` or `disconnect` event of container `id` on the network `net` (id or name).
     pub async fn tell(&self, action: &str, net: &str, id: &str) {
-        if let Ok(n) = self.netd.inspect(net).await {
+        if let Ok(n) = self.netd.brief(net, id).await {
             self.events
                 .network(action, &n.id, &n.name, &n.labels, Some(id));
         }
@@ -210,16 +210,11 @@ impl Networks {
             .collect();
         let mut first_ip = None;
         for (i, ep) in endpoints.iter().enumerate() {
-            let info =
-                self.netd.inspect(&ep.name).await.map_err(|e| {
+            let brief =
+                self.netd.brief(&ep.name, &rec.id).await.map_err(|e| {
                     ApiError::not_found(format!("network {} not found: {e}", ep.name))
                 })?;
-            let attached = info
-                .endpoints
-                .iter()
-                .find(|e| e.container_id == rec.id)
-                .map(|e| e.ip);
-            let ip = match attached {
+            let ip = match brief.attached {
                 Some(ip) => ip,
                 None => {
                     let mut dns_names = vec![cfg.name.clone(), short.clone()];
