@@ -430,6 +430,8 @@ async fn preflight<D: Ports>(
     p: &Project,
     selected: &HashSet<String>,
 ) -> Result<(), ApiError> {
+    // Services mostly share images: each is looked up once.
+    let mut present = HashSet::new();
     for (name, svc) in p.services.iter().filter(|(n, _)| selected.contains(*n)) {
         let mode = svc.network_mode.as_deref().unwrap_or("");
         for key in svc.sysctls.keys() {
@@ -437,7 +439,11 @@ async fn preflight<D: Ports>(
                 .map_err(|e| ApiError::bad_request(format!("service {name}: {e}")))?;
         }
         let image = convert::image_name(p, name, svc);
+        if present.contains(&image) {
+            continue;
+        }
         if d.image_id(&image).await.is_some() {
+            present.insert(image);
             continue;
         }
         return Err(ApiError::not_found(match &svc.build {

@@ -31,7 +31,10 @@ pub async fn unready(
         if svc.build.is_some() && when == When::Always {
             return Ok(Some(format!("service {name:?} is built at every up")));
         }
-        images.push((name.clone(), image_name(project, name, svc)));
+        let image = image_name(project, name, svc);
+        if !images.iter().any(|(_, i)| *i == image) {
+            images.push((name.clone(), image));
+        }
     }
     let missing = d
         .images
