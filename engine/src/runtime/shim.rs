@@ -46,22 +46,8 @@ pub const GO_ENV: &str = "BERTH_SHIM_GO";
 /// Entry point of `berth shim BUNDLE`; returns the exit code of the first process, which
 /// says only whether the real shim was forked (the outcome is the line on stdout).
 pub fn main(bundle: &Path) -> i32 {
-    // Before anything else: the lock the daemon handed down proves we are alive until the
-    // last of our processes ends.
-    super::shim_lock::keep_inherited();
-    if std::env::var_os(GO_ENV).is_some() {
-        // Single-threaded: changing the environment races with nothing.
-        std::env::remove_var(GO_ENV);
-        if !wait_for_go() {
-            return 1;
-        }
-    }
-    let spec: Spec = match read_json(&bundle.join(SPEC_FILE)) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("reading {}: {e}", bundle.join(SPEC_FILE).display());
-            return 1;
-        }
+    let Some(spec) = ready(bundle) else {
+        return 1;
     };
     // SAFETY: the shim is single-threaded at this point (no runtime, no threads started).
     match unsafe { fork() } {
@@ -70,18 +56,52 @@ pub fn main(bundle: &Path) -> i32 {
             1
         }
         Ok(ForkResult::Parent { .. }) => 0,
-        Ok(ForkResult::Child) => {
-            let _ = setsid();
-            // The outcome goes to the daemon's socket (our stdout) through a descriptor of
-            // its own: stdio itself is let go of at once (see detach_stdio).
-            let report = match nix::fcntl::fcntl(1, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(3)) {
-                // SAFETY: a fresh descriptor that nothing else owns.
-                Ok(fd) => unsafe { <File as std::os::fd::FromRawFd>::from_raw_fd(fd) },
-                Err(_) => std::process::exit(1),
-            };
-            std::process::exit(Shim::run(spec, report))
+        Ok(ForkResult::Child) => std::process::exit(run_detached(spec)),
+    }
+}
+
+/// The shim as the shim server's child (see shim_server): already a process of its own
+/// whose parent reaps it, so it is the real shim itself, without forking one off.
+pub(crate) fn main_forked(bundle: &Path) -> i32 {
+    match ready(bundle) {
+        Some(spec) => run_detached(spec),
+        None => 1,
+    }
+}
+
+/// Everything before the real shim: the inherited lock kept, the daemon's go-ahead awaited,
+/// the spec read. None when the start was given up or the spec cannot be read.
+fn ready(bundle: &Path) -> Option<Spec> {
+    // Before anything else: the lock the daemon handed down proves we are alive until the
+    // last of our processes ends.
+    super::shim_lock::keep_inherited();
+    if std::env::var_os(GO_ENV).is_some() {
+        // Single-threaded: changing the environment races with nothing.
+        std::env::remove_var(GO_ENV);
+        if !wait_for_go() {
+            return None;
         }
     }
+    match read_json(&bundle.join(SPEC_FILE)) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            eprintln!("reading {}: {e}", bundle.join(SPEC_FILE).display());
+            None
+        }
+    }
+}
+
+/// The real shim, in a session of its own; its exit code.
+fn run_detached(spec: Spec) -> i32 {
+    let _ = setsid();
+    // The outcome goes to the daemon's socket (our stdout) through a descriptor of its
+    // own: stdio itself is let go of at once (see detach_stdio).
+    let report = match nix::fcntl::fcntl(1, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(3)) {
+        // SAFETY: a fresh descriptor that nothing else owns.
+        Ok(fd) => unsafe { <File as std::os::fd::FromRawFd>::from_raw_fd(fd) },
+        Err(_) => return 1,
+    };
+    Shim::run(spec, report)
 }
 
 /// Reads the daemon's go-ahead (see [`GO_ENV`]); false at end-of-file or on an error.

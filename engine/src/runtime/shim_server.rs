@@ -93,7 +93,7 @@ fn become_shim(bundle: &Path, lock: OwnedFd, report: OwnedFd, stderr: OwnedFd) -
     std::env::set_var(super::shim_lock::ENV, "0");
     std::env::set_var(super::shim::GO_ENV, "1");
     retitle(bundle);
-    super::shim::main(bundle)
+    super::shim::main_forked(bundle)
 }
 
 /// Rewrites the process's argument area to `EXE shim BUNDLE`, what `ps` and anything looking
