@@ -5,9 +5,9 @@
 //! start (cgroup, network, /etc files, spec), so the two overlap on a second CPU.
 //! [`Pending::go`] then lets it on and reads its answer from the same socket, its stdout:
 //! `ok ` and its [`ShimRecord`] once the container is ready, or `error ` and why not, then
-//! end-of-file. Nothing more is waited for: the first shim process only forks the real shim
-//! off and exits. Its stderr carries what a shim says before it could fork (an unreadable
-//! spec).
+//! end-of-file. Nothing more is waited for: the shim's process is reaped by whoever is its
+//! parent (an exec'd shim forks the real shim off and exits). Its stderr carries what a shim
+//! says before it could start the container's init (an unreadable spec).
 //!
 //! A shim is forked by the daemon's [`ShimServer`] (`berth_engine::runtime::shim_server`),
 //! which spares each start an exec of the 26 MB binary. When the server cannot take it (it
@@ -51,6 +51,8 @@ impl ShimServer {
     }
 
     /// Hands a start to the server; false when it could not be (the caller execs the shim).
+    /// A server that dies after taking a request closes its copy of the report socket: that
+    /// start fails as one whose shim ended early, and the next start finds the server gone.
     fn hand(&self, bundle: &Path, lock: &StartLock, report: &OwnedFd, stderr: &OwnedFd) -> bool {
         let mut conn = self.conn.lock().unwrap();
         for _ in 0..2 {
@@ -64,15 +66,8 @@ impl ShimServer {
                 }
             }
             let sock = conn.as_ref().expect("connected").as_raw_fd();
-            let fds = (lock.as_fd(), report.as_fd(), stderr.as_fd());
-            let sent = shim_server::request(
-                sock,
-                bundle,
-                fds.0.as_raw_fd(),
-                fds.1.as_raw_fd(),
-                fds.2.as_raw_fd(),
-            );
-            match sent {
+            let fds = [lock.as_fd(), report.as_fd(), stderr.as_fd()];
+            match shim_server::request(sock, bundle, fds) {
                 Ok(()) => return true,
                 // Full: this one is exec'd, the server catches up.
                 Err(nix::errno::Errno::EAGAIN) => return false,

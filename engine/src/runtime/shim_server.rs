@@ -15,7 +15,7 @@
 //! too. End-of-file on its stdin (the daemon gone) ends the server.
 
 use std::ffi::OsStr;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
@@ -159,25 +159,20 @@ fn receive(sock: RawFd, buf: &mut [u8]) -> nix::Result<Option<(usize, Vec<OwnedF
 }
 
 /// Sends one start's request (see the module's doc) on the daemon's end of the server's
-/// socket, without waiting: a full socket answers EAGAIN.
-pub fn request(
-    sock: RawFd,
-    bundle: &Path,
-    lock: RawFd,
-    report: RawFd,
-    stderr: RawFd,
-) -> nix::Result<()> {
+/// socket, without waiting: a full socket answers EAGAIN. `fds`: the shim lock, the report
+/// socket and the stderr pipe.
+pub fn request(sock: RawFd, bundle: &Path, fds: [BorrowedFd<'_>; 3]) -> nix::Result<()> {
     use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
     let bytes = bundle.as_os_str().as_bytes();
     if bytes.is_empty() || bytes.len() > MAX_REQUEST {
         return Err(nix::errno::Errno::ENAMETOOLONG);
     }
     let iov = [std::io::IoSlice::new(bytes)];
-    let fds = [lock, report, stderr];
+    let raw = fds.map(|fd| fd.as_raw_fd());
     sendmsg::<()>(
         sock,
         &iov,
-        &[ControlMessage::ScmRights(&fds)],
+        &[ControlMessage::ScmRights(&raw)],
         MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL,
         None,
     )
