@@ -587,7 +587,7 @@ impl Containers {
         // Phase timings for `BERTH_LOG=berth_daemon::containers=debug` (docs/performance.md).
         let began = Instant::now();
         // The shim loads while the rest of the start is prepared, and waits for it.
-        let shim = super::shim_spawn::spawn(&self.shim_server, &self.shim_exe, &layout.dir, lock)
+        let shim = super::shim_spawn::spawn(&self.shim_server, &layout.dir, lock)
             .map_err(|e| ApiError::internal(format!("starting the shim: {e}")))?;
         let prepared = self.prepare_launch(layout, rec, attach, began).await;
         let (cgroup_done, net_done, files_done) = match prepared {

@@ -113,13 +113,9 @@ pub struct Pending {
 }
 
 /// Starts the shim of the container whose bundle is `bundle`, with `lock` handed down: forked
-/// by `server`, else `exe shim bundle` exec'd. The shim waits until told to go.
-pub fn spawn(
-    server: &ShimServer,
-    exe: &Path,
-    bundle: &Path,
-    lock: &StartLock,
-) -> std::io::Result<Pending> {
+/// by `server`, else `EXE shim BUNDLE` exec'd from the server's binary. The shim waits until
+/// told to go.
+pub fn spawn(server: &ShimServer, bundle: &Path, lock: &StartLock) -> std::io::Result<Pending> {
     let (ours, theirs) = std::os::unix::net::UnixStream::pair()?;
     ours.set_nonblocking(true)?;
     let chan = tokio::net::UnixStream::from_std(ours)?;
@@ -135,7 +131,7 @@ pub fn spawn(
         });
     }
     drop((err_read, err_write));
-    let mut child = tokio::process::Command::new(exe)
+    let mut child = tokio::process::Command::new(&server.exe)
         .arg("shim")
         .arg(bundle)
         .env(shim_lock::ENV, "0")

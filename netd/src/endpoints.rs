@@ -209,8 +209,7 @@ impl Netd {
     ) -> Result<(), LinkError> {
         let bridge = self
             .host
-            .index(&n.bridge)
-            .await?
+            .index(&n.bridge)?
             .ok_or_else(|| LinkError::NotFound(n.bridge.clone()))?;
         // The peer is born in the container's namespace under its final name.
         self.host
@@ -263,8 +262,7 @@ impl Netd {
             // end to the (re-created) bridge if needed.
             let bridge = self
                 .host
-                .index(&n.bridge)
-                .await?
+                .index(&n.bridge)?
                 .ok_or_else(|| LinkError::NotFound(n.bridge.clone()))?;
             if link::controller_of(&host_end) != Some(bridge) {
                 self.host.set_controller(&ep.host_ifname, bridge).await?;
@@ -277,7 +275,7 @@ impl Netd {
         let ctr = Netlink::in_netns(&ep.netns_path)?;
         // Deleting the host end deletes the peer too (veth(4)); a stale eth of the same name
         // can therefore only be something else, which we leave alone.
-        if ctr.index(&ep.ifname).await?.is_some() {
+        if ctr.index(&ep.ifname)?.is_some() {
             return Ok(());
         }
         self.plumb(n, ep, &ctr).await?;

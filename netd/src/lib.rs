@@ -74,6 +74,7 @@ mod dns;
 mod dns_servers;
 mod endpoints;
 mod firewall;
+mod ifioctl;
 mod ipam;
 mod lifecycle;
 mod link;

@@ -4,7 +4,7 @@
 //! socket talks to the namespace current at socket(2) time, whatever thread uses it later), so
 //! [`Netlink::in_netns`] creates the socket on a thread that joined the target namespace.
 
-use crate::netns;
+use crate::{ifioctl, netns};
 use futures::TryStreamExt;
 use ipnetwork::Ipv4Network;
 use netlink_packet_route::link::{LinkAttribute, LinkMessage};
@@ -66,71 +66,12 @@ pub(crate) fn controller_of(m: &LinkMessage) -> Option<u32> {
 
 pub(crate) struct Netlink {
     handle: Handle,
-    /// A datagram socket of the same namespace, for the interface ioctls: a name's index is
-    /// one SIOCGIFINDEX, where RTM_GETLINK answers with the whole link, whose parse (a
-    /// bridge's or a bridge port's dozens of attributes) cost more than the attach's own
-    /// requests.
+    /// A socket of the same namespace for the interface ioctls (see ifioctl).
     ioctl_sock: std::os::fd::OwnedFd,
     /// The connection task owns the socket, and a socket holds a reference on its network
     /// namespace: abort it on drop so a removed container's namespace is really freed
     /// (netlink-proto ends the task on its own only once it sees its channels closed).
     conn: tokio::task::JoinHandle<()>,
-}
-
-/// A socket for interface ioctls in the calling thread's namespace.
-pub(crate) fn ioctl_socket() -> std::io::Result<std::os::fd::OwnedFd> {
-    use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType};
-    socket(
-        AddressFamily::Inet,
-        SockType::Datagram,
-        SockFlag::SOCK_CLOEXEC,
-        None,
-    )
-    .map_err(std::io::Error::from)
-}
-
-/// The index of the interface `name` in the namespace of `sock` (SIOCGIFINDEX); None when
-/// there is no such interface.
-fn interface_index(sock: &std::os::fd::OwnedFd, name: &str) -> Result<Option<u32>, LinkError> {
-    // SAFETY: ifreq is plain data; an all-zero one is valid.
-    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
-    if name.is_empty() || name.len() >= req.ifr_name.len() {
-        return Ok(None);
-    }
-    for (dst, src) in req.ifr_name.iter_mut().zip(name.bytes()) {
-        *dst = src as libc::c_char;
-    }
-    // SAFETY: SIOCGIFINDEX reads the name and writes the index within `req`.
-    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFINDEX, &mut req) } != 0 {
-        let e = std::io::Error::last_os_error();
-        return match e.raw_os_error() {
-            Some(libc::ENODEV) => Ok(None),
-            _ => Err(LinkError::Socket(e)),
-        };
-    }
-    // SAFETY: the ioctl filled the union's index member.
-    Ok(Some(unsafe { req.ifr_ifru.ifru_ifindex } as u32))
-}
-
-/// Brings up the loopback interface of the calling thread's namespace (a new namespace's
-/// starts down): two ioctls, no netlink connection.
-pub(crate) fn loopback_up() -> std::io::Result<()> {
-    let sock = ioctl_socket()?;
-    // SAFETY: ifreq is plain data; an all-zero one is valid.
-    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
-    req.ifr_name[0] = b'l' as libc::c_char;
-    req.ifr_name[1] = b'o' as libc::c_char;
-    // SAFETY: SIOCGIFFLAGS and SIOCSIFFLAGS read and write the flags within `req`.
-    unsafe {
-        if libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
-        if libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-    }
-    Ok(())
 }
 
 impl Drop for Netlink {
@@ -143,7 +84,7 @@ impl Netlink {
     /// A handle on the calling thread's namespace. Must run inside a tokio runtime.
     pub fn current() -> Result<Netlink, LinkError> {
         let (conn, handle, _) = rtnetlink::new_connection().map_err(LinkError::Socket)?;
-        let ioctl_sock = ioctl_socket().map_err(LinkError::Socket)?;
+        let ioctl_sock = ifioctl::socket().map_err(LinkError::Socket)?;
         let conn = tokio::spawn(conn);
         Ok(Netlink {
             handle,
@@ -160,7 +101,7 @@ impl Netlink {
             // has to happen in here.
             let _guard = rt.enter();
             let (conn, handle, _) = rtnetlink::new_connection()?;
-            let ioctl_sock = ioctl_socket()?;
+            let ioctl_sock = ifioctl::socket()?;
             Ok::<_, std::io::Error>((handle, ioctl_sock, tokio::spawn(conn)))
         })?
         .map_err(LinkError::Socket)?;
@@ -185,20 +126,19 @@ impl Netlink {
         }
     }
 
-    pub async fn index(&self, name: &str) -> Result<Option<u32>, LinkError> {
-        interface_index(&self.ioctl_sock, name)
+    pub fn index(&self, name: &str) -> Result<Option<u32>, LinkError> {
+        ifioctl::index(&self.ioctl_sock, name).map_err(LinkError::Socket)
     }
 
-    async fn must_index(&self, name: &str) -> Result<u32, LinkError> {
-        self.index(name)
-            .await?
+    fn must_index(&self, name: &str) -> Result<u32, LinkError> {
+        self.index(name)?
             .ok_or_else(|| LinkError::NotFound(name.to_string()))
     }
 
     /// Whether the namespace has a link named `name` (an ioctl: no await, so it can be
     /// asked under a lock). A failed lookup counts as taken: the caller picks another name.
     pub fn has_link(&self, name: &str) -> bool {
-        !matches!(interface_index(&self.ioctl_sock, name), Ok(None))
+        !matches!(ifioctl::index(&self.ioctl_sock, name), Ok(None))
     }
 
     /// Creates (or finds) the bridge, gives it the gateway address and brings it up.
@@ -209,7 +149,7 @@ impl Netlink {
         gateway: Ipv4Addr,
         prefix: u8,
     ) -> Result<u32, LinkError> {
-        if self.index(name).await?.is_none() {
+        if self.index(name)?.is_none() {
             match self
                 .handle
                 .link()
@@ -223,7 +163,7 @@ impl Netlink {
                 Err(e) => return Err(nl("add bridge", name)(e)),
             }
         }
-        let idx = self.must_index(name).await?;
+        let idx = self.must_index(name)?;
         // A bridge without an explicitly set address takes the lowest MAC of its ports and
         // changes it as ports come and go (br_stp_recalculate_bridge_id), which leaves the
         // containers' ARP entries for the gateway stale. Pin one derived from the gateway.
@@ -270,7 +210,7 @@ impl Netlink {
 
     /// Deletes a link by name; a missing link is fine (idempotent removal).
     pub async fn delete(&self, name: &str) -> Result<(), LinkError> {
-        let Some(idx) = self.index(name).await? else {
+        let Some(idx) = self.index(name)? else {
             return Ok(());
         };
         match self.handle.clone().link().del(idx).execute().await {
@@ -284,7 +224,7 @@ impl Netlink {
     /// to delete them all under one RCU grace period, not one each.
     pub async fn move_to_group(&self, names: &[String], group: u32) -> Result<(), LinkError> {
         for name in names {
-            let Some(idx) = self.index(name).await? else {
+            let Some(idx) = self.index(name)? else {
                 continue;
             };
             let mut set = self.handle.link().set(idx);
@@ -383,7 +323,7 @@ impl Netlink {
         ip: Ipv4Addr,
         prefix: u8,
     ) -> Result<(), LinkError> {
-        let idx = self.must_index(peer).await?;
+        let idx = self.must_index(peer)?;
         // A peer created in place already has its name and MAC (add_veth).
         if peer != ifname {
             // Renaming needs the link down (EBUSY otherwise); a new veth end is down.
@@ -408,7 +348,7 @@ impl Netlink {
     }
 
     pub async fn set_controller(&self, name: &str, bridge: u32) -> Result<(), LinkError> {
-        let idx = self.must_index(name).await?;
+        let idx = self.must_index(name)?;
         self.handle
             .link()
             .set(idx)
@@ -434,7 +374,7 @@ impl Netlink {
     pub async fn set_hairpin(&self, name: &str) -> Result<(), LinkError> {
         const IFLA_BRPORT_MODE: u16 = 4;
         const IFLA_PROTINFO: u16 = 12;
-        let idx = self.must_index(name).await?;
+        let idx = self.must_index(name)?;
         let mut req = self.handle.link().set(idx);
         let msg = req.message_mut();
         // AF_BRIDGE routes RTM_SETLINK to the bridge's ndo_bridge_setlink (br_setlink).

@@ -56,7 +56,7 @@ pub(crate) fn create(pin: &Path) -> Result<(), NetnsError> {
         unshare(CloneFlags::CLONE_NEWNET).map_err(|e| ("unshare", io(e)))?;
         // Here, while this thread is in it: a netlink connection opened for it later would
         // cost a thread of its own and a round trip more.
-        crate::link::loopback_up().map_err(|e| ("bring up lo", e))?;
+        crate::ifioctl::loopback_up().map_err(|e| ("bring up lo", e))?;
         // thread-self, not self: /proc/self/ns/net names the thread-group leader's namespace,
         // which is still the host's.
         mount(

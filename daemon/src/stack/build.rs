@@ -60,15 +60,7 @@ pub async fn ensure_built(
             continue;
         }
         let image = super::convert::image_name(project, name, svc);
-        let wanted = match when {
-            When::Never => false,
-            When::Always => true,
-            When::Missing => {
-                svc.pull_policy.as_deref() == Some("build")
-                    || d.images.resolve(&image).await.is_err()
-            }
-        };
-        if !wanted {
+        if !wanted(d, svc, &image, when).await {
             continue;
         }
         let fail = |m: String| Failure::plain(format!("service {name:?}: {m}"));
@@ -82,6 +74,29 @@ pub async fn ensure_built(
         built.push(name.clone());
     }
     Ok(built)
+}
+
+/// Whether `when` builds the image (named `image`) of service `svc`, which has `build:`.
+async fn wanted(d: &Daemon, svc: &Service, image: &str, when: When) -> bool {
+    match when {
+        When::Never => false,
+        When::Always => true,
+        When::Missing => {
+            svc.pull_policy.as_deref() == Some("build") || d.images.resolve(image).await.is_err()
+        }
+    }
+}
+
+/// The first of `project`'s services whose image `up`'s build phase would build with
+/// `when`; None when the phase would do nothing.
+pub async fn first_to_build(d: &Daemon, project: &Project, when: When) -> Option<String> {
+    for (name, svc) in project.services.iter().filter(|(_, s)| s.build.is_some()) {
+        let image = super::convert::image_name(project, name, svc);
+        if wanted(d, svc, &image, when).await {
+            return Some(name.clone());
+        }
+    }
+    None
 }
 
 /// The build a service's `build:` section describes.

@@ -66,25 +66,10 @@ async fn pull_needed(
         if in_pass && policy == "always" {
             policy = "missing".into();
         }
-        let (present, tagged) = {
-            let img = image.clone();
-            d.images
-                .with(move |s| Ok((s.resolve(&img).is_ok(), s.last_tagged(&img))))
-                .await?
-        };
-        // A service that builds its image is built, not pulled, when the image is missing
-        // (stack::build), and always under pull_policy build.
         let buildable = svc.build.is_some();
-        if buildable
-            && (policy == "build"
-                || (!present && matches!(policy.as_str(), "missing" | "if_not_present")))
-        {
-            done.push(key);
-            continue;
-        }
-        match decide(name, &image, &policy, present, tagged.as_deref())? {
-            Decision::Keep => {}
-            Decision::Pull => {
+        match decision(d, name, &image, &policy, buildable).await? {
+            None | Some(Decision::Keep) => {}
+            Some(Decision::Pull) => {
                 progress(Progress {
                     id: name.clone(),
                     status: format!("Pulling {image}"),
@@ -126,6 +111,49 @@ async fn pull_needed(
         done.push(key);
     }
     Ok(())
+}
+
+/// What the pull phase does about service `name`'s `image` under `policy`; None when the
+/// build phase makes it instead: a service that builds its image is built, not pulled, when
+/// the image is missing (stack::build), and always under pull_policy build.
+async fn decision(
+    d: &Daemon,
+    name: &str,
+    image: &str,
+    policy: &str,
+    buildable: bool,
+) -> Result<Option<Decision>, ApiError> {
+    let (present, tagged) = {
+        let img = image.to_string();
+        d.images
+            .with(move |s| Ok((s.resolve(&img).is_ok(), s.last_tagged(&img))))
+            .await?
+    };
+    if buildable
+        && (policy == "build" || (!present && matches!(policy, "missing" | "if_not_present")))
+    {
+        return Ok(None);
+    }
+    decide(name, image, policy, present, tagged.as_deref()).map(Some)
+}
+
+/// The first of `project`'s services whose image `up`'s pull phase would pull (or fail to
+/// find), under each service's own pull_policy; None when the phase would do nothing.
+pub async fn first_to_pull(d: &Daemon, project: &Project) -> Result<Option<String>, ApiError> {
+    // Services mostly share an image and a policy: each pair is looked at once.
+    let mut seen = std::collections::HashSet::new();
+    for (name, svc) in &project.services {
+        let Some(image) = &svc.image else { continue };
+        let policy = svc.pull_policy.as_deref().unwrap_or("missing");
+        if !seen.insert((image, policy, svc.build.is_some())) {
+            continue;
+        }
+        match decision(d, name, image, policy, svc.build.is_some()).await {
+            Ok(None | Some(Decision::Keep)) => {}
+            Ok(Some(Decision::Pull)) | Err(_) => return Ok(Some(name.clone())),
+        }
+    }
+    Ok(None)
 }
 
 /// Compose's pull_policy semantics for an image that is `present` or not, last tagged at

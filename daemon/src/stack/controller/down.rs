@@ -128,12 +128,15 @@ pub(super) async fn remove_all<D: Ports>(
             };
             progress.emit(ev("Container", &r.name, "Stopping", t));
             // Without a grace period the stop kills it at once: it has no more use for them.
-            if timeout == Some(0) {
+            let kills = timeout == Some(0);
+            if kills {
                 done_with_networks();
             }
             d.stop_container(&r.handle, timeout).await?;
             progress.emit(ev("Container", &r.name, "Stopped", t));
-            done_with_networks();
+            if !kills {
+                done_with_networks();
+            }
             progress.emit(ev("Container", &r.name, "Removing", t));
             d.remove_container(&r.handle).await?;
             Ok::<_, ApiError>(progress.emit(ev("Container", &r.name, "Removed", t)))
