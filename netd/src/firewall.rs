@@ -29,6 +29,7 @@
 //!   route_localnet would otherwise let a neighbour reach ports published on 127.0.0.1
 //!   (CVE-2020-8558, Docker's and kube-proxy's same fix).
 
+use crate::kept_restore::KeptRestore;
 use crate::ports::Protocol;
 use ipnetwork::Ipv4Network;
 use std::collections::BTreeMap;
@@ -97,9 +98,12 @@ pub(crate) struct Firewall {
     save: String,
     restore: String,
     prefix: String,
-    /// What `iptables-save` showed of our chains right after the last apply, per table, and
-    /// the rule set it came from: resync compares against it to skip needless rewrites.
-    applied: std::sync::Arc<tokio::sync::Mutex<Option<(Desired, KernelView)>>>,
+    /// What `iptables-save` shows of our chains after the last apply, per table, and the
+    /// rule set it came from: resync compares against it to skip needless rewrites.
+    applied: tokio::sync::Mutex<Option<(Desired, KernelView)>>,
+    /// The kept restore process, once `restore` turned out to be an nf_tables one (see
+    /// kept_restore.rs); None for the legacy backend, which gains nothing from it.
+    kept: tokio::sync::OnceCell<Option<KeptRestore>>,
 }
 
 /// No network and no port: nothing of ours belongs in the kernel.
@@ -114,6 +118,7 @@ impl Firewall {
             restore: format!("{iptables}-restore"),
             prefix: prefix.to_string(),
             applied: Default::default(),
+            kept: Default::default(),
         }
     }
 
@@ -236,26 +241,16 @@ impl Firewall {
     /// desired set, kernel still showing what we wrote) it only runs one iptables-save.
     ///
     /// A change made on top of what the kernel showed after our last apply is written from
-    /// that view, without reading the kernel first, and the kernel's new view is read in the
-    /// background (holding the lock, so the next apply waits for it): a network or a port
-    /// then costs one iptables-restore on the caller's path instead of save, restore, save.
-    /// A kernel that drifted meanwhile makes the restore fail (a jump to delete is gone), and
-    /// the full path runs; a drift the restore cannot see is healed by the next resync.
+    /// that view, without reading the kernel first, and the kernel's new view is the one
+    /// [`Firewall::view_after`] derives (the resync compares it with iptables-save's): a
+    /// network or a port costs one restore and nothing else. A kernel that drifted
+    /// meanwhile makes the restore fail (a jump to delete is gone), and the full path runs;
+    /// a drift the restore cannot see is healed by the next resync.
     pub async fn apply(&self, d: &Desired, force: bool) -> Result<(), FirewallError> {
-        let mut applied = self.applied.clone().lock_owned().await;
+        let mut applied = self.applied.lock().await;
         if let (false, Some((prev, seen))) = (force, applied.as_ref()) {
             if prev != d && self.restore(&self.text_for(d, seen)).await.is_ok() {
-                if is_empty(d) {
-                    *applied = Some((d.clone(), KernelView::new()));
-                } else {
-                    *applied = None;
-                    let (save, ours, d) = (self.save.clone(), self.chain_names(), d.clone());
-                    tokio::spawn(async move {
-                        if let Ok(text) = output(&save, &[]).await {
-                            *applied = Some((d, parse_save(&text, &ours)));
-                        }
-                    });
-                }
+                *applied = Some((d.clone(), self.view_after(d)));
                 return Ok(());
             }
         }
@@ -276,10 +271,42 @@ impl Firewall {
         };
         if force || !unchanged {
             self.restore(&self.rebuild_text(d, &current)).await?;
-            let seen = self.ours_in_kernel().await?;
-            *applied = Some((d.clone(), seen));
+            *applied = Some((d.clone(), self.view_after(d)));
         }
         Ok(())
+    }
+
+    /// What iptables-save shows of ours once `d` is applied: per table our chains' names
+    /// and rules, chains in name order (both backends' saves sort user chains by name, and
+    /// list a chain's rules in its order), and one jump per built-in chain (a rebuild
+    /// leaves no other).
+    fn view_after(&self, d: &Desired) -> KernelView {
+        let mut view = KernelView::new();
+        if is_empty(d) {
+            return view;
+        }
+        let mut rules = self.render(d);
+        for table in TABLES {
+            let mut chains: Vec<String> = (self.chains().into_iter())
+                .filter(|(t, _)| *t == table)
+                .map(|(_, c)| c)
+                .collect();
+            chains.sort();
+            let chain_of = |rule: &String| {
+                let name = rule[3..].split(' ').next().unwrap_or("");
+                chains.iter().position(|c| c == name)
+            };
+            let mut table_rules = rules.remove(table).unwrap_or_default();
+            table_rules.sort_by_key(chain_of);
+            let v = view.entry(table.to_string()).or_default();
+            v.ours = chains.iter().map(|c| format!(":{c}")).collect();
+            v.ours.extend(table_rules);
+            v.jumps = (self.jumps().into_iter())
+                .filter(|(t, _, _)| *t == table)
+                .map(|(_, chain, rule)| format!("-A {chain} {}", rule.join(" ")))
+                .collect();
+        }
+        view
     }
 
     /// The restore file that takes the kernel from `current` to `d`.
@@ -382,7 +409,34 @@ impl Firewall {
         self.chains().into_iter().map(|(_, c)| c).collect()
     }
 
+    /// Applies a restore file: through the kept process on the nf_tables backend, else (or
+    /// when that fails, for the failure's own message) by a one-shot iptables-restore.
     async fn restore(&self, text: &str) -> Result<(), FirewallError> {
+        if let Some(kept) = self.kept().await {
+            match kept.apply(text).await {
+                Ok(()) => return Ok(()),
+                Err(e) => {
+                    tracing::debug!(error = %e, "kept iptables-restore; running a one-shot one")
+                }
+            }
+        }
+        self.restore_once(text).await
+    }
+
+    async fn kept(&self) -> Option<&KeptRestore> {
+        let restore = &self.restore;
+        let barrier_prefix = &self.prefix;
+        self.kept
+            .get_or_init(|| async move {
+                // "iptables-restore v1.8.9 (nf_tables)" or "... (legacy)".
+                let version = output(restore, &["-V"]).await.unwrap_or_default();
+                (version.contains("(nf_tables)")).then(|| KeptRestore::new(restore, barrier_prefix))
+            })
+            .await
+            .as_ref()
+    }
+
+    async fn restore_once(&self, text: &str) -> Result<(), FirewallError> {
         let cmd = format!("{} -w --noflush", self.restore);
         let mut child = Command::new(&self.restore)
             .args(["-w", "--noflush"])
@@ -614,5 +668,146 @@ COMMIT
              *nat\n:BX-DNAT - [0:0]\n\
              -D PREROUTING -m addrtype --dst-type LOCAL -j BX-DNAT\n-X BX-DNAT\nCOMMIT\n"
         );
+    }
+}
+
+/// Against the kernel: needs root and iptables; each test in a network namespace of its own
+/// (a thread that unshares one), so nothing of the host is touched and nothing outlives it.
+#[cfg(test)]
+mod kernel_tests {
+    use super::*;
+
+    /// Runs `f` on a current-thread runtime in a new network namespace; None when this
+    /// process cannot make one (not root) or has no iptables.
+    fn in_new_netns<F: std::future::Future<Output = ()>>(
+        f: impl FnOnce() -> F + Send + 'static,
+    ) -> Option<()> {
+        // SAFETY: geteuid has no preconditions.
+        let root = unsafe { libc::geteuid() } == 0;
+        let have = std::process::Command::new("iptables-restore")
+            .arg("-V")
+            .output()
+            .is_ok();
+        if !root || !have {
+            eprintln!("skipped: needs root and iptables");
+            return None;
+        }
+        std::thread::spawn(move || {
+            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).expect("unshare");
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(f())
+        })
+        .join()
+        .expect("test thread");
+        Some(())
+    }
+
+    fn net(bridge: &str, subnet: &str, internal: bool) -> FwNetwork {
+        FwNetwork {
+            bridge: bridge.into(),
+            subnet: subnet.parse().unwrap(),
+            internal,
+        }
+    }
+
+    fn port(protocol: Protocol, host_ip: Option<&str>, host_port: u16, ip: &str) -> FwPort {
+        FwPort {
+            protocol,
+            host_ip: host_ip.map(|h| h.parse().unwrap()),
+            host_port,
+            container_ip: ip.parse().unwrap(),
+            container_port: 80,
+        }
+    }
+
+    /// The view berth keeps after an apply instead of reading the kernel is exactly what
+    /// iptables-save shows, through a sequence of changes on the fast path (else every
+    /// resync would rewrite the rules), and the kept restore process applied them all.
+    #[test]
+    fn the_view_kept_after_each_apply_is_what_iptables_save_shows() {
+        in_new_netns(|| async {
+            let fw = Firewall::new("iptables", "BT");
+            let steps = [
+                Desired {
+                    networks: vec![net("br-one", "10.1.0.0/24", false)],
+                    ports: vec![],
+                    hairpin_masquerade: false,
+                },
+                Desired {
+                    networks: vec![
+                        net("br-one", "10.1.0.0/24", false),
+                        net("br-two", "10.2.0.0/24", true),
+                    ],
+                    ports: vec![
+                        port(Protocol::Tcp, None, 8080, "10.1.0.2"),
+                        port(Protocol::Udp, Some("127.0.0.1"), 5353, "10.1.0.3"),
+                    ],
+                    hairpin_masquerade: true,
+                },
+                Desired {
+                    networks: vec![net("br-two", "10.2.0.0/24", true)],
+                    ports: vec![],
+                    hairpin_masquerade: true,
+                },
+                Desired::default(),
+                Desired {
+                    networks: vec![net("br-three", "10.3.0.0/24", false)],
+                    ports: vec![port(Protocol::Tcp, Some("127.0.0.1"), 80, "10.3.0.2")],
+                    hairpin_masquerade: false,
+                },
+            ];
+            let mut restorer = None;
+            for (i, d) in steps.iter().enumerate() {
+                fw.apply(d, false).await.unwrap();
+                let kept = fw.applied.lock().await.clone().unwrap().1;
+                assert_eq!(kept, fw.ours_in_kernel().await.unwrap(), "after step {i}");
+                let pid = fw.kept().await.map(|k| k.pid_for_tests());
+                if let Some(Some(pid)) = pid {
+                    assert_eq!(
+                        *restorer.get_or_insert(pid),
+                        pid,
+                        "one kept process throughout"
+                    );
+                }
+            }
+            // On the nf_tables backend the kept process did the work.
+            let nft = output("iptables-restore", &["-V"])
+                .await
+                .unwrap()
+                .contains("(nf_tables)");
+            assert_eq!(restorer.is_some(), nft);
+            fw.remove_all().await.unwrap();
+            assert!(fw.ours_in_kernel().await.unwrap().is_empty());
+        });
+    }
+
+    /// A file the kernel refuses fails with iptables-restore's own message (from a one-shot
+    /// run), changes nothing, and the next file is applied by a new kept process.
+    #[test]
+    fn a_refused_file_fails_clearly_and_the_next_one_applies() {
+        in_new_netns(|| async {
+            let fw = Firewall::new("iptables", "BT");
+            let err = fw
+                .restore("*filter\n:BT-X - [0:0]\n-A BT-X -j BT-NOPE\nCOMMIT\n")
+                .await
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("iptables-restore") && err.contains("line"),
+                "{err}"
+            );
+            assert!(fw.ours_in_kernel().await.unwrap().is_empty());
+            let d = Desired {
+                networks: vec![net("br-one", "10.1.0.0/24", false)],
+                ports: vec![],
+                hairpin_masquerade: false,
+            };
+            fw.apply(&d, false).await.unwrap();
+            assert_eq!(fw.ours_in_kernel().await.unwrap(), fw.view_after(&d));
+            fw.remove_all().await.unwrap();
+        });
     }
 }

@@ -76,6 +76,7 @@ mod endpoints;
 mod firewall;
 mod ifioctl;
 mod ipam;
+mod kept_restore;
 mod lifecycle;
 mod link;
 mod link_reaper;
