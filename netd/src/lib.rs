@@ -542,10 +542,13 @@ impl Netd {
         // be installed must not exist (it would be reachable from every other network). The
         // rules name the bridge, not need it: they go in while it is made (the firewall's
         // iptables-restore and the DNS server's start are each several ms of waiting).
-        let (realized, rules) = tokio::join!(
-            self.realize_network(&rec),
-            self.apply_firewall(&state, false)
+        let t = std::time::Instant::now();
+        let micros = |t: std::time::Instant| t.elapsed().as_micros() as u64;
+        let ((realized, realize_us), (rules, rules_us)) = tokio::join!(
+            async { (self.realize_network(&rec).await, micros(t)) },
+            async { (self.apply_firewall(&state, false).await, micros(t)) }
         );
+        tracing::debug!(network = %rec.name, realize_us, rules_us, "network prepare phases (micros)");
         let done = match (realized, rules) {
             (Ok(()), Ok(())) => self.save(&state),
             (Err(e), _) | (_, Err(e)) => Err(e),

@@ -142,7 +142,21 @@ fn scale_cp_export_stats_wait_attach_as_compose() {
         "berth: service \"web\" is not running container #5\n"
     );
 
-    // stats: the project's containers (a service's), Docker's table.
+    // stats: the project's containers (a service's), Docker's table. The job has exited by
+    // now (it sleeps 2 s), which the steps above need not have taken.
+    let job_state = || {
+        ok_in(
+            &b,
+            &dir,
+            &["ps", "-a", "--format", "{{.Name}} {{.State}}", "job"],
+        )
+    };
+    assert!(
+        b.wait_for(std::time::Duration::from_secs(10), || job_state()
+            == "ref-job-1 exited\n"),
+        "{}",
+        job_state()
+    );
     let rows = ok_in(&b, &dir, &["stats", "--no-stream", "--format", "{{.Name}}"]);
     let mut rows: Vec<&str> = rows.lines().collect();
     rows.sort();

@@ -282,6 +282,7 @@ pub struct BuilderArgs {
 }
 
 #[derive(clap::Subcommand, Debug)]
+#[command(defer = true)]
 pub enum BuilderCmd {
     /// Remove build cache
     Prune {

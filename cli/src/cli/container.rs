@@ -17,7 +17,9 @@ pub struct ContainerArgs {
     pub cmd: ContainerCmd,
 }
 
-/// Options shared by `run` and `create`.
+// Options shared by `run` and `create`.
+// (Not a doc comment: flattened into commands built on demand, it would become their
+// help text; see `Command` in cli/mod.rs.)
 #[derive(Args, Debug, Default, Clone)]
 pub struct CreateOpts {
     /// Assign a name to the container
@@ -171,6 +173,7 @@ pub struct RunArgs {
 }
 
 #[derive(Subcommand, Debug)]
+#[command(defer = true)]
 pub enum ContainerCmd {
     /// Create and run a new container from an image
     Run(RunArgs),
@@ -878,7 +881,9 @@ fn security_opts(opts: &[String]) -> anyhow::Result<Vec<String>> {
     Ok(inlined)
 }
 
-/// The resource flags `container run` and `container update` share, as Docker's.
+// The resource flags `container run` and `container update` share, as Docker's.
+// (Not a doc comment: flattened into commands built on demand, it would become their
+// help text; see `Command` in cli/mod.rs.)
 #[derive(Args, Debug, Clone, Default)]
 pub struct ResourceFlags {
     /// Memory limit

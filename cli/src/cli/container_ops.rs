@@ -14,7 +14,9 @@ pub struct AttachArgs {
     pub container: String,
 }
 
-/// The flags `container attach` and a stack's `attach` share.
+// The flags `container attach` and a stack's `attach` share.
+// (Not a doc comment: flattened into commands built on demand, it would become their
+// help text; see `Command` in cli/mod.rs.)
 #[derive(Args, Debug)]
 pub struct AttachFlags {
     /// Do not attach STDIN

@@ -12,6 +12,7 @@ pub struct ImageArgs {
 }
 
 #[derive(Subcommand, Debug)]
+#[command(defer = true)]
 pub enum ImageCmd {
     /// Import a root filesystem tar (file or - for stdin) as an image
     Import {

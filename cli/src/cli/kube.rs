@@ -15,6 +15,7 @@ pub struct KubeArgs {
 }
 
 #[derive(Subcommand, Debug)]
+#[command(defer = true)]
 enum KubeCommand {
     /// Print the stack as Kubernetes manifests (or write them with -o)
     Generate(GenerateArgs),
@@ -24,7 +25,9 @@ enum KubeCommand {
     Down(DownArgs),
 }
 
-/// How to translate: shared by generate and apply.
+// How to translate: shared by generate and apply.
+// (Not a doc comment: flattened into commands built on demand, it would become their
+// help text; see `Command` in cli/mod.rs.)
 #[derive(Args, Debug)]
 struct TranslateArgs {
     /// Services to export, with what they depend on (default: every enabled service)

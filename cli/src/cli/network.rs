@@ -12,6 +12,7 @@ pub struct NetworkArgs {
 }
 
 #[derive(Subcommand, Debug)]
+#[command(defer = true)]
 pub enum NetworkCmd {
     /// Create a bridge network
     Create {

@@ -32,6 +32,7 @@ pub struct CreateArgs {
 }
 
 #[derive(Subcommand, Debug)]
+#[command(defer = true)]
 pub enum Lifecycle {
     /// Creates containers for a service
     Create(CreateArgs),

@@ -17,7 +17,9 @@ pub struct StatsArgs {
     pub containers: Vec<String>,
 }
 
-/// The flags `container stats` and a stack's `stats` share.
+// The flags `container stats` and a stack's `stats` share.
+// (Not a doc comment: flattened into commands built on demand, it would become their
+// help text; see `Command` in cli/mod.rs.)
 #[derive(Args, Debug)]
 pub struct StatsFlags {
     /// Show all containers (default shows just running)

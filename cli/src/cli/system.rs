@@ -31,6 +31,7 @@ pub struct DaemonArgs {
 }
 
 #[derive(Subcommand, Debug)]
+#[command(defer = true)]
 pub enum DaemonAction {
     /// Stop the daemon; containers keep running
     Stop,

@@ -17,6 +17,7 @@ pub struct SystemArgs {
 }
 
 #[derive(Subcommand, Debug)]
+#[command(defer = true)]
 pub enum SystemCmd {
     /// Show docker disk usage
     Df {

@@ -14,6 +14,7 @@ pub struct VolumeArgs {
 }
 
 #[derive(Subcommand, Debug)]
+#[command(defer = true)]
 pub enum VolumeCmd {
     /// Create a volume
     Create {
