@@ -11,7 +11,9 @@
 //! never touched (Docker sets FORWARD to DROP and we must work under it). Teardown is one
 //! restore too (delete the jumps seen, flush and delete our chains). Every process counts:
 //! with the nft backend each committed change waits out an RCU grace period in the kernel,
-//! so a teardown run as ~28 separate `iptables` calls took a third of a second.
+//! so a teardown run as ~28 separate `iptables` calls took a third of a second. On that
+//! backend the restore files go to one iptables-restore kept running (kept_restore.rs),
+//! which closes no socket and so waits for none.
 //!
 //! Chains (P = prefix):
 //! - filter `P-FORWARD` (from FORWARD, first): isolation, then per network accept rules.

@@ -51,6 +51,9 @@ struct Running {
     child: Child,
     stdin: ChildStdin,
     pid: u32,
+    /// The last of what the process wrote to stderr (read as it comes: warnings must not
+    /// fill the pipe of a process that lives as long as the daemon).
+    said: tokio::task::JoinHandle<String>,
     /// Subscribed to NFNLGRP_NFTABLES while a file is in flight.
     events: TokioSocket,
     barriers: u32,
@@ -111,10 +114,22 @@ impl KeptRestore {
             .map_err(|e| format!("run {}: {e}", self.bin))?;
         let stdin = child.stdin.take().expect("piped stdin");
         let pid = child.id().unwrap_or(0);
+        let mut stderr = child.stderr.take().expect("piped stderr");
+        let said = tokio::spawn(async move {
+            const KEPT: usize = 4096;
+            let (mut kept, mut buf) = (Vec::new(), [0u8; 1024]);
+            while let Ok(n @ 1..) = stderr.read(&mut buf).await {
+                kept.extend_from_slice(&buf[..n]);
+                let over = kept.len().saturating_sub(KEPT);
+                kept.drain(..over);
+            }
+            String::from_utf8_lossy(&kept).trim().to_string()
+        });
         Ok(Running {
             child,
             stdin,
             pid,
+            said,
             events,
             barriers: 0,
         })
@@ -159,12 +174,9 @@ impl Running {
     /// What the process said before it ended.
     async fn failure(&mut self) -> String {
         let status = self.child.wait().await;
-        let mut said = String::new();
-        if let Some(mut err) = self.child.stderr.take() {
-            let _ = err.read_to_string(&mut said).await;
-        }
+        let said = (&mut self.said).await.unwrap_or_default();
         let status = status.map(|s| s.to_string()).unwrap_or_default();
-        format!("iptables-restore ended ({status}): {}", said.trim())
+        format!("iptables-restore ended ({status}): {said}")
     }
 }
 
