@@ -652,31 +652,23 @@ impl Containers {
             .map_err(|e| ApiError::internal(format!("creating cgroup: {e}")))?;
         let cgroup_done = began.elapsed();
         // Failed after the cgroup was made: the caller removes it (see `start`).
-        let Prepared {
-            image,
-            defaults,
-            etc_files,
-            seccomp,
-            net,
-            net_done,
-        } = prepared?;
-        let init = layout.init_layer();
-        let mut layers = image.layers.clone();
-        layers.push(init);
+        let p = prepared?;
+        let mut layers = p.image.layers.clone();
+        layers.push(layout.init_layer());
         let mut spec = model::build_spec(SpecInputs {
             record: rec,
-            image: &defaults,
+            image: &p.defaults,
             layers,
             layout,
-            netns: net.netns.clone(),
+            netns: p.net.netns.clone(),
             cgroup: Some(CgroupRef {
                 parent: self.cgroup_parent.clone(),
                 name: rec.id.clone(),
                 hierarchies: Some(hierarchies),
             }),
-            etc_files,
+            etc_files: p.etc_files,
             wait_attach: attach,
-            seccomp,
+            seccomp: p.seccomp,
         })
         .map_err(ApiError::bad_request)?;
         spec.mounts.iter_mut().for_each(|m| {
@@ -686,7 +678,7 @@ impl Containers {
         });
         // Rewritten before every start and read by the shim at once: atomic, not durable.
         replace_json(&layout.dir.join(SPEC_FILE), &spec)?;
-        Ok((cgroup_done, net_done, began.elapsed()))
+        Ok((cgroup_done, p.net_done, began.elapsed()))
     }
 
     /// The part of [`Containers::prepare_launch`] beside the cgroup's creation: image,
