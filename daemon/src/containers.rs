@@ -79,7 +79,16 @@ pub struct Containers {
     /// The daemon's event bus, for lifecycle events and every door's `GET /events` (see
     /// `super::events`).
     pub events: super::events::EventBus,
+    /// Seccomp filters by what selects them (see [`Containers::seccomp_for`]).
+    seccomp: std::sync::Mutex<HashMap<SeccompKey, SeccompFilter>>,
 }
+
+/// What selects a container's seccomp filter: its security options, privilege and
+/// capability changes (the inputs of `model::seccomp_filter`).
+type SeccompKey = (Vec<String>, bool, Vec<String>, Vec<String>);
+/// A compiled filter as the shim reads it (None: runs unconfined), or why the config has
+/// none.
+type SeccompFilter = Result<Option<Arc<Vec<u8>>>, String>;
 
 /// What `start` hands back: where to attach.
 #[derive(Debug, Serialize)]
@@ -105,17 +114,26 @@ fn running_for(started_at: Option<&str>) -> Duration {
 /// records would buy nothing and costs two journal commits a write. The same holds for a
 /// build's RUN container (`ephemeral`), which the next daemon removes at start.
 fn persist(layout: &Layout, rec: &ContainerRecord) -> Result<(), ApiError> {
-    let written = match rec.config.auto_remove || rec.config.ephemeral {
+    let written = match is_discarded(rec) {
         true => replace_json(&layout.record(), rec),
         false => write_json(&layout.record(), rec),
     };
     written.map_err(|e| ApiError::internal(format!("saving container {}: {e}", rec.id)))
 }
 
+/// Removed when it exits (`--rm`) or a build's RUN container: see [`persist`].
+fn is_discarded(rec: &ContainerRecord) -> bool {
+    rec.config.auto_remove || rec.config.ephemeral
+}
+
 /// [`persist`] on a blocking thread: a durable write waits for the disk (~1-3 ms here), and
 /// the containers of a stack created, started or going down at once each make one; on the
-/// runtime's two workers they went one after another, and nothing else ran meanwhile.
+/// runtime's two workers they went one after another, and nothing else ran meanwhile. A
+/// write that is not synced is made here: the hop to another thread and back cost more.
 async fn persist_off_runtime(layout: &Layout, rec: &ContainerRecord) -> Result<(), ApiError> {
+    if is_discarded(rec) {
+        return persist(layout, rec);
+    }
     let (layout, rec) = (layout.clone(), rec.clone());
     tokio::task::spawn_blocking(move || persist(&layout, &rec))
         .await
@@ -145,6 +163,7 @@ impl Containers {
             // The daemon's one bus (made in `run`), which the networks already tell.
             events: nets.events.clone(),
             nets,
+            seccomp: Default::default(),
         })
     }
 
@@ -484,11 +503,7 @@ impl Containers {
         }
         // A bad option or profile is refused now, not at start; the compiled filter stays
         // cached for the start. The daemon is warmed with the default filter (see mod.rs).
-        let cfg = config.clone();
-        tokio::task::spawn_blocking(move || model::seccomp_filter(&cfg))
-            .await
-            .map_err(|e| ApiError::internal(e.to_string()))?
-            .map_err(ApiError::bad_request)?;
+        self.seccomp_for(&config).await?;
         let id = new_id();
         let layout = self.layout(&id);
         std::fs::create_dir_all(&layout.dir)?;
@@ -1373,17 +1388,48 @@ impl Containers {
         cfg: &model::ContainerConfig,
         layout: &model::Layout,
     ) -> Result<Option<PathBuf>, ApiError> {
-        let cfg = cfg.clone();
-        let program = tokio::task::spawn_blocking(move || model::seccomp_filter(&cfg))
-            .await
-            .map_err(|e| ApiError::internal(e.to_string()))?
-            .map_err(ApiError::bad_request)?;
-        let Some(program) = program else {
+        let Some(program) = self.seccomp_for(cfg).await? else {
             return Ok(None);
         };
         // Rewritten before every start like the spec: atomic, not durable.
-        berth_engine::fsutil::replace_file(&layout.seccomp(), &program.to_bytes())?;
+        berth_engine::fsutil::replace_file(&layout.seccomp(), &program)?;
         Ok(Some(layout.seccomp()))
+    }
+
+    /// The seccomp filter of a container with `cfg`, compiled on a blocking thread the first
+    /// time its selecting options are seen and remembered by them: a create and a start
+    /// each asked for it, and each paid a hop to another thread and back for a cached copy.
+    async fn seccomp_for(
+        &self,
+        cfg: &model::ContainerConfig,
+    ) -> Result<Option<Arc<Vec<u8>>>, ApiError> {
+        let key: SeccompKey = (
+            cfg.security_opt.clone(),
+            cfg.privileged,
+            cfg.cap_add.clone(),
+            cfg.cap_drop.clone(),
+        );
+        let known = self.seccomp.lock().unwrap().get(&key).cloned();
+        let filter = match known {
+            Some(filter) => filter,
+            None => {
+                let cfg = cfg.clone();
+                let filter = tokio::task::spawn_blocking(move || {
+                    model::seccomp_filter(&cfg).map(|p| p.map(|p| Arc::new(p.to_bytes())))
+                })
+                .await
+                .map_err(|e| ApiError::internal(e.to_string()))?;
+                let mut memo = self.seccomp.lock().unwrap();
+                // Configs come from users: a daemon fed many distinct ones forgets them all
+                // rather than grow without bound.
+                if memo.len() >= 64 {
+                    memo.clear();
+                }
+                memo.insert(key, filter.clone());
+                filter
+            }
+        };
+        filter.map_err(ApiError::bad_request)
     }
 
     /// The binary exec helpers run from (the daemon's sealed copy).
