@@ -79,16 +79,7 @@ pub struct Containers {
     /// The daemon's event bus, for lifecycle events and every door's `GET /events` (see
     /// `super::events`).
     pub events: super::events::EventBus,
-    /// Seccomp filters by what selects them (see [`Containers::seccomp_for`]).
-    seccomp: std::sync::Mutex<HashMap<SeccompKey, SeccompFilter>>,
 }
-
-/// What selects a container's seccomp filter: its security options, privilege and
-/// capability changes (the inputs of `model::seccomp_filter`).
-type SeccompKey = (Vec<String>, bool, Vec<String>, Vec<String>);
-/// A compiled filter as the shim reads it (None: runs unconfined), or why the config has
-/// none.
-type SeccompFilter = Result<Option<Arc<Vec<u8>>>, String>;
 
 /// What `start` hands back: where to attach.
 #[derive(Debug, Serialize)]
@@ -163,7 +154,6 @@ impl Containers {
             // The daemon's one bus (made in `run`), which the networks already tell.
             events: nets.events.clone(),
             nets,
-            seccomp: Default::default(),
         })
     }
 
@@ -1392,41 +1382,24 @@ impl Containers {
             return Ok(None);
         };
         // Rewritten before every start like the spec: atomic, not durable.
-        berth_engine::fsutil::replace_file(&layout.seccomp(), &program)?;
+        berth_engine::fsutil::replace_file(&layout.seccomp(), &program.to_bytes())?;
         Ok(Some(layout.seccomp()))
     }
 
-    /// The seccomp filter of a container with `cfg`, compiled on a blocking thread the first
-    /// time its selecting options are seen and remembered by them: a create and a start
-    /// each asked for it, and each paid a hop to another thread and back for a cached copy.
+    /// The seccomp filter of a container with `cfg`: from the engine's cache on this worker,
+    /// compiled on a blocking thread only when not cached yet (a create and a start each
+    /// asked a blocking thread for the cached copy, a hop there and back).
     async fn seccomp_for(
         &self,
         cfg: &model::ContainerConfig,
-    ) -> Result<Option<Arc<Vec<u8>>>, ApiError> {
-        let key: SeccompKey = (
-            cfg.security_opt.clone(),
-            cfg.privileged,
-            cfg.cap_add.clone(),
-            cfg.cap_drop.clone(),
-        );
-        let known = self.seccomp.lock().unwrap().get(&key).cloned();
-        let filter = match known {
+    ) -> Result<Option<berth_engine::seccomp::Program>, ApiError> {
+        let filter = match model::cached_seccomp_filter(cfg) {
             Some(filter) => filter,
             None => {
                 let cfg = cfg.clone();
-                let filter = tokio::task::spawn_blocking(move || {
-                    model::seccomp_filter(&cfg).map(|p| p.map(|p| Arc::new(p.to_bytes())))
-                })
-                .await
-                .map_err(|e| ApiError::internal(e.to_string()))?;
-                let mut memo = self.seccomp.lock().unwrap();
-                // Configs come from users: a daemon fed many distinct ones forgets them all
-                // rather than grow without bound.
-                if memo.len() >= 64 {
-                    memo.clear();
-                }
-                memo.insert(key, filter.clone());
-                filter
+                tokio::task::spawn_blocking(move || model::seccomp_filter(&cfg))
+                    .await
+                    .map_err(|e| ApiError::internal(e.to_string()))?
             }
         };
         filter.map_err(ApiError::bad_request)

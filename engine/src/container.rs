@@ -560,6 +560,25 @@ pub fn seccomp_filter(cfg: &ContainerConfig) -> Result<Option<crate::seccomp::Pr
         .map_err(|e| e.to_string())
 }
 
+/// [`seccomp_filter`] when it needs no compile (cheap enough for an async worker): None
+/// when the program has yet to be compiled.
+pub fn cached_seccomp_filter(
+    cfg: &ContainerConfig,
+) -> Option<Result<Option<crate::seccomp::Program>, String>> {
+    let checked = crate::security_opt::SecurityOptions::parse(&cfg.security_opt).and_then(|s| {
+        Ok((
+            s,
+            caps::effective_set(cfg.privileged, &cfg.cap_add, &cfg.cap_drop)?,
+        ))
+    });
+    match checked {
+        Ok((security, capabilities)) => security
+            .cached_seccomp_program(cfg.privileged, &capabilities)
+            .map(Ok),
+        Err(e) => Some(Err(e)),
+    }
+}
+
 /// Inputs to [`build_spec`] the daemon gathers at start time.
 pub struct SpecInputs<'a> {
     pub record: &'a ContainerRecord,

@@ -89,11 +89,27 @@ impl SecurityOptions {
         if !self.is_filtered(privileged) {
             return Ok(None);
         }
-        let custom = match &self.seccomp {
+        seccomp::compile(self.custom_profile(), capabilities).map(Some)
+    }
+
+    /// [`SecurityOptions::seccomp_program`] without compiling: None when the program is not
+    /// cached yet.
+    pub fn cached_seccomp_program(
+        &self,
+        privileged: bool,
+        capabilities: &[String],
+    ) -> Option<Option<seccomp::Program>> {
+        if !self.is_filtered(privileged) {
+            return Some(None);
+        }
+        seccomp::cached(self.custom_profile(), capabilities).map(Some)
+    }
+
+    fn custom_profile(&self) -> Option<&str> {
+        match &self.seccomp {
             Seccomp::Profile(json) => Some(json.as_str()),
             _ => None,
-        };
-        seccomp::compile(custom, capabilities).map(Some)
+        }
     }
 }
 

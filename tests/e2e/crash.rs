@@ -222,26 +222,6 @@ fn exited_shims_and_orphaned_container_processes_are_reaped() {
     let reaper = Subreaper::new();
     let b = Berth::new();
     let daemon = b.daemon_pid();
-    let zombies_of = |parent: i32| -> Vec<i32> {
-        std::fs::read_dir("/proc")
-            .unwrap()
-            .flatten()
-            .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
-            .filter(|pid| {
-                is_zombie(*pid)
-                    && std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                        .ok()
-                        .and_then(|s| {
-                            s[s.rfind(')')? + 1..]
-                                .split_whitespace()
-                                .nth(1)?
-                                .parse::<i32>()
-                                .ok()
-                        })
-                        == Some(parent)
-            })
-            .collect()
-    };
 
     // A shim forks itself off at start, so its first parent is gone at once.
     let id = b
@@ -301,7 +281,7 @@ fn exited_shims_and_orphaned_container_processes_are_reaped() {
         "the orphaned container init {init} is left a zombie"
     );
     assert_eq!(
-        zombies_of(daemon),
+        zombie_children(daemon),
         Vec::<i32>::new(),
         "zombies of the daemon"
     );
@@ -361,18 +341,13 @@ fn the_shim_holds_its_lock_for_its_whole_life_with_or_without_a_daemon() {
 
 /// Pids of live shim servers (see berth_engine::runtime::shim_server) whose parent is `daemon`.
 fn shim_servers(daemon: i32) -> Vec<i32> {
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+    processes()
+        .into_iter()
+        .filter(|p| p.parent == daemon && p.state != 'Z')
+        .map(|p| p.pid)
         .filter(|pid| {
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-            let parent = stat
-                .rfind(')')
-                .and_then(|i| stat[i + 1..].split_whitespace().nth(1)?.parse::<i32>().ok());
             let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            let second = cmdline.split(|c| *c == 0).nth(1).unwrap_or_default();
-            parent == Some(daemon) && second == b"shim-server" && !is_zombie(*pid)
+            cmdline.split(|c| *c == 0).nth(1) == Some(b"shim-server".as_slice())
         })
         .collect()
 }
@@ -382,18 +357,7 @@ fn a_killed_shim_server_is_replaced_and_reaped() {
     let b = Berth::new();
     let daemon = b.daemon_pid();
     let run = |name: &str| {
-        b.ok(&[
-            "container",
-            "run",
-            "-d",
-            "--name",
-            name,
-            "--network",
-            "none",
-            "bb:local",
-            "sleep",
-            "100",
-        ]);
+        idle(&b, name, "none");
         assert_eq!(b.status(name), "running");
     };
     run("first");

@@ -123,22 +123,6 @@ fn web(b: &Berth, name: &str, opts: &[&str]) {
     b.ok(&args);
 }
 
-/// A container doing nothing on `net`, to exec into.
-fn idle(b: &Berth, name: &str, net: &str) {
-    b.ok(&[
-        "container",
-        "run",
-        "-d",
-        "--name",
-        name,
-        "--network",
-        net,
-        "bb:local",
-        "sleep",
-        "1000",
-    ]);
-}
-
 /// `sh -c script` run in a throwaway container on `net`.
 fn run_on(b: &Berth, net: &str, script: &str) -> Output {
     b.run(&[

@@ -698,22 +698,3 @@ fn names_resolve_while_the_daemon_is_down() {
         zombie_children(daemon)
     );
 }
-
-/// Pids of `parent`'s children that ended and were not reaped.
-fn zombie_children(parent: i32) -> Vec<i32> {
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|pid| {
-            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-                return false;
-            };
-            let Some((_, rest)) = stat.rsplit_once(')') else {
-                return false;
-            };
-            let f: Vec<&str> = rest.split_whitespace().collect();
-            f.first() == Some(&"Z") && f.get(1).and_then(|p| p.parse().ok()) == Some(parent)
-        })
-        .collect()
-}

@@ -469,25 +469,42 @@ impl Subreaper {
 
     /// Pids of this process's children that are zombies now (none is reaped).
     pub fn zombie_children(&self) -> Vec<i32> {
-        let me = std::process::id() as i32;
-        let mut out = Vec::new();
-        for e in std::fs::read_dir("/proc").unwrap().flatten() {
-            let Some(pid) = e.file_name().to_str().and_then(|p| p.parse::<i32>().ok()) else {
-                continue;
-            };
-            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-                continue;
-            };
-            let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
-                continue;
-            };
-            let mut f = rest.split_whitespace();
-            if f.next() == Some("Z") && f.next().and_then(|p| p.parse().ok()) == Some(me) {
-                out.push(pid);
-            }
-        }
-        out
+        zombie_children(std::process::id() as i32)
     }
+}
+
+/// A process as /proc/PID/stat shows it.
+pub struct ProcEntry {
+    pub pid: i32,
+    /// The state letter (R, S, D, Z, ...).
+    pub state: char,
+    pub parent: i32,
+}
+
+/// Every process /proc lists now (one that ends while it is read is left out).
+pub fn processes() -> Vec<ProcEntry> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| {
+            let pid = e.file_name().to_str()?.parse::<i32>().ok()?;
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            // The command name may hold spaces and parentheses: fields follow the last ')'.
+            let mut f = stat[stat.rfind(')')? + 1..].split_whitespace();
+            let state = f.next()?.chars().next()?;
+            let parent = f.next()?.parse().ok()?;
+            Some(ProcEntry { pid, state, parent })
+        })
+        .collect()
+}
+
+/// Pids of `parent`'s children that ended and were not reaped.
+pub fn zombie_children(parent: i32) -> Vec<i32> {
+    processes()
+        .into_iter()
+        .filter(|p| p.state == 'Z' && p.parent == parent)
+        .map(|p| p.pid)
+        .collect()
 }
 
 impl Drop for Subreaper {
@@ -505,4 +522,20 @@ impl Drop for Subreaper {
         }
         let _ = nix::sys::prctl::set_child_subreaper(false);
     }
+}
+
+/// A container doing nothing on `net` (a network, or `none`), to exec into or stop.
+pub fn idle(b: &Berth, name: &str, net: &str) {
+    b.ok(&[
+        "container",
+        "run",
+        "-d",
+        "--name",
+        name,
+        "--network",
+        net,
+        "bb:local",
+        "sleep",
+        "1000",
+    ]);
 }

@@ -131,6 +131,29 @@ pub fn default_profile() -> &'static Profile {
     })
 }
 
+/// (custom profile, sorted capabilities) -> program.
+type Entry = (Option<String>, Vec<String>, Program);
+static CACHE: Mutex<Vec<Entry>> = Mutex::new(Vec::new());
+const CACHED: usize = 16;
+
+fn sorted(capabilities: &[String]) -> Vec<String> {
+    let mut caps = capabilities.to_vec();
+    caps.sort();
+    caps
+}
+
+/// The program [`compile`] made earlier for the same profile and capabilities, if it is
+/// still cached: a lookup the caller can make on a thread that must not wait for a compile.
+pub fn cached(profile_json: Option<&str>, capabilities: &[String]) -> Option<Program> {
+    let caps = sorted(capabilities);
+    CACHE
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .find(|(k, c, _)| k.as_deref() == profile_json && *c == caps)
+        .map(|(_, _, p)| p.clone())
+}
+
 /// The filter `profile` makes for a container with `capabilities` on this machine.
 /// Compiling Docker's profile takes milliseconds; containers with the same profile and
 /// capabilities share one program, so a `run` pays it once per daemon.
@@ -138,21 +161,10 @@ pub fn compile(
     profile_json: Option<&str>,
     capabilities: &[String],
 ) -> Result<Program, SeccompError> {
-    /// (custom profile, sorted capabilities) -> program.
-    type Entry = (Option<String>, Vec<String>, Program);
-    static CACHE: Mutex<Vec<Entry>> = Mutex::new(Vec::new());
-    const CACHED: usize = 16;
-    let mut caps = capabilities.to_vec();
-    caps.sort();
-    let key = profile_json.map(str::to_string);
-    if let Some((_, _, p)) = CACHE
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .iter()
-        .find(|(k, c, _)| *k == key && *c == caps)
-    {
-        return Ok(p.clone());
+    if let Some(p) = cached(profile_json, capabilities) {
+        return Ok(p);
     }
+    let caps = sorted(capabilities);
     let custom;
     let profile = match profile_json {
         Some(json) => {
@@ -171,7 +183,7 @@ pub fn compile(
     if cache.len() >= CACHED {
         cache.remove(0);
     }
-    cache.push((key, caps, program.clone()));
+    cache.push((profile_json.map(str::to_string), caps, program.clone()));
     Ok(program)
 }
 
