@@ -93,7 +93,15 @@ impl Images {
         .map_err(ApiError::from)
     }
 
+    /// The image `reference` names, as every container start asks: answered here when the
+    /// store is free and has the image's config parsed already (memory and a stat of each
+    /// layer), else on a blocking thread.
     pub async fn resolve(&self, reference: &str) -> Result<ResolvedImage, ApiError> {
+        if let Ok(store) = self.store.try_lock() {
+            if let Some(resolved) = store.resolve_if_cached(reference) {
+                return resolved.map_err(ApiError::from);
+            }
+        }
         let r = reference.to_string();
         self.with(move |s| s.resolve(&r)).await
     }

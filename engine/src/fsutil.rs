@@ -147,24 +147,26 @@ fn read_from_start(f: &std::fs::File, short_read_ends: bool) -> std::io::Result<
 const FS_TOPDIR_FL: libc::c_int = 0x0002_0000;
 
 /// Marks `dir` (made if missing) as the top of directory hierarchies for ext4's Orlov
-/// allocator (`chattr +T`): its subdirectories are spread over the file system's block
-/// groups, as the root's are, instead of kept in its own group. A container directory is
-/// such a hierarchy, made and deleted whole. Packed into one group, every file created in
-/// any of them had to skip that group's recently freed inodes (ext4 without a journal
-/// reuses none freed in the last 30 s, checking each one), which made a create cost 50-70
-/// µs instead of 15-25 here once a few stacks had come and gone. Other file systems refuse
-/// the flag or ignore it; that is not an error.
-pub fn mark_top_directory(dir: &Path) -> io::Result<()> {
+/// allocator (`chattr +T`), or clears the mark (`top` false): the subdirectories of a marked
+/// directory are spread over the file system's block groups, as the root's are, instead of
+/// kept in its own group. A container directory is such a hierarchy, made and deleted whole.
+/// Packed into one group, every file created in any of them had to skip that group's
+/// recently freed inodes (ext4 without a journal reuses none freed in the last 30 s,
+/// checking each one), which made a create cost 50-70 µs instead of 15-25 here once a few
+/// stacks had come and gone. The price is the mkdir itself: a group picked at random, whose
+/// bitmaps are often not in memory (0.2-1 ms to read them). Other file systems refuse the
+/// flag or ignore it; that is not an error.
+pub fn set_top_directory(dir: &Path, top: bool) -> io::Result<()> {
     use std::os::fd::AsRawFd;
     fs::create_dir_all(dir)?;
     let f = File::open(dir)?;
     let mut flags: libc::c_int = 0;
     // SAFETY: both ioctls read or write one int through a pointer to ours, on an fd we own.
     let got = unsafe { libc::ioctl(f.as_raw_fd(), libc::FS_IOC_GETFLAGS, &mut flags) };
-    if got != 0 || flags & FS_TOPDIR_FL != 0 {
+    if got != 0 || (flags & FS_TOPDIR_FL != 0) == top {
         return Ok(());
     }
-    flags |= FS_TOPDIR_FL;
+    flags ^= FS_TOPDIR_FL;
     // SAFETY: as above.
     unsafe { libc::ioctl(f.as_raw_fd(), libc::FS_IOC_SETFLAGS, &flags) };
     Ok(())

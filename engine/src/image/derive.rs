@@ -130,7 +130,7 @@ impl ImageStore {
     pub fn config_json(&self, reference: &str) -> Result<Value, ImageError> {
         let (manifest, _) = self.lookup(reference)?;
         let digest = self.index.images[&manifest].config.clone();
-        serde_json::from_slice(&self.blobs.read(&digest)?).map_err(internal)
+        Ok((*self.parsed_config(&digest)?.raw).clone())
     }
 
     /// `builder prune`: forgets every cached step and removes the intermediate images of

@@ -74,6 +74,7 @@ impl ImageStore {
         let (used_blobs, used_layers) = self.referenced();
         for b in blobs.iter().filter(|b| !used_blobs.contains(*b)) {
             self.blobs.remove(b);
+            self.lock_configs().remove(b);
         }
         for d in diff_ids.iter().filter(|d| !used_layers.contains(*d)) {
             self.layers.remove(d);

@@ -35,11 +35,12 @@ mod inspect;
 mod layers;
 pub mod reference;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::{Arc, Mutex};
 
 use oci_spec::image::{
     Arch, Config, Descriptor, Digest, HistoryBuilder, ImageConfiguration,
@@ -151,6 +152,9 @@ pub struct ResolvedImage {
     /// The reference it was resolved from, normalized (or the id when resolved by id).
     pub reference: String,
     pub config: ImageConfiguration,
+    /// The config as stored, for what oci-spec's type has no field for (Docker's
+    /// `config.Healthcheck`).
+    pub raw_config: Arc<serde_json::Value>,
     /// Unpacked layer directories, bottom layer first (overlayfs wants the reverse order in
     /// `lowerdir=`: top first). Each directory occurs once: a layer repeated in the image is
     /// kept at its topmost position only, which gives the same merged view.
@@ -273,6 +277,17 @@ pub struct ImageStore {
     blobs: BlobStore,
     layers: LayerStore,
     index: Index,
+    /// Configs parsed before, by digest: a blob never changes under its digest, so an entry
+    /// never goes stale. Every container start resolves its image; this keeps the file read
+    /// and the parse off that path (see [`ImageStore::resolve_if_cached`]).
+    configs: Mutex<HashMap<String, ParsedConfig>>,
+}
+
+/// An image config as oci-spec's type and as stored.
+#[derive(Clone)]
+struct ParsedConfig {
+    config: ImageConfiguration,
+    raw: Arc<serde_json::Value>,
 }
 
 impl ImageStore {
@@ -312,6 +327,7 @@ impl ImageStore {
             blobs: BlobStore::new(blob_dir, tmp_dir),
             layers: LayerStore::new(layer_dir),
             index,
+            configs: Mutex::default(),
         };
         store.collect_garbage();
         Ok(store)
@@ -536,9 +552,27 @@ impl ImageStore {
     /// Everything the runtime needs to run the image `reference` (a name, `name@digest`, or
     /// an id or unique id prefix).
     pub fn resolve(&self, reference: &str) -> Result<ResolvedImage, ImageError> {
+        self.resolve_with(reference, |digest| self.parsed_config(digest).map(Some))
+            .map(|r| r.expect("the config is always read"))
+    }
+
+    /// [`ImageStore::resolve`] if it reads no file (the image's config was parsed before):
+    /// the daemon's async workers can ask that themselves. None when it would read one.
+    pub fn resolve_if_cached(&self, reference: &str) -> Option<Result<ResolvedImage, ImageError>> {
+        let cached = |digest: &str| Ok(self.lock_configs().get(digest).cloned());
+        self.resolve_with(reference, cached).transpose()
+    }
+
+    fn resolve_with(
+        &self,
+        reference: &str,
+        config_of: impl FnOnce(&str) -> Result<Option<ParsedConfig>, ImageError>,
+    ) -> Result<Option<ResolvedImage>, ImageError> {
         let (manifest, how) = self.lookup(reference)?;
         let record = &self.index.images[&manifest];
-        let config = self.read_config(&record.config)?;
+        let Some(parsed) = config_of(&record.config)? else {
+            return Ok(None);
+        };
         let mut layers = Vec::new();
         for l in &record.layers {
             if !self.layers.exists(&l.diff_id) {
@@ -558,12 +592,13 @@ impl ImageStore {
             Match::Tag(t) | Match::RepoDigest(t) => t,
             Match::Id => record.config.clone(),
         };
-        Ok(ResolvedImage {
+        Ok(Some(ResolvedImage {
             id: record.config.clone(),
             reference,
-            config,
+            config: parsed.config,
+            raw_config: parsed.raw,
             layers,
-        })
+        }))
     }
 
     /// Finds the manifest digest of the image `s` names: a reference (tag or digest), then an
@@ -670,8 +705,22 @@ impl ImageStore {
     }
 
     fn read_config(&self, digest: &str) -> Result<ImageConfiguration, ImageError> {
+        Ok(self.parsed_config(digest)?.config)
+    }
+
+    fn parsed_config(&self, digest: &str) -> Result<ParsedConfig, ImageError> {
+        if let Some(p) = self.lock_configs().get(digest) {
+            return Ok(p.clone());
+        }
         let bytes = self.blobs.read(digest)?;
-        parse_config(digest, &bytes)
+        let parsed = parse_config(digest, &bytes)?;
+        self.lock_configs()
+            .insert(digest.to_string(), parsed.clone());
+        Ok(parsed)
+    }
+
+    fn lock_configs(&self) -> std::sync::MutexGuard<'_, HashMap<String, ParsedConfig>> {
+        self.configs.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn save_index(&self) -> Result<(), ImageError> {
@@ -682,13 +731,13 @@ impl ImageStore {
 
 /// Parses an image config, tolerating what real configs omit (`history`, `rootfs` of
 /// configs written by some tools) where oci-spec requires it.
-fn parse_config(digest: &str, bytes: &[u8]) -> Result<ImageConfiguration, ImageError> {
+fn parse_config(digest: &str, bytes: &[u8]) -> Result<ParsedConfig, ImageError> {
     let bad = |reason: String| ImageError::InvalidConfig {
         digest: digest.to_string(),
         reason,
     };
-    let mut value: serde_json::Value =
-        serde_json::from_slice(bytes).map_err(|e| bad(e.to_string()))?;
+    let raw: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| bad(e.to_string()))?;
+    let mut value = raw.clone();
     let obj = value
         .as_object_mut()
         .ok_or_else(|| bad("not a json object".into()))?;
@@ -698,7 +747,10 @@ fn parse_config(digest: &str, bytes: &[u8]) -> Result<ImageConfiguration, ImageE
     if matches!(obj.get("rootfs"), None | Some(serde_json::Value::Null)) {
         return Err(bad("missing rootfs".into()));
     }
-    serde_json::from_value(value).map_err(|e| bad(e.to_string()))
+    Ok(ParsedConfig {
+        config: serde_json::from_value(value).map_err(|e| bad(e.to_string()))?,
+        raw: Arc::new(raw),
+    })
 }
 
 /// Parses a reference meant as a tag: it must not pin a digest.
