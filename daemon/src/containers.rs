@@ -310,7 +310,7 @@ impl Containers {
         // A --rm container that is not running is removed, as Docker's daemon does on
         // start; this also covers one whose last record was lost with the host.
         if auto_remove {
-            if let Err(e) = self.auto_remove(&ctr).await {
+            if let Err(e) = self.auto_remove(&ctr, false).await {
                 tracing::warn!(container = %ctr.id, error = %e.message, "removing a stopped --rm container");
             }
         } else if policy.start_on_daemon_start(manual) {
@@ -804,8 +804,14 @@ impl Containers {
             return;
         }
         let exit: Option<ExitRecord> = read_json(&layout.exit_record()).ok();
-        let oom = self.destroy_cgroup(&rec.id).await;
-        let _ = std::fs::remove_file(layout.shim_record());
+        // An --rm container's files go with its cgroup (it cannot restart: create refuses
+        // --rm with a restart policy), in one hop; the record of its exit is then not needed.
+        let discard = rec.config.auto_remove;
+        let (oom, files) = self.teardown(&rec.id, discard).await;
+        let files_gone = discard && files.is_ok();
+        if !files_gone {
+            let _ = std::fs::remove_file(layout.shim_record());
+        }
         let st = &mut rec.state;
         st.status = Status::Exited;
         st.exit_code = exit.as_ref().map(|e| e.exit_code).unwrap_or(255);
@@ -889,16 +895,16 @@ impl Containers {
                 }
             });
         } else if auto_remove {
-            if let Err(e) = self.auto_remove(&ctr).await {
+            if let Err(e) = self.auto_remove(&ctr, files_gone).await {
                 tracing::warn!(container = %ctr.id, error = %e.message, "removing an exited --rm container");
             }
         }
     }
 
     /// `--rm`: the container goes with its anonymous volumes, as Docker's daemon removes it
-    /// (named volumes stay).
-    async fn auto_remove(&self, ctr: &Arc<Ctr>) -> Result<(), ApiError> {
-        self.remove_with(ctr, true, true).await
+    /// (named volumes stay); `files_gone` as for [`Containers::remove_inner`].
+    async fn auto_remove(&self, ctr: &Arc<Ctr>, files_gone: bool) -> Result<(), ApiError> {
+        self.remove_inner(ctr, true, true, files_gone).await
     }
 
     /// The anonymous volumes among `mounts` (of a removed container) that no remaining
@@ -925,19 +931,38 @@ impl Containers {
     /// Removes the container's cgroup; returns whether the kernel OOM-killed in it (read
     /// before it goes, for State.OOMKilled).
     async fn destroy_cgroup(&self, id: &str) -> bool {
-        let (parent, name) = (self.cgroup_parent.clone(), id.to_string());
-        tokio::task::spawn_blocking(move || {
-            let Ok(cg) = Cgroup::open(&parent, &name) else {
-                return false;
+        self.teardown(id, false).await.0
+    }
+
+    /// Removes the container's cgroup (its OOM kill read first: the answer) and, with
+    /// `files`, its files (run dir, then its directory, which leaves with one rename into the
+    /// trash, as moby removes layers): one hop to a blocking thread for all of it, as each
+    /// hop is a wake-up of another thread, which a loaded host makes slow.
+    async fn teardown(&self, id: &str, files: bool) -> (bool, Result<(), ApiError>) {
+        let (parent, id, layout) = (self.cgroup_parent.clone(), id.to_string(), self.layout(id));
+        let trash = self.trash.clone();
+        let done = tokio::task::spawn_blocking(move || {
+            let oom = match Cgroup::open(&parent, &id) {
+                Ok(cg) => {
+                    let oom = cg.oom_killed().unwrap_or(false);
+                    if let Err(e) = cg.destroy() {
+                        tracing::warn!(container = %id, error = %e, "removing cgroup");
+                    }
+                    oom
+                }
+                Err(_) => false,
             };
-            let oom = cg.oom_killed().unwrap_or(false);
-            if let Err(e) = cg.destroy() {
-                tracing::warn!(container = %name, error = %e, "removing cgroup");
+            if !files {
+                return (oom, Ok(()));
             }
-            oom
+            let _ = std::fs::remove_dir_all(&layout.run);
+            (oom, trash.discard(&layout.dir, &layout.record(), &id))
         })
-        .await
-        .unwrap_or(false)
+        .await;
+        match done {
+            Ok((oom, files)) => (oom, files.map_err(ApiError::from)),
+            Err(e) => (false, Err(ApiError::internal(e.to_string()))),
+        }
     }
 
     /// Sends `signal`, with its `kill` event (told under the record's lock, so always before
@@ -1192,6 +1217,18 @@ impl Containers {
         force: bool,
         volumes: bool,
     ) -> Result<(), ApiError> {
+        self.remove_inner(ctr, force, volumes, false).await
+    }
+
+    /// [`Containers::remove_with`], for a container whose cgroup and files went already
+    /// when `files_gone` (an --rm container's exit, see `on_exit`).
+    async fn remove_inner(
+        &self,
+        ctr: &Arc<Ctr>,
+        force: bool,
+        volumes: bool,
+        files_gone: bool,
+    ) -> Result<(), ApiError> {
         let mounts = ctr.rec.lock().await.config.mounts.clone();
         let running = matches!(
             ctr.rec.lock().await.state.status,
@@ -1214,30 +1251,10 @@ impl Containers {
         }
         let _ = ctr.status.send_replace(Status::Removing);
         self.nets.release(&ctr.id).await;
-        let layout = self.layout(&ctr.id);
-        let (parent, id, trash) = (
-            self.cgroup_parent.clone(),
-            ctr.id.clone(),
-            self.trash.clone(),
-        );
-        // One hop to a blocking thread for the whole filesystem part (each hop is a wake-up
-        // of another thread, which a loaded host makes slow).
-        tokio::task::spawn_blocking(move || {
+        if !files_gone {
             // Gone already when the exit was handled; this covers a failed attempt then.
-            if let Ok(cg) = Cgroup::open(&parent, &id) {
-                if let Err(e) = cg.destroy() {
-                    tracing::warn!(container = %id, error = %e, "removing cgroup");
-                }
-            }
-            let _ = std::fs::remove_dir_all(&layout.run);
-            // The record goes first, so a crash mid-removal leaves nothing restore would adopt.
-            let _ = std::fs::remove_file(layout.record());
-            // The directory (the writable layer may be large) leaves with one rename and is
-            // deleted in the background, as moby removes layers (see trash).
-            trash.discard(&layout.dir, &id)
-        })
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))??;
+            self.teardown(&ctr.id, true).await.1?;
+        }
         self.map.write().await.remove(&ctr.id);
         let volumes_gone = if volumes {
             self.remove_anonymous_volumes(mounts).await

@@ -46,9 +46,11 @@ impl Trash {
     }
 
     /// Moves directory `path` into the trash (one rename, whatever its size) and has it
-    /// deleted soon; deletes it in place when it cannot be moved. `name` must be unique
-    /// among what the trash holds (a container id).
-    pub fn discard(&self, path: &Path, name: &str) -> std::io::Result<()> {
+    /// deleted soon; `name` must be unique among what the trash holds (a container id). When
+    /// it cannot be moved it is deleted in place, file `key` (what makes the directory count:
+    /// the container's record) first, so a crash half-way leaves nothing that looks whole. A
+    /// directory already gone (a removal that raced this one) is no error.
+    pub fn discard(&self, path: &Path, key: &Path, name: &str) -> std::io::Result<()> {
         let doomed = self.dir.join(name);
         let moved =
             std::fs::create_dir_all(&self.dir).and_then(|()| std::fs::rename(path, &doomed));
@@ -58,7 +60,13 @@ impl Trash {
                 let _ = self.queue.send(doomed);
                 Ok(())
             }
-            Err(_) => std::fs::remove_dir_all(path),
+            Err(_) => {
+                let _ = std::fs::remove_file(key);
+                match std::fs::remove_dir_all(path) {
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                    other => other,
+                }
+            }
         }
     }
 }
