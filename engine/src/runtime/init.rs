@@ -110,8 +110,9 @@ fn setup_and_exec(spec: &Spec, chan: &Channel, cgroup: Option<&Cgroup>) -> Resul
 
     chan.send(READY, "")
         .map_err(|e| format!("reporting readiness: {e}"))?;
-    wait_for(chan, GO)?;
-
+    // The daemon answers its client and the client attaches now: the rest of the setup runs
+    // meanwhile, so that after GO only exec is left. A failure from here is read by the shim
+    // when it gives GO (see shim::go), as one after GO would be.
     for l in &proc.rlimits {
         set_rlimit(l)?;
     }
@@ -125,6 +126,13 @@ fn setup_and_exec(spec: &Spec, chan: &Channel, cgroup: Option<&Cgroup>) -> Resul
     verify_cwd()?;
     close_inherited_fds();
     reset_signals();
+    // Under the container's seccomp filter and identity by now: read(2), which no usable
+    // profile denies, rather than recvmsg.
+    match chan.recv_plain() {
+        Ok(GO) => {}
+        Ok(_) => return Err(String::from("unexpected message from the shim while waiting for G").into()),
+        Err(e) => return Err(format!("waiting for the shim: {e}").into()),
+    }
     if proc.init {
         run_with_init(&program, &proc.args, &env, chan)
     } else {

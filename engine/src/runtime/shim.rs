@@ -525,10 +525,12 @@ fn e(what: &'static str) -> impl Fn(nix::Error) -> String {
 
 /// Sends GO and waits for the exec: end-of-file on the channel means it happened.
 fn go(chan: &Channel) -> Result<(), String> {
-    chan.send(GO, "").map_err(|e| format!("126 sync: {e}"))?;
+    // An init that failed before GO has sent its error and gone: the send fails, and the
+    // error is still there to read.
+    let sent = chan.send(GO, "");
     match chan.recv() {
-        Ok(Message::Closed) => Ok(()),
         Ok(Message::Kind(ERROR, msg)) => Err(msg),
+        Ok(Message::Closed) => sent.map_err(|e| format!("126 sync: {e}")),
         Ok(_) => Err("126 unexpected message from the container init".into()),
         Err(e) => Err(format!("126 sync: {e}")),
     }

@@ -60,6 +60,20 @@ impl Channel {
         .map(drop)
     }
 
+    /// The kind of a one-byte message carrying no descriptor, read with read(2) (what the
+    /// init can still call under any container's seccomp filter); end-of-file is an error.
+    pub fn recv_plain(&self) -> nix::Result<u8> {
+        let mut byte = [0u8; 1];
+        loop {
+            match nix::unistd::read(self.0.as_raw_fd(), &mut byte) {
+                Err(nix::errno::Errno::EINTR) => continue,
+                Ok(0) => return Err(nix::errno::Errno::EPIPE),
+                Ok(_) => return Ok(byte[0]),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
     pub fn recv(&self) -> nix::Result<Message> {
         let mut buf = vec![0u8; 4096];
         let mut cmsg_space = nix::cmsg_space!([RawFd; 1]);
