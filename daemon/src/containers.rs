@@ -600,8 +600,9 @@ impl Containers {
         let (cg_name, limits) = (rec.id.clone(), limits_of(&rec.config));
         let parent = self.cgroup_parent.clone();
         let cgroup = tokio::task::spawn_blocking(move || {
-            Cgroup::create(&parent, &cg_name, &limits)?;
-            berth_engine::cgroups::hierarchies()
+            let hierarchies = berth_engine::cgroups::hierarchies()?;
+            Cgroup::create_on(&hierarchies, &parent, &cg_name, &limits)?;
+            Ok(hierarchies)
         });
         // The shim loads while the rest of the start is prepared, and waits for it.
         let shim = match super::shim_spawn::spawn(&self.shim_server, &layout.dir, lock) {
@@ -755,7 +756,13 @@ impl Containers {
         st.manually_stopped = false;
         let healthcheck = rec.config.healthcheck.clone();
         rec.state.health = healthcheck.as_ref().map(|_| Default::default());
-        persist_off_runtime(&layout, &rec).await?;
+        // A container removed when it exits keeps the record of its create: a daemon started
+        // after a crash finds its shim by the start lock and adopts it from the shim's own
+        // record (`recover_interrupted_start`), as it would with this write; one write fewer
+        // on the way to `run --rm`'s output.
+        if !is_discarded(&rec) {
+            persist_off_runtime(&layout, &rec).await?;
+        }
         self.events.emit("start", &rec);
         drop(rec);
         ctr.health
@@ -935,9 +942,9 @@ impl Containers {
     }
 
     /// Removes the container's cgroup (its OOM kill read first: the answer) and, with
-    /// `files`, its files (run dir, then its directory, which leaves with one rename into the
-    /// trash, as moby removes layers): one hop to a blocking thread for all of it, as each
-    /// hop is a wake-up of another thread, which a loaded host makes slow.
+    /// `files`, its files: run dir, then its directory, each leaving with one rename into the
+    /// trash (as moby removes layers; see trash). One hop to a blocking thread for all of it,
+    /// as each hop is a wake-up of another thread, which a loaded host makes slow.
     async fn teardown(&self, id: &str, files: bool) -> (bool, Result<(), ApiError>) {
         let (parent, id, layout) = (self.cgroup_parent.clone(), id.to_string(), self.layout(id));
         let trash = self.trash.clone();
@@ -955,8 +962,8 @@ impl Containers {
             if !files {
                 return (oom, Ok(()));
             }
-            let _ = std::fs::remove_dir_all(&layout.run);
-            (oom, trash.discard(&layout.dir, &layout.record(), &id))
+            let _ = trash.discard(&layout.run, None, &format!("{id}.run"));
+            (oom, trash.discard(&layout.dir, Some(&layout.record()), &id))
         })
         .await;
         match done {

@@ -47,10 +47,12 @@ impl Trash {
 
     /// Moves directory `path` into the trash (one rename, whatever its size) and has it
     /// deleted soon; `name` must be unique among what the trash holds (a container id). When
-    /// it cannot be moved it is deleted in place, file `key` (what makes the directory count:
-    /// the container's record) first, so a crash half-way leaves nothing that looks whole. A
-    /// directory already gone (a removal that raced this one) is no error.
-    pub fn discard(&self, path: &Path, key: &Path, name: &str) -> std::io::Result<()> {
+    /// it cannot be moved (another file system) it is deleted in place, file `key` (what makes
+    /// the directory count: the container's record) first, so a crash half-way leaves nothing
+    /// that looks whole. A directory already gone (a removal that raced this one) is no error.
+    /// Even a small directory is worth moving: on ext4 without a journal and mounted with
+    /// `discard`, as here, every freed block is discarded before unlink(2) returns.
+    pub fn discard(&self, path: &Path, key: Option<&Path>, name: &str) -> std::io::Result<()> {
         let doomed = self.dir.join(name);
         let moved =
             std::fs::create_dir_all(&self.dir).and_then(|()| std::fs::rename(path, &doomed));
@@ -61,7 +63,9 @@ impl Trash {
                 Ok(())
             }
             Err(_) => {
-                let _ = std::fs::remove_file(key);
+                if let Some(key) = key {
+                    let _ = std::fs::remove_file(key);
+                }
                 match std::fs::remove_dir_all(path) {
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
                     other => other,

@@ -31,6 +31,27 @@ pub fn write(controller: &'static str, dir: &Path, file: &str, value: &str) -> R
     })
 }
 
+/// Writes each of `values` to `file`, in order, through one descriptor: a control file takes
+/// every write(2) as one command (devices.allow takes one rule a write).
+pub fn write_each(controller: &'static str, dir: &Path, file: &str, values: &[&str]) -> Result<()> {
+    let path = dir.join(file);
+    let err = |value: &str, source| CgroupError::Write {
+        controller,
+        path: path.clone(),
+        value: value.to_string(),
+        source,
+    };
+    let mut f = OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(&path)
+        .map_err(|e| err(values.first().copied().unwrap_or(""), e))?;
+    for value in values {
+        f.write_all(value.as_bytes()).map_err(|e| err(value, e))?;
+    }
+    Ok(())
+}
+
 /// A directory whose control files can be read: a path, or a directory opened once.
 pub trait ControlDir {
     fn path(&self) -> &Path;

@@ -153,6 +153,17 @@ impl Cgroup {
         Cgroup::create_in(&MountTable::host()?, parent, name, limits)
     }
 
+    /// [`Cgroup::create`] on hierarchies read before (the daemon reads them once a start,
+    /// for the shim too).
+    pub fn create_on(
+        hierarchies: &Hierarchies,
+        parent: &str,
+        name: &str,
+        limits: &Limits,
+    ) -> Result<Cgroup> {
+        Cgroup::create_in(&hierarchies.0, parent, name, limits)
+    }
+
     /// Re-opens an existing cgroup, e.g. after a daemon restart. Fails with
     /// [`CgroupError::NotFound`] when it exists in no hierarchy.
     pub fn open(parent: &str, name: &str) -> Result<Cgroup> {
@@ -244,14 +255,36 @@ impl Cgroup {
                 continue; // a hierarchy berth does not use (blkio, name=systemd, ...)
             }
             let has_cpuset = hierarchy.controllers.iter().any(|c| c == "cpuset");
+            // The parent is there from the first container on: the leaf alone is made, and
+            // the levels above only when it is missing (or the leaf is reused, or the
+            // parent's cpuset is empty).
+            let made_leaf = match files::make_dir(&leaf) {
+                Ok(made) => made,
+                Err(CgroupError::Create { source, .. })
+                    if source.kind() == io::ErrorKind::NotFound =>
+                {
+                    false
+                }
+                Err(e) => return Err(e),
+            };
+            if made_leaf && (!has_cpuset || v1::inherit_cpuset(&leaf)?) {
+                continue;
+            }
             for level in levels(&hierarchy.mount_point, &leaf) {
-                files::make_dir(&level)?;
+                let made = files::make_dir(&level)?;
                 if has_cpuset {
                     v1::inherit_cpuset(&level)?;
+                    if made && level != leaf {
+                        v1::clone_cpuset_to_children(&level)?;
+                    }
                 }
             }
         }
         if let (Some(mount), Some(leaf)) = (&table.v2, &self.unified) {
+            // With controllers to enable, every level above is seen to (its subtree_control).
+            if self.v2_controllers.is_empty() && matches!(files::make_dir(leaf), Ok(true)) {
+                return Ok(());
+            }
             for level in levels(mount, leaf) {
                 if !self.v2_controllers.is_empty() {
                     v2::enable_controllers(

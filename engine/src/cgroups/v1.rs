@@ -10,16 +10,26 @@ use super::limits::{Bytes, Limits, MemoryPlan};
 
 /// A new v1 cpuset cgroup starts with empty cpuset.cpus and cpuset.mems and refuses tasks
 /// (ENOSPC) until both are set (cgroup-v1/cpusets.rst), so every level berth creates gets
-/// its parent's sets, unless clone_children already copied them.
-pub fn inherit_cpuset(dir: &Path) -> Result<()> {
+/// its parent's sets, unless clone_children already copied them. False when the parent had
+/// none to give (a parent made by someone else, left empty): its own parent must fill it.
+pub fn inherit_cpuset(dir: &Path) -> Result<bool> {
     let parent = dir.parent().expect("a created cgroup has a parent");
     for file in ["cpuset.cpus", "cpuset.mems"] {
         if files::read(dir, file)?.trim().is_empty() {
             let inherited = files::read(parent, file)?;
+            if inherited.trim().is_empty() {
+                return Ok(false);
+            }
             files::write("cpuset", dir, file, inherited.trim())?;
         }
     }
-    Ok(())
+    Ok(true)
+}
+
+/// Has the children made from here on get this cgroup's cpuset.cpus and cpuset.mems at
+/// creation (`cgroup.clone_children`), so a container's cgroup needs no writes for them.
+pub fn clone_cpuset_to_children(dir: &Path) -> Result<()> {
+    files::write("cpuset", dir, "cgroup.clone_children", "1")
 }
 
 /// The devices a container may use, as Docker and runc allow by default: mknod of any node
@@ -45,10 +55,7 @@ const DEFAULT_DEVICE_RULES: [&str; 10] = [
 /// the short moment in which everything is denied.
 pub fn restrict_devices(dir: &Path) -> Result<()> {
     files::write("devices", dir, "devices.deny", "a")?;
-    for rule in DEFAULT_DEVICE_RULES {
-        files::write("devices", dir, "devices.allow", rule)?;
-    }
-    Ok(())
+    files::write_each("devices", dir, "devices.allow", &DEFAULT_DEVICE_RULES)
 }
 
 /// The rules [`restrict_devices`] leaves, as devices.list prints them.
