@@ -612,7 +612,9 @@ impl Containers {
                 return Err(ApiError::internal(format!("starting the shim: {e}")));
             }
         };
-        let prepared = self.prepare_launch(layout, rec, attach, cgroup, began).await;
+        let prepared = self
+            .prepare_launch(layout, rec, attach, cgroup, began)
+            .await;
         let (cgroup_done, net_done, files_done) = match prepared {
             Ok(times) => times,
             Err(e) => {

@@ -130,7 +130,9 @@ fn setup_and_exec(spec: &Spec, chan: &Channel, cgroup: Option<&Cgroup>) -> Resul
     // profile denies, rather than recvmsg.
     match chan.recv_plain() {
         Ok(GO) => {}
-        Ok(_) => return Err(String::from("unexpected message from the shim while waiting for G").into()),
+        Ok(_) => {
+            return Err(String::from("unexpected message from the shim while waiting for G").into())
+        }
         Err(e) => return Err(format!("waiting for the shim: {e}").into()),
     }
     if proc.init {
