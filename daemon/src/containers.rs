@@ -1261,7 +1261,8 @@ impl Containers {
         let _ = ctr.status.send_replace(Status::Removing);
         self.nets.release(&ctr.id).await;
         if !files_gone {
-            // Gone already when the exit was handled; this covers a failed attempt then.
+            // The cgroup is gone already when the exit was handled (this covers a failed
+            // attempt then); the files go here unless they went with it.
             self.teardown(&ctr.id, true).await.1?;
         }
         self.map.write().await.remove(&ctr.id);

@@ -46,12 +46,13 @@ impl Trash {
     }
 
     /// Moves directory `path` into the trash (one rename, whatever its size) and has it
-    /// deleted soon; `name` must be unique among what the trash holds (a container id). When
-    /// it cannot be moved (another file system) it is deleted in place, file `key` (what makes
-    /// the directory count: the container's record) first, so a crash half-way leaves nothing
-    /// that looks whole. A directory already gone (a removal that raced this one) is no error.
-    /// Even a small directory is worth moving: on ext4 without a journal and mounted with
-    /// `discard`, as here, every freed block is discarded before unlink(2) returns.
+    /// deleted soon; `name` must be unique among what the trash holds (a container id, or
+    /// one with a suffix). When it cannot be moved (another file system) it is deleted in
+    /// place, file `key` (what makes the directory count: the container's record) first, so
+    /// a crash half-way leaves nothing that looks whole. A directory already gone (a removal
+    /// that raced this one) is no error. Even a small directory is worth moving: on ext4
+    /// without a journal and mounted with `discard`, as here, every freed block is discarded
+    /// before unlink(2) returns.
     pub fn discard(&self, path: &Path, key: Option<&Path>, name: &str) -> std::io::Result<()> {
         let doomed = self.dir.join(name);
         let moved =

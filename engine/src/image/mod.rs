@@ -552,8 +552,11 @@ impl ImageStore {
     /// Everything the runtime needs to run the image `reference` (a name, `name@digest`, or
     /// an id or unique id prefix).
     pub fn resolve(&self, reference: &str) -> Result<ResolvedImage, ImageError> {
-        self.resolve_with(reference, |digest| self.parsed_config(digest).map(Some))
-            .map(|r| r.expect("the config is always read"))
+        let read = |digest: &str| self.parsed_config(digest).map(Some);
+        let resolved = self.resolve_with(reference, read)?;
+        resolved.ok_or_else(|| ImageError::NotFound {
+            reference: reference.to_string(),
+        })
     }
 
     /// [`ImageStore::resolve`] if it reads no file (the image's config was parsed before):

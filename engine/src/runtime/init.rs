@@ -131,7 +131,9 @@ fn setup_and_exec(spec: &Spec, chan: &Channel, cgroup: Option<&Cgroup>) -> Resul
     match chan.recv_plain() {
         Ok(GO) => {}
         Ok(_) => {
-            return Err(String::from("unexpected message from the shim while waiting for G").into())
+            return Err(
+                String::from("unexpected message from the shim while waiting for GO").into(),
+            )
         }
         Err(e) => return Err(format!("waiting for the shim: {e}").into()),
     }
