@@ -553,8 +553,7 @@ impl Layout {
 /// The seccomp filter of a container with `cfg` (None: privileged or unconfined).
 /// Compiled programs are cached, so asking again for a running container is cheap.
 pub fn seccomp_filter(cfg: &ContainerConfig) -> Result<Option<crate::seccomp::Program>, String> {
-    let security = crate::security_opt::SecurityOptions::parse(&cfg.security_opt)?;
-    let capabilities = caps::effective_set(cfg.privileged, &cfg.cap_add, &cfg.cap_drop)?;
+    let (security, capabilities) = seccomp_inputs(cfg)?;
     security
         .seccomp_program(cfg.privileged, &capabilities)
         .map_err(|e| e.to_string())
@@ -565,18 +564,22 @@ pub fn seccomp_filter(cfg: &ContainerConfig) -> Result<Option<crate::seccomp::Pr
 pub fn cached_seccomp_filter(
     cfg: &ContainerConfig,
 ) -> Option<Result<Option<crate::seccomp::Program>, String>> {
-    let checked = crate::security_opt::SecurityOptions::parse(&cfg.security_opt).and_then(|s| {
-        Ok((
-            s,
-            caps::effective_set(cfg.privileged, &cfg.cap_add, &cfg.cap_drop)?,
-        ))
-    });
-    match checked {
+    match seccomp_inputs(cfg) {
         Ok((security, capabilities)) => security
             .cached_seccomp_program(cfg.privileged, &capabilities)
             .map(Ok),
         Err(e) => Some(Err(e)),
     }
+}
+
+/// What selects a container's filter: its security options and its capabilities.
+fn seccomp_inputs(
+    cfg: &ContainerConfig,
+) -> Result<(crate::security_opt::SecurityOptions, Vec<String>), String> {
+    Ok((
+        crate::security_opt::SecurityOptions::parse(&cfg.security_opt)?,
+        caps::effective_set(cfg.privileged, &cfg.cap_add, &cfg.cap_drop)?,
+    ))
 }
 
 /// Inputs to [`build_spec`] the daemon gathers at start time.
